@@ -1,0 +1,33 @@
+# The two commands: `make demo` runs the quickstart job on bundled data, `make test` runs
+# the checks. Both build .venv on first use (and again when pyproject.toml or the
+# constraints change), so they work on a fresh clone.
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PYTHON ?= python3
+# The CPU build of torch lies here on these machines; elsewhere pip uses the index.
+export PIP_FIND_LINKS ?= /opt/wheels
+
+.PHONY: demo test lint install clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/tokenmill run configs/quickstart.yaml
+	@echo "documents: runs/quickstart/documents/   report: runs/quickstart/report/report.json"
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+test: lint
+	$(BIN)/pytest
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache

@@ -1,0 +1,1 @@
+"""Exact and MinHash-LSH deduplication: hashing, signatures, banding, clustering, survivor choice."""

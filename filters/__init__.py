@@ -1,0 +1,1 @@
+"""Document-level decisions and annotations: language ID, quality rules, perplexity, classifiers, PII."""

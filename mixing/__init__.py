@@ -1,0 +1,1 @@
+"""Source weights, token budgets, up/down-sampling and the mixture manifest."""

@@ -1,0 +1,1 @@
+"""BPE training, special tokens and batch encoding into token shards."""

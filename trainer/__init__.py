@@ -1,0 +1,1 @@
+"""The packaged trainer: model, data loader over token shards, FSDP, checkpoints, training loop."""
