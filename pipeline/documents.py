@@ -1,0 +1,54 @@
+"""The document data model: one document is one Arrow row with these columns.
+
+Every shard of a run has the same schema: the base columns plus every annotation column of
+every stage in the plan, null where a stage did not apply. The schema carries
+`tokenmill.schema_version` in its metadata.
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+SCHEMA_VERSION = "1"
+
+BASE_FIELDS = (
+    pa.field("id", pa.string(), nullable=False),
+    pa.field("text", pa.string()),
+    pa.field("url", pa.string()),
+    pa.field("source", pa.string()),
+    pa.field("crawl_date", pa.timestamp("us", tz="UTC")),
+    pa.field("truncated", pa.bool_()),
+)
+"""`truncated`: the crawler cut the record's payload (WARC-Truncated); the text may be partial."""
+
+REMOVED_FIELDS = (pa.field("stage", pa.string()), pa.field("reason", pa.string()))
+"""Extra columns of OUT/removed/ shards: which stage removed the document and why."""
+
+
+def document_schema(annotation_fields: list[pa.Field]) -> pa.Schema:
+    schema = pa.schema([*BASE_FIELDS, *annotation_fields])
+    return schema.with_metadata({"tokenmill.schema_version": SCHEMA_VERSION})
+
+
+def removed_schema(documents: pa.Schema) -> pa.Schema:
+    return pa.schema([*documents, *REMOVED_FIELDS], metadata=documents.metadata)
+
+
+def conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
+    """Select, order and cast `table`'s columns to `schema`, adding absent ones as nulls."""
+    columns = [
+        table.column(field.name).cast(field.type)
+        if field.name in table.column_names
+        else pa.nulls(table.num_rows, field.type)
+        for field in schema
+    ]
+    return pa.Table.from_arrays(columns, schema=schema)
+
+
+def text_bytes(table: pa.Table) -> int:
+    """Bytes of the documents' content: their text, or their HTML before extraction."""
+    column = next((c for c in ("text", "html") if c in table.column_names), None)
+    if column is None or table.num_rows == 0:
+        return 0
+    return pc.sum(pc.binary_length(table.column(column))).as_py() or 0

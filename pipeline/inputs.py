@@ -1,0 +1,74 @@
+"""Resolving a job's inputs into the list of files to read: paths, globs and manifests.
+
+A Common Crawl `warc.paths(.gz)` manifest lists one WARC per line, relative to
+`manifest_base` unless the line is a URL or an absolute path. A path or glob that matches
+nothing is a config error, raised before any work starts; a file listed in a manifest that
+turns out to be missing is counted as errored (`missing_file`) when its shard runs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+import fsspec
+from fsspec.core import url_to_fs
+
+from pipeline.config import ConfigError, InputSpec, JobConfig
+
+MANIFEST_SUFFIXES = ("warc.paths", "warc.paths.gz")
+
+
+@dataclass(frozen=True)
+class InputFile:
+    spec: InputSpec
+    path: str
+    shard: str
+    """Name of the output shard this file becomes, e.g. `web-00003`."""
+
+    @property
+    def source(self) -> str:
+        return self.spec.source
+
+    @property
+    def key(self) -> str:
+        """Short stable digest of the path, used in document ids."""
+        return hashlib.sha1(self.path.encode()).hexdigest()[:12]
+
+
+def resolve_inputs(config: JobConfig) -> list[InputFile]:
+    files: list[InputFile] = []
+    for index, spec in enumerate(config.inputs):
+        paths = _expand(spec, f"inputs[{index}].paths")
+        files.extend(
+            InputFile(spec=spec, path=path, shard=f"{spec.source}-{number:05d}")
+            for number, path in enumerate(paths)
+        )
+    return files
+
+
+def _expand(spec: InputSpec, key: str) -> list[str]:
+    paths: list[str] = []
+    for pattern in spec.paths:
+        if pattern.endswith(MANIFEST_SUFFIXES):
+            paths.extend(_manifest_entries(pattern, spec.manifest_base, key))
+            continue
+        fs, _ = url_to_fs(pattern)
+        matches = sorted(fs.glob(pattern)) if fsspec.core.has_magic(pattern) else [pattern]
+        matches = [m for m in matches if fs.isfile(m)]
+        if not matches:
+            raise ConfigError(f"{key}: {pattern!r} matches no file")
+        paths.extend(fs.unstrip_protocol(m) if "://" in pattern else m for m in matches)
+    return paths
+
+
+def _manifest_entries(manifest: str, base: str, key: str) -> list[str]:
+    try:
+        with fsspec.open(manifest, "rt", compression="infer") as handle:
+            lines = [line.strip() for line in handle]
+    except FileNotFoundError:
+        raise ConfigError(f"{key}: manifest {manifest!r} not found") from None
+    entries = [line for line in lines if line and not line.startswith("#")]
+    if not entries:
+        raise ConfigError(f"{key}: manifest {manifest!r} lists no file")
+    return [e if "://" in e or e.startswith("/") else base.rstrip("/") + "/" + e for e in entries]

@@ -1,0 +1,118 @@
+"""Per-stage counters, merged from shards into the run's funnel.
+
+Counts are in documents (records, for the reader). Each stage conserves
+`docs_in == kept + sum(removed) + sum(errored)`; `check` says where that fails.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+SAMPLES_PER_REASON = 5
+EXCERPT_CHARS = 400
+
+
+@dataclass
+class StageStats:
+    docs_in: int = 0
+    kept: int = 0
+    removed: Counter[str] = field(default_factory=Counter)
+    errored: Counter[str] = field(default_factory=Counter)
+    bytes_in: int = 0
+    bytes_kept: int = 0
+    elapsed_s: float = 0.0
+
+    def merge(self, other: StageStats) -> None:
+        self.docs_in += other.docs_in
+        self.kept += other.kept
+        self.removed.update(other.removed)
+        self.errored.update(other.errored)
+        self.bytes_in += other.bytes_in
+        self.bytes_kept += other.bytes_kept
+        self.elapsed_s += other.elapsed_s
+
+    def conserved(self) -> bool:
+        return self.docs_in == self.kept + sum(self.removed.values()) + sum(self.errored.values())
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "docs_in": self.docs_in,
+            "kept": self.kept,
+            "removed": dict(sorted(self.removed.items())),
+            "errored": dict(sorted(self.errored.items())),
+            "bytes_in": self.bytes_in,
+            "bytes_kept": self.bytes_kept,
+            "elapsed_s": round(self.elapsed_s, 3),
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> StageStats:
+        return cls(
+            docs_in=data["docs_in"],
+            kept=data["kept"],
+            removed=Counter(data["removed"]),
+            errored=Counter(data["errored"]),
+            bytes_in=data["bytes_in"],
+            bytes_kept=data["bytes_kept"],
+            elapsed_s=data["elapsed_s"],
+        )
+
+
+@dataclass
+class Funnel:
+    """Stats of each stage in plan order, plus a bounded sample of what each reason removed."""
+
+    stages: dict[str, StageStats] = field(default_factory=dict)
+    samples: dict[str, dict[str, list[dict[str, Any]]]] = field(default_factory=dict)
+
+    def stage(self, name: str) -> StageStats:
+        return self.stages.setdefault(name, StageStats())
+
+    def add_sample(self, stage: str, reason: str, document: dict[str, Any]) -> None:
+        bucket = self.samples.setdefault(stage, {}).setdefault(reason, [])
+        if len(bucket) < SAMPLES_PER_REASON:
+            text = document.get("text") or ""
+            bucket.append(
+                {
+                    "id": document.get("id"),
+                    "url": document.get("url"),
+                    "excerpt": text[:EXCERPT_CHARS],
+                }
+            )
+
+    def merge(self, other: Funnel) -> None:
+        for name, stats in other.stages.items():
+            self.stage(name).merge(stats)
+        for stage, reasons in other.samples.items():
+            for reason, documents in reasons.items():
+                for document in documents:
+                    self.add_sample(stage, reason, document)
+
+    def problems(self) -> list[str]:
+        """Every place where counts are not conserved, within or between stages."""
+        found = [
+            f"{name}: in != kept + removed + errored"
+            for name, stats in self.stages.items()
+            if not stats.conserved()
+        ]
+        ordered = list(self.stages.items())
+        for (before, upstream), (after, downstream) in itertools.pairwise(ordered):
+            if upstream.kept != downstream.docs_in:
+                found.append(f"{after}: {downstream.docs_in} in, but {before} kept {upstream.kept}")
+        return found
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "stages": [{"stage": name, **stats.to_json()} for name, stats in self.stages.items()],
+            "samples": self.samples,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Funnel:
+        funnel = cls(samples=data.get("samples", {}))
+        for entry in data["stages"]:
+            funnel.stages[entry["stage"]] = StageStats.from_json(entry)
+        return funnel

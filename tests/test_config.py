@@ -1,0 +1,80 @@
+import pytest
+
+from pipeline.config import ConfigError, apply_override, load_config, validate_config
+
+BASE = {
+    "name": "t",
+    "output": "out",
+    "inputs": [{"source": "web", "format": "warc", "paths": ["a.warc.gz"]}],
+    "stages": [{"extract": {"engine": "resiliparse"}}],
+}
+
+
+def config_with(**changes):
+    return validate_config({**BASE, **changes})
+
+
+def error_of(**changes) -> str:
+    with pytest.raises(ConfigError) as caught:
+        config_with(**changes)
+    return str(caught.value)
+
+
+def test_the_quickstart_config_is_valid():
+    config = load_config("configs/quickstart.yaml")
+    assert next(s.name for s in config.stages) == "extract"
+
+
+def test_unknown_stage_is_named():
+    assert "unknown stage 'dedupe'" in error_of(stages=[{"extract": {}}, {"dedupe": {}}])
+
+
+def test_unknown_key_is_named():
+    assert "stages.extract.engin" in error_of(stages=[{"extract": {"engin": "x"}}])
+    assert "inputs.0.formt" in error_of(inputs=[{**BASE["inputs"][0], "formt": "warc"}])
+    assert "keep_removd" in error_of(keep_removd=True)
+
+
+def test_wrong_type_and_bad_value_are_named():
+    assert "stages.extract.engine" in error_of(stages=[{"extract": {"engine": "lynx"}}])
+    assert "inputs.0.max_record_bytes" in error_of(
+        inputs=[{**BASE["inputs"][0], "max_record_bytes": "big"}]
+    )
+    assert "keep_removed" in error_of(keep_removed="sometimes")
+
+
+def test_missing_inputs_and_structure_errors():
+    assert "inputs" in error_of(inputs=[])
+    data = {k: v for k, v in BASE.items() if k != "inputs"}
+    with pytest.raises(ConfigError, match="inputs"):
+        validate_config(data)
+    assert "extract" in error_of(stages=[])
+    assert "listed twice" in error_of(stages=[{"extract": {}}, {"extract": {}}])
+    assert "split_on" in error_of(inputs=[{**BASE["inputs"][0], "split_on": "^="}])
+
+
+def test_set_overrides_address_stages_by_name_and_keep_types():
+    data = {**BASE, "inputs": [dict(BASE["inputs"][0])], "stages": [{"extract": {}}]}
+    apply_override(data, "stages.extract.engine=trafilatura")
+    apply_override(data, "output=runs/x")
+    apply_override(data, "inputs.0.max_record_bytes=2000")
+    apply_override(data, "keep_removed=true")
+    config = validate_config(data)
+    assert config.stage("extract").params.engine == "trafilatura"
+    assert config.output == "runs/x"
+    assert config.inputs[0].max_record_bytes == 2000
+    assert config.keep_removed is True
+    with pytest.raises(ConfigError, match="stage 'dedup' is not in"):
+        apply_override(data, "stages.dedup.minhash.threshold=0.7")
+    with pytest.raises(ConfigError, match="key=value"):
+        apply_override(data, "output")
+
+
+def test_input_paths_that_match_nothing_fail_before_work(tmp_path):
+    from pipeline.inputs import resolve_inputs
+
+    config = config_with(
+        inputs=[{"source": "web", "format": "warc", "paths": [str(tmp_path / "*.warc.gz")]}]
+    )
+    with pytest.raises(ConfigError, match=r"inputs\[0\].paths"):
+        resolve_inputs(config)
