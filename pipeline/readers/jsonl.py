@@ -1,0 +1,94 @@
+"""JSONL reader (.jsonl, .jsonl.gz, .jsonl.zst): one JSON object per line with `text`.
+
+Lines are parsed a block at a time by pyarrow's JSON reader; only a block that pyarrow
+rejects is re-read line by line, to keep its good lines and count the bad ones
+(`invalid_json`, `invalid_utf8`, `missing_text`). Ids are the object's `id` when it has one,
+else `<source>/<file key>/<line number>`.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Iterator
+
+import fsspec
+import numpy as np
+import pyarrow as pa
+import pyarrow.json as pa_json
+
+from pipeline.inputs import InputFile
+from pipeline.readers.columns import documents_from_columns
+from pipeline.stats import StageStats
+
+
+def read_jsonl(file: InputFile, stats: StageStats, batch_size: int) -> Iterator[pa.Table]:
+    limit = file.spec.max_record_bytes
+    with fsspec.open(file.path, "rb", compression="infer") as handle:
+        lines: list[bytes] = []
+        numbers: list[int] = []
+        for number, line in enumerate(_lines(handle)):
+            if not line.strip():
+                continue
+            stats.docs_in += 1
+            stats.bytes_in += len(line)
+            if len(line) > limit:
+                stats.errored["too_large"] += 1
+                continue
+            lines.append(line)
+            numbers.append(number)
+            if len(lines) >= batch_size:
+                yield _parse_block(lines, numbers, file, stats)
+                lines, numbers = [], []
+        if lines:
+            yield _parse_block(lines, numbers, file, stats)
+
+
+def _lines(handle: io.IOBase, chunk_size: int = 1 << 20) -> Iterator[bytes]:
+    """Lines of a binary stream; compressed streams (zstd) may not iterate by themselves."""
+    pending = b""
+    while chunk := handle.read(chunk_size):
+        lines = (pending + chunk).split(b"\n")
+        pending = lines.pop()
+        yield from lines
+    if pending:
+        yield pending
+
+
+def _parse_block(
+    lines: list[bytes], numbers: list[int], file: InputFile, stats: StageStats
+) -> pa.Table:
+    try:
+        table = pa_json.read_json(io.BytesIO(b"\n".join(line.rstrip(b"\r\n") for line in lines)))
+        offsets = pa.array(numbers, pa.int64())
+    except pa.ArrowInvalid:
+        table, offsets = _parse_lines(lines, numbers, stats)
+    return documents_from_columns(table, offsets, file, stats)
+
+
+def _parse_lines(
+    lines: list[bytes], numbers: list[int], stats: StageStats
+) -> tuple[pa.Table, pa.Array]:
+    rows, good = [], []
+    for line, number in zip(lines, numbers, strict=True):
+        try:
+            value = json.loads(line)
+        except UnicodeDecodeError:
+            stats.errored["invalid_utf8"] += 1
+            continue
+        except json.JSONDecodeError:
+            stats.errored["invalid_json"] += 1
+            continue
+        if not isinstance(value, dict):
+            stats.errored["invalid_json"] += 1
+            continue
+        rows.append({key: value.get(key) for key in ("id", "text", "url")})
+        good.append(number)
+    for row in rows:
+        row["id"] = None if row["id"] is None else str(row["id"])
+        if not isinstance(row["text"], str):
+            row["text"] = None
+        if not isinstance(row["url"], str):
+            row["url"] = None
+    schema = pa.schema([("id", pa.string()), ("text", pa.string()), ("url", pa.string())])
+    return pa.Table.from_pylist(rows, schema=schema), pa.array(np.array(good, dtype=np.int64))

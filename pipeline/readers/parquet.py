@@ -1,0 +1,41 @@
+"""Parquet reader: rows of a file with a string `text` column (+ optional `id`, `url`).
+
+A file without a `text` column has all its rows errored as `missing_text_column`; a file
+that is not Parquet at all is one errored `corrupt_file`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import fsspec
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from pipeline.inputs import InputFile
+from pipeline.readers.columns import documents_from_columns
+from pipeline.stats import StageStats
+
+
+def read_parquet(file: InputFile, stats: StageStats, batch_size: int) -> Iterator[pa.Table]:
+    with fsspec.open(file.path, "rb") as handle:
+        try:
+            parquet = pq.ParquetFile(handle)
+        except (pa.ArrowInvalid, OSError):
+            stats.docs_in += 1
+            stats.errored["corrupt_file"] += 1
+            return
+        names = parquet.schema_arrow.names
+        if "text" not in names:
+            rows = max(parquet.metadata.num_rows, 1)
+            stats.docs_in += rows
+            stats.errored["missing_text_column"] += rows
+            return
+        columns = [name for name in ("id", "text", "url") if name in names]
+        start = 0
+        for batch in parquet.iter_batches(batch_size=batch_size, columns=columns):
+            stats.docs_in += batch.num_rows
+            offsets = pa.array(np.arange(start, start + batch.num_rows, dtype=np.int64))
+            start += batch.num_rows
+            yield documents_from_columns(pa.Table.from_batches([batch]), offsets, file, stats)

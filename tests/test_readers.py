@@ -1,0 +1,172 @@
+"""Readers on good and bad input: the bad part is counted, everything else is kept."""
+
+import gzip
+import json
+import os
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+import zstandard
+
+from pipeline.config import InputSpec
+from pipeline.inputs import InputFile
+from pipeline.readers import read_documents
+from pipeline.stats import StageStats
+from tests.warcs import html_page, http_response, page_record, warc_record, write_warc
+
+
+def read(path, fmt="warc", **options):
+    spec = InputSpec(source="src", format=fmt, paths=[str(path)], **options)
+    stats = StageStats()
+    tables = list(read_documents(InputFile(spec, str(path), "src-00000"), stats, batch_size=4))
+    table = pa.concat_tables(tables) if tables else None
+    assert stats.conserved(), stats
+    return table, stats
+
+
+def urls(table):
+    return [u.rsplit("/", 1)[-1] for u in table.column("url").to_pylist()]
+
+
+@pytest.mark.parametrize("gzipped", [True, False])
+def test_a_clean_warc_yields_every_html_200_response(tmp_path, gzipped):
+    records = [page_record(n) for n in range(6)]
+    records.insert(2, warc_record(b"GET / HTTP/1.1\r\n\r\n", "https://x.example/", "request"))
+    records.append(page_record(90, body=b"\x89PNG....", content_type="image/png"))
+    records.append(page_record(91, status="404 Not Found"))
+    table, stats = read(write_warc(tmp_path / "a.warc", records, gzipped))
+    assert urls(table) == ["0", "1", "2", "3", "4", "5"]
+    assert stats.docs_in == 8
+    assert stats.removed == {"not_html": 1, "http_status": 1}
+    row = table.slice(0, 1).to_pylist()[0]
+    assert row["id"].startswith("urn:uuid:")
+    assert row["crawl_date"].year == 2024
+    assert row["truncated"] is False
+
+
+def test_truncated_gzip_warc_keeps_the_complete_records(tmp_path):
+    path = write_warc(tmp_path / "t.warc.gz", [page_record(n) for n in range(5)])
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) - 300])
+    table, stats = read(path)
+    assert urls(table) == ["0", "1", "2", "3"]
+    assert sum(stats.errored.values()) == 1
+
+
+@pytest.mark.parametrize("gzipped", [True, False])
+def test_garbage_in_the_middle_loses_only_the_damaged_part(tmp_path, gzipped):
+    records = [page_record(n) for n in range(6)]
+    clean = write_warc(tmp_path / "clean", records, gzipped).read_bytes()
+    cut = len(b"".join(gzip.compress(r, mtime=0) for r in records[:3])) if gzipped else None
+    if not gzipped:
+        cut = len(b"".join(records[:3])) - 40  # inside record 2's HTML
+    damaged = tmp_path / "damaged.warc"
+    damaged.write_bytes(clean[:cut] + os.urandom(700) + clean[cut:])
+    table, stats = read(damaged)
+    assert {"3", "4", "5"} <= set(urls(table))
+    assert stats.errored.total() == 1
+    assert len(table) + stats.errored.total() >= 6
+
+
+@pytest.mark.parametrize("gzipped", [True, False])
+@pytest.mark.parametrize("delta", [-25, 400])
+def test_a_lying_content_length_does_not_lose_the_following_records(tmp_path, gzipped, delta):
+    block = http_response(html_page("liar").encode())
+    liar = warc_record(
+        block, "https://news.example.com/story/liar", content_length=len(block) + delta
+    )
+    records = [page_record(0), liar, page_record(2), page_record(3)]
+    table, stats = read(write_warc(tmp_path / "l.warc", records, gzipped))
+    assert {"0", "2", "3"} <= set(urls(table))
+    assert len(table) + stats.errored.total() + stats.removed.total() >= 4
+
+
+def test_records_over_the_limit_are_errored_too_large(tmp_path):
+    huge = html_page("huge", body="<p>" + "word " * 10_000_000 + "</p>").encode()  # ~50 MB
+    records = [page_record(0), page_record(1, body=huge), page_record(2)]
+    table, stats = read(write_warc(tmp_path / "big.warc.gz", records))
+    assert urls(table) == ["0", "2"]
+    assert stats.errored == {"too_large": 1}
+
+
+def test_warc_truncated_records_are_kept_and_flagged(tmp_path):
+    block = http_response(html_page("cut").encode()[:300])
+    cut = warc_record(
+        block, "https://news.example.com/story/cut", extra={"WARC-Truncated": "length"}
+    )
+    table, _ = read(write_warc(tmp_path / "c.warc.gz", [page_record(0), cut]))
+    assert table.column("truncated").to_pylist() == [False, True]
+
+
+def test_empty_and_missing_files_are_one_errored_record_each(tmp_path):
+    (tmp_path / "empty.warc.gz").write_bytes(b"")
+    _, stats = read(tmp_path / "empty.warc.gz")
+    assert stats.errored == {"empty_file": 1}
+    _, stats = read(tmp_path / "absent.jsonl", fmt="jsonl")
+    assert stats.errored == {"missing_file": 1}
+
+
+def test_jsonl_keeps_good_lines_around_bad_ones(tmp_path):
+    lines = [
+        json.dumps({"text": "first document", "id": "a"}),
+        "{not json",
+        json.dumps({"text": "second", "url": "https://w.example/2"}),
+        "",
+        json.dumps({"title": "no text here"}),
+        json.dumps({"text": "   "}),
+        json.dumps({"text": 42}),
+    ]
+    raw = "\n".join(lines).encode() + b"\n" + b'{"text": "caf\xe9"}\n' + b'{"text": "last"}\n'
+    path = tmp_path / "d.jsonl"
+    path.write_bytes(raw)
+    table, stats = read(path, fmt="jsonl")
+    assert table.column("text").to_pylist() == ["first document", "second", "last"]
+    assert table.column("id").to_pylist()[0] == "a"
+    assert table.column("id").to_pylist()[1].endswith("/2")
+    assert stats.errored == {"invalid_json": 1, "missing_text": 2, "invalid_utf8": 1}
+    assert stats.removed == {"empty_text": 1}
+
+
+def test_compressed_jsonl_is_read(tmp_path):
+    body = "".join(json.dumps({"text": f"doc {n}"}) + "\n" for n in range(10)).encode()
+    (tmp_path / "a.jsonl.gz").write_bytes(gzip.compress(body))
+    (tmp_path / "a.jsonl.zst").write_bytes(zstandard.ZstdCompressor().compress(body))
+    for name in ("a.jsonl.gz", "a.jsonl.zst"):
+        table, _ = read(tmp_path / name, fmt="jsonl")
+        assert table.num_rows == 10
+
+
+def test_parquet_with_and_without_text(tmp_path):
+    pq.write_table(
+        pa.table({"text": ["a", None, "c"], "url": ["u1", "u2", "u3"]}), tmp_path / "ok.parquet"
+    )
+    table, stats = read(tmp_path / "ok.parquet", fmt="parquet")
+    assert table.column("text").to_pylist() == ["a", "c"]
+    assert stats.errored == {"missing_text": 1}
+    pq.write_table(pa.table({"body": ["a", "b"]}), tmp_path / "bad.parquet")
+    table, stats = read(tmp_path / "bad.parquet", fmt="parquet")
+    assert table is None and stats.errored == {"missing_text_column": 2}
+    (tmp_path / "junk.parquet").write_bytes(b"this is not parquet at all")
+    _, stats = read(tmp_path / "junk.parquet", fmt="parquet")
+    assert stats.errored == {"corrupt_file": 1}
+
+
+def test_text_files_split_on_headings(tmp_path):
+    content = " = Alpha = \n alpha body \n = = Sub = = \n more \n = Beta = \n beta body \n"
+    (tmp_path / "w.txt").write_text(content)
+    table, _ = read(tmp_path / "w.txt", fmt="text", split_on=r"^ = [^=].* = $")
+    texts = table.column("text").to_pylist()
+    assert len(texts) == 2 and texts[0].startswith(" = Alpha") and "Sub" in texts[0]
+    (tmp_path / "latin.txt").write_bytes("caf\xe9".encode("latin-1"))
+    _, stats = read(tmp_path / "latin.txt", fmt="text")
+    assert stats.errored == {"invalid_utf8": 1}
+
+
+def test_ids_are_stable_across_reads(tmp_path):
+    path = tmp_path / "d.jsonl"
+    path.write_text("".join(json.dumps({"text": f"doc {n}"}) + "\n" for n in range(5)))
+    first, _ = read(path, fmt="jsonl")
+    second, _ = read(path, fmt="jsonl")
+    assert first.column("id").to_pylist() == second.column("id").to_pylist()
+    assert len(set(first.column("id").to_pylist())) == 5
