@@ -1,0 +1,219 @@
+"""One shard task: read an input file, run the per-document stages, write its shards.
+
+Runs inside a Ray worker. Batches stream through the stages and into a Parquet writer, so
+a shard never holds more than one batch per stage in memory. A stage that raises on a
+batch is retried document by document, and only the documents that still raise are
+errored (`<stage>_error`). The shard's Parquet files are renamed into place only when
+complete; its counts come back as a `ShardResult`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections import Counter
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from typing import Any
+
+import fsspec
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from pipeline.config import StageSpec
+from pipeline.documents import conform, removed_schema, text_bytes
+from pipeline.inputs import InputFile
+from pipeline.output import RunOutput
+from pipeline.readers import read_documents
+from pipeline.stage import Stage, Verdict
+from pipeline.stats import SAMPLES_PER_REASON, Funnel
+
+
+@dataclass(frozen=True)
+class ShardPlan:
+    """What every shard task needs to know; small and picklable."""
+
+    output: str
+    stages: tuple[StageSpec, ...]
+    schema: pa.Schema
+    keep_removed: bool
+    batch_size: int
+
+
+@dataclass
+class ShardResult:
+    shard: str
+    input: str
+    funnel: Funnel
+    documents: int = 0
+    text_bytes: int = 0
+    input_info: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "shard": self.shard,
+            "input": self.input,
+            "documents": self.documents,
+            "text_bytes": self.text_bytes,
+            "input_info": self.input_info,
+            "funnel": self.funnel.to_json(),
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ShardResult:
+        return cls(
+            shard=data["shard"],
+            input=data["input"],
+            funnel=Funnel.from_json(data["funnel"]),
+            documents=data["documents"],
+            text_bytes=data["text_bytes"],
+            input_info=data["input_info"],
+        )
+
+
+def process_shard(file: InputFile, plan: ShardPlan) -> ShardResult:
+    from pipeline.stages import STAGE_TYPES
+
+    started = time.perf_counter()
+    funnel = Funnel()
+    read_stats = funnel.stage("read")
+    stages = [STAGE_TYPES[spec.name](spec.params) for spec in plan.stages]
+    for stage in stages:
+        funnel.stage(stage.name)
+    result = ShardResult(shard=file.shard, input=file.path, funnel=funnel)
+    output = RunOutput(plan.output)
+    with ExitStack() as stack:
+        documents = stack.enter_context(output.atomic("documents", f"{file.shard}.parquet"))
+        writer = stack.enter_context(pq.ParquetWriter(documents, plan.schema, compression="zstd"))
+        removed_writer = None
+        if plan.keep_removed:
+            removed = stack.enter_context(output.atomic("removed", f"{file.shard}.parquet"))
+            removed_writer = stack.enter_context(
+                pq.ParquetWriter(removed, removed_schema(plan.schema), compression="zstd")
+            )
+        for batch in read_documents(file, read_stats, plan.batch_size):
+            for stage in stages:
+                batch = apply_stage(stage, batch, funnel, removed_writer, plan.schema)
+            batch = conform(batch, plan.schema)
+            writer.write_table(batch)
+            result.documents += batch.num_rows
+            result.text_bytes += text_bytes(batch)
+    stage_time = sum(funnel.stages[stage.name].elapsed_s for stage in stages)
+    read_stats.elapsed_s = time.perf_counter() - started - stage_time
+    result.input_info = describe_input(file.path)
+    return result
+
+
+def apply_stage(
+    stage: Stage,
+    batch: pa.Table,
+    funnel: Funnel,
+    removed_writer: pq.ParquetWriter | None,
+    schema: pa.Schema,
+) -> pa.Table:
+    """Run `stage` on `batch`, count its verdict, and return the documents it keeps."""
+    stats = funnel.stage(stage.name)
+    stats.docs_in += batch.num_rows
+    stats.bytes_in += text_bytes(batch)
+    if batch.num_rows == 0:
+        return batch
+    started = time.perf_counter()
+    verdict = _decide(stage, batch)
+    stats.elapsed_s += time.perf_counter() - started
+    rows = verdict.table.num_rows
+    errored = _reasons(verdict.errored, rows)
+    removed = pc.if_else(pc.is_null(errored), _reasons(verdict.removed, rows), None)
+    _count(errored, stats.errored)
+    _count(removed, stats.removed)
+    reason = pc.coalesce(errored, removed)
+    keep = pc.is_null(reason)
+    if not pc.all(keep).as_py():
+        dropped = pc.invert(keep)
+        _record_dropped(
+            stage.name,
+            verdict.table.filter(dropped),
+            reason.filter(dropped),
+            funnel,
+            removed_writer,
+            schema,
+        )
+    kept = verdict.table.filter(keep)
+    stats.kept += kept.num_rows
+    stats.bytes_kept += text_bytes(kept)
+    return kept
+
+
+def _reasons(column: pa.Array | None, rows: int) -> pa.Array:
+    return pa.nulls(rows, pa.string()) if column is None else column.cast(pa.string())
+
+
+def _count(reasons: pa.Array, counter: Counter[str]) -> None:
+    for entry in pc.value_counts(pc.drop_null(reasons)).to_pylist():
+        counter[entry["values"]] += entry["counts"]
+
+
+def _decide(stage: Stage, batch: pa.Table) -> Verdict:
+    try:
+        return stage.process(batch)
+    except Exception:
+        return _decide_one_by_one(stage, batch)
+
+
+def _decide_one_by_one(stage: Stage, batch: pa.Table) -> Verdict:
+    """Isolate the documents that break `stage`: each becomes errored `<stage>_error`."""
+    verdicts = []
+    for row in range(batch.num_rows):
+        single = batch.slice(row, 1)
+        try:
+            verdicts.append(stage.process(single))
+        except Exception:  # this document alone breaks the stage
+            verdicts.append(Verdict(single, errored=pa.array([f"{stage.name}_error"])))
+    table = pa.concat_tables([v.table for v in verdicts], promote_options="permissive")
+    return Verdict(
+        table,
+        removed=pa.concat_arrays([_reasons(v.removed, v.table.num_rows) for v in verdicts]),
+        errored=pa.concat_arrays([_reasons(v.errored, v.table.num_rows) for v in verdicts]),
+    )
+
+
+def _record_dropped(
+    stage: str,
+    dropped: pa.Table,
+    reasons: pa.Array,
+    funnel: Funnel,
+    removed_writer: pq.ParquetWriter | None,
+    schema: pa.Schema,
+) -> None:
+    """Sample the dropped documents for the report; with keep_removed, write them all."""
+    for reason in pc.unique(reasons).to_pylist():
+        if len(funnel.samples.get(stage, {}).get(reason, [])) >= SAMPLES_PER_REASON:
+            continue
+        examples = dropped.filter(pc.equal(reasons, reason)).slice(0, SAMPLES_PER_REASON)
+        for document in conform(examples, schema).to_pylist():
+            funnel.add_sample(stage, reason, document)
+    if removed_writer is not None:
+        table = conform(dropped, schema)
+        table = table.append_column("stage", pa.array([stage] * table.num_rows, pa.string()))
+        table = table.append_column("reason", reasons)
+        removed_writer.write_table(conform(table, removed_writer.schema))
+
+
+def describe_input(path: str) -> dict[str, Any]:
+    """Size and a content checksum (sha256 for local files, the store's ETag otherwise)."""
+    fs, stripped = fsspec.core.url_to_fs(path)
+    try:
+        info = fs.info(stripped)
+    except FileNotFoundError:
+        return {"missing": True}
+    described: dict[str, Any] = {"size": info.get("size")}
+    etag = info.get("ETag") or info.get("etag") or info.get("md5Hash")
+    if etag:
+        described["etag"] = str(etag).strip('"')
+    elif fs.protocol in ("file", ("file", "local")) or "file" in fs.protocol:
+        digest = hashlib.sha256()
+        with fs.open(stripped, "rb") as handle:
+            while chunk := handle.read(8 << 20):
+                digest.update(chunk)
+        described["sha256"] = digest.hexdigest()
+    return described

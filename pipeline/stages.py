@@ -1,0 +1,8 @@
+"""The registry of stages by their config name, in the order DESIGN.md lists them."""
+
+from __future__ import annotations
+
+from pipeline.extract import Extract
+from pipeline.stage import Stage
+
+STAGE_TYPES: dict[str, type[Stage]] = {stage.name: stage for stage in (Extract,)}

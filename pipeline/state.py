@@ -1,0 +1,72 @@
+"""Run state in OUT/_state/: what finished, so a rerun skips it.
+
+`plan.json` holds the digest of everything that decides the documents (inputs, stages,
+keep_removed). A per-file shard is finished when `shards/<shard>.json` exists for the same
+input path: it is written only after the shard's Parquet files were renamed into place.
+Global phases (dedup, mixture, shuffle) record `phases/<name>.json` when complete, so a
+phase is either done or redone from its inputs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from pipeline.config import ConfigError, JobConfig
+from pipeline.inputs import InputFile
+from pipeline.output import RunOutput
+from pipeline.shard import ShardResult
+
+RUN_FOLDERS = ("documents", "removed", "report", "_state")
+
+
+def plan_digest(config: JobConfig) -> str:
+    data = config.to_dict()
+    decisive = {key: data[key] for key in ("inputs", "stages", "keep_removed")}
+    return hashlib.sha256(json.dumps(decisive, sort_keys=True).encode()).hexdigest()
+
+
+class RunState:
+    def __init__(self, output: RunOutput) -> None:
+        self.output = output
+
+    @classmethod
+    def open(cls, output: RunOutput, config: JobConfig, fresh: bool = False) -> RunState:
+        """The state of `output`; refuses a folder that holds a different plan's run."""
+        digest = plan_digest(config)
+        if fresh:
+            for folder in RUN_FOLDERS:
+                output.remove(folder)
+        if output.exists("_state", "plan.json"):
+            recorded = output.read_json("_state", "plan.json")["digest"]
+            if recorded != digest:
+                raise ConfigError(
+                    f"output: {output.url} holds a run of a different config "
+                    f"(plan {recorded[:12]}, this one {digest[:12]}); "
+                    "choose another --output or rerun with --fresh"
+                )
+        else:
+            output.write_json({"digest": digest}, "_state", "plan.json")
+        for folder in ("documents", "removed"):
+            output.remove_temporaries(folder)
+        return cls(output)
+
+    def finished(self, file: InputFile) -> ShardResult | None:
+        if not self.output.exists("_state", "shards", f"{file.shard}.json"):
+            return None
+        result = ShardResult.from_json(
+            self.output.read_json("_state", "shards", f"{file.shard}.json")
+        )
+        return result if result.input == file.path else None
+
+    def record(self, result: ShardResult) -> None:
+        self.output.write_json(result.to_json(), "_state", "shards", f"{result.shard}.json")
+
+    def phase(self, name: str) -> dict[str, Any] | None:
+        if not self.output.exists("_state", "phases", f"{name}.json"):
+            return None
+        return self.output.read_json("_state", "phases", f"{name}.json")
+
+    def record_phase(self, name: str, summary: dict[str, Any]) -> None:
+        self.output.write_json(summary, "_state", "phases", f"{name}.json")

@@ -1,0 +1,51 @@
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from pipeline.config import JobConfig, validate_config
+from pipeline.plan import RunSummary, run_job
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLE = ROOT / "data" / "sample"
+CORPORA = Path(os.environ.get("TOKENMILL_CORPORA", ROOT.parent / "shared" / "corpora"))
+
+
+@pytest.fixture(scope="session")
+def corpora() -> Path:
+    if not (CORPORA / "web").is_dir():
+        pytest.skip(f"shared corpora not found at {CORPORA} (set TOKENMILL_CORPORA)")
+    return CORPORA
+
+
+@pytest.fixture(scope="session")
+def local_ray():
+    """One real local Ray with 2 worker CPUs for the whole session."""
+    import ray
+
+    ray.init(num_cpus=2, object_store_memory=256 << 20, include_dashboard=False)
+    yield ray
+    ray.shutdown()
+
+
+def job(output: Path, inputs: list[dict], stages: list | None = None, **extra) -> JobConfig:
+    data = {"name": "test", "output": str(output), "inputs": inputs, "stages": stages or []}
+    return validate_config({**data, **extra})
+
+
+def run(config: JobConfig, **kwargs) -> RunSummary:
+    summary = run_job(config, **kwargs)
+    assert summary.report["conservation_problems"] == []
+    return summary
+
+
+def read_documents(output: Path, folder: str = "documents") -> list[dict]:
+    files = sorted((output / folder).glob("*.parquet"))
+    return [row for f in files for row in pq.read_table(f).to_pylist()]
+
+
+def funnel(summary: RunSummary) -> dict[str, dict]:
+    return {entry["stage"]: entry for entry in summary.report["funnel"]}

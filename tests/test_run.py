@@ -1,0 +1,155 @@
+"""Whole runs on a real local Ray: output layout, counts, resume, bad input, a killed driver."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from pipeline.config import ConfigError
+from pipeline.documents import BASE_FIELDS, SCHEMA_VERSION
+from tests.conftest import ROOT, SAMPLE, funnel, job, read_documents, run
+from tests.warcs import html_page, page_record, write_warc
+
+
+def sample_inputs() -> list[dict]:
+    return [
+        {"source": "web", "format": "warc", "paths": [str(SAMPLE / "*.warc.gz")]},
+        {"source": "wiki", "format": "jsonl", "paths": [str(SAMPLE / "wiki.jsonl")]},
+    ]
+
+
+def test_sample_run_on_two_workers_writes_the_documented_output(local_ray, tmp_path):
+    out = tmp_path / "out"
+    summary = run(job(out, sample_inputs(), [{"extract": {}}], keep_removed=True))
+    inputs = [*sorted(SAMPLE.glob("*.warc.gz")), SAMPLE / "wiki.jsonl"]
+    shards = sorted((out / "documents").glob("*.parquet"))
+    assert len(shards) == len(inputs)
+    for shard in shards:
+        schema = pq.read_schema(shard)
+        assert schema.names == [f.name for f in BASE_FIELDS]
+        assert schema.field("crawl_date").type == pa.timestamp("us", tz="UTC")
+        assert schema.metadata[b"tokenmill.schema_version"] == SCHEMA_VERSION.encode()
+    documents = read_documents(out)
+    assert len(documents) == summary.report["documents"] > 100
+    assert len({d["id"] for d in documents}) == len(documents)
+    assert {d["source"] for d in documents} == {"web", "wiki"}
+    stages = funnel(summary)
+    assert stages["extract"]["kept"] == len(documents)
+    assert stages["read"]["removed"]["http_status"] >= 1
+    assert stages["read"]["removed"]["not_html"] >= 1
+    removed = read_documents(out, "removed")
+    dropped = sum(s["removed"].get(r, 0) for s in stages.values() for r in s["removed"])
+    extract_drops = sum(stages["extract"]["removed"].values()) + sum(
+        stages["extract"]["errored"].values()
+    )
+    assert len(removed) == extract_drops <= dropped
+    assert all(r["stage"] == "extract" and r["reason"] for r in removed)
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["config_sha256"] and manifest["packages"]["ray"]
+    assert all(entry["sha256"] for entry in manifest["inputs"])
+
+
+def test_a_rerun_skips_finished_shards_and_a_changed_plan_is_refused(local_ray, tmp_path):
+    out = tmp_path / "out"
+    inputs = [{"source": "wiki", "format": "jsonl", "paths": [str(SAMPLE / "wiki.jsonl")]}]
+    first = run(job(out, inputs))
+    before = (out / "documents" / "wiki-00000.parquet").stat().st_mtime_ns
+    second = run(job(out, inputs))
+    assert (out / "documents" / "wiki-00000.parquet").stat().st_mtime_ns == before
+    assert second.report["funnel"] == first.report["funnel"]
+    with pytest.raises(ConfigError, match="different config"):
+        run(job(out, inputs, keep_removed=True))
+    run(job(out, inputs, keep_removed=True), fresh=True)
+
+
+def test_bad_inputs_are_counted_and_the_job_finishes(local_ray, tmp_path):
+    good = [page_record(n) for n in range(4)]
+    truncated = write_warc(tmp_path / "truncated.warc.gz", good).read_bytes()[:-200]
+    (tmp_path / "truncated.warc.gz").write_bytes(truncated)
+    clean = write_warc(tmp_path / "garbage.warc.gz", good).read_bytes()
+    (tmp_path / "garbage.warc.gz").write_bytes(clean[:900] + os.urandom(400) + clean[900:])
+    (tmp_path / "empty.warc.gz").write_bytes(b"")
+    (tmp_path / "warc.paths").write_text(
+        f"{tmp_path / 'truncated.warc.gz'}\n{tmp_path / 'gone.warc.gz'}\n"
+    )
+    (tmp_path / "lines.jsonl").write_text('{"text": "fine"}\nnot json\n')
+    pq.write_table(pa.table({"body": ["no text column"]}), tmp_path / "notext.parquet")
+    inputs = [
+        {"source": "crawl", "format": "warc", "paths": [str(tmp_path / "*.warc.gz")]},
+        {"source": "listed", "format": "warc", "paths": [str(tmp_path / "warc.paths")]},
+        {"source": "lines", "format": "jsonl", "paths": [str(tmp_path / "lines.jsonl")]},
+        {"source": "table", "format": "parquet", "paths": [str(tmp_path / "notext.parquet")]},
+    ]
+    summary = run(job(tmp_path / "out", inputs, [{"extract": {}}]))
+    read = funnel(summary)["read"]
+    assert set(read["errored"]) >= {
+        "empty_file",
+        "missing_file",
+        "invalid_json",
+        "missing_text_column",
+    }
+    assert (
+        read["errored"].get("truncated_record", 0) + read["errored"].get("corrupt_record", 0) >= 2
+    )
+    assert summary.report["documents"] >= 3 + 2 + 3 + 1
+
+
+def test_a_killed_run_resumes_to_the_same_documents(tmp_path):
+    pages = [html_page(f"Report {n}", paragraphs=12).encode() for n in range(40)]
+    for shard in range(6):
+        records = [page_record(shard * 100 + n, body=page) for n, page in enumerate(pages)]
+        write_warc(tmp_path / f"crawl-{shard}.warc.gz", records)
+    config = tmp_path / "job.yaml"
+    config.write_text(
+        json.dumps(
+            {
+                "name": "kill",
+                "output": str(tmp_path / "out"),
+                "inputs": [
+                    {"source": "web", "format": "warc", "paths": [str(tmp_path / "*.warc.gz")]}
+                ],
+                "stages": [{"extract": {"engine": "trafilatura"}}],
+                "execution": {"workers": 1, "batch_size": 8},
+            }
+        )
+    )
+    command = [sys.executable, "-m", "pipeline.cli", "run", str(config)]
+    process = subprocess.Popen(
+        command,
+        cwd=ROOT,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    state = tmp_path / "out" / "_state" / "shards"
+    deadline = time.monotonic() + 180
+    while not (state.is_dir() and len(list(state.glob("*.json"))) >= 2):
+        assert process.poll() is None and time.monotonic() < deadline, "run ended before the kill"
+        time.sleep(0.2)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    finished = len(list(state.glob("*.json")))
+    assert 2 <= finished < 6, "kill came too late to test a resume"
+    resumed = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"resuming: {finished} of 6" in resumed.stderr
+    clean = subprocess.run(
+        [*command, "--output", str(tmp_path / "clean")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert clean.returncode == 0, clean.stderr
+    killed_docs = read_documents(tmp_path / "out")
+    assert len(killed_docs) == 6 * 40
+    assert killed_docs == read_documents(tmp_path / "clean")
+    assert not list((tmp_path / "out" / "documents").glob(".tmp-*"))
