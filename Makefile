@@ -8,11 +8,21 @@ PYTHON ?= python3
 # The CPU build of torch lies here on these machines; elsewhere pip uses the index.
 export PIP_FIND_LINKS ?= /opt/wheels
 
-.PHONY: demo test lint install clean
+# Debian packages the engines need; installed once, only those missing (root or sudo).
+SYSTEM_PACKAGES := libmagic1
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: demo test lint install system clean
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml constraints.txt
+system:
+	@missing=$$(for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+$(STAMP): pyproject.toml constraints.txt | system
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
