@@ -121,6 +121,7 @@ def apply_stage(
     started = time.perf_counter()
     verdict = _decide(stage, batch)
     stats.elapsed_s += time.perf_counter() - started
+    stats.counters.update(verdict.counters)
     rows = verdict.table.num_rows
     errored = _reasons(verdict.errored, rows)
     removed = pc.if_else(pc.is_null(errored), _reasons(verdict.removed, rows), None)
@@ -170,10 +171,14 @@ def _decide_one_by_one(stage: Stage, batch: pa.Table) -> Verdict:
         except Exception:  # this document alone breaks the stage
             verdicts.append(Verdict(single, errored=pa.array([f"{stage.name}_error"])))
     table = pa.concat_tables([v.table for v in verdicts], promote_options="permissive")
+    counters: Counter[str] = Counter()
+    for verdict in verdicts:
+        counters.update(verdict.counters)
     return Verdict(
         table,
         removed=pa.concat_arrays([_reasons(v.removed, v.table.num_rows) for v in verdicts]),
         errored=pa.concat_arrays([_reasons(v.errored, v.table.num_rows) for v in verdicts]),
+        counters=dict(counters),
     )
 
 

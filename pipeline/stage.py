@@ -9,7 +9,7 @@ stays). The shard runner does the selecting and the counting, so every stage con
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import ClassVar
 
 import pyarrow as pa
@@ -23,6 +23,9 @@ class Verdict:
     """Per row: why the document is removed (string), or null to keep it."""
     errored: pa.Array | None = None
     """Per row: why the document could not be processed (string), or null."""
+    counters: dict[str, int] = field(default_factory=dict)
+    """What the stage counted beyond documents, summed into the report: lines a line-level
+    rule removed, PII entities by type, documents matching each benchmark, ..."""
 
 
 class Stage(ABC):

@@ -21,6 +21,8 @@ class StageStats:
     kept: int = 0
     removed: Counter[str] = field(default_factory=Counter)
     errored: Counter[str] = field(default_factory=Counter)
+    counters: Counter[str] = field(default_factory=Counter)
+    """Stage-specific counts (`Verdict.counters`), e.g. `lines_removed.c4_javascript`."""
     bytes_in: int = 0
     bytes_kept: int = 0
     elapsed_s: float = 0.0
@@ -30,6 +32,7 @@ class StageStats:
         self.kept += other.kept
         self.removed.update(other.removed)
         self.errored.update(other.errored)
+        self.counters.update(other.counters)
         self.bytes_in += other.bytes_in
         self.bytes_kept += other.bytes_kept
         self.elapsed_s += other.elapsed_s
@@ -43,6 +46,7 @@ class StageStats:
             "kept": self.kept,
             "removed": dict(sorted(self.removed.items())),
             "errored": dict(sorted(self.errored.items())),
+            "counters": dict(sorted(self.counters.items())),
             "bytes_in": self.bytes_in,
             "bytes_kept": self.bytes_kept,
             "elapsed_s": round(self.elapsed_s, 3),
@@ -55,6 +59,7 @@ class StageStats:
             kept=data["kept"],
             removed=Counter(data["removed"]),
             errored=Counter(data["errored"]),
+            counters=Counter(data.get("counters", {})),
             bytes_in=data["bytes_in"],
             bytes_kept=data["bytes_kept"],
             elapsed_s=data["elapsed_s"],
