@@ -44,9 +44,9 @@ class StageStats:
         return {
             "docs_in": self.docs_in,
             "kept": self.kept,
-            "removed": dict(sorted(self.removed.items())),
-            "errored": dict(sorted(self.errored.items())),
-            "counters": dict(sorted(self.counters.items())),
+            "removed": _nonzero(self.removed),
+            "errored": _nonzero(self.errored),
+            "counters": _nonzero(self.counters),
             "bytes_in": self.bytes_in,
             "bytes_kept": self.bytes_kept,
             "elapsed_s": round(self.elapsed_s, 3),
@@ -121,3 +121,7 @@ class Funnel:
         for entry in data["stages"]:
             funnel.stages[entry["stage"]] = StageStats.from_json(entry)
         return funnel
+
+
+def _nonzero(counts: Counter[str]) -> dict[str, int]:
+    return {key: n for key, n in sorted(counts.items()) if n}
