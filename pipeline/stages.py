@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
+from filters.language import Language
 from pipeline.extract import Extract
 from pipeline.stage import Stage
 
-STAGE_TYPES: dict[str, type[Stage]] = {stage.name: stage for stage in (Extract,)}
+STAGE_TYPES: dict[str, type[Stage]] = {stage.name: stage for stage in (Extract, Language)}

