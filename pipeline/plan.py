@@ -1,29 +1,34 @@
-"""The Ray plan: one task per input file runs every per-document stage and writes its shard.
+"""The Ray plan: shard tasks for the per-document stages, phases for the global ones.
 
-Tasks are submitted with a bounded number in flight (backpressure: at most twice the
-workers), each task streams its file batch by batch, and finished shards are recorded in
-the run state as they complete, so a killed run resumes where it stopped. A shard whose
-task fails is reported and left unfinished for the next run; the others go on.
+The stage list is cut into segments at every global stage (dedup). Each segment is one Ray
+task per shard, submitted with a bounded number in flight (backpressure: at most twice the
+workers); each task streams its shard batch by batch, and finished shards are recorded in
+the run state as they complete, so a killed run resumes where it stopped. Between two
+segments the global stage runs as a phase over every shard the first one wrote, and is
+recorded as a whole. A shard whose task fails is reported and left unfinished for the next
+run; the others go on, but a global phase waits until every shard before it has finished.
 """
 
 from __future__ import annotations
 
 import time
 import traceback
-from dataclasses import dataclass, field
+from contextlib import ExitStack
+from dataclasses import dataclass, field, replace
 
 import ray
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from pipeline.cluster import ray_session
-from pipeline.config import JobConfig
+from pipeline.config import JobConfig, StageSpec
 from pipeline.documents import document_schema
 from pipeline.inputs import InputFile, resolve_inputs
 from pipeline.manifest import build_manifest, utc_now
 from pipeline.output import RunOutput
 from pipeline.report import build_report
-from pipeline.shard import ShardPlan, process_shard
+from pipeline.shard import WORK, ShardPlan, ShardResult, process_shard, segment_folder
+from pipeline.stage import GlobalStage, PhaseContext
 from pipeline.stages import STAGE_TYPES
 from pipeline.state import RunState
 
@@ -36,15 +41,26 @@ class RunSummary:
     """Shard name → traceback of the task that failed it."""
 
 
-def shard_plan(config: JobConfig) -> ShardPlan:
+def shard_plans(config: JobConfig) -> list[ShardPlan]:
+    """One plan per segment: the stage list cut at each global stage."""
     fields = [f for spec in config.stages for f in STAGE_TYPES[spec.name].fields]
-    return ShardPlan(
+    base = ShardPlan(
         output=config.output,
-        stages=tuple(config.stages),
+        stages=(),
         schema=document_schema(fields),
         keep_removed=config.keep_removed,
         batch_size=config.execution.batch_size,
     )
+    cuts: list[tuple[StageSpec | None, list[StageSpec]]] = [(None, [])]
+    for spec in config.stages:
+        if issubclass(STAGE_TYPES[spec.name], GlobalStage):
+            cuts.append((spec, []))
+        else:
+            cuts[-1][1].append(spec)
+    return [
+        replace(base, stages=tuple(stages), segment=n, after=after, last=n == len(cuts) - 1)
+        for n, (after, stages) in enumerate(cuts)
+    ]
 
 
 def run_job(
@@ -58,21 +74,76 @@ def run_job(
     files = resolve_inputs(config)
     output = RunOutput(config.output)
     state = RunState.open(output, config, fresh=fresh)
-    done = {file.shard: result for file in files if (result := state.finished(file))}
-    todo = [file for file in files if file.shard not in done]
-    if done:
-        console.print(f"resuming: {len(done)} of {len(files)} shards already finished")
+    plans = shard_plans(config)
+    parts: dict[str, list[ShardResult]] = {file.shard: [] for file in files}
+    phases: dict[str, dict] = {}
     failed: dict[str, str] = {}
-    if todo:
-        with ray_session(config.execution, address) as workers:
-            for result in _run_tasks(todo, shard_plan(config), workers, failed, console):
-                state.record(result)
-                done[result.shard] = result
-    results = [done[file.shard] for file in files if file.shard in done]
-    report = build_report(config.name, results, time.perf_counter() - clock)
+    with ExitStack() as stack:
+        ray_workers: list[int] = []
+
+        def workers() -> int:
+            if not ray_workers:
+                ray_workers.append(stack.enter_context(ray_session(config.execution, address)))
+            return ray_workers[0]
+
+        for plan in plans:
+            if failed:
+                console.print("[red]stopping before the global phase: rerun to retry[/red]")
+                break
+            if plan.after is not None:
+                phases[plan.after.name] = _run_phase(plan, files, state, workers, console)
+            folder = "shards" if plan.last else f"segment-{plan.segment}"
+            done = {
+                file.shard: result
+                for file in files
+                if (result := state.finished(file, folder))
+                and (plan.last or state.output.exists(*plan.destination(file.shard)))
+            }
+            todo = [file for file in files if file.shard not in done]
+            if done:
+                where = f" ({_label(plan)})" if len(plans) > 1 else ""
+                console.print(
+                    f"resuming: {len(done)} of {len(files)} shards already finished{where}"
+                )
+            if todo:
+                for result in _run_tasks(todo, plan, workers(), failed, console):
+                    state.record(result, folder)
+                    done[result.shard] = result
+            for shard, result in done.items():
+                parts[shard].append(result)
+    finished = [file.shard for file in files if len(parts[file.shard]) == len(plans)]
+    if len(finished) == len(files) and len(plans) > 1:
+        output.remove(WORK)
+    results = [ShardResult.merged(parts[shard]) for shard in finished]
+    report = build_report(config.name, results, time.perf_counter() - clock, phases)
     output.write_json(report, "report", "report.json")
     output.write_json(build_manifest(config, results, started, utc_now()), "manifest.json")
     return RunSummary(output=output, report=report, failed=failed)
+
+
+def _run_phase(plan: ShardPlan, files: list[InputFile], state: RunState, workers, console):
+    """Run the global stage `plan.after` over every shard, unless it already finished."""
+    name = plan.after.name
+    if (summary := state.phase(name)) is not None:
+        console.print(f"resuming: phase {name} already finished")
+        return summary
+    state.output.remove(WORK, name)
+    stage = STAGE_TYPES[name](plan.after.params)
+    clock = time.perf_counter()
+    context = PhaseContext(
+        output=state.output,
+        shards=[file.shard for file in files],
+        folder=segment_folder(plan.segment - 1),
+        workers=workers(),
+        console=console,
+    )
+    summary = {**stage.run_phase(context), "elapsed_s": round(time.perf_counter() - clock, 3)}
+    state.record_phase(name, summary)
+    return summary
+
+
+def _label(plan: ShardPlan) -> str:
+    return f"after {plan.after.name}" if plan.after else "before global stages"
 
 
 def _run_tasks(
@@ -90,7 +161,8 @@ def _run_tasks(
         TimeElapsedColumn(),
         console=console,
     ) as progress:
-        bar = progress.add_task("shards", total=len(files), docs=0)
+        description = f"shards {_label(plan)}" if plan.after or not plan.last else "shards"
+        bar = progress.add_task(description, total=len(files), docs=0)
         documents = 0
         while queue or pending:
             while queue and len(pending) < 2 * workers:

@@ -13,7 +13,13 @@ from pipeline.stats import Funnel
 REPORT_SCHEMA_VERSION = 1
 
 
-def build_report(name: str, results: list[ShardResult], elapsed_s: float) -> dict[str, Any]:
+def build_report(
+    name: str,
+    results: list[ShardResult],
+    elapsed_s: float,
+    phases: dict[str, dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """The run's report; `phases` holds each global phase's summary (dedup: clusters, ...)."""
     funnel = Funnel()
     for result in results:
         funnel.merge(result.funnel)
@@ -26,6 +32,7 @@ def build_report(name: str, results: list[ShardResult], elapsed_s: float) -> dic
         "funnel": funnel.to_json()["stages"],
         "conservation_problems": funnel.problems(),
         "samples": funnel.samples,
+        "phases": phases or {},
         "shards": [
             {
                 "shard": r.shard,

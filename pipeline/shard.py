@@ -1,5 +1,10 @@
 """One shard task: read an input file, run the per-document stages, write its shards.
 
+A plan with a global stage (dedup) runs in segments: the first segment reads the input
+file and writes its shard to `OUT/_work/segment-0/`; a later segment reads that shard back,
+applies the global stage's decisions, runs the stages after it, and writes
+`OUT/documents/` (or the next `_work` folder). Each segment is one shard task.
+
 Runs inside a Ray worker. Batches stream through the stages and into a Parquet writer, so
 a shard never holds more than one batch per stage in memory. A stage that raises on a
 batch is retried document by document, and only the documents that still raise are
@@ -12,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections import Counter
+from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,16 +35,36 @@ from pipeline.readers import read_documents
 from pipeline.stage import Stage, Verdict
 from pipeline.stats import SAMPLES_PER_REASON, Funnel
 
+WORK = "_work"
+
 
 @dataclass(frozen=True)
 class ShardPlan:
-    """What every shard task needs to know; small and picklable."""
+    """What every shard task of one segment needs to know; small and picklable."""
 
     output: str
     stages: tuple[StageSpec, ...]
+    """This segment's per-document stages."""
     schema: pa.Schema
     keep_removed: bool
     batch_size: int
+    segment: int = 0
+    after: StageSpec | None = None
+    """The global stage whose decisions this segment applies before its own stages."""
+    last: bool = True
+    """The last segment writes OUT/documents/; the others OUT/_work/segment-<n>/."""
+
+    def destination(self, shard: str) -> tuple[str, ...]:
+        if self.last:
+            return ("documents", f"{shard}.parquet")
+        return (*segment_folder(self.segment), f"{shard}.parquet")
+
+    def removed_name(self, shard: str) -> str:
+        return f"{shard}.{self.after.name}.parquet" if self.after else f"{shard}.parquet"
+
+
+def segment_folder(segment: int) -> tuple[str, ...]:
+    return (WORK, f"segment-{segment}")
 
 
 @dataclass
@@ -71,38 +97,70 @@ class ShardResult:
             input_info=data["input_info"],
         )
 
+    @classmethod
+    def merged(cls, parts: list[ShardResult]) -> ShardResult:
+        """One shard's segments as one result: the funnel in plan order, the last output."""
+        funnel = Funnel()
+        for part in parts:
+            funnel.merge(part.funnel)
+        return cls(
+            shard=parts[0].shard,
+            input=parts[0].input,
+            funnel=funnel,
+            documents=parts[-1].documents,
+            text_bytes=parts[-1].text_bytes,
+            input_info=parts[0].input_info,
+        )
+
 
 def process_shard(file: InputFile, plan: ShardPlan) -> ShardResult:
     from pipeline.stages import STAGE_TYPES
 
     started = time.perf_counter()
     funnel = Funnel()
-    read_stats = funnel.stage("read")
+    output = RunOutput(plan.output)
+    read_stats = funnel.stage("read") if plan.segment == 0 else None
     stages = [STAGE_TYPES[spec.name](spec.params) for spec in plan.stages]
+    if plan.after is not None:
+        global_stage = STAGE_TYPES[plan.after.name](plan.after.params)
+        stages.insert(0, global_stage.for_shard(output, file.shard))
     for stage in stages:
         funnel.stage(stage.name)
     result = ShardResult(shard=file.shard, input=file.path, funnel=funnel)
-    output = RunOutput(plan.output)
     with ExitStack() as stack:
-        documents = stack.enter_context(output.atomic("documents", f"{file.shard}.parquet"))
+        documents = stack.enter_context(output.atomic(*plan.destination(file.shard)))
         writer = stack.enter_context(pq.ParquetWriter(documents, plan.schema, compression="zstd"))
         removed_writer = None
         if plan.keep_removed:
-            removed = stack.enter_context(output.atomic("removed", f"{file.shard}.parquet"))
+            removed = stack.enter_context(output.atomic("removed", plan.removed_name(file.shard)))
             removed_writer = stack.enter_context(
                 pq.ParquetWriter(removed, removed_schema(plan.schema), compression="zstd")
             )
-        for batch in read_documents(file, read_stats, plan.batch_size):
+        if read_stats is not None:
+            batches = read_documents(file, read_stats, plan.batch_size)
+        else:
+            batches = read_segment(output, plan.segment - 1, file.shard, plan.batch_size)
+        for batch in batches:
             for stage in stages:
                 batch = apply_stage(stage, batch, funnel, removed_writer, plan.schema)
             batch = conform(batch, plan.schema)
             writer.write_table(batch)
             result.documents += batch.num_rows
             result.text_bytes += text_bytes(batch)
-    stage_time = sum(funnel.stages[stage.name].elapsed_s for stage in stages)
-    read_stats.elapsed_s = time.perf_counter() - started - stage_time
-    result.input_info = describe_input(file.path)
+    if read_stats is not None:
+        stage_time = sum(funnel.stages[stage.name].elapsed_s for stage in stages)
+        read_stats.elapsed_s = time.perf_counter() - started - stage_time
+        result.input_info = describe_input(file.path)
     return result
+
+
+def read_segment(
+    output: RunOutput, segment: int, shard: str, batch_size: int
+) -> Iterator[pa.Table]:
+    """The shard an earlier segment wrote, batch by batch."""
+    with output.fs.open(output.path(*segment_folder(segment), f"{shard}.parquet"), "rb") as handle:
+        for batch in pq.ParquetFile(handle).iter_batches(batch_size=batch_size):
+            yield pa.Table.from_batches([batch])
 
 
 def apply_stage(

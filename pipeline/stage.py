@@ -4,16 +4,26 @@ A stage never filters by itself. It returns a `Verdict`: the batch with its anno
 columns added, plus per-row reasons for removal and for errors (null where the document
 stays). The shard runner does the selecting and the counting, so every stage conserves
 `docs_in == kept + removed + errored` by construction.
+
+Most stages decide each document on its own (`Stage`). A `GlobalStage` (dedup) must see
+every document before it can decide about any: the plan runs it as a phase between the
+per-file stages before it and those after it, and then applies its decisions shard by
+shard through an ordinary `Stage`, so its counts go through the same funnel.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import pyarrow as pa
 from pydantic import BaseModel
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from pipeline.output import RunOutput
 
 
 @dataclass
@@ -28,8 +38,8 @@ class Verdict:
     rule removed, PII entities by type, documents matching each benchmark, ..."""
 
 
-class Stage(ABC):
-    """Base of every per-document stage; subclasses set `name`, `Params` and `fields`."""
+class Block(ABC):
+    """What every stage has: its config `name`, its `Params` model, the columns it adds."""
 
     name: ClassVar[str]
     Params: ClassVar[type[BaseModel]]
@@ -39,6 +49,35 @@ class Stage(ABC):
     def __init__(self, params: BaseModel) -> None:
         self.params = params
 
+
+class Stage(Block):
+    """Base of every per-document stage; subclasses set `name`, `Params` and `fields`."""
+
     @abstractmethod
     def process(self, table: pa.Table) -> Verdict:
         """Annotate `table` and decide, row by row, what stays."""
+
+
+@dataclass
+class PhaseContext:
+    """What a global phase works on: the shards the stages before it wrote, and Ray."""
+
+    output: RunOutput
+    shards: list[str]
+    """Shard names in plan order; the phase reads `output.path(*folder, f"{shard}.parquet")`."""
+    folder: tuple[str, ...]
+    workers: int
+    console: Console
+
+
+class GlobalStage(Block):
+    """A stage that decides over all documents at once, run by the plan as a phase."""
+
+    @abstractmethod
+    def run_phase(self, context: PhaseContext) -> dict[str, Any]:
+        """Decide for every document of every shard, write the decisions under
+        `OUT/_work/<name>/`, and return a JSON-able summary for the report."""
+
+    @abstractmethod
+    def for_shard(self, output: RunOutput, shard: str) -> Stage:
+        """The per-document stage that applies the phase's decisions to one shard."""

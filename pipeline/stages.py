@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from dedup.stage import Dedup
 from filters.language import Language
 from pipeline.extract import Extract
-from pipeline.stage import Stage
+from pipeline.stage import GlobalStage, Stage
 
-STAGE_TYPES: dict[str, type[Stage]] = {stage.name: stage for stage in (Extract, Language)}
+STAGE_TYPES: dict[str, type[Stage | GlobalStage]] = {
+    stage.name: stage for stage in (Extract, Language, Dedup)
+}

@@ -3,8 +3,9 @@
 `plan.json` holds the digest of everything that decides the documents (inputs, stages,
 keep_removed). A per-file shard is finished when `shards/<shard>.json` exists for the same
 input path: it is written only after the shard's Parquet files were renamed into place.
-Global phases (dedup, mixture, shuffle) record `phases/<name>.json` when complete, so a
-phase is either done or redone from its inputs.
+In a plan with global stages, the segments before the last record theirs in
+`segment-<n>/<shard>.json` the same way. Global phases (dedup, mixture, shuffle) record
+`phases/<name>.json` when complete, so a phase is either done or redone from its inputs.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from pipeline.inputs import InputFile
 from pipeline.output import RunOutput
 from pipeline.shard import ShardResult
 
-RUN_FOLDERS = ("documents", "removed", "report", "_state")
+RUN_FOLDERS = ("documents", "removed", "report", "_state", "_work", "dedup")
 
 
 def plan_digest(config: JobConfig) -> str:
@@ -50,18 +51,21 @@ class RunState:
             output.write_json({"digest": digest}, "_state", "plan.json")
         for folder in ("documents", "removed"):
             output.remove_temporaries(folder)
+        for folder in output.list("_work"):
+            output.remove_temporaries("_work", folder)
         return cls(output)
 
-    def finished(self, file: InputFile) -> ShardResult | None:
-        if not self.output.exists("_state", "shards", f"{file.shard}.json"):
+    def finished(self, file: InputFile, folder: str = "shards") -> ShardResult | None:
+        """`file`'s result in `folder` (`shards`, or `segment-<n>` before the last segment)."""
+        if not self.output.exists("_state", folder, f"{file.shard}.json"):
             return None
         result = ShardResult.from_json(
-            self.output.read_json("_state", "shards", f"{file.shard}.json")
+            self.output.read_json("_state", folder, f"{file.shard}.json")
         )
         return result if result.input == file.path else None
 
-    def record(self, result: ShardResult) -> None:
-        self.output.write_json(result.to_json(), "_state", "shards", f"{result.shard}.json")
+    def record(self, result: ShardResult, folder: str = "shards") -> None:
+        self.output.write_json(result.to_json(), "_state", folder, f"{result.shard}.json")
 
     def phase(self, name: str) -> dict[str, Any] | None:
         if not self.output.exists("_state", "phases", f"{name}.json"):

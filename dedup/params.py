@@ -1,0 +1,70 @@
+"""The `dedup` stage's config: exact and URL matching, MinHash LSH, the incremental index."""
+
+from __future__ import annotations
+
+from pydantic import Field, model_validator
+
+from dedup.banding import candidate_probability, default_banding
+from pipeline.config import StrictModel
+
+
+class MinHashParams(StrictModel):
+    threshold: float = Field(default=0.8, gt=0, lt=1)
+    """Jaccard similarity of word n-gram sets above which two documents are one."""
+    num_perm: int = Field(default=256, ge=2, le=4096)
+    ngram: int = Field(default=5, ge=1)
+    """Words per shingle."""
+    bands: int | None = Field(default=None, gt=0)
+    rows: int | None = Field(default=None, gt=0)
+    """LSH banding; default: chosen from threshold and num_perm (see dedup.banding)."""
+    seed: int = Field(default=1, ge=0)
+
+    @model_validator(mode="after")
+    def _banding_fits(self) -> MinHashParams:
+        if (self.bands is None) != (self.rows is None):
+            raise ValueError("give both bands and rows, or neither")
+        if self.bands is not None and self.bands * self.rows > self.num_perm:
+            raise ValueError(f"bands × rows = {self.bands * self.rows} exceeds num_perm")
+        return self
+
+    def banding(self) -> tuple[int, int]:
+        if self.bands is not None:
+            return self.bands, self.rows
+        return default_banding(self.threshold, self.num_perm)
+
+    def describe(self) -> dict[str, float | int]:
+        bands, rows = self.banding()
+        return {
+            "bands": bands,
+            "rows": rows,
+            "p_candidate_at_0.9": round(candidate_probability(0.9, bands, rows), 4),
+            "p_candidate_at_0.5": round(candidate_probability(0.5, bands, rows), 6),
+        }
+
+
+class DedupParams(StrictModel):
+    exact: bool = True
+    """Documents whose normalised text is identical are one."""
+    url: bool = False
+    """Documents with the same URL are one."""
+    minhash: MinHashParams | None = None
+    """Near duplicates by MinHash LSH; null to match exact copies only."""
+    partitions: int = Field(default=8, gt=0)
+    """Bucket partitions grouped in parallel (Ray tasks) in the global step."""
+    write_index: bool = False
+    """Keep this run's signature index in OUT/dedup/index/ for later runs."""
+    against: list[str] = Field(default_factory=list)
+    """Indexes of earlier runs (their OUT/dedup/index): documents matching them are removed."""
+
+    @model_validator(mode="after")
+    def _something_to_match(self) -> DedupParams:
+        if not (self.exact or self.url or self.minhash):
+            raise ValueError("nothing to deduplicate on: set exact, url or minhash")
+        return self
+
+    def index_settings(self) -> dict:
+        """What must agree between a run and an index it is checked against: the band keys."""
+        if self.minhash is None:
+            return {"minhash": None}
+        shape = self.minhash.model_dump(include={"num_perm", "seed", "ngram"})
+        return {"minhash": {**shape, "banding": list(self.minhash.banding())}}

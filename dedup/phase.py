@@ -1,0 +1,329 @@
+"""The global dedup step on Ray: signatures → buckets → candidate pairs → clusters → decisions.
+
+1. One task per shard computes each document's keys (LSH bands, exact text, URL) and writes
+   the shard's signature table plus its (key, document) pairs split into `partitions` by key.
+2. One task per partition groups its pairs by key; each bucket of k documents yields k − 1
+   edges (a star), so the edges never grow quadratically with a bucket.
+3. One task joins the edges into connected components (scipy) and picks each cluster's
+   survivor: a document of an earlier run's index first, then the highest quality_score,
+   the earliest crawl_date, the smallest id. It writes the decisions per shard.
+
+Signatures and keys stay in files and are read a shard or a partition at a time. Only
+step 3 is on one machine: it holds the edges (16 bytes each, at most one per shared key)
+and the few columns of documents that have a duplicate, never the signatures — about
+10⁸ edges in 2 GB. A document is known by `shard number << 32 | row`.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import ray
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from dedup.keys import KeyMaker
+from dedup.params import DedupParams
+from pipeline.config import ConfigError
+from pipeline.output import RunOutput
+from pipeline.stage import PhaseContext
+from pipeline.stats import EXCERPT_CHARS
+
+WORK = ("_work", "dedup")
+INDEX = ("dedup", "index")
+READ_BATCH = 512
+SAMPLE_CLUSTERS = 5
+DECISION_SCHEMA = pa.schema(
+    [
+        pa.field("id", pa.string()),
+        pa.field("reason", pa.string()),
+        pa.field("dup_cluster", pa.string()),
+        pa.field("dup_cluster_size", pa.int32()),
+    ]
+)
+
+
+def run_dedup(params: DedupParams, context: PhaseContext) -> dict[str, Any]:
+    output, console = context.output, context.console
+    summary: dict[str, Any] = {"exact": params.exact, "url": params.url}
+    if params.minhash:
+        summary["minhash"] = params.minhash.describe()
+        bands = summary["minhash"]
+        console.print(
+            f"dedup: {params.minhash.num_perm} permutations, {bands['bands']} bands × "
+            f"{bands['rows']} rows: P(candidate | J=0.9) = {bands['p_candidate_at_0.9']:.4f}, "
+            f"P(candidate | J=0.5) = {bands['p_candidate_at_0.5']:.6f}"
+        )
+    folder = INDEX if params.write_index else (*WORK, "signatures")
+    sources = [output.path(*folder, f"{shard}.parquet") for shard in context.shards]
+    earlier = _index_files(params)
+    sign = ray.remote(sign_shard).options(num_cpus=1)
+    bucket = ray.remote(bucket_index).options(num_cpus=1)
+    pending = [
+        sign.remote(
+            output.url, output.path(*context.folder, f"{shard}.parquet"), source, code, params
+        )
+        for code, (shard, source) in enumerate(zip(context.shards, sources, strict=True))
+    ] + [
+        bucket.remote(output.url, source, len(sources) + n, params.partitions)
+        for n, source in enumerate(earlier)
+    ]
+    documents = sum(_gather(pending, "dedup signatures", console))
+    if params.write_index:
+        output.write_json(params.index_settings(), *INDEX, "index.json")
+    group = ray.remote(group_partition).options(num_cpus=1)
+    edges = [group.remote(output.url, part) for part in range(params.partitions)]
+    resolve = ray.remote(resolve_clusters).options(num_cpus=1)
+    inputs = [output.path(*context.folder, f"{shard}.parquet") for shard in context.shards]
+    clusters = resolve.remote(output.url, context.shards, sources + earlier, inputs, *edges)
+    [result] = _gather([clusters], "dedup clusters", console)
+    return {**summary, "documents": documents, **result}
+
+
+def sign_shard(out_url: str, shard_path: str, signature_path: str, code: int, params) -> int:
+    """Write one shard's signature table and its bucket pairs; returns its document count."""
+    output = RunOutput(out_url)
+    keys = KeyMaker(params)
+    tables = []
+    with output.fs.open(shard_path, "rb") as handle:
+        parquet = pq.ParquetFile(handle)
+        columns = [
+            c
+            for c in ("id", "text", "url", "crawl_date", "quality_score")
+            if c in parquet.schema_arrow.names
+        ]
+        for batch in parquet.iter_batches(batch_size=READ_BATCH, columns=columns):
+            tables.append(keys.signature_table(pa.Table.from_batches([batch])))
+    from dedup.keys import SIGNATURE_SCHEMA
+
+    table = pa.concat_tables(tables) if tables else SIGNATURE_SCHEMA.empty_table()
+    folder, name = signature_path.rsplit("/", 1)
+    output.fs.makedirs(folder, exist_ok=True)
+    with output.fs.open(f"{folder}/.tmp-{name}", "wb") as handle:
+        pq.write_table(table, handle, compression="zstd")
+    output.fs.mv(f"{folder}/.tmp-{name}", signature_path)
+    _write_buckets(output, table.column("keys"), code, params.partitions)
+    return table.num_rows
+
+
+def bucket_index(out_url: str, signature_path: str, code: int, partitions: int) -> int:
+    """Bucket the keys of an earlier run's index shard like this run's own."""
+    output = RunOutput(out_url)
+    with output.fs.open(signature_path, "rb") as handle:
+        keys = pq.read_table(handle, columns=["keys"]).column("keys")
+    _write_buckets(output, keys, code, partitions)
+    return 0
+
+
+def _write_buckets(output: RunOutput, keys: pa.ChunkedArray, code: int, partitions: int) -> None:
+    keys = keys.combine_chunks()
+    lengths = pc.list_value_length(keys).to_numpy(zero_copy_only=False)
+    flat = pc.list_flatten(keys).to_numpy(zero_copy_only=False).astype(np.uint64)
+    rows = np.repeat(np.arange(len(lengths), dtype=np.uint64), lengths)
+    documents = (np.uint64(code) << np.uint64(32)) | rows
+    part = flat % np.uint64(partitions)
+    for number in range(partitions):
+        chosen = part == number
+        table = pa.table({"key": flat[chosen], "document": documents[chosen]})
+        with output.atomic(*WORK, "buckets", f"part-{number:04d}", f"{code:06d}.parquet") as handle:
+            pq.write_table(table, handle)
+
+
+def group_partition(out_url: str, part: int) -> tuple[np.ndarray, np.ndarray]:
+    """Edges between documents that share a key in partition `part`: each bucket as a star."""
+    output = RunOutput(out_url)
+    folder = (*WORK, "buckets", f"part-{part:04d}")
+    tables = []
+    for name in output.list(*folder, suffix=".parquet"):
+        with output.fs.open(output.path(*folder, name), "rb") as handle:
+            tables.append(pq.read_table(handle))
+    if not tables:
+        return np.zeros(0, np.uint64), np.zeros(0, np.uint64)
+    table = pa.concat_tables(tables)
+    keys = table.column("key").to_numpy()
+    documents = table.column("document").to_numpy()
+    order = np.lexsort((documents, keys))
+    keys, documents = keys[order], documents[order]
+    starts = np.concatenate([[True], keys[1:] != keys[:-1]])
+    first = np.maximum.accumulate(np.where(starts, np.arange(len(keys)), 0))
+    pairs = np.stack([documents[first[~starts]], documents[~starts]], axis=1)
+    pairs = np.unique(pairs, axis=0) if len(pairs) else pairs.reshape(0, 2)
+    return pairs[:, 0].copy(), pairs[:, 1].copy()
+
+
+def resolve_clusters(
+    out_url: str, shards: list[str], sources: list[str], inputs: list[str], *edges
+) -> dict[str, Any]:
+    """Connected components of the edges, one survivor each, decisions written per shard."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    output = RunOutput(out_url)
+    left = np.concatenate([e[0] for e in edges] or [np.zeros(0, np.uint64)])
+    right = np.concatenate([e[1] for e in edges] or [np.zeros(0, np.uint64)])
+    nodes, inverse = np.unique(np.concatenate([left, right]), return_inverse=True)
+    graph = coo_matrix(
+        (np.ones(len(left), np.int8), (inverse[: len(left)], inverse[len(left) :])),
+        shape=(len(nodes), len(nodes)),
+    )
+    _, labels = connected_components(graph, directed=False)
+    members = _members(output, nodes, sources)
+    survivor = _survivors(labels, members, from_index=nodes >> np.uint64(32) >= len(shards))
+    sizes = np.bincount(labels)
+    reason = np.full(len(nodes), "near_duplicate", object)
+    same_url = _equal(members["url"], survivor)
+    reason[same_url] = "url_duplicate"
+    reason[_equal(members["exact"], survivor)] = "exact_duplicate"
+    reason[survivor == np.arange(len(nodes))] = None
+    ids = members["id"]
+    decisions = pa.table(
+        {
+            "id": pa.array(ids, pa.string()),
+            "reason": pa.array(reason, pa.string()),
+            "dup_cluster": pa.array(ids[survivor], pa.string()),
+            "dup_cluster_size": pa.array(sizes[labels], pa.int32()),
+        },
+        schema=DECISION_SCHEMA,
+    )
+    codes = (nodes >> np.uint64(32)).astype(np.int64)
+    for code, shard in enumerate(shards):
+        with output.atomic(*WORK, "decisions", f"{shard}.parquet") as handle:
+            pq.write_table(decisions.filter(pa.array(codes == code)), handle)
+    in_run = codes < len(shards)
+    run_labels = np.unique(labels[in_run])
+    removed = Counter(r for r in reason[in_run] if r is not None)
+    return {
+        "clusters": len(run_labels),
+        "documents_in_clusters": int(in_run.sum()),
+        "removed": dict(sorted(removed.items())),
+        "cluster_sizes": _histogram(sizes[run_labels]),
+        "sample_clusters": _samples(output, labels, survivor, codes, members, reason, inputs),
+    }
+
+
+def _members(output: RunOutput, nodes: np.ndarray, sources: list[str]) -> dict[str, np.ndarray]:
+    """id, exact, url, quality_score, crawl_date of each node, from the signature tables."""
+    codes = nodes >> np.uint64(32)
+    rows = (nodes & np.uint64(0xFFFFFFFF)).astype(np.int64)
+    parts = []
+    for code in np.unique(codes):
+        chosen = codes == code
+        with output.fs.open(sources[int(code)], "rb") as handle:
+            table = pq.read_table(
+                handle, columns=["id", "exact", "url", "quality_score", "crawl_date"]
+            )
+        parts.append(table.take(pa.array(rows[chosen])))
+    from dedup.keys import SIGNATURE_SCHEMA
+
+    schema = pa.schema([f for f in SIGNATURE_SCHEMA if f.name != "keys"])
+    table = pa.concat_tables(parts) if parts else schema.empty_table()
+    return {
+        "id": np.asarray(table.column("id").to_pylist(), object),
+        "exact": pc.fill_null(table.column("exact"), 0).to_numpy(),
+        "url": pc.fill_null(table.column("url"), 0).to_numpy(),
+        "quality": pc.fill_null(table.column("quality_score"), np.nan).to_numpy(),
+        "date": pc.fill_null(
+            table.column("crawl_date").cast(pa.int64()), np.iinfo(np.int64).max
+        ).to_numpy(),
+    }
+
+
+def _survivors(
+    labels: np.ndarray, members: dict[str, np.ndarray], from_index: np.ndarray
+) -> np.ndarray:
+    """For each node, the node that survives its cluster."""
+    quality = np.where(np.isnan(members["quality"]), np.inf, -members["quality"])
+    id_rank = np.argsort(np.argsort(members["id"], kind="stable"), kind="stable")
+    order = np.lexsort((id_rank, members["date"], quality, ~from_index, labels))
+    first = np.concatenate([[True], labels[order][1:] != labels[order][:-1]])
+    best = np.empty(labels.max() + 1 if len(labels) else 0, np.int64)
+    best[labels[order][first]] = order[first]
+    return best[labels]
+
+
+def _equal(hashes: np.ndarray, survivor: np.ndarray) -> np.ndarray:
+    """hashes[i] == hashes[survivor[i]], false where missing (0 stands for null)."""
+    return (hashes != 0) & (hashes == hashes[survivor])
+
+
+def _histogram(sizes: np.ndarray) -> dict[str, int]:
+    counts = Counter(int(s) for s in sizes)
+    return {str(size): counts[size] for size in sorted(counts)}
+
+
+def _samples(output, labels, survivor, codes, members, reason, inputs) -> list[dict[str, Any]]:
+    """The largest clusters that a document of this run survives: survivor and two copies."""
+    in_run = codes[survivor] < len(inputs)
+    sizes = np.bincount(labels)
+    heads = np.unique(survivor[in_run])
+    heads = sorted(heads, key=lambda h: (-sizes[labels[h]], members["id"][h]))[:SAMPLE_CLUSTERS]
+    wanted = {
+        int(h): [int(h), *np.flatnonzero((survivor == h) & (np.arange(len(survivor)) != h))[:2]]
+        for h in heads
+    }
+    texts = _texts(
+        output, inputs, codes, members["id"], [n for nodes in wanted.values() for n in nodes]
+    )
+    return [
+        {
+            "size": int(sizes[labels[head]]),
+            "survivor": {"id": members["id"][head], "excerpt": texts.get(head, "")},
+            "removed": [
+                {"id": members["id"][n], "reason": reason[n], "excerpt": texts.get(n, "")}
+                for n in nodes[1:]
+            ],
+        }
+        for head, nodes in wanted.items()
+    ]
+
+
+def _texts(output, inputs, codes, ids, nodes) -> dict[int, str]:
+    found: dict[int, str] = {}
+    for code in sorted({int(codes[n]) for n in nodes}):
+        chosen = [n for n in nodes if codes[n] == code]
+        with output.fs.open(inputs[code], "rb") as handle:
+            table = pq.read_table(handle, columns=["id", "text"])
+        table = table.filter(
+            pc.is_in(table.column("id"), pa.array([ids[n] for n in chosen], pa.string()))
+        )
+        by_id = dict(
+            zip(table.column("id").to_pylist(), table.column("text").to_pylist(), strict=True)
+        )
+        found.update({n: (by_id.get(ids[n]) or "")[:EXCERPT_CHARS] for n in chosen})
+    return found
+
+
+def _index_files(params: DedupParams) -> list[str]:
+    """The signature tables of the earlier runs' indexes, checked to match this run's keys."""
+    files = []
+    for number, location in enumerate(params.against):
+        index = RunOutput(location)
+        key = f"stages.dedup.against[{number}]"
+        if not index.exists("index.json"):
+            raise ConfigError(f"{key}: {location} holds no dedup index (index.json missing)")
+        if index.read_json("index.json") != params.index_settings():
+            raise ConfigError(f"{key}: {location} was built with other minhash settings")
+        files += [index.path(name) for name in index.list(suffix=".parquet")]
+    return files
+
+
+def _gather(refs: list, description: str, console) -> list:
+    results = {}
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+    ) as progress:
+        bar = progress.add_task(description, total=len(refs))
+        pending = list(refs)
+        while pending:
+            [ready], pending = ray.wait(pending, num_returns=1)
+            results[ready] = ray.get(ready)
+            progress.advance(bar)
+    return [results[ref] for ref in refs]

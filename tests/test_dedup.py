@@ -1,0 +1,245 @@
+"""Dedup: signatures equal datasketch's, measured recall and precision on real text at known
+edit rates, survivor choice, counts, reruns and the incremental index, on a real local Ray."""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+import shutil
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from datasketch import MinHash
+
+from dedup.banding import candidate_probability, default_banding
+from dedup.hashing import normalise
+from dedup.minhash import MinHasher, shingle_batch, shingle_hash, shingles
+from dedup.phase import _survivors
+from pipeline.config import ConfigError
+from tests.conftest import SAMPLE, funnel, job, read_documents, run
+
+WORDS = ["Alpha", "beta,", "GAMMA!", "délta", "ε", "word", "the", "x-y", "don't", "über", "日本"]
+BOILERPLATE = [
+    "Share this article on Facebook Twitter or by email",
+    "Subscribe to our newsletter for weekly updates",
+    "All rights reserved",
+    "Cookie settings",
+    "Related stories from this section",
+]
+
+
+@pytest.mark.parametrize(("num_perm", "seed", "ngram"), [(16, 1, 1), (128, 7, 3), (256, 42, 5)])
+def test_signatures_equal_datasketch_bit_for_bit(num_perm, seed, ngram):
+    rng = random.Random(seed)
+    separators = [" ", "  ", "\n", "\t", " — "]
+    texts = [
+        "".join(f"{rng.choice(WORDS)}{rng.choice(separators)}" for _ in range(rng.randint(0, 60)))
+        for _ in range(200)
+    ] + ["", None, "one", "!!!", "two words"]
+    signatures = MinHasher(num_perm, seed).signatures(
+        shingle_batch(pa.array(texts), ngram), len(texts)
+    )
+    for text, signature in zip(normalise(pa.array(texts)).to_pylist(), signatures, strict=True):
+        reference = MinHash(num_perm=num_perm, seed=seed, hashfunc=shingle_hash)
+        reference.update_batch(shingles(text, ngram))
+        assert np.array_equal(reference.hashvalues, signature), text
+
+
+def test_default_banding_catches_j09_and_almost_never_j05():
+    bands, rows = default_banding(0.8, 256)
+    assert bands * rows <= 256
+    assert candidate_probability(0.9, bands, rows) >= 0.97
+    assert candidate_probability(0.5, bands, rows) < 0.005
+
+
+def test_survivor_is_best_quality_then_earliest_then_smallest_id():
+    labels = np.array([0, 0, 0, 1, 1, 1, 2, 2])
+    members = {
+        "quality": np.array([0.2, 0.9, np.nan, np.nan, np.nan, np.nan, 0.5, 0.5]),
+        "date": np.array([1, 5, 0, 9, 3, 3, 1, 1]),
+        "id": np.array(["a", "b", "c", "d", "f", "e", "h", "g"], object),
+    }
+    from_index = np.zeros(8, bool)
+    assert _survivors(labels, members, from_index).tolist() == [1, 1, 1, 5, 5, 5, 7, 7]
+    from_index[0] = True
+    assert _survivors(labels, members, from_index)[:3].tolist() == [0, 0, 0]
+
+
+def test_bad_banding_is_refused_with_its_key(tmp_path):
+    inputs = [{"source": "wiki", "format": "jsonl", "paths": [str(SAMPLE / "wiki.jsonl")]}]
+    with pytest.raises(ConfigError, match=r"stages\.dedup\.minhash"):
+        job(tmp_path, inputs, [{"dedup": {"minhash": {"bands": 30, "rows": 10}}}])
+
+
+def wikitext_chunks(corpora, words: int) -> list[list[str]]:
+    """Consecutive `words`-word pieces of WikiText-2 articles (headings left out)."""
+    chunks = []
+    for name in ("wikitext-2-valid.txt", "wikitext-2-test.txt"):
+        text = (corpora / "text" / name).read_text()
+        for article in re.split(r"^ = [^=].* = \s*$", text, flags=re.MULTILINE):
+            body = [
+                w
+                for line in article.splitlines()
+                if not line.startswith(" =")
+                for w in line.split()
+            ]
+            chunks += [body[i : i + words] for i in range(0, len(body) - words + 1, words)]
+    return chunks
+
+
+def edited(words: list[str], rate: float, vocabulary: list[str], rng: random.Random) -> list[str]:
+    copy = list(words)
+    for position in rng.sample(range(len(copy)), max(1, round(rate * len(copy)))):
+        copy[position] = rng.choice(vocabulary)
+    return copy
+
+
+KINDS = {
+    "exact": 20,
+    "edit_0.5%": 30,
+    "edit_1%": 30,
+    "edit_2%": 30,
+    "edit_50%": 30,
+    "boilerplate": 30,
+}
+
+
+@pytest.fixture(scope="module")
+def edit_rate_run(corpora, local_ray, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("edits")
+    rng = random.Random(6)
+    chunks = wikitext_chunks(corpora, words=400)
+    rng.shuffle(chunks)
+    vocabulary = [w for chunk in chunks[-20:] for w in chunk]
+    documents, pairs = [], []
+    for kind, count in KINDS.items():
+        for _ in range(count):
+            words = chunks.pop()
+            if kind == "exact":
+                copy = " ".join(words)
+            elif kind == "boilerplate":
+                lines = rng.sample(BOILERPLATE, rng.randint(1, 5))
+                cut = rng.randint(0, len(lines))
+                copy = "\n".join([*lines[:cut], " ".join(words), *lines[cut:]])
+            else:
+                copy = " ".join(edited(words, float(kind[5:-1]) / 100, vocabulary, rng))
+            base = f"{kind}-{len(pairs)}"
+            documents += [
+                {"id": base, "text": " ".join(words)},
+                {"id": f"{base}-copy", "text": copy},
+            ]
+            pairs.append((kind, base, f"{base}-copy"))
+    documents += [{"id": f"single-{n}", "text": " ".join(chunks.pop())} for n in range(60)]
+    rng.shuffle(documents)
+    paths = []
+    for part in range(3):
+        paths.append(tmp / f"part-{part}.jsonl")
+        paths[-1].write_text("".join(json.dumps(d) + "\n" for d in documents[part::3]))
+    inputs = [{"source": "wikitext", "format": "jsonl", "paths": [str(p) for p in paths]}]
+    summary = run(job(tmp / "out", inputs, [{"dedup": {"minhash": {}}}], keep_removed=True))
+    cluster = {d["id"]: d["dup_cluster"] for d in read_documents(tmp / "out")}
+    cluster |= {d["id"]: d["dup_cluster"] for d in read_documents(tmp / "out", "removed")}
+    assert len(cluster) == len(documents)
+    merged = {kind: [] for kind in KINDS}
+    for kind, base, copy in pairs:
+        merged[kind].append(cluster[base] is not None and cluster[base] == cluster[copy])
+    return summary, merged, cluster
+
+
+def test_near_duplicates_are_merged_at_low_edit_rates(edit_rate_run, capsys):
+    summary, merged, _ = edit_rate_run
+    rates = {kind: sum(hits) / len(hits) for kind, hits in merged.items()}
+    with capsys.disabled():
+        print(f"\nmerge rate by kind of copy: {json.dumps(rates)}")
+    assert all(merged["exact"])
+    assert sum(merged["edit_0.5%"] + merged["edit_1%"]) >= 0.95 * 60
+    assert rates["boilerplate"] >= 0.95
+    dedup = funnel(summary)["dedup"]
+    assert dedup["removed"]["exact_duplicate"] == KINDS["exact"]
+    phase = summary.report["phases"]["dedup"]
+    assert sum(phase["removed"].values()) == sum(dedup["removed"].values())
+    assert phase["cluster_sizes"] == {"2": phase["clusters"]}
+    sample = phase["sample_clusters"][0]
+    assert sample["survivor"]["excerpt"] and sample["removed"][0]["excerpt"]
+
+
+def test_heavily_edited_and_unrelated_documents_stay_apart(edit_rate_run):
+    _, merged, cluster = edit_rate_run
+    assert sum(merged["edit_50%"]) <= 0.02 * len(merged["edit_50%"])
+    origins: dict[str, set[str]] = {}
+    for document, name in cluster.items():
+        if name is not None:
+            origins.setdefault(name, set()).add(document.removesuffix("-copy"))
+    assert all(len(group) == 1 for group in origins.values())
+
+
+def sample_job(out, **dedup):
+    inputs = [
+        {"source": "web", "format": "warc", "paths": [str(SAMPLE / "*.warc.gz")]},
+        {"source": "wiki", "format": "jsonl", "paths": [str(SAMPLE / "wiki.jsonl")]},
+    ]
+    stages = [{"extract": {}}, {"dedup": {"minhash": {}, **dedup}}]
+    return job(out, inputs, stages, keep_removed=True)
+
+
+def test_sample_run_conserves_counts_annotates_every_shard_and_reruns_alike(local_ray, tmp_path):
+    first = run(sample_job(tmp_path / "a"))
+    stages = funnel(first)
+    assert stages["dedup"]["docs_in"] == stages["extract"]["kept"]
+    assert stages["dedup"]["removed"]
+    for shard in (tmp_path / "a" / "documents").glob("*.parquet"):
+        schema = pq.read_schema(shard)
+        assert schema.field("dup_cluster").type == pa.string()
+        assert schema.field("dup_cluster_size").type == pa.int32()
+    documents = read_documents(tmp_path / "a")
+    sundial = [d for d in documents if d["text"].startswith("Sundial")]
+    assert len(sundial) == 1 and sundial[0]["dup_cluster_size"] == 2
+    assert all(d["dup_cluster_size"] == 1 for d in documents if d["dup_cluster"] is None)
+    removed = read_documents(tmp_path / "a", "removed")
+    assert {r["reason"] for r in removed if r["stage"] == "dedup"} <= {
+        "exact_duplicate",
+        "near_duplicate",
+    }
+    assert not (tmp_path / "a" / "_work").exists()
+    second = run(sample_job(tmp_path / "b"))
+    assert read_documents(tmp_path / "b") == documents
+    assert (
+        second.report["phases"]["dedup"]["cluster_sizes"]
+        == (first.report["phases"]["dedup"]["cluster_sizes"])
+    )
+    # a lost phase is redone from its inputs, to the same survivors
+    state = tmp_path / "a" / "_state"
+    (state / "phases" / "dedup.json").unlink()
+    shutil.rmtree(state / "shards")
+    shutil.rmtree(tmp_path / "a" / "documents")
+    run(sample_job(tmp_path / "a"))
+    assert read_documents(tmp_path / "a") == documents
+
+
+def test_a_later_run_drops_what_an_earlier_runs_index_holds(local_ray, tmp_path):
+    wiki = [json.loads(line) for line in (SAMPLE / "wiki.jsonl").read_text().splitlines()]
+    earlier = [{"source": "wiki", "format": "jsonl", "paths": [str(SAMPLE / "wiki.jsonl")]}]
+    stages = [{"dedup": {"minhash": {}, "write_index": True}}]
+    run(job(tmp_path / "earlier", earlier, stages))
+    assert (tmp_path / "earlier" / "dedup" / "index" / "index.json").exists()
+    fresh = [
+        {"id": f"new-{n}", "text": f"A new article number {n} about something else."}
+        for n in range(3)
+    ]
+    again = [{"id": f"again-{n}", "text": d["text"]} for n, d in enumerate(wiki[:5])]
+    (tmp_path / "crawl.jsonl").write_text("".join(json.dumps(d) + "\n" for d in fresh + again))
+    later = [{"source": "crawl", "format": "jsonl", "paths": [str(tmp_path / "crawl.jsonl")]}]
+    index = str(tmp_path / "earlier" / "dedup" / "index")
+    summary = run(job(tmp_path / "later", later, [{"dedup": {"minhash": {}, "against": [index]}}]))
+    assert sorted(d["id"] for d in read_documents(tmp_path / "later")) == [
+        "new-0",
+        "new-1",
+        "new-2",
+    ]
+    assert funnel(summary)["dedup"]["removed"] == {"exact_duplicate": 5}
+    with pytest.raises(ConfigError, match=r"stages\.dedup\.against\[0\]"):
+        other = [{"dedup": {"minhash": {"num_perm": 128}, "against": [index]}}]
+        run(job(tmp_path / "other", later, other))
