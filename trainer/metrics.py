@@ -1,0 +1,66 @@
+"""Training logs: `RUN/metrics.jsonl` (one object per logged step), TensorBoard, a progress bar."""
+
+from __future__ import annotations
+
+import json
+import resource
+import sys
+from pathlib import Path
+from typing import Any
+
+import torch
+
+
+def memory_gib(device: torch.device) -> float:
+    """Peak accelerator memory, or the process's peak resident memory on CPU."""
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**30
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB on Linux
+
+
+class MetricsLog:
+    """Written by rank 0 only; other ranks get a logger that does nothing."""
+
+    def __init__(self, run: Path, enabled: bool, total_steps: int, start_step: int) -> None:
+        self.enabled = enabled
+        if not enabled:
+            return
+        from torch.utils.tensorboard import SummaryWriter
+        from tqdm import tqdm
+
+        self.path = run / "metrics.jsonl"
+        self._drop_rows_after(start_step)
+        self.file = open(self.path, "a")
+        self.tensorboard = SummaryWriter(str(run / "tb"), purge_step=start_step + 1)
+        self.bar = tqdm(
+            total=total_steps, initial=start_step, unit="step", file=sys.stderr, dynamic_ncols=True
+        )
+
+    def _drop_rows_after(self, step: int) -> None:
+        """A resumed run rewrites the steps after its checkpoint; keep the log consistent."""
+        if not self.path.is_file():
+            return
+        rows = [line for line in self.path.read_text().splitlines() if line.strip()]
+        kept = [row for row in rows if json.loads(row).get("step", 0) <= step]
+        self.path.write_text("".join(row + "\n" for row in kept))
+
+    def log(self, row: dict[str, Any]) -> None:
+        if not self.enabled:
+            return
+        self.file.write(json.dumps(row) + "\n")
+        self.file.flush()
+        for key, value in row.items():
+            if key != "step" and isinstance(value, (int, float)):
+                self.tensorboard.add_scalar(key, value, row["step"])
+        if "loss" in row:
+            self.bar.set_postfix(loss=f"{row['loss']:.3f}", tok_s=f"{row['tokens_per_s']:.0f}")
+
+    def advance(self) -> None:
+        if self.enabled:
+            self.bar.update(1)
+
+    def close(self) -> None:
+        if self.enabled:
+            self.bar.close()
+            self.tensorboard.close()
+            self.file.close()

@@ -1,0 +1,231 @@
+"""The decoder-only transformer, in one file.
+
+Llama-style: pre-norm RMSNorm, rotary position embeddings (RoPE, rotate-half layout),
+SwiGLU MLP, grouped-query attention through `scaled_dot_product_attention`, optional
+per-head QK-norm (as in Qwen3 and OLMo 2) and tied input/output embeddings. Module names
+follow Hugging Face's Llama so that exporting is a rename of the root, not a re-layout.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+@dataclass(frozen=True)
+class ModelArgs:
+    vocab_size: int = 8192
+    dim: int = 256
+    n_layers: int = 4
+    n_heads: int = 4
+    n_kv_heads: int = 4
+    ffn_dim: int = 0
+    """SwiGLU hidden size; 0 means 8/3·dim rounded up to a multiple of 64."""
+    rope_base: float = 10_000.0
+    norm_eps: float = 1e-5
+    qk_norm: bool = False
+    tied_embeddings: bool = False
+    max_seq_len: int = 2048
+
+    def __post_init__(self) -> None:
+        if self.dim % self.n_heads:
+            raise ValueError(f"model.dim {self.dim} is not a multiple of n_heads {self.n_heads}")
+        if self.n_heads % self.n_kv_heads:
+            raise ValueError(f"model.n_heads {self.n_heads} is not a multiple of n_kv_heads")
+        if self.ffn_dim == 0:
+            object.__setattr__(self, "ffn_dim", 64 * math.ceil(8 * self.dim / 3 / 64))
+
+    @property
+    def head_dim(self) -> int:
+        return self.dim // self.n_heads
+
+
+PRESETS: dict[str, ModelArgs] = {
+    "tiny": ModelArgs(dim=64, n_layers=2, n_heads=4, n_kv_heads=2, max_seq_len=512),
+    "small": ModelArgs(dim=256, n_layers=4, n_heads=4, n_kv_heads=2, max_seq_len=1024),
+    "125m": ModelArgs(dim=768, n_layers=12, n_heads=12, n_kv_heads=4),
+    "350m": ModelArgs(dim=1024, n_layers=24, n_heads=16, n_kv_heads=8),
+    "1b": ModelArgs(dim=2048, n_layers=16, n_heads=32, n_kv_heads=8, ffn_dim=8192),
+}
+
+
+def preset(name: str, **overrides) -> ModelArgs:
+    if name not in PRESETS:
+        raise ValueError(f"model.preset: unknown {name!r} (known: {', '.join(PRESETS)})")
+    return dataclasses.replace(PRESETS[name], **overrides)
+
+
+class RMSNorm(nn.Module):
+    """Root-mean-square norm computed in fp32, as Llama does, then cast back."""
+
+    def __init__(self, dim: int, eps: float) -> None:
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x32 = x.float()
+        normed = x32 * torch.rsqrt(x32.pow(2).mean(-1, keepdim=True) + self.eps)
+        return self.weight * normed.to(x.dtype)
+
+
+def rope_tables(args: ModelArgs, device=None) -> tuple[torch.Tensor, torch.Tensor]:
+    """cos and sin of shape (max_seq_len, head_dim), halves repeated (rotate-half layout)."""
+    half = torch.arange(0, args.head_dim, 2, dtype=torch.float32, device=device) / args.head_dim
+    inv_freq = 1.0 / (args.rope_base**half)
+    angles = torch.outer(torch.arange(args.max_seq_len, dtype=torch.float32, device=device), inv_freq)
+    angles = torch.cat([angles, angles], dim=-1)
+    return angles.cos(), angles.sin()
+
+
+def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    first, second = x.chunk(2, dim=-1)
+    rotated = torch.cat([-second, first], dim=-1)
+    return (x * cos + rotated * sin).to(x.dtype)
+
+
+class KVCache:
+    """Keys and values of every layer for incremental decoding, preallocated to `max_len`."""
+
+    def __init__(self, args: ModelArgs, batch: int, max_len: int, dtype, device) -> None:
+        shape = (batch, args.n_kv_heads, max_len, args.head_dim)
+        self.keys = [torch.zeros(shape, dtype=dtype, device=device) for _ in range(args.n_layers)]
+        self.values = [torch.zeros(shape, dtype=dtype, device=device) for _ in range(args.n_layers)]
+        self.length = 0
+
+    def update(self, layer: int, k: torch.Tensor, v: torch.Tensor):
+        end = self.length + k.shape[2]
+        self.keys[layer][:, :, self.length : end] = k
+        self.values[layer][:, :, self.length : end] = v
+        return self.keys[layer][:, :, :end], self.values[layer][:, :, :end]
+
+
+class Attention(nn.Module):
+    def __init__(self, args: ModelArgs, layer: int) -> None:
+        super().__init__()
+        self.layer, self.n_heads, self.n_kv_heads = layer, args.n_heads, args.n_kv_heads
+        self.head_dim = args.head_dim
+        self.q_proj = nn.Linear(args.dim, args.n_heads * args.head_dim, bias=False)
+        self.k_proj = nn.Linear(args.dim, args.n_kv_heads * args.head_dim, bias=False)
+        self.v_proj = nn.Linear(args.dim, args.n_kv_heads * args.head_dim, bias=False)
+        self.o_proj = nn.Linear(args.n_heads * args.head_dim, args.dim, bias=False)
+        self.q_norm = RMSNorm(args.head_dim, args.norm_eps) if args.qk_norm else None
+        self.k_norm = RMSNorm(args.head_dim, args.norm_eps) if args.qk_norm else None
+
+    def forward(self, x, cos, sin, cache: KVCache | None = None) -> torch.Tensor:
+        batch, length, _ = x.shape
+        q = self.q_proj(x).view(batch, length, self.n_heads, self.head_dim)
+        k = self.k_proj(x).view(batch, length, self.n_kv_heads, self.head_dim)
+        v = self.v_proj(x).view(batch, length, self.n_kv_heads, self.head_dim)
+        if self.q_norm is not None:
+            q, k = self.q_norm(q), self.k_norm(k)
+        q, k, v = (t.transpose(1, 2) for t in (q, k, v))
+        q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
+        if cache is not None:
+            k, v = cache.update(self.layer, k, v)
+        # A single new token attends to the whole cache; a prefill is causal.
+        causal = length > 1
+        out = F.scaled_dot_product_attention(
+            q, k, v, is_causal=causal, enable_gqa=self.n_kv_heads != self.n_heads
+        )
+        return self.o_proj(out.transpose(1, 2).reshape(batch, length, -1))
+
+
+class MLP(nn.Module):
+    """SwiGLU: down(silu(gate(x)) · up(x))."""
+
+    def __init__(self, args: ModelArgs) -> None:
+        super().__init__()
+        self.gate_proj = nn.Linear(args.dim, args.ffn_dim, bias=False)
+        self.up_proj = nn.Linear(args.dim, args.ffn_dim, bias=False)
+        self.down_proj = nn.Linear(args.ffn_dim, args.dim, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.down_proj(F.silu(self.gate_proj(x)) * self.up_proj(x))
+
+
+class Block(nn.Module):
+    def __init__(self, args: ModelArgs, layer: int) -> None:
+        super().__init__()
+        self.input_layernorm = RMSNorm(args.dim, args.norm_eps)
+        self.self_attn = Attention(args, layer)
+        self.post_attention_layernorm = RMSNorm(args.dim, args.norm_eps)
+        self.mlp = MLP(args)
+
+    def forward(self, x, cos, sin, cache: KVCache | None = None) -> torch.Tensor:
+        x = x + self.self_attn(self.input_layernorm(x), cos, sin, cache)
+        return x + self.mlp(self.post_attention_layernorm(x))
+
+
+class Transformer(nn.Module):
+    def __init__(self, args: ModelArgs) -> None:
+        super().__init__()
+        self.args = args
+        self.embed_tokens = nn.Embedding(args.vocab_size, args.dim)
+        self.layers = nn.ModuleList(Block(args, i) for i in range(args.n_layers))
+        self.norm = RMSNorm(args.dim, args.norm_eps)
+        self.lm_head = nn.Linear(args.dim, args.vocab_size, bias=False)
+        if args.tied_embeddings:
+            self.lm_head.weight = self.embed_tokens.weight
+        cos, sin = rope_tables(args)
+        self.register_buffer("rope_cos", cos, persistent=False)
+        self.register_buffer("rope_sin", sin, persistent=False)
+        self.init_weights()
+
+    def init_weights(self) -> None:
+        """Normal(0.02) weights; output projections scaled by 1/√(2·layers) (GPT-2)."""
+        cos, sin = rope_tables(self.args, device=self.rope_cos.device)
+        self.rope_cos.copy_(cos)
+        self.rope_sin.copy_(sin)
+        residual_std = 0.02 / math.sqrt(2 * self.args.n_layers)
+        for name, param in self.named_parameters():
+            if name.endswith(("o_proj.weight", "down_proj.weight")):
+                nn.init.normal_(param, std=residual_std)
+            elif param.ndim == 2:
+                nn.init.normal_(param, std=0.02)
+            else:
+                nn.init.ones_(param)
+
+    def forward(self, tokens: torch.Tensor, cache: KVCache | None = None) -> torch.Tensor:
+        start = cache.length if cache is not None else 0
+        length = tokens.shape[1]
+        cos = self.rope_cos[start : start + length]
+        sin = self.rope_sin[start : start + length]
+        x = self.embed_tokens(tokens)
+        for block in self.layers:
+            x = block(x, cos, sin, cache)
+        if cache is not None:
+            cache.length += length
+        return self.lm_head(self.norm(x))
+
+
+def loss_fn(logits: torch.Tensor, targets: torch.Tensor, z_loss: float = 0.0) -> torch.Tensor:
+    """Mean next-token cross-entropy in fp32, plus z_loss · mean(logsumexp²) when set (PaLM)."""
+    logits = logits.float().flatten(0, 1)
+    loss = F.cross_entropy(logits, targets.flatten())
+    if z_loss:
+        loss = loss + z_loss * torch.logsumexp(logits, dim=-1).pow(2).mean()
+    return loss
+
+
+def parameter_count(args: ModelArgs) -> dict[str, int]:
+    """Total parameters, and those that do matmul work per token (the embedding lookup does not)."""
+    attn = args.dim * args.head_dim * (2 * args.n_heads + 2 * args.n_kv_heads)
+    norms = 2 * args.dim + (2 * args.head_dim if args.qk_norm else 0)
+    per_layer = attn + 3 * args.dim * args.ffn_dim + norms
+    embedding = args.vocab_size * args.dim
+    head = 0 if args.tied_embeddings else embedding
+    total = embedding + head + args.n_layers * per_layer + args.dim
+    untied_lookup = 0 if args.tied_embeddings else embedding
+    return {"total": total, "matmul": total - untied_lookup}
+
+
+def flops_per_token(args: ModelArgs, seq_len: int) -> float:
+    """Training FLOPs per token: 6·N (forward + backward matmuls) plus attention's 12·L·d·T."""
+    matmul_params = parameter_count(args)["matmul"]
+    return 6 * matmul_params + 12 * args.n_layers * args.dim * seq_len

@@ -1,0 +1,43 @@
+"""AdamW with decoupled weight decay on matrices only, and the learning-rate schedules."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from trainer.config import TrainSection
+
+
+def build_optimizer(model: nn.Module, train: TrainSection) -> torch.optim.AdamW:
+    """Decay matrices (projections, embeddings); norms and biases are not decayed."""
+    decay = [p for p in model.parameters() if p.requires_grad and p.ndim >= 2]
+    no_decay = [p for p in model.parameters() if p.requires_grad and p.ndim < 2]
+    groups = [
+        {"params": decay, "weight_decay": train.weight_decay},
+        {"params": no_decay, "weight_decay": 0.0},
+    ]
+    return torch.optim.AdamW(groups, lr=train.lr, betas=train.betas, eps=1e-8, foreach=True)
+
+
+def lr_at(step: int, train: TrainSection) -> float:
+    """The learning rate for optimizer step `step` (1-based).
+
+    cosine: linear warmup, then cosine from `lr` to the floor `lr·min_lr_ratio`.
+    wsd: warmup, stable at `lr`, then a linear decay to the floor over the last
+    `decay_fraction` of the steps (warmup-stable-decay). constant: warmup, then `lr`.
+    """
+    if step <= train.warmup_steps:
+        return train.lr * step / train.warmup_steps
+    floor = train.lr * train.min_lr_ratio
+    if train.schedule == "constant":
+        return train.lr
+    if train.schedule == "cosine":
+        progress = (step - train.warmup_steps) / max(train.steps - train.warmup_steps, 1)
+        return floor + (train.lr - floor) * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
+    decay_steps = max(round(train.steps * train.decay_fraction), 1)
+    decay_start = train.steps - decay_steps
+    if step <= decay_start:
+        return train.lr
+    return train.lr - (train.lr - floor) * min((step - decay_start) / decay_steps, 1.0)

@@ -1,0 +1,213 @@
+"""The pre-training loop. One process, or one per rank under torchrun or Ray Train.
+
+`python -m trainer.train RUN/config.yaml` runs a resolved config (the `tokenmill train`
+command writes it after applying `--set`); under torchrun every rank runs this module.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.distributed as dist
+import yaml
+from tokenizers import Tokenizer
+
+from trainer import checkpoint
+from trainer.config import TrainConfig, read_train_config
+from trainer.data import Loader, train_shards, validation_windows, verify_checksums
+from trainer.metrics import MetricsLog, memory_gib
+from trainer.model import Transformer, flops_per_token, loss_fn, parameter_count
+from trainer.optim import build_optimizer, lr_at
+from trainer.parallelize import World, autocast, init_world, parallelize
+
+
+def tokenizer_path(config: TrainConfig) -> Path:
+    """The first run's tokenizer; every run must have been tokenized with the same one."""
+    paths = [Path(run.path) / "tokenizer" / "tokenizer.json" for run in config.data.runs]
+    for path in paths:
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: tokenizer not found (data.runs)")
+    if len({path.read_bytes() for path in paths}) > 1:
+        raise ValueError("data.runs: the runs were tokenized with different tokenizers")
+    return paths[0]
+
+
+def resume_point(run: Path, resume: str) -> Path | None:
+    if resume == "none":
+        return None
+    if resume == "auto":
+        found = checkpoint.complete_checkpoints(run)
+        return found[-1] if found else None
+    path = Path(resume)
+    if not (path / "meta.json").is_file():
+        raise FileNotFoundError(f"--resume {resume}: not a complete checkpoint folder")
+    return path
+
+
+def _reduce_mean(value: torch.Tensor, world: World) -> torch.Tensor:
+    if world.distributed:  # gloo has no AVG
+        dist.all_reduce(value, op=dist.ReduceOp.SUM)
+        value = value / world.size
+    return value
+
+
+@torch.no_grad()
+def validate(model, windows: dict[str, torch.Tensor], config: TrainConfig, world: World) -> dict:
+    """Mean loss per source; every rank evaluates all windows (FSDP needs them in step)."""
+    model.eval()
+    result = {}
+    for source, data in windows.items():
+        losses = []
+        for batch in data.split(config.train.micro_batch_size):
+            batch = batch.to(world.device)
+            with autocast(config.parallel, world):
+                logits = model(batch[:, :-1])
+            losses.append(loss_fn(logits, batch[:, 1:]) * len(batch))
+        result[f"val_loss/{source}"] = (torch.stack(losses).sum() / len(data)).item()
+    if result:
+        sizes = [len(data) for data in windows.values()]
+        result["val_loss"] = sum(l * n for l, n in zip(result.values(), sizes)) / sum(sizes)
+    model.train()
+    return result
+
+
+def train(config: TrainConfig, resume: str = "auto") -> dict[str, Any]:
+    """Train to `train.steps`, resuming from a checkpoint; return the last metrics."""
+    world = init_world(config.parallel)
+    run = Path(config.output)
+    run.mkdir(parents=True, exist_ok=True)
+    if world.is_main:
+        (run / "config.yaml").write_text(yaml.safe_dump(config.model_dump(mode="json")))
+    torch.manual_seed(config.train.seed)
+
+    tokenizer = tokenizer_path(config)
+    runs = [(Path(r.path), r.weight) for r in config.data.runs]
+    shards = {path: train_shards(path) for path, _ in runs}
+    if config.data.verify_checksums:
+        for path, files in shards.items():
+            verify_checksums(path, files)
+    args = config.model.args(Tokenizer.from_file(str(tokenizer)).get_vocab_size())
+    model = parallelize(Transformer(args).to(world.device), config.parallel, world)
+    optimizer = build_optimizer(model, config.train)
+    accumulation = config.accumulation_steps(world.size)
+
+    start, state = 0, {"loader": None, "skipped_steps": 0}
+    resumed_from = resume_point(run, resume)
+    if resumed_from is not None:
+        state = checkpoint.load(resumed_from, model, optimizer, world)
+        start = state["step"]
+    loader = Loader(
+        [(shards[path], weight) for path, weight in runs],
+        config.data.seq_len,
+        config.sequences_per_step(),
+        config.train.micro_batch_size,
+        world.rank,
+        world.size,
+        config.train.seed,
+        config.data.prefetch,
+        state["loader"],
+    )
+    val_windows = validation_windows([p for p, _ in runs], config.data.seq_len, config.data.val_tokens)
+    log = MetricsLog(run, world.is_main, config.train.steps, start)
+    flops = flops_per_token(args, config.data.seq_len)
+    if world.is_main:
+        counts = parameter_count(args)
+        print(
+            f"model: {counts['total']:,} parameters ({counts['matmul']:,} in matmuls), "
+            f"{flops:,.0f} FLOPs/token; {world.size} rank(s), {accumulation} micro-batch(es)/step"
+            + (f"; resumed from {resumed_from}" if resumed_from else ""),
+            flush=True,
+        )
+
+    def save(step: int) -> None:
+        extra = {"loader": loader.state, "skipped_steps": state["skipped_steps"]}
+        checkpoint.save(
+            run, step, model, optimizer, extra, args, tokenizer, world, config.checkpoint.keep
+        )
+
+    last: dict[str, Any] = {"step": start}
+    clock, tokens_since = time.perf_counter(), 0
+    step = start
+    try:
+        for step in range(start + 1, config.train.steps + 1):
+            batch = next(loader)
+            lr = lr_at(step, config.train)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            loss = torch.zeros((), device=world.device)
+            for micro in range(accumulation):
+                inputs = batch.inputs[micro].to(world.device, non_blocking=True)
+                targets = batch.targets[micro].to(world.device, non_blocking=True)
+                with autocast(config.parallel, world):
+                    logits = model(inputs)
+                micro_loss = loss_fn(logits, targets, config.train.z_loss) / accumulation
+                micro_loss.backward()
+                loss += micro_loss.detach()
+            grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), config.train.grad_clip)
+            if hasattr(grad_norm, "full_tensor"):
+                grad_norm = grad_norm.full_tensor()
+            loss = _reduce_mean(loss, world)
+            if torch.isfinite(loss) and torch.isfinite(grad_norm):
+                optimizer.step()
+            else:
+                state["skipped_steps"] += 1
+            optimizer.zero_grad(set_to_none=True)
+            tokens_since += config.train.global_batch_tokens
+            log.advance()
+
+            row: dict[str, Any] = {}
+            if step % config.train.log_every == 0 or step == config.train.steps:
+                elapsed = time.perf_counter() - clock
+                tokens_per_s = tokens_since / elapsed
+                row = {
+                    "step": step,
+                    "loss": loss.item(),
+                    "lr": lr,
+                    "grad_norm": grad_norm.item(),
+                    "tokens_per_s": tokens_per_s,
+                    "mfu": flops * tokens_per_s / (config.train.peak_flops * world.size),
+                    "memory_gib": memory_gib(world.device),
+                    "skipped_steps": state["skipped_steps"],
+                }
+                clock, tokens_since = time.perf_counter(), 0
+            val_every = config.train.val_every
+            if (val_every and step % val_every == 0) or step == config.train.steps:
+                row = {"step": step, **row, **validate(model, val_windows, config, world)}
+            if row:
+                log.log(row)
+                last = row
+            every = config.checkpoint.every
+            if (every and step % every == 0) or step == config.train.steps:
+                save(step)
+        if resumed_from is not None and step == start:  # nothing left to train
+            last = {"step": step, **validate(model, val_windows, config, world)}
+    finally:
+        loader.close()
+        log.close()
+    return last
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m trainer.train",
+        description="Run one rank of a resolved training config (tokenmill train writes one).",
+    )
+    parser.add_argument("config", help="resolved training config YAML (e.g. RUN/config.yaml)")
+    parser.add_argument("--resume", default="auto", help="auto, none, or a checkpoint folder")
+    args = parser.parse_args(argv)
+    result = train(read_train_config(args.config), resume=args.resume)
+    if dist.is_initialized():
+        dist.destroy_process_group()
+    if int(os.environ.get("RANK", "0")) == 0:
+        print(f"final: {result}", flush=True)
+    return 0 if all(math.isfinite(v) for v in result.values() if isinstance(v, float)) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
