@@ -53,7 +53,60 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument("output", help="the run's output folder")
     report.add_argument("--json", action="store_true", help="print report.json instead")
     report.set_defaults(command=_report)
+    _add_trainer_commands(commands)
     return parser
+
+
+def _add_trainer_commands(commands) -> None:
+    train = commands.add_parser(
+        "train",
+        help="pre-train a model on token shards",
+        description="Train on one or more runs' token shards (FSDP2 with --nproc > 1).",
+    )
+    train.add_argument("config", help="training config YAML (data, model, train, ...)")
+    train.add_argument("--output", help="run folder (overrides `output:`)")
+    train.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config value by dotted key: train.steps=100",
+    )
+    train.add_argument("--nproc", type=int, default=1, help="processes (ranks); >1 uses torchrun")
+    train.add_argument("--address", help="Ray address: run the ranks with Ray Train")
+    train.add_argument(
+        "--resume",
+        default="auto",
+        help="auto (the latest checkpoint in the run folder, if any), none, or a checkpoint folder",
+    )
+    train.add_argument(
+        "--sample", metavar="PROMPT", help="after training, print a sample for this prompt"
+    )
+    train.set_defaults(command=_train)
+
+    export = commands.add_parser(
+        "export",
+        help="export a checkpoint for Hugging Face",
+        description="Write safetensors, config.json and the tokenizer (LlamaForCausalLM, "
+        "or Qwen3ForCausalLM with QK-norm).",
+    )
+    export.add_argument("checkpoint", help="RUN/checkpoints/step-NNNNNNN")
+    export.add_argument("--hf", required=True, metavar="DIR", help="output folder")
+    export.set_defaults(command=_export)
+
+    generate = commands.add_parser(
+        "generate",
+        help="sample text from a checkpoint",
+        description="Sample a continuation with a KV cache.",
+    )
+    generate.add_argument("checkpoint", help="RUN/checkpoints/step-NNNNNNN")
+    generate.add_argument("--prompt", required=True)
+    generate.add_argument("--max-new-tokens", type=int, default=64)
+    generate.add_argument("--temperature", type=float, default=0.8, help="0 is greedy")
+    generate.add_argument("--top-p", type=float, default=0.95)
+    generate.add_argument("--seed", type=int, default=0)
+    generate.set_defaults(command=_generate)
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -87,6 +140,60 @@ def _report(args: argparse.Namespace) -> int:
         print(json.dumps(report, indent=2))
     else:
         print_funnel(report, Console())
+    return 0
+
+
+def _train(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from pipeline.launch import launch, load_train_config
+    from trainer.checkpoint import complete_checkpoints
+
+    config = load_train_config(args.config, args.overrides, output=args.output)
+    result = launch(config, args.nproc, args.address, args.resume)
+    console = Console(stderr=True)
+    for key, value in result.items():
+        if key.startswith("val_loss"):
+            console.print(f"{key}: {value:.4f}")
+    checkpoints = complete_checkpoints(Path(config.output))
+    if checkpoints:
+        console.print(f"checkpoint: {checkpoints[-1]}", soft_wrap=True)
+    if args.sample and checkpoints:
+        from trainer.checkpoint import load_model
+        from trainer.generate import generate, load_tokenizer
+
+        text = generate(load_model(checkpoints[-1]), load_tokenizer(checkpoints[-1]), args.sample)
+        console.print(f"sample: {args.sample}{text}", highlight=False, markup=False)
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from trainer.export import export_hf
+
+    out = export_hf(Path(args.checkpoint), Path(args.hf))
+    Console(stderr=True).print(f"exported: {out}", soft_wrap=True)
+    return 0
+
+
+def _generate(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from trainer.checkpoint import load_model
+    from trainer.generate import generate, load_tokenizer
+
+    checkpoint = Path(args.checkpoint)
+    text = generate(
+        load_model(checkpoint),
+        load_tokenizer(checkpoint),
+        args.prompt,
+        args.max_new_tokens,
+        args.temperature,
+        args.top_p,
+        args.seed,
+    )
+    print(args.prompt + text)
     return 0
 
 

@@ -81,3 +81,24 @@ def write_token_run(
         entry["sha256"] = sha256_file(path)
     (tokens / "manifest.json").write_text(json.dumps({"shards": entries}, indent=2))
     return out
+
+
+WIKITEXT_JOINS = [
+    (" @-@ ", "-"),
+    (" @,@ ", ","),
+    (" @.@ ", "."),
+    (" ,", ","),
+    (" .", "."),
+    (" ;", ";"),
+    (" :", ":"),
+    (" 's", "'s"),
+    ("( ", "("),
+    (" )", ")"),
+]
+
+
+def detokenize_wikitext(text: str) -> str:
+    """Undo WikiText's tokenisation (` @-@ `, spaces before punctuation) for natural text."""
+    for tokenized, plain in WIKITEXT_JOINS:
+        text = text.replace(tokenized, plain)
+    return text

@@ -14,6 +14,8 @@ import json
 import random
 import re
 import shutil
+import warnings
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +37,14 @@ from trainer.parallelize import World
 STEP_DIR = re.compile(r"^step-(\d{7})$")
 
 
+@contextmanager
+def _quiet_single_process():
+    """DCP warns that it assumes one process when there is no process group; that is intended."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="torch.distributed is disabled")
+        yield
+
+
 def step_dir(run: Path, step: int) -> Path:
     return run / "checkpoints" / f"step-{step:07d}"
 
@@ -51,7 +61,11 @@ def _barrier(world: World) -> None:
 
 
 def rng_states() -> dict[str, Any]:
-    states = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
+    states = {
+        "torch": torch.get_rng_state(),
+        "numpy": np.random.get_state(),
+        "python": random.getstate(),
+    }
     if torch.cuda.is_available():
         states["cuda"] = torch.cuda.get_rng_state_all()
     return states
@@ -83,7 +97,8 @@ def save(
         temp.mkdir(parents=True)
     _barrier(world)
     model_state, optim_state = get_state_dict(model, optimizer)
-    dcp.save({"model": model_state, "optim": optim_state}, checkpoint_id=temp)
+    with _quiet_single_process():
+        dcp.save({"model": model_state, "optim": optim_state}, checkpoint_id=temp)
     torch.save({**state, "step": step, "rng": rng_states()}, temp / f"rank-{world.rank}.pt")
     _barrier(world)
     if world.is_main:
@@ -107,7 +122,8 @@ def load(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer, world: 
         )
     model_state, optim_state = get_state_dict(model, optimizer)
     loaded = {"model": model_state, "optim": optim_state}
-    dcp.load(loaded, checkpoint_id=path)
+    with _quiet_single_process():
+        dcp.load(loaded, checkpoint_id=path)
     set_state_dict(
         model, optimizer, model_state_dict=loaded["model"], optim_state_dict=loaded["optim"]
     )
@@ -129,6 +145,7 @@ def load_model(path: Path) -> nn.Module:
 
     model = Transformer(read_args(path))
     state = get_model_state_dict(model)
-    dcp.load({"model": state}, checkpoint_id=path)
+    with _quiet_single_process():
+        dcp.load({"model": state}, checkpoint_id=path)
     set_model_state_dict(model, state)
     return model.eval()

@@ -76,7 +76,9 @@ def read_tokens(shard: Path) -> np.ndarray:
     column = pq.read_table(shard, columns=["input_ids"]).column("input_ids")
     if column.num_chunks == 0:
         return np.empty(0, np.int32)
-    return column.combine_chunks().values.to_numpy(zero_copy_only=False).astype(np.int32, copy=False)
+    return (
+        column.combine_chunks().values.to_numpy(zero_copy_only=False).astype(np.int32, copy=False)
+    )
 
 
 class TokenStream:
@@ -84,12 +86,16 @@ class TokenStream:
 
     def __init__(self, shards: list[Path], seq_len: int, seed: int, state: dict | None = None):
         self.shards, self.seq_len, self.seed = shards, seq_len, seed
-        self.state = copy.deepcopy(state) if state else {
-            "epoch": 0,
-            "shard": 0,
-            "offset": 0,
-            "buffer": np.empty(0, np.int32),
-        }
+        self.state = (
+            copy.deepcopy(state)
+            if state
+            else {
+                "epoch": 0,
+                "shard": 0,
+                "offset": 0,
+                "buffer": np.empty(0, np.int32),
+            }
+        )
         self._loaded: tuple[tuple[int, int], np.ndarray] | None = None
 
     def _shard_tokens(self) -> np.ndarray:
@@ -162,7 +168,9 @@ class Loader:
         self.rank, self.world = rank, world_size
         state = state or {}
         self.streams = [
-            TokenStream(shards, seq_len, seed + index, (state.get("runs") or [None] * len(runs))[index])
+            TokenStream(
+                shards, seq_len, seed + index, (state.get("runs") or [None] * len(runs))[index]
+            )
             for index, (shards, _) in enumerate(runs)
         ]
         self.credits = np.array(state.get("credits", np.zeros(len(runs))), np.float64)
@@ -172,7 +180,10 @@ class Loader:
         self._thread: threading.Thread | None = None
 
     def _snapshot(self) -> dict[str, Any]:
-        return {"runs": [copy.deepcopy(s.state) for s in self.streams], "credits": self.credits.copy()}
+        return {
+            "runs": [copy.deepcopy(s.state) for s in self.streams],
+            "credits": self.credits.copy(),
+        }
 
     def _pick_runs(self, count: int) -> np.ndarray:
         """Smooth weighted round-robin: which run each of `count` slots draws from."""

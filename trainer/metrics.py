@@ -30,7 +30,7 @@ class MetricsLog:
 
         self.path = run / "metrics.jsonl"
         self._drop_rows_after(start_step)
-        self.file = open(self.path, "a")
+        self.file = open(self.path, "a")  # noqa: SIM115 (open for the run, closed in close())
         self.tensorboard = SummaryWriter(str(run / "tb"), purge_step=start_step + 1)
         self.bar = tqdm(
             total=total_steps, initial=start_step, unit="step", file=sys.stderr, dynamic_ncols=True

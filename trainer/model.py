@@ -78,7 +78,9 @@ def rope_tables(args: ModelArgs, device=None) -> tuple[torch.Tensor, torch.Tenso
     """cos and sin of shape (max_seq_len, head_dim), halves repeated (rotate-half layout)."""
     half = torch.arange(0, args.head_dim, 2, dtype=torch.float32, device=device) / args.head_dim
     inv_freq = 1.0 / (args.rope_base**half)
-    angles = torch.outer(torch.arange(args.max_seq_len, dtype=torch.float32, device=device), inv_freq)
+    angles = torch.outer(
+        torch.arange(args.max_seq_len, dtype=torch.float32, device=device), inv_freq
+    )
     angles = torch.cat([angles, angles], dim=-1)
     return angles.cos(), angles.sin()
 

@@ -61,18 +61,18 @@ def _reduce_mean(value: torch.Tensor, world: World) -> torch.Tensor:
 def validate(model, windows: dict[str, torch.Tensor], config: TrainConfig, world: World) -> dict:
     """Mean loss per source; every rank evaluates all windows (FSDP needs them in step)."""
     model.eval()
-    result = {}
+    result, total, count = {}, 0.0, 0
     for source, data in windows.items():
-        losses = []
+        loss_sum = torch.zeros((), device=world.device)
         for batch in data.split(config.train.micro_batch_size):
             batch = batch.to(world.device)
             with autocast(config.parallel, world):
                 logits = model(batch[:, :-1])
-            losses.append(loss_fn(logits, batch[:, 1:]) * len(batch))
-        result[f"val_loss/{source}"] = (torch.stack(losses).sum() / len(data)).item()
-    if result:
-        sizes = [len(data) for data in windows.values()]
-        result["val_loss"] = sum(l * n for l, n in zip(result.values(), sizes)) / sum(sizes)
+            loss_sum += loss_fn(logits, batch[:, 1:]) * len(batch)
+        result[f"val_loss/{source}"] = loss_sum.item() / len(data)
+        total, count = total + loss_sum.item(), count + len(data)
+    if count:
+        result["val_loss"] = total / count
     model.train()
     return result
 
@@ -113,7 +113,9 @@ def train(config: TrainConfig, resume: str = "auto") -> dict[str, Any]:
         config.data.prefetch,
         state["loader"],
     )
-    val_windows = validation_windows([p for p, _ in runs], config.data.seq_len, config.data.val_tokens)
+    val_windows = validation_windows(
+        [p for p, _ in runs], config.data.seq_len, config.data.val_tokens
+    )
     log = MetricsLog(run, world.is_main, config.train.steps, start)
     flops = flops_per_token(args, config.data.seq_len)
     if world.is_main:

@@ -1,0 +1,181 @@
+"""The trainer on real token shards: FSDP parity, exact resume after a kill, learning, HF export."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from tests.conftest import ROOT, SAMPLE
+from tests.token_runs import write_token_run
+from trainer.config import validate_train_config
+from trainer.data import Loader, ShardChecksumError, train_shards, verify_checksums
+from trainer.optim import lr_at
+from trainer.train import train
+
+CLI = [sys.executable, "-m", "pipeline.cli"]
+ENV = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+
+
+@pytest.fixture(scope="module")
+def token_run(tmp_path_factory) -> Path:
+    """The bundled wiki articles as a token run: paragraphs as documents, 10 held out."""
+    articles = [json.loads(line)["text"] for line in (SAMPLE / "wiki.jsonl").open()]
+    paragraphs = [p for text in articles for p in text.split("\n\n") if p.strip()]
+    out = tmp_path_factory.mktemp("tokens")
+    return write_token_run(out, {"wiki": paragraphs[10:]}, {"wiki": paragraphs[:10]}, 300)
+
+
+def config_data(run: Path, output: Path, **train) -> dict:
+    return {
+        "output": str(output),
+        "data": {"runs": [{"path": str(run)}], "seq_len": 32, "val_tokens": 1024},
+        "model": {"preset": "tiny"},
+        "train": {
+            "steps": 20,
+            "global_batch_tokens": 256,
+            "micro_batch_size": 2,
+            "warmup_steps": 3,
+            "log_every": 1,
+            **train,
+        },
+        "parallel": {"param_dtype": "float32", "cpu_threads": 1},
+        "checkpoint": {"every": 5, "keep": 2},
+    }
+
+
+def losses(run: Path) -> dict[int, float]:
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    return {row["step"]: row["loss"] for row in rows if "loss" in row}
+
+
+@pytest.fixture(scope="module")
+def reference(token_run, tmp_path_factory) -> Path:
+    """One uninterrupted single-process run, in this process."""
+    output = tmp_path_factory.mktemp("reference")
+    result = train(validate_train_config(config_data(token_run, output)))
+    assert result["step"] == 20 and np.isfinite(result["val_loss"])
+    return output
+
+
+def write_config(data: dict, path: Path) -> Path:
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def test_two_process_fsdp_matches_one_process(token_run, reference, tmp_path):
+    output = tmp_path / "fsdp"
+    config = write_config(config_data(token_run, output), tmp_path / "train.yaml")
+    subprocess.run([*CLI, "train", str(config), "--nproc", "2"], env=ENV, check=True, timeout=300)
+    ours, theirs = losses(output), losses(reference)
+    assert sorted(ours) == list(range(1, 21))
+    np.testing.assert_allclose([ours[s] for s in ours], [theirs[s] for s in ours], rtol=1e-4)
+    assert len(list((output / "checkpoints" / "step-0000020").glob("rank-*.pt"))) == 2
+
+
+def test_killed_run_resumes_bit_exact(token_run, reference, tmp_path):
+    output = tmp_path / "killed"
+    config = write_config(config_data(token_run, output), tmp_path / "train.yaml")
+    process = subprocess.Popen([*CLI, "train", str(config)], env=ENV, stderr=subprocess.DEVNULL)
+    first = output / "checkpoints" / "step-0000005"
+    deadline = time.monotonic() + 240
+    while not first.is_dir() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.005)
+    process.send_signal(signal.SIGKILL)
+    assert process.wait() == -signal.SIGKILL
+    assert first.is_dir(), "no checkpoint was written before the kill"
+    assert not (output / "checkpoints" / "step-0000020").exists(), "the run ended before the kill"
+
+    subprocess.run([*CLI, "train", str(config)], env=ENV, check=True, timeout=300)
+    resumed, uninterrupted = losses(output), losses(reference)
+    assert resumed == uninterrupted  # every step, bit for bit, and the log has no duplicates
+
+
+def test_loader_resumes_at_next_unseen_token(token_run):
+    shards = train_shards(token_run)
+
+    def loader(state=None):
+        return Loader([(shards, 1.0)], 16, 6, 3, seed=7, prefetch=2, state=state)
+
+    straight = loader()
+    batches = [next(straight).inputs for _ in range(12)]
+    state = straight.state
+    first = loader()
+    for _ in range(5):
+        state = next(first).state
+    resumed = loader(state)
+    for expected in batches[5:]:
+        assert torch.equal(next(resumed).inputs, expected)
+    for handle in (straight, first, resumed):
+        handle.close()
+    stream = np.concatenate([b.reshape(-1, 16) for b in (x.numpy() for x in batches)])
+    assert len(np.unique(stream, axis=0)) > 0.9 * len(stream)
+
+
+def test_weighted_runs_interleave_by_weight(token_run, tmp_path):
+    shards = train_shards(token_run)
+    loader = Loader([(shards, 3.0), (shards, 1.0)], 8, 8, 8, seed=0, prefetch=1)
+    picks = loader._pick_runs(400)
+    assert np.bincount(picks).tolist() == [300, 100]
+    loader.close()
+
+
+def test_checksum_mismatch_is_refused_with_its_path(token_run, tmp_path):
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(token_run, copy)
+    shard = train_shards(copy)[1]
+    shard.write_bytes(shard.read_bytes()[:-100] + bytes(100))
+    with pytest.raises(ShardChecksumError, match=str(shard)):
+        verify_checksums(copy, train_shards(copy))
+
+
+def test_schedules():
+    def section(**kw):
+        data = config_data(Path("x"), Path("y"), steps=100, lr=1.0, min_lr_ratio=0.1, **kw)
+        return validate_train_config(data).train
+
+    cosine = section(warmup_steps=10)
+    assert lr_at(5, cosine) == 0.5 and lr_at(10, cosine) == 1.0
+    assert lr_at(100, cosine) == pytest.approx(0.1)
+    wsd = section(schedule="wsd", warmup_steps=10, decay_fraction=0.2)
+    assert lr_at(80, wsd) == 1.0 and lr_at(90, wsd) == pytest.approx(0.55)
+    assert lr_at(100, wsd) == pytest.approx(0.1)
+    assert lr_at(60, section(schedule="constant")) == 1.0
+
+
+def test_hf_export_logits_match(reference, token_run, tmp_path):
+    """Llama without QK-norm; Qwen3 (per-head q/k norms) with it, tied embeddings too."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from trainer.checkpoint import load_model
+    from trainer.export import export_hf
+
+    qwen_run = tmp_path / "qwen"
+    data = config_data(token_run, qwen_run, steps=2)
+    data["model"] |= {"qk_norm": True, "tied_embeddings": True}
+    train(validate_train_config(data))
+    tokens = torch.randint(0, 300, (2, 32), generator=torch.Generator().manual_seed(0))
+    for checkpoint, architecture in [
+        (reference / "checkpoints" / "step-0000020", "LlamaForCausalLM"),
+        (qwen_run / "checkpoints" / "step-0000002", "Qwen3ForCausalLM"),
+    ]:
+        folder = export_hf(checkpoint, tmp_path / architecture)
+        theirs = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32).eval()
+        assert type(theirs).__name__ == architecture
+        with torch.no_grad():
+            diff = (theirs(tokens).logits - load_model(checkpoint)(tokens)).abs().max().item()
+        print(f"{architecture}: max abs logit diff {diff:.2e}")
+        assert diff <= 1e-4
+        tokenizer = AutoTokenizer.from_pretrained(folder)
+        assert tokenizer.decode(tokenizer("A lighthouse")["input_ids"]) == "A lighthouse"

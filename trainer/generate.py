@@ -1,0 +1,60 @@
+"""Sampling from a checkpoint with a KV cache: temperature and nucleus (top-p)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from tokenizers import Tokenizer
+
+from trainer.model import KVCache, Transformer
+
+BOS_ID, EOS_ID = 1, 2
+
+
+def sample_next(logits: torch.Tensor, temperature: float, top_p: float, generator) -> torch.Tensor:
+    """One token id per row; temperature 0 is greedy."""
+    if temperature == 0:
+        return logits.argmax(-1)
+    probs = torch.softmax(logits.float() / temperature, dim=-1)
+    sorted_probs, order = probs.sort(dim=-1, descending=True)
+    # Keep the smallest prefix whose mass reaches top_p (the first token always survives).
+    outside = sorted_probs.cumsum(-1) - sorted_probs >= top_p
+    sorted_probs = sorted_probs.masked_fill(outside, 0.0)
+    choice = torch.multinomial(sorted_probs, 1, generator=generator)
+    return order.gather(-1, choice).squeeze(-1)
+
+
+@torch.no_grad()
+def generate(
+    model: Transformer,
+    tokenizer: Tokenizer,
+    prompt: str,
+    max_new_tokens: int = 64,
+    temperature: float = 0.8,
+    top_p: float = 0.95,
+    seed: int = 0,
+) -> str:
+    """The prompt's continuation (without the prompt), stopping at `<|eos|>`."""
+    ids = [BOS_ID, *tokenizer.encode(prompt, add_special_tokens=False).ids]
+    max_new_tokens = min(max_new_tokens, model.args.max_seq_len - len(ids))
+    if max_new_tokens <= 0:
+        raise ValueError(
+            f"--prompt is {len(ids)} tokens; the model's context is {model.args.max_seq_len}"
+        )
+    param = next(model.parameters())
+    cache = KVCache(model.args, 1, len(ids) + max_new_tokens, param.dtype, param.device)
+    generator = torch.Generator(device=param.device).manual_seed(seed)
+    logits = model(torch.tensor([ids], device=param.device), cache)[:, -1]
+    new: list[int] = []
+    for _ in range(max_new_tokens):
+        token = sample_next(logits, temperature, top_p, generator)
+        if token.item() == EOS_ID:
+            break
+        new.append(token.item())
+        logits = model(token.view(1, 1), cache)[:, -1]
+    return tokenizer.decode(new)
+
+
+def load_tokenizer(checkpoint: Path) -> Tokenizer:
+    return Tokenizer.from_file(str(checkpoint / "tokenizer.json"))
