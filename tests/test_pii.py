@@ -25,12 +25,12 @@ def test_labelled_set_recall_per_type_and_clean_documents_left_alone(corpora):
     recall = recall_by_type(cases, scrubbed)
     mistyped = [
         (c.entity, c.value)
-        for c, s in zip(cases, scrubbed)
+        for c, s in zip(cases, scrubbed, strict=True)
         if caught(c, s) and not typed_correctly(c, s)
     ]
-    missed = [(c.entity, c.value) for c, s in zip(cases, scrubbed) if not caught(c, s)]
+    missed = [(c.entity, c.value) for c, s in zip(cases, scrubbed, strict=True) if not caught(c, s)]
     after = scrub(clean).table.column("text").to_pylist()
-    altered = [(before, text) for before, text in zip(clean, after) if before != text]
+    altered = [(before, text) for before, text in zip(clean, after, strict=True) if before != text]
     print(f"\nrecall per type: {recall}")
     print(f"missed: {missed}\nreplaced under another type: {mistyped}")
     print(f"clean documents altered: {len(altered)}/{len(clean)}")
