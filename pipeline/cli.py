@@ -54,6 +54,24 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument("--json", action="store_true", help="print report.json instead")
     report.set_defaults(command=_report)
     _add_trainer_commands(commands)
+
+    tokenizer = commands.add_parser(
+        "tokenizer", help="inspect a tokenizer", description="Inspect a run's tokenizer."
+    )
+    tokenizer_commands = tokenizer.add_subparsers(required=True, metavar="COMMAND")
+    show = tokenizer_commands.add_parser(
+        "show", help="print how a text splits", description="Print how a text splits into tokens."
+    )
+    show.add_argument("text", help="the text to encode")
+    show.add_argument(
+        "--tokenizer", help="a tokenizer.json (default: OUT/tokenizer/ of the --config run)"
+    )
+    show.add_argument(
+        "--config",
+        default="configs/quickstart.yaml",
+        help="job config whose run's tokenizer to use (default: %(default)s)",
+    )
+    show.set_defaults(command=_tokenizer_show)
     return parser
 
 
@@ -194,6 +212,25 @@ def _generate(args: argparse.Namespace) -> int:
         args.seed,
     )
     print(args.prompt + text)
+
+
+def _tokenizer_show(args: argparse.Namespace) -> int:
+    from pipeline.config import load_config
+    from pipeline.output import RunOutput
+    from tokenizer.bpe import load_tokenizer
+    from tokenizer.show import show_tokens
+
+    path = args.tokenizer
+    if path is None:
+        output = RunOutput(load_config(args.config).output)
+        path = output.path("tokenizer", "tokenizer.json")
+        if not output.exists("tokenizer", "tokenizer.json"):
+            raise ConfigError(f"{path}: no tokenizer yet; run `tokenmill run {args.config}` first")
+    try:
+        tokenizer = load_tokenizer(path)
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
+    show_tokens(tokenizer, args.text, Console())
     return 0
 
 

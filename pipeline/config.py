@@ -65,6 +65,88 @@ class ExecutionConfig(StrictModel):
     """Object store of an embedded local Ray (ignored when joining a cluster)."""
 
 
+class TokenizerTrainConfig(StrictModel):
+    """Byte-level BPE trained on a seeded sample of the curated documents."""
+
+    vocab_size: int = Field(default=8192, ge=512)
+    """Including the 256 byte symbols and the 7 special tokens."""
+    sample_documents: int = Field(default=20_000, gt=0)
+    """Documents drawn (seeded, uniformly over all sources) to train on."""
+    min_frequency: int = Field(default=2, ge=1)
+    seed: int = 0
+
+
+class TokenizerConfig(StrictModel):
+    """Either `train` a tokenizer on the run's documents or load one from `path`."""
+
+    train: TokenizerTrainConfig | None = None
+    path: str | None = None
+    """An existing Hugging Face `tokenizer.json` with tokenmill's special tokens at ids 0-6."""
+
+    @model_validator(mode="after")
+    def _one_way(self) -> TokenizerConfig:
+        if (self.train is None) == (self.path is None):
+            raise ValueError("give exactly one of `train` or `path`")
+        return self
+
+
+class MixtureConfig(StrictModel):
+    """How much of each source the token shards hold.
+
+    `weights` are shares of the token budget (`target_tokens`, or 20 tokens per parameter of
+    `chinchilla_params`; without a budget, the largest one that repeats nothing); `epochs`
+    give each source's passes directly (unlisted sources: 1). Neither: every source once.
+    """
+
+    weights: dict[str, float] | None = None
+    epochs: dict[str, float] | None = None
+    target_tokens: int | None = Field(default=None, gt=0)
+    chinchilla_params: int | str | None = None
+    """Model size as a number or `125M`/`1.3B`; the budget is 20 tokens per parameter."""
+    validation: float = Field(default=0.0, ge=0.0, lt=1.0)
+    """Fraction of each source's documents held out for OUT/tokens/val/, before up-sampling."""
+    shard_tokens: int = Field(default=50_000_000, gt=0)
+    """Training shards hold about this many tokens each."""
+    seed: int = 0
+
+    @field_validator("weights", "epochs")
+    @classmethod
+    def _non_negative(cls, values: dict[str, float] | None) -> dict[str, float] | None:
+        for source, value in (values or {}).items():
+            if value < 0:
+                raise ValueError(f"{source}: must be >= 0, got {value}")
+        return values
+
+    @field_validator("chinchilla_params")
+    @classmethod
+    def _parameter_count(cls, value: int | str | None) -> int | str | None:
+        if value is not None:
+            from mixing.budget import parse_count
+
+            parse_count(value)
+        return value
+
+    @model_validator(mode="after")
+    def _one_rule(self) -> MixtureConfig:
+        if self.weights is not None and self.epochs is not None:
+            raise ValueError("give `weights` or `epochs`, not both")
+        if self.target_tokens is not None and self.chinchilla_params is not None:
+            raise ValueError("give `target_tokens` or `chinchilla_params`, not both")
+        if self.epochs is not None and self.budget() is not None:
+            raise ValueError("`epochs` fix the token count; a budget applies with `weights`")
+        if self.weights is not None and sum(self.weights.values()) <= 0:
+            raise ValueError("weights: at least one must be > 0")
+        return self
+
+    def budget(self) -> int | None:
+        """The token budget asked for, if any."""
+        if self.chinchilla_params is not None:
+            from mixing.budget import chinchilla_tokens
+
+            return chinchilla_tokens(self.chinchilla_params)
+        return self.target_tokens
+
+
 class StageSpec(StrictModel):
     name: str
     params: BaseModel
@@ -78,6 +160,9 @@ class JobConfig(StrictModel):
     keep_removed: bool = False
     """Write every removed document to OUT/removed/ with its stage and reason."""
     execution: ExecutionConfig = ExecutionConfig()
+    mixture: MixtureConfig | None = None
+    """Weight sources and write OUT/tokens/; needs a tokenizer (default: train one)."""
+    tokenizer: TokenizerConfig | None = None
 
     @model_validator(mode="after")
     def _stage_order(self) -> JobConfig:
@@ -90,7 +175,21 @@ class JobConfig(StrictModel):
         sources = [spec.source for spec in self.inputs]
         if len(set(sources)) != len(sources):
             raise ValueError("each input needs its own `source` name")
+        if self.mixture is not None:
+            for key in ("weights", "epochs"):
+                unknown = set(getattr(self.mixture, key) or {}) - set(sources)
+                if unknown:
+                    raise ValueError(f"mixture.{key}: no input has source {sorted(unknown)}")
+            if self.mixture.weights is not None and set(self.mixture.weights) != set(sources):
+                missing = sorted(set(sources) - set(self.mixture.weights))
+                raise ValueError(
+                    f"mixture.weights: give a weight for every source; missing {missing}"
+                )
         return self
+
+    def tokenizer_config(self) -> TokenizerConfig:
+        """The tokenizer section, or training one with the defaults when only a mixture is set."""
+        return self.tokenizer or TokenizerConfig(train=TokenizerTrainConfig())
 
     def stage(self, name: str) -> StageSpec | None:
         return next((stage for stage in self.stages if stage.name == name), None)

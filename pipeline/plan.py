@@ -20,6 +20,7 @@ import ray
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from mixing.tokens import build_tokens
 from pipeline.cluster import ray_session
 from pipeline.config import JobConfig, StageSpec
 from pipeline.documents import document_schema
@@ -111,11 +112,12 @@ def run_job(
                     done[result.shard] = result
             for shard, result in done.items():
                 parts[shard].append(result)
+        tokens = None if failed else build_tokens(config, state, workers, console)
     finished = [file.shard for file in files if len(parts[file.shard]) == len(plans)]
     if len(finished) == len(files) and len(plans) > 1:
         output.remove(WORK)
     results = [ShardResult.merged(parts[shard]) for shard in finished]
-    report = build_report(config.name, results, time.perf_counter() - clock, phases)
+    report = build_report(config.name, results, time.perf_counter() - clock, phases, tokens)
     output.write_json(report, "report", "report.json")
     output.write_json(build_manifest(config, results, started, utc_now()), "manifest.json")
     return RunSummary(output=output, report=report, failed=failed)

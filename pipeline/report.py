@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.table import Table
 
 from pipeline.shard import ShardResult
 from pipeline.stats import Funnel
+
+if TYPE_CHECKING:
+    from mixing.tokens import TokensResult
 
 REPORT_SCHEMA_VERSION = 1
 
@@ -18,11 +21,15 @@ def build_report(
     results: list[ShardResult],
     elapsed_s: float,
     phases: dict[str, dict[str, Any]] | None = None,
+    tokens: TokensResult | None = None,
 ) -> dict[str, Any]:
-    """The run's report; `phases` holds each global phase's summary (dedup: clusters, ...)."""
+    """The run's report; `phases` holds each global phase's summary (dedup: clusters, ...),
+    `tokens` the mixture's funnel entry and the token shards in brief."""
     funnel = Funnel()
     for result in results:
         funnel.merge(result.funnel)
+    if tokens is not None:
+        funnel.stage("mixture").merge(tokens.funnel)
     return {
         "schema_version": REPORT_SCHEMA_VERSION,
         "name": name,
@@ -43,7 +50,21 @@ def build_report(
             }
             for r in results
         ],
+        "tokens": tokens_section(tokens.manifest) if tokens else None,
     }
+
+
+def tokens_section(manifest: dict[str, Any]) -> dict[str, Any]:
+    """The token shards in brief, and the requested vs realised mixture per source."""
+    return {
+        split: {
+            "rows": manifest[split]["rows"],
+            "tokens": manifest[split]["tokens"],
+            "shards": manifest[split]["shards"],
+            "tokens_by_source": manifest[split]["tokens_by_source"],
+        }
+        for split in ("train", "val")
+    } | {"tokenizer_sha256": manifest["tokenizer"]["sha256"], "mixture": manifest["mixture"]}
 
 
 def print_funnel(report: dict[str, Any], console: Console) -> None:

@@ -19,7 +19,7 @@ from pipeline.inputs import InputFile
 from pipeline.output import RunOutput
 from pipeline.shard import ShardResult
 
-RUN_FOLDERS = ("documents", "removed", "report", "_state", "_work", "dedup")
+RUN_FOLDERS = ("documents", "removed", "report", "_state", "_work", "dedup", "tokens", "tokenizer")
 
 
 def plan_digest(config: JobConfig) -> str:

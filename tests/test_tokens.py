@@ -1,0 +1,230 @@
+"""Tokenizer, mixture and token shards: real BPE training, a real local Ray, duckdb recounts."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pytest
+from tokenizers import Tokenizer, trainers
+
+from mixing.budget import chinchilla_tokens, parse_count
+from mixing.mixture import BUCKETS, SourceCounts, plan_mixture
+from pipeline.cli import main
+from pipeline.config import ConfigError, MixtureConfig
+from tests.conftest import SAMPLE, job, run
+from tokenizer.bpe import load_tokenizer, new_bpe, train_bpe
+from tokenizer.special import SPECIAL_TOKENS
+
+MULTILINGUAL = [
+    "Strawberry fields, 1234567 times.",
+    "Erdbeeren schmecken süß; Größe: 3,5 cm.",
+    "La fraise est un « faux-fruit » rouge.",
+    "Клубника — многолетнее травянистое растение.",
+    "草莓是一种红色的水果。日本語のテキストも。",
+    "الفراولة فاكهة حمراء",
+    "🍓 emoji, tabs\tand\nnewlines  and e\u0301 (a combining accent)",
+    "a literal <|eos|> and <|bos|> in text stays text",
+]
+
+
+def sample_sentences() -> list[str]:
+    texts = [json.loads(line)["text"] for line in (SAMPLE / "wiki.jsonl").open()]
+    return [s for t in texts for s in re.split(r"(?<=[.!?])\s+", t) if s.strip()]
+
+
+@pytest.fixture(scope="module")
+def bpe() -> Tokenizer:
+    return train_bpe(sample_sentences() + MULTILINGUAL, vocab_size=1024)
+
+
+def test_decode_encode_round_trips_multilingual_text(bpe):
+    for text in MULTILINGUAL:
+        ids = bpe.encode(text, add_special_tokens=False).ids
+        assert bpe.decode(ids, skip_special_tokens=False) == text
+
+
+def test_special_tokens_have_the_fixed_ids_and_never_match_document_text(bpe):
+    assert [bpe.token_to_id(token) for token in SPECIAL_TOKENS] == list(range(7))
+    assert bpe.id_to_token(1) == "<|bos|>" and bpe.id_to_token(6) == "<|end|>"
+    ids = bpe.encode("before <|eos|> after", add_special_tokens=False).ids
+    assert not set(ids) & set(range(len(SPECIAL_TOKENS)))
+
+
+def test_a_tokenizer_with_other_special_ids_is_refused(bpe, tmp_path):
+    good = tmp_path / "good.json"
+    bpe.save(str(good))
+    assert load_tokenizer(str(good)).get_vocab() == bpe.get_vocab()
+    other = new_bpe()  # another project's tokenizer: its own special tokens, in its own order
+    trainer = trainers.BpeTrainer(vocab_size=300, special_tokens=["<s>", "</s>", "<|bos|>"])
+    other.train_from_iterator(sample_sentences(), trainer)
+    other.save(str(tmp_path / "bad.json"))
+    with pytest.raises(
+        ValueError, match=r"<\|pad\|> is None, expected 0; <\|bos\|> is 2, expected 1"
+    ):
+        load_tokenizer(str(tmp_path / "bad.json"))
+    with pytest.raises(ValueError, match="file not found"):
+        load_tokenizer(str(tmp_path / "missing.json"))
+
+
+def test_budgets_and_a_plan_from_counts():
+    assert parse_count("125M") == 125_000_000 and parse_count("1.3B") == 1_300_000_000
+    assert chinchilla_tokens("125M") == 2_500_000_000
+    counts = {}
+    for source, tokens in (("web", 100), ("wiki", 10)):
+        entry = SourceCounts()
+        entry.documents += 1
+        entry.tokens += tokens
+        counts[source] = entry
+    plans = {
+        p.source: p for p in plan_mixture(MixtureConfig(weights={"web": 0.5, "wiki": 0.5}), counts)
+    }
+    # no budget: the largest that repeats nothing is limited by wiki's 10 * 4096 tokens
+    assert plans["wiki"].full_copies == 1 and plans["wiki"].partial_buckets == 0
+    assert plans["wiki"].realised_tokens == 10 * BUCKETS
+    # web keeps the 410 lowest buckets: 41,000 tokens, nearest to wiki's 40,960
+    assert plans["web"].partial_buckets == 410 and plans["web"].downsampled == BUCKETS - 410
+    epochs = plan_mixture(MixtureConfig(epochs={"wiki": 2.5}), counts)
+    assert [(p.source, p.full_copies, p.partial_buckets) for p in epochs] == [
+        ("web", 1, 0),
+        ("wiki", 2, BUCKETS // 2),
+    ]
+    assert epochs[1].copies(np.array([0, BUCKETS - 1])).tolist() == [3, 2]
+
+
+def test_mixture_config_errors_name_the_key():
+    with pytest.raises(ConfigError, match=r"mixture.weights: give a weight for every source"):
+        job(Path("o"), three_sources(Path("/nonexistent")), mixture={"weights": {"a": 1}})
+    with pytest.raises(ConfigError, match=r"mixture\.chinchilla_params"):
+        job(Path("o"), three_sources(Path("/x")), mixture={"chinchilla_params": "lots"})
+    with pytest.raises(ConfigError, match="`epochs` fix the token count"):
+        job(Path("o"), three_sources(Path("/x")), mixture={"epochs": {}, "target_tokens": 5})
+    with pytest.raises(ConfigError, match="tokenizer: give exactly one of"):
+        job(Path("o"), three_sources(Path("/x")), tokenizer={})
+
+
+def three_sources(folder: Path) -> list[dict]:
+    return [
+        {"source": name, "format": "jsonl", "paths": [str(folder / f"{name}.jsonl")]}
+        for name in ("a", "b", "c")
+    ]
+
+
+def write_three_sources(folder: Path) -> list[dict]:
+    """The sample's wiki sentences dealt round-robin into three sources."""
+    folder.mkdir(parents=True, exist_ok=True)
+    sentences = sample_sentences()
+    for index, name in enumerate(("a", "b", "c")):
+        with (folder / f"{name}.jsonl").open("w") as handle:
+            for sentence in sentences[index::3]:
+                handle.write(json.dumps({"text": sentence}) + "\n")
+    return three_sources(folder)
+
+
+def shards(out: Path, pattern: str = "tokens/*.parquet") -> str:
+    return f"read_parquet('{out}/{pattern}')"
+
+
+def test_weighted_mixture_validation_and_manifest_counted_from_the_shards(local_ray, tmp_path):
+    out = tmp_path / "out"
+    weights = {"a": 0.5, "b": 0.3, "c": 0.2}
+    mixture = {"weights": weights, "target_tokens": 10_000, "validation": 0.1, "shard_tokens": 2500}
+    config = job(
+        out,
+        write_three_sources(tmp_path / "in"),
+        mixture=mixture,
+        tokenizer={"train": {"vocab_size": 600}},
+    )
+    summary = run(config)
+    db = duckdb.connect()
+    # read by a library that is not ours; the schema is the documented one
+    columns = db.sql(f"DESCRIBE SELECT * FROM {shards(out)}").fetchall()
+    assert [(c[0], c[1]) for c in columns] == [
+        ("id", "VARCHAR"),
+        ("copy", "INTEGER"),
+        ("source", "VARCHAR"),
+        ("input_ids", "INTEGER[]"),
+        ("num_tokens", "INTEGER"),
+    ]
+    by_source = dict(
+        db.sql(f"SELECT source, sum(num_tokens) FROM {shards(out)} GROUP BY source").fetchall()
+    )
+    total = sum(by_source.values())
+    for source, weight in weights.items():
+        assert abs(by_source[source] / total - weight) < 0.01, (source, by_source)
+    train_ids = {row[0] for row in db.sql(f"SELECT DISTINCT id FROM {shards(out)}").fetchall()}
+    val_ids = {
+        row[0] for row in db.sql(f"SELECT id FROM {shards(out, 'tokens/val/*.parquet')}").fetchall()
+    }
+    assert val_ids and not val_ids & train_ids
+    assert (
+        db.sql(
+            f"SELECT count(*) FROM {shards(out)} GROUP BY id, copy HAVING count(*) > 1"
+        ).fetchall()
+        == []
+    )
+    framed = db.sql(
+        f"SELECT bool_and(input_ids[1] = 1 AND input_ids[-1] = 2 AND len(input_ids) = num_tokens) "
+        f"FROM {shards(out)}"
+    ).fetchall()
+    assert framed == [(True,)]
+
+    manifest = json.loads((out / "tokens" / "manifest.json").read_text())
+    for split, pattern in (("train", "tokens/*.parquet"), ("val", "tokens/val/*.parquet")):
+        recount = db.sql(
+            f"SELECT parse_filename(filename, false, 'system'), source, count(*), sum(num_tokens) "
+            f"FROM read_parquet('{out}/{pattern}', filename=true) GROUP BY ALL"
+        ).fetchall()
+        assert manifest[split]["rows"] == sum(r[2] for r in recount)
+        assert manifest[split]["tokens"] == sum(r[3] for r in recount)
+        listed = {
+            (Path(s["path"]).name, source, s["rows_by_source"][source], tokens)
+            for s in manifest[split]["shards"]
+            for source, tokens in s["tokens_by_source"].items()
+        }
+        assert listed == set(recount)
+    assert len(manifest["train"]["shards"]) == 4
+    assert manifest["tokenizer"]["sha256"] and manifest["config_sha256"] == config.digest()
+    realised = {m["source"]: m for m in manifest["mixture"]}
+    assert realised["c"]["downsampled"] > 0 and realised["a"]["copies_added"] > 0
+    entry = {e["stage"]: e for e in summary.report["funnel"]}["mixture"]
+    assert entry["removed"]["downsampled"] == sum(m["downsampled"] for m in realised.values())
+    assert entry["counters"]["copies_added"] == sum(m["copies_added"] for m in realised.values())
+    assert entry["counters"]["validation_documents"] == len(val_ids)
+    assert summary.report["tokens"]["train"]["tokens"] == total
+
+    # another mixture over the same documents: only the plan and the shuffle run again
+    encoded = (out / "_state" / "phases" / "encode.json").read_text()
+    config = job(
+        out,
+        three_sources(tmp_path / "in"),
+        mixture={**mixture, "weights": None, "target_tokens": None, "epochs": {"a": 3, "c": 0.5}},
+        tokenizer={"train": {"vocab_size": 600}},
+    )
+    summary = run(config)
+    assert (out / "_state" / "phases" / "encode.json").read_text() == encoded
+    copies = db.sql(
+        f"SELECT source, id, list_sort(list(copy)) FROM {shards(out)} GROUP BY ALL"
+    ).fetchall()
+    a_copies = Counter(tuple(c) for source, _, c in copies if source == "a")
+    assert a_copies == {(0, 1, 2): manifest["mixture"][0]["available_documents"]}
+    assert {tuple(c) for source, _, c in copies if source != "a"} == {(0,)}
+    manifest = json.loads((out / "tokens" / "manifest.json").read_text())
+    realised = {m["source"]: m for m in manifest["mixture"]}
+    assert realised["a"]["copies_added"] == 2 * realised["a"]["available_documents"]
+    assert realised["b"]["realised_epochs"] == 1.0
+    assert 0.45 < realised["c"]["realised_epochs"] < 0.55
+
+
+def test_tokenizer_show_prints_the_split(bpe, tmp_path, capsys):
+    path = tmp_path / "tokenizer.json"
+    bpe.save(str(path))
+    assert main(["tokenizer", "show", "Strawberry", "--tokenizer", str(path)]) == 0
+    printed = capsys.readouterr().out
+    pieces = [bpe.decode([i]) for i in bpe.encode("Strawberry", add_special_tokens=False).ids]
+    assert " | ".join(pieces) in printed
+    assert main(["tokenizer", "show", "x", "--tokenizer", str(tmp_path / "none.json")]) == 2

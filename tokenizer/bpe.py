@@ -1,0 +1,84 @@
+"""Byte-level BPE with Hugging Face `tokenizers`: train, load, fingerprint.
+
+Normalisation: none. Byte-level BPE is lossless, so decode(encode(text)) == text for any
+Unicode text; Unicode normalisation, if wanted, belongs to the curation stages where it
+is visible in the documents. Pre-tokenisation: Llama 3's split (letters with one leading
+non-letter, numbers in groups of up to three digits, punctuation runs, newlines, spaces),
+then GPT-2's byte-to-unicode mapping, so any byte sequence is encodable and no text is
+ever `<unk>`. Special tokens are added first, so they take ids 0-6, and are never
+matched inside document text (`encode_special_tokens`): a page that contains the string
+`<|eos|>` is encoded as those characters.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable
+
+from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
+
+from tokenizer.special import SPECIAL_TOKENS
+
+SPLIT_PATTERN = (
+    r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}"
+    r"| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"
+)
+
+
+def new_bpe() -> Tokenizer:
+    tokenizer = Tokenizer(models.BPE())
+    tokenizer.pre_tokenizer = pre_tokenizers.Sequence(
+        [
+            pre_tokenizers.Split(Regex(SPLIT_PATTERN), behavior="isolated"),
+            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
+        ]
+    )
+    tokenizer.decoder = decoders.ByteLevel()
+    return tokenizer
+
+
+def train_bpe(texts: Iterable[str], vocab_size: int, min_frequency: int = 2) -> Tokenizer:
+    tokenizer = new_bpe()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        min_frequency=min_frequency,
+        special_tokens=list(SPECIAL_TOKENS),
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    tokenizer.train_from_iterator(texts, trainer)
+    return for_documents(tokenizer, "<trained>")
+
+
+def load_tokenizer(path: str) -> Tokenizer:
+    """A `tokenizer.json` from a local path or fsspec URL, checked for the special ids."""
+    import fsspec
+
+    try:
+        with fsspec.open(path, "r", encoding="utf-8") as handle:
+            tokenizer = Tokenizer.from_str(handle.read())
+    except FileNotFoundError:
+        raise ValueError(f"tokenizer.path: {path}: file not found") from None
+    except Exception as err:
+        raise ValueError(f"tokenizer.path: {path}: not a tokenizers JSON file ({err})") from None
+    return for_documents(tokenizer, path)
+
+
+def for_documents(tokenizer: Tokenizer, origin: str) -> Tokenizer:
+    """Check the fixed special ids and stop special tokens from matching document text."""
+    wrong = [
+        f"{token} is {tokenizer.token_to_id(token)}, expected {expected}"
+        for expected, token in enumerate(SPECIAL_TOKENS)
+        if tokenizer.token_to_id(token) != expected
+    ]
+    if wrong:
+        raise ValueError(f"{origin}: special token ids differ from tokenmill's: {'; '.join(wrong)}")
+    tokenizer.encode_special_tokens = True
+    return tokenizer
+
+
+def fingerprint(tokenizer: Tokenizer) -> str:
+    """sha256 of the tokenizer's canonical JSON: equal hashes encode text identically."""
+    canonical = json.dumps(json.loads(tokenizer.to_str()), sort_keys=True)
+    return hashlib.sha256(canonical.encode()).hexdigest()
