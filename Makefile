@@ -30,7 +30,7 @@ $(STAMP): pyproject.toml constraints.txt | system
 
 demo: $(STAMP)
 	$(BIN)/tokenmill run configs/quickstart.yaml
-	@echo "documents: runs/quickstart/documents/   report: runs/quickstart/report/report.json"
+	@echo "documents: runs/quickstart/documents/   tokens: runs/quickstart/tokens/   report: runs/quickstart/report/report.json"
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

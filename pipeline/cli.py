@@ -140,6 +140,12 @@ def _run(args: argparse.Namespace) -> int:
     console.print(
         f"output: {summary.output.path('documents')} ({len(shards)} shards)", soft_wrap=True
     )
+    if tokens := summary.report.get("tokens"):
+        console.print(
+            f"tokens: {summary.output.path('tokens')} ({tokens['train']['shards']} shards, "
+            f"{tokens['train']['tokens']:,} training and {tokens['val']['tokens']:,} validation tokens)",
+            soft_wrap=True,
+        )
     console.print(f"report: {summary.output.path('report', 'report.json')}", soft_wrap=True)
     for shard, error in summary.failed.items():
         console.print(f"[red]shard {shard} failed; rerun to retry it[/red]\n{error}")

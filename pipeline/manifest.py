@@ -21,6 +21,7 @@ PACKAGES = (
     "resiliparse",
     "trafilatura",
     "numpy",
+    "tokenizers",
 )
 
 
