@@ -20,6 +20,7 @@ from pipeline.config import ConfigError, MixtureConfig
 from tests.conftest import SAMPLE, job, run
 from tokenizer.bpe import load_tokenizer, new_bpe, train_bpe
 from tokenizer.special import SPECIAL_TOKENS
+from trainer.data import train_shards, val_shards, verify_checksums
 
 MULTILINGUAL = [
     "Strawberry fields, 1234567 times.",
@@ -184,11 +185,13 @@ def test_weighted_mixture_validation_and_manifest_counted_from_the_shards(local_
         assert manifest[split]["tokens"] == sum(r[3] for r in recount)
         listed = {
             (Path(s["path"]).name, source, s["rows_by_source"][source], tokens)
-            for s in manifest[split]["shards"]
+            for s in manifest["shards"]
+            if s["split"] == split
             for source, tokens in s["tokens_by_source"].items()
         }
         assert listed == set(recount)
-    assert len(manifest["train"]["shards"]) == math.ceil(manifest["train"]["tokens"] / 2500)
+    assert manifest["train"]["shards"] == math.ceil(manifest["train"]["tokens"] / 2500)
+    verify_checksums(out, train_shards(out) + val_shards(out))  # as the trainer does
     assert manifest["tokenizer"]["sha256"] and manifest["config_sha256"] == config.digest()
     realised = {m["source"]: m for m in manifest["mixture"]}
     assert realised["c"]["downsampled"] > 0 and realised["a"]["copies_added"] > 0
