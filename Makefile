@@ -9,7 +9,8 @@ PYTHON ?= python3
 export PIP_FIND_LINKS ?= /opt/wheels
 
 # Debian packages the engines need; installed once, only those missing (root or sudo).
-SYSTEM_PACKAGES := libmagic1
+# chromium + chromium-driver: the report test renders report.html in a headless browser.
+SYSTEM_PACKAGES := libmagic1 chromium chromium-driver
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: demo test lint install system clean

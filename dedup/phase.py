@@ -30,8 +30,8 @@ from dedup.keys import KeyMaker
 from dedup.params import DedupParams
 from pipeline.config import ConfigError
 from pipeline.output import RunOutput
+from pipeline.sample import EXCERPT_CHARS
 from pipeline.stage import PhaseContext
-from pipeline.stats import EXCERPT_CHARS
 
 WORK = ("_work", "dedup")
 INDEX = ("dedup", "index")
@@ -239,7 +239,8 @@ def _survivors(
     quality = np.where(np.isnan(members["quality"]), np.inf, -members["quality"])
     id_rank = np.argsort(np.argsort(members["id"], kind="stable"), kind="stable")
     order = np.lexsort((id_rank, members["date"], quality, ~from_index, labels))
-    first = np.concatenate([[True], labels[order][1:] != labels[order][:-1]])
+    first = np.ones(len(order), bool)  # the first node of each cluster in `order`
+    first[1:] = labels[order][1:] != labels[order][:-1]
     best = np.empty(labels.max() + 1 if len(labels) else 0, np.int64)
     best[labels[order][first]] = order[first]
     return best[labels]

@@ -48,10 +48,21 @@ def _parser() -> argparse.ArgumentParser:
     run.set_defaults(command=_run)
 
     report = commands.add_parser(
-        "report", help="show a run's report", description="Print the funnel of a finished run."
+        "report",
+        help="show a run's report",
+        description="Summarise a finished run's report (OUT/report/report.json), write it as "
+        "a self-contained HTML page, or compare it with another run's.",
     )
     report.add_argument("output", help="the run's output folder")
-    report.add_argument("--json", action="store_true", help="print report.json instead")
+    report.add_argument(
+        "--json", action="store_true", help="print report.json (or the comparison) as JSON"
+    )
+    report.add_argument(
+        "--html", metavar="FILE", help="write the report as one self-contained HTML page"
+    )
+    report.add_argument(
+        "--compare", metavar="OUT_B", help="another run's output folder to compare with"
+    )
     report.set_defaults(command=_report)
     _add_trainer_commands(commands)
 
@@ -130,7 +141,7 @@ def _add_trainer_commands(commands) -> None:
 def _run(args: argparse.Namespace) -> int:
     from pipeline.config import load_config
     from pipeline.plan import run_job
-    from pipeline.report import print_funnel
+    from pipeline.report.terminal import print_funnel
 
     config = load_config(args.config, args.overrides, output=args.output)
     console = Console(stderr=True)
@@ -146,25 +157,44 @@ def _run(args: argparse.Namespace) -> int:
             f"{tokens['train']['tokens']:,} training and {tokens['val']['tokens']:,} validation tokens)",
             soft_wrap=True,
         )
-    console.print(f"report: {summary.output.path('report', 'report.json')}", soft_wrap=True)
+    for name in ("report.json", "report.html"):
+        console.print(f"report: {summary.output.path('report', name)}", soft_wrap=True)
     for shard, error in summary.failed.items():
         console.print(f"[red]shard {shard} failed; rerun to retry it[/red]\n{error}")
     return 1 if summary.failed or summary.report["conservation_problems"] else 0
 
 
 def _report(args: argparse.Namespace) -> int:
-    from pipeline.output import RunOutput
-    from pipeline.report import print_funnel
+    from pathlib import Path
 
-    output = RunOutput(args.output)
-    if not output.exists("report", "report.json"):
-        raise ConfigError(f"{args.output}: no report/report.json (has the run finished?)")
-    report = output.read_json("report", "report.json")
-    if args.json:
+    from pipeline.report.compare import compare_reports, print_comparison
+    from pipeline.report.html import render_html
+    from pipeline.report.terminal import print_summary
+
+    report = _read_report(args.output)
+    if args.html:
+        Path(args.html).write_text(render_html(report), encoding="utf-8")
+        Console(stderr=True).print(f"wrote {args.html}", soft_wrap=True)
+    if args.compare:
+        other = _read_report(args.compare)
+        if args.json:
+            print(json.dumps(compare_reports(report, other), indent=2))
+        else:
+            print_comparison(report, other, (args.output, args.compare), Console())
+    elif args.json:
         print(json.dumps(report, indent=2))
-    else:
-        print_funnel(report, Console())
+    elif not args.html:
+        print_summary(report, Console())
     return 0
+
+
+def _read_report(folder: str) -> dict:
+    from pipeline.output import RunOutput
+
+    output = RunOutput(folder)
+    if not output.exists("report", "report.json"):
+        raise ConfigError(f"{folder}: no report/report.json (has the run finished?)")
+    return output.read_json("report", "report.json")
 
 
 def _train(args: argparse.Namespace) -> int:

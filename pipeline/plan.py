@@ -27,7 +27,8 @@ from pipeline.documents import document_schema
 from pipeline.inputs import InputFile, resolve_inputs
 from pipeline.manifest import build_manifest, utc_now
 from pipeline.output import RunOutput
-from pipeline.report import build_report
+from pipeline.report import write_report
+from pipeline.report.build import build_report
 from pipeline.shard import WORK, ShardPlan, ShardResult, process_shard, segment_folder
 from pipeline.stage import GlobalStage, PhaseContext
 from pipeline.stages import STAGE_TYPES
@@ -117,8 +118,8 @@ def run_job(
     if len(finished) == len(files) and len(plans) > 1:
         output.remove(WORK)
     results = [ShardResult.merged(parts[shard]) for shard in finished]
-    report = build_report(config.name, results, time.perf_counter() - clock, phases, tokens)
-    output.write_json(report, "report", "report.json")
+    report = build_report(config.name, results, time.perf_counter() - clock, output, phases, tokens)
+    write_report(output, report)
     output.write_json(build_manifest(config, results, started, utc_now()), "manifest.json")
     return RunSummary(output=output, report=report, failed=failed)
 

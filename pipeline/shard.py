@@ -9,7 +9,7 @@ Runs inside a Ray worker. Batches stream through the stages and into a Parquet w
 a shard never holds more than one batch per stage in memory. A stage that raises on a
 batch is retried document by document, and only the documents that still raise are
 errored (`<stage>_error`). The shard's Parquet files are renamed into place only when
-complete; its counts come back as a `ShardResult`.
+complete; its counts, samples and the profile of what it kept come back as a `ShardResult`.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import fsspec
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -31,7 +32,9 @@ from pipeline.config import StageSpec
 from pipeline.documents import conform, removed_schema, text_bytes
 from pipeline.inputs import InputFile
 from pipeline.output import RunOutput
+from pipeline.profile import BASE_NAMES, Profile
 from pipeline.readers import read_documents
+from pipeline.sample import lowest, shard_rng
 from pipeline.stage import Stage, Verdict
 from pipeline.stats import SAMPLES_PER_REASON, Funnel
 
@@ -75,6 +78,8 @@ class ShardResult:
     documents: int = 0
     text_bytes: int = 0
     input_info: dict[str, Any] = field(default_factory=dict)
+    profile: Profile = field(default_factory=Profile)
+    """The kept documents' sources, languages, signal histograms and a sample."""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -84,6 +89,7 @@ class ShardResult:
             "text_bytes": self.text_bytes,
             "input_info": self.input_info,
             "funnel": self.funnel.to_json(),
+            "profile": self.profile.to_json(),
         }
 
     @classmethod
@@ -95,6 +101,7 @@ class ShardResult:
             documents=data["documents"],
             text_bytes=data["text_bytes"],
             input_info=data["input_info"],
+            profile=Profile.from_json(data["profile"]) if "profile" in data else Profile(),
         )
 
     @classmethod
@@ -110,6 +117,7 @@ class ShardResult:
             documents=parts[-1].documents,
             text_bytes=parts[-1].text_bytes,
             input_info=parts[0].input_info,
+            profile=parts[-1].profile,
         )
 
 
@@ -127,6 +135,7 @@ def process_shard(file: InputFile, plan: ShardPlan) -> ShardResult:
     for stage in stages:
         funnel.stage(stage.name)
     result = ShardResult(shard=file.shard, input=file.path, funnel=funnel)
+    rng = shard_rng(f"{file.shard}/{plan.segment}")
     with ExitStack() as stack:
         documents = stack.enter_context(output.atomic(*plan.destination(file.shard)))
         writer = stack.enter_context(pq.ParquetWriter(documents, plan.schema, compression="zstd"))
@@ -142,15 +151,17 @@ def process_shard(file: InputFile, plan: ShardPlan) -> ShardResult:
             batches = read_segment(output, plan.segment - 1, file.shard, plan.batch_size)
         for batch in batches:
             for stage in stages:
-                batch = apply_stage(stage, batch, funnel, removed_writer, plan.schema)
+                batch = apply_stage(stage, batch, funnel, removed_writer, plan.schema, rng)
             batch = conform(batch, plan.schema)
             writer.write_table(batch)
+            if plan.last:
+                result.profile.add(batch, rng.random(batch.num_rows))
             result.documents += batch.num_rows
             result.text_bytes += text_bytes(batch)
     if read_stats is not None:
         stage_time = sum(funnel.stages[stage.name].elapsed_s for stage in stages)
         read_stats.elapsed_s = time.perf_counter() - started - stage_time
-        result.input_info = describe_input(file.path)
+        result.input_info = describe_file(file.path)
     return result
 
 
@@ -169,6 +180,7 @@ def apply_stage(
     funnel: Funnel,
     removed_writer: pq.ParquetWriter | None,
     schema: pa.Schema,
+    rng: np.random.Generator,
 ) -> pa.Table:
     """Run `stage` on `batch`, count its verdict, and return the documents it keeps."""
     stats = funnel.stage(stage.name)
@@ -196,6 +208,7 @@ def apply_stage(
             funnel,
             removed_writer,
             schema,
+            rng,
         )
     kept = verdict.table.filter(keep)
     stats.kept += kept.num_rows
@@ -247,14 +260,20 @@ def _record_dropped(
     funnel: Funnel,
     removed_writer: pq.ParquetWriter | None,
     schema: pa.Schema,
+    rng: np.random.Generator,
 ) -> None:
-    """Sample the dropped documents for the report; with keep_removed, write them all."""
+    """Count their bytes and sample them by reason; with keep_removed, write them all."""
+    stats = funnel.stage(stage)
+    signals = [
+        f.name for f in schema if f.name not in BASE_NAMES and f.name in dropped.column_names
+    ]
+    ranks = rng.random(dropped.num_rows)
     for reason in pc.unique(reasons).to_pylist():
-        if len(funnel.samples.get(stage, {}).get(reason, [])) >= SAMPLES_PER_REASON:
-            continue
-        examples = dropped.filter(pc.equal(reasons, reason)).slice(0, SAMPLES_PER_REASON)
-        for document in conform(examples, schema).to_pylist():
-            funnel.add_sample(stage, reason, document)
+        matches = pc.equal(reasons, reason)
+        documents = dropped.filter(matches)
+        stats.bytes_dropped[reason] += text_bytes(documents)
+        chosen = ranks[matches.to_numpy(zero_copy_only=False)]
+        funnel.add_samples(stage, reason, lowest(documents, chosen, SAMPLES_PER_REASON, signals))
     if removed_writer is not None:
         table = conform(dropped, schema)
         table = table.append_column("stage", pa.array([stage] * table.num_rows, pa.string()))
@@ -262,7 +281,7 @@ def _record_dropped(
         removed_writer.write_table(conform(table, removed_writer.schema))
 
 
-def describe_input(path: str) -> dict[str, Any]:
+def describe_file(path: str) -> dict[str, Any]:
     """Size and a content checksum (sha256 for local files, the store's ETag otherwise)."""
     fs, stripped = fsspec.core.url_to_fs(path)
     try:

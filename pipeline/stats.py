@@ -11,8 +11,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-SAMPLES_PER_REASON = 5
-EXCERPT_CHARS = 400
+from pipeline.sample import keep_lowest
+
+SAMPLES_PER_REASON = 6
 
 
 @dataclass
@@ -25,6 +26,8 @@ class StageStats:
     """Stage-specific counts (`Verdict.counters`), e.g. `lines_removed.c4_javascript`."""
     bytes_in: int = 0
     bytes_kept: int = 0
+    bytes_dropped: Counter[str] = field(default_factory=Counter)
+    """Bytes of the documents removed or errored, by reason."""
     elapsed_s: float = 0.0
 
     def merge(self, other: StageStats) -> None:
@@ -35,6 +38,7 @@ class StageStats:
         self.counters.update(other.counters)
         self.bytes_in += other.bytes_in
         self.bytes_kept += other.bytes_kept
+        self.bytes_dropped.update(other.bytes_dropped)
         self.elapsed_s += other.elapsed_s
 
     def conserved(self) -> bool:
@@ -49,6 +53,7 @@ class StageStats:
             "counters": _nonzero(self.counters),
             "bytes_in": self.bytes_in,
             "bytes_kept": self.bytes_kept,
+            "bytes_dropped": dict(sorted(self.bytes_dropped.items())),
             "elapsed_s": round(self.elapsed_s, 3),
         }
 
@@ -62,13 +67,15 @@ class StageStats:
             counters=Counter(data.get("counters", {})),
             bytes_in=data["bytes_in"],
             bytes_kept=data["bytes_kept"],
+            bytes_dropped=Counter(data.get("bytes_dropped", {})),
             elapsed_s=data["elapsed_s"],
         )
 
 
 @dataclass
 class Funnel:
-    """Stats of each stage in plan order, plus a bounded sample of what each reason removed."""
+    """Stats of each stage in plan order, plus a bounded uniform sample of what each reason
+    removed."""
 
     stages: dict[str, StageStats] = field(default_factory=dict)
     samples: dict[str, dict[str, list[dict[str, Any]]]] = field(default_factory=dict)
@@ -76,25 +83,17 @@ class Funnel:
     def stage(self, name: str) -> StageStats:
         return self.stages.setdefault(name, StageStats())
 
-    def add_sample(self, stage: str, reason: str, document: dict[str, Any]) -> None:
-        bucket = self.samples.setdefault(stage, {}).setdefault(reason, [])
-        if len(bucket) < SAMPLES_PER_REASON:
-            text = document.get("text") or ""
-            bucket.append(
-                {
-                    "id": document.get("id"),
-                    "url": document.get("url"),
-                    "excerpt": text[:EXCERPT_CHARS],
-                }
-            )
+    def add_samples(self, stage: str, reason: str, entries: list[dict[str, Any]]) -> None:
+        """Keep the lowest-ranked entries per reason (`pipeline.sample`): a uniform sample."""
+        reasons = self.samples.setdefault(stage, {})
+        reasons[reason] = keep_lowest([*reasons.get(reason, []), *entries], SAMPLES_PER_REASON)
 
     def merge(self, other: Funnel) -> None:
         for name, stats in other.stages.items():
             self.stage(name).merge(stats)
         for stage, reasons in other.samples.items():
-            for reason, documents in reasons.items():
-                for document in documents:
-                    self.add_sample(stage, reason, document)
+            for reason, entries in reasons.items():
+                self.add_samples(stage, reason, entries)
 
     def problems(self) -> list[str]:
         """Every place where counts are not conserved, within or between stages."""

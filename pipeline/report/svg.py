@@ -1,0 +1,106 @@
+"""Inline SVG charts for the HTML report: drawn here, so the page needs no library or network.
+
+Each function returns one `<svg>` element; colours come from the page's CSS classes, and
+every bar carries a `<title>`, so hovering shows its exact count.
+"""
+
+from __future__ import annotations
+
+from html import escape
+from typing import Any
+
+
+def horizontal_bars(rows: list[tuple[str, float, str]], width: int = 640) -> str:
+    """One bar per (label, value, shown text), scaled to the largest value."""
+    if not rows:
+        return ""
+    label_width, bar_height, gap = 210, 18, 4
+    top = max(value for _, value, _ in rows) or 1
+    span = width - label_width - 120
+    height = len(rows) * (bar_height + gap)
+    parts = []
+    for index, (label, value, shown) in enumerate(rows):
+        y = index * (bar_height + gap)
+        length = max(1.0, span * value / top) if value else 0.0
+        parts.append(
+            f'<text x="{label_width - 6}" y="{y + 13}" text-anchor="end">{escape(_clip(label))}</text>'
+            f'<rect class="bar" x="{label_width}" y="{y}" width="{length:.1f}" height="{bar_height}">'
+            f"<title>{escape(label)}: {escape(shown)}</title></rect>"
+            f'<text x="{label_width + length + 6:.1f}" y="{y + 13}">{escape(shown)}</text>'
+        )
+    return _svg(width, height, "".join(parts))
+
+
+def histogram(data: dict[str, Any], width: int = 420, height: int = 170) -> str:
+    """Bars over the histogram's fixed bins, empty bins at both ends trimmed."""
+    counts, edges = data["counts"], data["edges"]
+    used = [i for i, count in enumerate(counts) if count]
+    if not used:
+        return '<p class="muted">no values</p>'
+    first, last = used[0], used[-1]
+    counts, edges = counts[first : last + 1], edges[first : last + 2]
+    left, bottom, top_pad = 44, 34, 8
+    plot_w, plot_h = width - left - 8, height - bottom - top_pad
+    step = plot_w / len(counts)
+    top = max(counts)
+    parts = [
+        f'<line class="axis" x1="{left}" y1="{top_pad + plot_h}" x2="{width - 8}" y2="{top_pad + plot_h}"/>',
+        f'<text x="{left - 4}" y="{top_pad + 10}" text-anchor="end">{top:,}</text>',
+        f'<text x="{left - 4}" y="{top_pad + plot_h}" text-anchor="end">0</text>',
+    ]
+    for index, count in enumerate(counts):
+        bar_h = plot_h * count / top
+        label = f"{bin_label(edges[index], edges[index + 1], data['scale'])}: {count:,}"
+        parts.append(
+            f'<rect class="bar" x="{left + index * step + 1:.1f}" y="{top_pad + plot_h - bar_h:.1f}" '
+            f'width="{max(step - 2, 1):.1f}" height="{bar_h:.1f}"><title>{escape(label)}</title></rect>'
+        )
+    ticks = sorted({0, len(counts) // 2, len(counts)})
+    for tick in ticks:
+        anchor = "start" if tick == 0 else "end" if tick == len(counts) else "middle"
+        parts.append(
+            f'<text x="{left + tick * step:.1f}" y="{height - 14}" text-anchor="{anchor}">'
+            f"{escape(number(edges[tick]))}</text>"
+        )
+    return _svg(width, height, "".join(parts))
+
+
+def mini_funnel(kept: list[int], width: int = 90, height: int = 18) -> str:
+    """A sparkline of documents left after each stage, first stage's input = full height."""
+    if not kept or not kept[0]:
+        return ""
+    step = width / len(kept)
+    bars = "".join(
+        f'<rect class="bar" x="{i * step:.1f}" y="{height * (1 - value / kept[0]):.1f}" '
+        f'width="{max(step - 1, 1):.1f}" height="{height * value / kept[0]:.1f}"/>'
+        for i, value in enumerate(kept)
+    )
+    return _svg(width, height, bars)
+
+
+def bin_label(low: float, high: float, scale: str) -> str:
+    if scale == "count":
+        low, high = int(low), int(high) - 1
+        return f"{low:,}" if low == high else f"{low:,}–{high:,}"
+    return f"{number(low)}–{number(high)}"
+
+
+def number(value: float) -> str:
+    if value == int(value) and abs(value) < 1e6:
+        return f"{int(value):,}"
+    if abs(value) >= 1e6:
+        return f"{value:.0e}"
+    if abs(value) >= 100:
+        return f"{value:,.0f}"
+    return f"{value:.3g}"
+
+
+def _clip(label: str, limit: int = 32) -> str:
+    return label if len(label) <= limit else label[: limit - 1] + "…"
+
+
+def _svg(width: int, height: int, body: str) -> str:
+    return (
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" role="img">{body}</svg>'
+    )

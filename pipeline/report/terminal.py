@@ -1,0 +1,121 @@
+"""`tokenmill report OUT`: the report as rich tables in a terminal."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from pipeline.histogram import Histogram
+from pipeline.report.svg import number
+
+
+def print_funnel(report: dict[str, Any], console: Console) -> None:
+    table = Table(title=f"{report['name']}: {report['documents']:,} documents kept")
+    for column in ("stage", "in", "kept", "removed", "errored", "MB in", "MB kept", "s"):
+        table.add_column(column, justify="left" if column == "stage" else "right")
+    for entry in report["funnel"]:
+        table.add_row(
+            entry["stage"],
+            f"{entry['docs_in']:,}",
+            f"{entry['kept']:,}",
+            _reasons(entry["removed"]),
+            _reasons(entry["errored"]),
+            f"{entry['bytes_in'] / 1e6:.2f}",
+            f"{entry['bytes_kept'] / 1e6:.2f}",
+            f"{entry['elapsed_s']:.1f}",
+        )
+    console.print(table)
+    for name, phase in report.get("phases", {}).items():
+        console.print(f"phase {name}: {phase.get('elapsed_s', 0):.1f} s{_clusters(phase)}")
+    for problem in report.get("conservation_problems", []):
+        console.print(f"[red]counts not conserved: {problem}[/red]")
+
+
+def print_summary(report: dict[str, Any], console: Console) -> None:
+    """The funnel, then sources, languages, signal distributions, counters and tokens."""
+    print_funnel(report, console)
+    for title, key in (("sources", "sources"), ("languages", "languages")):
+        rows = report.get(key) or []
+        if rows:
+            table = Table(title=f"kept documents by {title[:-1]}")
+            for column in (title[:-1], "documents", "MB"):
+                table.add_column(column, justify="left" if column == title[:-1] else "right")
+            for row in rows[:15]:
+                table.add_row(row["name"], f"{row['documents']:,}", f"{row['bytes'] / 1e6:.2f}")
+            if len(rows) > 15:
+                table.add_row(f"… {len(rows) - 15} more", "", "")
+            console.print(table)
+    _print_histograms(report, console)
+    _print_counters(report, console)
+    tokens = report.get("tokens")
+    if tokens:
+        table = Table(title=f"mixture: {tokens['train']['tokens']:,} training tokens")
+        for column in ("source", "requested", "realised", "tokens", "epochs", "val tokens"):
+            table.add_column(column, justify="left" if column == "source" else "right")
+        for row in tokens["mixture"]:
+            table.add_row(
+                row["source"],
+                f"{100 * row['requested_share']:.1f}%",
+                f"{100 * row['realised_share']:.1f}%",
+                f"{row['tokens']:,}",
+                f"{row['realised_epochs']:.2f}",
+                f"{row['val_tokens']:,}",
+            )
+        console.print(table)
+
+
+def _print_histograms(report: dict[str, Any], console: Console) -> None:
+    histograms = report.get("histograms") or {}
+    if not histograms:
+        return
+    table = Table(title="signals of the kept documents (quantiles from fixed bins)")
+    for column in ("signal", "documents", "missing", "min", "p10", "median", "p90", "max", "mean"):
+        table.add_column(column, justify="left" if column == "signal" else "right")
+    for name, data in histograms.items():
+        histogram = Histogram.from_json(data)
+        quantiles = [histogram.quantile(q) for q in (0.1, 0.5, 0.9)]
+        table.add_row(
+            name,
+            f"{data['count']:,}",
+            f"{data['missing']:,}",
+            *(_number(v) for v in (data["min"], *quantiles, data["max"], data["mean"])),
+        )
+    console.print(table)
+
+
+def _print_counters(report: dict[str, Any], console: Console) -> None:
+    for entry in report["funnel"]:
+        counters = entry.get("counters") or {}
+        if counters:
+            table = Table(title=f"{entry['stage']}: counted")
+            table.add_column("counter")
+            table.add_column("count", justify="right")
+            for key, count in sorted(counters.items(), key=lambda kv: -kv[1]):
+                table.add_row(key, f"{count:,}")
+            console.print(table)
+
+
+def _number(value: float | None) -> str:
+    return "–" if value is None else number(value)
+
+
+def _reasons(counts: dict[str, int]) -> str:
+    counts = {reason: n for reason, n in counts.items() if n}
+    if not counts:
+        return "0"
+    total = sum(counts.values())
+    detail = ", ".join(
+        f"{reason} {n:,}" for reason, n in sorted(counts.items(), key=lambda kv: -kv[1])
+    )
+    return f"{total:,} ({detail})"
+
+
+def _clusters(phase: dict[str, Any]) -> str:
+    if "cluster_sizes" not in phase:
+        return ""
+    sizes = ", ".join(f"{n:,}×{size}" for size, n in phase["cluster_sizes"].items())
+    return f", {phase['clusters']:,} clusters of {phase['documents_in_clusters']:,} documents" + (
+        f" (size: {sizes})" if sizes else ""
+    )

@@ -1,0 +1,179 @@
+"""The run report: merged statistics equal a recount of the output, the HTML page renders
+in a real headless Chromium, and the CLI summarises, writes and compares reports."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from collections import Counter
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import pytest
+
+from pipeline.histogram import SIGNALS, Histogram
+from pipeline.sample import keep_lowest, lowest
+from tests.conftest import SAMPLE, job, run
+from tests.warcs import page_record, write_warc
+
+TOKENMILL = [sys.executable, "-m", "pipeline.cli"]
+
+
+@pytest.fixture(scope="module")
+def sample_run(local_ray, tmp_path_factory):
+    """The bundled sample plus a crawl of empty pages, every removed document kept."""
+    folder = tmp_path_factory.mktemp("report")
+    empty = [page_record(n, body=b"<html><body></body></html>") for n in range(7)]
+    write_warc(folder / "empty.warc.gz", [*empty, page_record(99)])
+    inputs = [
+        {"source": "web", "format": "warc", "paths": [str(SAMPLE / "*.warc.gz")]},
+        {"source": "blank", "format": "warc", "paths": [str(folder / "empty.warc.gz")]},
+        {"source": "wiki", "format": "jsonl", "paths": [str(SAMPLE / "wiki.jsonl")]},
+    ]
+    out = folder / "out"
+    stages = [{"extract": {}}, {"language": {"keep": ["en"], "min_score": 0.65}}, {"dedup": {}}]
+    summary = run(job(out, inputs, stages, keep_removed=True))
+    return out, summary.report
+
+
+def test_the_funnel_equals_a_recount_of_kept_and_removed_documents(sample_run):
+    out, report = sample_run
+    kept = pq.read_table(out / "documents")
+    removed = pq.read_table(out / "removed")
+    recount = Counter(zip(removed["stage"].to_pylist(), removed["reason"].to_pylist(), strict=True))
+    removed_bytes = Counter()
+    for row in removed.select(["stage", "reason", "text"]).to_pylist():
+        removed_bytes[row["stage"], row["reason"]] += len((row["text"] or "").encode())
+    stages = report["funnel"]
+    assert stages[-1]["kept"] == kept.num_rows == report["documents"]
+    assert stages[-1]["bytes_kept"] == pc.sum(pc.binary_length(kept["text"])).as_py()
+    assert recount[("extract", "empty_text")] == 7
+    for entry in stages[1:]:  # `read` drops records, not documents: nothing to write
+        dropped = {
+            reason: n for reason, n in (*entry["removed"].items(), *entry["errored"].items()) if n
+        }
+        assert dropped == {r: n for (s, r), n in recount.items() if s == entry["stage"]}
+        assert entry["bytes_dropped"] == {
+            r: n for (s, r), n in removed_bytes.items() if s == entry["stage"]
+        }
+        assert entry["docs_in"] == entry["kept"] + sum(dropped.values())
+
+
+def test_the_profile_equals_a_recount_of_the_kept_documents(sample_run):
+    out, report = sample_run
+    kept = pq.read_table(out / "documents")
+    sources = Counter(kept["source"].to_pylist())
+    assert {row["name"]: row["documents"] for row in report["sources"]} == sources
+    languages = Counter(kept["language"].to_pylist())
+    assert {row["name"]: row["documents"] for row in report["languages"]} == languages
+    scores = report["histograms"]["language_score"]
+    assert scores["count"] == kept.num_rows and scores["min"] >= 0.65
+    assert sum(row["bytes"] for row in report["sources"]) == report["text_bytes"]
+    lengths = pc.utf8_length(kept["text"]).to_numpy()
+    length = report["histograms"]["length"]
+    assert length["count"] == kept.num_rows
+    assert length["total"] == lengths.sum()
+    assert (length["min"], length["max"]) == (lengths.min(), lengths.max())
+    assert length["counts"] == np.histogram(lengths, bins=length["edges"])[0].tolist()
+    ids = set(kept["id"].to_pylist())
+    assert len(report["kept_samples"]) == 24
+    assert all(sample["id"] in ids for sample in report["kept_samples"])
+    empty = report["removed_samples"]["extract"]["empty_text"]
+    assert len(empty) == 6 and all(s["url"].startswith("https://news.example.com") for s in empty)
+
+
+def test_partial_histograms_and_samples_merge_into_those_of_the_whole():
+    rng = np.random.default_rng(7)
+    values = pa.array(np.concatenate([rng.lognormal(6, 2, 5000), [np.nan]]))
+    signal = next(s for s in SIGNALS if s.name == "perplexity")
+    whole, merged = Histogram(signal.edges), Histogram(signal.edges)
+    whole.add(values)
+    for part in np.array_split(np.arange(len(values)), 7):
+        partial = Histogram(signal.edges)
+        partial.add(values.take(pa.array(part)))
+        merged.merge(Histogram.from_json(json.loads(json.dumps(partial.to_json()))))
+    exact = ("counts", "missing", "min", "max")
+    assert [merged.to_json()[k] for k in exact] == [whole.to_json()[k] for k in exact]
+    assert merged.total == pytest.approx(whole.total)
+    assert (whole.count, whole.missing) == (5000, 1)
+    assert whole.quantile(0.0) == whole.minimum and whole.quantile(1.0) == whole.maximum
+    table = pa.table({"id": [str(n) for n in range(1000)], "text": ["x"] * 1000})
+    ranks = rng.random(1000)
+    parts = [lowest(table.slice(i, 100), ranks[i : i + 100], 5, []) for i in range(0, 1000, 100)]
+    sample = keep_lowest([entry for part in parts for entry in part], 5)
+    assert [s["id"] for s in sample] == [str(i) for i in np.argsort(ranks)[:5]]
+
+
+def browser():
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    chromium, driver = shutil.which("chromium"), shutil.which("chromedriver")
+    if not (chromium and driver):
+        pytest.skip("chromium and chromium-driver are not installed (make system installs them)")
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage"):
+        options.add_argument(argument)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    return webdriver.Chrome(options=options, service=Service(driver))
+
+
+def test_the_html_report_renders_in_chromium_with_the_funnel_numbers(sample_run):
+    from selenium.webdriver.common.by import By
+
+    out, report = sample_run
+    page = out / "report" / "report.html"
+    assert "http" not in page.read_text().split("<main>")[0].replace("http-equiv", "")
+    driver = browser()
+    try:
+        driver.get(page.as_uri())
+        errors = [e for e in driver.get_log("browser") if e["level"] in ("SEVERE", "WARNING")]
+        assert errors == []
+        assert driver.title == f"tokenmill report: {report['name']}"
+        for entry in report["funnel"]:
+            row = driver.find_element(By.ID, f"funnel-{entry['stage']}")
+            shown = [row.find_element(By.CSS_SELECTOR, f"td.{c}").text for c in ("in", "kept")]
+            assert shown == [f"{entry['docs_in']:,}", f"{entry['kept']:,}"]
+        cards = driver.find_element(By.ID, "id-documents").text
+        assert f"{report['documents']:,}" in cards
+        assert len(driver.find_elements(By.CSS_SELECTOR, "#hist-length rect.bar")) > 3
+        summary = driver.find_element(By.XPATH, "//summary[contains(., 'empty_text')]")
+        summary.click()
+        assert "news.example.com/story/0" in summary.find_element(By.XPATH, "..").text
+    finally:
+        driver.quit()
+
+
+def test_report_command_summarises_writes_html_and_compares(sample_run, local_ray, tmp_path):
+    out, report = sample_run
+    other = tmp_path / "wiki"
+    wiki = [{"source": "wiki", "format": "jsonl", "paths": [str(SAMPLE / "wiki.jsonl")]}]
+    run(job(other, wiki, [{"extract": {}}]))
+    shown = subprocess.run([*TOKENMILL, "report", str(out)], capture_output=True, text=True)
+    assert shown.returncode == 0, shown.stderr
+    assert "empty_text 7" in shown.stdout and "length" in shown.stdout
+    page = tmp_path / "page.html"
+    written = subprocess.run(
+        [*TOKENMILL, "report", str(out), "--html", str(page)], capture_output=True, text=True
+    )
+    assert written.returncode == 0, written.stderr
+    assert page.read_text() == (out / "report" / "report.html").read_text()
+    compared = subprocess.run(
+        [*TOKENMILL, "report", str(out), "--compare", str(other), "--json"],
+        capture_output=True,
+        text=True,
+    )
+    rows = {(r["section"], r["name"]): r for r in json.loads(compared.stdout)}
+    assert rows["run", "documents kept"]["a"] == report["documents"]
+    assert rows["run", "documents kept"]["b"] == 40
+    assert rows["removed", "extract: empty_text"]["delta"] == -7
+    assert rows["source", "web"]["b"] == 0
+    table = subprocess.run(
+        [*TOKENMILL, "report", str(out), "--compare", str(other)], capture_output=True, text=True
+    )
+    assert "documents kept" in table.stdout and "−" in table.stdout
