@@ -188,6 +188,10 @@ def apply_stage(
     stats.bytes_in += text_bytes(batch)
     if batch.num_rows == 0:
         return batch
+    # Documents read back after a global phase carry every annotation column (null so far);
+    # the stage adds its own afresh.
+    own = [field.name for field in stage.fields if field.name in batch.column_names]
+    batch = batch.drop_columns(own)
     started = time.perf_counter()
     verdict = _decide(stage, batch)
     stats.elapsed_s += time.perf_counter() - started

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from dedup.stage import Dedup
+from filters.decontaminate import Decontaminate
 from filters.language import Language
 from filters.pii import Pii
 from pipeline.extract import Extract
 from pipeline.stage import GlobalStage, Stage
 
 STAGE_TYPES: dict[str, type[Stage | GlobalStage]] = {
-    stage.name: stage for stage in (Extract, Language, Dedup, Pii)
+    stage.name: stage for stage in (Extract, Language, Dedup, Pii, Decontaminate)
 }
