@@ -22,8 +22,8 @@ def normalise(texts: pa.Array | pa.ChunkedArray) -> pa.Array:
     """Lower case, punctuation and symbols removed, words separated by single spaces."""
     texts = pc.utf8_lower(pc.fill_null(texts, ""))
     texts = pc.replace_substring_regex(texts, r"[\p{P}\p{S}]+", "")
-    texts = pc.replace_substring_regex(texts, r"[\s\x{0b}\x{85}\p{Z}]+", " ")
-    texts = pc.utf8_trim(texts, " ")
+    # splitting and joining beats a whitespace regex: most characters it matches are spaces
+    texts = pc.utf8_trim(pc.binary_join(pc.utf8_split_whitespace(texts), " "), " ")
     if isinstance(texts, pa.ChunkedArray):
         texts = texts.combine_chunks()
     return texts.cast(pa.large_string())
@@ -45,7 +45,8 @@ class ByteHasher:
         size = len(data)
         self.powers = _powers(BASE, size)
         weights = (data.astype(np.uint64) + np.uint64(1)) * _powers(BASE_INVERSE, size)[:size]
-        self.prefix = np.concatenate([np.zeros(1, np.uint64), np.cumsum(weights, dtype=np.uint64)])
+        self.prefix = np.zeros(size + 1, np.uint64)
+        np.cumsum(weights, dtype=np.uint64, out=self.prefix[1:])
 
     def ranges(self, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
         """Σ (byte+1)·P^(end-1-j) over [start, end) for each range, as uint64 (ends > starts)."""
@@ -78,8 +79,13 @@ def string_buffer(texts: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     return data, offsets - offsets[0]
 
 
+_POWERS: dict[int, np.ndarray] = {}
+
+
 def _powers(base: int, size: int) -> np.ndarray:
-    """base^0 .. base^size mod 2^64."""
-    powers = np.full(size + 1, base, np.uint64)
-    powers[0] = 1
-    return np.cumprod(powers, dtype=np.uint64)
+    """base^0 .. base^size mod 2^64 (at least), computed once per process and grown by doubling."""
+    if len(_POWERS.get(base, ())) <= size:
+        powers = np.full(max(2 * size, 1 << 16) + 1, base, np.uint64)
+        powers[0] = 1
+        _POWERS[base] = np.cumprod(powers, dtype=np.uint64)
+    return _POWERS[base]

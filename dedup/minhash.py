@@ -19,7 +19,7 @@ import pyarrow as pa
 
 from dedup.hashing import ByteHasher, hash32, hash_bytes, normalise, string_buffer
 
-SHINGLES_PER_CHUNK = 16_384
+SHINGLES_PER_CHUNK = 4_096
 EMPTY = np.uint32(0xFFFFFFFF)
 
 
@@ -56,22 +56,24 @@ def shingle_batch(texts: pa.Array | pa.ChunkedArray, ngram: int) -> Shingled:
     starts, ends, word_docs = _words(data, offsets)
     count = len(offsets) - 1
     words = np.bincount(word_docs, minlength=count)
-    first_word = np.concatenate([[0], np.cumsum(words)[:-1]])
-    # full n-grams: word i starts one when word i+n-1 is in the same document
-    last = np.arange(len(starts)) + ngram - 1
-    full = last < len(starts)
-    full[full] = word_docs[last[full]] == word_docs[full.nonzero()[0]]
-    # documents with fewer words than `ngram` are one shingle of all their words
-    short = (words > 0) & (words < ngram)
-    shingle_starts = np.concatenate([starts[full], starts[first_word[short]]])
-    shingle_ends = np.concatenate([ends[last[full]], ends[first_word[short] + words[short] - 1]])
-    shingle_docs = np.concatenate([word_docs[full], short.nonzero()[0]])
-    order = np.argsort(shingle_docs, kind="stable")
-    hashes = hash32(hasher.ranges(shingle_starts[order], shingle_ends[order]))
+    # word i starts a shingle ending at word i+n-1 when both are in one document; a document
+    # with fewer words than `ngram` is one shingle, from its first word to its last
+    first_word = np.cumsum(words) - words
+    last_word = first_word + words - 1
+    index = np.arange(len(starts))
+    end_word = index + ngram - 1
+    full = end_word < len(starts)
+    full[full] = word_docs[end_word[full]] == word_docs[full]
+    short = np.zeros(len(starts), bool)
+    short_docs = (words > 0) & (words < ngram)
+    short[first_word[short_docs]] = True
+    end_word = np.where(short, last_word[word_docs], end_word)
+    chosen = full | short
+    hashes = hash32(hasher.ranges(starts[chosen], ends[end_word[chosen]]))
     text_hashes = np.zeros(count, np.uint64)
-    nonempty = offsets[1:] > offsets[:-1]
+    nonempty = words > 0
     text_hashes[nonempty] = hasher.ranges(offsets[:-1][nonempty], offsets[1:][nonempty])
-    return Shingled(hashes, shingle_docs[order], text_hashes, words)
+    return Shingled(hashes, word_docs[chosen], text_hashes, words)
 
 
 class MinHasher:
@@ -88,24 +90,35 @@ class MinHasher:
 
     def signatures(self, shingled: Shingled, count: int) -> np.ndarray:
         """(count, num_perm) uint32: the MinHash of each document's shingles."""
-        signatures = np.full((count, self.num_perm), EMPTY, np.uint32)
-        mixed = self._premix(shingled.hashes)[:, None]
+        # permutations × shingles, so each document's minimum runs over contiguous memory
+        signatures = np.full((self.num_perm, count), EMPTY, np.uint32)
+        mixed = self._premix(shingled.hashes)
+        permuted = np.empty((self.num_perm, SHINGLES_PER_CHUNK), np.uint32)
         for start in range(0, len(mixed), SHINGLES_PER_CHUNK):
-            stop = start + SHINGLES_PER_CHUNK
-            permuted = mixed[start:stop] * self.a + self.b
-            docs = shingled.documents[start:stop]
+            chunk = mixed[start : start + SHINGLES_PER_CHUNK]
+            out = permuted[:, : len(chunk)]
+            np.multiply(self.a[:, None], chunk[None, :], out=out)
+            out += self.b[:, None]
+            docs = shingled.documents[start : start + SHINGLES_PER_CHUNK]
             firsts = np.flatnonzero(np.concatenate([[True], docs[1:] != docs[:-1]]))
-            minima = np.minimum.reduceat(permuted, firsts, axis=0)
             rows = docs[firsts]
-            signatures[rows] = np.minimum(signatures[rows], minima)
-        return signatures
+            signatures[:, rows] = np.minimum(
+                signatures[:, rows], np.minimum.reduceat(out, firsts, axis=1)
+            )
+        return np.ascontiguousarray(signatures.T)
 
 
 def _words(data: np.ndarray, offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Start, end and document of every word; words are separated by exactly one space."""
-    spaces = np.flatnonzero(data == ord(" "))
+    spaces = data == ord(" ")
     nonempty = offsets[1:] > offsets[:-1]
-    starts = np.sort(np.concatenate([offsets[:-1][nonempty], spaces + 1]))
-    ends = np.sort(np.concatenate([offsets[1:][nonempty], spaces]))
+    boundary = np.zeros(len(data) + 1, bool)
+    boundary[offsets[:-1][nonempty]] = True
+    boundary[1:][spaces] = True
+    starts = np.flatnonzero(boundary[:-1])
+    boundary[:] = False
+    boundary[offsets[1:][nonempty]] = True
+    boundary[:-1][spaces] = True
+    ends = np.flatnonzero(boundary)
     documents = np.searchsorted(offsets, starts, side="right") - 1
     return starts, ends, documents

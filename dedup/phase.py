@@ -26,7 +26,7 @@ import pyarrow.parquet as pq
 import ray
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from dedup.keys import KeyMaker
+from dedup.keys import SIGNATURE_SCHEMA, KeyMaker
 from dedup.params import DedupParams
 from pipeline.config import ConfigError
 from pipeline.output import RunOutput
@@ -98,8 +98,6 @@ def sign_shard(out_url: str, shard_path: str, signature_path: str, code: int, pa
         ]
         for batch in parquet.iter_batches(batch_size=READ_BATCH, columns=columns):
             tables.append(keys.signature_table(pa.Table.from_batches([batch])))
-    from dedup.keys import SIGNATURE_SCHEMA
-
     table = pa.concat_tables(tables) if tables else SIGNATURE_SCHEMA.empty_table()
     folder, name = signature_path.rsplit("/", 1)
     output.fs.makedirs(folder, exist_ok=True)
@@ -217,8 +215,6 @@ def _members(output: RunOutput, nodes: np.ndarray, sources: list[str]) -> dict[s
                 handle, columns=["id", "exact", "url", "quality_score", "crawl_date"]
             )
         parts.append(table.take(pa.array(rows[chosen])))
-    from dedup.keys import SIGNATURE_SCHEMA
-
     schema = pa.schema([f for f in SIGNATURE_SCHEMA if f.name != "keys"])
     table = pa.concat_tables(parts) if parts else schema.empty_table()
     return {
