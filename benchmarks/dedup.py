@@ -17,7 +17,6 @@ copies of some of them (exact, 1% of words edited, 50% edited) so there is somet
 from __future__ import annotations
 
 import argparse
-import json
 import random
 import re
 import sys
@@ -30,6 +29,7 @@ if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
     sys.path.pop(0)
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 from rich.console import Console
 from rich.table import Table
 
@@ -88,7 +88,7 @@ def ours_end_to_end(folder: Path, workers: int) -> tuple[float, int]:
             "name": "bench",
             "output": str(folder / "ours"),
             "inputs": [
-                {"source": "wiki", "format": "jsonl", "paths": [str(folder / "in/*.jsonl")]}
+                {"source": "wiki", "format": "parquet", "paths": [str(folder / "in/*.parquet")]}
             ],
             "stages": [{"dedup": {"exact": False, "minhash": {"bands": BANDS, "rows": ROWS}}}],
             "execution": {"workers": workers},
@@ -110,12 +110,14 @@ def datatrove_end_to_end(folder: Path, workers: int, shards: int) -> tuple[float
         MinhashDedupCluster,
         MinhashDedupFilter,
     )
-    from datatrove.pipeline.readers import JsonlReader
-    from datatrove.pipeline.writers import JsonlWriter
+    from datatrove.pipeline.readers import ParquetReader
+    from datatrove.pipeline.writers import ParquetWriter
+    from datatrove.utils.logging import logger
 
+    logger.remove()  # its per-task stats would bury the comparison
     work = folder / "datatrove"
     config = MinhashConfig(n_grams=NGRAM, num_buckets=BANDS, hashes_per_bucket=ROWS, seed=SEED)
-    reader = JsonlReader(str(folder / "in"), compression=None)
+    reader = ParquetReader(str(folder / "in"))
     steps = [
         ([reader, MinhashDedupSignature(str(work / "signatures"), config=config)], shards),
         (
@@ -128,9 +130,9 @@ def datatrove_end_to_end(folder: Path, workers: int, shards: int) -> tuple[float
                 reader,
                 MinhashDedupFilter(
                     str(work / "remove_ids"),
-                    exclusion_writer=JsonlWriter(str(work / "removed"), compression=None),
+                    exclusion_writer=ParquetWriter(str(work / "removed")),
                 ),
-                JsonlWriter(str(work / "output"), compression=None),
+                ParquetWriter(str(work / "output")),
             ],
             shards,
         ),
@@ -144,7 +146,7 @@ def datatrove_end_to_end(folder: Path, workers: int, shards: int) -> tuple[float
             logging_dir=str(work / f"logs-{number}"),
         ).run()
     elapsed = time.perf_counter() - started
-    removed = sum(len(p.read_text().splitlines()) for p in (work / "removed").glob("*.jsonl"))
+    removed = sum(pq.read_metadata(p).num_rows for p in (work / "removed").glob("*.parquet"))
     return elapsed, removed
 
 
@@ -190,8 +192,8 @@ def main() -> None:
         folder = Path(tmp)
         (folder / "in").mkdir()
         for shard in range(args.shards):
-            lines = "".join(json.dumps(d) + "\n" for d in documents[shard :: args.shards])
-            (folder / "in" / f"part-{shard}.jsonl").write_text(lines)
+            part = pa.Table.from_pylist(documents[shard :: args.shards])
+            pq.write_table(part, folder / "in" / f"part-{shard}.parquet")
         results: dict[str, list[tuple[float, int]]] = {"tokenmill (Ray)": [], "datatrove": []}
         for repeat in range(args.e2e_repeats):
             console.print(f"end to end, repeat {repeat + 1}/{args.e2e_repeats} ...")
