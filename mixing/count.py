@@ -8,6 +8,7 @@ their counts by source and sampling bucket: all the mixture plan needs, in a few
 
 from __future__ import annotations
 
+import functools
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -58,7 +59,7 @@ class EncodeJob:
 def encode_shard(name: str, job: EncodeJob) -> EncodeResult:
     one_thread_per_task()
     output = RunOutput(job.output)
-    tokenizer = for_documents(Tokenizer.from_str(job.tokenizer_json), name)
+    tokenizer = document_tokenizer(job.tokenizer_json)
     result = EncodeResult(shard=name)
     val_parts: list[pa.Table] = []
     stem = name.removesuffix(".parquet")
@@ -89,6 +90,12 @@ def encode_shard(name: str, job: EncodeJob) -> EncodeResult:
             sha256 = write_token_table(val.sort_by("key"), handle)
         result.val_shard = shard_summary(f"val/{stem}.parquet", "val", val, sha256)
     return result
+
+
+@functools.lru_cache(maxsize=2)
+def document_tokenizer(tokenizer_json: str) -> Tokenizer:
+    """The run's tokenizer, parsed once per worker process rather than once per shard."""
+    return for_documents(Tokenizer.from_str(tokenizer_json), "the run's tokenizer")
 
 
 def _encode(tokenizer: Tokenizer, batch: pa.RecordBatch, seed: int) -> pa.Table:

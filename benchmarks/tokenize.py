@@ -1,0 +1,194 @@
+"""Tokenize throughput: raw `Tokenizer.encode_batch` (the ceiling) vs tokenmill's tokenize step.
+
+The same documents and the same trained byte-level BPE for every contender, all with
+RAYON_NUM_THREADS=1 so one worker is one core:
+  - ceiling: `Tokenizer.encode_batch` over the texts, already in memory, in this process,
+  - encode, 1 process: our encode step (`mixing.count.encode_shard`: read the documents'
+    Parquet, encode, frame with bos/eos, split off validation, write token Parquet) run
+    in this process over every shard,
+  - phases, Ray 1 / 2 workers: the whole tokens build (encode, mixture plan, scatter,
+    gather with the global shuffle, manifest) on a local Ray with 1 or 2 CPUs.
+Contenders run interleaved, round after round, so machine load hits them alike; each
+reports its best round. Throughput is in document tokens (bos/eos not counted) per second.
+
+    python benchmarks/tokenize.py [--copies N] [--shards N] [--rounds N]
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+# Run as a script, this file's folder comes first on sys.path and its name shadows the
+# standard library's `tokenize` (which numpy imports); take the folder off the path.
+sys.path.remove(os.path.dirname(os.path.abspath(__file__)))
+
+import argparse
+import itertools
+import re
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import ray
+from rich.console import Console
+from rich.table import Table
+
+from mixing.count import EncodeJob, encode_shard
+from mixing.tokens import build_tokens
+from pipeline.config import validate_config
+from pipeline.documents import conform, document_schema
+from pipeline.output import RunOutput
+from pipeline.state import RunState
+from tokenizer.bpe import train_bpe
+
+ROOT = Path(__file__).resolve().parents[1]
+WIKITEXT = ROOT.parent / "shared" / "corpora" / "text"
+HEADING = re.compile(r"^ = [^=].* = $", re.MULTILINE)
+
+
+def articles() -> list[str]:
+    """WikiText-2 articles from the shared corpora, else the bundled sample's wiki pages."""
+    files = sorted(WIKITEXT.glob("wikitext-2-*.txt"))
+    if not files:
+        import json
+
+        sample = ROOT / "data" / "sample" / "wiki.jsonl"
+        return [json.loads(line)["text"] for line in sample.open()]
+    texts = []
+    for path in files:
+        text = path.read_text()
+        starts = [m.start() for m in HEADING.finditer(text)] + [len(text)]
+        texts.extend(text[a:b].strip() for a, b in itertools.pairwise(starts))
+    return [t for t in texts if t]
+
+
+def write_documents(folder: Path, texts: list[str], copies: int, shards: int) -> None:
+    schema = document_schema([])
+    documents = [(f"doc-{c}-{i}", t) for c in range(copies) for i, t in enumerate(texts)]
+    for shard in range(shards):
+        part = documents[shard::shards]
+        table = pa.table(
+            {
+                "id": [d[0] for d in part],
+                "text": [d[1] for d in part],
+                "source": ["wiki"] * len(part),
+            }
+        )
+        (folder / "documents").mkdir(parents=True, exist_ok=True)
+        pq.write_table(conform(table, schema), folder / "documents" / f"wiki-{shard:05d}.parquet")
+
+
+def ceiling(tokenizer, texts: list[str], batch_size: int) -> tuple[int, float]:
+    started = time.perf_counter()
+    tokens = 0
+    for start in range(0, len(texts), batch_size):
+        encodings = tokenizer.encode_batch(texts[start : start + batch_size])
+        tokens += sum(len(e.ids) for e in encodings)
+    return tokens, time.perf_counter() - started
+
+
+def config_for(out: Path, tokenizer_path: Path, shard_tokens: int):
+    return validate_config(
+        {
+            "name": "bench",
+            "output": str(out),
+            "inputs": [{"source": "wiki", "format": "parquet", "paths": ["unused"]}],
+            "tokenizer": {"path": str(tokenizer_path)},
+            "mixture": {"validation": 0.01, "shard_tokens": shard_tokens},
+        }
+    )
+
+
+def encode_in_process(base: Path, out: Path, tokenizer_json: str, batch_size: int) -> float:
+    fresh_output(base, out)
+    job = EncodeJob(str(out), tokenizer_json, 0, 0.01, batch_size)
+    started = time.perf_counter()
+    for name in sorted(p.name for p in (out / "documents").glob("*.parquet")):
+        encode_shard(name, job)
+    return time.perf_counter() - started
+
+
+def phases_on_ray(base: Path, out: Path, config, workers: int) -> float:
+    fresh_output(base, out)
+    state = RunState.open(RunOutput(str(out)), config)
+    started = time.perf_counter()
+    build_tokens(config, state, lambda: workers, Console(stderr=True, quiet=True))
+    return time.perf_counter() - started
+
+
+def fresh_output(base: Path, out: Path) -> None:
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
+    (out / "documents").symlink_to(base / "documents")
+
+
+def main() -> None:
+    # before tokenizers first starts its thread pool; Ray's workers inherit it
+    os.environ["RAYON_NUM_THREADS"] = "1"
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--copies", type=int, default=2, help="repeat the articles N times")
+    parser.add_argument("--shards", type=int, default=8, help="documents shards")
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--batch-size", type=int, default=512)
+    parser.add_argument("--vocab-size", type=int, default=8192)
+    args = parser.parse_args()
+    console = Console()
+
+    work = Path(tempfile.mkdtemp(prefix="tokenize-bench-"))
+    texts = articles()
+    write_documents(work / "base", texts, args.copies, args.shards)
+    tokenizer = train_bpe(texts, args.vocab_size)
+    tokenizer_path = work / "tokenizer.json"
+    tokenizer.save(str(tokenizer_path))
+    corpus = [t for _ in range(args.copies) for t in texts]
+    tokens, _ = ceiling(tokenizer, corpus, args.batch_size)
+    config = config_for(work / "ray", tokenizer_path, shard_tokens=max(tokens // 4, 1))
+    console.print(
+        f"{len(corpus):,} documents, {sum(map(len, corpus)) / 1e6:.1f} MB, {tokens:,} tokens, "
+        f"{args.shards} shards, vocab {args.vocab_size:,}, RAYON_NUM_THREADS=1"
+    )
+
+    best: dict[str, float] = {}
+
+    def record(name: str, seconds: float) -> None:
+        best[name] = min(best.get(name, float("inf")), seconds)
+
+    for round_ in range(args.rounds):
+        record("ceiling: encode_batch", ceiling(tokenizer, corpus, args.batch_size)[1])
+        record(
+            "ours: encode step, 1 process",
+            encode_in_process(work / "base", work / "one", tokenizer.to_str(), args.batch_size),
+        )
+        for workers in (1, 2):
+            ray.init(num_cpus=workers, include_dashboard=False, logging_level="ERROR")
+            phases_on_ray(work / "base", work / "ray", config, workers)  # warm the workers
+            record(
+                f"ours: all phases, Ray {workers} worker{'s' * (workers > 1)}",
+                phases_on_ray(work / "base", work / "ray", config, workers),
+            )
+            ray.shutdown()
+        console.print(f"round {round_ + 1} of {args.rounds} done")
+
+    ceiling_rate = tokens / best["ceiling: encode_batch"]
+    one_worker = best["ours: all phases, Ray 1 worker"]
+    table = Table(title="tokenize throughput (best round)")
+    for column in ("contender", "s", "tokens/s", "vs ceiling", "vs Ray 1 worker"):
+        table.add_column(column, justify="left" if column == "contender" else "right")
+    for name, seconds in best.items():
+        table.add_row(
+            name,
+            f"{seconds:.2f}",
+            f"{tokens / seconds:,.0f}",
+            f"{tokens / seconds / ceiling_rate:.0%}",
+            f"{one_worker / seconds:.2f}x" if "Ray" in name else "",
+        )
+    console.print(table)
+    shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
