@@ -80,12 +80,14 @@ def _finished(state: RunState, name: str, digest: str) -> dict | None:
 
 def _tokenizer_phase(config, output, state, workers, console) -> str:
     spec = config.tokenizer_config()
-    digest = _digest(plan_digest(config), spec.model_dump(mode="json"))
+    loaded = load_tokenizer(spec.path) if spec.path is not None else None
+    source = fingerprint(loaded) if loaded else [plan_digest(config), spec.model_dump(mode="json")]
+    digest = _digest(source)
     if _finished(state, "tokenizer", digest) and output.exists("tokenizer", "tokenizer.json"):
         with output.fs.open(output.path("tokenizer", "tokenizer.json"), "r") as handle:
             return handle.read()
-    if spec.path is not None:
-        tokenizer = load_tokenizer(spec.path)
+    if loaded is not None:
+        tokenizer = loaded
     else:
         workers()
         console.print(f"training a {spec.train.vocab_size:,}-token byte-level BPE tokenizer")
@@ -107,7 +109,8 @@ def _tokenizer_phase(config, output, state, workers, console) -> str:
 
 def _encode_phase(config, output, state, workers, tokenizer_json, console) -> dict:
     mixture = config.mixture
-    digest = _digest(state.phase("tokenizer")["digest"], mixture.seed, mixture.validation)
+    tokenizer = state.phase("tokenizer")["sha256"]
+    digest = _digest(plan_digest(config), tokenizer, mixture.seed, mixture.validation)
     if done := _finished(state, "encode", digest):
         return done
     for folder in (("tokens",), ("_state", "tokens")):

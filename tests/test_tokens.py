@@ -201,13 +201,16 @@ def test_weighted_mixture_validation_and_manifest_counted_from_the_shards(local_
     assert entry["counters"]["validation_documents"] == len(val_ids)
     assert summary.report["tokens"]["train"]["tokens"] == total
 
-    # another mixture over the same documents: only the plan and the shuffle run again
+    # another mixture over the same documents, loading the same tokenizer from a file:
+    # only the plan and the shuffle run again
     encoded = (out / "_state" / "phases" / "encode.json").read_text()
+    saved = tmp_path / "tokenizer.json"
+    saved.write_bytes((out / "tokenizer" / "tokenizer.json").read_bytes())
     config = job(
         out,
         three_sources(tmp_path / "in"),
         mixture={**mixture, "weights": None, "target_tokens": None, "epochs": {"a": 3, "c": 0.5}},
-        tokenizer={"train": {"vocab_size": 600}},
+        tokenizer={"path": str(saved)},
     )
     summary = run(config)
     assert (out / "_state" / "phases" / "encode.json").read_text() == encoded
