@@ -1,12 +1,17 @@
-"""Read + extract throughput: our resiliparse and trafilatura engines vs datatrove.
+"""Read + extract throughput and quality: our engines vs trafilatura vs datatrove.
 
 One process, one core, the same WARC for every contender:
-  - ours: tokenmill's WARC reader + `extract` stage, per engine,
+  - ours: tokenmill's WARC reader + `extract` stage with each engine (tokenmill, resiliparse,
+    trafilatura). The WARC is read once; every batch goes through the engines in turn, so
+    machine load falls on all of them alike. Their seconds are the shared read time plus
+    their own extract time;
   - datatrove: WarcReader + Trafilatura extractor (its defaults: favour_precision, 1 s timeout).
-Prints documents/s and MB/s (of the WARC file) for each, and each one's speed relative to
-datatrove.
+Prints documents/s and MB/s (of the HTML) for each, extract ms/page per engine, and each one's
+speed relative to datatrove. With a truth file in trafilatura's schema (by default the
+`trafilatura-evaldata.json` beside the WARC) it also prints each engine's share of `with`
+snippets found and `without` snippets avoided, and the tokenmill/trafilatura time ratio.
 
-    python benchmarks/extract.py [WARC] [--limit N]
+    python benchmarks/extract.py [WARC] [--truth TRUTH.json] [--limit N]
 """
 
 from __future__ import annotations
@@ -17,30 +22,46 @@ import time
 from pathlib import Path
 
 from rich.console import Console
+from rich.progress import track
 from rich.table import Table
 
 from pipeline.config import InputSpec
 from pipeline.documents import text_bytes
 from pipeline.extract import Extract
+from pipeline.extraction_eval import REFERENCE_SETTINGS, EngineScore, load_truth
 from pipeline.inputs import InputFile
 from pipeline.readers import read_documents
 from pipeline.stats import StageStats
 
 DEFAULT_WARC = Path(__file__).resolve().parents[2] / "shared/corpora/web/trafilatura-eval.warc.gz"
+ENGINES = ("tokenmill", "resiliparse", "trafilatura")
 
 
-def ours(warc: Path, engine: str, limit: int | None) -> tuple[int, int, float]:
+def ours(warc: Path, truth: dict, limit: int | None) -> tuple[int, int, float, dict]:
+    """Pages, HTML bytes, read seconds, and per engine (extract seconds, its EngineScore)."""
     spec = InputSpec(source="web", format="warc", paths=[str(warc)])
-    stage = Extract(Extract.Params(engine=engine))
-    pages, html_bytes, started = 0, 0, time.perf_counter()
-    for batch in read_documents(InputFile(spec, str(warc), "web-00000"), StageStats(), 64):
+    stages = {engine: Extract(Extract.Params(engine=engine)) for engine in ENGINES}
+    results = {engine: [0.0, EngineScore(engine)] for engine in ENGINES}
+    pages = html_bytes = 0
+    read_seconds, started = 0.0, time.perf_counter()
+    batches = read_documents(InputFile(spec, str(warc), "web-00000"), StageStats(), 64)
+    for batch in track(batches, description="extracting", transient=True):
         if limit is not None:
             batch = batch.slice(0, max(limit - pages, 0))
+        read_seconds += time.perf_counter() - started
         html_bytes += text_bytes(batch)
-        pages += stage.process(batch).table.num_rows
+        pages += batch.num_rows
+        for engine, stage in stages.items():
+            began = time.perf_counter()
+            table = stage.process(batch).table
+            results[engine][0] += time.perf_counter() - began
+            for url, text in zip(table["url"].to_pylist(), table["text"].to_pylist(), strict=True):
+                if url.strip() in truth:
+                    results[engine][1].add(text or "", truth[url.strip()])
         if limit is not None and pages >= limit:
             break
-    return pages, html_bytes, time.perf_counter() - started
+        started = time.perf_counter()
+    return pages, html_bytes, read_seconds, results
 
 
 def datatrove(warc: Path, limit: int | None) -> tuple[int, int, float]:
@@ -68,40 +89,52 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("warc", nargs="?", type=Path, default=DEFAULT_WARC)
+    parser.add_argument("--truth", type=Path, help="truth JSON (default: beside the WARC)")
     parser.add_argument("--limit", type=int, help="only the first N pages")
+    parser.add_argument("--no-datatrove", action="store_true", help="skip the datatrove run")
     args = parser.parse_args()
-    console = Console()
+    truth_path = args.truth or args.warc.with_name("trafilatura-evaldata.json")
+    truth = load_truth(truth_path) if truth_path.exists() else {}
+    console = Console(width=160)
     console.print(f"{args.warc} ({os.path.getsize(args.warc) / 1e6:.1f} MB), one process")
-    results = {}
-    for engine in ("resiliparse", "trafilatura"):
-        console.print(f"ours, {engine} ...")
-        results[f"tokenmill {engine}"] = ours(args.warc, engine, args.limit)
-    console.print("datatrove WarcReader + Trafilatura ...")
-    results["datatrove WarcReader+Trafilatura"] = datatrove(args.warc, args.limit)
-    reference_pages, _, reference_seconds = results["datatrove WarcReader+Trafilatura"]
+    console.print("ours: tokenmill, resiliparse and trafilatura engines, interleaved per batch ...")
+    pages, html_bytes, read_seconds, engines = ours(args.warc, truth, args.limit)
+    rows = {
+        f"ours, {engine}": (pages, html_bytes, read_seconds + seconds, seconds, score)
+        for engine, (seconds, score) in engines.items()
+    }
+    if not args.no_datatrove:
+        console.print("datatrove WarcReader + Trafilatura ...")
+        dt_pages, dt_bytes, dt_seconds = datatrove(args.warc, args.limit)
+        rows["datatrove + Trafilatura"] = (dt_pages, dt_bytes, dt_seconds, None, None)
+    reference = rows.get("datatrove + Trafilatura")
     table = Table(title="read + extract, one core")
-    for column in (
-        "contender",
-        "pages",
-        "seconds",
-        "docs/s",
-        "HTML MB/s",
-        "ms/page",
-        "× datatrove",
-    ):
+    columns = ["contender", "pages", "seconds", "docs/s", "HTML MB/s", "extract ms/page"]
+    columns += ["× datatrove"] if reference else []
+    columns += ["with found %", "without avoided %"] if truth else []
+    for column in columns:
         table.add_column(column, justify="left" if column == "contender" else "right")
-    for name, (pages, html_bytes, seconds) in results.items():
-        speedup = (pages / seconds) / (reference_pages / reference_seconds)
-        table.add_row(
-            name,
-            str(pages),
-            f"{seconds:.1f}",
-            f"{pages / seconds:.1f}",
-            f"{html_bytes / 1e6 / seconds:.2f}",
-            f"{1000 * seconds / pages:.1f}",
-            f"{speedup:.2f}",
-        )
+    for name, (n, size, seconds, extract_seconds, score) in rows.items():
+        row = [name, str(n), f"{seconds:.1f}", f"{n / seconds:.1f}", f"{size / 1e6 / seconds:.2f}"]
+        row.append(f"{1000 * extract_seconds / n:.1f}" if extract_seconds is not None else "")
+        if reference:
+            row.append(f"{(n / seconds) / (reference[0] / reference[2]):.2f}")
+        if truth:
+            row += (
+                [f"{100 * score.with_share:.2f}", f"{100 * score.without_share:.2f}"]
+                if score
+                else ["", ""]
+            )
+        table.add_row(*row)
     console.print(table)
+    ratio = engines["tokenmill"][0] / engines["trafilatura"][0]
+    console.print(
+        f"tokenmill engine time / trafilatura engine time: {ratio:.3f} "
+        f"(trafilatura is {1 / ratio:.1f}× slower); trafilatura = {REFERENCE_SETTINGS}",
+        soft_wrap=True,
+    )
+    if truth:
+        console.print(f"quality against {truth_path}", soft_wrap=True)
 
 
 if __name__ == "__main__":

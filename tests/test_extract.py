@@ -33,7 +33,7 @@ def batch(pages: list[bytes]) -> pa.Table:
     )
 
 
-@pytest.mark.parametrize("engine", ["resiliparse", "trafilatura"])
+@pytest.mark.parametrize("engine", ["tokenmill", "resiliparse", "trafilatura"])
 def test_extraction_keeps_the_article_and_drops_the_frame(engine):
     page = html_page("Library wing", paragraphs=4).encode()
     script_only = b"<html><body><script>var x = 1;</script></body></html>"

@@ -1,0 +1,259 @@
+"""The `tokenmill` extraction engine: main text by block scoring on a lexbor DOM.
+
+selectolax's lexbor parser is fast and its nodes are cheap to visit from Python, so one
+walk over the tree measures every element: its text, the part of it inside links, and
+whether its class or id names it as boilerplate (navigation, cookie banners, comments,
+share bars, related links). Frame tags (nav, footer, aside, scripts, forms' controls) and
+hidden elements go first. Boilerplate-named blocks and link lists are then cut unless one
+holds most of the page's text (a wrapper named `has-sidebar` is not a sidebar). Each
+paragraph votes with its unlinked text, and the main text is the deepest element that
+still holds `share` of all votes: deep enough to leave the page frame behind, high enough
+to keep an article that its template splits into several boxes. The page's <h1> is kept
+as its title. Blocks become lines, list items `• ` lines, table cells are joined by ` | `.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+from selectolax.lexbor import LexborHTMLParser, LexborNode
+
+# fmt: off
+DROPPED_TAGS = frozenset({
+    "script", "style", "noscript", "template", "head", "iframe", "svg", "canvas", "object",
+    "embed", "video", "audio", "map", "nav", "footer", "aside", "menu", "dialog", "button",
+    "select", "input", "textarea", "label", "figcaption",
+})
+"""Never main text: code, media, form controls, image captions and the page's own frame."""
+
+BLOCK_TAGS = frozenset({
+    "p", "div", "section", "article", "main", "header", "h1", "h2", "h3", "h4", "h5", "h6",
+    "ul", "ol", "li", "dl", "dt", "dd", "table", "tr", "pre", "blockquote", "figure",
+    "address", "hr", "form", "fieldset", "details", "summary", "center",
+})
+"""Elements that start a new line; the rest run inline."""
+
+LINK_LIST_TAGS = frozenset({"ul", "ol", "div", "section", "table", "dl", "p", "span"})
+# fmt: on
+
+BOILERPLATE = re.compile(
+    r"comment|disqus|share|sharing|social|newsletter|subscri|cookie|consent|gdpr|related|"
+    r"sidebar|breadcrumb|footer|(^|[-_ ])nav|menu|byline|author|(^|[-_ ])tags?([-_ ]|$)|"
+    r"banner|advert|(^|[-_ ])ads?([-_ ]|$)|sponsor|promo|popup|modal|pagination|pager|"
+    r"print|rating|teaser|recommend|more-|most-|popular|login|signup|skip|toolbar|masthead|"
+    r"(^|[-_ ])meta([-_ ]|$)|post-?meta|date|caption|hidden|outbrain|taboola",
+)
+"""Class/id fragments (lower-cased) of elements that are not the main text."""
+
+CONTENT = re.compile(r"article|content|main|body|entry|text|story|post(?!er)")
+"""Class/id fragments that veto a boilerplate match (`post-content`, `main-body`, ...)."""
+
+HIDDEN_STYLE = re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden", re.IGNORECASE)
+SPACES = re.compile(r"\s+")
+
+MIN_PARAGRAPH = 25
+"""Characters a block needs before it votes for its ancestors."""
+LINK_LIST_DENSITY = 0.5
+"""Above this share of linked text, a list or box is navigation, not text."""
+
+
+@dataclass(eq=False)
+class Block:
+    """One element of the page with the text measurements that decide its fate."""
+
+    node: LexborNode
+    tag: str
+    parent: Block | None
+    boilerplate: bool = False
+    own_text: int = 0
+    own_linked: int = 0
+    inline: int = 0
+    inline_linked: int = 0
+    text: int = 0
+    linked: int = 0
+    votes: int = 0
+    children: list[Block] = field(default_factory=list)
+
+    @property
+    def link_density(self) -> float:
+        return self.linked / self.text if self.text else 0.0
+
+
+def extract_main_text(html: str, share: float = 0.85) -> str:
+    """The main text of one HTML page, '' when it has none."""
+    tree = LexborHTMLParser(html)
+    body = tree.body
+    if body is None:
+        return ""
+    tree.strip_tags(list(DROPPED_TAGS))
+    root = measure(body)
+    cut_boilerplate(root)
+    container = densest_container(root, share)
+    text = serialize(container.node)
+    title = tree.css_first("h1")
+    if title is not None and not _contains(container.node, title):
+        heading = _collapse(title.text(deep=True))
+        if heading:
+            text = f"{heading}\n{text}"
+    return _tidy(text)
+
+
+def measure(body: LexborNode) -> Block:
+    """Walk the DOM once, recording text and link lengths and boilerplate names per element."""
+    root = Block(body, "body", None)
+    stack: list[tuple[LexborNode, Block, bool]] = [
+        (child, root, False) for child in reversed(list(body.iter(include_text=True)))
+    ]
+    blocks = [root]
+    while stack:
+        node, parent, in_link = stack.pop()
+        tag = node.tag
+        if tag == "-text":
+            length = len((node.text_content or "").strip())
+            parent.own_text += length
+            if in_link:
+                parent.own_linked += length
+            continue
+        if tag is None or tag.startswith("-") or tag == "!--":
+            continue
+        hidden, named = _boilerplate_marks(node, tag)
+        if hidden:
+            node.decompose()
+            continue
+        block = Block(node, tag, parent, boilerplate=named)
+        parent.children.append(block)
+        blocks.append(block)
+        link = in_link or tag == "a"
+        stack.extend((child, block, link) for child in reversed(list(node.iter(include_text=True))))
+    for block in reversed(blocks):  # children before parents
+        block.inline += block.own_text
+        block.inline_linked += block.own_linked
+        block.text += block.own_text
+        block.linked += block.own_linked
+        if block.tag not in BLOCK_TAGS and block.parent is not None:
+            block.parent.inline += block.inline
+            block.parent.inline_linked += block.inline_linked
+        if block.parent is not None:
+            block.parent.text += block.text
+            block.parent.linked += block.linked
+    for block in reversed(blocks):
+        if block.inline >= MIN_PARAGRAPH:
+            block.votes += block.inline - block.inline_linked
+        if block.parent is not None:
+            block.parent.votes += block.votes
+    return root
+
+
+def cut_boilerplate(root: Block) -> None:
+    """Cut boilerplate-named blocks and link lists, unless one holds most of the page's text."""
+    limit = 0.5 * root.votes
+    stack = [root]
+    while stack:
+        block = stack.pop()
+        kept = []
+        for child in block.children:
+            link_list = child.tag in LINK_LIST_TAGS and child.link_density > LINK_LIST_DENSITY
+            if (child.boilerplate or link_list) and child.votes <= limit:
+                child.node.decompose()
+                _subtract(block, child)
+            else:
+                kept.append(child)
+        block.children = kept
+        stack.extend(kept)
+
+
+def densest_container(root: Block, share: float) -> Block:
+    """The deepest element that still holds `share` of the page's paragraph text."""
+    container = root
+    while True:
+        need = share * container.votes if container is root else share * root.votes
+        inner = max(container.children, key=lambda block: block.votes, default=None)
+        if inner is None or inner.votes < need or inner.votes == 0:
+            return container
+        container = inner
+
+
+def _subtract(block: Block | None, child: Block) -> None:
+    while block is not None:
+        block.text -= child.text
+        block.linked -= child.linked
+        block.votes -= child.votes
+        block = block.parent
+
+
+def serialize(node: LexborNode) -> str:
+    """Text with one line per block, `• ` before list items, ` | ` between table cells."""
+    out: list[str] = []
+    stack: list[LexborNode | str] = [node]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            out.append(item)
+            continue
+        tag = item.tag
+        if tag == "-text":
+            out.append(item.text_content or "")
+            continue
+        if tag is None or tag.startswith("-") or tag == "!--":
+            continue
+        if tag == "br":
+            out.append("\n")
+            continue
+        before, after = _separators(tag)
+        stack.append(after)
+        stack.extend(reversed(list(item.iter(include_text=True))))
+        stack.append(before)
+    return "".join(out)
+
+
+def _separators(tag: str) -> tuple[str, str]:
+    if tag == "li":
+        return "\n• ", "\n"
+    if tag in ("td", "th"):
+        return " | ", ""
+    if tag in BLOCK_TAGS:
+        return "\n", "\n"
+    return "", ""
+
+
+def _boilerplate_marks(node: LexborNode, tag: str) -> tuple[bool, bool]:
+    """(hidden from readers, named like boilerplate)."""
+    attributes = node.attributes
+    if not attributes:
+        return False, False
+    if "hidden" in attributes or attributes.get("aria-hidden") == "true":
+        return True, False
+    style = attributes.get("style")
+    if style and HIDDEN_STYLE.search(style):
+        return True, False
+    if tag in ("a", "main", "article"):
+        return False, False
+    names = f"{attributes.get('class') or ''} {attributes.get('id') or ''}"
+    return False, _named_like_boilerplate(names)
+
+
+@lru_cache(maxsize=4096)
+def _named_like_boilerplate(names: str) -> bool:
+    names = names.lower()
+    return bool(BOILERPLATE.search(names)) and not CONTENT.search(names)
+
+
+def _contains(ancestor: LexborNode, node: LexborNode) -> bool:
+    current: LexborNode | None = node
+    while current is not None:
+        if current.mem_id == ancestor.mem_id:
+            return True
+        current = current.parent
+    return False
+
+
+def _collapse(text: str) -> str:
+    return SPACES.sub(" ", text).strip()
+
+
+def _tidy(text: str) -> str:
+    lines = (_collapse(line) for line in text.split("\n"))
+    tidy = [line for line in lines if line and line not in ("•", "|")]
+    return "\n".join(tidy)
