@@ -24,10 +24,10 @@ h3{font-size:15px;margin:16px 0 6px}
 table{border-collapse:collapse;background:#fff;margin:6px 0 10px;font-variant-numeric:tabular-nums}
 th,td{border:1px solid #e1e5ec;padding:3px 8px;text-align:right;vertical-align:top}
 th{background:#eef1f5;text-align:left} td.l{text-align:left}
-.grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(430px,1fr));gap:14px}
+.grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(520px,1fr));gap:14px}
 figure{background:#fff;border:1px solid #d8dde6;border-radius:8px;margin:0;padding:8px 10px}
 figcaption{font-weight:600} figcaption span{font-weight:400}
-svg{font-size:11px;fill:#1d2433;display:block;margin-top:4px} svg .bar{fill:#3b6fd8} svg .bar:hover{fill:#183e91}
+svg{font-size:11px;fill:#1d2433;display:block;margin-top:4px;max-width:100%;height:auto} svg .bar{fill:#3b6fd8} svg .bar:hover{fill:#183e91}
 svg .axis{stroke:#9aa3b5}
 details{background:#fff;border:1px solid #d8dde6;border-radius:6px;margin:6px 0;padding:4px 10px}
 summary{cursor:pointer;font-weight:600} summary span{font-weight:400}

@@ -31,8 +31,9 @@ def horizontal_bars(rows: list[tuple[str, float, str]], width: int = 640) -> str
     return _svg(width, height, "".join(parts))
 
 
-def histogram(data: dict[str, Any], width: int = 420, height: int = 170) -> str:
-    """Bars over the histogram's fixed bins, empty bins at both ends trimmed."""
+def histogram(data: dict[str, Any], width: int = 540, height: int = 170) -> str:
+    """Bars over the histogram's fixed bins, empty bins at both ends trimmed; count bins are
+    labelled under each bar, the others at their edges."""
     counts, edges = data["counts"], data["edges"]
     used = [i for i, count in enumerate(counts) if count]
     if not used:
@@ -55,13 +56,19 @@ def histogram(data: dict[str, Any], width: int = 420, height: int = 170) -> str:
             f'<rect class="bar" x="{left + index * step + 1:.1f}" y="{top_pad + plot_h - bar_h:.1f}" '
             f'width="{max(step - 2, 1):.1f}" height="{bar_h:.1f}"><title>{escape(label)}</title></rect>'
         )
-    ticks = sorted({0, len(counts) // 2, len(counts)})
-    for tick in ticks:
-        anchor = "start" if tick == 0 else "end" if tick == len(counts) else "middle"
-        parts.append(
-            f'<text x="{left + tick * step:.1f}" y="{height - 14}" text-anchor="{anchor}">'
-            f"{escape(number(edges[tick]))}</text>"
-        )
+    if data["scale"] == "count":
+        labels = [
+            (left + (i + 0.5) * step, "middle", bin_label(edges[i], edges[i + 1], "count"))
+            for i in range(len(counts))
+        ]
+    else:
+        ends = sorted({0, len(counts) // 2, len(counts)})
+        anchors = {0: "start", len(counts): "end"}
+        labels = [(left + i * step, anchors.get(i, "middle"), number(edges[i])) for i in ends]
+    parts += [
+        f'<text x="{x:.1f}" y="{height - 14}" text-anchor="{anchor}">{escape(text)}</text>'
+        for x, anchor, text in labels
+    ]
     return _svg(width, height, "".join(parts))
 
 
