@@ -25,7 +25,8 @@ TOKENMILL = [sys.executable, "-m", "pipeline.cli"]
 
 @pytest.fixture(scope="module")
 def sample_run(local_ray, tmp_path_factory):
-    """The bundled sample plus a crawl of empty pages, every removed document kept."""
+    """The bundled sample plus a crawl of empty pages through language ID, dedup and the
+    token mixture (wiki twice), every removed document kept."""
     folder = tmp_path_factory.mktemp("report")
     empty = [page_record(n, body=b"<html><body></body></html>") for n in range(7)]
     write_warc(folder / "empty.warc.gz", [*empty, page_record(99)])
@@ -36,7 +37,8 @@ def sample_run(local_ray, tmp_path_factory):
     ]
     out = folder / "out"
     stages = [{"extract": {}}, {"language": {"keep": ["en"], "min_score": 0.65}}, {"dedup": {}}]
-    summary = run(job(out, inputs, stages, keep_removed=True))
+    tokens = {"tokenizer": {"train": {"vocab_size": 512}}, "mixture": {"epochs": {"wiki": 2}}}
+    summary = run(job(out, inputs, stages, keep_removed=True, **tokens))
     return out, summary.report
 
 
@@ -49,10 +51,12 @@ def test_the_funnel_equals_a_recount_of_kept_and_removed_documents(sample_run):
     for row in removed.select(["stage", "reason", "text"]).to_pylist():
         removed_bytes[row["stage"], row["reason"]] += len((row["text"] or "").encode())
     stages = report["funnel"]
-    assert stages[-1]["kept"] == kept.num_rows == report["documents"]
-    assert stages[-1]["bytes_kept"] == pc.sum(pc.binary_length(kept["text"])).as_py()
+    assert stages[-2]["kept"] == kept.num_rows == report["documents"]
+    assert stages[-2]["bytes_kept"] == pc.sum(pc.binary_length(kept["text"])).as_py()
     assert recount[("extract", "empty_text")] == 7
-    for entry in stages[1:]:  # `read` drops records, not documents: nothing to write
+    *documents, mixture = stages
+    assert mixture["stage"] == "mixture" and mixture["docs_in"] == kept.num_rows
+    for entry in documents[1:]:  # `read` drops records, not documents: nothing to write
         dropped = {
             reason: n for reason, n in (*entry["removed"].items(), *entry["errored"].items()) if n
         }
@@ -142,6 +146,8 @@ def test_the_html_report_renders_in_chromium_with_the_funnel_numbers(sample_run)
         cards = driver.find_element(By.ID, "id-documents").text
         assert f"{report['documents']:,}" in cards
         assert len(driver.find_elements(By.CSS_SELECTOR, "#hist-length rect.bar")) > 3
+        mixture = driver.find_elements(By.CSS_SELECTOR, "#mixture tbody tr")
+        assert len(mixture) == len(report["tokens"]["mixture"]) == 3
         summary = driver.find_element(By.XPATH, "//summary[contains(., 'empty_text')]")
         summary.click()
         assert "news.example.com/story/0" in summary.find_element(By.XPATH, "..").text
