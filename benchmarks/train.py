@@ -1,0 +1,165 @@
+"""Training throughput: our trainer vs transformers' LlamaForCausalLM, and our loader alone.
+
+One process, the same token run, model shape, batch and optimizer settings for both:
+  - ours: `trainer.train.train` (loader, model, AdamW, clipping, logging, as users run it);
+    tokens/s from its metrics, the first logged interval (warm-up) left out,
+  - reference: `LlamaForCausalLM` of the same architecture (sdpa attention) in a plain
+    loop over the same batches: forward, cross-entropy, backward, clip, AdamW step,
+  - loader: `Loader.next_batch` alone, no model.
+Rounds alternate ours and the reference so machine load affects both alike.
+
+    python benchmarks/train.py [--run OUT] [--preset tiny] [--steps 30] [--rounds 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from rich.console import Console
+from rich.table import Table
+
+from trainer.config import TrainConfig, validate_train_config
+from trainer.data import Loader, train_shards
+from trainer.model import ModelArgs, flops_per_token, parameter_count
+from trainer.train import tokenizer_path, train
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def sample_token_run(folder: Path) -> Path:
+    """The bundled wiki articles as a token run, when no pipeline output is given."""
+    from tests.token_runs import write_token_run
+
+    texts = [json.loads(line)["text"] for line in (ROOT / "data/sample/wiki.jsonl").open()]
+    return write_token_run(folder, {"wiki": texts[4:]}, {"wiki": texts[:4]}, vocab_size=2048)
+
+
+def make_config(run: Path, output: Path, preset: str, steps: int, seq_len: int) -> TrainConfig:
+    return validate_train_config(
+        {
+            "output": str(output),
+            "data": {"runs": [{"path": str(run)}], "seq_len": seq_len, "val_tokens": seq_len},
+            "model": {"preset": preset},
+            "train": {"steps": steps, "global_batch_tokens": 16 * seq_len, "micro_batch_size": 8},
+            "parallel": {"param_dtype": "float32"},
+        }
+    )
+
+
+def ours(config: TrainConfig) -> float:
+    train(config, resume="none")
+    rows = [json.loads(line) for line in (Path(config.output) / "metrics.jsonl").open()]
+    return statistics.mean(row["tokens_per_s"] for row in rows[1:] if "tokens_per_s" in row)
+
+
+def reference(config: TrainConfig, args: ModelArgs) -> float:
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    hf_config = LlamaConfig(
+        vocab_size=args.vocab_size,
+        hidden_size=args.dim,
+        intermediate_size=args.ffn_dim,
+        num_hidden_layers=args.n_layers,
+        num_attention_heads=args.n_heads,
+        num_key_value_heads=args.n_kv_heads,
+        max_position_embeddings=args.max_seq_len,
+        rms_norm_eps=args.norm_eps,
+        rope_theta=args.rope_base,
+        tie_word_embeddings=args.tied_embeddings,
+        attn_implementation="sdpa",
+    )
+    model = LlamaForCausalLM(hf_config).train()
+    section = config.train
+    optimizer = torch.optim.AdamW(
+        model.parameters(), lr=section.lr, betas=section.betas, weight_decay=section.weight_decay
+    )
+    loader = _loader(config)
+    accumulation = config.accumulation_steps(1)
+    warmup = config.train.log_every
+    for step in range(config.train.steps):
+        if step == warmup:
+            started = time.perf_counter()
+        batch = loader.next_batch()
+        for micro in range(accumulation):
+            logits = model(input_ids=batch.inputs[micro]).logits
+            loss = F.cross_entropy(logits.flatten(0, 1), batch.targets[micro].flatten())
+            (loss / accumulation).backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), section.grad_clip)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+    steps = config.train.steps - warmup
+    return steps * config.train.global_batch_tokens / (time.perf_counter() - started)
+
+
+def _loader(config: TrainConfig) -> Loader:
+    shards = train_shards(Path(config.data.runs[0].path))
+    return Loader(
+        [(shards, 1.0)],
+        config.data.seq_len,
+        config.sequences_per_step(),
+        config.train.micro_batch_size,
+    )
+
+
+def loader_alone(config: TrainConfig, seconds: float = 3.0) -> float:
+    loader, tokens = _loader(config), 0
+    started = time.perf_counter()
+    while time.perf_counter() - started < seconds:
+        tokens += loader.next_batch().inputs.numel()
+    return tokens / (time.perf_counter() - started)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--run", type=Path, help="a pipeline run's output with tokens/")
+    parser.add_argument("--preset", default="tiny")
+    parser.add_argument("--steps", type=int, default=30)
+    parser.add_argument("--seq-len", type=int, default=128)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
+    options = parser.parse_args()
+    torch.set_num_threads(options.threads)
+    console = Console()
+    with tempfile.TemporaryDirectory() as scratch:
+        run = options.run or sample_token_run(Path(scratch) / "tokens")
+        config = make_config(
+            run, Path(scratch) / "ours", options.preset, options.steps, options.seq_len
+        )
+        from tokenizers import Tokenizer
+
+        vocab = Tokenizer.from_file(str(tokenizer_path(config))).get_vocab_size()
+        args = config.model.args(vocab)
+        console.print(
+            f"model {options.preset}: {parameter_count(args)['total']:,} parameters, "
+            f"{flops_per_token(args, options.seq_len):,.0f} FLOPs/token; seq_len {options.seq_len}, "
+            f"{config.train.global_batch_tokens} tokens/step, {options.threads} thread(s)"
+        )
+        results: dict[str, list[float]] = {"ours": [], "transformers": [], "loader": []}
+        for round_ in range(options.rounds):
+            output = Path(scratch) / f"ours-{round_}"
+            results["ours"].append(ours(config.model_copy(update={"output": str(output)})))
+            results["transformers"].append(reference(config, args))
+            results["loader"].append(loader_alone(config))
+    table = Table(title="training tokens/s (median of rounds)")
+    for column in ("contender", "tokens/s", "vs transformers"):
+        table.add_column(column)
+    median = {name: statistics.median(values) for name, values in results.items()}
+    for name in ("ours", "transformers", "loader"):
+        table.add_row(name, f"{median[name]:,.0f}", f"{median[name] / median['transformers']:.2f}×")
+    console.print(table)
+    console.print(
+        f"ours / transformers: {median['ours'] / median['transformers']:.2f}× (goal ≥ 1.2×); "
+        f"loader / ours: {median['loader'] / median['ours']:.0f}× (goal ≥ 20×), "
+        f"loader {median['loader'] / 1e6:.1f}M tokens/s (goal ≥ 1M)"
+    )
+
+
+if __name__ == "__main__":
+    main()
