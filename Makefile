@@ -32,6 +32,7 @@ $(STAMP): pyproject.toml constraints.txt | system
 demo: $(STAMP)
 	$(BIN)/tokenmill run configs/quickstart.yaml
 	@echo "documents: runs/quickstart/documents/   tokens: runs/quickstart/tokens/   report: runs/quickstart/report/report.json"
+	$(BIN)/tokenmill train configs/train-tiny.yaml --sample "The lighthouse"
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -179,3 +179,60 @@ def test_hf_export_logits_match(reference, token_run, tmp_path):
         assert diff <= 1e-4
         tokenizer = AutoTokenizer.from_pretrained(folder)
         assert tokenizer.decode(tokenizer("A lighthouse")["input_ids"]) == "A lighthouse"
+
+
+def ngram_baselines(
+    train_tokens: np.ndarray, windows: np.ndarray, vocab: int
+) -> tuple[float, float]:
+    """Cross-entropy (nats) on the validation targets of the unigram and of the bigram model
+    estimated from the training tokens; the bigram is interpolated with the unigram at the
+    weight that suits the validation set best, so it is the strongest bigram there is."""
+    context, target = windows[:, :-1].ravel(), windows[:, 1:].ravel()
+    unigram = (np.bincount(train_tokens, minlength=vocab) + 1) / (len(train_tokens) + vocab)
+    pairs = np.bincount(train_tokens[:-1] * vocab + train_tokens[1:], minlength=vocab * vocab)
+    pairs = pairs.reshape(vocab, vocab)
+    conditional = pairs / np.maximum(pairs.sum(1, keepdims=True), 1)
+    bigram = min(
+        -np.log(w * conditional[context, target] + (1 - w) * unigram[target]).mean()
+        for w in np.linspace(0.05, 0.95, 19)
+    )
+    return -np.log(unigram[target]).mean(), bigram
+
+
+WIKITEXT_SEQ_LEN = 64
+# ~300k tokens (half an epoch) in many small steps: enough for 2 layers of width 64.
+WIKITEXT_TRAIN = {
+    "steps": 600,
+    "global_batch_tokens": 512,
+    "micro_batch_size": 8,
+    "lr": 1e-2,
+    "warmup_steps": 10,
+    "log_every": 100,
+}
+
+
+def test_tiny_model_beats_bigram_on_wikitext(corpora, local_ray, tmp_path):
+    """Detokenised WikiText → a `format: text` pipeline run → token shards → training."""
+    from tests.conftest import job, read_documents, run
+    from tests.token_runs import detokenize_wikitext
+    from trainer.data import read_tokens, validation_windows
+
+    text = tmp_path / "wikitext.txt"
+    text.write_text(detokenize_wikitext((corpora / "text" / "wikitext-2-valid.txt").read_text()))
+    spec = {"source": "wikitext", "format": "text", "paths": [str(text)]}
+    run(job(tmp_path / "docs", [{**spec, "split_on": r"^ = [^=].* = $"}]))
+    articles = [doc["text"] for doc in read_documents(tmp_path / "docs")]
+    assert len(articles) > 50
+    tokens = write_token_run(
+        tmp_path / "tokens", {"wikitext": articles[6:]}, {"wikitext": articles[:6]}, 300
+    )
+
+    data = config_data(tokens, tmp_path / "run", **WIKITEXT_TRAIN)
+    data["data"] |= {"seq_len": WIKITEXT_SEQ_LEN, "val_tokens": 16384}
+    data["checkpoint"] = {"every": 0}
+    result = train(validate_train_config(data))
+    train_tokens = np.concatenate([read_tokens(s) for s in train_shards(tokens)]).astype(np.int64)
+    windows = validation_windows([tokens], WIKITEXT_SEQ_LEN, 16384)["wikitext"].numpy()
+    unigram, bigram = ngram_baselines(train_tokens, windows, 300)
+    print(f"wikitext val loss {result['val_loss']:.3f}; unigram {unigram:.3f}, bigram {bigram:.3f}")
+    assert result["val_loss"] < bigram < unigram
