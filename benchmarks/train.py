@@ -30,15 +30,18 @@ from trainer.data import Loader, train_shards
 from trainer.model import ModelArgs, flops_per_token, parameter_count
 from trainer.train import tokenizer_path, train
 
-ROOT = Path(__file__).resolve().parents[1]
+CORPORA = Path(__file__).resolve().parents[2] / "shared" / "corpora"
 
 
 def sample_token_run(folder: Path) -> Path:
-    """The bundled wiki articles as a token run, when no pipeline output is given."""
-    from tests.token_runs import write_token_run
+    """WikiText-2 (valid) as a token run when no pipeline output is given: ~0.5M tokens."""
+    import re
 
-    texts = [json.loads(line)["text"] for line in (ROOT / "data/sample/wiki.jsonl").open()]
-    return write_token_run(folder, {"wiki": texts[4:]}, {"wiki": texts[:4]}, vocab_size=2048)
+    from tests.token_runs import detokenize_wikitext, write_token_run
+
+    text = detokenize_wikitext((CORPORA / "text" / "wikitext-2-valid.txt").read_text())
+    articles = [a for a in re.split(r"(?m)^ = [^=].* = $", text) if a.strip()]
+    return write_token_run(folder, {"wiki": articles[4:]}, {"wiki": articles[:4]}, vocab_size=2048)
 
 
 def make_config(run: Path, output: Path, preset: str, steps: int, seq_len: int) -> TrainConfig:
@@ -118,7 +121,9 @@ def loader_alone(config: TrainConfig, seconds: float = 3.0) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--run", type=Path, help="a pipeline run's output with tokens/")
+    parser.add_argument(
+        "--run", type=Path, help="a pipeline run's output with tokens/ (default: WikiText-2 valid)"
+    )
     parser.add_argument("--preset", default="tiny")
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--seq-len", type=int, default=128)
