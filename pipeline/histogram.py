@@ -119,9 +119,10 @@ class Histogram:
         self.minimum = _either(min, self.minimum, other.minimum)
         self.maximum = _either(max, self.maximum, other.maximum)
 
-    def quantile(self, q: float) -> float | None:
+    def quantile(self, q: float, discrete: bool = False) -> float | None:
         """Approximate quantile: linear within the bin that holds it, inside [min, max]
-        (the outer bins stretched to the extremes that were clipped into them)."""
+        (the outer bins stretched to the extremes that were clipped into them); for
+        `discrete` counts, the lowest value of that bin."""
         count = self.count
         if count == 0:
             return None
@@ -133,6 +134,8 @@ class Histogram:
         index = int(np.searchsorted(cumulative, target))
         before = cumulative[index - 1] if index else 0
         inside = (target - before) / self.counts[index] if self.counts[index] else 0.0
+        if discrete:
+            return float(edges[index])
         return float(edges[index] + inside * (edges[index + 1] - edges[index]))
 
     def to_json(self) -> dict[str, Any]:

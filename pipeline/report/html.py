@@ -19,7 +19,7 @@ h1{font-size:24px;margin:8px 0 2px} h2{font-size:18px;margin:30px 0 8px;border-b
 h3{font-size:15px;margin:16px 0 6px}
 .muted{color:#6b7385} .bad{color:#b42318;font-weight:600} .good{color:#067647;font-weight:600}
 .cards{display:flex;flex-wrap:wrap;gap:12px;margin:14px 0}
-.card{background:#fff;border:1px solid #d8dde6;border-radius:8px;padding:10px 14px;min-width:130px}
+.card{background:#fff;border:1px solid #d8dde6;border-radius:8px;padding:8px 12px;min-width:110px}
 .card b{display:block;font-size:20px}
 table{border-collapse:collapse;background:#fff;margin:6px 0 10px;font-variant-numeric:tabular-nums}
 th,td{border:1px solid #e1e5ec;padding:3px 8px;text-align:right;vertical-align:top}
@@ -28,7 +28,7 @@ th{background:#eef1f5;text-align:left} td.l{text-align:left}
 figure{background:#fff;border:1px solid #d8dde6;border-radius:8px;margin:0;padding:8px 10px}
 figcaption{font-weight:600} figcaption span{font-weight:400}
 svg{font-size:11px;fill:#1d2433;display:block;margin-top:4px;max-width:100%;height:auto} svg .bar{fill:#3b6fd8} svg .bar:hover{fill:#183e91}
-svg .axis{stroke:#9aa3b5}
+svg .axis{stroke:#9aa3b5} svg .dropped{fill:#e8923a}
 details{background:#fff;border:1px solid #d8dde6;border-radius:6px;margin:6px 0;padding:4px 10px}
 summary{cursor:pointer;font-weight:600} summary span{font-weight:400}
 .doc{border-top:1px solid #e8ebf0;padding:6px 0}
@@ -107,11 +107,12 @@ def _funnel(report: dict[str, Any]) -> str:
             f'<td class="in">{entry["docs_in"]:,}</td><td class="kept">{entry["kept"]:,}</td>'
             f"<td>{sum(entry['removed'].values()):,}</td><td>{sum(entry['errored'].values()):,}</td>"
             f"<td>{_share(dropped, entry['docs_in'])}</td>"
-            f"<td>{_megabytes(entry['bytes_in'])}</td><td>{_megabytes(entry['bytes_kept'])}</td>"
+            f"<td>{_stage_megabytes(entry, 'bytes_in')}</td>"
+            f"<td>{_stage_megabytes(entry, 'bytes_kept')}</td>"
             f"<td>{entry['elapsed_s']:,.1f}</td></tr>"
         )
-    chart = svg.horizontal_bars(
-        [(e["stage"], e["kept"], f"{e['kept']:,} kept") for e in report["funnel"]]
+    chart = svg.funnel_bars(
+        [(e["stage"], e["kept"], e["docs_in"] - e["kept"]) for e in report["funnel"]]
     )
     return (
         "<h2>Funnel</h2>"
@@ -176,7 +177,7 @@ def _tokens(report: dict[str, Any]) -> str:
     train, val = tokens["train"], tokens["val"]
     return (
         "<h2>Mixture and token shards</h2>"
-        f"<p>{train['tokens']:,} training tokens in {train['shards']} shards, "
+        f"<p>{train['tokens']:,} training tokens in {_plural(train['shards'], 'shard')}, "
         f"{val['tokens']:,} validation tokens in {val['shards']}; tokenizer sha256 "
         f"<code>{escape(tokens['tokenizer_sha256'][:12])}</code>.</p>"
         + _table(
@@ -328,7 +329,10 @@ def _shards(report: dict[str, Any]) -> str:
         rows,
         table_id="shards",
     )
-    return f"<h2>Document shards</h2><details open><summary>{len(rows)} shards</summary>{table}</details>"
+    return (
+        f"<h2>Document shards</h2><details open><summary>{_plural(len(rows), 'shard')}</summary>"
+        f"{table}</details>"
+    )
 
 
 def _removed_samples(report: dict[str, Any]) -> str:
@@ -344,7 +348,7 @@ def _removed_samples(report: dict[str, Any]) -> str:
             total = counts.get((stage, reason), len(documents))
             blocks.append(
                 f"<details><summary>{escape(stage)} · {escape(reason)} "
-                f"<span>({total:,} documents; {len(documents)} shown)</span></summary>"
+                f"<span>({_plural(total, 'document')}; {len(documents)} shown)</span></summary>"
                 + "".join(_document(d, reason) for d in documents)
                 + "</details>"
             )
@@ -396,6 +400,15 @@ def _signal(value: Any) -> str:
     if isinstance(value, float):
         return svg.number(value)
     return str(value)
+
+
+def _stage_megabytes(entry: dict[str, Any], key: str) -> str:
+    """A stage that counted documents but no bytes (the mixture) shows none, not zero."""
+    return "–" if entry["docs_in"] and not entry["bytes_in"] else _megabytes(entry[key])
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count:,} {noun}" + ("" if count == 1 else "s")
 
 
 def _share(part: int, whole: int) -> str:

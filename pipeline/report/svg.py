@@ -6,6 +6,7 @@ every bar carries a `<title>`, so hovering shows its exact count.
 
 from __future__ import annotations
 
+import math
 from html import escape
 from typing import Any
 
@@ -31,6 +32,30 @@ def horizontal_bars(rows: list[tuple[str, float, str]], width: int = 640) -> str
     return _svg(width, height, "".join(parts))
 
 
+def funnel_bars(rows: list[tuple[str, int, int]], width: int = 640) -> str:
+    """Per stage (label, kept, dropped): a bar of its input, the dropped part in the
+    second colour, scaled to the largest input."""
+    if not rows:
+        return ""
+    label_width, bar_height, gap = 110, 18, 4
+    top = max(kept + dropped for _, kept, dropped in rows) or 1
+    span = width - label_width - 170
+    parts = []
+    for index, (label, kept, dropped) in enumerate(rows):
+        y = index * (bar_height + gap)
+        kept_w, dropped_w = span * kept / top, span * dropped / top
+        shown = f"{kept:,} kept" + (f", {dropped:,} dropped" if dropped else "")
+        parts.append(
+            f'<text x="{label_width - 6}" y="{y + 13}" text-anchor="end">{escape(_clip(label))}</text>'
+            f'<rect class="bar" x="{label_width}" y="{y}" width="{kept_w:.1f}" height="{bar_height}">'
+            f"<title>{escape(label)}: {kept:,} kept</title></rect>"
+            f'<rect class="dropped" x="{label_width + kept_w:.1f}" y="{y}" width="{dropped_w:.1f}" '
+            f'height="{bar_height}"><title>{escape(label)}: {dropped:,} dropped</title></rect>'
+            f'<text x="{label_width + kept_w + dropped_w + 6:.1f}" y="{y + 13}">{shown}</text>'
+        )
+    return _svg(width, len(rows) * (bar_height + gap), "".join(parts))
+
+
 def histogram(data: dict[str, Any], width: int = 540, height: int = 170) -> str:
     """Bars over the histogram's fixed bins, empty bins at both ends trimmed; count bins are
     labelled under each bar, the others at their edges."""
@@ -50,7 +75,7 @@ def histogram(data: dict[str, Any], width: int = 540, height: int = 170) -> str:
         f'<text x="{left - 4}" y="{top_pad + plot_h}" text-anchor="end">0</text>',
     ]
     for index, count in enumerate(counts):
-        bar_h = plot_h * count / top
+        bar_h = max(plot_h * count / top, 2.0) if count else 0.0  # a single document shows
         label = f"{bin_label(edges[index], edges[index + 1], data['scale'])}: {count:,}"
         parts.append(
             f'<rect class="bar" x="{left + index * step + 1:.1f}" y="{top_pad + plot_h - bar_h:.1f}" '
@@ -62,9 +87,9 @@ def histogram(data: dict[str, Any], width: int = 540, height: int = 170) -> str:
             for i in range(len(counts))
         ]
     else:
-        ends = sorted({0, len(counts) // 2, len(counts)})
-        anchors = {0: "start", len(counts): "end"}
-        labels = [(left + i * step, anchors.get(i, "middle"), number(edges[i])) for i in ends]
+        labels = [
+            (left + i * step, "middle", number(edges[i])) for i in _ticks(edges, data["scale"])
+        ]
     parts += [
         f'<text x="{x:.1f}" y="{height - 14}" text-anchor="{anchor}">{escape(text)}</text>'
         for x, anchor, text in labels
@@ -83,6 +108,15 @@ def mini_funnel(kept: list[int], width: int = 90, height: int = 18) -> str:
         for i, value in enumerate(kept)
     )
     return _svg(width, height, bars)
+
+
+def _ticks(edges: list[float], scale: str) -> list[int]:
+    """Edge indices to label: powers of ten on a log scale, else both ends and the middle."""
+    if scale == "log":
+        decades = [i for i, edge in enumerate(edges) if abs(math.log10(edge) % 1) < 1e-9]
+        if len(decades) >= 2:
+            return decades[:: max(1, math.ceil(len(decades) / 6))]
+    return sorted({0, (len(edges) - 1) // 2, len(edges) - 1})
 
 
 def bin_label(low: float, high: float, scale: str) -> str:

@@ -16,17 +16,19 @@ def print_funnel(report: dict[str, Any], console: Console) -> None:
     for column in ("stage", "in", "kept", "removed", "errored", "MB in", "MB kept", "s"):
         table.add_column(column, justify="left" if column == "stage" else "right")
     for entry in report["funnel"]:
+        counts_bytes = entry["bytes_in"] or not entry["docs_in"]
         table.add_row(
             entry["stage"],
             f"{entry['docs_in']:,}",
             f"{entry['kept']:,}",
-            _reasons(entry["removed"]),
-            _reasons(entry["errored"]),
-            f"{entry['bytes_in'] / 1e6:.2f}",
-            f"{entry['bytes_kept'] / 1e6:.2f}",
+            f"{sum(entry['removed'].values()):,}",
+            f"{sum(entry['errored'].values()):,}",
+            f"{entry['bytes_in'] / 1e6:.2f}" if counts_bytes else "–",
+            f"{entry['bytes_kept'] / 1e6:.2f}" if counts_bytes else "–",
             f"{entry['elapsed_s']:.1f}",
         )
     console.print(table)
+    _print_reasons(report, console)
     for name, phase in report.get("phases", {}).items():
         console.print(f"phase {name}: {phase.get('elapsed_s', 0):.1f} s{_clusters(phase)}")
     for problem in report.get("conservation_problems", []):
@@ -71,16 +73,18 @@ def _print_histograms(report: dict[str, Any], console: Console) -> None:
     if not histograms:
         return
     table = Table(title="signals of the kept documents (quantiles from fixed bins)")
-    for column in ("signal", "documents", "missing", "min", "p10", "median", "p90", "max", "mean"):
-        table.add_column(column, justify="left" if column == "signal" else "right")
+    table.add_column("signal", no_wrap=True)
+    for column in ("values", "min", "p10", "median", "p90", "max"):
+        table.add_column(column, justify="right")
     for name, data in histograms.items():
         histogram = Histogram.from_json(data)
-        quantiles = [histogram.quantile(q) for q in (0.1, 0.5, 0.9)]
+        discrete = data["scale"] == "count"
+        quantiles = [histogram.quantile(q, discrete) for q in (0.1, 0.5, 0.9)]
+        missing = f" +{data['missing']:,} null" if data["missing"] else ""
         table.add_row(
             name,
-            f"{data['count']:,}",
-            f"{data['missing']:,}",
-            *(_number(v) for v in (data["min"], *quantiles, data["max"], data["mean"])),
+            f"{data['count']:,}{missing}",
+            *(_number(v) for v in (data["min"], *quantiles, data["max"])),
         )
     console.print(table)
 
@@ -97,19 +101,22 @@ def _print_counters(report: dict[str, Any], console: Console) -> None:
             console.print(table)
 
 
+def _print_reasons(report: dict[str, Any], console: Console) -> None:
+    table = Table(title="removed and errored, by reason")
+    for column in ("stage", "reason", "kind", "documents", "MB"):
+        table.add_column(column, justify="right" if column in ("documents", "MB") else "left")
+    for entry in report["funnel"]:
+        for kind in ("removed", "errored"):
+            for reason, count in sorted(entry[kind].items(), key=lambda kv: -kv[1]):
+                megabytes = entry.get("bytes_dropped", {}).get(reason)
+                shown = "–" if megabytes is None else f"{megabytes / 1e6:.2f}"
+                table.add_row(entry["stage"], reason, kind, f"{count:,}", shown)
+    if table.row_count:
+        console.print(table)
+
+
 def _number(value: float | None) -> str:
     return "–" if value is None else number(value)
-
-
-def _reasons(counts: dict[str, int]) -> str:
-    counts = {reason: n for reason, n in counts.items() if n}
-    if not counts:
-        return "0"
-    total = sum(counts.values())
-    detail = ", ".join(
-        f"{reason} {n:,}" for reason, n in sorted(counts.items(), key=lambda kv: -kv[1])
-    )
-    return f"{total:,} ({detail})"
 
 
 def _clusters(phase: dict[str, Any]) -> str:
