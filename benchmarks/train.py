@@ -8,7 +8,7 @@ One process, the same token run, model shape, batch and optimizer settings for b
   - loader: `Loader.next_batch` alone, no model.
 Rounds alternate ours and the reference so machine load affects both alike.
 
-    python benchmarks/train.py [--run OUT] [--preset tiny] [--steps 30] [--rounds 2]
+    python -m benchmarks.train [--run OUT] [--preset tiny] [--steps 30] [--rounds 2]
 """
 
 from __future__ import annotations
