@@ -38,6 +38,10 @@ MARGIN = 48
 """Characters of context kept on each side of a candidate: more than the longest value
 (an IBAN with spaces, ~42) so a value that only starts inside a match is whole in its window,
 and enough words for presidio's context enhancement."""
+DIGIT_MARGIN = 16
+"""Phone, card and SSN candidates already span most of their value, and phonenumbers' matcher
+(the dearest recognizer) parses every other digit group it sees, so their windows stay short."""
+MARGINS = {"PHONE_NUMBER": DIGIT_MARGIN, "CREDIT_CARD": DIGIT_MARGIN, "US_SSN": DIGIT_MARGIN}
 
 
 @dataclass(frozen=True)
@@ -81,13 +85,13 @@ def windows(texts: pa.ChunkedArray | pa.Array, entities: Sequence[str]) -> list[
 
 
 def _merge(row: int, text: str, spans: list[tuple[int, int, str]]) -> list[Window]:
-    """Widen each candidate by MARGIN to word boundaries and merge overlapping windows."""
+    """Widen each candidate by its margin to word boundaries and merge overlapping windows."""
     merged: list[Window] = []
     for start, end, entity in sorted(spans):
-        start, end = _widen(text, start, end)
+        start, end = _widen(text, start, end, MARGINS.get(entity, MARGIN))
         if merged and start <= merged[-1].end:
             last = merged.pop()
-            start, end = last.start, max(end, last.end)
+            start, end = min(start, last.start), max(end, last.end)
             entity_set = last.entities | {entity}
         else:
             entity_set = frozenset((entity,))
@@ -95,10 +99,10 @@ def _merge(row: int, text: str, spans: list[tuple[int, int, str]]) -> list[Windo
     return merged
 
 
-def _widen(text: str, start: int, end: int) -> tuple[int, int]:
-    """`start`/`end` moved out by MARGIN, then on to whitespace (at most MARGIN further)."""
-    start, end = max(0, start - MARGIN), min(len(text), end + MARGIN)
-    floor, ceiling = max(0, start - MARGIN), min(len(text), end + MARGIN)
+def _widen(text: str, start: int, end: int, margin: int) -> tuple[int, int]:
+    """`start`/`end` moved out by `margin`, then on to whitespace (at most `margin` further)."""
+    start, end = max(0, start - margin), min(len(text), end + margin)
+    floor, ceiling = max(0, start - margin), min(len(text), end + margin)
     while start > floor and not text[start - 1].isspace():
         start -= 1
     while end < ceiling and not text[end].isspace():

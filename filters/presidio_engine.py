@@ -11,6 +11,7 @@ address recognizer presidio lacks.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Sequence
 from functools import cache
 from typing import ClassVar
@@ -18,7 +19,7 @@ from typing import ClassVar
 import spacy
 import tldextract
 from presidio_analyzer import AnalyzerEngine, EntityRecognizer, Pattern, RecognizerRegistry
-from presidio_analyzer.nlp_engine import NlpArtifacts, SpacyNlpEngine
+from presidio_analyzer.nlp_engine import NlpArtifacts, NlpEngine, SpacyNlpEngine
 from presidio_analyzer.pattern_recognizer import PatternRecognizer
 from presidio_analyzer.predefined_recognizers import (
     CreditCardRecognizer,
@@ -30,6 +31,8 @@ from presidio_analyzer.predefined_recognizers import (
     SpacyRecognizer,
     UsSsnRecognizer,
 )
+from spacy.attrs import IDX, IS_PUNCT, IS_STOP, LENGTH, LOWER
+from spacy.lang.en.stop_words import STOP_WORDS
 from spacy.tokens import Doc
 
 from filters.pii import NER_ENTITIES
@@ -90,6 +93,54 @@ class EthereumRecognizer(PatternRecognizer):
         )
 
 
+class WordNlpEngine(NlpEngine):
+    """presidio's NLP step as a regular expression: words and punctuation marks as tokens,
+    lowercased words as lemmas, spaCy's English stop words left out of the context keywords.
+
+    The pattern recognizers need tokens only for context words; a spaCy pipeline, even a
+    blank one, costs more than all of them on the short windows the stage analyses.
+    """
+
+    TOKEN = re.compile(r"\w+|[^\w\s]")
+
+    def load(self) -> None:
+        pass
+
+    def is_loaded(self) -> bool:
+        return True
+
+    def process_text(self, text: str, language: str) -> NlpArtifacts:
+        matches = list(self.TOKEN.finditer(text))
+        lemmas = [match.group().lower() for match in matches]
+        artifacts = NlpArtifacts([], [], [], [], None, language)
+        artifacts.tokens = [match.group() for match in matches]
+        artifacts.tokens_indices = [match.start() for match in matches]
+        artifacts.lemmas = lemmas
+        artifacts.nlp_engine = self
+        artifacts.keywords = {
+            lemma
+            for lemma in lemmas
+            if lemma not in STOP_WORDS and (lemma[0].isalnum() or lemma == "_")
+        }
+        return artifacts
+
+    def process_batch(self, texts, language, batch_size=1, n_process=1, as_tuples=False):
+        for text in texts:
+            yield text, self.process_text(text, language)
+
+    def is_stopword(self, word: str, language: str) -> bool:
+        return word.lower() in STOP_WORDS
+
+    def is_punct(self, word: str, language: str) -> bool:
+        return len(word) == 1 and not word.isalnum() and not word.isspace()
+
+    def get_supported_entities(self) -> list[str]:
+        return []
+
+    def get_supported_languages(self) -> list[str]:
+        return [LANGUAGE]
+
+
 class LocalSpacyNlpEngine(SpacyNlpEngine):
     """spaCy for presidio without downloads: a blank pipeline, or a model already installed.
 
@@ -114,10 +165,29 @@ class LocalSpacyNlpEngine(SpacyNlpEngine):
         self.nlp = {LANGUAGE: spacy.load(self.model, disable=["parser", "lemmatizer"])}
 
     def _doc_to_nlp_artifact(self, doc: Doc, language: str) -> NlpArtifacts:
-        artifacts = super()._doc_to_nlp_artifact(doc, language)
-        if self.model is None:
-            artifacts.lemmas = [token.lower_ for token in doc]
-        artifacts.keywords = set(artifacts.set_keywords(self, artifacts.lemmas, language))
+        if self.model is not None:
+            artifacts = super()._doc_to_nlp_artifact(doc, language)
+            artifacts.keywords = set(artifacts.keywords)
+            return artifacts
+        return self._blank_artifacts(doc, language)
+
+    def _blank_artifacts(self, doc: Doc, language: str) -> NlpArtifacts:
+        """Tokens as plain strings, read in one array: a spaCy Token object per token per
+        match (how presidio walks them) costs more than the recognizers themselves."""
+        columns = doc.to_array([IDX, LENGTH, LOWER, IS_STOP, IS_PUNCT]).tolist()
+        strings, text = doc.vocab.strings, doc.text
+        lemmas = [strings[lower] for _, _, lower, _, _ in columns]
+        artifacts = NlpArtifacts([], [], [], [], None, language)
+        artifacts.tokens = [text[idx : idx + length] for idx, length, _, _, _ in columns]
+        artifacts.tokens_indices = [idx for idx, *_ in columns]
+        artifacts.lemmas = lemmas
+        artifacts.nlp_engine = self
+        artifacts.keywords = {
+            part
+            for lemma, (*_, stop, punct) in zip(lemmas, columns, strict=True)
+            if not stop and not punct
+            for part in lemma.split(":")
+        }
         return artifacts
 
 
@@ -140,8 +210,13 @@ def analyzer_engine(
     phone_regions: Sequence[str],
     spacy_model: str | None = None,
     score_threshold: float = 0.4,
+    blank_spacy: bool = False,
 ) -> AnalyzerEngine:
-    """An AnalyzerEngine restricted to `entities`, offline, with an optional NER model."""
+    """An AnalyzerEngine restricted to `entities`, offline, with an optional NER model.
+
+    Tokens come from the named spaCy model, else from `WordNlpEngine`, or with
+    `blank_spacy` from a blank spaCy pipeline (the baseline `benchmarks/pii.py` measures).
+    """
     registry = RecognizerRegistry(supported_languages=[LANGUAGE])
     for recognizer in recognizers(entities, phone_regions):
         registry.add_recognizer(recognizer)
@@ -154,7 +229,8 @@ def analyzer_engine(
             "the pattern entities are",
             ", ".join(ner),
         )
-    nlp_engine = LocalSpacyNlpEngine(spacy_model)
+    use_spacy = spacy_model is not None or blank_spacy
+    nlp_engine = LocalSpacyNlpEngine(spacy_model) if use_spacy else WordNlpEngine()
     nlp_engine.load()
     return AnalyzerEngine(
         registry=registry,

@@ -1,0 +1,131 @@
+"""PII throughput and quality: our `pii` stage vs presidio's AnalyzerEngine on whole texts.
+
+One process, one core, the same documents for both: web pages of the trafilatura
+evaluation WARC through our `extract` stage, every other page with one Faker value
+(e-mail, phone, card, SSN, IBAN, IP or crypto; en_US/en_GB/de_DE/fr_FR) injected.
+  - presidio: AnalyzerEngine with a blank spaCy pipeline, restricted to the same entities,
+    recognizers and phone regions as ours (a fair baseline: nothing we skip slows it),
+    run on each whole text,
+  - ours: the `pii` stage on Arrow batches (pre-screen, presidio on windows, anonymizer).
+Batches alternate between the two, so machine load hits both alike. Prints MB/s, the
+ratio, recall on the injected values, and how many pages without an injected value each
+changed (those are real pages: some of what they find there is real PII).
+
+    python benchmarks/pii.py [WARC] [--limit N] [--batch N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import time
+from pathlib import Path
+
+import pyarrow as pa
+from faker import Faker
+from rich.console import Console
+from rich.progress import track
+from rich.table import Table
+
+from filters.pii import Pii
+from filters.presidio_engine import analyzer_engine
+from pipeline.config import InputSpec
+from pipeline.extract import Extract
+from pipeline.inputs import InputFile
+from pipeline.readers import read_documents
+from pipeline.stats import StageStats
+from tests.pii_cases import GENERATORS, LOCALES, REGIONS, inject
+
+DEFAULT_WARC = Path(__file__).resolve().parents[2] / "shared/corpora/web/trafilatura-eval.warc.gz"
+
+
+def extracted_pages(warc: Path, limit: int) -> list[str]:
+    spec = InputSpec(source="web", format="warc", paths=[str(warc)])
+    extract = Extract(Extract.Params())
+    texts: list[str] = []
+    for batch in read_documents(InputFile(spec, str(warc), "web-00000"), StageStats(), 64):
+        texts += [t for t in extract.process(batch).table.column("text").to_pylist() if t]
+        if len(texts) >= limit:
+            break
+    return texts[:limit]
+
+
+def with_injected_pii(pages: list[str], seed: int = 0) -> list[tuple[str, str | None]]:
+    """(text, injected value or None): every other page gets one value, types in turn."""
+    rng = random.Random(seed)
+    fakers = {locale: Faker(locale) for locale in LOCALES}
+    for number, fake in enumerate(fakers.values()):
+        fake.seed_instance(seed + number)
+    generators = list(GENERATORS.values())
+    documents = []
+    for n, page in enumerate(pages):
+        if n % 2:
+            documents.append((page, None))
+            continue
+        locale = LOCALES[(n // 2) % len(LOCALES)]
+        value = generators[(n // 2) % len(generators)](fakers[locale], rng, REGIONS[locale])
+        documents.append((inject(page, value, rng), value))
+    return documents
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("warc", nargs="?", type=Path, default=DEFAULT_WARC)
+    parser.add_argument("--limit", type=int, default=300, help="pages to use (default 300)")
+    parser.add_argument("--batch", type=int, default=50, help="documents per timed batch")
+    args = parser.parse_args()
+    console = Console()
+    console.print(f"extracting up to {args.limit} pages of {args.warc} ...")
+    documents = with_injected_pii(extracted_pages(args.warc, args.limit))
+    stage = Pii(Pii.Params())
+    params = stage.params
+    presidio = analyzer_engine(
+        params.entities, params.phone_regions, None, params.score_threshold, blank_spacy=True
+    )
+    seconds = {"presidio": 0.0, "ours": 0.0}
+    caught = {"presidio": 0, "ours": 0}
+    altered = {"presidio": 0, "ours": 0}
+    for start in track(range(0, len(documents), args.batch), description="batches"):
+        batch = documents[start : start + args.batch]
+        texts = [text for text, _ in batch]
+
+        started = time.perf_counter()
+        found = [presidio.analyze(text, language="en", entities=params.entities) for text in texts]
+        seconds["presidio"] += time.perf_counter() - started
+
+        started = time.perf_counter()
+        ids = [str(n) for n in range(len(texts))]
+        scrubbed = stage.process(pa.table({"id": ids, "text": texts})).table["text"].to_pylist()
+        seconds["ours"] += time.perf_counter() - started
+
+        for (text, value), results, out in zip(batch, found, scrubbed, strict=True):
+            if value is None:
+                altered["presidio"] += bool(results)
+                altered["ours"] += out != text
+                continue
+            at = text.index(value)
+            caught["presidio"] += any(r.start < at + len(value) and r.end > at for r in results)
+            caught["ours"] += value not in out
+
+    megabytes = sum(len(text.encode()) for text, _ in documents) / 1e6
+    injected = sum(value is not None for _, value in documents)
+    clean = len(documents) - injected
+    table = Table(title=f"PII, one core: {len(documents)} pages, {megabytes:.2f} MB")
+    for column in ("contender", "seconds", "MB/s", "recall (injected)", "clean pages altered"):
+        table.add_column(column, justify="left" if column == "contender" else "right")
+    for name in ("presidio", "ours"):
+        table.add_row(
+            name,
+            f"{seconds[name]:.1f}",
+            f"{megabytes / seconds[name]:.3f}",
+            f"{caught[name]}/{injected} = {caught[name] / injected:.3f}",
+            f"{altered[name]}/{clean}",
+        )
+    console.print(table)
+    console.print(f"speed-up: {seconds['presidio'] / seconds['ours']:.1f}× (goal ≥ 30×)")
+
+
+if __name__ == "__main__":
+    main()
