@@ -11,7 +11,7 @@ Batches alternate between the two, so machine load hits both alike. Prints MB/s,
 ratio, recall on the injected values, and how many pages without an injected value each
 changed (those are real pages: some of what they find there is real PII).
 
-    python benchmarks/pii.py [WARC] [--limit N] [--batch N]
+    python -m benchmarks.pii [WARC] [--limit N] [--batch N]
 """
 
 from __future__ import annotations
