@@ -1,0 +1,83 @@
+"""Blocklists: documents from listed domains, and documents heavy with listed bad words.
+
+Off unless lists are given. `domains` (and `domains_file`, one per line) remove a document
+whose URL host is a listed domain or a subdomain of one (`blocklist.domains`); `bad_words`
+(and `bad_words_file`) remove a document when more than `max_bad_words_ratio` of its words,
+lowercased, are listed (`blocklist.bad_words`; the default 0 removes on any one, as C4 did
+with the LDNOOBW list).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from pydantic import Field, field_validator
+
+from filters.quality.family import Family, FamilyParams, Judgement, ratio
+from filters.quality.signals import Signals
+
+MAX_DOMAIN_DEPTH = 8
+HOST = r"^[A-Za-z][A-Za-z0-9+.-]*://(?:[^@/?#]*@)?(?P<host>[^/:?#]+)"
+
+
+class Blocklist(Family):
+    """URL-domain and bad-word rules over user-supplied lists."""
+
+    name = "blocklist"
+
+    class Params(FamilyParams):
+        domains: list[str] = Field(default_factory=list)
+        domains_file: str | None = None
+        bad_words: list[str] = Field(default_factory=list)
+        bad_words_file: str | None = None
+        max_bad_words_ratio: float = Field(default=0.0, ge=0.0, le=1.0)
+
+        @field_validator("domains_file", "bad_words_file")
+        @classmethod
+        def _file_exists(cls, path: str | None) -> str | None:
+            if path is not None and not Path(path).is_file():
+                raise ValueError(f"list file not found: {path}")
+            return path
+
+    def __init__(self, params: Params) -> None:
+        super().__init__(params)
+        self.domains = _entries(params.domains, params.domains_file)
+        self.bad_words = _entries(params.bad_words, params.bad_words_file)
+
+    def judge(self, signals: Signals) -> Judgement:
+        size = len(signals)
+        blocked = self._blocked_hosts(signals.urls) if self.domains else None
+        bad = None
+        if self.bad_words:
+            tokens = signals.splitter.vocabulary.tokens
+            present = np.unique(signals.words.ids)
+            listed = [
+                present[i]
+                for i, t in enumerate(present.tolist())
+                if tokens[t].lower() in self.bad_words
+            ]
+            hits = np.bincount(
+                signals.word_owner[np.isin(signals.words.ids, listed)], minlength=size
+            )
+            bad = ratio(hits, signals.words.counts) > self.params.max_bad_words_ratio
+        return Judgement(self.first_failed([("domains", blocked), ("bad_words", bad)], size))
+
+    def _blocked_hosts(self, urls: pa.Array) -> np.ndarray:
+        host = pc.utf8_lower(pc.extract_regex(urls, HOST).field("host"))
+        listed = pa.array(sorted(self.domains), pa.string())
+        blocked = np.zeros(len(urls), bool)
+        for _ in range(MAX_DOMAIN_DEPTH):
+            blocked |= pc.fill_null(pc.is_in(host, value_set=listed), False).to_numpy(
+                zero_copy_only=False
+            )
+            host = pc.extract_regex(host, r"^[^.]+\.(?P<parent>.+)$").field("parent")
+        return blocked
+
+
+def _entries(listed: list[str], path: str | None) -> frozenset[str]:
+    lines = Path(path).read_text(encoding="utf-8").splitlines() if path else []
+    entries = (entry.strip().lower() for entry in [*listed, *lines])
+    return frozenset(entry for entry in entries if entry and not entry.startswith("#"))

@@ -1,0 +1,164 @@
+"""C4 rules (Raffel et al. 2020, "Exploring the Limits of Transfer Learning", section 2.2).
+
+Line by line, removes lines that do not end in terminal punctuation (or end in an ellipsis),
+lines with fewer than 3 words, lines holding a word over 1000 characters, lines mentioning
+javascript (script warnings) and cookie/terms/privacy-policy boilerplate; Wikipedia-style
+citation marks are cut from the lines kept. Then removes whole documents containing
+"lorem ipsum" (templates) or a curly bracket (code), and those left with fewer than 5
+sentences. Thresholds, order and sentence counting (spaCy's sentencizer on each kept line)
+as datatrove's C4QualityFilter; the kept lines become the document's text.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from filters.quality.family import Family, FamilyParams, Judgement
+from filters.quality.signals import Pieces, Signals
+
+CITATION = r"\[\d*\]|\[edit\]|\[citation needed\]"
+POLICY = (
+    "terms of use",
+    "privacy policy",
+    "cookie policy",
+    "uses cookies",
+    "use of cookies",
+    "use cookies",
+)
+LINE_RULES = ("too_long_word", "no_terminal_punct", "too_few_words", "javascript", "policy")
+
+
+class C4(Family):
+    """Line-level cleaning, then lorem-ipsum, curly-bracket and sentence-count rules."""
+
+    name = "c4"
+
+    class Params(FamilyParams):
+        remove_citations: bool = True
+        filter_no_terminal_punct: bool = True
+        min_num_sentences: int | None = 5
+        min_words_per_line: int | None = 3
+        max_word_length: int | None = 1000
+        filter_lorem_ipsum: bool = True
+        filter_javascript: bool = True
+        filter_curly_bracket: bool = True
+        filter_policy: bool = True
+
+    def judge(self, signals: Signals) -> Judgement:
+        p = self.params
+        lines = signals.lines
+        stripped = pc.utf8_trim_whitespace(lines.values)
+        cleaned = (
+            pc.replace_substring_regex(stripped, CITATION, "") if p.remove_citations else stripped
+        )
+        lower = pc.utf8_lower(cleaned)
+        none = np.zeros(len(stripped), bool)
+        line_fails = {
+            "too_long_word": _has_long_word(stripped, p.max_word_length),
+            "no_terminal_punct": _no_terminal_punct(cleaned)
+            if p.filter_no_terminal_punct
+            else none,
+            "too_few_words": _word_counts(stripped) < (p.min_words_per_line or 0),
+        }
+        reaches_content = ~np.logical_or.reduce(list(line_fails.values()))
+        lorem = _contains(lower, "lorem ipsum") if p.filter_lorem_ipsum else none
+        javascript = _contains(lower, "javascript") if p.filter_javascript else none
+        curly = _contains(cleaned, "{") if p.filter_curly_bracket else none
+        policy = _contains_any(lower, POLICY) if p.filter_policy else none
+        line_fails["javascript"] = reaches_content & ~lorem & javascript
+        line_fails["policy"] = reaches_content & ~lorem & ~javascript & ~curly & policy
+        # A line that reaches lorem ipsum or a curly bracket ends the document there.
+        doc_event = reaches_content & (lorem | (~javascript & curly))
+        first_event = _first_per_text(lines, doc_event)
+        kept = reaches_content & ~lorem & ~javascript & ~curly & ~policy
+        kept_lines = Pieces(cleaned, lines.offsets).where(kept)
+        sentences = self._sentences(signals, kept_lines)
+        event_is_lorem = np.zeros(len(signals), bool)
+        has_event = first_event >= 0
+        event_is_lorem[has_event] = lorem[first_event[has_event]]
+        reasons = self.first_failed(
+            [
+                ("lorem_ipsum", has_event & event_is_lorem),
+                ("curly_bracket", has_event & ~event_is_lorem),
+                (
+                    "min_num_sentences",
+                    sentences < p.min_num_sentences if p.min_num_sentences else None,
+                ),
+            ],
+            len(signals),
+        )
+        texts = pc.utf8_trim_whitespace(kept_lines.joined("\n"))
+        # Lines are counted for documents C4 keeps: those are the lines that really go.
+        stays = reasons == None  # noqa: E711 (elementwise over an object array)
+        counters = {
+            f"lines_removed.c4_{rule}": int(np.sum(fails & stays[lines.owner]))
+            for rule, fails in _exclusive(line_fails).items()
+        }
+        return Judgement(reasons, texts=texts, counters=counters)
+
+    def _sentences(self, signals: Signals, kept: Pieces) -> np.ndarray:
+        """Sentences per text over its kept lines, as spaCy's sentencizer splits each line: a
+        sentence starts at a non-punctuation token that follows a sentence-ending one."""
+        words = signals.splitter.split(kept.values)
+        ends = signals.splitter.vocabulary.fact("ends_sentence")[words.ids]
+        punct = signals.splitter.vocabulary.fact("is_punct")[words.ids]
+        line = words.owner()
+        marks = ends | ~punct
+        line, ends = line[marks], ends[marks]
+        starts = np.concatenate([[False], ~ends[1:] & ends[:-1] & (line[1:] == line[:-1])])
+        per_line = (words.counts > 0) + np.bincount(line[starts], minlength=len(kept.values))
+        return kept.total(per_line.astype(np.float64))
+
+
+def _exclusive(fails: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Each line charged to the first rule that removes it, as datatrove counts them."""
+    taken = np.zeros_like(next(iter(fails.values())))
+    exclusive = {}
+    for rule, failed in fails.items():
+        exclusive[rule] = failed & ~taken
+        taken = taken | failed
+    return exclusive
+
+
+def _first_per_text(pieces: Pieces, flags: np.ndarray) -> np.ndarray:
+    """Per text, the index of its first flagged piece, or -1."""
+    first = np.full(len(pieces.counts), -1)
+    hits = np.flatnonzero(flags)[::-1]
+    first[pieces.owner[hits]] = hits
+    return first
+
+
+def _word_counts(lines: pa.Array) -> np.ndarray:
+    """`len(line.split())` of each stripped line."""
+    counts = pc.list_value_length(pc.utf8_split_whitespace(lines)).to_numpy(zero_copy_only=False)
+    empty = pc.equal(pc.utf8_length(lines), 0).to_numpy(zero_copy_only=False)
+    return np.where(empty, 0, counts)
+
+
+def _has_long_word(lines: pa.Array, limit: int | None) -> np.ndarray:
+    long_lines = pc.greater(pc.utf8_length(lines), limit or 0).to_numpy(zero_copy_only=False)
+    found = np.zeros(len(lines), bool)
+    if limit:
+        for index in np.flatnonzero(long_lines):
+            found[index] = any(len(word) > limit for word in lines[index].as_py().split())
+    return found
+
+
+def _no_terminal_punct(lines: pa.Array) -> np.ndarray:
+    ends = pc.match_substring_regex(lines, r"[.?!\"']$")
+    return ~(ends.to_numpy(zero_copy_only=False)) | _numpy(pc.ends_with(lines, "..."))
+
+
+def _contains(lines: pa.Array, needle: str) -> np.ndarray:
+    return _numpy(pc.match_substring(lines, needle))
+
+
+def _contains_any(lines: pa.Array, needles: tuple[str, ...]) -> np.ndarray:
+    pattern = "|".join(needle.replace(" ", r"\ ") for needle in needles)
+    return _numpy(pc.match_substring_regex(lines, pattern))
+
+
+def _numpy(mask: pa.Array) -> np.ndarray:
+    return mask.to_numpy(zero_copy_only=False)

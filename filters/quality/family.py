@@ -1,0 +1,74 @@
+"""What a rule family is: a set of published rules that judge a batch's `Signals` together.
+
+A family returns, per document, the name of the first of its rules that removes it (null
+to keep), in the family's published order, as `family.threshold_key` so a removal names the
+setting that decided it. A line-level family (C4) also returns the texts with its lines
+removed and how many lines each rule removed.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+import numpy as np
+import pyarrow as pa
+from pydantic import BaseModel, ConfigDict
+
+from filters.quality.signals import Signals
+
+
+class FamilyParams(BaseModel):
+    """Thresholds of one family: unknown keys and values of the wrong type are errors.
+    `null` turns a rule off, as in datatrove."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+@dataclass
+class Judgement:
+    reasons: np.ndarray
+    """Per document: `family.rule` that removes it, or None."""
+    texts: pa.Array | None = None
+    """Rewritten texts (line-level rules); None when the family does not edit."""
+    counters: dict[str, int] = field(default_factory=dict)
+
+
+class Family(ABC):
+    name: ClassVar[str]
+    Params: ClassVar[type[FamilyParams]]
+
+    def __init__(self, params: FamilyParams) -> None:
+        self.params = params
+
+    @abstractmethod
+    def judge(self, signals: Signals) -> Judgement: ...
+
+    def first_failed(self, failures: list[tuple[str, np.ndarray | None]], size: int) -> np.ndarray:
+        """The first rule (in order) each document fails, as `family.rule`; None where none.
+        A rule given as None is switched off."""
+        active = [(rule, failed) for rule, failed in failures if failed is not None]
+        if not active:
+            return np.full(size, None, dtype=object)
+        names = [f"{self.name}.{rule}" for rule, _ in active]
+        return np.select([failed for _, failed in active], names, default=None).astype(object)
+
+
+def ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
+    """`numerator / denominator`, inf (or nan for 0/0) where the denominator is 0."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.asarray(numerator, np.float64) / np.asarray(denominator, np.float64)
+
+
+def as_numbers(mask: pa.Array) -> np.ndarray:
+    return mask.to_numpy(zero_copy_only=False).astype(np.float64)
+
+
+def below(values: np.ndarray, threshold: float | None) -> np.ndarray | None:
+    """datatrove's `if threshold and value < threshold`: 0 and None switch the rule off."""
+    return values < threshold if threshold else None
+
+
+def above(values: np.ndarray, threshold: float | None) -> np.ndarray | None:
+    return values > threshold if threshold else None

@@ -1,0 +1,69 @@
+"""FineWeb rules (Penedo et al. 2024, "The FineWeb Datasets", section 3.3).
+
+Removes documents where few lines end in terminal punctuation (navigation, listings), most
+lines are short (menus, tag clouds), many characters sit in duplicated lines (templates),
+or there are many newlines per word (lists). Thresholds and order as datatrove's
+FineWebQualityFilter.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow.compute as pc
+
+from filters.quality.family import Family, FamilyParams, Judgement, ratio
+from filters.quality.signals import Signals
+from filters.quality.text import TERMINAL_PUNCTUATION
+
+
+class FineWeb(Family):
+    """Line-punctuation, short-line, duplicate-line-character and list rules."""
+
+    name = "fineweb"
+
+    class Params(FamilyParams):
+        line_punct_thr: float = 0.12
+        line_punct_exclude_zero: bool = False
+        stop_chars: list[str] | None = None
+        """Characters that count as ending a line; default: terminal punctuation of any script."""
+        short_line_thr: float = 0.67
+        short_line_length: int = 30
+        char_duplicates_ratio: float = 0.01
+        new_line_ratio: float = 0.3
+
+    def judge(self, signals: Signals) -> Judgement:
+        p = self.params
+        all_lines = signals.newline_lines
+        lines = all_lines.where(
+            pc.greater(pc.utf8_length(pc.utf8_trim_whitespace(all_lines.values)), 0).to_numpy(
+                zero_copy_only=False
+            )
+        )
+        stop_chars = p.stop_chars if p.stop_chars is not None else sorted(TERMINAL_PUNCTUATION)
+        ends = pc.is_in(pc.utf8_slice_codeunits(lines.values, -1), value_set=_strings(stop_chars))
+        punct = ratio(lines.total(ends.to_numpy(zero_copy_only=False)), lines.counts)
+        short = ratio(lines.total(lines.lengths <= p.short_line_length), lines.counts)
+        newlines = signals.count("\n")
+        duplicated = ratio(
+            lines.total(np.where(lines.repeated, lines.lengths, 0)), signals.length - newlines
+        )
+        reasons = self.first_failed(
+            [
+                ("empty", lines.counts == 0),
+                (
+                    "line_punct_thr",
+                    (punct < p.line_punct_thr) & ~((punct == 0) & p.line_punct_exclude_zero),
+                ),
+                ("short_line_thr", short > p.short_line_thr),
+                ("char_duplicates_ratio", duplicated > p.char_duplicates_ratio),
+                ("new_line_ratio", ratio(newlines, signals.words.counts) > p.new_line_ratio),
+            ],
+            len(signals),
+        )
+        return Judgement(reasons)
+
+
+def _strings(values: list[str]):
+    import pyarrow as pa
+
+    return pa.array(values, pa.string())

@@ -1,0 +1,131 @@
+"""Gopher repetition rules (Rae et al. 2021, table A1).
+
+Removes documents that repeat themselves: too many duplicate lines or paragraphs (by count
+or by characters), a single 2-, 3- or 4-gram covering too much of the text, or too many
+characters inside repeated 5- to 10-grams. Such pages are menus, templates, spam and
+degenerate machine output. Thresholds, order and counting as datatrove's
+GopherRepetitionFilter (including its greedy skip over a repeated n-gram).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import numpy as np
+from pydantic import Field, Strict
+
+from filters.quality.family import Family, FamilyParams, Judgement, above, ratio
+from filters.quality.signals import NGrams, Pieces, Signals
+
+TOP_N_GRAMS = {2: 0.2, 3: 0.18, 4: 0.16}
+DUP_N_GRAMS = {5: 0.15, 6: 0.14, 7: 0.13, 8: 0.12, 9: 0.11, 10: 0.10}
+
+NGramSize = Annotated[int, Strict(False), Field(ge=1)]
+"""Lax so that `--set ...top_n_grams.2=0.3` (a string key) still means n = 2."""
+
+
+class GopherRepetition(Family):
+    """Duplicate line/paragraph fractions and n-gram repetition rules."""
+
+    name = "gopher_repetition"
+
+    class Params(FamilyParams):
+        dup_para_frac: float | None = 0.3
+        dup_para_char_frac: float | None = 0.2
+        dup_line_frac: float | None = 0.3
+        dup_line_char_frac: float | None = 0.2
+        top_n_grams: dict[NGramSize, float] = Field(default_factory=lambda: dict(TOP_N_GRAMS))
+        """n → most the single most frequent n-gram may cover, as a fraction of characters."""
+        dup_n_grams: dict[NGramSize, float] = Field(default_factory=lambda: dict(DUP_N_GRAMS))
+        """n → most the repeated n-grams may cover, as a fraction of characters."""
+
+    def judge(self, signals: Signals) -> Judgement:
+        p = self.params
+        length = signals.length
+        paragraphs, lines = signals.paragraphs, signals.line_runs
+        failures = [
+            ("empty", length == 0),
+            ("dup_para_frac", above(_repeated_share(paragraphs), p.dup_para_frac)),
+            (
+                "dup_para_char_frac",
+                above(_repeated_chars(paragraphs, length), p.dup_para_char_frac),
+            ),
+            ("dup_line_frac", above(_repeated_share(lines), p.dup_line_frac)),
+            ("dup_line_char_frac", above(_repeated_chars(lines, length), p.dup_line_char_frac)),
+        ]
+        for n, limit in sorted(p.top_n_grams.items()):
+            covered = ratio(_top_ngram_chars(signals.ngrams(n), len(signals)), length)
+            failures.append((f"top_n_grams.{n}", covered > limit))
+        for n, limit in sorted(p.dup_n_grams.items()):
+            covered = ratio(_repeated_ngram_chars(signals.ngrams(n), len(signals)), length)
+            failures.append((f"dup_n_grams.{n}", covered > limit))
+        return Judgement(self.first_failed(failures, len(signals)))
+
+
+def _repeated_share(pieces: Pieces) -> np.ndarray:
+    return ratio(pieces.total(pieces.repeated.astype(np.float64)), pieces.counts)
+
+
+def _repeated_chars(pieces: Pieces, length: np.ndarray) -> np.ndarray:
+    return ratio(pieces.total(np.where(pieces.repeated, pieces.lengths, 0)), length)
+
+
+def _top_ngram_chars(grams: NGrams, size: int) -> np.ndarray:
+    """Per text: characters of its most frequent n-gram (words joined by spaces) times its
+    count; among equally frequent ones the first seen, as `Counter.most_common(1)` picks."""
+    if len(grams.hashes) == 0:
+        return np.zeros(size)
+    mixed = grams.hashes ^ (grams.owner.astype(np.uint64) * np.uint64(0x2545F4914F6CDD1D))
+    order = np.argsort(mixed, kind="stable")
+    ordered = mixed[order]
+    group_start = np.flatnonzero(np.concatenate([[True], ordered[1:] != ordered[:-1]]))
+    count = np.diff(np.append(group_start, len(ordered)))
+    first = order[group_start]
+    best = np.lexsort((first, -count, grams.owner[first]))
+    owner = grams.owner[first][best]
+    leader = best[np.concatenate([[True], owner[1:] != owner[:-1]])]
+    chars = np.zeros(size)
+    words_with_spaces = grams.chars[first[leader]] + grams.n - 1
+    chars[grams.owner[first[leader]]] = words_with_spaces * count[leader]
+    return chars
+
+
+def _repeated_ngram_chars(grams: NGrams, size: int) -> np.ndarray:
+    """Per text: characters in repeated n-grams, walking as datatrove's `find_all_duplicate`
+    does (a repeat skips its n words). Only n-grams occurring twice in a text can repeat, so
+    the walk visits just those."""
+    chars = np.zeros(size)
+    candidates = np.flatnonzero(_occurs_twice(grams))
+    if len(candidates) == 0:
+        return chars
+    owners = grams.owner[candidates]
+    bounds = np.flatnonzero(np.diff(owners)) + 1
+    for run in np.split(np.arange(len(candidates)), bounds):
+        seen: set[int] = set()
+        resume = -1
+        total = 0
+        picked = candidates[run]
+        for start, key, width in zip(
+            grams.start[picked].tolist(),
+            grams.hashes[picked].tolist(),
+            grams.chars[picked].tolist(),
+            strict=True,
+        ):
+            if start < resume:
+                continue
+            if key in seen:
+                total += width
+                resume = start + grams.n
+            else:
+                seen.add(key)
+        chars[owners[run[0]]] = total
+    return chars
+
+
+def _occurs_twice(grams: NGrams) -> np.ndarray:
+    """True for every n-gram whose hash occurs at least twice in its text (all copies)."""
+    repeated = grams.repeated
+    if not repeated.any():
+        return repeated
+    mixed = grams.hashes ^ (grams.owner.astype(np.uint64) * np.uint64(0x2545F4914F6CDD1D))
+    return np.isin(mixed, mixed[repeated])

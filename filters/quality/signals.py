@@ -1,0 +1,211 @@
+"""What the quality rules measure, computed once per batch of texts and shared by every rule.
+
+`Signals` holds a batch's texts and computes, on first use, each view the rules need: the
+lines as `str.splitlines` gives them, the lines between newlines, paragraphs, the words
+(datatrove's word split, see `words.py`) and n-gram hashes over them. Every view is flat
+across the whole batch (`Pieces`: values back to back with per-text offsets), so rules are
+numpy and Arrow kernels over the batch rather than Python over each document.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from filters.quality.words import Words, WordSplitter
+
+LINE_BREAKS = r"\r\n|[\n\r\x0b\x0c\x1c\x1d\x1e\x85\x{2028}\x{2029}]"
+"""What `str.splitlines` splits on."""
+
+HASH_MULTIPLIER = np.uint64(0x9E3779B97F4A7C15)
+
+
+@dataclass
+class Pieces:
+    """Strings cut out of each text, back to back: text i owns `values[offsets[i]:offsets[i+1]]`."""
+
+    values: pa.Array
+    offsets: np.ndarray
+
+    @classmethod
+    def split(cls, texts: pa.Array, pattern: str, regex: bool = True) -> Pieces:
+        split = pc.split_pattern_regex if regex else pc.split_pattern
+        lists = split(texts, pattern)
+        return cls(lists.flatten(), lists.offsets.to_numpy() - lists.offsets[0].as_py())
+
+    @property
+    def counts(self) -> np.ndarray:
+        return np.diff(self.offsets)
+
+    @cached_property
+    def owner(self) -> np.ndarray:
+        return np.repeat(np.arange(len(self.offsets) - 1), self.counts)
+
+    @cached_property
+    def lengths(self) -> np.ndarray:
+        return pc.utf8_length(self.values).to_numpy(zero_copy_only=False).astype(np.int64)
+
+    def total(self, per_piece: np.ndarray) -> np.ndarray:
+        """Per text, the sum of `per_piece` over its pieces."""
+        return np.bincount(self.owner, weights=per_piece, minlength=len(self.counts))
+
+    def where(self, keep: np.ndarray) -> Pieces:
+        counts = np.bincount(self.owner[keep], minlength=len(self.counts))
+        return Pieces(self.values.filter(pa.array(keep)), np.concatenate([[0], np.cumsum(counts)]))
+
+    def without_trailing_empty(self) -> Pieces:
+        """Drop each text's last piece when empty: `re.split` → `str.splitlines` semantics."""
+        keep = np.ones(len(self.values), bool)
+        last = self.offsets[1:][self.counts > 0] - 1
+        keep[last] = self.lengths[last] > 0
+        return self.where(keep)
+
+    @cached_property
+    def repeated(self) -> np.ndarray:
+        """True for a piece equal to an earlier piece of the same text."""
+        codes = pc.dictionary_encode(self.values).indices.to_numpy(zero_copy_only=False)
+        return repeated_within(self.owner, codes.astype(np.uint64))
+
+    def joined(self, separator: str) -> pa.Array:
+        lists = pa.ListArray.from_arrays(pa.array(self.offsets, pa.int32()), self.values)
+        return pc.binary_join(lists, separator)
+
+
+def repeated_within(owner: np.ndarray, keys: np.ndarray) -> np.ndarray:
+    """True where `keys[i]` already occurred earlier with the same owner."""
+    mixed = keys ^ (owner.astype(np.uint64) * HASH_MULTIPLIER)
+    order = np.argsort(mixed, kind="stable")
+    ordered = mixed[order]
+    repeated = np.zeros(len(keys), bool)
+    repeated[order[1:]] = ordered[1:] == ordered[:-1]
+    return repeated
+
+
+class Signals:
+    """Shared measurements of a batch of texts; each computed once, on first use."""
+
+    def __init__(
+        self, texts: pa.Array, splitter: WordSplitter, urls: pa.Array | None = None
+    ) -> None:
+        self.texts = pc.fill_null(_contiguous(texts), "")
+        self.splitter = splitter
+        self.urls = _contiguous(urls if urls is not None else pa.nulls(len(texts), pa.string()))
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    @cached_property
+    def length(self) -> np.ndarray:
+        """Characters per text."""
+        return pc.utf8_length(self.texts).to_numpy(zero_copy_only=False).astype(np.int64)
+
+    def count(self, substring: str) -> np.ndarray:
+        """Non-overlapping occurrences of `substring` per text, as `str.count`."""
+        return pc.count_substring(self.texts, substring).to_numpy(zero_copy_only=False)
+
+    @cached_property
+    def lines(self) -> Pieces:
+        """`text.splitlines()`."""
+        return Pieces.split(self.texts, LINE_BREAKS).without_trailing_empty()
+
+    @cached_property
+    def newline_lines(self) -> Pieces:
+        """`text.split("\\n")`."""
+        return Pieces.split(self.texts, "\n", regex=False)
+
+    @cached_property
+    def line_runs(self) -> Pieces:
+        """`re.split("\\n+", text)`: lines, blank ones merged away."""
+        return Pieces.split(self.texts, "\n+")
+
+    @cached_property
+    def paragraphs(self) -> Pieces:
+        """`re.split("\\n{2,}", text.strip())`."""
+        return Pieces.split(pc.utf8_trim_whitespace(self.texts), "\n{2,}")
+
+    @cached_property
+    def words(self) -> Words:
+        return self.splitter.split(self.texts)
+
+    @cached_property
+    def word_owner(self) -> np.ndarray:
+        return self.words.owner()
+
+    def word_fact(self, name: str) -> np.ndarray:
+        """A per-token fact (see `Vocabulary.fact`) for every word of the batch."""
+        return self.splitter.vocabulary.fact(name)[self.words.ids]
+
+    @cached_property
+    def _word_length_sums(self) -> np.ndarray:
+        return np.concatenate([[0], np.cumsum(self.word_fact("length"))])
+
+    def ngrams(self, n: int) -> NGrams:
+        """Every run of `n` consecutive words inside one text, hashed."""
+        return self._ngrams[n]
+
+    @cached_property
+    def _ngrams(self) -> dict[int, NGrams]:
+        return _NGramTable(self)
+
+
+class _NGramTable(dict):
+    """n → NGrams, each built from the (n-1)-gram hashes so no n costs more than one pass."""
+
+    def __init__(self, signals: Signals) -> None:
+        super().__init__()
+        self.signals = signals
+        ids = signals.words.ids.astype(np.uint64)
+        self.unigram = (ids + np.uint64(1)) * HASH_MULTIPLIER
+        self.hashes = {1: self.unigram}
+
+    def __missing__(self, n: int) -> NGrams:
+        words = self.signals.words
+        hashes = self._hashes(n)
+        owner = self.signals.word_owner
+        start = np.arange(len(words.ids))
+        valid = start + n <= words.offsets[1:][owner]
+        starts = start[valid]
+        sums = self.signals._word_length_sums
+        grams = NGrams(
+            n=n,
+            owner=owner[valid],
+            start=starts,
+            hashes=hashes[valid],
+            chars=sums[starts + n] - sums[starts],
+        )
+        self[n] = grams
+        return grams
+
+    def _hashes(self, n: int) -> np.ndarray:
+        if n not in self.hashes:
+            shorter = self._hashes(n - 1)
+            extended = shorter.copy()
+            extended[: len(extended) - n + 1] = (
+                shorter[: len(shorter) - n + 1] * np.uint64(1_000_003) + self.unigram[n - 1 :]
+            )
+            self.hashes[n] = extended
+        return self.hashes[n]
+
+
+@dataclass
+class NGrams:
+    """The n-grams of a batch: text, first word index, hash and characters (words joined with
+    no separator) of each."""
+
+    n: int
+    owner: np.ndarray
+    start: np.ndarray
+    hashes: np.ndarray
+    chars: np.ndarray
+
+    @cached_property
+    def repeated(self) -> np.ndarray:
+        return repeated_within(self.owner, self.hashes)
+
+
+def _contiguous(array: pa.Array | pa.ChunkedArray) -> pa.Array:
+    return array.combine_chunks() if isinstance(array, pa.ChunkedArray) else array

@@ -1,0 +1,115 @@
+"""The `quality` stage: the published heuristic rule families, over shared signals.
+
+Families run in FineWeb's order (Gopher repetition, Gopher quality, C4, FineWeb) and then
+the blocklist; each judges the documents the ones before it kept, and a removed document's
+reason is the rule that removed it (`gopher_quality.min_doc_words`, `c4.curly_bracket`,
+...). C4 rewrites the text of the documents it keeps (its line-level rules), so FineWeb and
+the blocklist see that text, as in datatrove's pipeline; the lines it removed are counted
+as `lines_removed.c4_<rule>`. Words are split as datatrove splits them (spaCy's rules for
+the document's `language` when the language stage ran before, English otherwise).
+
+`quality: {}` runs the four published families with their published thresholds; naming any
+family runs only the named ones, each with its thresholds overridable.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from pydantic import model_validator
+
+from filters.quality.blocklist import Blocklist
+from filters.quality.c4 import C4
+from filters.quality.family import Family
+from filters.quality.fineweb import FineWeb
+from filters.quality.gopher_quality import GopherQuality
+from filters.quality.gopher_repetition import GopherRepetition
+from filters.quality.signals import Signals
+from filters.quality.words import WordSplitter
+from pipeline.config import StrictModel
+from pipeline.stage import Stage, Verdict
+
+FAMILIES: tuple[type[Family], ...] = (GopherRepetition, GopherQuality, C4, FineWeb, Blocklist)
+PUBLISHED = ("gopher_repetition", "gopher_quality", "c4", "fineweb")
+
+
+class Quality(Stage):
+    """Removes documents the Gopher, C4 and FineWeb rules (and any blocklists) reject."""
+
+    name = "quality"
+
+    class Params(StrictModel):
+        gopher_repetition: GopherRepetition.Params | None = None
+        gopher_quality: GopherQuality.Params | None = None
+        c4: C4.Params | None = None
+        fineweb: FineWeb.Params | None = None
+        blocklist: Blocklist.Params | None = None
+
+        @model_validator(mode="before")
+        @classmethod
+        def _published_by_default(cls, data: Any) -> Any:
+            if isinstance(data, dict) and not data:
+                return {family: {} for family in PUBLISHED}
+            return data
+
+    def __init__(self, params: Params) -> None:
+        super().__init__(params)
+        self.families = [
+            family(getattr(params, family.name))
+            for family in FAMILIES
+            if getattr(params, family.name) is not None
+        ]
+        self._splitters: dict[str, WordSplitter] = {}
+
+    def process(self, table: pa.Table) -> Verdict:
+        texts = pc.fill_null(table.column("text"), "").combine_chunks()
+        urls = table.column("url").combine_chunks() if "url" in table.column_names else None
+        reasons = np.full(table.num_rows, None, dtype=object)
+        counters: dict[str, int] = {}
+        for language, rows in self._by_language(table):
+            text, reason = self._judge(
+                texts.take(rows), urls.take(rows) if urls else None, language, counters
+            )
+            texts = _put(texts, rows, text)
+            reasons[rows] = reason
+        table = table.set_column(table.column_names.index("text"), "text", texts)
+        return Verdict(table, removed=pa.array(reasons, pa.string()), counters=counters)
+
+    def _judge(self, texts, urls, language, counters):
+        splitter = self._splitters.setdefault(language, WordSplitter(language))
+        reasons = np.full(len(texts), None, dtype=object)
+        alive = np.arange(len(texts))
+        for family in self.families:
+            if len(alive) == 0:
+                break
+            judgement = family.judge(
+                Signals(texts.take(alive), splitter, urls.take(alive) if urls else None)
+            )
+            for key, value in judgement.counters.items():
+                counters[key] = counters.get(key, 0) + value
+            removed = judgement.reasons != None  # noqa: E711
+            reasons[alive[removed]] = judgement.reasons[removed]
+            if judgement.texts is not None:
+                texts = _put(texts, alive[~removed], judgement.texts.filter(pa.array(~removed)))
+            alive = alive[~removed]
+        return texts, reasons
+
+    @staticmethod
+    def _by_language(table: pa.Table):
+        """Row indices per word-splitting language: the `language` column where present."""
+        if "language" not in table.column_names:
+            yield "en", np.arange(table.num_rows)
+            return
+        languages = pc.fill_null(table.column("language"), "en").to_numpy(zero_copy_only=False)
+        for language in np.unique(languages):
+            yield str(language), np.flatnonzero(languages == language)
+
+
+def _put(target: pa.Array, rows: np.ndarray, values: pa.Array) -> pa.Array:
+    """`target` with `target[rows] = values` (`rows` ascending)."""
+    mask = np.zeros(len(target), bool)
+    mask[rows] = True
+    return pc.replace_with_mask(target, pa.array(mask), values)

@@ -1,0 +1,159 @@
+"""Word splitting as datatrove does it (spaCy's rule-based tokenizer), at a fraction of the cost.
+
+spaCy's tokenizer first cuts the text at spaces and then splits each space-free chunk on its
+own (prefixes, suffixes, infixes, exceptions such as `don't` → `do`, `n't`). So a chunk always
+gives the same tokens, and web text repeats its chunks endlessly. `WordSplitter` cuts a whole
+Arrow batch at spaces in C++, asks spaCy only about chunks it has not met before, and
+assembles every document's tokens as integer ids with numpy. Tokens are whitespace-stripped
+and empty ones dropped, as datatrove's `strip_strings` does.
+
+`Vocabulary` gives each distinct token an id and the per-token facts the rules read (length,
+has a letter, is only punctuation, ...), computed once per distinct token, not per occurrence.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+from itertools import chain
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from filters.quality.text import PUNCTUATION_SET, SENTENCE_PUNCTUATION
+
+MAX_CACHED_CHUNKS = 2_000_000
+
+
+class Vocabulary:
+    """Distinct tokens by id, with the per-token facts the rules need as numpy arrays."""
+
+    def __init__(self) -> None:
+        self.ids: dict[str, int] = {}
+        self.tokens: list[str] = []
+        self._facts: list[tuple[int, bool, bool, bool]] = []
+        self._arrays: dict[str, np.ndarray] = {}
+
+    def id(self, token: str, is_punct: bool) -> int:
+        found = self.ids.get(token)
+        if found is None:
+            found = self.ids[token] = len(self.tokens)
+            self.tokens.append(token)
+            self._facts.append(
+                (
+                    len(token),
+                    any(ch.isalpha() for ch in token),
+                    any(ch not in PUNCTUATION_SET for ch in token),
+                    is_punct,
+                )
+            )
+            self._arrays = {}
+        return found
+
+    def fact(self, name: str) -> np.ndarray:
+        """`length`, `has_alpha`, `has_non_symbol` or `is_punct`, indexed by token id."""
+        if not self._arrays:
+            columns = list(zip(*self._facts, strict=True)) if self._facts else [(), (), (), ()]
+            names = ("length", "has_alpha", "has_non_symbol", "is_punct")
+            types = (np.int64, bool, bool, bool)
+            self._arrays = {
+                n: np.array(c, dtype=t) for n, c, t in zip(names, columns, types, strict=True)
+            }
+            ends = np.array([t in SENTENCE_PUNCTUATION for t in self.tokens], dtype=bool)
+            self._arrays["ends_sentence"] = ends
+        return self._arrays[name]
+
+    def lookup(self, tokens: list[str]) -> np.ndarray:
+        """Ids of the given tokens; -1 for those never seen (so they match nothing)."""
+        return np.array([self.ids.get(token, -1) for token in tokens], dtype=np.int64)
+
+
+@dataclass
+class Words:
+    """Token ids of many texts, back to back: text i owns `ids[offsets[i]:offsets[i + 1]]`."""
+
+    ids: np.ndarray
+    offsets: np.ndarray
+
+    @property
+    def counts(self) -> np.ndarray:
+        return np.diff(self.offsets)
+
+    def owner(self) -> np.ndarray:
+        """For each token, the index of its text."""
+        return np.repeat(np.arange(len(self.offsets) - 1), self.counts)
+
+
+class WordSplitter:
+    """spaCy's tokenizer for one language, memoised per space-separated chunk."""
+
+    def __init__(self, language: str = "en") -> None:
+        self.language = language
+        self.vocabulary = Vocabulary()
+        self._chunks: dict[str, tuple[int, ...]] = {}
+
+    @property
+    def _spacy(self):
+        return spacy_tokenizer(self.language)
+
+    def split(self, texts: pa.Array | pa.ChunkedArray) -> Words:
+        chunks = pc.split_pattern(pc.fill_null(texts, ""), " ")
+        if isinstance(chunks, pa.ChunkedArray):
+            chunks = chunks.combine_chunks()
+        encoded = pc.dictionary_encode(chunks.flatten())
+        distinct = encoded.dictionary.to_pylist()
+        self._learn([chunk for chunk in distinct if chunk not in self._chunks])
+        known = [self._chunks[chunk] for chunk in distinct]
+        per_distinct = np.fromiter(map(len, known), np.int64, len(known))
+        distinct_ids = np.fromiter(chain.from_iterable(known), np.int64)
+        starts = np.concatenate([[0], np.cumsum(per_distinct)])
+        which = encoded.indices.to_numpy(zero_copy_only=False)
+        ids = _gather(distinct_ids, starts[which], per_distinct[which])
+        token_ends = np.concatenate([[0], np.cumsum(per_distinct[which])])
+        chunk_offsets = chunks.offsets.to_numpy() - chunks.offsets[0].as_py()
+        return Words(ids, token_ends[chunk_offsets])
+
+    def _learn(self, chunks: list[str]) -> None:
+        if not chunks:
+            return
+        if len(self._chunks) + len(chunks) > MAX_CACHED_CHUNKS:
+            self._chunks.clear()
+        from spacy.attrs import IDX, IS_PUNCT, ORTH
+
+        doc = self._spacy(" ".join(chunks))
+        orths = doc.to_array(ORTH).tolist()
+        starts, puncts = doc.to_array([IDX, IS_PUNCT]).astype(np.int64).T
+        lengths = np.fromiter(map(len, chunks), np.int64, len(chunks))
+        chunk_starts = np.concatenate([[0], np.cumsum(lengths + 1)[:-1]])
+        owners = np.searchsorted(chunk_starts, starts, side="right") - 1
+        strings = doc.vocab.strings
+        tokens: list[list[int]] = [[] for _ in chunks]
+        for orth, is_punct, owner in zip(orths, puncts.tolist(), owners.tolist(), strict=True):
+            token = strings[orth].strip()
+            if token:
+                tokens[owner].append(self.vocabulary.id(token, bool(is_punct)))
+        self._chunks.update(zip(chunks, map(tuple, tokens), strict=True))
+
+
+def _gather(values: np.ndarray, starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Concatenate `values[s:s + c]` for each (s, c), without a Python loop."""
+    total = int(counts.sum())
+    if total == 0:
+        return np.zeros(0, np.int64)
+    ends = np.cumsum(counts)
+    shift = np.repeat(starts - (ends - counts), counts)
+    return values[shift + np.arange(total)]
+
+
+@cache
+def spacy_tokenizer(language: str):
+    """spaCy's blank pipeline tokenizer for `language` (English where spaCy has none)."""
+    import spacy
+
+    try:
+        nlp = spacy.blank(language)
+    except Exception:  # no rules for this language, or they need an extra package
+        nlp = spacy.blank("en")
+    nlp.max_length = 10**9
+    return nlp.tokenizer
