@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import random
 import re
+import shutil
 import sys
 import tempfile
 import time
@@ -116,6 +117,7 @@ def datatrove_end_to_end(folder: Path, workers: int, shards: int) -> tuple[float
 
     logger.remove()  # its per-task stats would bury the comparison
     work = folder / "datatrove"
+    shutil.rmtree(work, ignore_errors=True)  # it skips tasks its logs say are done
     config = MinhashConfig(n_grams=NGRAM, num_buckets=BANDS, hashes_per_bucket=ROWS, seed=SEED)
     reader = ParquetReader(str(folder / "in"))
     steps = [
