@@ -54,6 +54,5 @@ class DedupDecisions(Stage):
         found = pc.index_in(table.column("id"), self.decisions.column("id"))
         cluster = self.decisions.column("dup_cluster").take(found)
         size = pc.fill_null(self.decisions.column("dup_cluster_size").take(found), 1)
-        table = table.drop_columns([f.name for f in FIELDS if f.name in table.column_names])
         table = table.append_column("dup_cluster", cluster).append_column("dup_cluster_size", size)
         return Verdict(table, removed=self.decisions.column("reason").take(found))
