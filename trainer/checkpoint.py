@@ -10,6 +10,7 @@ that `--resume auto` would pick.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import random
 import re
@@ -102,7 +103,7 @@ def save(
     torch.save({**state, "step": step, "rng": rng_states()}, temp / f"rank-{world.rank}.pt")
     _barrier(world)
     if world.is_main:
-        meta = {"step": step, "model": args.__dict__, "world_size": world.size}
+        meta = {"step": step, "model": dataclasses.asdict(args), "world_size": world.size}
         (temp / "meta.json").write_text(json.dumps(meta, indent=2))
         shutil.copyfile(tokenizer, temp / "tokenizer.json")
         shutil.rmtree(final, ignore_errors=True)

@@ -7,7 +7,6 @@ Ray nor the pipeline.
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 from typing import Any, Literal
 
@@ -152,7 +151,3 @@ def validate_train_config(data: dict[str, Any], origin: str = "<config>") -> Tra
 def read_train_config(path: str | Path) -> TrainConfig:
     """A resolved config file (e.g. RUN/config.yaml) without overrides."""
     return validate_train_config(yaml.safe_load(Path(path).read_text()) or {}, origin=str(path))
-
-
-def model_args_dict(args: ModelArgs) -> dict[str, Any]:
-    return dataclasses.asdict(args)
