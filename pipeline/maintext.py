@@ -7,7 +7,7 @@ share bars, related links). Frame tags (nav, footer, aside, scripts, forms' cont
 hidden elements go first. Boilerplate-named blocks and link lists are then cut unless one
 holds most of the page's text (a wrapper named `has-sidebar` is not a sidebar). Each
 paragraph votes with its unlinked text, and the main text is the deepest element that
-still holds `share` of all votes: deep enough to leave the page frame behind, high enough
+still holds 85% of all votes: deep enough to leave the page frame behind, high enough
 to keep an article that its template splits into several boxes. The page's <h1> is kept
 as its title. Blocks become lines, list items `• ` lines, table cells are joined by ` | `.
 """
@@ -24,7 +24,7 @@ from selectolax.lexbor import LexborHTMLParser, LexborNode
 DROPPED_TAGS = frozenset({
     "script", "style", "noscript", "template", "head", "iframe", "svg", "canvas", "object",
     "embed", "video", "audio", "map", "nav", "footer", "aside", "menu", "dialog", "button",
-    "select", "input", "textarea", "label", "figcaption",
+    "select", "input", "textarea", "label", "figure", "figcaption",
 })
 """Never main text: code, media, form controls, image captions and the page's own frame."""
 
@@ -35,7 +35,7 @@ BLOCK_TAGS = frozenset({
 })
 """Elements that start a new line; the rest run inline."""
 
-LINK_LIST_TAGS = frozenset({"ul", "ol", "div", "section", "table", "dl", "p", "span"})
+LINK_LIST_TAGS = frozenset({"ul", "ol", "div", "section", "table", "dl", "p", "span", "h2", "h3", "h4", "h5", "h6"})
 # fmt: on
 
 BOILERPLATE = re.compile(
@@ -43,7 +43,8 @@ BOILERPLATE = re.compile(
     r"sidebar|breadcrumb|footer|(^|[-_ ])nav|menu|byline|author|(^|[-_ ])tags?([-_ ]|$)|"
     r"banner|advert|(^|[-_ ])ads?([-_ ]|$)|sponsor|promo|popup|modal|pagination|pager|"
     r"print|rating|teaser|recommend|more-|most-|popular|login|signup|skip|toolbar|masthead|"
-    r"(^|[-_ ])meta([-_ ]|$)|post-?meta|date|caption|hidden|outbrain|taboola",
+    r"(^|[-_ ])meta([-_ ]|$)|post-?meta|date|caption|credit|copyright|avatar|shariff|hidden|outbrain|"
+    r"taboola",
 )
 """Class/id fragments (lower-cased) of elements that are not the main text."""
 
@@ -56,7 +57,11 @@ SPACES = re.compile(r"\s+")
 MIN_PARAGRAPH = 25
 """Characters a block needs before it votes for its ancestors."""
 LINK_LIST_DENSITY = 0.5
-"""Above this share of linked text, a list or box is navigation, not text."""
+"""Above this share of linked text, a list, box or heading is navigation, not text."""
+MAIN_SHARE = 0.85
+"""Share of all paragraph votes the main container must hold."""
+SIBLING_VOTES = 0.05
+SIBLING_LINK_DENSITY = 0.2
 
 
 @dataclass(eq=False)
@@ -81,7 +86,7 @@ class Block:
         return self.linked / self.text if self.text else 0.0
 
 
-def extract_main_text(html: str, share: float = 0.85) -> str:
+def extract_main_text(html: str) -> str:
     """The main text of one HTML page, '' when it has none."""
     tree = LexborHTMLParser(html)
     body = tree.body
@@ -90,10 +95,10 @@ def extract_main_text(html: str, share: float = 0.85) -> str:
     tree.strip_tags(list(DROPPED_TAGS))
     root = measure(body)
     cut_boilerplate(root)
-    container = densest_container(root, share)
-    text = serialize(container.node)
+    parts = with_siblings(densest_container(root))
+    text = "\n".join(serialize(block.node) for block in parts)
     title = tree.css_first("h1")
-    if title is not None and not _contains(container.node, title):
+    if title is not None and not any(_contains(block.node, title) for block in parts):
         heading = _collapse(title.text(deep=True))
         if heading:
             text = f"{heading}\n{text}"
@@ -164,15 +169,31 @@ def cut_boilerplate(root: Block) -> None:
         stack.extend(kept)
 
 
-def densest_container(root: Block, share: float) -> Block:
-    """The deepest element that still holds `share` of the page's paragraph text."""
-    container = root
+def densest_container(root: Block) -> Block:
+    """The deepest element that still holds MAIN_SHARE of the page's paragraph text."""
+    container, need = root, MAIN_SHARE * root.votes
     while True:
-        need = share * container.votes if container is root else share * root.votes
         inner = max(container.children, key=lambda block: block.votes, default=None)
         if inner is None or inner.votes < need or inner.votes == 0:
             return container
         container = inner
+
+
+def with_siblings(container: Block) -> list[Block]:
+    """The container and those siblings that hold unlinked paragraphs of their own.
+
+    Templates often split one article over sibling boxes (lead, body, fact box); a sibling
+    with a twentieth of the container's votes and few links belongs to it.
+    """
+    if container.parent is None:
+        return [container]
+    floor = max(SIBLING_VOTES * container.votes, 1)
+    return [
+        sibling
+        for sibling in container.parent.children
+        if sibling is container
+        or (sibling.votes >= floor and sibling.link_density < SIBLING_LINK_DENSITY)
+    ]
 
 
 def _subtract(block: Block | None, child: Block) -> None:
