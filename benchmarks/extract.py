@@ -11,7 +11,7 @@ speed relative to datatrove. With a truth file in trafilatura's schema (by defau
 `trafilatura-evaldata.json` beside the WARC) it also prints each engine's share of `with`
 snippets found and `without` snippets avoided, and the tokenmill/trafilatura time ratio.
 
-    python benchmarks/extract.py [WARC] [--truth TRUTH.json] [--limit N]
+    python -m benchmarks.extract [WARC] [--truth TRUTH.json] [--limit N] [--no-datatrove]
 """
 
 from __future__ import annotations

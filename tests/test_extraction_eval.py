@@ -151,12 +151,16 @@ class _AllUrls(dict):
         return True
 
 
-def test_quality_on_a_slice_of_trafilaturas_eval_set(corpora):
-    """The first 150 pages; the full comparison with speed is benchmarks/extract.py's."""
+TRAFILATURA_SHARES = (0.9470, 0.8989)
+"""trafilatura 2.3.1's `with` found and `without` avoided on the whole set (measured by
+`tokenmill eval-extraction ... --engine trafilatura`; it takes ~70 ms a page, too slow to rerun here)."""
+
+
+def test_quality_within_two_points_of_trafilatura(corpora):
     web = corpora / "web"
     truth = load_truth(web / "trafilatura-evaldata.json")
-    subset = dict(list(truth.items())[:150])
-    scores, _ = evaluate(str(web / "trafilatura-eval.warc.gz"), subset, ["tokenmill"])
+    scores, missing = evaluate(str(web / "trafilatura-eval.warc.gz"), truth, ["tokenmill"])
     ours = scores["tokenmill"]
-    assert ours.pages == 150 and ours.errors == 0
-    assert ours.with_share > 0.88 and ours.without_share > 0.84
+    assert (ours.pages, ours.errors, missing) == (len(truth), 0, 0)
+    assert ours.with_share >= TRAFILATURA_SHARES[0] - 0.02
+    assert ours.without_share >= TRAFILATURA_SHARES[1] - 0.02
