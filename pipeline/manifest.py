@@ -19,6 +19,7 @@ PACKAGES = (
     "fsspec",
     "fastwarc",
     "resiliparse",
+    "selectolax",
     "trafilatura",
     "numpy",
     "tokenizers",
