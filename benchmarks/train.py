@@ -6,7 +6,8 @@ One process, the same token run, model shape, batch and optimizer settings for b
   - reference: `LlamaForCausalLM` of the same architecture (sdpa attention) in a plain
     loop over the same batches: forward, cross-entropy, backward, clip, AdamW step,
   - loader: `Loader.next_batch` alone, no model.
-Rounds alternate ours and the reference so machine load affects both alike.
+Rounds interleave ours and the reference, alternating which goes first, so machine load
+affects both alike.
 
     python -m benchmarks.train [--run OUT] [--preset tiny] [--steps 30] [--rounds 2]
 """
@@ -148,9 +149,15 @@ def main() -> None:
         )
         results: dict[str, list[float]] = {"ours": [], "transformers": [], "loader": []}
         for round_ in range(options.rounds):
-            output = Path(scratch) / f"ours-{round_}"
-            results["ours"].append(ours(config.model_copy(update={"output": str(output)})))
-            results["transformers"].append(reference(config, args))
+            ours_config = config.model_copy(
+                update={"output": str(Path(scratch) / f"ours-{round_}")}
+            )
+            contenders = {
+                "ours": lambda: ours(ours_config),  # noqa: B023 (called within this iteration)
+                "transformers": lambda: reference(config, args),
+            }
+            for name in sorted(contenders, reverse=bool(round_ % 2)):  # alternate who goes first
+                results[name].append(contenders[name]())
             results["loader"].append(loader_alone(config))
     table = Table(title="training tokens/s (median of rounds)")
     for column in ("contender", "tokens/s", "vs transformers"):
