@@ -15,7 +15,7 @@ def horizontal_bars(rows: list[tuple[str, float, str]], width: int = 640) -> str
     """One bar per (label, value, shown text), scaled to the largest value."""
     if not rows:
         return ""
-    label_width, bar_height, gap = 210, 18, 4
+    label_width, bar_height, gap = 250, 18, 4
     top = max(value for _, value, _ in rows) or 1
     span = width - label_width - 120
     height = len(rows) * (bar_height + gap)
@@ -87,8 +87,10 @@ def histogram(data: dict[str, Any], width: int = 540, height: int = 170) -> str:
             for i in range(len(counts))
         ]
     else:
+        anchors = {0: "start", len(counts): "end"}
         labels = [
-            (left + i * step, "middle", number(edges[i])) for i in _ticks(edges, data["scale"])
+            (left + i * step, anchors.get(i, "middle"), number(edges[i]))
+            for i in _ticks(edges, data["scale"])
         ]
     parts += [
         f'<text x="{x:.1f}" y="{height - 14}" text-anchor="{anchor}">{escape(text)}</text>'
@@ -113,10 +115,14 @@ def mini_funnel(kept: list[int], width: int = 90, height: int = 18) -> str:
 def _ticks(edges: list[float], scale: str) -> list[int]:
     """Edge indices to label: powers of ten on a log scale, else both ends and the middle."""
     if scale == "log":
-        decades = [i for i, edge in enumerate(edges) if abs(math.log10(edge) % 1) < 1e-9]
+        decades = [i for i, edge in enumerate(edges) if _whole(math.log10(edge))]
         if len(decades) >= 2:
             return decades[:: max(1, math.ceil(len(decades) / 6))]
     return sorted({0, (len(edges) - 1) // 2, len(edges) - 1})
+
+
+def _whole(value: float) -> bool:
+    return abs(value - round(value)) < 1e-9
 
 
 def bin_label(low: float, high: float, scale: str) -> str:
@@ -136,7 +142,7 @@ def number(value: float) -> str:
     return f"{value:.3g}"
 
 
-def _clip(label: str, limit: int = 32) -> str:
+def _clip(label: str, limit: int = 40) -> str:
     return label if len(label) <= limit else label[: limit - 1] + "…"
 
 
