@@ -24,6 +24,9 @@ import pyarrow.compute as pc
 from filters.quality.text import PUNCTUATION_SET, SENTENCE_PUNCTUATION
 
 MAX_CACHED_CHUNKS = 2_000_000
+FACTS = ("length", "has_alpha", "has_non_symbol", "is_punct", "ends_sentence")
+NON_SYMBOL = "[^" + "".join(f"\\x{{{ord(ch):x}}}" for ch in sorted(PUNCTUATION_SET)) + "]"
+"""RE2: a character outside datatrove's punctuation set."""
 
 
 class Vocabulary:
@@ -32,37 +35,35 @@ class Vocabulary:
     def __init__(self) -> None:
         self.ids: dict[str, int] = {}
         self.tokens: list[str] = []
-        self._facts: list[tuple[int, bool, bool, bool]] = []
-        self._arrays: dict[str, np.ndarray] = {}
+        self._is_punct: list[bool] = []
+        self._facts: dict[str, np.ndarray] = {name: np.zeros(0, bool) for name in FACTS}
 
     def id(self, token: str, is_punct: bool) -> int:
         found = self.ids.get(token)
         if found is None:
             found = self.ids[token] = len(self.tokens)
             self.tokens.append(token)
-            self._facts.append(
-                (
-                    len(token),
-                    any(ch.isalpha() for ch in token),
-                    any(ch not in PUNCTUATION_SET for ch in token),
-                    is_punct,
-                )
-            )
-            self._arrays = {}
+            self._is_punct.append(is_punct)
         return found
 
     def fact(self, name: str) -> np.ndarray:
-        """`length`, `has_alpha`, `has_non_symbol` or `is_punct`, indexed by token id."""
-        if not self._arrays:
-            columns = list(zip(*self._facts, strict=True)) if self._facts else [(), (), (), ()]
-            names = ("length", "has_alpha", "has_non_symbol", "is_punct")
-            types = (np.int64, bool, bool, bool)
-            self._arrays = {
-                n: np.array(c, dtype=t) for n, c, t in zip(names, columns, types, strict=True)
+        """Indexed by token id: `length`, `has_alpha`, `has_non_symbol` (a character that is
+        not punctuation: a word for Gopher), `is_punct` (spaCy's) or `ends_sentence`
+        (a token after which spaCy's sentencizer may start a sentence)."""
+        known = len(self._facts["length"])
+        if known < len(self.tokens):
+            new = pa.array(self.tokens[known:], pa.string())
+            facts = {
+                "length": pc.utf8_length(new),
+                "has_alpha": pc.match_substring_regex(new, r"\pL"),
+                "has_non_symbol": pc.match_substring_regex(new, NON_SYMBOL),
+                "is_punct": pa.array(self._is_punct[known:], pa.bool_()),
+                "ends_sentence": pc.is_in(new, value_set=pa.array(sorted(SENTENCE_PUNCTUATION))),
             }
-            ends = np.array([t in SENTENCE_PUNCTUATION for t in self.tokens], dtype=bool)
-            self._arrays["ends_sentence"] = ends
-        return self._arrays[name]
+            for key, values in facts.items():
+                values = values.to_numpy(zero_copy_only=False)
+                self._facts[key] = np.concatenate([self._facts[key], values])
+        return self._facts[name]
 
     def lookup(self, tokens: list[str]) -> np.ndarray:
         """Ids of the given tokens; -1 for those never seen (so they match nothing)."""
@@ -115,24 +116,44 @@ class WordSplitter:
         return Words(ids, token_ends[chunk_offsets])
 
     def _learn(self, chunks: list[str]) -> None:
-        if not chunks:
-            return
         if len(self._chunks) + len(chunks) > MAX_CACHED_CHUNKS:
             self._chunks.clear()
+        # A chunk of letters only (or ASCII digits only) is one token unless it is one of
+        # spaCy's special cases (`cannot`, `dont`, ...): every other rule needs punctuation.
+        special = self._spacy.rules
+        plain = [
+            c for c in chunks if (c.isalpha() or (c.isascii() and c.isdigit())) and c not in special
+        ]
+        vocabulary = self.vocabulary
+        self._chunks.update((c, (vocabulary.id(c, False),)) for c in plain)
+        self._learn_with_spacy([c for c in chunks if c not in self._chunks])
+
+    def _learn_with_spacy(self, chunks: list[str]) -> None:
+        if not chunks:
+            return
         from spacy.attrs import IDX, IS_PUNCT, ORTH
 
         doc = self._spacy(" ".join(chunks))
-        orths = doc.to_array(ORTH).tolist()
+        orths = doc.to_array(ORTH)
         starts, puncts = doc.to_array([IDX, IS_PUNCT]).astype(np.int64).T
         lengths = np.fromiter(map(len, chunks), np.int64, len(chunks))
         chunk_starts = np.concatenate([[0], np.cumsum(lengths + 1)[:-1]])
         owners = np.searchsorted(chunk_starts, starts, side="right") - 1
         strings = doc.vocab.strings
+        distinct, first, which = np.unique(orths, return_index=True, return_inverse=True)
+        ids = np.array(
+            [
+                self.vocabulary.id(token, bool(puncts[at]))
+                if (token := strings[orth].strip())
+                else -1
+                for orth, at in zip(distinct.tolist(), first.tolist(), strict=True)
+            ],
+            np.int64,
+        )[which]
         tokens: list[list[int]] = [[] for _ in chunks]
-        for orth, is_punct, owner in zip(orths, puncts.tolist(), owners.tolist(), strict=True):
-            token = strings[orth].strip()
-            if token:
-                tokens[owner].append(self.vocabulary.id(token, bool(is_punct)))
+        for token, owner in zip(ids.tolist(), owners.tolist(), strict=True):
+            if token >= 0:
+                tokens[owner].append(token)
         self._chunks.update(zip(chunks, map(tuple, tokens), strict=True))
 
 
@@ -150,10 +171,15 @@ def _gather(values: np.ndarray, starts: np.ndarray, counts: np.ndarray) -> np.nd
 def spacy_tokenizer(language: str):
     """spaCy's blank pipeline tokenizer for `language` (English where spaCy has none)."""
     import spacy
+    from spacy.attrs import IS_PUNCT
 
     try:
         nlp = spacy.blank(language)
     except Exception:  # no rules for this language, or they need an extra package
         nlp = spacy.blank("en")
     nlp.max_length = 10**9
+    # Splitting never reads lexical attributes; computing them (shape, like_num, ...) for
+    # every new word is most of spaCy's cost. Keep only the one the C4 rules read.
+    getters = nlp.vocab.lex_attr_getters
+    nlp.vocab.lex_attr_getters = {IS_PUNCT: getters[IS_PUNCT]} if IS_PUNCT in getters else {}
     return nlp.tokenizer

@@ -1,0 +1,128 @@
+"""Heuristic quality filters: our `quality` stage vs datatrove's four filters, same documents.
+
+The trafilatura evaluation pages, extracted by our `extract` stage (trafilatura engine), go
+in batches through datatrove's GopherRepetitionFilter → GopherQualityFilter →
+C4QualityFilter → FineWebQualityFilter (each document stops at the first that removes it,
+C4's kept lines feed FineWeb, as in a datatrove pipeline) and through our `quality: {}` (the
+same four families, same thresholds, same order). The two alternate batch by batch in one
+process, so machine load hits both alike. Prints docs/s (wall), MB/s per core (CPU time),
+the ratio, and how many documents the two decide differently.
+
+    python -m benchmarks.filters [--corpora DIR] [--docs N] [--batch 64] [--pages FILE.parquet]
+
+`--pages` caches the extracted pages (extraction is not what is measured here).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+# Run as a script, this file's folder leads sys.path and its neighbours (tokenize.py) would
+# hide standard modules.
+if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
+    sys.path.pop(0)
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from rich.console import Console
+from rich.progress import track
+from rich.table import Table
+
+from filters.quality.stage import Quality
+from filters.quality.words import spacy_tokenizer
+
+DEFAULT_CORPORA = Path(__file__).resolve().parents[2] / "shared/corpora"
+
+
+def pages(corpora: Path, cache: Path | None) -> pa.Table:
+    if cache is not None and cache.is_file():
+        return pq.read_table(cache)
+    from tests.extracted_pages import extracted_pages
+
+    table = extracted_pages(corpora / "web" / "trafilatura-eval.warc.gz")
+    if cache is not None:
+        pq.write_table(table, cache)
+    return table
+
+
+def datatrove_filters() -> list:
+    from datatrove.pipeline.filters import (
+        C4QualityFilter,
+        FineWebQualityFilter,
+        GopherQualityFilter,
+        GopherRepetitionFilter,
+    )
+
+    return [
+        GopherRepetitionFilter(),
+        GopherQualityFilter(),
+        C4QualityFilter(),
+        FineWebQualityFilter(),
+    ]
+
+
+def run_datatrove(filters: list, texts: list[str]) -> list[bool]:
+    from datatrove.data import Document
+
+    kept = []
+    for index, text in enumerate(texts):
+        document = Document(text=text, id=str(index))
+        kept.append(all(f.filter(document) is True for f in filters))  # stops at the first False
+    return kept
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--corpora", type=Path, default=DEFAULT_CORPORA)
+    parser.add_argument("--docs", type=int, default=None, help="first N pages only")
+    parser.add_argument("--batch", type=int, default=64)
+    parser.add_argument("--pages", type=Path, default=None, help="extracted-pages cache")
+    args = parser.parse_args()
+
+    table = pages(args.corpora, args.pages).select(["text"])
+    if args.docs:
+        table = table.slice(0, args.docs)
+    megabytes = sum(len(t.encode()) for t in table["text"].to_pylist()) / 1e6
+    theirs, ours = datatrove_filters(), Quality(Quality.Params())
+    from datatrove.utils.word_tokenizers import load_word_tokenizer
+
+    load_word_tokenizer("en").tokenizer  # noqa: B018 (both load spaCy before timing)
+    spacy_tokenizer("en")
+    wall = {"datatrove": 0.0, "tokenmill": 0.0}
+    cpu = dict(wall)
+    disagree = 0
+    for start in track(range(0, table.num_rows, args.batch), description="filtering"):
+        batch = table.slice(start, args.batch)
+        texts = batch["text"].to_pylist()
+        t0, c0 = time.perf_counter(), time.process_time()
+        their_keep = run_datatrove(theirs, texts)
+        t1, c1 = time.perf_counter(), time.process_time()
+        our_keep = ours.process(batch).removed.is_null().to_pylist()
+        t2, c2 = time.perf_counter(), time.process_time()
+        wall["datatrove"] += t1 - t0
+        cpu["datatrove"] += c1 - c0
+        wall["tokenmill"] += t2 - t1
+        cpu["tokenmill"] += c2 - c1
+        disagree += sum(a != b for a, b in zip(their_keep, our_keep, strict=True))
+
+    result = Table(title=f"quality filters: {table.num_rows} pages, {megabytes:.1f} MB")
+    for column in ("", "docs/s", "MB/s per core", "CPU s"):
+        result.add_column(column, justify="right")
+    for name in ("datatrove", "tokenmill"):
+        result.add_row(
+            name,
+            f"{table.num_rows / wall[name]:.1f}",
+            f"{megabytes / cpu[name]:.3f}",
+            f"{cpu[name]:.1f}",
+        )
+    console = Console()
+    console.print(result)
+    console.print(f"ratio (CPU): {cpu['datatrove'] / cpu['tokenmill']:.1f}x")
+    console.print(f"documents decided differently: {disagree} of {table.num_rows}")
+
+
+if __name__ == "__main__":
+    main()
