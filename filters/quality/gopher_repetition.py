@@ -73,18 +73,13 @@ def _repeated_chars(pieces: Pieces, length: np.ndarray) -> np.ndarray:
 def _top_ngram_chars(grams: NGrams, size: int) -> np.ndarray:
     """Per text: characters of its most frequent n-gram (words joined by spaces) times its
     count; among equally frequent ones the first seen, as `Counter.most_common(1)` picks."""
+    chars = np.zeros(size)
     if len(grams.hashes) == 0:
-        return np.zeros(size)
-    mixed = grams.hashes ^ (grams.owner.astype(np.uint64) * np.uint64(0x2545F4914F6CDD1D))
-    order = np.argsort(mixed, kind="stable")
-    ordered = mixed[order]
-    group_start = np.flatnonzero(np.concatenate([[True], ordered[1:] != ordered[:-1]]))
-    count = np.diff(np.append(group_start, len(ordered)))
-    first = order[group_start]
+        return chars
+    count, first = grams.groups.count, grams.groups.first
     best = np.lexsort((first, -count, grams.owner[first]))
     owner = grams.owner[first][best]
     leader = best[np.concatenate([[True], owner[1:] != owner[:-1]])]
-    chars = np.zeros(size)
     words_with_spaces = grams.chars[first[leader]] + grams.n - 1
     chars[grams.owner[first[leader]]] = words_with_spaces * count[leader]
     return chars
@@ -124,8 +119,4 @@ def _repeated_ngram_chars(grams: NGrams, size: int) -> np.ndarray:
 
 def _occurs_twice(grams: NGrams) -> np.ndarray:
     """True for every n-gram whose hash occurs at least twice in its text (all copies)."""
-    repeated = grams.repeated
-    if not repeated.any():
-        return repeated
-    mixed = grams.hashes ^ (grams.owner.astype(np.uint64) * np.uint64(0x2545F4914F6CDD1D))
-    return np.isin(mixed, mixed[repeated])
+    return grams.groups.count[grams.groups.of] >= 2

@@ -203,8 +203,34 @@ class NGrams:
     chars: np.ndarray
 
     @cached_property
+    def groups(self) -> NGramGroups:
+        """Equal n-grams of a text grouped: one sort serves every repetition rule."""
+        mixed = self.hashes ^ (self.owner.astype(np.uint64) * HASH_MULTIPLIER)
+        order = np.argsort(mixed, kind="stable")
+        ordered = mixed[order]
+        starts_group = (
+            np.concatenate([[True], ordered[1:] != ordered[:-1]]) if len(order) else order
+        )
+        group = np.empty(len(order), np.int64)
+        group[order] = np.cumsum(starts_group) - 1
+        starts = np.flatnonzero(starts_group)
+        return NGramGroups(group, np.diff(np.append(starts, len(order))), order[starts])
+
+    @property
     def repeated(self) -> np.ndarray:
-        return repeated_within(self.owner, self.hashes)
+        """True for an n-gram equal to an earlier one of the same text."""
+        groups = self.groups
+        return groups.first[groups.of] != np.arange(len(groups.of))
+
+
+@dataclass
+class NGramGroups:
+    of: np.ndarray
+    """Per n-gram, its group."""
+    count: np.ndarray
+    """Per group, how many n-grams it holds."""
+    first: np.ndarray
+    """Per group, the index of its first n-gram."""
 
 
 def _contiguous(array: pa.Array | pa.ChunkedArray) -> pa.Array:

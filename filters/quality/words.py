@@ -27,6 +27,7 @@ MAX_CACHED_CHUNKS = 2_000_000
 FACTS = ("length", "has_alpha", "has_non_symbol", "is_punct", "ends_sentence")
 NON_SYMBOL = "[^" + "".join(f"\\x{{{ord(ch):x}}}" for ch in sorted(PUNCTUATION_SET)) + "]"
 """RE2: a character outside datatrove's punctuation set."""
+TRAILING = frozenset(",;:!?.")
 
 
 class Vocabulary:
@@ -118,14 +119,11 @@ class WordSplitter:
     def _learn(self, chunks: list[str]) -> None:
         if len(self._chunks) + len(chunks) > MAX_CACHED_CHUNKS:
             self._chunks.clear()
-        # A chunk of letters only (or ASCII digits only) is one token unless it is one of
-        # spaCy's special cases (`cannot`, `dont`, ...): every other rule needs punctuation.
         special = self._spacy.rules
-        plain = [
-            c for c in chunks if (c.isalpha() or (c.isascii() and c.isdigit())) and c not in special
-        ]
         vocabulary = self.vocabulary
-        self._chunks.update((c, (vocabulary.id(c, False),)) for c in plain)
+        for chunk in chunks:
+            if tokens := _plain_tokens(chunk, special):
+                self._chunks[chunk] = tuple(vocabulary.id(t, t in TRAILING) for t in tokens)
         self._learn_with_spacy([c for c in chunks if c not in self._chunks])
 
     def _learn_with_spacy(self, chunks: list[str]) -> None:
@@ -155,6 +153,22 @@ class WordSplitter:
             if token >= 0:
                 tokens[owner].append(token)
         self._chunks.update(zip(chunks, map(tuple, tokens), strict=True))
+
+
+def _plain_tokens(chunk: str, special: dict) -> tuple[str, ...] | None:
+    """spaCy's tokens for the commonest chunks, without asking spaCy: a word of letters (or
+    ASCII digits) alone, or followed by one of `,;:!?` (or `.` after a lowercase letter),
+    is the word and that mark, unless spaCy has a special case for it (`cannot`, `etc.`).
+    None for anything else."""
+    if chunk in special:
+        return None
+    if chunk.isalpha() or (chunk.isascii() and chunk.isdigit()):
+        return (chunk,)
+    word, mark = chunk[:-1], chunk[-1:]
+    plain_word = word.isalpha() and word not in special
+    if mark in TRAILING and plain_word and (mark != "." or word[-1].islower()):
+        return (word, mark)
+    return None
 
 
 def _gather(values: np.ndarray, starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
