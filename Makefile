@@ -4,18 +4,26 @@
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# KenLM's trainer (lmplz) and build_binary, built from the kenlm sdist on PyPI; pip ships
+# only its query module.
+KENLM_VERSION := 0.3.0
+KENLM_SRC := $(VENV)/src/kenlm-$(KENLM_VERSION)
+LMPLZ := $(BIN)/lmplz
 PYTHON ?= python3
 # The CPU build of torch lies here on these machines; elsewhere pip uses the index.
 export PIP_FIND_LINKS ?= /opt/wheels
 
 # Debian packages the engines need; installed once, only those missing (root or sudo).
 # chromium + chromium-driver: the report test renders report.html in a headless browser.
-SYSTEM_PACKAGES := libmagic1 chromium chromium-driver
+# cmake, g++, boost, zlib/bz2/lzma: building KenLM's lmplz and build_binary.
+SYSTEM_PACKAGES := libmagic1 chromium chromium-driver \
+	cmake g++ libboost-program-options-dev libboost-system-dev libboost-thread-dev \
+	libboost-test-dev zlib1g-dev libbz2-dev liblzma-dev
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: demo test lint install system clean
 
-install: $(STAMP)
+install: $(STAMP) $(LMPLZ)
 
 system:
 	@missing=$$(for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
@@ -29,12 +37,23 @@ $(STAMP): pyproject.toml constraints.txt | system
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
 	touch $(STAMP)
 
-demo: $(STAMP)
+# Built once (about 10 minutes on 2 busy cores, 2 of CPU time); the binaries are the stamp, so reruns skip it.
+$(LMPLZ): | $(STAMP)
+	rm -rf $(KENLM_SRC) && mkdir -p $(VENV)/src
+	$(BIN)/python -m pip download --quiet --no-deps --no-binary kenlm --no-build-isolation \
+		-d $(VENV)/src 'kenlm==$(KENLM_VERSION)'
+	tar -xzf $(VENV)/src/kenlm-$(KENLM_VERSION).tar.gz -C $(VENV)/src
+	cmake -S $(KENLM_SRC) -B $(KENLM_SRC)/build -DCMAKE_BUILD_TYPE=Release
+	cmake --build $(KENLM_SRC)/build --target lmplz build_binary -j2
+	install -m 755 $(KENLM_SRC)/build/bin/build_binary $(BIN)/
+	install -m 755 $(KENLM_SRC)/build/bin/lmplz $(LMPLZ)
+
+demo: install
 	$(BIN)/tokenmill run configs/quickstart.yaml
 	@echo "documents: runs/quickstart/documents/   tokens: runs/quickstart/tokens/   report: runs/quickstart/report/report.json"
 	$(BIN)/tokenmill train configs/train-tiny.yaml --sample "The lighthouse"
 
-lint: $(STAMP)
+lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 

@@ -1,0 +1,63 @@
+"""The `classifier` stage: a fastText quality classifier's score, and its selection (DCLM).
+
+Annotates `quality_score`, the model's probability of the `hq` label (reference-like text,
+see filters.quality_classifier). Selects in one of two ways:
+- `min_score`: removes `quality_score_low`, documents whose score is not above it;
+- `keep_fraction`: keeps the best-scoring share of each batch (`execution.batch_size`
+  documents, 512 by default) and removes the rest as `quality_score_low`. DCLM keeps its
+  top 10% over the whole pool; a batch is a uniform sample of a shard, so the cut is an
+  estimate of that global quantile. For an exact, reproducible cut, use `min_score`.
+Without either, the stage only annotates.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from pydantic import Field, field_validator, model_validator
+
+from filters.fasttext_model import load_model
+from filters.perplexity import existing_file
+from filters.quality_classifier import POSITIVE
+from pipeline.config import StrictModel
+from pipeline.stage import Stage, Verdict
+
+
+class Classifier(Stage):
+    """Scores each document with a fastText quality classifier and drops the low scorers."""
+
+    name = "classifier"
+    fields = (pa.field("quality_score", pa.float32()),)
+
+    class Params(StrictModel):
+        model: str
+        """fastText model from `tokenmill classifier train` (.bin or quantised .ftz)."""
+        label: str = POSITIVE
+        """The label whose probability is the score."""
+        min_score: float | None = Field(default=None, ge=0.0, le=1.0)
+        keep_fraction: float | None = Field(default=None, gt=0.0, le=1.0)
+
+        _model = field_validator("model")(existing_file)
+
+        @model_validator(mode="after")
+        def _one_selection(self) -> Classifier.Params:
+            if self.min_score is not None and self.keep_fraction is not None:
+                raise ValueError("use either min_score or keep_fraction, not both")
+            return self
+
+    def process(self, table: pa.Table) -> Verdict:
+        texts = pc.fill_null(table.column("text"), "").to_pylist()
+        scores = load_model(self.params.model).probability(texts, self.params.label)
+        table = table.append_column("quality_score", pa.array(scores, pa.float32()))
+        threshold = self._threshold(scores)
+        if threshold is None:
+            return Verdict(table)
+        low = np.where(scores > threshold, None, "quality_score_low")
+        return Verdict(table, removed=pa.array(low, pa.string()))
+
+    def _threshold(self, scores: np.ndarray) -> float | None:
+        if self.params.keep_fraction is None:
+            return self.params.min_score
+        dropped = round(len(scores) * (1.0 - self.params.keep_fraction))
+        return float(np.sort(scores)[dropped - 1]) if dropped > 0 else -1.0

@@ -1,0 +1,115 @@
+"""KenLM n-gram models: trained with `lmplz` and `build_binary`, queried through `kenlm`.
+
+Training writes the normalised paragraphs (filters.lm_text) one per line, runs the real
+`lmplz` (built from the kenlm source distribution by `make install` into the virtualenv's
+bin/) and converts the ARPA file to KenLM's binary format. Scoring follows CCNet's DocLM:
+each paragraph (line) is scored with sentence boundaries, and a document's perplexity is
+10^(-Σ log10 p / Σ (words + 1)) over its paragraphs, so long paragraphs weigh more.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterable
+from functools import cache
+from pathlib import Path
+from typing import Literal
+
+import kenlm
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from filters.lm_text import normalize, word_counts
+
+
+def kenlm_tool(name: str) -> str:
+    """Path of a KenLM program: beside this Python first (the virtualenv), then on PATH."""
+    beside = Path(sys.executable).parent / name
+    found = str(beside) if beside.is_file() else shutil.which(name)
+    if found is None:
+        raise FileNotFoundError(
+            f"{name} not found beside {sys.executable} or on PATH: run `make install`"
+        )
+    return found
+
+
+def train_kenlm(
+    paragraphs: Iterable[str],
+    output: str | Path,
+    order: int = 5,
+    memory: str = "20%",
+    structure: Literal["probing", "trie"] = "probing",
+    quantize_bits: int | None = None,
+    prune: list[int] | None = None,
+) -> Path:
+    """Train an `order`-gram model on `paragraphs` and write it in binary form to `output`.
+
+    `structure="trie"` with `quantize_bits` (e.g. 8) gives a far smaller file than the
+    default probing hash table, which is the fastest to query. `prune` (lmplz's thresholds
+    per order, e.g. `[0, 0, 1]`) drops rare n-grams, for a smaller model.
+    """
+    output = Path(output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="tokenmill-lm-") as work:
+        corpus, arpa = Path(work) / "corpus.txt", Path(work) / "model.arpa"
+        lines = normalize(pa.array(list(paragraphs), pa.string()))
+        lines = pc.filter(lines, pc.not_equal(lines, ""))
+        if len(lines) == 0:
+            raise ValueError("no text to train a language model on")
+        corpus.write_text("\n".join(lines.to_pylist()) + "\n", encoding="utf-8")
+        with corpus.open("rb") as text, arpa.open("wb") as model:
+            _run(
+                [
+                    kenlm_tool("lmplz"),
+                    "-o",
+                    str(order),
+                    "-S",
+                    memory,
+                    "-T",
+                    work,
+                    "--discount_fallback",
+                ],
+                stdin=text,
+                stdout=model,
+            )
+        quantize = ["-q", str(quantize_bits), "-b", str(quantize_bits)] if quantize_bits else []
+        layout = ["trie", *quantize] if structure == "trie" else ["probing"]
+        _run([kenlm_tool("build_binary"), "-s", *layout, str(arpa), str(output)])
+    return output
+
+
+def _run(command: list[str], **streams) -> None:
+    done = subprocess.run(command, stderr=subprocess.PIPE, **streams)
+    if done.returncode != 0:
+        tail = done.stderr.decode(errors="replace")[-2000:]
+        raise RuntimeError(f"{Path(command[0]).name} failed ({done.returncode}):\n{tail}")
+
+
+@cache
+def load_kenlm(path: str) -> kenlm.Model:
+    """The model at `path`, loaded once per process (each Ray worker loads its own copy)."""
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"KenLM model not found: {path}")
+    return kenlm.Model(path)
+
+
+def document_perplexities(model_path: str, texts: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """CCNet's length-weighted document perplexity of each text; null where it has no words."""
+    model = load_kenlm(model_path)
+    if isinstance(texts, pa.ChunkedArray):
+        texts = texts.combine_chunks()
+    lines = pc.split_pattern(pc.fill_null(texts, ""), "\n")
+    document = pc.list_parent_indices(lines).to_numpy()
+    normalized = normalize(pc.list_flatten(lines))
+    words = word_counts(normalized).to_numpy(zero_copy_only=False)
+    log10 = np.array([model.score(line) if line else 0.0 for line in normalized.to_pylist()])
+    scored = words > 0
+    total_log10 = np.bincount(document[scored], log10[scored], minlength=len(texts))
+    total_tokens = np.bincount(document[scored], words[scored] + 1, minlength=len(texts))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        perplexity = np.round(10.0 ** (-total_log10 / total_tokens), 1)
+    return pa.array(perplexity, pa.float32(), mask=total_tokens == 0)

@@ -1,0 +1,129 @@
+"""The `perplexity` stage: CCNet's KenLM perplexity of each document, and its selection.
+
+Annotates `perplexity` (length-weighted over the document's paragraphs, see
+filters.kenlm_model) and, with `cutoffs`, `perplexity_bucket`. Low perplexity means text
+that reads like the model's training data (Wikipedia for CCNet). Two ways to select:
+- `max_perplexity`: removes `perplexity_high`, documents above it;
+- `keep: [head, middle]` with `cutoffs`: CCNet's buckets. A cutoffs file (written by
+  `tokenmill lm cutoffs` from a sample) holds each language's 30th and 60th percentile;
+  below the first is `head`, up to the second `middle`, above it `tail`. Documents of a
+  bucket not kept are removed `perplexity_<bucket>`. A language the file lacks uses its
+  pooled `*` entry; documents without a `language` column are pooled too.
+Without either, the stage only annotates. Documents with no words get a null perplexity
+and are kept: there is no evidence against them.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from pydantic import Field, field_validator, model_validator
+
+from filters.kenlm_model import document_perplexities
+from pipeline.config import StrictModel
+from pipeline.stage import Stage, Verdict
+
+Bucket = Literal["head", "middle", "tail"]
+BUCKETS: tuple[Bucket, ...] = ("head", "middle", "tail")
+ALL_LANGUAGES = "*"
+
+
+def existing_file(path: str | None) -> str | None:
+    """A config's model or cutoffs path, made absolute so Ray workers find it too."""
+    if path is None:
+        return None
+    if not Path(path).is_file():
+        raise ValueError(f"file not found: {path}")
+    return str(Path(path).resolve())
+
+
+@cache
+def read_cutoffs(path: str) -> dict[str, tuple[float, float]]:
+    """language → (30th, 60th percentile of perplexity), as `tokenmill lm cutoffs` writes."""
+    data = json.loads(Path(path).read_text())
+    if ALL_LANGUAGES not in data.get("cutoffs", {}):
+        raise ValueError(f"{path}: no `cutoffs.{ALL_LANGUAGES}` entry (pooled languages)")
+    return {language: (float(a), float(b)) for language, (a, b) in data["cutoffs"].items()}
+
+
+def bucket_cutoffs(
+    perplexity: np.ndarray, languages: list[str | None], percentiles: tuple[float, float] = (30, 60)
+) -> dict[str, list[float]]:
+    """Each language's perplexity percentiles in a sample, plus the pooled `*` entry."""
+    scored = ~np.isnan(perplexity)
+    groups = np.array([lang or ALL_LANGUAGES for lang in languages], dtype=object)
+    samples = {ALL_LANGUAGES: perplexity[scored]}
+    for language in sorted(set(groups[scored]) - {ALL_LANGUAGES}):
+        samples[language] = perplexity[scored & (groups == language)]
+    return {
+        language: np.round(np.percentile(sample, percentiles), 1).tolist()
+        for language, sample in samples.items()
+    }
+
+
+class Perplexity(Stage):
+    """Scores each document with a KenLM model and drops those that read least like its data."""
+
+    name = "perplexity"
+    fields = (pa.field("perplexity", pa.float32()), pa.field("perplexity_bucket", pa.string()))
+
+    class Params(StrictModel):
+        model: str
+        """KenLM binary (or ARPA) model, e.g. from `tokenmill lm train`."""
+        max_perplexity: float | None = Field(default=None, gt=0)
+        cutoffs: str | None = None
+        """Per-language bucket cutoffs from `tokenmill lm cutoffs`."""
+        keep: list[Bucket] | None = Field(default=None, min_length=1)
+        """Buckets to keep (needs `cutoffs`), e.g. [head, middle] as CCNet's release."""
+
+        _files = field_validator("model", "cutoffs")(existing_file)
+
+        @model_validator(mode="after")
+        def _one_selection(self) -> Perplexity.Params:
+            if self.keep is not None and self.cutoffs is None:
+                raise ValueError("keep: needs `cutoffs` (from `tokenmill lm cutoffs`)")
+            if self.keep is not None and self.max_perplexity is not None:
+                raise ValueError("use either max_perplexity or keep, not both")
+            if self.cutoffs is not None:
+                read_cutoffs(self.cutoffs)
+            return self
+
+    def process(self, table: pa.Table) -> Verdict:
+        perplexity = document_perplexities(self.params.model, table.column("text"))
+        buckets = self._buckets(table, perplexity)
+        table = table.append_column("perplexity", perplexity)
+        table = table.append_column("perplexity_bucket", buckets)
+        return Verdict(table, removed=self._reasons(perplexity, buckets))
+
+    def _buckets(self, table: pa.Table, perplexity: pa.Array) -> pa.Array:
+        if self.params.cutoffs is None:
+            return pa.nulls(len(perplexity), pa.string())
+        cutoffs = read_cutoffs(self.params.cutoffs)
+        languages = (
+            table.column("language").to_pylist()
+            if "language" in table.column_names
+            else [None] * table.num_rows
+        )
+        bounds = np.array([cutoffs.get(lang, cutoffs[ALL_LANGUAGES]) for lang in languages])
+        values = perplexity.to_numpy(zero_copy_only=False)
+        index = (values > bounds[:, 0]).astype(int) + (values > bounds[:, 1])
+        return pa.array(np.array(BUCKETS, dtype=object)[index], pa.string(), mask=np.isnan(values))
+
+    def _reasons(self, perplexity: pa.Array, buckets: pa.Array) -> pa.Array | None:
+        none = pa.scalar(None, pa.string())
+        if self.params.max_perplexity is not None:
+            high = pc.fill_null(pc.greater(perplexity, self.params.max_perplexity), False)
+            return pc.if_else(high, "perplexity_high", none)
+        if self.params.keep is not None:
+            dropped = pc.invert(pc.is_in(buckets, pa.array(self.params.keep)))
+            dropped = pc.fill_null(dropped, False)
+            return pc.if_else(
+                dropped, pc.binary_join_element_wise("perplexity_", buckets, ""), none
+            )
+        return None

@@ -1,0 +1,51 @@
+"""Reading the text that models are trained on, from the files a user has at hand.
+
+- `.txt`: one example per non-empty line; with `wikitext=True` the file is WikiText and
+  each detokenised paragraph is an example (headings left out; see filters.wikitext);
+- `.jsonl`, `.json` (optionally `.gz`/`.zst`) and `.parquet`: one example per record's
+  `text`, with its `language` where the records have one (a run's `OUT/documents/`
+  shards qualify).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import fsspec
+import pyarrow as pa
+import pyarrow.json as pajson
+import pyarrow.parquet as pq
+
+from filters.wikitext import paragraphs
+
+DOCUMENT_COLUMNS = ("text", "language")
+
+
+def read_examples(paths: list[str], wikitext: bool = False) -> pa.Table:
+    """`text` (and `language` when every input has it) of every example in `paths`."""
+    tables = [_read(path, wikitext) for path in paths]
+    shared = [c for c in DOCUMENT_COLUMNS if all(c in t.column_names for t in tables)]
+    return pa.concat_tables([table.select(shared) for table in tables])
+
+
+def _read(path: str, wikitext: bool) -> pa.Table:
+    name = Path(path).name.removesuffix(".gz").removesuffix(".zst")
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"{path}: input not found")
+    if name.endswith(".txt"):
+        if wikitext:
+            lines = paragraphs(path)
+        else:
+            with fsspec.open(path, "rt", encoding="utf-8", compression="infer") as handle:
+                lines = [line.strip() for line in handle if line.strip()]
+        return pa.table({"text": pa.array(lines, pa.string())})
+    if name.endswith(".parquet"):
+        table = pq.read_table(path)
+    elif name.endswith((".jsonl", ".json")):
+        with fsspec.open(path, "rb", compression="infer") as handle:
+            table = pajson.read_json(handle)
+    else:
+        raise ValueError(f"{path}: expected .txt, .jsonl, .json or .parquet")
+    if "text" not in table.column_names:
+        raise ValueError(f"{path}: records have no `text` field")
+    return table.select([c for c in DOCUMENT_COLUMNS if c in table.column_names])

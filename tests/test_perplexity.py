@@ -1,0 +1,168 @@
+"""KenLM perplexity: a real `lmplz` model, CCNet's normalisation and scoring, the stage in a run."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import random
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from filters.kenlm_model import document_perplexities, load_kenlm
+from filters.lm_text import normalize
+from filters.perplexity import Perplexity
+from filters.wikitext import paragraphs
+from pipeline.cli import main
+from pipeline.config import ConfigError, validate_config
+from tests.conftest import SAMPLE, funnel, job, read_documents, run
+
+WIKI = [{"source": "wiki", "format": "jsonl", "paths": [str(SAMPLE / "wiki.jsonl")]}]
+
+
+@pytest.fixture(scope="module")
+def sample_lm(tmp_path_factory):
+    """A 3-gram model of the bundled wiki articles, trained by `tokenmill lm train`."""
+    model = tmp_path_factory.mktemp("lm") / "sample.binary"
+    args = ["lm", "train", "--input", str(SAMPLE / "wiki.jsonl"), "--order", "3"]
+    assert main([*args, "--output", str(model)]) == 0
+    return model
+
+
+@pytest.fixture(scope="module")
+def wikitext_lm(tmp_path_factory, corpora):
+    """A 5-gram model of detokenised wikitext-2-valid, as the issue asks."""
+    model = tmp_path_factory.mktemp("lm") / "wikitext.binary"
+    valid = corpora / "text" / "wikitext-2-valid.txt"
+    args = ["lm", "train", "--input", str(valid), "--wikitext", "--order", "5"]
+    assert main([*args, "--output", str(model)]) == 0
+    return model
+
+
+def shuffled_words(text: str, rng: random.Random) -> str:
+    words = text.split()
+    rng.shuffle(words)
+    return " ".join(words)
+
+
+@pytest.fixture
+def wiki_and_scrambled(tmp_path):
+    """The bundled wiki articles and a word-shuffled copy of each, as one JSONL input."""
+    rng = random.Random(0)
+    articles = [json.loads(line) for line in (SAMPLE / "wiki.jsonl").open()]
+    scrambled = [{"id": f"{a['id']}-x", "text": shuffled_words(a["text"], rng)} for a in articles]
+    path = tmp_path / "mixed.jsonl"
+    records = [{"id": a["id"], "text": a["text"]} for a in articles] + scrambled
+    path.write_text("".join(json.dumps({**r, "language": "en"}) + "\n" for r in records))
+    return path
+
+
+def median_perplexity(model, texts: list[str]) -> float:
+    return float(np.nanmedian(document_perplexities(str(model), pa.array(texts, pa.string()))))
+
+
+def test_normalisation_folds_case_digits_accents_and_punctuation():
+    lines = pa.array(["Café, 1984 — “quoted”…", "TAB\tand  spaces", None])
+    assert normalize(lines).to_pylist() == [
+        'cafe , 0000 - " quoted " . . .',
+        "tab and spaces",
+        None,
+    ]
+
+
+def test_scoring_normalises_as_training_did(sample_lm):
+    texts = pa.array(["The Lighthouse, built in 1890.", "the lighthouse , built in 0000 ."])
+    first, second = document_perplexities(str(sample_lm), texts).to_pylist()
+    assert first == second and first > 1
+
+
+def test_document_perplexity_is_length_weighted_over_paragraphs(sample_lm):
+    model = load_kenlm(str(sample_lm))
+    short, long = "a lighthouse", "a tower that carries a light to guide ships at sea"
+    perplexity = document_perplexities(str(sample_lm), pa.array([f"{short}\n\n{long}", "", None]))
+    log10 = model.score(short) + model.score(long)
+    tokens = len(short.split()) + 1 + len(long.split()) + 1
+    assert perplexity[0].as_py() == pytest.approx(round(10 ** (-log10 / tokens), 1), abs=0.11)
+    assert perplexity.to_pylist()[1:] == [None, None]  # no words: no perplexity
+    assert load_kenlm(str(sample_lm)) is model  # loaded once per process
+
+
+def test_wikitext_model_prefers_held_out_wikipedia(wikitext_lm, corpora):
+    held_out = paragraphs(corpora / "text" / "wikitext-2-test.txt")
+    rng = random.Random(0)
+    shuffled = [shuffled_words(text, rng) for text in held_out]
+    ours, scrambled = (
+        median_perplexity(wikitext_lm, held_out),
+        median_perplexity(wikitext_lm, shuffled),
+    )
+    print(f"median perplexity: wikitext-2-test {ours:.1f}, its shuffled words {scrambled:.1f}")
+    assert len(held_out) > 1500 and ours < scrambled
+
+
+def test_spearman_with_ccnet_perplexities(wikitext_lm, corpora):
+    from scipy.stats import spearmanr
+
+    documents = []
+    for path in sorted((corpora / "text").glob("ccnet-*.jsonl.gz")):
+        with gzip.open(path, "rt") as lines:
+            documents += [json.loads(line) for line in lines]
+    texts = pa.array([doc["text"] for doc in documents], pa.string())
+    ours = document_perplexities(str(wikitext_lm), texts).to_numpy(zero_copy_only=False)
+    theirs = [doc["metadata"]["perplexity"] for doc in documents]
+    correlation = spearmanr(ours, theirs).statistic
+    print(f"Spearman ρ with CCNet on {len(documents)} documents: {correlation:.3f}")
+    assert len(documents) == 20 and not np.isnan(ours).any()
+
+
+def test_stage_drops_above_max_perplexity(sample_lm):
+    texts = ["A lighthouse is a tower.", "zzq xxv qqw vvk", ""]
+    stage = Perplexity(Perplexity.Params(model=str(sample_lm), max_perplexity=1000))
+    verdict = stage.process(pa.table({"text": texts}))
+    low, high, empty = verdict.table["perplexity"].to_pylist()
+    assert low < 1000 < high and empty is None
+    assert verdict.removed.to_pylist() == [None, "perplexity_high", None]
+
+
+def test_stage_keeps_buckets_by_language_cutoffs(sample_lm, wiki_and_scrambled, tmp_path):
+    cutoffs = tmp_path / "cutoffs.json"
+    args = ["lm", "cutoffs", "--model", str(sample_lm), "--input", str(wiki_and_scrambled)]
+    assert main([*args, "--output", str(cutoffs)]) == 0
+    found = json.loads(cutoffs.read_text())["cutoffs"]
+    assert set(found) == {"*", "en"} and 1 < found["en"][0] < found["en"][1]
+    article = json.loads((SAMPLE / "wiki.jsonl").open().readline())["text"]
+    table = pa.table(
+        {
+            "text": [article, shuffled_words(article, random.Random(1)), "zzq xxv qqw vvk"],
+            "language": ["en", "xx", None],  # unknown and absent languages use the pooled cutoffs
+        }
+    )
+    params = Perplexity.Params(model=str(sample_lm), cutoffs=str(cutoffs), keep=["head", "middle"])
+    verdict = Perplexity(params).process(table)
+    assert verdict.table["perplexity_bucket"].to_pylist() == ["head", "tail", "tail"]
+    assert verdict.removed.to_pylist() == [None, "perplexity_tail", "perplexity_tail"]
+
+
+def test_config_names_the_bad_key(sample_lm, tmp_path):
+    for params, key in [
+        ({"model": str(tmp_path / "missing.binary")}, "stages.perplexity.model"),
+        ({"model": str(sample_lm), "max_perplexity": -1}, "stages.perplexity.max_perplexity"),
+        ({"model": str(sample_lm), "keep": ["head"]}, "stages.perplexity"),
+        ({"model": str(sample_lm), "keep": ["top"]}, "stages.perplexity.keep"),
+    ]:
+        with pytest.raises(ConfigError, match=key):
+            validate_config(
+                {"name": "t", "output": "o", "inputs": WIKI, "stages": [{"perplexity": params}]}
+            )
+
+
+def test_perplexity_stage_in_a_run(local_ray, sample_lm, wiki_and_scrambled, tmp_path):
+    inputs = [{"source": "wiki", "format": "jsonl", "paths": [str(wiki_and_scrambled)]}]
+    stages = [{"perplexity": {"model": str(sample_lm), "max_perplexity": 40}}]
+    summary = run(job(tmp_path / "out", inputs, stages, keep_removed=True))
+    kept, removed = read_documents(tmp_path / "out"), read_documents(tmp_path / "out", "removed")
+    counts = funnel(summary)["perplexity"]
+    assert len(kept) == len(removed) == counts["kept"] == counts["removed"]["perplexity_high"]
+    assert not any(doc["id"].endswith("-x") for doc in kept)
+    assert all(doc["perplexity"] <= 40 for doc in kept)
+    assert all(doc["reason"] == "perplexity_high" and doc["perplexity"] > 40 for doc in removed)
