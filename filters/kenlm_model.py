@@ -61,24 +61,15 @@ def train_kenlm(
         if len(lines) == 0:
             raise ValueError("no text to train a language model on")
         corpus.write_text("\n".join(lines.to_pylist()) + "\n", encoding="utf-8")
+        lmplz = [kenlm_tool("lmplz"), "-o", str(order), "-S", memory, "-T", work]
+        lmplz += ["--discount_fallback", *(["--prune", *map(str, prune)] if prune else [])]
         with corpus.open("rb") as text, arpa.open("wb") as model:
-            _run(
-                [
-                    kenlm_tool("lmplz"),
-                    "-o",
-                    str(order),
-                    "-S",
-                    memory,
-                    "-T",
-                    work,
-                    "--discount_fallback",
-                ],
-                stdin=text,
-                stdout=model,
-            )
+            _run(lmplz, stdin=text, stdout=model)
         quantize = ["-q", str(quantize_bits), "-b", str(quantize_bits)] if quantize_bits else []
         layout = ["trie", *quantize] if structure == "trie" else ["probing"]
-        _run([kenlm_tool("build_binary"), "-s", *layout, str(arpa), str(output)])
+        binary = Path(work) / "model.binary"
+        _run([kenlm_tool("build_binary"), "-s", *layout, str(arpa), str(binary)])
+        shutil.move(binary, output)  # complete or absent, never half-written
     return output
 
 

@@ -13,7 +13,10 @@ from tests.conftest import SAMPLE
 TOKENMILL = [sys.executable, "-m", "pipeline.cli"]
 
 
-@pytest.mark.parametrize("command", [[], ["run"], ["report"]])
+@pytest.mark.parametrize(
+    "command",
+    [[], ["run"], ["report"], ["lm", "train"], ["lm", "cutoffs"], ["classifier", "train"]],
+)
 def test_every_command_has_help(command):
     done = subprocess.run([*TOKENMILL, *command, "--help"], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
