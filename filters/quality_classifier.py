@@ -11,9 +11,13 @@ and recall of `hq` at the 0.5 threshold. `quantize` writes the compressed `.ftz`
 from __future__ import annotations
 
 import random
+import shutil
+import subprocess
+import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from subprocess import PIPE
 
 import numpy as np
 from pydantic import Field
@@ -58,8 +62,6 @@ def train_classifier(
     quantize: bool = False,
 ) -> Evaluation | None:
     """Train on all but a random `valid_fraction` of the examples, save, and evaluate."""
-    import fasttext
-
     params = params or FastTextParams()
     positives = [text for text in positives if text.strip()]
     negatives = [text for text in negatives if text.strip()]
@@ -72,18 +74,31 @@ def train_classifier(
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="tokenmill-fasttext-") as work:
-        corpus = Path(work) / "train.txt"
+        corpus, saved = Path(work) / "train.txt", Path(work) / "model"
         corpus.write_text("\n".join(fasttext_line(label, text) for label, text in train) + "\n")
-        model = fasttext.train_supervised(input=str(corpus), verbose=0, **params.model_dump())
-        if quantize:
-            model.quantize(input=str(corpus), qnorm=True, retrain=True, cutoff=100_000)
-        model.save_model(str(output))
+        # In a fresh process: fastText's training diverges (NaN) on the same data and seed
+        # in a process that has loaded the kenlm module, as every pipeline process has.
+        child = [sys.executable, "-m", "filters.quality_classifier", str(corpus), str(saved)]
+        done = subprocess.run([*child, params.model_dump_json(), str(int(quantize))], stderr=PIPE)
+        if done.returncode != 0:
+            raise RuntimeError(f"fastText training failed:\n{done.stderr.decode()[-2000:]}")
+        shutil.move(saved, output)  # complete or absent, never half-written
     load_model.cache_clear()  # a model just written over a path already loaded
     if not valid:
         return None
     held_positives = [text for label, text in valid if label == POSITIVE]
     held_negatives = [text for label, text in valid if label == NEGATIVE]
     return evaluate(output, held_positives, held_negatives)
+
+
+def fit(corpus: str, output: str, params: FastTextParams, quantize: bool) -> None:
+    """Train on a fastText-format file and save the model (run in a child process)."""
+    import fasttext
+
+    model = fasttext.train_supervised(input=corpus, verbose=0, **params.model_dump())
+    if quantize:
+        model.quantize(input=corpus, qnorm=True, retrain=True, cutoff=100_000)
+    model.save_model(output)
 
 
 def evaluate(model_path: str | Path, positives: list[str], negatives: list[str]) -> Evaluation:
@@ -108,3 +123,8 @@ def roc_auc(scores: np.ndarray, truth: np.ndarray) -> float:
     if positives == 0 or negatives == 0:
         return float("nan")
     return float((ranks[truth].sum() - positives * (positives + 1) / 2) / (positives * negatives))
+
+
+if __name__ == "__main__":
+    corpus, output, params, quantize = sys.argv[1:]
+    fit(corpus, output, FastTextParams.model_validate_json(params), quantize == "1")

@@ -11,6 +11,7 @@ import pyarrow as pa
 import pytest
 
 from filters.kenlm_model import document_perplexities, load_kenlm
+from filters.language import Language
 from filters.lm_text import normalize
 from filters.perplexity import Perplexity
 from filters.wikitext import paragraphs
@@ -88,16 +89,32 @@ def test_document_perplexity_is_length_weighted_over_paragraphs(sample_lm):
     assert load_kenlm(str(sample_lm)) is model  # loaded once per process
 
 
-def test_wikitext_model_prefers_held_out_wikipedia(wikitext_lm, corpora):
+def rule_rejected_english_pages(pages: pa.Table) -> list[str]:
+    """English trafilatura pages (lid.176) that the `quality` stage's published rules reject."""
+    from pipeline.stages import STAGE_TYPES
+
+    quality = STAGE_TYPES["quality"]
+    labelled = Language(Language.Params()).process(pages.select(["id", "text"])).table
+    english = labelled.filter(pa.compute.equal(labelled["language"], "en"))
+    verdict = quality(quality.Params.model_validate({})).process(english)
+    return english.filter(verdict.removed.is_valid())["text"].to_pylist()
+
+
+def test_wikitext_model_prefers_held_out_wikipedia(wikitext_lm, corpora, trafilatura_pages):
     held_out = paragraphs(corpora / "text" / "wikitext-2-test.txt")
     rng = random.Random(0)
     shuffled = [shuffled_words(text, rng) for text in held_out]
-    ours, scrambled = (
-        median_perplexity(wikitext_lm, held_out),
-        median_perplexity(wikitext_lm, shuffled),
+    rejected = rule_rejected_english_pages(trafilatura_pages)
+    ours = median_perplexity(wikitext_lm, held_out)
+    scrambled = median_perplexity(wikitext_lm, shuffled)
+    rejected_median = median_perplexity(wikitext_lm, rejected)
+    print(
+        f"median perplexity: wikitext-2-test {ours:.1f} ({len(held_out)} paragraphs), "
+        f"its shuffled words {scrambled:.1f}, "
+        f"rule-rejected English pages {rejected_median:.1f} ({len(rejected)})"
     )
-    print(f"median perplexity: wikitext-2-test {ours:.1f}, its shuffled words {scrambled:.1f}")
-    assert len(held_out) > 1500 and ours < scrambled
+    assert len(held_out) > 1500 and len(rejected) >= 20
+    assert ours < scrambled and ours < rejected_median
 
 
 def test_spearman_with_ccnet_perplexities(wikitext_lm, corpora):
