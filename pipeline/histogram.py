@@ -69,7 +69,7 @@ SIGNALS = (
         "linear",
         "quality_score",
     ),
-    Signal("perplexity", "KenLM perplexity", log_edges(1, 1e6, 5), "log", "perplexity"),
+    Signal("perplexity", "KenLM perplexity", log_edges(1, 1e6, 10), "log", "perplexity"),
     Signal(
         "dup_cluster_size",
         "documents in its duplicate cluster",
