@@ -3,8 +3,9 @@
 spaCy's tokenizer first cuts the text at spaces and then splits each space-free chunk on its
 own (prefixes, suffixes, infixes, exceptions such as `don't` → `do`, `n't`). So a chunk always
 gives the same tokens, and web text repeats its chunks endlessly. `WordSplitter` cuts a whole
-Arrow batch at spaces in C++, asks spaCy only about chunks it has not met before, and
-assembles every document's tokens as integer ids with numpy. Tokens are whitespace-stripped
+Arrow batch at spaces and newlines in C++ (spaCy makes a newline a token of its own, which
+the stripping drops, so cutting there changes nothing), asks spaCy only about chunks it has
+not met before, and assembles every document's tokens as integer ids with numpy. Tokens are whitespace-stripped
 and empty ones dropped, as datatrove's `strip_strings` does.
 
 `Vocabulary` gives each distinct token an id and the per-token facts the rules read (length,
@@ -100,7 +101,7 @@ class WordSplitter:
         return spacy_tokenizer(self.language)
 
     def split(self, texts: pa.Array | pa.ChunkedArray) -> Words:
-        chunks = pc.split_pattern(pc.fill_null(texts, ""), " ")
+        chunks = pc.split_pattern_regex(pc.fill_null(texts, ""), "[ \\n]")
         if isinstance(chunks, pa.ChunkedArray):
             chunks = chunks.combine_chunks()
         encoded = pc.dictionary_encode(chunks.flatten())
