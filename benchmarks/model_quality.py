@@ -13,7 +13,7 @@ data/models ones unless given):
     into 4 shards (reading and writing Parquet included), on an already started local Ray.
 Contenders alternate for `--rounds` rounds in one process; the best round counts.
 
-    python benchmarks/model_quality.py [WARC] [--lm MODEL] [--classifier MODEL] [--rounds N]
+    python -m benchmarks.model_quality [WARC] [--lm MODEL] [--classifier MODEL] [--rounds N]
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import Field, field_validator, model_validator
 
-from filters.fasttext_model import load_model
+from filters.fasttext_model import FastTextModel, load_model
 from filters.perplexity import existing_file
 from filters.quality_classifier import POSITIVE
 from pipeline.config import StrictModel
@@ -48,13 +48,23 @@ class Classifier(Stage):
 
     def process(self, table: pa.Table) -> Verdict:
         texts = pc.fill_null(table.column("text"), "").to_pylist()
-        scores = load_model(self.params.model).probability(texts, self.params.label)
+        scores = self._scores(load_model(self.params.model), texts)
         table = table.append_column("quality_score", pa.array(scores, pa.float32()))
         threshold = self._threshold(scores)
         if threshold is None:
             return Verdict(table)
         low = np.where(scores > threshold, None, "quality_score_low")
         return Verdict(table, removed=pa.array(low, pa.string()))
+
+    def _scores(self, model: FastTextModel, texts: list[str]) -> np.ndarray:
+        if len(model.labels) != 2:
+            return model.probability(texts, self.params.label)
+        # Two labels: the top one and its probability say it all (DCLM's shortcut), and
+        # asking for one label is the cheaper call.
+        found, top = model.top(texts)
+        labels = np.array(found)
+        other = np.where(labels == "", 0.0, 1.0 - top)  # no words: no label, score 0
+        return np.where(labels == self.params.label, top, other)
 
     def _threshold(self, scores: np.ndarray) -> float | None:
         if self.params.keep_fraction is None:

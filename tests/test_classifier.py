@@ -69,7 +69,8 @@ def test_stage_keeps_above_min_score(sample_classifier, sample_pages):
     )
     scores = verdict.table["quality_score"].to_pylist()
     assert scores[0] > 0.5 > scores[1]
-    assert verdict.removed.to_pylist()[:2] == [None, "quality_score_low"]
+    assert verdict.removed.to_pylist() == [None, *["quality_score_low"] * 3]
+    assert scores[2:] == [0.0, 0.0]  # no words, no score
 
 
 def test_stage_keeps_the_top_fraction(sample_classifier):
