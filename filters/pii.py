@@ -46,17 +46,7 @@ PATTERN_ENTITIES = (
 NER_ENTITIES = ("PERSON", "LOCATION")
 """Found only by a spaCy NER model the user installed and named."""
 
-Entity = Literal[
-    "EMAIL_ADDRESS",
-    "PHONE_NUMBER",
-    "IP_ADDRESS",
-    "CREDIT_CARD",
-    "US_SSN",
-    "IBAN_CODE",
-    "CRYPTO",
-    "PERSON",
-    "LOCATION",
-]
+Entity = Literal[PATTERN_ENTITIES + NER_ENTITIES]
 Policy = Literal["placeholder", "fake", "drop"]
 
 SEPARATOR = "\n\n\n"

@@ -299,6 +299,13 @@ def load_config(
     path: str | Path, overrides: list[str] = (), output: str | None = None
 ) -> JobConfig:
     """Read a YAML job config, apply `--set` overrides and `--output`, validate it."""
+    return validate_config(read_config(path, overrides, output), origin=str(path))
+
+
+def read_config(
+    path: str | Path, overrides: list[str] = (), output: str | None = None
+) -> dict[str, Any]:
+    """A YAML config file as a mapping, with `--set` overrides and `--output` applied."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"{path}: config file not found")
@@ -312,7 +319,7 @@ def load_config(
         apply_override(data, assignment)
     if output is not None:
         data["output"] = output
-    return validate_config(data, origin=str(path))
+    return data
 
 
 def validate_config(data: dict[str, Any], origin: str = "<config>") -> JobConfig:

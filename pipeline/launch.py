@@ -13,23 +13,14 @@ from pathlib import Path
 
 import yaml
 
-from pipeline.config import ConfigError, apply_override
+from pipeline.config import ConfigError, read_config
 from trainer.config import TrainConfig, TrainConfigError, validate_train_config
 
 
 def load_train_config(path: str, overrides: list[str], output: str | None = None) -> TrainConfig:
-    source = Path(path)
-    if not source.is_file():
-        raise ConfigError(f"{source}: config file not found")
-    data = yaml.safe_load(source.read_text()) or {}
-    if not isinstance(data, dict):
-        raise ConfigError(f"{source}: expected a mapping at the top level")
-    for assignment in overrides:
-        apply_override(data, assignment)
-    if output is not None:
-        data["output"] = output
+    data = read_config(path, overrides, output)
     try:
-        return validate_train_config(data, origin=str(source))
+        return validate_train_config(data, origin=str(path))
     except TrainConfigError as err:
         raise ConfigError(str(err)) from None
 
