@@ -11,7 +11,7 @@ copies of some of them (exact, 1% of words edited, 50% edited) so there is somet
      MinhashDedupSignature → Buckets → Cluster → Filter with the same bands, rows, n-grams
      and seed on its LocalPipelineExecutor. Prints wall time, removed documents, the ratio.
 
-    python benchmarks/dedup.py [--corpora DIR] [--repeats 3] [--workers 2] [--shards 4]
+    python -m benchmarks.dedup [--corpora DIR] [--repeats 3] [--workers 2] [--shards 4]
 """
 
 from __future__ import annotations

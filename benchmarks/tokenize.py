@@ -13,20 +13,16 @@ reports its best round. Throughput is in document tokens (bos/eos not counted) p
 of wall time; for the two in-process contenders also per CPU second of this process, which
 a machine shared with other jobs does not inflate.
 
-    python benchmarks/tokenize.py [--copies N] [--shards N] [--rounds N]
+    python -m benchmarks.tokenize [--copies N] [--shards N] [--rounds N]
+
+(as a module: run as a script, this file would shadow the standard library's `tokenize`)
 """
 
 from __future__ import annotations
 
-import os
-import sys
-
-# Run as a script, this file's folder comes first on sys.path and its name shadows the
-# standard library's `tokenize` (which numpy imports); take the folder off the path.
-sys.path.remove(os.path.dirname(os.path.abspath(__file__)))
-
 import argparse
 import itertools
+import os
 import re
 import shutil
 import tempfile
