@@ -36,13 +36,13 @@ CORPORA = Path(__file__).resolve().parents[2] / "shared" / "corpora"
 
 def sample_token_run(folder: Path) -> Path:
     """WikiText-2 (valid) as a token run when no pipeline output is given: ~0.5M tokens."""
-    import re
+    from filters.wikitext import articles
+    from tests.token_runs import write_token_run
 
-    from tests.token_runs import detokenize_wikitext, write_token_run
-
-    text = detokenize_wikitext((CORPORA / "text" / "wikitext-2-valid.txt").read_text())
-    articles = [a for a in re.split(r"(?m)^ = [^=].* = $", text) if a.strip()]
-    return write_token_run(folder, {"wiki": articles[4:]}, {"wiki": articles[:4]}, vocab_size=2048)
+    texts = [
+        "\n".join(paragraphs) for paragraphs in articles(CORPORA / "text" / "wikitext-2-valid.txt")
+    ]
+    return write_token_run(folder, {"wiki": texts[4:]}, {"wiki": texts[:4]}, vocab_size=2048)
 
 
 def make_config(run: Path, output: Path, preset: str, steps: int, seq_len: int) -> TrainConfig:

@@ -11,37 +11,23 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
-from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
-from trainer.data import sha256_file
-
-SPECIALS = ["<|pad|>", "<|bos|>", "<|eos|>", "<|system|>", "<|user|>", "<|assistant|>", "<|end|>"]
+from tokenizer.bpe import train_bpe
+from tokenizer.shards import write_token_table
 
 
-def train_tokenizer(texts: list[str], vocab_size: int) -> Tokenizer:
-    tokenizer = Tokenizer(models.BPE())
-    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tokenizer.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=vocab_size,
-        special_tokens=SPECIALS,
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-    )
-    tokenizer.train_from_iterator(texts, trainer)
-    return tokenizer
-
-
-def _shard(rows: list[tuple[str, str, list[int]]]) -> pa.Table:
-    return pa.table(
+def _shard(rows: list[tuple[str, str, list[int]]], path: Path) -> str:
+    table = pa.table(
         {
             "id": [r[0] for r in rows],
-            "copy": pa.array([0] * len(rows), pa.int32()),
+            "copy": [0] * len(rows),
             "source": [r[1] for r in rows],
-            "input_ids": pa.array([r[2] for r in rows], pa.list_(pa.int32())),
-            "num_tokens": pa.array([len(r[2]) for r in rows], pa.int64()),
+            "input_ids": [r[2] for r in rows],
+            "num_tokens": [len(r[2]) for r in rows],
         }
     )
+    with open(path, "wb") as sink:
+        return write_token_table(table, sink)
 
 
 def write_token_run(
@@ -53,7 +39,7 @@ def write_token_run(
 ) -> Path:
     """OUT/tokenizer/tokenizer.json, OUT/tokens/{*,val/*}.parquet and OUT/tokens/manifest.json."""
     texts = [t for docs in train.values() for t in docs]
-    tokenizer = train_tokenizer(texts, vocab_size)
+    tokenizer = train_bpe(texts, vocab_size)
     (out / "tokenizer").mkdir(parents=True, exist_ok=True)
     tokenizer.save(str(out / "tokenizer" / "tokenizer.json"))
     tokens = out / "tokens"
@@ -68,37 +54,19 @@ def write_token_run(
 
     train_rows = rows(train)
     order = np.random.default_rng(0).permutation(len(train_rows))
-    entries = []
-    for index, part in enumerate(np.array_split(order, shards)):
-        path = tokens / f"{index:05d}.parquet"
-        pq.write_table(_shard([train_rows[i] for i in part]), path)
-        entries.append({"path": path.name, "split": "train"})
-    pq.write_table(_shard(rows(val)), tokens / "val" / "00000.parquet")
-    entries.append({"path": "val/00000.parquet", "split": "val"})
-    for entry in entries:
-        path = tokens / entry["path"]
-        entry["num_tokens"] = int(pq.read_table(path, columns=["num_tokens"])[0].to_numpy().sum())
-        entry["sha256"] = sha256_file(path)
+    parts = {
+        f"train-{index:05d}.parquet": [train_rows[i] for i in part]
+        for index, part in enumerate(np.array_split(order, shards))
+    }
+    parts["val/00000.parquet"] = rows(val)
+    entries = [
+        {
+            "path": path,
+            "split": "val" if path.startswith("val/") else "train",
+            "tokens": sum(len(row[2]) for row in part),
+            "sha256": _shard(part, tokens / path),
+        }
+        for path, part in parts.items()
+    ]
     (tokens / "manifest.json").write_text(json.dumps({"shards": entries}, indent=2))
     return out
-
-
-WIKITEXT_JOINS = [
-    (" @-@ ", "-"),
-    (" @,@ ", ","),
-    (" @.@ ", "."),
-    (" ,", ","),
-    (" .", "."),
-    (" ;", ";"),
-    (" :", ":"),
-    (" 's", "'s"),
-    ("( ", "("),
-    (" )", ")"),
-]
-
-
-def detokenize_wikitext(text: str) -> str:
-    """Undo WikiText's tokenisation (` @-@ `, spaces before punctuation) for natural text."""
-    for tokenized, plain in WIKITEXT_JOINS:
-        text = text.replace(tokenized, plain)
-    return text
