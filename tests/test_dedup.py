@@ -243,3 +243,12 @@ def test_a_later_run_drops_what_an_earlier_runs_index_holds(local_ray, tmp_path)
     with pytest.raises(ConfigError, match=r"stages\.dedup\.against\[0\]"):
         other = [{"dedup": {"minhash": {"num_perm": 128}, "against": [index]}}]
         run(job(tmp_path / "other", later, other))
+
+
+def test_exact_alone_removes_exact_copies_and_keeps_near_ones(local_ray, tmp_path):
+    summary = run(sample_job(tmp_path / "exact", minhash=None, exact=True))
+    removed = funnel(summary)["dedup"]["removed"]
+    assert set(removed) == {"exact_duplicate"} and removed["exact_duplicate"] > 0
+    documents = read_documents(tmp_path / "exact")
+    assert len([d for d in documents if d["text"].startswith("Sundial")]) == 2
+    assert len({d["text"] for d in documents}) == len(documents)
