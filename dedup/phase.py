@@ -24,7 +24,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import ray
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from dedup.keys import SIGNATURE_SCHEMA, KeyMaker
 from dedup.params import DedupParams
@@ -32,6 +31,7 @@ from pipeline.config import ConfigError
 from pipeline.output import RunOutput
 from pipeline.sample import EXCERPT_CHARS
 from pipeline.stage import PhaseContext
+from pipeline.tasks import run_tasks
 
 WORK = ("_work", "dedup")
 INDEX = ("dedup", "index")
@@ -63,24 +63,22 @@ def run_dedup(params: DedupParams, context: PhaseContext) -> dict[str, Any]:
     earlier = _index_files(params)
     sign = ray.remote(sign_shard).options(num_cpus=1)
     bucket = ray.remote(bucket_index).options(num_cpus=1)
-    pending = [
-        sign.remote(
-            output.url, output.path(*context.folder, f"{shard}.parquet"), source, code, params
-        )
+    calls = [
+        (sign, (output.url, output.path(*context.folder, f"{shard}.parquet"), source, code, params))
         for code, (shard, source) in enumerate(zip(context.shards, sources, strict=True))
     ] + [
-        bucket.remote(output.url, source, len(sources) + n, params.partitions)
+        (bucket, (output.url, source, len(sources) + n, params.partitions))
         for n, source in enumerate(earlier)
     ]
-    documents = sum(_gather(pending, "dedup signatures", console))
+    documents = sum(run_tasks(calls, context.workers, "dedup signatures", console))
     if params.write_index:
         output.write_json(params.index_settings(), *INDEX, "index.json")
     group = ray.remote(group_partition).options(num_cpus=1)
     edges = [group.remote(output.url, part) for part in range(params.partitions)]
     resolve = ray.remote(resolve_clusters).options(num_cpus=1)
     inputs = [output.path(*context.folder, f"{shard}.parquet") for shard in context.shards]
-    clusters = resolve.remote(output.url, context.shards, sources + earlier, inputs, *edges)
-    [result] = _gather([clusters], "dedup clusters", console)
+    call = (resolve, (output.url, context.shards, sources + earlier, inputs, *edges))
+    [result] = run_tasks([call], context.workers, "dedup clusters", console)
     return {**summary, "documents": documents, **result}
 
 
@@ -306,21 +304,3 @@ def _index_files(params: DedupParams) -> list[str]:
             raise ConfigError(f"{key}: {location} was built with other minhash settings")
         files += [index.path(name) for name in index.list(suffix=".parquet")]
     return files
-
-
-def _gather(refs: list, description: str, console) -> list:
-    results = {}
-    with Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-    ) as progress:
-        bar = progress.add_task(description, total=len(refs))
-        pending = list(refs)
-        while pending:
-            [ready], pending = ray.wait(pending, num_returns=1)
-            results[ready] = ray.get(ready)
-            progress.advance(bar)
-    return [results[ref] for ref in refs]

@@ -23,7 +23,6 @@ from typing import Any
 
 import ray
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from tokenizers import Tokenizer
 
 from mixing.count import EncodeJob, EncodeResult, encode_shard
@@ -32,6 +31,7 @@ from mixing.shuffle import ScatterResult, ShuffleJob, gather, scatter
 from pipeline.config import JobConfig
 from pipeline.state import RunState, plan_digest
 from pipeline.stats import StageStats
+from pipeline.tasks import run_tasks
 from tokenizer.bpe import fingerprint, load_tokenizer
 from tokenizer.shards import TOKEN_SCHEMA, TOKENS_SCHEMA_VERSION
 from tokenizer.special import SPECIAL_TOKENS
@@ -127,7 +127,7 @@ def _encode_phase(config, output, state, workers, tokenizer_json, console) -> di
         )
     )
     task = ray.remote(encode_shard).options(num_cpus=1, max_retries=1)
-    results: list[EncodeResult] = _run(
+    results: list[EncodeResult] = run_tasks(
         [(task, (name, job)) for name in shards], parallel, "encode", console
     )
     counts: dict[str, SourceCounts] = {}
@@ -177,14 +177,14 @@ def _shuffle_phase(config, output, state, workers, encoded, plans, console) -> N
     parallel = workers()
     job_ref = ray.put(job)
     scatter_task = ray.remote(scatter).options(num_cpus=1, max_retries=1)
-    scattered: list[ScatterResult] = _run(
+    scattered: list[ScatterResult] = run_tasks(
         [(scatter_task, (name, job_ref)) for name in encoded["staged"]],
         parallel,
         "scatter",
         console,
     )
     gather_task = ray.remote(gather).options(num_cpus=1, max_retries=1)
-    written = _run(
+    written = run_tasks(
         [(gather_task, (shard, job_ref)) for shard in range(job.shards)],
         parallel,
         "shuffle",
@@ -199,29 +199,6 @@ def _shuffle_phase(config, output, state, workers, encoded, plans, console) -> N
     manifest = tokens_manifest(config, state, encoded, plans, train_shards, documents)
     output.write_json(manifest, "tokens", "manifest.json")
     state.record_phase("shuffle", {"digest": digest, "funnel": funnel.to_json()})
-
-
-def _run(calls: list, workers: int, label: str, console: Console) -> list:
-    """Submit with at most twice the workers in flight; results in submission order."""
-    results: dict[int, Any] = {}
-    pending: dict[ray.ObjectRef, int] = {}
-    queue = list(enumerate(calls))
-    with Progress(
-        TextColumn(f"[bold]{label}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-    ) as progress:
-        bar = progress.add_task(label, total=len(calls))
-        while queue or pending:
-            while queue and len(pending) < 2 * workers:
-                index, (task, args) = queue.pop(0)
-                pending[task.remote(*args)] = index
-            [ready], _ = ray.wait(list(pending), num_returns=1)
-            results[pending.pop(ready)] = ray.get(ready)
-            progress.advance(bar)
-    return [results[index] for index in range(len(calls))]
 
 
 def mixture_funnel(encoded: dict, plans: list[SourcePlan], documents: Counter[str]) -> StageStats:
