@@ -17,6 +17,7 @@ snippets found and `without` snippets avoided, and the tokenmill/trafilatura tim
 from __future__ import annotations
 
 import argparse
+import collections
 import os
 import time
 from pathlib import Path
@@ -79,8 +80,7 @@ def datatrove(warc: Path, limit: int | None) -> tuple[int, int, float]:
             yield document
 
     started = time.perf_counter()
-    for _ in Trafilatura().run(counted(reader.run())):
-        pass
+    collections.deque(Trafilatura().run(counted(reader.run())), maxlen=0)  # drain the pipeline
     return pages, html_bytes, time.perf_counter() - started
 
 

@@ -104,7 +104,7 @@ class WordNlpEngine(NlpEngine):
     TOKEN = re.compile(r"\w+|[^\w\s]")
 
     def load(self) -> None:
-        pass
+        """Nothing to load: the tokenizer is the regular expression above."""
 
     def is_loaded(self) -> bool:
         return True

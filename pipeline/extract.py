@@ -12,6 +12,7 @@ Documents from non-WARC inputs carry no `html` column and pass through untouched
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from typing import Literal
 
@@ -26,10 +27,8 @@ from pipeline.stage import Stage, Verdict
 def decode_html(body: bytes, declared: str | None) -> str:
     from resiliparse.parse.encoding import bytes_to_str, detect_encoding
 
-    try:
+    with contextlib.suppress(UnicodeDecodeError):
         return body.decode("utf-8")
-    except UnicodeDecodeError:
-        pass
     usable = declared and declared.lower().replace("_", "-") not in ("utf-8", "utf8")
     encoding = declared if usable else detect_encoding(body)
     try:

@@ -119,7 +119,9 @@ def browser():
 
     chromium, driver = shutil.which("chromium"), shutil.which("chromedriver")
     if not (chromium and driver):
-        pytest.skip("chromium and chromium-driver are not installed (make system installs them)")
+        pytest.fail(
+            "chromium and chromium-driver are not installed: run `make system` (make test does)"
+        )
     options = webdriver.ChromeOptions()
     options.binary_location = chromium
     for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage"):
