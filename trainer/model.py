@@ -16,6 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from trainer.loss import linear_cross_entropy
+
 
 @dataclass(frozen=True)
 class ModelArgs:
@@ -193,7 +195,16 @@ class Transformer(nn.Module):
             else:
                 nn.init.ones_(param)
 
-    def forward(self, tokens: torch.Tensor, cache: KVCache | None = None) -> torch.Tensor:
+    def forward(
+        self,
+        tokens: torch.Tensor,
+        targets: torch.Tensor | None = None,
+        *,
+        z_loss: float = 0.0,
+        cache: KVCache | None = None,
+    ) -> torch.Tensor:
+        """Logits of `tokens`, or with `targets` the mean next-token loss (fp32, fused
+        with the output projection; + z_loss · mean(logsumexp²) when set, as in PaLM)."""
         start = cache.length if cache is not None else 0
         length = tokens.shape[1]
         cos = self.rope_cos[start : start + length]
@@ -203,16 +214,10 @@ class Transformer(nn.Module):
             x = block(x, cos, sin, cache)
         if cache is not None:
             cache.length += length
-        return self.lm_head(self.norm(x))
-
-
-def loss_fn(logits: torch.Tensor, targets: torch.Tensor, z_loss: float = 0.0) -> torch.Tensor:
-    """Mean next-token cross-entropy in fp32, plus z_loss · mean(logsumexp²) when set (PaLM)."""
-    logits = logits.float().flatten(0, 1)
-    loss = F.cross_entropy(logits, targets.flatten())
-    if z_loss:
-        loss = loss + z_loss * torch.logsumexp(logits, dim=-1).pow(2).mean()
-    return loss
+        x = self.norm(x)
+        if targets is None:
+            return self.lm_head(x)
+        return linear_cross_entropy(x.flatten(0, 1), self.lm_head.weight, targets.flatten(), z_loss)
 
 
 def parameter_count(args: ModelArgs) -> dict[str, int]:

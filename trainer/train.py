@@ -22,7 +22,7 @@ from trainer import checkpoint
 from trainer.config import TrainConfig, read_train_config
 from trainer.data import Loader, train_shards, validation_windows, verify_checksums
 from trainer.metrics import MetricsLog, memory_gib
-from trainer.model import Transformer, flops_per_token, loss_fn, parameter_count
+from trainer.model import Transformer, flops_per_token, parameter_count
 from trainer.optim import build_optimizer, lr_at
 from trainer.parallelize import World, autocast, init_world, parallelize
 
@@ -67,8 +67,7 @@ def validate(model, windows: dict[str, torch.Tensor], config: TrainConfig, world
         for batch in data.split(config.train.micro_batch_size):
             batch = batch.to(world.device)
             with autocast(config.parallel, world):
-                logits = model(batch[:, :-1])
-            loss_sum += loss_fn(logits, batch[:, 1:]) * len(batch)
+                loss_sum += model(batch[:, :-1], batch[:, 1:]) * len(batch)
         result[f"val_loss/{source}"] = loss_sum.item() / len(data)
         total, count = total + loss_sum.item(), count + len(data)
     if count:
@@ -147,8 +146,8 @@ def train(config: TrainConfig, resume: str = "auto") -> dict[str, Any]:
                 inputs = batch.inputs[micro].to(world.device, non_blocking=True)
                 targets = batch.targets[micro].to(world.device, non_blocking=True)
                 with autocast(config.parallel, world):
-                    logits = model(inputs)
-                micro_loss = loss_fn(logits, targets, config.train.z_loss) / accumulation
+                    micro_loss = model(inputs, targets, z_loss=config.train.z_loss)
+                micro_loss = micro_loss / accumulation
                 micro_loss.backward()
                 loss += micro_loss.detach()
             grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), config.train.grad_clip)

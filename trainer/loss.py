@@ -1,0 +1,89 @@
+"""Next-token cross-entropy fused with the output projection, a chunk of rows at a time.
+
+The plain path materialises the logits of a whole micro-batch, a log-softmax of the same
+size, its gradient and a zero-filled one-hot gradient: four (tokens × vocab) buffers and
+two exponentials per element. Here each chunk of rows is projected, turned into
+probabilities with one softmax, and, when gradients are wanted, into the gradients of
+the hidden states and of the projection right away (as Liger's and Apple's fused linear
+cross-entropy do). Only one chunk of logits exists at any time, and backward just scales
+the saved gradients. The loss is the same mean cross-entropy (plus PaLM's z-loss).
+"""
+
+from __future__ import annotations
+
+import torch
+
+CHUNK_ELEMENTS = 1 << 20
+"""Logits per chunk (rows × vocab): 4 MB in fp32, so a chunk stays in cache on a CPU and
+bounded on a GPU however long the micro-batch."""
+
+
+def linear_cross_entropy(
+    hidden: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor, z_loss: float = 0.0
+) -> torch.Tensor:
+    """Mean cross-entropy of `hidden @ weight.T` against `targets`, + z_loss · mean(lse²).
+
+    hidden: (tokens, dim), weight: (vocab, dim), targets: (tokens,) int64.
+    """
+    device = hidden.device.type
+    if torch.is_autocast_enabled(device):  # cast as autocast would for a linear layer
+        dtype = torch.get_autocast_dtype(device)
+        hidden, weight = hidden.to(dtype), weight.to(dtype)
+    wants_grads = torch.is_grad_enabled() and (hidden.requires_grad or weight.requires_grad)
+    with torch.autocast(device, enabled=False):
+        return _LinearCrossEntropy.apply(hidden, weight, targets, z_loss, wants_grads)
+
+
+class _LinearCrossEntropy(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, hidden, weight, targets, z_loss: float, wants_grads: bool):
+        tokens = hidden.shape[0]
+        rows = max(1, CHUNK_ELEMENTS // weight.shape[0])
+        total = torch.zeros((), dtype=torch.float32, device=hidden.device)
+        if wants_grads:
+            grad_hidden = torch.empty_like(hidden)
+            # (dim, vocab): hᵀ·g runs faster than gᵀ·h on the same data (no transposed big operand).
+            grad_weight_t = torch.zeros(
+                weight.shape[::-1], dtype=torch.float32, device=weight.device
+            )
+        for start in range(0, tokens, rows):
+            chunk_hidden = hidden[start : start + rows]
+            chunk_targets = targets[start : start + rows, None]
+            logits = (chunk_hidden @ weight.T).float()
+            probs, nll, lse = _softmax_nll_lse(logits, chunk_targets)
+            total += nll.sum()
+            if z_loss:
+                total += z_loss * lse.pow(2).sum()
+            if wants_grads:
+                if z_loss:  # d(z·lse²)/dlogits = 2·z·lse·softmax
+                    probs.mul_((1 + 2 * z_loss * lse)[:, None])
+                probs.scatter_add_(1, chunk_targets, probs.new_full(chunk_targets.shape, -1.0))
+                grad_logits = probs.to(hidden.dtype)
+                torch.mm(grad_logits, weight, out=grad_hidden[start : start + rows])
+                grad_weight_t += chunk_hidden.T @ grad_logits
+        if wants_grads:
+            ctx.save_for_backward(grad_hidden, grad_weight_t.T.to(weight.dtype))
+        ctx.tokens = tokens
+        return total / tokens
+
+    @staticmethod
+    def backward(ctx, grad_loss):
+        grad_hidden, grad_weight = ctx.saved_tensors
+        scale = grad_loss / ctx.tokens
+        return grad_hidden * scale, grad_weight * scale, None, None, None
+
+
+def _softmax_nll_lse(logits: torch.Tensor, targets: torch.Tensor):
+    """Softmax (one exponential per element), −log p_target and log-sum-exp of each row.
+
+    Where p_target underflowed (a logit gap beyond ~87) that row's loss comes from an
+    explicit log-sum-exp instead of log(0).
+    """
+    probs = torch.softmax(logits, dim=-1)
+    target_logits = logits.gather(1, targets).squeeze(1)
+    target_probs = probs.gather(1, targets).squeeze(1)
+    nll = -target_probs.log()
+    underflow = target_probs < torch.finfo(torch.float32).tiny
+    if underflow.any():
+        nll[underflow] = torch.logsumexp(logits[underflow], dim=-1) - target_logits[underflow]
+    return probs, nll, nll + target_logits
