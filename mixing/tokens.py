@@ -37,6 +37,12 @@ from tokenizer.shards import TOKEN_SCHEMA, TOKENS_SCHEMA_VERSION
 from tokenizer.special import SPECIAL_TOKENS
 from tokenizer.training import train_on_documents
 
+# Defined once, so Ray exports each function once per job rather than once per phase run.
+_TRAIN = ray.remote(num_cpus=1)(train_on_documents)
+_ENCODE = ray.remote(num_cpus=1, max_retries=1)(encode_shard)
+_SCATTER = ray.remote(num_cpus=1, max_retries=1)(scatter)
+_GATHER = ray.remote(num_cpus=1, max_retries=1)(gather)
+
 
 @dataclass
 class TokensResult:
@@ -81,8 +87,8 @@ def _finished(state: RunState, name: str, digest: str) -> dict | None:
 def _tokenizer_phase(config, output, state, workers, console) -> str:
     spec = config.tokenizer_config()
     loaded = load_tokenizer(spec.path) if spec.path is not None else None
-    source = fingerprint(loaded) if loaded else [plan_digest(config), spec.model_dump(mode="json")]
-    digest = _digest(source)
+    loaded_sha256 = fingerprint(loaded) if loaded else None
+    digest = _digest(loaded_sha256 or [plan_digest(config), spec.model_dump(mode="json")])
     if _finished(state, "tokenizer", digest) and output.exists("tokenizer", "tokenizer.json"):
         with output.fs.open(output.path("tokenizer", "tokenizer.json"), "r") as handle:
             return handle.read()
@@ -91,8 +97,7 @@ def _tokenizer_phase(config, output, state, workers, console) -> str:
     else:
         workers()
         console.print(f"training a {spec.train.vocab_size:,}-token byte-level BPE tokenizer")
-        task = ray.remote(train_on_documents).options(num_cpus=1)
-        tokenizer = Tokenizer.from_str(ray.get(task.remote(output.url, spec.train)))
+        tokenizer = Tokenizer.from_str(ray.get(_TRAIN.remote(output.url, spec.train)))
     text = tokenizer.to_str(pretty=True)
     with output.atomic("tokenizer", "tokenizer.json") as handle:
         handle.write(text.encode())
@@ -100,7 +105,7 @@ def _tokenizer_phase(config, output, state, workers, console) -> str:
         "tokenizer",
         {
             "digest": digest,
-            "sha256": fingerprint(tokenizer),
+            "sha256": loaded_sha256 or fingerprint(tokenizer),
             "vocab_size": tokenizer.get_vocab_size(),
         },
     )
@@ -126,9 +131,8 @@ def _encode_phase(config, output, state, workers, tokenizer_json, console) -> di
             config.execution.batch_size,
         )
     )
-    task = ray.remote(encode_shard).options(num_cpus=1, max_retries=1)
     results: list[EncodeResult] = run_tasks(
-        [(task, (name, job)) for name in shards], parallel, "encode", console
+        [(_ENCODE, (name, job)) for name in shards], parallel, "encode", console
     )
     counts: dict[str, SourceCounts] = {}
     errored: Counter[str] = Counter()
@@ -176,16 +180,14 @@ def _shuffle_phase(config, output, state, workers, encoded, plans, console) -> N
     )
     parallel = workers()
     job_ref = ray.put(job)
-    scatter_task = ray.remote(scatter).options(num_cpus=1, max_retries=1)
     scattered: list[ScatterResult] = run_tasks(
-        [(scatter_task, (name, job_ref)) for name in encoded["staged"]],
+        [(_SCATTER, (name, job_ref)) for name in encoded["staged"]],
         parallel,
         "scatter",
         console,
     )
-    gather_task = ray.remote(gather).options(num_cpus=1, max_retries=1)
     written = run_tasks(
-        [(gather_task, (shard, job_ref)) for shard in range(job.shards)],
+        [(_GATHER, (shard, job_ref)) for shard in range(job.shards)],
         parallel,
         "shuffle",
         console,
