@@ -205,6 +205,15 @@ def recognizers(entities: Sequence[str], phone_regions: Sequence[str]) -> list[E
     return [r for entity in entities if entity in available for r in available[entity]]
 
 
+@cache
+def nlp_engine(spacy_model: str | None, blank_spacy: bool) -> NlpEngine:
+    """One loaded NLP engine per process and kind, shared by every analyzer using it."""
+    use_spacy = spacy_model is not None or blank_spacy
+    engine = LocalSpacyNlpEngine(spacy_model) if use_spacy else WordNlpEngine()
+    engine.load()
+    return engine
+
+
 def analyzer_engine(
     entities: Sequence[str],
     phone_regions: Sequence[str],
@@ -229,12 +238,9 @@ def analyzer_engine(
             "the pattern entities are",
             ", ".join(ner),
         )
-    use_spacy = spacy_model is not None or blank_spacy
-    nlp_engine = LocalSpacyNlpEngine(spacy_model) if use_spacy else WordNlpEngine()
-    nlp_engine.load()
     return AnalyzerEngine(
         registry=registry,
-        nlp_engine=nlp_engine,
+        nlp_engine=nlp_engine(spacy_model, blank_spacy),
         supported_languages=[LANGUAGE],
         default_score_threshold=score_threshold,
     )
