@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Literal
 import pyarrow as pa
 from pydantic import Field, model_validator
 
+from filters.phone_screen import possible_regions
 from filters.pii_candidates import Window, windows
 from pipeline.config import StrictModel
 from pipeline.stage import Stage, Verdict
@@ -141,18 +142,48 @@ class Pii(Stage):
         """presidio's results per document row (document offsets), only rows with any."""
         pattern_entities = [e for e in self.params.entities if e not in NER_ENTITIES]
         found: dict[int, list[RecognizerResult]] = defaultdict(list)
-        by_entities: dict[frozenset[str], list[Window]] = defaultdict(list)
+        groups: dict[tuple[frozenset[str], tuple[str, ...]], list[Window]] = defaultdict(list)
         for window in windows(column, pattern_entities):
-            by_entities[window.entities].append(window)
-        for entities, group in by_entities.items():
-            for row, result in self._analyze(texts, group, sorted(entities)):
+            text = texts[window.row][window.start : window.end]
+            entities, regions = self._recognizers_for(text, window.entities)
+            if entities:
+                groups[entities, regions].append(window)
+        for (entities, regions), group in groups.items():
+            analyzer = self._analyzer_for(regions)
+            for row, result in self._analyze(analyzer, texts, group, sorted(entities)):
                 found[row].append(result)
         if self.params.spacy_model is not None:
             self._add_ner(texts, found)
         return found
 
+    def _recognizers_for(
+        self, text: str, entities: frozenset[str]
+    ) -> tuple[frozenset[str], tuple[str, ...]]:
+        """The entities worth analysing `text` for, and the phone regions whose matchers
+        could find a number in it (none: no phone analysis)."""
+        if "PHONE_NUMBER" not in entities:
+            return entities, ()
+        regions = tuple(self.params.phone_regions)
+        possible = possible_regions(text, regions)
+        if not possible:
+            return entities - {"PHONE_NUMBER"}, ()
+        return entities, tuple(r for r in regions if r in possible)
+
+    def _analyzer_for(self, phone_regions: tuple[str, ...]) -> AnalyzerEngine:
+        """The stage's engine with the phone recognizer restricted to `phone_regions`."""
+        if not phone_regions:
+            return self.analyzer
+        params = self.params
+        return _analyzer(
+            tuple(params.entities), phone_regions, params.spacy_model, params.score_threshold
+        )
+
     def _analyze(
-        self, texts: list[str | None], group: list[Window], entities: list[str]
+        self,
+        analyzer: AnalyzerEngine,
+        texts: list[str | None],
+        group: list[Window],
+        entities: list[str],
     ) -> Iterable[tuple[int, RecognizerResult]]:
         """Analyse `group`'s windows joined into few presidio calls; map results back."""
         for chunk in _chunks(group):
@@ -161,7 +192,7 @@ class Pii(Stage):
             for piece in pieces:
                 offsets.append(offsets[-1] + len(piece) + len(SEPARATOR))
             joined = SEPARATOR.join(pieces)
-            for result in self.analyzer.analyze(joined, language="en", entities=entities):
+            for result in analyzer.analyze(joined, language="en", entities=entities):
                 index = bisect.bisect_right(offsets, result.start) - 1
                 window, base = chunk[index], offsets[index]
                 if result.end - base > window.end - window.start:
