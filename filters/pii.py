@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Literal
 import pyarrow as pa
 from pydantic import Field, model_validator
 
-from filters.phone_screen import possible_regions
+from filters import phone_screen
 from filters.pii_candidates import Window, windows
 from pipeline.config import StrictModel
 from pipeline.stage import Stage, Verdict
@@ -114,6 +114,7 @@ class Pii(Stage):
             for entity in params.entities
         }
         self.dropping = {e for e, p in params.policy.items() if p == "drop"}
+        self.phone_regions = phone_screen.load(params.phone_regions)
 
     def process(self, table: pa.Table) -> Verdict:
         new_texts = table.column("text").to_pylist()
@@ -163,11 +164,10 @@ class Pii(Stage):
         could find a number in it (none: no phone analysis)."""
         if "PHONE_NUMBER" not in entities:
             return entities, ()
-        regions = tuple(self.params.phone_regions)
-        possible = possible_regions(text, regions)
+        possible = phone_screen.possible_regions(text, self.phone_regions)
         if not possible:
             return entities - {"PHONE_NUMBER"}, ()
-        return entities, tuple(r for r in regions if r in possible)
+        return entities, tuple(r for r in self.phone_regions if r in possible)
 
     def _analyzer_for(self, phone_regions: tuple[str, ...]) -> AnalyzerEngine:
         """The stage's engine with the phone recognizer restricted to `phone_regions`."""
