@@ -25,7 +25,11 @@ from functools import cache, lru_cache
 
 import phonenumbers
 from phonenumbers import PhoneMetadata, PhoneNumber, normalize_digits_only
+from phonenumbers.phonenumber import CountryCodeSource
 from phonenumbers.phonenumbermatcher import _PATTERN as MATCHER_CANDIDATE
+from phonenumbers.phonenumbermatcher import (
+    _is_national_prefix_present_if_required as national_prefix_present_if_required,
+)
 from phonenumbers.phonenumberutil import _VALID_PUNCTUATION
 
 PLAIN_CANDIDATE = re.compile(f"(?:(?![x~～])[{_VALID_PUNCTUATION}\\d])+")
@@ -70,7 +74,7 @@ class RegionDigits:
         return any(
             len(digits) - start in self.lengths
             and any(general.fullmatch(digits, start) for general in self.general)
-            and self._valid(digits[start:])
+            and self._valid(digits, start)
             for start in self._number_starts(digits)
         )
 
@@ -90,16 +94,23 @@ class RegionDigits:
             }
         return starts
 
-    def _valid(self, national: str) -> bool:
-        """`national` as parse stores it (leading zeros kept as a count), then validated."""
+    def _valid(self, digits: str, start: int) -> bool:
+        """Whether the number whose national significant number starts at `start` passes
+        the matcher's checks: valid, and with no prefix at all (the number as written
+        nationally), the national prefix present where the number's format requires it."""
+        national = digits[start:]
         zeros = min(len(national) - len(national.lstrip("0")), len(national) - 1)
         number = PhoneNumber(
             country_code=self.calling_code,
             national_number=int(national),
             italian_leading_zero=zeros > 0 or None,
             number_of_leading_zeros=zeros if zeros > 1 else None,
+            raw_input=digits,
+            country_code_source=CountryCodeSource.FROM_DEFAULT_COUNTRY,
         )
-        return phonenumbers.is_valid_number(number)
+        return phonenumbers.is_valid_number(number) and (
+            start > 0 or national_prefix_present_if_required(number)
+        )
 
 
 @cache
@@ -155,7 +166,9 @@ def region_digits(region: str) -> RegionDigits:
 
 def load(regions: Sequence[str]) -> tuple[str, ...]:
     """`regions`, each checked against phonenumbers' metadata, which is read now rather
-    than while the first batch is timed."""
+    than while the first batch is timed. phonenumbers then keeps every metadata pattern it
+    compiles: the screen and the matcher use more than the `re` module's cache holds."""
+    phonenumbers.enable_pattern_cache()
     for region in regions:
         region_digits(region)
     return tuple(regions)
