@@ -62,6 +62,10 @@ class RegionDigits:
     fewest_digits: int
     """No valid number, national or after an international prefix, has fewer digits."""
 
+    @property
+    def code(self) -> str:
+        return str(self.calling_code)
+
     def may_accept(self, digits: str) -> bool:
         """Whether some parse of `digits` with this default region could be valid."""
         if self.lengths is None:
@@ -81,10 +85,7 @@ class RegionDigits:
     def _number_starts(self, digits: str) -> set[int]:
         """Where the national significant number may start: after no prefix, the calling
         code, or national prefixes."""
-        starts = {0}
-        code = str(self.calling_code)
-        if digits.startswith(code):
-            starts.add(len(code))
+        starts = {0, len(self.code)} if digits.startswith(self.code) else {0}
         for _ in range(NATIONAL_PREFIX_STRIPS):
             starts |= {
                 start + match.end()
@@ -188,10 +189,17 @@ def possible_regions(text: str, regions: tuple[str, ...]) -> frozenset[str]:
 def candidate_regions(candidate: str, regions: tuple[str, ...]) -> frozenset[str]:
     """The regions for which some run of `candidate`'s digit groups could be a number."""
     runs = _digit_runs(candidate)
-    rules = [region_digits(region) for region in regions]
     return frozenset(
-        rule.region for rule in rules if runs is None or any(map(rule.may_accept, runs))
+        region
+        for region in regions
+        if runs is None or any(region_may_accept(region, run) for run in runs)
     )
+
+
+@lru_cache(maxsize=CANDIDATES_CACHED)
+def region_may_accept(region: str, digits: str) -> bool:
+    """`RegionDigits.may_accept`, remembered: the same groups recur in many candidates."""
+    return region_digits(region).may_accept(digits)
 
 
 def _digit_runs(candidate: str) -> Sequence[str] | None:
