@@ -55,10 +55,13 @@ class Window:
     entities: frozenset[str]
 
 
-def screen(texts: pa.ChunkedArray | pa.Array, entities: Sequence[str]) -> dict[str, pa.Array]:
-    """Per entity, which documents contain a candidate at all (vectorised, null text → False)."""
+def first_candidates(
+    texts: pa.ChunkedArray | pa.Array, entities: Sequence[str]
+) -> dict[str, pa.Array]:
+    """Per entity, the UTF-8 byte offset of each document's first candidate; -1 where there
+    is none (vectorised, null text → -1)."""
     return {
-        entity: pc.fill_null(pc.match_substring_regex(texts, CANDIDATE_PATTERNS[entity]), False)
+        entity: pc.fill_null(pc.find_substring_regex(texts, CANDIDATE_PATTERNS[entity]), -1)
         for entity in entities
         if entity in CANDIDATE_PATTERNS
     }
@@ -66,23 +69,28 @@ def screen(texts: pa.ChunkedArray | pa.Array, entities: Sequence[str]) -> dict[s
 
 def windows(texts: pa.ChunkedArray | pa.Array, entities: Sequence[str]) -> list[Window]:
     """The merged windows of every document, each tagged with the entities to look for."""
-    masks = screen(texts, entities)
-    if not masks:
+    firsts = first_candidates(texts, entities)
+    if not firsts:
         return []
-    any_candidate = functools.reduce(pc.or_, masks.values())
-    rows = pc.indices_nonzero(any_candidate).to_pylist()
-    flags = {entity: mask.to_pylist() for entity, mask in masks.items()}
+    latest = functools.reduce(pc.max_element_wise, firsts.values())
+    rows = pc.indices_nonzero(pc.greater_equal(latest, 0)).to_pylist()
+    offsets = {entity: first.to_pylist() for entity, first in firsts.items()}
     found: list[Window] = []
     for row in rows:
         text = texts[row].as_py()
         spans = [
             (match.start(), match.end(), entity)
-            for entity in masks
-            if flags[entity][row]
-            for match in COMPILED[entity].finditer(text)
+            for entity in firsts
+            if offsets[entity][row] >= 0
+            for match in COMPILED[entity].finditer(text, _char_offset(text, offsets[entity][row]))
         ]
         found.extend(_merge(row, text, spans))
     return found
+
+
+def _char_offset(text: str, byte_offset: int) -> int:
+    """Python's `re` starts there: RE2 found no candidate before it, so none is skipped."""
+    return len(text.encode()[:byte_offset].decode()) if not text.isascii() else byte_offset
 
 
 def _merge(row: int, text: str, spans: list[tuple[int, int, str]]) -> list[Window]:
