@@ -34,6 +34,10 @@ CANDIDATE_PATTERNS = {
 Written in the common subset of RE2 (pyarrow) and Python `re` syntax."""
 COMPILED = {entity: re.compile(pattern) for entity, pattern in CANDIDATE_PATTERNS.items()}
 
+ONLY_PYTHON_CLASSES = re.compile("[^\\S\t\n\f\r \u00a0]|[^\\D0-9]")
+"""A character Python's `\\s` or `\\d` matches and RE2's do not (the phone pattern lists
+the no-break space itself, so both engines have it)."""
+
 MARGIN = 48
 """Characters of context kept on each side of a candidate: more than the longest value
 (an IBAN with spaces, ~42) so a value that only starts inside a match is whole in its window,
@@ -78,19 +82,27 @@ def windows(texts: pa.ChunkedArray | pa.Array, entities: Sequence[str]) -> list[
     found: list[Window] = []
     for row in rows:
         text = texts[row].as_py()
+        starts = _python_starts(text, {entity: offsets[entity][row] for entity in firsts})
         spans = [
             (match.start(), match.end(), entity)
-            for entity in firsts
-            if offsets[entity][row] >= 0
-            for match in COMPILED[entity].finditer(text, _char_offset(text, offsets[entity][row]))
+            for entity, start in starts.items()
+            for match in COMPILED[entity].finditer(text, start)
         ]
         found.extend(_merge(row, text, spans))
     return found
 
 
-def _char_offset(text: str, byte_offset: int) -> int:
-    """Python's `re` starts there: RE2 found no candidate before it, so none is skipped."""
-    return len(text.encode()[:byte_offset].decode()) if not text.isascii() else byte_offset
+def _python_starts(text: str, first_bytes: dict[str, int]) -> dict[str, int]:
+    """Per entity with a candidate, where Python's `re` may start looking: at RE2's first
+    candidate, unless `text` holds a digit or space only Python's classes know (RE2's are
+    ASCII), which could start an earlier one."""
+    found = {entity: first for entity, first in first_bytes.items() if first >= 0}
+    if ONLY_PYTHON_CLASSES.search(text):
+        return dict.fromkeys(found, 0)
+    if text.isascii():
+        return found
+    data = text.encode()
+    return {entity: len(data[:first].decode()) for entity, first in found.items()}
 
 
 def _merge(row: int, text: str, spans: list[tuple[int, int, str]]) -> list[Window]:
