@@ -72,6 +72,39 @@ def test_documents_without_candidates_never_reach_presidio():
     assert window.entities == {"EMAIL_ADDRESS"} and window.end - window.start < 200
 
 
+def test_phone_screen_skips_only_regions_whose_matcher_finds_nothing():
+    """Every region the phone screen leaves out of a text is one where presidio's own
+    PhoneRecognizer, run for that region alone, finds nothing in it."""
+    from faker import Faker
+    from presidio_analyzer.predefined_recognizers import PhoneRecognizer
+
+    from filters import phone_screen
+
+    regions = phone_screen.load(("US", "GB", "DE", "FR", "IL", "IN", "CA", "BR"))
+    texts = [
+        "Am 12. 03. 2020 um 9:30, 2019-12-09 bis 09.12.2019 (S. 211-227 (2003)).",
+        "Preis 1.000.000 EUR, ISBN 978-3-16-148410-0, Bestellnr. 4711 0815 2019 2021.",
+        "Fax 0049 (0)30 226 343-0 or 011 44 20 7946 0958, ext. 12, or 1-800-SIX-FLAGS.",
+    ]
+    for locale in ("en_US", "en_GB", "de_DE", "fr_FR", "he_IL", "en_IN", "pt_BR", "it_IT"):
+        fake = Faker(locale)
+        fake.seed_instance(0)
+        texts += [f"Call {fake.phone_number()} or {fake.date()} today." for _ in range(25)]
+    skipped = 0
+    for text in texts:
+        possible = phone_screen.possible_regions(text, regions)
+        for region in set(regions) - possible:
+            skipped += 1
+            found = PhoneRecognizer(supported_regions=(region,)).analyze(text, ["PHONE_NUMBER"])
+            assert not found, (region, text, found)
+    assert skipped > len(texts) * 2  # the screen does skip most regions
+
+
+def test_unknown_phone_region_is_an_error_when_the_stage_is_built():
+    with pytest.raises(ValueError, match="unknown region 'XX'"):
+        scrub(["x"], phone_regions=["US", "XX"])
+
+
 def test_counts_annotation_and_policies():
     texts = [
         "Call +44 20 7946 0958 or mail ann@example.org.",
