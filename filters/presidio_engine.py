@@ -111,16 +111,15 @@ class WordNlpEngine(NlpEngine):
 
     def process_text(self, text: str, language: str) -> NlpArtifacts:
         matches = list(self.TOKEN.finditer(text))
-        lemmas = [match.group().lower() for match in matches]
+        tokens = [match[0] for match in matches]
+        lemmas = [token.lower() for token in tokens]
         artifacts = NlpArtifacts([], [], [], [], None, language)
-        artifacts.tokens = [match.group() for match in matches]
+        artifacts.tokens = tokens
         artifacts.tokens_indices = [match.start() for match in matches]
         artifacts.lemmas = lemmas
         artifacts.nlp_engine = self
         artifacts.keywords = {
-            lemma
-            for lemma in lemmas
-            if lemma not in STOP_WORDS and (lemma[0].isalnum() or lemma == "_")
+            lemma for lemma in set(lemmas) - STOP_WORDS if lemma[0].isalnum() or lemma == "_"
         }
         return artifacts
 
