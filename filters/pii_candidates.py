@@ -38,6 +38,9 @@ ONLY_PYTHON_CLASSES = re.compile("[^\\S\t\n\f\r \u00a0]|[^\\D0-9]")
 """A character Python's `\\s` or `\\d` matches and RE2's do not (the phone pattern lists
 the no-break space itself, so both engines have it)."""
 
+SPACE = re.compile(r"\s")
+LAST_SPACE = re.compile(r"(?s:.*)\s")
+
 MARGIN = 48
 """Characters of context kept on each side of a candidate: more than the longest value
 (an IBAN with spaces, ~42) so a value that only starts inside a match is whole in its window,
@@ -124,8 +127,6 @@ def _widen(text: str, start: int, end: int, margin: int) -> tuple[int, int]:
     """`start`/`end` moved out by `margin`, then on to whitespace (at most `margin` further)."""
     start, end = max(0, start - margin), min(len(text), end + margin)
     floor, ceiling = max(0, start - margin), min(len(text), end + margin)
-    while start > floor and not text[start - 1].isspace():
-        start -= 1
-    while end < ceiling and not text[end].isspace():
-        end += 1
-    return start, end
+    before = LAST_SPACE.match(text, floor, start)
+    after = SPACE.search(text, end, ceiling)
+    return (before.end() if before else floor), (after.start() if after else ceiling)
