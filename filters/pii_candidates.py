@@ -34,10 +34,6 @@ CANDIDATE_PATTERNS = {
 Written in the common subset of RE2 (pyarrow) and Python `re` syntax."""
 COMPILED = {entity: re.compile(pattern) for entity, pattern in CANDIDATE_PATTERNS.items()}
 
-ONLY_PYTHON_CLASSES = re.compile("[^\\S\t\n\f\r \u00a0]|[^\\D0-9]")
-"""A character Python's `\\s` or `\\d` matches and RE2's do not (the phone pattern lists
-the no-break space itself, so both engines have it)."""
-
 SPACE = re.compile(r"\s")
 LAST_SPACE = re.compile(r"(?s:.*)\s")
 
@@ -62,13 +58,10 @@ class Window:
     entities: frozenset[str]
 
 
-def first_candidates(
-    texts: pa.ChunkedArray | pa.Array, entities: Sequence[str]
-) -> dict[str, pa.Array]:
-    """Per entity, the UTF-8 byte offset of each document's first candidate; -1 where there
-    is none (vectorised, null text → -1)."""
+def screen(texts: pa.ChunkedArray | pa.Array, entities: Sequence[str]) -> dict[str, pa.Array]:
+    """Per entity, which documents contain a candidate at all (vectorised, null text → False)."""
     return {
-        entity: pc.fill_null(pc.find_substring_regex(texts, CANDIDATE_PATTERNS[entity]), -1)
+        entity: pc.fill_null(pc.match_substring_regex(texts, CANDIDATE_PATTERNS[entity]), False)
         for entity in entities
         if entity in CANDIDATE_PATTERNS
     }
@@ -76,36 +69,23 @@ def first_candidates(
 
 def windows(texts: pa.ChunkedArray | pa.Array, entities: Sequence[str]) -> list[Window]:
     """The merged windows of every document, each tagged with the entities to look for."""
-    firsts = first_candidates(texts, entities)
-    if not firsts:
+    masks = screen(texts, entities)
+    if not masks:
         return []
-    latest = functools.reduce(pc.max_element_wise, firsts.values())
-    rows = pc.indices_nonzero(pc.greater_equal(latest, 0)).to_pylist()
-    offsets = {entity: first.to_pylist() for entity, first in firsts.items()}
+    any_candidate = functools.reduce(pc.or_, masks.values())
+    rows = pc.indices_nonzero(any_candidate).to_pylist()
+    flags = {entity: mask.to_pylist() for entity, mask in masks.items()}
     found: list[Window] = []
     for row in rows:
         text = texts[row].as_py()
-        starts = _python_starts(text, {entity: offsets[entity][row] for entity in firsts})
         spans = [
             (match.start(), match.end(), entity)
-            for entity, start in starts.items()
-            for match in COMPILED[entity].finditer(text, start)
+            for entity in masks
+            if flags[entity][row]
+            for match in COMPILED[entity].finditer(text)
         ]
         found.extend(_merge(row, text, spans))
     return found
-
-
-def _python_starts(text: str, first_bytes: dict[str, int]) -> dict[str, int]:
-    """Per entity with a candidate, where Python's `re` may start looking: at RE2's first
-    candidate, unless `text` holds a digit or space only Python's classes know (RE2's are
-    ASCII), which could start an earlier one."""
-    found = {entity: first for entity, first in first_bytes.items() if first >= 0}
-    if ONLY_PYTHON_CLASSES.search(text):
-        return dict.fromkeys(found, 0)
-    if text.isascii():
-        return found
-    data = text.encode()
-    return {entity: len(data[:first].decode()) for entity, first in found.items()}
 
 
 def _merge(row: int, text: str, spans: list[tuple[int, int, str]]) -> list[Window]:
