@@ -2,30 +2,33 @@
 
 presidio's PhoneRecognizer runs phonenumbers' PhoneNumberMatcher once per region over its
 text, and each run parses every candidate the matcher's pattern finds and then, when the
-whole candidate is no valid number, each run of its digit groups (split at dots, spaces,
-slashes, ...). Web text is full of dates and figures: most of those parses cannot succeed,
-and each costs a full `parse`.
+whole candidate is no valid number, the inner groups its patterns split off (at slashes,
+brackets, dashes, dots, spaces). Web text is full of dates and figures: most of those
+parses cannot succeed, and each costs a full `parse`.
 
 A number the matcher accepts for region R is international (a plus sign, or R's
 international dialling prefix, then any country's number), or it is valid under R's calling
 code, its digits being an optional prefix (the calling code, then up to two national
 prefixes: `parse` strips one while extracting the calling code and one after) and the
-national significant number. Every text the matcher parses is a run of whole digit groups
-of one of its candidates. So where no run, with no prefix combination, makes a number that
-`phonenumbers.is_valid_number` accepts, R's matcher would reject everything and R is
-skipped. presidio's PhoneRecognizer still decides on every region that remains.
+national significant number; written with no prefix at all, it must also carry the national
+prefix where its format requires one (the matcher's own check). The screen runs the
+matcher's own candidate and inner-group patterns, and where none of those texts, with no
+prefix combination, makes a number that passes these checks, R's matcher would reject
+everything and R is skipped. presidio's PhoneRecognizer still decides on every region that
+remains. phonenumbers' private names used here are pinned by `tests/test_pii.py`.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import cache, lru_cache
 
 import phonenumbers
 from phonenumbers import PhoneMetadata, PhoneNumber, normalize_digits_only
 from phonenumbers.phonenumber import CountryCodeSource
+from phonenumbers.phonenumbermatcher import _INNER_MATCHES as MATCHER_INNER_GROUPS
 from phonenumbers.phonenumbermatcher import _PATTERN as MATCHER_CANDIDATE
 from phonenumbers.phonenumbermatcher import (
     _is_national_prefix_present_if_required as national_prefix_present_if_required,
@@ -202,9 +205,9 @@ def region_may_accept(region: str, digits: str) -> bool:
     return region_digits(region).may_accept(digits)
 
 
-def _digit_runs(candidate: str) -> Sequence[str] | None:
-    """Every run of whole digit groups (ASCII digits), or None where digits are not all
-    there is to count."""
+def _digit_runs(candidate: str) -> set[str] | None:
+    """The digits of every text the matcher parses for `candidate`, or None where digits
+    are not all there is to count."""
     groups = DIGIT_GROUP.findall(candidate)
     if (
         not PLAIN_CANDIDATE.fullmatch(candidate)
@@ -212,5 +215,18 @@ def _digit_runs(candidate: str) -> Sequence[str] | None:
         or any(len(group) > MAX_GROUP_DIGITS for group in groups)
     ):
         return None
-    groups = [normalize_digits_only(group) for group in groups]
-    return ["".join(groups[i:j]) for i in range(len(groups)) for j in range(i + 1, len(groups) + 1)]
+    return {normalize_digits_only(text) for text in _parsed_texts(candidate)} - {""}
+
+
+def _parsed_texts(candidate: str) -> Iterator[str]:
+    """What PhoneNumberMatcher parses for `candidate` until one is a number: all of it,
+    then per inner pattern, in the matcher's own loop, the text before its first match and
+    the group each match captures."""
+    yield candidate
+    for pattern in MATCHER_INNER_GROUPS:
+        match = pattern.search(candidate)
+        if match:
+            yield candidate[: match.start()]
+        while match:
+            yield match.group(1)
+            match = pattern.search(candidate, match.start() + 1)
