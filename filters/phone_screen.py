@@ -40,6 +40,7 @@ PLAIN_CANDIDATE = re.compile(f"(?:(?![x~～])[{_VALID_PUNCTUATION}\\d])+")
 `x`/`#`/`~`/`ext`, letters of a vanity number) changes how digits are read, so such a
 candidate keeps every region."""
 DIGIT_GROUP = re.compile(r"\d+")
+NOT_DIGIT = re.compile(r"[^0-9]")
 MAX_GROUPS = MAX_GROUP_DIGITS = 20
 """The matcher's pattern takes at most 21 groups of at most 20 digits; beyond that, where
 a candidate starts decides where it ends, so longer ones keep every region."""
@@ -215,7 +216,8 @@ def _digit_runs(candidate: str) -> set[str] | None:
         or any(len(group) > MAX_GROUP_DIGITS for group in groups)
     ):
         return None
-    return {normalize_digits_only(text) for text in _parsed_texts(candidate)} - {""}
+    ascii_digits = normalize_digits_only(candidate, keep_non_digits=True)
+    return {NOT_DIGIT.sub("", text) for text in _parsed_texts(ascii_digits)} - {""}
 
 
 def _parsed_texts(candidate: str) -> Iterator[str]:
