@@ -163,3 +163,25 @@ def test_pii_stage_in_a_run_reports_entities(local_ray, tmp_path):
     documents = read_documents(tmp_path)
     assert sum(doc["pii_count"] for doc in documents) == sum(counters.values())
     assert not any("@example" in doc["text"] for doc in documents)
+
+
+def test_indexed_context_enhancer_finds_presidio_s_token():
+    from presidio_analyzer.context_aware_enhancers import LemmaContextAwareEnhancer
+
+    from filters.presidio_engine import IndexedContextEnhancer, WordNlpEngine
+
+    text = "  Call me: +44 20 7946 0958 , or mail bob@example.org\t(home)!  "
+    artifacts = WordNlpEngine().process_text(text, "en")
+    tokens, starts = artifacts.tokens, artifacts.tokens_indices
+    for start in range(len(text) + 1):
+        try:
+            expected = LemmaContextAwareEnhancer._find_index_of_match_token(
+                "w", start, tokens, starts
+            )
+        except ValueError:
+            expected = None
+        try:
+            got = IndexedContextEnhancer._find_index_of_match_token("w", start, tokens, starts)
+        except ValueError:
+            got = None
+        assert got == expected, start
