@@ -1,0 +1,69 @@
+"""Dev check: our word split (`filters/quality/words.py`) gives exactly datatrove's tokens.
+
+Splits every extracted trafilatura page with `WordSplitter` (in batches, cold cache, as the
+quality stage does) and with datatrove's spaCy `word_tokenize`, and exits non-zero on the
+first page whose token lists differ (printing the first differing tokens). Run after any
+change to how chunks are split without spaCy:
+
+    python -m benchmarks.word_split_check [--corpora DIR] [--pages FILE.parquet] [--batch 64]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from itertools import pairwise
+from pathlib import Path
+
+if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
+    sys.path.pop(0)
+
+import pyarrow.compute as pc
+
+from benchmarks.filters import DEFAULT_CORPORA, pages
+from filters.quality.words import WordSplitter
+
+
+def our_tokens(texts, batch: int) -> list[list[str]]:
+    splitter = WordSplitter("en")
+    tokens = []
+    for start in range(0, len(texts), batch):
+        words = splitter.split(texts.slice(start, batch))
+        names = splitter.vocabulary.tokens
+        ids = words.ids.tolist()
+        offsets = words.offsets.tolist()
+        tokens += [[names[i] for i in ids[a:b]] for a, b in pairwise(offsets)]
+    return tokens
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--corpora", type=Path, default=DEFAULT_CORPORA)
+    parser.add_argument("--pages", type=Path, default=None, help="extracted-pages cache")
+    parser.add_argument("--batch", type=int, default=64)
+    args = parser.parse_args()
+    from datatrove.utils.word_tokenizers import load_word_tokenizer
+
+    texts = pc.fill_null(pages(args.corpora, args.pages)["text"], "").combine_chunks()
+    ours = our_tokens(texts, args.batch)
+    theirs = load_word_tokenizer("en")
+    differ = 0
+    for index, (text, mine) in enumerate(zip(texts.to_pylist(), ours, strict=True)):
+        expected = theirs.word_tokenize(text)
+        if mine != expected:
+            differ += 1
+            at = next(
+                (
+                    i
+                    for i, pair in enumerate(zip(mine, expected, strict=False))
+                    if pair[0] != pair[1]
+                ),
+                min(len(mine), len(expected)),
+            )
+            print(f"page {index}: ours {mine[at : at + 5]} datatrove {expected[at : at + 5]}")
+    print(f"pages whose tokens differ: {differ} of {len(texts)}")
+    sys.exit(1 if differ else 0)
+
+
+if __name__ == "__main__":
+    main()
