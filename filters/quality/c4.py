@@ -17,6 +17,7 @@ import pyarrow.compute as pc
 
 from filters.quality.family import Family, FamilyParams, Judgement
 from filters.quality.signals import Pieces, Signals
+from filters.quality.words import Words
 
 CITATION = r"\[\d*\]|\[edit\]|\[citation needed\]"
 POLICY = (
@@ -74,7 +75,8 @@ class C4(Family):
         first_event = _first_per_text(lines, doc_event)
         kept = reaches_content & ~lorem & ~javascript & ~curly & ~policy
         kept_lines = Pieces(cleaned, lines.offsets).where(kept)
-        sentences = self._sentences(signals, kept_lines)
+        line_words = signals.splitter.split(kept_lines.values)
+        sentences = self._sentences(signals, kept_lines, line_words)
         event_is_lorem = np.zeros(len(signals), bool)
         has_event = first_event >= 0
         event_is_lorem[has_event] = lorem[first_event[has_event]]
@@ -96,12 +98,14 @@ class C4(Family):
             f"lines_removed.c4_{rule}": int(np.sum(fails & stays[lines.owner]))
             for rule, fails in _exclusive(line_fails).items()
         }
-        return Judgement(reasons, texts=texts, counters=counters)
+        # Words never cross a line, so a text's words are those of its kept lines.
+        words = line_words.grouped(kept_lines.offsets)
+        return Judgement(reasons, texts=texts, words=words, counters=counters)
 
-    def _sentences(self, signals: Signals, kept: Pieces) -> np.ndarray:
-        """Sentences per text over its kept lines, as spaCy's sentencizer splits each line: a
-        sentence starts at a non-punctuation token that follows a sentence-ending one."""
-        words = signals.splitter.split(kept.values)
+    def _sentences(self, signals: Signals, kept: Pieces, words: Words) -> np.ndarray:
+        """Sentences per text over its kept lines (`words`: per line), as spaCy's sentencizer
+        splits each line: a sentence starts at a non-punctuation token that follows a
+        sentence-ending one."""
         ends = signals.splitter.vocabulary.fact("ends_sentence")[words.ids]
         punct = signals.splitter.vocabulary.fact("is_punct")[words.ids]
         line = words.owner()

@@ -17,6 +17,7 @@ import pyarrow as pa
 from pydantic import BaseModel, ConfigDict
 
 from filters.quality.signals import Signals
+from filters.quality.words import Words
 
 
 class FamilyParams(BaseModel):
@@ -32,6 +33,8 @@ class Judgement:
     """Per document: `family.rule` that removes it, or None."""
     texts: pa.Array | None = None
     """Rewritten texts (line-level rules); None when the family does not edit."""
+    words: Words | None = None
+    """The rewritten texts' words, when the family split them."""
     counters: dict[str, int] = field(default_factory=dict)
 
 

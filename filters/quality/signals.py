@@ -89,11 +89,18 @@ class Signals:
     """Shared measurements of a batch of texts; each computed once, on first use."""
 
     def __init__(
-        self, texts: pa.Array, splitter: WordSplitter, urls: pa.Array | None = None
+        self,
+        texts: pa.Array,
+        splitter: WordSplitter,
+        urls: pa.Array | None = None,
+        words: Words | None = None,
     ) -> None:
+        """`words`: the texts' words when already known (an earlier family split them)."""
         self.texts = pc.fill_null(_contiguous(texts), "")
         self.splitter = splitter
         self.urls = _contiguous(urls if urls is not None else pa.nulls(len(texts), pa.string()))
+        if words is not None:
+            self.words = words
 
     def __len__(self) -> int:
         return len(self.texts)
@@ -130,6 +137,10 @@ class Signals:
     @cached_property
     def words(self) -> Words:
         return self.splitter.split(self.texts)
+
+    def known_words(self) -> Words | None:
+        """The words if some rule has split them already, else None."""
+        return self.__dict__.get("words")
 
     @cached_property
     def word_owner(self) -> np.ndarray:

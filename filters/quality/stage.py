@@ -82,18 +82,22 @@ class Quality(Stage):
         splitter = self._splitters.setdefault(language, WordSplitter(language))
         reasons = np.full(len(texts), None, dtype=object)
         alive = np.arange(len(texts))
+        words = None  # of the alive texts, once a family has split them
         for family in self.families:
             if len(alive) == 0:
                 break
-            judgement = family.judge(
-                Signals(texts.take(alive), splitter, urls.take(alive) if urls else None)
+            signals = Signals(
+                texts.take(alive), splitter, urls.take(alive) if urls else None, words
             )
+            judgement = family.judge(signals)
             for key, value in judgement.counters.items():
                 counters[key] = counters.get(key, 0) + value
             removed = judgement.reasons != None  # noqa: E711
             reasons[alive[removed]] = judgement.reasons[removed]
             if judgement.texts is not None:
                 texts = _put(texts, alive[~removed], judgement.texts.filter(pa.array(~removed)))
+            words = judgement.words if judgement.texts is not None else signals.known_words()
+            words = words.take(np.flatnonzero(~removed)) if words is not None else None
             alive = alive[~removed]
         return texts, reasons
 

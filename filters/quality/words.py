@@ -87,6 +87,17 @@ class Words:
         """For each token, the index of its text."""
         return np.repeat(np.arange(len(self.offsets) - 1), self.counts)
 
+    def take(self, rows: np.ndarray) -> Words:
+        """The words of texts `rows`, in that order."""
+        counts = self.counts[rows]
+        ids = _gather(self.ids, self.offsets[rows], counts)
+        return Words(ids, np.concatenate([[0], np.cumsum(counts)]))
+
+    def grouped(self, offsets: np.ndarray) -> Words:
+        """Texts made of consecutive texts of these: new text i joins old texts
+        `offsets[i]:offsets[i + 1]` (lines joined into documents, by whitespace)."""
+        return Words(self.ids, self.offsets[offsets])
+
 
 class WordSplitter:
     """spaCy's tokenizer for one language, memoised per space-separated chunk."""
@@ -101,7 +112,8 @@ class WordSplitter:
         return spacy_tokenizer(self.language)
 
     def split(self, texts: pa.Array | pa.ChunkedArray) -> Words:
-        chunks = pc.split_pattern_regex(pc.fill_null(texts, ""), "[ \\n]")
+        spaced = pc.replace_substring(pc.fill_null(texts, ""), "\n", " ")
+        chunks = pc.split_pattern(spaced, " ")
         if isinstance(chunks, pa.ChunkedArray):
             chunks = chunks.combine_chunks()
         encoded = pc.dictionary_encode(chunks.flatten())
