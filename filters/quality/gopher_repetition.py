@@ -77,9 +77,11 @@ def _top_ngram_chars(grams: NGrams, size: int) -> np.ndarray:
     if len(grams.hashes) == 0:
         return chars
     count, first = grams.groups.count, grams.groups.first
-    best = np.lexsort((first, -count, grams.owner[first]))
-    owner = grams.owner[first][best]
-    leader = best[np.concatenate([[True], owner[1:] != owner[:-1]])]
+    owner = grams.owner[first]  # ascending: groups come in order of first appearance
+    text_starts = np.flatnonzero(np.concatenate([[True], owner[1:] != owner[:-1]]))
+    most = np.maximum.reduceat(count, text_starts)
+    tops = np.flatnonzero(count == np.repeat(most, np.diff(np.append(text_starts, len(count)))))
+    leader = tops[np.concatenate([[True], owner[tops][1:] != owner[tops][:-1]])]
     words_with_spaces = grams.chars[first[leader]] + grams.n - 1
     chars[grams.owner[first[leader]]] = words_with_spaces * count[leader]
     return chars

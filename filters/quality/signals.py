@@ -77,12 +77,26 @@ class Pieces:
 
 def repeated_within(owner: np.ndarray, keys: np.ndarray) -> np.ndarray:
     """True where `keys[i]` already occurred earlier with the same owner."""
-    mixed = keys ^ (owner.astype(np.uint64) * HASH_MULTIPLIER)
-    order = np.argsort(mixed, kind="stable")
-    ordered = mixed[order]
-    repeated = np.zeros(len(keys), bool)
-    repeated[order[1:]] = ordered[1:] == ordered[:-1]
-    return repeated
+    return ~_first_of_group(_groups_by_first_seen(_mixed(owner, keys)))
+
+
+def _mixed(owner: np.ndarray, keys: np.ndarray) -> np.ndarray:
+    """One uint64 per (owner, key) pair, so equal keys of different texts differ."""
+    return keys ^ (owner.astype(np.uint64) * HASH_MULTIPLIER)
+
+
+def _groups_by_first_seen(keys: np.ndarray) -> np.ndarray:
+    """Per key, its group of equal keys, groups numbered in order of first appearance
+    (Arrow's hash table: linear, where a sort is not)."""
+    encoded = pc.dictionary_encode(pa.array(keys, pa.uint64())).indices
+    return encoded.to_numpy(zero_copy_only=False).astype(np.int64)
+
+
+def _first_of_group(groups: np.ndarray) -> np.ndarray:
+    """True where a group (numbered by first appearance) appears for the first time."""
+    first = np.ones(len(groups), bool)
+    first[1:] = groups[1:] > np.maximum.accumulate(groups)[:-1]
+    return first
 
 
 class Signals:
@@ -215,29 +229,17 @@ class NGrams:
 
     @cached_property
     def groups(self) -> NGramGroups:
-        """Equal n-grams of a text grouped: one sort serves every repetition rule."""
-        mixed = self.hashes ^ (self.owner.astype(np.uint64) * HASH_MULTIPLIER)
-        order = np.argsort(mixed, kind="stable")
-        ordered = mixed[order]
-        starts_group = (
-            np.concatenate([[True], ordered[1:] != ordered[:-1]]) if len(order) else order
-        )
-        group = np.empty(len(order), np.int64)
-        group[order] = np.cumsum(starts_group) - 1
-        starts = np.flatnonzero(starts_group)
-        return NGramGroups(group, np.diff(np.append(starts, len(order))), order[starts])
-
-    @property
-    def repeated(self) -> np.ndarray:
-        """True for an n-gram equal to an earlier one of the same text."""
-        groups = self.groups
-        return groups.first[groups.of] != np.arange(len(groups.of))
+        """Equal n-grams of a text grouped, in order of first appearance: one hashing pass
+        serves every repetition rule."""
+        of = _groups_by_first_seen(_mixed(self.owner, self.hashes))
+        first = np.flatnonzero(_first_of_group(of))
+        return NGramGroups(of, np.bincount(of, minlength=len(first)), first)
 
 
 @dataclass
 class NGramGroups:
     of: np.ndarray
-    """Per n-gram, its group."""
+    """Per n-gram, its group; groups are numbered in order of first appearance, so by text."""
     count: np.ndarray
     """Per group, how many n-grams it holds."""
     first: np.ndarray
