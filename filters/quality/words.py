@@ -22,6 +22,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from filters.quality.affixes import guard_affix_searches
 from filters.quality.text import PUNCTUATION_SET, SENTENCE_PUNCTUATION
 
 MAX_CACHED_CHUNKS = 2_000_000
@@ -209,4 +210,5 @@ def spacy_tokenizer(language: str):
     # every new word is most of spaCy's cost. Keep only the one the C4 rules read.
     getters = nlp.vocab.lex_attr_getters
     nlp.vocab.lex_attr_getters = {IS_PUNCT: getters[IS_PUNCT]} if IS_PUNCT in getters else {}
+    guard_affix_searches(nlp.tokenizer)
     return nlp.tokenizer
