@@ -1,16 +1,16 @@
-"""spaCy's suffix and infix searches, skipped or shortened where the regex cannot match.
+"""spaCy's prefix, suffix and infix searches, run only where the regex could match.
 
-For every chunk it has not met, spaCy's tokenizer searches a suffix regex (hundreds of
-`...$` alternatives, tried at every position of the string) and an infix regex (scanned over
-the whole string); these two are most of its cost. Each regex is parsed once to learn which
-characters a match can end with (suffix) or consume at all (infix), and how long a suffix
-match can be. A string whose last character (suffix), or every character (infix), is outside
-that set cannot match, so the search is skipped and answers "no match". Otherwise spaCy's own
-regex runs, the suffix one from the earliest position a match could start at (lookbehinds
-still see the characters before it), or from the start when the last character could end an
-unbounded alternative (`\\.\\.+`). The tokens are spaCy's exactly. A regex this analysis does
-not understand (a negated class, `\\w`, a case-insensitive flag, an alternative that can match
-nothing, a suffix anchor other than `$` at the end) keeps its plain search.
+For every chunk it has not met, spaCy's tokenizer searches a prefix regex, a suffix regex
+(hundreds of `...$` alternatives, each tried at every position of the string) and an infix
+regex (scanned over the whole string): most of its cost. Each regex is parsed once to learn
+which characters a match can start with (prefix), end with (suffix, per alternative) or
+consume at all (infix). A string whose first character, last character or every character is
+outside that set cannot match, and the search answers "no match" without running. Otherwise
+the prefix regex is matched at the start (each alternative is anchored there), the suffix
+search runs a regex of only the alternatives that can end in the string's last character,
+and the infix regex runs as is. The tokens are spaCy's exactly. A regex this analysis does
+not understand (a negated class, `\\w`, a case-insensitive flag, an alternative that can
+match nothing, an anchor other than `^` / `$` at the ends) keeps its plain search.
 """
 
 from __future__ import annotations
@@ -18,7 +18,8 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator
 from functools import partial
-from re import _constants as sre  # the parser re itself uses: stable across 3.11+
+from re import _compiler as sre_compile  # the parser and compiler re itself uses (3.11+)
+from re import _constants as sre
 from re import _parser as sre_parse
 
 ZERO_WIDTH = frozenset({sre.AT, sre.ASSERT, sre.ASSERT_NOT})
@@ -27,6 +28,9 @@ REPEATS = frozenset({sre.MAX_REPEAT, sre.MIN_REPEAT})
 
 def guard_affix_searches(tokenizer) -> None:
     """Install the guarded suffix and infix searches on a spaCy tokenizer."""
+    prefix = _pattern(tokenizer.prefix_search)
+    if prefix is not None and (starts := _prefix_start_chars(prefix)) is not None:
+        tokenizer.prefix_search = partial(_match_prefix, prefix.match, starts)
     suffix = _pattern(tokenizer.suffix_search)
     if suffix is not None and (guarded := _guarded_suffix_search(suffix)) is not None:
         tokenizer.suffix_search = guarded
@@ -35,18 +39,36 @@ def guard_affix_searches(tokenizer) -> None:
         tokenizer.infix_finditer = partial(_finditer_if_any, infix.finditer, chars)
 
 
-def _search_suffix(
-    search: Callable, ends: frozenset[str], unbounded: frozenset[str], width: int, string: str
-) -> re.Match | None:
-    if not string:
-        return None
-    last = string[-1]
-    # `$` also matches before a final newline; such a string takes the plain search.
-    if last == "\n" or last in unbounded:
-        return search(string)
-    if last not in ends:
-        return None
-    return search(string, max(0, len(string) - width))
+def _match_prefix(match: Callable, starts: frozenset[str], string: str) -> re.Match | None:
+    return match(string) if string and string[0] in starts else None
+
+
+class _SuffixSearch(dict):
+    """The suffix regex cut by last character: for a string ending in `c`, only the
+    alternatives whose match can end in `c` can match, so the regex made of just those (in
+    their order) finds the same leftmost match. Built per character on first need."""
+
+    def __init__(self, pattern: re.Pattern, parsed, alternatives: list, ends: list) -> None:
+        super().__init__()
+        self.search = pattern.search
+        self.flags = pattern.flags
+        self.state = parsed.state
+        self.alternatives = list(zip(alternatives, ends, strict=True))
+
+    def __call__(self, string: str) -> re.Match | None:
+        if not string:
+            return None
+        # `$` also matches before a final newline; such a string takes the whole regex.
+        if string[-1] == "\n":
+            return self.search(string)
+        search = self[string[-1]]
+        return search(string) if search is not None else None
+
+    def __missing__(self, last: str) -> Callable | None:
+        chosen = [alternative for alternative, ends in self.alternatives if last in ends]
+        branch = sre_parse.SubPattern(self.state, [(sre.BRANCH, (None, chosen))])
+        self[last] = sre_compile.compile(branch, self.flags).search if chosen else None
+        return self[last]
 
 
 def _finditer_if_any(
@@ -68,22 +90,42 @@ def _parse(pattern: re.Pattern) -> sre_parse.SubPattern | None:
     return parsed if parsed.getwidth()[0] >= 1 else None
 
 
+def _prefix_start_chars(pattern: re.Pattern) -> frozenset[str] | None:
+    """What a prefix match can start with, when every alternative is anchored by `^` (so
+    a search is a match at the start); None otherwise."""
+    parsed = _parse(pattern)
+    if parsed is None or pattern.flags & re.MULTILINE or not _anchored_at_start(list(parsed)):
+        return None
+    return _first_chars(list(parsed))
+
+
+def _anchored_at_start(nodes: list) -> bool:
+    if not nodes:
+        return False
+    op, av = nodes[0]
+    if op == sre.AT:
+        return av == sre.AT_BEGINNING
+    if op == sre.BRANCH:
+        return all(_anchored_at_start(list(branch)) for branch in av[1])
+    if op == sre.SUBPATTERN:
+        return not av[1] & re.IGNORECASE and _anchored_at_start(list(av[-1]))
+    return False
+
+
+def _first_chars(nodes: list) -> frozenset[str] | None:
+    """The characters the first character a match of `nodes` consumes can be; None: unknown."""
+    return _last_chars(nodes[::-1], reverse=True)
+
+
 def _guarded_suffix_search(pattern: re.Pattern) -> Callable | None:
     parsed = _parse(pattern)
     if parsed is None or not _anchored_at_end(list(parsed)) or _anchors(parsed) != {sre.AT_END}:
         return None
     alternatives = parsed[0][1][1] if [op for op, _ in parsed] == [sre.BRANCH] else [parsed]
-    widths = [alternative.getwidth()[1] for alternative in alternatives]
-    ends = _last_chars(list(parsed))
-    unbounded = _union(
-        _last_chars(list(alternative))
-        for alternative, width in zip(alternatives, widths, strict=True)
-        if width >= sre.MAXREPEAT
-    )
-    if ends is None or unbounded is None:
+    ends = [_last_chars(list(alternative)) for alternative in alternatives]
+    if any(chars is None for chars in ends) or parsed.state.groups > 1:
         return None
-    width = max((width for width in widths if width < sre.MAXREPEAT), default=0)
-    return partial(_search_suffix, pattern.search, ends, unbounded, width)
+    return _SuffixSearch(pattern, parsed, alternatives, ends)
 
 
 def _anchors(nodes) -> set:
@@ -115,21 +157,26 @@ def _anchored_at_end(nodes: list) -> bool:
     return False
 
 
-def _last_chars(nodes: list) -> frozenset[str] | None:
-    """The characters the last character a match of `nodes` consumes can be; None: unknown."""
+def _last_chars(nodes: list, reverse: bool = False) -> frozenset[str] | None:
+    """The characters the last character a match of `nodes` consumes can be; None: unknown.
+    `reverse`: `nodes` is reversed, and the answer is about the first character."""
     for op, av in reversed(nodes):
         if op in ZERO_WIDTH:
             continue
         if op in (sre.LITERAL, sre.IN):
             return _class_chars(op, av)
         if op == sre.BRANCH:
-            return _union(_last_chars(list(branch)) for branch in av[1])
+            return _union(_last_chars(_ordered(branch, reverse), reverse) for branch in av[1])
         if op == sre.SUBPATTERN and not av[1] & re.IGNORECASE:
-            return _last_chars(list(av[-1]))
+            return _last_chars(_ordered(av[-1], reverse), reverse)
         if op in REPEATS and av[0] >= 1:
-            return _last_chars(list(av[2]))
+            return _last_chars(_ordered(av[2], reverse), reverse)
         return None
     return None
+
+
+def _ordered(nodes, reverse: bool) -> list:
+    return list(nodes)[::-1] if reverse else list(nodes)
 
 
 def _consumed_chars(nodes) -> frozenset[str] | None:

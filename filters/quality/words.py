@@ -14,6 +14,7 @@ has a letter, is only punctuation, ...), computed once per distinct token, not p
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from itertools import chain
@@ -41,12 +42,17 @@ class Vocabulary:
         self._is_punct: list[bool] = []
         self._facts: dict[str, np.ndarray] = {name: np.zeros(0, bool) for name in FACTS}
 
-    def id(self, token: str, is_punct: bool) -> int:
-        found = self.ids.get(token)
-        if found is None:
-            found = self.ids[token] = len(self.tokens)
-            self.tokens.append(token)
-            self._is_punct.append(is_punct)
+    def ids_of(self, tokens: list[str], is_punct: Callable[[str], bool]) -> list[int]:
+        """The ids of `tokens`, adding those not seen before (`is_punct`: spaCy's flag, asked
+        of new tokens only). Bulk dict operations: no Python-level step per known token."""
+        found = list(map(self.ids.get, tokens))
+        if None in found:
+            fresh = list(dict.fromkeys(t for t, f in zip(tokens, found, strict=True) if f is None))
+            start = len(self.tokens)
+            self.ids.update(zip(fresh, range(start, start + len(fresh)), strict=True))
+            self.tokens += fresh
+            self._is_punct += map(is_punct, fresh)
+            found = list(map(self.ids.__getitem__, tokens))
         return found
 
     def fact(self, name: str) -> np.ndarray:
@@ -119,8 +125,12 @@ class WordSplitter:
             chunks = chunks.combine_chunks()
         encoded = pc.dictionary_encode(chunks.flatten())
         distinct = encoded.dictionary.to_pylist()
-        self._learn([chunk for chunk in distinct if chunk not in self._chunks])
-        known = [self._chunks[chunk] for chunk in distinct]
+        known = list(map(self._chunks.get, distinct))
+        if None in known:
+            learned = iter(
+                self._learn([c for c, k in zip(distinct, known, strict=True) if k is None])
+            )
+            known = [k if k is not None else next(learned) for k in known]
         per_distinct = np.fromiter(map(len, known), np.int64, len(known))
         distinct_ids = np.fromiter(chain.from_iterable(known), np.int64)
         starts = np.concatenate([[0], np.cumsum(per_distinct)])
@@ -130,15 +140,33 @@ class WordSplitter:
         chunk_offsets = chunks.offsets.to_numpy() - chunks.offsets[0].as_py()
         return Words(ids, token_ends[chunk_offsets])
 
-    def _learn(self, chunks: list[str]) -> None:
+    def _learn(self, chunks: list[str]) -> list[tuple[int, ...]]:
+        """The token ids of each chunk, now also in the cache."""
         if len(self._chunks) + len(chunks) > MAX_CACHED_CHUNKS:
             self._chunks.clear()
         special = self._spacy.rules
-        vocabulary = self.vocabulary
-        for chunk in chunks:
-            if tokens := _plain_tokens(chunk, special):
-                self._chunks[chunk] = tuple(vocabulary.id(t, t in TRAILING) for t in tokens)
-        self._learn_with_spacy([c for c in chunks if c not in self._chunks])
+        words = [c for c in chunks if _is_word(c) and c not in special]
+        ids = self.vocabulary.ids_of(words, _never)
+        self._chunks.update(zip(words, zip(ids), strict=True))
+        rest = [c for c in chunks if c not in self._chunks]
+        marked = [c for c in rest if self._is_word_and_mark(c, special)]
+        bases = self.vocabulary.ids_of([c[:-1] for c in marked], _never)
+        marks = self.vocabulary.ids_of([c[-1] for c in marked], _always)
+        self._chunks.update(zip(marked, zip(bases, marks, strict=True), strict=True))
+        self._learn_with_spacy([c for c in rest if c not in self._chunks])
+        return list(map(self._chunks.__getitem__, chunks))
+
+    def _is_word_and_mark(self, chunk: str, special: dict) -> bool:
+        """Whether spaCy splits `chunk` into a word of letters and one of `,;:!?.`: the
+        mark is always a suffix except `.`, which spaCy's own suffix rule decides (after a
+        lowercase letter or two capitals, ...); spaCy's special cases (`etc.`) excepted."""
+        word, mark = chunk[:-1], chunk[-1:]
+        if mark not in TRAILING or not word.isalpha() or chunk in special or word in special:
+            return False
+        if mark != ".":
+            return True
+        suffix = self._spacy.suffix_search(chunk)
+        return suffix is not None and suffix.start() == len(word)
 
     def _learn_with_spacy(self, chunks: list[str]) -> None:
         if not chunks:
@@ -153,15 +181,10 @@ class WordSplitter:
         owners = np.searchsorted(chunk_starts, starts, side="right") - 1
         strings = doc.vocab.strings
         distinct, first, which = np.unique(orths, return_index=True, return_inverse=True)
-        ids = np.array(
-            [
-                self.vocabulary.id(token, bool(puncts[at]))
-                if (token := strings[orth].strip())
-                else -1
-                for orth, at in zip(distinct.tolist(), first.tolist(), strict=True)
-            ],
-            np.int64,
-        )[which]
+        texts = [strings[orth].strip() for orth in distinct.tolist()]
+        punct = dict(zip(texts, puncts[first].astype(bool).tolist(), strict=True))
+        ids = self.vocabulary.ids_of(texts, punct.__getitem__)
+        ids = np.where([bool(text) for text in texts], ids, -1)[which]
         tokens: list[list[int]] = [[] for _ in chunks]
         for token, owner in zip(ids.tolist(), owners.tolist(), strict=True):
             if token >= 0:
@@ -169,20 +192,18 @@ class WordSplitter:
         self._chunks.update(zip(chunks, map(tuple, tokens), strict=True))
 
 
-def _plain_tokens(chunk: str, special: dict) -> tuple[str, ...] | None:
-    """spaCy's tokens for the commonest chunks, without asking spaCy: a word of letters (or
-    ASCII digits) alone, or followed by one of `,;:!?` (or `.` after a lowercase letter),
-    is the word and that mark, unless spaCy has a special case for it (`cannot`, `etc.`).
-    None for anything else."""
-    if chunk in special:
-        return None
-    if chunk.isalpha() or (chunk.isascii() and chunk.isdigit()):
-        return (chunk,)
-    word, mark = chunk[:-1], chunk[-1:]
-    plain_word = word.isalpha() and word not in special
-    if mark in TRAILING and plain_word and (mark != "." or word[-1].islower()):
-        return (word, mark)
-    return None
+def _never(_: str) -> bool:
+    return False
+
+
+def _always(_: str) -> bool:
+    return True
+
+
+def _is_word(chunk: str) -> bool:
+    """Letters only, or ASCII digits only: spaCy keeps such a chunk whole (unless it is a
+    special case such as `cannot`)."""
+    return chunk.isalpha() or (chunk.isascii() and chunk.isdigit())
 
 
 def _gather(values: np.ndarray, starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
