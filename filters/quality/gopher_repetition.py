@@ -57,7 +57,8 @@ class GopherRepetition(Family):
             covered = ratio(_top_ngram_chars(signals.ngrams(n), len(signals)), length)
             failures.append((f"top_n_grams.{n}", covered > limit))
         for n, limit in sorted(p.dup_n_grams.items()):
-            covered = ratio(_repeated_ngram_chars(signals.ngrams(n), len(signals)), length)
+            repeats = signals.ngram_repeats(n)
+            covered = ratio(_repeated_ngram_chars(signals.ngrams(n), repeats, len(signals)), length)
             failures.append((f"dup_n_grams.{n}", covered > limit))
         return Judgement(self.first_failed(failures, len(signals)))
 
@@ -87,12 +88,12 @@ def _top_ngram_chars(grams: NGrams, size: int) -> np.ndarray:
     return chars
 
 
-def _repeated_ngram_chars(grams: NGrams, size: int) -> np.ndarray:
+def _repeated_ngram_chars(grams: NGrams, repeats: np.ndarray, size: int) -> np.ndarray:
     """Per text: characters in repeated n-grams, walking as datatrove's `find_all_duplicate`
-    does (a repeat skips its n words). Only n-grams occurring twice in a text can repeat, so
-    the walk visits just those."""
+    does (a repeat skips its n words). Only n-grams occurring twice in a text (`repeats`)
+    can repeat, so the walk visits just those."""
     chars = np.zeros(size)
-    candidates = np.flatnonzero(_occurs_twice(grams))
+    candidates = np.flatnonzero(repeats)
     if len(candidates) == 0:
         return chars
     owners = grams.owner[candidates]
@@ -117,8 +118,3 @@ def _repeated_ngram_chars(grams: NGrams, size: int) -> np.ndarray:
                 seen.add(key)
         chars[owners[run[0]]] = total
     return chars
-
-
-def _occurs_twice(grams: NGrams) -> np.ndarray:
-    """True for every n-gram whose hash occurs at least twice in its text (all copies)."""
-    return grams.groups.count[grams.groups.of] >= 2

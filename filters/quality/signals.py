@@ -172,6 +172,10 @@ class Signals:
         """Every run of `n` consecutive words inside one text, hashed."""
         return self._ngrams[n]
 
+    def ngram_repeats(self, n: int) -> np.ndarray:
+        """Per n-gram of `ngrams(n)`: whether its text holds it at least twice."""
+        return self._ngrams.repeats(n)
+
     @cached_property
     def _ngrams(self) -> dict[int, NGrams]:
         return _NGramTable(self)
@@ -186,6 +190,30 @@ class _NGramTable(dict):
         ids = signals.words.ids.astype(np.uint64)
         self.unigram = (ids + np.uint64(1)) * HASH_MULTIPLIER
         self.hashes = {1: self.unigram}
+        self._repeats: dict[int, np.ndarray] = {}
+
+    def repeats(self, n: int) -> np.ndarray:
+        """Whether each n-gram occurs twice in its text. From the groups when they exist;
+        otherwise only n-grams whose two (n-1)-grams both occur twice can, so just those
+        are grouped (a small share of the text for n ≥ 5)."""
+        if n not in self._repeats:
+            grams = self[n]
+            if n == 1 or "groups" in grams.__dict__:
+                twice = grams.groups.count[grams.groups.of] >= 2
+            else:
+                twice = self._repeats_among_candidates(grams, n)
+            self._repeats[n] = twice
+        return self._repeats[n]
+
+    def _repeats_among_candidates(self, grams: NGrams, n: int) -> np.ndarray:
+        shorter = self[n - 1]
+        shorter_twice = np.zeros(len(self.unigram) + 1, bool)
+        shorter_twice[shorter.start[self.repeats(n - 1)]] = True
+        candidates = np.flatnonzero(shorter_twice[grams.start] & shorter_twice[grams.start + 1])
+        of = _groups_by_first_seen(_mixed(grams.owner[candidates], grams.hashes[candidates]))
+        twice = np.zeros(len(grams.start), bool)
+        twice[candidates] = np.bincount(of)[of] >= 2
+        return twice
 
     def __missing__(self, n: int) -> NGrams:
         words = self.signals.words
