@@ -9,6 +9,7 @@ GopherRepetitionFilter (including its greedy skip over a repeated n-gram).
 
 from __future__ import annotations
 
+from itertools import pairwise
 from typing import Annotated
 
 import numpy as np
@@ -57,8 +58,7 @@ class GopherRepetition(Family):
             covered = ratio(_top_ngram_chars(signals.ngrams(n), len(signals)), length)
             failures.append((f"top_n_grams.{n}", covered > limit))
         for n, limit in sorted(p.dup_n_grams.items()):
-            repeats = signals.ngram_repeats(n)
-            covered = ratio(_repeated_ngram_chars(signals.ngrams(n), repeats, len(signals)), length)
+            covered = ratio(_repeated_ngram_chars(signals.repeated_ngrams(n), len(signals)), length)
             failures.append((f"dup_n_grams.{n}", covered > limit))
         return Judgement(self.first_failed(failures, len(signals)))
 
@@ -88,26 +88,21 @@ def _top_ngram_chars(grams: NGrams, size: int) -> np.ndarray:
     return chars
 
 
-def _repeated_ngram_chars(grams: NGrams, repeats: np.ndarray, size: int) -> np.ndarray:
+def _repeated_ngram_chars(grams: NGrams, size: int) -> np.ndarray:
     """Per text: characters in repeated n-grams, walking as datatrove's `find_all_duplicate`
-    does (a repeat skips its n words). Only n-grams occurring twice in a text (`repeats`)
-    can repeat, so the walk visits just those."""
+    does (a repeat skips its n words). Only n-grams occurring twice in a text can repeat, so
+    `grams` holds just those and the walk visits only them."""
     chars = np.zeros(size)
-    candidates = np.flatnonzero(repeats)
-    if len(candidates) == 0:
+    if len(grams.start) == 0:
         return chars
-    owners = grams.owner[candidates]
-    bounds = np.flatnonzero(np.diff(owners)) + 1
-    for run in np.split(np.arange(len(candidates)), bounds):
+    bounds = [0, *(np.flatnonzero(np.diff(grams.owner)) + 1).tolist(), len(grams.start)]
+    starts, keys, widths = grams.start.tolist(), grams.hashes.tolist(), grams.chars.tolist()
+    for low, high in pairwise(bounds):
         seen: set[int] = set()
         resume = -1
         total = 0
-        picked = candidates[run]
         for start, key, width in zip(
-            grams.start[picked].tolist(),
-            grams.hashes[picked].tolist(),
-            grams.chars[picked].tolist(),
-            strict=True,
+            starts[low:high], keys[low:high], widths[low:high], strict=True
         ):
             if start < resume:
                 continue
@@ -116,5 +111,5 @@ def _repeated_ngram_chars(grams: NGrams, repeats: np.ndarray, size: int) -> np.n
                 resume = start + grams.n
             else:
                 seen.add(key)
-        chars[owners[run[0]]] = total
+        chars[grams.owner[low]] = total
     return chars

@@ -172,9 +172,9 @@ class Signals:
         """Every run of `n` consecutive words inside one text, hashed."""
         return self._ngrams[n]
 
-    def ngram_repeats(self, n: int) -> np.ndarray:
-        """Per n-gram of `ngrams(n)`: whether its text holds it at least twice."""
-        return self._ngrams.repeats(n)
+    def repeated_ngrams(self, n: int) -> NGrams:
+        """The n-grams that occur at least twice in their text (every copy), in text order."""
+        return self._ngrams.repeated(n)
 
     @cached_property
     def _ngrams(self) -> dict[int, NGrams]:
@@ -190,48 +190,44 @@ class _NGramTable(dict):
         ids = signals.words.ids.astype(np.uint64)
         self.unigram = (ids + np.uint64(1)) * HASH_MULTIPLIER
         self.hashes = {1: self.unigram}
-        self._repeats: dict[int, np.ndarray] = {}
+        self._repeated_starts: dict[int, np.ndarray] = {}
 
-    def repeats(self, n: int) -> np.ndarray:
-        """Whether each n-gram occurs twice in its text. From the groups when they exist;
-        otherwise only n-grams whose two (n-1)-grams both occur twice can, so just those
-        are grouped (a small share of the text for n ≥ 5)."""
-        if n not in self._repeats:
-            grams = self[n]
-            if n == 1 or "groups" in grams.__dict__:
-                twice = grams.groups.count[grams.groups.of] >= 2
+    def repeated(self, n: int) -> NGrams:
+        return self._at(n, self._repeated_at(n))
+
+    def _repeated_at(self, n: int) -> np.ndarray:
+        """The word positions where an n-gram occurring twice in its text starts. From the
+        groups when they exist; otherwise only positions where both (n-1)-grams inside
+        occur twice can hold one, so just those are grouped (few for n ≥ 5)."""
+        if n not in self._repeated_starts:
+            if n == 1 or (n in self and "groups" in self[n].__dict__):
+                grams, groups = self[n], self[n].groups
+                starts = grams.start[groups.count[groups.of] >= 2]
             else:
-                twice = self._repeats_among_candidates(grams, n)
-            self._repeats[n] = twice
-        return self._repeats[n]
+                shorter = np.zeros(len(self.unigram) + 1, bool)
+                shorter[self._repeated_at(n - 1)] = True
+                candidates = self._at(n, np.flatnonzero(shorter[:-1] & shorter[1:]))
+                of = _groups_by_first_seen(_mixed(candidates.owner, candidates.hashes))
+                starts = candidates.start[np.bincount(of)[of] >= 2]
+            self._repeated_starts[n] = starts
+        return self._repeated_starts[n]
 
-    def _repeats_among_candidates(self, grams: NGrams, n: int) -> np.ndarray:
-        shorter = self[n - 1]
-        shorter_twice = np.zeros(len(self.unigram) + 1, bool)
-        shorter_twice[shorter.start[self.repeats(n - 1)]] = True
-        candidates = np.flatnonzero(shorter_twice[grams.start] & shorter_twice[grams.start + 1])
-        of = _groups_by_first_seen(_mixed(grams.owner[candidates], grams.hashes[candidates]))
-        twice = np.zeros(len(grams.start), bool)
-        twice[candidates] = np.bincount(of)[of] >= 2
-        return twice
+    def _at(self, n: int, starts: np.ndarray) -> NGrams:
+        """The n-grams starting at these word positions (each inside its text)."""
+        sums = self.signals._word_length_sums
+        return NGrams(
+            n=n,
+            owner=self.signals.word_owner[starts],
+            start=starts,
+            hashes=self._hashes(n)[starts],
+            chars=sums[starts + n] - sums[starts],
+        )
 
     def __missing__(self, n: int) -> NGrams:
         words = self.signals.words
-        hashes = self._hashes(n)
-        owner = self.signals.word_owner
         start = np.arange(len(words.ids))
-        valid = start + n <= words.offsets[1:][owner]
-        starts = start[valid]
-        sums = self.signals._word_length_sums
-        grams = NGrams(
-            n=n,
-            owner=owner[valid],
-            start=starts,
-            hashes=hashes[valid],
-            chars=sums[starts + n] - sums[starts],
-        )
-        self[n] = grams
-        return grams
+        self[n] = self._at(n, start[start + n <= words.offsets[1:][self.signals.word_owner]])
+        return self[n]
 
     def _hashes(self, n: int) -> np.ndarray:
         if n not in self.hashes:

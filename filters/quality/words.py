@@ -145,7 +145,11 @@ class WordSplitter:
         if len(self._chunks) + len(chunks) > MAX_CACHED_CHUNKS:
             self._chunks.clear()
         special = self._spacy.rules
-        words = [c for c in chunks if _is_word(c) and c not in special]
+        # Letters only, or ASCII digits only: spaCy keeps such a chunk whole unless it is a
+        # special case (`cannot`). Inline: this runs once per new chunk.
+        words = [
+            c for c in chunks if (c.isalpha() or (c.isascii() and c.isdigit())) and c not in special
+        ]
         ids = self.vocabulary.ids_of(words, _never)
         self._chunks.update(zip(words, zip(ids), strict=True))
         rest = [c for c in chunks if c not in self._chunks]
@@ -198,12 +202,6 @@ def _never(_: str) -> bool:
 
 def _always(_: str) -> bool:
     return True
-
-
-def _is_word(chunk: str) -> bool:
-    """Letters only, or ASCII digits only: spaCy keeps such a chunk whole (unless it is a
-    special case such as `cannot`)."""
-    return chunk.isalpha() or (chunk.isascii() and chunk.isdigit())
 
 
 def _gather(values: np.ndarray, starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
