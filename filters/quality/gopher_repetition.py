@@ -55,7 +55,10 @@ class GopherRepetition(Family):
             ("dup_line_char_frac", above(_repeated_chars(lines, length), p.dup_line_char_frac)),
         ]
         for n, limit in sorted(p.top_n_grams.items()):
-            covered = ratio(_top_ngram_chars(signals.ngrams(n), len(signals)), length)
+            top = _top_ngram_chars(
+                signals.repeated_ngrams(n), signals.first_ngrams(n), len(signals)
+            )
+            covered = ratio(top, length)
             failures.append((f"top_n_grams.{n}", covered > limit))
         for n, limit in sorted(p.dup_n_grams.items()):
             covered = ratio(_repeated_ngram_chars(signals.repeated_ngrams(n), len(signals)), length)
@@ -71,10 +74,12 @@ def _repeated_chars(pieces: Pieces, length: np.ndarray) -> np.ndarray:
     return ratio(pieces.total(np.where(pieces.repeated, pieces.lengths, 0)), length)
 
 
-def _top_ngram_chars(grams: NGrams, size: int) -> np.ndarray:
+def _top_ngram_chars(grams: NGrams, firsts: NGrams, size: int) -> np.ndarray:
     """Per text: characters of its most frequent n-gram (words joined by spaces) times its
-    count; among equally frequent ones the first seen, as `Counter.most_common(1)` picks."""
+    count; among equally frequent ones the first seen, as `Counter.most_common(1)` picks.
+    `grams`: the repeated n-grams; a text with none has its first n-gram (`firsts`) once."""
     chars = np.zeros(size)
+    chars[firsts.owner] = firsts.chars + firsts.n - 1
     if len(grams.hashes) == 0:
         return chars
     count, first = grams.groups.count, grams.groups.first

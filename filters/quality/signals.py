@@ -168,24 +168,25 @@ class Signals:
     def _word_length_sums(self) -> np.ndarray:
         return np.concatenate([[0], np.cumsum(self.word_fact("length"))])
 
-    def ngrams(self, n: int) -> NGrams:
-        """Every run of `n` consecutive words inside one text, hashed."""
-        return self._ngrams[n]
+    def first_ngrams(self, n: int) -> NGrams:
+        """Each text's first n-gram (texts of at least `n` words)."""
+        return self._ngrams.first(n)
 
     def repeated_ngrams(self, n: int) -> NGrams:
-        """The n-grams that occur at least twice in their text (every copy), in text order."""
+        """The n-grams (runs of `n` words inside a text, hashed) that occur at least twice in
+        their text, every copy, in text order."""
         return self._ngrams.repeated(n)
 
     @cached_property
-    def _ngrams(self) -> dict[int, NGrams]:
+    def _ngrams(self) -> _NGramTable:
         return _NGramTable(self)
 
 
-class _NGramTable(dict):
-    """n → NGrams, each built from the (n-1)-gram hashes so no n costs more than one pass."""
+class _NGramTable:
+    """Rolling n-gram hashes (each n from the n-1 ones), and the repeated n-grams found by
+    grouping all unigrams once and, for every longer n, only the candidates."""
 
     def __init__(self, signals: Signals) -> None:
-        super().__init__()
         self.signals = signals
         ids = signals.words.ids.astype(np.uint64)
         self.unigram = (ids + np.uint64(1)) * HASH_MULTIPLIER
@@ -195,14 +196,18 @@ class _NGramTable(dict):
     def repeated(self, n: int) -> NGrams:
         return self._at(n, self._repeated_at(n))
 
+    def first(self, n: int) -> NGrams:
+        words = self.signals.words
+        return self._at(n, words.offsets[:-1][words.counts >= n])
+
     def _repeated_at(self, n: int) -> np.ndarray:
-        """The word positions where an n-gram occurring twice in its text starts. From the
-        groups when they exist; otherwise only positions where both (n-1)-grams inside
-        occur twice can hold one, so just those are grouped (few for n ≥ 5)."""
+        """The word positions where an n-gram occurring twice in its text starts. Only
+        positions where both (n-1)-grams inside occur twice can hold one, so just those
+        are grouped: after the unigrams, a small share of the text."""
         if n not in self._repeated_starts:
-            if n == 1 or (n in self and "groups" in self[n].__dict__):
-                grams, groups = self[n], self[n].groups
-                starts = grams.start[groups.count[groups.of] >= 2]
+            if n == 1:
+                unigrams = self._at(1, np.arange(len(self.unigram)))
+                starts = unigrams.start[unigrams.groups.count[unigrams.groups.of] >= 2]
             else:
                 shorter = np.zeros(len(self.unigram) + 1, bool)
                 shorter[self._repeated_at(n - 1)] = True
@@ -222,12 +227,6 @@ class _NGramTable(dict):
             hashes=self._hashes(n)[starts],
             chars=sums[starts + n] - sums[starts],
         )
-
-    def __missing__(self, n: int) -> NGrams:
-        words = self.signals.words
-        start = np.arange(len(words.ids))
-        self[n] = self._at(n, start[start + n <= words.offsets[1:][self.signals.word_owner]])
-        return self[n]
 
     def _hashes(self, n: int) -> np.ndarray:
         if n not in self.hashes:
@@ -253,8 +252,7 @@ class NGrams:
 
     @cached_property
     def groups(self) -> NGramGroups:
-        """Equal n-grams of a text grouped, in order of first appearance: one hashing pass
-        serves every repetition rule."""
+        """Equal n-grams of a text grouped, in order of first appearance."""
         of = _groups_by_first_seen(_mixed(self.owner, self.hashes))
         first = np.flatnonzero(_first_of_group(of))
         return NGramGroups(of, np.bincount(of, minlength=len(first)), first)
