@@ -47,7 +47,9 @@ class Vocabulary:
         of new tokens only). Bulk dict operations: no Python-level step per known token."""
         found = list(map(self.ids.get, tokens))
         if None in found:
-            fresh = list(dict.fromkeys(t for t, f in zip(tokens, found, strict=True) if f is None))
+            fresh = list(
+                dict.fromkeys([t for t, f in zip(tokens, found, strict=True) if f is None])
+            )
             start = len(self.tokens)
             self.ids.update(zip(fresh, range(start, start + len(fresh)), strict=True))
             self.tokens += fresh
@@ -125,12 +127,12 @@ class WordSplitter:
             chunks = chunks.combine_chunks()
         encoded = pc.dictionary_encode(chunks.flatten())
         distinct = encoded.dictionary.to_pylist()
+        if len(self._chunks) > MAX_CACHED_CHUNKS:
+            self._chunks.clear()
         known = list(map(self._chunks.get, distinct))
         if None in known:
-            learned = iter(
-                self._learn([c for c, k in zip(distinct, known, strict=True) if k is None])
-            )
-            known = [k if k is not None else next(learned) for k in known]
+            self._learn([c for c, k in zip(distinct, known, strict=True) if k is None])
+            known = list(map(self._chunks.__getitem__, distinct))
         per_distinct = np.fromiter(map(len, known), np.int64, len(known))
         distinct_ids = np.fromiter(chain.from_iterable(known), np.int64)
         starts = np.concatenate([[0], np.cumsum(per_distinct)])
@@ -140,10 +142,8 @@ class WordSplitter:
         chunk_offsets = chunks.offsets.to_numpy() - chunks.offsets[0].as_py()
         return Words(ids, token_ends[chunk_offsets])
 
-    def _learn(self, chunks: list[str]) -> list[tuple[int, ...]]:
-        """The token ids of each chunk, now also in the cache."""
-        if len(self._chunks) + len(chunks) > MAX_CACHED_CHUNKS:
-            self._chunks.clear()
+    def _learn(self, chunks: list[str]) -> None:
+        """Put the token ids of each chunk in the cache."""
         special = self._spacy.rules
         # Letters only, or ASCII digits only: spaCy keeps such a chunk whole unless it is a
         # special case (`cannot`). Inline: this runs once per new chunk.
@@ -153,24 +153,27 @@ class WordSplitter:
         ids = self.vocabulary.ids_of(words, _never)
         self._chunks.update(zip(words, zip(ids), strict=True))
         rest = [c for c in chunks if c not in self._chunks]
-        marked = [c for c in rest if self._is_word_and_mark(c, special)]
+        # A word of letters and one of `,;:!?.`, neither a special case (`etc.`): the mark
+        # is always a suffix, but `.` only where spaCy's own suffix rule says so.
+        marked = [
+            c
+            for c in rest
+            if c[-1:] in TRAILING
+            and c[:-1].isalpha()
+            and c not in special
+            and c[:-1] not in special
+            and (c[-1] != "." or self._splits_period(c))
+        ]
         bases = self.vocabulary.ids_of([c[:-1] for c in marked], _never)
         marks = self.vocabulary.ids_of([c[-1] for c in marked], _always)
         self._chunks.update(zip(marked, zip(bases, marks, strict=True), strict=True))
         self._learn_with_spacy([c for c in rest if c not in self._chunks])
-        return list(map(self._chunks.__getitem__, chunks))
 
-    def _is_word_and_mark(self, chunk: str, special: dict) -> bool:
-        """Whether spaCy splits `chunk` into a word of letters and one of `,;:!?.`: the
-        mark is always a suffix except `.`, which spaCy's own suffix rule decides (after a
-        lowercase letter or two capitals, ...); spaCy's special cases (`etc.`) excepted."""
-        word, mark = chunk[:-1], chunk[-1:]
-        if mark not in TRAILING or not word.isalpha() or chunk in special or word in special:
-            return False
-        if mark != ".":
-            return True
+    def _splits_period(self, chunk: str) -> bool:
+        """Whether spaCy's suffix rule cuts the final `.` alone off `chunk` (after a
+        lowercase letter or two capitals, ...)."""
         suffix = self._spacy.suffix_search(chunk)
-        return suffix is not None and suffix.start() == len(word)
+        return suffix is not None and suffix.start() == len(chunk) - 1
 
     def _learn_with_spacy(self, chunks: list[str]) -> None:
         if not chunks:
