@@ -192,7 +192,8 @@ def test_same_decisions_as_datatrove_on_trafilatura_pages(trafilatura_pages):
 TRICKY = (
     "Club-Kultur (siehe „Verordnung“), etc.) U.S. BGB). Co. 19. 10-15 0,75 5km 3GB "
     "word.... a.. we're don't Shah’s “War—and” entführen.In e-mail: x@y.de https://a.b/c?d=1 "
-    "(20 «Die» -Lösungen 1900s 24/7 £5 ©2024 ...yes :) :-) ☺. [1] {x} #tag 50% 12:30 A$ C$5"
+    "(20 «Die» -Lösungen 1900s 24/7 £5 ©2024 ...yes :) :-) ☺. [1] {x} #tag 50% 12:30 A$ C$5 "
+    "well-known, state-of-the-art. Wander-u. Ost-St. Jean-Pierre! x-ray; co-op. Ab-Cd. mid-"
 )
 
 
