@@ -94,21 +94,27 @@ def _prefix_start_chars(pattern: re.Pattern) -> frozenset[str] | None:
     """What a prefix match can start with, when every alternative is anchored by `^` (so
     a search is a match at the start); None otherwise."""
     parsed = _parse(pattern)
-    if parsed is None or pattern.flags & re.MULTILINE or not _anchored_at_start(list(parsed)):
+    if (
+        parsed is None
+        or pattern.flags & re.MULTILINE
+        or not _anchored(list(parsed), sre.AT_BEGINNING)
+    ):
         return None
     return _first_chars(list(parsed))
 
 
-def _anchored_at_start(nodes: list) -> bool:
+def _anchored(nodes: list, anchor) -> bool:
+    """Whether every match of `nodes` starts (`sre.AT_BEGINNING`) or ends (`sre.AT_END`)
+    at that anchor."""
     if not nodes:
         return False
-    op, av = nodes[0]
+    op, av = nodes[0 if anchor == sre.AT_BEGINNING else -1]
     if op == sre.AT:
-        return av == sre.AT_BEGINNING
+        return av == anchor
     if op == sre.BRANCH:
-        return all(_anchored_at_start(list(branch)) for branch in av[1])
+        return all(_anchored(list(branch), anchor) for branch in av[1])
     if op == sre.SUBPATTERN:
-        return not av[1] & re.IGNORECASE and _anchored_at_start(list(av[-1]))
+        return not av[1] & re.IGNORECASE and _anchored(list(av[-1]), anchor)
     return False
 
 
@@ -119,7 +125,11 @@ def _first_chars(nodes: list) -> frozenset[str] | None:
 
 def _guarded_suffix_search(pattern: re.Pattern) -> Callable | None:
     parsed = _parse(pattern)
-    if parsed is None or not _anchored_at_end(list(parsed)) or _anchors(parsed) != {sre.AT_END}:
+    if (
+        parsed is None
+        or not _anchored(list(parsed), sre.AT_END)
+        or _anchors(parsed) != {sre.AT_END}
+    ):
         return None
     alternatives = parsed[0][1][1] if [op for op, _ in parsed] == [sre.BRANCH] else [parsed]
     ends = [_last_chars(list(alternative)) for alternative in alternatives]
@@ -142,19 +152,6 @@ def _anchors(nodes) -> set:
         elif op in REPEATS:
             found |= _anchors(av[2])
     return found
-
-
-def _anchored_at_end(nodes: list) -> bool:
-    if not nodes:
-        return False
-    op, av = nodes[-1]
-    if op == sre.AT:
-        return av == sre.AT_END
-    if op == sre.BRANCH:
-        return all(_anchored_at_end(list(branch)) for branch in av[1])
-    if op == sre.SUBPATTERN:
-        return not av[1] & re.IGNORECASE and _anchored_at_end(list(av[-1]))
-    return False
 
 
 def _last_chars(nodes: list, reverse: bool = False) -> frozenset[str] | None:
