@@ -206,15 +206,13 @@ class _NGramTable:
         are grouped: after the unigrams, a small share of the text."""
         if n not in self._repeated_starts:
             if n == 1:
-                unigrams = self._at(1, np.arange(len(self.unigram)))
-                starts = unigrams.start[unigrams.groups.count[unigrams.groups.of] >= 2]
+                candidates = self._at(1, np.arange(len(self.unigram)))
             else:
                 shorter = np.zeros(len(self.unigram) + 1, bool)
                 shorter[self._repeated_at(n - 1)] = True
                 candidates = self._at(n, np.flatnonzero(shorter[:-1] & shorter[1:]))
-                of = _groups_by_first_seen(_mixed(candidates.owner, candidates.hashes))
-                starts = candidates.start[np.bincount(of)[of] >= 2]
-            self._repeated_starts[n] = starts
+            groups = candidates.groups
+            self._repeated_starts[n] = candidates.start[groups.count[groups.of] >= 2]
         return self._repeated_starts[n]
 
     def _at(self, n: int, starts: np.ndarray) -> NGrams:

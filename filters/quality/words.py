@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
-from itertools import chain
+from itertools import chain, pairwise
 
 import numpy as np
 import pyarrow as pa
@@ -192,11 +192,12 @@ class WordSplitter:
         punct = dict(zip(texts, puncts[first].astype(bool).tolist(), strict=True))
         ids = self.vocabulary.ids_of(texts, punct.__getitem__)
         ids = np.where([bool(text) for text in texts], ids, -1)[which]
-        tokens: list[list[int]] = [[] for _ in chunks]
-        for token, owner in zip(ids.tolist(), owners.tolist(), strict=True):
-            if token >= 0:
-                tokens[owner].append(token)
-        self._chunks.update(zip(chunks, map(tuple, tokens), strict=True))
+        kept = ids >= 0  # whitespace tokens are dropped, as datatrove strips them
+        ids, owners = ids[kept].tolist(), owners[kept]
+        bounds = np.searchsorted(owners, np.arange(len(chunks) + 1)).tolist()
+        self._chunks.update(
+            zip(chunks, (tuple(ids[a:b]) for a, b in pairwise(bounds)), strict=True)
+        )
 
 
 def _never(_: str) -> bool:
