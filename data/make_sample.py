@@ -46,7 +46,7 @@ from urllib.parse import quote, urlsplit
 
 SEED = "tokenmill-sample-v1"
 WARC_FILE_COUNT = 3
-CRAWL_START = dt.datetime(2024, 2, 20, 6, 0, tzinfo=dt.timezone.utc)
+CRAWL_START = dt.datetime(2024, 2, 20, 6, 0, tzinfo=dt.UTC)
 FIRST_PUBLISHED = dt.date(2022, 11, 1)
 RECORD_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://example.org/tokenmill/sample")
 USER_AGENT = "tokenmill-sample-bot/1.0 (+https://example.org/tokenmill/bot)"

@@ -27,7 +27,7 @@ REPEATS = frozenset({sre.MAX_REPEAT, sre.MIN_REPEAT})
 
 
 def guard_affix_searches(tokenizer) -> None:
-    """Install the guarded suffix and infix searches on a spaCy tokenizer."""
+    """Install the guarded prefix, suffix and infix searches on a spaCy tokenizer."""
     prefix = _pattern(tokenizer.prefix_search)
     if prefix is not None and (starts := _prefix_start_chars(prefix)) is not None:
         tokenizer.prefix_search = partial(_match_prefix, prefix.match, starts)
