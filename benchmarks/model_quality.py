@@ -33,25 +33,13 @@ from rich.table import Table
 from filters.classifier import Classifier
 from filters.lm_text import UNICODE_PUNCT
 from filters.perplexity import Perplexity
-from pipeline.config import InputSpec, validate_config
-from pipeline.extract import Extract
-from pipeline.inputs import InputFile
+from pipeline.config import validate_config
 from pipeline.plan import run_job
-from pipeline.readers import read_documents
-from pipeline.stats import StageStats
+from tests.extracted_pages import extracted_pages
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_WARC = ROOT.parent / "shared/corpora/web/trafilatura-eval.warc.gz"
 BATCH = 512
-
-
-def extracted(warc: Path) -> pa.Table:
-    spec = InputSpec(source="web", format="warc", paths=[str(warc)])
-    stage = Extract(Extract.Params(engine="resiliparse"))
-    batches = read_documents(InputFile(spec, str(warc), "web-00000"), StageStats(), 64)
-    tables = [stage.process(batch).table.select(["id", "text"]) for batch in batches]
-    table = pa.concat_tables(tables)
-    return table.filter(pa.compute.not_equal(table["text"], ""))
 
 
 # CCNet's cc_net/text_normalizer.py normalize(), as its perplexity step calls it.
@@ -123,7 +111,7 @@ def main() -> None:
     import ray
 
     with console.status("extracting the WARC"):
-        table = extracted(args.warc)
+        table = extracted_pages(args.warc, "resiliparse").select(["id", "text"])
     texts = table["text"].to_pylist()
     lm, classifier = str(args.lm.resolve()), str(args.classifier.resolve())
     stages = {

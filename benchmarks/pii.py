@@ -33,25 +33,10 @@ from rich.table import Table
 
 from filters.pii import Pii
 from filters.presidio_engine import IndexedContextEnhancer, analyzer_engine
-from pipeline.config import InputSpec
-from pipeline.extract import Extract
-from pipeline.inputs import InputFile
-from pipeline.readers import read_documents
-from pipeline.stats import StageStats
+from tests.extracted_pages import extracted_pages
 from tests.pii_cases import GENERATORS, LOCALES, REGIONS, inject
 
 DEFAULT_WARC = Path(__file__).resolve().parents[2] / "shared/corpora/web/trafilatura-eval.warc.gz"
-
-
-def extracted_pages(warc: Path, limit: int) -> list[str]:
-    spec = InputSpec(source="web", format="warc", paths=[str(warc)])
-    extract = Extract(Extract.Params())
-    texts: list[str] = []
-    for batch in read_documents(InputFile(spec, str(warc), "web-00000"), StageStats(), 64):
-        texts += [t for t in extract.process(batch).table.column("text").to_pylist() if t]
-        if len(texts) >= limit:
-            break
-    return texts[:limit]
 
 
 def with_injected_pii(pages: list[str], seed: int = 0) -> list[tuple[str, str | None]]:
@@ -81,8 +66,9 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=50, help="documents per timed batch")
     args = parser.parse_args()
     console = Console()
-    console.print(f"extracting up to {args.limit} pages of {args.warc} ...")
-    documents = with_injected_pii(extracted_pages(args.warc, args.limit))
+    console.print(f"extracting {args.warc} ...")
+    pages = extracted_pages(args.warc, engine="tokenmill")["text"].to_pylist()
+    documents = with_injected_pii(pages[: args.limit])
     stage = Pii(Pii.Params())
     params = stage.params
     presidio = analyzer_engine(

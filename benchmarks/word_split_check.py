@@ -5,7 +5,7 @@ quality stage does) and with datatrove's spaCy `word_tokenize`, and exits non-ze
 page's token lists differ (printing the first differing tokens). With `--affixes`, also
 compares our guarded prefix/suffix/infix searches (`filters/quality/affixes.py`) with a
 plain spaCy tokenizer's on every string spaCy could ask about: each chunk of the pages with
-up to 3 characters cut from either end (about 1.2M strings, a minute). Run after any change
+up to 3 characters cut from either end (about 1.1M strings, a minute). Run after any change
 to how chunks are split without spaCy:
 
     python -m benchmarks.word_split_check [--corpora DIR] [--pages FILE.parquet] [--batch 64]
@@ -18,9 +18,6 @@ import argparse
 import sys
 from itertools import pairwise
 from pathlib import Path
-
-if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
-    sys.path.pop(0)
 
 import pyarrow.compute as pc
 
