@@ -104,13 +104,7 @@ class Perplexity(Stage):
     def _buckets(self, table: pa.Table, perplexity: pa.Array) -> pa.Array:
         if self.params.cutoffs is None:
             return pa.nulls(len(perplexity), pa.string())
-        cutoffs = read_cutoffs(self.params.cutoffs)
-        languages = (
-            table.column("language").to_pylist()
-            if "language" in table.column_names
-            else [None] * table.num_rows
-        )
-        bounds = np.array([cutoffs.get(lang, cutoffs[ALL_LANGUAGES]) for lang in languages])
+        bounds = _language_bounds(read_cutoffs(self.params.cutoffs), table)
         values = perplexity.to_numpy(zero_copy_only=False)
         index = (values > bounds[:, 0]).astype(int) + (values > bounds[:, 1])
         return pa.array(np.array(BUCKETS, dtype=object)[index], pa.string(), mask=np.isnan(values))
@@ -127,3 +121,16 @@ class Perplexity(Stage):
                 dropped, pc.binary_join_element_wise("perplexity_", buckets, ""), none
             )
         return None
+
+
+def _language_bounds(cutoffs: dict[str, tuple[float, float]], table: pa.Table) -> np.ndarray:
+    """Per document, its language's two cutoffs (the pooled `*` ones where it has none or
+    the file lacks it), looked up once per distinct language."""
+    pooled = cutoffs[ALL_LANGUAGES]
+    if "language" not in table.column_names:
+        return np.tile(pooled, (table.num_rows, 1))
+    languages = pc.fill_null(table.column("language").combine_chunks(), ALL_LANGUAGES)
+    encoded = pc.dictionary_encode(languages)
+    distinct = [cutoffs.get(language, pooled) for language in encoded.dictionary.to_pylist()]
+    per_language = np.array(distinct, dtype=float).reshape(-1, 2)
+    return per_language[encoded.indices.to_numpy(zero_copy_only=False)]
