@@ -1,6 +1,6 @@
 """Train the small models the quickstart ships (``data/models``), from the shared corpora.
 
-Run ``python data/models/train_models.py [--corpora DIR]`` (default ``../shared/corpora``
+Run ``python -m data.models.train_models [--corpora DIR]`` from the repository root (default ``../shared/corpora``
 beside the repository; it needs ``make install`` for lmplz). It writes:
 
 * ``wiki-en.binary``: a 5-gram KenLM model of the detokenised WikiText-2 validation and
@@ -30,23 +30,9 @@ from filters.kenlm_model import document_perplexities, train_kenlm
 from filters.perplexity import bucket_cutoffs
 from filters.quality_classifier import FastTextParams, train_classifier
 from filters.wikitext import paragraphs
-from pipeline.config import InputSpec
-from pipeline.extract import Extract
-from pipeline.inputs import InputFile
-from pipeline.readers import read_documents
-from pipeline.stats import StageStats
+from tests.extracted_pages import extracted_pages
 
 HERE = Path(__file__).resolve().parent
-
-
-def web_pages(warc: Path) -> list[str]:
-    spec = InputSpec(source="web", format="warc", paths=[str(warc)])
-    stage = Extract(Extract.Params(engine="trafilatura"))
-    pages = []
-    for batch in read_documents(InputFile(spec, str(warc), "web-00000"), StageStats(), 64):
-        verdict = stage.process(batch)
-        pages += [text for text in verdict.table.column("text").to_pylist() if text]
-    return pages
 
 
 def main() -> None:
@@ -60,7 +46,8 @@ def main() -> None:
     ]
     lm = args.output / "wiki-en.binary"
     train_kenlm(wiki, lm, structure="trie", quantize_bits=8, prune=[0, 0, 1, 1, 1])
-    pages = web_pages(args.corpora / "web" / "trafilatura-eval.warc.gz")
+    warc = args.corpora / "web" / "trafilatura-eval.warc.gz"
+    pages = extracted_pages(warc, "trafilatura")["text"].to_pylist()
     params = FastTextParams(dim=16, bucket=200_000, epoch=10, thread=1)  # reproducible
     evaluation = train_classifier(wiki, pages, args.output / "quality.ftz", params, quantize=True)
     print(f"quality.ftz held out: {evaluation}")
