@@ -1,7 +1,7 @@
 """Train the small models the quickstart ships (``data/models``), from the shared corpora.
 
-Run ``python -m data.models.train_models [--corpora DIR]`` from the repository root (default ``../shared/corpora``
-beside the repository; it needs ``make install`` for lmplz). It writes:
+Run ``python -m data.models.train_models [--corpora DIR]`` from the repository root
+(default ``../shared/corpora`` beside it; it needs ``make install`` for lmplz). It writes:
 
 * ``wiki-en.binary``: a 5-gram KenLM model of the detokenised WikiText-2 validation and
   test articles (n-grams above bigrams seen once pruned, trie, 8-bit quantised: small), for the `perplexity` stage;
