@@ -18,7 +18,7 @@ def build_optimizer(model: nn.Module, train: TrainSection) -> torch.optim.AdamW:
         {"params": decay, "weight_decay": train.weight_decay},
         {"params": no_decay, "weight_decay": 0.0},
     ]
-    return torch.optim.AdamW(groups, lr=train.lr, betas=train.betas, eps=1e-8, foreach=True)
+    return torch.optim.AdamW(groups, lr=train.lr, betas=train.betas, eps=1e-8, fused=True)
 
 
 def lr_at(step: int, train: TrainSection) -> float:
