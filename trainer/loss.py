@@ -11,6 +11,8 @@ the saved gradients. The loss is the same mean cross-entropy (plus PaLM's z-loss
 
 from __future__ import annotations
 
+import threading
+
 import torch
 
 CHUNK_ELEMENTS = {"cpu": 1 << 20, "cuda": 1 << 26}
@@ -47,11 +49,15 @@ class _LinearCrossEntropy(torch.autograd.Function):
             grad_weight_t = torch.zeros(
                 weight.shape[::-1], dtype=torch.float32, device=weight.device
             )
+        logits_buffer, probs_buffer = _chunk_buffers(
+            (min(rows, tokens), weight.shape[0]), hidden.dtype, hidden.device
+        )
         for start in range(0, tokens, rows):
             chunk_hidden = hidden[start : start + rows]
             chunk_targets = targets[start : start + rows, None]
-            logits = (chunk_hidden @ weight.T).float()
-            probs, nll, lse = _softmax_nll_lse(logits, chunk_targets)
+            count = len(chunk_hidden)
+            logits = torch.mm(chunk_hidden, weight.T, out=logits_buffer[:count]).float()
+            probs, nll, lse = _softmax_nll_lse(logits, chunk_targets, probs_buffer[:count])
             total += nll.sum()
             if z_loss:
                 total += z_loss * lse.pow(2).sum()
@@ -61,7 +67,7 @@ class _LinearCrossEntropy(torch.autograd.Function):
                 probs.scatter_add_(1, chunk_targets, probs.new_full(chunk_targets.shape, -1.0))
                 grad_logits = probs.to(hidden.dtype)
                 torch.mm(grad_logits, weight, out=grad_hidden[start : start + rows])
-                grad_weight_t += chunk_hidden.T @ grad_logits
+                grad_weight_t.addmm_(chunk_hidden.T, grad_logits)
         if wants_grads:
             ctx.save_for_backward(grad_hidden, grad_weight_t.T.to(weight.dtype))
         ctx.tokens = tokens
@@ -74,13 +80,41 @@ class _LinearCrossEntropy(torch.autograd.Function):
         return grad_hidden * scale, grad_weight * scale, None, None, None
 
 
-def _softmax_nll_lse(logits: torch.Tensor, targets: torch.Tensor):
-    """Softmax (one exponential per element), −log p_target and log-sum-exp of each row.
+class _HostBuffers(threading.local):
+    def __init__(self) -> None:
+        self.by_shape: dict[tuple, tuple[torch.Tensor, torch.Tensor]] = {}
+
+
+_HOST_BUFFERS = _HostBuffers()
+
+
+def _chunk_buffers(shape: tuple[int, int], dtype: torch.dtype, device: torch.device):
+    """A chunk's logits (in `dtype`) and fp32 probabilities buffers.
+
+    On a CPU they are kept between calls, one pair per shape and thread: PyTorch has no
+    caching allocator for host memory, and glibc gives multi-MB blocks back to the OS when
+    they are freed, so fresh chunks cost thousands of page faults a step. GPUs have one.
+    """
+
+    def fresh():
+        logits = torch.empty(shape, dtype=dtype, device=device)
+        return logits, torch.empty(shape, dtype=torch.float32, device=device)
+
+    if device.type != "cpu":
+        return fresh()
+    key = (shape, dtype)
+    if key not in _HOST_BUFFERS.by_shape:
+        _HOST_BUFFERS.by_shape[key] = fresh()
+    return _HOST_BUFFERS.by_shape[key]
+
+
+def _softmax_nll_lse(logits: torch.Tensor, targets: torch.Tensor, out: torch.Tensor):
+    """Softmax (one exponential per element) into `out`, −log p_target and log-sum-exp of each row.
 
     Where p_target underflowed (a logit gap beyond ~87) that row's loss comes from an
     explicit log-sum-exp instead of log(0).
     """
-    probs = torch.softmax(logits, dim=-1)
+    probs = torch.softmax(logits, dim=-1, out=out)
     target_logits = logits.gather(1, targets).squeeze(1)
     target_probs = probs.gather(1, targets).squeeze(1)
     nll = -target_probs.log()
