@@ -17,6 +17,7 @@ import yaml
 
 from tests.conftest import ROOT, SAMPLE
 from tests.token_runs import write_token_run
+from trainer.checkpoint import load_model
 from trainer.config import validate_train_config
 from trainer.data import Loader, ShardChecksumError, train_shards, verify_checksums
 from trainer.optim import lr_at
@@ -100,6 +101,17 @@ def test_killed_run_resumes_bit_exact(token_run, reference, tmp_path):
     assert resumed == uninterrupted  # every step, bit for bit, and the log has no duplicates
 
 
+def test_compiled_blocks_train_like_eager(token_run, reference, tmp_path):
+    """`parallel.compile` (inductor's C++ kernels on CPU) keeps the losses and the names."""
+    data = config_data(token_run, tmp_path / "compiled")
+    data["parallel"]["compile"] = True
+    train(validate_train_config(data))
+    compiled, eager = losses(tmp_path / "compiled"), losses(reference)
+    assert sorted(compiled) == list(range(1, 21))
+    np.testing.assert_allclose([compiled[s] for s in eager], list(eager.values()), rtol=1e-4)
+    load_model(tmp_path / "compiled" / "checkpoints" / "step-0000020")  # an eager model loads it
+
+
 def test_loader_resumes_at_next_unseen_token(token_run):
     shards = train_shards(token_run)
 
@@ -158,7 +170,6 @@ def test_hf_export_logits_match(reference, token_run, tmp_path):
     """Llama without QK-norm; Qwen3 (per-head q/k norms) with it, tied embeddings too."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from trainer.checkpoint import load_model
     from trainer.export import export_hf
 
     qwen_run = tmp_path / "qwen"
