@@ -1,13 +1,14 @@
 """Training throughput: our trainer vs transformers' LlamaForCausalLM, and our loader alone.
 
-One process, the same token run, model shape, batch and optimizer settings for both:
+One process, the same token run, model shape, batch and optimizer settings for all:
   - ours: `trainer.train.train` (loader, model, AdamW, clipping, logging, as users run it);
-    tokens/s from its metrics, the first logged interval (warm-up) left out,
+    tokens/s from its metrics, the first logged interval (warm-up, compilation) left out,
+  - ours, compiled: the same with `parallel.compile: true` (each block through inductor),
   - reference: `LlamaForCausalLM` of the same architecture (sdpa attention) in a plain
     loop over the same batches: forward, cross-entropy, backward, clip, AdamW step,
   - loader: `Loader.next_batch` alone, no model.
-Rounds interleave ours and the reference, alternating which goes first, so machine load
-affects both alike.
+Rounds interleave the contenders, reversing their order every round, so machine load
+affects all alike.
 
     python -m benchmarks.train [--run OUT] [--preset tiny] [--steps 30] [--rounds 2]
 """
@@ -45,14 +46,16 @@ def sample_token_run(folder: Path) -> Path:
     return write_token_run(folder, {"wiki": texts[4:]}, {"wiki": texts[:4]}, vocab_size=2048)
 
 
-def make_config(run: Path, output: Path, preset: str, steps: int, seq_len: int) -> TrainConfig:
+def make_config(
+    run: Path, output: Path, preset: str, steps: int, seq_len: int, compile: bool = False
+) -> TrainConfig:
     return validate_train_config(
         {
             "output": str(output),
             "data": {"runs": [{"path": str(run)}], "seq_len": seq_len, "val_tokens": seq_len},
             "model": {"preset": preset},
             "train": {"steps": steps, "global_batch_tokens": 16 * seq_len, "micro_batch_size": 8},
-            "parallel": {"param_dtype": "float32"},
+            "parallel": {"param_dtype": "float32", "compile": compile},
         }
     )
 
@@ -147,27 +150,29 @@ def main() -> None:
             f"{flops_per_token(args, options.seq_len):,.0f} FLOPs/token; seq_len {options.seq_len}, "
             f"{config.train.global_batch_tokens} tokens/step, {options.threads} thread(s)"
         )
-        results: dict[str, list[float]] = {"ours": [], "transformers": [], "loader": []}
+        contenders = {
+            "ours": lambda output: ours(config.model_copy(update={"output": output})),
+            "ours, compiled": lambda output: ours(
+                make_config(run, output, options.preset, options.steps, options.seq_len, True)
+            ),
+            "transformers": lambda _: reference(config, args),
+        }
+        results: dict[str, list[float]] = {name: [] for name in [*contenders, "loader"]}
         for round_ in range(options.rounds):
-            ours_config = config.model_copy(
-                update={"output": str(Path(scratch) / f"ours-{round_}")}
-            )
-            contenders = {
-                "ours": lambda: ours(ours_config),  # noqa: B023 (called within this iteration)
-                "transformers": lambda: reference(config, args),
-            }
-            for name in sorted(contenders, reverse=bool(round_ % 2)):  # alternate who goes first
-                results[name].append(contenders[name]())
+            for index, name in enumerate(sorted(contenders, reverse=bool(round_ % 2))):
+                output = str(Path(scratch) / f"round-{round_}-{index}")
+                results[name].append(contenders[name](output))
             results["loader"].append(loader_alone(config))
     table = Table(title="training tokens/s (median of rounds)")
     for column in ("contender", "tokens/s", "vs transformers"):
         table.add_column(column)
     median = {name: statistics.median(values) for name, values in results.items()}
-    for name in ("ours", "transformers", "loader"):
+    for name in results:
         table.add_row(name, f"{median[name]:,.0f}", f"{median[name] / median['transformers']:.2f}×")
     console.print(table)
     console.print(
-        f"ours / transformers: {median['ours'] / median['transformers']:.2f}× (goal ≥ 1.2×); "
+        f"ours / transformers: {median['ours'] / median['transformers']:.2f}× eager, "
+        f"{median['ours, compiled'] / median['transformers']:.2f}× compiled (goal ≥ 1.2×); "
         f"loader / ours: {median['loader'] / median['ours']:.0f}× (goal ≥ 20×), "
         f"loader {median['loader'] / 1e6:.1f}M tokens/s (goal ≥ 1M)"
     )
