@@ -30,6 +30,23 @@ def test_matches_plain_cross_entropy_across_chunks(monkeypatch, z_loss):
         torch.testing.assert_close(ours, theirs, rtol=1e-5, atol=1e-7)
 
 
+def test_bf16_autocast_matches_plain_cross_entropy():
+    """Matmuls in bf16 as autocast does for a linear layer; softmax and loss in fp32."""
+    torch.manual_seed(0)
+    hidden = torch.randn(200, 32, requires_grad=True)
+    weight = torch.randn(300, 32, requires_grad=True)
+    targets = torch.randint(0, 300, (200,))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        got = linear_cross_entropy(hidden, weight, targets)
+        expected = F.cross_entropy((hidden @ weight.T).float(), targets)
+    got_grads = torch.autograd.grad(got, (hidden, weight))
+    expected_grads = torch.autograd.grad(expected, (hidden, weight))
+    torch.testing.assert_close(got, expected, rtol=1e-3, atol=1e-3)
+    for ours, theirs in zip(got_grads, expected_grads, strict=True):
+        assert ours.dtype == theirs.dtype == torch.float32
+        torch.testing.assert_close(ours, theirs, rtol=2e-2, atol=2e-3)
+
+
 def test_rows_whose_target_probability_underflows_keep_their_loss():
     torch.manual_seed(0)
     hidden, weight = torch.randn(8, 8), torch.randn(50, 8) * 100  # logit gaps far beyond 87

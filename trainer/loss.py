@@ -67,7 +67,7 @@ class _LinearCrossEntropy(torch.autograd.Function):
                 probs.scatter_add_(1, chunk_targets, probs.new_full(chunk_targets.shape, -1.0))
                 grad_logits = probs.to(hidden.dtype)
                 torch.mm(grad_logits, weight, out=grad_hidden[start : start + rows])
-                grad_weight_t.addmm_(chunk_hidden.T, grad_logits)
+                grad_weight_t += chunk_hidden.T @ grad_logits
         if wants_grads:
             ctx.save_for_backward(grad_hidden, grad_weight_t.T.to(weight.dtype))
         ctx.tokens = tokens
