@@ -17,7 +17,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
-from itertools import chain, pairwise
+from itertools import compress, repeat
+from operator import not_
 
 import numpy as np
 import pyarrow as pa
@@ -114,7 +115,13 @@ class WordSplitter:
     def __init__(self, language: str = "en") -> None:
         self.language = language
         self.vocabulary = Vocabulary()
-        self._chunks: dict[str, tuple[int, ...]] = {}
+        self._forget()
+
+    def _forget(self) -> None:
+        """Empty the chunk cache: each known chunk has a number, and chunk k's token ids are
+        `_tokens[_first[k]:_first[k] + _count[k]]`."""
+        self._chunks: dict[str, int] = {}
+        self._tokens, self._first, self._count = GrowingArray(), GrowingArray(), GrowingArray()
 
     @property
     def _spacy(self):
@@ -126,48 +133,60 @@ class WordSplitter:
         if isinstance(chunks, pa.ChunkedArray):
             chunks = chunks.combine_chunks()
         encoded = pc.dictionary_encode(chunks.flatten())
-        distinct = encoded.dictionary.to_pylist()
-        if len(self._chunks) > MAX_CACHED_CHUNKS:
-            self._chunks.clear()
-        known = list(map(self._chunks.get, distinct))
-        if None in known:
-            self._learn([c for c, k in zip(distinct, known, strict=True) if k is None])
-            known = list(map(self._chunks.__getitem__, distinct))
-        per_distinct = np.fromiter(map(len, known), np.int64, len(known))
-        distinct_ids = np.fromiter(chain.from_iterable(known), np.int64)
-        starts = np.concatenate([[0], np.cumsum(per_distinct)])
-        which = encoded.indices.to_numpy(zero_copy_only=False)
-        ids = _gather(distinct_ids, starts[which], per_distinct[which])
-        token_ends = np.concatenate([[0], np.cumsum(per_distinct[which])])
+        numbers = self._numbers(encoded.dictionary)[encoded.indices.to_numpy(zero_copy_only=False)]
+        counts = self._count.values[numbers]
+        ids = _gather(self._tokens.values, self._first.values[numbers], counts)
+        token_ends = np.concatenate([[0], np.cumsum(counts)])
         chunk_offsets = chunks.offsets.to_numpy() - chunks.offsets[0].as_py()
         return Words(ids, token_ends[chunk_offsets])
 
-    def _learn(self, chunks: list[str]) -> None:
-        """Put the token ids of each chunk in the cache."""
+    def _numbers(self, distinct: pa.Array) -> np.ndarray:
+        """The number of each of these distinct chunks, learning those not met before."""
+        if len(self._chunks) > MAX_CACHED_CHUNKS:
+            self._forget()
+        chunks = distinct.to_pylist()
+        numbers = np.fromiter(map(self._chunks.get, chunks, repeat(-1)), np.int64, len(chunks))
+        new = np.flatnonzero(numbers < 0)
+        if len(new):
+            numbers[new] = self._learn([chunks[i] for i in new.tolist()])
+        return numbers
+
+    def _learn(self, chunks: list[str]) -> np.ndarray:
+        """Tokenise new chunks into the cache; their numbers, in order."""
         special = self._spacy.rules
         # Letters only, or ASCII digits only: spaCy keeps such a chunk whole unless it is a
         # special case (`cannot`). Inline: this runs once per new chunk.
-        words = [
-            c for c in chunks if (c.isalpha() or (c.isascii() and c.isdigit())) and c not in special
+        is_word = [
+            (c.isalpha() or (c.isascii() and c.isdigit())) and c not in special for c in chunks
         ]
-        ids = self.vocabulary.ids_of(words, _never)
-        self._chunks.update(zip(words, zip(ids), strict=True))
-        rest = [c for c in chunks if c not in self._chunks]
+        words = list(compress(chunks, is_word))
+        self._store(words, self.vocabulary.ids_of(words, _never), np.ones(len(words), np.int64))
+        rest = list(compress(chunks, map(not_, is_word)))
         # A word of letters and one of `,;:!?.`, neither a special case (`etc.`): the mark
         # is always a suffix, but `.` only where spaCy's own suffix rule says so.
-        marked = [
-            c
-            for c in rest
-            if c[-1:] in TRAILING
+        is_marked = [
+            c[-1:] in TRAILING
             and c[:-1].isalpha()
             and c not in special
             and c[:-1] not in special
             and (c[-1] != "." or self._splits_period(c))
+            for c in rest
         ]
-        bases = self.vocabulary.ids_of([c[:-1] for c in marked], _never)
-        marks = self.vocabulary.ids_of([c[-1] for c in marked], _always)
-        self._chunks.update(zip(marked, zip(bases, marks, strict=True), strict=True))
-        self._learn_with_spacy([c for c in rest if c not in self._chunks])
+        marked = list(compress(rest, is_marked))
+        parts = [part for c in marked for part in (c[:-1], c[-1])]
+        self._store(
+            marked, self.vocabulary.ids_of(parts, TRAILING.__contains__), np.full(len(marked), 2)
+        )
+        self._learn_with_spacy(list(compress(rest, map(not_, is_marked))))
+        return np.fromiter(map(self._chunks.__getitem__, chunks), np.int64, len(chunks))
+
+    def _store(self, chunks: list[str], ids: list[int] | np.ndarray, counts: np.ndarray) -> None:
+        """Cache these chunks, whose token ids are `ids`, `counts[i]` for chunk i."""
+        number = len(self._chunks)
+        self._chunks.update(zip(chunks, range(number, number + len(chunks)), strict=True))
+        self._first.extend(len(self._tokens.values) + np.cumsum(counts) - counts)
+        self._count.extend(counts)
+        self._tokens.extend(ids)
 
     def _splits_period(self, chunk: str) -> bool:
         """Whether spaCy's suffix rule cuts the final `.` alone off `chunk` (after a
@@ -193,19 +212,32 @@ class WordSplitter:
         ids = self.vocabulary.ids_of(texts, punct.__getitem__)
         ids = np.where([bool(text) for text in texts], ids, -1)[which]
         kept = ids >= 0  # whitespace tokens are dropped, as datatrove strips them
-        ids, owners = ids[kept].tolist(), owners[kept]
-        bounds = np.searchsorted(owners, np.arange(len(chunks) + 1)).tolist()
-        self._chunks.update(
-            zip(chunks, (tuple(ids[a:b]) for a, b in pairwise(bounds)), strict=True)
-        )
+        self._store(chunks, ids[kept], np.bincount(owners[kept], minlength=len(chunks)))
+
+
+class GrowingArray:
+    """int64 values appended in bulk; room doubles as it fills, so appends are amortised."""
+
+    def __init__(self) -> None:
+        self._room = np.zeros(1024, np.int64)
+        self._size = 0
+
+    @property
+    def values(self) -> np.ndarray:
+        return self._room[: self._size]
+
+    def extend(self, values) -> None:
+        end = self._size + len(values)
+        if end > len(self._room):
+            room = np.zeros(max(end, 2 * len(self._room)), np.int64)
+            room[: self._size] = self.values
+            self._room = room
+        self._room[self._size : end] = values
+        self._size = end
 
 
 def _never(_: str) -> bool:
     return False
-
-
-def _always(_: str) -> bool:
-    return True
 
 
 def _gather(values: np.ndarray, starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
