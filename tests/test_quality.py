@@ -63,6 +63,16 @@ def test_gopher_repetition_catches_repeated_lines_and_ngrams():
     )
 
 
+def test_ngrams_stay_inside_their_text():
+    """The last word of a text and the first of the next make no bigram: here such a bigram
+    ("red blue") would repeat one of the first text's."""
+    from filters.quality.signals import Signals
+    from filters.quality.words import WordSplitter
+
+    signals = Signals(pa.array(["red blue blue red", "blue x blue"]), WordSplitter())
+    assert signals.repeated_ngrams(2).start.tolist() == []
+
+
 def test_c4_removes_lines_counts_them_and_drops_documents():
     page = f"Home | About | Contact\n{PROSE}\nPlease enable Javascript to see comments.\nRead our privacy policy."
     verdict = quality(

@@ -190,6 +190,8 @@ class _NGramTable:
         self.signals = signals
         ids = signals.words.ids.astype(np.uint64)
         self.unigram = (ids + np.uint64(1)) * HASH_MULTIPLIER
+        owner = signals.word_owner
+        self.next_in_text = np.append(owner[1:] == owner[:-1], False)  # per word
         self.hashes = {1: self.unigram}
         self._repeated_starts: dict[int, np.ndarray] = {}
 
@@ -210,7 +212,9 @@ class _NGramTable:
             else:
                 shorter = np.zeros(len(self.unigram) + 1, bool)
                 shorter[self._repeated_at(n - 1)] = True
-                candidates = self._at(n, np.flatnonzero(shorter[:-1] & shorter[1:]))
+                # Inside one text: a bigram could otherwise reach into the next text.
+                pairs = shorter[:-1] & shorter[1:] & self.next_in_text
+                candidates = self._at(n, np.flatnonzero(pairs))
             groups = candidates.groups
             self._repeated_starts[n] = candidates.start[groups.count[groups.of] >= 2]
         return self._repeated_starts[n]
