@@ -73,6 +73,15 @@ def test_ngrams_stay_inside_their_text():
     assert signals.repeated_ngrams(2).start.tolist() == []
 
 
+@pytest.mark.parametrize("text", ["a\nb\n\nc\n", "a\r\nb\rc\x0cd\u2028e\n\n"])
+def test_lines_are_splitlines(text):
+    from filters.quality.signals import Signals
+    from filters.quality.words import WordSplitter
+
+    lines = Signals(pa.array([text, "x\ny"]), WordSplitter()).lines
+    assert lines.values.to_pylist() == [*text.splitlines(), "x", "y"]
+
+
 def test_c4_removes_lines_counts_them_and_drops_documents():
     page = f"Home | About | Contact\n{PROSE}\nPlease enable Javascript to see comments.\nRead our privacy policy."
     verdict = quality(
