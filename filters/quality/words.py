@@ -38,24 +38,17 @@ class Vocabulary:
     """Distinct tokens by id, with the per-token facts the rules need as numpy arrays."""
 
     def __init__(self) -> None:
-        self.ids: dict[str, int] = {}
-        self.tokens: list[str] = []
+        self.ids = _Numbering()
+        self.tokens = self.ids.tokens
         self._is_punct: list[bool] = []
         self._facts: dict[str, np.ndarray] = {name: np.zeros(0, bool) for name in FACTS}
 
     def ids_of(self, tokens: list[str], is_punct: Callable[[str], bool]) -> list[int]:
         """The ids of `tokens`, adding those not seen before (`is_punct`: spaCy's flag, asked
-        of new tokens only). Bulk dict operations: no Python-level step per known token."""
-        found = list(map(self.ids.get, tokens))
-        if None in found:
-            fresh = list(
-                dict.fromkeys([t for t, f in zip(tokens, found, strict=True) if f is None])
-            )
-            start = len(self.tokens)
-            self.ids.update(zip(fresh, range(start, start + len(fresh)), strict=True))
-            self.tokens += fresh
-            self._is_punct += map(is_punct, fresh)
-            found = list(map(self.ids.__getitem__, tokens))
+        of new tokens only). One C-level lookup per known token."""
+        known = len(self.tokens)
+        found = list(map(self.ids.__getitem__, tokens))
+        self._is_punct += map(is_punct, self.tokens[known:])
         return found
 
     def fact(self, name: str) -> np.ndarray:
@@ -80,6 +73,19 @@ class Vocabulary:
     def lookup(self, tokens: list[str]) -> np.ndarray:
         """Ids of the given tokens; -1 for those never seen (so they match nothing)."""
         return np.array([self.ids.get(token, -1) for token in tokens], dtype=np.int64)
+
+
+class _Numbering(dict[str, int]):
+    """token → id, a token not seen before getting the next id (and a place in `tokens`)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tokens: list[str] = []
+
+    def __missing__(self, token: str) -> int:
+        self[token] = number = len(self.tokens)
+        self.tokens.append(token)
+        return number
 
 
 @dataclass
