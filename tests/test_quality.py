@@ -101,6 +101,19 @@ def test_c4_removes_lines_counts_them_and_drops_documents():
     assert curly.removed.to_pylist() == ["c4.curly_bracket"]
 
 
+def test_c4_counts_words_as_str_split():
+    import sys
+
+    from filters.quality.c4 import _has_words
+    from filters.quality.text import WHITESPACE
+
+    assert set(WHITESPACE) == {chr(c) for c in range(sys.maxunicode + 1) if chr(c).isspace()}
+    lines = ["", " ", "one", "one two", " a\x1fb\xa0c ", "x\u3000y z", "a  b\tc d", "é ü ß"]
+    for count in (1, 2, 3, 4):
+        has = _has_words(pa.array(lines), count).tolist()
+        assert has == [len(line.split()) >= count for line in lines]
+
+
 def test_fineweb_catches_lists_and_short_lines():
     listing = "\n".join(f"Product {i}" for i in range(40))
     assert quality({"fineweb": {}}, [listing, PROSE]).removed.to_pylist() == [

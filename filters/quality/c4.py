@@ -11,12 +11,16 @@ as datatrove's C4QualityFilter; the kept lines become the document's text.
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+from pydantic import Field
 
 from filters.quality.family import Family, FamilyParams, Judgement
-from filters.quality.signals import Pieces, Signals
+from filters.quality.signals import Pieces, Signals, literal
+from filters.quality.text import WHITESPACE
 from filters.quality.words import Words
 
 CITATION = r"\[\d*\]|\[edit\]|\[citation needed\]"
@@ -40,7 +44,8 @@ class C4(Family):
         remove_citations: bool = True
         filter_no_terminal_punct: bool = True
         min_num_sentences: int | None = 5
-        min_words_per_line: int | None = 3
+        min_words_per_line: Annotated[int, Field(le=1001)] | None = 3
+        """At most 1001: counted with a regex, whose repeats RE2 caps at 1000."""
         max_word_length: int | None = 1000
         filter_lorem_ipsum: bool = True
         filter_javascript: bool = True
@@ -61,7 +66,7 @@ class C4(Family):
             "no_terminal_punct": _no_terminal_punct(cleaned)
             if p.filter_no_terminal_punct
             else none,
-            "too_few_words": _word_counts(stripped) < (p.min_words_per_line or 0),
+            "too_few_words": ~_has_words(stripped, p.min_words_per_line),
         }
         reaches_content = ~np.logical_or.reduce(list(line_fails.values()))
         lorem = _contains(lower, "lorem ipsum") if p.filter_lorem_ipsum else none
@@ -134,11 +139,16 @@ def _first_per_text(pieces: Pieces, flags: np.ndarray) -> np.ndarray:
     return first
 
 
-def _word_counts(lines: pa.Array) -> np.ndarray:
-    """`len(line.split())` of each stripped line."""
-    counts = pc.list_value_length(pc.utf8_split_whitespace(lines)).to_numpy(zero_copy_only=False)
-    empty = pc.equal(pc.utf8_length(lines), 0).to_numpy(zero_copy_only=False)
-    return np.where(empty, 0, counts)
+def _has_words(lines: pa.Array, count: int | None) -> np.ndarray:
+    """Whether each line has at least `count` words, as `len(line.split()) >= count` (a
+    match, not a split: only whether the count is reached matters)."""
+    if not count or count <= 0:
+        return np.ones(len(lines), bool)
+    space = "[" + "".join(f"\\x{{{ord(ch):x}}}" for ch in WHITESPACE) + "]"
+    word = space.replace("[", "[^", 1)
+    return _numpy(
+        pc.match_substring_regex(lines, f"^{space}*(?:{word}+{space}+){{{count - 1}}}{word}")
+    )
 
 
 def _has_long_word(lines: pa.Array, limit: int | None) -> np.ndarray:
@@ -156,7 +166,7 @@ def _no_terminal_punct(lines: pa.Array) -> np.ndarray:
 
 
 def _contains(lines: pa.Array, needle: str) -> np.ndarray:
-    return _numpy(pc.match_substring(lines, needle))
+    return _numpy(pc.match_substring_regex(lines, literal(needle)))
 
 
 def _contains_any(lines: pa.Array, needles: tuple[str, ...]) -> np.ndarray:

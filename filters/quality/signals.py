@@ -9,6 +9,7 @@ numpy and Arrow kernels over the batch rather than Python over each document.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -24,6 +25,12 @@ RARE_LINE_BREAKS = r"[\r\x0b\x0c\x1c\x1d\x1e\x85\x{2028}\x{2029}]"
 """The line breaks other than `\\n`."""
 
 HASH_MULTIPLIER = np.uint64(0x9E3779B97F4A7C15)
+
+
+def literal(text: str) -> str:
+    """An RE2 pattern matching `text` as it is: RE2 searches a literal several times faster
+    than Arrow's plain substring kernels (count_substring, match_substring)."""
+    return re.escape(text)
 
 
 @dataclass
@@ -128,7 +135,8 @@ class Signals:
 
     def count(self, substring: str) -> np.ndarray:
         """Non-overlapping occurrences of `substring` per text, as `str.count`."""
-        return pc.count_substring(self.texts, substring).to_numpy(zero_copy_only=False)
+        counts = pc.count_substring_regex(self.texts, literal(substring))
+        return counts.to_numpy(zero_copy_only=False)
 
     @cached_property
     def lines(self) -> Pieces:

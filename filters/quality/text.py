@@ -19,6 +19,12 @@ TERMINAL_PUNCTUATION = frozenset(
 
 PUNCTUATION_SET = frozenset(PUNCTUATION) | TERMINAL_PUNCTUATION
 
+WHITESPACE = (
+    "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005"
+    "\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
+)
+"""The characters `str.split()` splits at (those whose `str.isspace()` is true)."""
+
 
 def _sentence_punctuation() -> frozenset[str]:
     from spacy.pipeline import Sentencizer
