@@ -124,6 +124,15 @@ def test_fineweb_catches_lists_and_short_lines():
     assert quality(relaxed, [listing]).removed.to_pylist() == ["fineweb.new_line_ratio"]
 
 
+@pytest.mark.parametrize("endings", [[], [".", "?"], ["...", "!)"], ["$", "[1]", "。"]])
+def test_fineweb_line_ends_as_str_endswith(endings):
+    from filters.quality.fineweb import _ends_with_any
+
+    lines = ["Done.", "Why?", "wait...", "(yes!)", "cost $", "see [1]", "終わり。", "", "x"]
+    found = _ends_with_any(pa.array(lines), endings).tolist()
+    assert found == [line.endswith(tuple(endings)) for line in lines]
+
+
 def test_blocklist_is_off_unless_lists_are_given(tmp_path):
     urls = ["https://news.spam.example/a", "https://example.org/b", None]
     texts = [PROSE, PROSE + "\nDamn it.", PROSE]

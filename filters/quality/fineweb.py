@@ -9,10 +9,11 @@ FineWebQualityFilter.
 from __future__ import annotations
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.compute as pc
 
 from filters.quality.family import Family, FamilyParams, Judgement, ratio
-from filters.quality.signals import Signals
+from filters.quality.signals import Signals, literal
 from filters.quality.text import TERMINAL_PUNCTUATION
 
 
@@ -25,7 +26,8 @@ class FineWeb(Family):
         line_punct_thr: float = 0.12
         line_punct_exclude_zero: bool = False
         stop_chars: list[str] | None = None
-        """Characters that count as ending a line; default: terminal punctuation of any script."""
+        """What a line may end with to count as punctuated; default: terminal punctuation of any
+        script."""
         short_line_thr: float = 0.67
         short_line_length: int = 30
         char_duplicates_ratio: float = 0.01
@@ -40,8 +42,7 @@ class FineWeb(Family):
             )
         )
         stop_chars = p.stop_chars if p.stop_chars is not None else sorted(TERMINAL_PUNCTUATION)
-        ends = pc.is_in(pc.utf8_slice_codeunits(lines.values, -1), value_set=_strings(stop_chars))
-        punct = ratio(lines.total(ends.to_numpy(zero_copy_only=False)), lines.counts)
+        punct = ratio(lines.total(_ends_with_any(lines.values, stop_chars)), lines.counts)
         short = ratio(lines.total(lines.lengths <= p.short_line_length), lines.counts)
         newlines = signals.count("\n")
         duplicated = ratio(
@@ -63,7 +64,9 @@ class FineWeb(Family):
         return Judgement(reasons)
 
 
-def _strings(values: list[str]):
-    import pyarrow as pa
-
-    return pa.array(values, pa.string())
+def _ends_with_any(lines: pa.Array, endings: list[str]) -> np.ndarray:
+    """`line.endswith(tuple(endings))` for each line."""
+    if not endings:
+        return np.zeros(len(lines), bool)
+    pattern = "(?:" + "|".join(map(literal, endings)) + ")$"
+    return pc.match_substring_regex(lines, pattern).to_numpy(zero_copy_only=False)
