@@ -46,16 +46,14 @@ def sample_token_run(folder: Path) -> Path:
     return write_token_run(folder, {"wiki": texts[4:]}, {"wiki": texts[:4]}, vocab_size=2048)
 
 
-def make_config(
-    run: Path, output: Path, preset: str, steps: int, seq_len: int, compile: bool = False
-) -> TrainConfig:
+def make_config(run: Path, output: Path, preset: str, steps: int, seq_len: int) -> TrainConfig:
     return validate_train_config(
         {
             "output": str(output),
             "data": {"runs": [{"path": str(run)}], "seq_len": seq_len, "val_tokens": seq_len},
             "model": {"preset": preset},
             "train": {"steps": steps, "global_batch_tokens": 16 * seq_len, "micro_batch_size": 8},
-            "parallel": {"param_dtype": "float32", "compile": compile},
+            "parallel": {"param_dtype": "float32"},
         }
     )
 
@@ -150,11 +148,12 @@ def main() -> None:
             f"{flops_per_token(args, options.seq_len):,.0f} FLOPs/token; seq_len {options.seq_len}, "
             f"{config.train.global_batch_tokens} tokens/step, {options.threads} thread(s)"
         )
+        compiled = config.model_copy(
+            update={"parallel": config.parallel.model_copy(update={"compile": True})}
+        )
         contenders = {
             "ours": lambda output: ours(config.model_copy(update={"output": output})),
-            "ours, compiled": lambda output: ours(
-                make_config(run, output, options.preset, options.steps, options.seq_len, True)
-            ),
+            "ours, compiled": lambda output: ours(compiled.model_copy(update={"output": output})),
             "transformers": lambda _: reference(config, args),
         }
         results: dict[str, list[float]] = {name: [] for name in [*contenders, "loader"]}
