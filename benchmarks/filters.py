@@ -38,6 +38,13 @@ from filters.quality.words import spacy_tokenizer
 DEFAULT_CORPORA = Path(__file__).resolve().parents[2] / "shared/corpora"
 
 
+def add_page_arguments(parser: argparse.ArgumentParser) -> None:
+    """--corpora, --pages (the extracted-pages cache) and --batch, shared with word_split_check."""
+    parser.add_argument("--corpora", type=Path, default=DEFAULT_CORPORA)
+    parser.add_argument("--pages", type=Path, default=None, help="extracted-pages cache")
+    parser.add_argument("--batch", type=int, default=64)
+
+
 def pages(corpora: Path, cache: Path | None) -> pa.Table:
     if cache is not None and cache.is_file():
         return pq.read_table(cache)
@@ -77,10 +84,8 @@ def run_datatrove(filters: list, texts: list[str]) -> list[bool]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--corpora", type=Path, default=DEFAULT_CORPORA)
+    add_page_arguments(parser)
     parser.add_argument("--docs", type=int, default=None, help="first N pages only")
-    parser.add_argument("--batch", type=int, default=64)
-    parser.add_argument("--pages", type=Path, default=None, help="extracted-pages cache")
     args = parser.parse_args()
 
     table = pages(args.corpora, args.pages).select(["text"])

@@ -17,11 +17,10 @@ from __future__ import annotations
 import argparse
 import sys
 from itertools import pairwise
-from pathlib import Path
 
 import pyarrow.compute as pc
 
-from benchmarks.filters import DEFAULT_CORPORA, pages
+from benchmarks.filters import add_page_arguments, pages
 from filters.quality.words import WordSplitter
 
 
@@ -67,9 +66,7 @@ def affix_differences(texts) -> int:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--corpora", type=Path, default=DEFAULT_CORPORA)
-    parser.add_argument("--pages", type=Path, default=None, help="extracted-pages cache")
-    parser.add_argument("--batch", type=int, default=64)
+    add_page_arguments(parser)
     parser.add_argument("--affixes", action="store_true", help="also check the affix searches")
     args = parser.parse_args()
     from datatrove.utils.word_tokenizers import load_word_tokenizer
