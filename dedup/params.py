@@ -42,6 +42,11 @@ class MinHashParams(StrictModel):
         }
 
 
+ID_SCHEME = "input-url+position"
+"""How the index's document ids were made (pipeline.documents.document_id). Indexes from
+before it knew documents by the ids their inputs gave, which repeat."""
+
+
 class DedupParams(StrictModel):
     exact: bool = True
     """Documents whose normalised text is identical are one."""
@@ -63,8 +68,9 @@ class DedupParams(StrictModel):
         return self
 
     def index_settings(self) -> dict:
-        """What must agree between a run and an index it is checked against: the band keys."""
+        """What must agree between a run and an index it is checked against: the band keys,
+        and the id scheme the index's documents are known by."""
         if self.minhash is None:
-            return {"minhash": None}
+            return {"ids": ID_SCHEME, "minhash": None}
         shape = self.minhash.model_dump(include={"num_perm", "seed", "ngram"})
-        return {"minhash": {**shape, "banding": list(self.minhash.banding())}}
+        return {"ids": ID_SCHEME, "minhash": {**shape, "banding": list(self.minhash.banding())}}

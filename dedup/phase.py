@@ -26,7 +26,7 @@ import pyarrow.parquet as pq
 import ray
 
 from dedup.keys import SIGNATURE_SCHEMA, KeyMaker
-from dedup.params import DedupParams
+from dedup.params import ID_SCHEME, DedupParams
 from pipeline.config import ConfigError
 from pipeline.output import RunOutput
 from pipeline.sample import EXCERPT_CHARS
@@ -300,7 +300,13 @@ def _index_files(params: DedupParams) -> list[str]:
         key = f"stages.dedup.against[{number}]"
         if not index.exists("index.json"):
             raise ConfigError(f"{key}: {location} holds no dedup index (index.json missing)")
-        if index.read_json("index.json") != params.index_settings():
+        settings = index.read_json("index.json")
+        if settings.get("ids") != ID_SCHEME:
+            raise ConfigError(
+                f"{key}: {location} was built by an older tokenmill whose document ids could "
+                "repeat; rebuild it with this version (write_index: true)"
+            )
+        if settings != params.index_settings():
             raise ConfigError(f"{key}: {location} was built with other minhash settings")
         files += [index.path(name) for name in index.list(suffix=".parquet")]
     return files

@@ -7,10 +7,13 @@ every stage in the plan, null where a stage did not apply. The schema carries
 
 from __future__ import annotations
 
+import hashlib
+
 import pyarrow as pa
 import pyarrow.compute as pc
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"
+"""2: `id` is run-unique (a hash of input URL and position); `source_id`, `warc_record_id`."""
 
 BASE_FIELDS = (
     pa.field("id", pa.string(), nullable=False),
@@ -19,11 +22,26 @@ BASE_FIELDS = (
     pa.field("source", pa.string()),
     pa.field("crawl_date", pa.timestamp("us", tz="UTC")),
     pa.field("truncated", pa.bool_()),
+    pa.field("source_id", pa.string()),
+    pa.field("warc_record_id", pa.string()),
 )
-"""`truncated`: the crawler cut the record's payload (WARC-Truncated); the text may be partial."""
+"""`truncated`: the crawler cut the record's payload (WARC-Truncated); the text may be partial.
+`source_id`: the id the input gave the document (JSONL/Parquet `id`), null where none.
+`warc_record_id`: the WARC-Record-ID of the response it came from, as written."""
 
 REMOVED_FIELDS = (pa.field("stage", pa.string()), pa.field("reason", pa.string()))
 """Extra columns of OUT/removed/ shards: which stage removed the document and why."""
+
+
+def document_id(input_url: str, position: str | int) -> str:
+    """A document's `id`: unique within a run and stable across reruns.
+
+    A hash of the resolved input URL and the record's position in that input (a WARC
+    record's byte offset, a JSONL or text line number, a Parquet row index). Ids the input
+    carries are kept beside it (`source_id`, `warc_record_id`) but never relied on: they
+    repeat across files, and sometimes inside one.
+    """
+    return hashlib.blake2b(f"{input_url}\n{position}".encode(), digest_size=12).hexdigest()
 
 
 def document_schema(annotation_fields: list[pa.Field]) -> pa.Schema:

@@ -8,7 +8,6 @@ turns out to be missing is counted as errored (`missing_file`) when its shard ru
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 
 import fsspec
@@ -31,9 +30,9 @@ class InputFile:
         return self.spec.source
 
     @property
-    def key(self) -> str:
-        """Short stable digest of the path, used in document ids."""
-        return hashlib.sha1(self.path.encode()).hexdigest()[:12]
+    def url(self) -> str:
+        """The resolved input URL that document ids hash (`file://` + absolute path locally)."""
+        return self.path if "://" in self.path else f"file://{self.path}"
 
 
 def resolve_inputs(config: JobConfig) -> list[InputFile]:
@@ -53,11 +52,12 @@ def _expand(spec: InputSpec, key: str) -> list[str]:
         if pattern.endswith(MANIFEST_SUFFIXES):
             paths.extend(_manifest_entries(pattern, spec.manifest_base, key))
             continue
-        fs, _ = url_to_fs(pattern)
-        matches = sorted(fs.glob(pattern)) if fsspec.core.has_magic(pattern) else [pattern]
+        fs, stripped = url_to_fs(pattern)
+        matches = sorted(fs.glob(pattern)) if fsspec.core.has_magic(pattern) else [stripped]
         matches = [m for m in matches if fs.isfile(m)]
         if not matches:
             raise ConfigError(f"{key}: {pattern!r} matches no file")
+        # Local paths come back absolute, so every worker reads the file the driver found.
         paths.extend(fs.unstrip_protocol(m) if "://" in pattern else m for m in matches)
     return paths
 

@@ -140,8 +140,9 @@ def edit_rate_run(corpora, local_ray, tmp_path_factory):
         paths[-1].write_text("".join(json.dumps(d) + "\n" for d in documents[part::3]))
     inputs = [{"source": "wikitext", "format": "jsonl", "paths": [str(p) for p in paths]}]
     summary = run(job(tmp / "out", inputs, [{"dedup": {"minhash": {}}}], keep_removed=True))
-    cluster = {d["id"]: d["dup_cluster"] for d in read_documents(tmp / "out")}
-    cluster |= {d["id"]: d["dup_cluster"] for d in read_documents(tmp / "out", "removed")}
+    written = read_documents(tmp / "out") + read_documents(tmp / "out", "removed")
+    given = {d["id"]: d["source_id"] for d in written}
+    cluster = {d["source_id"]: given.get(d["dup_cluster"]) for d in written}
     assert len(cluster) == len(documents)
     merged = {kind: [] for kind in KINDS}
     for kind, base, copy in pairs:
@@ -234,7 +235,7 @@ def test_a_later_run_drops_what_an_earlier_runs_index_holds(local_ray, tmp_path)
     later = [{"source": "crawl", "format": "jsonl", "paths": [str(tmp_path / "crawl.jsonl")]}]
     index = str(tmp_path / "earlier" / "dedup" / "index")
     summary = run(job(tmp_path / "later", later, [{"dedup": {"minhash": {}, "against": [index]}}]))
-    assert sorted(d["id"] for d in read_documents(tmp_path / "later")) == [
+    assert sorted(d["source_id"] for d in read_documents(tmp_path / "later")) == [
         "new-0",
         "new-1",
         "new-2",

@@ -180,6 +180,6 @@ def test_perplexity_stage_in_a_run(local_ray, sample_lm, wiki_and_scrambled, tmp
     kept, removed = read_documents(tmp_path / "out"), read_documents(tmp_path / "out", "removed")
     counts = funnel(summary)["perplexity"]
     assert len(kept) == len(removed) == counts["kept"] == counts["removed"]["perplexity_high"]
-    assert not any(doc["id"].endswith("-x") for doc in kept)
+    assert not any(doc["source_id"].endswith("-x") for doc in kept)
     assert all(doc["perplexity"] <= 40 for doc in kept)
     assert all(doc["reason"] == "perplexity_high" and doc["perplexity"] > 40 for doc in removed)

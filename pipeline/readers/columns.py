@@ -1,15 +1,19 @@
 """Documents from columnar sources (JSONL blocks, Parquet batches): the shared checks.
 
 A row without a string `text` is errored (`missing_text`); an empty or blank text is
-removed (`empty_text`). Ids come from an `id` column where there is one, else from the
-file key and the row's offset, so they are stable across reruns.
+removed (`empty_text`). Each document's `id` hashes the input's URL and the row's position
+in it (line number or row index), so it is unique within a run and stable across reruns;
+an `id` the input gives is kept as `source_id`.
 """
 
 from __future__ import annotations
 
+from collections import Counter
+
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from pipeline.documents import document_id
 from pipeline.inputs import InputFile
 from pipeline.stats import StageStats
 
@@ -21,6 +25,8 @@ OUTPUT_SCHEMA = pa.schema(
         ("source", pa.string()),
         ("crawl_date", pa.timestamp("us", tz="UTC")),
         ("truncated", pa.bool_()),
+        ("source_id", pa.string()),
+        ("warc_record_id", pa.string()),
     ]
 )
 
@@ -31,11 +37,8 @@ def documents_from_columns(
     """Select the documents of `table` (rows at `offsets` in the file) and count the rest."""
     rows = table.num_rows
     text = _string_column(table, "text", rows)
-    generated = pc.binary_join_element_wise(
-        f"{file.source}/{file.key}/", pc.cast(offsets, pa.string()), ""
-    )
-    given = _string_column(table, "id", rows)
-    ids = pc.coalesce(given, generated)
+    url = file.url
+    ids = pa.array([document_id(url, offset) for offset in offsets.to_pylist()], pa.string())
     documents = pa.table(
         {
             "id": ids,
@@ -44,26 +47,69 @@ def documents_from_columns(
             "source": pa.array([file.source] * rows, pa.string()),
             "crawl_date": pa.nulls(rows, pa.timestamp("us", tz="UTC")),
             "truncated": pa.array([False] * rows, pa.bool_()),
+            "source_id": _string_column(table, "id", rows),
+            "warc_record_id": pa.nulls(rows, pa.string()),
         },
         schema=OUTPUT_SCHEMA,
     )
     missing = pc.is_null(text)
+    undecodable = pc.and_(missing, _binary_values(table, "text"))
     blank = pc.and_(pc.invert(missing), pc.equal(pc.utf8_trim_whitespace(text), ""))
-    stats.errored["missing_text"] += pc.sum(missing).as_py() or 0
-    stats.removed["empty_text"] += pc.sum(blank).as_py() or 0
+    _count(stats.errored, "invalid_utf8", undecodable)
+    _count(stats.errored, "missing_text", pc.and_not(missing, undecodable))
+    _count(stats.removed, "empty_text", blank)
     kept = documents.filter(pc.invert(pc.or_(missing, blank)))
     stats.kept += kept.num_rows
     stats.bytes_kept += pc.sum(pc.binary_length(kept.column("text"))).as_py() or 0
     return kept
 
 
+def _count(counter: Counter[str], reason: str, rows: pa.Array) -> None:
+    if count := pc.sum(rows).as_py():
+        counter[reason] += count
+
+
 def _string_column(table: pa.Table, name: str, rows: int) -> pa.Array:
-    """The column as strings; absent, or of a type that is not text, it is all null."""
+    """The column as strings: text stored as string, large_string, binary or dictionary is
+    read as text (binary that is not UTF-8 becomes null); absent or of another kind, null.
+    An `id` of another scalar kind (integers, say) is written out as a string."""
     if name not in table.column_names:
         return pa.nulls(rows, pa.string())
     column = table.column(name).combine_chunks()
-    if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+    if pa.types.is_dictionary(column.type):
+        column = column.dictionary_decode()
+    kind = column.type
+    if pa.types.is_string(kind) or pa.types.is_large_string(kind):
         return column.cast(pa.string())
-    if name == "id" and (pa.types.is_integer(column.type) or pa.types.is_null(column.type)):
-        return column.cast(pa.string())
+    if pa.types.is_binary(kind) or pa.types.is_large_binary(kind):
+        return _utf8(column)
+    if name == "id" and not pa.types.is_nested(kind):
+        try:
+            return column.cast(pa.string())
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            pass
     return pa.nulls(rows, pa.string())
+
+
+def _binary_values(table: pa.Table, name: str) -> pa.Array:
+    """Per row: the column holds bytes there (so a null after decoding means not UTF-8)."""
+    if name not in table.column_names:
+        return pa.array([False] * table.num_rows)
+    column = table.column(name).combine_chunks()
+    kind = column.type.value_type if pa.types.is_dictionary(column.type) else column.type
+    binary = pa.types.is_binary(kind) or pa.types.is_large_binary(kind)
+    return pc.and_(pc.is_valid(column), pa.scalar(binary))
+
+
+def _utf8(column: pa.Array) -> pa.Array:
+    """Binary values as strings, null where a value is not valid UTF-8."""
+    try:
+        return column.cast(pa.string())
+    except pa.ArrowInvalid:
+        values = []
+        for value in column.to_pylist():
+            try:
+                values.append(None if value is None else value.decode("utf-8"))
+            except UnicodeDecodeError:
+                values.append(None)
+        return pa.array(values, pa.string())

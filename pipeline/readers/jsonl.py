@@ -2,8 +2,9 @@
 
 Lines are parsed a block at a time by pyarrow's JSON reader; only a block that pyarrow
 rejects is re-read line by line, to keep its good lines and count the bad ones
-(`invalid_json`, `invalid_utf8`, `missing_text`). Ids are the object's `id` when it has one,
-else `<source>/<file key>/<line number>`.
+(`invalid_json`, `invalid_utf8`, `missing_text`). A line over `max_record_bytes` is errored
+`too_large` without being assembled. A document's position, for its id, is its line
+number; the object's own `id` is kept as `source_id`.
 """
 
 from __future__ import annotations
@@ -27,14 +28,16 @@ def read_jsonl(file: InputFile, stats: StageStats, batch_size: int) -> Iterator[
     with fsspec.open(file.path, "rb", compression="infer") as handle:
         lines: list[bytes] = []
         numbers: list[int] = []
-        for number, line in enumerate(_lines(handle)):
+        for number, line in enumerate(bounded_lines(handle, limit)):
+            if isinstance(line, int):  # longer than the limit: counted, never assembled
+                stats.docs_in += 1
+                stats.bytes_in += line
+                stats.errored["too_large"] += 1
+                continue
             if not line.strip():
                 continue
             stats.docs_in += 1
             stats.bytes_in += len(line)
-            if len(line) > limit:
-                stats.errored["too_large"] += 1
-                continue
             lines.append(line)
             numbers.append(number)
             if len(lines) >= batch_size:
@@ -44,15 +47,28 @@ def read_jsonl(file: InputFile, stats: StageStats, batch_size: int) -> Iterator[
             yield _parse_block(lines, numbers, file, stats)
 
 
-def _lines(handle: io.IOBase, chunk_size: int = 1 << 20) -> Iterator[bytes]:
-    """Lines of a binary stream; compressed streams (zstd) may not iterate by themselves."""
-    pending = b""
+def bounded_lines(
+    handle: io.IOBase, limit: int, chunk_size: int = 1 << 20
+) -> Iterator[bytes | int]:
+    """The lines of a binary stream, in time linear in its size. A line longer than `limit`
+    comes back as its length: its bytes are dropped as they are read, so one huge line
+    (or a decompression bomb of one) never sits in memory. Compressed streams (zstd) may
+    not iterate by themselves, hence the chunks."""
+    pieces: list[bytes] = []  # the current line so far; dropped once it passes the limit
+    length = 0
     while chunk := handle.read(chunk_size):
-        lines = (pending + chunk).split(b"\n")
-        pending = lines.pop()
-        yield from lines
-    if pending:
-        yield pending
+        *ends, rest = chunk.split(b"\n")
+        for end in ends:
+            length += len(end)
+            yield b"".join([*pieces, end]) if length <= limit else length
+            pieces, length = [], 0
+        length += len(rest)
+        if length <= limit:
+            pieces.append(rest)
+        else:
+            pieces = []
+    if length:
+        yield b"".join(pieces) if length <= limit else length
 
 
 def _parse_block(

@@ -1,8 +1,9 @@
 """Plain-text reader: one document per file, or one per section split by a regex.
 
 With `split_on` (e.g. `^ = [^=].* = $` for WikiText's article headings) a new document
-starts at each match. A file that is not UTF-8 is one errored `invalid_utf8`; sections
-over `max_record_bytes` are errored `too_large`.
+starts at each match; its position, for the id, is the line it starts on. A file that is
+not UTF-8 is one errored `invalid_utf8`; a document over `max_record_bytes` is errored
+`too_large` (a whole-file document is not read past the limit).
 """
 
 from __future__ import annotations
@@ -21,9 +22,15 @@ from pipeline.stats import StageStats
 
 
 def read_text(file: InputFile, stats: StageStats, batch_size: int) -> Iterator[pa.Table]:
+    limit = file.spec.max_record_bytes
     with fsspec.open(file.path, "rb", compression="infer") as handle:
-        raw = handle.read()
+        # A whole-file document is read no further than the limit; a split file must be whole.
+        raw = handle.read() if file.spec.split_on else handle.read(limit + 1)
     stats.bytes_in += len(raw)
+    if file.spec.split_on is None and len(raw) > limit:
+        stats.docs_in += 1
+        stats.errored["too_large"] += 1
+        return
     try:
         content = raw.decode("utf-8")
     except UnicodeDecodeError:
@@ -32,20 +39,25 @@ def read_text(file: InputFile, stats: StageStats, batch_size: int) -> Iterator[p
         return
     sections = _split(content, file.spec.split_on)
     stats.docs_in += len(sections)
-    limit = file.spec.max_record_bytes
-    small = [(n, s) for n, s in enumerate(sections) if len(s.encode()) <= limit]
-    stats.errored["too_large"] += len(sections) - len(small)
+    small = [(line, s) for line, s in sections if len(s.encode()) <= limit]
+    if len(small) < len(sections):
+        stats.errored["too_large"] += len(sections) - len(small)
     for start in range(0, len(small), batch_size):
         block = small[start : start + batch_size]
         table = pa.table({"text": pa.array([section for _, section in block], pa.string())})
-        offsets = pa.array(np.array([n for n, _ in block], dtype=np.int64))
-        yield documents_from_columns(table, offsets, file, stats)
+        lines = pa.array(np.array([line for line, _ in block], dtype=np.int64))
+        yield documents_from_columns(table, lines, file, stats)
 
 
-def _split(content: str, pattern: str | None) -> list[str]:
+def _split(content: str, pattern: str | None) -> list[tuple[int, str]]:
+    """The non-blank sections, each with the number of the line it starts on."""
     if pattern is None:
-        return [content]
+        return [(0, content)]
     starts = [match.start() for match in re.finditer(pattern, content, flags=re.MULTILINE)]
     bounds = [0, *(s for s in starts if s > 0), len(content)]
-    sections = [content[a:b] for a, b in itertools.pairwise(bounds)]
-    return [section for section in sections if section.strip()]
+    sections, line = [], 0
+    for a, b in itertools.pairwise(bounds):
+        if content[a:b].strip():
+            sections.append((line, content[a:b]))
+        line += content.count("\n", a, b)
+    return sections

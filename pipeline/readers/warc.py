@@ -18,6 +18,7 @@ import fsspec
 import pyarrow as pa
 from fastwarc.warc import ArchiveIterator, WarcRecord, WarcRecordType
 
+from pipeline.documents import document_id
 from pipeline.inputs import InputFile
 from pipeline.readers import RowBatcher
 from pipeline.stats import StageStats
@@ -34,6 +35,7 @@ RAW_SCHEMA = pa.schema(
         ("source", pa.string()),
         ("crawl_date", pa.timestamp("us", tz="UTC")),
         ("truncated", pa.bool_()),
+        ("warc_record_id", pa.string()),
         ("html", pa.binary()),
         ("charset", pa.string()),
     ]
@@ -49,7 +51,7 @@ def read_warc(file: InputFile, stats: StageStats, batch_size: int) -> Iterator[p
             if record.record_type != WarcRecordType.response:
                 continue
             stats.docs_in += 1
-            row = _document_row(record, limit, stats)
+            row = _document_row(record, limit, stats, file.url)
             if row is None:
                 continue
             stats.kept += 1
@@ -60,7 +62,7 @@ def read_warc(file: InputFile, stats: StageStats, batch_size: int) -> Iterator[p
         yield table
 
 
-def _document_row(record: WarcRecord, limit: int, stats: StageStats) -> dict | None:
+def _document_row(record: WarcRecord, limit: int, stats: StageStats, url: str) -> dict | None:
     if record.content_length > limit:
         stats.errored["too_large"] += 1
         return None
@@ -82,7 +84,8 @@ def _document_row(record: WarcRecord, limit: int, stats: StageStats) -> dict | N
         stats.removed["not_html"] += 1
         return None
     return {
-        "id": record.record_id.strip("<>"),
+        "id": document_id(url, record.stream_pos),
+        "warc_record_id": record.record_id,
         "url": (record.headers.get("WARC-Target-URI") or "").strip("<>") or None,
         "crawl_date": record.record_date,
         "truncated": record.headers.get("WARC-Truncated") is not None,
