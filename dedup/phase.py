@@ -59,13 +59,14 @@ def run_dedup(params: DedupParams, context: PhaseContext) -> dict[str, Any]:
             f"P(candidate | J=0.5) = {bands['p_candidate_at_0.5']:.6f}"
         )
     folder = INDEX if params.write_index else (*WORK, "signatures")
-    sources = [output.path(*folder, f"{shard}.parquet") for shard in context.shards]
+    signatures = [(*folder, f"{shard}.parquet") for shard in context.shards]
+    sources = [output.path(*parts) for parts in signatures]
     earlier = _index_files(params)
     sign = ray.remote(sign_shard).options(num_cpus=1)
     bucket = ray.remote(bucket_index).options(num_cpus=1)
     calls = [
-        (sign, (output.url, output.path(*context.folder, f"{shard}.parquet"), source, code, params))
-        for code, (shard, source) in enumerate(zip(context.shards, sources, strict=True))
+        (sign, (output.url, output.path(*context.folder, f"{shard}.parquet"), parts, code, params))
+        for code, (shard, parts) in enumerate(zip(context.shards, signatures, strict=True))
     ] + [
         (bucket, (output.url, source, len(sources) + n, params.partitions))
         for n, source in enumerate(earlier)
@@ -82,7 +83,7 @@ def run_dedup(params: DedupParams, context: PhaseContext) -> dict[str, Any]:
     return {**summary, "documents": documents, **result}
 
 
-def sign_shard(out_url: str, shard_path: str, signature_path: str, code: int, params) -> int:
+def sign_shard(out_url: str, shard_path: str, signature: tuple[str, ...], code: int, params) -> int:
     """Write one shard's signature table and its bucket pairs; returns its document count."""
     output = RunOutput(out_url)
     keys = KeyMaker(params)
@@ -97,11 +98,8 @@ def sign_shard(out_url: str, shard_path: str, signature_path: str, code: int, pa
         for batch in parquet.iter_batches(batch_size=READ_BATCH, columns=columns):
             tables.append(keys.signature_table(pa.Table.from_batches([batch])))
     table = pa.concat_tables(tables) if tables else SIGNATURE_SCHEMA.empty_table()
-    folder, name = signature_path.rsplit("/", 1)
-    output.fs.makedirs(folder, exist_ok=True)
-    with output.fs.open(f"{folder}/.tmp-{name}", "wb") as handle:
+    with output.atomic(*signature) as handle:
         pq.write_table(table, handle, compression="zstd")
-    output.fs.mv(f"{folder}/.tmp-{name}", signature_path)
     _write_buckets(output, table.column("keys"), code, params.partitions)
     return table.num_rows
 
@@ -137,9 +135,9 @@ def group_partition(out_url: str, part: int) -> tuple[np.ndarray, np.ndarray]:
     for name in output.list(*folder, suffix=".parquet"):
         with output.fs.open(output.path(*folder, name), "rb") as handle:
             tables.append(pq.read_table(handle))
-    if not tables:
+    table = pa.concat_tables(tables) if tables else None
+    if table is None or table.num_rows == 0:  # no keys fell in this partition
         return np.zeros(0, np.uint64), np.zeros(0, np.uint64)
-    table = pa.concat_tables(tables)
     keys = table.column("key").to_numpy()
     documents = table.column("document").to_numpy()
     order = np.lexsort((documents, keys))

@@ -20,7 +20,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.command(args)
     except ConfigError as err:
-        Console(stderr=True).print(f"[red]config error[/red]: {err}", highlight=False)
+        Console(stderr=True).print(
+            f"[red]config error[/red]: {err}", highlight=False, soft_wrap=True
+        )
         return 2
 
 

@@ -1,24 +1,52 @@
-"""The run's output folder (local or any fsspec URL): its layout and atomic writes.
+"""The run's output folder (local or any fsspec URL): its layout, atomic writes, and what
+tokenmill may delete there.
 
 Everything is written under a temporary name and renamed when complete, so a reader (or a
 resumed run) never sees half a file.
+
+tokenmill deletes only what it can prove it wrote. Before a file outside the run's own
+folders (`_state/`, `_work/`) is first written, its name is recorded in `_state/files/`;
+removing a folder removes the recorded files in it and their unfinished temporaries,
+nothing else. `_state/` and `_work/` hold nothing but the run's bookkeeping and
+intermediates, and go whole. Which folders may hold a run at all is `check_output`'s to say.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, BinaryIO
+from urllib.parse import quote, unquote
 
 from fsspec.core import url_to_fs
+from fsspec.implementations.local import LocalFileSystem
+
+from pipeline.config import ConfigError
+
+OWN_FOLDERS = ("_state", "_work")
+"""The run's bookkeeping and intermediates: nothing of the user's is ever in them."""
+LEDGER = ("_state", "files")
+"""One empty file per file tokenmill wrote elsewhere in the folder, named by its quoted path."""
+LOCK_NAME = ".tokenmill.lock"
+"""Held by the run that writes the folder (pipeline.output_lock); not part of the run."""
+RUN_MARKER = ("_state", "plan.json")
+"""Present in every folder that holds a tokenmill run."""
+TEMPORARY = re.compile(r"\.tmp-[0-9a-f]{8}-(?P<name>.+)")
+CHECKOUT_MARKERS = (".git", ".hg", ".svn")
 
 
 class RunOutput:
     def __init__(self, url: str) -> None:
         self.url = url
         self.fs, self.root = url_to_fs(url)
+
+    @property
+    def is_local(self) -> bool:
+        return isinstance(self.fs, LocalFileSystem)
 
     def path(self, *parts: str) -> str:
         return "/".join([self.root.rstrip("/"), *parts])
@@ -32,6 +60,8 @@ class RunOutput:
         final = self.path(*parts)
         folder, name = final.rsplit("/", 1)
         self.fs.makedirs(folder, exist_ok=True)
+        if parts[0] not in OWN_FOLDERS:
+            self._record(parts)
         temporary = f"{folder}/.tmp-{uuid.uuid4().hex[:8]}-{name}"
         try:
             with self.fs.open(temporary, "wb") as handle:
@@ -56,13 +86,110 @@ class RunOutput:
         names = sorted(p.rsplit("/", 1)[-1] for p in self.fs.ls(folder, detail=False))
         return [n for n in names if n.endswith(suffix) and not n.startswith(".tmp-")]
 
+    def owned(self, *parts: str) -> list[tuple[str, ...]]:
+        """The files tokenmill recorded writing at or under `parts`."""
+        prefix = "/".join(parts)
+        entries = (tuple(unquote(name).split("/")) for name in self.list(*LEDGER))
+        return sorted(
+            entry
+            for entry in entries
+            if not prefix or "/".join(entry) == prefix or "/".join(entry).startswith(prefix + "/")
+        )
+
     def remove(self, *parts: str) -> None:
-        if self.exists(*parts):
-            self.fs.rm(self.path(*parts), recursive=True)
+        """Remove what tokenmill wrote at `parts` (a file or a folder): all of one of its own
+        folders; elsewhere only the files it recorded, with their unfinished temporaries."""
+        if parts[0] in OWN_FOLDERS:
+            if self.exists(*parts):
+                self.fs.rm(self.path(*parts), recursive=True)
+            return
+        self._remove_owned(self.owned(*parts))
+
+    def remove_run(self) -> None:
+        """Everything tokenmill wrote here (for `--fresh`); the user's own files stay."""
+        self._remove_owned(self.owned())
+        for folder in OWN_FOLDERS:
+            self.remove(folder)
 
     def remove_temporaries(self, *parts: str) -> None:
+        """Half-written files a killed writer left in the folder `parts`: the temporaries of
+        files tokenmill recorded (or any, in one of its own folders)."""
         folder = self.path(*parts)
-        if self.fs.exists(folder):
-            for path in self.fs.ls(folder, detail=False):
-                if path.rsplit("/", 1)[-1].startswith(".tmp-"):
-                    self.fs.rm(path, recursive=True)
+        if not self.fs.exists(folder):
+            return
+        own = bool(parts) and parts[0] in OWN_FOLDERS
+        for path in self.fs.ls(folder, detail=False):
+            name = path.rsplit("/", 1)[-1]
+            if (match := TEMPORARY.fullmatch(name)) and (
+                own or self.exists(*LEDGER, _ledger_name((*parts, match["name"])))
+            ):
+                self.fs.rm(path, recursive=True)
+
+    def _record(self, parts: tuple[str, ...]) -> None:
+        self.fs.makedirs(self.path(*LEDGER), exist_ok=True)
+        self.fs.pipe_file(self.path(*LEDGER, _ledger_name(parts)), b"")
+
+    def _remove_owned(self, entries: list[tuple[str, ...]]) -> None:
+        folders = sorted({entry[:-1] for entry in entries}, key=len, reverse=True)
+        for folder in folders:
+            self.remove_temporaries(*folder)  # while the ledger still vouches for them
+        for entry in entries:
+            if self.exists(*entry):
+                self.fs.rm(self.path(*entry))
+            self.fs.rm(self.path(*LEDGER, _ledger_name(entry)))
+        for folder in folders:
+            self._prune(folder)
+
+    def _prune(self, folder: tuple[str, ...]) -> None:
+        """`folder` and its parents, as far as removing left them empty (local folders only:
+        object stores have none)."""
+        if not self.is_local:
+            return
+        for depth in range(len(folder), 0, -1):
+            path = Path(self.path(*folder[:depth]))
+            if not path.is_dir() or any(path.iterdir()):
+                return
+            path.rmdir()
+
+
+def _ledger_name(parts: tuple[str, ...]) -> str:
+    return quote("/".join(parts), safe="")
+
+
+def check_output(output: RunOutput) -> None:
+    """Refuse a folder that must not hold a run: `/`, the home folder, the current folder, a
+    source checkout, or a non-empty folder that is not a tokenmill run."""
+    problem = _forbidden(output) or _foreign(output)
+    if problem:
+        raise ConfigError(
+            f"output: {output.url} {problem}; give the run a folder of its own (e.g. runs/NAME)"
+        )
+
+
+def _forbidden(output: RunOutput) -> str | None:
+    if not output.is_local:
+        return None if output.root.strip("/").count("/") else "is the root of its bucket"
+    folder = Path(output.root).resolve()
+    if folder == Path(folder.anchor):
+        return "is the root folder"
+    if folder == Path.home().resolve():
+        return "is the home folder"
+    if folder == Path.cwd().resolve():
+        return "is the current folder"
+    if any((folder / marker).exists() for marker in CHECKOUT_MARKERS):
+        return "is a source checkout"
+    return None
+
+
+def _foreign(output: RunOutput) -> str | None:
+    """Why the folder is someone else's: it holds files and no tokenmill run."""
+    if output.fs.isfile(output.root):
+        return "is a file"
+    try:
+        names = [path.rsplit("/", 1)[-1] for path in output.fs.ls(output.root, detail=False)]
+    except FileNotFoundError:
+        return None
+    if not [name for name in names if name != LOCK_NAME] or output.exists(*RUN_MARKER):
+        return None
+    shown = ", ".join(sorted(names)[:3]) + (", ..." if len(names) > 3 else "")
+    return f"holds files that are not a tokenmill run ({shown})"

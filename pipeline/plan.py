@@ -26,7 +26,8 @@ from pipeline.config import JobConfig, StageSpec
 from pipeline.documents import document_schema
 from pipeline.inputs import InputFile, resolve_inputs
 from pipeline.manifest import build_manifest, utc_now
-from pipeline.output import RunOutput
+from pipeline.output import RunOutput, check_output
+from pipeline.output_lock import locked
 from pipeline.report import write_report
 from pipeline.report.build import build_report
 from pipeline.shard import WORK, ShardPlan, ShardResult, process_shard, segment_folder
@@ -75,12 +76,14 @@ def run_job(
     started, clock = utc_now(), time.perf_counter()
     files = resolve_inputs(config)
     output = RunOutput(config.output)
-    state = RunState.open(output, config, fresh=fresh)
+    check_output(output)
     plans = shard_plans(config)
     parts: dict[str, list[ShardResult]] = {file.shard: [] for file in files}
     phases: dict[str, dict] = {}
     failed: dict[str, str] = {}
     with ExitStack() as stack:
+        stack.enter_context(locked(output))
+        state = RunState.open(output, config, fresh=fresh)
         ray_workers: list[int] = []
 
         def workers() -> int:
@@ -114,13 +117,14 @@ def run_job(
             for shard, result in done.items():
                 parts[shard].append(result)
         tokens = None if failed else build_tokens(config, state, workers, console)
-    finished = [file.shard for file in files if len(parts[file.shard]) == len(plans)]
-    if len(finished) == len(files) and len(plans) > 1:
-        output.remove(WORK)
-    results = [ShardResult.merged(parts[shard]) for shard in finished]
-    report = build_report(config.name, results, time.perf_counter() - clock, output, phases, tokens)
-    write_report(output, report)
-    output.write_json(build_manifest(config, results, started, utc_now()), "manifest.json")
+        finished = [file.shard for file in files if len(parts[file.shard]) == len(plans)]
+        if len(finished) == len(files) and len(plans) > 1:
+            output.remove(WORK)
+        results = [ShardResult.merged(parts[shard]) for shard in finished]
+        elapsed = time.perf_counter() - clock
+        report = build_report(config.name, results, elapsed, output, phases, tokens)
+        write_report(output, report)
+        output.write_json(build_manifest(config, results, started, utc_now()), "manifest.json")
     return RunSummary(output=output, report=report, failed=failed)
 
 

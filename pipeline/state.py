@@ -15,16 +15,16 @@ import json
 from typing import Any
 
 from pipeline.config import ConfigError, JobConfig
+from pipeline.documents import SCHEMA_VERSION
 from pipeline.inputs import InputFile
 from pipeline.output import RunOutput
 from pipeline.shard import ShardResult
-
-RUN_FOLDERS = ("documents", "removed", "report", "_state", "_work", "dedup", "tokens", "tokenizer")
 
 
 def plan_digest(config: JobConfig) -> str:
     data = config.to_dict()
     decisive = {key: data[key] for key in ("inputs", "stages", "keep_removed")}
+    decisive["schema_version"] = SCHEMA_VERSION
     return hashlib.sha256(json.dumps(decisive, sort_keys=True).encode()).hexdigest()
 
 
@@ -34,11 +34,11 @@ class RunState:
 
     @classmethod
     def open(cls, output: RunOutput, config: JobConfig, fresh: bool = False) -> RunState:
-        """The state of `output`; refuses a folder that holds a different plan's run."""
+        """The state of `output`; refuses a folder that holds a different plan's run.
+        `fresh` first removes what an earlier run wrote there (and only that)."""
         digest = plan_digest(config)
         if fresh:
-            for folder in RUN_FOLDERS:
-                output.remove(folder)
+            output.remove_run()
         if output.exists("_state", "plan.json"):
             recorded = output.read_json("_state", "plan.json")["digest"]
             if recorded != digest:

@@ -1,0 +1,209 @@
+"""The output folder: tokenmill deletes only what it wrote, refuses folders that are not
+runs of its own, and lets one run at a time write a folder (a file lock; a lease on object
+storage, against a real S3-compatible server on loopback)."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from pipeline.config import ConfigError
+from pipeline.output import LOCK_NAME, RunOutput, check_output
+from pipeline.output_lock import locked
+from pipeline.plan import run_job
+from tests.conftest import ROOT, SAMPLE, job, read_documents, run
+
+TOKENMILL = [sys.executable, "-m", "pipeline.cli"]
+WIKI = [{"source": "wiki", "format": "jsonl", "paths": [str(SAMPLE / "wiki.jsonl")]}]
+TOKENS = {"mixture": {"validation": 0.1}, "tokenizer": {"train": {"vocab_size": 600}}}
+
+
+def files_under(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
+def a_user_folder(folder: Path) -> dict[str, bytes]:
+    """What a user might keep under names a run also writes."""
+    for name in ("documents/mine.parquet", "tokens/notes.txt", "report/draft.html"):
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_text(f"the user's {name}")
+    (folder / "tokenizer").mkdir()
+    (folder / "tokenizer" / "tokenizer.json").write_text("{}")
+    return files_under(folder)
+
+
+def test_a_source_checkout_is_refused_even_with_fresh(tmp_path):
+    checkout = tmp_path / "checkout"
+    for package in ("dedup", "tokenizer", ".git"):
+        (checkout / package).mkdir(parents=True)
+        (checkout / package / "__init__.py").write_text("# source")
+    before = files_under(checkout)
+    with pytest.raises(ConfigError, match="is a source checkout"):
+        run_job(job(checkout, WIKI), fresh=True)
+    assert files_under(checkout) == before
+
+
+def test_root_home_and_current_folder_are_refused(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    (tmp_path / "home").mkdir()
+    monkeypatch.chdir(tmp_path)
+    for folder, problem in (("/", "root folder"), (tmp_path / "home", "home"), (".", "current")):
+        with pytest.raises(ConfigError, match=f"output: .* is the {problem}"):
+            check_output(RunOutput(str(folder)))
+
+
+def test_a_folder_that_is_not_a_run_is_refused_and_left_alone(tmp_path):
+    folder = tmp_path / "mine"
+    before = a_user_folder(folder)
+    for fresh in (False, True):
+        with pytest.raises(ConfigError, match="holds files that are not a tokenmill run"):
+            run_job(job(folder, WIKI, **TOKENS), fresh=fresh)
+    assert files_under(folder) == before
+    done = subprocess.run(
+        [*TOKENMILL, "run", str(ROOT / "configs" / "quickstart.yaml"), "--output", str(folder)],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 2
+    assert done.stderr.strip().startswith("config error: ") and "not a tokenmill run" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_fresh_and_redone_phases_remove_only_what_the_run_wrote(local_ray, tmp_path):
+    out = tmp_path / "out"
+    run(job(out, WIKI, **TOKENS))
+    written = set(files_under(out))
+    assert any(name.startswith("tokens/train-") for name in written)
+    user = {"tokens/notes.txt": b"mine", "documents/README": b"mine", "keep.md": b"mine"}
+    stray_temporary = out / "documents" / ".tmp-0123abcd-not-ours.parquet"
+    for name, content in user.items():
+        (out / name).write_bytes(content)
+    stray_temporary.write_bytes(b"looks like ours, was never recorded")
+    # A changed mixture redoes the token phases, which clear OUT/tokens/ first.
+    run(job(out, WIKI, mixture={"validation": 0.2}, tokenizer=TOKENS["tokenizer"]))
+    assert all((out / name).read_bytes() == content for name, content in user.items())
+    run(job(out, WIKI, **TOKENS), fresh=True)
+    assert all((out / name).read_bytes() == content for name, content in user.items())
+    assert stray_temporary.exists()
+    assert set(files_under(out)) - set(user) - {stray_temporary.relative_to(out).as_posix()} == (
+        written
+    )
+
+
+def test_remove_leaves_unrecorded_files_and_their_lookalike_temporaries(tmp_path):
+    output = RunOutput(str(tmp_path))
+    with output.atomic("tokens", "train-00000.parquet") as handle:
+        handle.write(b"ours")
+    (tmp_path / "tokens" / ".tmp-0badcafe-train-00000.parquet").write_bytes(b"half of ours")
+    (tmp_path / "tokens" / "train-00001.parquet").write_bytes(b"the user's")
+    (tmp_path / "tokens" / ".tmp-0badcafe-train-00001.parquet").write_bytes(b"the user's")
+    output.remove("tokens")
+    assert sorted(p.name for p in (tmp_path / "tokens").iterdir()) == [
+        ".tmp-0badcafe-train-00001.parquet",
+        "train-00001.parquet",
+    ]
+    assert output.owned() == []
+
+
+def test_a_second_run_of_one_output_is_refused(local_ray, tmp_path):
+    out = tmp_path / "out"
+    with locked(RunOutput(str(out))), pytest.raises(ConfigError, match="in use by another"):
+        run_job(job(out, WIKI))
+    run(job(out, WIKI))  # released: the folder is free again
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time\n"
+            "from pipeline.output import RunOutput\n"
+            "from pipeline.output_lock import locked\n"
+            "with locked(RunOutput(sys.argv[1])):\n"
+            "    print('locked', flush=True)\n"
+            "    time.sleep(60)\n",
+            str(out),
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        config = tmp_path / "job.yaml"
+        config.write_text(json.dumps(job(out, WIKI).to_dict()))
+        done = subprocess.run([*TOKENMILL, "run", str(config)], capture_output=True, text=True)
+        assert done.returncode == 2, done.stderr
+        assert (
+            f"pid {holder.pid}" in done.stderr and "in use by another tokenmill run" in done.stderr
+        )
+    finally:
+        holder.kill()
+        holder.wait()
+    assert len(read_documents(out)) > 0
+
+
+@pytest.fixture(scope="module")
+def s3_server():
+    """moto's S3-compatible server on a free loopback port; fsspec's s3 pointed at it."""
+    pytest.importorskip("s3fs")
+    pytest.importorskip("moto")
+    import fsspec
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            assert time.monotonic() < deadline, "moto server did not start"
+            time.sleep(0.1)
+    saved = dict(os.environ), fsspec.config.conf.get("s3")
+    os.environ.update(AWS_ACCESS_KEY_ID="test", AWS_SECRET_ACCESS_KEY="test")
+    os.environ["AWS_DEFAULT_REGION"] = "us-east-1"
+    fsspec.config.conf["s3"] = {"endpoint_url": f"http://127.0.0.1:{port}"}
+    fs = fsspec.filesystem("s3", skip_instance_cache=True)
+    fs.mkdir("tokenmill-test")
+    yield "s3://tokenmill-test"
+    server.kill()
+    server.wait()
+    os.environ.clear()
+    os.environ.update(saved[0])
+    fsspec.config.conf.pop("s3")
+    if saved[1] is not None:
+        fsspec.config.conf["s3"] = saved[1]
+
+
+def test_an_object_store_lease_refuses_a_second_run_and_outlives_a_dead_one(s3_server):
+    output = RunOutput(f"{s3_server}/run-a")
+    check_output(output)
+    with locked(output, lease_s=1.0):
+        time.sleep(1.5)  # past the first expiry: renewed meanwhile
+        second = RunOutput(f"{s3_server}/run-a")
+        with pytest.raises(ConfigError, match="in use by another tokenmill run"), locked(second):
+            pass
+    assert not output.exists(LOCK_NAME)  # released
+    dead = {"token": "dead", "pid": 1, "host": "gone", "since": "", "expires": time.time() - 1}
+    output.fs.pipe_file(output.path(LOCK_NAME), json.dumps(dead).encode())
+    with locked(output):  # a run that died holding its lease: taken over once expired
+        holder = json.loads(output.fs.cat_file(output.path(LOCK_NAME)))
+        assert holder["pid"] == os.getpid()
+    other = RunOutput(f"{s3_server}/not-a-run")
+    other.fs.pipe_file(other.path("data.csv"), b"a,b")
+    with pytest.raises(ConfigError, match="not a tokenmill run"):
+        check_output(other)
+    with pytest.raises(ConfigError, match="root of its bucket"):
+        check_output(RunOutput(s3_server))
