@@ -15,12 +15,11 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, model_validator
 
 from filters.fasttext_model import FastTextModel, load_model
-from filters.perplexity import existing_file
 from filters.quality_classifier import POSITIVE
-from pipeline.config import StrictModel
+from pipeline.config import RegularFile, StrictModel
 from pipeline.stage import Stage, Verdict
 
 
@@ -31,14 +30,12 @@ class Classifier(Stage):
     fields = (pa.field("quality_score", pa.float32()),)
 
     class Params(StrictModel):
-        model: str
+        model: RegularFile
         """fastText model from `tokenmill classifier train` (.bin or quantised .ftz)."""
         label: str = POSITIVE
         """The label whose probability is the score."""
         min_score: float | None = Field(default=None, ge=0.0, le=1.0)
         keep_fraction: float | None = Field(default=None, gt=0.0, le=1.0)
-
-        _model = field_validator("model")(existing_file)
 
         @model_validator(mode="after")
         def _one_selection(self) -> Classifier.Params:

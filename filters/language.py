@@ -10,15 +10,13 @@ another fastText language-ID model.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from pydantic import Field, field_validator
+from pydantic import Field
 
 from filters.fasttext_model import lid176_path, load_model
-from pipeline.config import StrictModel
+from pipeline.config import RegularFile, StrictModel
 from pipeline.stage import Stage, Verdict
 
 
@@ -33,15 +31,8 @@ class Language(Stage):
         """Languages to keep, as the model labels them; absent: all."""
         min_score: float = Field(default=0.65, ge=0.0, le=1.0)
         """Keep only documents whose top language has a probability above this."""
-        model: str | None = None
+        model: RegularFile | None = None
         """Path of a fastText language-ID model (lid.176.bin, GlotLID); default: lid.176.ftz."""
-
-        @field_validator("model")
-        @classmethod
-        def _model_exists(cls, path: str | None) -> str | None:
-            if path is not None and not Path(path).is_file():
-                raise ValueError(f"fastText model not found: {path}")
-            return path
 
     def process(self, table: pa.Table) -> Verdict:
         model = load_model(self.params.model or lid176_path())

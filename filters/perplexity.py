@@ -23,24 +23,15 @@ from typing import Literal
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, model_validator
 
 from filters.kenlm_model import document_perplexities
-from pipeline.config import StrictModel
+from pipeline.config import RegularFile, StrictModel
 from pipeline.stage import Stage, Verdict
 
 Bucket = Literal["head", "middle", "tail"]
 BUCKETS: tuple[Bucket, ...] = ("head", "middle", "tail")
 ALL_LANGUAGES = "*"
-
-
-def existing_file(path: str | None) -> str | None:
-    """A config's model or cutoffs path, made absolute so Ray workers find it too."""
-    if path is None:
-        return None
-    if not Path(path).is_file():
-        raise ValueError(f"file not found: {path}")
-    return str(Path(path).resolve())
 
 
 @cache
@@ -74,15 +65,13 @@ class Perplexity(Stage):
     fields = (pa.field("perplexity", pa.float32()), pa.field("perplexity_bucket", pa.string()))
 
     class Params(StrictModel):
-        model: str
+        model: RegularFile
         """KenLM binary (or ARPA) model, e.g. from `tokenmill lm train`."""
         max_perplexity: float | None = Field(default=None, gt=0)
-        cutoffs: str | None = None
+        cutoffs: RegularFile | None = None
         """Per-language bucket cutoffs from `tokenmill lm cutoffs`."""
         keep: list[Bucket] | None = Field(default=None, min_length=1)
         """Buckets to keep (needs `cutoffs`), e.g. [head, middle] as CCNet's release."""
-
-        _files = field_validator("model", "cutoffs")(existing_file)
 
         @model_validator(mode="after")
         def _one_selection(self) -> Perplexity.Params:

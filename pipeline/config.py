@@ -10,12 +10,23 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
+import stat
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from fsspec.core import url_to_fs
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 
 class ConfigError(ValueError):
@@ -26,6 +37,27 @@ class StrictModel(BaseModel):
     """Base for every config section: unknown keys are errors, values are not coerced loosely."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def regular_file(path: str) -> str:
+    """`path` if it names a regular file (not a folder, device or FIFO, which would be read
+    forever or block), made absolute so that Ray workers find it too."""
+    if "://" in path:
+        fs, stripped = url_to_fs(path)
+        if not fs.isfile(stripped):
+            raise ValueError(f"file not found: {path}")
+        return path
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        raise ValueError(f"file not found: {path}") from None
+    if not stat.S_ISREG(mode):
+        raise ValueError(f"not a regular file: {path}")
+    return str(Path(path).resolve())
+
+
+RegularFile = Annotated[str, AfterValidator(regular_file)]
+"""A config path to a model, list or tokenizer file; see `regular_file`."""
 
 
 class InputSpec(StrictModel):
@@ -80,7 +112,7 @@ class TokenizerConfig(StrictModel):
     """Either `train` a tokenizer on the run's documents or load one from `path`."""
 
     train: TokenizerTrainConfig | None = None
-    path: str | None = None
+    path: RegularFile | None = None
     """An existing Hugging Face `tokenizer.json` with tokenmill's special tokens at ids 0-6."""
 
     @model_validator(mode="after")

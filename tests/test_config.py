@@ -78,3 +78,21 @@ def test_input_paths_that_match_nothing_fail_before_work(tmp_path):
     )
     with pytest.raises(ConfigError, match=r"inputs\[0\].paths"):
         resolve_inputs(config)
+
+
+def test_only_regular_files_are_accepted_as_models_and_tokenizers(tmp_path):
+    """/dev/zero would be read until memory runs out, a FIFO would block forever."""
+    import os
+
+    from tokenizer.bpe import load_tokenizer
+
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    stages = [{"extract": {}}, {"language": {"model": None}}]
+    for path in ("/dev/zero", str(fifo), str(tmp_path)):
+        assert f"tokenizer.path: not a regular file: {path}" in error_of(tokenizer={"path": path})
+        stages[1]["language"]["model"] = path
+        assert "stages.language.model: not a regular file" in error_of(stages=stages)
+        with pytest.raises(ValueError, match=r"tokenizer\.path: not a regular file"):
+            load_tokenizer(path)
+    assert "tokenizer.path: file not found" in error_of(tokenizer={"path": "absent.json"})

@@ -18,6 +18,7 @@ from collections.abc import Iterable
 
 from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
 
+from pipeline.config import regular_file
 from tokenizer.special import SPECIAL_TOKENS
 
 SPLIT_PATTERN = (
@@ -56,10 +57,12 @@ def load_tokenizer(path: str) -> Tokenizer:
     import fsspec
 
     try:
+        path = regular_file(path)
+    except ValueError as err:
+        raise ValueError(f"tokenizer.path: {err}") from None
+    try:
         with fsspec.open(path, "r", encoding="utf-8") as handle:
             tokenizer = Tokenizer.from_str(handle.read())
-    except FileNotFoundError:
-        raise ValueError(f"tokenizer.path: {path}: file not found") from None
     except Exception as err:
         raise ValueError(f"tokenizer.path: {path}: not a tokenizers JSON file ({err})") from None
     return for_documents(tokenizer, path)

@@ -14,10 +14,11 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from pydantic import Field, field_validator
+from pydantic import Field
 
 from filters.quality.family import Family, FamilyParams, Judgement, ratio
 from filters.quality.signals import Signals
+from pipeline.config import RegularFile
 
 MAX_DOMAIN_DEPTH = 8
 HOST = r"^[A-Za-z][A-Za-z0-9+.-]*://(?:[^@/?#]*@)?(?P<host>[^/:?#]+)"
@@ -30,17 +31,10 @@ class Blocklist(Family):
 
     class Params(FamilyParams):
         domains: list[str] = Field(default_factory=list)
-        domains_file: str | None = None
+        domains_file: RegularFile | None = None
         bad_words: list[str] = Field(default_factory=list)
-        bad_words_file: str | None = None
+        bad_words_file: RegularFile | None = None
         max_bad_words_ratio: float = Field(default=0.0, ge=0.0, le=1.0)
-
-        @field_validator("domains_file", "bad_words_file")
-        @classmethod
-        def _file_exists(cls, path: str | None) -> str | None:
-            if path is not None and not Path(path).is_file():
-                raise ValueError(f"list file not found: {path}")
-            return path
 
     def __init__(self, params: Params) -> None:
         super().__init__(params)
