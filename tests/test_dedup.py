@@ -17,9 +17,11 @@ from datasketch import MinHash
 from dedup.banding import candidate_probability, default_banding
 from dedup.hashing import normalise
 from dedup.minhash import MinHasher, shingle_batch, shingle_hash, shingles
-from dedup.phase import _survivors
+from dedup.params import DedupParams
+from dedup.phase import _index_files, _survivors
 from pipeline.config import ConfigError
 from tests.conftest import SAMPLE, funnel, job, read_documents, run
+from tests.warcs import html_page, http_response, warc_record, write_warc
 
 WORDS = ["Alpha", "beta,", "GAMMA!", "délta", "ε", "word", "the", "x-y", "don't", "über", "日本"]
 BOILERPLATE = [
@@ -253,3 +255,46 @@ def test_exact_alone_removes_exact_copies_and_keeps_near_ones(local_ray, tmp_pat
     documents = read_documents(tmp_path / "exact")
     assert len([d for d in documents if d["text"].startswith("Sundial")]) == 2
     assert len({d["text"] for d in documents}) == len(documents)
+
+
+def test_a_unique_page_sharing_a_record_id_with_a_copy_is_kept(local_ray, tmp_path):
+    """Ids repeat in the wild: WARC-Record-IDs reused, the same JSONL ids in two files.
+    Decisions follow the run-unique id, so only real copies are removed."""
+    shared_id = {"WARC-Record-ID": "<urn:uuid:00000000-0000-0000-0000-000000000001>"}
+    story, other = html_page("A story told twice").encode(), html_page("Another story").encode()
+    records = [
+        warc_record(http_response(story), "https://a.example/1"),
+        warc_record(http_response(story), "https://b.example/1", extra=shared_id),
+        warc_record(http_response(other), "https://c.example/1", extra=shared_id),
+    ]
+    write_warc(tmp_path / "crawl.warc.gz", records)
+    for name, text in (("a", "The first file's own text."), ("b", "The second file's text.")):
+        (tmp_path / f"{name}.jsonl").write_text(json.dumps({"id": "1", "text": text}) + "\n")
+    inputs = [
+        {"source": "web", "format": "warc", "paths": [str(tmp_path / "crawl.warc.gz")]},
+        {"source": "lists", "format": "jsonl", "paths": [str(tmp_path / "*.jsonl")]},
+    ]
+    stages = [{"extract": {}}, {"dedup": {"exact": True}}]
+    summary = run(job(tmp_path / "out", inputs, stages, keep_removed=True))
+    kept = read_documents(tmp_path / "out")
+    assert sorted(d["url"] or d["text"] for d in kept) == [
+        "The first file's own text.",
+        "The second file's text.",
+        "https://a.example/1",
+        "https://c.example/1",
+    ]
+    assert funnel(summary)["dedup"]["removed"] == {"exact_duplicate": 1}
+    [removed] = read_documents(tmp_path / "out", "removed")
+    assert (
+        removed["url"] == "https://b.example/1"
+        and removed["warc_record_id"] == (shared_id["WARC-Record-ID"])
+    )
+
+
+def test_an_index_built_with_the_former_ids_is_refused(tmp_path):
+    index = tmp_path / "index"
+    index.mkdir()
+    settings = DedupParams(minhash={}).index_settings()
+    (index / "index.json").write_text(json.dumps({"minhash": settings["minhash"]}))
+    with pytest.raises(ConfigError, match="older tokenmill whose document ids could repeat"):
+        _index_files(DedupParams(minhash={}, against=[str(index)]))

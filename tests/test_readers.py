@@ -3,6 +3,7 @@
 import gzip
 import json
 import os
+import time
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -170,3 +171,52 @@ def test_ids_are_stable_across_reads(tmp_path):
     second, _ = read(path, fmt="jsonl")
     assert first.column("id").to_pylist() == second.column("id").to_pylist()
     assert len(set(first.column("id").to_pylist())) == 5
+
+
+def test_parquet_text_stored_as_binary_large_string_or_dictionary_is_read(tmp_path):
+    texts = ["first text", "second text", "third text"]
+    columns = {
+        "large_string": pa.array(texts, pa.large_string()),
+        "binary": pa.array([t.encode() for t in texts], pa.binary()),
+        "large_binary": pa.array([t.encode() for t in texts], pa.large_binary()),
+        "dictionary": pa.array(texts).dictionary_encode(),
+    }
+    for kind, column in columns.items():
+        pq.write_table(pa.table({"text": column}), tmp_path / f"{kind}.parquet")
+        table, stats = read(tmp_path / f"{kind}.parquet", fmt="parquet")
+        assert table.column("text").to_pylist() == texts, kind
+        assert stats.errored == {}, kind
+    undecodable = pa.array([b"caf\xe9", b"fine"], pa.binary())
+    pq.write_table(pa.table({"text": undecodable}), tmp_path / "latin.parquet")
+    table, stats = read(tmp_path / "latin.parquet", fmt="parquet")
+    assert table.column("text").to_pylist() == ["fine"]
+    assert stats.errored == {"invalid_utf8": 1}
+
+
+def test_a_huge_jsonl_line_is_skipped_in_linear_time(tmp_path):
+    """100 MB on one line, gzipped to ~100 KB: counted too_large, never assembled."""
+    huge = b'{"text": "' + b"a" * (100 << 20) + b'"}'
+    body = b'{"text": "before"}\n' + huge + b'\n{"text": "after"}\n'
+    (tmp_path / "bomb.jsonl.gz").write_bytes(gzip.compress(body, compresslevel=1))
+    started = time.perf_counter()
+    table, stats = read(tmp_path / "bomb.jsonl.gz", fmt="jsonl", max_record_bytes=1 << 20)
+    assert time.perf_counter() - started < 5  # the quadratic assembly took ~11 s
+    assert table.column("text").to_pylist() == ["before", "after"]
+    assert stats.errored == {"too_large": 1}
+
+
+def test_ids_are_unique_across_files_and_repeated_input_ids(tmp_path):
+    lines = "".join(json.dumps({"id": "7", "text": f"text {n}"}) + "\n" for n in range(3))
+    ids, given = [], []
+    for name in ("a.jsonl", "b.jsonl"):
+        (tmp_path / name).write_text(lines)
+        table, _ = read(tmp_path / name, fmt="jsonl")
+        ids += table.column("id").to_pylist()
+        given += table.column("source_id").to_pylist()
+    assert len(set(ids)) == 6 and given == ["7"] * 6
+    content = " = Alpha = \n body \n = Beta = \n more \n"
+    (tmp_path / "w.txt").write_text(content)
+    (tmp_path / "v.txt").write_text(content)
+    first, _ = read(tmp_path / "w.txt", fmt="text", split_on=r"^ = [^=].* = $")
+    second, _ = read(tmp_path / "v.txt", fmt="text", split_on=r"^ = [^=].* = $")
+    assert len({*first.column("id").to_pylist(), *second.column("id").to_pylist()}) == 4
