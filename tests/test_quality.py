@@ -250,3 +250,49 @@ def test_word_split_is_spacys_on_tricky_chunks():
     for _ in range(2):  # cold, then from the chunk cache
         words = splitter.split(pa.array([TRICKY]))
         assert [splitter.vocabulary.tokens[i] for i in words.ids] == expected
+
+
+UNICODE_BLOCKS = [
+    (0x20, 0x7E),  # ASCII
+    (0xA0, 0x24F),  # Latin-1 and Latin Extended
+    (0x300, 0x36F),  # combining marks
+    (0x590, 0x6FF),  # Hebrew and Arabic (right to left)
+    (0x900, 0x97F),  # Devanagari
+    (0x3040, 0x30FF),  # Hiragana and Katakana
+    (0x4E00, 0x4FFF),  # CJK ideographs
+    (0xAC00, 0xACFF),  # Hangul
+    (0x1F300, 0x1F5FF),  # emoji
+    (0x2000, 0x206F),  # general punctuation, zero-width and direction marks
+]
+BREAKS = ["\n", "\n\n", " ", "\t", "\r\n", "\u2028", "\x0b", "\x85", "。", ".", "{", "…"]
+
+
+def random_text(rng) -> str:
+    pieces = []
+    for _ in range(rng.randint(0, 300)):
+        if rng.random() < 0.15:
+            pieces.append(rng.choice(BREAKS))
+        else:
+            low, high = rng.choice(UNICODE_BLOCKS)
+            pieces.append(chr(rng.randint(low, high)))
+    return "".join(pieces)
+
+
+@pytest.mark.parametrize(
+    "families", [{}, {"c4": {}}, {"gopher_quality": {}}, {"gopher_repetition": {}}, {"fineweb": {}}]
+)
+def test_the_rules_never_raise_on_any_text(families):
+    """Random Unicode (CJK, right-to-left, combining marks, controls, empty lines), in
+    batches of one to eight, in languages with and without spaCy rules."""
+    import random
+
+    rng = random.Random(len(str(families)))
+    stage = Quality(Quality.Params.model_validate(families))
+    for _ in range(40):
+        size = rng.randint(1, 8)
+        texts = [random_text(rng) for _ in range(size)]
+        texts[0] = rng.choice([texts[0], "", "\n\n", "no end punctuation at all"])
+        languages = [rng.choice(["en", "de", "zh", "ja", "ar", "he", "ru", None]) for _ in texts]
+        table = pa.table({"text": texts, "language": pa.array(languages, pa.string())})
+        verdict = stage.process(table)
+        assert verdict.table.num_rows == size == len(verdict.removed)

@@ -116,7 +116,8 @@ class C4(Family):
         line = words.owner()
         marks = ends | ~punct
         line, ends = line[marks], ends[marks]
-        starts = np.concatenate([[False], ~ends[1:] & ends[:-1] & (line[1:] == line[:-1])])
+        follows_an_end = ~ends[1:] & ends[:-1] & (line[1:] == line[:-1])
+        starts = np.concatenate([np.zeros(min(len(line), 1), bool), follows_an_end])
         per_line = (words.counts > 0) + np.bincount(line[starts], minlength=len(kept.values))
         return kept.total(per_line.astype(np.float64))
 

@@ -247,9 +247,8 @@ class _NGramTable:
         if n not in self.hashes:
             shorter = self._hashes(n - 1)
             extended = shorter.copy()
-            extended[: len(extended) - n + 1] = (
-                shorter[: len(shorter) - n + 1] * np.uint64(1_000_003) + self.unigram[n - 1 :]
-            )
+            starts = max(len(shorter) - n + 1, 0)  # none when the batch has fewer words
+            extended[:starts] = shorter[:starts] * np.uint64(1_000_003) + self.unigram[n - 1 :]
             self.hashes[n] = extended
         return self.hashes[n]
 

@@ -159,6 +159,9 @@ class WordSplitter:
 
     def _learn(self, chunks: list[str]) -> np.ndarray:
         """Tokenise new chunks into the cache; their numbers, in order."""
+        if not hasattr(self._spacy, "rules"):  # not rule-based (Chinese): no shortcuts
+            self._learn_with_spacy(chunks)
+            return np.fromiter(map(self._chunks.__getitem__, chunks), np.int64, len(chunks))
         special = self._spacy.rules
         # Letters only, or ASCII digits only: spaCy keeps such a chunk whole unless it is a
         # special case (`cannot`). Inline: this runs once per new chunk.
@@ -271,5 +274,6 @@ def spacy_tokenizer(language: str):
     # every new word is most of spaCy's cost. Keep only the one the C4 rules read.
     getters = nlp.vocab.lex_attr_getters
     nlp.vocab.lex_attr_getters = {IS_PUNCT: getters[IS_PUNCT]} if IS_PUNCT in getters else {}
-    guard_affix_searches(nlp.tokenizer)
+    if hasattr(nlp.tokenizer, "prefix_search"):  # rule-based, as for most languages
+        guard_affix_searches(nlp.tokenizer)
     return nlp.tokenizer
