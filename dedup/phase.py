@@ -6,7 +6,8 @@
    edges (a star), so the edges never grow quadratically with a bucket.
 3. One task joins the edges into connected components (scipy) and picks each cluster's
    survivor: a document of an earlier run's index first, then the highest quality_score,
-   the earliest crawl_date, the smallest id. It writes the decisions per shard.
+   the earliest crawl_date, the first in the run's input order. It writes the decisions
+   per shard.
 
 Signatures and keys stay in files and are read a shard or a partition at a time. Only
 step 3 is on one machine: it holds the edges (16 bytes each, at most one per shared key)
@@ -17,6 +18,7 @@ and the few columns of documents that have a duplicate, never the signatures —
 from __future__ import annotations
 
 from collections import Counter
+from contextlib import ExitStack
 from typing import Any
 
 import numpy as np
@@ -37,6 +39,7 @@ WORK = ("_work", "dedup")
 INDEX = ("dedup", "index")
 READ_BATCH = 512
 SAMPLE_CLUSTERS = 5
+BUCKET_SCHEMA = pa.schema([pa.field("key", pa.uint64()), pa.field("document", pa.uint64())])
 DECISION_SCHEMA = pa.schema(
     [
         pa.field("id", pa.string()),
@@ -84,47 +87,78 @@ def run_dedup(params: DedupParams, context: PhaseContext) -> dict[str, Any]:
 
 
 def sign_shard(out_url: str, shard_path: str, signature: tuple[str, ...], code: int, params) -> int:
-    """Write one shard's signature table and its bucket pairs; returns its document count."""
+    """Write one shard's signature table and its bucket pairs, a batch at a time (memory does
+    not grow with the shard); returns its document count."""
     output = RunOutput(out_url)
     keys = KeyMaker(params)
-    tables = []
-    with output.fs.open(shard_path, "rb") as handle:
-        parquet = pq.ParquetFile(handle)
+    with ExitStack() as stack:
+        parquet = pq.ParquetFile(stack.enter_context(output.fs.open(shard_path, "rb")))
         columns = [
             c
             for c in ("id", "text", "url", "crawl_date", "quality_score")
             if c in parquet.schema_arrow.names
         ]
+        sink = stack.enter_context(output.atomic(*signature))
+        writer = stack.enter_context(pq.ParquetWriter(sink, SIGNATURE_SCHEMA, compression="zstd"))
+        buckets = BucketWriter(output, code, params.partitions, stack)
         for batch in parquet.iter_batches(batch_size=READ_BATCH, columns=columns):
-            tables.append(keys.signature_table(pa.Table.from_batches([batch])))
-    table = pa.concat_tables(tables) if tables else SIGNATURE_SCHEMA.empty_table()
-    with output.atomic(*signature) as handle:
-        pq.write_table(table, handle, compression="zstd")
-    _write_buckets(output, table.column("keys"), code, params.partitions)
-    return table.num_rows
+            table = keys.signature_table(pa.Table.from_batches([batch]))
+            writer.write_table(table)
+            buckets.add(table.column("keys"))
+    return buckets.rows
 
 
 def bucket_index(out_url: str, signature_path: str, code: int, partitions: int) -> int:
     """Bucket the keys of an earlier run's index shard like this run's own."""
     output = RunOutput(out_url)
-    with output.fs.open(signature_path, "rb") as handle:
-        keys = pq.read_table(handle, columns=["keys"]).column("keys")
-    _write_buckets(output, keys, code, partitions)
+    with ExitStack() as stack:
+        parquet = pq.ParquetFile(stack.enter_context(output.fs.open(signature_path, "rb")))
+        buckets = BucketWriter(output, code, partitions, stack)
+        for batch in parquet.iter_batches(batch_size=READ_BATCH, columns=["keys"]):
+            buckets.add(batch.column("keys"))
     return 0
 
 
-def _write_buckets(output: RunOutput, keys: pa.ChunkedArray, code: int, partitions: int) -> None:
-    keys = keys.combine_chunks()
-    lengths = pc.list_value_length(keys).to_numpy(zero_copy_only=False)
-    flat = pc.list_flatten(keys).to_numpy(zero_copy_only=False).astype(np.uint64)
-    rows = np.repeat(np.arange(len(lengths), dtype=np.uint64), lengths)
-    documents = (np.uint64(code) << np.uint64(32)) | rows
-    part = flat % np.uint64(partitions)
-    for number in range(partitions):
-        chosen = part == number
-        table = pa.table({"key": flat[chosen], "document": documents[chosen]})
-        with output.atomic(*WORK, "buckets", f"part-{number:04d}", f"{code:06d}.parquet") as handle:
-            pq.write_table(table, handle)
+class BucketWriter:
+    """One shard's (key, document) pairs, split into the partitions by key as they come, and
+    written a few MB at a time."""
+
+    FLUSH_PAIRS = 1 << 18
+
+    def __init__(self, output: RunOutput, code: int, partitions: int, stack: ExitStack) -> None:
+        self.code = np.uint64(code) << np.uint64(32)
+        self.rows = 0
+        self.pending: list[tuple[np.ndarray, np.ndarray]] = []
+        self.writers = []
+        for number in range(partitions):
+            part = (*WORK, "buckets", f"part-{number:04d}", f"{code:06d}.parquet")
+            sink = stack.enter_context(output.atomic(*part))
+            self.writers.append(stack.enter_context(pq.ParquetWriter(sink, BUCKET_SCHEMA)))
+        stack.callback(self.flush)  # runs before the writers close
+
+    def add(self, keys: pa.Array | pa.ChunkedArray) -> None:
+        """The keys of the next documents of the shard (one list per document)."""
+        if isinstance(keys, pa.ChunkedArray):
+            keys = keys.combine_chunks()
+        lengths = pc.list_value_length(keys).to_numpy(zero_copy_only=False)
+        flat = pc.list_flatten(keys).to_numpy(zero_copy_only=False).astype(np.uint64)
+        rows = np.repeat(np.arange(self.rows, self.rows + len(lengths), dtype=np.uint64), lengths)
+        self.rows += len(lengths)
+        self.pending.append((flat, self.code | rows))
+        if sum(len(keys) for keys, _ in self.pending) >= self.FLUSH_PAIRS:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.pending:
+            return
+        keys = np.concatenate([keys for keys, _ in self.pending])
+        documents = np.concatenate([documents for _, documents in self.pending])
+        self.pending = []
+        part = keys % np.uint64(len(self.writers))
+        for number, writer in enumerate(self.writers):
+            chosen = part == number
+            table = pa.table({"key": keys[chosen], "document": documents[chosen]})
+            writer.write_table(table.cast(BUCKET_SCHEMA))
 
 
 def group_partition(out_url: str, part: int) -> tuple[np.ndarray, np.ndarray]:
@@ -227,10 +261,10 @@ def _members(output: RunOutput, nodes: np.ndarray, sources: list[str]) -> dict[s
 def _survivors(
     labels: np.ndarray, members: dict[str, np.ndarray], from_index: np.ndarray
 ) -> np.ndarray:
-    """For each node, the node that survives its cluster."""
+    """For each node, the node that survives its cluster. Nodes come in the run's input
+    order (shard, then row), and the sort is stable: on a tie the first one wins."""
     quality = np.where(np.isnan(members["quality"]), np.inf, -members["quality"])
-    id_rank = np.argsort(np.argsort(members["id"], kind="stable"), kind="stable")
-    order = np.lexsort((id_rank, members["date"], quality, ~from_index, labels))
+    order = np.lexsort((members["date"], quality, ~from_index, labels))
     first = np.ones(len(order), bool)  # the first node of each cluster in `order`
     first[1:] = labels[order][1:] != labels[order][:-1]
     best = np.empty(labels.max() + 1 if len(labels) else 0, np.int64)
@@ -253,7 +287,7 @@ def _samples(output, labels, survivor, codes, members, reason, inputs) -> list[d
     in_run = codes[survivor] < len(inputs)
     sizes = np.bincount(labels)
     heads = np.unique(survivor[in_run])
-    heads = sorted(heads, key=lambda h: (-sizes[labels[h]], members["id"][h]))[:SAMPLE_CLUSTERS]
+    heads = sorted(heads, key=lambda h: (-sizes[labels[h]], h))[:SAMPLE_CLUSTERS]
     wanted = {
         int(h): [int(h), *np.flatnonzero((survivor == h) & (np.arange(len(survivor)) != h))[:2]]
         for h in heads
