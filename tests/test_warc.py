@@ -8,13 +8,17 @@ import re
 import resource
 import time
 import tracemalloc
+import zlib
 
+import brotli
 import pytest
+import zstandard
 
 from pipeline.readers import warc
 from tests.test_readers import read, urls
 from tests.warcs import (
     bomb_record,
+    gzip_bomb,
     html_page,
     http_response,
     page_record,
@@ -94,7 +98,7 @@ def test_whatever_a_record_breaks_is_errored_not_raised(tmp_path, monkeypatch):
     def broken(*args):
         raise RuntimeError("a parser bug")
 
-    monkeypatch.setattr(warc, "document_id", broken)
+    monkeypatch.setattr(warc, "decode_payload", broken)
     table, stats = read(write_warc(tmp_path / "b.warc.gz", pages(2)))
     assert table is None
     assert stats.errored == {"bad_record": 2}
@@ -183,6 +187,87 @@ def test_a_gzip_bomb_that_lies_about_its_length_is_bounded_too(tmp_path):
     assert stats.errored == {"corrupt_record": 1}
     assert seconds < 1.0
     assert peak < 40 << 20
+
+
+def test_an_http_body_that_inflates_past_the_cap_is_too_large(tmp_path):
+    body = gzip_bomb(b"<html><body>", 1 << 30)
+    bomb = encoded_record(body, {"Content-Encoding": "gzip"})
+    path = write_warc(tmp_path / "body.warc.gz", [page_record(0), bomb])
+    table, stats, seconds, peak = read_bounded(path)
+    assert urls(table) == ["0"]
+    assert stats.errored == {"too_large": 1}
+    assert seconds < 1.0
+    assert peak < 40 << 20
+
+
+# Defect 4: chunked and compressed payloads were kept as they came over the wire.
+
+
+def raw_deflate(data: bytes) -> bytes:
+    deflater = zlib.compressobj(6, zlib.DEFLATED, -zlib.MAX_WBITS)
+    return deflater.compress(data) + deflater.flush()
+
+
+ENCODED = {
+    "gzip": gzip.compress(HTML),
+    "x-gzip": gzip.compress(HTML),
+    "deflate": zlib.compress(HTML),
+    "br": brotli.compress(HTML),
+    "zstd": zstandard.ZstdCompressor().compress(HTML),
+    "identity": HTML,
+    "gzip, br": brotli.compress(gzip.compress(HTML)),
+}
+
+
+@pytest.mark.parametrize("encoding", ENCODED)
+def test_content_encodings_are_decoded(tmp_path, encoding):
+    record = encoded_record(ENCODED[encoding], {"Content-Encoding": encoding})
+    table, stats = read(write_warc(tmp_path / "e.warc.gz", [record]))
+    assert table.column("html").to_pylist() == [HTML]
+    assert stats.bytes_kept == len(HTML)
+
+
+def test_raw_deflate_is_decoded(tmp_path):
+    record = encoded_record(raw_deflate(HTML), {"Content-Encoding": "deflate"})
+    table, _ = read(write_warc(tmp_path / "raw.warc.gz", [record]))
+    assert table.column("html").to_pylist() == [HTML]
+
+
+def test_chunked_bodies_are_dechunked(tmp_path):
+    plain = encoded_record(chunked(HTML), {"Transfer-Encoding": "chunked"})
+    zipped = encoded_record(
+        chunked(gzip.compress(HTML), 37),
+        {"Transfer-Encoding": "chunked", "Content-Encoding": "gzip"},
+    )
+    table, _ = read(write_warc(tmp_path / "c.warc.gz", [plain, zipped]))
+    assert table.column("html").to_pylist() == [HTML, HTML]
+
+
+def test_a_body_the_crawler_already_dechunked_is_kept_as_it_is(tmp_path):
+    record = encoded_record(HTML, {"Transfer-Encoding": "chunked"})
+    table, _ = read(write_warc(tmp_path / "d.warc.gz", [record]))
+    assert table.column("html").to_pylist() == [HTML]
+
+
+def test_common_crawls_renamed_headers_leave_the_body_alone(tmp_path):
+    record = encoded_record(
+        HTML, {"X-Crawler-Content-Encoding": "gzip", "X-Crawler-Transfer-Encoding": "chunked"}
+    )
+    table, _ = read(write_warc(tmp_path / "cc.warc.gz", [record]))
+    assert table.column("html").to_pylist() == [HTML]
+
+
+def test_bodies_that_do_not_decode_are_errored(tmp_path):
+    records = [
+        encoded_record(HTML, {"Content-Encoding": "gzip"}),
+        encoded_record(gzip.compress(HTML)[:-6] + b"\x00" * 6, {"Content-Encoding": "gzip"}),
+        encoded_record(b"\xff" * 64, {"Content-Encoding": "br"}),
+        encoded_record(HTML, {"Content-Encoding": "compress"}),
+        page_record(9),
+    ]
+    table, stats = read(write_warc(tmp_path / "bad.warc.gz", records))
+    assert urls(table) == ["9"]
+    assert stats.errored == {"bad_content_encoding": 3, "unknown_content_encoding": 1}
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,8 @@ decide what the record is:
 - a record of an unknown WARC-Type (a damaged type) is errored `corrupt_record`;
 - a resource record, or a response that is not HTTP (Heritrix `dns:` records, a damaged
   Content-Type), is removed `not_http`; an HTTP status other than 200 is removed
-  `http_status`, a body that is not HTML `not_html`.
+  `http_status`, a body that is not HTML `not_html`;
+- the HTML is decoded as a browser would see it (`http_payload`) before it becomes a row.
 Whatever else a record makes go wrong is errored `bad_record`: no record can stop a shard.
 """
 
@@ -25,6 +26,7 @@ from fastwarc.warc import ArchiveIterator, WarcRecord, WarcRecordType
 from pipeline.documents import document_id
 from pipeline.inputs import InputFile
 from pipeline.readers import RowBatcher
+from pipeline.readers.http_payload import PayloadError, decode_payload
 from pipeline.readers.warc_records import Damage, RawRecord, raw_records
 from pipeline.stats import StageStats
 
@@ -70,7 +72,7 @@ def read_warc(file: InputFile, stats: StageStats, batch_size: int) -> Iterator[p
     limit = file.spec.max_record_bytes
     with fsspec.open(file.path, "rb") as handle:
         for item in raw_records(handle, limit):
-            outcome = _outcome(item, file.url)
+            outcome = _outcome(item, limit, file.url)
             if outcome is None:
                 continue
             stats.docs_in += 1
@@ -89,17 +91,17 @@ def read_warc(file: InputFile, stats: StageStats, batch_size: int) -> Iterator[p
         yield table
 
 
-def _outcome(item: RawRecord | Damage, input_url: str) -> Outcome | None:
+def _outcome(item: RawRecord | Damage, limit: int, input_url: str) -> Outcome | None:
     """What `item` came to; None for a record that is not counted."""
     if isinstance(item, Damage):
         return Outcome(errored=item.reason)
     try:
-        return _record_outcome(item, input_url)
+        return _record_outcome(item, limit, input_url)
     except Exception:  # a record that breaks a parser in a way we did not foresee
         return Outcome(errored="bad_record")
 
 
-def _record_outcome(raw: RawRecord, input_url: str) -> Outcome | None:
+def _record_outcome(raw: RawRecord, limit: int, input_url: str) -> Outcome | None:
     record = _parse_warc_header(raw.header)
     if record is None:
         return Outcome(errored="corrupt_record")
@@ -127,13 +129,17 @@ def _record_outcome(raw: RawRecord, input_url: str) -> Outcome | None:
         return Outcome(removed="http_status", payload_bytes=len(body))
     if not (record.http_content_type or "").lower().startswith(HTML_TYPES):
         return Outcome(removed="not_html", payload_bytes=len(body))
+    try:
+        html = _decoded_body(record, body, limit)
+    except PayloadError as error:
+        return Outcome(errored=error.reason, payload_bytes=len(body))
     row = {
         "id": document_id(input_url, raw.position),
         "warc_record_id": record.record_id,
         "url": (record.headers.get("WARC-Target-URI") or "").strip("<>") or None,
         "crawl_date": record.record_date,
         "truncated": record.headers.get("WARC-Truncated") is not None,
-        "html": body,
+        "html": html,
         "charset": record.http_charset,
     }
     return Outcome(row=row, payload_bytes=len(body))
@@ -150,3 +156,10 @@ def _parse_warc_header(header: bytes) -> WarcRecord | None:
         return next(iter(records), None)
     except OSError:
         return None
+
+
+def _decoded_body(record: WarcRecord, body: bytes, limit: int) -> bytes:
+    headers = record.http_headers
+    transfer = ", ".join(headers.get_multiple("Transfer-Encoding"))
+    content = ", ".join(headers.get_multiple("Content-Encoding"))
+    return decode_payload(body, transfer, content, limit)
