@@ -98,7 +98,7 @@ def test_whatever_a_record_breaks_is_errored_not_raised(tmp_path, monkeypatch):
     def broken(*args):
         raise RuntimeError("a parser bug")
 
-    monkeypatch.setattr(warc, "decode_payload", broken)
+    monkeypatch.setattr(warc, "document_id", broken)
     table, stats = read(write_warc(tmp_path / "b.warc.gz", pages(2)))
     assert table is None
     assert stats.errored == {"bad_record": 2}
