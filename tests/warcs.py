@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import gzip
+import struct
 import uuid
+import zlib
 from pathlib import Path
 
 PARAGRAPH = (
@@ -24,11 +26,13 @@ def html_page(title: str, paragraphs: int = 3, lang: str = "en", body: str | Non
 
 
 def http_response(
-    body: bytes, content_type: str = "text/html; charset=utf-8", status: str = "200 OK"
+    body: bytes,
+    content_type: str = "text/html; charset=utf-8",
+    status: str = "200 OK",
+    headers: dict[str, str] | None = None,
 ) -> bytes:
-    head = (
-        f"HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {len(body)}\r\n\r\n"
-    )
+    fields = {"Content-Type": content_type, "Content-Length": str(len(body)), **(headers or {})}
+    head = f"HTTP/1.1 {status}\r\n" + "".join(f"{k}: {v}\r\n" for k, v in fields.items()) + "\r\n"
     return head.encode() + body
 
 
@@ -61,3 +65,30 @@ def write_warc(path: Path, records: list[bytes], gzipped: bool = True) -> Path:
     data = b"".join(gzip.compress(r, mtime=0) for r in records) if gzipped else b"".join(records)
     path.write_bytes(data)
     return path
+
+
+def gzip_bomb(prefix: bytes, zeros: int, suffix: bytes = b"") -> bytes:
+    """A gzip member of `prefix`, `zeros` zero bytes (whole MiBs) and `suffix`, made without
+    deflating all those zeros: one MiB of them is deflated once, after a full flush, and its
+    output repeated. About 1 KiB of member per MiB inflated."""
+    mib = bytes(1 << 20)
+    deflater = zlib.compressobj(9, zlib.DEFLATED, -zlib.MAX_WBITS)
+    start = deflater.compress(prefix) + deflater.flush(zlib.Z_FULL_FLUSH)
+    zeros_mib = deflater.compress(mib) + deflater.flush(zlib.Z_FULL_FLUSH)
+    end = deflater.compress(suffix) + deflater.flush()
+    crc = zlib.crc32(prefix)
+    for _ in range(zeros >> 20):
+        crc = zlib.crc32(mib, crc)
+    size = len(prefix) + zeros + len(suffix)
+    trailer = struct.pack("<II", zlib.crc32(suffix, crc), size & 0xFFFFFFFF)
+    header = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x02\xff"
+    return header + start + zeros_mib * (zeros >> 20) + end + trailer
+
+
+def bomb_record(uri: str, zeros: int, content_length: int | None = None) -> bytes:
+    """A gzip member holding one response whose HTML body is `zeros` zero bytes; its WARC
+    Content-Length tells the truth unless `content_length` is given."""
+    http_head = b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\n\r\n"
+    size = len(http_head) + zeros if content_length is None else content_length
+    head = warc_record(b"", uri, content_length=size)[: -len(b"\r\n\r\n")]
+    return gzip_bomb(head + http_head, zeros, suffix=b"\r\n\r\n")
