@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -19,7 +21,8 @@ from tests.conftest import ROOT, SAMPLE
 from tests.token_runs import write_token_run
 from trainer.checkpoint import load_model
 from trainer.config import validate_train_config
-from trainer.data import Loader, ShardChecksumError, train_shards, verify_checksums
+from trainer.data import Loader, train_shards, verify_checksums
+from trainer.errors import TrainingError
 from trainer.optim import lr_at
 from trainer.train import train
 
@@ -142,14 +145,46 @@ def test_weighted_runs_interleave_by_weight(token_run, tmp_path):
 
 
 def test_checksum_mismatch_is_refused_with_its_path(token_run, tmp_path):
-    import shutil
-
     copy = tmp_path / "copy"
     shutil.copytree(token_run, copy)
     shard = train_shards(copy)[1]
     shard.write_bytes(shard.read_bytes()[:-100] + bytes(100))
-    with pytest.raises(ShardChecksumError, match=str(shard)):
+    with pytest.raises(TrainingError, match=str(shard)):
         verify_checksums(copy, train_shards(copy))
+
+
+def flip_byte(path: Path) -> None:
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+def test_flipped_val_shard_is_refused_naming_it_and_the_manifest(token_run, tmp_path):
+    copy = shutil.copytree(token_run, tmp_path / "copy")
+    shard = copy / "tokens" / "val" / "00000.parquet"
+    flip_byte(shard)
+    message = f"{shard}: sha256 does not match {copy / 'tokens' / 'manifest.json'}"
+    with pytest.raises(TrainingError, match=re.escape(message)):
+        train(validate_train_config(config_data(copy, tmp_path / "run", steps=1)))
+
+
+@pytest.mark.parametrize("shard", ["train-00001.parquet", "val/00000.parquet"])
+def test_shard_missing_from_disk_stops_the_run(token_run, tmp_path, shard):
+    copy = shutil.copytree(token_run, tmp_path / "copy")
+    (copy / "tokens" / shard).unlink()
+    message = (
+        f"{copy / 'tokens' / shard}: listed in {copy / 'tokens' / 'manifest.json'} but missing"
+    )
+    with pytest.raises(TrainingError, match=re.escape(message)):
+        train(validate_train_config(config_data(copy, tmp_path / "run", steps=1)))
+
+
+def test_shard_the_manifest_does_not_list_is_refused(token_run, tmp_path):
+    copy = shutil.copytree(token_run, tmp_path / "copy")
+    extra = copy / "tokens" / "val" / "00001.parquet"
+    shutil.copyfile(copy / "tokens" / "val" / "00000.parquet", extra)
+    with pytest.raises(TrainingError, match=re.escape(f"{extra}: a shard {copy}")):
+        train(validate_train_config(config_data(copy, tmp_path / "run", steps=1)))
 
 
 def test_schedules():

@@ -20,7 +20,7 @@ from tokenizers import Tokenizer
 
 from trainer import checkpoint
 from trainer.config import TrainConfig, read_train_config
-from trainer.data import Loader, train_shards, validation_windows, verify_checksums
+from trainer.data import Loader, check_shards, train_shards, validation_windows
 from trainer.metrics import MetricsLog, memory_gib
 from trainer.model import Transformer, flops_per_token, parameter_count
 from trainer.optim import build_optimizer, lr_at
@@ -88,9 +88,8 @@ def train(config: TrainConfig, resume: str = "auto") -> dict[str, Any]:
     tokenizer = tokenizer_path(config)
     runs = [(Path(r.path), r.weight) for r in config.data.runs]
     shards = {path: train_shards(path) for path, _ in runs}
-    if config.data.verify_checksums:
-        for path, files in shards.items():
-            verify_checksums(path, files)
+    for path in shards:
+        check_shards(path, config.data.verify_checksums)
     args = config.model.args(Tokenizer.from_file(str(tokenizer)).get_vocab_size())
     model = parallelize(Transformer(args).to(world.device), config.parallel, world)
     optimizer = build_optimizer(model, config.train)
