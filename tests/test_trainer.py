@@ -187,6 +187,25 @@ def test_shard_the_manifest_does_not_list_is_refused(token_run, tmp_path):
         train(validate_train_config(config_data(copy, tmp_path / "run", steps=1)))
 
 
+def test_training_errors_print_as_one_line(token_run, tmp_path, capsys):
+    """`tokenmill train` and `python -m trainer.train` (each rank) exit non-zero, no traceback."""
+    from pipeline.cli import main as tokenmill
+    from trainer.train import main as train_rank
+
+    copy = shutil.copytree(token_run, tmp_path / "copy")
+    shard = copy / "tokens" / "train-00000.parquet"
+    shard.unlink()
+    config = write_config(config_data(copy, tmp_path / "run", steps=1), tmp_path / "train.yaml")
+    capsys.readouterr()
+    assert tokenmill(["train", str(config)]) == 1
+    assert train_rank([str(config)]) == 1
+    problem = f"{shard}: listed in {copy / 'tokens' / 'manifest.json'} but missing"
+    assert capsys.readouterr().err.splitlines() == [
+        f"training error: {problem}",
+        f"error: {problem}",
+    ]
+
+
 def test_schedules():
     def section(**kw):
         data = config_data(Path("x"), Path("y"), steps=100, lr=1.0, min_lr_ratio=0.1, **kw)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from tokenizers import Tokenizer
 from trainer import checkpoint
 from trainer.config import TrainConfig, read_train_config
 from trainer.data import Loader, check_shards, train_shards, validation_windows
+from trainer.errors import TrainingError
 from trainer.metrics import MetricsLog, memory_gib
 from trainer.model import Transformer, flops_per_token, parameter_count
 from trainer.optim import build_optimizer, lr_at
@@ -201,9 +203,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("config", help="resolved training config YAML (e.g. RUN/config.yaml)")
     parser.add_argument("--resume", default="auto", help="auto, none, or a checkpoint folder")
     args = parser.parse_args(argv)
-    result = train(read_train_config(args.config), resume=args.resume)
-    if dist.is_initialized():
-        dist.destroy_process_group()
+    try:
+        result = train(read_train_config(args.config), resume=args.resume)
+    except TrainingError as err:
+        print(f"error: {err}", file=sys.stderr, flush=True)
+        return 1
+    finally:
+        if dist.is_initialized():
+            dist.destroy_process_group()
     if int(os.environ.get("RANK", "0")) == 0:
         print(f"final: {result}", flush=True)
     return 0 if all(math.isfinite(v) for v in result.values() if isinstance(v, float)) else 1
