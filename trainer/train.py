@@ -40,16 +40,37 @@ def tokenizer_path(config: TrainConfig) -> Path:
     return paths[0]
 
 
-def resume_point(run: Path, resume: str) -> Path | None:
+def resume_candidates(run: Path, resume: str) -> list[Path]:
+    """The checkpoints `--resume` allows, newest first: none, each complete one (auto), or PATH."""
     if resume == "none":
-        return None
+        return []
     if resume == "auto":
-        found = checkpoint.complete_checkpoints(run)
-        return found[-1] if found else None
+        return checkpoint.complete_checkpoints(run)[::-1]
     path = Path(resume)
     if not (path / "meta.json").is_file():
-        raise FileNotFoundError(f"--resume {resume}: not a complete checkpoint folder")
-    return path
+        raise checkpoint.CheckpointError(f"--resume {resume}: not a complete checkpoint folder")
+    return [path]
+
+
+def restore(candidates: list[Path], model, optimizer, world: World) -> tuple[Path, dict]:
+    """Load the first of `candidates` that loads, saying on one line why each one before did not.
+
+    When none loads the run stops: starting over would silently throw its training away.
+    """
+    errors = []
+    for index, path in enumerate(candidates):
+        try:
+            return path, checkpoint.load(path, model, optimizer, world)
+        except checkpoint.CheckpointError as err:
+            errors.append(str(err))
+            if world.is_main and index + 1 < len(candidates):
+                print(
+                    f"cannot resume from {path}: {err}; falling back to {candidates[index + 1]}",
+                    file=sys.stderr,
+                    flush=True,
+                )
+    tried = ", ".join(str(path) for path in candidates)
+    raise checkpoint.CheckpointError(f"cannot resume from {tried}: {'; '.join(errors)}")
 
 
 def _reduce_mean(value: torch.Tensor, world: World) -> torch.Tensor:
@@ -97,10 +118,10 @@ def train(config: TrainConfig, resume: str = "auto") -> dict[str, Any]:
     optimizer = build_optimizer(model, config.train)
     accumulation = config.accumulation_steps(world.size)
 
-    start, state = 0, {"loader": None, "skipped_steps": 0}
-    resumed_from = resume_point(run, resume)
-    if resumed_from is not None:
-        state = checkpoint.load(resumed_from, model, optimizer, world)
+    start, state, resumed_from = 0, {"loader": None, "skipped_steps": 0}, None
+    candidates = resume_candidates(run, resume)
+    if candidates:
+        resumed_from, state = restore(candidates, model, optimizer, world)
         start = state["step"]
     loader = Loader(
         [(shards[path], weight) for path, weight in runs],
