@@ -140,7 +140,8 @@ def _add_trainer_commands(commands) -> None:
     train.add_argument(
         "--resume",
         default="auto",
-        help="auto (the latest checkpoint in the run folder, if any), none, or a checkpoint folder",
+        help="auto (the latest checkpoint in the run folder that loads, if any), none, "
+        "or a checkpoint folder",
     )
     train.add_argument(
         "--sample", metavar="PROMPT", help="after training, print a sample for this prompt"
