@@ -9,9 +9,11 @@ import sys
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 
 from pipeline.config import ConfigError
 from pipeline.extract import ENGINES
+from trainer.errors import TrainingError
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -24,6 +26,11 @@ def main(argv: list[str] | None = None) -> int:
             f"[red]config error[/red]: {err}", highlight=False, soft_wrap=True
         )
         return 2
+    except TrainingError as err:  # bad token shards or checkpoints: the message names the file
+        Console(stderr=True).print(
+            f"[red]training error[/red]: {escape(str(err))}", highlight=False, soft_wrap=True
+        )
+        return 1
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -133,7 +140,8 @@ def _add_trainer_commands(commands) -> None:
     train.add_argument(
         "--resume",
         default="auto",
-        help="auto (the latest checkpoint in the run folder, if any), none, or a checkpoint folder",
+        help="auto (the latest checkpoint in the run folder that loads, if any), none, "
+        "or a checkpoint folder",
     )
     train.add_argument(
         "--sample", metavar="PROMPT", help="after training, print a sample for this prompt"

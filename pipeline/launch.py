@@ -15,6 +15,7 @@ import yaml
 
 from pipeline.config import ConfigError, read_config
 from trainer.config import TrainConfig, TrainConfigError, validate_train_config
+from trainer.errors import TrainingError
 
 
 def load_train_config(path: str, overrides: list[str], output: str | None = None) -> TrainConfig:
@@ -56,7 +57,9 @@ def launch(config: TrainConfig, nproc: int, address: str | None, resume: str) ->
     ]
     returncode = subprocess.run(command, check=False).returncode
     if returncode:
-        raise RuntimeError(f"torchrun exited with status {returncode}")
+        raise TrainingError(
+            f"torchrun exited with status {returncode}; the ranks' errors are above"
+        )
     return {}
 
 

@@ -1,9 +1,12 @@
-"""The trainer on real token shards: FSDP parity, exact resume after a kill, learning, HF export."""
+"""The trainer on real token shards: FSDP parity, exact resume after a kill, learning, HF export;
+bad shards refused and a corrupt checkpoint fallen back from, each on one line naming the file."""
 
 from __future__ import annotations
 
 import json
 import os
+import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -19,7 +22,8 @@ from tests.conftest import ROOT, SAMPLE
 from tests.token_runs import write_token_run
 from trainer.checkpoint import load_model
 from trainer.config import validate_train_config
-from trainer.data import Loader, ShardChecksumError, train_shards, verify_checksums
+from trainer.data import Loader, train_shards, verify_checksums
+from trainer.errors import TrainingError
 from trainer.optim import lr_at
 from trainer.train import train
 
@@ -73,14 +77,20 @@ def write_config(data: dict, path: Path) -> Path:
     return path
 
 
-def test_two_process_fsdp_matches_one_process(token_run, reference, tmp_path):
-    output = tmp_path / "fsdp"
-    config = write_config(config_data(token_run, output), tmp_path / "train.yaml")
+@pytest.fixture(scope="module")
+def fsdp_run(token_run, tmp_path_factory) -> Path:
+    """The same run on two processes (FSDP2 over gloo), through the CLI and torchrun."""
+    folder = tmp_path_factory.mktemp("fsdp")
+    config = write_config(config_data(token_run, folder / "run"), folder / "train.yaml")
     subprocess.run([*CLI, "train", str(config), "--nproc", "2"], env=ENV, check=True, timeout=300)
-    ours, theirs = losses(output), losses(reference)
+    return folder / "run"
+
+
+def test_two_process_fsdp_matches_one_process(fsdp_run, reference):
+    ours, theirs = losses(fsdp_run), losses(reference)
     assert sorted(ours) == list(range(1, 21))
     np.testing.assert_allclose([ours[s] for s in ours], [theirs[s] for s in ours], rtol=1e-4)
-    assert len(list((output / "checkpoints" / "step-0000020").glob("rank-*.pt"))) == 2
+    assert len(list((fsdp_run / "checkpoints" / "step-0000020").glob("rank-*.pt"))) == 2
 
 
 def test_killed_run_resumes_bit_exact(token_run, reference, tmp_path):
@@ -142,14 +152,146 @@ def test_weighted_runs_interleave_by_weight(token_run, tmp_path):
 
 
 def test_checksum_mismatch_is_refused_with_its_path(token_run, tmp_path):
-    import shutil
-
     copy = tmp_path / "copy"
     shutil.copytree(token_run, copy)
     shard = train_shards(copy)[1]
     shard.write_bytes(shard.read_bytes()[:-100] + bytes(100))
-    with pytest.raises(ShardChecksumError, match=str(shard)):
+    with pytest.raises(TrainingError, match=str(shard)):
         verify_checksums(copy, train_shards(copy))
+
+
+def flip_byte(path: Path) -> None:
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+def test_flipped_val_shard_is_refused_naming_it_and_the_manifest(token_run, tmp_path):
+    copy = shutil.copytree(token_run, tmp_path / "copy")
+    shard = copy / "tokens" / "val" / "00000.parquet"
+    flip_byte(shard)
+    message = f"{shard}: sha256 does not match {copy / 'tokens' / 'manifest.json'}"
+    with pytest.raises(TrainingError, match=re.escape(message)):
+        train(validate_train_config(config_data(copy, tmp_path / "run", steps=1)))
+
+
+@pytest.mark.parametrize("shard", ["train-00001.parquet", "val/00000.parquet"])
+def test_shard_missing_from_disk_stops_the_run(token_run, tmp_path, shard):
+    copy = shutil.copytree(token_run, tmp_path / "copy")
+    (copy / "tokens" / shard).unlink()
+    message = (
+        f"{copy / 'tokens' / shard}: listed in {copy / 'tokens' / 'manifest.json'} but missing"
+    )
+    with pytest.raises(TrainingError, match=re.escape(message)):
+        train(validate_train_config(config_data(copy, tmp_path / "run", steps=1)))
+
+
+def test_shard_the_manifest_does_not_list_is_refused(token_run, tmp_path):
+    copy = shutil.copytree(token_run, tmp_path / "copy")
+    extra = copy / "tokens" / "val" / "00001.parquet"
+    shutil.copyfile(copy / "tokens" / "val" / "00000.parquet", extra)
+    with pytest.raises(TrainingError, match=re.escape(f"{extra}: a shard {copy}")):
+        train(validate_train_config(config_data(copy, tmp_path / "run", steps=1)))
+
+
+def test_training_errors_print_as_one_line(token_run, tmp_path, capsys):
+    """`tokenmill train` and `python -m trainer.train` (each rank) exit non-zero, no traceback."""
+    from pipeline.cli import main as tokenmill
+    from trainer.train import main as train_rank
+
+    copy = shutil.copytree(token_run, tmp_path / "copy")
+    shard = copy / "tokens" / "train-00000.parquet"
+    shard.unlink()
+    config = write_config(config_data(copy, tmp_path / "run", steps=1), tmp_path / "train.yaml")
+    capsys.readouterr()
+    assert tokenmill(["train", str(config)]) == 1
+    assert train_rank([str(config)]) == 1
+    problem = f"{shard}: listed in {copy / 'tokens' / 'manifest.json'} but missing"
+    assert capsys.readouterr().err.splitlines() == [
+        f"training error: {problem}",
+        f"error: {problem}",
+    ]
+
+
+def drop_checksums_and_truncate(folder: Path) -> None:
+    """A checkpoint from before meta.json recorded checksums, whose DCP file lost its tail:
+    DCP itself fails, after it has copied some tensors into the model."""
+    meta = json.loads((folder / "meta.json").read_text())
+    meta.pop("files", None)
+    (folder / "meta.json").write_text(json.dumps(meta))
+    data = (folder / "__0_0.distcp").read_bytes()
+    (folder / "__0_0.distcp").write_bytes(data[: len(data) // 2])
+
+
+def last_two_checkpoints(run: Path) -> tuple[Path, Path]:
+    """A 20-step run that saves every 5 steps and keeps 2: step 20, then step 15."""
+    return run / "checkpoints" / "step-0000020", run / "checkpoints" / "step-0000015"
+
+
+CORRUPTIONS = {
+    "flipped-byte-in-dcp-file": (lambda folder: flip_byte(folder / "__0_0.distcp"), "__0_0.distcp"),
+    "rank-state-file-lost": (lambda folder: (folder / "rank-0.pt").unlink(), "rank-0.pt: missing"),
+    "dcp-file-truncated-without-checksums": (drop_checksums_and_truncate, "step-0000020: "),
+}
+
+
+@pytest.mark.parametrize(("corrupt", "names"), CORRUPTIONS.values(), ids=CORRUPTIONS.keys())
+def test_corrupt_latest_checkpoint_falls_back_bit_exact(
+    token_run, reference, tmp_path, capsys, corrupt, names
+):
+    """Resuming from the previous checkpoint ends where the uninterrupted run ended."""
+    output = shutil.copytree(reference, tmp_path / "run")
+    latest, previous = last_two_checkpoints(output)
+    corrupt(latest)
+    capsys.readouterr()
+    train(validate_train_config(config_data(token_run, output)))
+    said = [line for line in capsys.readouterr().err.splitlines() if "resume" in line]
+    assert len(said) == 1 and said[0].startswith(f"cannot resume from {latest}: ")
+    assert names in said[0] and said[0].endswith(f"; falling back to {previous}")
+    assert losses(output) == losses(reference)
+    ours = load_model(latest).state_dict()
+    theirs = load_model(reference / "checkpoints" / "step-0000020").state_dict()
+    assert all(torch.equal(ours[name], theirs[name]) for name in theirs)
+
+
+def test_unloadable_checkpoints_stop_the_run_naming_them(token_run, reference, tmp_path, capsys):
+    output = shutil.copytree(reference, tmp_path / "run")
+    latest, previous = last_two_checkpoints(output)
+    config = validate_train_config(config_data(token_run, output))
+    (latest / "rank-0.pt").unlink()
+    with pytest.raises(TrainingError, match=re.escape(f"cannot resume from {latest}: ")):
+        train(config, resume=str(latest))  # a checkpoint asked for by name: no fallback
+    assert "falling back" not in capsys.readouterr().err
+    flip_byte(previous / "__0_0.distcp")
+    with pytest.raises(
+        TrainingError, match=re.escape(f"cannot resume from {latest}, {previous}: ")
+    ):
+        train(config)
+    assert sorted(p.name for p in (output / "checkpoints").iterdir()) == [
+        previous.name,
+        latest.name,
+    ]
+    assert losses(output) == losses(reference)  # nothing started over
+
+
+def test_two_ranks_fall_back_together(token_run, fsdp_run, tmp_path):
+    """Each rank hashes its share of a checkpoint's files, so only one of them finds the
+    flipped byte; both must still fall back to the same checkpoint."""
+    output = shutil.copytree(fsdp_run, tmp_path / "run")
+    latest, previous = last_two_checkpoints(output)
+    flip_byte(latest / "__0_0.distcp")
+    config = write_config(config_data(token_run, output), tmp_path / "train.yaml")
+    done = subprocess.run(
+        [*CLI, "train", str(config), "--nproc", "2"],
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert f"{latest / '__0_0.distcp'}: sha256 does not match" in done.stderr
+    assert f"; falling back to {previous}" in done.stderr
+    assert losses(output) == losses(fsdp_run)
 
 
 def test_schedules():

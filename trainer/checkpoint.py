@@ -2,10 +2,12 @@
 
 Model and optimizer go through `torch.distributed.checkpoint` (each rank writes its own
 shards); each rank's training state (step, loader, skipped steps, RNG) goes to
-`rank-R.pt`; `meta.json` holds the model arguments, and the tokenizer is copied beside
-them so export and generation need nothing else. A checkpoint is written under a `.tmp`
-name and renamed when every rank has finished, so a crash never leaves a half checkpoint
-that `--resume auto` would pick.
+`rank-R.pt`; `meta.json` holds the model arguments and the sha256 of those files, and the
+tokenizer is copied beside them so export and generation need nothing else. A checkpoint
+is written under a `.tmp` name and renamed when every rank has finished, so a crash never
+leaves a half checkpoint that `--resume auto` would pick. A checkpoint damaged later (a
+truncated file, a flipped byte, a lost rank file) is refused by `load` with a
+`CheckpointError` naming the file: DCP itself would load a flipped byte silently.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import torch
 import torch.distributed as dist
 import torch.distributed.checkpoint as dcp
 from torch import nn
+from torch.distributed.checkpoint import CheckpointException
 from torch.distributed.checkpoint.state_dict import (
     get_model_state_dict,
     get_state_dict,
@@ -32,10 +35,16 @@ from torch.distributed.checkpoint.state_dict import (
     set_state_dict,
 )
 
+from trainer.data import sha256_file
+from trainer.errors import TrainingError
 from trainer.model import ModelArgs
 from trainer.parallelize import World
 
 STEP_DIR = re.compile(r"^step-(\d{7})$")
+
+
+class CheckpointError(TrainingError):
+    """A checkpoint that cannot be loaded; the message names the folder or file and why."""
 
 
 @contextmanager
@@ -80,6 +89,16 @@ def restore_rng(states: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(states["cuda"])
 
 
+def _checksums(folder: Path, names: list[str], world: World) -> dict[str, str]:
+    """sha256 of each of `names` in `folder`; every rank hashes its share, so they hash in parallel."""
+    mine = {name: sha256_file(folder / name) for name in names[world.rank :: world.size]}
+    if not world.distributed:
+        return mine
+    shares: list[dict[str, str] | None] = [None] * world.size
+    dist.all_gather_object(shares, mine)
+    return {name: digest for share in shares for name, digest in share.items()}
+
+
 def save(
     run: Path,
     step: int,
@@ -102,8 +121,14 @@ def save(
         dcp.save({"model": model_state, "optim": optim_state}, checkpoint_id=temp)
     torch.save({**state, "step": step, "rng": rng_states()}, temp / f"rank-{world.rank}.pt")
     _barrier(world)
+    checksums = _checksums(temp, sorted(p.name for p in temp.iterdir()), world)
     if world.is_main:
-        meta = {"step": step, "model": dataclasses.asdict(args), "world_size": world.size}
+        meta = {
+            "step": step,
+            "model": dataclasses.asdict(args),
+            "world_size": world.size,
+            "files": checksums,
+        }
         (temp / "meta.json").write_text(json.dumps(meta, indent=2))
         shutil.copyfile(tokenizer, temp / "tokenizer.json")
         shutil.rmtree(final, ignore_errors=True)
@@ -114,21 +139,79 @@ def save(
     return final
 
 
-def load(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer, world: World) -> dict:
-    """Restore model, optimizer and RNG in place; return this rank's training state."""
+def _one_line(err: BaseException) -> str:
+    lines = str(err).strip().splitlines()
+    return f"{type(err).__name__}: {lines[0]}" if lines else type(err).__name__
+
+
+def _verify_file(file: Path, expected: str) -> None:
+    if not file.is_file():
+        raise CheckpointError(f"{file}: missing (meta.json lists it)")
+    try:
+        actual = sha256_file(file)
+    except OSError as err:
+        raise CheckpointError(f"{file}: {_one_line(err)}") from None
+    if actual != expected:
+        raise CheckpointError(f"{file}: sha256 does not match the one in meta.json")
+
+
+def _read_state(path: Path, world: World) -> dict:
+    """This rank's training state, once this rank's share of the files matches meta.json.
+
+    Checkpoints written before meta.json recorded checksums have none to check."""
+    meta = path / "meta.json"
+    try:
+        recorded = json.loads(meta.read_text()).get("files", {})
+    except (OSError, ValueError) as err:
+        raise CheckpointError(f"{meta}: {_one_line(err)}") from None
+    for name in sorted(recorded)[world.rank :: world.size]:
+        _verify_file(path / name, recorded[name])
     state_file = path / f"rank-{world.rank}.pt"
     if not state_file.is_file():
-        raise FileNotFoundError(
+        raise CheckpointError(
             f"{state_file}: missing; was {path} written by a run with a different number of ranks?"
         )
+    try:
+        return torch.load(state_file, weights_only=False)
+    except Exception as err:  # a damaged pickle or zip raises one of many types
+        raise CheckpointError(f"{state_file}: {_one_line(err)}") from None
+
+
+def _agree(world: World, error: str | None) -> str | None:
+    """The first error any rank met, on every rank, so that all ranks give up together."""
+    if not world.distributed:
+        return error
+    errors: list[str | None] = [None] * world.size
+    dist.all_gather_object(errors, error)
+    return next((e for e in errors if e), None)
+
+
+def load(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer, world: World) -> dict:
+    """Restore model, optimizer and RNG in place; return this rank's training state.
+
+    If any rank cannot load `path`, every rank raises the same CheckpointError. The files are
+    checked before the model is touched, but DCP can still fail halfway (a checkpoint without
+    checksums); the model and optimizer are then fit only to load another checkpoint into.
+    """
+    state, error = None, None
+    try:
+        state = _read_state(path, world)
+    except CheckpointError as err:
+        error = str(err)
+    error = _agree(world, error)
+    if error:
+        raise CheckpointError(error)
     model_state, optim_state = get_state_dict(model, optimizer)
     loaded = {"model": model_state, "optim": optim_state}
-    with _quiet_single_process():
-        dcp.load(loaded, checkpoint_id=path)
+    try:
+        with _quiet_single_process():
+            dcp.load(loaded, checkpoint_id=path)
+    except CheckpointException as err:  # the same on every rank: DCP gathers the failures
+        failure, _ = next(iter(err.failures.values()))
+        raise CheckpointError(f"{path}: {_one_line(failure)}") from None
     set_state_dict(
         model, optimizer, model_state_dict=loaded["model"], optim_state_dict=loaded["optim"]
     )
-    state = torch.load(state_file, weights_only=False)
     restore_rng(state.pop("rng"))
     return state
 

@@ -9,6 +9,9 @@ Every rank reads the same stream and takes its own slice of each global batch, s
 global batch is the same whatever the number of ranks. The loader's state (per run: epoch,
 shard, token offset and the carried-over buffer; the round-robin credits) is small,
 saved in checkpoints, and a resumed loader continues with the next unseen token.
+
+A run's tokens/manifest.json is the list of its shards, train and val: `check_shards`
+refuses a run whose files on disk differ from it or whose bytes differ from its sha256.
 """
 
 from __future__ import annotations
@@ -27,20 +30,45 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import torch
 
+from trainer.errors import TrainingError
 
-class ShardChecksumError(ValueError):
-    """A token shard's bytes differ from what the run's manifest recorded."""
+
+class ShardError(TrainingError):
+    """A run's token shards disagree with its tokens/manifest.json: missing, unlisted or changed."""
+
+
+def manifest_path(run: Path) -> Path:
+    return run / "tokens" / "manifest.json"
+
+
+def listed_shards(run: Path) -> dict[str, str | None]:
+    """The shards the run's manifest lists: path relative to OUT/tokens/ -> recorded sha256."""
+    path = manifest_path(run)
+    if not path.is_file():
+        raise ShardError(f"{path}: token manifest not found")
+    try:
+        entries = json.loads(path.read_text())["shards"]
+        return {
+            Path(entry["path"]).as_posix().removeprefix("tokens/"): entry.get("sha256")
+            for entry in entries
+        }
+    except (ValueError, KeyError, TypeError) as err:
+        raise ShardError(f"{path}: not a token manifest ({type(err).__name__}: {err})") from None
 
 
 def train_shards(run: Path) -> list[Path]:
-    shards = sorted((run / "tokens").glob("*.parquet"))
+    """The training shards the manifest lists (OUT/tokens/*.parquet), in name order."""
+    tokens = run / "tokens"
+    shards = [tokens / name for name in sorted(listed_shards(run)) if not name.startswith("val/")]
     if not shards:
-        raise FileNotFoundError(f"{run / 'tokens'}: no token shards (*.parquet)")
+        raise ShardError(f"{manifest_path(run)}: lists no training shards")
     return shards
 
 
 def val_shards(run: Path) -> list[Path]:
-    return sorted((run / "tokens" / "val").glob("*.parquet"))
+    """The validation shards the manifest lists (OUT/tokens/val/*.parquet), in name order."""
+    tokens = run / "tokens"
+    return [tokens / name for name in sorted(listed_shards(run)) if name.startswith("val/")]
 
 
 def sha256_file(path: Path) -> str:
@@ -52,23 +80,51 @@ def sha256_file(path: Path) -> str:
 
 
 def verify_checksums(run: Path, shards: list[Path]) -> None:
-    """Refuse a shard whose sha256 differs from the run's tokens/manifest.json."""
-    manifest_path = run / "tokens" / "manifest.json"
-    if not manifest_path.is_file():
-        raise FileNotFoundError(f"{manifest_path}: token manifest not found")
-    manifest = json.loads(manifest_path.read_text())
-    recorded = {
-        Path(entry["path"]).as_posix().removeprefix("tokens/"): entry.get("sha256")
-        for entry in manifest.get("shards", [])
-    }
-    tokens = run / "tokens"
+    """Refuse a shard whose sha256 differs from the one the run's tokens/manifest.json records."""
+    manifest, tokens = manifest_path(run), run / "tokens"
+    recorded = listed_shards(run)
     for shard in shards:
         name = shard.relative_to(tokens).as_posix()
         if name not in recorded:
-            raise ShardChecksumError(f"{shard}: not listed in {manifest_path}")
-        expected = recorded[name]
-        if expected is not None and sha256_file(shard) != expected:
-            raise ShardChecksumError(f"{shard}: sha256 does not match {manifest_path}; refusing it")
+            raise ShardError(f"{shard}: not listed in {manifest}")
+        if recorded[name] is None:
+            raise ShardError(
+                f"{shard}: {manifest} records no sha256 for it "
+                "(data.verify_checksums: false trains without checking)"
+            )
+        if sha256_file(shard) != recorded[name]:
+            raise ShardError(f"{shard}: sha256 does not match {manifest}; refusing it")
+
+
+def _and_more(names: list[str]) -> str:
+    return f" (and {len(names) - 1} more)" if len(names) > 1 else ""
+
+
+def check_shards(run: Path, checksums: bool = True) -> None:
+    """Before training: the shard files on disk are exactly those the run's manifest lists
+    (train and val), and, with `checksums`, each has the sha256 recorded there.
+
+    A shard file the manifest does not list is refused rather than skipped: the folder is then
+    not the run the manifest describes (a leftover, a partial copy), and training on it should
+    not go unnoticed."""
+    manifest, tokens = manifest_path(run), run / "tokens"
+    listed = listed_shards(run)
+    found = {
+        path.relative_to(tokens).as_posix()
+        for path in [*tokens.glob("*.parquet"), *tokens.glob("val/*.parquet")]
+    }
+    missing, unlisted = sorted(listed.keys() - found), sorted(found - listed.keys())
+    if missing:
+        raise ShardError(
+            f"{tokens / missing[0]}: listed in {manifest} but missing{_and_more(missing)}"
+        )
+    if unlisted:
+        raise ShardError(
+            f"{tokens / unlisted[0]}: a shard {manifest} does not list{_and_more(unlisted)}; "
+            "remove it or rerun the tokens stage"
+        )
+    if checksums:
+        verify_checksums(run, [tokens / name for name in sorted(listed)])
 
 
 def read_tokens(shard: Path) -> np.ndarray:

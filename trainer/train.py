@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,8 @@ from tokenizers import Tokenizer
 
 from trainer import checkpoint
 from trainer.config import TrainConfig, read_train_config
-from trainer.data import Loader, train_shards, validation_windows, verify_checksums
+from trainer.data import Loader, check_shards, train_shards, validation_windows
+from trainer.errors import TrainingError
 from trainer.metrics import MetricsLog, memory_gib
 from trainer.model import Transformer, flops_per_token, parameter_count
 from trainer.optim import build_optimizer, lr_at
@@ -38,16 +40,37 @@ def tokenizer_path(config: TrainConfig) -> Path:
     return paths[0]
 
 
-def resume_point(run: Path, resume: str) -> Path | None:
+def resume_candidates(run: Path, resume: str) -> list[Path]:
+    """The checkpoints `--resume` allows, newest first: none, each complete one (auto), or PATH."""
     if resume == "none":
-        return None
+        return []
     if resume == "auto":
-        found = checkpoint.complete_checkpoints(run)
-        return found[-1] if found else None
+        return checkpoint.complete_checkpoints(run)[::-1]
     path = Path(resume)
     if not (path / "meta.json").is_file():
-        raise FileNotFoundError(f"--resume {resume}: not a complete checkpoint folder")
-    return path
+        raise checkpoint.CheckpointError(f"--resume {resume}: not a complete checkpoint folder")
+    return [path]
+
+
+def restore(candidates: list[Path], model, optimizer, world: World) -> tuple[Path, dict]:
+    """Load the first of `candidates` that loads, saying on one line why each one before did not.
+
+    When none loads the run stops: starting over would silently throw its training away.
+    """
+    errors = []
+    for index, path in enumerate(candidates):
+        try:
+            return path, checkpoint.load(path, model, optimizer, world)
+        except checkpoint.CheckpointError as err:
+            errors.append(str(err))
+            if world.is_main and index + 1 < len(candidates):
+                print(
+                    f"cannot resume from {path}: {err}; falling back to {candidates[index + 1]}",
+                    file=sys.stderr,
+                    flush=True,
+                )
+    tried = ", ".join(str(path) for path in candidates)
+    raise checkpoint.CheckpointError(f"cannot resume from {tried}: {'; '.join(errors)}")
 
 
 def _reduce_mean(value: torch.Tensor, world: World) -> torch.Tensor:
@@ -88,18 +111,17 @@ def train(config: TrainConfig, resume: str = "auto") -> dict[str, Any]:
     tokenizer = tokenizer_path(config)
     runs = [(Path(r.path), r.weight) for r in config.data.runs]
     shards = {path: train_shards(path) for path, _ in runs}
-    if config.data.verify_checksums:
-        for path, files in shards.items():
-            verify_checksums(path, files)
+    for path in shards:
+        check_shards(path, config.data.verify_checksums)
     args = config.model.args(Tokenizer.from_file(str(tokenizer)).get_vocab_size())
     model = parallelize(Transformer(args).to(world.device), config.parallel, world)
     optimizer = build_optimizer(model, config.train)
     accumulation = config.accumulation_steps(world.size)
 
-    start, state = 0, {"loader": None, "skipped_steps": 0}
-    resumed_from = resume_point(run, resume)
-    if resumed_from is not None:
-        state = checkpoint.load(resumed_from, model, optimizer, world)
+    start, state, resumed_from = 0, {"loader": None, "skipped_steps": 0}, None
+    candidates = resume_candidates(run, resume)
+    if candidates:
+        resumed_from, state = restore(candidates, model, optimizer, world)
         start = state["step"]
     loader = Loader(
         [(shards[path], weight) for path, weight in runs],
@@ -202,9 +224,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("config", help="resolved training config YAML (e.g. RUN/config.yaml)")
     parser.add_argument("--resume", default="auto", help="auto, none, or a checkpoint folder")
     args = parser.parse_args(argv)
-    result = train(read_train_config(args.config), resume=args.resume)
-    if dist.is_initialized():
-        dist.destroy_process_group()
+    try:
+        result = train(read_train_config(args.config), resume=args.resume)
+    except TrainingError as err:
+        print(f"error: {err}", file=sys.stderr, flush=True)
+        return 1
+    finally:
+        if dist.is_initialized():
+            dist.destroy_process_group()
     if int(os.environ.get("RANK", "0")) == 0:
         print(f"final: {result}", flush=True)
     return 0 if all(math.isfinite(v) for v in result.values() if isinstance(v, float)) else 1
