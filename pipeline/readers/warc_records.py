@@ -20,10 +20,11 @@ gzip member before a whole header gives `Damage("truncated_archive")`.
 from __future__ import annotations
 
 import re
-import zlib
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, replace
 from typing import BinaryIO
+
+from isal import isal_zlib
 
 GZIP_MAGIC = b"\x1f\x8b\x08"
 RECORD_VERSION = b"WARC/1."
@@ -262,7 +263,7 @@ def _gzip_records(handle: BinaryIO, limit: int) -> Iterator[RawRecord | Damage]:
         damaged = False
         try:
             yield from _member_records(member, limit)
-        except (DamagedRecord, zlib.error):
+        except (DamagedRecord, isal_zlib.error):
             damaged = True
         if member.cut:
             if damaged:  # before a whole record header: no record to count it against
@@ -307,14 +308,15 @@ def _member_records(member: GzipMember, limit: int) -> Iterator[RawRecord]:
 
 
 class GzipMember:
-    """The gzip member at `offset`, inflated only as far as it is read."""
+    """The gzip member at `offset`, inflated only as far as it is read (by ISA-L, which
+    inflates about twice as fast as Python's zlib)."""
 
     def __init__(self, handle: BinaryIO, offset: int, pending: bytes = b"") -> None:
         self.offset = offset
         self.cut = False
         """The file ends inside this member."""
         self._handle = handle
-        self._inflater = zlib.decompressobj(31)
+        self._inflater = isal_zlib.decompressobj(31)
         self._input = pending  # compressed bytes taken from the file, not yet inflated
         self._taken = len(pending)
         handle.seek(offset + len(pending))
@@ -369,7 +371,7 @@ def _starts_a_record(handle: BinaryIO, offset: int) -> bool:
     stream = ByteStream(GzipMember(handle, offset).read)
     try:
         return stream.peek(len(RECORD_VERSION)) == RECORD_VERSION
-    except zlib.error:
+    except isal_zlib.error:
         return False
 
 
