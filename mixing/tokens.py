@@ -29,7 +29,7 @@ from mixing.count import EncodeJob, EncodeResult, encode_shard
 from mixing.mixture import SourceCounts, SourcePlan, plan_mixture
 from mixing.shuffle import ScatterResult, ShuffleJob, gather, scatter
 from pipeline.config import JobConfig
-from pipeline.state import RunState, plan_digest
+from pipeline.state import RunState
 from pipeline.stats import StageStats
 from pipeline.tasks import run_tasks
 from tokenizer.bpe import fingerprint, load_tokenizer
@@ -88,7 +88,7 @@ def _tokenizer_phase(config, output, state, workers, console) -> str:
     spec = config.tokenizer_config()
     loaded = load_tokenizer(spec.path) if spec.path is not None else None
     loaded_sha256 = fingerprint(loaded) if loaded else None
-    digest = _digest(loaded_sha256 or [plan_digest(config), spec.model_dump(mode="json")])
+    digest = _digest(loaded_sha256 or [state.digest, spec.model_dump(mode="json")])
     if _finished(state, "tokenizer", digest) and output.exists("tokenizer", "tokenizer.json"):
         with output.fs.open(output.path("tokenizer", "tokenizer.json"), "r") as handle:
             return handle.read()
@@ -115,7 +115,7 @@ def _tokenizer_phase(config, output, state, workers, console) -> str:
 def _encode_phase(config, output, state, workers, tokenizer_json, console) -> dict:
     mixture = config.mixture
     tokenizer = state.phase("tokenizer")["sha256"]
-    digest = _digest(plan_digest(config), tokenizer, mixture.seed, mixture.validation)
+    digest = _digest(state.digest, tokenizer, mixture.seed, mixture.validation)
     if done := _finished(state, "encode", digest):
         return done
     for folder in (("tokens",), ("_state", "tokens")):

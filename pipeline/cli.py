@@ -323,7 +323,10 @@ def _run(args: argparse.Namespace) -> int:
         console.print(f"report: {summary.output.path('report', name)}", soft_wrap=True)
     for shard, error in summary.failed.items():
         console.print(f"[red]shard {shard} failed; rerun to retry it[/red]\n{error}")
-    return 1 if summary.failed or summary.report["conservation_problems"] else 0
+    for problem in summary.errored_stages.values():
+        console.print(f"[red]error[/red]: {problem}", highlight=False, soft_wrap=True)
+    failed = summary.failed or summary.errored_stages or summary.report["conservation_problems"]
+    return 1 if failed else 0
 
 
 def _report(args: argparse.Namespace) -> int:

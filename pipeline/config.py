@@ -13,6 +13,7 @@ import json
 import os
 import re
 import stat
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -39,25 +40,45 @@ class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-def regular_file(path: str) -> str:
+class FilePath(str):
+    """A config path that names a regular file: a model, a list, a tokenizer."""
+
+
+def regular_file(path: str) -> FilePath:
     """`path` if it names a regular file (not a folder, device or FIFO, which would be read
     forever or block), made absolute so that Ray workers find it too."""
     if "://" in path:
         fs, stripped = url_to_fs(path)
         if not fs.isfile(stripped):
             raise ValueError(f"file not found: {path}")
-        return path
+        return FilePath(path)
     try:
         mode = os.stat(path).st_mode
     except OSError:
         raise ValueError(f"file not found: {path}") from None
     if not stat.S_ISREG(mode):
         raise ValueError(f"not a regular file: {path}")
-    return str(Path(path).resolve())
+    return FilePath(Path(path).resolve())
 
 
 RegularFile = Annotated[str, AfterValidator(regular_file)]
 """A config path to a model, list or tokenizer file; see `regular_file`."""
+
+
+def files_in(section: BaseModel) -> list[FilePath]:
+    """The file paths a config section names, however deeply nested."""
+
+    def walk(value: Any) -> Iterator[FilePath]:
+        if isinstance(value, FilePath):
+            yield value
+        elif isinstance(value, dict):
+            for inner in value.values():
+                yield from walk(inner)
+        elif isinstance(value, list | tuple):
+            for inner in value:
+                yield from walk(inner)
+
+    return sorted(set(walk(section.model_dump())))
 
 
 class InputSpec(StrictModel):
@@ -95,6 +116,9 @@ class ExecutionConfig(StrictModel):
     """Documents per Arrow batch inside a shard task."""
     object_store_mb: int = Field(default=1024, ge=75)
     """Object store of an embedded local Ray (ignored when joining a cluster)."""
+    max_errored_share: float = Field(default=0.5, ge=0.0, le=1.0)
+    """A stage that errors on more than this share of the documents it gets fails the run
+    (a broken model, a missing dependency), and its shards are redone on the next run."""
 
 
 class TokenizerTrainConfig(StrictModel):

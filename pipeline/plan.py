@@ -34,6 +34,7 @@ from pipeline.shard import WORK, ShardPlan, ShardResult, process_shard, segment_
 from pipeline.stage import GlobalStage, PhaseContext
 from pipeline.stages import STAGE_TYPES
 from pipeline.state import RunState
+from pipeline.stats import StageStats
 
 
 @dataclass
@@ -42,6 +43,8 @@ class RunSummary:
     report: dict
     failed: dict[str, str] = field(default_factory=dict)
     """Shard name → traceback of the task that failed it."""
+    errored_stages: dict[str, str] = field(default_factory=dict)
+    """Stage name → why its errors fail the run (`errored_stages`)."""
 
 
 def shard_plans(config: JobConfig) -> list[ShardPlan]:
@@ -91,18 +94,25 @@ def run_job(
                 ray_workers.append(stack.enter_context(ray_session(config.execution, address)))
             return ray_workers[0]
 
+        state.check_inputs(files, first_folder=_folder(plans[0]))
+        complete = {file.shard for file in files if state.finished(file, "shards")}
         for plan in plans:
             if failed:
                 console.print("[red]stopping before the global phase: rerun to retry[/red]")
                 break
             if plan.after is not None:
                 phases[plan.after.name] = _run_phase(plan, files, state, workers, console)
-            folder = "shards" if plan.last else f"segment-{plan.segment}"
+            folder = _folder(plan)
+            # A segment is done for a shard whose last segment is (its output may be gone).
             done = {
                 file.shard: result
                 for file in files
                 if (result := state.finished(file, folder))
-                and (plan.last or state.output.exists(*plan.destination(file.shard)))
+                and (
+                    plan.last
+                    or file.shard in complete
+                    or state.output.exists(*plan.destination(file.shard))
+                )
             }
             todo = [file for file in files if file.shard not in done]
             if done:
@@ -116,16 +126,48 @@ def run_job(
                     done[result.shard] = result
             for shard, result in done.items():
                 parts[shard].append(result)
-        tokens = None if failed else build_tokens(config, state, workers, console)
         finished = [file.shard for file in files if len(parts[file.shard]) == len(plans)]
-        if len(finished) == len(files) and len(plans) > 1:
-            output.remove(WORK)
         results = [ShardResult.merged(parts[shard]) for shard in finished]
+        errored = errored_stages(results, config.execution.max_errored_share)
+        if errored:  # not finished after all: the next run redoes them and what follows
+            state.forget([r.shard for r in results if _errored_in(r, errored)])
+        tokens = None if failed or errored else build_tokens(config, state, workers, console)
+        if len(finished) == len(files) and len(plans) > 1 and not errored:
+            output.remove(WORK)
         elapsed = time.perf_counter() - clock
         report = build_report(config.name, results, elapsed, output, phases, tokens)
         write_report(output, report)
         output.write_json(build_manifest(config, results, started, utc_now()), "manifest.json")
-    return RunSummary(output=output, report=report, failed=failed)
+    return RunSummary(output=output, report=report, failed=failed, errored_stages=errored)
+
+
+def errored_stages(results: list[ShardResult], share: float) -> dict[str, str]:
+    """Stage name → why it fails the run: it errored on every document it got, or on more
+    than `share` of them. The reader is not judged: damaged input is the input's fault."""
+    totals: dict[str, StageStats] = {}
+    for result in results:
+        for name, stats in result.funnel.stages.items():
+            if name != "read":
+                totals.setdefault(name, StageStats()).merge(stats)
+    problems = {}
+    for name, stats in totals.items():
+        errored = sum(stats.errored.values())
+        if stats.docs_in and (errored == stats.docs_in or errored > share * stats.docs_in):
+            reason, count = stats.errored.most_common(1)[0]
+            problems[name] = (
+                f"stage {name} errored on {errored:,} of {stats.docs_in:,} documents "
+                f"({reason}: {count:,}), more than execution.max_errored_share ({share:g}); "
+                "fix the cause and rerun to redo its shards"
+            )
+    return problems
+
+
+def _errored_in(result: ShardResult, stages: dict[str, str]) -> bool:
+    return any(
+        sum(result.funnel.stages[name].errored.values())
+        for name in stages
+        if name in result.funnel.stages
+    )
 
 
 def _run_phase(plan: ShardPlan, files: list[InputFile], state: RunState, workers, console):
@@ -147,6 +189,11 @@ def _run_phase(plan: ShardPlan, files: list[InputFile], state: RunState, workers
     summary = {**stage.run_phase(context), "elapsed_s": round(time.perf_counter() - clock, 3)}
     state.record_phase(name, summary)
     return summary
+
+
+def _folder(plan: ShardPlan) -> str:
+    """Where the run state records the shards a segment finished."""
+    return "shards" if plan.last else f"segment-{plan.segment}"
 
 
 def _label(plan: ShardPlan) -> str:

@@ -14,7 +14,6 @@ complete; its counts, samples and the profile of what it kept come back as a `Sh
 
 from __future__ import annotations
 
-import hashlib
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -22,12 +21,12 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import Any
 
-import fsspec
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from pipeline.checksums import describe_file
 from pipeline.config import StageSpec
 from pipeline.documents import conform, removed_schema, text_bytes
 from pipeline.inputs import InputFile
@@ -283,23 +282,3 @@ def _record_dropped(
         table = table.append_column("stage", pa.array([stage] * table.num_rows, pa.string()))
         table = table.append_column("reason", reasons)
         removed_writer.write_table(conform(table, removed_writer.schema))
-
-
-def describe_file(path: str) -> dict[str, Any]:
-    """Size and a content checksum (sha256 for local files, the store's ETag otherwise)."""
-    fs, stripped = fsspec.core.url_to_fs(path)
-    try:
-        info = fs.info(stripped)
-    except FileNotFoundError:
-        return {"missing": True}
-    described: dict[str, Any] = {"size": info.get("size")}
-    etag = info.get("ETag") or info.get("etag") or info.get("md5Hash")
-    if etag:
-        described["etag"] = str(etag).strip('"')
-    elif fs.protocol in ("file", ("file", "local")) or "file" in fs.protocol:
-        digest = hashlib.sha256()
-        with fs.open(stripped, "rb") as handle:
-            while chunk := handle.read(8 << 20):
-                digest.update(chunk)
-        described["sha256"] = digest.hexdigest()
-    return described

@@ -14,7 +14,8 @@ import hashlib
 import json
 from typing import Any
 
-from pipeline.config import ConfigError, JobConfig
+from pipeline.checksums import content_checksum, file_changed
+from pipeline.config import ConfigError, JobConfig, files_in
 from pipeline.documents import SCHEMA_VERSION
 from pipeline.inputs import InputFile
 from pipeline.output import RunOutput
@@ -22,15 +23,22 @@ from pipeline.shard import ShardResult
 
 
 def plan_digest(config: JobConfig) -> str:
+    """What decides the documents: inputs, stages, keep_removed, the schema, and the content
+    of every file a stage reads (a model replaced at the same path is another plan)."""
     data = config.to_dict()
     decisive = {key: data[key] for key in ("inputs", "stages", "keep_removed")}
     decisive["schema_version"] = SCHEMA_VERSION
+    decisive["files"] = {
+        path: content_checksum(path) for spec in config.stages for path in files_in(spec.params)
+    }
     return hashlib.sha256(json.dumps(decisive, sort_keys=True).encode()).hexdigest()
 
 
 class RunState:
-    def __init__(self, output: RunOutput) -> None:
+    def __init__(self, output: RunOutput, digest: str) -> None:
         self.output = output
+        self.digest = digest
+        """The plan's digest (`plan_digest`), computed once: it reads every model file."""
 
     @classmethod
     def open(cls, output: RunOutput, config: JobConfig, fresh: bool = False) -> RunState:
@@ -53,7 +61,7 @@ class RunState:
             output.remove_temporaries(folder)
         for folder in output.list("_work"):
             output.remove_temporaries("_work", folder)
-        return cls(output)
+        return cls(output, digest)
 
     def finished(self, file: InputFile, folder: str = "shards") -> ShardResult | None:
         """`file`'s result in `folder` (`shards`, or `segment-<n>` before the last segment)."""
@@ -64,8 +72,31 @@ class RunState:
         )
         return result if result.input == file.path else None
 
+    def check_inputs(self, files: list[InputFile], first_folder: str) -> None:
+        """Refuse to resume over an input that changed since this run read it: the documents
+        it became would no longer be the input's (`first_folder`: where the segment that
+        reads the inputs records its shards)."""
+        for file in files:
+            read = self.finished(file, first_folder)
+            if read is not None and file_changed(read.input_info, file.path):
+                raise ConfigError(
+                    f"inputs: {file.path} changed since this run read it into shard "
+                    f"{file.shard} (size, date or checksum differ); rerun with --fresh to "
+                    "start over from the inputs as they are now"
+                )
+
     def record(self, result: ShardResult, folder: str = "shards") -> None:
         self.output.write_json(result.to_json(), "_state", folder, f"{result.shard}.json")
+
+    def forget(self, shards: list[str]) -> None:
+        """Unrecord these shards in every segment, and every global phase, so that the next
+        run redoes them and the phases that depend on them."""
+        for folder in self.output.list("_state"):
+            if folder == "shards" or folder.startswith("segment-"):
+                for shard in shards:
+                    self.output.remove("_state", folder, f"{shard}.json")
+        if shards:
+            self.output.remove("_state", "phases")
 
     def phase(self, name: str) -> dict[str, Any] | None:
         if not self.output.exists("_state", "phases", f"{name}.json"):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -15,6 +16,7 @@ import pytest
 
 from pipeline.config import ConfigError
 from pipeline.documents import BASE_FIELDS, SCHEMA_VERSION
+from pipeline.plan import run_job
 from tests.conftest import ROOT, SAMPLE, funnel, job, read_documents, run
 from tests.warcs import html_page, page_record, write_warc
 
@@ -153,3 +155,71 @@ def test_a_killed_run_resumes_to_the_same_documents(tmp_path):
     assert len(killed_docs) == 6 * 40
     assert killed_docs == read_documents(tmp_path / "clean")
     assert not list((tmp_path / "out" / "documents").glob(".tmp-*"))
+
+
+WIKI = [{"source": "wiki", "format": "jsonl", "paths": [str(SAMPLE / "wiki.jsonl")]}]
+
+
+def test_a_garbage_model_fails_the_run_until_a_real_one_is_used(local_ray, tmp_path):
+    """Every document errored in `language`: the run ends non-zero and keeps nothing
+    finished, so a rerun redoes it; a model replaced at the same path is another plan."""
+    model = tmp_path / "lid.bin"
+    model.write_bytes(b"not a fastText model")
+    out = tmp_path / "out"
+    stages = [{"language": {"model": str(model)}}]
+    summary = run_job(job(out, WIKI, stages))
+    assert "stage language errored on 40 of 40 documents" in summary.errored_stages["language"]
+    assert not (out / "_state" / "shards").exists() or not any(
+        (out / "_state" / "shards").iterdir()
+    )
+    again = run_job(job(out, WIKI, stages))  # redone, not resumed: fails the same way
+    assert again.errored_stages.keys() == {"language"}
+    shutil.copyfile(ROOT / "data" / "models" / "quality.ftz", model)  # any real fastText model
+    with pytest.raises(ConfigError, match="different config"):
+        run_job(job(out, WIKI, stages))
+    assert run_job(job(out, WIKI, stages), fresh=True).errored_stages == {}
+    done = subprocess.run(
+        [sys.executable, "-m", "pipeline.cli", "run", str(_config_file(tmp_path, out, stages))],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+    assert done.returncode == 0, done.stderr
+
+
+def _config_file(folder, out, stages):
+    path = folder / "job.yaml"
+    path.write_text(json.dumps(job(out, WIKI, stages).to_dict()))
+    return path
+
+
+def test_a_finished_run_with_dedup_is_a_no_op_on_rerun(local_ray, tmp_path, capsys):
+    out = tmp_path / "out"
+    config = job(out, WIKI, [{"dedup": {"exact": True}}, {"quality": {}}])
+    first = run(config)
+    stamps = {p: p.stat().st_mtime_ns for p in (out / "documents").glob("*.parquet")}
+    capsys.readouterr()
+    second = run(config)
+    printed = capsys.readouterr().err
+    assert "shards before global stages" not in printed and "shards after" not in printed
+    assert printed.count("resuming") == 3  # both segments and the dedup phase
+    assert {p: p.stat().st_mtime_ns for p in stamps} == stamps
+    assert second.report["funnel"] == first.report["funnel"]
+
+
+def test_an_input_changed_since_it_was_read_is_refused(local_ray, tmp_path):
+    source = tmp_path / "wiki.jsonl"
+    shutil.copyfile(SAMPLE / "wiki.jsonl", source)
+    inputs = [{"source": "wiki", "format": "jsonl", "paths": [str(source)]}]
+    out = tmp_path / "out"
+    run(job(out, inputs))
+    os.utime(source, ns=(0, 0))  # touched, same bytes: still the input that was read
+    run(job(out, inputs))
+    with source.open("a") as handle:
+        handle.write(json.dumps({"text": "A document added after the run."}) + "\n")
+    with pytest.raises(ConfigError, match=r"inputs: .*wiki\.jsonl changed since this run read"):
+        run(job(out, inputs))
+    summary = run(job(out, inputs), fresh=True)
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["inputs"][0]["size"] == source.stat().st_size
+    assert summary.report["documents"] == len(read_documents(out)) == 41

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from pipeline.checksums import describe_file
 from pipeline.histogram import SIGNALS
 from pipeline.manifest import utc_now
 from pipeline.output import RunOutput
 from pipeline.profile import Profile
-from pipeline.shard import ShardResult, describe_file
+from pipeline.shard import ShardResult
 from pipeline.stats import Funnel
 
 if TYPE_CHECKING:
