@@ -13,6 +13,7 @@ intermediates, and go whole. Which folders may hold a run at all is `check_outpu
 
 from __future__ import annotations
 
+import glob
 import json
 import re
 import uuid
@@ -62,6 +63,9 @@ class RunOutput:
         self.fs.makedirs(folder, exist_ok=True)
         if parts[0] not in OWN_FOLDERS:
             self._record(parts)
+        # What a killed writer of this same file left: this write redoes its work.
+        for stale in self.fs.glob(f"{folder}/.tmp-{'[0-9a-f]' * 8}-{glob.escape(name)}"):
+            self.fs.rm(stale)
         temporary = f"{folder}/.tmp-{uuid.uuid4().hex[:8]}-{name}"
         try:
             with self.fs.open(temporary, "wb") as handle:

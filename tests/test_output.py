@@ -207,3 +207,19 @@ def test_an_object_store_lease_refuses_a_second_run_and_outlives_a_dead_one(s3_s
         check_output(other)
     with pytest.raises(ConfigError, match="root of its bucket"):
         check_output(RunOutput(s3_server))
+
+
+def test_a_redone_write_removes_what_a_killed_writer_of_it_left(tmp_path):
+    """A task killed mid-write leaves its temporary; the retry that writes the same file
+    removes it (the trainer would otherwise meet `val/.tmp-…-x.parquet` among its shards)."""
+    output = RunOutput(str(tmp_path))
+    folder = tmp_path / "tokens" / "val"
+    folder.mkdir(parents=True)
+    (folder / ".tmp-0badcafe-web-00000.parquet").write_bytes(b"half a shard")
+    (folder / ".tmp-0badcafe-web-00001.parquet").write_bytes(b"another file's, still running")
+    with output.atomic("tokens", "val", "web-00000.parquet") as handle:
+        handle.write(b"the whole shard")
+    assert sorted(p.name for p in folder.iterdir()) == [
+        ".tmp-0badcafe-web-00001.parquet",
+        "web-00000.parquet",
+    ]

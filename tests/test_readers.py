@@ -11,6 +11,7 @@ import pytest
 import zstandard
 
 from pipeline.config import InputSpec
+from pipeline.documents import document_id
 from pipeline.inputs import InputFile
 from pipeline.readers import read_documents
 from pipeline.stats import StageStats
@@ -220,3 +221,24 @@ def test_ids_are_unique_across_files_and_repeated_input_ids(tmp_path):
     first, _ = read(tmp_path / "w.txt", fmt="text", split_on=r"^ = [^=].* = $")
     second, _ = read(tmp_path / "v.txt", fmt="text", split_on=r"^ = [^=].* = $")
     assert len({*first.column("id").to_pylist(), *second.column("id").to_pylist()}) == 4
+
+
+def test_jsonl_ids_do_not_depend_on_the_lines_around_them(tmp_path):
+    """A line's id is its file and line number, whatever else its block holds (a bad line,
+    ids of another type), and the id it gives is kept as written."""
+    lines = [
+        json.dumps({"id": 1, "text": "first"}),
+        "{broken",
+        json.dumps({"id": 1.5, "text": "second"}),
+        json.dumps({"id": "x", "text": "third"}),
+    ]
+    path = tmp_path / "d.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    url = InputFile(InputSpec(source="s", format="jsonl", paths=[str(path)]), str(path), "s").url
+    for batch_size in (1, 4):
+        spec = InputSpec(source="src", format="jsonl", paths=[str(path)])
+        stats = StageStats()
+        file = InputFile(spec, str(path), "src-00000")
+        table = pa.concat_tables(read_documents(file, stats, batch_size=batch_size))
+        assert table.column("id").to_pylist() == [document_id(url, n) for n in (0, 2, 3)]
+        assert table.column("source_id").to_pylist() == ["1", "1.5", "x"]
