@@ -30,6 +30,7 @@ import ray
 from dedup.keys import SIGNATURE_SCHEMA, KeyMaker
 from dedup.params import ID_SCHEME, DedupParams
 from pipeline.config import ConfigError
+from pipeline.faults import kill_point
 from pipeline.output import RunOutput
 from pipeline.sample import EXCERPT_CHARS
 from pipeline.stage import PhaseContext
@@ -75,6 +76,7 @@ def run_dedup(params: DedupParams, context: PhaseContext) -> dict[str, Any]:
         for n, source in enumerate(earlier)
     ]
     documents = sum(run_tasks(calls, context.workers, "dedup signatures", console))
+    kill_point("driver.dedup")
     if params.write_index:
         output.write_json(params.index_settings(), *INDEX, "index.json")
     group = ray.remote(group_partition).options(num_cpus=1)
@@ -104,6 +106,7 @@ def sign_shard(out_url: str, shard_path: str, signature: tuple[str, ...], code: 
         for batch in parquet.iter_batches(batch_size=READ_BATCH, columns=columns):
             table = keys.signature_table(pa.Table.from_batches([batch]))
             writer.write_table(table)
+            kill_point("dedup.sign")
             buckets.add(table.column("keys"))
     return buckets.rows
 
@@ -169,6 +172,7 @@ def group_partition(out_url: str, part: int) -> tuple[np.ndarray, np.ndarray]:
     for name in output.list(*folder, suffix=".parquet"):
         with output.fs.open(output.path(*folder, name), "rb") as handle:
             tables.append(pq.read_table(handle))
+    kill_point("dedup.group")
     table = pa.concat_tables(tables) if tables else None
     if table is None or table.num_rows == 0:  # no keys fell in this partition
         return np.zeros(0, np.uint64), np.zeros(0, np.uint64)

@@ -20,6 +20,7 @@ from tokenizers import Tokenizer
 
 from mixing.keys import SAMPLE, VALIDATION, derive, id_keys, uniform
 from mixing.mixture import BUCKETS, SourceCounts
+from pipeline.faults import kill_point
 from pipeline.output import RunOutput
 from tokenizer.bpe import for_documents
 from tokenizer.encode import encode_documents, one_thread_per_task
@@ -79,6 +80,7 @@ def encode_shard(name: str, job: EncodeJob) -> EncodeResult:
             held_out = uniform(derive(table.column("key").to_numpy(), VALIDATION)) < job.validation
             train = table.filter(pa.array(~held_out))
             writer.write_table(train)
+            kill_point("tokens.encode")
             _count(train, result.counts)
             val = table.filter(pa.array(held_out))
             val_parts.append(val)

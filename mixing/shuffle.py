@@ -22,6 +22,7 @@ import pyarrow.parquet as pq
 from mixing.count import sample_buckets, shard_summary
 from mixing.keys import ORDER, SHARD, derive
 from mixing.mixture import SourcePlan
+from pipeline.faults import kill_point
 from pipeline.output import RunOutput
 from tokenizer.shards import write_token_table
 
@@ -106,5 +107,6 @@ def gather(shard: int, job: ShuffleJob) -> dict | None:
     name = f"train-{shard:05d}.parquet"
     table = table.take(order)
     with output.atomic("tokens", name) as handle:
+        kill_point("tokens.gather")
         sha256 = write_token_table(table, handle)
     return shard_summary(name, "train", table, sha256)

@@ -29,6 +29,7 @@ from mixing.count import EncodeJob, EncodeResult, encode_shard
 from mixing.mixture import SourceCounts, SourcePlan, plan_mixture
 from mixing.shuffle import ScatterResult, ShuffleJob, gather, scatter
 from pipeline.config import JobConfig
+from pipeline.faults import kill_point
 from pipeline.state import RunState
 from pipeline.stats import StageStats
 from pipeline.tasks import run_tasks
@@ -67,6 +68,7 @@ def build_tokens(
     if config.mixture is None:
         return None
     encoded = _encode_phase(config, output, state, workers, tokenizer_json, console)
+    kill_point("driver.tokens")
     plans = _mixture_phase(config, state, encoded)
     _shuffle_phase(config, output, state, workers, encoded, plans, console)
     return TokensResult(

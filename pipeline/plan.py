@@ -24,6 +24,7 @@ from mixing.tokens import build_tokens
 from pipeline.cluster import ray_session
 from pipeline.config import JobConfig, StageSpec
 from pipeline.documents import document_schema
+from pipeline.faults import kill_point
 from pipeline.inputs import InputFile, resolve_inputs
 from pipeline.manifest import build_manifest, utc_now
 from pipeline.output import RunOutput, check_output
@@ -123,6 +124,7 @@ def run_job(
             if todo:
                 for result in _run_tasks(todo, plan, workers(), failed, console):
                     state.record(result, folder)
+                    kill_point("driver.shards")
                     done[result.shard] = result
             for shard, result in done.items():
                 parts[shard].append(result)
