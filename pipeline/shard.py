@@ -129,7 +129,6 @@ class ShardResult:
 def process_shard(file: InputFile, plan: ShardPlan) -> ShardResult:
     from pipeline.stages import STAGE_TYPES
 
-    started = time.perf_counter()
     funnel = Funnel()
     output = RunOutput(plan.output)
     read_stats = funnel.stage("read") if plan.segment == 0 else None
@@ -139,6 +138,9 @@ def process_shard(file: InputFile, plan: ShardPlan) -> ShardResult:
         stages.insert(0, global_stage.for_shard(output, file.shard))
     for stage in stages:
         funnel.stage(stage.name)
+    # Reading time starts here: building the stages (a sandbox's child starting, once per
+    # worker) is not reading.
+    started = time.perf_counter()
     result = ShardResult(shard=file.shard, input=file.path, funnel=funnel)
     rng = shard_rng(f"{file.shard}/{plan.segment}")
     with ExitStack() as stack:
