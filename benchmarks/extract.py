@@ -1,10 +1,12 @@
 """Read + extract throughput and quality: our engines vs trafilatura vs datatrove.
 
-One process, one core, the same WARC for every contender:
+One core at a time, the same WARC for every contender:
   - ours: tokenmill's WARC reader + `extract` stage with each engine (tokenmill, resiliparse,
-    trafilatura). The WARC is read once; every batch goes through the engines in turn, so
-    machine load falls on all of them alike. Their seconds are the shared read time plus
-    their own extract time;
+    trafilatura), each in its sandbox as the shard runner runs it (a child process that the
+    batch is sent to and the verdict comes back from; started before timing, as a Ray worker
+    starts it once for all its shards). The WARC is read once; every batch goes through the
+    engines in turn, so machine load falls on all of them alike. Their seconds are the shared
+    read time plus their own extract time;
   - datatrove: WarcReader + Trafilatura extractor (its defaults: favour_precision, 1 s timeout).
 Prints documents/s and MB/s (of the HTML) for each, extract ms/page per engine, and each one's
 speed relative to datatrove. With a truth file in trafilatura's schema (by default the
@@ -32,6 +34,7 @@ from pipeline.extract import Extract
 from pipeline.extraction_eval import REFERENCE_SETTINGS, EngineScore, load_truth
 from pipeline.inputs import InputFile
 from pipeline.readers import read_documents
+from pipeline.sandbox import sandboxed
 from pipeline.stats import StageStats
 
 DEFAULT_WARC = Path(__file__).resolve().parents[2] / "shared/corpora/web/trafilatura-eval.warc.gz"
@@ -41,7 +44,7 @@ ENGINES = ("tokenmill", "resiliparse", "trafilatura")
 def ours(warc: Path, truth: dict, limit: int | None) -> tuple[int, int, float, dict]:
     """Pages, HTML bytes, read seconds, and per engine (extract seconds, its EngineScore)."""
     spec = InputSpec(source="web", format="warc", paths=[str(warc)])
-    stages = {engine: Extract(Extract.Params(engine=engine)) for engine in ENGINES}
+    stages = {engine: sandboxed(Extract, Extract.Params(engine=engine)) for engine in ENGINES}
     results = {engine: [0.0, EngineScore(engine)] for engine in ENGINES}
     pages = html_bytes = 0
     read_seconds, started = 0.0, time.perf_counter()
@@ -96,7 +99,7 @@ def main() -> None:
     truth_path = args.truth or args.warc.with_name("trafilatura-evaldata.json")
     truth = load_truth(truth_path) if truth_path.exists() else {}
     console = Console(width=160)
-    console.print(f"{args.warc} ({os.path.getsize(args.warc) / 1e6:.1f} MB), one process")
+    console.print(f"{args.warc} ({os.path.getsize(args.warc) / 1e6:.1f} MB), one core")
     console.print("ours: tokenmill, resiliparse and trafilatura engines, interleaved per batch ...")
     pages, html_bytes, read_seconds, engines = ours(args.warc, truth, args.limit)
     rows = {

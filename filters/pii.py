@@ -11,7 +11,8 @@ Each entity type has a policy: `placeholder` (`<EMAIL_ADDRESS>`, the default), `
 (a Faker value derived from the original, so the same address becomes the same fake
 everywhere), or `drop`: replaced by its placeholder, and the document is removed as
 `pii_density` when such entities exceed `max_density` per 1,000 characters. Annotates
-`pii_count` (entities replaced); counts `entity.<TYPE>` in the report.
+`pii_count` (entities replaced); counts `entity.<TYPE>` in the report. Errors
+`pii_timeout` (a document that alone ran past `timeout`).
 """
 
 from __future__ import annotations
@@ -28,8 +29,7 @@ from pydantic import Field, model_validator
 
 from filters import phone_screen
 from filters.pii_candidates import Window, windows
-from pipeline.config import StrictModel
-from pipeline.stage import Stage, Verdict
+from pipeline.stage import Stage, TimeBudget, Verdict
 
 if TYPE_CHECKING:  # presidio (spaCy, torch) loads only where the stage runs
     from presidio_analyzer import AnalyzerEngine, RecognizerResult
@@ -75,7 +75,7 @@ class Pii(Stage):
     name = "pii"
     fields = (pa.field("pii_count", pa.int32()),)
 
-    class Params(StrictModel):
+    class Params(TimeBudget):
         entities: list[Entity] = Field(default_factory=lambda: list(PATTERN_ENTITIES))
         phone_regions: list[str] = Field(default_factory=lambda: ["US", "GB", "DE", "FR"])
         """Regions whose national formats phonenumbers accepts (international +NN always)."""

@@ -6,7 +6,9 @@ main-content heuristics, fast, keeps more boilerplate) and `trafilatura`
 (`include_comments=False, include_tables=True`, the reference, slow).
 The bytes are decoded first: valid UTF-8 is taken as UTF-8 whatever the header says
 (mislabelled pages are common), otherwise the declared charset, otherwise a detected one.
-Removes `empty_text` (no main text found); errors `extract_error` (the engine raised).
+Removes `empty_text` (no main text found); errors `extract_error` (the engine raised) and
+`extract_timeout` (the page alone ran past `timeout`: a deep enough tree keeps lexbor busy
+for minutes).
 Documents from non-WARC inputs carry no `html` column and pass through untouched.
 """
 
@@ -19,9 +21,8 @@ from typing import Literal
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipeline.config import StrictModel
 from pipeline.maintext import extract_main_text
-from pipeline.stage import Stage, Verdict
+from pipeline.stage import Stage, TimeBudget, Verdict
 
 
 def decode_html(body: bytes, declared: str | None) -> str:
@@ -66,7 +67,7 @@ class Extract(Stage):
 
     name = "extract"
 
-    class Params(StrictModel):
+    class Params(TimeBudget):
         engine: Literal["tokenmill", "resiliparse", "trafilatura"] = "tokenmill"
 
     def process(self, table: pa.Table) -> Verdict:

@@ -8,8 +8,12 @@ applies the global stage's decisions, runs the stages after it, and writes
 Runs inside a Ray worker. Batches stream through the stages and into a Parquet writer, so
 a shard never holds more than one batch per stage in memory. A stage that raises on a
 batch is retried document by document, and only the documents that still raise are
-errored (`<stage>_error`). The shard's Parquet files are renamed into place only when
-complete; its counts, samples and the profile of what it kept come back as a `ShardResult`.
+errored (`<stage>_error`). A stage with a time budget (`TimeBudget` params) runs in its
+sandbox, a child process that is killed when a batch runs past the budget
+(pipeline/sandbox.py); that batch too is retried document by document, each with the same
+budget, and a document that alone runs past it is errored `<stage>_timeout`. The shard's
+Parquet files are renamed into place only when complete; its counts, samples and the
+profile of what it kept come back as a `ShardResult`.
 """
 
 from __future__ import annotations
@@ -34,7 +38,8 @@ from pipeline.output import RunOutput
 from pipeline.profile import BASE_NAMES, Profile
 from pipeline.readers import read_documents
 from pipeline.sample import lowest, shard_rng
-from pipeline.stage import Stage, Verdict
+from pipeline.sandbox import StageTimeout, sandboxed
+from pipeline.stage import Stage, TimeBudget, Verdict
 from pipeline.stats import SAMPLES_PER_REASON, Funnel
 
 WORK = "_work"
@@ -123,16 +128,18 @@ class ShardResult:
 def process_shard(file: InputFile, plan: ShardPlan) -> ShardResult:
     from pipeline.stages import STAGE_TYPES
 
-    started = time.perf_counter()
     funnel = Funnel()
     output = RunOutput(plan.output)
     read_stats = funnel.stage("read") if plan.segment == 0 else None
-    stages = [STAGE_TYPES[spec.name](spec.params) for spec in plan.stages]
+    stages = [build_stage(spec) for spec in plan.stages]
     if plan.after is not None:
         global_stage = STAGE_TYPES[plan.after.name](plan.after.params)
         stages.insert(0, global_stage.for_shard(output, file.shard))
     for stage in stages:
         funnel.stage(stage.name)
+    # Reading time starts here: building the stages (a sandbox's child starting, once per
+    # worker) is not reading.
+    started = time.perf_counter()
     result = ShardResult(shard=file.shard, input=file.path, funnel=funnel)
     rng = shard_rng(f"{file.shard}/{plan.segment}")
     with ExitStack() as stack:
@@ -162,6 +169,16 @@ def process_shard(file: InputFile, plan: ShardPlan) -> ShardResult:
         read_stats.elapsed_s = time.perf_counter() - started - stage_time
         result.input_info = describe_file(file.path)
     return result
+
+
+def build_stage(spec: StageSpec) -> Stage:
+    """The stage `spec` names; one with a time budget runs in this process's sandbox for it."""
+    from pipeline.stages import STAGE_TYPES
+
+    stage_type = STAGE_TYPES[spec.name]
+    if isinstance(spec.params, TimeBudget):
+        return sandboxed(stage_type, spec.params)
+    return stage_type(spec.params)
 
 
 def read_segment(
@@ -236,12 +253,15 @@ def _decide(stage: Stage, batch: pa.Table) -> Verdict:
 
 
 def _decide_one_by_one(stage: Stage, batch: pa.Table) -> Verdict:
-    """Isolate the documents that break `stage`: each becomes errored `<stage>_error`."""
+    """Isolate the documents that break `stage`: each becomes errored `<stage>_timeout` or
+    `<stage>_error`."""
     verdicts = []
     for row in range(batch.num_rows):
         single = batch.slice(row, 1)
         try:
             verdicts.append(stage.process(single))
+        except StageTimeout:  # this document alone runs past the stage's time budget
+            verdicts.append(Verdict(single, errored=pa.array([f"{stage.name}_timeout"])))
         except Exception:  # this document alone breaks the stage
             verdicts.append(Verdict(single, errored=pa.array([f"{stage.name}_error"])))
     table = pa.concat_tables([v.table for v in verdicts], promote_options="permissive")

@@ -9,6 +9,11 @@ Most stages decide each document on its own (`Stage`). A `GlobalStage` (dedup) m
 every document before it can decide about any: the plan runs it as a phase between the
 per-file stages before it and those after it, and then applies its decisions shard by
 shard through an ordinary `Stage`, so its counts go through the same funnel.
+
+A stage whose engine can hold on to one pathological document for minutes in C code (an
+HTML parser, a regex engine) takes a `TimeBudget`: the shard runner then runs it in a child
+process that it kills when a batch runs past the budget (pipeline/sandbox.py). The stage
+itself stays plain: calling its `process` runs in-process, without a budget.
 """
 
 from __future__ import annotations
@@ -18,7 +23,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import pyarrow as pa
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
+
+from pipeline.config import StrictModel
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -36,6 +43,16 @@ class Verdict:
     counters: dict[str, int] = field(default_factory=dict)
     """What the stage counted beyond documents, summed into the report: lines a line-level
     rule removed, PII entities by type, documents matching each benchmark, ..."""
+
+
+class TimeBudget(StrictModel):
+    """Params of a stage that may take too long on a document: the runner enforces `timeout`."""
+
+    timeout: float = Field(default=300, gt=0)
+    """Seconds one batch of documents may take in this stage; past it the batch is abandoned
+    and its documents retried one at a time, each with the same limit; a document that alone
+    runs past it is errored `<stage>_timeout`. The limit also covers the first batch in each
+    new process, where a stage may load what it needs (spaCy's word rules: seconds)."""
 
 
 class Block(ABC):

@@ -166,13 +166,16 @@ def _stages(params) -> list:
 
 
 def test_config_defaults_and_rejections():
-    [spec] = _stages({"quality": {}})
-    assert {name for name, value in spec.params if value is not None} == {
-        "gopher_quality",
-        "gopher_repetition",
-        "c4",
-        "fineweb",
-    }
+    for params in ({}, {"timeout": 5}):  # only family keys choose the families
+        [spec] = _stages({"quality": params})
+        assert {name for name, value in spec.params if value is not None} == {
+            "gopher_quality",
+            "gopher_repetition",
+            "c4",
+            "fineweb",
+            "timeout",
+        }
+    assert spec.params.timeout == 5
     [spec] = _stages({"quality": {"gopher_repetition": {"top_n_grams": {"2": 0.3}}}})
     assert spec.params.gopher_repetition.top_n_grams == {2: 0.3} and spec.params.c4 is None
     for params, key in [
@@ -184,6 +187,7 @@ def test_config_defaults_and_rejections():
         ),
         ({"fineweb": {"line_punct_thr": "0.1"}}, "stages.quality.fineweb.line_punct_thr"),
         ({"c4": {"filter_policy": "yes"}}, "stages.quality.c4.filter_policy"),
+        ({"timeout": 0}, "stages.quality.timeout"),
     ]:
         with pytest.raises(ConfigError, match=key):
             _stages({"quality": params})

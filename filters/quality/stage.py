@@ -9,7 +9,9 @@ as `lines_removed.c4_<rule>`. Words are split as datatrove splits them (spaCy's 
 the document's `language` when the language stage ran before, English otherwise).
 
 `quality: {}` runs the four published families with their published thresholds; naming any
-family runs only the named ones, each with its thresholds overridable.
+family runs only the named ones, each with its thresholds overridable. Only family keys
+choose: `quality: {timeout: 60}` still runs the published families. A document that alone
+runs past `timeout` is errored `quality_timeout`.
 """
 
 from __future__ import annotations
@@ -29,8 +31,7 @@ from filters.quality.gopher_quality import GopherQuality
 from filters.quality.gopher_repetition import GopherRepetition
 from filters.quality.signals import Signals
 from filters.quality.words import WordSplitter
-from pipeline.config import StrictModel
-from pipeline.stage import Stage, Verdict
+from pipeline.stage import Stage, TimeBudget, Verdict
 
 FAMILIES: tuple[type[Family], ...] = (GopherRepetition, GopherQuality, C4, FineWeb, Blocklist)
 PUBLISHED = ("gopher_repetition", "gopher_quality", "c4", "fineweb")
@@ -41,7 +42,7 @@ class Quality(Stage):
 
     name = "quality"
 
-    class Params(StrictModel):
+    class Params(TimeBudget):
         gopher_repetition: GopherRepetition.Params | None = None
         gopher_quality: GopherQuality.Params | None = None
         c4: C4.Params | None = None
@@ -51,8 +52,8 @@ class Quality(Stage):
         @model_validator(mode="before")
         @classmethod
         def _published_by_default(cls, data: Any) -> Any:
-            if isinstance(data, dict) and not data:
-                return {family: {} for family in PUBLISHED}
+            if isinstance(data, dict) and not set(data) & {f.name for f in FAMILIES}:
+                return {**data, **{family: {} for family in PUBLISHED}}
             return data
 
     def __init__(self, params: Params) -> None:

@@ -1,0 +1,36 @@
+"""A stage that misbehaves on purpose, for tests/test_sandbox.py.
+
+A sandbox's child builds its stage from the module and class name, so test stages live in a
+module the child can import; this one imports little, because a child pays for its imports
+at every restart.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+import pyarrow as pa
+
+from pipeline.stage import Stage, TimeBudget, Verdict
+
+
+class Faulty(Stage):
+    """Keeps every document, but never returns from a batch holding the text `hang`, dies as
+    a segfault in C would on `crash`, and raises on `raise`."""
+
+    name = "faulty"
+
+    class Params(TimeBudget):
+        pass
+
+    def process(self, table: pa.Table) -> Verdict:
+        texts = set(table.column("text").to_pylist())
+        if "hang" in texts:
+            time.sleep(3600)
+        if "crash" in texts:
+            os.kill(os.getpid(), signal.SIGSEGV)
+        if "raise" in texts:
+            raise ValueError("a document this stage cannot take")
+        return Verdict(table)

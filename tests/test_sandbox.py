@@ -1,0 +1,108 @@
+"""Stages with a time budget, run in a child process: timeouts, crashes, reuse, same output."""
+
+from __future__ import annotations
+
+import os
+import signal
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from filters.quality.stage import Quality
+from pipeline.documents import document_schema
+from pipeline.extract import Extract
+from pipeline.inputs import resolve_inputs
+from pipeline.plan import shard_plans
+from pipeline.readers import read_documents as read_batches
+from pipeline.sandbox import StageTimeout, sandboxed
+from pipeline.shard import apply_stage, process_shard
+from pipeline.stats import Funnel, StageStats
+from tests.conftest import job, read_documents
+from tests.faulty_stage import Faulty
+from tests.stuck_quality import StuckQuality
+from tests.warcs import PARAGRAPH, page_record, write_warc
+
+PROSE = (
+    "The river flooded the lower town twice last winter, and the council has now agreed "
+    "to build a new wall along the bank. Work will start in the spring, when the water is low. "
+    "The engineers say that the wall will protect about four hundred houses and the old market. "
+    "Some residents would rather see the money spent on the school, which needs a new roof. "
+    "A public meeting about both plans will be held in the library next month."
+).replace(". ", ".\n")
+"""A document every published quality family keeps."""
+
+DEPTH = 100_000
+"""Nested <div>s that keep the `tokenmill` engine busy for ~11 s on the 2-core development
+machine (50,000 take ~2.7 s): far past the tests' budget of a second on faster ones too."""
+
+
+def nested_divs(depth: int) -> bytes:
+    return b"<html><body>" + b"<div>" * depth + b"deep" + b"</div>" * depth + b"</body></html>"
+
+
+def documents(texts: list[str]) -> pa.Table:
+    return pa.table({"id": [f"doc-{n}" for n in range(len(texts))], "text": texts})
+
+
+def run_stage(stage, table: pa.Table) -> tuple[pa.Table, StageStats]:
+    """`stage` over `table` as the shard runner applies it: the kept documents and the counts."""
+    funnel = Funnel()
+    schema = document_schema([])
+    kept = apply_stage(stage, table, funnel, None, schema, np.random.default_rng(0))
+    return kept, funnel.stages[stage.name]
+
+
+def test_a_page_past_the_budget_is_errored_and_the_rest_of_its_batch_kept(tmp_path):
+    records = [page_record(n) for n in range(4)]
+    records.insert(2, page_record(99, body=nested_divs(DEPTH)))
+    warc = write_warc(tmp_path / "crawl.warc.gz", records)
+    inputs = [{"source": "web", "format": "warc", "paths": [str(warc)]}]
+    config = job(tmp_path / "out", inputs, [{"extract": {"timeout": 1}}])
+    [file] = resolve_inputs(config)
+    [plan] = shard_plans(config)
+    result = process_shard(file, plan)
+    stats = result.funnel.stages["extract"]
+    assert stats.docs_in == 5 and stats.errored == {"extract_timeout": 1}
+    assert stats.kept == 4 and stats.conserved()
+    [batch] = read_batches(file, StageStats(), plan.batch_size)
+    normal = batch.filter(pa.array(["/99" not in url for url in batch["url"].to_pylist()]))
+    expected = Extract(Extract.Params()).process(normal).table
+    kept = read_documents(tmp_path / "out")
+    assert [(d["id"], d["text"]) for d in kept] == list(
+        zip(expected["id"].to_pylist(), expected["text"].to_pylist(), strict=True)
+    )
+
+
+def test_a_document_that_kills_the_child_or_raises_costs_only_itself():
+    sandbox = sandboxed(Faulty, Faulty.Params(timeout=5))
+    kept, stats = run_stage(sandbox, documents(["a", "crash", "b", "raise", "c"]))
+    assert kept["text"].to_pylist() == ["a", "b", "c"]
+    assert stats.errored == {"faulty_error": 2} and stats.conserved()
+    os.kill(sandbox.child.pid, signal.SIGKILL)  # between batches, as an OOM killer would
+    kept, stats = run_stage(sandbox, documents(["d", "e"]))
+    assert kept["text"].to_pylist() == ["d", "e"] and stats.errored == {}
+
+
+def test_the_child_is_reused_across_batches_and_replaced_after_a_timeout():
+    sandbox = sandboxed(Faulty, Faulty.Params(timeout=1))
+    child = sandbox.child
+    sandbox.process(documents(["a"]))
+    sandbox.process(documents(["b"]))
+    assert sandboxed(Faulty, Faulty.Params(timeout=1)) is sandbox
+    assert sandbox.child is child
+    with pytest.raises(StageTimeout):
+        sandbox.process(documents(["c", "hang"]))
+    assert child.returncode == -signal.SIGKILL  # killed and reaped
+    assert sandbox.process(documents(["d"])).table["text"].to_pylist() == ["d"]
+    assert sandbox.child.pid != child.pid
+
+
+def test_a_quality_timeout_is_handled_the_same_way():
+    texts = [PROSE, PARAGRAPH.split(". ")[0] + ".", "hang"]  # kept, removed, stuck
+    params = Quality.Params(timeout=1)
+    kept, stats = run_stage(sandboxed(StuckQuality, params), documents(texts))
+    assert stats.errored == {"quality_timeout": 1} and stats.conserved()
+    expected, expected_stats = run_stage(Quality(params), documents(texts[:2]))
+    assert kept["text"].to_pylist() == [PROSE] and kept.equals(expected)
+    assert stats.removed == expected_stats.removed and stats.counters == expected_stats.counters
