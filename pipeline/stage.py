@@ -48,11 +48,12 @@ class Verdict:
 class TimeBudget(StrictModel):
     """Params of a stage that may take too long on a document: the runner enforces `timeout`."""
 
-    timeout: float = Field(default=300, gt=0)
-    """Seconds one batch of documents may take in this stage; past it the batch is abandoned
-    and its documents retried one at a time, each with the same limit; a document that alone
-    runs past it is errored `<stage>_timeout`. The limit also covers the first batch in each
-    new process, where a stage may load what it needs (spaCy's word rules: seconds)."""
+    timeout: float = Field(default=30, gt=0)
+    """Seconds the stage may spend on a group of up to 64 documents (the runner's
+    TIMED_GROUP; a normal group takes well under a second): past it the group is abandoned
+    and its documents retried one at a time, each with the same limit, and a document that
+    alone runs past it is errored `<stage>_timeout`. It also covers what a stage loads on
+    first use in a new process (spaCy's word rules: a few seconds)."""
 
 
 class Block(ABC):
