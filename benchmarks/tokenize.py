@@ -41,6 +41,7 @@ from rich.table import Table
 
 from mixing.count import EncodeJob, encode_shard
 from mixing.tokens import build_tokens
+from pipeline.checksums import describe_file
 from pipeline.config import validate_config
 from pipeline.documents import conform, document_schema
 from pipeline.output import RunOutput
@@ -146,19 +147,26 @@ def config_for(out: Path, tokenizer_path: Path, shard_tokens: int):
 def encode_in_process(base: Path, out: Path, tokenizer_json: str, batch_size: int) -> Clock:
     fresh_output(base, out)
     job = EncodeJob(str(out), tokenizer_json, 0, 0.01, batch_size)
+    documents = documents_of(out)
     with Clock() as clock:
-        for name in sorted(p.name for p in (out / "documents").glob("*.parquet")):
-            encode_shard(name, job)
+        for name, recorded in documents.items():
+            encode_shard(name, recorded, job)
     return clock
 
 
 def phases_on_ray(base: Path, out: Path, config, workers: int) -> Clock:
     fresh_output(base, out)
     state = RunState.open(RunOutput(str(out)), config)
+    documents = documents_of(out)
     with Clock() as clock:
-        build_tokens(config, state, lambda: workers, Console(stderr=True, quiet=True))
+        build_tokens(config, state, documents, lambda: workers, Console(stderr=True, quiet=True))
     clock.cpu = float("nan")  # the work is in the Ray workers, not this process
     return clock
+
+
+def documents_of(out: Path) -> dict[str, dict]:
+    """The documents shards as a run records them (name → size, date, sha256)."""
+    return {p.name: describe_file(str(p)) for p in sorted((out / "documents").glob("*.parquet"))}
 
 
 def fresh_output(base: Path, out: Path) -> None:

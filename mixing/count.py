@@ -20,6 +20,7 @@ from tokenizers import Tokenizer
 
 from mixing.keys import SAMPLE, VALIDATION, derive, id_keys, uniform
 from mixing.mixture import BUCKETS, SourceCounts
+from pipeline.checksums import verify_file
 from pipeline.faults import kill_point
 from pipeline.output import RunOutput
 from tokenizer.bpe import for_documents
@@ -57,9 +58,11 @@ class EncodeJob:
     batch_size: int
 
 
-def encode_shard(name: str, job: EncodeJob) -> EncodeResult:
+def encode_shard(name: str, recorded: dict, job: EncodeJob) -> EncodeResult:
+    """Encode documents shard `name`, first checked to be what the run `recorded` writing."""
     one_thread_per_task()
     output = RunOutput(job.output)
+    verify_file(output.url_of("documents", name), recorded)
     tokenizer = document_tokenizer(job.tokenizer_json)
     result = EncodeResult(shard=name)
     val_parts: list[pa.Table] = []

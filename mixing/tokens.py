@@ -54,20 +54,25 @@ class TokensResult:
 
 
 def build_tokens(
-    config: JobConfig, state: RunState, workers: Callable[[], int], console: Console
+    config: JobConfig,
+    state: RunState,
+    documents: dict[str, dict],
+    workers: Callable[[], int],
+    console: Console,
 ) -> TokensResult | None:
     """Run the phases that are not finished; None when the config asks for no tokens.
 
-    `workers()` starts Ray on first call (only a phase with work to do calls it) and says
-    how many tasks to run at once.
+    `documents`: the run's documents shards (name in OUT/documents/ → what the run recorded
+    writing it: each is checked against it before it is read). `workers()` starts Ray on
+    first call (only a phase with work to do calls it) and says how many tasks to run at once.
     """
     if config.mixture is None and config.tokenizer is None:
         return None
     output = state.output
-    tokenizer_json = _tokenizer_phase(config, output, state, workers, console)
+    tokenizer_json = _tokenizer_phase(config, output, state, documents, workers, console)
     if config.mixture is None:
         return None
-    encoded = _encode_phase(config, output, state, workers, tokenizer_json, console)
+    encoded = _encode_phase(config, output, state, documents, workers, tokenizer_json, console)
     kill_point("driver.tokens")
     plans = _mixture_phase(config, state, encoded)
     _shuffle_phase(config, output, state, workers, encoded, plans, console)
@@ -86,7 +91,7 @@ def _finished(state: RunState, name: str, digest: str) -> dict | None:
     return record if record and record.get("digest") == digest else None
 
 
-def _tokenizer_phase(config, output, state, workers, console) -> str:
+def _tokenizer_phase(config, output, state, documents, workers, console) -> str:
     spec = config.tokenizer_config()
     loaded = load_tokenizer(spec.path) if spec.path is not None else None
     loaded_sha256 = fingerprint(loaded) if loaded else None
@@ -99,7 +104,7 @@ def _tokenizer_phase(config, output, state, workers, console) -> str:
     else:
         workers()
         console.print(f"training a {spec.train.vocab_size:,}-token byte-level BPE tokenizer")
-        tokenizer = Tokenizer.from_str(ray.get(_TRAIN.remote(output.url, spec.train)))
+        tokenizer = Tokenizer.from_str(ray.get(_TRAIN.remote(output.url, documents, spec.train)))
     text = tokenizer.to_str(pretty=True)
     with output.atomic("tokenizer", "tokenizer.json") as handle:
         handle.write(text.encode())
@@ -114,7 +119,7 @@ def _tokenizer_phase(config, output, state, workers, console) -> str:
     return text
 
 
-def _encode_phase(config, output, state, workers, tokenizer_json, console) -> dict:
+def _encode_phase(config, output, state, documents, workers, tokenizer_json, console) -> dict:
     mixture = config.mixture
     tokenizer = state.phase("tokenizer")["sha256"]
     digest = _digest(state.digest, tokenizer, mixture.seed, mixture.validation)
@@ -122,7 +127,7 @@ def _encode_phase(config, output, state, workers, tokenizer_json, console) -> di
         return done
     for folder in (("tokens",), ("_state", "tokens")):
         output.remove(*folder)
-    shards = output.list("documents", suffix=".parquet")
+    shards = sorted(documents)
     parallel = workers()
     job = ray.put(
         EncodeJob(
@@ -134,7 +139,7 @@ def _encode_phase(config, output, state, workers, tokenizer_json, console) -> di
         )
     )
     results: list[EncodeResult] = run_tasks(
-        [(_ENCODE, (name, job)) for name in shards], parallel, "encode", console
+        [(_ENCODE, (name, documents[name], job)) for name in shards], parallel, "encode", console
     )
     counts: dict[str, SourceCounts] = {}
     errored: Counter[str] = Counter()

@@ -1,5 +1,10 @@
 """What a file is, to tell whether it changed: its size, its date and a content checksum
-(sha256 of local files; an object store's ETag, which it keeps for us, elsewhere)."""
+(sha256 of local files; an object store's ETag, which it keeps for us, elsewhere).
+
+Files a run writes are hashed as they are written (`HashingSink`), and what a later step
+reads is checked against that (`verify_file`), so a truncated or altered shard is named
+instead of read.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +16,10 @@ import fsspec
 CHUNK = 8 << 20
 
 
+class FileChanged(Exception):
+    """A file differs from what was recorded of it when it was written or read."""
+
+
 def describe_file(path: str, checksum: bool = True) -> dict[str, Any]:
     """Size, modification time and checksum of `path`; `checksum=False` leaves out a local
     file's sha256, which means reading the whole file."""
@@ -19,14 +28,21 @@ def describe_file(path: str, checksum: bool = True) -> dict[str, Any]:
         info = fs.info(stripped)
     except FileNotFoundError:
         return {"missing": True}
+    described = identity(fs, info)
+    if checksum and "etag" not in described:
+        described["sha256"] = sha256_of(fs, stripped)
+    return described
+
+
+def identity(fs: fsspec.AbstractFileSystem, info: dict[str, Any]) -> dict[str, Any]:
+    """What `fs.info` says that changes with the content: size, and the local file's date or
+    the store's ETag."""
     described: dict[str, Any] = {"size": info.get("size")}
     etag = info.get("ETag") or info.get("etag") or info.get("md5Hash")
     if etag:
         described["etag"] = str(etag).strip('"')
     elif "file" in fs.protocol:
         described["mtime"] = info.get("mtime")
-        if checksum:
-            described["sha256"] = sha256_of(fs, stripped)
     return described
 
 
@@ -56,3 +72,57 @@ def file_changed(recorded: dict[str, Any], path: str) -> bool:
     if "etag" in now or now.get("mtime") == recorded.get("mtime"):
         return False
     return describe_file(path)["sha256"] != recorded.get("sha256")
+
+
+def verify_file(path: str, recorded: dict[str, Any]) -> None:
+    """Raise `FileChanged`, naming `path`, unless its content is what was recorded when it
+    was written: the same sha256 (read in full), or the same ETag on an object store."""
+    now = describe_file(path)
+    if now.get("missing"):
+        raise FileChanged(f"{path}: missing; it was written by this run")
+    for key in ("sha256", "etag"):
+        if key in recorded and key in now and now[key] != recorded[key]:
+            raise FileChanged(
+                f"{path}: its {key} differs from when this run wrote it "
+                f"({now['size']:,} bytes now, {recorded['size']:,} then)"
+            )
+
+
+class HashingSink:
+    """A binary sink that hashes (sha256) and counts what is written through it."""
+
+    def __init__(self, sink: Any) -> None:
+        self._sink = sink
+        self._digest = hashlib.sha256()
+        self.size = 0
+        self.written: dict[str, Any] | None = None
+        """Once the file is complete and in place: its size, date or ETag, and sha256."""
+
+    def write(self, data: Any) -> int:
+        view = memoryview(data)
+        self._digest.update(view)
+        self.size += view.nbytes
+        return self._sink.write(data)
+
+    def tell(self) -> int:
+        return self.size
+
+    def flush(self) -> None:
+        self._sink.flush()
+
+    def close(self) -> None:
+        self._sink.close()
+
+    @property
+    def closed(self) -> bool:
+        return self._sink.closed
+
+    def writable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return False
+
+    @property
+    def sha256(self) -> str:
+        return self._digest.hexdigest()

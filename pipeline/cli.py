@@ -332,9 +332,11 @@ def _run(args: argparse.Namespace) -> int:
 def _report(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from pipeline.output import RunOutput
     from pipeline.report.compare import compare_reports, print_comparison
     from pipeline.report.html import render_html
     from pipeline.report.terminal import print_summary
+    from pipeline.state import SHARD_FOLDERS
 
     report = _read_report(args.output)
     if args.html:
@@ -350,7 +352,12 @@ def _report(args: argparse.Namespace) -> int:
         print(json.dumps(report, indent=2))
     elif not args.html:
         print_summary(report, Console())
-    return 0
+    damaged = RunOutput(args.output).damaged(*SHARD_FOLDERS)
+    for path in damaged:
+        Console(stderr=True).print(
+            f"[red]error[/red]: {path} is missing or not what the run wrote", soft_wrap=True
+        )
+    return 1 if damaged else 0
 
 
 def _read_report(folder: str) -> dict:

@@ -5,9 +5,10 @@ Everything is written under a temporary name and renamed when complete, so a rea
 resumed run) never sees half a file.
 
 tokenmill deletes only what it can prove it wrote. Before a file outside the run's own
-folders (`_state/`, `_work/`) is first written, its name is recorded in `_state/files/`;
-removing a folder removes the recorded files in it and their unfinished temporaries,
-nothing else. `_state/` and `_work/` hold nothing but the run's bookkeeping and
+folders (`_state/`, `_work/`) is first written, its name is recorded in `_state/files/`, and
+once it is complete, its size, date and sha256 beside it; removing a folder removes the
+recorded files in it and their unfinished temporaries, nothing else, and `damaged` names
+the recorded files that are no longer what was written. `_state/` and `_work/` hold nothing but the run's bookkeeping and
 intermediates, and go whole. Which folders may hold a run at all is `check_output`'s to say.
 """
 
@@ -20,18 +21,20 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 from urllib.parse import quote, unquote
 
 from fsspec.core import url_to_fs
 from fsspec.implementations.local import LocalFileSystem
 
+from pipeline.checksums import HashingSink, file_changed, identity
 from pipeline.config import ConfigError
 
 OWN_FOLDERS = ("_state", "_work")
 """The run's bookkeeping and intermediates: nothing of the user's is ever in them."""
 LEDGER = ("_state", "files")
-"""One empty file per file tokenmill wrote elsewhere in the folder, named by its quoted path."""
+"""One entry per file tokenmill wrote elsewhere in the folder, named by its quoted path:
+empty while the file is written, then what it is (size, date or ETag, sha256)."""
 LOCK_NAME = ".tokenmill.lock"
 """Held by the run that writes the folder (pipeline.output_lock); not part of the run."""
 RUN_MARKER = ("_state", "plan.json")
@@ -52,12 +55,18 @@ class RunOutput:
     def path(self, *parts: str) -> str:
         return "/".join([self.root.rstrip("/"), *parts])
 
+    def url_of(self, *parts: str) -> str:
+        """`path(*parts)` as code that opens it on its own needs it: a local path, or a URL."""
+        path = self.path(*parts)
+        return path if self.is_local else self.fs.unstrip_protocol(path)
+
     def exists(self, *parts: str) -> bool:
         return self.fs.exists(self.path(*parts))
 
     @contextmanager
-    def atomic(self, *parts: str) -> Iterator[BinaryIO]:
-        """Open `parts` for writing under a temporary name; rename into place on success."""
+    def atomic(self, *parts: str) -> Iterator[HashingSink]:
+        """Open `parts` for writing under a temporary name; rename into place on success.
+        Then the sink's `written` describes the file, sha256 included, for the run's records."""
         final = self.path(*parts)
         folder, name = final.rsplit("/", 1)
         self.fs.makedirs(folder, exist_ok=True)
@@ -69,8 +78,12 @@ class RunOutput:
         temporary = f"{folder}/.tmp-{uuid.uuid4().hex[:8]}-{name}"
         try:
             with self.fs.open(temporary, "wb") as handle:
-                yield handle
+                sink = HashingSink(handle)
+                yield sink
             self.fs.mv(temporary, final)
+            sink.written = {**identity(self.fs, self.fs.info(final)), "sha256": sink.sha256}
+            if parts[0] not in OWN_FOLDERS:
+                self._record(parts, sink.written)
         finally:
             if self.fs.exists(temporary):
                 self.fs.rm(temporary)
@@ -129,9 +142,24 @@ class RunOutput:
             ):
                 self.fs.rm(path, recursive=True)
 
-    def _record(self, parts: tuple[str, ...]) -> None:
+    def damaged(self, *folders: str) -> list[str]:
+        """The files tokenmill wrote in `folders` that are missing or no longer what it
+        wrote (by size and date, and by sha256 where the date differs)."""
+        found = []
+        for entry in self.owned():
+            if entry[0] not in folders:
+                continue
+            with self.fs.open(self.path(*LEDGER, _ledger_name(entry)), "rb") as handle:
+                written = handle.read()
+            if written and file_changed(json.loads(written), self.url_of(*entry)):
+                found.append(self.url_of(*entry))
+        return found
+
+    def _record(self, parts: tuple[str, ...], written: dict[str, Any] | None = None) -> None:
+        """Note `parts` in the ledger: before it is written (`written` None), then what it is."""
         self.fs.makedirs(self.path(*LEDGER), exist_ok=True)
-        self.fs.pipe_file(self.path(*LEDGER, _ledger_name(parts)), b"")
+        content = b"" if written is None else json.dumps(written).encode()
+        self.fs.pipe_file(self.path(*LEDGER, _ledger_name(parts)), content)
 
     def _remove_owned(self, entries: list[tuple[str, ...]]) -> None:
         folders = sorted({entry[:-1] for entry in entries}, key=len, reverse=True)

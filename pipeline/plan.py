@@ -31,7 +31,14 @@ from pipeline.output import RunOutput, check_output
 from pipeline.output_lock import locked
 from pipeline.report import write_report
 from pipeline.report.build import build_report
-from pipeline.shard import WORK, ShardPlan, ShardResult, process_shard, segment_folder
+from pipeline.shard import (
+    WORK,
+    ShardPlan,
+    ShardResult,
+    process_shard,
+    segment_file,
+    segment_folder,
+)
 from pipeline.stage import GlobalStage, PhaseContext
 from pipeline.stages import STAGE_TYPES
 from pipeline.state import RunState
@@ -122,7 +129,8 @@ def run_job(
                     f"resuming: {len(done)} of {len(files)} shards already finished{where}"
                 )
             if todo:
-                for result in _run_tasks(todo, plan, workers(), failed, console):
+                sources = {file.shard: _source(plan, parts[file.shard]) for file in todo}
+                for result in _run_tasks(todo, plan, sources, workers(), failed, console):
                     state.record(result, folder)
                     kill_point("driver.shards")
                     done[result.shard] = result
@@ -133,7 +141,15 @@ def run_job(
         errored = errored_stages(results, config.execution.max_errored_share)
         if errored:  # not finished after all: the next run redoes them and what follows
             state.forget([r.shard for r in results if _errored_in(r, errored)])
-        tokens = None if failed or errored else build_tokens(config, state, workers, console)
+        documents = {
+            path.removeprefix("documents/"): recorded
+            for result in results
+            for path, recorded in result.files.items()
+            if path.startswith("documents/")
+        }
+        tokens = None
+        if not (failed or errored):
+            tokens = build_tokens(config, state, documents, workers, console)
         if len(finished) == len(files) and len(plans) > 1 and not errored:
             output.remove(WORK)
         elapsed = time.perf_counter() - clock
@@ -202,8 +218,21 @@ def _label(plan: ShardPlan) -> str:
     return f"after {plan.after.name}" if plan.after else "before global stages"
 
 
+def _source(plan: ShardPlan, earlier: list[ShardResult]) -> dict | None:
+    """What the segment before `plan` recorded of the shard file `plan` reads."""
+    if plan.segment == 0:
+        return None
+    shard = earlier[-1].shard
+    return earlier[-1].files["/".join(segment_file(plan.segment - 1, shard))]
+
+
 def _run_tasks(
-    files: list[InputFile], plan: ShardPlan, workers: int, failed: dict[str, str], console: Console
+    files: list[InputFile],
+    plan: ShardPlan,
+    sources: dict[str, dict | None],
+    workers: int,
+    failed: dict[str, str],
+    console: Console,
 ):
     task = ray.remote(process_shard).options(num_cpus=1, max_retries=1)
     plan_ref = ray.put(plan)
@@ -223,7 +252,7 @@ def _run_tasks(
         while queue or pending:
             while queue and len(pending) < 2 * workers:
                 file = queue.pop(0)
-                pending[task.remote(file, plan_ref)] = file
+                pending[task.remote(file, plan_ref, sources[file.shard])] = file
             [ready], _ = ray.wait(list(pending), num_returns=1)
             file = pending.pop(ready)
             try:

@@ -30,9 +30,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from pipeline.checksums import describe_file
+from pipeline.checksums import describe_file, verify_file
 from pipeline.config import StageSpec
 from pipeline.documents import conform, removed_schema, text_bytes
+from pipeline.faults import kill_point
 from pipeline.inputs import InputFile
 from pipeline.output import RunOutput
 from pipeline.profile import BASE_NAMES, Profile
@@ -65,9 +66,7 @@ class ShardPlan:
     """The last segment writes OUT/documents/; the others OUT/_work/segment-<n>/."""
 
     def destination(self, shard: str) -> tuple[str, ...]:
-        if self.last:
-            return ("documents", f"{shard}.parquet")
-        return (*segment_folder(self.segment), f"{shard}.parquet")
+        return ("documents", f"{shard}.parquet") if self.last else segment_file(self.segment, shard)
 
     def removed_name(self, shard: str) -> str:
         return f"{shard}.{self.after.name}.parquet" if self.after else f"{shard}.parquet"
@@ -75,6 +74,11 @@ class ShardPlan:
 
 def segment_folder(segment: int) -> tuple[str, ...]:
     return (WORK, f"segment-{segment}")
+
+
+def segment_file(segment: int, shard: str) -> tuple[str, ...]:
+    """Where segment `segment` (not the last) writes `shard`, for the next one to read."""
+    return (*segment_folder(segment), f"{shard}.parquet")
 
 
 @dataclass
@@ -87,6 +91,8 @@ class ShardResult:
     input_info: dict[str, Any] = field(default_factory=dict)
     profile: Profile = field(default_factory=Profile)
     """The kept documents' sources, languages, signal histograms and a sample."""
+    files: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """What it wrote (path in OUT → size, date or ETag, sha256), checked when read again."""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -95,6 +101,7 @@ class ShardResult:
             "documents": self.documents,
             "text_bytes": self.text_bytes,
             "input_info": self.input_info,
+            "files": self.files,
             "funnel": self.funnel.to_json(),
             "profile": self.profile.to_json(),
         }
@@ -109,6 +116,7 @@ class ShardResult:
             text_bytes=data["text_bytes"],
             input_info=data["input_info"],
             profile=Profile.from_json(data["profile"]) if "profile" in data else Profile(),
+            files=data.get("files", {}),
         )
 
     @classmethod
@@ -125,10 +133,13 @@ class ShardResult:
             text_bytes=parts[-1].text_bytes,
             input_info=parts[0].input_info,
             profile=parts[-1].profile,
+            files={path: info for part in parts for path, info in part.files.items()},
         )
 
 
-def process_shard(file: InputFile, plan: ShardPlan) -> ShardResult:
+def process_shard(file: InputFile, plan: ShardPlan, source: dict | None = None) -> ShardResult:
+    """Run one segment of the plan on `file`'s shard; `source`: what the segment before
+    recorded of the file it wrote, which this one reads (checked before it is)."""
     from pipeline.stages import STAGE_TYPES
 
     funnel = Funnel()
@@ -145,19 +156,24 @@ def process_shard(file: InputFile, plan: ShardPlan) -> ShardResult:
     started = time.perf_counter()
     result = ShardResult(shard=file.shard, input=file.path, funnel=funnel)
     rng = shard_rng(f"{file.shard}/{plan.segment}")
+    written = {}
     with ExitStack() as stack:
-        documents = stack.enter_context(output.atomic(*plan.destination(file.shard)))
-        writer = stack.enter_context(pq.ParquetWriter(documents, plan.schema, compression="zstd"))
+        destination = plan.destination(file.shard)
+        written[destination] = stack.enter_context(output.atomic(*destination))
+        writer = stack.enter_context(
+            pq.ParquetWriter(written[destination], plan.schema, compression="zstd")
+        )
         removed_writer = None
         if plan.keep_removed:
-            removed = stack.enter_context(output.atomic("removed", plan.removed_name(file.shard)))
+            removed = ("removed", plan.removed_name(file.shard))
+            written[removed] = stack.enter_context(output.atomic(*removed))
             removed_writer = stack.enter_context(
-                pq.ParquetWriter(removed, removed_schema(plan.schema), compression="zstd")
+                pq.ParquetWriter(written[removed], removed_schema(plan.schema), compression="zstd")
             )
         if read_stats is not None:
             batches = read_documents(file, read_stats, plan.batch_size)
         else:
-            batches = read_segment(output, plan.segment - 1, file.shard, plan.batch_size)
+            batches = read_segment(output, plan.segment - 1, file.shard, plan.batch_size, source)
         for batch in batches:
             for stage in stages:
                 batch = apply_stage(stage, batch, funnel, removed_writer, plan.schema, rng)
@@ -167,6 +183,8 @@ def process_shard(file: InputFile, plan: ShardPlan) -> ShardResult:
                 result.profile.add(batch, rng.random(batch.num_rows))
             result.documents += batch.num_rows
             result.text_bytes += text_bytes(batch)
+            kill_point("shard")
+    result.files = {"/".join(parts): sink.written for parts, sink in written.items()}
     if read_stats is not None:
         stage_time = sum(funnel.stages[stage.name].elapsed_s for stage in stages)
         read_stats.elapsed_s = time.perf_counter() - started - stage_time
@@ -185,10 +203,12 @@ def build_stage(spec: StageSpec) -> Stage:
 
 
 def read_segment(
-    output: RunOutput, segment: int, shard: str, batch_size: int
+    output: RunOutput, segment: int, shard: str, batch_size: int, recorded: dict
 ) -> Iterator[pa.Table]:
-    """The shard an earlier segment wrote, batch by batch."""
-    with output.fs.open(output.path(*segment_folder(segment), f"{shard}.parquet"), "rb") as handle:
+    """The shard an earlier segment wrote, batch by batch, once checked to be what it wrote."""
+    parts = segment_file(segment, shard)
+    verify_file(output.url_of(*parts), recorded)
+    with output.fs.open(output.path(*parts), "rb") as handle:
         for batch in pq.ParquetFile(handle).iter_batches(batch_size=batch_size):
             yield pa.Table.from_batches([batch])
 

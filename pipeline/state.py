@@ -21,6 +21,9 @@ from pipeline.inputs import InputFile
 from pipeline.output import RunOutput
 from pipeline.shard import ShardResult
 
+SHARD_FOLDERS = ("documents", "removed", "tokens")
+"""Where the shards that later steps read lie: checked on every rerun and report."""
+
 
 def plan_digest(config: JobConfig) -> str:
     """What decides the documents: inputs, stages, keep_removed, the schema, and the content
@@ -57,6 +60,12 @@ class RunState:
                 )
         else:
             output.write_json({"digest": digest}, "_state", "plan.json")
+        if damaged := output.damaged(*SHARD_FOLDERS):
+            more = f" (and {len(damaged) - 1} more)" if len(damaged) > 1 else ""
+            raise ConfigError(
+                f"output: {damaged[0]}{more} is missing or not what this run wrote; "
+                "rerun with --fresh to redo the run"
+            )
         for folder in ("documents", "removed"):
             output.remove_temporaries(folder)
         for folder in output.list("_work"):

@@ -12,6 +12,8 @@ import sys
 import time
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from pipeline.config import ConfigError
@@ -223,3 +225,19 @@ def test_a_redone_write_removes_what_a_killed_writer_of_it_left(tmp_path):
         ".tmp-0badcafe-web-00001.parquet",
         "web-00000.parquet",
     ]
+
+
+def test_a_segment_is_checked_against_what_was_written_before_it_is_read(tmp_path):
+    from pipeline.checksums import FileChanged
+    from pipeline.shard import read_segment, segment_file
+
+    output = RunOutput(str(tmp_path))
+    with output.atomic(*segment_file(0, "web-00000")) as sink:
+        pq.write_table(pa.table({"id": ["a"], "text": ["some text"]}), sink)
+    assert [t.num_rows for t in read_segment(output, 0, "web-00000", 64, sink.written)] == [1]
+    path = tmp_path / "_work" / "segment-0" / "web-00000.parquet"
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # a flipped bit, same size
+    path.write_bytes(bytes(data))
+    with pytest.raises(FileChanged, match=rf"{path}: its sha256 differs"):
+        list(read_segment(output, 0, "web-00000", 64, sink.written))

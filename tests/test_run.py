@@ -223,3 +223,31 @@ def test_an_input_changed_since_it_was_read_is_refused(local_ray, tmp_path):
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["inputs"][0]["size"] == source.stat().st_size
     assert summary.report["documents"] == len(read_documents(out)) == 41
+
+
+def test_a_truncated_shard_is_named_by_the_rerun_the_report_and_the_step_reading_it(
+    local_ray, tmp_path
+):
+    from mixing.count import EncodeJob, encode_shard
+    from pipeline.checksums import FileChanged
+
+    out = tmp_path / "out"
+    tokens = {"mixture": {}, "tokenizer": {"train": {"vocab_size": 600}}}
+    summary = run(job(out, WIKI, **tokens))
+    shard = out / "documents" / "wiki-00000.parquet"
+    recorded = json.loads((out / "_state" / "shards" / "wiki-00000.json").read_text())["files"]
+    shard.write_bytes(shard.read_bytes()[:-100])
+    with pytest.raises(ConfigError, match=rf"output: {shard} is missing or not what this run"):
+        run_job(job(out, WIKI, **tokens))
+    done = subprocess.run(
+        [sys.executable, "-m", "pipeline.cli", "report", str(out)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+    assert done.returncode == 1 and f"{shard} is missing or not what the run wrote" in done.stderr
+    job_for_encode = EncodeJob(str(out), "{}", 0, 0.0, 64)
+    with pytest.raises(FileChanged, match=rf"{shard}: its sha256 differs"):
+        encode_shard(shard.name, recorded["documents/wiki-00000.parquet"], job_for_encode)
+    run(job(out, WIKI, **tokens), fresh=True)
+    assert len(read_documents(out)) == summary.report["documents"]

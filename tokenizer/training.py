@@ -14,6 +14,7 @@ import pyarrow.parquet as pq
 from tokenizers import Tokenizer
 
 from mixing.keys import derive, id_keys
+from pipeline.checksums import verify_file
 from pipeline.config import TokenizerTrainConfig
 from pipeline.output import RunOutput
 from tokenizer.bpe import train_bpe
@@ -23,9 +24,14 @@ TOKENIZER_SAMPLE = 5
 """Purpose of the keys that draw the training sample (see mixing.keys)."""
 
 
-def sample_texts(output: RunOutput, size: int, seed: int, batch_size: int = 4096) -> list[str]:
+def sample_texts(
+    output: RunOutput, documents: dict[str, dict], size: int, seed: int, batch_size: int = 4096
+) -> list[str]:
+    """The sample from the documents shards (name → what the run recorded writing it, which
+    each is checked against before it is read)."""
     best = pa.table({"key": pa.array([], pa.uint64()), "text": pa.array([], pa.string())})
-    for name in output.list("documents", suffix=".parquet"):
+    for name, recorded in sorted(documents.items()):
+        verify_file(output.url_of("documents", name), recorded)
         with output.fs.open(output.path("documents", name), "rb") as handle:
             for batch in pq.ParquetFile(handle).iter_batches(batch_size, columns=["id", "text"]):
                 batch = batch.filter(pc.is_valid(batch.column("text")))
@@ -42,11 +48,13 @@ def _smallest(table: pa.Table, size: int) -> pa.Table:
     return table.take(np.argpartition(keys, size - 1)[:size])
 
 
-def train_on_documents(output_url: str, config: TokenizerTrainConfig) -> str:
+def train_on_documents(
+    output_url: str, documents: dict[str, dict], config: TokenizerTrainConfig
+) -> str:
     """Ray task: train on the sample and return the tokenizer as JSON."""
     one_thread_per_task()
     output = RunOutput(output_url)
-    texts = sample_texts(output, config.sample_documents, config.seed)
+    texts = sample_texts(output, documents, config.sample_documents, config.seed)
     if not texts:
         raise ValueError(f"{output.path('documents')}: no documents to train a tokenizer on")
     tokenizer: Tokenizer = train_bpe(texts, config.vocab_size, config.min_frequency)

@@ -92,7 +92,7 @@ def _shard(result: ShardResult, output: RunOutput) -> dict[str, Any]:
         "input": result.input,
         "documents": result.documents,
         "text_bytes": result.text_bytes,
-        "file": describe_file(output.path("documents", f"{result.shard}.parquet")),
+        "file": describe_file(output.url_of("documents", f"{result.shard}.parquet")),
         "funnel": [
             {"stage": name, "docs_in": stats.docs_in, "kept": stats.kept}
             for name, stats in result.funnel.stages.items()
