@@ -336,7 +336,7 @@ def _report(args: argparse.Namespace) -> int:
     from pipeline.report.compare import compare_reports, print_comparison
     from pipeline.report.html import render_html
     from pipeline.report.terminal import print_summary
-    from pipeline.state import SHARD_FOLDERS
+    from pipeline.state import damaged_shards
 
     report = _read_report(args.output)
     if args.html:
@@ -352,7 +352,7 @@ def _report(args: argparse.Namespace) -> int:
         print(json.dumps(report, indent=2))
     elif not args.html:
         print_summary(report, Console())
-    damaged = RunOutput(args.output).damaged(*SHARD_FOLDERS)
+    damaged = damaged_shards(RunOutput(args.output))
     for path in damaged:
         Console(stderr=True).print(
             f"[red]error[/red]: {path} is missing or not what the run wrote", soft_wrap=True

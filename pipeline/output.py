@@ -142,17 +142,19 @@ class RunOutput:
             ):
                 self.fs.rm(path, recursive=True)
 
-    def damaged(self, *folders: str) -> list[str]:
-        """The files tokenmill wrote in `folders` that are missing or no longer what it
-        wrote (by size and date, and by sha256 where the date differs)."""
+    def damaged(self, paths: list[str]) -> list[str]:
+        """Of these files tokenmill wrote (paths in the folder), those missing or no longer
+        what it wrote: by size and date, and by sha256 where the date differs."""
         found = []
-        for entry in self.owned():
-            if entry[0] not in folders:
+        for path in paths:
+            ledger = self.path(*LEDGER, _ledger_name(tuple(path.split("/"))))
+            try:
+                with self.fs.open(ledger, "rb") as handle:
+                    written = handle.read()
+            except FileNotFoundError:  # recorded before the ledger held what it wrote
                 continue
-            with self.fs.open(self.path(*LEDGER, _ledger_name(entry)), "rb") as handle:
-                written = handle.read()
-            if written and file_changed(json.loads(written), self.url_of(*entry)):
-                found.append(self.url_of(*entry))
+            if written and file_changed(json.loads(written), self.url_of(path)):
+                found.append(self.url_of(path))
         return found
 
     def _record(self, parts: tuple[str, ...], written: dict[str, Any] | None = None) -> None:

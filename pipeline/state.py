@@ -6,6 +6,8 @@ input path: it is written only after the shard's Parquet files were renamed into
 In a plan with global stages, the segments before the last record theirs in
 `segment-<n>/<shard>.json` the same way. Global phases (dedup, mixture, shuffle) record
 `phases/<name>.json` when complete, so a phase is either done or redone from its inputs.
+A rerun refuses to build on a shard that is no longer what the run wrote (`damaged_shards`),
+and on an input that changed since it was read (`check_inputs`).
 """
 
 from __future__ import annotations
@@ -18,11 +20,25 @@ from pipeline.checksums import content_checksum, file_changed
 from pipeline.config import ConfigError, JobConfig, files_in
 from pipeline.documents import SCHEMA_VERSION
 from pipeline.inputs import InputFile
-from pipeline.output import RunOutput
+from pipeline.output import OWN_FOLDERS, RunOutput
 from pipeline.shard import ShardResult
 
-SHARD_FOLDERS = ("documents", "removed", "tokens")
-"""Where the shards that later steps read lie: checked on every rerun and report."""
+
+def damaged_shards(output: RunOutput) -> list[str]:
+    """The shards finished work stands on (documents and removed of finished shards, the
+    token shards once they are complete) that are missing or not what the run wrote: what a
+    rerun and `tokenmill report` check."""
+    written = [
+        path
+        for folder in output.list("_state")
+        if folder == "shards" or folder.startswith("segment-")
+        for name in output.list("_state", folder, suffix=".json")
+        for path in output.read_json("_state", folder, name).get("files", {})
+        if path.split("/")[0] not in OWN_FOLDERS
+    ]
+    if output.exists("_state", "phases", "shuffle.json"):
+        written += ["/".join(entry) for entry in output.owned("tokens")]
+    return output.damaged(written)
 
 
 def plan_digest(config: JobConfig) -> str:
@@ -60,7 +76,7 @@ class RunState:
                 )
         else:
             output.write_json({"digest": digest}, "_state", "plan.json")
-        if damaged := output.damaged(*SHARD_FOLDERS):
+        if damaged := damaged_shards(output):
             more = f" (and {len(damaged) - 1} more)" if len(damaged) > 1 else ""
             raise ConfigError(
                 f"output: {damaged[0]}{more} is missing or not what this run wrote; "

@@ -336,3 +336,15 @@ def test_signing_a_shard_holds_a_batch_not_the_shard(tmp_path):
         )
         growth[documents] = int(done.stdout.split()[-1])
     assert growth[400_000] - growth[20_000] < 40, growth
+
+
+@pytest.mark.parametrize("texts", [[], ["one text", "another text", "one text"]])
+def test_dedup_runs_on_no_documents_and_on_fewer_than_its_partitions(local_ray, tmp_path, texts):
+    """Zero documents (an earlier stage removed them all) and three documents for eight
+    partitions: partitions without keys raised IndexError on every rerun."""
+    lines = [json.dumps({"text": text}) for text in texts] or [json.dumps({"text": "   "})]
+    (tmp_path / "few.jsonl").write_text("\n".join(lines) + "\n")
+    inputs = [{"source": "few", "format": "jsonl", "paths": [str(tmp_path / "few.jsonl")]}]
+    summary = run(job(tmp_path / "out", inputs, [{"dedup": {"minhash": {}}}]))
+    assert summary.failed == {}
+    assert len(read_documents(tmp_path / "out")) == len(set(texts))

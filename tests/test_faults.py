@@ -1,0 +1,167 @@
+"""The fault suite: a run survives what kills or starves it, and ends as a clean run does.
+
+Each case runs `tokenmill run` (an embedded Ray, as a user starts it) on a one-WARC job with
+extract, dedup and tokens, hurts it (SIGKILLed Ray workers, a SIGKILLed driver, a full
+disk, a truncated shard, a second run on the same folder) and compares the final output
+with a clean run's: document ids and texts, and the token shards' checksums. Kills land at
+named points (pipeline/faults.py), so each case hits the step it is about every time.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+import yaml
+
+from tests.conftest import ROOT, SAMPLE
+
+pytestmark = pytest.mark.faults
+
+WORKER_POINTS = ["shard", "dedup.sign", "dedup.group", "tokens.encode", "tokens.gather"]
+DRIVER_POINTS = ["driver.shards", "driver.dedup", "driver.tokens"]
+
+
+def write_job(folder: Path) -> Path:
+    config = {
+        "name": "faults",
+        "output": str(folder / "out"),
+        "inputs": [{"source": "web", "format": "warc", "paths": [str(SAMPLE / "web-000.warc.gz")]}],
+        "stages": [{"extract": {}}, {"dedup": {"exact": True, "minhash": {}}}],
+        "mixture": {"validation": 0.1, "shard_tokens": 20_000},
+        "tokenizer": {"train": {"vocab_size": 600}},
+        "execution": {"workers": 2, "object_store_mb": 100},
+    }
+    path = folder / "job.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def tokenmill_run(config: Path, *extra: str, kill_at=(), faults: Path | None = None):
+    """`tokenmill run` as its own process group (a driver kill takes its Ray with it)."""
+    env = {**os.environ}
+    if kill_at:
+        env.update(TOKENMILL_KILL_AT=",".join(kill_at), TOKENMILL_FAULTS=str(faults))
+    return subprocess.run(
+        [sys.executable, "-m", "pipeline.cli", "run", str(config), *extra],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env,
+        start_new_session=True,
+        timeout=600,
+    )
+
+
+def outcome(out: Path) -> dict:
+    """What a run produced that must not depend on how it got there."""
+    documents = sorted(
+        (row["id"], row["text"])
+        for path in sorted((out / "documents").glob("*.parquet"))
+        for row in pq.read_table(path, columns=["id", "text"]).to_pylist()
+    )
+    manifest = json.loads((out / "tokens" / "manifest.json").read_text())
+    shards = sorted((shard["path"], shard["sha256"]) for shard in manifest["shards"])
+    return {"documents": documents, "token_shards": shards}
+
+
+def leftovers(out: Path) -> list[str]:
+    """Half-written files: temporaries outside the run's own scratch folder."""
+    return [str(p) for p in out.rglob(".tmp-*") if "_work" not in p.parts]
+
+
+@pytest.fixture(scope="module")
+def clean(tmp_path_factory) -> dict:
+    folder = tmp_path_factory.mktemp("clean")
+    done = tokenmill_run(write_job(folder))
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = outcome(folder / "out")
+    assert len(result["documents"]) > 20 and result["token_shards"]
+    return result
+
+
+def test_killed_workers_are_retried_to_the_same_output(clean, tmp_path):
+    faults = tmp_path / "faults"
+    faults.mkdir()
+    done = tokenmill_run(write_job(tmp_path), kill_at=WORKER_POINTS, faults=faults)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert sorted(p.name for p in faults.iterdir()) == sorted(WORKER_POINTS)  # each fired
+    assert outcome(tmp_path / "out") == clean
+    assert leftovers(tmp_path / "out") == []
+
+
+def test_a_driver_killed_at_three_points_resumes_to_the_same_output(clean, tmp_path):
+    faults = tmp_path / "faults"
+    faults.mkdir()
+    config = write_job(tmp_path)
+    for point in DRIVER_POINTS:
+        done = tokenmill_run(config, kill_at=DRIVER_POINTS, faults=faults)
+        assert done.returncode == -9 or done.returncode == 137, done.stderr[-3000:]
+        assert (faults / point).exists()
+    done = tokenmill_run(config, kill_at=DRIVER_POINTS, faults=faults)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert outcome(tmp_path / "out") == clean
+    assert leftovers(tmp_path / "out") == []
+
+
+def test_a_full_disk_fails_the_run_cleanly_and_a_rerun_completes_it(clean, tmp_path):
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=600k", "tmpfs", str(disk)], capture_output=True
+    )
+    if mounted.returncode:
+        pytest.skip(f"cannot mount a size-limited tmpfs here: {mounted.stderr.decode().strip()}")
+    try:
+        config = write_job(disk)
+        full = tokenmill_run(config)
+        assert full.returncode != 0
+        assert "No space left on device" in full.stderr
+        assert leftovers(disk / "out") == []
+        subprocess.run(["mount", "-o", "remount,size=64m", str(disk)], check=True)
+        done = tokenmill_run(config)
+        assert done.returncode == 0, done.stderr[-3000:]
+        assert outcome(disk / "out") == clean
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], check=False)
+
+
+def test_a_truncated_shard_is_refused_and_fresh_redoes_it(clean, tmp_path):
+    config = write_job(tmp_path)
+    assert tokenmill_run(config).returncode == 0
+    shard = next((tmp_path / "out" / "documents").glob("*.parquet"))
+    shard.write_bytes(shard.read_bytes()[: shard.stat().st_size // 2])
+    refused = tokenmill_run(config)
+    assert refused.returncode == 2
+    assert f"{shard} is missing or not what this run wrote" in refused.stderr
+    done = tokenmill_run(config, "--fresh")
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert outcome(tmp_path / "out") == clean
+
+
+def test_a_second_run_on_the_same_output_is_refused_while_the_first_finishes(clean, tmp_path):
+    config = write_job(tmp_path)
+    first = subprocess.Popen(
+        [sys.executable, "-m", "pipeline.cli", "run", str(config)],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    plan = tmp_path / "out" / "_state" / "plan.json"
+    deadline = time.monotonic() + 120
+    while not plan.exists():  # the first run holds the lock before it writes its plan
+        assert first.poll() is None and time.monotonic() < deadline, "the first run ended"
+        time.sleep(0.05)
+    second = tokenmill_run(config)
+    assert second.returncode == 2
+    assert "is in use by another tokenmill run" in second.stderr
+    assert first.wait(timeout=600) == 0, first.stderr.read()[-3000:]
+    assert outcome(tmp_path / "out") == clean
