@@ -26,6 +26,9 @@ def main(argv: list[str] | None = None) -> int:
             f"[red]config error[/red]: {err}", highlight=False, soft_wrap=True
         )
         return 2
+    except OSError as err:  # the machine's doing (a full disk, a permission), not a bug's
+        Console(stderr=True).print(f"[red]error[/red]: {err}", highlight=False, soft_wrap=True)
+        return 1
     except TrainingError as err:  # bad token shards or checkpoints: the message names the file
         Console(stderr=True).print(
             f"[red]training error[/red]: {escape(str(err))}", highlight=False, soft_wrap=True
