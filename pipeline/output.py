@@ -5,16 +5,17 @@ Everything is written under a temporary name and renamed when complete, so a rea
 resumed run) never sees half a file.
 
 tokenmill deletes only what it can prove it wrote. Before a file outside the run's own
-folders (`_state/`, `_work/`) is first written, its name is recorded in `_state/files/`, and
-once it is complete, its size, date and sha256 beside it; removing a folder removes the
-recorded files in it and their unfinished temporaries, nothing else, and `damaged` names
-the recorded files that are no longer what was written. `_state/` and `_work/` hold nothing but the run's bookkeeping and
-intermediates, and go whole. Which folders may hold a run at all is `check_output`'s to say.
+folders (`_state/`, `_work/`) is written, it is recorded in the ledger, `_state/files/`,
+with the temporary it is written to, and once it is complete, with its size, date and
+sha256. Removing a folder removes the recorded files in it and their unfinished
+temporaries, nothing else; a new write of a file first removes the temporary a killed
+writer of it left; `damaged` names the recorded files that are no longer what was written.
+`_state/` and `_work/` hold nothing but the run's bookkeeping and intermediates, and go
+whole. Which folders may hold a run at all is `check_output`'s to say.
 """
 
 from __future__ import annotations
 
-import glob
 import json
 import re
 import uuid
@@ -34,7 +35,8 @@ OWN_FOLDERS = ("_state", "_work")
 """The run's bookkeeping and intermediates: nothing of the user's is ever in them."""
 LEDGER = ("_state", "files")
 """One entry per file tokenmill wrote elsewhere in the folder, named by its quoted path:
-empty while the file is written, then what it is (size, date or ETag, sha256)."""
+`{"temporary": name}` while the file is written, then what it is (size, date or ETag,
+sha256)."""
 LOCK_NAME = ".tokenmill.lock"
 """Held by the run that writes the folder (pipeline.output_lock); not part of the run."""
 RUN_MARKER = ("_state", "plan.json")
@@ -70,12 +72,13 @@ class RunOutput:
         final = self.path(*parts)
         folder, name = final.rsplit("/", 1)
         self.fs.makedirs(folder, exist_ok=True)
+        temporary = f".tmp-{uuid.uuid4().hex[:8]}-{name}"
         if parts[0] not in OWN_FOLDERS:
-            self._record(parts)
-        # What a killed writer of this same file left: this write redoes its work.
-        for stale in self.fs.glob(f"{folder}/.tmp-{'[0-9a-f]' * 8}-{glob.escape(name)}"):
-            self.fs.rm(stale)
-        temporary = f"{folder}/.tmp-{uuid.uuid4().hex[:8]}-{name}"
+            stale = (self._ledger_entry(parts) or {}).get("temporary")
+            if stale and self.fs.exists(f"{folder}/{stale}"):  # a killed writer's
+                self.fs.rm(f"{folder}/{stale}")
+            self._record(parts, {"temporary": temporary})
+        temporary = f"{folder}/{temporary}"
         try:
             with self.fs.open(temporary, "wb") as handle:
                 sink = HashingSink(handle)
@@ -147,21 +150,22 @@ class RunOutput:
         what it wrote: by size and date, and by sha256 where the date differs."""
         found = []
         for path in paths:
-            ledger = self.path(*LEDGER, _ledger_name(tuple(path.split("/"))))
-            try:
-                with self.fs.open(ledger, "rb") as handle:
-                    written = handle.read()
-            except FileNotFoundError:  # recorded before the ledger held what it wrote
-                continue
-            if written and file_changed(json.loads(written), self.url_of(path)):
+            written = self._ledger_entry(tuple(path.split("/"))) or {}
+            if "sha256" in written and file_changed(written, self.url_of(path)):
                 found.append(self.url_of(path))
         return found
 
-    def _record(self, parts: tuple[str, ...], written: dict[str, Any] | None = None) -> None:
-        """Note `parts` in the ledger: before it is written (`written` None), then what it is."""
+    def _ledger_entry(self, parts: tuple[str, ...]) -> dict[str, Any] | None:
+        try:
+            with self.fs.open(self.path(*LEDGER, _ledger_name(parts)), "rb") as handle:
+                return json.loads(handle.read() or b"{}")
+        except FileNotFoundError:
+            return None
+
+    def _record(self, parts: tuple[str, ...], entry: dict[str, Any]) -> None:
+        """Note `parts` in the ledger: the temporary it is being written to, then what it is."""
         self.fs.makedirs(self.path(*LEDGER), exist_ok=True)
-        content = b"" if written is None else json.dumps(written).encode()
-        self.fs.pipe_file(self.path(*LEDGER, _ledger_name(parts)), content)
+        self.fs.pipe_file(self.path(*LEDGER, _ledger_name(parts)), json.dumps(entry).encode())
 
     def _remove_owned(self, entries: list[tuple[str, ...]]) -> None:
         folders = sorted({entry[:-1] for entry in entries}, key=len, reverse=True)

@@ -215,16 +215,19 @@ def test_a_redone_write_removes_what_a_killed_writer_of_it_left(tmp_path):
     """A task killed mid-write leaves its temporary; the retry that writes the same file
     removes it (the trainer would otherwise meet `val/.tmp-…-x.parquet` among its shards)."""
     output = RunOutput(str(tmp_path))
+    killed = output.atomic("tokens", "val", "web-00000.parquet")
+    killed.__enter__().write(b"half a shard")  # and its process dies here
     folder = tmp_path / "tokens" / "val"
-    folder.mkdir(parents=True)
-    (folder / ".tmp-0badcafe-web-00000.parquet").write_bytes(b"half a shard")
-    (folder / ".tmp-0badcafe-web-00001.parquet").write_bytes(b"another file's, still running")
+    (folder / ".tmp-0badcafe-web-00001.parquet").write_bytes(b"another file's")
+    [stale] = folder.glob(".tmp-*-web-00000.parquet")
     with output.atomic("tokens", "val", "web-00000.parquet") as handle:
         handle.write(b"the whole shard")
+    assert not stale.exists()
     assert sorted(p.name for p in folder.iterdir()) == [
         ".tmp-0badcafe-web-00001.parquet",
         "web-00000.parquet",
     ]
+    assert killed  # the killed writer never got to clean up
 
 
 def test_a_segment_is_checked_against_what_was_written_before_it_is_read(tmp_path):
