@@ -9,11 +9,12 @@ Runs inside a Ray worker. Batches stream through the stages and into a Parquet w
 a shard never holds more than one batch per stage in memory. A stage that raises on a
 batch is retried document by document, and only the documents that still raise are
 errored (`<stage>_error`). A stage with a time budget (`TimeBudget` params) runs in its
-sandbox, a child process that is killed when a batch runs past the budget
-(pipeline/sandbox.py); that batch too is retried document by document, each with the same
-budget, and a document that alone runs past it is errored `<stage>_timeout`. The shard's
-Parquet files are renamed into place only when complete; its counts, samples and the
-profile of what it kept come back as a `ShardResult`.
+sandbox, a child process that is killed when a group of `TIMED_GROUP` documents runs past
+the budget (pipeline/sandbox.py); that group too is retried document by document, each
+with the same budget, and a document that alone runs past it is errored `<stage>_timeout`.
+The shard's Parquet files are renamed into place only when complete, and what an earlier
+segment wrote is checked against its sha256 before it is read; the shard's counts, samples,
+the profile of what it kept and what it wrote come back as a `ShardResult`.
 """
 
 from __future__ import annotations
