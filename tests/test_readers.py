@@ -249,3 +249,32 @@ def test_jsonl_ids_do_not_depend_on_the_lines_around_them(tmp_path):
         table = pa.concat_tables(read_documents(file, stats, batch_size=batch_size))
         assert table.column("id").to_pylist() == [document_id(url, n) for n in (0, 2, 3)]
         assert table.column("source_id").to_pylist() == ["1", "1.5", "x"]
+
+
+def test_a_cut_or_corrupt_compressed_file_keeps_what_comes_before(tmp_path):
+    """The lines decompressed before the cut are kept (all but the last read's, up to about
+    a MB), the rest is one errored `corrupt_archive` (it stopped the shard)."""
+    body = "".join(json.dumps({"text": f"document {n}"}) + "\n" for n in range(200_000))
+    packed = gzip.compress(body.encode())
+    (tmp_path / "cut.jsonl.gz").write_bytes(packed[: len(packed) // 2])
+    table, stats = read(tmp_path / "cut.jsonl.gz", fmt="jsonl")
+    assert 50_000 < table.num_rows < 100_000
+    assert table.column("text").to_pylist() == [f"document {n}" for n in range(table.num_rows)]
+    assert stats.errored["corrupt_archive"] == 1
+    (tmp_path / "cut.txt.gz").write_bytes(gzip.compress(b"a whole document")[:-12])
+    _, stats = read(tmp_path / "cut.txt.gz", fmt="text")
+    assert +stats.errored == {"corrupt_archive": 1}
+
+
+def test_a_damaged_parquet_row_group_costs_only_its_rows(tmp_path):
+    texts = [f"text number {n} " * 20 for n in range(300)]
+    path = tmp_path / "groups.parquet"
+    pq.write_table(pa.table({"text": texts}), path, row_group_size=100, compression="zstd")
+    column = pq.ParquetFile(path).metadata.row_group(1).column(0)
+    start = column.dictionary_page_offset or column.data_page_offset
+    data = bytearray(path.read_bytes())
+    data[start : start + column.total_compressed_size] = b"\xff" * column.total_compressed_size
+    path.write_bytes(bytes(data))
+    table, stats = read(path, fmt="parquet")
+    assert table.column("text").to_pylist() == texts[:100] + texts[200:]
+    assert +stats.errored == {"corrupt_row_group": 100}

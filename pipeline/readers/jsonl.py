@@ -3,14 +3,17 @@
 Lines are parsed a block at a time by pyarrow's JSON reader; only a block that pyarrow
 rejects is re-read line by line, to keep its good lines and count the bad ones
 (`invalid_json`, `invalid_utf8`, `missing_text`). A line over `max_record_bytes` is errored
-`too_large` without being assembled. A document's position, for its id, is its line
-number; the object's own `id` is kept as `source_id`.
+`too_large` without being assembled; a compressed file that is cut or corrupt keeps the
+lines decompressed before the damage (all but the last read's) and counts the rest as one
+errored `corrupt_archive`. A document's
+position, for its id, is its line number; the object's own `id` is kept as `source_id`.
 """
 
 from __future__ import annotations
 
 import io
 import json
+import zlib
 from collections.abc import Iterator
 
 import fsspec
@@ -28,7 +31,7 @@ def read_jsonl(file: InputFile, stats: StageStats, batch_size: int) -> Iterator[
     with fsspec.open(file.path, "rb", compression="infer") as handle:
         lines: list[bytes] = []
         numbers: list[int] = []
-        for number, line in enumerate(bounded_lines(handle, limit)):
+        for number, line in enumerate(readable_lines(handle, limit, stats)):
             if isinstance(line, int):  # longer than the limit: counted, never assembled
                 stats.docs_in += 1
                 stats.bytes_in += line
@@ -47,6 +50,16 @@ def read_jsonl(file: InputFile, stats: StageStats, batch_size: int) -> Iterator[
             yield _parse_block(lines, numbers, file, stats)
 
 
+def readable_lines(handle: io.IOBase, limit: int, stats: StageStats) -> Iterator[bytes | int]:
+    """`bounded_lines` up to where a compressed file turns out cut or corrupt: the lines
+    before are kept, what follows is one errored `corrupt_archive`."""
+    try:
+        yield from bounded_lines(handle, limit)
+    except (EOFError, OSError, zlib.error):
+        stats.docs_in += 1
+        stats.errored["corrupt_archive"] += 1
+
+
 def bounded_lines(
     handle: io.IOBase, limit: int, chunk_size: int = 1 << 20
 ) -> Iterator[bytes | int]:
@@ -56,7 +69,9 @@ def bounded_lines(
     not iterate by themselves, hence the chunks."""
     pieces: list[bytes] = []  # the current line so far; dropped once it passes the limit
     length = 0
-    while chunk := handle.read(chunk_size):
+    # read1 hands over what is decompressed as it comes, so a cut file keeps all it held.
+    read = getattr(handle, "read1", handle.read)
+    while chunk := read(chunk_size):
         *ends, rest = chunk.split(b"\n")
         for end in ends:
             length += len(end)

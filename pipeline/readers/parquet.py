@@ -1,7 +1,8 @@
 """Parquet reader: rows of a file with a string `text` column (+ optional `id`, `url`).
 
 A file without a `text` column has all its rows errored as `missing_text_column`; a file
-that is not Parquet at all is one errored `corrupt_file`.
+that is not Parquet at all is one errored `corrupt_file`; the rows of a row group that does
+not decode are errored `corrupt_row_group`, and the other row groups are read.
 """
 
 from __future__ import annotations
@@ -34,8 +35,17 @@ def read_parquet(file: InputFile, stats: StageStats, batch_size: int) -> Iterato
             return
         columns = [name for name in ("id", "text", "url") if name in names]
         start = 0
-        for batch in parquet.iter_batches(batch_size=batch_size, columns=columns):
-            stats.docs_in += batch.num_rows
-            offsets = pa.array(np.arange(start, start + batch.num_rows, dtype=np.int64))
-            start += batch.num_rows
-            yield documents_from_columns(pa.Table.from_batches([batch]), offsets, file, stats)
+        for group in range(parquet.num_row_groups):
+            rows = parquet.metadata.row_group(group).num_rows
+            read = 0
+            try:
+                for batch in parquet.iter_batches(batch_size, row_groups=[group], columns=columns):
+                    stats.docs_in += batch.num_rows
+                    offsets = pa.array(np.arange(start + read, start + read + batch.num_rows))
+                    read += batch.num_rows
+                    table = pa.Table.from_batches([batch])
+                    yield documents_from_columns(table, offsets, file, stats)
+            except (pa.ArrowInvalid, OSError):  # a damaged row group: the others still read
+                stats.docs_in += rows - read
+                stats.errored["corrupt_row_group"] += rows - read
+            start += rows

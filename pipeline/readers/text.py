@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import re
+import zlib
 from collections.abc import Iterator
 
 import fsspec
@@ -23,9 +24,14 @@ from pipeline.stats import StageStats
 
 def read_text(file: InputFile, stats: StageStats, batch_size: int) -> Iterator[pa.Table]:
     limit = file.spec.max_record_bytes
-    with fsspec.open(file.path, "rb", compression="infer") as handle:
-        # A whole-file document is read no further than the limit; a split file must be whole.
-        raw = handle.read() if file.spec.split_on else handle.read(limit + 1)
+    try:
+        with fsspec.open(file.path, "rb", compression="infer") as handle:
+            # A whole-file document is read no further than the limit; a split file whole.
+            raw = handle.read() if file.spec.split_on else handle.read(limit + 1)
+    except (EOFError, OSError, zlib.error):  # a compressed file that is cut or corrupt
+        stats.docs_in += 1
+        stats.errored["corrupt_archive"] += 1
+        return
     stats.bytes_in += len(raw)
     if file.spec.split_on is None and len(raw) > limit:
         stats.docs_in += 1
