@@ -1,15 +1,15 @@
 """The run's output folder (local or any fsspec URL): its layout, atomic writes, and what
 tokenmill may delete there.
 
-Everything is written under a temporary name and renamed when complete, so a reader (or a
-resumed run) never sees half a file.
+Everything is written under a temporary name (`.tmp-<name>` beside it) and renamed when
+complete, so a reader (or a resumed run) never sees half a file, and a writer that redoes a
+killed one's work writes over what that one left.
 
 tokenmill deletes only what it can prove it wrote. Before a file outside the run's own
-folders (`_state/`, `_work/`) is written, it is recorded in the ledger, `_state/files/`,
-with the temporary it is written to, and once it is complete, with its size, date and
-sha256. Removing a folder removes the recorded files in it and their unfinished
-temporaries, nothing else; a new write of a file first removes the temporary a killed
-writer of it left; `damaged` names the recorded files that are no longer what was written.
+folders (`_state/`, `_work/`) is written, it is recorded in the ledger, `_state/files/`, and
+once it is complete, with its size, date and sha256. Removing a folder removes the
+recorded files in it and their unfinished temporaries, nothing else; `damaged` names the
+recorded files that are no longer what was written.
 `_state/` and `_work/` hold nothing but the run's bookkeeping and intermediates, and go
 whole. Which folders may hold a run at all is `check_output`'s to say.
 """
@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import re
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -35,13 +34,12 @@ OWN_FOLDERS = ("_state", "_work")
 """The run's bookkeeping and intermediates: nothing of the user's is ever in them."""
 LEDGER = ("_state", "files")
 """One entry per file tokenmill wrote elsewhere in the folder, named by its quoted path:
-`{"temporary": name}` while the file is written, then what it is (size, date or ETag,
-sha256)."""
+empty (`{}`) while the file is written, then what it is (size, date or ETag, sha256)."""
 LOCK_NAME = ".tokenmill.lock"
 """Held by the run that writes the folder (pipeline.output_lock); not part of the run."""
 RUN_MARKER = ("_state", "plan.json")
 """Present in every folder that holds a tokenmill run."""
-TEMPORARY = re.compile(r"\.tmp-[0-9a-f]{8}-(?P<name>.+)")
+TEMPORARY = re.compile(r"\.tmp-(?P<name>.+)")
 CHECKOUT_MARKERS = (".git", ".hg", ".svn")
 
 
@@ -72,13 +70,9 @@ class RunOutput:
         final = self.path(*parts)
         folder, name = final.rsplit("/", 1)
         self.fs.makedirs(folder, exist_ok=True)
-        temporary = f".tmp-{uuid.uuid4().hex[:8]}-{name}"
         if parts[0] not in OWN_FOLDERS:
-            stale = (self._ledger_entry(parts) or {}).get("temporary")
-            if stale and self.fs.exists(f"{folder}/{stale}"):  # a killed writer's
-                self.fs.rm(f"{folder}/{stale}")
-            self._record(parts, {"temporary": temporary})
-        temporary = f"{folder}/{temporary}"
+            self._record(parts, {})
+        temporary = f"{folder}/.tmp-{name}"
         try:
             with self.fs.open(temporary, "wb") as handle:
                 sink = HashingSink(handle)
@@ -163,7 +157,7 @@ class RunOutput:
             return None
 
     def _record(self, parts: tuple[str, ...], entry: dict[str, Any]) -> None:
-        """Note `parts` in the ledger: the temporary it is being written to, then what it is."""
+        """Note `parts` in the ledger: empty before it is written, then what it is."""
         self.fs.makedirs(self.path(*LEDGER), exist_ok=True)
         self.fs.pipe_file(self.path(*LEDGER, _ledger_name(parts)), json.dumps(entry).encode())
 

@@ -84,7 +84,7 @@ def test_fresh_and_redone_phases_remove_only_what_the_run_wrote(local_ray, tmp_p
     written = set(files_under(out))
     assert any(name.startswith("tokens/train-") for name in written)
     user = {"tokens/notes.txt": b"mine", "documents/README": b"mine", "keep.md": b"mine"}
-    stray_temporary = out / "documents" / ".tmp-0123abcd-not-ours.parquet"
+    stray_temporary = out / "documents" / ".tmp-not-ours.parquet"
     for name, content in user.items():
         (out / name).write_bytes(content)
     stray_temporary.write_bytes(b"looks like ours, was never recorded")
@@ -103,12 +103,12 @@ def test_remove_leaves_unrecorded_files_and_their_lookalike_temporaries(tmp_path
     output = RunOutput(str(tmp_path))
     with output.atomic("tokens", "train-00000.parquet") as handle:
         handle.write(b"ours")
-    (tmp_path / "tokens" / ".tmp-0badcafe-train-00000.parquet").write_bytes(b"half of ours")
+    (tmp_path / "tokens" / ".tmp-train-00000.parquet").write_bytes(b"half of ours")
     (tmp_path / "tokens" / "train-00001.parquet").write_bytes(b"the user's")
-    (tmp_path / "tokens" / ".tmp-0badcafe-train-00001.parquet").write_bytes(b"the user's")
+    (tmp_path / "tokens" / ".tmp-train-00001.parquet").write_bytes(b"the user's")
     output.remove("tokens")
     assert sorted(p.name for p in (tmp_path / "tokens").iterdir()) == [
-        ".tmp-0badcafe-train-00001.parquet",
+        ".tmp-train-00001.parquet",
         "train-00001.parquet",
     ]
     assert output.owned() == []
@@ -211,22 +211,18 @@ def test_an_object_store_lease_refuses_a_second_run_and_outlives_a_dead_one(s3_s
         check_output(RunOutput(s3_server))
 
 
-def test_a_redone_write_removes_what_a_killed_writer_of_it_left(tmp_path):
+def test_a_redone_write_replaces_what_a_killed_writer_of_it_left(tmp_path):
     """A task killed mid-write leaves its temporary; the retry that writes the same file
-    removes it (the trainer would otherwise meet `val/.tmp-…-x.parquet` among its shards)."""
+    writes over it (the trainer would otherwise meet `val/.tmp-x.parquet` among its shards;
+    a random temporary name left one behind for every kill)."""
     output = RunOutput(str(tmp_path))
-    killed = output.atomic("tokens", "val", "web-00000.parquet")
+    killed = output.atomic("_state", "tokens", "encoded", "web-00000.parquet")
     killed.__enter__().write(b"half a shard")  # and its process dies here
-    folder = tmp_path / "tokens" / "val"
-    (folder / ".tmp-0badcafe-web-00001.parquet").write_bytes(b"another file's")
-    [stale] = folder.glob(".tmp-*-web-00000.parquet")
-    with output.atomic("tokens", "val", "web-00000.parquet") as handle:
+    folder = tmp_path / "_state" / "tokens" / "encoded"
+    assert [p.name for p in folder.iterdir()] == [".tmp-web-00000.parquet"]
+    with output.atomic("_state", "tokens", "encoded", "web-00000.parquet") as handle:
         handle.write(b"the whole shard")
-    assert not stale.exists()
-    assert sorted(p.name for p in folder.iterdir()) == [
-        ".tmp-0badcafe-web-00001.parquet",
-        "web-00000.parquet",
-    ]
+    assert [p.name for p in folder.iterdir()] == ["web-00000.parquet"]
     assert killed  # the killed writer never got to clean up
 
 
