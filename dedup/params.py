@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import Field, model_validator
 
 from dedup.banding import candidate_probability, default_banding
-from pipeline.config import StrictModel
+from pipeline.schema import AbsolutePath, StrictModel
 
 
 class MinHashParams(StrictModel):
@@ -58,7 +58,7 @@ class DedupParams(StrictModel):
     """Bucket partitions grouped in parallel (Ray tasks) in the global step."""
     write_index: bool = False
     """Keep this run's signature index in OUT/dedup/index/ for later runs."""
-    against: list[str] = Field(default_factory=list)
+    against: list[AbsolutePath] = Field(default_factory=list)
     """Indexes of earlier runs (their OUT/dedup/index): documents matching them are removed."""
 
     @model_validator(mode="after")

@@ -29,10 +29,10 @@ import ray
 
 from dedup.keys import SIGNATURE_SCHEMA, KeyMaker
 from dedup.params import ID_SCHEME, DedupParams
-from pipeline.config import ConfigError
 from pipeline.faults import kill_point
 from pipeline.output import RunOutput
 from pipeline.sample import EXCERPT_CHARS
+from pipeline.schema import ConfigError
 from pipeline.stage import PhaseContext
 from pipeline.tasks import run_tasks
 

@@ -19,7 +19,7 @@ from pydantic import Field, model_validator
 
 from filters.fasttext_model import FastTextModel, load_model
 from filters.quality_classifier import POSITIVE
-from pipeline.config import RegularFile, StrictModel
+from pipeline.schema import RegularFile, StrictModel
 from pipeline.stage import Stage, Verdict
 
 

@@ -26,7 +26,7 @@ import pyarrow.json as pj
 import pyarrow.parquet as pq
 from pydantic import Field
 
-from pipeline.config import StrictModel
+from pipeline.schema import AbsolutePath, StrictModel
 from pipeline.stage import Stage, Verdict
 
 NOT_A_WORD = r"[^\p{L}\p{N}]+"
@@ -39,7 +39,7 @@ class Reference(StrictModel):
     whose text must not appear in training data."""
 
     name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
-    paths: list[str] = Field(min_length=1)
+    paths: list[AbsolutePath] = Field(min_length=1)
     fields: list[str] = Field(default_factory=lambda: ["text"], min_length=1)
 
 

@@ -16,7 +16,7 @@ import pyarrow.compute as pc
 from pydantic import Field
 
 from filters.fasttext_model import lid176_path, load_model
-from pipeline.config import RegularFile, StrictModel
+from pipeline.schema import RegularFile, StrictModel
 from pipeline.stage import Stage, Verdict
 
 

@@ -26,7 +26,7 @@ import pyarrow.compute as pc
 from pydantic import Field, model_validator
 
 from filters.kenlm_model import document_perplexities
-from pipeline.config import RegularFile, StrictModel
+from pipeline.schema import RegularFile, StrictModel
 from pipeline.stage import Stage, Verdict
 
 Bucket = Literal["head", "middle", "tail"]

@@ -23,7 +23,7 @@ import numpy as np
 from pydantic import Field
 
 from filters.fasttext_model import LABEL_PREFIX, load_model
-from pipeline.config import StrictModel
+from pipeline.schema import StrictModel
 
 POSITIVE, NEGATIVE = "hq", "cc"
 

@@ -18,7 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.config import ConfigError, MixtureConfig
+from mixing.config import MixtureConfig
+from pipeline.schema import ConfigError
 
 BUCKETS = 4096
 

@@ -11,8 +11,8 @@ from pathlib import Path
 from rich.console import Console
 from rich.markup import escape
 
-from pipeline.config import ConfigError
 from pipeline.extract import ENGINES
+from pipeline.schema import ConfigError
 from trainer.errors import TrainingError
 
 

@@ -17,10 +17,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pipeline.config import ConfigError, InputSpec
+from pipeline.config import InputSpec
 from pipeline.extract import ENGINES, decode_html
 from pipeline.inputs import InputFile
 from pipeline.readers import read_documents
+from pipeline.schema import ConfigError
 from pipeline.stats import StageStats
 
 REFERENCE = "trafilatura"

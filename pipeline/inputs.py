@@ -13,7 +13,8 @@ from dataclasses import dataclass
 import fsspec
 from fsspec.core import url_to_fs
 
-from pipeline.config import ConfigError, InputSpec, JobConfig
+from pipeline.config import InputSpec, JobConfig
+from pipeline.schema import ConfigError
 
 MANIFEST_SUFFIXES = ("warc.paths", "warc.paths.gz")
 

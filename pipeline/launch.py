@@ -13,7 +13,7 @@ from pathlib import Path
 
 import yaml
 
-from pipeline.config import ConfigError, read_config
+from pipeline.schema import ConfigError, read_config
 from trainer.config import TrainConfig, TrainConfigError, validate_train_config
 from trainer.errors import TrainingError
 

@@ -28,7 +28,7 @@ from fsspec.core import url_to_fs
 from fsspec.implementations.local import LocalFileSystem
 
 from pipeline.checksums import HashingSink, file_changed, identity
-from pipeline.config import ConfigError
+from pipeline.schema import ConfigError
 
 OWN_FOLDERS = ("_state", "_work")
 """The run's bookkeeping and intermediates: nothing of the user's is ever in them."""

@@ -22,8 +22,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 
-from pipeline.config import ConfigError
 from pipeline.output import LOCK_NAME, RunOutput
+from pipeline.schema import ConfigError
 
 LEASE_S = 120.0
 """How long a lease on object storage lasts without renewal."""

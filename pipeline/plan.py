@@ -40,7 +40,7 @@ from pipeline.shard import (
     segment_folder,
 )
 from pipeline.stage import GlobalStage, PhaseContext
-from pipeline.stages import STAGE_TYPES
+from pipeline.stage_registry import STAGE_TYPES
 from pipeline.state import RunState
 from pipeline.stats import StageStats
 

@@ -141,7 +141,7 @@ class ShardResult:
 def process_shard(file: InputFile, plan: ShardPlan, source: dict | None = None) -> ShardResult:
     """Run one segment of the plan on `file`'s shard; `source`: what the segment before
     recorded of the file it wrote, which this one reads (checked before it is)."""
-    from pipeline.stages import STAGE_TYPES
+    from pipeline.stage_registry import STAGE_TYPES
 
     funnel = Funnel()
     output = RunOutput(plan.output)
@@ -195,7 +195,7 @@ def process_shard(file: InputFile, plan: ShardPlan, source: dict | None = None) 
 
 def build_stage(spec: StageSpec) -> Stage:
     """The stage `spec` names; one with a time budget runs in this process's sandbox for it."""
-    from pipeline.stages import STAGE_TYPES
+    from pipeline.stage_registry import STAGE_TYPES
 
     stage_type = STAGE_TYPES[spec.name]
     if isinstance(spec.params, TimeBudget):

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import pyarrow as pa
 from pydantic import BaseModel, Field
 
-from pipeline.config import StrictModel
+from pipeline.schema import StrictModel
 
 if TYPE_CHECKING:
     from rich.console import Console

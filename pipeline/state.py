@@ -17,10 +17,11 @@ import json
 from typing import Any
 
 from pipeline.checksums import content_checksum, file_changed
-from pipeline.config import ConfigError, JobConfig, files_in
+from pipeline.config import JobConfig
 from pipeline.documents import SCHEMA_VERSION
 from pipeline.inputs import InputFile
 from pipeline.output import OWN_FOLDERS, RunOutput
+from pipeline.schema import ConfigError, files_in
 from pipeline.shard import ShardResult
 
 

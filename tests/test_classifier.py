@@ -14,7 +14,8 @@ from filters.fasttext_model import load_model
 from filters.quality_classifier import FastTextParams, evaluate, train_classifier
 from filters.wikitext import paragraphs
 from pipeline.cli import main
-from pipeline.config import ConfigError, validate_config
+from pipeline.config import validate_config
+from pipeline.schema import ConfigError
 from tests.conftest import SAMPLE, funnel, job, read_documents, run
 from tests.extracted_pages import extracted_pages
 

@@ -1,6 +1,9 @@
+from pathlib import Path
+
 import pytest
 
-from pipeline.config import ConfigError, apply_override, load_config, validate_config
+from pipeline.config import load_config, validate_config
+from pipeline.schema import ConfigError, apply_override
 
 BASE = {
     "name": "t",
@@ -61,7 +64,7 @@ def test_set_overrides_address_stages_by_name_and_keep_types():
     apply_override(data, "keep_removed=true")
     config = validate_config(data)
     assert config.stage("extract").params.engine == "trafilatura"
-    assert config.output == "runs/x"
+    assert config.output == str(Path("runs/x").resolve())  # paths are made absolute
     assert config.inputs[0].max_record_bytes == 2000
     assert config.keep_removed is True
     with pytest.raises(ConfigError, match="stage 'dedup' is not in"):

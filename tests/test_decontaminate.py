@@ -6,7 +6,8 @@ import pyarrow as pa
 import pytest
 
 from filters.decontaminate import Decontaminate, normalised_words
-from pipeline.config import ConfigError, validate_config
+from pipeline.config import validate_config
+from pipeline.schema import ConfigError
 
 
 def stage(path, fields=("question",), **params) -> Decontaminate:

@@ -21,7 +21,7 @@ from dedup.hashing import normalise
 from dedup.minhash import MinHasher, shingle_batch, shingle_hash, shingles
 from dedup.params import DedupParams
 from dedup.phase import _index_files, _survivors
-from pipeline.config import ConfigError
+from pipeline.schema import ConfigError
 from tests.conftest import ROOT, SAMPLE, funnel, job, read_documents, run
 from tests.warcs import html_page, http_response, warc_record, write_warc
 

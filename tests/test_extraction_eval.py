@@ -3,10 +3,10 @@ import json
 import pytest
 
 from pipeline.cli import main
-from pipeline.config import ConfigError
 from pipeline.extract import ENGINES
 from pipeline.extraction_eval import evaluate, load_truth, shingle_overlap
 from pipeline.maintext import extract_main_text
+from pipeline.schema import ConfigError
 from tests.warcs import PARAGRAPH, html_page, page_record, write_warc
 
 URL = "https://news.example.com/story/{}"

@@ -8,7 +8,8 @@ import pytest
 
 from filters.fasttext_model import lid176_path, load_model
 from filters.language import Language
-from pipeline.config import ConfigError, validate_config
+from pipeline.config import validate_config
+from pipeline.schema import ConfigError
 from tests.conftest import SAMPLE, funnel, job, read_documents, run
 
 TEXTS = {

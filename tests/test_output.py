@@ -16,10 +16,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from pipeline.config import ConfigError
 from pipeline.output import LOCK_NAME, RunOutput, check_output
 from pipeline.output_lock import locked
 from pipeline.plan import run_job
+from pipeline.schema import ConfigError
 from tests.conftest import ROOT, SAMPLE, job, read_documents, run
 
 TOKENMILL = [sys.executable, "-m", "pipeline.cli"]

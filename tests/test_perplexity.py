@@ -16,7 +16,8 @@ from filters.lm_text import normalize
 from filters.perplexity import Perplexity
 from filters.wikitext import paragraphs
 from pipeline.cli import main
-from pipeline.config import ConfigError, validate_config
+from pipeline.config import validate_config
+from pipeline.schema import ConfigError
 from tests.conftest import SAMPLE, funnel, job, read_documents, run
 
 WIKI = [{"source": "wiki", "format": "jsonl", "paths": [str(SAMPLE / "wiki.jsonl")]}]
@@ -91,7 +92,7 @@ def test_document_perplexity_is_length_weighted_over_paragraphs(sample_lm):
 
 def rule_rejected_english_pages(pages: pa.Table) -> list[str]:
     """English trafilatura pages (lid.176) that the `quality` stage's published rules reject."""
-    from pipeline.stages import STAGE_TYPES
+    from pipeline.stage_registry import STAGE_TYPES
 
     quality = STAGE_TYPES["quality"]
     labelled = Language(Language.Params()).process(pages.select(["id", "text"])).table

@@ -9,7 +9,8 @@ import pyarrow as pa
 import pytest
 
 from filters.quality.stage import Quality
-from pipeline.config import ConfigError, validate_config
+from pipeline.config import validate_config
+from pipeline.schema import ConfigError
 from tests.conftest import SAMPLE, funnel, job, read_documents, run
 
 PROSE = (

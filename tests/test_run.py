@@ -14,9 +14,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from pipeline.config import ConfigError
 from pipeline.documents import BASE_FIELDS, SCHEMA_VERSION
 from pipeline.plan import run_job
+from pipeline.schema import ConfigError
 from tests.conftest import ROOT, SAMPLE, funnel, job, read_documents, run
 from tests.warcs import html_page, page_record, write_warc
 

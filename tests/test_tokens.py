@@ -14,9 +14,10 @@ import pytest
 from tokenizers import Tokenizer, trainers
 
 from mixing.budget import chinchilla_tokens, parse_count
+from mixing.config import MixtureConfig
 from mixing.mixture import BUCKETS, SourceCounts, plan_mixture
 from pipeline.cli import main
-from pipeline.config import ConfigError, MixtureConfig
+from pipeline.schema import ConfigError
 from tests.conftest import SAMPLE, job, run
 from tokenizer.bpe import load_tokenizer, new_bpe, train_bpe
 from tokenizer.special import SPECIAL_TOKENS

@@ -18,7 +18,7 @@ from collections.abc import Iterable
 
 from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
 
-from pipeline.config import regular_file
+from pipeline.schema import regular_file
 from tokenizer.special import SPECIAL_TOKENS
 
 SPLIT_PATTERN = (

@@ -15,9 +15,9 @@ from tokenizers import Tokenizer
 
 from mixing.keys import derive, id_keys
 from pipeline.checksums import verify_file
-from pipeline.config import TokenizerTrainConfig
 from pipeline.output import RunOutput
 from tokenizer.bpe import train_bpe
+from tokenizer.config import TokenizerTrainConfig
 from tokenizer.encode import one_thread_per_task
 
 TOKENIZER_SAMPLE = 5

@@ -18,7 +18,7 @@ from pydantic import Field
 
 from filters.quality.family import Family, FamilyParams, Judgement, ratio
 from filters.quality.signals import Signals
-from pipeline.config import RegularFile
+from pipeline.schema import RegularFile
 
 MAX_DOMAIN_DEPTH = 8
 HOST = r"^[A-Za-z][A-Za-z0-9+.-]*://(?:[^@/?#]*@)?(?P<host>[^/:?#]+)"

@@ -1,0 +1,163 @@
+"""The config schema's leaf: what every config section is built from, importing nothing
+of tokenmill, so the stages, the libraries and the pipeline can all build on it.
+
+The strict base model, `ConfigError`, the formatting of validation errors that names the
+key, `--set key=value` overrides, and the path types: every path a config holds is made
+absolute (or kept a URL) when it is loaded, before any task is sent anywhere, so a
+cluster's workers read what the user meant; a model, list or tokenizer must also be a
+regular file.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated, Any
+
+import yaml
+from fsspec.core import url_to_fs
+from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError
+
+
+class ConfigError(ValueError):
+    """A job config that cannot run; the message names the offending key."""
+
+
+class StrictModel(BaseModel):
+    """Base for every config section: unknown keys are errors, values are not coerced loosely."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class FilePath(str):
+    """A config path that names a regular file: a model, a list, a tokenizer."""
+
+
+def regular_file(path: str) -> FilePath:
+    """`path` if it names a regular file (not a folder, device or FIFO, which would be read
+    forever or block), made absolute so that Ray workers find it too."""
+    if "://" in path:
+        fs, stripped = url_to_fs(path)
+        if not fs.isfile(stripped):
+            raise ValueError(f"file not found: {path}")
+        return FilePath(path)
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        raise ValueError(f"file not found: {path}") from None
+    if not stat.S_ISREG(mode):
+        raise ValueError(f"not a regular file: {path}")
+    return FilePath(Path(path).resolve())
+
+
+RegularFile = Annotated[str, AfterValidator(regular_file)]
+"""A config path to a model, list or tokenizer file; see `regular_file`."""
+
+
+def absolute(path: str) -> str:
+    """A local path (a glob too) made absolute against the current folder; URLs as given."""
+    return path if "://" in path else os.path.abspath(os.path.expanduser(path))
+
+
+AbsolutePath = Annotated[str, AfterValidator(absolute)]
+"""A config path to an input, an output or an index, which need not exist yet."""
+
+
+def files_in(section: BaseModel) -> list[FilePath]:
+    """The file paths a config section names, however deeply nested."""
+
+    def walk(value: Any) -> Iterator[FilePath]:
+        if isinstance(value, FilePath):
+            yield value
+        elif isinstance(value, dict):
+            for inner in value.values():
+                yield from walk(inner)
+        elif isinstance(value, list | tuple):
+            for inner in value:
+                yield from walk(inner)
+
+    return sorted(set(walk(section.model_dump())))
+
+
+def format_validation_error(err: ValidationError, prefix: str = "") -> str:
+    lines = []
+    for problem in err.errors():
+        key = ".".join(str(part) for part in (prefix, *problem["loc"]) if part != "")
+        message = problem["msg"].removeprefix("Value error, ")
+        lines.append(f"{key}: {message}" if key else message)
+    return "\n".join(lines)
+
+
+def apply_override(data: dict[str, Any], assignment: str) -> None:
+    """Apply one `dotted.key=value` to raw config data; stages are addressed by name.
+
+    The value is parsed as YAML, so `0.7`, `true`, `[en, de]` and `{}` keep their types.
+    """
+    key, sep, raw_value = assignment.partition("=")
+    if not sep or not key:
+        raise ConfigError(f"--set {assignment!r}: expected key=value")
+    value = yaml.safe_load(raw_value) if raw_value else ""
+    *path, last = key.split(".")
+    node: Any = data
+    for depth, part in enumerate(path):
+        node = _descend(node, part, key, in_stages=path[:depth] == ["stages"])
+    if path == ["stages"]:
+        _stage_entry(node, last, key)[last] = value
+    elif isinstance(node, list):
+        node[_list_index(node, last, key)] = value
+    else:
+        node[last] = value
+
+
+def _descend(node: Any, part: str, key: str, in_stages: bool) -> Any:
+    if in_stages:
+        entry = _stage_entry(node, part, key)
+        if entry[part] is None:
+            entry[part] = {}
+        return entry[part]
+    if isinstance(node, list):
+        return node[_list_index(node, part, key)]
+    if not isinstance(node, dict):
+        raise ConfigError(f"--set {key}: {part!r} is inside a value that is not a mapping")
+    if node.get(part) is None:
+        node[part] = [] if part == "stages" else {}
+    return node[part]
+
+
+def _stage_entry(stages: Any, name: str, key: str) -> dict[str, Any]:
+    if not isinstance(stages, list):
+        raise ConfigError(f"--set {key}: `stages` is not a list")
+    for position, entry in enumerate(stages):
+        if entry == name:
+            stages[position] = entry = {name: {}}
+        if isinstance(entry, dict) and name in entry:
+            return entry
+    raise ConfigError(f"--set {key}: stage {name!r} is not in the config's stages")
+
+
+def _list_index(node: list[Any], part: str, key: str) -> int:
+    if not part.isdigit() or int(part) >= len(node):
+        raise ConfigError(f"--set {key}: {part!r} is not an index into a list of {len(node)}")
+    return int(part)
+
+
+def read_config(
+    path: str | Path, overrides: list[str] = (), output: str | None = None
+) -> dict[str, Any]:
+    """A YAML config file as a mapping, with `--set` overrides and `--output` applied."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: config file not found")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not valid YAML: {err}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level")
+    for assignment in overrides:
+        apply_override(data, assignment)
+    if output is not None:
+        data["output"] = output
+    return data
