@@ -12,13 +12,13 @@ run; the others go on, but a global phase waits until every shard before it has 
 from __future__ import annotations
 
 import time
-import traceback
+from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
 
 import ray
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import TextColumn
 
 from mixing.tokens import build_tokens
 from pipeline.cluster import ray_session
@@ -43,6 +43,7 @@ from pipeline.stage import GlobalStage, PhaseContext
 from pipeline.stage_registry import STAGE_TYPES
 from pipeline.state import RunState
 from pipeline.stats import StageStats
+from pipeline.tasks import TaskFailed, completed, progress_bar
 
 
 @dataclass
@@ -233,33 +234,20 @@ def _run_tasks(
     workers: int,
     failed: dict[str, str],
     console: Console,
-):
+) -> Iterator[ShardResult]:
+    """The shard tasks of one segment, each result as it comes; a failed task's shard is
+    reported and left unfinished for the next run while the others go on."""
     task = ray.remote(process_shard).options(num_cpus=1, max_retries=1)
     plan_ref = ray.put(plan)
-    pending: dict[ray.ObjectRef, InputFile] = {}
-    queue = list(files)
-    with Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[docs]:,} documents"),
-        TimeElapsedColumn(),
-        console=console,
-    ) as progress:
+    calls = [(task, (file, plan_ref, sources[file.shard])) for file in files]
+    with progress_bar(console, TextColumn("{task.fields[docs]:,} documents")) as progress:
         description = f"shards {_label(plan)}" if plan.after or not plan.last else "shards"
         bar = progress.add_task(description, total=len(files), docs=0)
         documents = 0
-        while queue or pending:
-            while queue and len(pending) < 2 * workers:
-                file = queue.pop(0)
-                pending[task.remote(file, plan_ref, sources[file.shard])] = file
-            [ready], _ = ray.wait(list(pending), num_returns=1)
-            file = pending.pop(ready)
-            try:
-                result = ray.get(ready)
-            except Exception:  # the task failed as a whole; the run goes on without it
-                failed[file.shard] = traceback.format_exc()
-                console.print(f"[red]shard {file.shard} ({file.path}) failed[/red]")
+        for index, result in completed(calls, workers):
+            if isinstance(result, TaskFailed):
+                failed[files[index].shard] = result.traceback
+                console.print(f"[red]shard {files[index].shard} ({files[index].path}) failed[/red]")
                 progress.advance(bar)
                 continue
             documents += result.documents

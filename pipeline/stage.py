@@ -56,7 +56,7 @@ class TimeBudget(StrictModel):
     first use in a new process (spaCy's word rules: a few seconds)."""
 
 
-class Block(ABC):
+class StageBase(ABC):
     """What every stage has: its config `name`, its `Params` model, the columns it adds."""
 
     name: ClassVar[str]
@@ -68,7 +68,7 @@ class Block(ABC):
         self.params = params
 
 
-class Stage(Block):
+class Stage(StageBase):
     """Base of every per-document stage; subclasses set `name`, `Params` and `fields`."""
 
     @abstractmethod
@@ -88,7 +88,7 @@ class PhaseContext:
     console: Console
 
 
-class GlobalStage(Block):
+class GlobalStage(StageBase):
     """A stage that decides over all documents at once, run by the plan as a phase."""
 
     @abstractmethod
