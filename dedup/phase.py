@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections import Counter
 from contextlib import ExitStack
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -31,10 +32,8 @@ from dedup.keys import SIGNATURE_SCHEMA, KeyMaker
 from dedup.params import ID_SCHEME, DedupParams
 from pipeline.faults import kill_point
 from pipeline.output import RunOutput
-from pipeline.sample import EXCERPT_CHARS
+from pipeline.phase import PhaseContext, PhaseSummary
 from pipeline.schema import ConfigError
-from pipeline.stage import PhaseContext
-from pipeline.tasks import run_tasks
 
 WORK = ("_work", "dedup")
 INDEX = ("dedup", "index")
@@ -51,12 +50,27 @@ DECISION_SCHEMA = pa.schema(
 )
 
 
-def run_dedup(params: DedupParams, context: PhaseContext) -> dict[str, Any]:
+@dataclass
+class DedupSummary(PhaseSummary):
+    """What the report shows of the dedup phase."""
+
+    exact: bool
+    url: bool
+    minhash: dict[str, Any] | None
+    """The banding and its candidate probabilities (`MinHashParams.describe`)."""
+    documents: int
+    clusters: int
+    documents_in_clusters: int
+    removed: dict[str, int]
+    cluster_sizes: dict[str, int]
+    sample_clusters: list[dict[str, Any]]
+
+
+def run_dedup(params: DedupParams, context: PhaseContext) -> DedupSummary:
     output, console = context.output, context.console
-    summary: dict[str, Any] = {"exact": params.exact, "url": params.url}
+    output.remove(*WORK)  # what a run of the phase that did not finish left
+    bands = params.minhash.describe() if params.minhash else None
     if params.minhash:
-        summary["minhash"] = params.minhash.describe()
-        bands = summary["minhash"]
         console.print(
             f"dedup: {params.minhash.num_perm} permutations, {bands['bands']} bands × "
             f"{bands['rows']} rows: P(candidate | J=0.9) = {bands['p_candidate_at_0.9']:.4f}, "
@@ -75,7 +89,7 @@ def run_dedup(params: DedupParams, context: PhaseContext) -> dict[str, Any]:
         (bucket, (output.url, source, len(sources) + n, params.partitions))
         for n, source in enumerate(earlier)
     ]
-    documents = sum(run_tasks(calls, context.workers, "dedup signatures", console))
+    documents = sum(context.run_tasks(calls, "dedup signatures"))
     kill_point("driver.dedup")
     if params.write_index:
         output.write_json(params.index_settings(), *INDEX, "index.json")
@@ -83,9 +97,12 @@ def run_dedup(params: DedupParams, context: PhaseContext) -> dict[str, Any]:
     edges = [group.remote(output.url, part) for part in range(params.partitions)]
     resolve = ray.remote(resolve_clusters).options(num_cpus=1)
     inputs = [output.path(*context.folder, f"{shard}.parquet") for shard in context.shards]
-    call = (resolve, (output.url, context.shards, sources + earlier, inputs, *edges))
-    [result] = run_tasks([call], context.workers, "dedup clusters", console)
-    return {**summary, "documents": documents, **result}
+    shards, excerpt = list(context.shards), context.excerpt_chars
+    call = (resolve, (output.url, shards, sources + earlier, inputs, excerpt, *edges))
+    [result] = context.run_tasks([call], "dedup clusters")
+    return DedupSummary(
+        exact=params.exact, url=params.url, minhash=bands, documents=documents, **result
+    )
 
 
 def sign_shard(out_url: str, shard_path: str, signature: tuple[str, ...], code: int, params) -> int:
@@ -188,7 +205,12 @@ def group_partition(out_url: str, part: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def resolve_clusters(
-    out_url: str, shards: list[str], sources: list[str], inputs: list[str], *edges
+    out_url: str,
+    shards: list[str],
+    sources: list[str],
+    inputs: list[str],
+    excerpt_chars: int,
+    *edges,
 ) -> dict[str, Any]:
     """Connected components of the edges, one survivor each, decisions written per shard."""
     from scipy.sparse import coo_matrix
@@ -233,7 +255,9 @@ def resolve_clusters(
         "documents_in_clusters": int(in_run.sum()),
         "removed": dict(sorted(removed.items())),
         "cluster_sizes": _histogram(sizes[run_labels]),
-        "sample_clusters": _samples(output, labels, survivor, codes, members, reason, inputs),
+        "sample_clusters": _samples(
+            output, labels, survivor, codes, members, reason, inputs, excerpt_chars
+        ),
     }
 
 
@@ -286,7 +310,9 @@ def _histogram(sizes: np.ndarray) -> dict[str, int]:
     return {str(size): counts[size] for size in sorted(counts)}
 
 
-def _samples(output, labels, survivor, codes, members, reason, inputs) -> list[dict[str, Any]]:
+def _samples(
+    output, labels, survivor, codes, members, reason, inputs, excerpt_chars
+) -> list[dict[str, Any]]:
     """The largest clusters that a document of this run survives: survivor and two copies."""
     in_run = codes[survivor] < len(inputs)
     sizes = np.bincount(labels)
@@ -296,9 +322,8 @@ def _samples(output, labels, survivor, codes, members, reason, inputs) -> list[d
         int(h): [int(h), *np.flatnonzero((survivor == h) & (np.arange(len(survivor)) != h))[:2]]
         for h in heads
     }
-    texts = _texts(
-        output, inputs, codes, members["id"], [n for nodes in wanted.values() for n in nodes]
-    )
+    shown = [n for chosen in wanted.values() for n in chosen]
+    texts = _texts(output, inputs, codes, members["id"], shown, excerpt_chars)
     return [
         {
             "size": int(sizes[labels[head]]),
@@ -312,7 +337,7 @@ def _samples(output, labels, survivor, codes, members, reason, inputs) -> list[d
     ]
 
 
-def _texts(output, inputs, codes, ids, nodes) -> dict[int, str]:
+def _texts(output, inputs, codes, ids, nodes, excerpt_chars) -> dict[int, str]:
     found: dict[int, str] = {}
     for code in sorted({int(codes[n]) for n in nodes}):
         chosen = [n for n in nodes if codes[n] == code]
@@ -324,7 +349,7 @@ def _texts(output, inputs, codes, ids, nodes) -> dict[int, str]:
         by_id = dict(
             zip(table.column("id").to_pylist(), table.column("text").to_pylist(), strict=True)
         )
-        found.update({n: (by_id.get(ids[n]) or "")[:EXCERPT_CHARS] for n in chosen})
+        found.update({n: (by_id.get(ids[n]) or "")[:excerpt_chars] for n in chosen})
     return found
 
 

@@ -10,16 +10,15 @@ document without duplicates) and `dup_cluster_size` (1 for those).
 
 from __future__ import annotations
 
-from typing import Any
-
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from dedup.params import DedupParams
-from dedup.phase import DECISION_SCHEMA, WORK, run_dedup
+from dedup.phase import DECISION_SCHEMA, WORK, DedupSummary, run_dedup
 from pipeline.output import RunOutput
-from pipeline.stage import GlobalStage, PhaseContext, Stage, Verdict
+from pipeline.phase import PhaseContext
+from pipeline.stage import GlobalStage, Stage, Verdict
 
 FIELDS = (pa.field("dup_cluster", pa.string()), pa.field("dup_cluster_size", pa.int32()))
 
@@ -31,7 +30,9 @@ class Dedup(GlobalStage):
     Params = DedupParams
     fields = FIELDS
 
-    def run_phase(self, context: PhaseContext) -> dict[str, Any]:
+    Summary = DedupSummary
+
+    def run(self, context: PhaseContext) -> DedupSummary:
         return run_dedup(self.params, context)
 
     def for_shard(self, output: RunOutput, shard: str) -> Stage:

@@ -29,8 +29,10 @@ from pipeline.inputs import InputFile, resolve_inputs
 from pipeline.manifest import build_manifest, utc_now
 from pipeline.output import RunOutput, check_output
 from pipeline.output_lock import locked
+from pipeline.phase import PhaseContext
 from pipeline.report import write_report
 from pipeline.report.build import build_report
+from pipeline.sample import EXCERPT_CHARS
 from pipeline.shard import (
     WORK,
     ShardPlan,
@@ -39,11 +41,11 @@ from pipeline.shard import (
     segment_file,
     segment_folder,
 )
-from pipeline.stage import GlobalStage, PhaseContext
+from pipeline.stage import GlobalStage
 from pipeline.stage_registry import STAGE_TYPES
 from pipeline.state import RunState
 from pipeline.stats import StageStats
-from pipeline.tasks import TaskFailed, completed, progress_bar
+from pipeline.tasks import TaskFailed, completed, progress_bar, run_tasks
 
 
 @dataclass
@@ -190,24 +192,20 @@ def _errored_in(result: ShardResult, stages: dict[str, str]) -> bool:
 
 
 def _run_phase(plan: ShardPlan, files: list[InputFile], state: RunState, workers, console):
-    """Run the global stage `plan.after` over every shard, unless it already finished."""
-    name = plan.after.name
-    if (summary := state.phase(name)) is not None:
-        console.print(f"resuming: phase {name} already finished")
-        return summary
-    state.output.remove(WORK, name)
-    stage = STAGE_TYPES[name](plan.after.params)
-    clock = time.perf_counter()
+    """Run the global stage `plan.after` over every shard, unless it already finished; its
+    summary for the report."""
+    stage = STAGE_TYPES[plan.after.name](plan.after.params)
     context = PhaseContext(
         output=state.output,
-        shards=[file.shard for file in files],
-        folder=segment_folder(plan.segment - 1),
-        workers=workers(),
         console=console,
+        workers=workers,
+        runner=run_tasks,
+        shards=tuple(file.shard for file in files),
+        folder=segment_folder(plan.segment - 1),
+        excerpt_chars=EXCERPT_CHARS,
     )
-    summary = {**stage.run_phase(context), "elapsed_s": round(time.perf_counter() - clock, 3)}
-    state.record_phase(name, summary)
-    return summary
+    summary = state.run_phase(stage, context).to_json()
+    return {**summary, "elapsed_s": state.phase(stage.name)["elapsed_s"]}
 
 
 def _folder(plan: ShardPlan) -> str:

@@ -18,18 +18,18 @@ itself stays plain: calling its `process` runs in-process, without a budget.
 
 from __future__ import annotations
 
+import hashlib
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import pyarrow as pa
 from pydantic import BaseModel, Field
 
+from pipeline.phase import PhaseContext, PhaseSummary
 from pipeline.schema import StrictModel
 
 if TYPE_CHECKING:
-    from rich.console import Console
-
     from pipeline.output import RunOutput
 
 
@@ -76,25 +76,21 @@ class Stage(StageBase):
         """Annotate `table` and decide, row by row, what stays."""
 
 
-@dataclass
-class PhaseContext:
-    """What a global phase works on: the shards the stages before it wrote, and Ray."""
-
-    output: RunOutput
-    shards: list[str]
-    """Shard names in plan order; the phase reads `output.path(*folder, f"{shard}.parquet")`."""
-    folder: tuple[str, ...]
-    workers: int
-    console: Console
-
-
 class GlobalStage(StageBase):
-    """A stage that decides over all documents at once, run by the plan as a phase."""
+    """A stage that decides over all documents at once: a phase (pipeline/phase.py) that the
+    plan runs between the per-file stages before it and those after it."""
+
+    Summary: ClassVar[type[PhaseSummary]]
+
+    def digest(self) -> str:
+        """Its params decide it (the shards it reads are the plan's, which the run state
+        already keys on)."""
+        return hashlib.sha256(self.params.model_dump_json().encode()).hexdigest()
 
     @abstractmethod
-    def run_phase(self, context: PhaseContext) -> dict[str, Any]:
+    def run(self, context: PhaseContext) -> PhaseSummary:
         """Decide for every document of every shard, write the decisions under
-        `OUT/_work/<name>/`, and return a JSON-able summary for the report."""
+        `OUT/_work/<name>/`, and return a summary for the report."""
 
     @abstractmethod
     def for_shard(self, output: RunOutput, shard: str) -> Stage:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from typing import Any
 
 from pipeline.checksums import content_checksum, file_changed
@@ -21,6 +22,7 @@ from pipeline.config import JobConfig
 from pipeline.documents import SCHEMA_VERSION
 from pipeline.inputs import InputFile
 from pipeline.output import OWN_FOLDERS, RunOutput
+from pipeline.phase import Phase, PhaseContext, PhaseSummary
 from pipeline.schema import ConfigError, files_in
 from pipeline.shard import ShardResult
 
@@ -123,6 +125,21 @@ class RunState:
                     self.output.remove("_state", folder, f"{shard}.json")
         if shards:
             self.output.remove("_state", "phases")
+
+    def run_phase(self, phase: Phase, context: PhaseContext) -> PhaseSummary:
+        """`phase`'s summary: recorded, if it finished with the same digest; else run now and
+        recorded, with the seconds it took."""
+        digest = phase.digest()
+        recorded = self.phase(phase.name)
+        if recorded and recorded.get("digest") == digest and "summary" in recorded:
+            context.console.print(f"resuming: phase {phase.name} already finished")
+            return phase.Summary.from_json(recorded["summary"])
+        clock = time.perf_counter()
+        summary = phase.run(context)
+        elapsed = round(time.perf_counter() - clock, 3)
+        record = {"digest": digest, "elapsed_s": elapsed, "summary": summary.to_json()}
+        self.record_phase(phase.name, record)
+        return summary
 
     def phase(self, name: str) -> dict[str, Any] | None:
         if not self.output.exists("_state", "phases", f"{name}.json"):
