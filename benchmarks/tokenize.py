@@ -3,7 +3,7 @@
 The same documents and the same trained byte-level BPE for every contender, all with
 RAYON_NUM_THREADS=1 so one worker is one core:
   - ceiling: `Tokenizer.encode_batch` over the texts, already in memory, in this process,
-  - encode, 1 process: our encode step (`mixing.count.encode_shard`: read the documents'
+  - encode, 1 process: our encode step (`pipeline.phases.encode.encode_shard`: read the documents'
     Parquet, encode, frame with bos/eos, split off validation, write token Parquet) run
     in this process over every shard,
   - ceiling, 2 processes: the same call in two processes, half the texts each: how far
@@ -39,12 +39,12 @@ import ray
 from rich.console import Console
 from rich.table import Table
 
-from mixing.count import EncodeJob, encode_shard
-from mixing.tokens import build_tokens
 from pipeline.checksums import describe_file
 from pipeline.config import validate_config
 from pipeline.documents import conform, document_schema
 from pipeline.output import RunOutput
+from pipeline.phases.encode import EncodeJob, encode_shard
+from pipeline.phases.tokens import build_tokens
 from pipeline.state import RunState
 from tokenizer.bpe import train_bpe
 

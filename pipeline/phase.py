@@ -10,6 +10,8 @@ phases (dedup) need nothing else of the pipeline.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, Self
@@ -18,6 +20,11 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from pipeline.output import RunOutput
+
+
+def digest_of(*parts: Any) -> str:
+    """A digest of what decides a phase, from plain data."""
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
 
 
 class PhaseSummary:

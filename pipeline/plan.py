@@ -20,7 +20,6 @@ import ray
 from rich.console import Console
 from rich.progress import TextColumn
 
-from mixing.tokens import build_tokens
 from pipeline.cluster import ray_session
 from pipeline.config import JobConfig, StageSpec
 from pipeline.documents import document_schema
@@ -30,6 +29,7 @@ from pipeline.manifest import build_manifest, utc_now
 from pipeline.output import RunOutput, check_output
 from pipeline.output_lock import locked
 from pipeline.phase import PhaseContext
+from pipeline.phases.tokens import build_tokens
 from pipeline.report import write_report
 from pipeline.report.build import build_report
 from pipeline.sample import EXCERPT_CHARS

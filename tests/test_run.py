@@ -228,8 +228,8 @@ def test_an_input_changed_since_it_was_read_is_refused(local_ray, tmp_path):
 def test_a_truncated_shard_is_named_by_the_rerun_the_report_and_the_step_reading_it(
     local_ray, tmp_path
 ):
-    from mixing.count import EncodeJob, encode_shard
     from pipeline.checksums import FileChanged
+    from pipeline.phases.encode import EncodeJob, encode_shard
 
     out = tmp_path / "out"
     tokens = {"mixture": {}, "tokenizer": {"train": {"vocab_size": 600}}}

@@ -18,7 +18,7 @@ from pipeline.shard import ShardResult
 from pipeline.stats import Funnel
 
 if TYPE_CHECKING:
-    from mixing.tokens import TokensResult
+    from pipeline.phases.tokens import TokensResult
 
 REPORT_SCHEMA_VERSION = 2
 

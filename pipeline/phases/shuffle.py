@@ -1,4 +1,5 @@
-"""The global shuffle at document level, as a two-step Ray shuffle (scatter, then gather).
+"""The `shuffle` phase: the global shuffle at document level, as a two-step Ray shuffle
+(scatter, then gather), and the tokens manifest.
 
 Scatter (one task per staged shard): apply the mixture plan (each document's number of
 copies), give every (document, copy) a seeded output shard, and write one piece per
@@ -10,21 +11,77 @@ to fit in one memory; shard sizes vary around `shard_tokens` as random assignmen
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
+import ray
 
-from mixing.count import sample_buckets, shard_summary
+from mixing.counts import shard_summary
 from mixing.keys import ORDER, SHARD, derive
 from mixing.mixture import SourcePlan
+from mixing.sampling import repeat
+from pipeline.config import JobConfig
 from pipeline.faults import kill_point
 from pipeline.output import RunOutput
+from pipeline.phase import PhaseContext, PhaseSummary, digest_of
+from pipeline.phases.encode import EncodeSummary
+from pipeline.phases.manifest import mixture_funnel, tokens_manifest
+from pipeline.phases.tokenizer import TokenizerSummary
 from tokenizer.shards import write_token_table
+
+
+@dataclass
+class ShuffleSummary(PhaseSummary):
+    funnel: dict
+    """The `mixture` entry of the run's funnel (a `StageStats` as JSON)."""
+
+
+@dataclass
+class ShufflePhase:
+    config: JobConfig
+    encoded: EncodeSummary
+    plans: list[SourcePlan]
+    tokenizer: TokenizerSummary
+    mixture_digest: str
+    name = "shuffle"
+    Summary = ShuffleSummary
+
+    def digest(self) -> str:
+        return digest_of(self.mixture_digest, self.config.mixture.shard_tokens)
+
+    def run(self, context: PhaseContext) -> ShuffleSummary:
+        output = context.output
+        output.remove("_state", "tokens", "scatter")
+        for name in output.list("tokens", suffix=".parquet"):
+            output.remove("tokens", name)
+        total = sum(plan.realised_tokens for plan in self.plans)
+        job = ShuffleJob(
+            output=output.url,
+            plans={plan.source: plan for plan in self.plans},
+            shards=max(1, math.ceil(total / self.config.mixture.shard_tokens)),
+            batch_size=self.config.execution.batch_size,
+        )
+        context.workers()
+        job_ref = ray.put(job)
+        staged = self.encoded.staged
+        scattered = context.run_tasks([(_SCATTER, (name, job_ref)) for name in staged], "scatter")
+        shards = range(job.shards)
+        written = context.run_tasks([(_GATHER, (shard, job_ref)) for shard in shards], "shuffle")
+        output.remove("_state", "tokens", "scatter")
+        documents: Counter[str] = Counter()
+        for result in scattered:
+            documents.update(result.documents)
+        train_shards = [shard for shard in written if shard is not None]
+        manifest = tokens_manifest(
+            self.config, self.tokenizer, self.encoded, self.plans, train_shards, documents
+        )
+        output.write_json(manifest, "tokens", "manifest.json")
+        return ShuffleSummary(mixture_funnel(self.encoded, self.plans, documents).to_json())
 
 
 @dataclass(frozen=True)
@@ -51,7 +108,7 @@ def scatter(name: str, job: ShuffleJob) -> ScatterResult:
     ):
         writers: dict[int, pq.ParquetWriter] = {}
         for batch in pq.ParquetFile(handle).iter_batches(job.batch_size):
-            rows = _repeat(pa.Table.from_batches([batch]), job.plans, result)
+            rows = repeat(pa.Table.from_batches([batch]), job.plans, result.documents)
             keys = derive(rows.column("key").to_numpy(), SHARD, _copies(rows))
             targets = keys % np.uint64(job.shards)
             for target in np.unique(targets).tolist():
@@ -69,23 +126,6 @@ def scatter(name: str, job: ShuffleJob) -> ScatterResult:
 
 def _piece_folder(shard: int) -> tuple[str, ...]:
     return ("_state", "tokens", "scatter", f"{shard:05d}")
-
-
-def _repeat(table: pa.Table, plans: dict[str, SourcePlan], result: ScatterResult) -> pa.Table:
-    """Each document as many times as the plan says, with its `copy` number."""
-    buckets = sample_buckets(table.column("key").to_numpy())
-    copies = np.zeros(table.num_rows, np.int64)
-    sources = table.column("source")
-    for source in pc.unique(sources).to_pylist():
-        mine = pc.equal(sources, source).to_numpy(zero_copy_only=False)
-        copies[mine] = plans[source].copies(buckets[mine])
-        result.documents[f"{source}.in"] += int(mine.sum())
-        result.documents[f"{source}.kept"] += int((copies[mine] > 0).sum())
-        result.documents[f"{source}.rows"] += int(copies[mine].sum())
-    rows = np.repeat(np.arange(table.num_rows), copies)
-    starts = np.repeat(np.cumsum(copies) - copies, copies)
-    copy = np.arange(len(rows)) - starts
-    return table.take(rows).append_column("copy", pa.array(copy.astype(np.int32)))
 
 
 def _copies(rows: pa.Table) -> np.ndarray:
@@ -110,3 +150,8 @@ def gather(shard: int, job: ShuffleJob) -> dict | None:
         kill_point("tokens.gather")
         sha256 = write_token_table(table, handle)
     return shard_summary(name, "train", table, sha256)
+
+
+# Defined once, so Ray exports each function once per job rather than once per phase run.
+_SCATTER = ray.remote(num_cpus=1, max_retries=1)(scatter)
+_GATHER = ray.remote(num_cpus=1, max_retries=1)(gather)

@@ -1,9 +1,8 @@
-"""Encode-and-count, one Ray task per documents shard.
-
-Each task encodes its shard once, holds out the validation documents (a seeded
-per-source fraction, decided before any up-sampling) straight into OUT/tokens/val/, keeps
-the training documents' tokens for the shuffle in OUT/_state/tokens/encoded/, and returns
-their counts by source and sampling bucket: all the mixture plan needs, in a few KB.
+"""The `encode` phase: one Ray task per documents shard encodes it once, holds out the
+validation documents (a seeded per-source fraction, decided before any up-sampling)
+straight into OUT/tokens/val/, keeps the training documents' tokens for the shuffle in
+OUT/_state/tokens/encoded/, and returns their counts by source and sampling bucket: all the
+mixture plan needs, in a few KB.
 """
 
 from __future__ import annotations
@@ -16,13 +15,18 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+import ray
 from tokenizers import Tokenizer
 
-from mixing.keys import SAMPLE, VALIDATION, derive, id_keys, uniform
-from mixing.mixture import BUCKETS, SourceCounts
+from mixing.config import MixtureConfig
+from mixing.counts import count_training, count_validation, shard_summary
+from mixing.keys import VALIDATION, derive, id_keys, uniform
+from mixing.mixture import SourceCounts
 from pipeline.checksums import verify_file
 from pipeline.faults import kill_point
 from pipeline.output import RunOutput
+from pipeline.phase import PhaseContext, PhaseSummary, digest_of
+from pipeline.phases.tokenizer import TokenizerSummary
 from tokenizer.bpe import for_documents
 from tokenizer.encode import encode_documents, one_thread_per_task
 from tokenizer.shards import write_token_table
@@ -84,10 +88,10 @@ def encode_shard(name: str, recorded: dict, job: EncodeJob) -> EncodeResult:
             train = table.filter(pa.array(~held_out))
             writer.write_table(train)
             kill_point("tokens.encode")
-            _count(train, result.counts)
+            count_training(train, result.counts)
             val = table.filter(pa.array(held_out))
             val_parts.append(val)
-            _count_validation(val, result.counts)
+            count_validation(val, result.counts)
     val = pa.concat_tables(val_parts) if val_parts else ENCODED_SCHEMA.empty_table()
     if val.num_rows:
         val = val.append_column("copy", pa.array(np.zeros(val.num_rows, np.int32)))
@@ -117,48 +121,68 @@ def _encode(tokenizer: Tokenizer, batch: pa.RecordBatch, seed: int) -> pa.Table:
     )
 
 
-def sample_buckets(keys: np.ndarray) -> np.ndarray:
-    return (uniform(derive(keys, SAMPLE)) * BUCKETS).astype(np.int64)
+@dataclass
+class EncodeSummary(PhaseSummary):
+    documents: int
+    errored: dict[str, int]
+    counts: dict[str, dict]
+    """Per source, its `SourceCounts` as JSON."""
+    val_shards: list[dict]
+    """What the tokens manifest says of each validation shard."""
+    staged: list[str]
+    """The documents shards whose training tokens wait in OUT/_state/tokens/encoded/."""
+
+    def source_counts(self) -> dict[str, SourceCounts]:
+        return {source: SourceCounts.from_json(c) for source, c in self.counts.items()}
 
 
-def _count(train: pa.Table, counts: dict[str, SourceCounts]) -> None:
-    buckets = sample_buckets(train.column("key").to_numpy())
-    tokens = train.column("num_tokens").to_numpy()
-    sources = train.column("source")
-    for source in pc.unique(sources).to_pylist():
-        mine = pc.equal(sources, source).to_numpy(zero_copy_only=False)
-        entry = counts.setdefault(source, SourceCounts())
-        entry.documents += np.bincount(buckets[mine], minlength=BUCKETS)
-        entry.tokens += np.bincount(buckets[mine], weights=tokens[mine], minlength=BUCKETS).astype(
-            np.int64
+@dataclass
+class EncodePhase:
+    mixture: MixtureConfig
+    documents: dict[str, dict]
+    """The documents shards: name → what the run recorded writing it."""
+    tokenizer: TokenizerSummary
+    tokenizer_json: str
+    plan_digest: str
+    batch_size: int
+    name = "encode"
+    Summary = EncodeSummary
+
+    def digest(self) -> str:
+        mixture = self.mixture
+        return digest_of(self.plan_digest, self.tokenizer.sha256, mixture.seed, mixture.validation)
+
+    def run(self, context: PhaseContext) -> EncodeSummary:
+        output = context.output
+        output.remove("tokens")
+        output.remove("_state", "tokens")
+        job = EncodeJob(
+            output.url,
+            self.tokenizer_json,
+            self.mixture.seed,
+            self.mixture.validation,
+            self.batch_size,
+        )
+        shards = sorted(self.documents)
+        context.workers()
+        job_ref = ray.put(job)
+        calls = [(_ENCODE, (name, self.documents[name], job_ref)) for name in shards]
+        results: list[EncodeResult] = context.run_tasks(calls, "encode")
+        counts: dict[str, SourceCounts] = {}
+        errored: Counter[str] = Counter()
+        for result in results:
+            errored.update(result.errored)
+            for source, entry in result.counts.items():
+                counts.setdefault(source, SourceCounts()).merge(entry)
+        val_shards = [r.val_shard for r in results if r.val_shard]
+        return EncodeSummary(
+            documents=sum(r.documents for r in results),
+            errored=dict(+errored),
+            counts={source: counts[source].to_json() for source in sorted(counts)},
+            val_shards=sorted(val_shards, key=lambda s: s["path"]),
+            staged=shards,
         )
 
 
-def _count_validation(val: pa.Table, counts: dict[str, SourceCounts]) -> None:
-    for row in (
-        val.group_by("source")
-        .aggregate([("num_tokens", "sum"), ("num_tokens", "count")])
-        .to_pylist()
-    ):
-        entry = counts.setdefault(row["source"], SourceCounts())
-        entry.val_documents += row["num_tokens_count"]
-        entry.val_tokens += row["num_tokens_sum"]
-
-
-def shard_summary(path: str, split: str, table: pa.Table, sha256: str) -> dict:
-    """What the manifest says about one token file (path relative to OUT/tokens/)."""
-    by_source = sorted(
-        table.group_by("source")
-        .aggregate([("num_tokens", "sum"), ("num_tokens", "count")])
-        .to_pylist(),
-        key=lambda row: row["source"],
-    )
-    return {
-        "path": path,
-        "split": split,
-        "rows": table.num_rows,
-        "tokens": pc.sum(table.column("num_tokens")).as_py() or 0,
-        "tokens_by_source": {row["source"]: row["num_tokens_sum"] for row in by_source},
-        "rows_by_source": {row["source"]: row["num_tokens_count"] for row in by_source},
-        "sha256": sha256,
-    }
+# Defined once, so Ray exports the function once per job rather than once per phase run.
+_ENCODE = ray.remote(num_cpus=1, max_retries=1)(encode_shard)
