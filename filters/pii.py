@@ -29,23 +29,12 @@ from pydantic import Field, model_validator
 
 from filters import phone_screen
 from filters.pii_candidates import Window, windows
+from filters.pii_entities import NER_ENTITIES, PATTERN_ENTITIES
 from pipeline.stage import Stage, TimeBudget, Verdict
 
 if TYPE_CHECKING:  # presidio (spaCy, torch) loads only where the stage runs
     from presidio_analyzer import AnalyzerEngine, RecognizerResult
     from presidio_anonymizer.entities import OperatorConfig
-
-PATTERN_ENTITIES = (
-    "EMAIL_ADDRESS",
-    "PHONE_NUMBER",
-    "IP_ADDRESS",
-    "CREDIT_CARD",
-    "US_SSN",
-    "IBAN_CODE",
-    "CRYPTO",
-)
-NER_ENTITIES = ("PERSON", "LOCATION")
-"""Found only by a spaCy NER model the user installed and named."""
 
 Entity = Literal[PATTERN_ENTITIES + NER_ENTITIES]
 Policy = Literal["placeholder", "fake", "drop"]

@@ -37,7 +37,7 @@ from spacy.attrs import IDX, IS_PUNCT, IS_STOP, LENGTH, LOWER
 from spacy.lang.en.stop_words import STOP_WORDS
 from spacy.tokens import Doc
 
-from filters.pii import NER_ENTITIES
+from filters.pii_entities import NER_ENTITIES
 
 log = logging.getLogger(__name__)
 

@@ -30,8 +30,7 @@ from pipeline.output import RunOutput, check_output
 from pipeline.output_lock import locked
 from pipeline.phase import PhaseContext
 from pipeline.phases.tokens import build_tokens
-from pipeline.report import write_report
-from pipeline.report.build import build_report
+from pipeline.report.build import build_report, write_report
 from pipeline.sample import EXCERPT_CHARS
 from pipeline.shard import (
     WORK,

@@ -42,6 +42,7 @@ from pipeline.readers import read_documents
 from pipeline.sample import lowest, shard_rng
 from pipeline.sandbox import Sandbox, StageTimeout, sandboxed
 from pipeline.stage import Stage, TimeBudget, Verdict
+from pipeline.stage_registry import STAGE_TYPES
 from pipeline.stats import SAMPLES_PER_REASON, Funnel
 
 WORK = "_work"
@@ -141,8 +142,6 @@ class ShardResult:
 def process_shard(file: InputFile, plan: ShardPlan, source: dict | None = None) -> ShardResult:
     """Run one segment of the plan on `file`'s shard; `source`: what the segment before
     recorded of the file it wrote, which this one reads (checked before it is)."""
-    from pipeline.stage_registry import STAGE_TYPES
-
     funnel = Funnel()
     output = RunOutput(plan.output)
     read_stats = funnel.stage("read") if plan.segment == 0 else None
@@ -195,8 +194,6 @@ def process_shard(file: InputFile, plan: ShardPlan, source: dict | None = None) 
 
 def build_stage(spec: StageSpec) -> Stage:
     """The stage `spec` names; one with a time budget runs in this process's sandbox for it."""
-    from pipeline.stage_registry import STAGE_TYPES
-
     stage_type = STAGE_TYPES[spec.name]
     if isinstance(spec.params, TimeBudget):
         return sandboxed(stage_type, spec.params)

@@ -25,8 +25,8 @@ from fastwarc.warc import ArchiveIterator, WarcRecord, WarcRecordType
 
 from pipeline.documents import document_id
 from pipeline.inputs import InputFile
-from pipeline.readers import RowBatcher
 from pipeline.readers.http_payload import PayloadError, decode_payload
+from pipeline.readers.rows import RowBatcher
 from pipeline.readers.warc_records import Damage, RawRecord, raw_records
 from pipeline.stats import StageStats
 

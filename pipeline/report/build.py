@@ -14,6 +14,7 @@ from pipeline.histogram import SIGNALS
 from pipeline.manifest import utc_now
 from pipeline.output import RunOutput
 from pipeline.profile import Profile
+from pipeline.report.html import render_html
 from pipeline.shard import ShardResult
 from pipeline.stats import Funnel
 
@@ -21,6 +22,13 @@ if TYPE_CHECKING:
     from pipeline.phases.tokens import TokensResult
 
 REPORT_SCHEMA_VERSION = 2
+
+
+def write_report(output: RunOutput, report: dict[str, Any]) -> None:
+    """OUT/report/report.json and its self-contained page, OUT/report/report.html."""
+    output.write_json(report, "report", "report.json")
+    with output.atomic("report", "report.html") as handle:
+        handle.write(render_html(report).encode())
 
 
 def build_report(
