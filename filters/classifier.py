@@ -1,7 +1,7 @@
 """The `classifier` stage: a fastText quality classifier's score, and its selection (DCLM).
 
 Annotates `quality_score`, the model's probability of the `hq` label (reference-like text,
-see filters.quality_classifier). Selects in one of two ways:
+see filters.classifier_training). Selects in one of two ways:
 - `min_score`: removes `quality_score_low`, documents whose score is not above it;
 - `keep_fraction`: keeps the best-scoring share of each batch (`execution.batch_size`
   documents, 512 by default) and removes the rest as `quality_score_low`. DCLM keeps its
@@ -17,8 +17,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import Field, model_validator
 
+from filters.classifier_training import POSITIVE
 from filters.fasttext_model import FastTextModel, load_model
-from filters.quality_classifier import POSITIVE
 from pipeline.schema import RegularFile, StrictModel
 from pipeline.stage import Stage, Verdict
 

@@ -15,13 +15,12 @@ Documents from non-WARC inputs carry no `html` column and pass through untouched
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
 from typing import Literal
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipeline.maintext import extract_main_text
+from pipeline.engines import ENGINES
 from pipeline.stage import Stage, TimeBudget, Verdict
 
 
@@ -36,30 +35,6 @@ def decode_html(body: bytes, declared: str | None) -> str:
         return bytes_to_str(body, encoding, errors="replace", fallback_encodings=("cp1252",))
     except LookupError:  # a declared charset Python does not know
         return bytes_to_str(body, detect_encoding(body), errors="replace")
-
-
-def resiliparse_text(html: str) -> str:
-    from resiliparse.extract.html2text import extract_plain_text
-    from resiliparse.parse.html import HTMLTree
-
-    tree = HTMLTree.parse(html)
-    options = {"preserve_formatting": True, "alt_texts": False}
-    main = extract_plain_text(tree, main_content=True, **options).strip()
-    # Its main-content heuristics find nothing on ~1% of pages; their whole text beats losing them.
-    return main or extract_plain_text(tree, main_content=False, **options)
-
-
-def trafilatura_text(html: str) -> str:
-    import trafilatura
-
-    return trafilatura.extract(html, include_comments=False, include_tables=True) or ""
-
-
-ENGINES: dict[str, Callable[[str], str]] = {
-    "tokenmill": extract_main_text,
-    "resiliparse": resiliparse_text,
-    "trafilatura": trafilatura_text,
-}
 
 
 class Extract(Stage):

@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pipeline.config import InputSpec
-from pipeline.extract import ENGINES, decode_html
+from pipeline.engines import ENGINES
+from pipeline.extract import decode_html
 from pipeline.inputs import InputFile
 from pipeline.readers import read_documents
 from pipeline.schema import ConfigError

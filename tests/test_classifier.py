@@ -10,8 +10,8 @@ import pyarrow as pa
 import pytest
 
 from filters.classifier import Classifier
+from filters.classifier_training import FastTextParams, evaluate, train_classifier
 from filters.fasttext_model import load_model
-from filters.quality_classifier import FastTextParams, evaluate, train_classifier
 from filters.wikitext import paragraphs
 from pipeline.cli import main
 from pipeline.config import validate_config

@@ -3,7 +3,7 @@ import json
 import pytest
 
 from pipeline.cli import main
-from pipeline.extract import ENGINES
+from pipeline.engines import ENGINES
 from pipeline.extraction_eval import evaluate, load_truth, shingle_overlap
 from pipeline.maintext import extract_main_text
 from pipeline.schema import ConfigError

@@ -25,10 +25,10 @@ from pathlib import Path
 
 import pyarrow as pa
 
+from filters.classifier_training import FastTextParams, train_classifier
 from filters.fasttext_model import lid176_path, load_model
 from filters.kenlm_model import document_perplexities, train_kenlm
 from filters.perplexity import bucket_cutoffs
-from filters.quality_classifier import FastTextParams, train_classifier
 from filters.wikitext import paragraphs
 from tests.extracted_pages import extracted_pages
 

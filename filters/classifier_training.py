@@ -78,7 +78,7 @@ def train_classifier(
         corpus.write_text("\n".join(fasttext_line(label, text) for label, text in train) + "\n")
         # In a fresh process: fastText's training diverges (NaN) on the same data and seed
         # in a process that has loaded the kenlm module, as every pipeline process has.
-        child = [sys.executable, "-m", "filters.quality_classifier", str(corpus), str(saved)]
+        child = [sys.executable, "-m", "filters.classifier_training", str(corpus), str(saved)]
         done = subprocess.run([*child, params.model_dump_json(), str(int(quantize))], stderr=PIPE)
         if done.returncode != 0:
             raise RuntimeError(f"fastText training failed:\n{done.stderr.decode()[-2000:]}")

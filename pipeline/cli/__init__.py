@@ -1,0 +1,47 @@
+"""`tokenmill`: the one entry point. Each command group registers its subcommands
+(`curation`: run, report; `training`: train, export, generate; `models`: lm, classifier;
+`tools`: tokenizer, eval-extraction), and every command has --help. A command imports the
+engines it uses when it runs, so `tokenmill train --help` loads no extraction or PII
+engine, and the trainer's commands none of the pipeline's stages."""
+
+from __future__ import annotations
+
+import argparse
+
+from rich.console import Console
+from rich.markup import escape
+
+from pipeline.cli import curation, models, tools, training
+from pipeline.schema import ConfigError
+from trainer.errors import TrainingError
+
+GROUPS = (curation, training, tools, models)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    console = Console(stderr=True)
+    try:
+        return args.command(args)
+    except ConfigError as err:
+        console.print(f"[red]config error[/red]: {err}", highlight=False, soft_wrap=True)
+        return 2
+    except OSError as err:  # the machine's doing (a full disk, a permission), not a bug's
+        console.print(f"[red]error[/red]: {err}", highlight=False, soft_wrap=True)
+        return 1
+    except TrainingError as err:  # bad token shards or checkpoints: the message names the file
+        console.print(
+            f"[red]training error[/red]: {escape(str(err))}", highlight=False, soft_wrap=True
+        )
+        return 1
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(
+        prog="tokenmill",
+        description="Curate web crawls into training data on Ray, and train on it.",
+    )
+    commands = root.add_subparsers(required=True, metavar="COMMAND")
+    for group in GROUPS:
+        group.register(commands)
+    return root

@@ -1,0 +1,113 @@
+"""The curation commands: `run` a pipeline job, and `report` on a run."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from rich.console import Console
+
+from pipeline.cli.arguments import add_output, add_overrides
+from pipeline.schema import ConfigError
+
+
+def register(commands) -> None:
+    run = commands.add_parser(
+        "run", help="run a pipeline job", description="Run a pipeline job config on Ray."
+    )
+    run.add_argument("config", help="job config YAML")
+    add_output(run, "output folder or URL")
+    run.add_argument("--address", help="Ray address to join (default: an embedded local Ray)")
+    add_overrides(run, "stages.extract.engine=trafilatura (stages by name)")
+    run.add_argument(
+        "--fresh", action="store_true", help="discard an earlier run's output in the folder first"
+    )
+    run.set_defaults(command=run_command)
+
+    report = commands.add_parser(
+        "report",
+        help="show a run's report",
+        description="Summarise a finished run's report (OUT/report/report.json), write it as "
+        "a self-contained HTML page, or compare it with another run's. Exits 1 if a shard "
+        "the run wrote is missing or changed.",
+    )
+    report.add_argument("output", help="the run's output folder")
+    report.add_argument(
+        "--json", action="store_true", help="print report.json (or the comparison) as JSON"
+    )
+    report.add_argument(
+        "--html", metavar="FILE", help="write the report as one self-contained HTML page"
+    )
+    report.add_argument(
+        "--compare", metavar="OUT_B", help="another run's output folder to compare with"
+    )
+    report.set_defaults(command=report_command)
+
+
+def run_command(args: argparse.Namespace) -> int:
+    from pipeline.config import load_config
+    from pipeline.plan import run_job
+    from pipeline.report.terminal import print_funnel
+
+    config = load_config(args.config, args.overrides, output=args.output)
+    console = Console(stderr=True)
+    summary = run_job(config, address=args.address, fresh=args.fresh, console=console)
+    print_funnel(summary.report, console)
+    shards = summary.output.list("documents", suffix=".parquet")
+    console.print(
+        f"output: {summary.output.path('documents')} ({len(shards)} shards)", soft_wrap=True
+    )
+    if tokens := summary.report.get("tokens"):
+        console.print(
+            f"tokens: {summary.output.path('tokens')} ({tokens['train']['shards']} shards, "
+            f"{tokens['train']['tokens']:,} training and {tokens['val']['tokens']:,} validation tokens)",
+            soft_wrap=True,
+        )
+    for name in ("report.json", "report.html"):
+        console.print(f"report: {summary.output.path('report', name)}", soft_wrap=True)
+    for shard, error in summary.failed.items():
+        console.print(f"[red]shard {shard} failed; rerun to retry it[/red]\n{error}")
+    for problem in summary.errored_stages.values():
+        console.print(f"[red]error[/red]: {problem}", highlight=False, soft_wrap=True)
+    failed = summary.failed or summary.errored_stages or summary.report["conservation_problems"]
+    return 1 if failed else 0
+
+
+def report_command(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from pipeline.output import RunOutput
+    from pipeline.report.compare import compare_reports, print_comparison
+    from pipeline.report.html import render_html
+    from pipeline.report.terminal import print_summary
+    from pipeline.state import damaged_shards
+
+    report = _read_report(args.output)
+    if args.html:
+        Path(args.html).write_text(render_html(report), encoding="utf-8")
+        Console(stderr=True).print(f"wrote {args.html}", soft_wrap=True)
+    if args.compare:
+        other = _read_report(args.compare)
+        if args.json:
+            print(json.dumps(compare_reports(report, other), indent=2))
+        else:
+            print_comparison(report, other, (args.output, args.compare), Console())
+    elif args.json:
+        print(json.dumps(report, indent=2))
+    elif not args.html:
+        print_summary(report, Console())
+    damaged = damaged_shards(RunOutput(args.output))
+    for path in damaged:
+        Console(stderr=True).print(
+            f"[red]error[/red]: {path} is missing or not what the run wrote", soft_wrap=True
+        )
+    return 1 if damaged else 0
+
+
+def _read_report(folder: str) -> dict:
+    from pipeline.output import RunOutput
+
+    output = RunOutput(folder)
+    if not output.exists("report", "report.json"):
+        raise ConfigError(f"{folder}: no report/report.json (has the run finished?)")
+    return output.read_json("report", "report.json")

@@ -1,0 +1,112 @@
+"""Tools: `tokenizer show` (how a text splits) and `eval-extraction` (score extraction
+engines against a truth file)."""
+
+from __future__ import annotations
+
+import argparse
+
+from rich.console import Console
+
+from pipeline.engines import ENGINES
+from pipeline.schema import ConfigError
+
+
+def register(commands) -> None:
+    tokenizer = commands.add_parser(
+        "tokenizer", help="inspect a tokenizer", description="Inspect a run's tokenizer."
+    )
+    tokenizer_commands = tokenizer.add_subparsers(required=True, metavar="COMMAND")
+    show = tokenizer_commands.add_parser(
+        "show", help="print how a text splits", description="Print how a text splits into tokens."
+    )
+    show.add_argument("text", help="the text to encode")
+    show.add_argument(
+        "--tokenizer", help="a tokenizer.json (default: OUT/tokenizer/ of the --config run)"
+    )
+    show.add_argument(
+        "--config",
+        default="configs/quickstart.yaml",
+        help="job config whose run's tokenizer to use (default: %(default)s)",
+    )
+    show.set_defaults(command=tokenizer_show_command)
+
+    evaluation = commands.add_parser(
+        "eval-extraction",
+        help="score extraction engines against a truth file",
+        description="Extract every page of WARC that TRUTH.json knows with each engine and "
+        "score it. TRUTH.json is {url: reference_text} (precision/recall/F1 of lower-cased word "
+        '4-gram shingles) or trafilatura\'s {url: {"with": [...], "without": [...]}} (share of '
+        "`with` snippets found and `without` snippets avoided).",
+    )
+    evaluation.add_argument("warc", help="WARC file holding the pages")
+    evaluation.add_argument("truth", help="truth JSON keyed by page URL")
+    evaluation.add_argument(
+        "--engine",
+        dest="engines",
+        action="append",
+        choices=sorted(ENGINES),
+        help="engine to score; repeat for several (default: all)",
+    )
+    evaluation.set_defaults(command=eval_extraction_command)
+
+
+def tokenizer_show_command(args: argparse.Namespace) -> int:
+    from pipeline.config import load_config
+    from pipeline.output import RunOutput
+    from tokenizer.bpe import load_tokenizer
+    from tokenizer.show import show_tokens
+
+    path = args.tokenizer
+    if path is None:
+        output = RunOutput(load_config(args.config).output)
+        path = output.path("tokenizer", "tokenizer.json")
+        if not output.exists("tokenizer", "tokenizer.json"):
+            raise ConfigError(f"{path}: no tokenizer yet; run `tokenmill run {args.config}` first")
+    try:
+        tokenizer = load_tokenizer(path)
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
+    show_tokens(tokenizer, args.text, Console())
+    return 0
+
+
+def eval_extraction_command(args: argparse.Namespace) -> int:
+    from rich.progress import Progress
+    from rich.table import Table
+
+    from pipeline.extraction_eval import REFERENCE, REFERENCE_SETTINGS, evaluate, load_truth
+
+    truth = load_truth(args.truth)
+    engines = args.engines or list(ENGINES)
+    console = Console()
+    with Progress(console=Console(stderr=True), transient=True) as progress:
+        task = progress.add_task("extracting", total=len(truth))
+        scores, missing = evaluate(
+            args.warc, truth, engines, progress=lambda: progress.advance(task)
+        )
+    snippets = any(score.with_total or score.without_total for score in scores.values())
+    texts = any(score.f1 for score in scores.values())
+    table = Table(title=f"extraction quality on {args.warc}")
+    for column in ("engine", "pages", "errors", "ms/page"):
+        table.add_column(column, justify="left" if column == "engine" else "right")
+    if snippets:
+        table.add_column("with found %", justify="right")
+        table.add_column("without avoided %", justify="right")
+    if texts:
+        for column in ("precision %", "recall %", "F1 %"):
+            table.add_column(column, justify="right")
+    for engine, score in scores.items():
+        row = [engine, str(score.pages), str(score.errors), f"{score.ms_per_page:.1f}"]
+        if snippets:
+            row += [f"{100 * score.with_share:.2f}", f"{100 * score.without_share:.2f}"]
+        if texts:
+            row += [
+                f"{100 * sum(v) / max(len(v), 1):.2f}"
+                for v in (score.precision, score.recall, score.f1)
+            ]
+        table.add_row(*row)
+    console.print(table)
+    console.print(f"reference engine {REFERENCE}: {REFERENCE_SETTINGS}", soft_wrap=True)
+    if missing:
+        console.print(f"[yellow]{missing} truth URLs have no page in {args.warc}[/yellow]")
+    return 0

@@ -1,0 +1,105 @@
+"""The training commands: `train` (pre-training, on one process, torchrun or Ray Train),
+`export` a checkpoint for Hugging Face, `generate` from one. They import the trainer, none
+of the curation stages."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from rich.console import Console
+
+from pipeline.cli.arguments import add_output, add_overrides
+
+
+def register(commands) -> None:
+    train = commands.add_parser(
+        "train",
+        help="pre-train a model on token shards",
+        description="Train on one or more runs' token shards (FSDP2 with --nproc > 1).",
+    )
+    train.add_argument("config", help="training config YAML (data, model, train, ...)")
+    add_output(train, "run folder")
+    add_overrides(train, "train.steps=100")
+    train.add_argument("--nproc", type=int, default=1, help="processes (ranks); >1 uses torchrun")
+    train.add_argument("--address", help="Ray address: run the ranks with Ray Train")
+    train.add_argument(
+        "--resume",
+        default="auto",
+        help="auto (the latest checkpoint in the run folder that loads, if any), none, "
+        "or a checkpoint folder",
+    )
+    train.add_argument(
+        "--sample", metavar="PROMPT", help="after training, print a sample for this prompt"
+    )
+    train.set_defaults(command=train_command)
+
+    export = commands.add_parser(
+        "export",
+        help="export a checkpoint for Hugging Face",
+        description="Write safetensors, config.json and the tokenizer (LlamaForCausalLM, "
+        "or Qwen3ForCausalLM with QK-norm).",
+    )
+    export.add_argument("checkpoint", help="RUN/checkpoints/step-NNNNNNN")
+    export.add_argument("--hf", required=True, metavar="DIR", help="output folder")
+    export.set_defaults(command=export_command)
+
+    generate = commands.add_parser(
+        "generate",
+        help="sample text from a checkpoint",
+        description="Sample a continuation with a KV cache.",
+    )
+    generate.add_argument("checkpoint", help="RUN/checkpoints/step-NNNNNNN")
+    generate.add_argument("--prompt", required=True)
+    generate.add_argument("--max-new-tokens", type=int, default=64)
+    generate.add_argument("--temperature", type=float, default=0.8, help="0 is greedy")
+    generate.add_argument("--top-p", type=float, default=0.95)
+    generate.add_argument("--seed", type=int, default=0)
+    generate.set_defaults(command=generate_command)
+
+
+def train_command(args: argparse.Namespace) -> int:
+    from pipeline.launch import launch, load_train_config
+    from trainer.checkpoint import complete_checkpoints
+
+    config = load_train_config(args.config, args.overrides, output=args.output)
+    result = launch(config, args.nproc, args.address, args.resume)
+    console = Console(stderr=True)
+    for key, value in result.items():
+        if key.startswith("val_loss"):
+            console.print(f"{key}: {value:.4f}")
+    checkpoints = complete_checkpoints(Path(config.output))
+    if checkpoints:
+        console.print(f"checkpoint: {checkpoints[-1]}", soft_wrap=True)
+    if args.sample and checkpoints:
+        from trainer.checkpoint import load_model
+        from trainer.generate import generate, load_tokenizer
+
+        text = generate(load_model(checkpoints[-1]), load_tokenizer(checkpoints[-1]), args.sample)
+        console.print(f"sample: {args.sample}{text}", highlight=False, markup=False)
+    return 0
+
+
+def export_command(args: argparse.Namespace) -> int:
+    from trainer.export import export_hf
+
+    out = export_hf(Path(args.checkpoint), Path(args.hf))
+    Console(stderr=True).print(f"exported: {out}", soft_wrap=True)
+    return 0
+
+
+def generate_command(args: argparse.Namespace) -> int:
+    from trainer.checkpoint import load_model
+    from trainer.generate import generate, load_tokenizer
+
+    checkpoint = Path(args.checkpoint)
+    text = generate(
+        load_model(checkpoint),
+        load_tokenizer(checkpoint),
+        args.prompt,
+        args.max_new_tokens,
+        args.temperature,
+        args.top_p,
+        args.seed,
+    )
+    print(args.prompt + text)
