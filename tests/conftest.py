@@ -14,6 +14,19 @@ SAMPLE = ROOT / "data" / "sample"
 CORPORA = Path(os.environ.get("TOKENMILL_CORPORA", ROOT.parent / "shared" / "corpora"))
 
 
+def pytest_collection_modifyitems(items) -> None:
+    """Tests on a real local Ray are `ray`, on the shared corpora `corpora`; both `slow`, so
+    `pytest -m "not slow"` is a loop of the fast ones."""
+    for item in items:
+        fixtures = set(item.fixturenames)
+        if "local_ray" in fixtures:
+            item.add_marker(pytest.mark.ray)
+        if fixtures & {"corpora", "trafilatura_pages"}:
+            item.add_marker(pytest.mark.corpora)
+        if item.get_closest_marker("ray") or item.get_closest_marker("corpora"):
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture(scope="session")
 def corpora() -> Path:
     if not (CORPORA / "web").is_dir():

@@ -23,6 +23,7 @@ def test_every_command_has_help(command):
     assert "usage: tokenmill" in done.stdout
 
 
+@pytest.mark.ray
 def test_run_then_report_from_the_command_line(tmp_path):
     config = tmp_path / "job.yaml"
     config.write_text(

@@ -314,6 +314,7 @@ print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) // 1024)
 """
 
 
+@pytest.mark.slow
 def test_signing_a_shard_holds_a_batch_not_the_shard(tmp_path):
     """The signature task streams: its memory does not grow with the shard (it grew by
     ~250 MB from 100k to 400k documents when it held the whole signature table)."""

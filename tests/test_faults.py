@@ -24,7 +24,7 @@ import yaml
 from pipeline.output import LOCK_NAME
 from tests.conftest import ROOT, SAMPLE
 
-pytestmark = pytest.mark.faults
+pytestmark = [pytest.mark.faults, pytest.mark.ray, pytest.mark.slow]
 
 WORKER_POINTS = ["shard", "dedup.sign", "dedup.group", "tokens.encode", "tokens.gather"]
 DRIVER_POINTS = ["driver.shards", "driver.dedup", "driver.tokens"]

@@ -61,6 +61,7 @@ def test_root_home_and_current_folder_are_refused(tmp_path, monkeypatch):
             check_output(RunOutput(str(folder)))
 
 
+@pytest.mark.slow
 def test_a_folder_that_is_not_a_run_is_refused_and_left_alone(tmp_path):
     folder = tmp_path / "mine"
     before = a_user_folder(folder)
@@ -189,6 +190,7 @@ def s3_server():
         fsspec.config.conf["s3"] = saved[1]
 
 
+@pytest.mark.slow
 def test_an_object_store_lease_refuses_a_second_run_and_outlives_a_dead_one(s3_server):
     output = RunOutput(f"{s3_server}/run-a")
     check_output(output)

@@ -25,10 +25,11 @@ from tests.warcs import (
 )
 
 
-def read(path, fmt="warc", **options):
+def read(path, fmt="warc", batch_size=4, **options):
     spec = InputSpec(source="src", format=fmt, paths=[str(path)], **options)
     stats = StageStats()
-    tables = list(read_documents(InputFile(spec, str(path), "src-00000"), stats, batch_size=4))
+    file = InputFile(spec, str(path), "src-00000")
+    tables = list(read_documents(file, stats, batch_size=batch_size))
     table = pa.concat_tables(tables) if tables else None
     assert stats.conserved(), stats
     return table, stats
@@ -257,7 +258,7 @@ def test_a_cut_or_corrupt_compressed_file_keeps_what_comes_before(tmp_path):
     body = "".join(json.dumps({"text": f"document {n}"}) + "\n" for n in range(200_000))
     packed = gzip.compress(body.encode())
     (tmp_path / "cut.jsonl.gz").write_bytes(packed[: len(packed) // 2])
-    table, stats = read(tmp_path / "cut.jsonl.gz", fmt="jsonl")
+    table, stats = read(tmp_path / "cut.jsonl.gz", fmt="jsonl", batch_size=4096)
     assert 50_000 < table.num_rows < 100_000
     assert table.column("text").to_pylist() == [f"document {n}" for n in range(table.num_rows)]
     assert stats.errored["corrupt_archive"] == 1

@@ -130,6 +130,8 @@ def browser():
     return webdriver.Chrome(options=options, service=Service(driver))
 
 
+@pytest.mark.browser
+@pytest.mark.slow
 def test_the_html_report_renders_in_chromium_with_the_funnel_numbers(sample_run):
     from selenium.webdriver.common.by import By
 

@@ -104,6 +104,7 @@ def test_bad_inputs_are_counted_and_the_job_finishes(local_ray, tmp_path):
     assert summary.report["documents"] >= 3 + 2 + 3 + 1
 
 
+@pytest.mark.ray
 def test_a_killed_run_resumes_to_the_same_documents(tmp_path):
     pages = [html_page(f"Report {n}", paragraphs=12).encode() for n in range(40)]
     for shard in range(6):

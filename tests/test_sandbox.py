@@ -98,6 +98,7 @@ def test_the_child_is_reused_across_batches_and_replaced_after_a_timeout():
     assert sandbox.child.pid != child.pid
 
 
+@pytest.mark.slow
 def test_a_quality_timeout_is_handled_the_same_way():
     texts = [PROSE, PARAGRAPH.split(". ")[0] + ".", "hang"]  # kept, removed, stuck
     params = Quality.Params(timeout=1)

@@ -86,6 +86,7 @@ def fsdp_run(token_run, tmp_path_factory) -> Path:
     return folder / "run"
 
 
+@pytest.mark.slow
 def test_two_process_fsdp_matches_one_process(fsdp_run, reference):
     ours, theirs = losses(fsdp_run), losses(reference)
     assert sorted(ours) == list(range(1, 21))
@@ -93,6 +94,7 @@ def test_two_process_fsdp_matches_one_process(fsdp_run, reference):
     assert len(list((fsdp_run / "checkpoints" / "step-0000020").glob("rank-*.pt"))) == 2
 
 
+@pytest.mark.slow
 def test_killed_run_resumes_bit_exact(token_run, reference, tmp_path):
     output = tmp_path / "killed"
     config = write_config(config_data(token_run, output), tmp_path / "train.yaml")
@@ -111,6 +113,7 @@ def test_killed_run_resumes_bit_exact(token_run, reference, tmp_path):
     assert resumed == uninterrupted  # every step, bit for bit, and the log has no duplicates
 
 
+@pytest.mark.slow
 def test_compiled_blocks_train_like_eager(token_run, reference, tmp_path):
     """`parallel.compile` (inductor's C++ kernels on CPU) keeps the losses and the names."""
     data = config_data(token_run, tmp_path / "compiled")
@@ -274,6 +277,7 @@ def test_unloadable_checkpoints_stop_the_run_naming_them(token_run, reference, t
     assert losses(output) == losses(reference)  # nothing started over
 
 
+@pytest.mark.slow
 def test_two_ranks_fall_back_together(token_run, fsdp_run, tmp_path):
     """Each rank hashes its share of a checkpoint's files, so only one of them finds the
     flipped byte; both must still fall back to the same checkpoint."""
@@ -364,6 +368,7 @@ WIKITEXT_TRAIN = {
 }
 
 
+@pytest.mark.slow
 def test_tiny_model_beats_bigram_on_wikitext(corpora, local_ray, tmp_path):
     """Detokenised WikiText → a `format: text` pipeline run → token shards → training."""
     from filters.wikitext import HEADING, detokenize
