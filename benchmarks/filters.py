@@ -48,7 +48,7 @@ def add_page_arguments(parser: argparse.ArgumentParser) -> None:
 def pages(corpora: Path, cache: Path | None) -> pa.Table:
     if cache is not None and cache.is_file():
         return pq.read_table(cache)
-    from tests.extracted_pages import extracted_pages
+    from support.extracted_pages import extracted_pages
 
     table = extracted_pages(corpora / "web" / "trafilatura-eval.warc.gz")
     if cache is not None:

@@ -35,7 +35,7 @@ from filters.lm_text import UNICODE_PUNCT
 from filters.perplexity import Perplexity
 from pipeline.config import validate_config
 from pipeline.plan import run_job
-from tests.extracted_pages import extracted_pages
+from support.extracted_pages import extracted_pages
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_WARC = ROOT.parent / "shared/corpora/web/trafilatura-eval.warc.gz"

@@ -33,8 +33,8 @@ from rich.table import Table
 
 from filters.pii import Pii
 from filters.presidio_engine import IndexedContextEnhancer, analyzer_engine
-from tests.extracted_pages import extracted_pages
-from tests.pii_cases import GENERATORS, LOCALES, REGIONS, inject
+from support.extracted_pages import extracted_pages
+from support.pii_cases import GENERATORS, LOCALES, REGIONS, inject
 
 DEFAULT_WARC = Path(__file__).resolve().parents[2] / "shared/corpora/web/trafilatura-eval.warc.gz"
 

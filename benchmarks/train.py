@@ -38,7 +38,7 @@ CORPORA = Path(__file__).resolve().parents[2] / "shared" / "corpora"
 def sample_token_run(folder: Path) -> Path:
     """WikiText-2 (valid) as a token run when no pipeline output is given: ~0.5M tokens."""
     from filters.wikitext import articles
-    from tests.token_runs import write_token_run
+    from support.token_runs import write_token_run
 
     texts = [
         "\n".join(paragraphs) for paragraphs in articles(CORPORA / "text" / "wikitext-2-valid.txt")

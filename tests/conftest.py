@@ -67,6 +67,6 @@ def funnel(summary: RunSummary) -> dict[str, dict]:
 @pytest.fixture(scope="session")
 def trafilatura_pages(corpora):
     """The trafilatura evaluation pages through our `extract` stage (trafilatura engine)."""
-    from tests.extracted_pages import extracted_pages
+    from support.extracted_pages import extracted_pages
 
     return extracted_pages(corpora / "web" / "trafilatura-eval.warc.gz")

@@ -16,8 +16,8 @@ from filters.wikitext import paragraphs
 from pipeline.cli import main
 from pipeline.config import validate_config
 from pipeline.schema import ConfigError
+from support.extracted_pages import extracted_pages
 from tests.conftest import SAMPLE, funnel, job, read_documents, run
-from tests.extracted_pages import extracted_pages
 
 WIKI = [{"source": "wiki", "format": "jsonl", "paths": [str(SAMPLE / "wiki.jsonl")]}]
 

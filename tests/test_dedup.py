@@ -22,8 +22,8 @@ from dedup.minhash import MinHasher, shingle_batch, shingle_hash, shingles
 from dedup.params import DedupParams
 from dedup.phase import _index_files, _survivors
 from pipeline.schema import ConfigError
+from support.warcs import html_page, http_response, warc_record, write_warc
 from tests.conftest import ROOT, SAMPLE, funnel, job, read_documents, run
-from tests.warcs import html_page, http_response, warc_record, write_warc
 
 WORDS = ["Alpha", "beta,", "GAMMA!", "délta", "ε", "word", "the", "x-y", "don't", "über", "日本"]
 BOILERPLATE = [

@@ -2,7 +2,7 @@ import pyarrow as pa
 import pytest
 
 from pipeline.extract import Extract, decode_html
-from tests.warcs import html_page
+from support.warcs import html_page
 
 ACCENTED = "Le café de la gare ouvre à l'aube; les élèves révisent leurs leçons."
 

@@ -7,7 +7,7 @@ from pipeline.engines import ENGINES
 from pipeline.extraction_eval import evaluate, load_truth, shingle_overlap
 from pipeline.maintext import extract_main_text
 from pipeline.schema import ConfigError
-from tests.warcs import PARAGRAPH, html_page, page_record, write_warc
+from support.warcs import PARAGRAPH, html_page, page_record, write_warc
 
 URL = "https://news.example.com/story/{}"
 

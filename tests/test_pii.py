@@ -6,8 +6,8 @@ import pytest
 from filters.pii import Pii
 from filters.pii_candidates import windows
 from filters.wikitext import paragraphs
+from support.pii_cases import caught, labelled_cases, recall_by_type, typed_correctly
 from tests.conftest import funnel, job, read_documents, run
-from tests.pii_cases import caught, labelled_cases, recall_by_type, typed_correctly
 
 
 def scrub(texts: list[str | None], **params):

@@ -15,7 +15,7 @@ from pipeline.documents import document_id
 from pipeline.inputs import InputFile
 from pipeline.readers import read_documents
 from pipeline.stats import StageStats
-from tests.warcs import (
+from support.warcs import (
     gzip_bomb,
     html_page,
     http_response,

@@ -18,8 +18,8 @@ import pytest
 
 from pipeline.histogram import SIGNALS, Histogram
 from pipeline.sample import keep_lowest, lowest
+from support.warcs import page_record, write_warc
 from tests.conftest import SAMPLE, job, run
-from tests.warcs import page_record, write_warc
 
 TOKENMILL = [sys.executable, "-m", "pipeline.cli"]
 

@@ -17,8 +17,8 @@ import pytest
 from pipeline.documents import BASE_FIELDS, SCHEMA_VERSION
 from pipeline.plan import run_job
 from pipeline.schema import ConfigError
+from support.warcs import html_page, page_record, write_warc
 from tests.conftest import ROOT, SAMPLE, funnel, job, read_documents, run
-from tests.warcs import html_page, page_record, write_warc
 
 
 def sample_inputs() -> list[dict]:

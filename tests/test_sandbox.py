@@ -18,10 +18,10 @@ from pipeline.readers import read_documents as read_batches
 from pipeline.sandbox import StageTimeout, sandboxed
 from pipeline.shard import apply_stage, process_shard
 from pipeline.stats import Funnel, StageStats
+from support.warcs import PARAGRAPH, page_record, write_warc
 from tests.conftest import job, read_documents
 from tests.faulty_stage import Faulty
 from tests.stuck_quality import StuckQuality
-from tests.warcs import PARAGRAPH, page_record, write_warc
 
 PROSE = (
     "The river flooded the lower town twice last winter, and the council has now agreed "

@@ -18,8 +18,8 @@ import pytest
 import torch
 import yaml
 
+from support.token_runs import write_token_run
 from tests.conftest import ROOT, SAMPLE
-from tests.token_runs import write_token_run
 from trainer.checkpoint import load_model
 from trainer.config import validate_train_config
 from trainer.data import Loader, train_shards, verify_checksums

@@ -15,8 +15,7 @@ import pytest
 import zstandard
 
 from pipeline.readers import warc
-from tests.test_readers import read, urls
-from tests.warcs import (
+from support.warcs import (
     bomb_record,
     gzip_bomb,
     html_page,
@@ -25,6 +24,7 @@ from tests.warcs import (
     warc_record,
     write_warc,
 )
+from tests.test_readers import read, urls
 
 HTML = html_page("Encoded page").encode()
 TARGET_URI = re.compile(rb"WARC-Target-URI: (\S+)")

@@ -30,7 +30,7 @@ from filters.fasttext_model import lid176_path, load_model
 from filters.kenlm_model import document_perplexities, train_kenlm
 from filters.perplexity import bucket_cutoffs
 from filters.wikitext import paragraphs
-from tests.extracted_pages import extracted_pages
+from support.extracted_pages import extracted_pages
 
 HERE = Path(__file__).resolve().parent
 

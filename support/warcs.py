@@ -1,4 +1,5 @@
-"""Hand-built WARC files for tests, so each kind of damage can be made on purpose."""
+"""Hand-built WARC files: the one WARC writer of the repository, for the tests (each kind
+of damage made on purpose) and for data/make_sample.py (the demo's crawl)."""
 
 from __future__ import annotations
 
@@ -52,8 +53,19 @@ def warc_record(
         "Content-Length": str(len(block) if content_length is None else content_length),
         **(extra or {}),
     }
-    head = "WARC/1.0\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers.items()) + "\r\n"
-    return head.encode() + block + b"\r\n\r\n"
+    return format_record(list(headers.items()), block)
+
+
+def format_record(headers: list[tuple[str, str]], block: bytes) -> bytes:
+    """A WARC/1.0 record: its header lines in the order given, a blank line, the block and
+    the record end."""
+    head = "WARC/1.0\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers) + "\r\n"
+    return head.encode("utf-8") + block + b"\r\n\r\n"
+
+
+def gzip_member(record: bytes) -> bytes:
+    """A record as its own gzip member, as Common Crawl writes them (no date: reproducible)."""
+    return gzip.compress(record, compresslevel=9, mtime=0)
 
 
 def page_record(n: int, body: bytes | None = None, **kwargs) -> bytes:
@@ -62,7 +74,7 @@ def page_record(n: int, body: bytes | None = None, **kwargs) -> bytes:
 
 
 def write_warc(path: Path, records: list[bytes], gzipped: bool = True) -> Path:
-    data = b"".join(gzip.compress(r, mtime=0) for r in records) if gzipped else b"".join(records)
+    data = b"".join(map(gzip_member, records)) if gzipped else b"".join(records)
     path.write_bytes(data)
     return path
 
