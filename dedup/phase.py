@@ -31,11 +31,12 @@ import ray
 from dedup.keys import SIGNATURE_SCHEMA, KeyMaker
 from dedup.params import ID_SCHEME, DedupParams
 from pipeline.faults import kill_point
-from pipeline.output import RunOutput
+from pipeline.output import WORK, RunOutput
 from pipeline.phase import PhaseContext, PhaseSummary
 from pipeline.schema import ConfigError
 
-WORK = ("_work", "dedup")
+SCRATCH = (WORK, "dedup")
+"""The phase's intermediates: signatures, buckets, decisions."""
 INDEX = ("dedup", "index")
 READ_BATCH = 512
 SAMPLE_CLUSTERS = 5
@@ -68,7 +69,7 @@ class DedupSummary(PhaseSummary):
 
 def run_dedup(params: DedupParams, context: PhaseContext) -> DedupSummary:
     output, console = context.output, context.console
-    output.remove(*WORK)  # what a run of the phase that did not finish left
+    output.remove(*SCRATCH)  # what a run of the phase that did not finish left
     bands = params.minhash.describe() if params.minhash else None
     if params.minhash:
         console.print(
@@ -76,7 +77,7 @@ def run_dedup(params: DedupParams, context: PhaseContext) -> DedupSummary:
             f"{bands['rows']} rows: P(candidate | J=0.9) = {bands['p_candidate_at_0.9']:.4f}, "
             f"P(candidate | J=0.5) = {bands['p_candidate_at_0.5']:.6f}"
         )
-    folder = INDEX if params.write_index else (*WORK, "signatures")
+    folder = INDEX if params.write_index else (*SCRATCH, "signatures")
     signatures = [(*folder, f"{shard}.parquet") for shard in context.shards]
     sources = [output.path(*parts) for parts in signatures]
     earlier = _index_files(params)
@@ -151,7 +152,7 @@ class BucketWriter:
         self.pending: list[tuple[np.ndarray, np.ndarray]] = []
         self.writers = []
         for number in range(partitions):
-            part = (*WORK, "buckets", f"part-{number:04d}", f"{code:06d}.parquet")
+            part = (*SCRATCH, "buckets", f"part-{number:04d}", f"{code:06d}.parquet")
             sink = stack.enter_context(output.atomic(*part))
             self.writers.append(stack.enter_context(pq.ParquetWriter(sink, BUCKET_SCHEMA)))
         stack.callback(self.flush)  # runs before the writers close
@@ -184,7 +185,7 @@ class BucketWriter:
 def group_partition(out_url: str, part: int) -> tuple[np.ndarray, np.ndarray]:
     """Edges between documents that share a key in partition `part`: each bucket as a star."""
     output = RunOutput(out_url)
-    folder = (*WORK, "buckets", f"part-{part:04d}")
+    folder = (*SCRATCH, "buckets", f"part-{part:04d}")
     tables = []
     for name in output.list(*folder, suffix=".parquet"):
         with output.fs.open(output.path(*folder, name), "rb") as handle:
@@ -245,7 +246,7 @@ def resolve_clusters(
     )
     codes = (nodes >> np.uint64(32)).astype(np.int64)
     for code, shard in enumerate(shards):
-        with output.atomic(*WORK, "decisions", f"{shard}.parquet") as handle:
+        with output.atomic(*SCRATCH, "decisions", f"{shard}.parquet") as handle:
             pq.write_table(decisions.filter(pa.array(codes == code)), handle)
     in_run = codes < len(shards)
     run_labels = np.unique(labels[in_run])

@@ -15,7 +15,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from dedup.params import DedupParams
-from dedup.phase import DECISION_SCHEMA, WORK, DedupSummary, run_dedup
+from dedup.phase import DECISION_SCHEMA, SCRATCH, DedupSummary, run_dedup
 from pipeline.output import RunOutput
 from pipeline.phase import PhaseContext
 from pipeline.stage import GlobalStage, Stage, Verdict
@@ -36,7 +36,7 @@ class Dedup(GlobalStage):
         return run_dedup(self.params, context)
 
     def for_shard(self, output: RunOutput, shard: str) -> Stage:
-        with output.fs.open(output.path(*WORK, "decisions", f"{shard}.parquet"), "rb") as handle:
+        with output.fs.open(output.path(*SCRATCH, "decisions", f"{shard}.parquet"), "rb") as handle:
             return DedupDecisions(self.params, pq.read_table(handle, schema=DECISION_SCHEMA))
 
 

@@ -30,8 +30,12 @@ from fsspec.implementations.local import LocalFileSystem
 from pipeline.checksums import HashingSink, file_changed, identity
 from pipeline.schema import ConfigError
 
-OWN_FOLDERS = ("_state", "_work")
-"""The run's bookkeeping and intermediates: nothing of the user's is ever in them."""
+WORK = "_work"
+"""The run's intermediates (segments between global stages, phases' scratch), removed when
+the run is complete."""
+OWN_FOLDERS = ("_state", WORK)
+"""The run's bookkeeping (pipeline/state.py) and intermediates: nothing of the user's is
+ever in them."""
 LEDGER = ("_state", "files")
 """One entry per file tokenmill wrote elsewhere in the folder, named by its quoted path:
 empty (`{}`) while the file is written, then what it is (size, date or ETag, sha256)."""

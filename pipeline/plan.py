@@ -26,14 +26,13 @@ from pipeline.documents import document_schema
 from pipeline.faults import kill_point
 from pipeline.inputs import InputFile, resolve_inputs
 from pipeline.manifest import build_manifest, utc_now
-from pipeline.output import RunOutput, check_output
+from pipeline.output import WORK, RunOutput, check_output
 from pipeline.output_lock import locked
 from pipeline.phase import PhaseContext
 from pipeline.phases.tokens import build_tokens
 from pipeline.report.build import build_report, write_report
 from pipeline.sample import EXCERPT_CHARS
 from pipeline.shard import (
-    WORK,
     ShardPlan,
     ShardResult,
     process_shard,

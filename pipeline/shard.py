@@ -36,7 +36,7 @@ from pipeline.config import StageSpec
 from pipeline.documents import conform, removed_schema, text_bytes
 from pipeline.faults import kill_point
 from pipeline.inputs import InputFile
-from pipeline.output import RunOutput
+from pipeline.output import WORK, RunOutput
 from pipeline.profile import BASE_NAMES, Profile
 from pipeline.readers import read_documents
 from pipeline.sample import lowest, shard_rng
@@ -45,7 +45,6 @@ from pipeline.stage import Stage, TimeBudget, Verdict
 from pipeline.stage_registry import STAGE_TYPES
 from pipeline.stats import SAMPLES_PER_REASON, Funnel
 
-WORK = "_work"
 TIMED_GROUP = 64
 """Documents a stage with a time budget gets at a time: a group of them is as fast as a
 whole batch, and one pathological document holds up no more than its group."""
