@@ -1,9 +1,17 @@
 """Starting or joining Ray: an embedded local Ray sized for the machine, or a cluster.
 
-Locally Ray gets as many worker CPUs as configured (default: all) and a bounded object
-store; shard tasks write their output straight to OUT, so the object store only carries
-small results. Joining a cluster (`--address`) ships this checkout's packages with the job
-so workers run the same code as the driver.
+Without an address a run starts its own local Ray (`address="local"`), with as many worker
+CPUs as configured (default: all) and a bounded object store, and never joins another Ray
+on the machine. With `--address`, or `RAY_ADDRESS` (which a Ray Job's entrypoint has), it
+joins a cluster: `ray://HOST:10001` (Ray Client), `HOST:6379` (a driver on a node of the
+cluster) or `auto` (the cluster of this node). Joining ships this checkout's packages as
+folders Ray packages and uploads (`py_modules`), so workers run the driver's code, unless
+the driver already runs inside a Ray Job, whose runtime environment brought them.
+
+Ray's token authentication is the environment's: `RAY_AUTH_MODE=token` and the cluster's
+token in `RAY_AUTH_TOKEN`, or in the file `RAY_AUTH_TOKEN_PATH` names (default
+`~/.ray/auth_token`). A cluster that cannot be reached or refuses the token is a one-line
+error that says so.
 """
 
 from __future__ import annotations
@@ -12,12 +20,35 @@ import logging
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import ray
 
 from pipeline.config import ExecutionConfig
+from pipeline.schema import ConfigError
 
 PACKAGES = ("pipeline", "filters", "dedup", "mixing", "tokenizer", "trainer")
+SOURCE = Path(__file__).resolve().parent.parent
+"""The folder that holds the packages (a checkout, or site-packages)."""
+TOKEN_HELP = (
+    "a cluster with token authentication needs RAY_AUTH_MODE=token and its token in "
+    "RAY_AUTH_TOKEN or in the file RAY_AUTH_TOKEN_PATH names (default ~/.ray/auth_token)"
+)
+
+
+def cluster_address(address: str | None) -> str | None:
+    """The cluster to join: `--address`, else `RAY_ADDRESS`; None for an embedded Ray."""
+    return address or os.environ.get("RAY_ADDRESS") or None
+
+
+def shipped_code() -> dict[str, list[str]]:
+    """The runtime environment that brings this code to a cluster's workers."""
+    return {"py_modules": [str(SOURCE / name) for name in PACKAGES]}
+
+
+def inside_ray_job() -> bool:
+    """Whether this process is a Ray Job's entrypoint (its job brought the code)."""
+    return "RAY_JOB_CONFIG_JSON_ENV_VAR" in os.environ
 
 
 @contextmanager
@@ -26,15 +57,12 @@ def ray_session(execution: ExecutionConfig, address: str | None = None) -> Itera
     if ray.is_initialized():
         yield execution.workers or int(ray.cluster_resources().get("CPU", 1))
         return
+    address = cluster_address(address)
     if address:
-        import importlib
-
-        modules = [importlib.import_module(name) for name in PACKAGES]
-        ray.init(
-            address=address, runtime_env={"py_modules": modules}, logging_level=logging.WARNING
-        )
+        join(address)
     else:
         ray.init(
+            address="local",
             num_cpus=execution.workers or os.cpu_count() or 1,
             object_store_memory=execution.object_store_mb << 20,
             include_dashboard=False,
@@ -45,3 +73,13 @@ def ray_session(execution: ExecutionConfig, address: str | None = None) -> Itera
         yield execution.workers or int(ray.cluster_resources().get("CPU", 1))
     finally:
         ray.shutdown()
+
+
+def join(address: str) -> None:
+    """Connect to the cluster at `address`, shipping the code unless a Ray Job did."""
+    runtime_env = None if inside_ray_job() else shipped_code()
+    try:
+        ray.init(address=address, runtime_env=runtime_env, logging_level=logging.WARNING)
+    except (ConnectionError, TimeoutError, ray.exceptions.AuthenticationError) as err:
+        message = f"--address {address}: cannot join the cluster ({err}); {TOKEN_HELP}"
+        raise ConfigError(message) from None

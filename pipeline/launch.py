@@ -26,18 +26,26 @@ def load_train_config(path: str, overrides: list[str], output: str | None = None
         raise ConfigError(str(err)) from None
 
 
+def resolved_text(config: TrainConfig) -> str:
+    """The validated config as YAML: paths absolute, defaults filled in."""
+    return yaml.safe_dump(config.model_dump(mode="json"))
+
+
 def write_resolved(config: TrainConfig) -> Path:
     run = Path(config.output)
     run.mkdir(parents=True, exist_ok=True)
     resolved = run / "config.yaml"
-    resolved.write_text(yaml.safe_dump(config.model_dump(mode="json")))
+    resolved.write_text(resolved_text(config))
     return resolved
 
 
 def launch(config: TrainConfig, nproc: int, address: str | None, resume: str) -> dict:
-    """Train with `nproc` ranks; the last logged metrics of rank 0 (in-process runs only)."""
+    """Train with `nproc` ranks; the last logged metrics of rank 0 (in-process runs only).
+    With `--address`, or `RAY_ADDRESS` (a Ray Job's entrypoint), the ranks run on Ray Train."""
+    from pipeline.cluster import cluster_address
+
     resolved = write_resolved(config)
-    if address:
+    if address := cluster_address(address):
         return _ray_train(resolved, nproc, address, resume)
     if nproc == 1:
         from trainer.train import train
@@ -64,22 +72,30 @@ def launch(config: TrainConfig, nproc: int, address: str | None, resume: str) ->
 
 
 def _ray_train(resolved: Path, nproc: int, address: str, resume: str) -> dict:
-    """One Ray Train worker per rank; Ray Train sets up the torch process group."""
+    """One Ray Train worker per rank; Ray Train sets up the torch process group. Workers get
+    the resolved config's text, as they may run on nodes that do not see this RUN folder."""
     import ray
     from ray.train import RunConfig, ScalingConfig
     from ray.train.torch import TorchTrainer
 
+    from pipeline.cluster import join
+
     def per_worker(settings: dict) -> None:
-        from trainer.config import read_train_config
+        from trainer.config import validate_train_config
         from trainer.train import train
 
-        train(read_train_config(settings["config"]), resume=settings["resume"])
+        config = validate_train_config(yaml.safe_load(settings["config"]), settings["origin"])
+        train(config, resume=settings["resume"])
 
-    ray.init(address=address)
+    join(address)
     use_gpu = bool(ray.cluster_resources().get("GPU"))
     trainer = TorchTrainer(
         per_worker,
-        train_loop_config={"config": str(resolved.resolve()), "resume": resume},
+        train_loop_config={
+            "config": resolved.read_text(),
+            "origin": str(resolved),
+            "resume": resume,
+        },
         scaling_config=ScalingConfig(num_workers=nproc, use_gpu=use_gpu),
         run_config=RunConfig(storage_path=str((resolved.parent / "ray").resolve())),
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 from datetime import UTC, datetime
 from importlib import metadata
@@ -31,7 +32,7 @@ def build_manifest(
 ) -> dict[str, Any]:
     return {
         "tokenmill_version": pipeline.__version__,
-        "git_sha": _git_sha(),
+        "git_sha": source_git_sha(),
         "packages": {name: _version(name) for name in PACKAGES},
         "config": config.to_dict(),
         "config_sha256": config.digest(),
@@ -55,7 +56,11 @@ def _version(name: str) -> str | None:
         return None
 
 
-def _git_sha() -> str | None:
+def source_git_sha() -> str | None:
+    """The commit of the code that runs: what `tokenmill submit` recorded where it was sent
+    from (TOKENMILL_GIT_SHA), else the checkout's, if it is one."""
+    if sha := os.environ.get("TOKENMILL_GIT_SHA"):
+        return sha
     source = Path(pipeline.__file__).resolve().parent.parent
     try:
         completed = subprocess.run(

@@ -11,6 +11,7 @@ run; the others go on, but a global phase waits until every shard before it has 
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack
@@ -32,6 +33,7 @@ from pipeline.phase import PhaseContext
 from pipeline.phases.tokens import build_tokens
 from pipeline.report.build import build_report, write_report
 from pipeline.sample import EXCERPT_CHARS
+from pipeline.schema import ConfigError
 from pipeline.shard import (
     ShardPlan,
     ShardResult,
@@ -132,6 +134,7 @@ def run_job(
             if todo:
                 sources = {file.shard: _source(plan, parts[file.shard]) for file in todo}
                 for result in _run_tasks(todo, plan, sources, workers(), failed, console):
+                    refuse_unseen_input(result)
                     state.record(result, folder)
                     kill_point("driver.shards")
                     done[result.shard] = result
@@ -158,6 +161,18 @@ def run_job(
         write_report(output, report)
         output.write_json(build_manifest(config, results, started, utc_now()), "manifest.json")
     return RunSummary(output=output, report=report, failed=failed, errored_stages=errored)
+
+
+def refuse_unseen_input(result: ShardResult) -> None:
+    """Stop the run when a worker found no file at an input path this machine can read: on
+    a cluster every shard would fail the same way (a path only this machine has)."""
+    read = result.funnel.stages.get("read")
+    if read and read.errored.get("missing_file") and os.path.isfile(result.input):
+        raise ConfigError(
+            f"inputs: {result.input} is readable here but not where the Ray worker ran; "
+            "a cluster's nodes need the inputs at the same path (a shared file system) or in "
+            "object storage (s3://, gs://)"
+        )
 
 
 def errored_stages(results: list[ShardResult], share: float) -> dict[str, str]:

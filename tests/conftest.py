@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -12,6 +13,12 @@ from pipeline.plan import RunSummary, run_job
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "data" / "sample"
 CORPORA = Path(os.environ.get("TOKENMILL_CORPORA", ROOT.parent / "shared" / "corpora"))
+
+# Every Ray the tests start (embedded runs, subprocesses, the test cluster) takes this
+# session's own token, so Ray neither reads nor writes the user's ~/.ray/auth_token, and
+# no test joins the cluster a user's RAY_ADDRESS names.
+os.environ["RAY_AUTH_TOKEN"] = secrets.token_hex(16)
+os.environ.pop("RAY_ADDRESS", None)
 
 
 def pytest_collection_modifyitems(items) -> None:
@@ -39,7 +46,7 @@ def local_ray():
     """One real local Ray with 2 worker CPUs for the whole session."""
     import ray
 
-    ray.init(num_cpus=2, object_store_memory=256 << 20, include_dashboard=False)
+    ray.init(address="local", num_cpus=2, object_store_memory=256 << 20, include_dashboard=False)
     yield ray
     ray.shutdown()
 

@@ -15,8 +15,10 @@ import pyarrow.parquet as pq
 import pytest
 
 from pipeline.documents import BASE_FIELDS, SCHEMA_VERSION
-from pipeline.plan import run_job
+from pipeline.plan import refuse_unseen_input, run_job
 from pipeline.schema import ConfigError
+from pipeline.shard import ShardResult
+from pipeline.stats import Funnel
 from support.warcs import html_page, page_record, write_warc
 from tests.conftest import ROOT, SAMPLE, funnel, job, read_documents, run
 
@@ -252,3 +254,15 @@ def test_a_truncated_shard_is_named_by_the_rerun_the_report_and_the_step_reading
         encode_shard(shard.name, recorded["documents/wiki-00000.parquet"], job_for_encode)
     run(job(out, WIKI, **tokens), fresh=True)
     assert len(read_documents(out)) == summary.report["documents"]
+
+
+def test_an_input_readable_here_but_not_where_a_worker_ran_stops_the_run(tmp_path):
+    """On a cluster, a path only the driver's machine has would fail every shard: the first
+    one stops the run. A file a crawl manifest lists but nobody has is counted, not fatal."""
+    here = tmp_path / "here.jsonl"
+    here.write_text('{"text": "a"}\n')
+    funnel = Funnel()
+    funnel.stage("read").errored["missing_file"] = 1
+    with pytest.raises(ConfigError, match=f"inputs: {here} is readable here but not where"):
+        refuse_unseen_input(ShardResult("here", str(here), funnel))
+    refuse_unseen_input(ShardResult("gone", str(tmp_path / "gone.warc.gz"), funnel))
