@@ -1,8 +1,9 @@
 """`tokenmill`: the one entry point. Each command group registers its subcommands
-(`curation`: run, report; `training`: train, export, generate; `models`: lm, classifier;
-`tools`: tokenizer, eval-extraction), and every command has --help. A command imports the
-engines it uses when it runs, so `tokenmill train --help` loads no extraction or PII
-engine, and the trainer's commands none of the pipeline's stages."""
+(`curation`: run, report; `jobs`: submit, jobs; `training`: train, export, generate;
+`models`: lm, classifier; `tools`: tokenizer, eval-extraction), and every command has
+--help. A command imports the engines it uses when it runs, so `tokenmill train --help`
+loads no extraction or PII engine, and the trainer's commands none of the pipeline's
+stages."""
 
 from __future__ import annotations
 
@@ -11,11 +12,11 @@ import argparse
 from rich.console import Console
 from rich.markup import escape
 
-from pipeline.cli import curation, models, tools, training
+from pipeline.cli import curation, jobs, models, tools, training
 from pipeline.schema import ConfigError
 from trainer.errors import TrainingError
 
-GROUPS = (curation, training, tools, models)
+GROUPS = (curation, jobs, training, tools, models)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,110 @@
+"""The cluster commands: `submit` a config as a Ray Job, and `jobs list|status|logs|stop`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+
+from rich.console import Console
+from rich.table import Table
+
+from pipeline.cli.arguments import add_output, add_overrides
+
+ADDRESS_HELP = (
+    "the cluster's dashboard, http://HEAD:8265 (default: RAY_API_SERVER_ADDRESS or RAY_ADDRESS)"
+)
+
+
+def register(commands) -> None:
+    submit = commands.add_parser(
+        "submit",
+        help="run a config as a Ray Job on a cluster",
+        description="Validate a pipeline or training config here, then submit it as a Ray Job "
+        "with this checkout's code; prints the job's id.",
+    )
+    submit.add_argument("config", help="pipeline or training config YAML")
+    add_output(submit, "output folder or URL, as the cluster sees it")
+    add_overrides(submit, "stages.extract.engine=trafilatura")
+    submit.add_argument("--address", help=ADDRESS_HELP)
+    submit.add_argument(
+        "--nproc", type=int, default=1, help="training configs: ranks (Ray Train workers)"
+    )
+    submit.set_defaults(command=submit_command)
+
+    jobs = commands.add_parser(
+        "jobs", help="follow Ray Jobs", description="List, inspect, follow and stop Ray Jobs."
+    )
+    actions = jobs.add_subparsers(required=True, metavar="ACTION")
+    listing = actions.add_parser("list", help="every job the cluster knows")
+    listing.set_defaults(command=list_command)
+    status = actions.add_parser("status", help="a job's status")
+    logs = actions.add_parser("logs", help="a job's output")
+    logs.add_argument("--follow", action="store_true", help="keep printing until the job ends")
+    stop = actions.add_parser("stop", help="stop a running job")
+    status.set_defaults(command=status_command)
+    logs.set_defaults(command=logs_command)
+    stop.set_defaults(command=stop_command)
+    for action in (status, logs, stop):
+        action.add_argument("job_id", help="the id `tokenmill submit` printed")
+    for action in (listing, status, logs, stop):
+        action.add_argument("--address", help=ADDRESS_HELP)
+
+
+def submit_command(args: argparse.Namespace) -> int:
+    from pipeline.submit import submit
+
+    job_id = submit(args.config, args.overrides, args.output, args.address, args.nproc)
+    Console(stderr=True).print(
+        f"submitted: follow it with `tokenmill jobs logs {job_id} --follow`", soft_wrap=True
+    )
+    print(job_id)
+    return 0
+
+
+def list_command(args: argparse.Namespace) -> int:
+    from pipeline.submit import job_client
+
+    table = Table(title="Ray Jobs")
+    for column in ("id", "status", "kind", "config"):
+        table.add_column(column)
+    for job in job_client(args.address).list_jobs():
+        metadata = job.metadata or {}
+        table.add_row(
+            job.submission_id or job.job_id or "",
+            str(job.status),
+            metadata.get("tokenmill", ""),
+            metadata.get("config", job.entrypoint),
+        )
+    Console().print(table)
+    return 0
+
+
+def status_command(args: argparse.Namespace) -> int:
+    from pipeline.submit import job_client
+
+    print(job_client(args.address).get_job_status(args.job_id))
+    return 0
+
+
+def logs_command(args: argparse.Namespace) -> int:
+    from pipeline.submit import job_client
+
+    client = job_client(args.address)
+    if not args.follow:
+        print(client.get_job_logs(args.job_id), end="")
+        return 0
+
+    async def follow() -> None:
+        async for lines in client.tail_job_logs(args.job_id):
+            print(lines, end="", flush=True)
+
+    asyncio.run(follow())
+    return 0
+
+
+def stop_command(args: argparse.Namespace) -> int:
+    from pipeline.submit import job_client
+
+    stopped = job_client(args.address).stop_job(args.job_id)
+    print("stopping" if stopped else "not running")
+    return 0

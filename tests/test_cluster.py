@@ -1,0 +1,265 @@
+"""A real Ray cluster: `ray start --head` on loopback with token authentication, from a
+folder other than the checkout, joined by `tokenmill run --address` (Ray Client and a driver
+on the node), `tokenmill submit` and `tokenmill jobs`; an embedded run beside it stays
+embedded. The head has its own temp dir, ports and token, and is stopped by its own
+processes, never by `ray stop`."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+import yaml
+
+from support.token_runs import write_token_run
+from tests.conftest import ROOT, SAMPLE
+from trainer.config import validate_train_config
+from trainer.train import train
+
+pytestmark = [pytest.mark.ray, pytest.mark.slow]
+
+TOKENMILL = [sys.executable, "-m", "pipeline.cli"]
+
+
+@dataclass
+class Head:
+    gcs: str
+    client: str
+    dashboard: str
+    temp_dir: Path
+    env: dict[str, str]
+    """What a process needs to reach it: token authentication and this Python first on PATH."""
+
+
+def free_ports(count: int) -> list[int]:
+    sockets = [socket.socket() for _ in range(count)]
+    for sock in sockets:
+        sock.bind(("127.0.0.1", 0))
+    ports = [sock.getsockname()[1] for sock in sockets]
+    for sock in sockets:
+        sock.close()
+    return ports
+
+
+def processes_of(marker: str) -> set[int]:
+    """The processes whose command line names `marker`, and all their descendants."""
+    table = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+                parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+            table.append((int(entry.name), parent, command))
+    chosen = {pid for pid, _, command in table if marker in command and pid != os.getpid()}
+    while more := {pid for pid, parent, _ in table if parent in chosen} - chosen:
+        chosen |= more
+    return chosen
+
+
+def stop_processes(pids: set[int]) -> None:
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, sig)
+        time.sleep(2)
+
+
+@pytest.fixture(scope="module")
+def head(tmp_path_factory) -> Head:
+    # Named as Ray names its default temp dir (TMPDIR/ray), so that a process with this
+    # TMPDIR finds the head as "the cluster of this machine", as it would find /tmp/ray's.
+    temp_dir = tmp_path_factory.mktemp("tmp") / "ray"
+    elsewhere = tmp_path_factory.mktemp("elsewhere")  # not the checkout: workers start here
+    gcs, client, dashboard, low = free_ports(4)
+    env = {
+        **os.environ,
+        "RAY_AUTH_MODE": "token",
+        "RAY_AUTH_TOKEN": secrets.token_hex(16),
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+    }
+    started = subprocess.run(
+        [
+            str(Path(sys.executable).parent / "ray"),
+            "start",
+            "--head",
+            "--node-ip-address=127.0.0.1",
+            f"--port={gcs}",
+            f"--ray-client-server-port={client}",
+            "--dashboard-host=127.0.0.1",
+            f"--dashboard-port={dashboard}",
+            f"--temp-dir={temp_dir}",
+            "--num-cpus=2",
+            "--object-store-memory=150000000",
+            f"--min-worker-port={min(low, 60000)}",
+            f"--max-worker-port={min(low, 60000) + 300}",
+            "--disable-usage-stats",
+        ],
+        cwd=elsewhere,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert started.returncode == 0, started.stderr[-3000:]
+    yield Head(
+        f"127.0.0.1:{gcs}",
+        f"ray://127.0.0.1:{client}",
+        f"http://127.0.0.1:{dashboard}",
+        temp_dir,
+        env,
+    )
+    stop_processes(processes_of(str(temp_dir)))
+
+
+def write_config(folder: Path, output: Path) -> Path:
+    """One WARC, by the relative path the quickstart uses (resolved where it is loaded)."""
+    config = {
+        "name": "cluster",
+        "output": str(output),
+        "inputs": [{"source": "web", "format": "warc", "paths": ["data/sample/web-000.warc.gz"]}],
+        "stages": [{"extract": {}}, {"dedup": {"exact": True}}],
+        "execution": {"workers": 2},
+    }
+    path = folder / "job.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def tokenmill(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [*TOKENMILL, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600
+    )
+
+
+def documents(out: Path) -> list[tuple[str, str]]:
+    return sorted(
+        (row["id"], row["text"])
+        for path in (out / "documents").glob("*.parquet")
+        for row in pq.read_table(path, columns=["id", "text"]).to_pylist()
+    )
+
+
+def drivers(head: Head) -> int:
+    """Drivers that have connected to the head (Ray's state API)."""
+    done = run_python(
+        "from ray.util.state import list_jobs\n"
+        f"print(sum(str(j.type).endswith('DRIVER') for j in list_jobs(address='{head.dashboard}')))",
+        head.env,
+    )
+    return int(done.stdout.split()[-1])
+
+
+def run_python(code: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done
+
+
+def test_runs_join_the_cluster_and_an_embedded_run_stays_embedded(head, tmp_path):
+    config = write_config(tmp_path, tmp_path / "embedded")
+    # Where Ray looks for "the cluster of this machine": the old embedded run joined it.
+    beside = {**head.env, "RAY_TMPDIR": str(head.temp_dir.parent)}
+    before = drivers(head)
+    embedded = tokenmill(["run", str(config)], beside)
+    assert embedded.returncode == 0, embedded.stderr[-3000:]
+    assert drivers(head) == before
+    expected = documents(tmp_path / "embedded")
+    assert len(expected) > 20
+    for form, address in (("client", head.client), ("gcs", head.gcs)):
+        out = tmp_path / form
+        done = tokenmill(["run", str(config), "--address", address, "--output", str(out)], head.env)
+        assert done.returncode == 0, done.stderr[-3000:]
+        assert documents(out) == expected, form
+    assert drivers(head) == before + 2
+
+
+def test_submit_runs_a_job_and_jobs_follow_and_stop_it(head, tmp_path):
+    out = tmp_path / "submitted"
+    config = write_config(tmp_path, out)
+    address = ["--address", head.dashboard]
+    submitted = tokenmill(["submit", str(config), *address], head.env)
+    assert submitted.returncode == 0, submitted.stderr[-3000:]
+    job = submitted.stdout.split()[-1]
+    status = wait_for_end(job, head)
+    assert status == "SUCCEEDED", tokenmill(["jobs", "logs", job, *address], head.env).stdout
+    logs = tokenmill(["jobs", "logs", job, *address], head.env).stdout
+    assert "report.json" in logs
+    listed = tokenmill(["jobs", "list", *address], head.env).stdout
+    assert job in listed
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["git_sha"] and manifest["inputs"][0]["path"] == str(
+        ROOT / "data" / "sample" / "web-000.warc.gz"
+    )
+    assert len(documents(out)) > 20
+    slow = tokenmill(
+        ["submit", str(config), *address, "--output", str(tmp_path / "stopped")], head.env
+    )
+    stopped = slow.stdout.split()[-1]
+    assert tokenmill(["jobs", "stop", stopped, *address], head.env).returncode == 0
+    assert wait_for_end(stopped, head) == "STOPPED"
+
+
+def wait_for_end(job: str, head: Head) -> str:
+    """The job's final status, as `tokenmill jobs status` prints it."""
+    run_python(
+        "import time\n"
+        "from ray.job_submission import JobSubmissionClient\n"
+        f"client = JobSubmissionClient('{head.dashboard}')\n"
+        f"while not client.get_job_status('{job}').is_terminal():\n"
+        "    time.sleep(0.5)\n",
+        head.env,
+    )
+    status = tokenmill(["jobs", "status", job, "--address", head.dashboard], head.env)
+    return status.stdout.strip()
+
+
+def test_a_wrong_token_is_one_line_naming_what_to_set(head, tmp_path):
+    config = write_config(tmp_path, tmp_path / "refused")
+    # Ray retries the GCS for 20 s before it gives up; 2 tries are enough here.
+    wrong = {**head.env, "RAY_AUTH_TOKEN": "not-the-token", "RAY_gcs_server_port_wait_time_s": "2"}
+    done = tokenmill(["run", str(config), "--address", head.gcs], wrong)
+    assert done.returncode == 2
+    assert "cannot join the cluster" in done.stderr and "RAY_AUTH_TOKEN" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_train_runs_its_ranks_on_ray_train(head, tmp_path):
+    """`tokenmill train --address`: two Ray Train workers, FSDP2 over gloo, compute what
+    one process computes."""
+    articles = [json.loads(line)["text"] for line in (SAMPLE / "wiki.jsonl").open()]
+    paragraphs = [p for text in articles for p in text.split("\n\n") if p.strip()]
+    run = write_token_run(tmp_path / "tokens", {"wiki": paragraphs[10:]}, {"wiki": paragraphs[:10]})
+    config = {
+        "data": {"runs": [{"path": str(run)}], "seq_len": 32, "val_tokens": 512},
+        "model": {"preset": "tiny"},
+        "train": {"steps": 6, "global_batch_tokens": 128, "micro_batch_size": 2, "log_every": 1},
+        "parallel": {"param_dtype": "float32", "cpu_threads": 1},
+        "checkpoint": {"every": 6, "keep": 1},
+    }
+    train(validate_train_config({**config, "output": str(tmp_path / "one")}))
+    path = tmp_path / "train.yaml"
+    path.write_text(yaml.safe_dump({**config, "output": str(tmp_path / "ray")}))
+    done = tokenmill(["train", str(path), "--address", head.gcs, "--nproc", "2"], head.env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    ours, theirs = losses(tmp_path / "ray"), losses(tmp_path / "one")
+    assert sorted(ours) == list(range(1, 7))
+    assert [ours[step] for step in ours] == pytest.approx([theirs[s] for s in ours], rel=1e-4)
+    assert len(list((tmp_path / "ray" / "checkpoints" / "step-0000006").glob("rank-*.pt"))) == 2
+
+
+def losses(run: Path) -> dict[int, float]:
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    return {row["step"]: row["loss"] for row in rows if "loss" in row}
