@@ -54,8 +54,10 @@ def submit_command(args: argparse.Namespace) -> int:
     from pipeline.submit import submit
 
     job_id = submit(args.config, args.overrides, args.output, args.address, args.nproc)
+    address = f" --address {args.address}" if args.address else ""
     Console(stderr=True).print(
-        f"submitted: follow it with `tokenmill jobs logs {job_id} --follow`", soft_wrap=True
+        f"submitted: follow it with `tokenmill jobs logs {job_id} --follow{address}`",
+        soft_wrap=True,
     )
     print(job_id)
     return 0
