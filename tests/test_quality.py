@@ -3,15 +3,18 @@ keep/drop decisions as datatrove's filters on real extracted pages."""
 
 from __future__ import annotations
 
+import json
 import re
 
 import pyarrow as pa
 import pytest
 
-from filters.quality.stage import Quality
+from filters.quality.stage import FAMILIES, PUBLISHED, Quality
 from pipeline.config import validate_config
-from pipeline.schema import ConfigError
-from tests.conftest import SAMPLE, funnel, job, read_documents, run
+from pipeline.schema import ConfigError, read_config
+from tests.conftest import ROOT, SAMPLE, funnel, job, read_documents, run
+
+FAMILY_NAMES = tuple(family.name for family in FAMILIES)
 
 PROSE = (
     "The old lighthouse stood at the end of the harbour wall, and the keepers had to climb "
@@ -22,9 +25,15 @@ PROSE = (
 ).replace(". ", ".\n")
 
 
+def alone(families: dict) -> dict:
+    """Params that run exactly the named families (every published one for `{}`)."""
+    return {**{name: False for name in PUBLISHED}, **families} if families else {}
+
+
 def quality(families: dict, texts: list[str], urls: list[str] | None = None):
+    """The verdict of exactly the named families on `texts`."""
     table = pa.table({"text": texts, "url": urls or [None] * len(texts)})
-    return Quality(Quality.Params.model_validate(families)).process(table)
+    return Quality(Quality.Params.model_validate(alone(families))).process(table)
 
 
 def test_prose_passes_every_published_family():
@@ -166,19 +175,51 @@ def _stages(params) -> list:
     ).stages
 
 
-def test_config_defaults_and_rejections():
-    for params in ({}, {"timeout": 5}):  # only family keys choose the families
+def families_on(spec) -> set[str]:
+    return {name for name in FAMILY_NAMES if getattr(spec.params, name) is not None}
+
+
+def test_config_defaults_merge_and_families_turn_off_by_name():
+    published = set(PUBLISHED)
+    for params in ({}, {"timeout": 5}, {"c4": True}):
         [spec] = _stages({"quality": params})
-        assert {name for name, value in spec.params if value is not None} == {
-            "gopher_quality",
-            "gopher_repetition",
-            "c4",
-            "fineweb",
-            "timeout",
-        }
-    assert spec.params.timeout == 5
+        assert families_on(spec) == published
+    assert spec.params == Quality.Params()
+    # One threshold changed: every family still runs, the others at their published values.
     [spec] = _stages({"quality": {"gopher_repetition": {"top_n_grams": {"2": 0.3}}}})
-    assert spec.params.gopher_repetition.top_n_grams == {2: 0.3} and spec.params.c4 is None
+    assert families_on(spec) == published
+    assert spec.params.gopher_repetition.top_n_grams[2] == 0.3
+    assert (
+        spec.params.gopher_repetition.top_n_grams[3]
+        == Quality.Params().gopher_repetition.top_n_grams[3]
+    )
+    assert spec.params.c4 == Quality.Params().c4
+    [spec] = _stages({"quality": {"gopher_repetition": {"top_n_grams": {"4": None}}}})
+    assert spec.params.gopher_repetition.top_n_grams == {2: 0.2, 3: 0.18}
+    [spec] = _stages({"quality": {"c4": False, "fineweb": False}})
+    assert families_on(spec) == {"gopher_repetition", "gopher_quality"}
+    [spec] = _stages({"quality": {"blocklist": {"domains": []}}})
+    assert families_on(spec) == published | {"blocklist"}
+
+
+def test_loosening_a_threshold_with_set_keeps_at_least_what_it_kept():
+    """`--set` one Gopher threshold on the quickstart: the other families stay on (they
+    were turned off, and the looser run kept fewer documents)."""
+    loose = "stages.quality.gopher_quality.min_alpha_words_ratio=0.7"
+    data = read_config(str(ROOT / "configs" / "quickstart.yaml"), [loose])
+    [spec] = [s for s in validate_config(data).stages if s.name == "quality"]
+    assert families_on(spec) == set(PUBLISHED)
+    assert spec.params.gopher_quality.min_alpha_words_ratio == 0.7
+    texts = [json.loads(line)["text"] for line in (SAMPLE / "wiki.jsonl").open()]
+    texts += [PROSE, "# " * 40 + "\n" + PROSE, "\n".join(f"Product {i}" for i in range(40))]
+    table = pa.table({"text": texts, "url": [None] * len(texts)})
+    kept = {
+        name: {
+            i for i, r in enumerate(Quality(params).process(table).removed.to_pylist()) if r is None
+        }
+        for name, params in (("published", Quality.Params()), ("loose", spec.params))
+    }
+    assert kept["published"] <= kept["loose"] and len(kept["published"]) < len(texts)
     for params, key in [
         ({"gopher": {}}, "stages.quality.gopher"),
         ({"c4": {"min_sentences": 3}}, "stages.quality.c4.min_sentences"),
@@ -292,7 +333,7 @@ def test_the_rules_never_raise_on_any_text(families):
     import random
 
     rng = random.Random(len(str(families)))
-    stage = Quality(Quality.Params.model_validate(families))
+    stage = Quality(Quality.Params.model_validate(alone(families)))
     for _ in range(40):
         size = rng.randint(1, 8)
         texts = [random_text(rng) for _ in range(size)]

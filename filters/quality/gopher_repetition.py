@@ -13,7 +13,7 @@ from itertools import pairwise
 from typing import Annotated
 
 import numpy as np
-from pydantic import Field, Strict
+from pydantic import Field, Strict, ValidationInfo, field_validator
 
 from filters.quality.family import Family, FamilyParams, Judgement, above, ratio
 from filters.quality.signals import NGrams, Pieces, Signals
@@ -39,6 +39,22 @@ class GopherRepetition(Family):
         """n → most the single most frequent n-gram may cover, as a fraction of characters."""
         dup_n_grams: dict[NGramSize, float] = Field(default_factory=lambda: dict(DUP_N_GRAMS))
         """n → most the repeated n-grams may cover, as a fraction of characters."""
+
+        @field_validator("top_n_grams", "dup_n_grams", mode="before")
+        @classmethod
+        def _merge_with_published(cls, sizes: object, info: ValidationInfo) -> object:
+            """Sizes not named keep their published threshold; `null` turns one size off."""
+            if not isinstance(sizes, dict):
+                return sizes
+            published = TOP_N_GRAMS if info.field_name == "top_n_grams" else DUP_N_GRAMS
+            merged: dict = dict(published)
+            for size, share in sizes.items():
+                size = int(size) if isinstance(size, str) and size.isdigit() else size
+                if share is None:
+                    merged.pop(size, None)
+                else:
+                    merged[size] = share
+            return merged
 
     def judge(self, signals: Signals) -> Judgement:
         p = self.params

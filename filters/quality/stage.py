@@ -8,10 +8,11 @@ the blocklist see that text, as in datatrove's pipeline; the lines it removed ar
 as `lines_removed.c4_<rule>`. Words are split as datatrove splits them (spaCy's rules for
 the document's `language` when the language stage ran before, English otherwise).
 
-`quality: {}` runs the four published families with their published thresholds; naming any
-family runs only the named ones, each with its thresholds overridable. Only family keys
-choose: `quality: {timeout: 60}` still runs the published families. A document that alone
-runs past `timeout` is errored `quality_timeout`.
+`quality: {}` runs the four published families with their published thresholds. Settings
+merge with those defaults: `gopher_quality: {min_alpha_words_ratio: 0.7}` changes one
+threshold and keeps every family on; a family is turned off by name (`c4: false`), and the
+blocklist, which needs lists, runs when it is given some. A document that alone runs past
+`timeout` is errored `quality_timeout`.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from pydantic import model_validator
+from pydantic import Field, field_validator
 
 from filters.quality.blocklist import Blocklist
 from filters.quality.c4 import C4
@@ -43,18 +44,23 @@ class Quality(Stage):
     name = "quality"
 
     class Params(TimeBudget):
-        gopher_repetition: GopherRepetition.Params | None = None
-        gopher_quality: GopherQuality.Params | None = None
-        c4: C4.Params | None = None
-        fineweb: FineWeb.Params | None = None
+        gopher_repetition: GopherRepetition.Params | None = Field(
+            default_factory=GopherRepetition.Params
+        )
+        gopher_quality: GopherQuality.Params | None = Field(default_factory=GopherQuality.Params)
+        c4: C4.Params | None = Field(default_factory=C4.Params)
+        fineweb: FineWeb.Params | None = Field(default_factory=FineWeb.Params)
         blocklist: Blocklist.Params | None = None
 
-        @model_validator(mode="before")
+        @field_validator(*(family.name for family in FAMILIES), mode="before")
         @classmethod
-        def _published_by_default(cls, data: Any) -> Any:
-            if isinstance(data, dict) and not set(data) & {f.name for f in FAMILIES}:
-                return {**data, **{family: {} for family in PUBLISHED}}
-            return data
+        def _switch(cls, value: Any) -> Any:
+            """`false` turns a family off; `true` runs it with its published thresholds."""
+            if value is True:
+                return {}
+            if value is False:
+                return None
+            return value
 
     def __init__(self, params: Params) -> None:
         super().__init__(params)
