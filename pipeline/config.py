@@ -10,6 +10,7 @@ what they share is `pipeline.schema`.
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import json
 import re
@@ -143,13 +144,16 @@ def parse_stages(entries: Any) -> list[StageSpec]:
         [(name, params)] = entry.items()
         if name not in STAGE_TYPES:
             known = ", ".join(sorted(STAGE_TYPES))
-            raise ConfigError(f"stages[{index}]: unknown stage {name!r} (known: {known})")
+            close = difflib.get_close_matches(str(name), STAGE_TYPES, n=1)
+            hint = f"did you mean `{close[0]}`? " if close else ""
+            raise ConfigError(f"stages[{index}]: unknown stage {name!r} ({hint}known: {known})")
         if name in (spec.name for spec in specs):
             raise ConfigError(f"stages.{name}: listed twice; each stage runs at most once")
         try:
             model = STAGE_TYPES[name].Params.model_validate(params or {})
         except ValidationError as err:
-            raise ConfigError(format_validation_error(err, prefix=f"stages.{name}")) from None
+            message = format_validation_error(err, f"stages.{name}", STAGE_TYPES[name].Params)
+            raise ConfigError(message) from None
         specs.append(StageSpec(name=name, params=model))
     return specs
 
@@ -166,6 +170,6 @@ def validate_config(data: dict[str, Any], origin: str = "<config>") -> JobConfig
         stages = parse_stages(data.get("stages"))
         return JobConfig.model_validate({**data, "stages": stages})
     except ValidationError as err:
-        raise ConfigError(f"{origin}: {format_validation_error(err)}") from None
+        raise ConfigError(f"{origin}: {format_validation_error(err, model=JobConfig)}") from None
     except ConfigError as err:
         raise ConfigError(f"{origin}: {err}") from None

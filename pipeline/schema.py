@@ -10,8 +10,11 @@ regular file.
 
 from __future__ import annotations
 
+import difflib
 import os
 import stat
+import types
+import typing
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
@@ -81,13 +84,47 @@ def files_in(section: BaseModel) -> list[FilePath]:
     return sorted(set(walk(section.model_dump())))
 
 
-def format_validation_error(err: ValidationError, prefix: str = "") -> str:
+def format_validation_error(
+    err: ValidationError, prefix: str = "", model: type[BaseModel] | None = None
+) -> str:
+    """One line per problem, naming its dotted key; an unknown key of `model` (or of a
+    section inside it) gets the closest known key as a suggestion."""
     lines = []
     for problem in err.errors():
         key = ".".join(str(part) for part in (prefix, *problem["loc"]) if part != "")
         message = problem["msg"].removeprefix("Value error, ")
+        if problem["type"] == "extra_forbidden" and model is not None:
+            *parent, unknown = problem["loc"]
+            close = difflib.get_close_matches(str(unknown), _known_keys(model, parent), n=1)
+            message += f"; did you mean `{close[0]}`?" if close else ""
         lines.append(f"{key}: {message}" if key else message)
     return "\n".join(lines)
+
+
+def _known_keys(model: type[BaseModel], loc: list[int | str]) -> list[str]:
+    """The keys of the section at `loc` inside `model` (through lists, dicts and unions)."""
+    annotation: Any = model
+    for part in loc:
+        section = _model_in(annotation)
+        if isinstance(part, str) and section is not None and part in section.model_fields:
+            annotation = section.model_fields[part].annotation
+        elif typing.get_origin(annotation) in (list, dict) or isinstance(part, int):
+            annotation = typing.get_args(annotation)[-1] if typing.get_args(annotation) else None
+        else:
+            return []
+    section = _model_in(annotation)
+    return list(section.model_fields) if section else []
+
+
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    """The model an annotation holds: itself, or one arm of an Optional or a union."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType, Annotated):
+        for arm in typing.get_args(annotation):
+            if found := _model_in(arm):
+                return found
+    return None
 
 
 def apply_override(data: dict[str, Any], assignment: str) -> None:

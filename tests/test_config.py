@@ -29,13 +29,36 @@ def test_the_quickstart_config_is_valid():
 
 
 def test_unknown_stage_is_named():
-    assert "unknown stage 'dedupe'" in error_of(stages=[{"extract": {}}, {"dedupe": {}}])
+    message = error_of(stages=[{"extract": {}}, {"dedupe": {}}])
+    assert "unknown stage 'dedupe' (did you mean `dedup`? known:" in message
 
 
-def test_unknown_key_is_named():
-    assert "stages.extract.engin" in error_of(stages=[{"extract": {"engin": "x"}}])
-    assert "inputs.0.formt" in error_of(inputs=[{**BASE["inputs"][0], "formt": "warc"}])
-    assert "keep_removd" in error_of(keep_removd=True)
+def test_unknown_key_is_named_with_the_closest_known_key():
+    def unknown(key: str, suggestion: str, **changes) -> None:
+        message = error_of(**changes)
+        assert f"{key}: Extra inputs are not permitted; did you mean `{suggestion}`?" in message
+
+    unknown("stages.extract.engin", "engine", stages=[{"extract": {"engin": "x"}}])
+    unknown("stages.language.min_scor", "min_score", stages=[{"language": {"min_scor": 0.5}}])
+    gopher = {"quality": {"gopher_quality": {"min_alpha_word_ratio": 0.5}}}
+    unknown(
+        "stages.quality.gopher_quality.min_alpha_word_ratio",
+        "min_alpha_words_ratio",
+        stages=[gopher],
+    )
+    unknown("inputs.0.formt", "format", inputs=[{**BASE["inputs"][0], "formt": "warc"}])
+    unknown("keep_removd", "keep_removed", keep_removd=True)
+    unknown("execution.worker", "workers", execution={"worker": 2})
+    unknown("tokenizer.train.vocab", "vocab_size", tokenizer={"train": {"vocab": 8}})
+    assert error_of(zzz=1).endswith("zzz: Extra inputs are not permitted")
+
+
+def test_version(capsys):
+    from pipeline.cli import main
+
+    with pytest.raises(SystemExit) as done:
+        main(["--version"])
+    assert done.value.code == 0 and capsys.readouterr().out == "tokenmill 0.1.0\n"
 
 
 def test_wrong_type_and_bad_value_are_named():

@@ -12,6 +12,7 @@ import argparse
 from rich.console import Console
 from rich.markup import escape
 
+import pipeline
 from pipeline.cli import curation, jobs, models, tools, training
 from pipeline.schema import ConfigError
 from trainer.errors import TrainingError
@@ -42,6 +43,7 @@ def parser() -> argparse.ArgumentParser:
         prog="tokenmill",
         description="Curate web crawls into training data on Ray, and train on it.",
     )
+    root.add_argument("--version", action="version", version=f"tokenmill {pipeline.__version__}")
     commands = root.add_subparsers(required=True, metavar="COMMAND")
     for group in GROUPS:
         group.register(commands)
