@@ -2,25 +2,42 @@
 
 from __future__ import annotations
 
+import argparse
 import json
+import signal
 import subprocess
 import sys
+import time
 
 import pytest
 
+from pipeline.cli import main, parser
 from tests.conftest import SAMPLE
 
 TOKENMILL = [sys.executable, "-m", "pipeline.cli"]
 
 
-@pytest.mark.parametrize(
-    "command",
-    [[], ["run"], ["report"], ["lm", "train"], ["lm", "cutoffs"], ["classifier", "train"]],
-)
-def test_every_command_has_help(command):
-    done = subprocess.run([*TOKENMILL, *command, "--help"], capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr
-    assert "usage: tokenmill" in done.stdout
+def commands(parser: argparse.ArgumentParser, path: tuple[str, ...] = ()) -> list[tuple]:
+    """Every command and subcommand of the parser, as argument lists."""
+    found = [path]
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                found += commands(sub, (*path, name))
+    return found
+
+
+@pytest.mark.parametrize("command", commands(parser()), ids=" ".join)
+def test_every_command_has_help(command, capsys):
+    with pytest.raises(SystemExit) as done:
+        main([*command, "--help"])
+    assert done.value.code == 0
+    assert capsys.readouterr().out.startswith(f"usage: tokenmill {' '.join(command)}".strip())
+
+
+def test_the_console_script_starts():
+    done = subprocess.run([*TOKENMILL, "train", "--help"], capture_output=True, text=True)
+    assert done.returncode == 0 and "usage: tokenmill train" in done.stdout, done.stderr
 
 
 @pytest.mark.ray
@@ -47,3 +64,27 @@ def test_run_then_report_from_the_command_line(tmp_path):
         [*TOKENMILL, "run", str(config), "--set", "stages.nope.x=1"], capture_output=True, text=True
     )
     assert bad.returncode == 2 and "nope" in bad.stderr
+
+
+@pytest.mark.ray
+def test_ctrl_c_ends_with_one_line_and_a_rerun_resumes(tmp_path):
+    config = tmp_path / "job.yaml"
+    warcs = [str(path) for path in sorted(SAMPLE.glob("*.warc.gz"))]
+    config.write_text(
+        f"name: interrupted\noutput: {tmp_path / 'out'}\n"
+        f"inputs: [{{source: web, format: warc, paths: {warcs}}}]\n"
+        "stages: [extract]\nexecution: {workers: 1}\n"
+    )
+    run = subprocess.Popen(
+        [*TOKENMILL, "run", str(config)], stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    while not (tmp_path / "out" / "_state").exists() and run.poll() is None:
+        time.sleep(0.2)
+    time.sleep(1)
+    run.send_signal(signal.SIGINT)
+    _, stderr = run.communicate(timeout=60)
+    assert run.returncode == 130, stderr[-2000:]
+    assert stderr.rstrip().endswith("interrupted: rerun the same command to resume")
+    assert "Traceback" not in stderr
+    rerun = subprocess.run([*TOKENMILL, "run", str(config)], capture_output=True, text=True)
+    assert rerun.returncode == 0, rerun.stderr[-2000:]

@@ -36,6 +36,9 @@ def main(argv: list[str] | None = None) -> int:
             f"[red]training error[/red]: {escape(str(err))}", highlight=False, soft_wrap=True
         )
         return 1
+    except KeyboardInterrupt:  # finished shards, phases and checkpoints are kept
+        console.print("interrupted: rerun the same command to resume", highlight=False)
+        return 130
 
 
 def parser() -> argparse.ArgumentParser:
