@@ -19,7 +19,6 @@ from dataclasses import dataclass, field, replace
 
 import ray
 from rich.console import Console
-from rich.progress import TextColumn
 
 from pipeline.cluster import ray_session
 from pipeline.config import JobConfig, StageSpec
@@ -251,9 +250,9 @@ def _run_tasks(
     task = ray.remote(process_shard).options(num_cpus=1, max_retries=1)
     plan_ref = ray.put(plan)
     calls = [(task, (file, plan_ref, sources[file.shard])) for file in files]
-    with progress_bar(console, TextColumn("{task.fields[docs]:,} documents")) as progress:
+    with progress_bar(console, counted="documents") as progress:
         description = f"shards {_label(plan)}" if plan.after or not plan.last else "shards"
-        bar = progress.add_task(description, total=len(files), docs=0)
+        bar = progress.add_task(description, total=len(files), documents=0)
         documents = 0
         for index, result in completed(calls, workers):
             if isinstance(result, TaskFailed):
@@ -262,5 +261,5 @@ def _run_tasks(
                 progress.advance(bar)
                 continue
             documents += result.documents
-            progress.update(bar, advance=1, docs=documents)
+            progress.update(bar, advance=1, documents=documents)
             yield result

@@ -5,13 +5,18 @@ At most twice the workers are in flight, so a long list does not flood the objec
 `completed` is the loop; `run_tasks` is it for steps that need every result (in submission
 order) and cannot go on without one, and the shard plan uses it directly, counting
 documents on its bar and going on past a shard whose task failed.
+
+On a terminal the progress is a bar; elsewhere (a Ray Job's log, CI, a file) it is a plain
+line every `LINE_INTERVAL_S` seconds and when the step ends, with the rate and an ETA.
 """
 
 from __future__ import annotations
 
+import time
 import traceback
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 import ray
@@ -47,7 +52,15 @@ def completed(calls: Sequence[Call], workers: int) -> Iterator[tuple[int, Any]]:
         yield index, result
 
 
-def progress_bar(console: Console, *extra: TextColumn) -> Progress:
+LINE_INTERVAL_S = 10.0
+
+
+def progress_bar(console: Console, counted: str | None = None) -> Progress | ProgressLines:
+    """A bar on a terminal, lines elsewhere; `counted` names a running total the step
+    updates (`progress.update(task, documents=n)`)."""
+    if not console.is_terminal:
+        return ProgressLines(console, counted)
+    extra = [TextColumn(f"{{task.fields[{counted}]:,}} {counted}")] if counted else []
     return Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -56,6 +69,61 @@ def progress_bar(console: Console, *extra: TextColumn) -> Progress:
         TimeElapsedColumn(),
         console=console,
     )
+
+
+@dataclass
+class _Step:
+    description: str
+    total: int
+    fields: dict[str, int]
+    done: int = 0
+    started: float = field(default_factory=time.monotonic)
+
+
+class ProgressLines:
+    """Rich's Progress interface, printed as lines: `shards 3/10, 1,234 documents (41/s),
+    ETA 0:00:17`."""
+
+    def __init__(self, console: Console, counted: str | None, interval: float = LINE_INTERVAL_S):
+        self.console, self.counted, self.interval = console, counted, interval
+        self.steps: list[_Step] = []
+        self.last_line = time.monotonic()
+
+    def __enter__(self) -> ProgressLines:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if exc_info[0] is None:
+            for step in self.steps:
+                self._print(step)
+
+    def add_task(self, description: str, total: int, **fields: int) -> int:
+        self.steps.append(_Step(description, total, fields))
+        return len(self.steps) - 1
+
+    def advance(self, task: int, advance: int = 1) -> None:
+        self.update(task, advance=advance)
+
+    def update(self, task: int, advance: int = 0, **fields: int) -> None:
+        step = self.steps[task]
+        step.done += advance
+        step.fields.update(fields)
+        if time.monotonic() - self.last_line >= self.interval and step.done < step.total:
+            self._print(step)
+
+    def _print(self, step: _Step) -> None:
+        self.last_line = now = time.monotonic()
+        elapsed = max(now - step.started, 1e-9)
+        parts = [f"{step.description} {step.done}/{step.total}"]
+        if self.counted:
+            count = step.fields.get(self.counted, 0)
+            parts.append(f"{count:,} {self.counted} ({count / elapsed:,.0f}/s)")
+        if step.done < step.total and step.done:
+            eta = (step.total - step.done) * elapsed / step.done
+            parts.append(f"ETA {timedelta(seconds=round(eta))}")
+        else:
+            parts.append(f"{timedelta(seconds=round(elapsed))}")
+        self.console.print(", ".join(parts), highlight=False, soft_wrap=True)
 
 
 def run_tasks(calls: Sequence[Call], workers: int, label: str, console: Console) -> list:

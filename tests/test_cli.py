@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import argparse
+import io
 import json
+import re
 import signal
 import subprocess
 import sys
 import time
 
 import pytest
+from rich.console import Console
 
 from pipeline.cli import main, parser
+from pipeline.tasks import progress_bar
 from tests.conftest import SAMPLE
 
 TOKENMILL = [sys.executable, "-m", "pipeline.cli"]
@@ -56,6 +60,7 @@ def test_run_then_report_from_the_command_line(tmp_path):
     )
     assert done.returncode == 0, done.stderr
     assert "report.json" in done.stderr
+    assert "shards 1/1, 40 documents (" in done.stderr  # off a terminal: a line, no bar
     shown = subprocess.run(
         [*TOKENMILL, "report", str(out), "--json"], capture_output=True, text=True
     )
@@ -88,3 +93,21 @@ def test_ctrl_c_ends_with_one_line_and_a_rerun_resumes(tmp_path):
     assert "Traceback" not in stderr
     rerun = subprocess.run([*TOKENMILL, "run", str(config)], capture_output=True, text=True)
     assert rerun.returncode == 0, rerun.stderr[-2000:]
+
+
+def test_progress_off_a_terminal_is_lines_with_the_rate_and_an_eta():
+    out = io.StringIO()
+    with progress_bar(Console(file=out, width=200), counted="documents") as progress:
+        progress.interval = 0
+        task = progress.add_task("shards", total=4, documents=0)
+        for done in range(1, 5):
+            progress.update(task, advance=1, documents=done * 1000)
+    lines = out.getvalue().splitlines()
+    assert [re.sub(r" \([\d,]+/s\)", "", line).split(", ")[:2] for line in lines] == [
+        ["shards 1/4", "1,000 documents"],
+        ["shards 2/4", "2,000 documents"],
+        ["shards 3/4", "3,000 documents"],
+        ["shards 4/4", "4,000 documents"],
+    ]
+    assert all(re.search(r"documents \([\d,]+/s\), ETA \d+:\d\d:\d\d$", x) for x in lines[:3])
+    assert re.search(r", \d+:\d\d:\d\d$", lines[3]) and "\r" not in out.getvalue()
