@@ -52,18 +52,21 @@ def free_ports(count: int) -> list[int]:
     return ports
 
 
-def processes_of(marker: str) -> set[int]:
-    """The processes whose command line names `marker`, and all their descendants."""
+def processes_of(temp_dir: Path, folder: Path) -> set[int]:
+    """The processes of a head: those whose command line names its temp dir or that run in
+    the folder `ray start` ran in (Ray Client's server names no temp dir), and all their
+    descendants."""
     table = []
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
                 command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
                 parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+                cwd = os.readlink(entry / "cwd")
             except (OSError, ValueError, IndexError):
                 continue
-            table.append((int(entry.name), parent, command))
-    chosen = {pid for pid, _, command in table if marker in command and pid != os.getpid()}
+            table.append((int(entry.name), parent, str(temp_dir) in command or cwd == str(folder)))
+    chosen = {pid for pid, _, ours in table if ours and pid != os.getpid()}
     while more := {pid for pid, parent, _ in table if parent in chosen} - chosen:
         chosen |= more
     return chosen
@@ -121,7 +124,7 @@ def head(tmp_path_factory) -> Head:
         temp_dir,
         env,
     )
-    stop_processes(processes_of(str(temp_dir)))
+    stop_processes(processes_of(temp_dir, elsewhere))
 
 
 def write_config(folder: Path, output: Path) -> Path:
@@ -193,10 +196,10 @@ def test_submit_runs_a_job_and_jobs_follow_and_stop_it(head, tmp_path):
     submitted = tokenmill(["submit", str(config), *address], head.env)
     assert submitted.returncode == 0, submitted.stderr[-3000:]
     job = submitted.stdout.split()[-1]
-    status = wait_for_end(job, head)
-    assert status == "SUCCEEDED", tokenmill(["jobs", "logs", job, *address], head.env).stdout
-    logs = tokenmill(["jobs", "logs", job, *address], head.env).stdout
-    assert "report.json" in logs
+    followed = tokenmill(["jobs", "logs", job, "--follow", *address], head.env).stdout
+    assert "report.json" in followed  # --follow printed the run's output until it ended
+    assert status_of(job, head) == "SUCCEEDED", followed[-3000:]
+    assert "report.json" in tokenmill(["jobs", "logs", job, *address], head.env).stdout
     listed = tokenmill(["jobs", "list", *address], head.env).stdout
     assert job in listed
     manifest = json.loads((out / "manifest.json").read_text())
@@ -209,19 +212,11 @@ def test_submit_runs_a_job_and_jobs_follow_and_stop_it(head, tmp_path):
     )
     stopped = slow.stdout.split()[-1]
     assert tokenmill(["jobs", "stop", stopped, *address], head.env).returncode == 0
-    assert wait_for_end(stopped, head) == "STOPPED"
+    tokenmill(["jobs", "logs", stopped, "--follow", *address], head.env)
+    assert status_of(stopped, head) == "STOPPED"
 
 
-def wait_for_end(job: str, head: Head) -> str:
-    """The job's final status, as `tokenmill jobs status` prints it."""
-    run_python(
-        "import time\n"
-        "from ray.job_submission import JobSubmissionClient\n"
-        f"client = JobSubmissionClient('{head.dashboard}')\n"
-        f"while not client.get_job_status('{job}').is_terminal():\n"
-        "    time.sleep(0.5)\n",
-        head.env,
-    )
+def status_of(job: str, head: Head) -> str:
     status = tokenmill(["jobs", "status", job, "--address", head.dashboard], head.env)
     return status.stdout.strip()
 
