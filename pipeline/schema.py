@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
+import fsspec
 import yaml
 from fsspec.core import url_to_fs
 from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError
@@ -38,11 +39,29 @@ class FilePath(str):
     """A config path that names a regular file: a model, a list, a tokenizer."""
 
 
+CLOUD_EXTRA = {"s3": "s3fs", "s3a": "s3fs", "gs": "gcsfs", "gcs": "gcsfs"}
+"""Protocols whose fsspec file system `pip install 'tokenmill[cloud]'` adds."""
+
+
+def usable_url(url: str) -> str:
+    """`url` if fsspec knows its protocol and the package that reads it is installed."""
+    protocol = url.split("://", 1)[0]
+    try:
+        fsspec.get_filesystem_class(protocol)
+    except ImportError:
+        package = CLOUD_EXTRA.get(protocol)
+        install = f"pip install 'tokenmill[cloud]' (adds {package})" if package else str(protocol)
+        raise ValueError(f"{url}: {protocol}:// needs {install}") from None
+    except ValueError:
+        raise ValueError(f"{url}: unknown protocol {protocol}://") from None
+    return url
+
+
 def regular_file(path: str) -> FilePath:
     """`path` if it names a regular file (not a folder, device or FIFO, which would be read
     forever or block), made absolute so that Ray workers find it too."""
     if "://" in path:
-        fs, stripped = url_to_fs(path)
+        fs, stripped = url_to_fs(usable_url(path))
         if not fs.isfile(stripped):
             raise ValueError(f"file not found: {path}")
         return FilePath(path)
@@ -61,7 +80,7 @@ RegularFile = Annotated[str, AfterValidator(regular_file)]
 
 def absolute(path: str) -> str:
     """A local path (a glob too) made absolute against the current folder; URLs as given."""
-    return path if "://" in path else os.path.abspath(os.path.expanduser(path))
+    return usable_url(path) if "://" in path else os.path.abspath(os.path.expanduser(path))
 
 
 AbsolutePath = Annotated[str, AfterValidator(absolute)]

@@ -1,3 +1,4 @@
+import importlib.util
 from pathlib import Path
 
 import pytest
@@ -122,3 +123,14 @@ def test_only_regular_files_are_accepted_as_models_and_tokenizers(tmp_path):
         with pytest.raises(ValueError, match=r"tokenizer\.path: not a regular file"):
             load_tokenizer(path)
     assert "tokenizer.path: file not found" in error_of(tokenizer={"path": "absent.json"})
+
+
+def test_a_url_whose_file_system_is_not_installed_names_the_extra():
+    if importlib.util.find_spec("gcsfs"):
+        pytest.skip("gcsfs is installed ([cloud]); the dev install leaves it out")
+    message = error_of(output="gs://bucket/run")
+    assert message.endswith(
+        "output: gs://bucket/run: gs:// needs pip install 'tokenmill[cloud]' (adds gcsfs)"
+    )
+    assert error_of(output="nope://x").endswith("output: nope://x: unknown protocol nope://")
+    assert config_with(output="s3://bucket/run").output == "s3://bucket/run"
