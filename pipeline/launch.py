@@ -21,9 +21,21 @@ from trainer.errors import TrainingError
 def load_train_config(path: str, overrides: list[str], output: str | None = None) -> TrainConfig:
     data = read_config(path, overrides, output)
     try:
-        return validate_train_config(data, origin=str(path))
+        config = validate_train_config(data, origin=str(path))
     except TrainConfigError as err:
         raise ConfigError(str(err)) from None
+    refuse_pipeline_output(Path(config.output))
+    return config
+
+
+def refuse_pipeline_output(output: Path) -> None:
+    """A training run writes its own folder: never into a pipeline run's (its checkpoints
+    and metrics would mix with the documents and tokens it reads)."""
+    if (output / "_state").is_dir() or (output / "documents").is_dir():
+        raise ConfigError(
+            f"output: {output} holds a pipeline run; give the training run a folder of its "
+            "own (e.g. runs/train-NAME)"
+        )
 
 
 def resolved_text(config: TrainConfig) -> str:

@@ -12,10 +12,12 @@ import sys
 import time
 
 import pytest
+import yaml
 from rich.console import Console
 
 from pipeline.cli import main, parser
 from pipeline.tasks import progress_bar
+from support.token_runs import write_token_run
 from tests.conftest import SAMPLE
 
 TOKENMILL = [sys.executable, "-m", "pipeline.cli"]
@@ -111,3 +113,25 @@ def test_progress_off_a_terminal_is_lines_with_the_rate_and_an_eta():
     ]
     assert all(re.search(r"documents \([\d,]+/s\), ETA \d+:\d\d:\d\d$", x) for x in lines[:3])
     assert re.search(r", \d+:\d\d:\d\d$", lines[3]) and "\r" not in out.getvalue()
+
+
+def test_training_into_a_pipeline_run_is_refused(tmp_path, capsys):
+    run = write_token_run(tmp_path / "tokens", {"wiki": ["one text"] * 20}, {"wiki": ["held"]})
+    (run / "_state").mkdir()  # what makes a folder a pipeline run
+    config = tmp_path / "train.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "output": str(run),
+                "data": {"runs": [{"path": str(run)}]},
+                "model": {"preset": "tiny"},
+                "train": {"steps": 1, "global_batch_tokens": 256, "micro_batch_size": 2},
+            }
+        )
+    )
+    assert main(["train", str(config)]) == 2
+    assert (
+        f"output: {run} holds a pipeline run; give the training run a folder of its own"
+        in capsys.readouterr().err
+    )
+    assert not (run / "checkpoints").exists()
