@@ -62,3 +62,22 @@ def test_no_grad_needs_no_graph():
             torch.randn(4, 8, requires_grad=True), torch.randn(20, 8), torch.tensor([1, 2, 3, 4])
         )
     assert not value.requires_grad
+
+
+def test_token_logprobs_and_their_per_token_weighted_gradients(monkeypatch):
+    """log p(target) per token; the backward takes a weight per token (as DPO and GRPO do)."""
+    from trainer.loss import token_logprobs
+
+    monkeypatch.setitem(loss.CHUNK_ELEMENTS, "cpu", 300 * 64)
+    torch.manual_seed(0)
+    hidden = torch.randn(500, 32, requires_grad=True)
+    weight = torch.randn(300, 32, requires_grad=True)
+    targets = torch.randint(0, 300, (500,))
+    per_token = torch.randn(500)
+    expected = torch.log_softmax(hidden @ weight.T, -1).gather(1, targets[:, None]).squeeze(1)
+    expected_grads = torch.autograd.grad((expected * per_token).sum(), (hidden, weight))
+    got = token_logprobs(hidden, weight, targets)
+    got_grads = torch.autograd.grad((got * per_token).sum(), (hidden, weight))
+    torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
+    for ours, theirs in zip(got_grads, expected_grads, strict=True):
+        torch.testing.assert_close(ours, theirs, rtol=1e-4, atol=1e-5)

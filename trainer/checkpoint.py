@@ -17,6 +17,7 @@ import json
 import random
 import re
 import shutil
+import sys
 import warnings
 from contextlib import contextmanager
 from pathlib import Path
@@ -99,44 +100,91 @@ def _checksums(folder: Path, names: list[str], world: World) -> dict[str, str]:
     return {name: digest for share in shares for name, digest in share.items()}
 
 
-def save(
-    run: Path,
-    step: int,
-    model: nn.Module,
-    optimizer: torch.optim.Optimizer,
-    state: dict[str, Any],
-    args: ModelArgs,
-    tokenizer: Path,
-    world: World,
-    keep: int,
-) -> Path:
-    final = step_dir(run, step)
-    temp = final.with_name(final.name + ".tmp")
-    if world.is_main:
-        shutil.rmtree(temp, ignore_errors=True)
-        temp.mkdir(parents=True)
-    _barrier(world)
-    model_state, optim_state = get_state_dict(model, optimizer)
-    with _quiet_single_process():
-        dcp.save({"model": model_state, "optim": optim_state}, checkpoint_id=temp)
-    torch.save({**state, "step": step, "rng": rng_states()}, temp / f"rank-{world.rank}.pt")
-    _barrier(world)
-    checksums = _checksums(temp, sorted(p.name for p in temp.iterdir()), world)
-    if world.is_main:
-        meta = {
-            "step": step,
-            "model": dataclasses.asdict(args),
-            "world_size": world.size,
-            "files": checksums,
-        }
-        (temp / "meta.json").write_text(json.dumps(meta, indent=2))
-        shutil.copyfile(tokenizer, temp / "tokenizer.json")
-        shutil.rmtree(final, ignore_errors=True)
-        temp.rename(final)
-        for old in complete_checkpoints(run)[:-keep]:
-            shutil.rmtree(old)
-    _barrier(world)
-    return final
+class Checkpointer:
+    """A run's checkpoints: saves them, keeps the last `keep`, and resumes from one.
+
+    One per run; the model and optimizer are handed to each call, so the same object serves
+    any objective's model."""
+
+    def __init__(self, run: Path, world: World, args: ModelArgs, tokenizer: Path, keep: int):
+        self.run, self.world, self.args, self.tokenizer, self.keep = (
+            run,
+            world,
+            args,
+            tokenizer,
+            keep,
+        )
+
+    def save(
+        self, step: int, model: nn.Module, optimizer: torch.optim.Optimizer, state: dict[str, Any]
+    ) -> Path:
+        """Write step `step`'s checkpoint; `state` is this rank's training state (loader, ...)."""
+        run, world, args, tokenizer, keep = (
+            self.run,
+            self.world,
+            self.args,
+            self.tokenizer,
+            self.keep,
+        )
+        final = step_dir(run, step)
+        temp = final.with_name(final.name + ".tmp")
+        if world.is_main:
+            shutil.rmtree(temp, ignore_errors=True)
+            temp.mkdir(parents=True)
+        _barrier(world)
+        model_state, optim_state = get_state_dict(model, optimizer)
+        with _quiet_single_process():
+            dcp.save({"model": model_state, "optim": optim_state}, checkpoint_id=temp)
+        torch.save({**state, "step": step, "rng": rng_states()}, temp / f"rank-{world.rank}.pt")
+        _barrier(world)
+        checksums = _checksums(temp, sorted(p.name for p in temp.iterdir()), world)
+        if world.is_main:
+            meta = {
+                "step": step,
+                "model": dataclasses.asdict(args),
+                "world_size": world.size,
+                "files": checksums,
+            }
+            (temp / "meta.json").write_text(json.dumps(meta, indent=2))
+            shutil.copyfile(tokenizer, temp / "tokenizer.json")
+            shutil.rmtree(final, ignore_errors=True)
+            temp.rename(final)
+            for old in complete_checkpoints(run)[:-keep]:
+                shutil.rmtree(old)
+        _barrier(world)
+        return final
+
+    def candidates(self, resume: str) -> list[Path]:
+        """The checkpoints `--resume` allows, newest first: none, each complete one (auto), or PATH."""
+        if resume == "none":
+            return []
+        if resume == "auto":
+            return complete_checkpoints(self.run)[::-1]
+        path = Path(resume)
+        if not (path / "meta.json").is_file():
+            raise CheckpointError(f"--resume {resume}: not a complete checkpoint folder")
+        return [path]
+
+    def restore(
+        self, candidates: list[Path], model: nn.Module, optimizer: torch.optim.Optimizer
+    ) -> tuple[Path, dict]:
+        """Load the first of `candidates` that loads, saying on one line why each one before
+        did not. When none loads the run stops: starting over would silently throw its
+        training away."""
+        errors = []
+        for index, path in enumerate(candidates):
+            try:
+                return path, load(path, model, optimizer, self.world)
+            except CheckpointError as err:
+                errors.append(str(err))
+                if self.world.is_main and index + 1 < len(candidates):
+                    print(
+                        f"cannot resume from {path}: {err}; falling back to {candidates[index + 1]}",
+                        file=sys.stderr,
+                        flush=True,
+                    )
+        tried = ", ".join(str(path) for path in candidates)
+        raise CheckpointError(f"cannot resume from {tried}: {'; '.join(errors)}")
 
 
 def _one_line(err: BaseException) -> str:

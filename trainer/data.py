@@ -213,6 +213,7 @@ class Loader:
         seq_len: int,
         sequences_per_step: int,
         micro_batch_size: int,
+        *,
         rank: int = 0,
         world_size: int = 1,
         seed: int = 0,

@@ -45,14 +45,14 @@ def generate(
     param = next(model.parameters())
     cache = KVCache(model.args, 1, len(ids) + max_new_tokens, param.dtype, param.device)
     generator = torch.Generator(device=param.device).manual_seed(seed)
-    logits = model(torch.tensor([ids], device=param.device), cache=cache)[:, -1]
+    logits = model.lm_head(model(torch.tensor([ids], device=param.device), cache)[:, -1])
     new: list[int] = []
     for _ in range(max_new_tokens):
         token = sample_next(logits, temperature, top_p, generator)
         if token.item() == EOS_ID:
             break
         new.append(token.item())
-        logits = model(token.view(1, 1), cache=cache)[:, -1]
+        logits = model.lm_head(model(token.view(1, 1), cache)[:, -1])
     return tokenizer.decode(new)
 
 

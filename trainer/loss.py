@@ -122,3 +122,59 @@ def _softmax_nll_lse(logits: torch.Tensor, targets: torch.Tensor, out: torch.Ten
     if underflow.any():
         nll[underflow] = torch.logsumexp(logits[underflow], dim=-1) - target_logits[underflow]
     return probs, nll, nll + target_logits
+
+
+def token_logprobs(
+    hidden: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor
+) -> torch.Tensor:
+    """log p(target) of each row of `hidden @ weight.T`, in fp32, shape (tokens,).
+
+    For losses that weigh tokens differently (preference and RL losses, masked SFT): the
+    backward takes one gradient per token, the weight that loss gives it, and recomputes each
+    chunk's softmax, so no (tokens × vocab) buffer outlives a chunk.
+    """
+    device = hidden.device.type
+    if torch.is_autocast_enabled(device):
+        dtype = torch.get_autocast_dtype(device)
+        hidden, weight = hidden.to(dtype), weight.to(dtype)
+    with torch.autocast(device, enabled=False):
+        return _TokenLogprobs.apply(hidden, weight, targets)
+
+
+def _rows_per_chunk(hidden: torch.Tensor, weight: torch.Tensor) -> int:
+    chunk = CHUNK_ELEMENTS.get(hidden.device.type, CHUNK_ELEMENTS["cuda"])
+    return max(1, chunk // weight.shape[0])
+
+
+class _TokenLogprobs(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, hidden, weight, targets):
+        rows = _rows_per_chunk(hidden, weight)
+        out = torch.empty(hidden.shape[0], dtype=torch.float32, device=hidden.device)
+        for start in range(0, hidden.shape[0], rows):
+            logits = (hidden[start : start + rows] @ weight.T).float()
+            target = logits.gather(1, targets[start : start + rows, None]).squeeze(1)
+            out[start : start + rows] = target - torch.logsumexp(logits, dim=-1)
+        ctx.save_for_backward(hidden, weight, targets)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        hidden, weight, targets = ctx.saved_tensors
+        rows = _rows_per_chunk(hidden, weight)
+        want_hidden, want_weight = ctx.needs_input_grad[:2]
+        grad_hidden = torch.empty_like(hidden) if want_hidden else None
+        grad_weight = torch.zeros(weight.shape, dtype=torch.float32, device=weight.device)
+        for start in range(0, hidden.shape[0], rows):
+            chunk_hidden = hidden[start : start + rows]
+            chunk_targets = targets[start : start + rows, None]
+            chunk_grad = grad_out[start : start + rows, None].float()
+            probs = torch.softmax((chunk_hidden @ weight.T).float(), dim=-1)
+            # d log p_t / d logits = onehot(t) − softmax, times this token's weight
+            grad_logits = probs.mul_(-chunk_grad).scatter_add_(1, chunk_targets, chunk_grad)
+            grad_logits = grad_logits.to(hidden.dtype)
+            if want_hidden:
+                torch.mm(grad_logits, weight, out=grad_hidden[start : start + rows])
+            if want_weight:
+                grad_weight += (grad_logits.T @ chunk_hidden).float()
+        return grad_hidden, grad_weight.to(weight.dtype) if want_weight else None, None

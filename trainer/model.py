@@ -16,8 +16,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from trainer.loss import linear_cross_entropy
-
 
 @dataclass(frozen=True)
 class ModelArgs:
@@ -195,16 +193,11 @@ class Transformer(nn.Module):
             else:
                 nn.init.ones_(param)
 
-    def forward(
-        self,
-        tokens: torch.Tensor,
-        targets: torch.Tensor | None = None,
-        *,
-        z_loss: float = 0.0,
-        cache: KVCache | None = None,
-    ) -> torch.Tensor:
-        """Logits of `tokens`, or with `targets` the mean next-token loss (fp32, fused
-        with the output projection; + z_loss · mean(logsumexp²) when set, as in PaLM)."""
+    def forward(self, tokens: torch.Tensor, cache: KVCache | None = None) -> torch.Tensor:
+        """The final hidden states of `tokens` (after the last norm), shape (batch, length, dim).
+
+        The output projection is left to the loss (`trainer.loss`), which fuses it with the
+        cross-entropy; `logits` applies it for generation and export."""
         start = cache.length if cache is not None else 0
         length = tokens.shape[1]
         cos = self.rope_cos[start : start + length]
@@ -214,10 +207,10 @@ class Transformer(nn.Module):
             x = block(x, cos, sin, cache)
         if cache is not None:
             cache.length += length
-        x = self.norm(x)
-        if targets is None:
-            return self.lm_head(x)
-        return linear_cross_entropy(x.flatten(0, 1), self.lm_head.weight, targets.flatten(), z_loss)
+        return self.norm(x)
+
+    def logits(self, tokens: torch.Tensor, cache: KVCache | None = None) -> torch.Tensor:
+        return self.lm_head(self(tokens, cache))
 
 
 def parameter_count(args: ModelArgs) -> dict[str, int]:
