@@ -20,6 +20,7 @@ import json
 import statistics
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -148,12 +149,10 @@ def main() -> None:
             f"{flops_per_token(args, options.seq_len):,.0f} FLOPs/token; seq_len {options.seq_len}, "
             f"{config.train.global_batch_tokens} tokens/step, {options.threads} thread(s)"
         )
-        compiled = config.model_copy(
-            update={"parallel": config.parallel.model_copy(update={"compile": True})}
-        )
+        compiled = replace(config, parallel=replace(config.parallel, compile=True))
         contenders = {
-            "ours": lambda output: ours(config.model_copy(update={"output": output})),
-            "ours, compiled": lambda output: ours(compiled.model_copy(update={"output": output})),
+            "ours": lambda output: ours(replace(config, output=output)),
+            "ours, compiled": lambda output: ours(replace(compiled, output=output)),
             "transformers": lambda _: reference(config, args),
         }
         results: dict[str, list[float]] = {name: [] for name in [*contenders, "loader"]}

@@ -30,7 +30,7 @@ def write_resolved(config: TrainConfig) -> Path:
     run = Path(config.output)
     run.mkdir(parents=True, exist_ok=True)
     resolved = run / "config.yaml"
-    resolved.write_text(yaml.safe_dump(config.model_dump(mode="json")))
+    resolved.write_text(yaml.safe_dump(config.to_dict()))
     return resolved
 
 

@@ -66,7 +66,7 @@ class Trainer:
         self.run = run = Path(config.output)
         run.mkdir(parents=True, exist_ok=True)
         if world.is_main:
-            (run / "config.yaml").write_text(yaml.safe_dump(config.model_dump(mode="json")))
+            (run / "config.yaml").write_text(yaml.safe_dump(config.to_dict()))
         torch.manual_seed(config.train.seed)
 
         tokenizer = tokenizer_path(config)
