@@ -58,3 +58,16 @@ def test_a_missing_section_is_named():
 def test_floats_accept_integers():
     config = validate_train_config(minimal(train={"lr": 1}))
     assert config.train.lr == 1.0 and isinstance(config.train.lr, float)
+
+
+def test_seq_len_beyond_the_models_positions_is_a_config_error():
+    with pytest.raises(TrainConfigError, match=r"^t\.yaml: data\.seq_len: 1024 is more than"):
+        validate_train_config(
+            minimal(data={"seq_len": 1024}, train={"global_batch_tokens": 2048}), origin="t.yaml"
+        )
+    config = validate_train_config(
+        minimal(
+            data={"seq_len": 1024}, train={"global_batch_tokens": 2048}, model={"max_seq_len": 1024}
+        )
+    )
+    assert config.model.max_positions == 1024

@@ -103,6 +103,12 @@ def _checksums(folder: Path, names: list[str], world: World) -> dict[str, str]:
 class Checkpointer:
     """A run's checkpoints: saves them, keeps the last `keep`, and resumes from one.
 
+    Saves are asynchronous, as torchtitan's are: `save` copies the model and optimizer state
+    to host memory and returns while a thread writes it; `finish` (the loop calls it at the
+    next logged step, the next save and the end) waits for the write, records the checksums
+    and renames the folder, so only a finished checkpoint ever has its final name. The writes
+    talk over a gloo group of their own, never the one training uses.
+
     One per run; the model and optimizer are handed to each call, so the same object serves
     any objective's model."""
 
@@ -114,42 +120,53 @@ class Checkpointer:
             tokenizer,
             keep,
         )
+        self.group = dist.new_group(backend="gloo") if dist.is_initialized() else None
+        self.pending: tuple[int, Path, Any] | None = None
 
     def save(
         self, step: int, model: nn.Module, optimizer: torch.optim.Optimizer, state: dict[str, Any]
-    ) -> Path:
-        """Write step `step`'s checkpoint; `state` is this rank's training state (loader, ...)."""
-        run, world, args, tokenizer, keep = (
-            self.run,
-            self.world,
-            self.args,
-            self.tokenizer,
-            self.keep,
-        )
-        final = step_dir(run, step)
-        temp = final.with_name(final.name + ".tmp")
+    ) -> None:
+        """Start writing step `step`'s checkpoint; `state` is this rank's training state
+        (loader, ...). The state of this step is what is written, whatever trains meanwhile."""
+        self.finish()
+        world = self.world
+        temp = step_dir(self.run, step).with_name(step_dir(self.run, step).name + ".tmp")
         if world.is_main:
             shutil.rmtree(temp, ignore_errors=True)
             temp.mkdir(parents=True)
         _barrier(world)
+        torch.save({**state, "step": step, "rng": rng_states()}, temp / f"rank-{world.rank}.pt")
         model_state, optim_state = get_state_dict(model, optimizer)
         with _quiet_single_process():
-            dcp.save({"model": model_state, "optim": optim_state}, checkpoint_id=temp)
-        torch.save({**state, "step": step, "rng": rng_states()}, temp / f"rank-{world.rank}.pt")
+            future = dcp.async_save(
+                {"model": model_state, "optim": optim_state},
+                checkpoint_id=temp,
+                process_group=self.group,
+            )
+        self.pending = (step, temp, future)
+
+    def finish(self) -> Path | None:
+        """Wait for the save in flight, if any, and make it a complete checkpoint."""
+        if self.pending is None:
+            return None
+        step, temp, future = self.pending
+        self.pending = None
+        future.result()
+        world, final = self.world, step_dir(self.run, step)
         _barrier(world)
         checksums = _checksums(temp, sorted(p.name for p in temp.iterdir()), world)
         if world.is_main:
             meta = {
                 "step": step,
-                "model": dataclasses.asdict(args),
+                "model": dataclasses.asdict(self.args),
                 "world_size": world.size,
                 "files": checksums,
             }
             (temp / "meta.json").write_text(json.dumps(meta, indent=2))
-            shutil.copyfile(tokenizer, temp / "tokenizer.json")
+            shutil.copyfile(self.tokenizer, temp / "tokenizer.json")
             shutil.rmtree(final, ignore_errors=True)
             temp.rename(final)
-            for old in complete_checkpoints(run)[:-keep]:
+            for old in complete_checkpoints(self.run)[: -self.keep]:
                 shutil.rmtree(old)
         _barrier(world)
         return final

@@ -104,6 +104,10 @@ class TrainSection:
     """Validate every N steps (0: only at the end)."""
     peak_flops: float = field(default=989e12, metadata={"gt": 0})
     """Device peak FLOP/s for MFU; default H100 bf16 dense."""
+    deterministic: bool = False
+    """Deterministic kernels (cuBLAS, cuDNN, attention's backward), so a resumed run repeats
+    an uninterrupted one bit for bit on a GPU too; it costs speed (10-30 % is common).
+    On a CPU runs are deterministic without it."""
 
 
 @dataclass(frozen=True)
@@ -120,6 +124,8 @@ class ParallelConfig:
 
 @dataclass(frozen=True)
 class CheckpointConfig:
+    enabled: bool = True
+    """false: save nothing (benchmarks, smoke tests)."""
     every: int = field(default=0, metadata={"ge": 0})
     """Save every N steps (0: only at the end)."""
     keep: int = field(default=3, metadata={"gt": 0})
@@ -137,6 +143,11 @@ class TrainConfig:
 
     def check(self) -> None:
         """Rules across sections; raises TrainConfigError naming the key."""
+        if self.data.seq_len > self.model.max_positions:
+            raise TrainConfigError(
+                f"data.seq_len: {self.data.seq_len} is more than the model's max_seq_len "
+                f"{self.model.max_positions} (model.max_seq_len raises it)"
+            )
         if self.train.global_batch_tokens % self.data.seq_len:
             raise TrainConfigError("train.global_batch_tokens: must be a multiple of data.seq_len")
 

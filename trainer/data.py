@@ -219,7 +219,9 @@ class Loader:
         seed: int = 0,
         prefetch: int = 4,
         state: dict | None = None,
+        pin_memory: bool = False,
     ):
+        self.pin_memory = pin_memory
         self.weights = np.array([weight for _, weight in runs], np.float64)
         self.sequences, self.micro = sequences_per_step, micro_batch_size
         self.rank, self.world = rank, world_size
@@ -269,7 +271,10 @@ class Loader:
         per_rank = self.sequences // self.world
         mine = self.global_windows()[self.rank * per_rank : (self.rank + 1) * per_rank]
         tensor = torch.from_numpy(mine.astype(np.int64)).view(-1, self.micro, mine.shape[1])
-        return Batch(tensor[..., :-1], tensor[..., 1:], self._snapshot())
+        inputs, targets = tensor[..., :-1].contiguous(), tensor[..., 1:].contiguous()
+        if self.pin_memory:  # so that copies to the GPU are asynchronous (non_blocking=True)
+            inputs, targets = inputs.pin_memory(), targets.pin_memory()
+        return Batch(inputs, targets, self._snapshot())
 
     def _produce(self) -> None:
         try:

@@ -20,35 +20,55 @@ CHUNK_ELEMENTS = {"cpu": 1 << 20, "cuda": 1 << 26}
 fp32, so a chunk stays in cache; on a GPU 256 MB, for full-size matmuls and few chunks."""
 
 
+def _rows_per_chunk(hidden: torch.Tensor, weight: torch.Tensor) -> int:
+    chunk = CHUNK_ELEMENTS.get(hidden.device.type, CHUNK_ELEMENTS["cuda"])
+    return max(1, chunk // weight.shape[0])
+
+
 def linear_cross_entropy(
     hidden: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor, z_loss: float = 0.0
 ) -> torch.Tensor:
     """Mean cross-entropy of `hidden @ weight.T` against `targets`, + z_loss · mean(lse²).
 
-    hidden: (tokens, dim), weight: (vocab, dim), targets: (tokens,) int64.
+    hidden: (tokens, dim), weight: (vocab, dim), targets: (tokens,) int64. Logits are made
+    in the inputs' dtype (bf16 under FSDP2's mixed precision), softmax and loss in fp32, the
+    projection's gradient summed in fp32; only the gradients that are wanted are computed
+    (none for a frozen head).
     """
     device = hidden.device.type
     if torch.is_autocast_enabled(device):  # cast as autocast would for a linear layer
         dtype = torch.get_autocast_dtype(device)
         hidden, weight = hidden.to(dtype), weight.to(dtype)
-    wants_grads = torch.is_grad_enabled() and (hidden.requires_grad or weight.requires_grad)
+    grads = torch.is_grad_enabled()
+    wants = (grads and hidden.requires_grad, grads and weight.requires_grad)
     with torch.autocast(device, enabled=False):
-        return _LinearCrossEntropy.apply(hidden, weight, targets, z_loss, wants_grads)
+        return _LinearCrossEntropy.apply(hidden, weight, targets, z_loss, wants)
+
+
+def _add_product_fp32(total: torch.Tensor, left: torch.Tensor, right: torch.Tensor) -> None:
+    """total += left @ right, summed in fp32 whatever the operands' dtype."""
+    if left.dtype == torch.float32:
+        total += left @ right
+    elif left.is_cuda:  # bf16 operands, fp32 result straight from the kernel
+        total += torch.mm(left, right, out_dtype=torch.float32)
+    else:
+        total += left.float() @ right.float()
 
 
 class _LinearCrossEntropy(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, hidden, weight, targets, z_loss: float, wants_grads: bool):
+    def forward(ctx, hidden, weight, targets, z_loss: float, wants: tuple[bool, bool]):
+        want_hidden, want_weight = wants
         tokens = hidden.shape[0]
-        chunk = CHUNK_ELEMENTS.get(hidden.device.type, CHUNK_ELEMENTS["cuda"])
-        rows = max(1, chunk // weight.shape[0])
+        rows = _rows_per_chunk(hidden, weight)
         total = torch.zeros((), dtype=torch.float32, device=hidden.device)
-        if wants_grads:
-            grad_hidden = torch.empty_like(hidden)
-            # (dim, vocab): hᵀ·g runs faster than gᵀ·h on the same data (no transposed big operand).
-            grad_weight_t = torch.zeros(
-                weight.shape[::-1], dtype=torch.float32, device=weight.device
-            )
+        grad_hidden = torch.empty_like(hidden) if want_hidden else None
+        # (dim, vocab): hᵀ·g runs faster than gᵀ·h on the same data (no transposed big operand).
+        grad_weight_t = (
+            torch.zeros(weight.shape[::-1], dtype=torch.float32, device=weight.device)
+            if want_weight
+            else None
+        )
         logits_buffer, probs_buffer = _chunk_buffers(
             (min(rows, tokens), weight.shape[0]), hidden.dtype, hidden.device
         )
@@ -56,20 +76,22 @@ class _LinearCrossEntropy(torch.autograd.Function):
             chunk_hidden = hidden[start : start + rows]
             chunk_targets = targets[start : start + rows, None]
             count = len(chunk_hidden)
-            logits = torch.mm(chunk_hidden, weight.T, out=logits_buffer[:count]).float()
+            logits = torch.mm(chunk_hidden, weight.T, out=logits_buffer[:count])
             probs, nll, lse = _softmax_nll_lse(logits, chunk_targets, probs_buffer[:count])
             total += nll.sum()
             if z_loss:
                 total += z_loss * lse.pow(2).sum()
-            if wants_grads:
+            if want_hidden or want_weight:
                 if z_loss:  # d(z·lse²)/dlogits = 2·z·lse·softmax
                     probs.mul_((1 + 2 * z_loss * lse)[:, None])
                 probs.scatter_add_(1, chunk_targets, probs.new_full(chunk_targets.shape, -1.0))
                 grad_logits = probs.to(hidden.dtype)
-                torch.mm(grad_logits, weight, out=grad_hidden[start : start + rows])
-                grad_weight_t += chunk_hidden.T @ grad_logits
-        if wants_grads:
-            ctx.save_for_backward(grad_hidden, grad_weight_t.T.to(weight.dtype))
+                if want_hidden:
+                    torch.mm(grad_logits, weight, out=grad_hidden[start : start + rows])
+                if want_weight:
+                    _add_product_fp32(grad_weight_t, chunk_hidden.T, grad_logits)
+        grad_weight = grad_weight_t.T.to(weight.dtype) if want_weight else None
+        ctx.save_for_backward(grad_hidden, grad_weight)
         ctx.tokens = tokens
         return total / tokens
 
@@ -77,7 +99,13 @@ class _LinearCrossEntropy(torch.autograd.Function):
     def backward(ctx, grad_loss):
         grad_hidden, grad_weight = ctx.saved_tensors
         scale = grad_loss / ctx.tokens
-        return grad_hidden * scale, grad_weight * scale, None, None, None
+        return (
+            None if grad_hidden is None else grad_hidden * scale,
+            None if grad_weight is None else grad_weight * scale,
+            None,
+            None,
+            None,
+        )
 
 
 class _HostBuffers(threading.local):
@@ -109,19 +137,21 @@ def _chunk_buffers(shape: tuple[int, int], dtype: torch.dtype, device: torch.dev
 
 
 def _softmax_nll_lse(logits: torch.Tensor, targets: torch.Tensor, out: torch.Tensor):
-    """Softmax (one exponential per element) into `out`, −log p_target and log-sum-exp of each row.
+    """Softmax in fp32 (one exponential per element) into `out`, and each row's −log p_target
+    and log-sum-exp.
 
-    Where p_target underflowed (a logit gap beyond ~87) that row's loss comes from an
-    explicit log-sum-exp instead of log(0).
+    `logits` may be bf16: they are read once into `out` as fp32, never copied whole. The loss
+    is lse − target logit, finite however far the target is behind (no log of an underflowed
+    probability), and with no data-dependent branch: no device-to-host sync, no graph break.
     """
-    probs = torch.softmax(logits, dim=-1, out=out)
-    target_logits = logits.gather(1, targets).squeeze(1)
-    target_probs = probs.gather(1, targets).squeeze(1)
-    nll = -target_probs.log()
-    underflow = target_probs < torch.finfo(torch.float32).tiny
-    if underflow.any():
-        nll[underflow] = torch.logsumexp(logits[underflow], dim=-1) - target_logits[underflow]
-    return probs, nll, nll + target_logits
+    row_max = logits.amax(dim=-1, keepdim=True)
+    torch.sub(logits, row_max, out=out)
+    out.exp_()
+    sums = out.sum(dim=-1, keepdim=True)
+    out.div_(sums)
+    lse = (row_max.float() + sums.log()).squeeze(1)
+    nll = lse - logits.gather(1, targets).squeeze(1).float()
+    return out, nll, lse
 
 
 def token_logprobs(
@@ -139,11 +169,6 @@ def token_logprobs(
         hidden, weight = hidden.to(dtype), weight.to(dtype)
     with torch.autocast(device, enabled=False):
         return _TokenLogprobs.apply(hidden, weight, targets)
-
-
-def _rows_per_chunk(hidden: torch.Tensor, weight: torch.Tensor) -> int:
-    chunk = CHUNK_ELEMENTS.get(hidden.device.type, CHUNK_ELEMENTS["cuda"])
-    return max(1, chunk // weight.shape[0])
 
 
 class _TokenLogprobs(torch.autograd.Function):

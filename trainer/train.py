@@ -29,7 +29,7 @@ from trainer.metrics import MetricsLog, memory_gib
 from trainer.model import Transformer, flops_per_token, parameter_count
 from trainer.objectives import Objective, Pretraining
 from trainer.optim import build_optimizer, lr_at
-from trainer.parallelize import World, autocast, init_world, parallelize
+from trainer.parallelize import World, close_world, init_world, materialize, parallelize
 
 
 def tokenizer_path(config: TrainConfig) -> Path:
@@ -62,11 +62,22 @@ class Trainer:
     ) -> None:
         self.config = config
         self.objective = objective or Pretraining(config.train.z_loss)
-        self.world = world = init_world(config.parallel)
+        self.world = init_world(config.parallel)
+        self._deterministic_before = torch.are_deterministic_algorithms_enabled()
+        try:
+            self._build(resume)
+        except BaseException:
+            self.close()
+            raise
+
+    def _build(self, resume: str) -> None:
+        config, world = self.config, self.world
         self.run = run = Path(config.output)
         run.mkdir(parents=True, exist_ok=True)
         if world.is_main:
             (run / "config.yaml").write_text(yaml.safe_dump(config.to_dict()))
+        if config.train.deterministic:
+            deterministic()
         torch.manual_seed(config.train.seed)
 
         tokenizer = tokenizer_path(config)
@@ -75,19 +86,24 @@ class Trainer:
         for path in shards:
             check_shards(path, config.data.verify_checksums)
         self.args = args = config.model.args(Tokenizer.from_file(str(tokenizer)).get_vocab_size())
-        self.model = parallelize(Transformer(args).to(world.device), config.parallel, world)
+        with torch.device("meta"):
+            model = Transformer(args)
+        model = parallelize(model, config.parallel, world)
+        self.model = materialize(model, world, config.train.seed)
         self.optimizer = build_optimizer(self.model, config.train)
         self.accumulation = config.accumulation_steps(world.size)
         self.checkpointer = Checkpointer(run, world, args, tokenizer, config.checkpoint.keep)
 
-        self.step, self.skipped_steps, self.resumed_from = 0, 0, None
+        self.step, self.resumed_from = 0, None
+        self.skipped_steps = torch.zeros((), dtype=torch.int64, device=world.device)
         loader_state = None
         candidates = self.checkpointer.candidates(resume)
         if candidates:
             self.resumed_from, state = self.checkpointer.restore(
                 candidates, self.model, self.optimizer
             )
-            self.step, self.skipped_steps = state["step"], state["skipped_steps"]
+            self.step = state["step"]
+            self.skipped_steps += state["skipped_steps"]
             loader_state = state["loader"]
         self.loader = Loader(
             [(shards[path], weight) for path, weight in runs],
@@ -99,6 +115,7 @@ class Trainer:
             seed=config.train.seed,
             prefetch=config.data.prefetch,
             state=loader_state,
+            pin_memory=world.device.type == "cuda",
         )
         self.val_windows = validation_windows(
             [p for p, _ in runs], config.data.seq_len, config.data.val_tokens
@@ -108,15 +125,18 @@ class Trainer:
     def forward_backward_step(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """One micro-batch: the objective's loss, back-propagated with the weight of one of
         `accumulation` micro-batches; returns that weighted loss, detached."""
-        with autocast(self.config.parallel, self.world):
-            loss, _tokens, _metrics = self.objective.loss(self.model, batch)
+        loss, _tokens, _metrics = self.objective.loss(self.model, batch)
         loss = loss / self.accumulation
         loss.backward()
         return loss.detach()
 
     def train_step(self, batch: Batch, lr: float) -> dict[str, torch.Tensor]:
         """One optimizer step over a rank's micro-batches: the mean loss and the gradient norm
-        (tensors, left on the device until a logged step reads them)."""
+        (tensors, left on the device until a logged step reads them).
+
+        A step whose loss or gradient norm is not finite is skipped by the optimizer itself
+        (fused AdamW's `found_inf`, as a gradient scaler uses it), so nothing waits for the
+        device to say whether it was."""
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         device = self.world.device
@@ -134,10 +154,10 @@ class Trainer:
         if hasattr(grad_norm, "full_tensor"):
             grad_norm = grad_norm.full_tensor()
         loss = _reduce_mean(loss, self.world)
-        if torch.isfinite(loss) and torch.isfinite(grad_norm):
-            self.optimizer.step()
-        else:
-            self.skipped_steps += 1
+        found_inf = (~torch.isfinite(loss) | ~torch.isfinite(grad_norm)).float()
+        self.optimizer.found_inf = found_inf
+        self.optimizer.step()
+        self.skipped_steps += found_inf.long()
         self.optimizer.zero_grad(set_to_none=True)
         return {"loss": loss, "grad_norm": grad_norm}
 
@@ -151,11 +171,10 @@ class Trainer:
             loss_sum = torch.zeros((), device=world.device)
             for batch in data.split(self.config.train.micro_batch_size):
                 batch = batch.to(world.device)
-                with autocast(self.config.parallel, world):
-                    hidden = model(batch[:, :-1])
-                    loss = linear_cross_entropy(
-                        hidden.flatten(0, 1), model.lm_head.weight, batch[:, 1:].flatten()
-                    )
+                hidden = model(batch[:, :-1])
+                loss = linear_cross_entropy(
+                    hidden.flatten(0, 1), model.lm_head.weight, batch[:, 1:].flatten()
+                )
                 loss_sum += loss * len(batch)
             result[f"val_loss/{source}"] = loss_sum.item() / len(data)
             total, count = total + loss_sum.item(), count + len(data)
@@ -165,11 +184,14 @@ class Trainer:
         return result
 
     def save(self, step: int) -> None:
-        state = {"loader": self.loader.state, "skipped_steps": self.skipped_steps}
+        state = {"loader": self.loader.state, "skipped_steps": int(self.skipped_steps.item())}
         self.checkpointer.save(step, self.model, self.optimizer, state)
 
     def train(self) -> dict[str, Any]:
-        """Train to `train.steps` from where the checkpoint left off; the last metrics."""
+        """Train to `train.steps` from where the checkpoint left off; the last metrics.
+
+        Throughput (tokens/s, MFU) counts training only: the time spent validating and
+        starting or finishing checkpoint saves is left out of each window."""
         config, world, section = self.config, self.world, self.config.train
         start = self.step
         log = MetricsLog(self.run, world.is_main, section.steps, start)
@@ -183,7 +205,7 @@ class Trainer:
                 flush=True,
             )
         last: dict[str, Any] = {"step": start}
-        clock, tokens_since = time.perf_counter(), 0
+        clock, tokens_since, paused = time.perf_counter(), 0, 0.0
         step = start
         try:
             for step in range(start + 1, section.steps + 1):
@@ -195,19 +217,23 @@ class Trainer:
 
                 row: dict[str, Any] = {}
                 if step % section.log_every == 0 or step == section.steps:
-                    elapsed = time.perf_counter() - clock
+                    loss, grad_norm = result["loss"].item(), result["grad_norm"].item()
+                    elapsed = time.perf_counter() - clock - paused
                     tokens_per_s = tokens_since / elapsed
                     row = {
                         "step": step,
-                        "loss": result["loss"].item(),
+                        "loss": loss,
                         "lr": lr,
-                        "grad_norm": result["grad_norm"].item(),
+                        "grad_norm": grad_norm,
                         "tokens_per_s": tokens_per_s,
                         "mfu": self.flops * tokens_per_s / (section.peak_flops * world.size),
                         "memory_gib": memory_gib(world.device),
-                        "skipped_steps": self.skipped_steps,
+                        "skipped_steps": int(self.skipped_steps.item()),
                     }
-                    clock, tokens_since = time.perf_counter(), 0
+                    clock, tokens_since, paused = time.perf_counter(), 0, 0.0
+                    self.checkpointer.finish()  # the save in flight, if any, is complete
+                    paused += time.perf_counter() - clock
+                aside = time.perf_counter()
                 val_every = section.val_every
                 if (val_every and step % val_every == 0) or step == section.steps:
                     row = {"step": step, **row, **self.validate()}
@@ -215,8 +241,12 @@ class Trainer:
                     log.log(row)
                     last = row
                 every = config.checkpoint.every
-                if (every and step % every == 0) or step == section.steps:
+                if config.checkpoint.enabled and (
+                    (every and step % every == 0) or step == section.steps
+                ):
                     self.save(step)
+                paused += time.perf_counter() - aside
+            self.checkpointer.finish()
             if self.resumed_from is not None and step == start:  # nothing left to train
                 last = {"step": step, **self.validate()}
         finally:
@@ -224,7 +254,22 @@ class Trainer:
         return last
 
     def close(self) -> None:
-        self.loader.close()
+        """Stop the loader, and leave the process group and settings as they were found."""
+        if getattr(self, "loader", None) is not None:
+            self.loader.close()
+        torch.use_deterministic_algorithms(self._deterministic_before)
+        close_world(self.world)
+
+
+def deterministic() -> None:
+    """`train.deterministic`: the same losses on every run and resume, on a GPU too.
+
+    cuBLAS with a fixed workspace, cuDNN without autotuning, and PyTorch's deterministic
+    kernels (attention's backward among them); the cost is speed, often 10-30 % on a GPU."""
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.backends.cudnn.benchmark = False
+    torch.backends.cudnn.deterministic = True
+    torch.use_deterministic_algorithms(True)
 
 
 def train(

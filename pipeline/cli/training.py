@@ -60,9 +60,15 @@ def register(commands) -> None:
 
 def train_command(args: argparse.Namespace) -> int:
     from pipeline.launch import launch, load_train_config
+    from pipeline.schema import ConfigError
     from trainer.checkpoint import complete_checkpoints
+    from trainer.config import TrainConfigError
 
     config = load_train_config(args.config, args.overrides, output=args.output)
+    try:  # a global batch that does not split over the ranks: say so before torchrun starts
+        config.accumulation_steps(args.nproc)
+    except TrainConfigError as err:
+        raise ConfigError(f"{args.config}: {err}") from None
     result = launch(config, args.nproc, args.address, args.resume)
     console = Console(stderr=True)
     for key, value in result.items():
