@@ -140,18 +140,22 @@ def _softmax_nll_lse(logits: torch.Tensor, targets: torch.Tensor, out: torch.Ten
     """Softmax in fp32 (one exponential per element) into `out`, and each row's −log p_target
     and log-sum-exp.
 
-    `logits` may be bf16: they are read once into `out` as fp32, never copied whole. The loss
-    is lse − target logit, finite however far the target is behind (no log of an underflowed
-    probability), and with no data-dependent branch: no device-to-host sync, no graph break.
+    bf16 logits are read once into `out` as fp32, never copied whole. The log-sum-exp comes
+    from the row's largest logit and its probability (lse = max − log p_max; p_max ≥ 1/vocab
+    never underflows), so the loss lse − target logit is finite however far behind the target
+    is, with no data-dependent branch: no device-to-host sync, no graph break.
     """
     row_max = logits.amax(dim=-1, keepdim=True)
-    torch.sub(logits, row_max, out=out)
-    out.exp_()
-    sums = out.sum(dim=-1, keepdim=True)
-    out.div_(sums)
-    lse = (row_max.float() + sums.log()).squeeze(1)
+    if logits.dtype == torch.float32:
+        probs = torch.softmax(logits, dim=-1, out=out)
+        lse = (row_max - probs.amax(dim=-1, keepdim=True).log()).squeeze(1)
+    else:
+        probs = torch.sub(logits, row_max, out=out).exp_()
+        sums = probs.sum(dim=-1, keepdim=True)
+        probs.div_(sums)
+        lse = (row_max.float() + sums.log()).squeeze(1)
     nll = lse - logits.gather(1, targets).squeeze(1).float()
-    return out, nll, lse
+    return probs, nll, lse
 
 
 def token_logprobs(

@@ -28,7 +28,7 @@ from trainer.loss import linear_cross_entropy
 from trainer.metrics import MetricsLog, memory_gib
 from trainer.model import Transformer, flops_per_token, parameter_count
 from trainer.objectives import Objective, Pretraining
-from trainer.optim import build_optimizer, lr_at
+from trainer.optim import build_optimizer, clip_grad_norm, lr_at
 from trainer.parallelize import World, close_world, init_world, materialize, parallelize
 
 
@@ -148,11 +148,7 @@ class Trainer:
                     "targets": batch.targets[micro].to(device, non_blocking=True),
                 }
             )
-        grad_norm = torch.nn.utils.clip_grad_norm_(
-            self.model.parameters(), self.config.train.grad_clip
-        )
-        if hasattr(grad_norm, "full_tensor"):
-            grad_norm = grad_norm.full_tensor()
+        grad_norm = clip_grad_norm(self.model, self.config.train.grad_clip, self.world.distributed)
         loss = _reduce_mean(loss, self.world)
         found_inf = (~torch.isfinite(loss) | ~torch.isfinite(grad_norm)).float()
         self.optimizer.found_inf = found_inf
