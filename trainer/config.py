@@ -129,6 +129,9 @@ class CheckpointConfig:
     every: int = field(default=0, metadata={"ge": 0})
     """Save every N steps (0: only at the end)."""
     keep: int = field(default=3, metadata={"gt": 0})
+    folder: str | None = field(default=None, metadata={"min_len": 1})
+    """Where checkpoints go: a local folder or any fsspec URL (s3://bucket/run/checkpoints);
+    default OUTPUT/checkpoints."""
 
 
 @dataclass(frozen=True)
@@ -150,6 +153,9 @@ class TrainConfig:
             )
         if self.train.global_batch_tokens % self.data.seq_len:
             raise TrainConfigError("train.global_batch_tokens: must be a multiple of data.seq_len")
+
+    def checkpoint_folder(self) -> str:
+        return self.checkpoint.folder or str(Path(self.output) / "checkpoints")
 
     def sequences_per_step(self) -> int:
         return self.train.global_batch_tokens // self.data.seq_len

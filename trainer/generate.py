@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import torch
 from tokenizers import Tokenizer
 
 from trainer.model import KVCache, Transformer
+from trainer.storage import Location, location
 
 BOS_ID, EOS_ID = 1, 2
 
@@ -56,5 +55,5 @@ def generate(
     return tokenizer.decode(new)
 
 
-def load_tokenizer(checkpoint: Path) -> Tokenizer:
-    return Tokenizer.from_file(str(checkpoint / "tokenizer.json"))
+def load_tokenizer(checkpoint: str | Location) -> Tokenizer:
+    return Tokenizer.from_str((location(checkpoint) / "tokenizer.json").read_text())

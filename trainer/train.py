@@ -30,11 +30,12 @@ from trainer.model import Transformer, flops_per_token, parameter_count
 from trainer.objectives import Objective, Pretraining
 from trainer.optim import build_optimizer, clip_grad_norm, lr_at
 from trainer.parallelize import World, close_world, init_world, materialize, parallelize
+from trainer.storage import Location, location
 
 
-def tokenizer_path(config: TrainConfig) -> Path:
+def tokenizer_path(config: TrainConfig) -> Location:
     """The first run's tokenizer; every run must have been tokenized with the same one."""
-    paths = [Path(run.path) / "tokenizer" / "tokenizer.json" for run in config.data.runs]
+    paths = [location(run.path) / "tokenizer" / "tokenizer.json" for run in config.data.runs]
     for path in paths:
         if not path.is_file():
             raise FileNotFoundError(f"{path}: tokenizer not found (data.runs)")
@@ -81,18 +82,21 @@ class Trainer:
         torch.manual_seed(config.train.seed)
 
         tokenizer = tokenizer_path(config)
-        runs = [(Path(r.path), r.weight) for r in config.data.runs]
+        runs = [(location(r.path), r.weight) for r in config.data.runs]
         shards = {path: train_shards(path) for path, _ in runs}
         for path in shards:
             check_shards(path, config.data.verify_checksums)
-        self.args = args = config.model.args(Tokenizer.from_file(str(tokenizer)).get_vocab_size())
+        vocab = Tokenizer.from_str(tokenizer.read_text()).get_vocab_size()
+        self.args = args = config.model.args(vocab)
         with torch.device("meta"):
             model = Transformer(args)
         model = parallelize(model, config.parallel, world)
         self.model = materialize(model, world, config.train.seed)
         self.optimizer = build_optimizer(self.model, config.train)
         self.accumulation = config.accumulation_steps(world.size)
-        self.checkpointer = Checkpointer(run, world, args, tokenizer, config.checkpoint.keep)
+        self.checkpointer = Checkpointer(
+            config.checkpoint_folder(), world, args, tokenizer, config.checkpoint.keep
+        )
 
         self.step, self.resumed_from = 0, None
         self.skipped_steps = torch.zeros((), dtype=torch.int64, device=world.device)
