@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 
 from support.token_runs import write_token_run
@@ -44,6 +45,7 @@ finally:
 """
 
 
+@pytest.mark.slow
 def test_trains_and_checkpoints_without_the_pipelines_packages(tmp_path):
     texts = [f"Paragraph {i} about lighthouses, ships and the sea at night." for i in range(300)]
     tokens = write_token_run(tmp_path / "tokens", {"web": texts[20:]}, {"web": texts[:20]}, 300)
