@@ -63,9 +63,11 @@ class Trainer:
     ) -> None:
         self.config = config
         self.objective = objective or Pretraining(config.train.z_loss)
-        self.world = init_world(config.parallel)
         self._deterministic_before = torch.are_deterministic_algorithms_enabled()
         try:
+            if config.train.deterministic:  # before CUDA starts: cuBLAS reads its workspace size
+                deterministic()
+            self.world = init_world(config.parallel)
             self._build(resume)
         except BaseException:
             self.close()
@@ -77,8 +79,6 @@ class Trainer:
         run.mkdir(parents=True, exist_ok=True)
         if world.is_main:
             (run / "config.yaml").write_text(yaml.safe_dump(config.to_dict()))
-        if config.train.deterministic:
-            deterministic()
         torch.manual_seed(config.train.seed)
 
         tokenizer = tokenizer_path(config)
@@ -258,7 +258,8 @@ class Trainer:
         if getattr(self, "loader", None) is not None:
             self.loader.close()
         torch.use_deterministic_algorithms(self._deterministic_before)
-        close_world(self.world)
+        if getattr(self, "world", None) is not None:
+            close_world(self.world)
 
 
 def deterministic() -> None:
