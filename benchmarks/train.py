@@ -11,6 +11,11 @@ Rounds interleave the contenders, reversing their order every round, so machine 
 affects all alike.
 
     python -m benchmarks.train [--run OUT] [--preset tiny] [--steps 30] [--rounds 2]
+    python -m benchmarks.train --device cuda --dtype bf16 --preset 350m --seq-len 2048
+
+On a GPU both models compute in bf16 (ours: FSDP2's param dtype; transformers': autocast)
+with fp32 weights and AdamW, and the table adds MFU against 989 TFLOP/s (dense bf16, H100 and
+H200) and against the matmul peak measured on the device.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import json
 import statistics
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -46,14 +52,31 @@ def sample_token_run(folder: Path) -> Path:
     return write_token_run(folder, {"wiki": texts[4:]}, {"wiki": texts[:4]}, vocab_size=2048)
 
 
-def make_config(run: Path, output: Path, preset: str, steps: int, seq_len: int) -> TrainConfig:
+DTYPES = {"fp32": "float32", "bf16": "bfloat16"}
+
+
+def make_config(
+    run: Path,
+    output: Path,
+    preset: str,
+    steps: int,
+    seq_len: int,
+    device: str = "cpu",
+    dtype: str = "fp32",
+    micro_batch_size: int = 8,
+) -> TrainConfig:
     return validate_train_config(
         {
             "output": str(output),
             "data": {"runs": [{"path": str(run)}], "seq_len": seq_len, "val_tokens": seq_len},
             "model": {"preset": preset},
-            "train": {"steps": steps, "global_batch_tokens": 16 * seq_len, "micro_batch_size": 8},
-            "parallel": {"param_dtype": "float32"},
+            "train": {
+                "steps": steps,
+                "global_batch_tokens": 16 * seq_len,
+                "micro_batch_size": micro_batch_size,
+            },
+            "parallel": {"param_dtype": DTYPES[dtype], "device": device},
+            "checkpoint": {"enabled": False},
         }
     )
 
@@ -80,27 +103,61 @@ def reference(config: TrainConfig, args: ModelArgs) -> float:
         tie_word_embeddings=args.tied_embeddings,
         attn_implementation="sdpa",
     )
-    model = LlamaForCausalLM(hf_config).train()
+    device = torch.device(config.parallel.device)
+    model = LlamaForCausalLM(hf_config).to(device).train()
     section = config.train
     optimizer = torch.optim.AdamW(
-        model.parameters(), lr=section.lr, betas=section.betas, weight_decay=section.weight_decay
+        model.parameters(),
+        lr=section.lr,
+        betas=section.betas,
+        weight_decay=section.weight_decay,
+        fused=device.type == "cuda",
     )
+    bf16 = config.parallel.param_dtype == "bfloat16"
     loader = _loader(config)
     accumulation = config.accumulation_steps(1)
     warmup = config.train.log_every
     for step in range(config.train.steps):
         if step == warmup:
+            _synchronize(device)
             started = time.perf_counter()
         batch = loader.next_batch()
         for micro in range(accumulation):
-            logits = model(input_ids=batch.inputs[micro]).logits
-            loss = F.cross_entropy(logits.flatten(0, 1), batch.targets[micro].flatten())
+            inputs = batch.inputs[micro].to(device, non_blocking=True)
+            targets = batch.targets[micro].to(device, non_blocking=True)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+                logits = model(input_ids=inputs).logits
+            loss = F.cross_entropy(logits.flatten(0, 1).float(), targets.flatten())
             (loss / accumulation).backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), section.grad_clip)
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
+    _synchronize(device)
     steps = config.train.steps - warmup
-    return steps * config.train.global_batch_tokens / (time.perf_counter() - started)
+    tokens_per_s = steps * config.train.global_batch_tokens / (time.perf_counter() - started)
+    del model, optimizer
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+    return tokens_per_s
+
+
+def _synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def matmul_peak(device: str) -> float:
+    """Dense bf16 matmul FLOP/s measured on the device (8192² operands)."""
+    a = torch.randn(8192, 8192, device=device, dtype=torch.bfloat16)
+    b = torch.randn(8192, 8192, device=device, dtype=torch.bfloat16)
+    for _ in range(3):
+        a @ b
+    _synchronize(torch.device(device))
+    started = time.perf_counter()
+    for _ in range(20):
+        a @ b
+    _synchronize(torch.device(device))
+    return 2 * 8192**3 * 20 / (time.perf_counter() - started)
 
 
 def _loader(config: TrainConfig) -> Loader:
@@ -131,13 +188,23 @@ def main() -> None:
     parser.add_argument("--seq-len", type=int, default=128)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
+    parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    parser.add_argument("--dtype", choices=sorted(DTYPES), default="fp32")
+    parser.add_argument("--micro-batch-size", type=int, default=8)
     options = parser.parse_args()
     torch.set_num_threads(options.threads)
     console = Console()
     with tempfile.TemporaryDirectory() as scratch:
         run = options.run or sample_token_run(Path(scratch) / "tokens")
         config = make_config(
-            run, Path(scratch) / "ours", options.preset, options.steps, options.seq_len
+            run,
+            Path(scratch) / "ours",
+            options.preset,
+            options.steps,
+            options.seq_len,
+            options.device,
+            options.dtype,
+            options.micro_batch_size,
         )
         from tokenizers import Tokenizer
 
@@ -148,12 +215,10 @@ def main() -> None:
             f"{flops_per_token(args, options.seq_len):,.0f} FLOPs/token; seq_len {options.seq_len}, "
             f"{config.train.global_batch_tokens} tokens/step, {options.threads} thread(s)"
         )
-        compiled = config.model_copy(
-            update={"parallel": config.parallel.model_copy(update={"compile": True})}
-        )
+        compiled = replace(config, parallel=replace(config.parallel, compile=True))
         contenders = {
-            "ours": lambda output: ours(config.model_copy(update={"output": output})),
-            "ours, compiled": lambda output: ours(compiled.model_copy(update={"output": output})),
+            "ours": lambda output: ours(replace(config, output=output)),
+            "ours, compiled": lambda output: ours(replace(compiled, output=output)),
             "transformers": lambda _: reference(config, args),
         }
         results: dict[str, list[float]] = {name: [] for name in [*contenders, "loader"]}
@@ -169,6 +234,14 @@ def main() -> None:
     for name in results:
         table.add_row(name, f"{median[name]:,.0f}", f"{median[name] / median['transformers']:.2f}×")
     console.print(table)
+    if options.device == "cuda":
+        flops, peak = flops_per_token(args, options.seq_len), matmul_peak("cuda")
+        for name in ("ours", "ours, compiled", "transformers"):
+            console.print(
+                f"{name}: MFU {100 * flops * median[name] / 989e12:.1f} % of 989 TFLOP/s, "
+                f"{100 * flops * median[name] / peak:.1f} % of the measured matmul peak "
+                f"({peak / 1e12:.0f} TFLOP/s)"
+            )
     console.print(
         f"ours / transformers: {median['ours'] / median['transformers']:.2f}× eager, "
         f"{median['ours, compiled'] / median['transformers']:.2f}× compiled (goal ≥ 1.2×); "

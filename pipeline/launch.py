@@ -18,12 +18,20 @@ from trainer.config import TrainConfig, TrainConfigError, validate_train_config
 from trainer.errors import TrainingError
 
 
-def load_train_config(path: str, overrides: list[str], output: str | None = None) -> TrainConfig:
+def load_train_config(
+    path: str, overrides: list[str], output: str | None = None, nproc: int = 1
+) -> TrainConfig:
+    """The validated config for `nproc` ranks: a global batch that does not split over
+    them, or an output that holds a pipeline run, is a config error before any rank starts."""
     data = read_config(path, overrides, output)
     try:
         config = validate_train_config(data, origin=str(path))
     except TrainConfigError as err:
         raise ConfigError(str(err)) from None
+    try:
+        config.accumulation_steps(nproc)
+    except TrainConfigError as err:
+        raise ConfigError(f"{path}: {err}") from None
     refuse_pipeline_output(Path(config.output))
     return config
 
@@ -40,7 +48,7 @@ def refuse_pipeline_output(output: Path) -> None:
 
 def resolved_text(config: TrainConfig) -> str:
     """The validated config as YAML: paths absolute, defaults filled in."""
-    return yaml.safe_dump(config.model_dump(mode="json"))
+    return yaml.safe_dump(config.to_dict())
 
 
 def write_resolved(config: TrainConfig) -> Path:

@@ -57,7 +57,7 @@ def submit(
         text = yaml.safe_dump(validate_config(data, origin=str(path)).to_dict(), sort_keys=False)
         entrypoint = f"python -m pipeline.cli run {CONFIG_NAME}"
     else:
-        text = resolved_text(load_train_config(path, overrides, output))
+        text = resolved_text(load_train_config(path, overrides, output, nproc))
         entrypoint = f"python -m pipeline.cli train {CONFIG_NAME} --nproc {nproc}"
     client = job_client(address)
     with tempfile.TemporaryDirectory(prefix="tokenmill-job-") as folder:

@@ -2,6 +2,10 @@ from __future__ import annotations
 
 import os
 import secrets
+import socket
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -77,3 +81,42 @@ def trafilatura_pages(corpora):
     from support.extracted_pages import extracted_pages
 
     return extracted_pages(corpora / "web" / "trafilatura-eval.warc.gz")
+
+
+@pytest.fixture(scope="module")
+def s3_server():
+    """moto's S3-compatible server on a free loopback port; fsspec's s3 pointed at it."""
+    pytest.importorskip("s3fs")
+    pytest.importorskip("moto")
+    import fsspec
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            assert time.monotonic() < deadline, "moto server did not start"
+            time.sleep(0.1)
+    saved = dict(os.environ), fsspec.config.conf.get("s3")
+    os.environ.update(AWS_ACCESS_KEY_ID="test", AWS_SECRET_ACCESS_KEY="test")
+    os.environ["AWS_DEFAULT_REGION"] = "us-east-1"
+    fsspec.config.conf["s3"] = {"endpoint_url": f"http://127.0.0.1:{port}"}
+    fs = fsspec.filesystem("s3", skip_instance_cache=True)
+    fs.mkdir("tokenmill-test")
+    yield "s3://tokenmill-test"
+    server.kill()
+    server.wait()
+    os.environ.clear()
+    os.environ.update(saved[0])
+    fsspec.config.conf.pop("s3")
+    if saved[1] is not None:
+        fsspec.config.conf["s3"] = saved[1]

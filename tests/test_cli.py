@@ -125,7 +125,7 @@ def test_training_into_a_pipeline_run_is_refused(tmp_path, capsys):
                 "output": str(run),
                 "data": {"runs": [{"path": str(run)}]},
                 "model": {"preset": "tiny"},
-                "train": {"steps": 1, "global_batch_tokens": 256, "micro_batch_size": 2},
+                "train": {"steps": 1, "global_batch_tokens": 256, "micro_batch_size": 1},
             }
         )
     )

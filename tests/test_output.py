@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -149,45 +148,6 @@ def test_a_second_run_of_one_output_is_refused(local_ray, tmp_path):
         holder.kill()
         holder.wait()
     assert len(read_documents(out)) > 0
-
-
-@pytest.fixture(scope="module")
-def s3_server():
-    """moto's S3-compatible server on a free loopback port; fsspec's s3 pointed at it."""
-    pytest.importorskip("s3fs")
-    pytest.importorskip("moto")
-    import fsspec
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            break
-        except OSError:
-            assert time.monotonic() < deadline, "moto server did not start"
-            time.sleep(0.1)
-    saved = dict(os.environ), fsspec.config.conf.get("s3")
-    os.environ.update(AWS_ACCESS_KEY_ID="test", AWS_SECRET_ACCESS_KEY="test")
-    os.environ["AWS_DEFAULT_REGION"] = "us-east-1"
-    fsspec.config.conf["s3"] = {"endpoint_url": f"http://127.0.0.1:{port}"}
-    fs = fsspec.filesystem("s3", skip_instance_cache=True)
-    fs.mkdir("tokenmill-test")
-    yield "s3://tokenmill-test"
-    server.kill()
-    server.wait()
-    os.environ.clear()
-    os.environ.update(saved[0])
-    fsspec.config.conf.pop("s3")
-    if saved[1] is not None:
-        fsspec.config.conf["s3"] = saved[1]
 
 
 @pytest.mark.slow

@@ -1,11 +1,13 @@
-"""Sharded checkpoints: `RUN/checkpoints/step-NNNNNNN/`.
+"""Sharded checkpoints: `RUN/checkpoints/step-NNNNNNN/`, or under `checkpoint.folder`, a local
+folder or any fsspec URL (s3://, gs://).
 
 Model and optimizer go through `torch.distributed.checkpoint` (each rank writes its own
 shards); each rank's training state (step, loader, skipped steps, RNG) goes to
 `rank-R.pt`; `meta.json` holds the model arguments and the sha256 of those files, and the
 tokenizer is copied beside them so export and generation need nothing else. A checkpoint
-is written under a `.tmp` name and renamed when every rank has finished, so a crash never
-leaves a half checkpoint that `--resume auto` would pick. A checkpoint damaged later (a
+is written under a `.tmp` name, renamed when every rank has finished, and only then gets its
+meta.json, so a crash never leaves a half checkpoint that `--resume auto` would pick (on an
+object store, where a rename is a copy, too). A checkpoint damaged later (a
 truncated file, a flipped byte, a lost rank file) is refused by `load` with a
 `CheckpointError` naming the file: DCP itself would load a flipped byte silently.
 """
@@ -16,7 +18,7 @@ import dataclasses
 import json
 import random
 import re
-import shutil
+import sys
 import warnings
 from contextlib import contextmanager
 from pathlib import Path
@@ -39,6 +41,7 @@ from trainer.data import sha256_file
 from trainer.errors import TrainingError
 from trainer.model import ModelArgs
 from trainer.parallelize import World
+from trainer.storage import Location, RemotePath, copy_file, location, move, remove_tree
 
 STEP_DIR = re.compile(r"^step-(\d{7})$")
 
@@ -55,13 +58,15 @@ def _quiet_single_process():
         yield
 
 
-def step_dir(run: Path, step: int) -> Path:
-    return run / "checkpoints" / f"step-{step:07d}"
+def step_dir(folder: Location, step: int) -> Location:
+    return folder / f"step-{step:07d}"
 
 
-def complete_checkpoints(run: Path) -> list[Path]:
-    folder = run / "checkpoints"
+def complete_checkpoints(folder: str | Location) -> list[Location]:
+    """The finished checkpoints in a checkpoints folder (those with a meta.json), oldest first."""
+    folder = location(folder)
     found = [p for p in folder.iterdir() if STEP_DIR.match(p.name)] if folder.is_dir() else []
+    found = [p for p in found if (p / "meta.json").is_file()]
     return sorted(found, key=lambda p: int(STEP_DIR.match(p.name).group(1)))
 
 
@@ -89,7 +94,7 @@ def restore_rng(states: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(states["cuda"])
 
 
-def _checksums(folder: Path, names: list[str], world: World) -> dict[str, str]:
+def _checksums(folder: Location, names: list[str], world: World) -> dict[str, str]:
     """sha256 of each of `names` in `folder`; every rank hashes its share, so they hash in parallel."""
     mine = {name: sha256_file(folder / name) for name in names[world.rank :: world.size]}
     if not world.distributed:
@@ -99,44 +104,107 @@ def _checksums(folder: Path, names: list[str], world: World) -> dict[str, str]:
     return {name: digest for share in shares for name, digest in share.items()}
 
 
-def save(
-    run: Path,
-    step: int,
-    model: nn.Module,
-    optimizer: torch.optim.Optimizer,
-    state: dict[str, Any],
-    args: ModelArgs,
-    tokenizer: Path,
-    world: World,
-    keep: int,
-) -> Path:
-    final = step_dir(run, step)
-    temp = final.with_name(final.name + ".tmp")
-    if world.is_main:
-        shutil.rmtree(temp, ignore_errors=True)
-        temp.mkdir(parents=True)
-    _barrier(world)
-    model_state, optim_state = get_state_dict(model, optimizer)
-    with _quiet_single_process():
-        dcp.save({"model": model_state, "optim": optim_state}, checkpoint_id=temp)
-    torch.save({**state, "step": step, "rng": rng_states()}, temp / f"rank-{world.rank}.pt")
-    _barrier(world)
-    checksums = _checksums(temp, sorted(p.name for p in temp.iterdir()), world)
-    if world.is_main:
-        meta = {
-            "step": step,
-            "model": dataclasses.asdict(args),
-            "world_size": world.size,
-            "files": checksums,
-        }
-        (temp / "meta.json").write_text(json.dumps(meta, indent=2))
-        shutil.copyfile(tokenizer, temp / "tokenizer.json")
-        shutil.rmtree(final, ignore_errors=True)
-        temp.rename(final)
-        for old in complete_checkpoints(run)[:-keep]:
-            shutil.rmtree(old)
-    _barrier(world)
-    return final
+class Checkpointer:
+    """A run's checkpoints: saves them, keeps the last `keep`, and resumes from one.
+
+    Saves are asynchronous, as torchtitan's are: `save` copies the model and optimizer state
+    to host memory and returns while a thread writes it; `finish` (the loop calls it at the
+    next logged step, the next save and the end) waits for the write, records the checksums
+    and renames the folder, so only a finished checkpoint ever has its final name. The writes
+    talk over a gloo group of their own, never the one training uses.
+
+    One per run; the model and optimizer are handed to each call, so the same object serves
+    any objective's model."""
+
+    def __init__(
+        self, folder: str | Location, world: World, args: ModelArgs, tokenizer: Location, keep: int
+    ):
+        self.folder, self.world, self.args = location(folder), world, args
+        self.tokenizer, self.keep = tokenizer, keep
+        self.group = dist.new_group(backend="gloo") if dist.is_initialized() else None
+        self.pending: tuple[int, Location, Any] | None = None
+
+    def save(
+        self, step: int, model: nn.Module, optimizer: torch.optim.Optimizer, state: dict[str, Any]
+    ) -> None:
+        """Start writing step `step`'s checkpoint; `state` is this rank's training state
+        (loader, ...). The state of this step is what is written, whatever trains meanwhile."""
+        self.finish()
+        world = self.world
+        final = step_dir(self.folder, step)
+        temp = final.with_name(final.name + ".tmp")
+        if world.is_main:
+            remove_tree(temp)
+            temp.mkdir(parents=True)
+        _barrier(world)
+        with (temp / f"rank-{world.rank}.pt").open("wb") as handle:
+            torch.save({**state, "step": step, "rng": rng_states()}, handle)
+        model_state, optim_state = get_state_dict(model, optimizer)
+        with _quiet_single_process():
+            future = dcp.async_save(
+                {"model": model_state, "optim": optim_state},
+                checkpoint_id=str(temp) if isinstance(temp, RemotePath) else temp,
+                process_group=self.group,
+            )
+        self.pending = (step, temp, future)
+
+    def finish(self) -> Location | None:
+        """Wait for the save in flight, if any, and make it a complete checkpoint."""
+        if self.pending is None:
+            return None
+        step, temp, future = self.pending
+        self.pending = None
+        future.result()
+        world, final = self.world, step_dir(self.folder, step)
+        _barrier(world)
+        checksums = _checksums(temp, sorted(p.name for p in temp.iterdir()), world)
+        if world.is_main:
+            meta = {
+                "step": step,
+                "model": dataclasses.asdict(self.args),
+                "world_size": world.size,
+                "files": checksums,
+            }
+            copy_file(self.tokenizer, temp / "tokenizer.json")
+            remove_tree(final)
+            move(temp, final)
+            (final / "meta.json").write_text(json.dumps(meta, indent=2))
+            for old in complete_checkpoints(self.folder)[: -self.keep]:
+                remove_tree(old)
+        _barrier(world)
+        return final
+
+    def candidates(self, resume: str) -> list[Location]:
+        """The checkpoints `--resume` allows, newest first: none, each complete one (auto), or PATH."""
+        if resume == "none":
+            return []
+        if resume == "auto":
+            return complete_checkpoints(self.folder)[::-1]
+        path = location(resume)
+        if not (path / "meta.json").is_file():
+            raise CheckpointError(f"--resume {resume}: not a complete checkpoint folder")
+        return [path]
+
+    def restore(
+        self, candidates: list[Location], model: nn.Module, optimizer: torch.optim.Optimizer
+    ) -> tuple[Location, dict]:
+        """Load the first of `candidates` that loads, saying on one line why each one before
+        did not. When none loads the run stops: starting over would silently throw its
+        training away."""
+        errors = []
+        for index, path in enumerate(candidates):
+            try:
+                return path, load(path, model, optimizer, self.world)
+            except CheckpointError as err:
+                errors.append(str(err))
+                if self.world.is_main and index + 1 < len(candidates):
+                    print(
+                        f"cannot resume from {path}: {err}; falling back to {candidates[index + 1]}",
+                        file=sys.stderr,
+                        flush=True,
+                    )
+        tried = ", ".join(str(path) for path in candidates)
+        raise CheckpointError(f"cannot resume from {tried}: {'; '.join(errors)}")
 
 
 def _one_line(err: BaseException) -> str:
@@ -144,7 +212,7 @@ def _one_line(err: BaseException) -> str:
     return f"{type(err).__name__}: {lines[0]}" if lines else type(err).__name__
 
 
-def _verify_file(file: Path, expected: str) -> None:
+def _verify_file(file: Location, expected: str) -> None:
     if not file.is_file():
         raise CheckpointError(f"{file}: missing (meta.json lists it)")
     try:
@@ -155,7 +223,7 @@ def _verify_file(file: Path, expected: str) -> None:
         raise CheckpointError(f"{file}: sha256 does not match the one in meta.json")
 
 
-def _read_state(path: Path, world: World) -> dict:
+def _read_state(path: Location, world: World) -> dict:
     """This rank's training state, once this rank's share of the files matches meta.json.
 
     Checkpoints written before meta.json recorded checksums have none to check."""
@@ -172,7 +240,8 @@ def _read_state(path: Path, world: World) -> dict:
             f"{state_file}: missing; was {path} written by a run with a different number of ranks?"
         )
     try:
-        return torch.load(state_file, weights_only=False)
+        with state_file.open("rb") as handle:
+            return torch.load(handle, weights_only=False)
     except Exception as err:  # a damaged pickle or zip raises one of many types
         raise CheckpointError(f"{state_file}: {_one_line(err)}") from None
 
@@ -186,7 +255,7 @@ def _agree(world: World, error: str | None) -> str | None:
     return next((e for e in errors if e), None)
 
 
-def load(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer, world: World) -> dict:
+def load(path: Location, model: nn.Module, optimizer: torch.optim.Optimizer, world: World) -> dict:
     """Restore model, optimizer and RNG in place; return this rank's training state.
 
     If any rank cannot load `path`, every rank raises the same CheckpointError. The files are
@@ -205,7 +274,7 @@ def load(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer, world: 
     loaded = {"model": model_state, "optim": optim_state}
     try:
         with _quiet_single_process():
-            dcp.load(loaded, checkpoint_id=path)
+            dcp.load(loaded, checkpoint_id=_dcp_id(path))
     except CheckpointException as err:  # the same on every rank: DCP gathers the failures
         failure, _ = next(iter(err.failures.values()))
         raise CheckpointError(f"{path}: {_one_line(failure)}") from None
@@ -216,20 +285,26 @@ def load(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer, world: 
     return state
 
 
-def read_args(path: Path) -> ModelArgs:
+def _dcp_id(path: Location) -> str | Path:
+    return str(path) if isinstance(path, RemotePath) else path
+
+
+def read_args(path: str | Location) -> ModelArgs:
+    path = location(path)
     meta_file = path / "meta.json"
     if not meta_file.is_file():
         raise FileNotFoundError(f"{meta_file}: not found; is {path} a tokenmill checkpoint?")
     return ModelArgs(**json.loads(meta_file.read_text())["model"])
 
 
-def load_model(path: Path) -> nn.Module:
+def load_model(path: str | Location) -> nn.Module:
     """The checkpoint's model on CPU in fp32, in one process (for export and generation)."""
     from trainer.model import Transformer
 
+    path = location(path)
     model = Transformer(read_args(path))
     state = get_model_state_dict(model)
     with _quiet_single_process():
-        dcp.load({"model": state}, checkpoint_id=path)
+        dcp.load({"model": state}, checkpoint_id=_dcp_id(path))
     set_model_state_dict(model, state)
     return model.eval()

@@ -1,17 +1,21 @@
 """The training config: `data`, `model`, `train`, `parallel`, `checkpoint`, `output`.
 
-Typed like the pipeline's job config (unknown keys are errors that name the key); YAML and
-`--set` overrides are applied by the CLI before validation, so this module needs neither
-Ray nor the pipeline.
+Plain frozen dataclasses, as torchtitan's are, and a strict loader (`validate_train_config`)
+that refuses unknown keys and bad values with a message naming the key. It needs no
+pydantic, Ray or pipeline, so a GPU image with only torch runs the trainer; the CLI applies
+YAML and `--set` overrides, then validates through the same loader.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from trainer.model import PRESETS, ModelArgs, preset
 
@@ -20,106 +24,138 @@ class TrainConfigError(ValueError):
     """A training config that cannot run; the message names the offending key."""
 
 
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+@dataclass(frozen=True)
+class RunInput:
+    # A field's metadata holds the bounds the loader checks: gt, ge, le; min_len for
+    # strings and lists.
+    path: str = field(metadata={"min_len": 1})
+    """A pipeline run's output folder (OUT) or URL: its tokens/ and tokenizer/ are read."""
+    weight: float = field(default=1.0, metadata={"gt": 0})
 
 
-class RunInput(Strict):
-    path: str = Field(min_length=1)
-    """A pipeline run's output folder (OUT): its tokens/ and tokenizer/ are read."""
-    weight: float = Field(default=1.0, gt=0)
-
-
-class DataConfig(Strict):
-    runs: list[RunInput] = Field(min_length=1)
-    seq_len: int = Field(default=256, gt=1)
-    val_tokens: int = Field(default=65_536, gt=0)
+@dataclass(frozen=True)
+class DataConfig:
+    runs: list[RunInput] = field(metadata={"min_len": 1})
+    seq_len: int = field(default=256, metadata={"gt": 1})
+    val_tokens: int = field(default=65_536, metadata={"gt": 0})
     """Validation tokens per source (at most)."""
-    prefetch: int = Field(default=4, ge=1)
+    prefetch: int = field(default=4, metadata={"ge": 1})
     """Batches prepared ahead by the loader's background thread."""
     verify_checksums: bool = True
 
 
-class ModelConfig(Strict):
-    preset: Literal[tuple(PRESETS)] = "tiny"  # type: ignore[valid-type]
-    vocab_size: int | None = Field(default=None, gt=0)
+PresetName = Literal[tuple(PRESETS)]  # type: ignore[valid-type]
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    preset: PresetName = "tiny"
+    vocab_size: int | None = field(default=None, metadata={"gt": 0})
     """Default: the tokenizer's vocabulary size."""
-    dim: int | None = Field(default=None, gt=0)
-    n_layers: int | None = Field(default=None, gt=0)
-    n_heads: int | None = Field(default=None, gt=0)
-    n_kv_heads: int | None = Field(default=None, gt=0)
-    ffn_dim: int | None = Field(default=None, ge=0)
-    rope_base: float | None = Field(default=None, gt=0)
-    norm_eps: float | None = Field(default=None, gt=0)
+    dim: int | None = field(default=None, metadata={"gt": 0})
+    n_layers: int | None = field(default=None, metadata={"gt": 0})
+    n_heads: int | None = field(default=None, metadata={"gt": 0})
+    n_kv_heads: int | None = field(default=None, metadata={"gt": 0})
+    ffn_dim: int | None = field(default=None, metadata={"ge": 0})
+    rope_base: float | None = field(default=None, metadata={"gt": 0})
+    norm_eps: float | None = field(default=None, metadata={"gt": 0})
     qk_norm: bool | None = None
     tied_embeddings: bool | None = None
-    max_seq_len: int | None = Field(default=None, gt=0)
+    max_seq_len: int | None = field(default=None, metadata={"gt": 0})
 
     def args(self, vocab_size: int) -> ModelArgs:
-        chosen = self.model_dump(exclude={"preset"}, exclude_none=True)
+        chosen = {
+            f.name: getattr(self, f.name)
+            for f in dataclasses.fields(self)
+            if f.name != "preset" and getattr(self, f.name) is not None
+        }
         chosen.setdefault("vocab_size", vocab_size)
         try:
             return preset(self.preset, **chosen)
         except ValueError as err:
             raise TrainConfigError(str(err)) from None
 
+    @property
+    def max_positions(self) -> int:
+        return self.max_seq_len or PRESETS[self.preset].max_seq_len
 
-class TrainSection(Strict):
-    steps: int = Field(gt=0)
-    global_batch_tokens: int = Field(gt=0)
+
+@dataclass(frozen=True)
+class TrainSection:
+    steps: int = field(metadata={"gt": 0})
+    global_batch_tokens: int = field(metadata={"gt": 0})
     """Tokens per optimizer step over all ranks; reached by gradient accumulation."""
-    micro_batch_size: int = Field(default=8, gt=0)
+    micro_batch_size: int = field(default=8, metadata={"gt": 0})
     """Sequences per forward pass per rank."""
-    lr: float = Field(default=3e-3, gt=0)
-    min_lr_ratio: float = Field(default=0.1, ge=0, le=1)
+    lr: float = field(default=3e-3, metadata={"gt": 0})
+    min_lr_ratio: float = field(default=0.1, metadata={"ge": 0, "le": 1})
     """The floor of the decay, as a fraction of `lr`."""
     schedule: Literal["cosine", "wsd", "constant"] = "cosine"
-    warmup_steps: int = Field(default=0, ge=0)
-    decay_fraction: float = Field(default=0.2, gt=0, le=1)
+    warmup_steps: int = field(default=0, metadata={"ge": 0})
+    decay_fraction: float = field(default=0.2, metadata={"gt": 0, "le": 1})
     """`wsd` only: the share of steps spent in the final linear decay."""
-    weight_decay: float = Field(default=0.1, ge=0)
+    weight_decay: float = field(default=0.1, metadata={"ge": 0})
     betas: tuple[float, float] = (0.9, 0.95)
-    grad_clip: float = Field(default=1.0, gt=0)
-    z_loss: float = Field(default=0.0, ge=0)
+    grad_clip: float = field(default=1.0, metadata={"gt": 0})
+    z_loss: float = field(default=0.0, metadata={"ge": 0})
     seed: int = 0
-    log_every: int = Field(default=10, gt=0)
-    val_every: int = Field(default=0, ge=0)
+    log_every: int = field(default=10, metadata={"gt": 0})
+    val_every: int = field(default=0, metadata={"ge": 0})
     """Validate every N steps (0: only at the end)."""
-    peak_flops: float = Field(default=989e12, gt=0)
+    peak_flops: float = field(default=989e12, metadata={"gt": 0})
     """Device peak FLOP/s for MFU; default H100 bf16 dense."""
+    deterministic: bool = False
+    """Deterministic kernels (cuBLAS, cuDNN, attention's backward), so a resumed run repeats
+    an uninterrupted one bit for bit on a GPU too; it costs speed (10-30 % is common).
+    On a CPU runs are deterministic without it."""
 
 
-class ParallelConfig(Strict):
+@dataclass(frozen=True)
+class ParallelConfig:
     param_dtype: Literal["float32", "bfloat16"] = "bfloat16"
     """Compute dtype: FSDP2's MixedPrecisionPolicy param dtype, or autocast in one process."""
     reduce_dtype: Literal["float32", "bfloat16"] = "float32"
     activation_checkpointing: bool = False
     compile: bool = False
     device: Literal["auto", "cpu", "cuda"] = "auto"
-    cpu_threads: int | None = Field(default=None, gt=0)
+    cpu_threads: int | None = field(default=None, metadata={"gt": 0})
     """Intra-op threads per process on CPU (default: torch's choice); 1 on a busy machine."""
 
 
-class CheckpointConfig(Strict):
-    every: int = Field(default=0, ge=0)
+@dataclass(frozen=True)
+class CheckpointConfig:
+    enabled: bool = True
+    """false: save nothing (benchmarks, smoke tests)."""
+    every: int = field(default=0, metadata={"ge": 0})
     """Save every N steps (0: only at the end)."""
-    keep: int = Field(default=3, gt=0)
+    keep: int = field(default=3, metadata={"gt": 0})
+    folder: str | None = field(default=None, metadata={"min_len": 1})
+    """Where checkpoints go: a local folder or any fsspec URL (s3://bucket/run/checkpoints);
+    default OUTPUT/checkpoints."""
 
 
-class TrainConfig(Strict):
-    name: str = Field(default="train", min_length=1)
-    output: str = Field(min_length=1)
+@dataclass(frozen=True)
+class TrainConfig:
+    output: str = field(metadata={"min_len": 1})
     data: DataConfig
-    model: ModelConfig = ModelConfig()
     train: TrainSection
-    parallel: ParallelConfig = ParallelConfig()
-    checkpoint: CheckpointConfig = CheckpointConfig()
+    name: str = field(default="train", metadata={"min_len": 1})
+    model: ModelConfig = field(default_factory=ModelConfig)
+    parallel: ParallelConfig = field(default_factory=ParallelConfig)
+    checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
 
-    @model_validator(mode="after")
-    def _batch_divides(self) -> TrainConfig:
+    def check(self) -> None:
+        """Rules across sections; raises TrainConfigError naming the key."""
+        if self.data.seq_len > self.model.max_positions:
+            raise TrainConfigError(
+                f"data.seq_len: {self.data.seq_len} is more than the model's max_seq_len "
+                f"{self.model.max_positions} (model.max_seq_len raises it)"
+            )
         if self.train.global_batch_tokens % self.data.seq_len:
-            raise ValueError("train.global_batch_tokens must be a multiple of data.seq_len")
-        return self
+            raise TrainConfigError("train.global_batch_tokens: must be a multiple of data.seq_len")
+
+    def checkpoint_folder(self) -> str:
+        return self.checkpoint.folder or str(Path(self.output) / "checkpoints")
 
     def sequences_per_step(self) -> int:
         return self.train.global_batch_tokens // self.data.seq_len
@@ -136,16 +172,110 @@ class TrainConfig(Strict):
             )
         return steps
 
+    def to_dict(self) -> dict[str, Any]:
+        """Plain YAML-ready values (tuples as lists): what RUN/config.yaml holds."""
+        return _plain(dataclasses.asdict(self))
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {key: _plain(inner) for key, inner in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(inner) for inner in value]
+    return value
+
+
+def _type_name(kind: Any) -> str:
+    return getattr(kind, "__name__", str(kind))
+
+
+def _convert(kind: Any, value: Any, key: str) -> Any:
+    """`value` as `kind` (the field's annotation), or TrainConfigError naming `key`."""
+    origin, params = typing.get_origin(kind), typing.get_args(kind)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in params:
+            return None
+        (inner,) = [p for p in params if p is not type(None)]
+        return _convert(inner, value, key)
+    if origin is Literal:
+        if value not in params:
+            raise TrainConfigError(
+                f"{key}: {value!r} is not one of {', '.join(repr(p) for p in params)}"
+            )
+        return value
+    if origin is tuple:
+        if not isinstance(value, list | tuple) or len(value) != len(params):
+            raise TrainConfigError(f"{key}: expected a list of {len(params)} values")
+        return tuple(
+            _convert(p, v, f"{key}.{i}") for i, (p, v) in enumerate(zip(params, value, strict=True))
+        )
+    if origin is list:
+        if not isinstance(value, list | tuple):
+            raise TrainConfigError(f"{key}: expected a list")
+        return [_convert(params[0], v, f"{key}.{i}") for i, v in enumerate(value)]
+    if dataclasses.is_dataclass(kind):
+        return _load(kind, value, key)
+    if kind is bool:
+        ok = isinstance(value, bool)
+    elif kind is int:
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    elif kind is float:
+        ok = isinstance(value, int | float) and not isinstance(value, bool)
+        value = float(value) if ok else value
+    else:
+        ok = isinstance(value, kind)
+    if not ok:
+        raise TrainConfigError(f"{key}: expected {_type_name(kind)}, got {value!r}")
+    return value
+
+
+def _check_limits(key: str, value: Any, limits: dict) -> None:
+    if value is None:
+        return
+    if "gt" in limits and not value > limits["gt"]:
+        raise TrainConfigError(f"{key}: must be greater than {limits['gt']}, got {value!r}")
+    if "ge" in limits and not value >= limits["ge"]:
+        raise TrainConfigError(f"{key}: must be at least {limits['ge']}, got {value!r}")
+    if "le" in limits and not value <= limits["le"]:
+        raise TrainConfigError(f"{key}: must be at most {limits['le']}, got {value!r}")
+    if "min_len" in limits and len(value) < limits["min_len"]:
+        raise TrainConfigError(f"{key}: must not be empty")
+
+
+def _load(cls: type, data: Any, prefix: str = "") -> Any:
+    """An instance of the dataclass `cls` from a mapping: every key known, every value checked."""
+    where = prefix or "the config"
+    if not isinstance(data, dict):
+        raise TrainConfigError(f"{where}: expected a mapping, got {data!r}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    hints = typing.get_type_hints(cls)
+    for key in data:
+        if key not in fields:
+            name = f"{prefix}.{key}" if prefix else str(key)
+            raise TrainConfigError(f"{name}: unknown key (known: {', '.join(fields)})")
+    values = {}
+    for name, spec in fields.items():
+        key = f"{prefix}.{name}" if prefix else name
+        if name not in data:
+            required = (
+                spec.default is dataclasses.MISSING and spec.default_factory is dataclasses.MISSING
+            )
+            if required:
+                raise TrainConfigError(f"{key}: required")
+            continue
+        values[name] = _convert(hints[name], data[name], key)
+        _check_limits(key, values[name], spec.metadata)
+    return cls(**values)
+
 
 def validate_train_config(data: dict[str, Any], origin: str = "<config>") -> TrainConfig:
+    """The config a mapping describes, or TrainConfigError: '<origin>: <key>: <problem>'."""
     try:
-        return TrainConfig.model_validate(data)
-    except ValidationError as err:
-        lines = []
-        for problem in err.errors():
-            key = ".".join(str(part) for part in problem["loc"])
-            lines.append(f"{key}: {problem['msg'].removeprefix('Value error, ')}")
-        raise TrainConfigError(f"{origin}: " + "\n".join(lines)) from None
+        config = _load(TrainConfig, data)
+        config.check()
+        return config
+    except TrainConfigError as err:
+        raise TrainConfigError(f"{origin}: {err}") from None
 
 
 def read_train_config(path: str | Path) -> TrainConfig:

@@ -10,7 +10,8 @@ global batch is the same whatever the number of ranks. The loader's state (per r
 shard, token offset and the carried-over buffer; the round-robin credits) is small,
 saved in checkpoints, and a resumed loader continues with the next unseen token.
 
-A run's tokens/manifest.json is the list of its shards, train and val: `check_shards`
+A run is a local folder or any fsspec URL (`trainer.storage`). Its tokens/manifest.json is
+the list of its shards, train and val: `check_shards`
 refuses a run whose files on disk differ from it or whose bytes differ from its sha256.
 """
 
@@ -27,21 +28,21 @@ from typing import Any
 
 import numpy as np
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 import torch
 
 from trainer.errors import TrainingError
+from trainer.storage import Location, read_parquet
 
 
 class ShardError(TrainingError):
     """A run's token shards disagree with its tokens/manifest.json: missing, unlisted or changed."""
 
 
-def manifest_path(run: Path) -> Path:
+def manifest_path(run: Location) -> Location:
     return run / "tokens" / "manifest.json"
 
 
-def listed_shards(run: Path) -> dict[str, str | None]:
+def listed_shards(run: Location) -> dict[str, str | None]:
     """The shards the run's manifest lists: path relative to OUT/tokens/ -> recorded sha256."""
     path = manifest_path(run)
     if not path.is_file():
@@ -56,7 +57,7 @@ def listed_shards(run: Path) -> dict[str, str | None]:
         raise ShardError(f"{path}: not a token manifest ({type(err).__name__}: {err})") from None
 
 
-def train_shards(run: Path) -> list[Path]:
+def train_shards(run: Location) -> list[Location]:
     """The training shards the manifest lists (OUT/tokens/*.parquet), in name order."""
     tokens = run / "tokens"
     shards = [tokens / name for name in sorted(listed_shards(run)) if not name.startswith("val/")]
@@ -65,21 +66,21 @@ def train_shards(run: Path) -> list[Path]:
     return shards
 
 
-def val_shards(run: Path) -> list[Path]:
+def val_shards(run: Location) -> list[Location]:
     """The validation shards the manifest lists (OUT/tokens/val/*.parquet), in name order."""
     tokens = run / "tokens"
     return [tokens / name for name in sorted(listed_shards(run)) if name.startswith("val/")]
 
 
-def sha256_file(path: Path) -> str:
+def sha256_file(path: Location) -> str:
     digest = hashlib.sha256()
-    with open(path, "rb") as handle:
+    with path.open("rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
 
 
-def verify_checksums(run: Path, shards: list[Path]) -> None:
+def verify_checksums(run: Location, shards: list[Location]) -> None:
     """Refuse a shard whose sha256 differs from the one the run's tokens/manifest.json records."""
     manifest, tokens = manifest_path(run), run / "tokens"
     recorded = listed_shards(run)
@@ -100,7 +101,7 @@ def _and_more(names: list[str]) -> str:
     return f" (and {len(names) - 1} more)" if len(names) > 1 else ""
 
 
-def check_shards(run: Path, checksums: bool = True) -> None:
+def check_shards(run: Location, checksums: bool = True) -> None:
     """Before training: the shard files on disk are exactly those the run's manifest lists
     (train and val), and, with `checksums`, each has the sha256 recorded there.
 
@@ -127,9 +128,9 @@ def check_shards(run: Path, checksums: bool = True) -> None:
         verify_checksums(run, [tokens / name for name in sorted(listed)])
 
 
-def read_tokens(shard: Path) -> np.ndarray:
+def read_tokens(shard: Location) -> np.ndarray:
     """All of a shard's token ids, documents concatenated, as one int32 array."""
-    column = pq.read_table(shard, columns=["input_ids"]).column("input_ids")
+    column = read_parquet(shard, ["input_ids"]).column("input_ids")
     if column.num_chunks == 0:
         return np.empty(0, np.int32)
     return (
@@ -140,7 +141,7 @@ def read_tokens(shard: Path) -> np.ndarray:
 class TokenStream:
     """One run's training tokens as an endless stream of `seq_len + 1` windows."""
 
-    def __init__(self, shards: list[Path], seq_len: int, seed: int, state: dict | None = None):
+    def __init__(self, shards: list[Location], seq_len: int, seed: int, state: dict | None = None):
         self.shards, self.seq_len, self.seed = shards, seq_len, seed
         self.state = (
             copy.deepcopy(state)
@@ -209,16 +210,19 @@ class Loader:
 
     def __init__(
         self,
-        runs: list[tuple[list[Path], float]],
+        runs: list[tuple[list[Location], float]],
         seq_len: int,
         sequences_per_step: int,
         micro_batch_size: int,
+        *,
         rank: int = 0,
         world_size: int = 1,
         seed: int = 0,
         prefetch: int = 4,
         state: dict | None = None,
+        pin_memory: bool = False,
     ):
+        self.pin_memory = pin_memory
         self.weights = np.array([weight for _, weight in runs], np.float64)
         self.sequences, self.micro = sequences_per_step, micro_batch_size
         self.rank, self.world = rank, world_size
@@ -268,7 +272,10 @@ class Loader:
         per_rank = self.sequences // self.world
         mine = self.global_windows()[self.rank * per_rank : (self.rank + 1) * per_rank]
         tensor = torch.from_numpy(mine.astype(np.int64)).view(-1, self.micro, mine.shape[1])
-        return Batch(tensor[..., :-1], tensor[..., 1:], self._snapshot())
+        inputs, targets = tensor[..., :-1].contiguous(), tensor[..., 1:].contiguous()
+        if self.pin_memory:  # so that copies to the GPU are asynchronous (non_blocking=True)
+            inputs, targets = inputs.pin_memory(), targets.pin_memory()
+        return Batch(inputs, targets, self._snapshot())
 
     def _produce(self) -> None:
         try:
@@ -302,12 +309,14 @@ class Loader:
             self._thread.join()
 
 
-def validation_windows(runs: list[Path], seq_len: int, max_tokens: int) -> dict[str, torch.Tensor]:
+def validation_windows(
+    runs: list[Location], seq_len: int, max_tokens: int
+) -> dict[str, torch.Tensor]:
     """Per source, up to `max_tokens` of its validation tokens as (n, seq_len + 1) windows."""
     by_source: dict[str, list[np.ndarray]] = {}
     for run in runs:
         for shard in val_shards(run):
-            table = pq.read_table(shard, columns=["source", "input_ids"])
+            table = read_parquet(shard, ["source", "input_ids"])
             for source in pc.unique(table.column("source")).to_pylist():
                 rows = table.filter(pc.equal(table.column("source"), source)).column("input_ids")
                 if rows.num_chunks:

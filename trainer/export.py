@@ -8,13 +8,13 @@ prefix. Without QK-norm the folder is a `LlamaForCausalLM`; with it, a `Qwen3For
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 from safetensors.torch import save_file
 
 from trainer.checkpoint import load_model, read_args
 from trainer.model import ModelArgs
+from trainer.storage import Location, copy_file, location
 
 SPECIAL_TOKENS = {"pad_token": "<|pad|>", "bos_token": "<|bos|>", "eos_token": "<|eos|>"}
 
@@ -50,7 +50,8 @@ def hf_config(args: ModelArgs) -> dict:
     return config
 
 
-def export_hf(checkpoint: Path, out: Path) -> Path:
+def export_hf(checkpoint: str | Location, out: Path) -> Path:
+    checkpoint = location(checkpoint)
     args = read_args(checkpoint)
     model = load_model(checkpoint)
     weights = {
@@ -64,7 +65,7 @@ def export_hf(checkpoint: Path, out: Path) -> Path:
     (out / "config.json").write_text(json.dumps(hf_config(args), indent=2))
     generation = {"bos_token_id": 1, "eos_token_id": 2, "pad_token_id": 0}
     (out / "generation_config.json").write_text(json.dumps(generation, indent=2))
-    shutil.copyfile(checkpoint / "tokenizer.json", out / "tokenizer.json")
+    copy_file(checkpoint / "tokenizer.json", out / "tokenizer.json")
     tokenizer_config = {
         "tokenizer_class": "PreTrainedTokenizerFast",
         "model_max_length": args.max_seq_len,

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import torch
 from tokenizers import Tokenizer
 
 from trainer.model import KVCache, Transformer
+from trainer.storage import Location, location
 
 BOS_ID, EOS_ID = 1, 2
 
@@ -45,16 +44,16 @@ def generate(
     param = next(model.parameters())
     cache = KVCache(model.args, 1, len(ids) + max_new_tokens, param.dtype, param.device)
     generator = torch.Generator(device=param.device).manual_seed(seed)
-    logits = model(torch.tensor([ids], device=param.device), cache=cache)[:, -1]
+    logits = model.lm_head(model(torch.tensor([ids], device=param.device), cache)[:, -1])
     new: list[int] = []
     for _ in range(max_new_tokens):
         token = sample_next(logits, temperature, top_p, generator)
         if token.item() == EOS_ID:
             break
         new.append(token.item())
-        logits = model(token.view(1, 1), cache=cache)[:, -1]
+        logits = model.lm_head(model(token.view(1, 1), cache)[:, -1])
     return tokenizer.decode(new)
 
 
-def load_tokenizer(checkpoint: Path) -> Tokenizer:
-    return Tokenizer.from_file(str(checkpoint / "tokenizer.json"))
+def load_tokenizer(checkpoint: str | Location) -> Tokenizer:
+    return Tokenizer.from_str((location(checkpoint) / "tokenizer.json").read_text())

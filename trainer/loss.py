@@ -20,35 +20,55 @@ CHUNK_ELEMENTS = {"cpu": 1 << 20, "cuda": 1 << 26}
 fp32, so a chunk stays in cache; on a GPU 256 MB, for full-size matmuls and few chunks."""
 
 
+def _rows_per_chunk(hidden: torch.Tensor, weight: torch.Tensor) -> int:
+    chunk = CHUNK_ELEMENTS.get(hidden.device.type, CHUNK_ELEMENTS["cuda"])
+    return max(1, chunk // weight.shape[0])
+
+
 def linear_cross_entropy(
     hidden: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor, z_loss: float = 0.0
 ) -> torch.Tensor:
     """Mean cross-entropy of `hidden @ weight.T` against `targets`, + z_loss · mean(lse²).
 
-    hidden: (tokens, dim), weight: (vocab, dim), targets: (tokens,) int64.
+    hidden: (tokens, dim), weight: (vocab, dim), targets: (tokens,) int64. Logits are made
+    in the inputs' dtype (bf16 under FSDP2's mixed precision), softmax and loss in fp32, the
+    projection's gradient summed in fp32; only the gradients that are wanted are computed
+    (none for a frozen head).
     """
     device = hidden.device.type
     if torch.is_autocast_enabled(device):  # cast as autocast would for a linear layer
         dtype = torch.get_autocast_dtype(device)
         hidden, weight = hidden.to(dtype), weight.to(dtype)
-    wants_grads = torch.is_grad_enabled() and (hidden.requires_grad or weight.requires_grad)
+    grads = torch.is_grad_enabled()
+    wants = (grads and hidden.requires_grad, grads and weight.requires_grad)
     with torch.autocast(device, enabled=False):
-        return _LinearCrossEntropy.apply(hidden, weight, targets, z_loss, wants_grads)
+        return _LinearCrossEntropy.apply(hidden, weight, targets, z_loss, wants)
+
+
+def _add_product_fp32(total: torch.Tensor, left: torch.Tensor, right: torch.Tensor) -> None:
+    """total += left @ right, summed in fp32 whatever the operands' dtype."""
+    if left.dtype == torch.float32:
+        total += left @ right
+    elif left.is_cuda:  # bf16 operands, fp32 result straight from the kernel
+        total += torch.mm(left, right, out_dtype=torch.float32)
+    else:
+        total += left.float() @ right.float()
 
 
 class _LinearCrossEntropy(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, hidden, weight, targets, z_loss: float, wants_grads: bool):
+    def forward(ctx, hidden, weight, targets, z_loss: float, wants: tuple[bool, bool]):
+        want_hidden, want_weight = wants
         tokens = hidden.shape[0]
-        chunk = CHUNK_ELEMENTS.get(hidden.device.type, CHUNK_ELEMENTS["cuda"])
-        rows = max(1, chunk // weight.shape[0])
+        rows = _rows_per_chunk(hidden, weight)
         total = torch.zeros((), dtype=torch.float32, device=hidden.device)
-        if wants_grads:
-            grad_hidden = torch.empty_like(hidden)
-            # (dim, vocab): hᵀ·g runs faster than gᵀ·h on the same data (no transposed big operand).
-            grad_weight_t = torch.zeros(
-                weight.shape[::-1], dtype=torch.float32, device=weight.device
-            )
+        grad_hidden = torch.empty_like(hidden) if want_hidden else None
+        # (dim, vocab): hᵀ·g runs faster than gᵀ·h on the same data (no transposed big operand).
+        grad_weight_t = (
+            torch.zeros(weight.shape[::-1], dtype=torch.float32, device=weight.device)
+            if want_weight
+            else None
+        )
         logits_buffer, probs_buffer = _chunk_buffers(
             (min(rows, tokens), weight.shape[0]), hidden.dtype, hidden.device
         )
@@ -56,20 +76,22 @@ class _LinearCrossEntropy(torch.autograd.Function):
             chunk_hidden = hidden[start : start + rows]
             chunk_targets = targets[start : start + rows, None]
             count = len(chunk_hidden)
-            logits = torch.mm(chunk_hidden, weight.T, out=logits_buffer[:count]).float()
+            logits = torch.mm(chunk_hidden, weight.T, out=logits_buffer[:count])
             probs, nll, lse = _softmax_nll_lse(logits, chunk_targets, probs_buffer[:count])
             total += nll.sum()
             if z_loss:
                 total += z_loss * lse.pow(2).sum()
-            if wants_grads:
+            if want_hidden or want_weight:
                 if z_loss:  # d(z·lse²)/dlogits = 2·z·lse·softmax
                     probs.mul_((1 + 2 * z_loss * lse)[:, None])
                 probs.scatter_add_(1, chunk_targets, probs.new_full(chunk_targets.shape, -1.0))
                 grad_logits = probs.to(hidden.dtype)
-                torch.mm(grad_logits, weight, out=grad_hidden[start : start + rows])
-                grad_weight_t += chunk_hidden.T @ grad_logits
-        if wants_grads:
-            ctx.save_for_backward(grad_hidden, grad_weight_t.T.to(weight.dtype))
+                if want_hidden:
+                    torch.mm(grad_logits, weight, out=grad_hidden[start : start + rows])
+                if want_weight:
+                    _add_product_fp32(grad_weight_t, chunk_hidden.T, grad_logits)
+        grad_weight = grad_weight_t.T.to(weight.dtype) if want_weight else None
+        ctx.save_for_backward(grad_hidden, grad_weight)
         ctx.tokens = tokens
         return total / tokens
 
@@ -77,7 +99,13 @@ class _LinearCrossEntropy(torch.autograd.Function):
     def backward(ctx, grad_loss):
         grad_hidden, grad_weight = ctx.saved_tensors
         scale = grad_loss / ctx.tokens
-        return grad_hidden * scale, grad_weight * scale, None, None, None
+        return (
+            None if grad_hidden is None else grad_hidden * scale,
+            None if grad_weight is None else grad_weight * scale,
+            None,
+            None,
+            None,
+        )
 
 
 class _HostBuffers(threading.local):
@@ -109,16 +137,73 @@ def _chunk_buffers(shape: tuple[int, int], dtype: torch.dtype, device: torch.dev
 
 
 def _softmax_nll_lse(logits: torch.Tensor, targets: torch.Tensor, out: torch.Tensor):
-    """Softmax (one exponential per element) into `out`, −log p_target and log-sum-exp of each row.
+    """Softmax in fp32 (one exponential per element) into `out`, and each row's −log p_target
+    and log-sum-exp.
 
-    Where p_target underflowed (a logit gap beyond ~87) that row's loss comes from an
-    explicit log-sum-exp instead of log(0).
+    bf16 logits are read once into `out` as fp32, never copied whole. The log-sum-exp comes
+    from the row's largest logit and its probability (lse = max − log p_max; p_max ≥ 1/vocab
+    never underflows), so the loss lse − target logit is finite however far behind the target
+    is, with no data-dependent branch: no device-to-host sync, no graph break.
     """
-    probs = torch.softmax(logits, dim=-1, out=out)
-    target_logits = logits.gather(1, targets).squeeze(1)
-    target_probs = probs.gather(1, targets).squeeze(1)
-    nll = -target_probs.log()
-    underflow = target_probs < torch.finfo(torch.float32).tiny
-    if underflow.any():
-        nll[underflow] = torch.logsumexp(logits[underflow], dim=-1) - target_logits[underflow]
-    return probs, nll, nll + target_logits
+    row_max = logits.amax(dim=-1, keepdim=True)
+    if logits.dtype == torch.float32:
+        probs = torch.softmax(logits, dim=-1, out=out)
+        lse = (row_max - probs.amax(dim=-1, keepdim=True).log()).squeeze(1)
+    else:
+        probs = torch.sub(logits, row_max, out=out).exp_()
+        sums = probs.sum(dim=-1, keepdim=True)
+        probs.div_(sums)
+        lse = (row_max.float() + sums.log()).squeeze(1)
+    nll = lse - logits.gather(1, targets).squeeze(1).float()
+    return probs, nll, lse
+
+
+def token_logprobs(
+    hidden: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor
+) -> torch.Tensor:
+    """log p(target) of each row of `hidden @ weight.T`, in fp32, shape (tokens,).
+
+    For losses that weigh tokens differently (preference and RL losses, masked SFT): the
+    backward takes one gradient per token, the weight that loss gives it, and recomputes each
+    chunk's softmax, so no (tokens × vocab) buffer outlives a chunk.
+    """
+    device = hidden.device.type
+    if torch.is_autocast_enabled(device):
+        dtype = torch.get_autocast_dtype(device)
+        hidden, weight = hidden.to(dtype), weight.to(dtype)
+    with torch.autocast(device, enabled=False):
+        return _TokenLogprobs.apply(hidden, weight, targets)
+
+
+class _TokenLogprobs(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, hidden, weight, targets):
+        rows = _rows_per_chunk(hidden, weight)
+        out = torch.empty(hidden.shape[0], dtype=torch.float32, device=hidden.device)
+        for start in range(0, hidden.shape[0], rows):
+            logits = (hidden[start : start + rows] @ weight.T).float()
+            target = logits.gather(1, targets[start : start + rows, None]).squeeze(1)
+            out[start : start + rows] = target - torch.logsumexp(logits, dim=-1)
+        ctx.save_for_backward(hidden, weight, targets)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        hidden, weight, targets = ctx.saved_tensors
+        rows = _rows_per_chunk(hidden, weight)
+        want_hidden, want_weight = ctx.needs_input_grad[:2]
+        grad_hidden = torch.empty_like(hidden) if want_hidden else None
+        grad_weight = torch.zeros(weight.shape, dtype=torch.float32, device=weight.device)
+        for start in range(0, hidden.shape[0], rows):
+            chunk_hidden = hidden[start : start + rows]
+            chunk_targets = targets[start : start + rows, None]
+            chunk_grad = grad_out[start : start + rows, None].float()
+            probs = torch.softmax((chunk_hidden @ weight.T).float(), dim=-1)
+            # d log p_t / d logits = onehot(t) − softmax, times this token's weight
+            grad_logits = probs.mul_(-chunk_grad).scatter_add_(1, chunk_targets, chunk_grad)
+            grad_logits = grad_logits.to(hidden.dtype)
+            if want_hidden:
+                torch.mm(grad_logits, weight, out=grad_hidden[start : start + rows])
+            if want_weight:
+                grad_weight += (grad_logits.T @ chunk_hidden).float()
+        return grad_hidden, grad_weight.to(weight.dtype) if want_weight else None, None

@@ -1,4 +1,5 @@
-"""Training logs: `RUN/metrics.jsonl` (one object per logged step), TensorBoard, a progress bar."""
+"""Training logs: `RUN/metrics.jsonl` (one object per logged step), and TensorBoard and a
+progress bar when those packages are installed (a bare GPU image may have neither)."""
 
 from __future__ import annotations
 
@@ -25,16 +26,28 @@ class MetricsLog:
         self.enabled = enabled
         if not enabled:
             return
-        from torch.utils.tensorboard import SummaryWriter
-        from tqdm import tqdm
-
         self.path = run / "metrics.jsonl"
         self._drop_rows_after(start_step)
         self.file = open(self.path, "a")  # noqa: SIM115 (open for the run, closed in close())
-        self.tensorboard = SummaryWriter(str(run / "tb"), purge_step=start_step + 1)
-        self.bar = tqdm(
-            total=total_steps, initial=start_step, unit="step", file=sys.stderr, dynamic_ncols=True
-        )
+        self.tensorboard = self.bar = None
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self.tensorboard = SummaryWriter(str(run / "tb"), purge_step=start_step + 1)
+        except ImportError:
+            pass
+        try:
+            from tqdm import tqdm
+
+            self.bar = tqdm(
+                total=total_steps,
+                initial=start_step,
+                unit="step",
+                file=sys.stderr,
+                dynamic_ncols=True,
+            )
+        except ImportError:
+            pass
 
     def _drop_rows_after(self, step: int) -> None:
         """A resumed run rewrites the steps after its checkpoint; keep the log consistent."""
@@ -49,18 +62,22 @@ class MetricsLog:
             return
         self.file.write(json.dumps(row) + "\n")
         self.file.flush()
-        for key, value in row.items():
-            if key != "step" and isinstance(value, (int, float)):
-                self.tensorboard.add_scalar(key, value, row["step"])
-        if "loss" in row:
+        if self.tensorboard is not None:
+            for key, value in row.items():
+                if key != "step" and isinstance(value, (int, float)):
+                    self.tensorboard.add_scalar(key, value, row["step"])
+        if self.bar is not None and "loss" in row:
             self.bar.set_postfix(loss=f"{row['loss']:.3f}", tok_s=f"{row['tokens_per_s']:.0f}")
 
     def advance(self) -> None:
-        if self.enabled:
+        if self.enabled and self.bar is not None:
             self.bar.update(1)
 
     def close(self) -> None:
-        if self.enabled:
+        if not self.enabled:
+            return
+        if self.bar is not None:
             self.bar.close()
+        if self.tensorboard is not None:
             self.tensorboard.close()
-            self.file.close()
+        self.file.close()

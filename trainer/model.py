@@ -16,8 +16,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from trainer.loss import linear_cross_entropy
-
 
 @dataclass(frozen=True)
 class ModelArgs:
@@ -130,12 +128,26 @@ class Attention(nn.Module):
             q, k = self.q_norm(q), self.k_norm(k)
         q, k, v = (t.transpose(1, 2) for t in (q, k, v))
         q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
+        start = 0
         if cache is not None:
+            start = cache.length
             k, v = cache.update(self.layer, k, v)
-        # A single new token attends to the whole cache; a prefill is causal.
-        causal = length > 1
+        # Causal over the new tokens, each seeing the whole cache before them: a prefill is
+        # plain causal; tokens appended to a cache need the bottom-right mask (SDPA's
+        # is_causal is top-left); one new token sees everything.
+        mask, causal = None, length > 1 and start == 0
+        if length > 1 and start:
+            mask = torch.ones(length, start + length, dtype=torch.bool, device=q.device)
+            mask = mask.tril(start)
+        gqa = self.n_kv_heads != self.n_heads
+        if gqa and q.is_cuda and q.dtype == torch.float32:
+            # fp32 with enable_gqa has only SDPA's math kernel on CUDA (memory grows with
+            # seq²); with the key/value heads repeated the memory-efficient kernel runs.
+            repeats = self.n_heads // self.n_kv_heads
+            k, v = k.repeat_interleave(repeats, dim=1), v.repeat_interleave(repeats, dim=1)
+            gqa = False
         out = F.scaled_dot_product_attention(
-            q, k, v, is_causal=causal, enable_gqa=self.n_kv_heads != self.n_heads
+            q, k, v, attn_mask=mask, is_causal=causal, enable_gqa=gqa
         )
         return self.o_proj(out.transpose(1, 2).reshape(batch, length, -1))
 
@@ -179,34 +191,42 @@ class Transformer(nn.Module):
         cos, sin = rope_tables(args)
         self.register_buffer("rope_cos", cos, persistent=False)
         self.register_buffer("rope_sin", sin, persistent=False)
-        self.init_weights()
+        if not self.rope_cos.is_meta:  # a meta-device model is initialised once materialised
+            self.init_weights()
 
-    def init_weights(self) -> None:
-        """Normal(0.02) weights; output projections scaled by 1/√(2·layers) (GPT-2)."""
+    @torch.no_grad()
+    def init_weights(self, seed: int = 0) -> None:
+        """Normal(0.02) weights; output projections scaled by 1/√(2·layers) (GPT-2); norms 1.
+
+        Each parameter is drawn whole from its own generator (seed, its index) and each rank
+        keeps its shard, so the weights are the same however the model is sharded."""
         cos, sin = rope_tables(self.args, device=self.rope_cos.device)
         self.rope_cos.copy_(cos)
         self.rope_sin.copy_(sin)
         residual_std = 0.02 / math.sqrt(2 * self.args.n_layers)
-        for name, param in self.named_parameters():
-            if name.endswith(("o_proj.weight", "down_proj.weight")):
-                nn.init.normal_(param, std=residual_std)
-            elif param.ndim == 2:
-                nn.init.normal_(param, std=0.02)
-            else:
-                nn.init.ones_(param)
+        for index, (name, param) in enumerate(self.named_parameters()):
+            local = param.to_local() if hasattr(param, "to_local") else param
+            if param.ndim < 2:
+                local.fill_(1.0)
+                continue
+            std = residual_std if name.endswith(("o_proj.weight", "down_proj.weight")) else 0.02
+            generator = torch.Generator(local.device).manual_seed(seed * 1_000_003 + index)
+            full = torch.empty(param.shape, dtype=local.dtype, device=local.device)
+            full.normal_(0.0, std, generator=generator)
+            local.copy_(_my_shard(full, param))
 
-    def forward(
-        self,
-        tokens: torch.Tensor,
-        targets: torch.Tensor | None = None,
-        *,
-        z_loss: float = 0.0,
-        cache: KVCache | None = None,
-    ) -> torch.Tensor:
-        """Logits of `tokens`, or with `targets` the mean next-token loss (fp32, fused
-        with the output projection; + z_loss · mean(logsumexp²) when set, as in PaLM)."""
+    def forward(self, tokens: torch.Tensor, cache: KVCache | None = None) -> torch.Tensor:
+        """The final hidden states of `tokens` (after the last norm), shape (batch, length, dim).
+
+        The output projection is left to the loss (`trainer.loss`), which fuses it with the
+        cross-entropy; `logits` applies it for generation and export."""
         start = cache.length if cache is not None else 0
         length = tokens.shape[1]
+        if start + length > self.args.max_seq_len:
+            raise ValueError(
+                f"{start + length} positions: more than the model's max_seq_len "
+                f"{self.args.max_seq_len}"
+            )
         cos = self.rope_cos[start : start + length]
         sin = self.rope_sin[start : start + length]
         x = self.embed_tokens(tokens)
@@ -214,10 +234,21 @@ class Transformer(nn.Module):
             x = block(x, cos, sin, cache)
         if cache is not None:
             cache.length += length
-        x = self.norm(x)
-        if targets is None:
-            return self.lm_head(x)
-        return linear_cross_entropy(x.flatten(0, 1), self.lm_head.weight, targets.flatten(), z_loss)
+        return self.norm(x)
+
+    def logits(self, tokens: torch.Tensor, cache: KVCache | None = None) -> torch.Tensor:
+        return self.lm_head(self(tokens, cache))
+
+
+def _my_shard(full: torch.Tensor, param: torch.Tensor) -> torch.Tensor:
+    """This rank's piece of `full` for a parameter FSDP2 sharded (a DTensor), or `full`."""
+    if not hasattr(param, "placements"):
+        return full
+    from torch.distributed.tensor import distribute_tensor
+
+    return distribute_tensor(
+        full, param.device_mesh, param.placements, src_data_rank=None
+    ).to_local()
 
 
 def parameter_count(args: ModelArgs) -> dict[str, int]:

@@ -41,3 +41,23 @@ def lr_at(step: int, train: TrainSection) -> float:
     if step <= decay_start:
         return train.lr
     return train.lr - (train.lr - floor) * min((step - decay_start) / decay_steps, 1.0)
+
+
+@torch.no_grad()
+def clip_grad_norm(model: nn.Module, max_norm: float, distributed: bool) -> torch.Tensor:
+    """Scale the gradients so that their global L2 norm is at most `max_norm`; return that norm.
+
+    torch's `clip_grad_norm_` with the same arithmetic, on each rank's local shards (FSDP2
+    shards are disjoint, so the squares add up over ranks): no DTensor dispatch per tensor."""
+    grads = [
+        p.grad.to_local() if hasattr(p.grad, "to_local") else p.grad
+        for p in model.parameters()
+        if p.grad is not None
+    ]
+    local = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
+    if distributed:
+        squares = local.pow(2)
+        torch.distributed.all_reduce(squares)
+        local = squares.sqrt()
+    torch._foreach_mul_(grads, torch.clamp(max_norm / (local + 1e-6), max=1.0))
+    return local

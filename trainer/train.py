@@ -1,4 +1,5 @@
-"""The pre-training loop. One process, or one per rank under torchrun or Ray Train.
+"""The training loop, in torchtitan's shape: a `Trainer` with `forward_backward_step`,
+`train_step` and `train`, one objective hook (`trainer.objectives`), a checkpointer.
 
 `python -m trainer.train RUN/config.yaml` runs a resolved config (the `tokenmill train`
 command writes it after applying `--set`); under torchrun every rank runs this module.
@@ -19,58 +20,28 @@ import torch.distributed as dist
 import yaml
 from tokenizers import Tokenizer
 
-from trainer import checkpoint
+from trainer.checkpoint import Checkpointer
 from trainer.config import TrainConfig, read_train_config
-from trainer.data import Loader, check_shards, train_shards, validation_windows
+from trainer.data import Batch, Loader, check_shards, train_shards, validation_windows
 from trainer.errors import TrainingError
+from trainer.loss import linear_cross_entropy
 from trainer.metrics import MetricsLog, memory_gib
 from trainer.model import Transformer, flops_per_token, parameter_count
-from trainer.optim import build_optimizer, lr_at
-from trainer.parallelize import World, autocast, init_world, parallelize
+from trainer.objectives import Objective, Pretraining
+from trainer.optim import build_optimizer, clip_grad_norm, lr_at
+from trainer.parallelize import World, close_world, init_world, materialize, parallelize
+from trainer.storage import Location, location
 
 
-def tokenizer_path(config: TrainConfig) -> Path:
+def tokenizer_path(config: TrainConfig) -> Location:
     """The first run's tokenizer; every run must have been tokenized with the same one."""
-    paths = [Path(run.path) / "tokenizer" / "tokenizer.json" for run in config.data.runs]
+    paths = [location(run.path) / "tokenizer" / "tokenizer.json" for run in config.data.runs]
     for path in paths:
         if not path.is_file():
             raise FileNotFoundError(f"{path}: tokenizer not found (data.runs)")
     if len({path.read_bytes() for path in paths}) > 1:
         raise ValueError("data.runs: the runs were tokenized with different tokenizers")
     return paths[0]
-
-
-def resume_candidates(run: Path, resume: str) -> list[Path]:
-    """The checkpoints `--resume` allows, newest first: none, each complete one (auto), or PATH."""
-    if resume == "none":
-        return []
-    if resume == "auto":
-        return checkpoint.complete_checkpoints(run)[::-1]
-    path = Path(resume)
-    if not (path / "meta.json").is_file():
-        raise checkpoint.CheckpointError(f"--resume {resume}: not a complete checkpoint folder")
-    return [path]
-
-
-def restore(candidates: list[Path], model, optimizer, world: World) -> tuple[Path, dict]:
-    """Load the first of `candidates` that loads, saying on one line why each one before did not.
-
-    When none loads the run stops: starting over would silently throw its training away.
-    """
-    errors = []
-    for index, path in enumerate(candidates):
-        try:
-            return path, checkpoint.load(path, model, optimizer, world)
-        except checkpoint.CheckpointError as err:
-            errors.append(str(err))
-            if world.is_main and index + 1 < len(candidates):
-                print(
-                    f"cannot resume from {path}: {err}; falling back to {candidates[index + 1]}",
-                    file=sys.stderr,
-                    flush=True,
-                )
-    tried = ", ".join(str(path) for path in candidates)
-    raise checkpoint.CheckpointError(f"cannot resume from {tried}: {'; '.join(errors)}")
 
 
 def _reduce_mean(value: torch.Tensor, world: World) -> torch.Tensor:
@@ -80,140 +51,237 @@ def _reduce_mean(value: torch.Tensor, world: World) -> torch.Tensor:
     return value
 
 
-@torch.no_grad()
-def validate(model, windows: dict[str, torch.Tensor], config: TrainConfig, world: World) -> dict:
-    """Mean loss per source; every rank evaluates all windows (FSDP needs them in step)."""
-    model.eval()
-    result, total, count = {}, 0.0, 0
-    for source, data in windows.items():
-        loss_sum = torch.zeros((), device=world.device)
-        for batch in data.split(config.train.micro_batch_size):
-            batch = batch.to(world.device)
-            with autocast(config.parallel, world):
-                loss_sum += model(batch[:, :-1], batch[:, 1:]) * len(batch)
-        result[f"val_loss/{source}"] = loss_sum.item() / len(data)
-        total, count = total + loss_sum.item(), count + len(data)
-    if count:
-        result["val_loss"] = total / count
-    model.train()
-    return result
+class Trainer:
+    """One run: the model, optimizer, loader and checkpointer a config describes, and the loop.
 
+    `objective` says what a micro-batch's loss is (pre-training by default); the loop,
+    accumulation, clipping, FSDP, checkpoints and logs are the same for every objective.
+    """
 
-def train(config: TrainConfig, resume: str = "auto") -> dict[str, Any]:
-    """Train to `train.steps`, resuming from a checkpoint; return the last metrics."""
-    world = init_world(config.parallel)
-    run = Path(config.output)
-    run.mkdir(parents=True, exist_ok=True)
-    if world.is_main:
-        (run / "config.yaml").write_text(yaml.safe_dump(config.model_dump(mode="json")))
-    torch.manual_seed(config.train.seed)
+    def __init__(
+        self, config: TrainConfig, resume: str = "auto", objective: Objective | None = None
+    ) -> None:
+        self.config = config
+        self.objective = objective or Pretraining(config.train.z_loss)
+        self._deterministic_before = torch.are_deterministic_algorithms_enabled()
+        try:
+            if config.train.deterministic:  # before CUDA starts: cuBLAS reads its workspace size
+                deterministic()
+            self.world = init_world(config.parallel)
+            self._build(resume)
+        except BaseException:
+            self.close()
+            raise
 
-    tokenizer = tokenizer_path(config)
-    runs = [(Path(r.path), r.weight) for r in config.data.runs]
-    shards = {path: train_shards(path) for path, _ in runs}
-    for path in shards:
-        check_shards(path, config.data.verify_checksums)
-    args = config.model.args(Tokenizer.from_file(str(tokenizer)).get_vocab_size())
-    model = parallelize(Transformer(args).to(world.device), config.parallel, world)
-    optimizer = build_optimizer(model, config.train)
-    accumulation = config.accumulation_steps(world.size)
+    def _build(self, resume: str) -> None:
+        config, world = self.config, self.world
+        self.run = run = Path(config.output)
+        run.mkdir(parents=True, exist_ok=True)
+        if world.is_main:
+            (run / "config.yaml").write_text(yaml.safe_dump(config.to_dict()))
+        torch.manual_seed(config.train.seed)
 
-    start, state, resumed_from = 0, {"loader": None, "skipped_steps": 0}, None
-    candidates = resume_candidates(run, resume)
-    if candidates:
-        resumed_from, state = restore(candidates, model, optimizer, world)
-        start = state["step"]
-    loader = Loader(
-        [(shards[path], weight) for path, weight in runs],
-        config.data.seq_len,
-        config.sequences_per_step(),
-        config.train.micro_batch_size,
-        world.rank,
-        world.size,
-        config.train.seed,
-        config.data.prefetch,
-        state["loader"],
-    )
-    val_windows = validation_windows(
-        [p for p, _ in runs], config.data.seq_len, config.data.val_tokens
-    )
-    log = MetricsLog(run, world.is_main, config.train.steps, start)
-    flops = flops_per_token(args, config.data.seq_len)
-    if world.is_main:
-        counts = parameter_count(args)
-        print(
-            f"model: {counts['total']:,} parameters ({counts['matmul']:,} in matmuls), "
-            f"{flops:,.0f} FLOPs/token; {world.size} rank(s), {accumulation} micro-batch(es)/step"
-            + (f"; resumed from {resumed_from}" if resumed_from else ""),
-            flush=True,
+        tokenizer = tokenizer_path(config)
+        runs = [(location(r.path), r.weight) for r in config.data.runs]
+        shards = {path: train_shards(path) for path, _ in runs}
+        for path in shards:
+            check_shards(path, config.data.verify_checksums)
+        vocab = Tokenizer.from_str(tokenizer.read_text()).get_vocab_size()
+        self.args = args = config.model.args(vocab)
+        with torch.device("meta"):
+            model = Transformer(args)
+        model = parallelize(model, config.parallel, world)
+        self.model = materialize(model, world, config.train.seed)
+        self.optimizer = build_optimizer(self.model, config.train)
+        self.accumulation = config.accumulation_steps(world.size)
+        self.checkpointer = Checkpointer(
+            config.checkpoint_folder(), world, args, tokenizer, config.checkpoint.keep
         )
 
-    def save(step: int) -> None:
-        extra = {"loader": loader.state, "skipped_steps": state["skipped_steps"]}
-        checkpoint.save(
-            run, step, model, optimizer, extra, args, tokenizer, world, config.checkpoint.keep
+        self.step, self.resumed_from = 0, None
+        self.skipped_steps = torch.zeros((), dtype=torch.int64, device=world.device)
+        loader_state = None
+        candidates = self.checkpointer.candidates(resume)
+        if candidates:
+            self.resumed_from, state = self.checkpointer.restore(
+                candidates, self.model, self.optimizer
+            )
+            self.step = state["step"]
+            self.skipped_steps += state["skipped_steps"]
+            loader_state = state["loader"]
+        self.loader = Loader(
+            [(shards[path], weight) for path, weight in runs],
+            config.data.seq_len,
+            config.sequences_per_step(),
+            config.train.micro_batch_size,
+            rank=world.rank,
+            world_size=world.size,
+            seed=config.train.seed,
+            prefetch=config.data.prefetch,
+            state=loader_state,
+            pin_memory=world.device.type == "cuda",
         )
+        self.val_windows = validation_windows(
+            [p for p, _ in runs], config.data.seq_len, config.data.val_tokens
+        )
+        self.flops = flops_per_token(args, config.data.seq_len)
 
-    last: dict[str, Any] = {"step": start}
-    clock, tokens_since = time.perf_counter(), 0
-    step = start
-    try:
-        for step in range(start + 1, config.train.steps + 1):
-            batch = next(loader)
-            lr = lr_at(step, config.train)
-            for group in optimizer.param_groups:
-                group["lr"] = lr
-            loss = torch.zeros((), device=world.device)
-            for micro in range(accumulation):
-                inputs = batch.inputs[micro].to(world.device, non_blocking=True)
-                targets = batch.targets[micro].to(world.device, non_blocking=True)
-                with autocast(config.parallel, world):
-                    micro_loss = model(inputs, targets, z_loss=config.train.z_loss)
-                micro_loss = micro_loss / accumulation
-                micro_loss.backward()
-                loss += micro_loss.detach()
-            grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), config.train.grad_clip)
-            if hasattr(grad_norm, "full_tensor"):
-                grad_norm = grad_norm.full_tensor()
-            loss = _reduce_mean(loss, world)
-            if torch.isfinite(loss) and torch.isfinite(grad_norm):
-                optimizer.step()
-            else:
-                state["skipped_steps"] += 1
-            optimizer.zero_grad(set_to_none=True)
-            tokens_since += config.train.global_batch_tokens
-            log.advance()
+    def forward_backward_step(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """One micro-batch: the objective's loss, back-propagated with the weight of one of
+        `accumulation` micro-batches; returns that weighted loss, detached."""
+        loss, _tokens, _metrics = self.objective.loss(self.model, batch)
+        loss = loss / self.accumulation
+        loss.backward()
+        return loss.detach()
 
-            row: dict[str, Any] = {}
-            if step % config.train.log_every == 0 or step == config.train.steps:
-                elapsed = time.perf_counter() - clock
-                tokens_per_s = tokens_since / elapsed
-                row = {
-                    "step": step,
-                    "loss": loss.item(),
-                    "lr": lr,
-                    "grad_norm": grad_norm.item(),
-                    "tokens_per_s": tokens_per_s,
-                    "mfu": flops * tokens_per_s / (config.train.peak_flops * world.size),
-                    "memory_gib": memory_gib(world.device),
-                    "skipped_steps": state["skipped_steps"],
+    def train_step(self, batch: Batch, lr: float) -> dict[str, torch.Tensor]:
+        """One optimizer step over a rank's micro-batches: the mean loss and the gradient norm
+        (tensors, left on the device until a logged step reads them).
+
+        A step whose loss or gradient norm is not finite is skipped by the optimizer itself
+        (fused AdamW's `found_inf`, as a gradient scaler uses it), so nothing waits for the
+        device to say whether it was."""
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        device = self.world.device
+        loss = torch.zeros((), device=device)
+        for micro in range(self.accumulation):
+            loss += self.forward_backward_step(
+                {
+                    "inputs": batch.inputs[micro].to(device, non_blocking=True),
+                    "targets": batch.targets[micro].to(device, non_blocking=True),
                 }
-                clock, tokens_since = time.perf_counter(), 0
-            val_every = config.train.val_every
-            if (val_every and step % val_every == 0) or step == config.train.steps:
-                row = {"step": step, **row, **validate(model, val_windows, config, world)}
-            if row:
-                log.log(row)
-                last = row
-            every = config.checkpoint.every
-            if (every and step % every == 0) or step == config.train.steps:
-                save(step)
-        if resumed_from is not None and step == start:  # nothing left to train
-            last = {"step": step, **validate(model, val_windows, config, world)}
+            )
+        grad_norm = clip_grad_norm(self.model, self.config.train.grad_clip, self.world.distributed)
+        loss = _reduce_mean(loss, self.world)
+        found_inf = (~torch.isfinite(loss) | ~torch.isfinite(grad_norm)).float()
+        self.optimizer.found_inf = found_inf
+        self.optimizer.step()
+        self.skipped_steps += found_inf.long()
+        self.optimizer.zero_grad(set_to_none=True)
+        return {"loss": loss, "grad_norm": grad_norm}
+
+    @torch.no_grad()
+    def validate(self) -> dict[str, float]:
+        """Mean loss per source; every rank evaluates all windows (FSDP needs them in step)."""
+        model, world = self.model, self.world
+        model.eval()
+        result, total, count = {}, 0.0, 0
+        for source, data in self.val_windows.items():
+            loss_sum = torch.zeros((), device=world.device)
+            for batch in data.split(self.config.train.micro_batch_size):
+                batch = batch.to(world.device)
+                hidden = model(batch[:, :-1])
+                loss = linear_cross_entropy(
+                    hidden.flatten(0, 1), model.lm_head.weight, batch[:, 1:].flatten()
+                )
+                loss_sum += loss * len(batch)
+            result[f"val_loss/{source}"] = loss_sum.item() / len(data)
+            total, count = total + loss_sum.item(), count + len(data)
+        if count:
+            result["val_loss"] = total / count
+        model.train()
+        return result
+
+    def save(self, step: int) -> None:
+        state = {"loader": self.loader.state, "skipped_steps": int(self.skipped_steps.item())}
+        self.checkpointer.save(step, self.model, self.optimizer, state)
+
+    def train(self) -> dict[str, Any]:
+        """Train to `train.steps` from where the checkpoint left off; the last metrics.
+
+        Throughput (tokens/s, MFU) counts training only: the time spent validating and
+        starting or finishing checkpoint saves is left out of each window."""
+        config, world, section = self.config, self.world, self.config.train
+        start = self.step
+        log = MetricsLog(self.run, world.is_main, section.steps, start)
+        if world.is_main:
+            counts = parameter_count(self.args)
+            print(
+                f"model: {counts['total']:,} parameters ({counts['matmul']:,} in matmuls), "
+                f"{self.flops:,.0f} FLOPs/token; {world.size} rank(s), "
+                f"{self.accumulation} micro-batch(es)/step"
+                + (f"; resumed from {self.resumed_from}" if self.resumed_from else ""),
+                flush=True,
+            )
+        last: dict[str, Any] = {"step": start}
+        clock, tokens_since, paused = time.perf_counter(), 0, 0.0
+        step = start
+        try:
+            for step in range(start + 1, section.steps + 1):
+                lr = lr_at(step, section)
+                result = self.train_step(next(self.loader), lr)
+                self.step = step
+                tokens_since += section.global_batch_tokens
+                log.advance()
+
+                row: dict[str, Any] = {}
+                if step % section.log_every == 0 or step == section.steps:
+                    loss, grad_norm = result["loss"].item(), result["grad_norm"].item()
+                    elapsed = time.perf_counter() - clock - paused
+                    tokens_per_s = tokens_since / elapsed
+                    row = {
+                        "step": step,
+                        "loss": loss,
+                        "lr": lr,
+                        "grad_norm": grad_norm,
+                        "tokens_per_s": tokens_per_s,
+                        "mfu": self.flops * tokens_per_s / (section.peak_flops * world.size),
+                        "memory_gib": memory_gib(world.device),
+                        "skipped_steps": int(self.skipped_steps.item()),
+                    }
+                    clock, tokens_since, paused = time.perf_counter(), 0, 0.0
+                    self.checkpointer.finish()  # the save in flight, if any, is complete
+                    paused += time.perf_counter() - clock
+                aside = time.perf_counter()
+                val_every = section.val_every
+                if (val_every and step % val_every == 0) or step == section.steps:
+                    row = {"step": step, **row, **self.validate()}
+                if row:
+                    log.log(row)
+                    last = row
+                every = config.checkpoint.every
+                if config.checkpoint.enabled and (
+                    (every and step % every == 0) or step == section.steps
+                ):
+                    self.save(step)
+                paused += time.perf_counter() - aside
+            self.checkpointer.finish()
+            if self.resumed_from is not None and step == start:  # nothing left to train
+                last = {"step": step, **self.validate()}
+        finally:
+            log.close()
+        return last
+
+    def close(self) -> None:
+        """Stop the loader, and leave the process group and settings as they were found."""
+        if getattr(self, "loader", None) is not None:
+            self.loader.close()
+        torch.use_deterministic_algorithms(self._deterministic_before)
+        if getattr(self, "world", None) is not None:
+            close_world(self.world)
+
+
+def deterministic() -> None:
+    """`train.deterministic`: the same losses on every run and resume, on a GPU too.
+
+    cuBLAS with a fixed workspace, cuDNN without autotuning, and PyTorch's deterministic
+    kernels (attention's backward among them); the cost is speed, often 10-30 % on a GPU."""
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.backends.cudnn.benchmark = False
+    torch.backends.cudnn.deterministic = True
+    torch.use_deterministic_algorithms(True)
+
+
+def train(
+    config: TrainConfig, resume: str = "auto", objective: Objective | None = None
+) -> dict[str, Any]:
+    """Train to `train.steps`, resuming from a checkpoint; return the last metrics."""
+    trainer = Trainer(config, resume, objective)
+    try:
+        return trainer.train()
     finally:
-        loader.close()
-        log.close()
-    return last
+        trainer.close()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -62,13 +62,13 @@ def train_command(args: argparse.Namespace) -> int:
     from pipeline.launch import launch, load_train_config
     from trainer.checkpoint import complete_checkpoints
 
-    config = load_train_config(args.config, args.overrides, output=args.output)
+    config = load_train_config(args.config, args.overrides, args.output, args.nproc)
     result = launch(config, args.nproc, args.address, args.resume)
     console = Console(stderr=True)
     for key, value in result.items():
         if key.startswith("val_loss"):
             console.print(f"{key}: {value:.4f}")
-    checkpoints = complete_checkpoints(Path(config.output))
+    checkpoints = complete_checkpoints(config.checkpoint_folder())
     if checkpoints:
         console.print(f"checkpoint: {checkpoints[-1]}", soft_wrap=True)
     if args.sample and checkpoints:
@@ -83,7 +83,7 @@ def train_command(args: argparse.Namespace) -> int:
 def export_command(args: argparse.Namespace) -> int:
     from trainer.export import export_hf
 
-    out = export_hf(Path(args.checkpoint), Path(args.hf))
+    out = export_hf(args.checkpoint, Path(args.hf))
     Console(stderr=True).print(f"exported: {out}", soft_wrap=True)
     return 0
 
@@ -92,7 +92,7 @@ def generate_command(args: argparse.Namespace) -> int:
     from trainer.checkpoint import load_model
     from trainer.generate import generate, load_tokenizer
 
-    checkpoint = Path(args.checkpoint)
+    checkpoint = args.checkpoint
     text = generate(
         load_model(checkpoint),
         load_tokenizer(checkpoint),

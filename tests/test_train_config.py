@@ -1,0 +1,73 @@
+"""The training config without pydantic: plain dataclasses and a strict loader naming the key."""
+
+from __future__ import annotations
+
+import pytest
+
+from trainer.config import TrainConfig, TrainConfigError, validate_train_config
+
+
+def minimal(**sections) -> dict:
+    data = {
+        "output": "runs/x",
+        "data": {"runs": [{"path": "runs/q"}], "seq_len": 32},
+        "train": {"steps": 10, "global_batch_tokens": 256},
+    }
+    for name, values in sections.items():
+        data[name] = {**data.get(name, {}), **values}
+    return data
+
+
+def test_defaults_and_round_trip():
+    config = validate_train_config(minimal(), origin="t.yaml")
+    assert isinstance(config, TrainConfig)
+    assert config.model.preset == "tiny" and config.parallel.param_dtype == "bfloat16"
+    assert config.train.betas == (0.9, 0.95) and config.data.runs[0].weight == 1.0
+    assert validate_train_config(config.to_dict()) == config
+    assert config.to_dict()["train"]["betas"] == [0.9, 0.95]
+
+
+@pytest.mark.parametrize(
+    ("sections", "message"),
+    [
+        ({"train": {"stpes": 3}}, "t.yaml: train.stpes: unknown key"),
+        ({"train": {"steps": 0}}, "t.yaml: train.steps: must be greater than 0"),
+        ({"train": {"steps": "many"}}, "t.yaml: train.steps: expected int"),
+        ({"train": {"steps": True}}, "t.yaml: train.steps: expected int"),
+        ({"parallel": {"param_dtype": "fp8"}}, "t.yaml: parallel.param_dtype: 'fp8' is not one"),
+        ({"model": {"preset": "huge"}}, "t.yaml: model.preset: 'huge' is not one"),
+        ({"data": {"runs": []}}, "t.yaml: data.runs: must not be empty"),
+        ({"data": {"runs": [{"path": "a", "weight": -1}]}}, "t.yaml: data.runs.0.weight: must be"),
+        ({"train": {"betas": [0.9]}}, "t.yaml: train.betas: expected a list of 2 values"),
+        ({"train": {"global_batch_tokens": 100}}, "t.yaml: train.global_batch_tokens: must be a"),
+    ],
+)
+def test_bad_values_are_refused_naming_the_key(sections, message):
+    with pytest.raises(TrainConfigError) as caught:
+        validate_train_config(minimal(**sections), origin="t.yaml")
+    assert str(caught.value).startswith(message)
+
+
+def test_a_missing_section_is_named():
+    data = minimal()
+    del data["train"]
+    with pytest.raises(TrainConfigError, match=r"^t\.yaml: train: required$"):
+        validate_train_config(data, origin="t.yaml")
+
+
+def test_floats_accept_integers():
+    config = validate_train_config(minimal(train={"lr": 1}))
+    assert config.train.lr == 1.0 and isinstance(config.train.lr, float)
+
+
+def test_seq_len_beyond_the_models_positions_is_a_config_error():
+    with pytest.raises(TrainConfigError, match=r"^t\.yaml: data\.seq_len: 1024 is more than"):
+        validate_train_config(
+            minimal(data={"seq_len": 1024}, train={"global_batch_tokens": 2048}), origin="t.yaml"
+        )
+    config = validate_train_config(
+        minimal(
+            data={"seq_len": 1024}, train={"global_batch_tokens": 2048}, model={"max_seq_len": 1024}
+        )
+    )
+    assert config.model.max_positions == 1024
