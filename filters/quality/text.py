@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import cache
+
 PUNCTUATION = (
     "!/—”:％１〈&(、━\\【#%「」，】；+^]~“《„';’{|∶´[=-`*．（–？！：$～«〉,><》)?）。…@_.\"}►»"
     + "".join(
@@ -26,11 +28,11 @@ WHITESPACE = (
 """The characters `str.split()` splits at (those whose `str.isspace()` is true)."""
 
 
-def _sentence_punctuation() -> frozenset[str]:
+@cache
+def sentence_punctuation() -> frozenset[str]:
+    """Tokens after which spaCy's sentencizer may start a sentence (C4 counts sentences
+    with it). Read on first use: importing spaCy takes seconds, which every process that
+    only builds the stage list (the driver, a worker running other stages) would pay."""
     from spacy.pipeline import Sentencizer
 
     return frozenset(Sentencizer.default_punct_chars)
-
-
-SENTENCE_PUNCTUATION = _sentence_punctuation()
-"""Tokens after which spaCy's sentencizer may start a sentence (C4 counts sentences with it)."""

@@ -25,7 +25,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from filters.quality.affixes import guard_affix_searches
-from filters.quality.text import PUNCTUATION_SET, SENTENCE_PUNCTUATION
+from filters.quality.text import PUNCTUATION_SET, sentence_punctuation
 
 MAX_CACHED_CHUNKS = 2_000_000
 FACTS = ("length", "has_alpha", "has_non_symbol", "is_punct", "ends_sentence")
@@ -63,7 +63,7 @@ class Vocabulary:
                 "has_alpha": pc.match_substring_regex(new, r"\pL"),
                 "has_non_symbol": pc.match_substring_regex(new, NON_SYMBOL),
                 "is_punct": pa.array(self._is_punct[known:], pa.bool_()),
-                "ends_sentence": pc.is_in(new, value_set=pa.array(sorted(SENTENCE_PUNCTUATION))),
+                "ends_sentence": pc.is_in(new, value_set=pa.array(sorted(sentence_punctuation()))),
             }
             for key, values in facts.items():
                 values = values.to_numpy(zero_copy_only=False)
