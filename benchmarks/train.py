@@ -35,7 +35,8 @@ from rich.table import Table
 
 from trainer.config import TrainConfig, validate_train_config
 from trainer.data import Loader, train_shards
-from trainer.model import ModelArgs, flops_per_token, parameter_count
+from trainer.model import flops_per_token, parameter_count
+from trainer.model_args import ModelArgs
 from trainer.train import tokenizer_path, train
 
 CORPORA = Path(__file__).resolve().parents[2] / "shared" / "corpora"

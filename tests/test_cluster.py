@@ -86,7 +86,10 @@ def head(tmp_path_factory) -> Head:
     # TMPDIR finds the head as "the cluster of this machine", as it would find /tmp/ray's.
     temp_dir = tmp_path_factory.mktemp("tmp") / "ray"
     elsewhere = tmp_path_factory.mktemp("elsewhere")  # not the checkout: workers start here
-    gcs, client, dashboard, low = free_ports(4)
+    # Every port Ray would otherwise take at a fixed default (6379, 10001, 8265, 52365) is
+    # a free one, so this head meets no other Ray on the machine; worker ports are Ray's
+    # default range, below the kernel's range for the free ones.
+    gcs, client, dashboard, agent = free_ports(4)
     env = {
         **os.environ,
         "RAY_AUTH_MODE": "token",
@@ -106,8 +109,7 @@ def head(tmp_path_factory) -> Head:
             f"--temp-dir={temp_dir}",
             "--num-cpus=2",
             "--object-store-memory=150000000",
-            f"--min-worker-port={min(low, 60000)}",
-            f"--max-worker-port={min(low, 60000) + 300}",
+            f"--dashboard-agent-listen-port={agent}",
             "--disable-usage-stats",
         ],
         cwd=elsewhere,

@@ -113,7 +113,8 @@ def test_a_frozen_head_gets_no_gradient_and_the_hidden_states_theirs():
 
 def test_the_whole_model_and_loss_compile_without_graph_breaks():
     """No data-dependent branch (`.any()`) in the loss: one graph, no device-to-host sync."""
-    from trainer.model import Transformer, preset
+    from trainer.model import Transformer
+    from trainer.model_args import preset
 
     model = Transformer(preset("tiny", vocab_size=300, max_seq_len=64))
     tokens = torch.randint(0, 300, (2, 33))

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 
+from tests.conftest import ROOT
 from trainer.config import TrainConfig, TrainConfigError, validate_train_config
 
 
@@ -71,3 +75,10 @@ def test_seq_len_beyond_the_models_positions_is_a_config_error():
         )
     )
     assert config.model.max_positions == 1024
+
+
+def test_a_config_is_checked_without_loading_torch():
+    """The CLI and `tokenmill submit` check training configs; torch costs them 3 s."""
+    code = "import sys, trainer.config; print('torch' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert done.stdout.strip() == "False", done.stderr

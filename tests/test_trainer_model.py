@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from trainer.model import KVCache, Transformer, preset
+from trainer.model import KVCache, Transformer
+from trainer.model_args import preset
 
 
 def small_model() -> Transformer:

@@ -10,7 +10,8 @@ import torch
 
 from trainer import parallelize as parallel
 from trainer.config import ParallelConfig
-from trainer.model import Transformer, preset
+from trainer.model import Transformer
+from trainer.model_args import preset
 from trainer.parallelize import World, close_world, init_world, materialize, parallelize
 
 

@@ -39,7 +39,7 @@ from torch.distributed.checkpoint.state_dict import (
 
 from trainer.data import sha256_file
 from trainer.errors import TrainingError
-from trainer.model import ModelArgs
+from trainer.model_args import ModelArgs
 from trainer.parallelize import World
 from trainer.storage import Location, RemotePath, copy_file, location, move, remove_tree
 

@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 import yaml
 
-from trainer.model import PRESETS, ModelArgs, preset
+from trainer.model_args import PRESETS, ModelArgs, preset
 
 
 class TrainConfigError(ValueError):

@@ -13,7 +13,7 @@ from pathlib import Path
 from safetensors.torch import save_file
 
 from trainer.checkpoint import load_model, read_args
-from trainer.model import ModelArgs
+from trainer.model_args import ModelArgs
 from trainer.storage import Location, copy_file, location
 
 SPECIAL_TOKENS = {"pad_token": "<|pad|>", "bos_token": "<|bos|>", "eos_token": "<|eos|>"}

@@ -8,56 +8,13 @@ follow Hugging Face's Llama so that exporting is a rename of the root, not a re-
 
 from __future__ import annotations
 
-import dataclasses
 import math
-from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-
-@dataclass(frozen=True)
-class ModelArgs:
-    vocab_size: int = 8192
-    dim: int = 256
-    n_layers: int = 4
-    n_heads: int = 4
-    n_kv_heads: int = 4
-    ffn_dim: int = 0
-    """SwiGLU hidden size; 0 means 8/3·dim rounded up to a multiple of 64."""
-    rope_base: float = 10_000.0
-    norm_eps: float = 1e-5
-    qk_norm: bool = False
-    tied_embeddings: bool = False
-    max_seq_len: int = 2048
-
-    def __post_init__(self) -> None:
-        if self.dim % self.n_heads:
-            raise ValueError(f"model.dim {self.dim} is not a multiple of n_heads {self.n_heads}")
-        if self.n_heads % self.n_kv_heads:
-            raise ValueError(f"model.n_heads {self.n_heads} is not a multiple of n_kv_heads")
-        if self.ffn_dim == 0:
-            object.__setattr__(self, "ffn_dim", 64 * math.ceil(8 * self.dim / 3 / 64))
-
-    @property
-    def head_dim(self) -> int:
-        return self.dim // self.n_heads
-
-
-PRESETS: dict[str, ModelArgs] = {
-    "tiny": ModelArgs(dim=64, n_layers=2, n_heads=4, n_kv_heads=2, max_seq_len=512),
-    "small": ModelArgs(dim=256, n_layers=4, n_heads=4, n_kv_heads=2, max_seq_len=1024),
-    "125m": ModelArgs(dim=768, n_layers=12, n_heads=12, n_kv_heads=4),
-    "350m": ModelArgs(dim=1024, n_layers=24, n_heads=16, n_kv_heads=8),
-    "1b": ModelArgs(dim=2048, n_layers=16, n_heads=32, n_kv_heads=8, ffn_dim=8192),
-}
-
-
-def preset(name: str, **overrides) -> ModelArgs:
-    if name not in PRESETS:
-        raise ValueError(f"model.preset: unknown {name!r} (known: {', '.join(PRESETS)})")
-    return dataclasses.replace(PRESETS[name], **overrides)
+from trainer.model_args import ModelArgs
 
 
 class RMSNorm(nn.Module):
