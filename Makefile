@@ -1,6 +1,8 @@
 # The two commands: `make demo` runs the quickstart job on bundled data, `make test` runs
-# the checks. Both build .venv on first use (and again when pyproject.toml or the
-# constraints change), so they work on a fresh clone.
+# the checks and the quick tests (a few minutes); `make test-slow` runs the tests marked
+# slow (real Ray clusters, corpora, a browser, killed runs; CI runs both, .ci/run). All
+# build .venv on first use (and again when pyproject.toml or the constraints change), so
+# they work on a fresh clone.
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
@@ -21,7 +23,7 @@ SYSTEM_PACKAGES := libmagic1 chromium chromium-driver \
 	libboost-test-dev zlib1g-dev libbz2-dev liblzma-dev
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo test lint install system clean
+.PHONY: demo test test-slow lint install system clean
 
 install: $(STAMP) $(LMPLZ)
 
@@ -59,7 +61,10 @@ lint: install
 	$(BIN)/lint-imports
 
 test: lint
-	$(BIN)/pytest
+	$(BIN)/pytest -m "not slow"
+
+test-slow: install
+	$(BIN)/pytest -m slow
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache
