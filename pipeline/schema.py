@@ -48,10 +48,12 @@ def usable_url(url: str) -> str:
     protocol = url.split("://", 1)[0]
     try:
         fsspec.get_filesystem_class(protocol)
-    except ImportError:
-        package = CLOUD_EXTRA.get(protocol)
-        install = f"pip install 'tokenmill[cloud]' (adds {package})" if package else str(protocol)
-        raise ValueError(f"{url}: {protocol}:// needs {install}") from None
+    except ImportError as err:
+        if package := CLOUD_EXTRA.get(protocol):
+            raise ValueError(
+                f"{url}: {protocol}:// needs pip install 'tokenmill[cloud]' (adds {package})"
+            ) from None
+        raise ValueError(f"{url}: {err}") from None
     except ValueError:
         raise ValueError(f"{url}: unknown protocol {protocol}://") from None
     return url

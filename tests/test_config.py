@@ -1,4 +1,4 @@
-import importlib.util
+import sys
 from pathlib import Path
 
 import pytest
@@ -125,9 +125,10 @@ def test_only_regular_files_are_accepted_as_models_and_tokenizers(tmp_path):
     assert "tokenizer.path: file not found" in error_of(tokenizer={"path": "absent.json"})
 
 
-def test_a_url_whose_file_system_is_not_installed_names_the_extra():
-    if importlib.util.find_spec("gcsfs"):
-        pytest.skip("gcsfs is installed ([cloud]); the dev install leaves it out")
+def test_a_url_whose_file_system_is_not_installed_names_the_extra(monkeypatch):
+    # gcsfs as where it is not installed, even where [cloud] put it in this environment.
+    monkeypatch.setitem(sys.modules, "gcsfs", None)
+    monkeypatch.delitem(sys.modules["fsspec.registry"]._registry, "gs", raising=False)
     message = error_of(output="gs://bucket/run")
     assert message.endswith(
         "output: gs://bucket/run: gs:// needs pip install 'tokenmill[cloud]' (adds gcsfs)"

@@ -19,6 +19,26 @@ def memory_gib(device: torch.device) -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB on Linux
 
 
+def _tensorboard(folder: Path, start_step: int):
+    """A TensorBoard writer, or None where TensorBoard is not installed."""
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        return None
+    return SummaryWriter(str(folder), purge_step=start_step + 1)
+
+
+def _progress_bar(total_steps: int, start_step: int):
+    """A tqdm bar on stderr, or None where tqdm is not installed."""
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        return None
+    return tqdm(
+        total=total_steps, initial=start_step, unit="step", file=sys.stderr, dynamic_ncols=True
+    )
+
+
 class MetricsLog:
     """Written by rank 0 only; other ranks get a logger that does nothing."""
 
@@ -29,25 +49,8 @@ class MetricsLog:
         self.path = run / "metrics.jsonl"
         self._drop_rows_after(start_step)
         self.file = open(self.path, "a")  # noqa: SIM115 (open for the run, closed in close())
-        self.tensorboard = self.bar = None
-        try:
-            from torch.utils.tensorboard import SummaryWriter
-
-            self.tensorboard = SummaryWriter(str(run / "tb"), purge_step=start_step + 1)
-        except ImportError:
-            pass
-        try:
-            from tqdm import tqdm
-
-            self.bar = tqdm(
-                total=total_steps,
-                initial=start_step,
-                unit="step",
-                file=sys.stderr,
-                dynamic_ncols=True,
-            )
-        except ImportError:
-            pass
+        self.tensorboard = _tensorboard(run / "tb", start_step)
+        self.bar = _progress_bar(total_steps, start_step)
 
     def _drop_rows_after(self, step: int) -> None:
         """A resumed run rewrites the steps after its checkpoint; keep the log consistent."""
