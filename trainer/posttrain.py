@@ -123,6 +123,7 @@ class PosttrainTrainer(Trainer):
             sequence_logprobs(self.model, batch, normalize).cpu()
             for batch in self.micro_batches(rows)
         ]
+        self.model.reshard()  # as Trainer.validate says
         self.model.train()
         reference = torch.cat(parts).numpy() if parts else np.zeros((0, 2), np.float32)
         return Rows({**rows.arrays, "reference": reference})
@@ -172,6 +173,7 @@ class PosttrainTrainer(Trainer):
             loss, count, metrics = self.objective.loss(self.model, batch)
             for key, value in {"loss": loss, "count": count, **metrics}.items():
                 sums[key] = sums.get(key, 0.0) + value.item()
+        self.model.reshard()
         self.model.train()
         count = sums.pop("count")
         return {f"val_{key}": value / count for key, value in sums.items()}

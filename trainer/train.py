@@ -216,6 +216,9 @@ class Trainer:
             total, count = total + loss_sum.item(), count + len(data)
         if count:
             result["val_loss"] = total / count
+        # FSDP2 keeps the root's parameters unsharded after a forward (it expects a backward
+        # to reshard them): left so, the next steps would train copies the optimizer never sees.
+        model.reshard()
         model.train()
         return result
 
