@@ -111,8 +111,9 @@ class DPO:
 
 
 class Reward:
-    """Bradley-Terry: a scalar score read at each answer's last position (the one that
-    predicts its `<|end|>`), loss −log σ(score(chosen) − score(rejected))."""
+    """Bradley-Terry: a scalar score read at each answer's closing `<|end|>` (its last
+    non-pad token, where a Hugging Face sequence classifier reads too), loss
+    −log σ(score(chosen) − score(rejected))."""
 
     def loss(self, model, batch):
         scores = reward_scores(model, batch)
@@ -122,8 +123,9 @@ class Reward:
 
 
 def reward_scores(model: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-    """The score head at each sequence's `last` position: (pairs, 2)."""
-    inputs = batch["inputs"].flatten(0, 1)
-    hidden = model(inputs)
-    last = hidden[torch.arange(len(inputs), device=inputs.device), batch["last"].flatten()]
+    """The score head at each whole sequence's `<|end|>`, the target at `last`: (pairs, 2)."""
+    inputs, targets = batch["inputs"].flatten(0, 1), batch["targets"].flatten(0, 1)
+    hidden = model(torch.cat([inputs[:, :1], targets], dim=1))
+    rows = torch.arange(len(inputs), device=inputs.device)
+    last = hidden[rows, batch["last"].flatten() + 1]
     return model.score(last).squeeze(-1).float().view(batch["inputs"].shape[:2])
