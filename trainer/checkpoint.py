@@ -48,6 +48,9 @@ STEP_DIR = re.compile(r"^step-(\d{7})$")
 TRAINED_ONLY = StateDictOptions(ignore_frozen_params=True)
 """Frozen parameters (a LoRA run's base model) are not saved: they come from `base` in
 meta.json, so a LoRA checkpoint holds only the adapters."""
+SET_TRAINED = StateDictOptions(ignore_frozen_params=True, strict=False)
+"""Setting the trained parameters only; not strict, as the frozen ones are absent (DCP's load
+has already refused a checkpoint that lacks any trained one)."""
 
 
 class CheckpointError(TrainingError):
@@ -294,7 +297,7 @@ def load(path: Location, model: nn.Module, optimizer: torch.optim.Optimizer, wor
         optimizer,
         model_state_dict=loaded["model"],
         optim_state_dict=loaded["optim"],
-        options=TRAINED_ONLY,
+        options=SET_TRAINED,
     )
     restore_rng(state.pop("rng"))
     return state
@@ -341,7 +344,7 @@ def load_model(path: str | Location) -> nn.Module:
     state = get_model_state_dict(model, options=options)
     with _quiet_single_process():
         dcp.load({"model": state}, checkpoint_id=_dcp_id(path))
-    set_model_state_dict(model, state, options=options)
+    set_model_state_dict(model, state, options=options and SET_TRAINED)
     if "lora" in meta:
         from trainer.lora import merge
 

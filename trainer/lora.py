@@ -19,15 +19,13 @@ from trainer.model import shard_of
 
 class LoraLinear(nn.Linear):
     def __init__(self, base: nn.Linear, config: LoraConfig) -> None:
-        super().__init__(base.in_features, base.out_features, bias=False, device=base.weight.device)
+        device = base.weight.device
+        super().__init__(base.in_features, base.out_features, bias=False, device=device)
+        self.weight = base.weight
         self.scale = config.alpha / config.rank
         self.dropout = nn.Dropout(config.dropout)
-        self.lora_a = nn.Parameter(
-            torch.empty(config.rank, base.in_features, device=base.weight.device)
-        )
-        self.lora_b = nn.Parameter(
-            torch.empty(base.out_features, config.rank, device=base.weight.device)
-        )
+        self.lora_a = nn.Parameter(torch.empty(config.rank, base.in_features, device=device))
+        self.lora_b = nn.Parameter(torch.empty(base.out_features, config.rank, device=device))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         adapter = F.linear(F.linear(self.dropout(x), self.lora_a), self.lora_b)
