@@ -20,6 +20,7 @@ from ray.job_submission import JobSubmissionClient
 from pipeline.cluster import TOKEN_HELP, shipped_code
 from pipeline.config import validate_config
 from pipeline.launch import load_train_config, resolved_text
+from trainer.config import POSTTRAIN_KINDS
 from pipeline.manifest import source_git_sha
 from pipeline.schema import ConfigError, read_config
 
@@ -36,9 +37,12 @@ def job_client(address: str | None) -> JobSubmissionClient:
 
 
 def config_kind(data: dict[str, Any]) -> str:
-    """`run` for a pipeline job config, `train` for a training config."""
+    """`run` for a pipeline job config, `train` for a training config, its `kind` (sft,
+    reward, dpo) for a post-training one: the command that runs it."""
     if "inputs" in data:
         return "run"
+    if data.get("kind") in POSTTRAIN_KINDS:
+        return data["kind"]
     if "data" in data and "model" in data:
         return "train"
     raise ConfigError(
@@ -57,8 +61,9 @@ def submit(
         text = yaml.safe_dump(validate_config(data, origin=str(path)).to_dict(), sort_keys=False)
         entrypoint = f"python -m pipeline.cli run {CONFIG_NAME}"
     else:
-        text = resolved_text(load_train_config(path, overrides, output, nproc))
-        entrypoint = f"python -m pipeline.cli train {CONFIG_NAME} --nproc {nproc}"
+        posttrain = kind if kind in POSTTRAIN_KINDS else None
+        text = resolved_text(load_train_config(path, overrides, output, nproc, posttrain))
+        entrypoint = f"python -m pipeline.cli {kind} {CONFIG_NAME} --nproc {nproc}"
     client = job_client(address)
     with tempfile.TemporaryDirectory(prefix="tokenmill-job-") as folder:
         (Path(folder) / CONFIG_NAME).write_text(text)

@@ -543,3 +543,18 @@ def test_gsm8k_sft_then_hh_rlhf_dpo_smoke_runs(task, tmp_path):
     assert dpo_rows[-1]["step"] == 3 and "val_accuracy" in dpo_rows[-1]
     with gzip.open(posttrain / "hh-rlhf-harmless-test.jsonl.gz", "rt") as handle:
         assert preference(json.loads(next(handle)))[1]
+
+
+def test_a_post_training_config_runs_under_its_own_command_and_is_submitted_as_one(task, tmp_path):
+    from pipeline.launch import load_train_config
+    from pipeline.schema import ConfigError
+    from pipeline.submit import config_kind
+
+    path = tmp_path / "dpo.yaml"
+    path.write_text(json.dumps(posttrain_config(task, tmp_path / "run", "dpo")))
+    assert load_train_config(str(path), [], kind="dpo").kind == "dpo"
+    with pytest.raises(ConfigError, match="kind: 'dpo', but this is `tokenmill sft`"):
+        load_train_config(str(path), [], kind="sft")
+    with pytest.raises(ConfigError, match="dpo.beta: must be greater than 0"):
+        load_train_config(str(path), ["dpo.beta=0"], kind="dpo")
+    assert config_kind(posttrain_config(task, tmp_path, "reward")) == "reward"

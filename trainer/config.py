@@ -337,6 +337,9 @@ class LoraConfig:
     """Linear layers that get adapters: any of q/k/v/o_proj, gate/up/down_proj."""
 
 
+POSTTRAIN_KINDS = ("sft", "reward", "dpo")
+
+
 @dataclass(frozen=True)
 class PosttrainConfig(TrainConfig):
     """`tokenmill sft|reward|dpo`: `kind` says which; `init_from` a tokenmill checkpoint or a
@@ -344,7 +347,7 @@ class PosttrainConfig(TrainConfig):
 
     data: ChatDataConfig
     train: PosttrainSection
-    kind: Literal["sft", "reward", "dpo"] = "sft"
+    kind: Literal[POSTTRAIN_KINDS] = "sft"  # type: ignore[valid-type]
     init_from: str | None = field(default=None, metadata={"min_len": 1})
     """Default: a fresh model of `model`'s shape (tests)."""
     dpo: DPOConfig = field(default_factory=DPOConfig)
