@@ -20,9 +20,9 @@ from ray.job_submission import JobSubmissionClient
 from pipeline.cluster import TOKEN_HELP, shipped_code
 from pipeline.config import validate_config
 from pipeline.launch import load_train_config, resolved_text
-from trainer.config import POSTTRAIN_KINDS
 from pipeline.manifest import source_git_sha
 from pipeline.schema import ConfigError, read_config
+from trainer.config import POSTTRAIN_KINDS
 
 CONFIG_NAME = "tokenmill-job.yaml"
 

@@ -555,6 +555,6 @@ def test_a_post_training_config_runs_under_its_own_command_and_is_submitted_as_o
     assert load_train_config(str(path), [], kind="dpo").kind == "dpo"
     with pytest.raises(ConfigError, match="kind: 'dpo', but this is `tokenmill sft`"):
         load_train_config(str(path), [], kind="sft")
-    with pytest.raises(ConfigError, match="dpo.beta: must be greater than 0"):
+    with pytest.raises(ConfigError, match=r"dpo\.beta: must be greater than 0"):
         load_train_config(str(path), ["dpo.beta=0"], kind="dpo")
     assert config_kind(posttrain_config(task, tmp_path, "reward")) == "reward"

@@ -154,22 +154,26 @@ def _padded(ids: np.ndarray, trained: np.ndarray, seq_len: int) -> tuple[np.ndar
 
 def preference_rows(records: list[dict[str, Any]], tokenizer: Tokenizer, seq_len: int) -> Rows:
     """One row per pair: arrays of shape (pairs, 2, seq_len), chosen first, and `last`, the
-    position of each sequence's final trained target (where a reward head reads)."""
+    position of each sequence's final trained target (its `<|end|>`, where a reward head
+    reads). A pair whose answers do not start within `seq_len` is left out: it has nothing
+    to compare."""
     inputs, targets, weights = [], [], []
     for record in records:
         prompt, chosen, rejected = preference(record)
         pair = [
             _padded(*_encoded(tokenizer, prompt, answer), seq_len) for answer in (chosen, rejected)
         ]
-        inputs.append([p[0] for p in pair])
-        targets.append([p[1] for p in pair])
-        weights.append([p[2] for p in pair])
-    weights_array = np.array(weights, np.float32)
+        if all(p[2].any() for p in pair):
+            inputs.append([p[0] for p in pair])
+            targets.append([p[1] for p in pair])
+            weights.append([p[2] for p in pair])
+    shape = (len(inputs), 2, seq_len)
+    weights_array = np.array(weights, np.float32).reshape(shape)
     trained_at = np.arange(seq_len) * (weights_array > 0)
     return Rows(
         {
-            "inputs": np.array(inputs, np.int64),
-            "targets": np.array(targets, np.int64),
+            "inputs": np.array(inputs, np.int64).reshape(shape),
+            "targets": np.array(targets, np.int64).reshape(shape),
             "weights": weights_array,
             "last": trained_at.max(-1),
         }
