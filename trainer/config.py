@@ -293,8 +293,10 @@ class ChatDataConfig:
     train: str = field(metadata={"min_len": 1})
     """JSONL (.jsonl, .jsonl.gz) or Parquet file, local or fsspec URL (trainer.chat_data)."""
     val: str | None = field(default=None, metadata={"min_len": 1})
-    """Held-out file; default: the first `val_examples` of `train`, shuffled, held out."""
+    """Held-out file; default: `val_examples` of `train`'s records, drawn by the seed."""
     val_examples: int = field(default=64, metadata={"ge": 0})
+    """Held-out examples: with `val`, its first ones (0: all of them); without, taken out of
+    `train` (0: none, and no validation)."""
     max_examples: int | None = field(default=None, metadata={"gt": 0})
     """Use at most this many training examples (smoke runs)."""
     seq_len: int = field(default=512, metadata={"gt": 1})

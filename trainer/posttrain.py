@@ -136,19 +136,21 @@ class PosttrainTrainer(Trainer):
                 for name, array in rows.arrays.items()
             }
 
+    def epoch_rows(self, order: np.ndarray) -> Rows:
+        """An epoch's rows from the examples in `order`: SFT's packed, or the pairs."""
+        if self.config.kind == "sft":
+            return pack([self.examples[i] for i in order], self.config.data.seq_len)
+        return self.pairs.take(order)
+
     def build_loader(self, state: dict | None) -> ExampleLoader:
         config, world = self.config, self.world
-        if config.kind == "sft":
-            epoch_rows = lambda order: pack([self.examples[i] for i in order], config.data.seq_len)  # noqa: E731
-            examples, unit = len(self.examples), "weights"
-        else:
-            epoch_rows, examples, unit = self.pairs.take, len(self.pairs), None
+        sft = config.kind == "sft"
         loader = ExampleLoader(
-            epoch_rows,
-            examples,
+            self.epoch_rows,
+            len(self.examples) if sft else len(self.pairs),
             config.sequences_per_step(),
             config.train.micro_batch_size,
-            unit=unit,
+            unit="weights" if sft else None,
             rank=world.rank,
             world_size=world.size,
             seed=config.train.seed,
