@@ -135,6 +135,9 @@ def trl_common(output: Path, batch: int, options) -> dict:
         "save_strategy": "no",
         "report_to": "none",
         "use_cpu": True,
+        # TRL's defaults are bf16 autocast and activation checkpointing: off, as ours are here
+        "bf16": False,
+        "gradient_checkpointing": False,
         "dataloader_num_workers": 0,
         "max_length": options.seq_len,
         "seed": 0,

@@ -38,7 +38,7 @@ from trainer.generate import generate_ids, prompt_ids
 from trainer.lora import add_adapters, merge, reset_adapters
 from trainer.model import Transformer
 from trainer.model_args import preset
-from trainer.objectives import DPO, SFT, Reward
+from trainer.objectives import DPO, SFT, Reward, reward_scores
 from trainer.posttrain import PosttrainTrainer, train
 
 CLI = [sys.executable, "-m", "pipeline.cli"]
@@ -328,10 +328,26 @@ def test_sft_lowers_the_held_out_response_loss(sft_run):
 
 
 @pytest.mark.slow
-def test_reward_model_ranks_held_out_pairs(task, tmp_path):
-    result = train(validate_train_config(posttrain_config(task, tmp_path, "reward", steps=80)))
+def test_reward_model_ranks_held_out_pairs_and_exports_as_a_classifier(task, tokenizer, tmp_path):
+    from transformers import AutoModelForSequenceClassification
+
+    data = posttrain_config(task, tmp_path, "reward", steps=80)
+    data["checkpoint"] = {"enabled": True}
+    result = train(validate_train_config(data))
     print(f"reward model held-out pair accuracy {result['val_accuracy']:.3f}")
     assert result["val_accuracy"] >= 0.9
+
+    checkpoint = tmp_path / "checkpoints" / "step-0000080"
+    rows = preference_rows(preference_records([5, 868]), tokenizer, 24)
+    batch = {name: torch.from_numpy(array) for name, array in rows.arrays.items()}
+    classifier = AutoModelForSequenceClassification.from_pretrained(
+        export_hf(checkpoint, tmp_path / "hf")
+    )
+    with torch.no_grad():
+        ours = reward_scores(load_model(checkpoint), batch)
+        full = torch.cat([batch["inputs"][..., :1], batch["targets"]], dim=-1).flatten(0, 1)
+        theirs = classifier(full).logits.view(2, 2)  # right padding: read at the last non-pad
+    torch.testing.assert_close(theirs, ours, rtol=1e-4, atol=1e-4)
 
 
 @pytest.mark.slow

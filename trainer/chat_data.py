@@ -133,12 +133,13 @@ def pack(examples: list[tuple[np.ndarray, np.ndarray]], seq_len: int) -> Rows:
         used += length
     if used:
         close_row()
+    shape = (len(inputs), seq_len)
     return Rows(
         {
-            "inputs": np.stack(inputs),
-            "targets": np.stack(targets),
-            "weights": np.stack(weights).astype(np.float32),
-            "documents": np.stack(documents),
+            "inputs": np.array(inputs, np.int64).reshape(shape),
+            "targets": np.array(targets, np.int64).reshape(shape),
+            "weights": np.array(weights, np.float32).reshape(shape),
+            "documents": np.array(documents, np.int64).reshape(shape),
         }
     )
 
