@@ -500,6 +500,23 @@ def test_a_hugging_face_model_is_a_starting_point(family, task, tmp_path):
         trainer.close()
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["sft", "dpo"])
+def test_two_fsdp_ranks_train_as_one_process(kind, task, tmp_path):
+    """Each rank takes its slice of the global batch; the loss is still divided by the global
+    count (of assistant tokens, or pairs), and DPO's reference is computed on every rank."""
+    data = posttrain_config(task, tmp_path / "one", kind, steps=4, log_every=1, micro_batch_size=4)
+    train(validate_train_config(data))
+    data["output"] = str(tmp_path / "two")
+    config = tmp_path / "config.yaml"
+    config.write_text(json.dumps(data))
+    subprocess.run([*CLI, kind, str(config), "--nproc", "2"], env=ENV, check=True, timeout=300)
+    one, two = metrics(tmp_path / "one"), metrics(tmp_path / "two")
+    assert [row["step"] for row in two] == [1, 2, 3, 4]
+    np.testing.assert_allclose([r["loss"] for r in two], [r["loss"] for r in one], rtol=1e-5)
+    assert two[-1]["val_loss"] == pytest.approx(one[-1]["val_loss"], rel=1e-5)
+
+
 # The commands.
 
 
