@@ -267,6 +267,11 @@ def test_dpo_ipo_and_reward_losses_match_their_formulas(tokenizer):
         torch.testing.assert_close(metrics["margin"], (beta * h).sum(), rtol=1e-4, atol=1e-4)
         assert count == 3
 
+    trimmed = rows.micro_batches(3)[0]  # cut after the last trained position: the same loss
+    assert trimmed["inputs"].shape[-1] < 24
+    trimmed["reference"] = batch["reference"]
+    torch.testing.assert_close(DPO(beta).loss(model, trimmed)[0], DPO(beta).loss(model, batch)[0])
+
     scores = torch.empty(3, 2)
     for pair, record in enumerate(records):
         prompt, *answers = preference(record)

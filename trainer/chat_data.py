@@ -92,6 +92,20 @@ class Rows:
     def take(self, index: np.ndarray) -> Rows:
         return Rows({name: array[index] for name, array in self.arrays.items()})
 
+    def micro_batches(self, size: int) -> list[dict[str, torch.Tensor]]:
+        """Consecutive slices of `size` rows as tensors. Pairs are cut after the slice's last
+        trained position: the right padding beyond it changes nothing and would cost compute."""
+        batches = []
+        for start in range(0, len(self), size):
+            part = {name: array[start : start + size] for name, array in self.arrays.items()}
+            if "last" in part:
+                length = int(part["last"].max()) + 1
+                part |= {
+                    name: part[name][..., :length] for name in ("inputs", "targets", "weights")
+                }
+            batches.append({k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in part.items()})
+        return batches
+
 
 def sft_examples(
     records: list[dict[str, Any]], tokenizer: Tokenizer, prompt_key: str, response_key: str
@@ -256,11 +270,7 @@ class ExampleLoader:
         count = float(rows.arrays[self.unit].sum()) if self.unit else float(len(rows))
         per_rank = self.per_step // self.world
         mine = rows.take(np.arange(self.rank * per_rank, (self.rank + 1) * per_rank))
-        micro = [
-            {k: torch.from_numpy(v[start : start + self.micro]) for k, v in mine.arrays.items()}
-            for start in range(0, per_rank, self.micro)
-        ]
-        return ExampleBatch(micro, count, dict(self.state))
+        return ExampleBatch(mine.micro_batches(self.micro), count, dict(self.state))
 
     def close(self) -> None:
         """Nothing runs in the background; here for the trainer's loader interface."""

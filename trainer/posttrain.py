@@ -129,12 +129,9 @@ class PosttrainTrainer(Trainer):
         return Rows({**rows.arrays, "reference": reference})
 
     def micro_batches(self, rows: Rows):
-        size, device = self.config.train.micro_batch_size, self.world.device
-        for start in range(0, len(rows), size):
-            yield {
-                name: torch.from_numpy(array[start : start + size]).to(device)
-                for name, array in rows.arrays.items()
-            }
+        device = self.world.device
+        for batch in rows.micro_batches(self.config.train.micro_batch_size):
+            yield {name: tensor.to(device) for name, tensor in batch.items()}
 
     def epoch_rows(self, order: np.ndarray) -> Rows:
         """An epoch's rows from the examples in `order`: SFT's packed, or the pairs."""
