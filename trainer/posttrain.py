@@ -12,6 +12,7 @@ import dataclasses
 import math
 import os
 import sys
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -35,7 +36,7 @@ from trainer.model import Transformer
 from trainer.model_args import ModelArgs
 from trainer.objectives import DPO, SFT, Objective, Reward, sequence_logprobs
 from trainer.start import load_start, start_args, start_tokenizer
-from trainer.storage import Location, location
+from trainer.storage import Location, is_url, location
 from trainer.train import Trainer
 
 
@@ -112,7 +113,10 @@ class PosttrainTrainer(Trainer):
     def checkpoint_meta(self) -> dict[str, Any]:
         if not self.config.lora:
             return {}
-        return {"lora": dataclasses.asdict(self.config.lora), "base": self.config.init_from}
+        base = self.config.init_from
+        if not is_url(base):  # so that export and generate find it from any folder
+            base = str(Path(base).resolve())
+        return {"lora": dataclasses.asdict(self.config.lora), "base": base}
 
     @torch.no_grad()
     def with_reference(self, rows: Rows) -> Rows:
