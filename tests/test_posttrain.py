@@ -231,6 +231,15 @@ def test_the_step_loss_is_divided_by_the_global_count_of_assistant_tokens(task, 
         trainer.close()
 
 
+def test_epochs_set_the_run_length_when_steps_is_zero(task, tmp_path):
+    data = posttrain_config(task, tmp_path, "reward", steps=0, epochs=2)
+    trainer = PosttrainTrainer(validate_train_config(data), "none")
+    try:  # 400 pairs, 32 a step: 12 full steps an epoch
+        assert trainer.config.train.steps == 24
+    finally:
+        trainer.close()
+
+
 # Preference objectives against their formulas.
 
 
