@@ -77,6 +77,17 @@ def complete_checkpoints(folder: str | Location) -> list[Location]:
     return sorted(found, key=lambda p: int(STEP_DIR.match(p.name).group(1)))
 
 
+def _write_whole(file: Location, text: str) -> None:
+    """Write a local file under a temporary name and rename it, so a kill mid-write leaves no
+    empty meta.json for `--resume auto` to pick; an object store's put is whole already."""
+    if isinstance(file, RemotePath):
+        file.write_text(text)
+        return
+    temp = file.with_name(file.name + ".tmp")
+    temp.write_text(text)
+    temp.rename(file)
+
+
 def _barrier(world: World) -> None:
     if world.distributed:
         dist.barrier()
@@ -182,7 +193,7 @@ class Checkpointer:
             copy_file(self.tokenizer, temp / "tokenizer.json")
             remove_tree(final)
             move(temp, final)
-            (final / "meta.json").write_text(json.dumps(meta, indent=2))
+            _write_whole(final / "meta.json", json.dumps(meta, indent=2))
             for old in complete_checkpoints(self.folder)[: -self.keep]:
                 remove_tree(old)
         _barrier(world)
