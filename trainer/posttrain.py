@@ -127,7 +127,9 @@ class PosttrainTrainer(Trainer):
             sequence_logprobs(self.model, batch, normalize).cpu()
             for batch in self.micro_batches(rows)
         ]
-        self.model.reshard()  # as Trainer.validate says
+        # Before the optimizer exists: left unsharded, model.parameters() would hand it copies
+        # that the training steps never update (DPO did not learn until this was here).
+        self.model.reshard()
         self.model.train()
         reference = torch.cat(parts).numpy() if parts else np.zeros((0, 2), np.float32)
         return Rows({**rows.arrays, "reference": reference})

@@ -216,8 +216,9 @@ class Trainer:
             total, count = total + loss_sum.item(), count + len(data)
         if count:
             result["val_loss"] = total / count
-        # FSDP2 keeps the root's parameters unsharded after a forward (it expects a backward
-        # to reshard them): left so, the next steps would train copies the optimizer never sees.
+        # FSDP2 keeps the root's parameters unsharded after a forward (a backward would reshard
+        # them); reshard, so that model.parameters() are again the sharded ones the optimizer
+        # and checkpoints hold.
         model.reshard()
         model.train()
         return result
