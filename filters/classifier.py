@@ -35,7 +35,9 @@ class Classifier(Stage):
         label: str = POSITIVE
         """The label whose probability is the score."""
         min_score: float | None = Field(default=None, ge=0.0, le=1.0)
+        """Remove documents whose score is not above this (`quality_score_low`)."""
         keep_fraction: float | None = Field(default=None, gt=0.0, le=1.0)
+        """Keep the best-scoring share of each batch instead (an estimate of the global quantile)."""
 
         @model_validator(mode="after")
         def _one_selection(self) -> Classifier.Params:

@@ -68,6 +68,7 @@ class Perplexity(Stage):
         model: RegularFile
         """KenLM binary (or ARPA) model, e.g. from `tokenmill lm train`."""
         max_perplexity: float | None = Field(default=None, gt=0)
+        """Remove documents above this perplexity (`perplexity_high`)."""
         cutoffs: RegularFile | None = None
         """Per-language bucket cutoffs from `tokenmill lm cutoffs`."""
         keep: list[Bucket] | None = Field(default=None, min_length=1)

@@ -17,8 +17,11 @@ class MixtureConfig(StrictModel):
     """
 
     weights: dict[str, float] | None = None
+    """Source → share of the token budget."""
     epochs: dict[str, float] | None = None
+    """Source → passes over its documents (fractions sample)."""
     target_tokens: int | None = Field(default=None, gt=0)
+    """The token budget `weights` share."""
     chinchilla_params: int | str | None = None
     """Model size as a number or `125M`/`1.3B`; the budget is 20 tokens per parameter."""
     validation: float = Field(default=0.0, ge=0.0, lt=1.0)
@@ -26,6 +29,7 @@ class MixtureConfig(StrictModel):
     shard_tokens: int = Field(default=50_000_000, gt=0)
     """Training shards hold about this many tokens each."""
     seed: int = 0
+    """Seeds the validation draw and the up-sampling order."""
 
     @field_validator("weights", "epochs")
     @classmethod

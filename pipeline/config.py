@@ -33,8 +33,11 @@ from tokenizer.config import TokenizerConfig, TokenizerTrainConfig
 
 class InputSpec(StrictModel):
     source: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
+    """The source's name: shard names, report rows and `mixture` weights use it."""
     format: Literal["warc", "jsonl", "parquet", "text"]
+    """`warc` (needs `extract`), `jsonl` and `parquet` (a `text` field or column; `id`, `url` kept if present), or plain `text`."""
     paths: list[AbsolutePath] = Field(min_length=1)
+    """Files, globs or URLs; a `warc.paths(.gz)` manifest lists WARC files (relative entries against `manifest_base`). Compressed files (.gz, .zst) are read as such."""
     split_on: str | None = None
     """`text` only: a regex whose matches start a new document (e.g. WikiText's ` = Title = `)."""
     max_record_bytes: int = Field(default=10_000_000, gt=0)
@@ -77,8 +80,12 @@ class StageSpec(StrictModel):
 
 
 class JobConfig(StrictModel):
+    """A pipeline job: inputs, the stages run over them in order, and where the run goes."""
+
     name: str = Field(min_length=1)
+    """The run's name, shown in its report."""
     output: AbsolutePath = Field(min_length=1)
+    """The run's folder or URL (OUT): documents/, tokens/, report/, and the state a rerun resumes from."""
     inputs: list[InputSpec] = Field(min_length=1)
     stages: list[StageSpec] = Field(default_factory=list)
     keep_removed: bool = False
@@ -87,6 +94,7 @@ class JobConfig(StrictModel):
     mixture: MixtureConfig | None = None
     """Weight sources and write OUT/tokens/; needs a tokenizer (default: train one)."""
     tokenizer: TokenizerConfig | None = None
+    """The BPE the token shards use: trained on this run's documents, or an existing one (`path`) so several runs share token ids."""
 
     @model_validator(mode="after")
     def _stage_order(self) -> JobConfig:
@@ -99,6 +107,11 @@ class JobConfig(StrictModel):
         sources = [spec.source for spec in self.inputs]
         if len(set(sources)) != len(sources):
             raise ValueError("each input needs its own `source` name")
+        if self.tokenizer is not None and self.mixture is None:
+            raise ValueError(
+                "tokenizer: only the token shards use it, and they need a `mixture:` section "
+                "(`mixture: {}` writes every source once)"
+            )
         if self.mixture is not None:
             for key in ("weights", "epochs"):
                 unknown = set(getattr(self.mixture, key) or {}) - set(sources)

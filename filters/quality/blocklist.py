@@ -31,10 +31,15 @@ class Blocklist(Family):
 
     class Params(FamilyParams):
         domains: list[str] = Field(default_factory=list)
+        """Remove documents whose URL host is one of these domains or a subdomain of one."""
         domains_file: RegularFile | None = None
+        """More `domains`, one per line."""
         bad_words: list[str] = Field(default_factory=list)
+        """Words (matched lowercased) that count against a document."""
         bad_words_file: RegularFile | None = None
+        """More `bad_words`, one per line."""
         max_bad_words_ratio: float = Field(default=0.0, ge=0.0, le=1.0)
+        """Most words that may be bad words, as a share; 0 removes a document on any one, as C4 did."""
 
     def __init__(self, params: Params) -> None:
         super().__init__(params)

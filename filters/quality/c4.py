@@ -42,15 +42,23 @@ class C4(Family):
 
     class Params(FamilyParams):
         remove_citations: bool = True
+        """Strip Wikipedia-style citation marks (`[1]`, `[citation needed]`) from the text."""
         filter_no_terminal_punct: bool = True
+        """Drop lines that do not end in terminal punctuation."""
         min_num_sentences: int | None = 5
+        """Fewest sentences a document may keep after the line rules."""
         min_words_per_line: Annotated[int, Field(le=1001)] | None = 3
         """At most 1001: counted with a regex, whose repeats RE2 caps at 1000."""
         max_word_length: int | None = 1000
+        """Drop lines holding a word longer than this many characters."""
         filter_lorem_ipsum: bool = True
+        """Remove documents holding `lorem ipsum`."""
         filter_javascript: bool = True
+        """Drop lines that mention javascript (`enable javascript` notices)."""
         filter_curly_bracket: bool = True
+        """Remove documents holding a `{` (code, templates)."""
         filter_policy: bool = True
+        """Drop lines of cookie, privacy and terms-of-use notices."""
 
     def judge(self, signals: Signals) -> Judgement:
         p = self.params

@@ -24,14 +24,20 @@ class FineWeb(Family):
 
     class Params(FamilyParams):
         line_punct_thr: float = 0.12
+        """Fewest non-empty lines that must end in punctuation, as a share."""
         line_punct_exclude_zero: bool = False
+        """Keep documents where no line ends in punctuation (lists, poems) instead of removing them."""
         stop_chars: list[str] | None = None
         """What a line may end with to count as punctuated; default: terminal punctuation of any
         script."""
         short_line_thr: float = 0.67
+        """Most lines that may be short (≤ `short_line_length` characters), as a share."""
         short_line_length: int = 30
+        """Characters up to which a line counts as short."""
         char_duplicates_ratio: float = 0.01
+        """Most characters that may lie in repeated lines, as a share."""
         new_line_ratio: float = 0.3
+        """Most newlines per word."""
 
     def judge(self, signals: Signals) -> Judgement:
         p = self.params

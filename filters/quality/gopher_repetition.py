@@ -32,9 +32,13 @@ class GopherRepetition(Family):
 
     class Params(FamilyParams):
         dup_para_frac: float | None = 0.3
+        """Most paragraphs (split on blank lines) that may repeat an earlier one, as a share."""
         dup_para_char_frac: float | None = 0.2
+        """Most characters that may lie in repeated paragraphs, as a share."""
         dup_line_frac: float | None = 0.3
+        """Most lines that may repeat an earlier one, as a share."""
         dup_line_char_frac: float | None = 0.2
+        """Most characters that may lie in repeated lines, as a share."""
         top_n_grams: dict[NGramSize, float] = Field(default_factory=lambda: dict(TOP_N_GRAMS))
         """n → most the single most frequent n-gram may cover, as a fraction of characters."""
         dup_n_grams: dict[NGramSize, float] = Field(default_factory=lambda: dict(DUP_N_GRAMS))

@@ -47,10 +47,17 @@ class Quality(Stage):
         gopher_repetition: GopherRepetition.Params | None = Field(
             default_factory=GopherRepetition.Params
         )
+        """Gopher's repetition rules (MassiveText): repeated lines, paragraphs and n-grams.
+        Each family takes `false` (off), `true` or `{}` (published thresholds), or a mapping
+        of the thresholds to change; a threshold set to `null` turns that rule off."""
         gopher_quality: GopherQuality.Params | None = Field(default_factory=GopherQuality.Params)
+        """Gopher's quality rules (MassiveText): word counts and lengths, symbols, stop words."""
         c4: C4.Params | None = Field(default_factory=C4.Params)
+        """C4's line and document rules."""
         fineweb: FineWeb.Params | None = Field(default_factory=FineWeb.Params)
+        """FineWeb's line rules: punctuation, short lines, duplicated lines, newlines."""
         blocklist: Blocklist.Params | None = None
+        """Domain and bad-word lists; off unless given."""
 
         @field_validator(*(family.name for family in FAMILIES), mode="before")
         @classmethod
