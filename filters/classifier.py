@@ -20,7 +20,7 @@ from pydantic import Field, model_validator
 from filters.classifier_training import POSITIVE
 from filters.fasttext_model import FastTextModel, load_model
 from pipeline.schema import RegularFile, StrictModel
-from pipeline.stage import Stage, Verdict
+from pipeline.stage import Stage, Verdict, crossed_details
 
 
 class Classifier(Stage):
@@ -52,8 +52,12 @@ class Classifier(Stage):
         threshold = self._threshold(scores)
         if threshold is None:
             return Verdict(table)
-        low = np.where(scores > threshold, None, "quality_score_low")
-        return Verdict(table, removed=pa.array(low, pa.string()))
+        low = ~(scores > threshold)
+        return Verdict(
+            table,
+            removed=pa.array(np.where(low, "quality_score_low", None), pa.string()),
+            details=crossed_details(low, scores, "≤", threshold),
+        )
 
     def _scores(self, model: FastTextModel, texts: list[str]) -> np.ndarray:
         if len(model.labels) != 2:

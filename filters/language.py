@@ -17,7 +17,7 @@ from pydantic import Field
 
 from filters.fasttext_model import lid176_path, load_model
 from pipeline.schema import RegularFile, StrictModel
-from pipeline.stage import Stage, Verdict
+from pipeline.stage import Stage, Verdict, crossed_details
 
 
 class Language(Stage):
@@ -41,15 +41,16 @@ class Language(Stage):
         language = pa.array(labels, pa.string())
         score = pa.array(scores, pa.float32())
         table = table.append_column("language", language).append_column("language_score", score)
-        return Verdict(table, removed=self._reasons(np.array(labels, dtype=object), scores))
-
-    def _reasons(self, labels: np.ndarray, scores: np.ndarray) -> pa.Array:
+        labels = np.array(labels, dtype=object)
         kept_language = (
             np.isin(labels, self.params.keep) if self.params.keep else np.ones(len(labels), bool)
         )
+        unsure = kept_language & ~(np.asarray(scores) > self.params.min_score)
         reasons = np.where(
-            ~kept_language,
-            "language_not_kept",
-            np.where(scores > self.params.min_score, None, "language_score_low"),
+            ~kept_language, "language_not_kept", np.where(unsure, "language_score_low", None)
         )
-        return pa.array(reasons, pa.string())
+        return Verdict(
+            table,
+            removed=pa.array(reasons, pa.string()),
+            details=crossed_details(unsure, scores, "≤", self.params.min_score),
+        )

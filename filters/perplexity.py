@@ -27,7 +27,7 @@ from pydantic import Field, model_validator
 
 from filters.kenlm_model import document_perplexities
 from pipeline.schema import RegularFile, StrictModel
-from pipeline.stage import Stage, Verdict
+from pipeline.stage import Stage, Verdict, crossed_details
 
 Bucket = Literal["head", "middle", "tail"]
 BUCKETS: tuple[Bucket, ...] = ("head", "middle", "tail")
@@ -89,7 +89,16 @@ class Perplexity(Stage):
         buckets = self._buckets(table, perplexity)
         table = table.append_column("perplexity", perplexity)
         table = table.append_column("perplexity_bucket", buckets)
-        return Verdict(table, removed=self._reasons(perplexity, buckets))
+        return Verdict(
+            table, removed=self._reasons(perplexity, buckets), details=self._details(perplexity)
+        )
+
+    def _details(self, perplexity: pa.Array) -> pa.Array | None:
+        if self.params.max_perplexity is None:
+            return None
+        values = perplexity.to_numpy(zero_copy_only=False)
+        high = values > self.params.max_perplexity
+        return crossed_details(high, values, ">", self.params.max_perplexity)
 
     def _buckets(self, table: pa.Table, perplexity: pa.Array) -> pa.Array:
         if self.params.cutoffs is None:

@@ -243,7 +243,7 @@ def apply_stage(
         dropped = pc.invert(keep)
         _record_dropped(
             stage.name,
-            verdict.table.filter(dropped),
+            _with_details(verdict).filter(dropped),
             reason.filter(dropped),
             funnel,
             removed_writer,
@@ -254,6 +254,13 @@ def apply_stage(
     stats.kept += kept.num_rows
     stats.bytes_kept += text_bytes(kept)
     return kept
+
+
+def _with_details(verdict: Verdict) -> pa.Table:
+    """The verdict's table with its `details` as a column, for the removed samples."""
+    if verdict.details is None:
+        return verdict.table
+    return verdict.table.append_column("detail", verdict.details.cast(pa.string()))
 
 
 def _reasons(column: pa.Array | None, rows: int) -> pa.Array:
@@ -308,6 +315,7 @@ def _joined(verdicts: list[Verdict]) -> Verdict:
         table,
         removed=pa.concat_arrays([_reasons(v.removed, v.table.num_rows) for v in verdicts]),
         errored=pa.concat_arrays([_reasons(v.errored, v.table.num_rows) for v in verdicts]),
+        details=pa.concat_arrays([_reasons(v.details, v.table.num_rows) for v in verdicts]),
         counters=dict(counters),
     )
 

@@ -16,7 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import Field
 
-from filters.quality.family import Family, FamilyParams, Judgement, ratio
+from filters.quality.family import Family, FamilyParams, Judgement, exceeds, ratio
 from filters.quality.signals import Signals
 from pipeline.schema import RegularFile
 
@@ -61,8 +61,8 @@ class Blocklist(Family):
             hits = np.bincount(
                 signals.word_owner[np.isin(signals.words.ids, listed)], minlength=size
             )
-            bad = ratio(hits, signals.words.counts) > self.params.max_bad_words_ratio
-        return Judgement(self.first_failed([("domains", blocked), ("bad_words", bad)], size))
+            bad = exceeds(ratio(hits, signals.words.counts), self.params.max_bad_words_ratio)
+        return self.first_failed([("domains", blocked), ("bad_words", bad)], size)
 
     def _blocked_hosts(self, urls: pa.Array) -> np.ndarray:
         host = pc.utf8_lower(pc.extract_regex(urls, HOST).field("host"))

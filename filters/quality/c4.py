@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import Field
 
-from filters.quality.family import Family, FamilyParams, Judgement
+from filters.quality.family import Family, FamilyParams, Judgement, short_of
 from filters.quality.signals import Pieces, Signals, literal
 from filters.quality.text import WHITESPACE
 from filters.quality.words import Words
@@ -93,27 +93,29 @@ class C4(Family):
         event_is_lorem = np.zeros(len(signals), bool)
         has_event = first_event >= 0
         event_is_lorem[has_event] = lorem[first_event[has_event]]
-        reasons = self.first_failed(
+        judgement = self.first_failed(
             [
                 ("lorem_ipsum", has_event & event_is_lorem),
                 ("curly_bracket", has_event & ~event_is_lorem),
                 (
                     "min_num_sentences",
-                    sentences < p.min_num_sentences if p.min_num_sentences else None,
+                    short_of(sentences, p.min_num_sentences) if p.min_num_sentences else None,
                 ),
             ],
             len(signals),
         )
         texts = pc.utf8_trim_whitespace(kept_lines.joined("\n"))
         # Lines are counted for documents C4 keeps: those are the lines that really go.
-        stays = reasons == None  # noqa: E711 (elementwise over an object array)
+        stays = judgement.reasons == None  # noqa: E711 (elementwise over an object array)
         counters = {
             f"lines_removed.c4_{rule}": int(np.sum(fails & stays[lines.owner]))
             for rule, fails in _exclusive(line_fails).items()
         }
         # Words never cross a line, so a text's words are those of its kept lines.
         words = line_words.grouped(kept_lines.offsets)
-        return Judgement(reasons, texts=texts, words=words, counters=counters)
+        return Judgement(
+            judgement.reasons, judgement.details, texts=texts, words=words, counters=counters
+        )
 
     def _sentences(self, signals: Signals, kept: Pieces, words: Words) -> np.ndarray:
         """Sentences per text over its kept lines (`words`: per line), as spaCy's sentencizer

@@ -68,7 +68,7 @@ class GopherQuality(Family):
         stop = np.isin(words.ids, stop_ids[stop_ids >= 0])
         pairs = np.unique(owner[stop] * (int(stop_ids.max(initial=0)) + 1) + words.ids[stop])
         n_stop = np.bincount(pairs // (int(stop_ids.max(initial=0)) + 1), minlength=len(signals))
-        reasons = self.first_failed(
+        return self.first_failed(
             [
                 ("min_doc_words", below(n_real, p.min_doc_words)),
                 ("max_doc_words", above(n_real, p.max_doc_words)),
@@ -83,4 +83,3 @@ class GopherQuality(Family):
             ],
             len(signals),
         )
-        return Judgement(reasons)

@@ -82,19 +82,25 @@ class Quality(Stage):
         texts = pc.fill_null(table.column("text"), "").combine_chunks()
         urls = table.column("url").combine_chunks() if "url" in table.column_names else None
         reasons = np.full(table.num_rows, None, dtype=object)
+        details = np.full(table.num_rows, None, dtype=object)
         counters: dict[str, int] = {}
         for language, rows in self._by_language(table):
-            text, reason = self._judge(
+            text, reasons[rows], details[rows] = self._judge(
                 texts.take(rows), urls.take(rows) if urls else None, language, counters
             )
             texts = _put(texts, rows, text)
-            reasons[rows] = reason
         table = table.set_column(table.column_names.index("text"), "text", texts)
-        return Verdict(table, removed=pa.array(reasons, pa.string()), counters=counters)
+        return Verdict(
+            table,
+            removed=pa.array(reasons, pa.string()),
+            details=pa.array(details, pa.string()),
+            counters=counters,
+        )
 
     def _judge(self, texts, urls, language, counters):
         splitter = self._splitters.setdefault(language, WordSplitter(language))
         reasons = np.full(len(texts), None, dtype=object)
+        details = np.full(len(texts), None, dtype=object)
         alive = np.arange(len(texts))
         words = None  # of the alive texts, once a family has split them
         for family in self.families:
@@ -108,12 +114,14 @@ class Quality(Stage):
                 counters[key] = counters.get(key, 0) + value
             removed = judgement.reasons != None  # noqa: E711
             reasons[alive[removed]] = judgement.reasons[removed]
+            if judgement.details is not None:
+                details[alive[removed]] = judgement.details[removed]
             if judgement.texts is not None:
                 texts = _put(texts, alive[~removed], judgement.texts.filter(pa.array(~removed)))
             words = judgement.words if judgement.texts is not None else signals.known_words()
             words = words.take(np.flatnonzero(~removed)) if words is not None else None
             alive = alive[~removed]
-        return texts, reasons
+        return texts, reasons, details
 
     @staticmethod
     def _by_language(table: pa.Table):

@@ -381,6 +381,7 @@ def _document(document: dict[str, Any], reason: str | None = None) -> str:
         else escape(url or document.get("id") or "")
     )
     signals = [("reason", reason)] if reason else []
+    signals += [("measured", document["detail"])] if document.get("detail") else []
     signals += list((document.get("signals") or {}).items())
     shown = "".join(f"<code>{escape(k)}={escape(_signal(v))}</code>" for k, v in signals)
     return (
