@@ -52,5 +52,8 @@ class Language(Stage):
         return Verdict(
             table,
             removed=pa.array(reasons, pa.string()),
-            details=crossed_details(unsure, scores, "≤", self.params.min_score),
+            details=pc.coalesce(
+                crossed_details(unsure, scores, "≤", self.params.min_score),
+                pa.array(np.where(kept_language, None, labels + " not in keep"), pa.string()),
+            ),
         )

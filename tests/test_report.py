@@ -180,12 +180,40 @@ def test_report_command_summarises_writes_html_and_compares(sample_run, local_ra
         capture_output=True,
         text=True,
     )
-    rows = {(r["section"], r["name"]): r for r in json.loads(compared.stdout)}
+    comparison = json.loads(compared.stdout)
+    rows = {(r["section"], r["name"]): r for r in comparison["rows"]}
     assert rows["run", "documents kept"]["a"] == report["documents"]
     assert rows["run", "documents kept"]["b"] == 40
     assert rows["removed", "extract: empty_text"]["delta"] == -7
     assert rows["source", "web"]["b"] == 0
+    assert all(row["a"] != row["b"] for row in comparison["rows"])
+    assert ("source", "wiki") not in rows and comparison["unchanged_rows"] > 0
+    changes = {change["key"]: (change["a"], change["b"]) for change in comparison["config"]}
+    assert changes["stages"] == (["extract", "language", "dedup"], ["extract"])
+    assert changes["keep_removed"] == (True, False)
+    assert changes["stages.language.min_score"] == (0.65, None)
+    assert "execution.batch_size" not in changes
+    kept_a = set(pq.read_table(out / "documents", columns=["id"])["id"].to_pylist())
+    kept_b = set(pq.read_table(other / "documents", columns=["id"])["id"].to_pylist())
+    fates = comparison["fates"]
+    assert fates["kept_only_in_a"]["documents"] == len(kept_a - kept_b) > 0
+    assert fates["kept_only_in_b"]["documents"] == len(kept_b - kept_a)
+    for sample in fates["kept_only_in_a"]["samples"]:
+        assert sample["id"] in kept_a - kept_b and sample["a"] == "kept"
+        assert sample["b"] == "not kept (the run did not keep removed documents)"
     table = subprocess.run(
         [*TOKENMILL, "report", str(out), "--compare", str(other)], capture_output=True, text=True
     )
     assert "documents kept" in table.stdout and "−" in table.stdout
+    assert "unchanged rows not shown" in table.stdout and "…" not in table.stdout
+    assert f"documents kept only in A: {len(kept_a - kept_b):,}" in table.stdout
+    backwards = subprocess.run(
+        [*TOKENMILL, "report", str(other), "--compare", str(out), "--html", str(page)],
+        capture_output=True,
+        text=True,
+    )
+    assert backwards.returncode == 0, backwards.stderr
+    html = page.read_text()
+    assert '<table id="config">' in html and "stages.language.min_score" in html
+    assert "Kept only in B: " + f"{len(kept_a - kept_b):,}" in html
+    assert "<code>B=kept</code><code>A=not kept (the run did not keep removed" in html

@@ -36,10 +36,17 @@ def register(commands) -> None:
         "--json", action="store_true", help="print report.json (or the comparison) as JSON"
     )
     report.add_argument(
-        "--html", metavar="FILE", help="write the report as one self-contained HTML page"
+        "--html",
+        metavar="FILE",
+        help="write the report (or, with --compare, the comparison) as one self-contained "
+        "HTML page",
     )
     report.add_argument(
-        "--compare", metavar="OUT_B", help="another run's output folder to compare with"
+        "--compare",
+        metavar="OUT_B",
+        help="another run's output folder: the config keys that differ, the numbers that "
+        "changed, and documents kept by one run only (ids match where both read the same "
+        "input paths)",
     )
     report.set_defaults(command=report_command)
 
@@ -77,21 +84,25 @@ def report_command(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from pipeline.output import RunOutput
-    from pipeline.report.compare import compare_reports, print_comparison
+    from pipeline.report.compare import compare_runs, print_comparison
+    from pipeline.report.compare_html import render_comparison_html
     from pipeline.report.html import render_html
     from pipeline.report.terminal import print_summary
     from pipeline.state import damaged_shards
 
     report = _read_report(args.output)
-    if args.html:
-        Path(args.html).write_text(render_html(report), encoding="utf-8")
-        Console(stderr=True).print(f"wrote {args.html}", soft_wrap=True)
+    comparison = None
     if args.compare:
-        other = _read_report(args.compare)
-        if args.json:
-            print(json.dumps(compare_reports(report, other), indent=2))
-        else:
-            print_comparison(report, other, (args.output, args.compare), Console())
+        _read_report(args.compare)
+        comparison = compare_runs(RunOutput(args.output), RunOutput(args.compare))
+    if args.html:
+        page = render_comparison_html(comparison) if comparison else render_html(report)
+        Path(args.html).write_text(page, encoding="utf-8")
+        Console(stderr=True).print(f"wrote {args.html}", soft_wrap=True)
+    if comparison and args.json:
+        print(json.dumps(comparison, indent=2))
+    elif comparison and not args.html:
+        print_comparison(comparison, Console())
     elif args.json:
         print(json.dumps(report, indent=2))
     elif not args.html:
