@@ -25,7 +25,8 @@ class MixtureConfig(StrictModel):
     chinchilla_params: int | str | None = None
     """Model size as a number or `125M`/`1.3B`; the budget is 20 tokens per parameter."""
     validation: float = Field(default=0.0, ge=0.0, lt=1.0)
-    """Fraction of each source's documents held out for OUT/tokens/val/, before up-sampling."""
+    """Fraction of each source's documents held out for OUT/tokens/val/, before up-sampling:
+    a seeded draw per document, and at least one document of each source that has two."""
     shard_tokens: int = Field(default=50_000_000, gt=0)
     """Training shards hold about this many tokens each."""
     seed: int = 0
