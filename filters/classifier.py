@@ -45,6 +45,9 @@ class Classifier(Stage):
                 raise ValueError("use either min_score or keep_fraction, not both")
             return self
 
+    def load(self) -> None:
+        load_model(self.params.model)
+
     def process(self, table: pa.Table) -> Verdict:
         texts = pc.fill_null(table.column("text"), "").to_pylist()
         scores = self._scores(load_model(self.params.model), texts)

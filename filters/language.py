@@ -34,6 +34,9 @@ class Language(Stage):
         model: RegularFile | None = None
         """Path of a fastText language-ID model (lid.176.bin, GlotLID); default: lid.176.ftz."""
 
+    def load(self) -> None:
+        load_model(self.params.model or lid176_path())
+
     def process(self, table: pa.Table) -> Verdict:
         model = load_model(self.params.model or lid176_path())
         texts = pc.fill_null(table.column("text"), "").to_pylist()

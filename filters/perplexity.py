@@ -25,7 +25,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import Field, model_validator
 
-from filters.kenlm_model import document_perplexities
+from filters.kenlm_model import document_perplexities, load_kenlm
 from pipeline.schema import RegularFile, StrictModel
 from pipeline.stage import Stage, Verdict, crossed_details
 
@@ -83,6 +83,9 @@ class Perplexity(Stage):
             if self.cutoffs is not None:
                 read_cutoffs(self.cutoffs)
             return self
+
+    def load(self) -> None:
+        load_kenlm(self.params.model)
 
     def process(self, table: pa.Table) -> Verdict:
         perplexity = document_perplexities(self.params.model, table.column("text"))

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import Any
@@ -144,14 +144,12 @@ def process_shard(file: InputFile, plan: ShardPlan, source: dict | None = None) 
     funnel = Funnel()
     output = RunOutput(plan.output)
     read_stats = funnel.stage("read") if plan.segment == 0 else None
-    stages = [build_stage(spec) for spec in plan.stages]
+    stages = []
     if plan.after is not None:
-        global_stage = STAGE_TYPES[plan.after.name](plan.after.params)
-        stages.insert(0, global_stage.for_shard(output, file.shard))
-    for stage in stages:
-        funnel.stage(stage.name)
-    # Reading time starts here: building the stages (a sandbox's child starting, once per
-    # worker) is not reading.
+        stages.append(_timed_start(funnel, plan.after.name, lambda: _applied(plan, file, output)))
+    for spec in plan.stages:
+        stages.append(_timed_start(funnel, spec.name, lambda spec=spec: build_stage(spec)))
+    # Reading time starts here: building the stages is their start-up, not reading.
     started = time.perf_counter()
     result = ShardResult(shard=file.shard, input=file.path, funnel=funnel)
     rng = shard_rng(f"{file.shard}/{plan.segment}")
@@ -191,12 +189,27 @@ def process_shard(file: InputFile, plan: ShardPlan, source: dict | None = None) 
     return result
 
 
+def _timed_start(funnel: Funnel, name: str, start: Callable[[], Stage]) -> Stage:
+    started = time.perf_counter()
+    stage = start()
+    funnel.stage(name).startup_s += time.perf_counter() - started
+    return stage
+
+
+def _applied(plan: ShardPlan, file: InputFile, output: RunOutput) -> Stage:
+    """The stage that applies the global phase before this segment to `file`'s shard."""
+    return STAGE_TYPES[plan.after.name](plan.after.params).for_shard(output, file.shard)
+
+
 def build_stage(spec: StageSpec) -> Stage:
-    """The stage `spec` names; one with a time budget runs in this process's sandbox for it."""
+    """The stage `spec` names, loaded; one with a time budget runs in this process's sandbox
+    for it (whose child loads it)."""
     stage_type = STAGE_TYPES[spec.name]
     if isinstance(spec.params, TimeBudget):
         return sandboxed(stage_type, spec.params)
-    return stage_type(spec.params)
+    stage = stage_type(spec.params)
+    stage.load()
+    return stage
 
 
 def read_segment(

@@ -80,6 +80,10 @@ class StageBase(ABC):
     def __init__(self, params: BaseModel) -> None:
         self.params = params
 
+    def load(self) -> None:  # noqa: B027 (a hook: most stages load nothing)
+        """Load what the stage needs before its first batch (a model, word rules): the runner
+        counts it as the stage's start-up, not its work. Loaders cache per process."""
+
 
 class Stage(StageBase):
     """Base of every per-document stage; subclasses set `name`, `Params` and `fields`."""

@@ -29,6 +29,10 @@ class StageStats:
     bytes_dropped: Counter[str] = field(default_factory=Counter)
     """Bytes of the documents removed or errored, by reason."""
     elapsed_s: float = 0.0
+    """Seconds deciding: the stage's work on its batches."""
+    startup_s: float = 0.0
+    """Seconds getting ready in each task: building the stage, loading its models (once per
+    worker process; later tasks reuse them), starting its sandbox."""
 
     def merge(self, other: StageStats) -> None:
         self.docs_in += other.docs_in
@@ -40,6 +44,7 @@ class StageStats:
         self.bytes_kept += other.bytes_kept
         self.bytes_dropped.update(other.bytes_dropped)
         self.elapsed_s += other.elapsed_s
+        self.startup_s += other.startup_s
 
     def conserved(self) -> bool:
         return self.docs_in == self.kept + sum(self.removed.values()) + sum(self.errored.values())
@@ -55,6 +60,7 @@ class StageStats:
             "bytes_kept": self.bytes_kept,
             "bytes_dropped": dict(sorted(self.bytes_dropped.items())),
             "elapsed_s": round(self.elapsed_s, 3),
+            "startup_s": round(self.startup_s, 3),
         }
 
     @classmethod
@@ -69,6 +75,7 @@ class StageStats:
             bytes_kept=data["bytes_kept"],
             bytes_dropped=Counter(data.get("bytes_dropped", {})),
             elapsed_s=data["elapsed_s"],
+            startup_s=data.get("startup_s", 0.0),
         )
 
 

@@ -31,7 +31,8 @@ from filters.quality.fineweb import FineWeb
 from filters.quality.gopher_quality import GopherQuality
 from filters.quality.gopher_repetition import GopherRepetition
 from filters.quality.signals import Signals
-from filters.quality.words import WordSplitter
+from filters.quality.text import sentence_punctuation
+from filters.quality.words import WordSplitter, spacy_tokenizer
 from pipeline.stage import Stage, TimeBudget, Verdict
 
 FAMILIES: tuple[type[Family], ...] = (GopherRepetition, GopherQuality, C4, FineWeb, Blocklist)
@@ -77,6 +78,12 @@ class Quality(Stage):
             if getattr(params, family.name) is not None
         ]
         self._splitters: dict[str, WordSplitter] = {}
+
+    def load(self) -> None:
+        """spaCy's English word rules (other languages load when their first document comes),
+        and C4's sentence punctuation."""
+        spacy_tokenizer("en")
+        sentence_punctuation()
 
     def process(self, table: pa.Table) -> Verdict:
         texts = pc.fill_null(table.column("text"), "").combine_chunks()

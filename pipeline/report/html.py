@@ -113,7 +113,7 @@ def _funnel(report: dict[str, Any]) -> str:
             f"<td>{_share(dropped, entry['docs_in'])}</td>"
             f"<td>{_stage_megabytes(entry, 'bytes_in')}</td>"
             f"<td>{_stage_megabytes(entry, 'bytes_kept')}</td>"
-            f"<td>{entry['elapsed_s']:,.1f}</td></tr>"
+            f"<td>{entry.get('startup_s', 0):,.1f}</td><td>{entry['elapsed_s']:,.1f}</td></tr>"
         )
     chart = svg.funnel_bars(
         [(e["stage"], e["kept"], e["docs_in"] - e["kept"]) for e in report["funnel"]]
@@ -121,9 +121,22 @@ def _funnel(report: dict[str, Any]) -> str:
     return (
         "<h2>Funnel</h2>"
         '<p class="muted">Documents into and out of each stage, in plan order; "read" counts '
-        "the input records. Bytes are the text (the HTML before extraction).</p>"
+        "the input records. Bytes are the text (the HTML before extraction). Seconds are summed "
+        "over shard tasks: start-up (building the stage and loading its models, once per "
+        "worker process) and work (deciding on the documents).</p>"
         + table(
-            ["stage", "in", "kept", "removed", "errored", "dropped", "MB in", "MB kept", "s"],
+            [
+                "stage",
+                "in",
+                "kept",
+                "removed",
+                "errored",
+                "dropped",
+                "MB in",
+                "MB kept",
+                "start-up s",
+                "work s",
+            ],
             rows,
             table_id="funnel",
         )
