@@ -10,6 +10,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -23,15 +24,19 @@ def load_train_config(
 ) -> TrainConfig:
     """The validated config for `nproc` ranks: a global batch that does not split over
     them, or an output that holds a pipeline run, is a config error before any rank starts."""
-    data = read_config(path, overrides, output)
+    return train_config(read_config(path, overrides, output), str(path), nproc)
+
+
+def train_config(data: dict[str, Any], origin: str, nproc: int = 1) -> TrainConfig:
+    """`load_train_config` for a config already read into a mapping."""
     try:
-        config = validate_train_config(data, origin=str(path))
+        config = validate_train_config(data, origin=origin)
     except TrainConfigError as err:
         raise ConfigError(str(err)) from None
     try:
         config.accumulation_steps(nproc)
     except TrainConfigError as err:
-        raise ConfigError(f"{path}: {err}") from None
+        raise ConfigError(f"{origin}: {err}") from None
     refuse_pipeline_output(Path(config.output))
     return config
 

@@ -35,7 +35,11 @@ class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class FilePath(str):
+class ConfigPath(str):
+    """A path (or URL) a config holds, made absolute when it was loaded."""
+
+
+class FilePath(ConfigPath):
     """A config path that names a regular file: a model, a list, a tokenizer."""
 
 
@@ -82,7 +86,9 @@ RegularFile = Annotated[str, AfterValidator(regular_file)]
 
 def absolute(path: str) -> str:
     """A local path (a glob too) made absolute against the current folder; URLs as given."""
-    return usable_url(path) if "://" in path else os.path.abspath(os.path.expanduser(path))
+    if "://" in path:
+        return ConfigPath(usable_url(path))
+    return ConfigPath(os.path.abspath(os.path.expanduser(path)))
 
 
 AbsolutePath = Annotated[str, AfterValidator(absolute)]
@@ -91,18 +97,23 @@ AbsolutePath = Annotated[str, AfterValidator(absolute)]
 
 def files_in(section: BaseModel) -> list[FilePath]:
     """The file paths a config section names, however deeply nested."""
+    return sorted({path for _, path in paths_in(section) if isinstance(path, FilePath)})
 
-    def walk(value: Any) -> Iterator[FilePath]:
-        if isinstance(value, FilePath):
-            yield value
-        elif isinstance(value, dict):
-            for inner in value.values():
-                yield from walk(inner)
-        elif isinstance(value, list | tuple):
-            for inner in value:
-                yield from walk(inner)
 
-    return sorted(set(walk(section.model_dump())))
+def paths_in(value: Any, key: str = "") -> Iterator[tuple[str, ConfigPath]]:
+    """Every path a config section (or value) holds, with its dotted key; a path left at
+    its default was not given, and is not one."""
+    if isinstance(value, ConfigPath):
+        yield key, value
+    elif isinstance(value, BaseModel):
+        for name in type(value).model_fields:
+            yield from paths_in(getattr(value, name), f"{key}.{name}" if key else name)
+    elif isinstance(value, dict):
+        for name, inner in value.items():
+            yield from paths_in(inner, f"{key}.{name}" if key else str(name))
+    elif isinstance(value, list | tuple):
+        for index, inner in enumerate(value):
+            yield from paths_in(inner, f"{key}.{index}" if key else str(index))
 
 
 def format_validation_error(
