@@ -1,5 +1,5 @@
 """`tokenmill`: the one entry point. Each command group registers its subcommands
-(`curation`: run, report; `jobs`: submit, jobs; `training`: train, export, generate;
+(`curation`: run, report; `jobs`: submit, jobs; `service`: serve; `training`: train, export, generate;
 `models`: lm, classifier; `tools`: tokenizer, eval-extraction), and every command has
 --help. A command imports the engines it uses when it runs, so `tokenmill train --help`
 loads no extraction or PII engine, and the trainer's commands none of the pipeline's
@@ -13,11 +13,11 @@ from rich.console import Console
 from rich.markup import escape
 
 import pipeline
-from pipeline.cli import curation, jobs, models, tools, training
+from pipeline.cli import curation, jobs, models, service, tools, training
 from pipeline.schema import ConfigError
 from trainer.errors import TrainingError
 
-GROUPS = (curation, jobs, training, tools, models)
+GROUPS = (curation, jobs, service, training, tools, models)
 
 
 def main(argv: list[str] | None = None) -> int:
