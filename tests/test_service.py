@@ -120,6 +120,23 @@ def test_a_config_is_submitted_as_an_argument_list_and_followed(root):
     assert job["id"] in client.get("/", headers=ALICE).text
 
 
+def test_a_training_config_runs_its_ranks_on_ray_train(root):
+    ray_jobs = FakeRayJobs()
+    client = service(root, ray_jobs)
+    config = {
+        "data": {"runs": [{"path": str(root / "runs" / "web")}]},
+        "model": {"preset": "tiny"},
+        "train": {"steps": 1, "global_batch_tokens": 512, "micro_batch_size": 1},
+        "output": str(root / "train"),
+    }
+    answer = post(client, config, params={"nproc": 2})
+    assert answer.status_code == 201, answer.text
+    assert answer.json()["kind"] == "train"
+    expected = "python -m pipeline.cli train tokenmill-job.yaml --nproc 2"
+    assert ray_jobs.entrypoints[answer.json()["id"]] == expected
+    assert post(client, config, params={"nproc": 3}).status_code == 422  # 2 sequences, 3 ranks
+
+
 def test_a_bad_config_is_a_422_naming_the_key(root):
     ray_jobs = FakeRayJobs()
     client = service(root, ray_jobs)

@@ -74,7 +74,11 @@ def create_app(settings: ServiceSettings, ray_jobs: JobSubmissionClient) -> Fast
     take their status from Ray at once (a restarted service re-attaches to them)."""
     service = JobService(JobStore(settings.store), ray_jobs, AllowedRoots(settings.roots))
     service.refresh()
-    app = FastAPI(title="tokenmill", version=pipeline.__version__, summary=__doc__.split("\n")[0])
+    app = FastAPI(
+        title="tokenmill",
+        version=pipeline.__version__,
+        summary="Pipeline and training jobs on a Ray cluster, their status and their reports.",
+    )
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.state.tokens = settings.tokens
 
