@@ -58,8 +58,8 @@ class JobRecord(Base):
             "status": self.status,
             "message": self.message,
             "output": self.output,
-            "created_at": self.created_at.isoformat(),
-            "updated_at": self.updated_at.isoformat(),
+            "created_at": utc(self.created_at).isoformat(),
+            "updated_at": utc(self.updated_at).isoformat(),
         }
 
 
@@ -77,6 +77,11 @@ def migrate(url: str) -> None:
 
 def now() -> datetime:
     return datetime.now(UTC)
+
+
+def utc(moment: datetime) -> datetime:
+    """A stored time in UTC (SQLite keeps no time zone; the store writes UTC only)."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 class JobStore:
