@@ -5,7 +5,8 @@ The strict base model, `ConfigError`, the formatting of validation errors that n
 key, `--set key=value` overrides, and the path types: every path a config holds is made
 absolute (or kept a URL) when it is loaded, before any task is sent anywhere, so a
 cluster's workers read what the user meant; a model, list or tokenizer must also be a
-regular file.
+regular file. Whoever validates a config may refuse paths (`PathCheck`): the job service
+admits only those under its allowed roots.
 """
 
 from __future__ import annotations
@@ -15,14 +16,14 @@ import os
 import stat
 import types
 import typing
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
 import fsspec
 import yaml
 from fsspec.core import url_to_fs
-from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError, ValidationInfo
 
 
 class ConfigError(ValueError):
@@ -35,11 +36,7 @@ class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class ConfigPath(str):
-    """A path (or URL) a config holds, made absolute when it was loaded."""
-
-
-class FilePath(ConfigPath):
+class FilePath(str):
     """A config path that names a regular file: a model, a list, a tokenizer."""
 
 
@@ -80,40 +77,47 @@ def regular_file(path: str) -> FilePath:
     return FilePath(Path(path).resolve())
 
 
-RegularFile = Annotated[str, AfterValidator(regular_file)]
-"""A config path to a model, list or tokenizer file; see `regular_file`."""
-
-
 def absolute(path: str) -> str:
     """A local path (a glob too) made absolute against the current folder; URLs as given."""
-    if "://" in path:
-        return ConfigPath(usable_url(path))
-    return ConfigPath(os.path.abspath(os.path.expanduser(path)))
+    return usable_url(path) if "://" in path else os.path.abspath(os.path.expanduser(path))
 
 
-AbsolutePath = Annotated[str, AfterValidator(absolute)]
+PathCheck = Callable[[str], str | None]
+"""Why an absolute path or URL may not be used, or None: what a caller of `validate_config`
+may give (the job service: its allowed roots)."""
+
+
+def admitted(path: str, info: ValidationInfo) -> str:
+    """`path` unless the validation's `path_check` (in its context) refuses it; checked
+    before a file's existence is, so a refused path is never looked at."""
+    check = (info.context or {}).get("path_check")
+    if check is not None and (problem := check(path)):
+        raise ValueError(problem)
+    return path
+
+
+RegularFile = Annotated[
+    str, AfterValidator(absolute), AfterValidator(admitted), AfterValidator(regular_file)
+]
+"""A config path to a model, list or tokenizer file; see `regular_file`."""
+AbsolutePath = Annotated[str, AfterValidator(absolute), AfterValidator(admitted)]
 """A config path to an input, an output or an index, which need not exist yet."""
 
 
 def files_in(section: BaseModel) -> list[FilePath]:
     """The file paths a config section names, however deeply nested."""
-    return sorted({path for _, path in paths_in(section) if isinstance(path, FilePath)})
 
+    def walk(value: Any) -> Iterator[FilePath]:
+        if isinstance(value, FilePath):
+            yield value
+        elif isinstance(value, dict):
+            for inner in value.values():
+                yield from walk(inner)
+        elif isinstance(value, list | tuple):
+            for inner in value:
+                yield from walk(inner)
 
-def paths_in(value: Any, key: str = "") -> Iterator[tuple[str, ConfigPath]]:
-    """Every path a config section (or value) holds, with its dotted key; a path left at
-    its default was not given, and is not one."""
-    if isinstance(value, ConfigPath):
-        yield key, value
-    elif isinstance(value, BaseModel):
-        for name in type(value).model_fields:
-            yield from paths_in(getattr(value, name), f"{key}.{name}" if key else name)
-    elif isinstance(value, dict):
-        for name, inner in value.items():
-            yield from paths_in(inner, f"{key}.{name}" if key else str(name))
-    elif isinstance(value, list | tuple):
-        for index, inner in enumerate(value):
-            yield from paths_in(inner, f"{key}.{index}" if key else str(index))
+    return sorted(set(walk(section.model_dump())))
 
 
 def format_validation_error(

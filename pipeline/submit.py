@@ -23,7 +23,7 @@ from pipeline.cluster import TOKEN_HELP, shipped_code
 from pipeline.config import JobConfig, validate_config
 from pipeline.launch import resolved_text, train_config
 from pipeline.manifest import source_git_sha
-from pipeline.schema import ConfigError, read_config
+from pipeline.schema import ConfigError, PathCheck, read_config
 from trainer.config import TrainConfig
 
 CONFIG_NAME = "tokenmill-job.yaml"
@@ -62,13 +62,16 @@ def config_kind(data: dict[str, Any]) -> str:
     )
 
 
-def prepare(data: dict[str, Any], origin: str, nproc: int = 1) -> Job:
-    """Validate a config read into a mapping; a training job runs `nproc` ranks on Ray Train."""
+def prepare(
+    data: dict[str, Any], origin: str, nproc: int = 1, path_check: PathCheck | None = None
+) -> Job:
+    """Validate a config read into a mapping; a training job runs `nproc` ranks on Ray
+    Train. `path_check` may refuse any path the config holds."""
     if config_kind(data) == "pipeline":
-        config = validate_config(data, origin=origin)
+        config = validate_config(data, origin, path_check)
         text = yaml.safe_dump(config.to_dict(), sort_keys=False)
         return Job("pipeline", config, text, [*ENTRYPOINT, "run", CONFIG_NAME])
-    config = train_config(data, origin, nproc)
+    config = train_config(data, origin, nproc, path_check)
     entrypoint = [*ENTRYPOINT, "train", CONFIG_NAME, "--nproc", str(nproc)]
     return Job("train", config, resolved_text(config), entrypoint)
 

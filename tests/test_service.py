@@ -153,7 +153,7 @@ def test_paths_outside_the_allowed_roots_are_a_422(root, tmp_path):
     client = service(root, FakeRayJobs())
     (root / "escape").symlink_to(tmp_path / "elsewhere")
     training = {
-        "data": {"runs": [{"path": "runs/web"}]},  # relative: where it lies depends on who reads
+        "data": {"runs": [{"path": str(tmp_path / "runs" / "web")}]},
         "model": {"preset": "tiny"},
         "train": {"steps": 1, "global_batch_tokens": 256, "micro_batch_size": 1},
         "output": str(root / "train"),
@@ -169,11 +169,18 @@ def test_paths_outside_the_allowed_roots_are_a_422(root, tmp_path):
             pipeline_config(root, stages=[{"extract": {}}, passwd]),
         ),
         ("data.runs.0.path", training),
+        # refused before they are looked at: no "file not found" tells what exists, and
+        # no URL is fetched
+        ("tokenizer.path", pipeline_config(root, tokenizer={"path": "/no/such/tokenizer.json"})),
+        ("tokenizer.path", pipeline_config(root, tokenizer={"path": "http://169.254.169.254/t"})),
     ]
     for key, config in cases:
         answer = post(client, config)
         assert answer.status_code == 422, answer.text
-        assert answer.json()["detail"].startswith(f"{key}: "), answer.text
+        assert answer.json()["detail"].startswith(f"config: {key}: "), answer.text
+        assert answer.json()["detail"].endswith("is outside the allowed roots"), answer.text
+    relative = {**training, "data": {"runs": [{"path": "runs/web"}]}}  # relative to whom?
+    assert post(client, relative).json()["detail"].endswith("runs/web is not an absolute path")
     inside = pipeline_config(root, output=str(root / "escape" / ".." / "runs" / "x"))
     assert post(client, inside).status_code == 201
 

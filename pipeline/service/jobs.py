@@ -45,8 +45,7 @@ class JobService:
         was used before gives the job submitted then."""
         if (earlier := self.store.by_key(submitter, key)) is not None:
             return earlier, False
-        job = prepare(data, ORIGIN, nproc)
-        self.roots.check(job.config)
+        job = prepare(data, ORIGIN, nproc, self.roots.problem)
         record = JobRecord(
             id=f"tokenmill_{secrets.token_hex(8)}",
             kind=job.kind,
