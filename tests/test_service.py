@@ -87,9 +87,14 @@ def post(client: TestClient, config: dict, headers=ALICE, **kwargs):
 def test_every_route_but_healthz_needs_a_known_token(root):
     client = service(root, FakeRayJobs())
     assert client.get("/healthz").status_code == 200
-    for method, path in [("GET", "/"), ("GET", "/jobs"), ("POST", "/jobs"), ("GET", "/metrics"),
-                         ("GET", "/jobs/x"), ("GET", "/jobs/x/logs"), ("POST", "/jobs/x/stop"),
-                         ("GET", "/jobs/x/report"), ("GET", "/jobs/x/report/report.json")]:  # fmt: skip
+    routes = [  # every route the API documents
+        (method.upper(), path.format(job_id="x", name="report.json"))
+        for path, operations in client.app.openapi()["paths"].items()
+        if path != "/healthz"
+        for method in operations
+    ]
+    assert len(routes) == 9
+    for method, path in routes:
         for headers in ({}, {"Authorization": "Bearer nope"}, {"Authorization": "Basic x"}):
             answer = client.request(method, path, headers=headers)
             assert answer.status_code == 401, (method, path, headers)

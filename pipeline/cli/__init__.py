@@ -1,9 +1,9 @@
 """`tokenmill`: the one entry point. Each command group registers its subcommands
-(`curation`: run, report; `jobs`: submit, jobs; `service`: serve; `training`: train, export, generate;
-`models`: lm, classifier; `tools`: tokenizer, eval-extraction), and every command has
---help. A command imports the engines it uses when it runs, so `tokenmill train --help`
-loads no extraction or PII engine, and the trainer's commands none of the pipeline's
-stages."""
+(`curation`: run, report; `jobs`: submit, jobs; `service`: serve; `training`: train,
+export, generate; `models`: lm, classifier; `tools`: tokenizer, eval-extraction), and every
+command has --help. A command imports the engines it uses when it runs, so `tokenmill
+train --help` loads no extraction or PII engine, and the trainer's commands none of the
+pipeline's stages."""
 
 from __future__ import annotations
 
