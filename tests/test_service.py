@@ -5,6 +5,7 @@ tests/test_service_cluster.py runs it for real."""
 
 from __future__ import annotations
 
+import io
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,6 +13,7 @@ from types import SimpleNamespace
 
 import pytest
 import yaml
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from fastapi.testclient import TestClient
@@ -19,7 +21,7 @@ from sqlalchemy import create_engine, inspect
 
 from pipeline.service.app import ServiceSettings, create_app
 from pipeline.service.auth import caller, load_tokens
-from pipeline.service.store import Base, migrate
+from pipeline.service.store import Base, alembic_config, migrate
 from tests.conftest import SAMPLE
 
 TOKENS = {"alice-token": "alice", "bob-token": "bob"}
@@ -267,6 +269,16 @@ def test_migrations_build_the_schema_the_models_describe(tmp_path):
     with engine.connect() as connection:
         assert compare_metadata(MigrationContext.configure(connection), Base.metadata) == []
     migrate(url)  # at head already: nothing to do
+
+
+def test_migrations_render_for_postgresql():
+    """`alembic upgrade head --sql` for PostgreSQL: the DDL it would run (no server here)."""
+    config = alembic_config("postgresql://tokenmill@db/jobs")
+    config.output_buffer = io.StringIO()
+    command.upgrade(config, "head", sql=True)
+    ddl = config.output_buffer.getvalue()
+    assert "CREATE TABLE jobs" in ddl and "TIMESTAMP WITH TIME ZONE" in ddl
+    assert "CONSTRAINT uq_jobs_submitter_key UNIQUE (submitter, idempotency_key)" in ddl
 
 
 def test_openapi_describes_the_routes(root):

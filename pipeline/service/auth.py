@@ -15,6 +15,8 @@ from pathlib import Path
 from pipeline.schema import ConfigError
 
 TOKENS_ENV = "TOKENMILL_SERVICE_TOKENS"
+NAME_LENGTH = 100
+"""The longest token name: the job store's `submitter` column."""
 
 
 def parse_tokens(lines: list[str], origin: str) -> dict[str, str]:
@@ -27,6 +29,8 @@ def parse_tokens(lines: list[str], origin: str) -> dict[str, str]:
         name, sep, token = (part.strip() for part in line.partition("="))
         if not sep or not name or not token:
             raise ConfigError(f"{origin}:{number}: expected name=token")
+        if len(name) > NAME_LENGTH:
+            raise ConfigError(f"{origin}:{number}: a name of at most {NAME_LENGTH} characters")
         if token in tokens:
             raise ConfigError(
                 f"{origin}:{number}: the token of {name!r} is also {tokens[token]!r}'s"

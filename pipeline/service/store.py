@@ -37,7 +37,7 @@ class JobRecord(Base):
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     """The Ray Job's submission id."""
     kind: Mapped[str] = mapped_column(String(16))
-    name: Mapped[str] = mapped_column(String(200))
+    name: Mapped[str] = mapped_column(Text)
     submitter: Mapped[str] = mapped_column(String(100), index=True)
     """The name of the token the job was submitted with."""
     idempotency_key: Mapped[str | None] = mapped_column(String(200))

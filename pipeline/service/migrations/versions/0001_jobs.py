@@ -21,7 +21,7 @@ def upgrade() -> None:
         "jobs",
         sa.Column("id", sa.String(64), primary_key=True),
         sa.Column("kind", sa.String(16), nullable=False),
-        sa.Column("name", sa.String(200), nullable=False),
+        sa.Column("name", sa.Text(), nullable=False),
         sa.Column("submitter", sa.String(100), nullable=False),
         sa.Column("idempotency_key", sa.String(200), nullable=True),
         sa.Column("status", sa.String(16), nullable=False),
