@@ -151,7 +151,8 @@ def test_a_bad_config_is_a_422_naming_the_key(root):
     assert answer.status_code == 422
     assert "stages.extract.engin" in answer.json()["detail"]
     assert "did you mean `engine`" in answer.json()["detail"]
-    for body in ("inputs: [", "- a list", "\xff"):
+    unsafe = "!!python/object/apply:os.system ['touch /tmp/tokenmill-owned']"
+    for body in ("inputs: [", "- a list", "\xff", f"name: {unsafe}"):
         assert client.post("/jobs", content=body, headers=ALICE).status_code == 422
     assert ray_jobs.entrypoints == {}
 
