@@ -23,6 +23,7 @@ from mixing.config import MixtureConfig
 from pipeline.schema import (
     AbsolutePath,
     ConfigError,
+    PathCheck,
     StrictModel,
     format_validation_error,
     read_config,
@@ -143,7 +144,7 @@ class JobConfig(StrictModel):
         return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()
 
 
-def parse_stages(entries: Any) -> list[StageSpec]:
+def parse_stages(entries: Any, context: dict[str, Any] | None = None) -> list[StageSpec]:
     if entries is None:
         return []
     if not isinstance(entries, list):
@@ -163,7 +164,7 @@ def parse_stages(entries: Any) -> list[StageSpec]:
         if name in (spec.name for spec in specs):
             raise ConfigError(f"stages.{name}: listed twice; each stage runs at most once")
         try:
-            model = STAGE_TYPES[name].Params.model_validate(params or {})
+            model = STAGE_TYPES[name].Params.model_validate(params or {}, context=context)
         except ValidationError as err:
             message = format_validation_error(err, f"stages.{name}", STAGE_TYPES[name].Params)
             raise ConfigError(message) from None
@@ -178,10 +179,14 @@ def load_config(
     return validate_config(read_config(path, overrides, output), origin=str(path))
 
 
-def validate_config(data: dict[str, Any], origin: str = "<config>") -> JobConfig:
+def validate_config(
+    data: dict[str, Any], origin: str = "<config>", path_check: PathCheck | None = None
+) -> JobConfig:
+    """The job config `data` describes; `path_check` may refuse any path it holds."""
+    context = {"path_check": path_check}
     try:
-        stages = parse_stages(data.get("stages"))
-        return JobConfig.model_validate({**data, "stages": stages})
+        stages = parse_stages(data.get("stages"), context)
+        return JobConfig.model_validate({**data, "stages": stages}, context=context)
     except ValidationError as err:
         raise ConfigError(f"{origin}: {format_validation_error(err, model=JobConfig)}") from None
     except ConfigError as err:

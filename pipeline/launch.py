@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import yaml
 
-from pipeline.schema import ConfigError, read_config
+from pipeline.schema import ConfigError, PathCheck, read_config
 from trainer.config import TrainConfig, TrainConfigError, validate_train_config
 from trainer.errors import TrainingError
 
@@ -23,17 +25,41 @@ def load_train_config(
 ) -> TrainConfig:
     """The validated config for `nproc` ranks: a global batch that does not split over
     them, or an output that holds a pipeline run, is a config error before any rank starts."""
-    data = read_config(path, overrides, output)
+    return train_config(read_config(path, overrides, output), str(path), nproc)
+
+
+def train_config(
+    data: dict[str, Any], origin: str, nproc: int = 1, path_check: PathCheck | None = None
+) -> TrainConfig:
+    """`load_train_config` for a config already read into a mapping; `path_check` may
+    refuse any path it holds (before any of them is looked at)."""
     try:
-        config = validate_train_config(data, origin=str(path))
+        config = validate_train_config(data, origin=origin)
     except TrainConfigError as err:
         raise ConfigError(str(err)) from None
     try:
         config.accumulation_steps(nproc)
     except TrainConfigError as err:
-        raise ConfigError(f"{path}: {err}") from None
+        raise ConfigError(f"{origin}: {err}") from None
+    if path_check is not None:
+        refused = [
+            f"{origin}: {key}: {problem}"
+            for key, path in training_paths(config)
+            if (problem := path_check(path)) is not None
+        ]
+        if refused:
+            raise ConfigError("\n".join(refused))
     refuse_pipeline_output(Path(config.output))
     return config
+
+
+def training_paths(config: TrainConfig) -> Iterator[tuple[str, str]]:
+    """The paths a training config holds, by key."""
+    yield "output", config.output
+    for index, run in enumerate(config.data.runs):
+        yield f"data.runs.{index}.path", run.path
+    if config.checkpoint.folder is not None:
+        yield "checkpoint.folder", config.checkpoint.folder
 
 
 def refuse_pipeline_output(output: Path) -> None:

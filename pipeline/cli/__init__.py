@@ -1,9 +1,9 @@
 """`tokenmill`: the one entry point. Each command group registers its subcommands
-(`curation`: run, report; `validate`; `jobs`: submit, jobs; `training`: train, export,
-generate; `models`: lm, classifier; `tools`: tokenizer, eval-extraction), and every command has
---help. A command imports the engines it uses when it runs, so `tokenmill train --help`
-loads no extraction or PII engine, and the trainer's commands none of the pipeline's
-stages."""
+(`curation`: run, report; `validate`; `jobs`: submit, jobs; `service`: serve; `training`:
+train, export, generate; `models`: lm, classifier; `tools`: tokenizer, eval-extraction), and
+every command has --help. A command imports the engines it uses when it runs, so `tokenmill
+train --help` loads no extraction or PII engine, and the trainer's commands none of the
+pipeline's stages."""
 
 from __future__ import annotations
 
@@ -13,11 +13,11 @@ from rich.console import Console
 from rich.markup import escape
 
 import pipeline
-from pipeline.cli import curation, jobs, models, tools, training, validate
+from pipeline.cli import curation, jobs, models, service, tools, training, validate
 from pipeline.schema import ConfigError
 from trainer.errors import TrainingError
 
-GROUPS = (curation, validate, jobs, training, tools, models)
+GROUPS = (curation, validate, jobs, service, training, tools, models)
 
 
 def main(argv: list[str] | None = None) -> int:
