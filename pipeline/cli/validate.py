@@ -36,7 +36,7 @@ def validate_command(args: argparse.Namespace) -> int:
     from pipeline.validate import describe_job, describe_training
 
     data = read_config(args.config, args.overrides, args.output)
-    if config_kind(data) == "run":
+    if config_kind(data) == "pipeline":
         job = validate_config(data, origin=args.config)
         text, plan = yaml.safe_dump(job.to_dict(), sort_keys=False), describe_job(job)
     else:
