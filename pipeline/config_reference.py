@@ -128,11 +128,11 @@ def _fields(cls: type) -> list[tuple[str, Any, str, str]]:
 
 def _annotation(info) -> Any:
     """A pydantic field's annotation, with the path types pydantic moved into its metadata."""
-    for item in info.metadata:
-        if getattr(item, "func", None) is absolute:
-            return AbsolutePath
-        if getattr(item, "func", None) is regular_file:
-            return RegularFile
+    checks = {getattr(item, "func", None) for item in info.metadata}
+    if regular_file in checks:
+        return RegularFile
+    if absolute in checks:
+        return AbsolutePath
     return info.annotation
 
 
