@@ -25,6 +25,8 @@ import ray
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from pipeline.json_log import JsonLog
+
 Call = tuple[Any, tuple]
 """A remote function and its arguments."""
 
@@ -133,15 +135,20 @@ class ProgressLines:
         now = time.monotonic()
         elapsed = max(now - step.started, 1e-9)
         parts = [f"{step.description} {step.done}/{step.total}"]
+        numbers: dict[str, Any] = {"step": step.description, "done": step.done}
+        numbers |= {"total": step.total, "elapsed_s": round(elapsed, 1)}
         if self.counted:
-            count = step.fields.get(self.counted, 0)
+            count = numbers[self.counted] = step.fields.get(self.counted, 0)
             parts.append(f"{count:,} {self.counted} ({count / elapsed:,.0f}/s)")
         if step.done < step.total and step.done:
-            eta = (step.total - step.done) * elapsed / step.done
+            eta = numbers["eta_s"] = round((step.total - step.done) * elapsed / step.done, 1)
             parts.append(f"ETA {timedelta(seconds=round(eta))}")
         else:
             parts.append(f"{timedelta(seconds=round(elapsed))}")
-        self.console.print(", ".join(parts), highlight=False, soft_wrap=True)
+        if isinstance(self.console, JsonLog):
+            self.console.event(", ".join(parts), **numbers)
+        else:
+            self.console.print(", ".join(parts), highlight=False, soft_wrap=True)
 
 
 def run_tasks(calls: Sequence[Call], workers: int, label: str, console: Console) -> list:

@@ -16,6 +16,7 @@ import yaml
 from rich.console import Console
 
 from pipeline.cli import main, parser
+from pipeline.json_log import JsonLog
 from pipeline.tasks import ProgressLines
 from support.token_runs import write_token_run
 from tests.conftest import SAMPLE
@@ -136,3 +137,23 @@ def test_training_into_a_pipeline_run_is_refused(tmp_path, capsys):
         in capsys.readouterr().err
     )
     assert not (run / "checkpoints").exists()
+
+
+def test_json_logs_are_one_object_per_line_with_the_progress_numbers(capsys):
+    out = io.StringIO()
+    with ProgressLines(JsonLog(out), counted="documents", interval=10) as lines:
+        task = lines.add_task("shards", total=2, documents=0)
+        lines.update(task, advance=2, documents=40)
+    JsonLog(out).print("[red]error[/red]: a message", highlight=False)
+    first, second = (json.loads(line) for line in out.getvalue().splitlines())
+    assert first["message"].startswith("shards 2/2, 40 documents (")
+    assert (first["step"], first["done"], first["total"], first["documents"]) == (
+        "shards",
+        2,
+        2,
+        40,
+    )
+    assert second["message"] == "error: a message" and second["time"].endswith("+00:00")
+    assert main(["run", "missing.yaml", "--log-format", "json"]) == 2
+    [error] = capsys.readouterr().err.splitlines()
+    assert json.loads(error)["message"] == "config error: missing.yaml: config file not found"

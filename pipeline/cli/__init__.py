@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import argparse
 
-from rich.console import Console
 from rich.markup import escape
 
 import pipeline
 from pipeline.cli import curation, jobs, models, service, tools, training, validate
+from pipeline.cli.arguments import log_console
 from pipeline.schema import ConfigError
 from trainer.errors import TrainingError
 
@@ -22,7 +22,7 @@ GROUPS = (curation, validate, jobs, service, training, tools, models)
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    console = Console(stderr=True)
+    console = log_console(args)
     try:
         return args.command(args)
     except ConfigError as err:

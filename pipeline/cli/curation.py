@@ -7,7 +7,7 @@ import json
 
 from rich.console import Console
 
-from pipeline.cli.arguments import add_output, add_overrides
+from pipeline.cli.arguments import add_log_format, add_output, add_overrides, log_console
 from pipeline.schema import ConfigError
 
 
@@ -22,6 +22,7 @@ def register(commands) -> None:
     run.add_argument(
         "--fresh", action="store_true", help="discard an earlier run's output in the folder first"
     )
+    add_log_format(run)
     run.set_defaults(command=run_command)
 
     report = commands.add_parser(
@@ -57,7 +58,7 @@ def run_command(args: argparse.Namespace) -> int:
     from pipeline.report.terminal import print_funnel
 
     config = load_config(args.config, args.overrides, output=args.output)
-    console = Console(stderr=True)
+    console = log_console(args)
     summary = run_job(config, address=args.address, fresh=args.fresh, console=console)
     print_funnel(summary.report, console)
     shards = summary.output.list("documents", suffix=".parquet")
