@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import yaml
 
 from pipeline.cli import main
@@ -101,3 +102,33 @@ def test_validate_checks_a_training_configs_runs(tmp_path, capsys):
     assert main(["validate", str(config)]) == 2
     err = capsys.readouterr().err.replace("\n", "")
     assert f"data.runs: {run / 'tokens' / 'train-00000.parquet'}: listed in" in err
+
+
+def test_a_manifest_url_that_is_missing_or_unreachable_says_which(tmp_path, capsys):
+    import http.server
+    import threading
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), http.server.SimpleHTTPRequestHandler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        missing = f"http://127.0.0.1:{server.server_port}/no/warc.paths.gz"
+        unreachable = "http://127.0.0.1:1/warc.paths.gz"
+        for url, why in (
+            (missing, "not found"),
+            (unreachable, "could not be read: Cannot connect"),
+        ):
+            path = tmp_path / "job.yaml"
+            inputs = [{"source": "web", "format": "warc", "paths": [url]}]
+            path.write_text(yaml.safe_dump({"name": "cc", "output": "out", "inputs": inputs}))
+            assert main(["validate", str(path), "--set", "stages=[extract]"]) == 2
+            err = capsys.readouterr().err.replace("\n", "")
+            assert f"inputs[0].paths: manifest '{url}' {why}" in err
+    finally:
+        server.shutdown()
+
+
+def test_debug_shows_the_traceback_of_an_error(tmp_path):
+    from pipeline.schema import ConfigError
+
+    with pytest.raises(ConfigError, match="config file not found"):
+        main(["--debug", "validate", str(tmp_path / "missing.yaml")])
