@@ -34,6 +34,7 @@ import pyarrow.parquet as pq
 from pipeline.checksums import describe_file, verify_file
 from pipeline.config import StageSpec
 from pipeline.documents import conform, removed_schema, text_bytes
+from pipeline.domains import SHARD_DOMAINS
 from pipeline.faults import kill_point
 from pipeline.inputs import InputFile
 from pipeline.output import WORK, RunOutput
@@ -178,10 +179,12 @@ def process_shard(file: InputFile, plan: ShardPlan, source: dict | None = None) 
             writer.write_table(batch)
             if plan.last:
                 result.profile.add(batch, rng.random(batch.num_rows))
+                funnel.domains.add_kept(batch)
             result.documents += batch.num_rows
             result.text_bytes += text_bytes(batch)
             kill_point("shard")
     result.files = {"/".join(parts): sink.written for parts, sink in written.items()}
+    funnel.domains = funnel.domains.largest(SHARD_DOMAINS)
     if read_stats is not None:
         stage_time = sum(funnel.stages[stage.name].elapsed_s for stage in stages)
         read_stats.elapsed_s = time.perf_counter() - started - stage_time
@@ -344,6 +347,7 @@ def _record_dropped(
 ) -> None:
     """Count their bytes and sample them by reason; with keep_removed, write them all."""
     stats = funnel.stage(stage)
+    funnel.domains.add_dropped(stage, dropped, reasons)
     signals = [
         f.name for f in schema if f.name not in BASE_NAMES and f.name in dropped.column_names
     ]

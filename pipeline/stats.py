@@ -11,6 +11,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from pipeline.domains import Domains
 from pipeline.sample import keep_lowest
 
 SAMPLES_PER_REASON = 6
@@ -86,6 +87,8 @@ class Funnel:
 
     stages: dict[str, StageStats] = field(default_factory=dict)
     samples: dict[str, dict[str, list[dict[str, Any]]]] = field(default_factory=dict)
+    domains: Domains = field(default_factory=Domains)
+    """Per web domain: documents kept, and dropped by stage and reason."""
 
     def stage(self, name: str) -> StageStats:
         return self.stages.setdefault(name, StageStats())
@@ -101,6 +104,7 @@ class Funnel:
         for stage, reasons in other.samples.items():
             for reason, entries in reasons.items():
                 self.add_samples(stage, reason, entries)
+        self.domains.merge(other.domains)
 
     def problems(self) -> list[str]:
         """Every place where counts are not conserved, within or between stages."""
@@ -119,11 +123,14 @@ class Funnel:
         return {
             "stages": [{"stage": name, **stats.to_json()} for name, stats in self.stages.items()],
             "samples": self.samples,
+            "domains": self.domains.to_json(),
         }
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Funnel:
-        funnel = cls(samples=data.get("samples", {}))
+        funnel = cls(
+            samples=data.get("samples", {}), domains=Domains.from_json(data.get("domains", {}))
+        )
         for entry in data["stages"]:
             funnel.stages[entry["stage"]] = StageStats.from_json(entry)
         return funnel

@@ -68,6 +68,31 @@ def test_the_funnel_equals_a_recount_of_kept_and_removed_documents(sample_run):
         assert entry["docs_in"] == entry["kept"] + sum(dropped.values())
 
 
+def test_the_domains_equal_a_recount_of_kept_and_removed_documents(sample_run):
+    """Recounted by urllib's URL parser from OUT/documents and OUT/removed."""
+    from urllib.parse import urlsplit
+
+    def domain(url):
+        host = urlsplit(url).hostname if url else None
+        return host.removeprefix("www.") if host else "(no url)"
+
+    out, report = sample_run
+    kept = Counter(domain(u) for u in pq.read_table(out / "documents")["url"].to_pylist())
+    removed = pq.read_table(out / "removed", columns=["url", "stage", "reason"]).to_pylist()
+    dropped = Counter(domain(row["url"]) for row in removed)
+    reasons = Counter((domain(r["url"]), f"{r['stage']}: {r['reason']}") for r in removed)
+    listed = report["domains"]
+    assert len(listed) == min(25, len(kept | dropped))
+    assert [d["documents"] for d in listed] == sorted((d["documents"] for d in listed), reverse=True)
+    for entry in listed:
+        name = entry["name"]
+        assert (entry["kept"], entry["removed"]) == (kept[name], dropped[name]), name
+        assert entry["documents"] == kept[name] + dropped[name]
+        mine = {reason: n for (host, reason), n in reasons.items() if host == name}
+        assert sum(entry["top_reasons"].values()) == sum(sorted(mine.values())[-3:])
+        assert all(mine[reason] == n for reason, n in entry["top_reasons"].items())
+
+
 def test_the_profile_equals_a_recount_of_the_kept_documents(sample_run):
     out, report = sample_run
     kept = pq.read_table(out / "documents")

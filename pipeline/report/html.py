@@ -46,6 +46,7 @@ def render_html(report: dict[str, Any]) -> str:
         _funnel(report),
         _tokens(report),
         _distribution(report),
+        _domains(report),
         _histograms(report),
         _counters(report),
         _phases(report),
@@ -241,6 +242,29 @@ def _distribution(report: dict[str, Any]) -> str:
             + chart
         )
     return "".join(parts)
+
+
+def _domains(report: dict[str, Any]) -> str:
+    domains = report.get("domains") or []
+    if not domains:
+        return ""
+    rows = [
+        f'<tr><td class="l">{escape(d["name"])}</td><td>{d["documents"]:,}</td>'
+        f"<td>{d['kept']:,}</td><td>{d['removed']:,}</td><td>{_megabytes(d['bytes_kept'])}</td>"
+        f'<td class="l sig">'
+        + "".join(f"<code>{escape(r)}={n:,}</code>" for r, n in d["top_reasons"].items())
+        + "</td></tr>"
+        for d in domains
+    ]
+    return (
+        f'<h2>Domains</h2><p class="muted">The {len(domains)} web domains with the most '
+        "documents, and why the removed ones went.</p>"
+        + table(
+            ["domain", "documents", "kept", "removed", "MB kept", "top reasons"],
+            rows,
+            table_id="domains",
+        )
+    )
 
 
 def _histograms(report: dict[str, Any]) -> str:
