@@ -201,7 +201,7 @@ def serve(requests: int, answers: int) -> None:
         for name in qualname.split("."):
             stage_type = getattr(stage_type, name)
         stage = stage_type(stage_type.Params.model_validate_json(params))
-        stage.load()
+        stage.try_load()
     except Exception:
         _send(answers, ("error", traceback.format_exc()))
         return

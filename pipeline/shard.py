@@ -211,7 +211,7 @@ def build_stage(spec: StageSpec) -> Stage:
     if isinstance(spec.params, TimeBudget):
         return sandboxed(stage_type, spec.params)
     stage = stage_type(spec.params)
-    stage.load()
+    stage.try_load()
     return stage
 
 

@@ -18,6 +18,7 @@ itself stays plain: calling its `process` runs in-process, without a budget.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
@@ -83,6 +84,13 @@ class StageBase(ABC):
     def load(self) -> None:  # noqa: B027 (a hook: most stages load nothing)
         """Load what the stage needs before its first batch (a model, word rules): the runner
         counts it as the stage's start-up, not its work. Loaders cache per process."""
+
+    def try_load(self) -> None:
+        """`load`, leaving a failure to the first batch: a model that does not load then
+        errors each document, which the runner counts (and `max_errored_share` turns into a
+        failed run naming the stage) instead of failing the shard task."""
+        with contextlib.suppress(Exception):
+            self.load()
 
 
 class Stage(StageBase):
