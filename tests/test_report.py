@@ -83,7 +83,9 @@ def test_the_domains_equal_a_recount_of_kept_and_removed_documents(sample_run):
     reasons = Counter((domain(r["url"]), f"{r['stage']}: {r['reason']}") for r in removed)
     listed = report["domains"]
     assert len(listed) == min(25, len(kept | dropped))
-    assert [d["documents"] for d in listed] == sorted((d["documents"] for d in listed), reverse=True)
+    assert [d["documents"] for d in listed] == sorted(
+        (d["documents"] for d in listed), reverse=True
+    )
     for entry in listed:
         name = entry["name"]
         assert (entry["kept"], entry["removed"]) == (kept[name], dropped[name]), name
