@@ -12,12 +12,15 @@ class MinHashParams(StrictModel):
     threshold: float = Field(default=0.8, gt=0, lt=1)
     """Jaccard similarity of word n-gram sets above which two documents are one."""
     num_perm: int = Field(default=256, ge=2, le=4096)
+    """Hash functions per signature: more finds near duplicates more reliably, slower."""
     ngram: int = Field(default=5, ge=1)
     """Words per shingle."""
     bands: int | None = Field(default=None, gt=0)
+    """LSH bands (with `rows`); bands × rows hashes of the signature are used."""
     rows: int | None = Field(default=None, gt=0)
     """LSH banding; default: chosen from threshold and num_perm (see dedup.banding)."""
     seed: int = Field(default=1, ge=0)
+    """Seeds the hash functions; runs compared against each other's index must share it."""
 
     @model_validator(mode="after")
     def _banding_fits(self) -> MinHashParams:

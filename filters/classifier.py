@@ -20,7 +20,7 @@ from pydantic import Field, model_validator
 from filters.classifier_training import POSITIVE
 from filters.fasttext_model import FastTextModel, load_model
 from pipeline.schema import RegularFile, StrictModel
-from pipeline.stage import Stage, Verdict
+from pipeline.stage import Stage, Verdict, crossed_details
 
 
 class Classifier(Stage):
@@ -35,13 +35,18 @@ class Classifier(Stage):
         label: str = POSITIVE
         """The label whose probability is the score."""
         min_score: float | None = Field(default=None, ge=0.0, le=1.0)
+        """Remove documents whose score is not above this (`quality_score_low`)."""
         keep_fraction: float | None = Field(default=None, gt=0.0, le=1.0)
+        """Keep the best-scoring share of each batch instead (an estimate of the global quantile)."""
 
         @model_validator(mode="after")
         def _one_selection(self) -> Classifier.Params:
             if self.min_score is not None and self.keep_fraction is not None:
                 raise ValueError("use either min_score or keep_fraction, not both")
             return self
+
+    def load(self) -> None:
+        load_model(self.params.model)
 
     def process(self, table: pa.Table) -> Verdict:
         texts = pc.fill_null(table.column("text"), "").to_pylist()
@@ -50,8 +55,12 @@ class Classifier(Stage):
         threshold = self._threshold(scores)
         if threshold is None:
             return Verdict(table)
-        low = np.where(scores > threshold, None, "quality_score_low")
-        return Verdict(table, removed=pa.array(low, pa.string()))
+        low = ~(scores > threshold)
+        return Verdict(
+            table,
+            removed=pa.array(np.where(low, "quality_score_low", None), pa.string()),
+            details=crossed_details(low, scores, "≤", threshold),
+        )
 
     def _scores(self, model: FastTextModel, texts: list[str]) -> np.ndarray:
         if len(model.labels) != 2:

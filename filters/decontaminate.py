@@ -39,8 +39,11 @@ class Reference(StrictModel):
     whose text must not appear in training data."""
 
     name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
+    """The benchmark's name, as `contamination` and the `benchmark.<name>` count show it."""
     paths: list[AbsolutePath] = Field(min_length=1)
+    """JSONL (optionally compressed) or Parquet files; globs allowed."""
     fields: list[str] = Field(default_factory=lambda: ["text"], min_length=1)
+    """The fields whose text must not appear in training data (e.g. question, answer)."""
 
 
 def normalised_words(texts: pa.Array | pa.ChunkedArray) -> pa.ListArray:
@@ -102,9 +105,11 @@ class Decontaminate(Stage):
 
     class Params(StrictModel):
         references: list[Reference] = Field(min_length=1)
+        """The evaluation sets to check against."""
         ngram: int = Field(default=13, ge=3)
         """Words per n-gram; GPT-3 used 13."""
         action: Literal["drop", "mark"] = "drop"
+        """`drop` removes matching documents as `contaminated`; `mark` only annotates them."""
 
     def __init__(self, params: Params) -> None:
         super().__init__(params)

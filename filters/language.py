@@ -17,7 +17,7 @@ from pydantic import Field
 
 from filters.fasttext_model import lid176_path, load_model
 from pipeline.schema import RegularFile, StrictModel
-from pipeline.stage import Stage, Verdict
+from pipeline.stage import Stage, Verdict, crossed_details
 
 
 class Language(Stage):
@@ -34,6 +34,9 @@ class Language(Stage):
         model: RegularFile | None = None
         """Path of a fastText language-ID model (lid.176.bin, GlotLID); default: lid.176.ftz."""
 
+    def load(self) -> None:
+        load_model(self.params.model or lid176_path())
+
     def process(self, table: pa.Table) -> Verdict:
         model = load_model(self.params.model or lid176_path())
         texts = pc.fill_null(table.column("text"), "").to_pylist()
@@ -41,15 +44,19 @@ class Language(Stage):
         language = pa.array(labels, pa.string())
         score = pa.array(scores, pa.float32())
         table = table.append_column("language", language).append_column("language_score", score)
-        return Verdict(table, removed=self._reasons(np.array(labels, dtype=object), scores))
-
-    def _reasons(self, labels: np.ndarray, scores: np.ndarray) -> pa.Array:
+        labels = np.array(labels, dtype=object)
         kept_language = (
             np.isin(labels, self.params.keep) if self.params.keep else np.ones(len(labels), bool)
         )
+        unsure = kept_language & ~(np.asarray(scores) > self.params.min_score)
         reasons = np.where(
-            ~kept_language,
-            "language_not_kept",
-            np.where(scores > self.params.min_score, None, "language_score_low"),
+            ~kept_language, "language_not_kept", np.where(unsure, "language_score_low", None)
         )
-        return pa.array(reasons, pa.string())
+        return Verdict(
+            table,
+            removed=pa.array(reasons, pa.string()),
+            details=pc.coalesce(
+                crossed_details(unsure, scores, "≤", self.params.min_score),
+                pa.array(np.where(kept_language, None, labels + " not in keep"), pa.string()),
+            ),
+        )

@@ -25,9 +25,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import Field, model_validator
 
-from filters.kenlm_model import document_perplexities
+from filters.kenlm_model import document_perplexities, load_kenlm
 from pipeline.schema import RegularFile, StrictModel
-from pipeline.stage import Stage, Verdict
+from pipeline.stage import Stage, Verdict, crossed_details
 
 Bucket = Literal["head", "middle", "tail"]
 BUCKETS: tuple[Bucket, ...] = ("head", "middle", "tail")
@@ -68,6 +68,7 @@ class Perplexity(Stage):
         model: RegularFile
         """KenLM binary (or ARPA) model, e.g. from `tokenmill lm train`."""
         max_perplexity: float | None = Field(default=None, gt=0)
+        """Remove documents above this perplexity (`perplexity_high`)."""
         cutoffs: RegularFile | None = None
         """Per-language bucket cutoffs from `tokenmill lm cutoffs`."""
         keep: list[Bucket] | None = Field(default=None, min_length=1)
@@ -83,12 +84,24 @@ class Perplexity(Stage):
                 read_cutoffs(self.cutoffs)
             return self
 
+    def load(self) -> None:
+        load_kenlm(self.params.model)
+
     def process(self, table: pa.Table) -> Verdict:
         perplexity = document_perplexities(self.params.model, table.column("text"))
         buckets = self._buckets(table, perplexity)
         table = table.append_column("perplexity", perplexity)
         table = table.append_column("perplexity_bucket", buckets)
-        return Verdict(table, removed=self._reasons(perplexity, buckets))
+        return Verdict(
+            table, removed=self._reasons(perplexity, buckets), details=self._details(perplexity)
+        )
+
+    def _details(self, perplexity: pa.Array) -> pa.Array | None:
+        if self.params.max_perplexity is None:
+            return None
+        values = perplexity.to_numpy(zero_copy_only=False)
+        high = values > self.params.max_perplexity
+        return crossed_details(high, values, ">", self.params.max_perplexity)
 
     def _buckets(self, table: pa.Table, perplexity: pa.Array) -> pa.Array:
         if self.params.cutoffs is None:

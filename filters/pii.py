@@ -66,6 +66,7 @@ class Pii(Stage):
 
     class Params(TimeBudget):
         entities: list[Entity] = Field(default_factory=lambda: list(PATTERN_ENTITIES))
+        """What to find; PERSON and LOCATION need `spacy_model`."""
         phone_regions: list[str] = Field(default_factory=lambda: ["US", "GB", "DE", "FR"])
         """Regions whose national formats phonenumbers accepts (international +NN always)."""
         policy: dict[Entity, Policy] = Field(default_factory=dict)

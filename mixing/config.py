@@ -17,15 +17,20 @@ class MixtureConfig(StrictModel):
     """
 
     weights: dict[str, float] | None = None
+    """Source → share of the token budget."""
     epochs: dict[str, float] | None = None
+    """Source → passes over its documents (fractions sample)."""
     target_tokens: int | None = Field(default=None, gt=0)
+    """The token budget `weights` share."""
     chinchilla_params: int | str | None = None
     """Model size as a number or `125M`/`1.3B`; the budget is 20 tokens per parameter."""
     validation: float = Field(default=0.0, ge=0.0, lt=1.0)
-    """Fraction of each source's documents held out for OUT/tokens/val/, before up-sampling."""
+    """Fraction of each source's documents held out for OUT/tokens/val/, before up-sampling:
+    a seeded draw per document, and at least one document of each source that has two."""
     shard_tokens: int = Field(default=50_000_000, gt=0)
     """Training shards hold about this many tokens each."""
     seed: int = 0
+    """Seeds the validation draw and the up-sampling order."""
 
     @field_validator("weights", "epochs")
     @classmethod

@@ -23,6 +23,7 @@ from mixing.config import MixtureConfig
 from pipeline.schema import (
     AbsolutePath,
     ConfigError,
+    PathCheck,
     StrictModel,
     format_validation_error,
     read_config,
@@ -33,8 +34,11 @@ from tokenizer.config import TokenizerConfig, TokenizerTrainConfig
 
 class InputSpec(StrictModel):
     source: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
+    """The source's name: shard names, report rows and `mixture` weights use it."""
     format: Literal["warc", "jsonl", "parquet", "text"]
+    """`warc` (needs `extract`), `jsonl` and `parquet` (a `text` field or column; `id`, `url` kept if present), or plain `text`."""
     paths: list[AbsolutePath] = Field(min_length=1)
+    """Files, globs or URLs; a `warc.paths(.gz)` manifest lists WARC files (relative entries against `manifest_base`). Compressed files (.gz, .zst) are read as such."""
     split_on: str | None = None
     """`text` only: a regex whose matches start a new document (e.g. WikiText's ` = Title = `)."""
     max_record_bytes: int = Field(default=10_000_000, gt=0)
@@ -77,8 +81,12 @@ class StageSpec(StrictModel):
 
 
 class JobConfig(StrictModel):
+    """A pipeline job: inputs, the stages run over them in order, and where the run goes."""
+
     name: str = Field(min_length=1)
+    """The run's name, shown in its report."""
     output: AbsolutePath = Field(min_length=1)
+    """The run's folder or URL (OUT): documents/, tokens/, report/, and the state a rerun resumes from."""
     inputs: list[InputSpec] = Field(min_length=1)
     stages: list[StageSpec] = Field(default_factory=list)
     keep_removed: bool = False
@@ -87,6 +95,7 @@ class JobConfig(StrictModel):
     mixture: MixtureConfig | None = None
     """Weight sources and write OUT/tokens/; needs a tokenizer (default: train one)."""
     tokenizer: TokenizerConfig | None = None
+    """The BPE the token shards use: trained on this run's documents, or an existing one (`path`) so several runs share token ids."""
 
     @model_validator(mode="after")
     def _stage_order(self) -> JobConfig:
@@ -99,6 +108,11 @@ class JobConfig(StrictModel):
         sources = [spec.source for spec in self.inputs]
         if len(set(sources)) != len(sources):
             raise ValueError("each input needs its own `source` name")
+        if self.tokenizer is not None and self.mixture is None:
+            raise ValueError(
+                "tokenizer: only the token shards use it, and they need a `mixture:` section "
+                "(`mixture: {}` writes every source once)"
+            )
         if self.mixture is not None:
             for key in ("weights", "epochs"):
                 unknown = set(getattr(self.mixture, key) or {}) - set(sources)
@@ -130,7 +144,7 @@ class JobConfig(StrictModel):
         return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()
 
 
-def parse_stages(entries: Any) -> list[StageSpec]:
+def parse_stages(entries: Any, context: dict[str, Any] | None = None) -> list[StageSpec]:
     if entries is None:
         return []
     if not isinstance(entries, list):
@@ -150,7 +164,7 @@ def parse_stages(entries: Any) -> list[StageSpec]:
         if name in (spec.name for spec in specs):
             raise ConfigError(f"stages.{name}: listed twice; each stage runs at most once")
         try:
-            model = STAGE_TYPES[name].Params.model_validate(params or {})
+            model = STAGE_TYPES[name].Params.model_validate(params or {}, context=context)
         except ValidationError as err:
             message = format_validation_error(err, f"stages.{name}", STAGE_TYPES[name].Params)
             raise ConfigError(message) from None
@@ -165,10 +179,14 @@ def load_config(
     return validate_config(read_config(path, overrides, output), origin=str(path))
 
 
-def validate_config(data: dict[str, Any], origin: str = "<config>") -> JobConfig:
+def validate_config(
+    data: dict[str, Any], origin: str = "<config>", path_check: PathCheck | None = None
+) -> JobConfig:
+    """The job config `data` describes; `path_check` may refuse any path it holds."""
+    context = {"path_check": path_check}
     try:
-        stages = parse_stages(data.get("stages"))
-        return JobConfig.model_validate({**data, "stages": stages})
+        stages = parse_stages(data.get("stages"), context)
+        return JobConfig.model_validate({**data, "stages": stages}, context=context)
     except ValidationError as err:
         raise ConfigError(f"{origin}: {format_validation_error(err, model=JobConfig)}") from None
     except ConfigError as err:

@@ -44,6 +44,7 @@ class Extract(Stage):
 
     class Params(TimeBudget):
         engine: Literal["tokenmill", "resiliparse", "trafilatura"] = "tokenmill"
+        """Main-text extractor: tokenmill's own (fastest), or resiliparse's or trafilatura's."""
 
     def process(self, table: pa.Table) -> Verdict:
         if "html" not in table.column_names:

@@ -63,12 +63,21 @@ def _expand(spec: InputSpec, key: str) -> list[str]:
     return paths
 
 
+def _why_unread(err: FileNotFoundError) -> str:
+    """fsspec's HTTP file system says "not found" for any failure; the cause tells a missing
+    file (HTTP 404) from a host it cannot reach."""
+    cause = err.__cause__
+    if cause is None or getattr(cause, "status", None) == 404:
+        return "not found"
+    return f"could not be read: {cause}"
+
+
 def _manifest_entries(manifest: str, base: str, key: str) -> list[str]:
     try:
         with fsspec.open(manifest, "rt", compression="infer") as handle:
             lines = [line.strip() for line in handle]
-    except FileNotFoundError:
-        raise ConfigError(f"{key}: manifest {manifest!r} not found") from None
+    except FileNotFoundError as err:
+        raise ConfigError(f"{key}: manifest {manifest!r} {_why_unread(err)}") from None
     entries = [line for line in lines if line and not line.startswith("#")]
     if not entries:
         raise ConfigError(f"{key}: manifest {manifest!r} lists no file")

@@ -10,11 +10,13 @@ from __future__ import annotations
 import importlib
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import yaml
 
-from pipeline.schema import ConfigError, read_config
+from pipeline.schema import ConfigError, PathCheck, read_config
 from trainer.config import PosttrainConfig, TrainConfig, TrainConfigError, validate_train_config
 from trainer.errors import TrainingError
 
@@ -33,16 +35,49 @@ def load_train_config(
     data = read_config(path, overrides, output)
     if kind and data.setdefault("kind", kind) != kind:
         raise ConfigError(f"{path}: kind: {data['kind']!r}, but this is `tokenmill {kind}`")
+    return train_config(data, str(path), nproc)
+
+
+def train_config(
+    data: dict[str, Any], origin: str, nproc: int = 1, path_check: PathCheck | None = None
+) -> TrainConfig:
+    """`load_train_config` for a config already read into a mapping (a post-training one
+    when it has a `kind`); `path_check` may refuse any path it holds (before any of them is
+    looked at)."""
     try:
-        config = validate_train_config(data, origin=str(path))
+        config = validate_train_config(data, origin=origin)
     except TrainConfigError as err:
         raise ConfigError(str(err)) from None
     try:
         config.accumulation_steps(nproc)
     except TrainConfigError as err:
-        raise ConfigError(f"{path}: {err}") from None
+        raise ConfigError(f"{origin}: {err}") from None
+    if path_check is not None:
+        refused = [
+            f"{origin}: {key}: {problem}"
+            for key, path in training_paths(config)
+            if (problem := path_check(path)) is not None
+        ]
+        if refused:
+            raise ConfigError("\n".join(refused))
     refuse_pipeline_output(Path(config.output))
     return config
+
+
+def training_paths(config: TrainConfig) -> Iterator[tuple[str, str]]:
+    """The paths a training config holds, by key."""
+    yield "output", config.output
+    if isinstance(config, PosttrainConfig):
+        data = config.data
+        optional = {"data.val": data.val, "data.tokenizer": data.tokenizer}
+        optional["init_from"] = config.init_from
+        yield "data.train", data.train
+        yield from ((key, path) for key, path in optional.items() if path is not None)
+    else:
+        for index, run in enumerate(config.data.runs):
+            yield f"data.runs.{index}.path", run.path
+    if config.checkpoint.folder is not None:
+        yield "checkpoint.folder", config.checkpoint.folder
 
 
 def refuse_pipeline_output(output: Path) -> None:

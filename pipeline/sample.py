@@ -36,7 +36,8 @@ def lowest(
 
 
 def describe(row: dict[str, Any], rank: float, signals: Sequence[str]) -> dict[str, Any]:
-    """What the report shows of one document: where it came from, its start, its signals."""
+    """What the report shows of one document: where it came from, its start, its signals,
+    and for a removed one what decided it (`detail`), where its stage says."""
     text = row.get("text") or ""
     return {
         "id": row.get("id"),
@@ -45,6 +46,7 @@ def describe(row: dict[str, Any], rank: float, signals: Sequence[str]) -> dict[s
         "chars": len(text),
         "excerpt": text[:EXCERPT_CHARS],
         "signals": {name: row[name] for name in signals if row.get(name) is not None},
+        **({"detail": row["detail"]} if row.get("detail") else {}),
         "rank": rank,
     }
 

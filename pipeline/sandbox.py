@@ -193,13 +193,15 @@ def _read(fd: int, size: int, deadline: float | None) -> pa.Buffer:
 
 
 def serve(requests: int, answers: int) -> None:
-    """The child: build the stage it is sent, then answer batches until its input closes."""
+    """The child: build and load the stage it is sent, then answer batches until its input
+    closes."""
     module, qualname, params = _receive(requests, None)
     try:
         stage_type: Any = importlib.import_module(module)
         for name in qualname.split("."):
             stage_type = getattr(stage_type, name)
         stage = stage_type(stage_type.Params.model_validate_json(params))
+        stage.try_load()
     except Exception:
         _send(answers, ("error", traceback.format_exc()))
         return

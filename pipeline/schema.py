@@ -5,7 +5,8 @@ The strict base model, `ConfigError`, the formatting of validation errors that n
 key, `--set key=value` overrides, and the path types: every path a config holds is made
 absolute (or kept a URL) when it is loaded, before any task is sent anywhere, so a
 cluster's workers read what the user meant; a model, list or tokenizer must also be a
-regular file.
+regular file. Whoever validates a config may refuse paths (`PathCheck`): the job service
+admits only those under its allowed roots.
 """
 
 from __future__ import annotations
@@ -15,14 +16,14 @@ import os
 import stat
 import types
 import typing
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
 import fsspec
 import yaml
 from fsspec.core import url_to_fs
-from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError, ValidationInfo
 
 
 class ConfigError(ValueError):
@@ -76,16 +77,30 @@ def regular_file(path: str) -> FilePath:
     return FilePath(Path(path).resolve())
 
 
-RegularFile = Annotated[str, AfterValidator(regular_file)]
-"""A config path to a model, list or tokenizer file; see `regular_file`."""
-
-
 def absolute(path: str) -> str:
     """A local path (a glob too) made absolute against the current folder; URLs as given."""
     return usable_url(path) if "://" in path else os.path.abspath(os.path.expanduser(path))
 
 
-AbsolutePath = Annotated[str, AfterValidator(absolute)]
+PathCheck = Callable[[str], str | None]
+"""Why an absolute path or URL may not be used, or None: what a caller of `validate_config`
+may give (the job service: its allowed roots)."""
+
+
+def admitted(path: str, info: ValidationInfo) -> str:
+    """`path` unless the validation's `path_check` (in its context) refuses it; checked
+    before a file's existence is, so a refused path is never looked at."""
+    check = (info.context or {}).get("path_check")
+    if check is not None and (problem := check(path)):
+        raise ValueError(problem)
+    return path
+
+
+RegularFile = Annotated[
+    str, AfterValidator(absolute), AfterValidator(admitted), AfterValidator(regular_file)
+]
+"""A config path to a model, list or tokenizer file; see `regular_file`."""
+AbsolutePath = Annotated[str, AfterValidator(absolute), AfterValidator(admitted)]
 """A config path to an input, an output or an index, which need not exist yet."""
 
 

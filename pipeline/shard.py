@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,6 +34,7 @@ import pyarrow.parquet as pq
 from pipeline.checksums import describe_file, verify_file
 from pipeline.config import StageSpec
 from pipeline.documents import conform, removed_schema, text_bytes
+from pipeline.domains import SHARD_DOMAINS
 from pipeline.faults import kill_point
 from pipeline.inputs import InputFile
 from pipeline.output import WORK, RunOutput
@@ -144,14 +145,12 @@ def process_shard(file: InputFile, plan: ShardPlan, source: dict | None = None) 
     funnel = Funnel()
     output = RunOutput(plan.output)
     read_stats = funnel.stage("read") if plan.segment == 0 else None
-    stages = [build_stage(spec) for spec in plan.stages]
+    stages = []
     if plan.after is not None:
-        global_stage = STAGE_TYPES[plan.after.name](plan.after.params)
-        stages.insert(0, global_stage.for_shard(output, file.shard))
-    for stage in stages:
-        funnel.stage(stage.name)
-    # Reading time starts here: building the stages (a sandbox's child starting, once per
-    # worker) is not reading.
+        stages.append(_timed_start(funnel, plan.after.name, lambda: _applied(plan, file, output)))
+    for spec in plan.stages:
+        stages.append(_timed_start(funnel, spec.name, lambda spec=spec: build_stage(spec)))
+    # Reading time starts here: building the stages is their start-up, not reading.
     started = time.perf_counter()
     result = ShardResult(shard=file.shard, input=file.path, funnel=funnel)
     rng = shard_rng(f"{file.shard}/{plan.segment}")
@@ -180,10 +179,12 @@ def process_shard(file: InputFile, plan: ShardPlan, source: dict | None = None) 
             writer.write_table(batch)
             if plan.last:
                 result.profile.add(batch, rng.random(batch.num_rows))
+                funnel.domains.add_kept(batch)
             result.documents += batch.num_rows
             result.text_bytes += text_bytes(batch)
             kill_point("shard")
     result.files = {"/".join(parts): sink.written for parts, sink in written.items()}
+    funnel.domains = funnel.domains.largest(SHARD_DOMAINS)
     if read_stats is not None:
         stage_time = sum(funnel.stages[stage.name].elapsed_s for stage in stages)
         read_stats.elapsed_s = time.perf_counter() - started - stage_time
@@ -191,12 +192,27 @@ def process_shard(file: InputFile, plan: ShardPlan, source: dict | None = None) 
     return result
 
 
+def _timed_start(funnel: Funnel, name: str, start: Callable[[], Stage]) -> Stage:
+    started = time.perf_counter()
+    stage = start()
+    funnel.stage(name).startup_s += time.perf_counter() - started
+    return stage
+
+
+def _applied(plan: ShardPlan, file: InputFile, output: RunOutput) -> Stage:
+    """The stage that applies the global phase before this segment to `file`'s shard."""
+    return STAGE_TYPES[plan.after.name](plan.after.params).for_shard(output, file.shard)
+
+
 def build_stage(spec: StageSpec) -> Stage:
-    """The stage `spec` names; one with a time budget runs in this process's sandbox for it."""
+    """The stage `spec` names, loaded; one with a time budget runs in this process's sandbox
+    for it (whose child loads it)."""
     stage_type = STAGE_TYPES[spec.name]
     if isinstance(spec.params, TimeBudget):
         return sandboxed(stage_type, spec.params)
-    return stage_type(spec.params)
+    stage = stage_type(spec.params)
+    stage.try_load()
+    return stage
 
 
 def read_segment(
@@ -243,7 +259,7 @@ def apply_stage(
         dropped = pc.invert(keep)
         _record_dropped(
             stage.name,
-            verdict.table.filter(dropped),
+            _with_details(verdict).filter(dropped),
             reason.filter(dropped),
             funnel,
             removed_writer,
@@ -254,6 +270,13 @@ def apply_stage(
     stats.kept += kept.num_rows
     stats.bytes_kept += text_bytes(kept)
     return kept
+
+
+def _with_details(verdict: Verdict) -> pa.Table:
+    """The verdict's table with its `details` as a column, for the removed samples."""
+    if verdict.details is None:
+        return verdict.table
+    return verdict.table.append_column("detail", verdict.details.cast(pa.string()))
 
 
 def _reasons(column: pa.Array | None, rows: int) -> pa.Array:
@@ -308,6 +331,7 @@ def _joined(verdicts: list[Verdict]) -> Verdict:
         table,
         removed=pa.concat_arrays([_reasons(v.removed, v.table.num_rows) for v in verdicts]),
         errored=pa.concat_arrays([_reasons(v.errored, v.table.num_rows) for v in verdicts]),
+        details=pa.concat_arrays([_reasons(v.details, v.table.num_rows) for v in verdicts]),
         counters=dict(counters),
     )
 
@@ -323,6 +347,7 @@ def _record_dropped(
 ) -> None:
     """Count their bytes and sample them by reason; with keep_removed, write them all."""
     stats = funnel.stage(stage)
+    funnel.domains.add_dropped(stage, dropped, reasons)
     signals = [
         f.name for f in schema if f.name not in BASE_NAMES and f.name in dropped.column_names
     ]

@@ -18,11 +18,13 @@ itself stays plain: calling its `process` runs in-process, without a budget.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ClassVar
 
+import numpy as np
 import pyarrow as pa
 from pydantic import BaseModel, Field
 
@@ -38,11 +40,23 @@ class Verdict:
     table: pa.Table
     removed: pa.Array | None = None
     """Per row: why the document is removed (string), or null to keep it."""
+    details: pa.Array | None = None
+    """Per removed row: what decided it, e.g. the value a rule measured and the threshold it
+    crossed (`0.62 < 0.8`); shown beside the report's removed samples."""
     errored: pa.Array | None = None
     """Per row: why the document could not be processed (string), or null."""
     counters: dict[str, int] = field(default_factory=dict)
     """What the stage counted beyond documents, summed into the report: lines a line-level
     rule removed, PII entities by type, documents matching each benchmark, ..."""
+
+
+def crossed_details(
+    removed: np.ndarray, values: np.ndarray, sign: str, threshold: float
+) -> pa.Array:
+    """A Verdict's `details` for a threshold on one score: `value sign threshold` (e.g.
+    `0.41 ≤ 0.65`) where `removed`, null elsewhere."""
+    text = np.char.mod(f"%.4g {sign} {threshold:.4g}", np.asarray(values, np.float64))
+    return pa.array(np.where(removed, text.astype(object), None), pa.string())
 
 
 class TimeBudget(StrictModel):
@@ -66,6 +80,17 @@ class StageBase(ABC):
 
     def __init__(self, params: BaseModel) -> None:
         self.params = params
+
+    def load(self) -> None:  # noqa: B027 (a hook: most stages load nothing)
+        """Load what the stage needs before its first batch (a model, word rules): the runner
+        counts it as the stage's start-up, not its work. Loaders cache per process."""
+
+    def try_load(self) -> None:
+        """`load`, leaving a failure to the first batch: a model that does not load then
+        errors each document, which the runner counts (and `max_errored_share` turns into a
+        failed run naming the stage) instead of failing the shard task."""
+        with contextlib.suppress(Exception):
+            self.load()
 
 
 class Stage(StageBase):

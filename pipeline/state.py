@@ -56,6 +56,21 @@ def plan_digest(config: JobConfig) -> str:
     return hashlib.sha256(json.dumps(decisive, sort_keys=True).encode()).hexdigest()
 
 
+def check_plan(output: RunOutput, digest: str) -> bool:
+    """Whether `output` holds a run of the plan `digest`: True to resume it, False when the
+    folder holds no run yet; a run of another plan is a ConfigError."""
+    if not output.exists("_state", "plan.json"):
+        return False
+    recorded = output.read_json("_state", "plan.json")["digest"]
+    if recorded != digest:
+        raise ConfigError(
+            f"output: {output.url} holds a run of a different config "
+            f"(plan {recorded[:12]}, this one {digest[:12]}); "
+            "choose another --output or rerun with --fresh"
+        )
+    return True
+
+
 class RunState:
     def __init__(self, output: RunOutput, digest: str) -> None:
         self.output = output
@@ -69,15 +84,7 @@ class RunState:
         digest = plan_digest(config)
         if fresh:
             output.remove_run()
-        if output.exists("_state", "plan.json"):
-            recorded = output.read_json("_state", "plan.json")["digest"]
-            if recorded != digest:
-                raise ConfigError(
-                    f"output: {output.url} holds a run of a different config "
-                    f"(plan {recorded[:12]}, this one {digest[:12]}); "
-                    "choose another --output or rerun with --fresh"
-                )
-        else:
+        if not check_plan(output, digest):
             output.write_json({"digest": digest}, "_state", "plan.json")
         if damaged := damaged_shards(output):
             more = f" (and {len(damaged) - 1} more)" if len(damaged) > 1 else ""

@@ -11,6 +11,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from pipeline.domains import Domains
 from pipeline.sample import keep_lowest
 
 SAMPLES_PER_REASON = 6
@@ -29,6 +30,10 @@ class StageStats:
     bytes_dropped: Counter[str] = field(default_factory=Counter)
     """Bytes of the documents removed or errored, by reason."""
     elapsed_s: float = 0.0
+    """Seconds deciding: the stage's work on its batches."""
+    startup_s: float = 0.0
+    """Seconds getting ready in each task: building the stage, loading its models (once per
+    worker process; later tasks reuse them), starting its sandbox."""
 
     def merge(self, other: StageStats) -> None:
         self.docs_in += other.docs_in
@@ -40,6 +45,7 @@ class StageStats:
         self.bytes_kept += other.bytes_kept
         self.bytes_dropped.update(other.bytes_dropped)
         self.elapsed_s += other.elapsed_s
+        self.startup_s += other.startup_s
 
     def conserved(self) -> bool:
         return self.docs_in == self.kept + sum(self.removed.values()) + sum(self.errored.values())
@@ -55,6 +61,7 @@ class StageStats:
             "bytes_kept": self.bytes_kept,
             "bytes_dropped": dict(sorted(self.bytes_dropped.items())),
             "elapsed_s": round(self.elapsed_s, 3),
+            "startup_s": round(self.startup_s, 3),
         }
 
     @classmethod
@@ -69,6 +76,7 @@ class StageStats:
             bytes_kept=data["bytes_kept"],
             bytes_dropped=Counter(data.get("bytes_dropped", {})),
             elapsed_s=data["elapsed_s"],
+            startup_s=data.get("startup_s", 0.0),
         )
 
 
@@ -79,6 +87,8 @@ class Funnel:
 
     stages: dict[str, StageStats] = field(default_factory=dict)
     samples: dict[str, dict[str, list[dict[str, Any]]]] = field(default_factory=dict)
+    domains: Domains = field(default_factory=Domains)
+    """Per web domain: documents kept, and dropped by stage and reason."""
 
     def stage(self, name: str) -> StageStats:
         return self.stages.setdefault(name, StageStats())
@@ -94,6 +104,7 @@ class Funnel:
         for stage, reasons in other.samples.items():
             for reason, entries in reasons.items():
                 self.add_samples(stage, reason, entries)
+        self.domains.merge(other.domains)
 
     def problems(self) -> list[str]:
         """Every place where counts are not conserved, within or between stages."""
@@ -112,11 +123,14 @@ class Funnel:
         return {
             "stages": [{"stage": name, **stats.to_json()} for name, stats in self.stages.items()],
             "samples": self.samples,
+            "domains": self.domains.to_json(),
         }
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Funnel:
-        funnel = cls(samples=data.get("samples", {}))
+        funnel = cls(
+            samples=data.get("samples", {}), domains=Domains.from_json(data.get("domains", {}))
+        )
         for entry in data["stages"]:
             funnel.stages[entry["stage"]] = StageStats.from_json(entry)
         return funnel

@@ -10,7 +10,9 @@ else `RAY_API_SERVER_ADDRESS` or `RAY_ADDRESS` as Ray reads them.
 
 from __future__ import annotations
 
+import shlex
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,13 +20,14 @@ import yaml
 from ray.job_submission import JobSubmissionClient
 
 from pipeline.cluster import TOKEN_HELP, shipped_code
-from pipeline.config import validate_config
-from pipeline.launch import load_train_config, resolved_text
+from pipeline.config import JobConfig, validate_config
+from pipeline.launch import resolved_text, train_config
 from pipeline.manifest import source_git_sha
-from pipeline.schema import ConfigError, read_config
-from trainer.config import POSTTRAIN_KINDS
+from pipeline.schema import ConfigError, PathCheck, read_config
+from trainer.config import POSTTRAIN_KINDS, TrainConfig
 
 CONFIG_NAME = "tokenmill-job.yaml"
+ENTRYPOINT = ("python", "-m", "pipeline.cli")
 
 
 def job_client(address: str | None) -> JobSubmissionClient:
@@ -36,11 +39,24 @@ def job_client(address: str | None) -> JobSubmissionClient:
         raise ConfigError(message) from None
 
 
+@dataclass(frozen=True)
+class Job:
+    """A config validated for a Ray Job: what it is, its resolved text, and the command
+    (an argument list) that runs it on the cluster."""
+
+    kind: str
+    """`pipeline`, `train`, or a post-training config's kind (`sft`, `reward`, `dpo`): the
+    command that runs it."""
+    config: JobConfig | TrainConfig
+    text: str
+    entrypoint: list[str]
+
+
 def config_kind(data: dict[str, Any]) -> str:
-    """`run` for a pipeline job config, `train` for a training config, its `kind` (sft,
-    reward, dpo) for a post-training one: the command that runs it."""
+    """`pipeline` for a pipeline job config, `train` for a training config, its `kind` for a
+    post-training one."""
     if "inputs" in data:
-        return "run"
+        return "pipeline"
     if data.get("kind") in POSTTRAIN_KINDS:
         return data["kind"]
     if "data" in data and "model" in data:
@@ -50,30 +66,48 @@ def config_kind(data: dict[str, Any]) -> str:
     )
 
 
-def submit(
-    path: str, overrides: list[str], output: str | None, address: str | None, nproc: int = 1
-) -> str:
-    """Validate the config at `path` and submit it; the job's submission id. A training
-    job runs `nproc` ranks on Ray Train."""
-    data = read_config(path, overrides, output)
+def prepare(
+    data: dict[str, Any], origin: str, nproc: int = 1, path_check: PathCheck | None = None
+) -> Job:
+    """Validate a config read into a mapping; a training job runs `nproc` ranks on Ray
+    Train. `path_check` may refuse any path the config holds."""
     kind = config_kind(data)
-    if kind == "run":
-        text = yaml.safe_dump(validate_config(data, origin=str(path)).to_dict(), sort_keys=False)
-        entrypoint = f"python -m pipeline.cli run {CONFIG_NAME}"
-    else:
-        posttrain = kind if kind in POSTTRAIN_KINDS else None
-        text = resolved_text(load_train_config(path, overrides, output, nproc, posttrain))
-        entrypoint = f"python -m pipeline.cli {kind} {CONFIG_NAME} --nproc {nproc}"
-    client = job_client(address)
+    if kind == "pipeline":
+        config = validate_config(data, origin, path_check)
+        text = yaml.safe_dump(config.to_dict(), sort_keys=False)
+        return Job("pipeline", config, text, [*ENTRYPOINT, "run", CONFIG_NAME])
+    config = train_config(data, origin, nproc, path_check)
+    entrypoint = [*ENTRYPOINT, kind, CONFIG_NAME, "--nproc", str(nproc)]
+    return Job(kind, config, resolved_text(config), entrypoint)
+
+
+def submit_job(
+    job: Job,
+    client: JobSubmissionClient,
+    metadata: dict[str, str],
+    submission_id: str | None = None,
+) -> str:
+    """Submit a prepared job with this checkout's code; its submission id. Ray takes the
+    entrypoint as one command line: it is the argument list, each argument quoted."""
     with tempfile.TemporaryDirectory(prefix="tokenmill-job-") as folder:
-        (Path(folder) / CONFIG_NAME).write_text(text)
+        (Path(folder) / CONFIG_NAME).write_text(job.text)
         runtime_env = {
             **shipped_code(),
             "working_dir": folder,  # uploaded by submit_job
             "env_vars": {"TOKENMILL_GIT_SHA": source_git_sha() or ""},
         }
         return client.submit_job(
-            entrypoint=entrypoint,
+            entrypoint=shlex.join(job.entrypoint),
             runtime_env=runtime_env,
-            metadata={"tokenmill": kind, "config": str(Path(path).resolve())},
+            metadata={"tokenmill": job.kind, **metadata},
+            submission_id=submission_id,
         )
+
+
+def submit(
+    path: str, overrides: list[str], output: str | None, address: str | None, nproc: int = 1
+) -> str:
+    """Validate the config at `path` and submit it; the job's submission id. A training
+    job runs `nproc` ranks on Ray Train."""
+    job = prepare(read_config(path, overrides, output), str(path), nproc)
+    return submit_job(job, job_client(address), {"config": str(Path(path).resolve())})

@@ -7,11 +7,13 @@ order) and cannot go on without one, and the shard plan uses it directly, counti
 documents on its bar and going on past a shard whose task failed.
 
 On a terminal the progress is a bar; elsewhere (a Ray Job's log, CI, a file) it is a plain
-line every `LINE_INTERVAL_S` seconds and when the step ends, with the rate and an ETA.
+line every `LINE_INTERVAL_S` seconds (whether or not a task finished) and when the step
+ends, with the rate and an ETA.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 import traceback
 from collections.abc import Iterator, Sequence
@@ -22,6 +24,8 @@ from typing import Any
 import ray
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from pipeline.json_log import JsonLog
 
 Call = tuple[Any, tuple]
 """A remote function and its arguments."""
@@ -82,23 +86,34 @@ class _Step:
 
 class ProgressLines:
     """Rich's Progress interface, printed as lines: `shards 3/10, 1,234 documents (41/s),
-    ETA 0:00:17`."""
+    ETA 0:00:17` every `interval` seconds while a step runs (a shard can take minutes: the
+    lines show the run is alive), and once when it ends."""
 
     def __init__(self, console: Console, counted: str | None, interval: float = LINE_INTERVAL_S):
         self.console, self.counted, self.interval = console, counted, interval
         self.steps: list[_Step] = []
-        self.last_line = time.monotonic()
+        self.lock = threading.Lock()
+        self.stopped = threading.Event()
+        self.heartbeat = threading.Thread(target=self._beat, daemon=True)
 
     def __enter__(self) -> ProgressLines:
+        self.heartbeat.start()
         return self
 
     def __exit__(self, *exc_info: object) -> None:
-        if exc_info[0] is None:
-            for step in self.steps:
-                self._print(step)
+        self.stopped.set()
+        self.heartbeat.join()
+
+    def _beat(self) -> None:
+        while not self.stopped.wait(self.interval):
+            running = [step for step in self.steps if step.done < step.total]
+            if running:
+                self._print(running[-1])
 
     def add_task(self, description: str, total: int, **fields: int) -> int:
         self.steps.append(_Step(description, total, fields))
+        if total == 0:
+            self._print(self.steps[-1])
         return len(self.steps) - 1
 
     def advance(self, task: int, advance: int = 1) -> None:
@@ -106,24 +121,34 @@ class ProgressLines:
 
     def update(self, task: int, advance: int = 0, **fields: int) -> None:
         step = self.steps[task]
+        ended = step.done >= step.total
         step.done += advance
         step.fields.update(fields)
-        if time.monotonic() - self.last_line >= self.interval and step.done < step.total:
+        if step.done >= step.total and not ended:
             self._print(step)
 
     def _print(self, step: _Step) -> None:
-        self.last_line = now = time.monotonic()
+        with self.lock:
+            self._print_line(step)
+
+    def _print_line(self, step: _Step) -> None:
+        now = time.monotonic()
         elapsed = max(now - step.started, 1e-9)
         parts = [f"{step.description} {step.done}/{step.total}"]
+        numbers: dict[str, Any] = {"step": step.description, "done": step.done}
+        numbers |= {"total": step.total, "elapsed_s": round(elapsed, 1)}
         if self.counted:
-            count = step.fields.get(self.counted, 0)
+            count = numbers[self.counted] = step.fields.get(self.counted, 0)
             parts.append(f"{count:,} {self.counted} ({count / elapsed:,.0f}/s)")
         if step.done < step.total and step.done:
-            eta = (step.total - step.done) * elapsed / step.done
+            eta = numbers["eta_s"] = round((step.total - step.done) * elapsed / step.done, 1)
             parts.append(f"ETA {timedelta(seconds=round(eta))}")
         else:
             parts.append(f"{timedelta(seconds=round(elapsed))}")
-        self.console.print(", ".join(parts), highlight=False, soft_wrap=True)
+        if isinstance(self.console, JsonLog):
+            self.console.event(", ".join(parts), **numbers)
+        else:
+            self.console.print(", ".join(parts), highlight=False, soft_wrap=True)
 
 
 def run_tasks(calls: Sequence[Call], workers: int, label: str, console: Console) -> list:

@@ -16,7 +16,8 @@ import yaml
 from rich.console import Console
 
 from pipeline.cli import main, parser
-from pipeline.tasks import progress_bar
+from pipeline.json_log import JsonLog
+from pipeline.tasks import ProgressLines
 from support.token_runs import write_token_run
 from tests.conftest import SAMPLE
 
@@ -99,20 +100,21 @@ def test_ctrl_c_ends_with_one_line_and_a_rerun_resumes(tmp_path):
 
 def test_progress_off_a_terminal_is_lines_with_the_rate_and_an_eta():
     out = io.StringIO()
-    with progress_bar(Console(file=out, width=200), counted="documents") as progress:
-        progress.interval = 0
-        task = progress.add_task("shards", total=4, documents=0)
-        for done in range(1, 5):
-            progress.update(task, advance=1, documents=done * 1000)
-    lines = out.getvalue().splitlines()
-    assert [re.sub(r" \([\d,]+/s\)", "", line).split(", ")[:2] for line in lines] == [
-        ["shards 1/4", "1,000 documents"],
-        ["shards 2/4", "2,000 documents"],
-        ["shards 3/4", "3,000 documents"],
-        ["shards 4/4", "4,000 documents"],
-    ]
-    assert all(re.search(r"documents \([\d,]+/s\), ETA \d+:\d\d:\d\d$", x) for x in lines[:3])
-    assert re.search(r", \d+:\d\d:\d\d$", lines[3]) and "\r" not in out.getvalue()
+    with ProgressLines(Console(file=out, width=200), counted="documents", interval=0.05) as lines:
+        task = lines.add_task("shards", total=4, documents=0)
+        lines.update(task, advance=1, documents=1000)
+        time.sleep(0.5)  # a long shard: lines go on meanwhile
+        for done in range(2, 5):
+            lines.update(task, advance=1, documents=done * 1000)
+        time.sleep(0.2)  # an ended step prints nothing more
+    printed = out.getvalue().splitlines()
+    assert len(printed) >= 4 and "\r" not in out.getvalue()
+    *running, last = printed
+    assert all(
+        re.fullmatch(r"shards 1/4, 1,000 documents \([\d,]+/s\), ETA \d+:\d\d:\d\d", line)
+        for line in running
+    ), running
+    assert re.fullmatch(r"shards 4/4, 4,000 documents \([\d,]+/s\), \d+:\d\d:\d\d", last)
 
 
 def test_training_into_a_pipeline_run_is_refused(tmp_path, capsys):
@@ -135,3 +137,23 @@ def test_training_into_a_pipeline_run_is_refused(tmp_path, capsys):
         in capsys.readouterr().err
     )
     assert not (run / "checkpoints").exists()
+
+
+def test_json_logs_are_one_object_per_line_with_the_progress_numbers(capsys):
+    out = io.StringIO()
+    with ProgressLines(JsonLog(out), counted="documents", interval=10) as lines:
+        task = lines.add_task("shards", total=2, documents=0)
+        lines.update(task, advance=2, documents=40)
+    JsonLog(out).print("[red]error[/red]: a message", highlight=False)
+    first, second = (json.loads(line) for line in out.getvalue().splitlines())
+    assert first["message"].startswith("shards 2/2, 40 documents (")
+    assert (first["step"], first["done"], first["total"], first["documents"]) == (
+        "shards",
+        2,
+        2,
+        40,
+    )
+    assert second["message"] == "error: a message" and second["time"].endswith("+00:00")
+    assert main(["run", "missing.yaml", "--log-format", "json"]) == 2
+    [error] = capsys.readouterr().err.splitlines()
+    assert json.loads(error)["message"] == "config error: missing.yaml: config file not found"

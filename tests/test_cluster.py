@@ -6,16 +6,9 @@ processes, never by `ray stop`."""
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import secrets
-import signal
-import socket
 import subprocess
 import sys
-import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -24,6 +17,7 @@ import yaml
 
 from support.token_runs import write_token_run
 from tests.conftest import ROOT, SAMPLE
+from tests.ray_head import Head, ray_head
 from trainer.config import validate_train_config
 from trainer.train import train
 
@@ -32,101 +26,10 @@ pytestmark = [pytest.mark.ray, pytest.mark.slow]
 TOKENMILL = [sys.executable, "-m", "pipeline.cli"]
 
 
-@dataclass
-class Head:
-    gcs: str
-    client: str
-    dashboard: str
-    temp_dir: Path
-    env: dict[str, str]
-    """What a process needs to reach it: token authentication and this Python first on PATH."""
-
-
-def free_ports(count: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(count)]
-    for sock in sockets:
-        sock.bind(("127.0.0.1", 0))
-    ports = [sock.getsockname()[1] for sock in sockets]
-    for sock in sockets:
-        sock.close()
-    return ports
-
-
-def processes_of(temp_dir: Path, folder: Path) -> set[int]:
-    """The processes of a head: those whose command line names its temp dir or that run in
-    the folder `ray start` ran in (Ray Client's server names no temp dir), and all their
-    descendants."""
-    table = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-                parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-                cwd = os.readlink(entry / "cwd")
-            except (OSError, ValueError, IndexError):
-                continue
-            table.append((int(entry.name), parent, str(temp_dir) in command or cwd == str(folder)))
-    chosen = {pid for pid, _, ours in table if ours and pid != os.getpid()}
-    while more := {pid for pid, parent, _ in table if parent in chosen} - chosen:
-        chosen |= more
-    return chosen
-
-
-def stop_processes(pids: set[int]) -> None:
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        for pid in pids:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, sig)
-        time.sleep(2)
-
-
 @pytest.fixture(scope="module")
 def head(tmp_path_factory) -> Head:
-    # Named as Ray names its default temp dir (TMPDIR/ray), so that a process with this
-    # TMPDIR finds the head as "the cluster of this machine", as it would find /tmp/ray's.
-    temp_dir = tmp_path_factory.mktemp("tmp") / "ray"
-    elsewhere = tmp_path_factory.mktemp("elsewhere")  # not the checkout: workers start here
-    # Every port Ray would otherwise take at a fixed default (6379, 10001, 8265, 52365) is
-    # a free one, so this head meets no other Ray on the machine; worker ports are Ray's
-    # default range, below the kernel's range for the free ones.
-    gcs, client, dashboard, agent = free_ports(4)
-    env = {
-        **os.environ,
-        "RAY_AUTH_MODE": "token",
-        "RAY_AUTH_TOKEN": secrets.token_hex(16),
-        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-    }
-    started = subprocess.run(
-        [
-            str(Path(sys.executable).parent / "ray"),
-            "start",
-            "--head",
-            "--node-ip-address=127.0.0.1",
-            f"--port={gcs}",
-            f"--ray-client-server-port={client}",
-            "--dashboard-host=127.0.0.1",
-            f"--dashboard-port={dashboard}",
-            f"--temp-dir={temp_dir}",
-            "--num-cpus=2",
-            "--object-store-memory=150000000",
-            f"--dashboard-agent-listen-port={agent}",
-            "--disable-usage-stats",
-        ],
-        cwd=elsewhere,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert started.returncode == 0, started.stderr[-3000:]
-    yield Head(
-        f"127.0.0.1:{gcs}",
-        f"ray://127.0.0.1:{client}",
-        f"http://127.0.0.1:{dashboard}",
-        temp_dir,
-        env,
-    )
-    stop_processes(processes_of(temp_dir, elsewhere))
+    with ray_head(tmp_path_factory) as started:
+        yield started
 
 
 def write_config(folder: Path, output: Path) -> Path:

@@ -42,8 +42,11 @@ def test_language_stage_annotates_and_keeps_the_configured_languages():
         "language_not_kept",  # no text, no label
         "language_not_kept",
     ]
+    assert verdict.details.to_pylist()[:4] == [None, None, "fr not in keep", "es not in keep"]
     everything = Language(Language.Params(min_score=0.99)).process(table)
     assert everything.removed.to_pylist()[0] == "language_score_low"
+    score = everything.table["language_score"][0].as_py()
+    assert everything.details.to_pylist()[0] == f"{score:.4g} ≤ 0.99"
 
 
 def test_config_rejects_bad_language_params(tmp_path):

@@ -595,7 +595,8 @@ def test_gsm8k_sft_then_hh_rlhf_dpo_smoke_runs(task, tmp_path):
 def test_a_post_training_config_runs_under_its_own_command_and_is_submitted_as_one(task, tmp_path):
     from pipeline.launch import load_train_config
     from pipeline.schema import ConfigError
-    from pipeline.submit import config_kind
+    from pipeline.submit import config_kind, prepare
+    from pipeline.validate import describe_training
 
     path = tmp_path / "dpo.yaml"
     path.write_text(json.dumps(posttrain_config(task, tmp_path / "run", "dpo")))
@@ -605,3 +606,9 @@ def test_a_post_training_config_runs_under_its_own_command_and_is_submitted_as_o
     with pytest.raises(ConfigError, match=r"dpo\.beta: must be greater than 0"):
         load_train_config(str(path), ["dpo.beta=0"], kind="dpo")
     assert config_kind(posttrain_config(task, tmp_path, "reward")) == "reward"
+    job = prepare(posttrain_config(task, tmp_path / "run", "dpo"), "dpo.yaml", nproc=2)
+    assert job.kind == "dpo" and job.entrypoint[3:] == ["dpo", "tokenmill-job.yaml", "--nproc", "2"]
+    with pytest.raises(ConfigError, match=r"data\.train: outside"):
+        prepare(posttrain_config(task, tmp_path, "dpo"), "dpo.yaml", path_check=lambda p: "outside")
+    plan = describe_training(job.config, 2)
+    assert plan[0].startswith(f"dpo: {task['pairs']}") and "on 2 ranks" in plan[2]

@@ -57,6 +57,22 @@ def test_gopher_quality_names_the_rule(text, reason):
     assert quality({"gopher_quality": {}}, [text]).removed.to_pylist() == [reason]
 
 
+def test_a_removal_says_what_the_rule_measured_and_its_threshold():
+    """The measured value is datatrove's: the share of its word tokens that hold a letter."""
+    from datatrove.utils.word_tokenizers import load_word_tokenizer
+
+    text = PROSE + "\n" + " ".join(["2024"] * 40)
+    words = load_word_tokenizer("en").word_tokenize(text)
+    alpha = sum(any(c.isalpha() for c in word) for word in words) / len(words)
+    verdict = quality({"gopher_quality": {}}, [text, PROSE])
+    assert verdict.removed.to_pylist() == ["gopher_quality.min_alpha_words_ratio", None]
+    assert verdict.details.to_pylist() == [f"{alpha:.4g} < 0.8", None]
+    items = "\n".join(f"item {n}" for n in range(12))  # 12 short lines; PROSE has 5 long ones
+    fineweb = quality({"fineweb": {}}, [items + "\n" + PROSE])
+    assert fineweb.removed.to_pylist() == ["fineweb.short_line_thr"]
+    assert fineweb.details.to_pylist() == [f"{12 / 17:.4g} > 0.67"]
+
+
 def test_gopher_repetition_catches_repeated_lines_and_ngrams():
     repeated_lines = "\n".join(["Buy cheap shoes online today."] * 10 + [PROSE])
     verdict = quality({"gopher_repetition": {}}, [repeated_lines, PROSE, ""])
@@ -237,10 +253,14 @@ def test_loosening_a_threshold_with_set_keeps_at_least_what_it_kept():
 
 def test_quality_stage_in_a_run(local_ray, tmp_path):
     inputs = [{"source": "wiki", "format": "jsonl", "paths": [str(SAMPLE / "wiki.jsonl")]}]
-    summary = run(job(tmp_path / "out", inputs, [{"quality": {}}], keep_removed=True))
+    stages = [{"quality": {"gopher_quality": {"min_doc_words": 120}}}]
+    summary = run(job(tmp_path / "out", inputs, stages, keep_removed=True))
     stage = funnel(summary)["quality"]
     assert stage["kept"] == len(read_documents(tmp_path / "out")) > 0
     assert stage["docs_in"] == stage["kept"] + sum(stage["removed"].values())
+    samples = summary.report["removed_samples"]["quality"]
+    measured = [entry["detail"] for entries in samples.values() for entry in entries]
+    assert measured and all(re.fullmatch(r"\d+ < 120", detail) for detail in measured)
 
 
 DATATROVE = {

@@ -68,6 +68,33 @@ def test_the_funnel_equals_a_recount_of_kept_and_removed_documents(sample_run):
         assert entry["docs_in"] == entry["kept"] + sum(dropped.values())
 
 
+def test_the_domains_equal_a_recount_of_kept_and_removed_documents(sample_run):
+    """Recounted by urllib's URL parser from OUT/documents and OUT/removed."""
+    from urllib.parse import urlsplit
+
+    def domain(url):
+        host = urlsplit(url).hostname if url else None
+        return host.removeprefix("www.") if host else "(no url)"
+
+    out, report = sample_run
+    kept = Counter(domain(u) for u in pq.read_table(out / "documents")["url"].to_pylist())
+    removed = pq.read_table(out / "removed", columns=["url", "stage", "reason"]).to_pylist()
+    dropped = Counter(domain(row["url"]) for row in removed)
+    reasons = Counter((domain(r["url"]), f"{r['stage']}: {r['reason']}") for r in removed)
+    listed = report["domains"]
+    assert len(listed) == min(25, len(kept | dropped))
+    assert [d["documents"] for d in listed] == sorted(
+        (d["documents"] for d in listed), reverse=True
+    )
+    for entry in listed:
+        name = entry["name"]
+        assert (entry["kept"], entry["removed"]) == (kept[name], dropped[name]), name
+        assert entry["documents"] == kept[name] + dropped[name]
+        mine = {reason: n for (host, reason), n in reasons.items() if host == name}
+        assert sum(entry["top_reasons"].values()) == sum(sorted(mine.values())[-3:])
+        assert all(mine[reason] == n for reason, n in entry["top_reasons"].items())
+
+
 def test_the_profile_equals_a_recount_of_the_kept_documents(sample_run):
     out, report = sample_run
     kept = pq.read_table(out / "documents")
@@ -180,12 +207,40 @@ def test_report_command_summarises_writes_html_and_compares(sample_run, local_ra
         capture_output=True,
         text=True,
     )
-    rows = {(r["section"], r["name"]): r for r in json.loads(compared.stdout)}
+    comparison = json.loads(compared.stdout)
+    rows = {(r["section"], r["name"]): r for r in comparison["rows"]}
     assert rows["run", "documents kept"]["a"] == report["documents"]
     assert rows["run", "documents kept"]["b"] == 40
     assert rows["removed", "extract: empty_text"]["delta"] == -7
     assert rows["source", "web"]["b"] == 0
+    assert all(row["a"] != row["b"] for row in comparison["rows"])
+    assert ("source", "wiki") not in rows and comparison["unchanged_rows"] > 0
+    changes = {change["key"]: (change["a"], change["b"]) for change in comparison["config"]}
+    assert changes["stages"] == (["extract", "language", "dedup"], ["extract"])
+    assert changes["keep_removed"] == (True, False)
+    assert changes["stages.language.min_score"] == (0.65, None)
+    assert "execution.batch_size" not in changes
+    kept_a = set(pq.read_table(out / "documents", columns=["id"])["id"].to_pylist())
+    kept_b = set(pq.read_table(other / "documents", columns=["id"])["id"].to_pylist())
+    fates = comparison["fates"]
+    assert fates["kept_only_in_a"]["documents"] == len(kept_a - kept_b) > 0
+    assert fates["kept_only_in_b"]["documents"] == len(kept_b - kept_a)
+    for sample in fates["kept_only_in_a"]["samples"]:
+        assert sample["id"] in kept_a - kept_b and sample["a"] == "kept"
+        assert sample["b"] == "not kept (the run did not keep removed documents)"
     table = subprocess.run(
         [*TOKENMILL, "report", str(out), "--compare", str(other)], capture_output=True, text=True
     )
     assert "documents kept" in table.stdout and "−" in table.stdout
+    assert "unchanged rows not shown" in table.stdout and "…" not in table.stdout
+    assert f"documents kept only in A: {len(kept_a - kept_b):,}" in table.stdout
+    backwards = subprocess.run(
+        [*TOKENMILL, "report", str(other), "--compare", str(out), "--html", str(page)],
+        capture_output=True,
+        text=True,
+    )
+    assert backwards.returncode == 0, backwards.stderr
+    html = page.read_text()
+    assert '<table id="config">' in html and "stages.language.min_score" in html
+    assert "Kept only in B: " + f"{len(kept_a - kept_b):,}" in html
+    assert "<code>B=kept</code><code>A=not kept (the run did not keep removed" in html

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 
@@ -107,3 +108,20 @@ def test_a_quality_timeout_is_handled_the_same_way():
     expected, expected_stats = run_stage(Quality(params), documents(texts[:2]))
     assert kept["text"].to_pylist() == [PROSE] and kept.equals(expected)
     assert stats.removed == expected_stats.removed and stats.counters == expected_stats.counters
+
+
+@pytest.mark.slow
+def test_loading_a_stage_is_its_start_up_not_its_work(tmp_path):
+    """A new sandbox child (unique params) imports and loads spaCy's word rules: start-up; the
+    next shard reuses the child and starts at once."""
+    path = tmp_path / "wiki.jsonl"
+    path.write_text((json.dumps({"text": PROSE}) + "\n") * 8)
+    inputs = [{"source": "wiki", "format": "jsonl", "paths": [str(path)]}]
+    config = job(tmp_path / "out", inputs, [{"quality": {"timeout": 29.25}}])
+    [file] = resolve_inputs(config)
+    [plan] = shard_plans(config)
+    first = process_shard(file, plan).funnel.stages["quality"]
+    again = process_shard(file, plan).funnel.stages["quality"]
+    assert first.docs_in == again.docs_in == 8
+    assert first.startup_s > 1.0 and again.startup_s < 0.2, (first, again)
+    assert first.elapsed_s < first.startup_s

@@ -132,6 +132,30 @@ def shards(out: Path, pattern: str = "tokens/*.parquet") -> str:
     return f"read_parquet('{out}/{pattern}')"
 
 
+def test_every_source_with_two_documents_gets_validation_documents(local_ray, tmp_path):
+    sentences = sample_sentences()
+    sizes = {"big": 60, "small": 2, "single": 1}
+    inputs = []
+    for source, size in sizes.items():
+        path = tmp_path / f"{source}.jsonl"
+        path.write_text("".join(json.dumps({"text": t}) + "\n" for t in sentences[:size]))
+        inputs.append({"source": source, "format": "jsonl", "paths": [str(path)]})
+    out = tmp_path / "out"
+    mixture = {"validation": 0.01}  # a per-document draw alone: P(small gets one) = 2 %
+    run(job(out, inputs, mixture=mixture, tokenizer={"train": {"vocab_size": 600}}))
+    db = duckdb.connect()
+    held = dict(
+        db.sql(
+            f"SELECT source, count(*) FROM {shards(out, 'tokens/val/*.parquet')} GROUP BY source"
+        ).fetchall()
+    )
+    assert held.get("small", 0) >= 1 and held.get("big", 0) >= 1
+    trained = dict(
+        db.sql(f"SELECT source, count(DISTINCT id) FROM {shards(out)} GROUP BY source").fetchall()
+    )
+    assert {source: trained[source] + held.get(source, 0) for source in sizes} == sizes
+
+
 def test_weighted_mixture_validation_and_manifest_counted_from_the_shards(local_ray, tmp_path):
     out = tmp_path / "out"
     weights = {"a": 0.5, "b": 0.3, "c": 0.2}

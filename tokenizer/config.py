@@ -15,13 +15,16 @@ class TokenizerTrainConfig(StrictModel):
     sample_documents: int = Field(default=20_000, gt=0)
     """Documents drawn (seeded, uniformly over all sources) to train on."""
     min_frequency: int = Field(default=2, ge=1)
+    """Fewest occurrences a merge needs."""
     seed: int = 0
+    """Seeds the document sample."""
 
 
 class TokenizerConfig(StrictModel):
     """Either `train` a tokenizer on the run's documents or load one from `path`."""
 
     train: TokenizerTrainConfig | None = None
+    """Train a byte-level BPE on the run's documents."""
     path: RegularFile | None = None
     """An existing Hugging Face `tokenizer.json` with tokenmill's special tokens at ids 0-6."""
 

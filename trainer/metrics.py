@@ -1,5 +1,7 @@
-"""Training logs: `RUN/metrics.jsonl` (one object per logged step), and TensorBoard and a
-progress bar when those packages are installed (a bare GPU image may have neither)."""
+"""Training logs: `RUN/metrics.jsonl` (one object per logged step), TensorBoard when it is
+installed, and progress on stderr: a tqdm bar on a terminal (where tqdm is installed; a
+bare GPU image may lack it), one plain line per logged step elsewhere (job logs, files, CI),
+where a bar's carriage returns would garble the log."""
 
 from __future__ import annotations
 
@@ -29,7 +31,9 @@ def _tensorboard(folder: Path, start_step: int):
 
 
 def _progress_bar(total_steps: int, start_step: int):
-    """A tqdm bar on stderr, or None where tqdm is not installed."""
+    """A tqdm bar on stderr, or None off a terminal or where tqdm is not installed."""
+    if not sys.stderr.isatty():
+        return None
     try:
         from tqdm import tqdm
     except ImportError:
@@ -51,6 +55,7 @@ class MetricsLog:
         self.file = open(self.path, "a")  # noqa: SIM115 (open for the run, closed in close())
         self.tensorboard = _tensorboard(run / "tb", start_step)
         self.bar = _progress_bar(total_steps, start_step)
+        self.total_steps = total_steps
 
     def _drop_rows_after(self, step: int) -> None:
         """A resumed run rewrites the steps after its checkpoint; keep the log consistent."""
@@ -69,8 +74,17 @@ class MetricsLog:
             for key, value in row.items():
                 if key != "step" and isinstance(value, (int, float)):
                     self.tensorboard.add_scalar(key, value, row["step"])
-        if self.bar is not None and "loss" in row:
+        if "loss" not in row:
+            return
+        if self.bar is not None:
             self.bar.set_postfix(loss=f"{row['loss']:.3f}", tok_s=f"{row['tokens_per_s']:.0f}")
+        else:
+            print(
+                f"step {row['step']}/{self.total_steps} loss {row['loss']:.4f} "
+                f"{row['tokens_per_s']:,.0f} tokens/s",
+                file=sys.stderr,
+                flush=True,
+            )
 
     def advance(self) -> None:
         if self.enabled and self.bar is not None:

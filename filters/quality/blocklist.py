@@ -16,7 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import Field
 
-from filters.quality.family import Family, FamilyParams, Judgement, ratio
+from filters.quality.family import Family, FamilyParams, Judgement, exceeds, ratio
 from filters.quality.signals import Signals
 from pipeline.schema import RegularFile
 
@@ -31,10 +31,15 @@ class Blocklist(Family):
 
     class Params(FamilyParams):
         domains: list[str] = Field(default_factory=list)
+        """Remove documents whose URL host is one of these domains or a subdomain of one."""
         domains_file: RegularFile | None = None
+        """More `domains`, one per line."""
         bad_words: list[str] = Field(default_factory=list)
+        """Words (matched lowercased) that count against a document."""
         bad_words_file: RegularFile | None = None
+        """More `bad_words`, one per line."""
         max_bad_words_ratio: float = Field(default=0.0, ge=0.0, le=1.0)
+        """Most words that may be bad words, as a share; 0 removes a document on any one, as C4 did."""
 
     def __init__(self, params: Params) -> None:
         super().__init__(params)
@@ -56,8 +61,8 @@ class Blocklist(Family):
             hits = np.bincount(
                 signals.word_owner[np.isin(signals.words.ids, listed)], minlength=size
             )
-            bad = ratio(hits, signals.words.counts) > self.params.max_bad_words_ratio
-        return Judgement(self.first_failed([("domains", blocked), ("bad_words", bad)], size))
+            bad = exceeds(ratio(hits, signals.words.counts), self.params.max_bad_words_ratio)
+        return self.first_failed([("domains", blocked), ("bad_words", bad)], size)
 
     def _blocked_hosts(self, urls: pa.Array) -> np.ndarray:
         host = pc.utf8_lower(pc.extract_regex(urls, HOST).field("host"))

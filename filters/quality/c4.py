@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import Field
 
-from filters.quality.family import Family, FamilyParams, Judgement
+from filters.quality.family import Family, FamilyParams, Judgement, short_of
 from filters.quality.signals import Pieces, Signals, literal
 from filters.quality.text import WHITESPACE
 from filters.quality.words import Words
@@ -42,15 +42,23 @@ class C4(Family):
 
     class Params(FamilyParams):
         remove_citations: bool = True
+        """Strip Wikipedia-style citation marks (`[1]`, `[citation needed]`) from the text."""
         filter_no_terminal_punct: bool = True
+        """Drop lines that do not end in terminal punctuation."""
         min_num_sentences: int | None = 5
+        """Fewest sentences a document may keep after the line rules."""
         min_words_per_line: Annotated[int, Field(le=1001)] | None = 3
         """At most 1001: counted with a regex, whose repeats RE2 caps at 1000."""
         max_word_length: int | None = 1000
+        """Drop lines holding a word longer than this many characters."""
         filter_lorem_ipsum: bool = True
+        """Remove documents holding `lorem ipsum`."""
         filter_javascript: bool = True
+        """Drop lines that mention javascript (`enable javascript` notices)."""
         filter_curly_bracket: bool = True
+        """Remove documents holding a `{` (code, templates)."""
         filter_policy: bool = True
+        """Drop lines of cookie, privacy and terms-of-use notices."""
 
     def judge(self, signals: Signals) -> Judgement:
         p = self.params
@@ -85,27 +93,29 @@ class C4(Family):
         event_is_lorem = np.zeros(len(signals), bool)
         has_event = first_event >= 0
         event_is_lorem[has_event] = lorem[first_event[has_event]]
-        reasons = self.first_failed(
+        judgement = self.first_failed(
             [
                 ("lorem_ipsum", has_event & event_is_lorem),
                 ("curly_bracket", has_event & ~event_is_lorem),
                 (
                     "min_num_sentences",
-                    sentences < p.min_num_sentences if p.min_num_sentences else None,
+                    short_of(sentences, p.min_num_sentences) if p.min_num_sentences else None,
                 ),
             ],
             len(signals),
         )
         texts = pc.utf8_trim_whitespace(kept_lines.joined("\n"))
         # Lines are counted for documents C4 keeps: those are the lines that really go.
-        stays = reasons == None  # noqa: E711 (elementwise over an object array)
+        stays = judgement.reasons == None  # noqa: E711 (elementwise over an object array)
         counters = {
             f"lines_removed.c4_{rule}": int(np.sum(fails & stays[lines.owner]))
             for rule, fails in _exclusive(line_fails).items()
         }
         # Words never cross a line, so a text's words are those of its kept lines.
         words = line_words.grouped(kept_lines.offsets)
-        return Judgement(reasons, texts=texts, words=words, counters=counters)
+        return Judgement(
+            judgement.reasons, judgement.details, texts=texts, words=words, counters=counters
+        )
 
     def _sentences(self, signals: Signals, kept: Pieces, words: Words) -> np.ndarray:
         """Sentences per text over its kept lines (`words`: per line), as spaCy's sentencizer

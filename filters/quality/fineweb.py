@@ -12,7 +12,15 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from filters.quality.family import Family, FamilyParams, Judgement, ratio
+from filters.quality.family import (
+    Crossed,
+    Family,
+    FamilyParams,
+    Judgement,
+    exceeds,
+    ratio,
+    short_of,
+)
 from filters.quality.signals import Signals, literal
 from filters.quality.text import TERMINAL_PUNCTUATION
 
@@ -24,14 +32,20 @@ class FineWeb(Family):
 
     class Params(FamilyParams):
         line_punct_thr: float = 0.12
+        """Fewest non-empty lines that must end in punctuation, as a share."""
         line_punct_exclude_zero: bool = False
+        """Keep documents where no line ends in punctuation (lists, poems) instead of removing them."""
         stop_chars: list[str] | None = None
         """What a line may end with to count as punctuated; default: terminal punctuation of any
         script."""
         short_line_thr: float = 0.67
+        """Most lines that may be short (≤ `short_line_length` characters), as a share."""
         short_line_length: int = 30
+        """Characters up to which a line counts as short."""
         char_duplicates_ratio: float = 0.01
+        """Most characters that may lie in repeated lines, as a share."""
         new_line_ratio: float = 0.3
+        """Most newlines per word."""
 
     def judge(self, signals: Signals) -> Judgement:
         p = self.params
@@ -48,20 +62,26 @@ class FineWeb(Family):
         duplicated = ratio(
             lines.total(np.where(lines.repeated, lines.lengths, 0)), signals.length - newlines
         )
-        reasons = self.first_failed(
+        return self.first_failed(
             [
                 ("empty", lines.counts == 0),
+                ("line_punct_thr", _punctuated_short_of(punct, p)),
+                ("short_line_thr", exceeds(short, p.short_line_thr)),
+                ("char_duplicates_ratio", exceeds(duplicated, p.char_duplicates_ratio)),
                 (
-                    "line_punct_thr",
-                    (punct < p.line_punct_thr) & ~((punct == 0) & p.line_punct_exclude_zero),
+                    "new_line_ratio",
+                    exceeds(ratio(newlines, signals.words.counts), p.new_line_ratio),
                 ),
-                ("short_line_thr", short > p.short_line_thr),
-                ("char_duplicates_ratio", duplicated > p.char_duplicates_ratio),
-                ("new_line_ratio", ratio(newlines, signals.words.counts) > p.new_line_ratio),
             ],
             len(signals),
         )
-        return Judgement(reasons)
+
+
+def _punctuated_short_of(punct: np.ndarray, p: FineWeb.Params) -> Crossed:
+    """Too few punctuated lines, except none at all with `line_punct_exclude_zero`."""
+    crossed = short_of(punct, p.line_punct_thr)
+    exempt = (punct == 0) & p.line_punct_exclude_zero
+    return Crossed(crossed.failed & ~exempt, crossed.measured, "<", p.line_punct_thr)
 
 
 def _ends_with_any(lines: pa.Array, endings: list[str]) -> np.ndarray:

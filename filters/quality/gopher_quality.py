@@ -25,15 +25,25 @@ class GopherQuality(Family):
 
     class Params(FamilyParams):
         min_doc_words: int | None = 50
+        """Fewest words (not counting symbols) a document may have."""
         max_doc_words: int | None = 100_000
+        """Most words a document may have."""
         min_avg_word_length: float | None = 3
+        """Shortest mean word length, in characters."""
         max_avg_word_length: float | None = 10
+        """Longest mean word length, in characters."""
         max_symbol_word_ratio: float | None = 0.1
+        """Most `#` and ellipsis symbols per word."""
         max_bullet_lines_ratio: float | None = 0.9
+        """Most lines that may start with a bullet, as a share."""
         max_ellipsis_lines_ratio: float | None = 0.3
+        """Most lines that may end with an ellipsis, as a share."""
         min_alpha_words_ratio: float | None = 0.8
+        """Fewest words that must hold a letter, as a share."""
         min_stop_words: int | None = 2
+        """Fewest words from `stop_words` a document must hold."""
         stop_words: list[str] = Field(default_factory=lambda: list(STOP_WORDS))
+        """The words `min_stop_words` counts (Gopher's English ones by default)."""
 
     def judge(self, signals: Signals) -> Judgement:
         p = self.params
@@ -58,7 +68,7 @@ class GopherQuality(Family):
         stop = np.isin(words.ids, stop_ids[stop_ids >= 0])
         pairs = np.unique(owner[stop] * (int(stop_ids.max(initial=0)) + 1) + words.ids[stop])
         n_stop = np.bincount(pairs // (int(stop_ids.max(initial=0)) + 1), minlength=len(signals))
-        reasons = self.first_failed(
+        return self.first_failed(
             [
                 ("min_doc_words", below(n_real, p.min_doc_words)),
                 ("max_doc_words", above(n_real, p.max_doc_words)),
@@ -73,4 +83,3 @@ class GopherQuality(Family):
             ],
             len(signals),
         )
-        return Judgement(reasons)

@@ -15,7 +15,7 @@ from typing import Annotated
 import numpy as np
 from pydantic import Field, Strict, ValidationInfo, field_validator
 
-from filters.quality.family import Family, FamilyParams, Judgement, above, ratio
+from filters.quality.family import Family, FamilyParams, Judgement, above, exceeds, ratio
 from filters.quality.signals import NGrams, Pieces, Signals
 
 TOP_N_GRAMS = {2: 0.2, 3: 0.18, 4: 0.16}
@@ -32,9 +32,13 @@ class GopherRepetition(Family):
 
     class Params(FamilyParams):
         dup_para_frac: float | None = 0.3
+        """Most paragraphs (split on blank lines) that may repeat an earlier one, as a share."""
         dup_para_char_frac: float | None = 0.2
+        """Most characters that may lie in repeated paragraphs, as a share."""
         dup_line_frac: float | None = 0.3
+        """Most lines that may repeat an earlier one, as a share."""
         dup_line_char_frac: float | None = 0.2
+        """Most characters that may lie in repeated lines, as a share."""
         top_n_grams: dict[NGramSize, float] = Field(default_factory=lambda: dict(TOP_N_GRAMS))
         """n → most the single most frequent n-gram may cover, as a fraction of characters."""
         dup_n_grams: dict[NGramSize, float] = Field(default_factory=lambda: dict(DUP_N_GRAMS))
@@ -75,11 +79,11 @@ class GopherRepetition(Family):
                 signals.repeated_ngrams(n), signals.first_ngrams(n), len(signals)
             )
             covered = ratio(top, length)
-            failures.append((f"top_n_grams.{n}", covered > limit))
+            failures.append((f"top_n_grams.{n}", exceeds(covered, limit)))
         for n, limit in sorted(p.dup_n_grams.items()):
             covered = ratio(_repeated_ngram_chars(signals.repeated_ngrams(n), len(signals)), length)
-            failures.append((f"dup_n_grams.{n}", covered > limit))
-        return Judgement(self.first_failed(failures, len(signals)))
+            failures.append((f"dup_n_grams.{n}", exceeds(covered, limit)))
+        return self.first_failed(failures, len(signals))
 
 
 def _repeated_share(pieces: Pieces) -> np.ndarray:

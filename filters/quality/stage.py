@@ -31,7 +31,8 @@ from filters.quality.fineweb import FineWeb
 from filters.quality.gopher_quality import GopherQuality
 from filters.quality.gopher_repetition import GopherRepetition
 from filters.quality.signals import Signals
-from filters.quality.words import WordSplitter
+from filters.quality.text import sentence_punctuation
+from filters.quality.words import WordSplitter, spacy_tokenizer
 from pipeline.stage import Stage, TimeBudget, Verdict
 
 FAMILIES: tuple[type[Family], ...] = (GopherRepetition, GopherQuality, C4, FineWeb, Blocklist)
@@ -47,10 +48,17 @@ class Quality(Stage):
         gopher_repetition: GopherRepetition.Params | None = Field(
             default_factory=GopherRepetition.Params
         )
+        """Gopher's repetition rules (MassiveText): repeated lines, paragraphs and n-grams.
+        Each family takes `false` (off), `true` or `{}` (published thresholds), or a mapping
+        of the thresholds to change; a threshold set to `null` turns that rule off."""
         gopher_quality: GopherQuality.Params | None = Field(default_factory=GopherQuality.Params)
+        """Gopher's quality rules (MassiveText): word counts and lengths, symbols, stop words."""
         c4: C4.Params | None = Field(default_factory=C4.Params)
+        """C4's line and document rules."""
         fineweb: FineWeb.Params | None = Field(default_factory=FineWeb.Params)
+        """FineWeb's line rules: punctuation, short lines, duplicated lines, newlines."""
         blocklist: Blocklist.Params | None = None
+        """Domain and bad-word lists; off unless given."""
 
         @field_validator(*(family.name for family in FAMILIES), mode="before")
         @classmethod
@@ -71,23 +79,35 @@ class Quality(Stage):
         ]
         self._splitters: dict[str, WordSplitter] = {}
 
+    def load(self) -> None:
+        """spaCy's English word rules (other languages load when their first document comes),
+        and C4's sentence punctuation."""
+        spacy_tokenizer("en")
+        sentence_punctuation()
+
     def process(self, table: pa.Table) -> Verdict:
         texts = pc.fill_null(table.column("text"), "").combine_chunks()
         urls = table.column("url").combine_chunks() if "url" in table.column_names else None
         reasons = np.full(table.num_rows, None, dtype=object)
+        details = np.full(table.num_rows, None, dtype=object)
         counters: dict[str, int] = {}
         for language, rows in self._by_language(table):
-            text, reason = self._judge(
+            text, reasons[rows], details[rows] = self._judge(
                 texts.take(rows), urls.take(rows) if urls else None, language, counters
             )
             texts = _put(texts, rows, text)
-            reasons[rows] = reason
         table = table.set_column(table.column_names.index("text"), "text", texts)
-        return Verdict(table, removed=pa.array(reasons, pa.string()), counters=counters)
+        return Verdict(
+            table,
+            removed=pa.array(reasons, pa.string()),
+            details=pa.array(details, pa.string()),
+            counters=counters,
+        )
 
     def _judge(self, texts, urls, language, counters):
         splitter = self._splitters.setdefault(language, WordSplitter(language))
         reasons = np.full(len(texts), None, dtype=object)
+        details = np.full(len(texts), None, dtype=object)
         alive = np.arange(len(texts))
         words = None  # of the alive texts, once a family has split them
         for family in self.families:
@@ -101,12 +121,14 @@ class Quality(Stage):
                 counters[key] = counters.get(key, 0) + value
             removed = judgement.reasons != None  # noqa: E711
             reasons[alive[removed]] = judgement.reasons[removed]
+            if judgement.details is not None:
+                details[alive[removed]] = judgement.details[removed]
             if judgement.texts is not None:
                 texts = _put(texts, alive[~removed], judgement.texts.filter(pa.array(~removed)))
             words = judgement.words if judgement.texts is not None else signals.known_words()
             words = words.take(np.flatnonzero(~removed)) if words is not None else None
             alive = alive[~removed]
-        return texts, reasons
+        return texts, reasons, details
 
     @staticmethod
     def _by_language(table: pa.Table):

@@ -1,44 +1,47 @@
 """`tokenmill`: the one entry point. Each command group registers its subcommands
-(`curation`: run, report; `jobs`: submit, jobs; `training`: train, export, generate;
-`models`: lm, classifier; `tools`: tokenizer, eval-extraction), and every command has
---help. A command imports the engines it uses when it runs, so `tokenmill train --help`
-loads no extraction or PII engine, and the trainer's commands none of the pipeline's
-stages."""
+(`curation`: run, report; `validate`; `jobs`: submit, jobs; `service`: serve; `training`:
+train, export, generate; `models`: lm, classifier; `tools`: tokenizer, eval-extraction), and
+every command has --help. A command imports the engines it uses when it runs, so `tokenmill
+train --help` loads no extraction or PII engine, and the trainer's commands none of the
+pipeline's stages."""
 
 from __future__ import annotations
 
 import argparse
 
-from rich.console import Console
 from rich.markup import escape
 
 import pipeline
-from pipeline.cli import curation, jobs, models, tools, training
+from pipeline.cli import curation, jobs, models, service, tools, training, validate
+from pipeline.cli.arguments import log_console
 from pipeline.schema import ConfigError
 from trainer.errors import TrainingError
 
-GROUPS = (curation, jobs, training, tools, models)
+GROUPS = (curation, validate, jobs, service, training, tools, models)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    console = Console(stderr=True)
+    console = log_console(args)
     try:
         return args.command(args)
-    except ConfigError as err:
-        console.print(f"[red]config error[/red]: {err}", highlight=False, soft_wrap=True)
-        return 2
-    except OSError as err:  # the machine's doing (a full disk, a permission), not a bug's
-        console.print(f"[red]error[/red]: {err}", highlight=False, soft_wrap=True)
-        return 1
-    except TrainingError as err:  # bad token shards or checkpoints: the message names the file
-        console.print(
-            f"[red]training error[/red]: {escape(str(err))}", highlight=False, soft_wrap=True
-        )
-        return 1
+    except (ConfigError, OSError, TrainingError) as err:
+        if args.debug:
+            raise
+        console.print(_one_line(err), highlight=False, soft_wrap=True)
+        return 2 if isinstance(err, ConfigError) else 1
     except KeyboardInterrupt:  # finished shards, phases and checkpoints are kept
         console.print("interrupted: rerun the same command to resume", highlight=False)
         return 130
+
+
+def _one_line(err: Exception) -> str:
+    """An error the user can act on, as one line naming the key or file."""
+    if isinstance(err, ConfigError):
+        return f"[red]config error[/red]: {err}"
+    if isinstance(err, TrainingError):  # bad token shards or checkpoints
+        return f"[red]training error[/red]: {escape(str(err))}"
+    return f"[red]error[/red]: {err}"  # OSError: the machine's doing (a full disk), not a bug's
 
 
 def parser() -> argparse.ArgumentParser:
@@ -47,6 +50,9 @@ def parser() -> argparse.ArgumentParser:
         description="Curate web crawls into training data on Ray, and train on it.",
     )
     root.add_argument("--version", action="version", version=f"tokenmill {pipeline.__version__}")
+    root.add_argument(
+        "--debug", action="store_true", help="show the traceback of an error, not one line"
+    )
     commands = root.add_subparsers(required=True, metavar="COMMAND")
     for group in GROUPS:
         group.register(commands)

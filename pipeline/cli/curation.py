@@ -7,7 +7,7 @@ import json
 
 from rich.console import Console
 
-from pipeline.cli.arguments import add_output, add_overrides
+from pipeline.cli.arguments import add_log_format, add_output, add_overrides, log_console
 from pipeline.schema import ConfigError
 
 
@@ -22,6 +22,7 @@ def register(commands) -> None:
     run.add_argument(
         "--fresh", action="store_true", help="discard an earlier run's output in the folder first"
     )
+    add_log_format(run)
     run.set_defaults(command=run_command)
 
     report = commands.add_parser(
@@ -36,10 +37,17 @@ def register(commands) -> None:
         "--json", action="store_true", help="print report.json (or the comparison) as JSON"
     )
     report.add_argument(
-        "--html", metavar="FILE", help="write the report as one self-contained HTML page"
+        "--html",
+        metavar="FILE",
+        help="write the report (or, with --compare, the comparison) as one self-contained "
+        "HTML page",
     )
     report.add_argument(
-        "--compare", metavar="OUT_B", help="another run's output folder to compare with"
+        "--compare",
+        metavar="OUT_B",
+        help="another run's output folder: the config keys that differ, the numbers that "
+        "changed, and documents kept by one run only (ids match where both read the same "
+        "input paths)",
     )
     report.set_defaults(command=report_command)
 
@@ -50,7 +58,7 @@ def run_command(args: argparse.Namespace) -> int:
     from pipeline.report.terminal import print_funnel
 
     config = load_config(args.config, args.overrides, output=args.output)
-    console = Console(stderr=True)
+    console = log_console(args)
     summary = run_job(config, address=args.address, fresh=args.fresh, console=console)
     print_funnel(summary.report, console)
     shards = summary.output.list("documents", suffix=".parquet")
@@ -77,21 +85,25 @@ def report_command(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from pipeline.output import RunOutput
-    from pipeline.report.compare import compare_reports, print_comparison
+    from pipeline.report.compare import compare_runs, print_comparison
+    from pipeline.report.compare_html import render_comparison_html
     from pipeline.report.html import render_html
     from pipeline.report.terminal import print_summary
     from pipeline.state import damaged_shards
 
     report = _read_report(args.output)
-    if args.html:
-        Path(args.html).write_text(render_html(report), encoding="utf-8")
-        Console(stderr=True).print(f"wrote {args.html}", soft_wrap=True)
+    comparison = None
     if args.compare:
-        other = _read_report(args.compare)
-        if args.json:
-            print(json.dumps(compare_reports(report, other), indent=2))
-        else:
-            print_comparison(report, other, (args.output, args.compare), Console())
+        _read_report(args.compare)
+        comparison = compare_runs(RunOutput(args.output), RunOutput(args.compare))
+    if args.html:
+        page = render_comparison_html(comparison) if comparison else render_html(report)
+        Path(args.html).write_text(page, encoding="utf-8")
+        Console(stderr=True).print(f"wrote {args.html}", soft_wrap=True)
+    if comparison and args.json:
+        print(json.dumps(comparison, indent=2))
+    elif comparison and not args.html:
+        print_comparison(comparison, Console())
     elif args.json:
         print(json.dumps(report, indent=2))
     elif not args.html:

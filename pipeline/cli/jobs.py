@@ -66,17 +66,22 @@ def submit_command(args: argparse.Namespace) -> int:
 def list_command(args: argparse.Namespace) -> int:
     from pipeline.submit import job_client
 
-    table = Table(title="Ray Jobs")
-    for column in ("id", "status", "kind", "config"):
-        table.add_column(column)
-    for job in job_client(args.address).list_jobs():
-        metadata = job.metadata or {}
-        table.add_row(
+    rows = [
+        (
             job.submission_id or job.job_id or "",
             str(job.status),
-            metadata.get("tokenmill", ""),
-            metadata.get("config", job.entrypoint),
+            (job.metadata or {}).get("tokenmill", ""),
+            (job.metadata or {}).get("config", job.entrypoint),
         )
+        for job in job_client(args.address).list_jobs()
+    ]
+    table = Table(title="Ray Jobs")
+    # An id is what `jobs status|logs|stop` take: shorten the config, never the id.
+    table.add_column("id", no_wrap=True, min_width=max((len(row[0]) for row in rows), default=2))
+    for column in ("status", "kind", "config"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*row)
     Console().print(table)
     return 0
 

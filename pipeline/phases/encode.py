@@ -1,15 +1,20 @@
 """The `encode` phase: one Ray task per documents shard encodes it once, holds out the
-validation documents (a seeded per-source fraction, decided before any up-sampling)
-straight into OUT/tokens/val/, keeps the training documents' tokens for the shuffle in
-OUT/_state/tokens/encoded/, and returns their counts by source and sampling bucket: all the
-mixture plan needs, in a few KB.
+validation documents straight into OUT/tokens/val/, keeps the training documents' tokens for
+the shuffle in OUT/_state/tokens/encoded/, and returns their counts by source and sampling
+bucket: all the mixture plan needs, in a few KB.
+
+The validation split is drawn per document (a seeded draw below `mixture.validation`, before
+any up-sampling), so each source gives its share; and each source with at least two
+documents gives at least one, its document with the smallest draw, which a first pass over
+the shards' ids finds. Without it a small source could get no validation documents at all,
+and validation loss would not cover it.
 """
 
 from __future__ import annotations
 
 import functools
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pyarrow as pa
@@ -60,6 +65,26 @@ class EncodeJob:
     seed: int
     validation: float
     batch_size: int
+    always_held_out: tuple[int, ...] = ()
+    """Validation draws of documents held out whatever the draw (each source's smallest)."""
+
+
+def smallest_draws(name: str, recorded: dict, job: EncodeJob) -> dict[str, tuple[int, int]]:
+    """Per source in documents shard `name`: its documents and its smallest validation draw."""
+    output = RunOutput(job.output)
+    verify_file(output.url_of("documents", name), recorded)
+    with output.fs.open(output.path("documents", name), "rb") as documents:
+        table = pq.read_table(documents, columns=["id", "source"])
+    draws = _validation_draws(id_keys(table.column("id"), job.seed))
+    sources = table.column("source").to_numpy(zero_copy_only=False).astype(str)
+    return {
+        source: (int(np.sum(sources == source)), int(draws[sources == source].min()))
+        for source in np.unique(sources)
+    }
+
+
+def _validation_draws(keys: np.ndarray) -> np.ndarray:
+    return derive(keys, VALIDATION)
 
 
 def encode_shard(name: str, recorded: dict, job: EncodeJob) -> EncodeResult:
@@ -84,7 +109,10 @@ def encode_shard(name: str, recorded: dict, job: EncodeJob) -> EncodeResult:
             has_text = pc.is_valid(batch.column("text"))
             result.errored["no_text"] += batch.num_rows - pc.sum(has_text).as_py()
             table = _encode(tokenizer, batch.filter(has_text), job.seed)
-            held_out = uniform(derive(table.column("key").to_numpy(), VALIDATION)) < job.validation
+            draws = _validation_draws(table.column("key").to_numpy())
+            held_out = (uniform(draws) < job.validation) | np.isin(
+                draws, np.array(job.always_held_out, np.uint64)
+            )
             train = table.filter(pa.array(~held_out))
             writer.write_table(train)
             kill_point("tokens.encode")
@@ -165,6 +193,8 @@ class EncodePhase:
         )
         shards = sorted(self.documents)
         context.workers()
+        if job.validation > 0:
+            job = replace(job, always_held_out=self._smallest_draws(context, shards, job))
         job_ref = ray.put(job)
         calls = [(_ENCODE, (name, self.documents[name], job_ref)) for name in shards]
         results: list[EncodeResult] = context.run_tasks(calls, "encode")
@@ -183,6 +213,20 @@ class EncodePhase:
             staged=shards,
         )
 
+    def _smallest_draws(
+        self, context: PhaseContext, shards: list[str], job: EncodeJob
+    ) -> tuple[int, ...]:
+        """Each source's smallest validation draw, where the source has two documents or more."""
+        job_ref = ray.put(job)
+        calls = [(_DRAWS, (name, self.documents[name], job_ref)) for name in shards]
+        per_source: dict[str, tuple[int, int]] = {}
+        for found in context.run_tasks(calls, "validation draw"):
+            for source, (documents, smallest) in found.items():
+                seen, least = per_source.get(source, (0, smallest))
+                per_source[source] = (seen + documents, min(least, smallest))
+        return tuple(sorted(least for seen, least in per_source.values() if seen >= 2))
+
 
 # Defined once, so Ray exports the function once per job rather than once per phase run.
 _ENCODE = ray.remote(num_cpus=1, max_retries=1)(encode_shard)
+_DRAWS = ray.remote(num_cpus=1, max_retries=1)(smallest_draws)

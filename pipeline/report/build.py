@@ -59,6 +59,7 @@ def build_report(
         "conservation_problems": funnel.problems(),
         "sources": profiled["sources"],
         "languages": profiled["languages"],
+        "domains": funnel.domains.report(),
         "histograms": _described(profiled["histograms"]),
         "removed_samples": funnel.samples,
         "kept_samples": profiled["samples"],

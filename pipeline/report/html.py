@@ -46,6 +46,7 @@ def render_html(report: dict[str, Any]) -> str:
         _funnel(report),
         _tokens(report),
         _distribution(report),
+        _domains(report),
         _histograms(report),
         _counters(report),
         _phases(report),
@@ -53,13 +54,17 @@ def render_html(report: dict[str, Any]) -> str:
         _removed_samples(report),
         _kept_samples(report),
     ]
-    title = escape(f"tokenmill report: {report['name']}")
+    return page(f"tokenmill report: {report['name']}", sections)
+
+
+def page(title: str, sections: list[str]) -> str:
+    """A self-contained page: inline styles, no script, no network (CSP)."""
     return (
         "<!DOCTYPE html>\n"
         f'<html lang="en"><head><meta charset="utf-8">'
         f'<meta http-equiv="Content-Security-Policy" content="{CSP}">'
         f'<meta name="viewport" content="width=device-width,initial-scale=1">'
-        f"<title>{title}</title><style>{STYLE}</style></head>"
+        f"<title>{escape(title)}</title><style>{STYLE}</style></head>"
         f"<body><main>{''.join(sections)}</main></body></html>\n"
     )
 
@@ -109,7 +114,7 @@ def _funnel(report: dict[str, Any]) -> str:
             f"<td>{_share(dropped, entry['docs_in'])}</td>"
             f"<td>{_stage_megabytes(entry, 'bytes_in')}</td>"
             f"<td>{_stage_megabytes(entry, 'bytes_kept')}</td>"
-            f"<td>{entry['elapsed_s']:,.1f}</td></tr>"
+            f"<td>{entry.get('startup_s', 0):,.1f}</td><td>{entry['elapsed_s']:,.1f}</td></tr>"
         )
     chart = svg.funnel_bars(
         [(e["stage"], e["kept"], e["docs_in"] - e["kept"]) for e in report["funnel"]]
@@ -117,9 +122,22 @@ def _funnel(report: dict[str, Any]) -> str:
     return (
         "<h2>Funnel</h2>"
         '<p class="muted">Documents into and out of each stage, in plan order; "read" counts '
-        "the input records. Bytes are the text (the HTML before extraction).</p>"
-        + _table(
-            ["stage", "in", "kept", "removed", "errored", "dropped", "MB in", "MB kept", "s"],
+        "the input records. Bytes are the text (the HTML before extraction). Seconds are summed "
+        "over shard tasks: start-up (building the stage and loading its models, once per "
+        "worker process) and work (deciding on the documents).</p>"
+        + table(
+            [
+                "stage",
+                "in",
+                "kept",
+                "removed",
+                "errored",
+                "dropped",
+                "MB in",
+                "MB kept",
+                "start-up s",
+                "work s",
+            ],
             rows,
             table_id="funnel",
         )
@@ -143,7 +161,7 @@ def _reasons(report: dict[str, Any]) -> str:
             )
     if not rows:
         return '<p class="muted">Nothing was removed.</p>'
-    return "<h3>Removed and errored, by reason</h3>" + _table(
+    return "<h3>Removed and errored, by reason</h3>" + table(
         ["stage", "reason", "kind", "documents", "of stage input", "MB"], rows, table_id="reasons"
     )
 
@@ -180,7 +198,7 @@ def _tokens(report: dict[str, Any]) -> str:
         f"<p>{train['tokens']:,} training tokens in {_plural(train['shards'], 'shard')}, "
         f"{val['tokens']:,} validation tokens in {val['shards']}; tokenizer sha256 "
         f"<code>{escape(tokens['tokenizer_sha256'][:12])}</code>.</p>"
-        + _table(
+        + table(
             [
                 "source",
                 "requested",
@@ -198,7 +216,7 @@ def _tokens(report: dict[str, Any]) -> str:
         )
         + shares
         + "<details><summary>Token shards</summary>"
-        + _table(["shard", "split", "rows", "tokens", "MB", "sha256"], shards)
+        + table(["shard", "split", "rows", "tokens", "MB", "sha256"], shards)
         + "</details>"
     )
 
@@ -220,10 +238,33 @@ def _distribution(report: dict[str, Any]) -> str:
         ]
         parts.append(
             f"<h3>{title}</h3>"
-            + _table([title[:-1].lower(), "documents", "share", "MB"], body, table_id=key)
+            + table([title[:-1].lower(), "documents", "share", "MB"], body, table_id=key)
             + chart
         )
     return "".join(parts)
+
+
+def _domains(report: dict[str, Any]) -> str:
+    domains = report.get("domains") or []
+    if not domains:
+        return ""
+    rows = [
+        f'<tr><td class="l">{escape(d["name"])}</td><td>{d["documents"]:,}</td>'
+        f"<td>{d['kept']:,}</td><td>{d['removed']:,}</td><td>{_megabytes(d['bytes_kept'])}</td>"
+        f'<td class="l sig">'
+        + "".join(f"<code>{escape(r)}={n:,}</code>" for r, n in d["top_reasons"].items())
+        + "</td></tr>"
+        for d in domains
+    ]
+    return (
+        f'<h2>Domains</h2><p class="muted">The {len(domains)} web domains with the most '
+        "documents, and why the removed ones went.</p>"
+        + table(
+            ["domain", "documents", "kept", "removed", "MB kept", "top reasons"],
+            rows,
+            table_id="domains",
+        )
+    )
 
 
 def _histograms(report: dict[str, Any]) -> str:
@@ -275,7 +316,7 @@ def _phases(report: dict[str, Any]) -> str:
             for key, value in summary.items()
             if isinstance(value, int | float | str)
         ]
-        parts.append(f"<h3>{escape(name)}</h3>" + _table(["", "value"], scalars))
+        parts.append(f"<h3>{escape(name)}</h3>" + table(["", "value"], scalars))
         for key, value in summary.items():
             if (
                 isinstance(value, dict)
@@ -324,14 +365,14 @@ def _shards(report: dict[str, Any]) -> str:
             f'<td class="l">{svg.mini_funnel([first_in, *kept])}'
             f'<span class="muted sig">{first_in:,} in → {escape(steps)}</span></td></tr>'
         )
-    table = _table(
+    listing = table(
         ["shard", "input", "documents", "MB text", "MB file", "sha256", "funnel"],
         rows,
         table_id="shards",
     )
     return (
         f"<h2>Document shards</h2><details open><summary>{_plural(len(rows), 'shard')}</summary>"
-        f"{table}</details>"
+        f"{listing}</details>"
     )
 
 
@@ -349,7 +390,7 @@ def _removed_samples(report: dict[str, Any]) -> str:
             blocks.append(
                 f"<details><summary>{escape(stage)} · {escape(reason)} "
                 f"<span>({_plural(total, 'document')}; {len(documents)} shown)</span></summary>"
-                + "".join(_document(d, reason) for d in documents)
+                + "".join(document_html(d, [("reason", reason)]) for d in documents)
                 + "</details>"
             )
     if not blocks:
@@ -368,29 +409,33 @@ def _kept_samples(report: dict[str, Any]) -> str:
     return (
         "<h2>What was kept</h2>"
         f"<details><summary>A uniform sample of {len(documents)} kept documents</summary>"
-        + "".join(_document(d) for d in documents)
+        + "".join(document_html(d) for d in documents)
         + "</details>"
     )
 
 
-def _document(document: dict[str, Any], reason: str | None = None) -> str:
+def document_html(document: dict[str, Any], labels: list[tuple[str, str]] = ()) -> str:
+    """A sample document: its link, source, size, `labels` and signals, and its excerpt."""
     url = document.get("url")
     link = (
         f'<a class="url" href="{escape(url)}" rel="noreferrer noopener">{escape(url)}</a>'
         if url and url.startswith(("http://", "https://"))
         else escape(url or document.get("id") or "")
     )
-    signals = [("reason", reason)] if reason else []
+    signals = list(labels)
+    signals += [("measured", document["detail"])] if document.get("detail") else []
     signals += list((document.get("signals") or {}).items())
     shown = "".join(f"<code>{escape(k)}={escape(_signal(v))}</code>" for k, v in signals)
     return (
         f'<div class="doc"><div>{link} <span class="muted">· {escape(str(document.get("source")))}'
-        f" · {document.get('chars', 0):,} chars</span></div>"
+        + (f" · {document['chars']:,} chars" if "chars" in document else "")
+        + "</span></div>"
         f'<div class="sig">{shown}</div><pre>{escape(document.get("excerpt") or "")}</pre></div>'
     )
 
 
-def _table(headers: list[str], rows: list[str], table_id: str | None = None) -> str:
+def table(headers: list[str], rows: list[str], table_id: str | None = None) -> str:
+    """A table of `rows` (each a `<tr>…</tr>`) under `headers`."""
     head = "".join(f"<th>{escape(h)}</th>" for h in headers)
     ident = f' id="{table_id}"' if table_id else ""
     return f"<table{ident}><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"

@@ -13,7 +13,8 @@ from pipeline.report.svg import number
 
 def print_funnel(report: dict[str, Any], console: Console) -> None:
     table = Table(title=f"{report['name']}: {report['documents']:,} documents kept")
-    for column in ("stage", "in", "kept", "removed", "errored", "MB in", "MB kept", "s"):
+    columns = ("stage", "in", "kept", "removed", "errored", "MB in", "MB kept", "start-up s", "s")
+    for column in columns:
         table.add_column(column, justify="left" if column == "stage" else "right")
     for entry in report["funnel"]:
         counts_bytes = entry["bytes_in"] or not entry["docs_in"]
@@ -25,6 +26,7 @@ def print_funnel(report: dict[str, Any], console: Console) -> None:
             f"{sum(entry['errored'].values()):,}",
             f"{entry['bytes_in'] / 1e6:.2f}" if counts_bytes else "–",
             f"{entry['bytes_kept'] / 1e6:.2f}" if counts_bytes else "–",
+            f"{entry.get('startup_s', 0):.1f}",
             f"{entry['elapsed_s']:.1f}",
         )
     console.print(table)

@@ -1,0 +1,133 @@
+"""`tokenmill validate`: every check a run makes before it works, and the plan it would run.
+
+A job config is validated, its inputs listed, its output folder checked (a folder that is
+not a tokenmill run, or holds a run of another config, is refused as `run` would refuse
+it), and the plan described: inputs, shards, the segments of per-shard stages and the
+global phases between them, the tokens it writes. A training config is validated for the
+ranks it would run on, and its runs' token shards and tokenizer are checked as the trainer
+would check them. Nothing is written.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+from pipeline.config import JobConfig
+from pipeline.inputs import resolve_inputs
+from pipeline.output import RunOutput, check_output
+from pipeline.plan import shard_plans
+from pipeline.schema import ConfigError
+from pipeline.state import check_plan, plan_digest
+from trainer.config import PosttrainConfig, TrainConfig
+
+
+def describe_job(config: JobConfig) -> list[str]:
+    """The plan of a job config, one line per item; raises ConfigError where `run` would."""
+    files = resolve_inputs(config)
+    output = RunOutput(config.output)
+    check_output(output)
+    resumes = check_plan(output, plan_digest(config))
+    per_source = Counter(file.spec.source for file in files)
+    inputs = ", ".join(
+        f"{spec.source}: {per_source[spec.source]} {spec.format} file"
+        + ("s" if per_source[spec.source] != 1 else "")
+        for spec in config.inputs
+    )
+    lines = [f"inputs: {len(files)} shards ({inputs})"]
+    for plan in shard_plans(config):
+        if plan.after is not None:
+            lines.append(f"phase: {plan.after.name} (global, over every shard)")
+        if plan.stages:
+            names = " → ".join(stage.name for stage in plan.stages)
+            lines.append(f"segment {plan.segment + 1}: {names} (a task per shard)")
+    lines.append(_tokens_line(config))
+    state = "holds a run of this config, which `run` resumes" if resumes else "a new run"
+    lines.append(f"output: {output.url} ({state})")
+    return lines
+
+
+def _tokens_line(config: JobConfig) -> str:
+    if config.mixture is None:
+        return "tokens: none (no `mixture:` section)"
+    tokenizer = config.tokenizer_config()
+    if tokenizer.path is not None:
+        how = f"tokenizer {tokenizer.path}"
+    else:
+        how = f"a {tokenizer.train.vocab_size}-token BPE trained on the run's documents"
+    mixture = config.mixture
+    if rule := mixture.weights or mixture.epochs:
+        shares = ", ".join(f"{source} {value:g}" for source, value in rule.items())
+        rule = f"{'weights' if mixture.weights else 'epochs'} {shares}"
+    return f"tokens: {rule or 'every source once'}; {how}"
+
+
+def describe_training(config: TrainConfig, nproc: int) -> list[str]:
+    """The plan of a validated training config for `nproc` ranks; raises ConfigError when
+    a run's token shards or tokenizer would stop the trainer."""
+    if isinstance(config, PosttrainConfig):
+        return describe_posttraining(config, nproc)
+    from trainer.data import check_shards, train_shards
+    from trainer.errors import TrainingError
+    from trainer.model import parameter_count
+    from trainer.storage import location
+    from trainer.train import tokenizer_path
+
+    try:
+        lines = []
+        for run in config.data.runs:
+            folder = location(run.path)
+            check_shards(folder, checksums=False)
+            lines.append(
+                f"run: {run.path} ({len(train_shards(folder))} training shards, weight {run.weight})"
+            )
+        vocab = _vocab_size(tokenizer_path(config))
+    except (TrainingError, FileNotFoundError, ValueError) as err:
+        raise ConfigError(f"data.runs: {err}") from None
+    args = config.model.args(vocab)
+    params = parameter_count(args)["total"]
+    tokens = config.train.steps * config.train.global_batch_tokens
+    lines += [
+        f"model: {config.model.preset} preset, {params / 1e6:.1f}M parameters, vocabulary {vocab}",
+        f"steps: {config.train.steps} × {config.train.global_batch_tokens:,} tokens = "
+        f"{tokens:,} tokens, {config.accumulation_steps(nproc)} micro-batches of "
+        f"{config.train.micro_batch_size} per rank per step on {nproc} rank"
+        + ("s" if nproc != 1 else ""),
+        f"output: {Path(config.output)}; checkpoints: {config.checkpoint_folder()}",
+    ]
+    return lines
+
+
+def describe_posttraining(config: PosttrainConfig, nproc: int) -> list[str]:
+    """The plan of a validated post-training config; raises ConfigError naming a data file or
+    starting model that is not there."""
+    from trainer.storage import location
+
+    data, train = config.data, config.train
+    paths = {"data.train": data.train, "data.val": data.val, "data.tokenizer": data.tokenizer}
+    paths["init_from"] = config.init_from
+    missing = [
+        f"{key}: {path}: not found"
+        for key, path in paths.items()
+        if path is not None and not location(path).exists()
+    ]
+    if missing:
+        raise ConfigError("; ".join(missing))
+    start = config.init_from or f"a fresh {config.model.preset} model"
+    if config.lora:
+        start += f", LoRA rank {config.lora.rank} on {', '.join(config.lora.targets)}"
+    held_out = data.val or f"{data.val_examples} examples of data.train"
+    length = f"{train.steps} steps" if train.steps else f"{train.epochs:g} epoch(s)"
+    return [
+        f"{config.kind}: {data.train} (held out: {held_out}), seq_len {data.seq_len}",
+        f"start: {start}",
+        f"length: {length}, {config.accumulation_steps(nproc)} micro-batches of "
+        f"{train.micro_batch_size} per rank per step on {nproc} rank" + ("s" if nproc != 1 else ""),
+        f"output: {Path(config.output)}; checkpoints: {config.checkpoint_folder()}",
+    ]
+
+
+def _vocab_size(path) -> int:
+    from tokenizers import Tokenizer
+
+    return Tokenizer.from_str(path.read_text()).get_vocab_size()

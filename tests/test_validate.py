@@ -1,0 +1,134 @@
+"""`tokenmill validate` and the generated config reference (docs/config.md)."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from pipeline.cli import main
+from pipeline.config_reference import DOCS, render_reference
+from support.token_runs import write_token_run
+from tests.conftest import SAMPLE
+
+
+def test_the_config_reference_is_current():
+    assert DOCS.read_text(encoding="utf-8") == render_reference(), (
+        "docs/config.md is stale: run `python -m pipeline.config_reference`"
+    )
+
+
+def test_the_reference_describes_every_job_key():
+    undocumented = [
+        line.split("`")[1]
+        for line in render_reference().split("## Training config")[0].splitlines()
+        if line.startswith("| `") and line.endswith("|  |")
+    ]
+    assert not undocumented, f"keys without a docstring under their field: {undocumented}"
+
+
+def write_job(folder, **extra) -> str:
+    config = {
+        "name": "check",
+        "output": "out",
+        "inputs": [
+            {"source": "wiki", "format": "jsonl", "paths": [str(SAMPLE / "wiki.jsonl")]},
+            {"source": "web", "format": "warc", "paths": [str(SAMPLE / "web-*.warc.gz")]},
+        ],
+        "stages": ["extract", "language", {"dedup": {"exact": True}}, "pii"],
+        **extra,
+    }
+    path = folder / "job.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return str(path)
+
+
+def test_validate_prints_the_resolved_config_and_the_plan(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    mixture = {"mixture": {"weights": {"wiki": 3, "web": 1}}}
+    assert main(["validate", write_job(tmp_path, **mixture)]) == 0
+    shown = capsys.readouterr()
+    resolved = yaml.safe_load(shown.out)
+    assert resolved["output"] == str(tmp_path / "out")
+    assert resolved["execution"]["batch_size"] == 512  # defaults filled in
+    assert shown.err.splitlines() == [
+        "inputs: 4 shards (wiki: 1 jsonl file, web: 3 warc files)",
+        "segment 1: extract → language (a task per shard)",
+        "phase: dedup (global, over every shard)",
+        "segment 2: pii (a task per shard)",
+        "tokens: weights web 1, wiki 3; a 8192-token BPE trained on the run's documents",
+        f"output: {tmp_path / 'out'} (a new run)",
+        f"{tmp_path / 'job.yaml'}: valid",
+    ]
+    assert not (tmp_path / "out").exists()
+
+
+def test_validate_stops_at_the_first_problem_naming_it(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    path = write_job(tmp_path, tokenizer={"train": {"vocab_size": 600}})
+    assert main(["validate", path]) == 2
+    assert capsys.readouterr().err.replace("\n", " ").strip() == (
+        f"config error: {path}: tokenizer: only the token shards use it, and they need a "
+        "`mixture:` section (`mixture: {}` writes every source once)"
+    )
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "notes.txt").write_text("someone else's")
+    assert main(["validate", write_job(tmp_path)]) == 2
+    assert capsys.readouterr().err.replace("\n", " ").strip() == (
+        f"config error: output: {tmp_path / 'out'} holds files that are not a tokenmill run "
+        "(notes.txt); give the run a folder of its own (e.g. runs/NAME)"
+    )
+
+
+def test_validate_checks_a_training_configs_runs(tmp_path, capsys):
+    run = write_token_run(tmp_path / "run", {"web": ["one two three"] * 20}, {})
+    config = tmp_path / "train.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "output": str(tmp_path / "train"),
+                "data": {"runs": [{"path": str(run)}], "seq_len": 16},
+                "model": {"preset": "tiny"},
+                "train": {"steps": 5, "global_batch_tokens": 256, "micro_batch_size": 4},
+            }
+        )
+    )
+    assert main(["validate", str(config), "--nproc", "2"]) == 0
+    plan = capsys.readouterr().err
+    assert f"run: {run} (2 training shards, weight 1.0)" in plan
+    assert "5 × 256 tokens = 1,280 tokens, 2 micro-batches of 4 per rank per step on 2 ranks" in (
+        plan
+    )
+    (run / "tokens" / "train-00000.parquet").unlink()
+    assert main(["validate", str(config)]) == 2
+    err = capsys.readouterr().err.replace("\n", "")
+    assert f"data.runs: {run / 'tokens' / 'train-00000.parquet'}: listed in" in err
+
+
+def test_a_manifest_url_that_is_missing_or_unreachable_says_which(tmp_path, capsys):
+    import http.server
+    import threading
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), http.server.SimpleHTTPRequestHandler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        missing = f"http://127.0.0.1:{server.server_port}/no/warc.paths.gz"
+        unreachable = "http://127.0.0.1:1/warc.paths.gz"
+        for url, why in (
+            (missing, "not found"),
+            (unreachable, "could not be read: Cannot connect"),
+        ):
+            path = tmp_path / "job.yaml"
+            inputs = [{"source": "web", "format": "warc", "paths": [url]}]
+            path.write_text(yaml.safe_dump({"name": "cc", "output": "out", "inputs": inputs}))
+            assert main(["validate", str(path), "--set", "stages=[extract]"]) == 2
+            err = capsys.readouterr().err.replace("\n", "")
+            assert f"inputs[0].paths: manifest '{url}' {why}" in err
+    finally:
+        server.shutdown()
+
+
+def test_debug_shows_the_traceback_of_an_error(tmp_path):
+    from pipeline.schema import ConfigError
+
+    with pytest.raises(ConfigError, match="config file not found"):
+        main(["--debug", "validate", str(tmp_path / "missing.yaml")])
