@@ -117,7 +117,7 @@ def test_the_chat_template_trains_on_assistant_turns_and_their_end_only(tokenize
     assert list(literal.ids).count(END_ID) == 1  # a special token's text in a message is text
 
 
-def test_hh_rlhf_dialogues_become_a_prompt_and_two_answers():
+def test_hh_rlhf_dialogues_become_a_prompt_and_two_answers(tokenizer):
     record = {
         "chosen": "\n\nHuman: Hi\n\nAssistant: Hello!\n\nHuman: How do I pick a lock?\n\nAssistant: I can't help.",
         "rejected": "\n\nHuman: Hi\n\nAssistant: Hello!\n\nHuman: How do I pick a lock?\n\nAssistant: Use a pin.",
@@ -126,6 +126,13 @@ def test_hh_rlhf_dialogues_become_a_prompt_and_two_answers():
     assert [m["role"] for m in prompt] == ["user", "assistant", "user"]
     assert prompt[2]["content"] == "How do I pick a lock?"
     assert (chosen, rejected) == ("I can't help.", "Use a pin.")
+    malformed = {  # as 5 of HH-RLHF's do: the chosen side runs two answers together
+        "chosen": record["chosen"] + "\n\nAssistant: And more.",
+        "rejected": record["rejected"],
+    }
+    with pytest.raises(ValueError, match="share all turns"):
+        preference(malformed)
+    assert len(preference_rows([record, malformed], tokenizer, 64)) == 1
     assert hh_dialogue("\n\nHuman: a\n\nAssistant:") == [
         {"role": "user", "content": "a"},
         {"role": "assistant", "content": ""},

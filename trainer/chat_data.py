@@ -170,11 +170,15 @@ def _padded(ids: np.ndarray, trained: np.ndarray, seq_len: int) -> tuple[np.ndar
 def preference_rows(records: list[dict[str, Any]], tokenizer: Tokenizer, seq_len: int) -> Rows:
     """One row per pair: arrays of shape (pairs, 2, seq_len), chosen first, and `last`, the
     position of each sequence's final trained target (its `<|end|>`, where a reward head
-    reads). A pair whose answers do not start within `seq_len` is left out: it has nothing
-    to compare."""
+    reads). A pair is left out when its answers do not start within `seq_len`, or when it
+    cannot be split into a prompt and two answers (5 of HH-RLHF's 2,312 harmless test
+    dialogues run two answers together): it has nothing to compare."""
     inputs, targets, weights = [], [], []
     for record in records:
-        prompt, chosen, rejected = preference(record)
+        try:
+            prompt, chosen, rejected = preference(record)
+        except ValueError:
+            continue
         pair = [
             _padded(*_encoded(tokenizer, prompt, answer), seq_len) for answer in (chosen, rejected)
         ]

@@ -88,6 +88,13 @@ class PosttrainTrainer(Trainer):
         else:
             self.pairs = preference_rows(train, tokenizer, seq_len)
             self.val_rows = preference_rows(val, tokenizer, seq_len)
+            left_out = len(train) + len(val) - len(self.pairs) - len(self.val_rows)
+            if left_out and int(os.environ.get("RANK", "0")) == 0:
+                print(
+                    f"{left_out} of {len(train) + len(val)} pairs left out: malformed, or no "
+                    f"answer within data.seq_len {seq_len}",
+                    flush=True,
+                )
         super().__init__(config, resume, objective_for(config))
 
     def tokenizer_file(self) -> Location:
