@@ -7,6 +7,7 @@ trainer itself needs neither Ray nor the pipeline.
 
 from __future__ import annotations
 
+import importlib
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -16,23 +17,33 @@ from typing import Any
 import yaml
 
 from pipeline.schema import ConfigError, PathCheck, read_config
-from trainer.config import TrainConfig, TrainConfigError, validate_train_config
+from trainer.config import PosttrainConfig, TrainConfig, TrainConfigError, validate_train_config
 from trainer.errors import TrainingError
 
 
 def load_train_config(
-    path: str, overrides: list[str], output: str | None = None, nproc: int = 1
+    path: str,
+    overrides: list[str],
+    output: str | None = None,
+    nproc: int = 1,
+    kind: str | None = None,
 ) -> TrainConfig:
     """The validated config for `nproc` ranks: a global batch that does not split over
-    them, or an output that holds a pipeline run, is a config error before any rank starts."""
-    return train_config(read_config(path, overrides, output), str(path), nproc)
+    them, or an output that holds a pipeline run, is a config error before any rank starts.
+    `kind` (sft, reward, dpo: the command's name) makes it a post-training config; one that
+    names another kind is refused."""
+    data = read_config(path, overrides, output)
+    if kind and data.setdefault("kind", kind) != kind:
+        raise ConfigError(f"{path}: kind: {data['kind']!r}, but this is `tokenmill {kind}`")
+    return train_config(data, str(path), nproc)
 
 
 def train_config(
     data: dict[str, Any], origin: str, nproc: int = 1, path_check: PathCheck | None = None
 ) -> TrainConfig:
-    """`load_train_config` for a config already read into a mapping; `path_check` may
-    refuse any path it holds (before any of them is looked at)."""
+    """`load_train_config` for a config already read into a mapping (a post-training one
+    when it has a `kind`); `path_check` may refuse any path it holds (before any of them is
+    looked at)."""
     try:
         config = validate_train_config(data, origin=origin)
     except TrainConfigError as err:
@@ -56,8 +67,15 @@ def train_config(
 def training_paths(config: TrainConfig) -> Iterator[tuple[str, str]]:
     """The paths a training config holds, by key."""
     yield "output", config.output
-    for index, run in enumerate(config.data.runs):
-        yield f"data.runs.{index}.path", run.path
+    if isinstance(config, PosttrainConfig):
+        data = config.data
+        optional = {"data.val": data.val, "data.tokenizer": data.tokenizer}
+        optional["init_from"] = config.init_from
+        yield "data.train", data.train
+        yield from ((key, path) for key, path in optional.items() if path is not None)
+    else:
+        for index, run in enumerate(config.data.runs):
+            yield f"data.runs.{index}.path", run.path
     if config.checkpoint.folder is not None:
         yield "checkpoint.folder", config.checkpoint.folder
 
@@ -85,18 +103,22 @@ def write_resolved(config: TrainConfig) -> Path:
     return resolved
 
 
+def entry_module(config: TrainConfig) -> str:
+    """The module whose `train` and `main` run this config on a rank."""
+    return "trainer.posttrain" if isinstance(config, PosttrainConfig) else "trainer.train"
+
+
 def launch(config: TrainConfig, nproc: int, address: str | None, resume: str) -> dict:
     """Train with `nproc` ranks; the last logged metrics of rank 0 (in-process runs only).
     With `--address`, or `RAY_ADDRESS` (a Ray Job's entrypoint), the ranks run on Ray Train."""
     from pipeline.cluster import cluster_address
 
     resolved = write_resolved(config)
+    module = entry_module(config)
     if address := cluster_address(address):
-        return _ray_train(resolved, nproc, address, resume)
+        return _ray_train(resolved, nproc, address, resume, module)
     if nproc == 1:
-        from trainer.train import train
-
-        return train(config, resume=resume)
+        return importlib.import_module(module).train(config, resume=resume)
     command = [
         sys.executable,
         "-m",
@@ -104,7 +126,7 @@ def launch(config: TrainConfig, nproc: int, address: str | None, resume: str) ->
         "--standalone",
         f"--nproc-per-node={nproc}",
         "-m",
-        "trainer.train",
+        module,
         str(resolved),
         "--resume",
         resume,
@@ -117,7 +139,7 @@ def launch(config: TrainConfig, nproc: int, address: str | None, resume: str) ->
     return {}
 
 
-def _ray_train(resolved: Path, nproc: int, address: str, resume: str) -> dict:
+def _ray_train(resolved: Path, nproc: int, address: str, resume: str, module: str) -> dict:
     """One Ray Train worker per rank; Ray Train sets up the torch process group. Workers get
     the resolved config's text, as they may run on nodes that do not see this RUN folder."""
     import ray
@@ -128,10 +150,9 @@ def _ray_train(resolved: Path, nproc: int, address: str, resume: str) -> dict:
 
     def per_worker(settings: dict) -> None:
         from trainer.config import validate_train_config
-        from trainer.train import train
 
         config = validate_train_config(yaml.safe_load(settings["config"]), settings["origin"])
-        train(config, resume=settings["resume"])
+        importlib.import_module(settings["module"]).train(config, resume=settings["resume"])
 
     join(address)
     use_gpu = bool(ray.cluster_resources().get("GPU"))
@@ -141,6 +162,7 @@ def _ray_train(resolved: Path, nproc: int, address: str, resume: str) -> dict:
             "config": resolved.read_text(),
             "origin": str(resolved),
             "resume": resume,
+            "module": module,
         },
         scaling_config=ScalingConfig(num_workers=nproc, use_gpu=use_gpu),
         run_config=RunConfig(storage_path=str((resolved.parent / "ray").resolve())),

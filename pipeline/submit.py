@@ -24,7 +24,7 @@ from pipeline.config import JobConfig, validate_config
 from pipeline.launch import resolved_text, train_config
 from pipeline.manifest import source_git_sha
 from pipeline.schema import ConfigError, PathCheck, read_config
-from trainer.config import TrainConfig
+from trainer.config import POSTTRAIN_KINDS, TrainConfig
 
 CONFIG_NAME = "tokenmill-job.yaml"
 ENTRYPOINT = ("python", "-m", "pipeline.cli")
@@ -45,16 +45,20 @@ class Job:
     (an argument list) that runs it on the cluster."""
 
     kind: str
-    """`pipeline` or `train`."""
+    """`pipeline`, `train`, or a post-training config's kind (`sft`, `reward`, `dpo`): the
+    command that runs it."""
     config: JobConfig | TrainConfig
     text: str
     entrypoint: list[str]
 
 
 def config_kind(data: dict[str, Any]) -> str:
-    """`pipeline` for a pipeline job config, `train` for a training config."""
+    """`pipeline` for a pipeline job config, `train` for a training config, its `kind` for a
+    post-training one."""
     if "inputs" in data:
         return "pipeline"
+    if data.get("kind") in POSTTRAIN_KINDS:
+        return data["kind"]
     if "data" in data and "model" in data:
         return "train"
     raise ConfigError(
@@ -67,13 +71,14 @@ def prepare(
 ) -> Job:
     """Validate a config read into a mapping; a training job runs `nproc` ranks on Ray
     Train. `path_check` may refuse any path the config holds."""
-    if config_kind(data) == "pipeline":
+    kind = config_kind(data)
+    if kind == "pipeline":
         config = validate_config(data, origin, path_check)
         text = yaml.safe_dump(config.to_dict(), sort_keys=False)
         return Job("pipeline", config, text, [*ENTRYPOINT, "run", CONFIG_NAME])
     config = train_config(data, origin, nproc, path_check)
-    entrypoint = [*ENTRYPOINT, "train", CONFIG_NAME, "--nproc", str(nproc)]
-    return Job("train", config, resolved_text(config), entrypoint)
+    entrypoint = [*ENTRYPOINT, kind, CONFIG_NAME, "--nproc", str(nproc)]
+    return Job(kind, config, resolved_text(config), entrypoint)
 
 
 def submit_job(

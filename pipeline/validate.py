@@ -19,7 +19,7 @@ from pipeline.output import RunOutput, check_output
 from pipeline.plan import shard_plans
 from pipeline.schema import ConfigError
 from pipeline.state import check_plan, plan_digest
-from trainer.config import TrainConfig
+from trainer.config import PosttrainConfig, TrainConfig
 
 
 def describe_job(config: JobConfig) -> list[str]:
@@ -65,6 +65,8 @@ def _tokens_line(config: JobConfig) -> str:
 def describe_training(config: TrainConfig, nproc: int) -> list[str]:
     """The plan of a validated training config for `nproc` ranks; raises ConfigError when
     a run's token shards or tokenizer would stop the trainer."""
+    if isinstance(config, PosttrainConfig):
+        return describe_posttraining(config, nproc)
     from trainer.data import check_shards, train_shards
     from trainer.errors import TrainingError
     from trainer.model import parameter_count
@@ -94,6 +96,35 @@ def describe_training(config: TrainConfig, nproc: int) -> list[str]:
         f"output: {Path(config.output)}; checkpoints: {config.checkpoint_folder()}",
     ]
     return lines
+
+
+def describe_posttraining(config: PosttrainConfig, nproc: int) -> list[str]:
+    """The plan of a validated post-training config; raises ConfigError naming a data file or
+    starting model that is not there."""
+    from trainer.storage import location
+
+    data, train = config.data, config.train
+    paths = {"data.train": data.train, "data.val": data.val, "data.tokenizer": data.tokenizer}
+    paths["init_from"] = config.init_from
+    missing = [
+        f"{key}: {path}: not found"
+        for key, path in paths.items()
+        if path is not None and not location(path).exists()
+    ]
+    if missing:
+        raise ConfigError("; ".join(missing))
+    start = config.init_from or f"a fresh {config.model.preset} model"
+    if config.lora:
+        start += f", LoRA rank {config.lora.rank} on {', '.join(config.lora.targets)}"
+    held_out = data.val or f"{data.val_examples} examples of data.train"
+    length = f"{train.steps} steps" if train.steps else f"{train.epochs:g} epoch(s)"
+    return [
+        f"{config.kind}: {data.train} (held out: {held_out}), seq_len {data.seq_len}",
+        f"start: {start}",
+        f"length: {length}, {config.accumulation_steps(nproc)} micro-batches of "
+        f"{train.micro_batch_size} per rank per step on {nproc} rank" + ("s" if nproc != 1 else ""),
+        f"output: {Path(config.output)}; checkpoints: {config.checkpoint_folder()}",
+    ]
 
 
 def _vocab_size(path) -> int:

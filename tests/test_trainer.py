@@ -339,7 +339,9 @@ def test_hf_export_logits_match(reference, token_run, tmp_path):
         print(f"{architecture}: max abs logit diff {diff:.2e}")
         assert diff <= 1e-4
         tokenizer = AutoTokenizer.from_pretrained(folder)
-        assert tokenizer.decode(tokenizer("A lighthouse")["input_ids"]) == "A lighthouse"
+        ids = tokenizer("A lighthouse")["input_ids"]
+        assert ids[0] == 1 and ids.count(1) == 1  # <|bos|> once, as training saw documents
+        assert tokenizer.decode(ids, skip_special_tokens=True) == "A lighthouse"
 
 
 def ngram_baselines(

@@ -31,6 +31,7 @@ import torch.distributed.checkpoint as dcp
 from torch import nn
 from torch.distributed.checkpoint import CheckpointException
 from torch.distributed.checkpoint.state_dict import (
+    StateDictOptions,
     get_model_state_dict,
     get_state_dict,
     set_model_state_dict,
@@ -44,6 +45,12 @@ from trainer.parallelize import World
 from trainer.storage import Location, RemotePath, copy_file, location, move, remove_tree
 
 STEP_DIR = re.compile(r"^step-(\d{7})$")
+TRAINED_ONLY = StateDictOptions(ignore_frozen_params=True)
+"""Frozen parameters (a LoRA run's base model) are not saved: they come from `base` in
+meta.json, so a LoRA checkpoint holds only the adapters."""
+SET_TRAINED = StateDictOptions(ignore_frozen_params=True, strict=False)
+"""Setting the trained parameters only; not strict, as the frozen ones are absent (DCP's load
+has already refused a checkpoint that lacks any trained one)."""
 
 
 class CheckpointError(TrainingError):
@@ -68,6 +75,17 @@ def complete_checkpoints(folder: str | Location) -> list[Location]:
     found = [p for p in folder.iterdir() if STEP_DIR.match(p.name)] if folder.is_dir() else []
     found = [p for p in found if (p / "meta.json").is_file()]
     return sorted(found, key=lambda p: int(STEP_DIR.match(p.name).group(1)))
+
+
+def _write_whole(file: Location, text: str) -> None:
+    """Write a local file under a temporary name and rename it, so a kill mid-write leaves no
+    empty meta.json for `--resume auto` to pick; an object store's put is whole already."""
+    if isinstance(file, RemotePath):
+        file.write_text(text)
+        return
+    temp = file.with_name(file.name + ".tmp")
+    temp.write_text(text)
+    temp.rename(file)
 
 
 def _barrier(world: World) -> None:
@@ -117,10 +135,16 @@ class Checkpointer:
     any objective's model."""
 
     def __init__(
-        self, folder: str | Location, world: World, args: ModelArgs, tokenizer: Location, keep: int
+        self,
+        folder: str | Location,
+        world: World,
+        args: ModelArgs,
+        tokenizer: Location,
+        keep: int,
+        meta: dict[str, Any] | None = None,
     ):
         self.folder, self.world, self.args = location(folder), world, args
-        self.tokenizer, self.keep = tokenizer, keep
+        self.tokenizer, self.keep, self.meta = tokenizer, keep, meta or {}
         self.group = dist.new_group(backend="gloo") if dist.is_initialized() else None
         self.pending: tuple[int, Location, Any] | None = None
 
@@ -139,7 +163,7 @@ class Checkpointer:
         _barrier(world)
         with (temp / f"rank-{world.rank}.pt").open("wb") as handle:
             torch.save({**state, "step": step, "rng": rng_states()}, handle)
-        model_state, optim_state = get_state_dict(model, optimizer)
+        model_state, optim_state = get_state_dict(model, optimizer, options=TRAINED_ONLY)
         with _quiet_single_process():
             future = dcp.async_save(
                 {"model": model_state, "optim": optim_state},
@@ -164,11 +188,12 @@ class Checkpointer:
                 "model": dataclasses.asdict(self.args),
                 "world_size": world.size,
                 "files": checksums,
+                **self.meta,
             }
             copy_file(self.tokenizer, temp / "tokenizer.json")
             remove_tree(final)
             move(temp, final)
-            (final / "meta.json").write_text(json.dumps(meta, indent=2))
+            _write_whole(final / "meta.json", json.dumps(meta, indent=2))
             for old in complete_checkpoints(self.folder)[: -self.keep]:
                 remove_tree(old)
         _barrier(world)
@@ -270,7 +295,7 @@ def load(path: Location, model: nn.Module, optimizer: torch.optim.Optimizer, wor
     error = _agree(world, error)
     if error:
         raise CheckpointError(error)
-    model_state, optim_state = get_state_dict(model, optimizer)
+    model_state, optim_state = get_state_dict(model, optimizer, options=TRAINED_ONLY)
     loaded = {"model": model_state, "optim": optim_state}
     try:
         with _quiet_single_process():
@@ -279,7 +304,11 @@ def load(path: Location, model: nn.Module, optimizer: torch.optim.Optimizer, wor
         failure, _ = next(iter(err.failures.values()))
         raise CheckpointError(f"{path}: {_one_line(failure)}") from None
     set_state_dict(
-        model, optimizer, model_state_dict=loaded["model"], optim_state_dict=loaded["optim"]
+        model,
+        optimizer,
+        model_state_dict=loaded["model"],
+        optim_state_dict=loaded["optim"],
+        options=SET_TRAINED,
     )
     restore_rng(state.pop("rng"))
     return state
@@ -289,22 +318,46 @@ def _dcp_id(path: Location) -> str | Path:
     return str(path) if isinstance(path, RemotePath) else path
 
 
-def read_args(path: str | Location) -> ModelArgs:
+def read_meta(path: str | Location) -> dict[str, Any]:
     path = location(path)
     meta_file = path / "meta.json"
     if not meta_file.is_file():
         raise FileNotFoundError(f"{meta_file}: not found; is {path} a tokenmill checkpoint?")
-    return ModelArgs(**json.loads(meta_file.read_text())["model"])
+    return json.loads(meta_file.read_text())
+
+
+def read_args(path: str | Location) -> ModelArgs:
+    return ModelArgs(**read_meta(path)["model"])
 
 
 def load_model(path: str | Location) -> nn.Module:
-    """The checkpoint's model on CPU in fp32, in one process (for export and generation)."""
+    """The model in a checkpoint or a Hugging Face folder, on CPU in fp32, in one process
+    (for export, generation, and as a run's start).
+
+    A LoRA checkpoint (meta.json's `lora`) is its `base` model, itself a checkpoint or a
+    Hugging Face folder, with the saved adapters (and any score head) merged in."""
+    from trainer.hf_import import is_hf_folder, load_hf_model
     from trainer.model import Transformer
 
     path = location(path)
-    model = Transformer(read_args(path))
-    state = get_model_state_dict(model)
+    if is_hf_folder(path):
+        return load_hf_model(path)
+    meta = read_meta(path)
+    model = Transformer(ModelArgs(**meta["model"]))
+    options = None
+    if "lora" in meta:
+        from trainer.config import LoraConfig
+        from trainer.lora import add_adapters
+
+        model = add_adapters(model, LoraConfig(**meta["lora"]))
+        model.load_state_dict(load_model(meta["base"]).state_dict(), strict=False)
+        options = TRAINED_ONLY
+    state = get_model_state_dict(model, options=options)
     with _quiet_single_process():
         dcp.load({"model": state}, checkpoint_id=_dcp_id(path))
-    set_model_state_dict(model, state)
+    set_model_state_dict(model, state, options=options and SET_TRAINED)
+    if "lora" in meta:
+        from trainer.lora import merge
+
+        merge(model)
     return model.eval()

@@ -269,9 +269,11 @@ def _load(cls: type, data: Any, prefix: str = "") -> Any:
 
 
 def validate_train_config(data: dict[str, Any], origin: str = "<config>") -> TrainConfig:
-    """The config a mapping describes, or TrainConfigError: '<origin>: <key>: <problem>'."""
+    """The config a mapping describes, or TrainConfigError: '<origin>: <key>: <problem>'.
+    A mapping with a `kind` (sft, reward, dpo) is a `PosttrainConfig`."""
+    kind = PosttrainConfig if isinstance(data, dict) and "kind" in data else TrainConfig
     try:
-        config = _load(TrainConfig, data)
+        config = _load(kind, data)
         config.check()
         return config
     except TrainConfigError as err:
@@ -281,3 +283,82 @@ def validate_train_config(data: dict[str, Any], origin: str = "<config>") -> Tra
 def read_train_config(path: str | Path) -> TrainConfig:
     """A resolved config file (e.g. RUN/config.yaml) without overrides."""
     return validate_train_config(yaml.safe_load(Path(path).read_text()) or {}, origin=str(path))
+
+
+# Post-training: the same sections, with chat data, a starting model and the objective's knobs.
+
+
+@dataclass(frozen=True)
+class ChatDataConfig:
+    train: str = field(metadata={"min_len": 1})
+    """JSONL (.jsonl, .jsonl.gz) or Parquet file, local or fsspec URL (trainer.chat_data)."""
+    val: str | None = field(default=None, metadata={"min_len": 1})
+    """Held-out file; default: `val_examples` of `train`'s records, drawn by the seed."""
+    val_examples: int = field(default=64, metadata={"ge": 0})
+    """Held-out examples: with `val`, its first ones (0: all of them); without, taken out of
+    `train` (0: none, and no validation)."""
+    max_examples: int | None = field(default=None, metadata={"gt": 0})
+    """Use at most this many training examples (smoke runs)."""
+    seq_len: int = field(default=512, metadata={"gt": 1})
+    """SFT: the packed row's length; preferences: each sequence's (longer ones are cut)."""
+    prompt_key: str = "prompt"
+    response_key: str = "response"
+    tokenizer: str | None = field(default=None, metadata={"min_len": 1})
+    """A tokenizer.json with tokenmill's special ids; default: `init_from`'s."""
+
+
+@dataclass(frozen=True)
+class PosttrainSection(TrainSection):
+    steps: int = field(default=0, metadata={"ge": 0})
+    """0: as many as `epochs` passes over the training examples take."""
+    global_batch_tokens: int = field(default=8192, metadata={"gt": 0})
+    """SFT: packed tokens per step; preferences: pairs per step × seq_len."""
+    epochs: float = field(default=1.0, metadata={"gt": 0})
+    lr: float = field(default=2e-5, metadata={"gt": 0})
+    """Fine-tuning's usual scale; LoRA often takes 1e-4 to 1e-3."""
+    warmup_steps: int = field(default=0, metadata={"ge": 0})
+    weight_decay: float = field(default=0.0, metadata={"ge": 0})
+
+
+@dataclass(frozen=True)
+class DPOConfig:
+    beta: float = field(default=0.1, metadata={"gt": 0})
+    loss: Literal["sigmoid", "ipo"] = "sigmoid"
+    length_normalize: bool = False
+    """Average each answer's log-probabilities over its tokens instead of summing them."""
+
+
+@dataclass(frozen=True)
+class LoraConfig:
+    rank: int = field(default=8, metadata={"gt": 0})
+    alpha: float = field(default=16.0, metadata={"gt": 0})
+    dropout: float = field(default=0.0, metadata={"ge": 0, "le": 1})
+    targets: list[str] = field(
+        default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj"], metadata={"min_len": 1}
+    )
+    """Linear layers that get adapters: any of q/k/v/o_proj, gate/up/down_proj."""
+
+
+POSTTRAIN_KINDS = ("sft", "reward", "dpo")
+
+
+@dataclass(frozen=True)
+class PosttrainConfig(TrainConfig):
+    """`tokenmill sft|reward|dpo`: `kind` says which; `init_from` a tokenmill checkpoint or a
+    Hugging Face Llama/Qwen3 folder (model weights only: no optimizer or loader state)."""
+
+    data: ChatDataConfig
+    train: PosttrainSection
+    kind: Literal[POSTTRAIN_KINDS] = "sft"  # type: ignore[valid-type]
+    init_from: str | None = field(default=None, metadata={"min_len": 1})
+    """Default: a fresh model of `model`'s shape (tests)."""
+    dpo: DPOConfig = field(default_factory=DPOConfig)
+    lora: LoraConfig | None = None
+    """Train low-rank adapters only; checkpoints hold the adapters, export merges them."""
+
+    def check(self) -> None:
+        super().check()
+        if self.init_from is None and self.data.tokenizer is None:
+            raise TrainConfigError("data.tokenizer: required without init_from")
+        if self.lora and self.init_from is None:
+            raise TrainConfigError("lora: needs init_from, the base model the adapters train on")

@@ -198,11 +198,19 @@ class TokenStream:
 
 @dataclass
 class Batch:
-    """One optimizer step's data for one rank: (accumulation, micro_batch, seq_len) each."""
+    """One optimizer step's data for one rank: (accumulation, micro_batch, seq_len) each, and
+    `count`, the targets of the whole global batch (every rank's), that the loss is divided by."""
 
     inputs: torch.Tensor
     targets: torch.Tensor
+    count: float
     state: dict[str, Any]
+
+    def micro_batches(self) -> list[dict[str, torch.Tensor]]:
+        return [
+            {"inputs": inputs, "targets": targets}
+            for inputs, targets in zip(self.inputs, self.targets, strict=True)
+        ]
 
 
 class Loader:
@@ -275,7 +283,8 @@ class Loader:
         inputs, targets = tensor[..., :-1].contiguous(), tensor[..., 1:].contiguous()
         if self.pin_memory:  # so that copies to the GPU are asynchronous (non_blocking=True)
             inputs, targets = inputs.pin_memory(), targets.pin_memory()
-        return Batch(inputs, targets, self._snapshot())
+        count = float(self.sequences * targets.shape[-1])
+        return Batch(inputs, targets, count, self._snapshot())
 
     def _produce(self) -> None:
         try:

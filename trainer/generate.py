@@ -5,10 +5,9 @@ from __future__ import annotations
 import torch
 from tokenizers import Tokenizer
 
+from trainer.chat import BOS_ID, END_ID, EOS_ID, render
 from trainer.model import KVCache, Transformer
 from trainer.storage import Location, location
-
-BOS_ID, EOS_ID = 1, 2
 
 
 def sample_next(logits: torch.Tensor, temperature: float, top_p: float, generator) -> torch.Tensor:
@@ -25,17 +24,16 @@ def sample_next(logits: torch.Tensor, temperature: float, top_p: float, generato
 
 
 @torch.no_grad()
-def generate(
+def generate_ids(
     model: Transformer,
-    tokenizer: Tokenizer,
-    prompt: str,
+    ids: list[int],
     max_new_tokens: int = 64,
     temperature: float = 0.8,
     top_p: float = 0.95,
     seed: int = 0,
-) -> str:
-    """The prompt's continuation (without the prompt), stopping at `<|eos|>`."""
-    ids = [BOS_ID, *tokenizer.encode(prompt, add_special_tokens=False).ids]
+    stop: tuple[int, ...] = (EOS_ID,),
+) -> list[int]:
+    """The ids that follow `ids`, up to (not including) a `stop` id."""
     max_new_tokens = min(max_new_tokens, model.args.max_seq_len - len(ids))
     if max_new_tokens <= 0:
         raise ValueError(
@@ -48,11 +46,39 @@ def generate(
     new: list[int] = []
     for _ in range(max_new_tokens):
         token = sample_next(logits, temperature, top_p, generator)
-        if token.item() == EOS_ID:
+        if token.item() in stop:
             break
         new.append(token.item())
         logits = model.lm_head(model(token.view(1, 1), cache)[:, -1])
-    return tokenizer.decode(new)
+    return new
+
+
+def prompt_ids(tokenizer: Tokenizer, prompt: str, chat: bool) -> list[int]:
+    """Plain text after `<|bos|>`, or with `chat` a user turn in the chat template, ready
+    for the assistant's answer."""
+    if chat:
+        user = [{"role": "user", "content": prompt}]
+        return render(tokenizer, user, generation_prompt=True).ids.tolist()
+    return [BOS_ID, *tokenizer.encode(prompt, add_special_tokens=False).ids]
+
+
+def generate(
+    model: Transformer,
+    tokenizer: Tokenizer,
+    prompt: str,
+    max_new_tokens: int = 64,
+    temperature: float = 0.8,
+    top_p: float = 0.95,
+    seed: int = 0,
+    chat: bool = False,
+) -> str:
+    """The prompt's continuation (without the prompt), stopping at `<|eos|>` (and, for a
+    chat, at the answer's `<|end|>`)."""
+    ids = prompt_ids(tokenizer, prompt, chat)
+    stop = (EOS_ID, END_ID) if chat else (EOS_ID,)
+    return tokenizer.decode(
+        generate_ids(model, ids, max_new_tokens, temperature, top_p, seed, stop)
+    )
 
 
 def load_tokenizer(checkpoint: str | Location) -> Tokenizer:

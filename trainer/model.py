@@ -76,7 +76,7 @@ class Attention(nn.Module):
         self.q_norm = RMSNorm(args.head_dim, args.norm_eps) if args.qk_norm else None
         self.k_norm = RMSNorm(args.head_dim, args.norm_eps) if args.qk_norm else None
 
-    def forward(self, x, cos, sin, cache: KVCache | None = None) -> torch.Tensor:
+    def forward(self, x, cos, sin, cache: KVCache | None = None, mask=None) -> torch.Tensor:
         batch, length, _ = x.shape
         q = self.q_proj(x).view(batch, length, self.n_heads, self.head_dim)
         k = self.k_proj(x).view(batch, length, self.n_kv_heads, self.head_dim)
@@ -91,9 +91,10 @@ class Attention(nn.Module):
             k, v = cache.update(self.layer, k, v)
         # Causal over the new tokens, each seeing the whole cache before them: a prefill is
         # plain causal; tokens appended to a cache need the bottom-right mask (SDPA's
-        # is_causal is top-left); one new token sees everything.
-        mask, causal = None, length > 1 and start == 0
-        if length > 1 and start:
+        # is_causal is top-left); one new token sees everything. A given mask (packed
+        # documents) replaces all that.
+        causal = mask is None and length > 1 and start == 0
+        if mask is None and length > 1 and start:
             mask = torch.ones(length, start + length, dtype=torch.bool, device=q.device)
             mask = mask.tril(start)
         gqa = self.n_kv_heads != self.n_heads
@@ -130,8 +131,8 @@ class Block(nn.Module):
         self.post_attention_layernorm = RMSNorm(args.dim, args.norm_eps)
         self.mlp = MLP(args)
 
-    def forward(self, x, cos, sin, cache: KVCache | None = None) -> torch.Tensor:
-        x = x + self.self_attn(self.input_layernorm(x), cos, sin, cache)
+    def forward(self, x, cos, sin, cache: KVCache | None = None, mask=None) -> torch.Tensor:
+        x = x + self.self_attn(self.input_layernorm(x), cos, sin, cache, mask)
         return x + self.mlp(self.post_attention_layernorm(x))
 
 
@@ -145,6 +146,8 @@ class Transformer(nn.Module):
         self.lm_head = nn.Linear(args.dim, args.vocab_size, bias=False)
         if args.tied_embeddings:
             self.lm_head.weight = self.embed_tokens.weight
+        if args.num_labels:  # a reward model's (or classifier's) head on the hidden states
+            self.score = nn.Linear(args.dim, args.num_labels, bias=False)
         cos, sin = rope_tables(args)
         self.register_buffer("rope_cos", cos, persistent=False)
         self.register_buffer("rope_sin", sin, persistent=False)
@@ -170,10 +173,19 @@ class Transformer(nn.Module):
             generator = torch.Generator(local.device).manual_seed(seed * 1_000_003 + index)
             full = torch.empty(param.shape, dtype=local.dtype, device=local.device)
             full.normal_(0.0, std, generator=generator)
-            local.copy_(_my_shard(full, param))
+            local.copy_(shard_of(full, param))
 
-    def forward(self, tokens: torch.Tensor, cache: KVCache | None = None) -> torch.Tensor:
+    def forward(
+        self,
+        tokens: torch.Tensor,
+        cache: KVCache | None = None,
+        documents: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         """The final hidden states of `tokens` (after the last norm), shape (batch, length, dim).
+
+        `documents` (batch, length) gives each position's document in a packed row: a token
+        then attends only to the earlier tokens of its document, and its position restarts at
+        0 with each document, so a packed example computes what it would alone.
 
         The output projection is left to the loss (`trainer.loss`), which fuses it with the
         cross-entropy; `logits` applies it for generation and export."""
@@ -186,9 +198,14 @@ class Transformer(nn.Module):
             )
         cos = self.rope_cos[start : start + length]
         sin = self.rope_sin[start : start + length]
+        mask = None
+        if documents is not None:
+            positions = positions_in_documents(documents)
+            cos, sin = self.rope_cos[positions][:, None], self.rope_sin[positions][:, None]
+            mask = document_mask(documents)
         x = self.embed_tokens(tokens)
         for block in self.layers:
-            x = block(x, cos, sin, cache)
+            x = block(x, cos, sin, cache, mask)
         if cache is not None:
             cache.length += length
         return self.norm(x)
@@ -197,7 +214,21 @@ class Transformer(nn.Module):
         return self.lm_head(self(tokens, cache))
 
 
-def _my_shard(full: torch.Tensor, param: torch.Tensor) -> torch.Tensor:
+def positions_in_documents(documents: torch.Tensor) -> torch.Tensor:
+    """Each position's offset from the start of its document (documents are contiguous runs)."""
+    index = torch.arange(documents.shape[1], device=documents.device).expand_as(documents)
+    starts = torch.ones_like(documents, dtype=torch.bool)
+    starts[:, 1:] = documents[:, 1:] != documents[:, :-1]
+    return index - torch.where(starts, index, 0).cummax(dim=1).values
+
+
+def document_mask(documents: torch.Tensor) -> torch.Tensor:
+    """(batch, 1, length, length): True where a query may attend, causal within its document."""
+    same = documents[:, :, None] == documents[:, None, :]
+    return same.tril()[:, None]
+
+
+def shard_of(full: torch.Tensor, param: torch.Tensor) -> torch.Tensor:
     """This rank's piece of `full` for a parameter FSDP2 sharded (a DTensor), or `full`."""
     if not hasattr(param, "placements"):
         return full

@@ -22,6 +22,8 @@ class ModelArgs:
     qk_norm: bool = False
     tied_embeddings: bool = False
     max_seq_len: int = 2048
+    num_labels: int = 0
+    """Outputs of a `score` head on the hidden states (1 for a reward model); 0: none."""
 
     def __post_init__(self) -> None:
         if self.dim % self.n_heads:

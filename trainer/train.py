@@ -19,6 +19,7 @@ import torch
 import torch.distributed as dist
 import yaml
 from tokenizers import Tokenizer
+from torch import nn
 
 from trainer.checkpoint import Checkpointer
 from trainer.config import TrainConfig, read_train_config
@@ -27,6 +28,7 @@ from trainer.errors import TrainingError
 from trainer.loss import linear_cross_entropy
 from trainer.metrics import MetricsLog, memory_gib
 from trainer.model import Transformer, flops_per_token, parameter_count
+from trainer.model_args import ModelArgs
 from trainer.objectives import Objective, Pretraining
 from trainer.optim import build_optimizer, clip_grad_norm, lr_at
 from trainer.parallelize import World, close_world, init_world, materialize, parallelize
@@ -44,10 +46,9 @@ def tokenizer_path(config: TrainConfig) -> Location:
     return paths[0]
 
 
-def _reduce_mean(value: torch.Tensor, world: World) -> torch.Tensor:
-    if world.distributed:  # gloo has no AVG
+def _reduce_sum(value: torch.Tensor, world: World) -> torch.Tensor:
+    if world.distributed:
         dist.all_reduce(value, op=dist.ReduceOp.SUM)
-        value = value / world.size
     return value
 
 
@@ -81,21 +82,23 @@ class Trainer:
             (run / "config.yaml").write_text(yaml.safe_dump(config.to_dict()))
         torch.manual_seed(config.train.seed)
 
-        tokenizer = tokenizer_path(config)
-        runs = [(location(r.path), r.weight) for r in config.data.runs]
-        shards = {path: train_shards(path) for path, _ in runs}
-        for path in shards:
-            check_shards(path, config.data.verify_checksums)
+        tokenizer = self.tokenizer_file()
         vocab = Tokenizer.from_str(tokenizer.read_text()).get_vocab_size()
-        self.args = args = config.model.args(vocab)
+        self.args = args = self.model_args(vocab)
         with torch.device("meta"):
-            model = Transformer(args)
+            model = self.adapt(Transformer(args))
         model = parallelize(model, config.parallel, world)
         self.model = materialize(model, world, config.train.seed)
+        self.start_from(self.model)
         self.optimizer = build_optimizer(self.model, config.train)
         self.accumulation = config.accumulation_steps(world.size)
         self.checkpointer = Checkpointer(
-            config.checkpoint_folder(), world, args, tokenizer, config.checkpoint.keep
+            config.checkpoint_folder(),
+            world,
+            args,
+            tokenizer,
+            config.checkpoint.keep,
+            self.checkpoint_meta(),
         )
 
         self.step, self.resumed_from = 0, None
@@ -109,7 +112,39 @@ class Trainer:
             self.step = state["step"]
             self.skipped_steps += state["skipped_steps"]
             loader_state = state["loader"]
-        self.loader = Loader(
+        self.loader = self.build_loader(loader_state)
+        self.flops = flops_per_token(args, config.data.seq_len)
+
+    # The hooks a post-training run overrides (trainer.posttrain): where the tokenizer and the
+    # model's shape come from, what is done to the model before and after it is materialised,
+    # the loader, validation and what a checkpoint's meta.json records besides the model.
+
+    def tokenizer_file(self) -> Location:
+        return tokenizer_path(self.config)
+
+    def model_args(self, vocab_size: int) -> ModelArgs:
+        return self.config.model.args(vocab_size)
+
+    def adapt(self, model: Transformer) -> Transformer:
+        """The model on the meta device, before it is wrapped (e.g. LoRA adapters added)."""
+        return model
+
+    def start_from(self, model: nn.Module) -> None:
+        """After the fresh weights are drawn: load a starting model, if any."""
+
+    def checkpoint_meta(self) -> dict[str, Any]:
+        return {}
+
+    def build_loader(self, state: dict | None):
+        config, world = self.config, self.world
+        runs = [(location(r.path), r.weight) for r in config.data.runs]
+        shards = {path: train_shards(path) for path, _ in runs}
+        for path in shards:
+            check_shards(path, config.data.verify_checksums)
+        self.val_windows = validation_windows(
+            [p for p, _ in runs], config.data.seq_len, config.data.val_tokens
+        )
+        return Loader(
             [(shards[path], weight) for path, weight in runs],
             config.data.seq_len,
             config.sequences_per_step(),
@@ -118,25 +153,27 @@ class Trainer:
             world_size=world.size,
             seed=config.train.seed,
             prefetch=config.data.prefetch,
-            state=loader_state,
+            state=state,
             pin_memory=world.device.type == "cuda",
         )
-        self.val_windows = validation_windows(
-            [p for p, _ in runs], config.data.seq_len, config.data.val_tokens
-        )
-        self.flops = flops_per_token(args, config.data.seq_len)
 
-    def forward_backward_step(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        """One micro-batch: the objective's loss, back-propagated with the weight of one of
-        `accumulation` micro-batches; returns that weighted loss, detached."""
-        loss, _tokens, _metrics = self.objective.loss(self.model, batch)
-        loss = loss / self.accumulation
-        loss.backward()
-        return loss.detach()
+    def forward_backward_step(
+        self, batch: dict[str, torch.Tensor], scale: float
+    ) -> dict[str, torch.Tensor]:
+        """One micro-batch: the objective's summed loss, back-propagated times `scale`;
+        returns the loss and metrics sums, detached."""
+        loss, _count, metrics = self.objective.loss(self.model, batch)
+        (loss * scale).backward()
+        return {"loss": loss.detach(), **metrics}
 
     def train_step(self, batch: Batch, lr: float) -> dict[str, torch.Tensor]:
-        """One optimizer step over a rank's micro-batches: the mean loss and the gradient norm
-        (tensors, left on the device until a logged step reads them).
+        """One optimizer step over a rank's micro-batches: the loss (and the objective's
+        metrics) per unit of the global batch, and the gradient norm (tensors, left on the
+        device until a logged step reads them).
+
+        Each micro-batch's summed loss is divided by the global batch's unit count
+        (`batch.count`), and multiplied by the number of ranks, which FSDP's gradient
+        reduction averages over: the gradient is that of the sum over all units / their count.
 
         A step whose loss or gradient norm is not finite is skipped by the optimizer itself
         (fused AdamW's `found_inf`, as a gradient scaler uses it), so nothing waits for the
@@ -144,22 +181,21 @@ class Trainer:
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         device = self.world.device
-        loss = torch.zeros((), device=device)
-        for micro in range(self.accumulation):
-            loss += self.forward_backward_step(
-                {
-                    "inputs": batch.inputs[micro].to(device, non_blocking=True),
-                    "targets": batch.targets[micro].to(device, non_blocking=True),
-                }
-            )
+        scale = self.world.size / batch.count
+        sums: dict[str, torch.Tensor] = {}
+        for micro in batch.micro_batches():
+            micro = {k: v.to(device, non_blocking=True) for k, v in micro.items()}
+            for key, value in self.forward_backward_step(micro, scale).items():
+                sums[key] = sums.get(key, 0) + value
         grad_norm = clip_grad_norm(self.model, self.config.train.grad_clip, self.world.distributed)
-        loss = _reduce_mean(loss, self.world)
+        result = {key: _reduce_sum(value, self.world) / batch.count for key, value in sums.items()}
+        loss = result["loss"]
         found_inf = (~torch.isfinite(loss) | ~torch.isfinite(grad_norm)).float()
         self.optimizer.found_inf = found_inf
         self.optimizer.step()
         self.skipped_steps += found_inf.long()
         self.optimizer.zero_grad(set_to_none=True)
-        return {"loss": loss, "grad_norm": grad_norm}
+        return {**result, "grad_norm": grad_norm}
 
     @torch.no_grad()
     def validate(self) -> dict[str, float]:
@@ -180,6 +216,10 @@ class Trainer:
             total, count = total + loss_sum.item(), count + len(data)
         if count:
             result["val_loss"] = total / count
+        # FSDP2 keeps the root's parameters unsharded after a forward (a backward would reshard
+        # them); reshard, so that model.parameters() are again the sharded ones the optimizer
+        # and checkpoints hold.
+        model.reshard()
         model.train()
         return result
 
@@ -217,7 +257,7 @@ class Trainer:
 
                 row: dict[str, Any] = {}
                 if step % section.log_every == 0 or step == section.steps:
-                    loss, grad_norm = result["loss"].item(), result["grad_norm"].item()
+                    loss, grad_norm = result.pop("loss").item(), result.pop("grad_norm").item()
                     elapsed = time.perf_counter() - clock - paused
                     tokens_per_s = tokens_since / elapsed
                     row = {
@@ -229,6 +269,7 @@ class Trainer:
                         "mfu": self.flops * tokens_per_s / (section.peak_flops * world.size),
                         "memory_gib": memory_gib(world.device),
                         "skipped_steps": int(self.skipped_steps.item()),
+                        **{key: value.item() for key, value in result.items()},
                     }
                     clock, tokens_since, paused = time.perf_counter(), 0, 0.0
                     self.checkpointer.finish()  # the save in flight, if any, is complete

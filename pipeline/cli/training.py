@@ -1,6 +1,6 @@
 """The training commands: `train` (pre-training, on one process, torchrun or Ray Train),
-`export` a checkpoint for Hugging Face, `generate` from one. They import the trainer, none
-of the curation stages."""
+`sft`, `reward` and `dpo` (post-training, launched the same way), `export` a checkpoint for
+Hugging Face, `generate` from one. They import the trainer, none of the curation stages."""
 
 from __future__ import annotations
 
@@ -10,6 +10,12 @@ from pathlib import Path
 from rich.console import Console
 
 from pipeline.cli.arguments import add_output, add_overrides
+
+POSTTRAIN_KINDS = {
+    "sft": "supervised fine-tuning (full or LoRA), loss on the assistant's turns only",
+    "reward": "train a Bradley-Terry reward model on preference pairs",
+    "dpo": "direct preference optimisation (or IPO) against the starting model",
+}
 
 
 def register(commands) -> None:
@@ -34,6 +40,28 @@ def register(commands) -> None:
     )
     train.set_defaults(command=train_command)
 
+    for kind, what in POSTTRAIN_KINDS.items():
+        posttrain = commands.add_parser(
+            kind,
+            help=what,
+            description=f"{what[0].upper()}{what[1:]}, from `init_from` (a tokenmill checkpoint "
+            "or a Hugging Face Llama/Qwen3 folder), on JSONL or Parquet chat data "
+            "(docs/posttraining.md).",
+        )
+        posttrain.add_argument("config", help=f"post-training config YAML (configs/{kind}-*.yaml)")
+        add_output(posttrain, "run folder")
+        add_overrides(posttrain, "train.lr=1e-5")
+        posttrain.add_argument(
+            "--nproc", type=int, default=1, help="processes (ranks); >1 uses torchrun"
+        )
+        posttrain.add_argument("--address", help="Ray address: run the ranks with Ray Train")
+        posttrain.add_argument(
+            "--resume",
+            default="auto",
+            help="auto (the run's latest checkpoint), none, or a checkpoint folder",
+        )
+        posttrain.set_defaults(command=train_command, kind=kind)
+
     export = commands.add_parser(
         "export",
         help="export a checkpoint for Hugging Face",
@@ -51,6 +79,9 @@ def register(commands) -> None:
     )
     generate.add_argument("checkpoint", help="RUN/checkpoints/step-NNNNNNN")
     generate.add_argument("--prompt", required=True)
+    generate.add_argument(
+        "--chat", action="store_true", help="the prompt is a user turn in the chat template"
+    )
     generate.add_argument("--max-new-tokens", type=int, default=64)
     generate.add_argument("--temperature", type=float, default=0.8, help="0 is greedy")
     generate.add_argument("--top-p", type=float, default=0.95)
@@ -62,7 +93,8 @@ def train_command(args: argparse.Namespace) -> int:
     from pipeline.launch import launch, load_train_config
     from trainer.checkpoint import complete_checkpoints
 
-    config = load_train_config(args.config, args.overrides, args.output, args.nproc)
+    kind = getattr(args, "kind", None)
+    config = load_train_config(args.config, args.overrides, args.output, args.nproc, kind)
     result = launch(config, args.nproc, args.address, args.resume)
     console = Console(stderr=True)
     for key, value in result.items():
@@ -71,7 +103,7 @@ def train_command(args: argparse.Namespace) -> int:
     checkpoints = complete_checkpoints(config.checkpoint_folder())
     if checkpoints:
         console.print(f"checkpoint: {checkpoints[-1]}", soft_wrap=True)
-    if args.sample and checkpoints:
+    if getattr(args, "sample", None) and checkpoints:
         from trainer.checkpoint import load_model
         from trainer.generate import generate, load_tokenizer
 
@@ -101,5 +133,6 @@ def generate_command(args: argparse.Namespace) -> int:
         args.temperature,
         args.top_p,
         args.seed,
+        args.chat,
     )
     print(args.prompt + text)

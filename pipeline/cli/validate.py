@@ -36,11 +36,15 @@ def validate_command(args: argparse.Namespace) -> int:
     from pipeline.validate import describe_job, describe_training
 
     data = read_config(args.config, args.overrides, args.output)
-    if config_kind(data) == "pipeline":
+    kind = config_kind(data)
+    if kind == "pipeline":
         job = validate_config(data, origin=args.config)
         text, plan = yaml.safe_dump(job.to_dict(), sort_keys=False), describe_job(job)
     else:
-        training = load_train_config(args.config, args.overrides, args.output, args.nproc)
+        posttrain = None if kind == "train" else kind
+        training = load_train_config(
+            args.config, args.overrides, args.output, args.nproc, posttrain
+        )
         text, plan = resolved_text(training), describe_training(training, args.nproc)
     print(text, end="")
     console = Console(stderr=True)

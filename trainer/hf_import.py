@@ -1,0 +1,57 @@
+"""Read a Hugging Face Llama or Qwen3 folder (safetensors, config.json) as our model: the
+inverse of `trainer.export`. Module names are Llama's, so the weights only lose `model.`."""
+
+from __future__ import annotations
+
+import json
+
+from safetensors.torch import load_file
+
+from trainer.errors import TrainingError
+from trainer.model import Transformer
+from trainer.model_args import ModelArgs
+from trainer.storage import Location
+
+
+class HFImportError(TrainingError):
+    """A folder that is not a Llama or Qwen3 model this trainer can hold."""
+
+
+def is_hf_folder(path: Location) -> bool:
+    return (path / "config.json").is_file() and not (path / "meta.json").is_file()
+
+
+def hf_args(config: dict) -> ModelArgs:
+    """ModelArgs of a Llama or Qwen3 config.json."""
+    kind = config.get("model_type")
+    if kind not in ("llama", "qwen3"):
+        raise HFImportError(f"config.json: model_type {kind!r}; only llama and qwen3 are read")
+    heads = config["num_attention_heads"]
+    if config.get("head_dim", config["hidden_size"] // heads) * heads != config["hidden_size"]:
+        raise HFImportError("config.json: head_dim × num_attention_heads must equal hidden_size")
+    rope = config.get("rope_parameters") or {}
+    return ModelArgs(
+        vocab_size=config["vocab_size"],
+        dim=config["hidden_size"],
+        n_layers=config["num_hidden_layers"],
+        n_heads=heads,
+        n_kv_heads=config.get("num_key_value_heads", heads),
+        ffn_dim=config["intermediate_size"],
+        rope_base=rope.get("rope_theta", config.get("rope_theta", 10_000.0)),
+        norm_eps=config["rms_norm_eps"],
+        qk_norm=kind == "qwen3",
+        tied_embeddings=config.get("tie_word_embeddings", False),
+        max_seq_len=config["max_position_embeddings"],
+    )
+
+
+def load_hf_model(folder: Location) -> Transformer:
+    """The folder's model on CPU in fp32."""
+    args = hf_args(json.loads((folder / "config.json").read_text()))
+    weights = load_file(str(folder / "model.safetensors"))
+    state = {name.removeprefix("model."): tensor.float() for name, tensor in weights.items()}
+    if args.tied_embeddings:
+        state["lm_head.weight"] = state["embed_tokens.weight"]
+    model = Transformer(args)
+    model.load_state_dict(state)
+    return model.eval()

@@ -1,0 +1,61 @@
+"""Where a post-training run starts: a tokenmill checkpoint or a Hugging Face Llama/Qwen3
+folder (safetensors, config.json, tokenizer.json). Only the model's weights are taken: no
+optimizer, loader or step, so fine-tuning starts afresh from them.
+
+The tokenizer must have tokenmill's special tokens at ids 0-6 (a tokenmill run's, or an
+exported model's): the chat template is built on them.
+"""
+
+from __future__ import annotations
+
+import json
+
+from tokenizers import Tokenizer
+from torch import nn
+from torch.distributed.checkpoint.state_dict import StateDictOptions, set_model_state_dict
+
+from trainer.chat import SPECIAL_TOKENS
+from trainer.checkpoint import load_model, read_args
+from trainer.errors import TrainingError
+from trainer.hf_import import hf_args, is_hf_folder
+from trainer.model_args import ModelArgs
+from trainer.storage import Location, location
+
+
+class StartError(TrainingError):
+    """`init_from` is neither a tokenmill checkpoint nor a Hugging Face model we can read."""
+
+
+def start_args(path: str) -> ModelArgs:
+    folder = location(path)
+    if is_hf_folder(folder):
+        return hf_args(json.loads((folder / "config.json").read_text()))
+    return read_args(folder)
+
+
+def start_tokenizer(path: str) -> Location:
+    """The starting model's tokenizer.json, checked for tokenmill's special ids."""
+    file = location(path) / "tokenizer.json"
+    if not file.is_file():
+        raise StartError(f"{file}: not found (init_from)")
+    tokenizer = Tokenizer.from_str(file.read_text())
+    wrong = [t for i, t in enumerate(SPECIAL_TOKENS) if tokenizer.token_to_id(t) != i]
+    if wrong:
+        raise StartError(f"{file}: {', '.join(wrong)} not at tokenmill's special ids 0-6")
+    return file
+
+
+def load_start(model: nn.Module, path: str) -> None:
+    """Load the starting weights into `model` (sharded or not); parameters it has and the start
+    lacks must be new ones (adapters, a score head), kept as initialised."""
+    state = load_model(path).state_dict()
+    names = set(model.state_dict())
+    unknown = sorted(set(state) - names)
+    missing = sorted(
+        n for n in names - set(state) if "lora_" not in n and not n.startswith("score.")
+    )
+    if unknown or missing:
+        raise StartError(
+            f"init_from {path}: weights differ: unknown {unknown[:3]}, missing {missing[:3]}"
+        )
+    set_model_state_dict(model, state, options=StateDictOptions(full_state_dict=True, strict=False))
