@@ -27,7 +27,7 @@ from pydantic_core import PydanticUndefined
 from pipeline.config import ExecutionConfig, InputSpec, JobConfig
 from pipeline.schema import AbsolutePath, RegularFile, absolute, regular_file
 from pipeline.stage_registry import STAGE_TYPES
-from trainer.config import TrainConfig
+from trainer.config import PosttrainConfig, TrainConfig
 
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "config.md"
 
@@ -66,6 +66,9 @@ def render_reference() -> str:
         parts.append(_section(f"stages.{name}", stage.Params, _intro(stage), level=4))
     parts.append("## Training config (`tokenmill train`)\n")
     parts.append(_table(_keys(TrainConfig, "")))
+    parts.append("## Post-training config (`tokenmill sft`, `reward`, `dpo`)\n")
+    parts.append(_intro(PosttrainConfig))
+    parts.append(_table(_keys(PosttrainConfig, "")))
     return "\n".join(parts)
 
 

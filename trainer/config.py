@@ -31,17 +31,20 @@ class RunInput:
     path: str = field(metadata={"min_len": 1})
     """A pipeline run's output folder (OUT) or URL: its tokens/ and tokenizer/ are read."""
     weight: float = field(default=1.0, metadata={"gt": 0})
+    """Share of each step's sequences drawn from this run, relative to the others."""
 
 
 @dataclass(frozen=True)
 class DataConfig:
     runs: list[RunInput] = field(metadata={"min_len": 1})
     seq_len: int = field(default=256, metadata={"gt": 1})
+    """Tokens per training sequence (one more is read for the shifted targets)."""
     val_tokens: int = field(default=65_536, metadata={"gt": 0})
     """Validation tokens per source (at most)."""
     prefetch: int = field(default=4, metadata={"ge": 1})
     """Batches prepared ahead by the loader's background thread."""
     verify_checksums: bool = True
+    """Check each token shard's sha256 against the run's manifest before training."""
 
 
 PresetName = Literal[tuple(PRESETS)]  # type: ignore[valid-type]
@@ -50,18 +53,29 @@ PresetName = Literal[tuple(PRESETS)]  # type: ignore[valid-type]
 @dataclass(frozen=True)
 class ModelConfig:
     preset: PresetName = "tiny"
+    """The model's shape; the keys below override single dimensions of it."""
     vocab_size: int | None = field(default=None, metadata={"gt": 0})
     """Default: the tokenizer's vocabulary size."""
     dim: int | None = field(default=None, metadata={"gt": 0})
+    """Hidden size."""
     n_layers: int | None = field(default=None, metadata={"gt": 0})
+    """Transformer blocks."""
     n_heads: int | None = field(default=None, metadata={"gt": 0})
+    """Attention (query) heads; must divide `dim`."""
     n_kv_heads: int | None = field(default=None, metadata={"gt": 0})
+    """Key/value heads (grouped-query attention); must divide `n_heads`."""
     ffn_dim: int | None = field(default=None, metadata={"ge": 0})
+    """SwiGLU hidden size; 0: 8/3·dim rounded up to a multiple of 64."""
     rope_base: float | None = field(default=None, metadata={"gt": 0})
+    """RoPE's base (theta)."""
     norm_eps: float | None = field(default=None, metadata={"gt": 0})
+    """RMSNorm's epsilon."""
     qk_norm: bool | None = None
+    """RMSNorm on each head's queries and keys (Qwen3's); exported as Qwen3."""
     tied_embeddings: bool | None = None
+    """The output head shares the input embedding's weights."""
     max_seq_len: int | None = field(default=None, metadata={"gt": 0})
+    """Longest sequence the RoPE tables cover; `data.seq_len` may not exceed it."""
 
     def args(self, vocab_size: int) -> ModelArgs:
         chosen = {
@@ -83,23 +97,34 @@ class ModelConfig:
 @dataclass(frozen=True)
 class TrainSection:
     steps: int = field(metadata={"gt": 0})
+    """Optimizer steps; the schedule spans them (a resumed run keeps it)."""
     global_batch_tokens: int = field(metadata={"gt": 0})
     """Tokens per optimizer step over all ranks; reached by gradient accumulation."""
     micro_batch_size: int = field(default=8, metadata={"gt": 0})
     """Sequences per forward pass per rank."""
     lr: float = field(default=3e-3, metadata={"gt": 0})
+    """Peak learning rate (AdamW)."""
     min_lr_ratio: float = field(default=0.1, metadata={"ge": 0, "le": 1})
     """The floor of the decay, as a fraction of `lr`."""
     schedule: Literal["cosine", "wsd", "constant"] = "cosine"
+    """After warm-up: cosine decay to `min_lr_ratio`, warmup-stable-decay, or constant."""
     warmup_steps: int = field(default=0, metadata={"ge": 0})
+    """Steps of linear warm-up from 0 to `lr`."""
     decay_fraction: float = field(default=0.2, metadata={"gt": 0, "le": 1})
     """`wsd` only: the share of steps spent in the final linear decay."""
     weight_decay: float = field(default=0.1, metadata={"ge": 0})
+    """AdamW's decoupled weight decay, on matrices only (not on norms)."""
     betas: tuple[float, float] = (0.9, 0.95)
+    """AdamW's betas."""
     grad_clip: float = field(default=1.0, metadata={"gt": 0})
+    """Clip the global gradient norm to this."""
     z_loss: float = field(default=0.0, metadata={"ge": 0})
+    """Weight of the z-loss, mean squared log-partition of the logits (PaLM's; it keeps
+    large runs' logits from drifting)."""
     seed: int = 0
+    """Seeds the initial weights and the data order."""
     log_every: int = field(default=10, metadata={"gt": 0})
+    """Log loss, throughput and MFU every N steps (metrics.jsonl, TensorBoard, stderr)."""
     val_every: int = field(default=0, metadata={"ge": 0})
     """Validate every N steps (0: only at the end)."""
     peak_flops: float = field(default=989e12, metadata={"gt": 0})
@@ -115,9 +140,13 @@ class ParallelConfig:
     param_dtype: Literal["float32", "bfloat16"] = "bfloat16"
     """Compute dtype: FSDP2's MixedPrecisionPolicy param dtype, or autocast in one process."""
     reduce_dtype: Literal["float32", "bfloat16"] = "float32"
+    """Gradient reduction dtype across ranks."""
     activation_checkpointing: bool = False
+    """Recompute each block's activations in the backward pass: less memory, about a third more compute."""
     compile: bool = False
+    """`torch.compile` each block (fullgraph): faster steps after a compile of about 30 s."""
     device: Literal["auto", "cpu", "cuda"] = "auto"
+    """auto: CUDA where available, else CPU."""
     cpu_threads: int | None = field(default=None, metadata={"gt": 0})
     """Intra-op threads per process on CPU (default: torch's choice); 1 on a busy machine."""
 
@@ -129,6 +158,7 @@ class CheckpointConfig:
     every: int = field(default=0, metadata={"ge": 0})
     """Save every N steps (0: only at the end)."""
     keep: int = field(default=3, metadata={"gt": 0})
+    """Complete checkpoints kept; older ones are removed."""
     folder: str | None = field(default=None, metadata={"min_len": 1})
     """Where checkpoints go: a local folder or any fsspec URL (s3://bucket/run/checkpoints);
     default OUTPUT/checkpoints."""
@@ -137,9 +167,11 @@ class CheckpointConfig:
 @dataclass(frozen=True)
 class TrainConfig:
     output: str = field(metadata={"min_len": 1})
+    """The run's folder: config.yaml, metrics.jsonl, tb/, checkpoints/ (a local path)."""
     data: DataConfig
     train: TrainSection
     name: str = field(default="train", metadata={"min_len": 1})
+    """The run's name."""
     model: ModelConfig = field(default_factory=ModelConfig)
     parallel: ParallelConfig = field(default_factory=ParallelConfig)
     checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
@@ -302,7 +334,9 @@ class ChatDataConfig:
     seq_len: int = field(default=512, metadata={"gt": 1})
     """SFT: the packed row's length; preferences: each sequence's (longer ones are cut)."""
     prompt_key: str = "prompt"
+    """Record field of the prompt (user turn) when records are not chat `messages`."""
     response_key: str = "response"
+    """Record field of the response (assistant turn)."""
     tokenizer: str | None = field(default=None, metadata={"min_len": 1})
     """A tokenizer.json with tokenmill's special ids; default: `init_from`'s."""
 
@@ -314,6 +348,7 @@ class PosttrainSection(TrainSection):
     global_batch_tokens: int = field(default=8192, metadata={"gt": 0})
     """SFT: packed tokens per step; preferences: pairs per step × seq_len."""
     epochs: float = field(default=1.0, metadata={"gt": 0})
+    """Passes over the training examples when `steps` is 0."""
     lr: float = field(default=2e-5, metadata={"gt": 0})
     """Fine-tuning's usual scale; LoRA often takes 1e-4 to 1e-3."""
     warmup_steps: int = field(default=0, metadata={"ge": 0})
@@ -323,7 +358,9 @@ class PosttrainSection(TrainSection):
 @dataclass(frozen=True)
 class DPOConfig:
     beta: float = field(default=0.1, metadata={"gt": 0})
+    """DPO's β: how far the policy may move from the reference."""
     loss: Literal["sigmoid", "ipo"] = "sigmoid"
+    """`sigmoid`: DPO's loss; `ipo`: IPO's squared loss."""
     length_normalize: bool = False
     """Average each answer's log-probabilities over its tokens instead of summing them."""
 
@@ -331,8 +368,11 @@ class DPOConfig:
 @dataclass(frozen=True)
 class LoraConfig:
     rank: int = field(default=8, metadata={"gt": 0})
+    """Rank r of each adapter's B·A."""
     alpha: float = field(default=16.0, metadata={"gt": 0})
+    """Scale: the update is B·A·alpha/r."""
     dropout: float = field(default=0.0, metadata={"ge": 0, "le": 1})
+    """Dropout on the adapters' input."""
     targets: list[str] = field(
         default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj"], metadata={"min_len": 1}
     )
@@ -350,6 +390,7 @@ class PosttrainConfig(TrainConfig):
     data: ChatDataConfig
     train: PosttrainSection
     kind: Literal[POSTTRAIN_KINDS] = "sft"  # type: ignore[valid-type]
+    """`sft` (loss on the assistant's tokens), `reward` (Bradley-Terry on preference pairs) or `dpo`."""
     init_from: str | None = field(default=None, metadata={"min_len": 1})
     """Default: a fresh model of `model`'s shape (tests)."""
     dpo: DPOConfig = field(default_factory=DPOConfig)
