@@ -90,6 +90,32 @@ def refuse_pipeline_output(output: Path) -> None:
         )
 
 
+def refuse_rescheduling(config: TrainConfig, resume: str) -> None:
+    """A resumed run keeps its learning-rate schedule: resuming from a checkpoint whose
+    schedule differs (a changed `train.steps` stretches the decay mid-run) is a config error
+    naming the keys, unless the user asks for it (`--reschedule`)."""
+    from trainer.checkpoint import complete_checkpoints, read_meta
+
+    if resume == "none":
+        return
+    found = complete_checkpoints(config.checkpoint_folder()) if resume == "auto" else [resume]
+    if not found:
+        return
+    recorded = read_meta(found[-1]).get("schedule", {})
+    now = config.train.schedule_settings()
+    changed = [
+        f"train.{key}: {recorded[key]} in {found[-1]}, {now[key]} now"
+        for key in recorded
+        if key in now and recorded[key] != now[key]
+    ]
+    if changed:
+        raise ConfigError(
+            f"{'; '.join(changed)}: a resumed run keeps its learning-rate schedule; rerun "
+            "with --reschedule to change it from the checkpoint's step on, or --resume none "
+            "to start over"
+        )
+
+
 def resolved_text(config: TrainConfig) -> str:
     """The validated config as YAML: paths absolute, defaults filled in."""
     return yaml.safe_dump(config.to_dict())

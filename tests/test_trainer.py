@@ -218,6 +218,42 @@ def test_training_errors_print_as_one_line(token_run, tmp_path, capsys):
     ]
 
 
+def test_a_changed_schedule_is_refused_on_resume_unless_rescheduled(token_run, tmp_path, capsys):
+    from pipeline.cli import main as tokenmill
+
+    run = tmp_path / "run"
+    config = write_config(config_data(token_run, run, steps=5), tmp_path / "train.yaml")
+    assert tokenmill(["train", str(config)]) == 0
+    logged = capsys.readouterr().err  # off a terminal: a line per logged step, no bar
+    assert re.search(r"^step 5/5 loss \d+\.\d{4} [\d,]+ tokens/s$", logged, re.M)
+    assert "\r" not in logged
+    assert tokenmill(["train", str(config), "--set", "train.steps=10"]) == 2
+    assert (
+        capsys.readouterr()
+        .err.replace("\n", "")
+        .startswith(
+            f"config error: train.steps: 5 in {run / 'checkpoints' / 'step-0000005'}, 10 now: "
+            "a resumed run keeps its learning-rate schedule; rerun with --reschedule"
+        )
+    )
+    assert tokenmill(["train", str(config), "--set", "train.steps=10", "--reschedule"]) == 0
+    assert max(losses(run)) == 10
+
+
+def test_an_export_is_readable_by_all_and_never_overwrites_unasked(reference, tmp_path, capsys):
+    from pipeline.cli import main as tokenmill
+
+    checkpoint, out = str(reference / "checkpoints" / "step-0000020"), tmp_path / "hf"
+    assert tokenmill(["export", checkpoint, "--hf", str(out)]) == 0
+    assert {path.stat().st_mode & 0o777 for path in out.iterdir()} == {0o644}
+    capsys.readouterr()
+    assert tokenmill(["export", checkpoint, "--hf", str(out)]) == 2
+    assert capsys.readouterr().err.replace("\n", "") == (
+        f"config error: --hf {out}: holds files already; --force writes over them"
+    )
+    assert tokenmill(["export", checkpoint, "--hf", str(out), "--force"]) == 0
+
+
 def drop_checksums_and_truncate(folder: Path) -> None:
     """A checkpoint from before meta.json recorded checksums, whose DCP file lost its tail:
     DCP itself fails, after it has copied some tensors into the model."""

@@ -94,6 +94,18 @@ class ModelConfig:
         return self.max_seq_len or PRESETS[self.preset].max_seq_len
 
 
+SCHEDULE_KEYS = (
+    "steps",
+    "epochs",
+    "lr",
+    "min_lr_ratio",
+    "schedule",
+    "warmup_steps",
+    "decay_fraction",
+)
+"""The `train` keys that decide the learning rate at each step."""
+
+
 @dataclass(frozen=True)
 class TrainSection:
     steps: int = field(metadata={"gt": 0})
@@ -133,6 +145,14 @@ class TrainSection:
     """Deterministic kernels (cuBLAS, cuDNN, attention's backward), so a resumed run repeats
     an uninterrupted one bit for bit on a GPU too; it costs speed (10-30 % is common).
     On a CPU runs are deterministic without it."""
+
+    def schedule_settings(self) -> dict[str, Any]:
+        """What decides the learning rate at each step, which a resumed run keeps."""
+        return {
+            f.name: getattr(self, f.name)
+            for f in dataclasses.fields(self)
+            if f.name in SCHEDULE_KEYS
+        }
 
 
 @dataclass(frozen=True)

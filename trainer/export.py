@@ -87,6 +87,7 @@ def export_hf(checkpoint: str | Location, out: Path) -> Path:
         del weights["lm_head.weight"]
     out.mkdir(parents=True, exist_ok=True)
     save_file(weights, out / "model.safetensors", metadata={"format": "pt"})
+    (out / "model.safetensors").chmod(0o644)  # safetensors writes 0600; the rest is 0644
     (out / "config.json").write_text(json.dumps(hf_config(args), indent=2))
     generation = {"bos_token_id": 1, "eos_token_id": 2, "pad_token_id": 0}
     (out / "generation_config.json").write_text(json.dumps(generation, indent=2))

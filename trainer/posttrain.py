@@ -118,12 +118,13 @@ class PosttrainTrainer(Trainer):
             self.val_rows = self.with_reference(self.val_rows)
 
     def checkpoint_meta(self) -> dict[str, Any]:
+        meta = super().checkpoint_meta()
         if not self.config.lora:
-            return {}
+            return meta
         base = self.config.init_from
         if not is_url(base):  # so that export and generate find it from any folder
             base = str(Path(base).resolve())
-        return {"lora": dataclasses.asdict(self.config.lora), "base": base}
+        return {**meta, "lora": dataclasses.asdict(self.config.lora), "base": base}
 
     @torch.no_grad()
     def with_reference(self, rows: Rows) -> Rows:

@@ -133,7 +133,7 @@ class Trainer:
         """After the fresh weights are drawn: load a starting model, if any."""
 
     def checkpoint_meta(self) -> dict[str, Any]:
-        return {}
+        return {"schedule": self.config.train.schedule_settings()}
 
     def build_loader(self, state: dict | None):
         config, world = self.config, self.world

@@ -27,14 +27,7 @@ def register(commands) -> None:
     train.add_argument("config", help="training config YAML (data, model, train, ...)")
     add_output(train, "run folder")
     add_overrides(train, "train.steps=100")
-    train.add_argument("--nproc", type=int, default=1, help="processes (ranks); >1 uses torchrun")
-    train.add_argument("--address", help="Ray address: run the ranks with Ray Train")
-    train.add_argument(
-        "--resume",
-        default="auto",
-        help="auto (the latest checkpoint in the run folder that loads, if any), none, "
-        "or a checkpoint folder",
-    )
+    add_launch_arguments(train)
     train.add_argument(
         "--sample", metavar="PROMPT", help="after training, print a sample for this prompt"
     )
@@ -51,15 +44,7 @@ def register(commands) -> None:
         posttrain.add_argument("config", help=f"post-training config YAML (configs/{kind}-*.yaml)")
         add_output(posttrain, "run folder")
         add_overrides(posttrain, "train.lr=1e-5")
-        posttrain.add_argument(
-            "--nproc", type=int, default=1, help="processes (ranks); >1 uses torchrun"
-        )
-        posttrain.add_argument("--address", help="Ray address: run the ranks with Ray Train")
-        posttrain.add_argument(
-            "--resume",
-            default="auto",
-            help="auto (the run's latest checkpoint), none, or a checkpoint folder",
-        )
+        add_launch_arguments(posttrain)
         posttrain.set_defaults(command=train_command, kind=kind)
 
     export = commands.add_parser(
@@ -70,6 +55,9 @@ def register(commands) -> None:
     )
     export.add_argument("checkpoint", help="RUN/checkpoints/step-NNNNNNN")
     export.add_argument("--hf", required=True, metavar="DIR", help="output folder")
+    export.add_argument(
+        "--force", action="store_true", help="write into DIR even if it holds files already"
+    )
     export.set_defaults(command=export_command)
 
     generate = commands.add_parser(
@@ -89,12 +77,31 @@ def register(commands) -> None:
     generate.set_defaults(command=generate_command)
 
 
+def add_launch_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--nproc", type=int, default=1, help="processes (ranks); >1 uses torchrun")
+    parser.add_argument("--address", help="Ray address: run the ranks with Ray Train")
+    parser.add_argument(
+        "--resume",
+        default="auto",
+        help="auto (the latest checkpoint in the run folder that loads, if any), none, "
+        "or a checkpoint folder",
+    )
+    parser.add_argument(
+        "--reschedule",
+        action="store_true",
+        help="resume although the learning-rate schedule changed (train.steps, lr, ...): the "
+        "new one applies from the checkpoint's step on",
+    )
+
+
 def train_command(args: argparse.Namespace) -> int:
-    from pipeline.launch import launch, load_train_config
+    from pipeline.launch import launch, load_train_config, refuse_rescheduling
     from trainer.checkpoint import complete_checkpoints
 
     kind = getattr(args, "kind", None)
     config = load_train_config(args.config, args.overrides, args.output, args.nproc, kind)
+    if not args.reschedule:
+        refuse_rescheduling(config, args.resume)
     result = launch(config, args.nproc, args.address, args.resume)
     console = Console(stderr=True)
     for key, value in result.items():
@@ -113,9 +120,13 @@ def train_command(args: argparse.Namespace) -> int:
 
 
 def export_command(args: argparse.Namespace) -> int:
+    from pipeline.schema import ConfigError
     from trainer.export import export_hf
 
-    out = export_hf(args.checkpoint, Path(args.hf))
+    folder = Path(args.hf)
+    if folder.is_dir() and any(folder.iterdir()) and not args.force:
+        raise ConfigError(f"--hf {folder}: holds files already; --force writes over them")
+    out = export_hf(args.checkpoint, folder)
     Console(stderr=True).print(f"exported: {out}", soft_wrap=True)
     return 0
 
