@@ -163,3 +163,34 @@ def test_train_runs_its_ranks_on_ray_train(head, tmp_path):
 def losses(run: Path) -> dict[int, float]:
     rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     return {row["step"]: row["loss"] for row in rows if "loss" in row}
+
+
+def test_post_training_runs_its_ranks_on_ray_train(head, tmp_path):
+    """`tokenmill dpo --address`: two Ray Train workers, each with its policy shard and its
+    own reference pass, compute what one process computes."""
+    from support.chat_tasks import preference_records, split_numbers, write_jsonl, write_tokenizer
+    from trainer.posttrain import train as posttrain
+
+    numbers, held_out = split_numbers(64, 16)
+    config = {
+        "kind": "dpo",
+        "data": {
+            "train": str(write_jsonl(preference_records(numbers), tmp_path / "pairs.jsonl")),
+            "val": str(write_jsonl(preference_records(held_out), tmp_path / "val.jsonl")),
+            "val_examples": 16,
+            "tokenizer": str(write_tokenizer(tmp_path / "tokenizer.json")),
+            "seq_len": 24,
+        },
+        "model": {"preset": "tiny"},
+        "train": {"steps": 4, "global_batch_tokens": 24 * 8, "micro_batch_size": 2, "log_every": 1},
+        "parallel": {"param_dtype": "float32", "cpu_threads": 1},
+        "checkpoint": {"enabled": False},
+    }
+    posttrain(validate_train_config({**config, "output": str(tmp_path / "one")}))
+    path = tmp_path / "dpo.yaml"
+    path.write_text(yaml.safe_dump({**config, "output": str(tmp_path / "ray")}))
+    done = tokenmill(["dpo", str(path), "--address", head.gcs, "--nproc", "2"], head.env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    ours, theirs = losses(tmp_path / "ray"), losses(tmp_path / "one")
+    assert sorted(ours) == [1, 2, 3, 4]
+    assert [ours[step] for step in ours] == pytest.approx([theirs[s] for s in ours], rel=1e-4)
