@@ -75,11 +75,21 @@ def ray_session(execution: ExecutionConfig, address: str | None = None) -> Itera
         ray.shutdown()
 
 
-def join(address: str) -> None:
+CLIENT_SERVER_FAILED = "Starting Ray client server failed"
+"""What Ray Client's proxy says when the server it starts for this client dies at once; it
+happens now and then on a busy head, and a second try starts a new one."""
+
+
+def join(address: str, tries: int = 2) -> None:
     """Connect to the cluster at `address`, shipping the code unless a Ray Job did."""
     runtime_env = None if inside_ray_job() else shipped_code()
-    try:
-        ray.init(address=address, runtime_env=runtime_env, logging_level=logging.WARNING)
-    except (ConnectionError, TimeoutError, ray.exceptions.AuthenticationError) as err:
-        message = f"--address {address}: cannot join the cluster ({err}); {TOKEN_HELP}"
-        raise ConfigError(message) from None
+    for attempt in range(1, tries + 1):
+        try:
+            ray.init(address=address, runtime_env=runtime_env, logging_level=logging.WARNING)
+            return
+        except (ConnectionError, TimeoutError, ray.exceptions.AuthenticationError) as err:
+            if CLIENT_SERVER_FAILED in str(err) and attempt < tries:
+                continue
+            help_ = "" if CLIENT_SERVER_FAILED in str(err) else f"; {TOKEN_HELP}"
+            message = f"--address {address}: cannot join the cluster ({err}){help_}"
+            raise ConfigError(message) from None

@@ -60,8 +60,19 @@ def train_config(
         ]
         if refused:
             raise ConfigError("\n".join(refused))
+    missing = [
+        f"{origin}: {key}: not found: {path}"
+        for key, path in training_paths(config)
+        if key not in WRITTEN and "://" not in path and not Path(path).exists()
+    ]
+    if missing:
+        raise ConfigError("\n".join(missing))
     refuse_pipeline_output(Path(config.output))
     return config
+
+
+WRITTEN = ("output", "checkpoint.folder")
+"""The paths a training run writes; every other path it holds must exist before it starts."""
 
 
 def training_paths(config: TrainConfig) -> Iterator[tuple[str, str]]:

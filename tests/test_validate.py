@@ -132,3 +132,21 @@ def test_debug_shows_the_traceback_of_an_error(tmp_path):
 
     with pytest.raises(ConfigError, match="config file not found"):
         main(["--debug", "validate", str(tmp_path / "missing.yaml")])
+
+
+def test_a_training_path_that_is_not_there_is_named_before_any_rank_starts(tmp_path, capsys):
+    config = tmp_path / "sft.yaml"
+    missing = tmp_path / "gsm8k-train.jsonl"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "output": str(tmp_path / "sft"),
+                "data": {"train": str(missing), "tokenizer": str(config)},
+                "train": {"steps": 1},
+            }
+        )
+    )
+    assert main(["sft", str(config)]) == 2
+    assert capsys.readouterr().err.replace("\n", "") == (
+        f"config error: {config}: data.train: not found: {missing}"
+    )
