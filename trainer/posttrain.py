@@ -7,17 +7,14 @@ a starting model (`init_from`), optional LoRA adapters and the kind's objective.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import math
 import os
-import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-import torch.distributed as dist
 from tokenizers import Tokenizer
 from torch import nn
 
@@ -29,7 +26,7 @@ from trainer.chat_data import (
     read_records,
     sft_examples,
 )
-from trainer.config import PosttrainConfig, read_train_config
+from trainer.config import PosttrainConfig, TrainConfig
 from trainer.errors import TrainingError
 from trainer.lora import add_adapters, reset_adapters
 from trainer.model import Transformer
@@ -37,7 +34,7 @@ from trainer.model_args import ModelArgs
 from trainer.objectives import DPO, SFT, Objective, Reward, sequence_logprobs
 from trainer.start import load_start, start_args, start_tokenizer
 from trainer.storage import Location, is_url, location
-from trainer.train import Trainer
+from trainer.train import Trainer, run_rank
 
 
 def objective_for(config: PosttrainConfig) -> Objective:
@@ -202,30 +199,20 @@ def train(config: PosttrainConfig, resume: str = "auto") -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m trainer.posttrain",
-        description="Run one rank of a resolved post-training config (tokenmill sft|reward|dpo "
-        "writes one).",
+    return run_rank(
+        argv,
+        "python -m trainer.posttrain",
+        "Run one rank of a resolved post-training config (tokenmill sft|reward|dpo writes one).",
+        _posttrain,
     )
-    parser.add_argument("config", help="resolved config YAML (e.g. RUN/config.yaml)")
-    parser.add_argument("--resume", default="auto", help="auto, none, or a checkpoint folder")
-    args = parser.parse_args(argv)
-    try:
-        config = read_train_config(args.config)
-        if not isinstance(config, PosttrainConfig):
-            raise TrainingError(
-                f"{args.config}: no `kind`; a pre-training config runs with trainer.train"
-            )
-        result = train(config, resume=args.resume)
-    except TrainingError as err:
-        print(f"error: {err}", file=sys.stderr, flush=True)
-        return 1
-    finally:
-        if dist.is_initialized():
-            dist.destroy_process_group()
-    if int(os.environ.get("RANK", "0")) == 0:
-        print(f"final: {result}", flush=True)
-    return 0 if all(math.isfinite(v) for v in result.values() if isinstance(v, float)) else 1
+
+
+def _posttrain(config: TrainConfig, resume: str) -> dict[str, Any]:
+    if not isinstance(config, PosttrainConfig):
+        raise TrainingError(
+            "the config has no `kind`; a pre-training config runs with trainer.train"
+        )
+    return train(config, resume=resume)
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ import math
 import os
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -326,15 +327,28 @@ def train(
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m trainer.train",
-        description="Run one rank of a resolved training config (tokenmill train writes one).",
+    return run_rank(
+        argv,
+        "python -m trainer.train",
+        "Run one rank of a resolved training config (tokenmill train writes one).",
+        lambda config, resume: train(config, resume=resume),
     )
-    parser.add_argument("config", help="resolved training config YAML (e.g. RUN/config.yaml)")
+
+
+def run_rank(
+    argv: list[str] | None,
+    prog: str,
+    description: str,
+    run: Callable[[TrainConfig, str], dict[str, Any]],
+) -> int:
+    """A rank's command line (what torchrun starts): `run` the resolved config; a
+    TrainingError is one line and exit code 1."""
+    parser = argparse.ArgumentParser(prog=prog, description=description)
+    parser.add_argument("config", help="resolved config YAML (e.g. RUN/config.yaml)")
     parser.add_argument("--resume", default="auto", help="auto, none, or a checkpoint folder")
     args = parser.parse_args(argv)
     try:
-        result = train(read_train_config(args.config), resume=args.resume)
+        result = run(read_train_config(args.config), args.resume)
     except TrainingError as err:
         print(f"error: {err}", file=sys.stderr, flush=True)
         return 1
