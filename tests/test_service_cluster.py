@@ -145,6 +145,7 @@ def test_every_route_but_healthz_needs_a_known_token(service):
 
 
 def test_a_training_config_runs_its_ranks_on_ray_train(service, root, head):
+    (root / "runs" / "web").mkdir(parents=True, exist_ok=True)  # a training path must exist
     config = {
         "data": {"runs": [{"path": str(root / "runs" / "web")}]},
         "model": {"preset": "tiny"},
