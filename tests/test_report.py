@@ -195,6 +195,7 @@ def test_report_command_summarises_writes_html_and_compares(sample_run, local_ra
     shown = subprocess.run([*TOKENMILL, "report", str(out)], capture_output=True, text=True)
     assert shown.returncode == 0, shown.stderr
     assert re.search(r"extract\W+empty_text\W+removed\W+7", shown.stdout)
+    assert "…" not in shown.stdout  # at 80 columns long names fold, never cut
     assert "language_score" in shown.stdout and "mixture" in shown.stdout
     page = tmp_path / "page.html"
     written = subprocess.run(

@@ -106,7 +106,8 @@ def _print_counters(report: dict[str, Any], console: Console) -> None:
 def _print_reasons(report: dict[str, Any], console: Console) -> None:
     table = Table(title="removed and errored, by reason")
     for column in ("stage", "reason", "kind", "documents", "MB"):
-        table.add_column(column, justify="right" if column in ("documents", "MB") else "left")
+        justify = "right" if column in ("documents", "MB") else "left"
+        table.add_column(column, justify=justify, overflow="fold")  # a reason is never cut
     for entry in report["funnel"]:
         for kind in ("removed", "errored"):
             for reason, count in sorted(entry[kind].items(), key=lambda kv: -kv[1]):
