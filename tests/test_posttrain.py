@@ -28,7 +28,7 @@ from support.chat_tasks import (
     write_jsonl,
     write_tokenizer,
 )
-from tests.conftest import CORPORA, ROOT
+from tests.conftest import ROOT
 from trainer.chat import BOS_ID, END_ID, EOS_ID, render
 from trainer.chat_data import hh_dialogue, pack, preference, preference_rows, sft_examples
 from trainer.checkpoint import load_model
@@ -549,10 +549,8 @@ def test_each_post_training_command_has_help():
 
 @pytest.mark.slow
 @pytest.mark.corpora
-def test_gsm8k_sft_then_hh_rlhf_dpo_smoke_runs(task, tmp_path):
-    posttrain = CORPORA / "posttrain"
-    if not (posttrain / "gsm8k-train.jsonl").is_file():
-        pytest.skip(f"{posttrain}: the shared corpora are absent")
+def test_gsm8k_sft_then_hh_rlhf_dpo_smoke_runs(task, corpora, tmp_path):
+    posttrain = corpora / "posttrain"
     common = ["--set", f"data.tokenizer={task['tokenizer']}", "--set", "train.steps=3"]
     common += ["--set", "data.max_examples=64", "--set", "checkpoint.every=0"]
     subprocess.run(

@@ -20,7 +20,7 @@ from pipeline.cli import main
 from pipeline.schema import ConfigError
 from tests.conftest import SAMPLE, job, run
 from tokenizer.bpe import load_tokenizer, new_bpe, train_bpe
-from tokenizer.special import SPECIAL_TOKENS
+from trainer.chat import SPECIAL_TOKENS
 from trainer.data import train_shards, val_shards, verify_checksums
 
 MULTILINGUAL = [

@@ -8,7 +8,7 @@ import numpy as np
 import pyarrow as pa
 from tokenizers import Tokenizer
 
-from tokenizer.special import BOS_ID, EOS_ID
+from trainer.chat import BOS_ID, EOS_ID
 
 TOKEN_LIST = pa.list_(pa.int32())
 

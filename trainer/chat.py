@@ -24,7 +24,8 @@ SPECIAL_TOKENS = (
     "<|assistant|>",
     "<|end|>",
 )
-"""In id order, as in every tokenmill tokenizer (tokenizer.special, which the trainer may not import)."""
+"""In id order: the same ids in every tokenmill tokenizer (DESIGN.md). Defined here, where the
+trainer (which may import no curation package) reads them; the tokenizer trains with them."""
 PAD_ID, BOS_ID, EOS_ID, SYSTEM_ID, USER_ID, ASSISTANT_ID, END_ID = range(len(SPECIAL_TOKENS))
 ROLE_IDS = {"system": SYSTEM_ID, "user": USER_ID, "assistant": ASSISTANT_ID}
 

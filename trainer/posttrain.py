@@ -34,7 +34,7 @@ from trainer.model_args import ModelArgs
 from trainer.objectives import DPO, SFT, Objective, Reward, sequence_logprobs
 from trainer.start import load_start, start_args, start_tokenizer
 from trainer.storage import Location, is_url, location
-from trainer.train import Trainer, run_rank
+from trainer.train import Trainer, run_rank, run_to_the_end
 
 
 def objective_for(config: PosttrainConfig) -> Objective:
@@ -191,11 +191,7 @@ class PosttrainTrainer(Trainer):
 
 def train(config: PosttrainConfig, resume: str = "auto") -> dict[str, Any]:
     """Post-train to `train.steps` (or `train.epochs`), resuming from a checkpoint."""
-    trainer = PosttrainTrainer(config, resume)
-    try:
-        return trainer.train()
-    finally:
-        trainer.close()
+    return run_to_the_end(PosttrainTrainer(config, resume))
 
 
 def main(argv: list[str] | None = None) -> int:

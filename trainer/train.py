@@ -319,7 +319,11 @@ def train(
     config: TrainConfig, resume: str = "auto", objective: Objective | None = None
 ) -> dict[str, Any]:
     """Train to `train.steps`, resuming from a checkpoint; return the last metrics."""
-    trainer = Trainer(config, resume, objective)
+    return run_to_the_end(Trainer(config, resume, objective))
+
+
+def run_to_the_end(trainer: Trainer) -> dict[str, Any]:
+    """`trainer.train()`, its loader and process group closed however it ends."""
     try:
         return trainer.train()
     finally:

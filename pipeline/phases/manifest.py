@@ -12,7 +12,7 @@ from pipeline.phases.encode import EncodeSummary
 from pipeline.phases.tokenizer import TokenizerSummary
 from pipeline.stats import StageStats
 from tokenizer.shards import TOKEN_SCHEMA, TOKENS_SCHEMA_VERSION
-from tokenizer.special import SPECIAL_TOKENS
+from trainer.chat import SPECIAL_TOKENS
 
 
 def mixture_funnel(

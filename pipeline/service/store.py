@@ -25,7 +25,7 @@ TERMINAL = frozenset({"SUCCEEDED", "FAILED", "STOPPED"})
 
 
 class Base(DeclarativeBase):
-    pass
+    """The declarative base of the job store's tables (what Alembic compares against)."""
 
 
 class JobRecord(Base):
