@@ -78,15 +78,19 @@ WRITTEN = ("output", "checkpoint.folder")
 def training_paths(config: TrainConfig) -> Iterator[tuple[str, str]]:
     """The paths a training config holds, by key."""
     yield "output", config.output
+    starts = {"init_from": config.init_from, "branch_from": config.branch_from}
+    yield from ((key, path) for key, path in starts.items() if path is not None)
     if isinstance(config, PosttrainConfig):
         data = config.data
         optional = {"data.val": data.val, "data.tokenizer": data.tokenizer}
-        optional["init_from"] = config.init_from
         yield "data.train", data.train
         yield from ((key, path) for key, path in optional.items() if path is not None)
     else:
         for index, run in enumerate(config.data.runs):
             yield f"data.runs.{index}.path", run.path
+        replay = config.data.replay
+        for index, run in enumerate(replay.runs or [] if replay else []):
+            yield f"data.replay.runs.{index}.path", run.path
     if config.checkpoint.folder is not None:
         yield "checkpoint.folder", config.checkpoint.folder
 

@@ -59,10 +59,10 @@ def config_kind(data: dict[str, Any]) -> str:
         return "pipeline"
     if data.get("kind") in POSTTRAIN_KINDS:
         return data["kind"]
-    if "data" in data and "model" in data:
+    if "data" in data and "train" in data:
         return "train"
     raise ConfigError(
-        "neither a pipeline config (`inputs:`) nor a training one (`data:`, `model:`)"
+        "neither a pipeline config (`inputs:`) nor a training one (`data:`, `train:`)"
     )
 
 

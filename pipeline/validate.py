@@ -69,26 +69,40 @@ def describe_training(config: TrainConfig, nproc: int) -> list[str]:
         return describe_posttraining(config, nproc)
     from trainer.data import check_shards, train_shards
     from trainer.errors import TrainingError
+    from trainer.mixture import MixtureError, training_mixture
     from trainer.model import parameter_count
+    from trainer.start import StartError, start_args
     from trainer.storage import location
     from trainer.train import tokenizer_path
 
     try:
         lines = []
-        for run in config.data.runs:
+        for run in training_mixture(config.data, config.init_from):
             folder = location(run.path)
             check_shards(folder, checksums=False)
             lines.append(
-                f"run: {run.path} ({len(train_shards(folder))} training shards, weight {run.weight})"
+                f"run: {run.path} ({len(train_shards(folder))} training shards, "
+                f"weight {run.weight:g})"
             )
         vocab = _vocab_size(tokenizer_path(config))
+    except (MixtureError, StartError) as err:  # they name their key
+        raise ConfigError(str(err)) from None
     except (TrainingError, FileNotFoundError, ValueError) as err:
         raise ConfigError(f"data.runs: {err}") from None
-    args = config.model.args(vocab)
+    if config.init_from:
+        lines.append(
+            f"start: {config.init_from} (weights only; warm-up {config.train.warmup_steps} steps)"
+        )
+    if config.branch_from:
+        lines.append(f"branch of: {config.branch_from}")
+    if config.init_from:
+        args, shape = start_args(config.init_from), "init_from's shape"
+    else:
+        args, shape = config.model.args(vocab), f"{config.model.preset} preset"
     params = parameter_count(args)["total"]
     tokens = config.train.steps * config.train.global_batch_tokens
     lines += [
-        f"model: {config.model.preset} preset, {params / 1e6:.1f}M parameters, vocabulary {vocab}",
+        f"model: {shape}, {params / 1e6:.1f}M parameters, vocabulary {vocab}",
         f"steps: {config.train.steps} × {config.train.global_batch_tokens:,} tokens = "
         f"{tokens:,} tokens, {config.accumulation_steps(nproc)} micro-batches of "
         f"{config.train.micro_batch_size} per rank per step on {nproc} rank"

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+from tokenizers import Tokenizer
 
 from tokenizer.bpe import train_bpe
 from tokenizer.shards import write_token_table
@@ -36,10 +37,12 @@ def write_token_run(
     val: dict[str, list[str]],
     vocab_size: int = 512,
     shards: int = 2,
+    tokenizer: Tokenizer | None = None,
 ) -> Path:
-    """OUT/tokenizer/tokenizer.json, OUT/tokens/{*,val/*}.parquet and OUT/tokens/manifest.json."""
-    texts = [t for docs in train.values() for t in docs]
-    tokenizer = train_bpe(texts, vocab_size)
+    """OUT/tokenizer/tokenizer.json, OUT/tokens/{*,val/*}.parquet and OUT/tokens/manifest.json,
+    with `tokenizer` or a BPE of `vocab_size` trained on the training texts."""
+    if tokenizer is None:
+        tokenizer = train_bpe([t for docs in train.values() for t in docs], vocab_size)
     (out / "tokenizer").mkdir(parents=True, exist_ok=True)
     tokenizer.save(str(out / "tokenizer" / "tokenizer.json"))
     tokens = out / "tokens"

@@ -347,6 +347,8 @@ def test_schedules():
     wsd = section(schedule="wsd", warmup_steps=10, decay_fraction=0.2)
     assert lr_at(80, wsd) == 1.0 and lr_at(90, wsd) == pytest.approx(0.55)
     assert lr_at(100, wsd) == pytest.approx(0.1)
+    in_steps = section(schedule="wsd", warmup_steps=10, decay_steps=20)
+    assert [lr_at(s, in_steps) for s in range(1, 101)] == [lr_at(s, wsd) for s in range(1, 101)]
     assert lr_at(60, section(schedule="constant")) == 1.0
 
 

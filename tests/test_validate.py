@@ -94,7 +94,7 @@ def test_validate_checks_a_training_configs_runs(tmp_path, capsys):
     )
     assert main(["validate", str(config), "--nproc", "2"]) == 0
     plan = capsys.readouterr().err
-    assert f"run: {run} (2 training shards, weight 1.0)" in plan
+    assert f"run: {run} (2 training shards, weight 1)" in plan
     assert "5 × 256 tokens = 1,280 tokens, 2 micro-batches of 4 per rank per step on 2 ranks" in (
         plan
     )

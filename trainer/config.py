@@ -35,8 +35,22 @@ class RunInput:
 
 
 @dataclass(frozen=True)
+class ReplayConfig:
+    fraction: float = field(metadata={"gt": 0, "lt": 1})
+    """Share of each step's sequences drawn from the earlier mixture; `data.runs` share the
+    rest by their weights."""
+    runs: list[RunInput] | None = None
+    """The earlier mixture, by weight; default: the one `init_from`'s checkpoint was trained
+    on (its meta.json records it)."""
+
+
+@dataclass(frozen=True)
 class DataConfig:
     runs: list[RunInput] = field(metadata={"min_len": 1})
+    """The runs to train on, by weight (the new sources, in continued pre-training)."""
+    replay: ReplayConfig | None = None
+    """Continued pre-training: keep drawing a share of each step from an earlier mixture, so
+    that the model does not forget it."""
     seq_len: int = field(default=256, metadata={"gt": 1})
     """Tokens per training sequence (one more is read for the shifted targets)."""
     val_tokens: int = field(default=65_536, metadata={"gt": 0})
@@ -102,6 +116,7 @@ SCHEDULE_KEYS = (
     "schedule",
     "warmup_steps",
     "decay_fraction",
+    "decay_steps",
 )
 """The `train` keys that decide the learning rate at each step."""
 
@@ -124,6 +139,9 @@ class TrainSection:
     """Steps of linear warm-up from 0 to `lr`."""
     decay_fraction: float = field(default=0.2, metadata={"gt": 0, "le": 1})
     """`wsd` only: the share of steps spent in the final linear decay."""
+    decay_steps: int | None = field(default=None, metadata={"gt": 0})
+    """`wsd` only: the final decay's length in steps, instead of `decay_fraction` (a decay
+    branch from step S with `steps: S + decay_steps` starts decaying at S)."""
     weight_decay: float = field(default=0.1, metadata={"ge": 0})
     """AdamW's decoupled weight decay, on matrices only (not on norms)."""
     betas: tuple[float, float] = (0.9, 0.95)
@@ -195,13 +213,35 @@ class TrainConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     parallel: ParallelConfig = field(default_factory=ParallelConfig)
     checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
+    init_from: str | None = field(default=None, metadata={"min_len": 1})
+    """Continued pre-training: start from this model (a tokenmill checkpoint or a Hugging Face
+    Llama/Qwen3 folder; weights only, so the optimizer, data and learning rate start afresh:
+    `train.warmup_steps` re-warms it); `model` is then the start's shape. Its tokenizer must be
+    the one the runs were tokenized with."""
+    branch_from: str | None = field(default=None, metadata={"min_len": 1})
+    """Branch another run at one of its checkpoints (weights, optimizer, data position and
+    step), e.g. a WSD decay from a checkpoint of the stable phase. The schedule may differ
+    from the checkpoint's but must give the same learning rate up to its step. The branch
+    resumes from its own checkpoints once it has some."""
 
     def check(self) -> None:
         """Rules across sections; raises TrainConfigError naming the key."""
+        if self.init_from and self.branch_from:
+            raise TrainConfigError(
+                "branch_from: a branch continues its checkpoint's model; drop init_from"
+            )
+        replay = self.data.replay if isinstance(self.data, DataConfig) else None
+        if replay and replay.runs is None and self.init_from is None:
+            raise TrainConfigError("data.replay.runs: required without init_from")
         if self.data.seq_len > self.model.max_positions:
             raise TrainConfigError(
                 f"data.seq_len: {self.data.seq_len} is more than the model's max_seq_len "
                 f"{self.model.max_positions} (model.max_seq_len raises it)"
+            )
+        if self.train.decay_steps and self.train.decay_steps > self.train.steps > 0:
+            raise TrainConfigError(
+                f"train.decay_steps: {self.train.decay_steps} is more than train.steps "
+                f"{self.train.steps}"
             )
         if self.train.global_batch_tokens % self.data.seq_len:
             raise TrainConfigError("train.global_batch_tokens: must be a multiple of data.seq_len")
@@ -290,6 +330,8 @@ def _check_limits(key: str, value: Any, limits: dict) -> None:
         raise TrainConfigError(f"{key}: must be at least {limits['ge']}, got {value!r}")
     if "le" in limits and not value <= limits["le"]:
         raise TrainConfigError(f"{key}: must be at most {limits['le']}, got {value!r}")
+    if "lt" in limits and not value < limits["lt"]:
+        raise TrainConfigError(f"{key}: must be less than {limits['lt']}, got {value!r}")
     if "min_len" in limits and len(value) < limits["min_len"]:
         raise TrainConfigError(f"{key}: must not be empty")
 

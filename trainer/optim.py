@@ -26,7 +26,8 @@ def lr_at(step: int, train: TrainSection) -> float:
 
     cosine: linear warmup, then cosine from `lr` to the floor `lr·min_lr_ratio`.
     wsd: warmup, stable at `lr`, then a linear decay to the floor over the last
-    `decay_fraction` of the steps (warmup-stable-decay). constant: warmup, then `lr`.
+    `decay_steps` (or `decay_fraction` of the steps) (warmup-stable-decay, as in MiniCPM).
+    constant: warmup, then `lr`.
     """
     if step <= train.warmup_steps:
         return train.lr * step / train.warmup_steps
@@ -36,7 +37,7 @@ def lr_at(step: int, train: TrainSection) -> float:
     if train.schedule == "cosine":
         progress = (step - train.warmup_steps) / max(train.steps - train.warmup_steps, 1)
         return floor + (train.lr - floor) * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
-    decay_steps = max(round(train.steps * train.decay_fraction), 1)
+    decay_steps = train.decay_steps or max(round(train.steps * train.decay_fraction), 1)
     decay_start = train.steps - decay_steps
     if step <= decay_start:
         return train.lr
@@ -61,3 +62,15 @@ def clip_grad_norm(model: nn.Module, max_norm: float, distributed: bool) -> torc
         local = squares.sqrt()
     torch._foreach_mul_(grads, torch.clamp(max_norm / (local + 1e-6), max=1.0))
     return local
+
+
+def first_different_lr(before: TrainSection, after: TrainSection, until: int) -> int | None:
+    """The first step up to `until` at which two schedules' learning rates differ, if any."""
+    return next(
+        (
+            step
+            for step in range(1, until + 1)
+            if not math.isclose(lr_at(step, before), lr_at(step, after), rel_tol=1e-9)
+        ),
+        None,
+    )

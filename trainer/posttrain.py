@@ -26,13 +26,13 @@ from trainer.chat_data import (
     read_records,
     sft_examples,
 )
-from trainer.config import PosttrainConfig, TrainConfig
+from trainer.config import PosttrainConfig, RunInput, TrainConfig
 from trainer.errors import TrainingError
 from trainer.lora import add_adapters, reset_adapters
 from trainer.model import Transformer
 from trainer.model_args import ModelArgs
 from trainer.objectives import DPO, SFT, Objective, Reward, sequence_logprobs
-from trainer.start import load_start, start_args, start_tokenizer
+from trainer.start import start_tokenizer
 from trainer.storage import Location, is_url, location
 from trainer.train import Trainer, run_rank, run_to_the_end
 
@@ -98,9 +98,8 @@ class PosttrainTrainer(Trainer):
         return tokenizer_location(self.config)
 
     def model_args(self, vocab_size: int) -> ModelArgs:
-        config = self.config
-        args = start_args(config.init_from) if config.init_from else config.model.args(vocab_size)
-        return dataclasses.replace(args, num_labels=int(config.kind == "reward"))
+        args = super().model_args(vocab_size)
+        return dataclasses.replace(args, num_labels=int(self.config.kind == "reward"))
 
     def adapt(self, model: Transformer) -> Transformer:
         return add_adapters(model, self.config.lora) if self.config.lora else model
@@ -108,8 +107,7 @@ class PosttrainTrainer(Trainer):
     def start_from(self, model: nn.Module) -> None:
         if self.config.lora:
             reset_adapters(model, self.config.train.seed)
-        if self.config.init_from:
-            load_start(model, self.config.init_from)
+        super().start_from(model)
         if self.config.kind == "dpo":
             self.pairs = self.with_reference(self.pairs)
             self.val_rows = self.with_reference(self.val_rows)
@@ -122,6 +120,9 @@ class PosttrainTrainer(Trainer):
         if not is_url(base):  # so that export and generate find it from any folder
             base = str(Path(base).resolve())
         return {**meta, "lora": dataclasses.asdict(self.config.lora), "base": base}
+
+    def training_runs(self) -> list[RunInput]:
+        return []  # chat data, not token runs: nothing for a continued pre-training to replay
 
     @torch.no_grad()
     def with_reference(self, rows: Rows) -> Rows:

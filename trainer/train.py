@@ -8,6 +8,7 @@ command writes it after applying `--set`); under torchrun every rank runs this m
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
 import os
 import sys
@@ -22,29 +23,46 @@ import yaml
 from tokenizers import Tokenizer
 from torch import nn
 
-from trainer.checkpoint import Checkpointer
-from trainer.config import TrainConfig, read_train_config
+from trainer.checkpoint import Checkpointer, CheckpointError, read_meta
+from trainer.config import RunInput, TrainConfig, read_train_config
 from trainer.data import Batch, Loader, check_shards, train_shards, validation_windows
 from trainer.errors import TrainingError
 from trainer.loss import linear_cross_entropy
 from trainer.metrics import MetricsLog, memory_gib
+from trainer.mixture import recordable, training_mixture
 from trainer.model import Transformer, flops_per_token, parameter_count
 from trainer.model_args import ModelArgs
 from trainer.objectives import Objective, Pretraining
-from trainer.optim import build_optimizer, clip_grad_norm, lr_at
+from trainer.optim import build_optimizer, clip_grad_norm, first_different_lr, lr_at
 from trainer.parallelize import World, close_world, init_world, materialize, parallelize
+from trainer.start import StartError, load_start, start_args, start_tokenizer
 from trainer.storage import Location, location
 
 
 def tokenizer_path(config: TrainConfig) -> Location:
-    """The first run's tokenizer; every run must have been tokenized with the same one."""
-    paths = [location(run.path) / "tokenizer" / "tokenizer.json" for run in config.data.runs]
+    """The runs' tokenizer: every run the steps draw from must have been tokenized with the
+    same one, and a continued pre-training's start must use it too."""
+    runs = training_mixture(config.data, config.init_from)
+    paths = [location(run.path) / "tokenizer" / "tokenizer.json" for run in runs]
     for path in paths:
         if not path.is_file():
             raise FileNotFoundError(f"{path}: tokenizer not found (data.runs)")
     if len({path.read_bytes() for path in paths}) > 1:
         raise ValueError("data.runs: the runs were tokenized with different tokenizers")
+    if config.init_from:
+        refuse_other_vocabulary(start_tokenizer(config.init_from), paths[0])
     return paths[0]
+
+
+def refuse_other_vocabulary(start: Location, runs: Location) -> None:
+    """Continued pre-training reads the new runs' ids with the start's embeddings: the two
+    tokenizers must give every token the same id."""
+    vocab = [Tokenizer.from_str(path.read_text()).get_vocab() for path in (start, runs)]
+    if vocab[0] != vocab[1]:
+        raise StartError(
+            f"init_from: its tokenizer ({start}) is not the one the runs were tokenized with "
+            f"({runs}); tokenize the new sources with `tokenizer: {{path: {start}}}`"
+        )
 
 
 def _reduce_sum(value: torch.Tensor, world: World) -> torch.Tensor:
@@ -105,7 +123,11 @@ class Trainer:
         self.step, self.resumed_from = 0, None
         self.skipped_steps = torch.zeros((), dtype=torch.int64, device=world.device)
         loader_state = None
-        candidates = self.checkpointer.candidates(resume)
+        own = self.checkpointer.candidates(resume)
+        candidates = own or ([self.branch_point()] if config.branch_from else [])
+        # A run that starts from another run's model validates it first (step 0 of a
+        # continued pre-training, the branch's step), so its metrics show where it began.
+        self.validate_first = not own and bool(config.init_from or config.branch_from)
         if candidates:
             self.resumed_from, state = self.checkpointer.restore(
                 candidates, self.model, self.optimizer
@@ -124,21 +146,52 @@ class Trainer:
         return tokenizer_path(self.config)
 
     def model_args(self, vocab_size: int) -> ModelArgs:
-        return self.config.model.args(vocab_size)
+        config = self.config
+        return start_args(config.init_from) if config.init_from else config.model.args(vocab_size)
 
     def adapt(self, model: Transformer) -> Transformer:
         """The model on the meta device, before it is wrapped (e.g. LoRA adapters added)."""
         return model
 
     def start_from(self, model: nn.Module) -> None:
-        """After the fresh weights are drawn: load a starting model, if any."""
+        """After the fresh weights are drawn: load the starting model (`init_from`), if any."""
+        if self.config.init_from:
+            load_start(model, self.config.init_from)
 
     def checkpoint_meta(self) -> dict[str, Any]:
-        return {"schedule": self.config.train.schedule_settings()}
+        """What meta.json records besides the model: the schedule, which a resume keeps,
+        and the mixture, which a continued pre-training may replay."""
+        schedule = self.config.train.schedule_settings()
+        return {"schedule": schedule, "mixture": recordable(self.training_runs())}
+
+    def training_runs(self) -> list[RunInput]:
+        """The token runs the steps draw from, by weight (`trainer.mixture`)."""
+        return training_mixture(self.config.data, self.config.init_from)
+
+    def branch_point(self) -> Location:
+        """`branch_from`'s checkpoint, once this run's schedule gives the learning rates its
+        run used up to its step (a WSD decay branches off the stable phase)."""
+        path = location(self.config.branch_from)
+        try:
+            meta = read_meta(path)
+        except FileNotFoundError as err:
+            raise CheckpointError(f"branch_from: {err}") from None
+        section = self.config.train
+        before = dataclasses.replace(section, **meta.get("schedule", {}))
+        step = meta["step"]
+        differs = first_different_lr(before, section, step)
+        if differs is not None:
+            raise CheckpointError(
+                f"branch_from {path}: the learning rate at step {differs} would be "
+                f"{lr_at(differs, section):.3g}, but its run used {lr_at(differs, before):.3g}; "
+                f"a branch keeps its checkpoint's schedule up to step {step} (a WSD decay "
+                f"branch: schedule wsd with the decay starting at step {step} or later)"
+            )
+        return path
 
     def build_loader(self, state: dict | None):
         config, world = self.config, self.world
-        runs = [(location(r.path), r.weight) for r in config.data.runs]
+        runs = [(location(r.path), r.weight) for r in self.training_runs()]
         shards = {path: train_shards(path) for path, _ in runs}
         for path in shards:
             check_shards(path, config.data.verify_checksums)
@@ -246,6 +299,9 @@ class Trainer:
                 flush=True,
             )
         last: dict[str, Any] = {"step": start}
+        if self.validate_first:
+            last = {"step": start, **self.validate()}
+            log.log(last)
         clock, tokens_since, paused = time.perf_counter(), 0, 0.0
         step = start
         try:
