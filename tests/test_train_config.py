@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import pytest
+import yaml
 
 from tests.conftest import ROOT
 from trainer.config import TrainConfig, TrainConfigError, validate_train_config
@@ -44,6 +45,15 @@ def test_defaults_and_round_trip():
         ({"data": {"runs": [{"path": "a", "weight": -1}]}}, "t.yaml: data.runs.0.weight: must be"),
         ({"train": {"betas": [0.9]}}, "t.yaml: train.betas: expected a list of 2 values"),
         ({"train": {"global_batch_tokens": 100}}, "t.yaml: train.global_batch_tokens: must be a"),
+        (
+            {"data": {"runs": [{"path": "a"}], "replay": {"fraction": 1}}},
+            "t.yaml: data.replay.fraction: must be less than 1",
+        ),
+        (
+            {"data": {"runs": [{"path": "a"}], "replay": {"fraction": 0.2}}},
+            "t.yaml: data.replay.runs: required without init_from",
+        ),
+        ({"train": {"steps": 10, "decay_steps": 20}}, "t.yaml: train.decay_steps: 20 is more than"),
     ],
 )
 def test_bad_values_are_refused_naming_the_key(sections, message):
@@ -59,9 +69,13 @@ def test_a_missing_section_is_named():
         validate_train_config(data, origin="t.yaml")
 
 
-def test_floats_accept_integers():
+def test_floats_accept_integers_and_yaml_1_1_exponents():
     config = validate_train_config(minimal(train={"lr": 1}))
     assert config.train.lr == 1.0 and isinstance(config.train.lr, float)
+    assert yaml.safe_load("lr: 1e-5") == {"lr": "1e-5"}  # PyYAML's YAML 1.1
+    assert validate_train_config(minimal(train={"lr": "1e-5"})).train.lr == 1e-5
+    with pytest.raises(TrainConfigError, match=r"train\.lr: expected float, got 'fast'"):
+        validate_train_config(minimal(train={"lr": "fast"}))
 
 
 def test_seq_len_beyond_the_models_positions_is_a_config_error():

@@ -312,12 +312,23 @@ def _convert(kind: Any, value: Any, key: str) -> Any:
     elif kind is int:
         ok = isinstance(value, int) and not isinstance(value, bool)
     elif kind is float:
+        value = _yaml_exponent(value)
         ok = isinstance(value, int | float) and not isinstance(value, bool)
         value = float(value) if ok else value
     else:
         ok = isinstance(value, kind)
     if not ok:
         raise TrainConfigError(f"{key}: expected {_type_name(kind)}, got {value!r}")
+    return value
+
+
+def _yaml_exponent(value: Any) -> Any:
+    """YAML 1.1 reads `1e-5` (no dot in the mantissa) as a string; take it as the number."""
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return value
     return value
 
 
