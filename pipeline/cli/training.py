@@ -1,5 +1,5 @@
 """The training commands: `train` (pre-training, on one process, torchrun or Ray Train),
-`sft`, `reward` and `dpo` (post-training, launched the same way), `export` a checkpoint for
+`sft`, `reward`, `dpo` and `grpo` (post-training, launched the same way), `export` a checkpoint for
 Hugging Face, `generate` from one. They import the trainer, none of the curation stages."""
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ POSTTRAIN_KINDS = {
     "sft": "supervised fine-tuning (full or LoRA), loss on the assistant's turns only",
     "reward": "train a Bradley-Terry reward model on preference pairs",
     "dpo": "direct preference optimisation (or IPO) against the starting model",
+    "grpo": "group relative policy optimisation: sampled answers rewarded by a verifier",
 }
 
 
