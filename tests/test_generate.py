@@ -42,9 +42,10 @@ def test_batched_cached_greedy_generation_equals_step_by_step_uncached_generatio
     free = generate_batch(net, batch, Sampling(12, temperature=0, stop=()))
     # Stop at a token that some rows sample early and others never: rows stop on their own.
     stop = (int(free.tokens[0, 2]),)
-    done = generate_batch(net, batch, Sampling(12, temperature=0, stop=stop))
+    # Two samples of each prompt, its prefill computed once and shared: rows 2i and 2i + 1.
+    done = generate_batch(net, batch, Sampling(12, temperature=0, stop=stop), group=2)
     assert not done.stopped.all() and done.stopped.any()
-    for row, ids in enumerate(batch):
+    for row, ids in enumerate(ids for ids in batch for _ in range(2)):
         expected, logprobs = greedy_uncached(net, ids, 12, stop)
         length = int(done.lengths[row])
         assert done.tokens[row, :length].tolist() == expected

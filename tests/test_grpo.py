@@ -38,9 +38,10 @@ def digits_right(completion: str, record: dict) -> float:
 
 @pytest.fixture(scope="module")
 def arithmetic(tmp_path_factory) -> dict[str, Path]:
-    """a+b= without a carry (a < 100, b < 10): 200 held-out sums, and the rest for training,
-    whose SFT answers are one too many half of the time, so that SFT leaves the model
-    partially right (imitation learns the noise) and a verifier has something to correct."""
+    """a+b= without a carry (a < 100, b < 10): 200 held-out sums, and the rest for training.
+    The SFT answers are one too many half of the time, so that SFT leaves the model partially
+    right (imitation learns the noise); GRPO's records of the same prompts hold the right
+    sums, for the verifier to correct it with."""
     folder = tmp_path_factory.mktemp("arithmetic")
     rng = random.Random(0)
     pairs = [(a, b) for a in range(100) for b in range(10) if a % 10 + b < 10]
@@ -48,7 +49,8 @@ def arithmetic(tmp_path_factory) -> dict[str, Path]:
     noisy = [addition(a, b, off=int(rng.random() < 0.5)) for a, b in pairs[200:]]
     return {
         "tokenizer": write_tokenizer(folder / "tokenizer.json"),
-        "train": write_jsonl(noisy, folder / "train.jsonl"),
+        "sft": write_jsonl(noisy, folder / "sft.jsonl"),
+        "train": write_jsonl([addition(a, b) for a, b in pairs[200:]], folder / "train.jsonl"),
         "val": write_jsonl([addition(a, b) for a, b in pairs[:200]], folder / "val.jsonl"),
     }
 
@@ -171,6 +173,7 @@ def test_the_grpo_loss_is_the_clipped_objective_plus_beta_k3_per_completion_toke
 @pytest.mark.slow
 def test_grpo_raises_the_held_out_reward_over_its_sft_start(arithmetic, tmp_path):
     sft = config(arithmetic, tmp_path / "sft", "sft", steps=300)
+    sft["data"]["train"] = str(arithmetic["sft"])
     sft["train"] |= {"global_batch_tokens": 32 * 16, "micro_batch_size": 16, "lr": 3e-3}
     sft["train"]["warmup_steps"] = 5
     sft["checkpoint"] = {"enabled": True}

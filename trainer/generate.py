@@ -54,12 +54,16 @@ def sample_next(logits: torch.Tensor, temperature: float, top_p: float, generato
     if temperature == 0:
         return logits.argmax(-1)
     probs = torch.softmax(logits.float() / temperature, dim=-1)
-    sorted_probs, order = probs.sort(dim=-1, descending=True)
-    # Keep the smallest prefix whose mass reaches top_p (the first token always survives).
-    outside = sorted_probs.cumsum(-1) - sorted_probs >= top_p
-    sorted_probs = sorted_probs.masked_fill(outside, 0.0)
-    choice = torch.multinomial(sorted_probs, 1, generator=generator)
-    return order.gather(-1, choice).squeeze(-1)
+    if top_p < 1:
+        sorted_probs, order = probs.sort(dim=-1, descending=True)
+        # Keep the smallest prefix whose mass reaches top_p (the first token always survives).
+        outside = sorted_probs.cumsum(-1) - sorted_probs >= top_p
+        probs = probs.scatter(-1, order, sorted_probs.masked_fill(outside, 0.0))
+    # Inverse transform: one uniform number per row against the cumulative distribution
+    # (multinomial draws far more on a CPU); right=True never lands on a zero-mass token.
+    cdf = probs.cumsum(-1)
+    uniform = torch.rand((len(cdf), 1), generator=generator, device=cdf.device) * cdf[:, -1:]
+    return torch.searchsorted(cdf, uniform, right=True).squeeze(1).clamp(max=cdf.shape[-1] - 1)
 
 
 def _all_finished(finished: torch.Tensor) -> bool:
@@ -81,9 +85,11 @@ def generate_batch(
     sampling: Sampling,
     generator: torch.Generator | None = None,
     dtype: torch.dtype | None = None,
+    group: int = 1,
 ) -> Completions:
-    """What follows each of `prompts`. `dtype` is the model's compute dtype (default: its
-    parameters'; FSDP2's `param_dtype` when it casts them)."""
+    """What follows each of `prompts`, `group` samples of each (rows prompt by prompt: GRPO's
+    groups), the prompt's prefill computed once for its group. `dtype` is the model's compute
+    dtype (default: its parameters'; FSDP2's `param_dtype` when it casts them)."""
     param = next(model.parameters())
     device, dtype = param.device, dtype or param.dtype
     width = max(len(ids) for ids in prompts)
@@ -92,18 +98,19 @@ def generate_batch(
         raise ValueError(
             f"a prompt is {width} tokens; the model's context is {model.args.max_seq_len}"
         )
-    rows = len(prompts)
-    padded = torch.full((rows, width), PAD_ID, dtype=torch.long)
+    padded = torch.full((len(prompts), width), PAD_ID, dtype=torch.long)
     for row, ids in enumerate(prompts):
         padded[row, width - len(ids) :] = torch.tensor(ids)
     pad = torch.tensor([width - len(ids) for ids in prompts], device=device)
-    cache = KVCache(model.args, rows, width + new, dtype, device, pad=pad)
-    stop = torch.tensor(sampling.stop, device=device)
+    cache = KVCache(model.args, len(prompts), width + new, dtype, device, pad=pad)
+    logits = _next_logits(model, padded.to(device), cache).repeat_interleave(group, dim=0)
+    cache.repeat(group)
+    rows = len(prompts) * group
+    stop = torch.tensor(sampling.stop, dtype=torch.long, device=device)
     tokens = torch.full((rows, new), PAD_ID, dtype=torch.long, device=device)
     logprobs = torch.zeros((rows, new), dtype=torch.float32, device=device)
     lengths = torch.zeros(rows, dtype=torch.long, device=device)
     finished = torch.zeros(rows, dtype=torch.bool, device=device)
-    logits = _next_logits(model, padded.to(device), cache)
     for step in range(new):
         token = sample_next(logits, sampling.temperature, sampling.top_p, generator)
         token = token.masked_fill(finished, PAD_ID)

@@ -71,6 +71,13 @@ class KVCache:
         self.length = 0
         self.pad = pad
 
+    def repeat(self, times: int) -> None:
+        """Each row `times` times over, consecutively (a prompt's cache shared by its samples)."""
+        self.keys = [k.repeat_interleave(times, dim=0) for k in self.keys]
+        self.values = [v.repeat_interleave(times, dim=0) for v in self.values]
+        if self.pad is not None:
+            self.pad = self.pad.repeat_interleave(times)
+
     def positions(self, length: int) -> torch.Tensor:
         """(batch, length): the positions of `length` new tokens in each padded row."""
         index = torch.arange(self.length, self.length + length, device=self.pad.device)

@@ -268,14 +268,22 @@ class GRPOTrainer(PosttrainTrainer):
         return Sampling(grpo.max_new_tokens, temperature, grpo.top_p, (EOS_ID, END_ID))
 
     @torch.no_grad()
-    def sample(self, prompts: list[list[int]], sampling: Sampling, seed: int) -> Completions:
-        """Completions from the policy as it is (FSDP's forwards, in its compute dtype)."""
+    def sample(
+        self, prompts: list[list[int]], sampling: Sampling, seed: int, group: int = 1
+    ) -> Completions:
+        """`group` completions of each prompt from the policy as it is (FSDP's forwards, in
+        its compute dtype)."""
         generator = torch.Generator(device=self.world.device).manual_seed(seed)
         self.model.eval()
-        done = generate_batch(self.model, prompts, sampling, generator, self.dtype)
+        done = generate_batch(self.model, prompts, sampling, generator, self.dtype, group)
         self.model.reshard()  # as after validation: the optimizer holds the sharded parameters
         self.model.train()
         return done
+
+    def sampling_seed(self) -> int:
+        """(train.seed, step, rank): a resumed run samples what an uninterrupted one did."""
+        entropy = [self.config.train.seed, self.step + 1, self.world.rank]
+        return int(np.random.SeedSequence(entropy).generate_state(1)[0])
 
     def rewards(self, done: Completions, records: list[dict]) -> torch.Tensor:
         texts = (self.tokenizer.decode(done.ids(row)) for row in range(len(records)))
@@ -287,18 +295,13 @@ class GRPOTrainer(PosttrainTrainer):
         """Sample and score this rank's completions, then the `Trainer`'s step on them."""
         world, group = self.world, self.config.grpo.group_size
         indices = np.concatenate([micro["index"].numpy() for micro in batch.micro_batches()])
-        prompts = [self.prompts[i] for i in indices for _ in range(group)]
+        prompts = [self.prompts[i] for i in indices]
         records = [self.records[i] for i in indices for _ in range(group)]
         clock = time.perf_counter()
-        seed = int(
-            np.random.SeedSequence(
-                [self.config.train.seed, self.step + 1, world.rank]
-            ).generate_state(1)[0]
-        )
-        done = self.sample(prompts, self.sampling(), seed)
+        done = self.sample(prompts, self.sampling(), self.sampling_seed(), group)
         generated = _synchronized(world.device)
         rewards = self.rewards(done, records)
-        rows = completion_rows(prompts, done)
+        rows = completion_rows([ids for ids in prompts for _ in range(group)], done)
         micro = self.config.train.micro_batch_size
         reference = reference_logprobs(self.reference, rows.micro_batches(micro), world.device)
         rows = Rows(
