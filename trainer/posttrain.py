@@ -1,5 +1,6 @@
-"""Post-training runs (`tokenmill sft|reward|dpo|grpo`): the pre-training `Trainer` with chat data,
-a starting model (`init_from`), optional LoRA adapters and the kind's objective.
+"""Post-training runs (`tokenmill sft|reward|dpo|grpo`): the pre-training `Trainer` with chat
+data, a starting model (`init_from`), optional LoRA adapters and the kind's objective; GRPO's
+trainer samples its own batches (`GRPOTrainer`).
 
 `python -m trainer.posttrain RUN/config.yaml` runs a resolved config on one rank, as
 `trainer.train` does for pre-training; torchrun and Ray Train start it the same way.
