@@ -94,3 +94,11 @@ def test_sampling_is_seeded_and_reports_the_sampled_tokens_log_probabilities():
             logps = net.logits(sequence)[0, len(ids) - 1 : -1].log_softmax(-1)
             expected = logps.gather(1, done.tokens[row, :, None]).squeeze(1)
             torch.testing.assert_close(done.logprobs[row], expected, rtol=0, atol=1e-5)
+
+
+def test_a_model_cast_for_inference_keeps_its_rope_tables_in_fp32():
+    net = model().cast(torch.bfloat16)
+    assert net.layers[0].self_attn.q_proj.weight.dtype == torch.bfloat16
+    assert net.rope_cos.dtype == net.rope_sin.dtype == torch.float32
+    done = generate_batch(net, prompts(), Sampling(4, temperature=0, stop=()))
+    assert done.tokens.shape == (4, 4) and done.logprobs.dtype == torch.float32

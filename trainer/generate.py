@@ -157,10 +157,10 @@ def prompt_ids(tokenizer: Tokenizer, prompt: str, chat: bool) -> list[int]:
     return [BOS_ID, *tokenizer.encode(prompt, add_special_tokens=False).ids]
 
 
-def for_generation(model: nn.Module) -> nn.Module:
+def for_generation(model: Transformer) -> Transformer:
     """A loaded (fp32, CPU) model on the GPU in bf16 where there is one."""
     if torch.cuda.is_available():
-        return model.to("cuda", torch.bfloat16)
+        return model.to("cuda").cast(torch.bfloat16)
     return model
 
 

@@ -254,6 +254,14 @@ class Transformer(nn.Module):
     def logits(self, tokens: torch.Tensor, cache: KVCache | None = None) -> torch.Tensor:
         return self.lm_head(self(tokens, cache))
 
+    def cast(self, dtype: torch.dtype) -> Transformer:
+        """Parameters in `dtype` (bf16 for inference), the RoPE tables left in fp32, as FSDP2's
+        mixed precision leaves them in training. In place; returns the model."""
+        cos, sin = self.rope_cos, self.rope_sin
+        self.to(dtype)
+        self.rope_cos, self.rope_sin = cos, sin
+        return self
+
 
 def positions_in_documents(documents: torch.Tensor) -> torch.Tensor:
     """Each position's offset from the start of its document (documents are contiguous runs)."""

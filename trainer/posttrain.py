@@ -312,9 +312,8 @@ class GRPOTrainer(PosttrainTrainer):
                 "advantages": group_advantages(rewards, group).numpy(),
             }
         )
-        totals = torch.tensor(
-            [rows.arrays["weights"].sum(), rewards.sum(), len(rewards)], device=world.device
-        )
+        sums = [float(rows.arrays["weights"].sum()), float(rewards.sum()), float(len(rewards))]
+        totals = torch.tensor(sums, device=world.device)
         if world.distributed:
             dist.all_reduce(totals)
         tokens, reward, completions = totals.tolist()

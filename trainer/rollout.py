@@ -54,7 +54,7 @@ def frozen_copy(model: nn.Module, args: ModelArgs, device, dtype) -> Transformer
     with torch.device(device):
         reference = Transformer(args)
     reference.load_state_dict({k: v for k, v in state.items() if "lora_" not in k})
-    return reference.to(dtype).eval().requires_grad_(False)
+    return reference.cast(dtype).eval().requires_grad_(False)
 
 
 @torch.no_grad()
