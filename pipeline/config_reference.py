@@ -66,7 +66,7 @@ def render_reference() -> str:
         parts.append(_section(f"stages.{name}", stage.Params, _intro(stage), level=4))
     parts.append("## Training config (`tokenmill train`)\n")
     parts.append(_table(_keys(TrainConfig, "")))
-    parts.append("## Post-training config (`tokenmill sft`, `reward`, `dpo`)\n")
+    parts.append("## Post-training config (`tokenmill sft`, `reward`, `dpo`, `grpo`)\n")
     parts.append(_intro(PosttrainConfig))
     parts.append(_table(_keys(PosttrainConfig, "")))
     return "\n".join(parts)

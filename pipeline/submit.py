@@ -45,7 +45,7 @@ class Job:
     (an argument list) that runs it on the cluster."""
 
     kind: str
-    """`pipeline`, `train`, or a post-training config's kind (`sft`, `reward`, `dpo`): the
+    """`pipeline`, `train`, or a post-training config's kind (`sft`, `reward`, `dpo`, `grpo`): the
     command that runs it."""
     config: JobConfig | TrainConfig
     text: str

@@ -1,4 +1,5 @@
-"""Post-training data: conversations for SFT and preference pairs for reward models and DPO.
+"""Post-training data: conversations for SFT, preference pairs for reward models and DPO,
+prompts for GRPO.
 
 Records come from JSONL (optionally .gz) or Parquet, local or any fsspec URL. Accepted forms:
 - SFT: `messages` (a list of {role, content}), or a prompt and a response column
@@ -6,7 +7,9 @@ Records come from JSONL (optionally .gz) or Parquet, local or any fsspec URL. Ac
   GSM8K's `question`/`answer`);
 - preferences: `prompt`/`chosen`/`rejected` (the prompt a string or messages, the answers
   strings), or Anthropic HH-RLHF's `chosen`/`rejected` dialogues in `\\n\\nHuman:` /
-  `\\n\\nAssistant:` form, whose shared turns are the prompt.
+  `\\n\\nAssistant:` form, whose shared turns are the prompt;
+- GRPO: `messages` (a closing assistant turn left out) or the prompt column; the verifier
+  reads the rest of the record (GSM8K's `answer`).
 
 SFT examples are packed into rows of `seq_len`, each example keeping its own document id so
 that attention and positions stay inside it (`Transformer.forward(documents=...)`). A pair
@@ -58,6 +61,31 @@ def conversation(record: dict[str, Any], prompt_key: str, response_key: str) -> 
         reply = {"role": "assistant", "content": record[response_key]}
         return [*as_messages(record[prompt_key]), reply]
     raise ValueError(f"record has neither `messages` nor `{prompt_key}`/`{response_key}`")
+
+
+def prompt_messages(record: dict[str, Any], prompt_key: str) -> list[Message]:
+    """A GRPO record's prompt: its `messages` before a closing assistant turn, or the prompt
+    column as a user turn."""
+    if "messages" in record:
+        messages = record["messages"]
+        return messages[:-1] if messages and messages[-1]["role"] == "assistant" else messages
+    if prompt_key in record:
+        return as_messages(record[prompt_key])
+    raise ValueError(f"record has neither `messages` nor `{prompt_key}`")
+
+
+def prompts_within(
+    records: list[dict[str, Any]], tokenizer: Tokenizer, prompt_key: str, limit: int
+) -> tuple[list[dict[str, Any]], list[list[int]]]:
+    """The records whose prompt, ready for the assistant's answer, has at most `limit` ids,
+    and those ids."""
+    kept, prompts = [], []
+    for record in records:
+        ids = render(tokenizer, prompt_messages(record, prompt_key), generation_prompt=True).ids
+        if len(ids) <= limit:
+            kept.append(record)
+            prompts.append(ids.tolist())
+    return kept, prompts
 
 
 def hh_dialogue(text: str) -> list[Message]:

@@ -18,6 +18,7 @@ from typing import Any, Literal
 import yaml
 
 from trainer.model_args import PRESETS, ModelArgs, preset
+from trainer.verifiers import resolve_verifier
 
 
 class TrainConfigError(ValueError):
@@ -375,7 +376,7 @@ def _load(cls: type, data: Any, prefix: str = "") -> Any:
 
 def validate_train_config(data: dict[str, Any], origin: str = "<config>") -> TrainConfig:
     """The config a mapping describes, or TrainConfigError: '<origin>: <key>: <problem>'.
-    A mapping with a `kind` (sft, reward, dpo) is a `PosttrainConfig`."""
+    A mapping with a `kind` (sft, reward, dpo, grpo) is a `PosttrainConfig`."""
     kind = PosttrainConfig if isinstance(data, dict) and "kind" in data else TrainConfig
     try:
         config = _load(kind, data)
@@ -439,6 +440,27 @@ class DPOConfig:
 
 
 @dataclass(frozen=True)
+class GRPOConfig:
+    group_size: int = field(default=8, metadata={"ge": 2})
+    """Completions sampled per prompt (G); their rewards are normalised within the group. Must
+    divide the completions per step, `train.global_batch_tokens / data.seq_len`."""
+    max_new_tokens: int = field(default=256, metadata={"gt": 0})
+    """Longest completion; a prompt and its completion must fit in `data.seq_len`."""
+    temperature: float = field(default=1.0, metadata={"gt": 0})
+    """Sampling temperature of the completions (held-out prompts are answered greedily)."""
+    top_p: float = field(default=1.0, metadata={"gt": 0, "le": 1})
+    """Nucleus sampling: the smallest set of tokens whose probability reaches it."""
+    clip: float = field(default=0.2, metadata={"gt": 0})
+    """ε of the clipped ratio objective: the ratio counts within [1 − ε, 1 + ε]."""
+    beta: float = field(default=0.04, metadata={"ge": 0})
+    """β, the weight of the KL penalty to the starting model (k3 estimator); 0: none."""
+    verifier: str = field(default="gsm8k", metadata={"min_len": 1})
+    """What rewards a completion: `gsm8k` (1 when it ends in `#### N` with the record's
+    `answer`'s N), or a function `(completion, record) -> float in [0, 1]` by dotted path,
+    `package.module:function` (trainer.verifiers)."""
+
+
+@dataclass(frozen=True)
 class LoraConfig:
     rank: int = field(default=8, metadata={"gt": 0})
     """Rank r of each adapter's B·A."""
@@ -452,21 +474,23 @@ class LoraConfig:
     """Linear layers that get adapters: any of q/k/v/o_proj, gate/up/down_proj."""
 
 
-POSTTRAIN_KINDS = ("sft", "reward", "dpo")
+POSTTRAIN_KINDS = ("sft", "reward", "dpo", "grpo")
 
 
 @dataclass(frozen=True)
 class PosttrainConfig(TrainConfig):
-    """`tokenmill sft|reward|dpo`: `kind` says which; `init_from` a tokenmill checkpoint or a
+    """`tokenmill sft|reward|dpo|grpo`: `kind` says which; `init_from` a tokenmill checkpoint or a
     Hugging Face Llama/Qwen3 folder (model weights only: no optimizer or loader state)."""
 
     data: ChatDataConfig
     train: PosttrainSection
     kind: Literal[POSTTRAIN_KINDS] = "sft"  # type: ignore[valid-type]
-    """`sft` (loss on the assistant's tokens), `reward` (Bradley-Terry on preference pairs) or `dpo`."""
+    """`sft` (loss on the assistant's tokens), `reward` (Bradley-Terry on preference pairs),
+    `dpo`, or `grpo` (sampled completions rewarded by a verifier)."""
     init_from: str | None = field(default=None, metadata={"min_len": 1})
     """Default: a fresh model of `model`'s shape (tests)."""
     dpo: DPOConfig = field(default_factory=DPOConfig)
+    grpo: GRPOConfig = field(default_factory=GRPOConfig)
     lora: LoraConfig | None = None
     """Train low-rank adapters only; checkpoints hold the adapters, export merges them."""
 
@@ -476,3 +500,22 @@ class PosttrainConfig(TrainConfig):
             raise TrainConfigError("data.tokenizer: required without init_from")
         if self.lora and self.init_from is None:
             raise TrainConfigError("lora: needs init_from, the base model the adapters train on")
+        if self.kind == "grpo":
+            self.check_grpo()
+
+    def check_grpo(self) -> None:
+        grpo, completions = self.grpo, self.sequences_per_step()
+        if completions % grpo.group_size:
+            raise TrainConfigError(
+                f"grpo.group_size: {grpo.group_size} does not divide the {completions} "
+                "completions per step (train.global_batch_tokens / data.seq_len)"
+            )
+        if grpo.max_new_tokens >= self.data.seq_len:
+            raise TrainConfigError(
+                f"grpo.max_new_tokens: {grpo.max_new_tokens} leaves no room for a prompt in "
+                f"data.seq_len {self.data.seq_len}"
+            )
+        try:
+            resolve_verifier(grpo.verifier)
+        except ValueError as err:
+            raise TrainConfigError(f"grpo.verifier: {err}") from None

@@ -49,13 +49,50 @@ def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.T
 
 
 class KVCache:
-    """Keys and values of every layer for incremental decoding, preallocated to `max_len`."""
+    """Keys and values of every layer for incremental decoding, preallocated to `max_len`.
 
-    def __init__(self, args: ModelArgs, batch: int, max_len: int, dtype, device) -> None:
+    `pad` (batch,) counts each row's left padding: a batch of prompts of different lengths
+    is left-padded to one width, so every row appends its next token at the same index. A
+    row's positions then start at 0 at its first real token, and no token attends to its
+    row's padding."""
+
+    def __init__(
+        self,
+        args: ModelArgs,
+        batch: int,
+        max_len: int,
+        dtype,
+        device,
+        pad: torch.Tensor | None = None,
+    ) -> None:
         shape = (batch, args.n_kv_heads, max_len, args.head_dim)
         self.keys = [torch.zeros(shape, dtype=dtype, device=device) for _ in range(args.n_layers)]
         self.values = [torch.zeros(shape, dtype=dtype, device=device) for _ in range(args.n_layers)]
         self.length = 0
+        self.pad = pad
+
+    def repeat(self, times: int) -> None:
+        """Each row `times` times over, consecutively (a prompt's cache shared by its samples)."""
+        self.keys = [k.repeat_interleave(times, dim=0) for k in self.keys]
+        self.values = [v.repeat_interleave(times, dim=0) for v in self.values]
+        if self.pad is not None:
+            self.pad = self.pad.repeat_interleave(times)
+
+    def positions(self, length: int) -> torch.Tensor:
+        """(batch, length): the positions of `length` new tokens in each padded row."""
+        index = torch.arange(self.length, self.length + length, device=self.pad.device)
+        return (index[None] - self.pad[:, None]).clamp(min=0)
+
+    def mask(self, length: int) -> torch.Tensor:
+        """(batch, 1, length, cached + length): causal over the row's real tokens. A padding
+        query sees only itself (its output is never used; a row of no keys would be NaN)."""
+        end = self.length + length
+        query = torch.arange(self.length, end, device=self.pad.device)[:, None]
+        key = torch.arange(end, device=self.pad.device)[None]
+        real_key = key[None] >= self.pad[:, None, None]
+        padding_query = query[None] < self.pad[:, None, None]
+        causal = key <= query
+        return ((real_key & causal) | (padding_query & (key == query)))[:, None]
 
     def update(self, layer: int, k: torch.Tensor, v: torch.Tensor):
         end = self.length + k.shape[2]
@@ -199,6 +236,10 @@ class Transformer(nn.Module):
         cos = self.rope_cos[start : start + length]
         sin = self.rope_sin[start : start + length]
         mask = None
+        if cache is not None and cache.pad is not None:
+            positions = cache.positions(length)
+            cos, sin = self.rope_cos[positions][:, None], self.rope_sin[positions][:, None]
+            mask = cache.mask(length)
         if documents is not None:
             positions = positions_in_documents(documents)
             cos, sin = self.rope_cos[positions][:, None], self.rope_sin[positions][:, None]
@@ -212,6 +253,14 @@ class Transformer(nn.Module):
 
     def logits(self, tokens: torch.Tensor, cache: KVCache | None = None) -> torch.Tensor:
         return self.lm_head(self(tokens, cache))
+
+    def cast(self, dtype: torch.dtype) -> Transformer:
+        """Parameters in `dtype` (bf16 for inference), the RoPE tables left in fp32, as FSDP2's
+        mixed precision leaves them in training. In place; returns the model."""
+        cos, sin = self.rope_cos, self.rope_sin
+        self.to(dtype)
+        self.rope_cos, self.rope_sin = cos, sin
+        return self
 
 
 def positions_in_documents(documents: torch.Tensor) -> torch.Tensor:

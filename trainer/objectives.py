@@ -7,7 +7,7 @@ the global batch's unit count (all micro-batches, all ranks), so a masked or rag
 weighs each unit alike: SFT's loss is the sum over assistant tokens divided by the step's
 count of them, not a mean of micro-batch means.
 
-Pre-training, SFT, Bradley-Terry reward modelling and DPO/IPO are here; they share the model,
+Pre-training, SFT, Bradley-Terry reward modelling, DPO/IPO and GRPO are here; they share the model,
 `trainer.loss`'s functions and `Trainer`.
 """
 
@@ -129,3 +129,44 @@ def reward_scores(model: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Ten
     rows = torch.arange(len(inputs), device=inputs.device)
     last = hidden[rows, batch["last"].flatten() + 1]
     return model.score(last).squeeze(-1).float().view(batch["inputs"].shape[:2])
+
+
+@dataclass(frozen=True)
+class GRPO:
+    """Group relative policy optimisation (Shao et al. 2024, DeepSeekMath, eq. 3) on sampled
+    completions: per completion token t with advantage A (the completion's reward normalised
+    within its prompt's group), ratio ρ = π(t) / π_old(t) against the log-probs the sampling
+    policy gave (`old_logprobs`), and the k3 estimate of KL to the reference (Schulman 2020),
+    d = log π_ref(t) − log π(t), k3 = exp(d) − d − 1:
+
+        loss(t) = −min(ρ·A, clip(ρ, 1 − ε, 1 + ε)·A) + β·k3
+
+    summed over completion tokens (`weights`) and divided, like SFT's, by the step's count of
+    them (DAPO's token-level normalisation, Yu et al. 2025). Logs `kl` (k3) and
+    `clip_fraction`: the tokens whose ratio the clip held (no gradient through ρ)."""
+
+    clip: float = 0.2
+    beta: float = 0.04
+
+    def loss(self, model, batch):
+        weights = batch["weights"]
+        hidden = model(batch["inputs"])
+        logps = token_logprobs(
+            hidden.flatten(0, 1), model.lm_head.weight, batch["targets"].flatten()
+        ).view_as(weights)
+        advantages = batch["advantages"][:, None]
+        # Differences are zeroed off the completions before exp: padding must not overflow.
+        ratio = torch.exp((logps - batch["old_logprobs"]) * weights)
+        clipped = ratio.clamp(1 - self.clip, 1 + self.clip)
+        surrogate = torch.minimum(ratio * advantages, clipped * advantages)
+        delta = (batch["ref_logprobs"] - logps) * weights
+        kl = torch.exp(delta) - delta - 1
+        per_token = -surrogate + self.beta * kl
+        held = ((ratio < 1 - self.clip) & (advantages < 0)) | (
+            (ratio > 1 + self.clip) & (advantages > 0)
+        )
+        metrics = {
+            "kl": (kl.detach() * weights).sum(),
+            "clip_fraction": (held.float() * weights).sum(),
+        }
+        return (per_token * weights).sum(), weights.sum(), metrics

@@ -1,5 +1,6 @@
-"""Post-training runs (`tokenmill sft|reward|dpo`): the pre-training `Trainer` with chat data,
-a starting model (`init_from`), optional LoRA adapters and the kind's objective.
+"""Post-training runs (`tokenmill sft|reward|dpo|grpo`): the pre-training `Trainer` with chat
+data, a starting model (`init_from`), optional LoRA adapters and the kind's objective; GRPO's
+trainer samples its own batches (`GRPOTrainer`).
 
 `python -m trainer.posttrain RUN/config.yaml` runs a resolved config on one rank, as
 `trainer.train` does for pre-training; torchrun and Ray Train start it the same way.
@@ -10,31 +11,40 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+import torch.distributed as dist
 from tokenizers import Tokenizer
 from torch import nn
 
+from trainer.chat import END_ID, EOS_ID
 from trainer.chat_data import (
+    ExampleBatch,
     ExampleLoader,
     Rows,
     pack,
     preference_rows,
+    prompts_within,
     read_records,
     sft_examples,
 )
-from trainer.config import PosttrainConfig, RunInput, TrainConfig
+from trainer.config import PosttrainConfig, RunInput, TrainConfig, TrainConfigError
 from trainer.errors import TrainingError
+from trainer.generate import Completions, Sampling, generate_batch
 from trainer.lora import add_adapters, reset_adapters
 from trainer.model import Transformer
 from trainer.model_args import ModelArgs
-from trainer.objectives import DPO, SFT, Objective, Reward, sequence_logprobs
+from trainer.objectives import DPO, GRPO, SFT, Objective, Reward, sequence_logprobs
+from trainer.parallelize import DTYPES
+from trainer.rollout import completion_rows, frozen_copy, group_advantages, reference_logprobs
 from trainer.start import start_tokenizer
 from trainer.storage import Location, is_url, location
 from trainer.train import Trainer, run_rank, run_to_the_end
+from trainer.verifiers import resolve_verifier
 
 
 def objective_for(config: PosttrainConfig) -> Objective:
@@ -42,8 +52,15 @@ def objective_for(config: PosttrainConfig) -> Objective:
         return SFT()
     if config.kind == "reward":
         return Reward()
+    if config.kind == "grpo":
+        return GRPO(config.grpo.clip, config.grpo.beta)
     dpo = config.dpo
     return DPO(dpo.beta, dpo.loss, dpo.length_normalize)
+
+
+def report_left_out(count: int, what: str) -> None:
+    if count and int(os.environ.get("RANK", "0")) == 0:
+        print(f"{count} {what}", flush=True)
 
 
 def tokenizer_location(config: PosttrainConfig) -> Location:
@@ -73,26 +90,28 @@ class PosttrainTrainer(Trainer):
     config: PosttrainConfig
 
     def __init__(self, config: PosttrainConfig, resume: str = "auto") -> None:
+        self.config = config
         tokenizer = Tokenizer.from_str(tokenizer_location(config).read_text())
-        train, val = split_records(config)
-        seq_len = config.data.seq_len
-        if config.kind == "sft":
-            data = config.data
+        self.prepare_data(*split_records(config), tokenizer)
+        super().__init__(config, resume, objective_for(config))
+
+    def prepare_data(self, train: list[dict], val: list[dict], tokenizer: Tokenizer) -> None:
+        """The training examples and held-out rows of `self.config`'s kind (before the model)."""
+        data = self.config.data
+        if self.config.kind == "sft":
             self.examples = sft_examples(train, tokenizer, data.prompt_key, data.response_key)
             self.val_rows = pack(
-                sft_examples(val, tokenizer, data.prompt_key, data.response_key), seq_len
+                sft_examples(val, tokenizer, data.prompt_key, data.response_key), data.seq_len
             )
-        else:
-            self.pairs = preference_rows(train, tokenizer, seq_len)
-            self.val_rows = preference_rows(val, tokenizer, seq_len)
-            left_out = len(train) + len(val) - len(self.pairs) - len(self.val_rows)
-            if left_out and int(os.environ.get("RANK", "0")) == 0:
-                print(
-                    f"{left_out} of {len(train) + len(val)} pairs left out: malformed, or no "
-                    f"answer within data.seq_len {seq_len}",
-                    flush=True,
-                )
-        super().__init__(config, resume, objective_for(config))
+            return
+        self.pairs = preference_rows(train, tokenizer, data.seq_len)
+        self.val_rows = preference_rows(val, tokenizer, data.seq_len)
+        left_out = len(train) + len(val) - len(self.pairs) - len(self.val_rows)
+        report_left_out(
+            left_out,
+            f"of {len(train) + len(val)} pairs left out: malformed, or no answer within "
+            f"data.seq_len {data.seq_len}",
+        )
 
     def tokenizer_file(self) -> Location:
         return tokenizer_location(self.config)
@@ -165,12 +184,17 @@ class PosttrainTrainer(Trainer):
             seed=config.train.seed,
             state=state,
         )
+        self.set_steps(loader)
+        return loader
+
+    def set_steps(self, loader: ExampleLoader) -> None:
+        """`train.steps` from `train.epochs` when it is 0."""
+        config = self.config
         if not config.train.steps:
             steps = math.ceil(config.train.epochs * loader.steps_per_epoch())
             self.config = dataclasses.replace(
                 config, train=dataclasses.replace(config.train, steps=steps)
             )
-        return loader
 
     @torch.no_grad()
     def validate(self) -> dict[str, float]:
@@ -190,9 +214,154 @@ class PosttrainTrainer(Trainer):
         return {f"val_{key}": value / count for key, value in sums.items()}
 
 
+class GRPOTrainer(PosttrainTrainer):
+    """GRPO: each step samples `grpo.group_size` completions for each of its prompts with the
+    policy being trained, rewards them with the verifier, normalises the rewards within each
+    prompt's group and takes one optimizer step on the clipped objective with a KL penalty to
+    the starting model (`objectives.GRPO`). The reference is a frozen copy of the starting
+    model, taken before any resume. Held-out prompts are answered greedily: `val_reward`.
+
+    A step's completions are `train.global_batch_tokens / data.seq_len`, so its prompts are
+    that / `group_size`; the loss is divided by the step's count of completion tokens."""
+
+    def prepare_data(self, train: list[dict], val: list[dict], tokenizer: Tokenizer) -> None:
+        data, grpo = self.config.data, self.config.grpo
+        self.tokenizer = tokenizer
+        self.verifier = resolve_verifier(grpo.verifier)
+        limit = data.seq_len - grpo.max_new_tokens
+        self.records, self.prompts = prompts_within(train, tokenizer, data.prompt_key, limit)
+        self.val_records, self.val_prompts = prompts_within(val, tokenizer, data.prompt_key, limit)
+        left_out = len(train) + len(val) - len(self.prompts) - len(self.val_prompts)
+        report_left_out(
+            left_out,
+            f"of {len(train) + len(val)} prompts left out: longer than data.seq_len - "
+            f"grpo.max_new_tokens = {limit} tokens",
+        )
+
+    def start_from(self, model: nn.Module) -> None:
+        super().start_from(model)
+        self.dtype = DTYPES[self.config.parallel.param_dtype]
+        self.reference = frozen_copy(model, self.args, self.world.device, self.dtype)
+
+    def build_loader(self, state: dict | None) -> ExampleLoader:
+        config, world = self.config, self.world
+        prompts = config.sequences_per_step() // config.grpo.group_size
+        if prompts % world.size:
+            raise TrainConfigError(
+                f"grpo.group_size: {prompts} prompts per step do not split over {world.size} ranks"
+            )
+        loader = ExampleLoader(
+            lambda order: Rows({"index": order}),
+            len(self.prompts),
+            prompts,
+            prompts // world.size,
+            unit=None,
+            rank=world.rank,
+            world_size=world.size,
+            seed=config.train.seed,
+            state=state,
+        )
+        self.set_steps(loader)
+        return loader
+
+    def sampling(self, greedy: bool = False) -> Sampling:
+        grpo = self.config.grpo
+        temperature = 0.0 if greedy else grpo.temperature
+        return Sampling(grpo.max_new_tokens, temperature, grpo.top_p, (EOS_ID, END_ID))
+
+    @torch.no_grad()
+    def sample(
+        self, prompts: list[list[int]], sampling: Sampling, seed: int, group: int = 1
+    ) -> Completions:
+        """`group` completions of each prompt from the policy as it is (FSDP's forwards, in
+        its compute dtype)."""
+        generator = torch.Generator(device=self.world.device).manual_seed(seed)
+        self.model.eval()
+        done = generate_batch(self.model, prompts, sampling, generator, self.dtype, group)
+        self.model.reshard()  # as after validation: the optimizer holds the sharded parameters
+        self.model.train()
+        return done
+
+    def sampling_seed(self) -> int:
+        """(train.seed, step, rank): a resumed run samples what an uninterrupted one did."""
+        entropy = [self.config.train.seed, self.step + 1, self.world.rank]
+        return int(np.random.SeedSequence(entropy).generate_state(1)[0])
+
+    def rewards(self, done: Completions, records: list[dict]) -> torch.Tensor:
+        texts = (self.tokenizer.decode(done.ids(row)) for row in range(len(records)))
+        return torch.tensor(
+            [self.verifier(text, record) for text, record in zip(texts, records, strict=True)]
+        )
+
+    def train_step(self, batch: ExampleBatch, lr: float) -> dict[str, torch.Tensor]:
+        """Sample and score this rank's completions, then the `Trainer`'s step on them."""
+        world, group = self.world, self.config.grpo.group_size
+        indices = np.concatenate([micro["index"].numpy() for micro in batch.micro_batches()])
+        prompts = [self.prompts[i] for i in indices]
+        records = [self.records[i] for i in indices for _ in range(group)]
+        clock = time.perf_counter()
+        done = self.sample(prompts, self.sampling(), self.sampling_seed(), group)
+        generated = _synchronized(world.device)
+        rewards = self.rewards(done, records)
+        rows = completion_rows([ids for ids in prompts for _ in range(group)], done)
+        micro = self.config.train.micro_batch_size
+        reference = reference_logprobs(self.reference, rows.micro_batches(micro), world.device)
+        rows = Rows(
+            {
+                **rows.arrays,
+                "ref_logprobs": reference,
+                "advantages": group_advantages(rewards, group).numpy(),
+            }
+        )
+        sums = [float(rows.arrays["weights"].sum()), float(rewards.sum()), float(len(rewards))]
+        totals = torch.tensor(sums, device=world.device)
+        if world.distributed:
+            dist.all_reduce(totals)
+        tokens, reward, completions = totals.tolist()
+        step = ExampleBatch(rows.micro_batches(micro), tokens, batch.state)
+        result = super().train_step(step, lr)
+        device = world.device
+        return {
+            **result,
+            "reward": torch.tensor(reward / completions, device=device),
+            "completion_tokens": torch.tensor(tokens / completions, device=device),
+            "generation_s": torch.tensor(generated - clock, device=device),
+            "update_s": torch.tensor(_synchronized(device) - generated, device=device),
+        }
+
+    @torch.no_grad()
+    def validate(self) -> dict[str, float]:
+        """Greedy answers to the held-out prompts: their mean reward and length (every rank
+        answers all of them, in batches of a step's completions per rank)."""
+        if not self.val_prompts:
+            return {}
+        size = self.config.sequences_per_step() // self.world.size
+        rewards, lengths = [], []
+        for start in range(0, len(self.val_prompts), size):
+            prompts = self.val_prompts[start : start + size]
+            done = self.sample(prompts, self.sampling(greedy=True), seed=0)
+            rewards.append(self.rewards(done, self.val_records[start : start + size]))
+            lengths.append(done.lengths.float().cpu())
+        return {
+            "val_reward": torch.cat(rewards).mean().item(),
+            "val_completion_tokens": torch.cat(lengths).mean().item(),
+        }
+
+
+def _synchronized(device: torch.device) -> float:
+    """The clock once the device has done what it was given."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return time.perf_counter()
+
+
+def trainer_for(config: PosttrainConfig, resume: str = "auto") -> PosttrainTrainer:
+    return (GRPOTrainer if config.kind == "grpo" else PosttrainTrainer)(config, resume)
+
+
 def train(config: PosttrainConfig, resume: str = "auto") -> dict[str, Any]:
     """Post-train to `train.steps` (or `train.epochs`), resuming from a checkpoint."""
-    return run_to_the_end(PosttrainTrainer(config, resume))
+    return run_to_the_end(trainer_for(config, resume))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,5 +1,5 @@
 """The training commands: `train` (pre-training, on one process, torchrun or Ray Train),
-`sft`, `reward` and `dpo` (post-training, launched the same way), `export` a checkpoint for
+`sft`, `reward`, `dpo` and `grpo` (post-training, launched the same way), `export` a checkpoint for
 Hugging Face, `generate` from one. They import the trainer, none of the curation stages."""
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ POSTTRAIN_KINDS = {
     "sft": "supervised fine-tuning (full or LoRA), loss on the assistant's turns only",
     "reward": "train a Bradley-Terry reward model on preference pairs",
     "dpo": "direct preference optimisation (or IPO) against the starting model",
+    "grpo": "group relative policy optimisation: sampled answers rewarded by a verifier",
 }
 
 
@@ -63,10 +64,13 @@ def register(commands) -> None:
     generate = commands.add_parser(
         "generate",
         help="sample text from a checkpoint",
-        description="Sample a continuation with a KV cache.",
+        description="Sample continuations with a KV cache, the prompts in one batch (bf16 on a "
+        "GPU where there is one).",
     )
     generate.add_argument("checkpoint", help="RUN/checkpoints/step-NNNNNNN")
-    generate.add_argument("--prompt", required=True)
+    generate.add_argument(
+        "--prompt", required=True, action="append", help="repeat for several, sampled together"
+    )
     generate.add_argument(
         "--chat", action="store_true", help="the prompt is a user turn in the chat template"
     )
@@ -114,7 +118,8 @@ def train_command(args: argparse.Namespace) -> int:
         from trainer.checkpoint import load_model
         from trainer.generate import generate, load_tokenizer
 
-        text = generate(load_model(checkpoints[-1]), load_tokenizer(checkpoints[-1]), args.sample)
+        model, tokenizer = load_model(checkpoints[-1]), load_tokenizer(checkpoints[-1])
+        (text,) = generate(model, tokenizer, [args.sample])
         console.print(f"sample: {args.sample}{text}", highlight=False, markup=False)
     return 0
 
@@ -133,11 +138,11 @@ def export_command(args: argparse.Namespace) -> int:
 
 def generate_command(args: argparse.Namespace) -> int:
     from trainer.checkpoint import load_model
-    from trainer.generate import generate, load_tokenizer
+    from trainer.generate import for_generation, generate, load_tokenizer
 
     checkpoint = args.checkpoint
-    text = generate(
-        load_model(checkpoint),
+    texts = generate(
+        for_generation(load_model(checkpoint)),
         load_tokenizer(checkpoint),
         args.prompt,
         args.max_new_tokens,
@@ -146,4 +151,6 @@ def generate_command(args: argparse.Namespace) -> int:
         args.seed,
         args.chat,
     )
-    print(args.prompt + text)
+    for prompt, text in zip(args.prompt, texts, strict=True):
+        print(prompt + text)
+    return 0

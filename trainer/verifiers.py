@@ -1,0 +1,53 @@
+"""Verifiers: the rewards of GRPO's completions, checked against the record they answer.
+
+A verifier is a function `(completion, record) -> float` in [0, 1]: the completion's text (the
+assistant's answer, without its `<|end|>`) and the whole data record its prompt came from. The
+config's `grpo.verifier` names a built-in one (`gsm8k`) or a user's by dotted path,
+`package.module:function` or `package.module.function`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+from collections.abc import Callable
+from typing import Any
+
+Verifier = Callable[[str, dict[str, Any]], float]
+
+FINAL_ANSWER = re.compile(r"####\s*(-?[\d,]*\.?\d+)\s*$")
+"""GSM8K's answer format: the last line is `#### <number>` (commas allowed, as in 1,000)."""
+
+
+def final_number(text: str) -> float | None:
+    """The number of a text's closing `#### <number>`, or None when it does not end so."""
+    found = FINAL_ANSWER.search(text.strip())
+    return float(found.group(1).replace(",", "")) if found else None
+
+
+def gsm8k(completion: str, record: dict[str, Any]) -> float:
+    """1 when the completion ends in `#### N` (the format GSM8K's answers teach) and N is the
+    record's `answer`'s final number; 0 otherwise, a right number in another format too."""
+    answer, expected = final_number(completion), final_number(record["answer"])
+    return float(answer is not None and answer == expected)
+
+
+BUILT_IN: dict[str, Verifier] = {"gsm8k": gsm8k}
+
+
+def resolve_verifier(name: str) -> Verifier:
+    """A built-in verifier by name, or a function by dotted path; ValueError saying why not."""
+    if name in BUILT_IN:
+        return BUILT_IN[name]
+    module, sep, attribute = name.partition(":") if ":" in name else name.rpartition(".")
+    if not sep or not module or not attribute:
+        raise ValueError(
+            f"{name!r} is neither a built-in verifier ({', '.join(BUILT_IN)}) nor module:function"
+        )
+    try:
+        found = getattr(importlib.import_module(module), attribute)
+    except (ImportError, AttributeError) as err:
+        raise ValueError(f"cannot import {name!r}: {err}") from None
+    if not callable(found):
+        raise ValueError(f"{name!r} is not a function")
+    return found
