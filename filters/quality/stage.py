@@ -13,6 +13,11 @@ merge with those defaults: `gopher_quality: {min_alpha_words_ratio: 0.7}` change
 threshold and keeps every family on; a family is turned off by name (`c4: false`), and the
 blocklist, which needs lists, runs when it is given some. A document that alone runs past
 `timeout` is errored `quality_timeout`.
+
+Those settings are English's rules. A document in another language gets that language's
+rules (`languages.py`: FineWeb-2's published thresholds and stop words) unless
+`per_language: false`; `languages: {de: {gopher_quality: {min_stop_words: 3}}}` changes
+German's. A family turned off by name is off for every language.
 """
 
 from __future__ import annotations
@@ -30,13 +35,35 @@ from filters.quality.family import Family
 from filters.quality.fineweb import FineWeb
 from filters.quality.gopher_quality import GopherQuality
 from filters.quality.gopher_repetition import GopherRepetition
+from filters.quality.languages import ENGLISH, published
 from filters.quality.signals import Signals
 from filters.quality.text import sentence_punctuation
 from filters.quality.words import WordSplitter, spacy_tokenizer
+from pipeline.schema import StrictModel
 from pipeline.stage import Stage, TimeBudget, Verdict
 
 FAMILIES: tuple[type[Family], ...] = (GopherRepetition, GopherQuality, C4, FineWeb, Blocklist)
 PUBLISHED = ("gopher_repetition", "gopher_quality", "c4", "fineweb")
+
+
+class LanguageRules(StrictModel):
+    """One language's rules: each family `true` (the language's own: FineWeb-2's, or for
+    English the stage's settings), `false` (off), or a mapping of the settings to change."""
+
+    gopher_repetition: GopherRepetition.Params | bool = True
+    """Gopher's repetition rules for this language."""
+    gopher_quality: GopherQuality.Params | bool = True
+    """Gopher's quality rules for this language (`stop_words` and `min_stop_words` among them)."""
+    c4: C4.Params | bool = True
+    """C4's rules for this language; FineWeb-2 runs none but for English, so `true` or a
+    mapping turns them on (at C4's published thresholds) in another language."""
+    fineweb: FineWeb.Params | bool = True
+    """FineWeb's line rules for this language."""
+
+    def changes(self, family: str) -> dict[str, Any]:
+        """The settings this language's config sets for `family`."""
+        chosen = getattr(self, family, True)
+        return chosen.model_dump(include=chosen.model_fields_set) if chosen is not True else {}
 
 
 class Quality(Stage):
@@ -59,6 +86,15 @@ class Quality(Stage):
         """FineWeb's line rules: punctuation, short lines, duplicated lines, newlines."""
         blocklist: Blocklist.Params | None = None
         """Domain and bad-word lists; off unless given."""
+        per_language: bool = True
+        """Each document gets its `language`'s rules: FineWeb-2's published thresholds and
+        stop words, or for a language FineWeb-2 has no config for the median of its published
+        thresholds and spaCy's stop words (filters/quality/languages.py); the settings above
+        are English's. `false`: the settings above for every language (words are still split
+        by each document's language)."""
+        languages: dict[str, LanguageRules] = Field(default_factory=dict)
+        """Per language (as the language stage labels it: `de`, `zh`), the rules to change
+        from that language's own: `{de: {gopher_quality: {min_stop_words: 3}, c4: false}}`."""
 
         @field_validator(*(family.name for family in FAMILIES), mode="before")
         @classmethod
@@ -72,12 +108,38 @@ class Quality(Stage):
 
     def __init__(self, params: Params) -> None:
         super().__init__(params)
-        self.families = [
-            family(getattr(params, family.name))
-            for family in FAMILIES
-            if getattr(params, family.name) is not None
-        ]
+        self._families: dict[str, list[Family]] = {}
         self._splitters: dict[str, WordSplitter] = {}
+
+    def families(self, language: str) -> list[Family]:
+        """The families that judge documents in `language`, with that language's settings."""
+        if language not in self._families:
+            self._families[language] = [
+                family(settings)
+                for family in FAMILIES
+                if (settings := self._settings(family, language)) is not None
+            ]
+        return self._families[language]
+
+    def _settings(self, family: type[Family], language: str):
+        """`family`'s Params for `language`, or None where it does not run there."""
+        stage = getattr(self.params, family.name)
+        if stage is None:
+            return None
+        rules = self.params.languages.get(language, LanguageRules())
+        chosen = getattr(rules, family.name, True)
+        if chosen is False:
+            return None
+        changes = rules.changes(family.name)
+        if language == ENGLISH or not self.params.per_language or family is Blocklist:
+            if not changes:
+                return stage
+            base = stage.model_dump()
+        else:
+            base = published(language)[family.name]
+            if base is None and chosen is True:
+                return None
+        return family.Params.model_validate({**(base or {}), **changes})
 
     def load(self) -> None:
         """spaCy's English word rules (other languages load when their first document comes),
@@ -110,7 +172,7 @@ class Quality(Stage):
         details = np.full(len(texts), None, dtype=object)
         alive = np.arange(len(texts))
         words = None  # of the alive texts, once a family has split them
-        for family in self.families:
+        for family in self.families(language):
             if len(alive) == 0:
                 break
             signals = Signals(
