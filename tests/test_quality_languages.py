@@ -182,6 +182,14 @@ def test_a_language_config_changes_only_that_language(tmp_path):
     ]
     assert "c4" not in [f.name for f in with_c4.families("fr")]
     assert "c4" not in [f.name for f in stage({"c4": False}).families("en")]
+    ngrams = stage(
+        {"languages": {"de": {"gopher_repetition": {"top_n_grams": {"2": 0.3, 4: None}}}}}
+    )
+    [repetition] = [f for f in ngrams.families("de") if f.name == "gopher_repetition"]
+    assert repetition.params.top_n_grams == {
+        2: 0.3,
+        3: published("de")["gopher_repetition"]["top_n_grams"][3],
+    }
     with pytest.raises(ConfigError, match=r"stages.quality.languages.de.gopher_quality\S*min_stop"):
         stage({"languages": {"de": {"gopher_quality": {"min_stop": 3}}}})
 

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from pydantic import Field, field_validator
+from pydantic import Field, PrivateAttr, field_validator, model_validator
 
 from filters.quality.blocklist import Blocklist
 from filters.quality.c4 import C4
@@ -50,6 +50,8 @@ class LanguageRules(StrictModel):
     """One language's rules: each family `true` (the language's own: FineWeb-2's, or for
     English the stage's settings), `false` (off), or a mapping of the settings to change."""
 
+    _given: dict[str, Any] = PrivateAttr(default_factory=dict)
+
     gopher_repetition: GopherRepetition.Params | bool = True
     """Gopher's repetition rules for this language."""
     gopher_quality: GopherQuality.Params | bool = True
@@ -61,9 +63,27 @@ class LanguageRules(StrictModel):
     """FineWeb's line rules for this language."""
 
     def changes(self, family: str) -> dict[str, Any]:
-        """The settings this language's config sets for `family`."""
+        """The settings this language's config sets for `family`: for the n-gram thresholds
+        only the sizes it names (validation fills in the others with English's)."""
         chosen = getattr(self, family, True)
-        return chosen.model_dump(include=chosen.model_fields_set) if chosen is not True else {}
+        if chosen is True:
+            return {}
+        given = chosen.model_fields_set
+        named = self._given.get(family, {})
+        return {
+            key: {int(n): value.get(int(n)) for n in named[key]}
+            if isinstance(value, dict)
+            else value
+            for key, value in chosen.model_dump(include=given).items()
+        }
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _remember_given(cls, data: Any, handler) -> LanguageRules:
+        """Keep what the config wrote (which n-gram sizes it names) beside the validated model."""
+        rules = handler(data)
+        rules._given = data if isinstance(data, dict) else {}
+        return rules
 
 
 class Quality(Stage):
@@ -139,7 +159,10 @@ class Quality(Stage):
             base = published(language)[family.name]
             if base is None and chosen is True:
                 return None
-        return family.Params.model_validate({**(base or {}), **changes})
+        settings = dict(base or {})
+        for key, value in changes.items():  # n-gram sizes not named keep the language's
+            settings[key] = {**settings[key], **value} if isinstance(value, dict) else value
+        return family.Params.model_validate(settings)
 
     def load(self) -> None:
         """spaCy's English word rules (other languages load when their first document comes),
