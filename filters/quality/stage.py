@@ -15,9 +15,10 @@ blocklist, which needs lists, runs when it is given some. A document that alone 
 `timeout` is errored `quality_timeout`.
 
 Those settings are English's rules. A document in another language gets that language's
-rules (`languages.py`: FineWeb-2's published thresholds and stop words) unless
-`per_language: false`; `languages: {de: {gopher_quality: {min_stop_words: 3}}}` changes
-German's. A family turned off by name is off for every language.
+rules (`languages.py`: FineWeb-2's published thresholds and stop words, words split by
+spaCy's rules for it) unless `per_language: false`, which judges every document as English,
+as datatrove's filters do by default; `languages: {de: {gopher_quality: {min_stop_words:
+3}}}` changes German's. A family turned off by name is off for every language.
 """
 
 from __future__ import annotations
@@ -110,8 +111,8 @@ class Quality(Stage):
         """Each document gets its `language`'s rules: FineWeb-2's published thresholds and
         stop words, or for a language FineWeb-2 has no config for the median of its published
         thresholds and spaCy's stop words (filters/quality/languages.py); the settings above
-        are English's. `false`: the settings above for every language (words are still split
-        by each document's language)."""
+        are English's. `false`: every document judged as English is (the settings above, words
+        split by English rules), as datatrove's filters judge by default."""
         languages: dict[str, LanguageRules] = Field(default_factory=dict)
         """Per language (as the language stage labels it: `de`, `zh`), the rules to change
         from that language's own: `{de: {gopher_quality: {min_stop_words: 3}, c4: false}}`."""
@@ -151,7 +152,7 @@ class Quality(Stage):
         if chosen is False:
             return None
         changes = rules.changes(family.name)
-        if language == ENGLISH or not self.params.per_language or family is Blocklist:
+        if language == ENGLISH or family is Blocklist:
             if not changes:
                 return stage
             base = stage.model_dump()
@@ -215,13 +216,14 @@ class Quality(Stage):
             alive = alive[~removed]
         return texts, reasons, details
 
-    @staticmethod
-    def _by_language(table: pa.Table):
-        """Row indices per word-splitting language: the `language` column where present."""
-        if "language" not in table.column_names:
-            yield "en", np.arange(table.num_rows)
+    def _by_language(self, table: pa.Table):
+        """Row indices per language: the `language` column where present (and rules are per
+        language), English otherwise."""
+        if "language" not in table.column_names or not self.params.per_language:
+            yield ENGLISH, np.arange(table.num_rows)
             return
-        languages = pc.fill_null(table.column("language"), "en").to_numpy(zero_copy_only=False)
+        languages = pc.fill_null(table.column("language"), ENGLISH)
+        languages = languages.to_numpy(zero_copy_only=False)
         for language in np.unique(languages):
             yield str(language), np.flatnonzero(languages == language)
 
