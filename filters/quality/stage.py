@@ -32,7 +32,7 @@ from pydantic import Field, PrivateAttr, field_validator, model_validator
 
 from filters.quality.blocklist import Blocklist
 from filters.quality.c4 import C4
-from filters.quality.family import Family
+from filters.quality.family import Family, FamilyParams
 from filters.quality.fineweb import FineWeb
 from filters.quality.gopher_quality import GopherQuality
 from filters.quality.gopher_repetition import GopherRepetition
@@ -142,7 +142,7 @@ class Quality(Stage):
             ]
         return self._families[language]
 
-    def _settings(self, family: type[Family], language: str):
+    def _settings(self, family: type[Family], language: str) -> FamilyParams | None:
         """`family`'s Params for `language`, or None where it does not run there."""
         stage = getattr(self.params, family.name)
         if stage is None:
@@ -162,7 +162,7 @@ class Quality(Stage):
                 return None
         settings = dict(base or {})
         for key, value in changes.items():  # n-gram sizes not named keep the language's
-            settings[key] = {**settings[key], **value} if isinstance(value, dict) else value
+            settings[key] = {**settings.get(key, {}), **value} if isinstance(value, dict) else value
         return family.Params.model_validate(settings)
 
     def load(self) -> None:
