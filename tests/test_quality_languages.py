@@ -247,9 +247,9 @@ def fineweb2_filters(language: str) -> list:
         GopherRepetitionFilter,
     )
 
-    from filters.quality.languages import _table
+    from filters.quality.languages import fineweb2_table
 
-    config = _table()["languages"][language]
+    config = fineweb2_table()["languages"][language]
     code = config["fineweb2"]
     return [
         GopherRepetitionFilter(

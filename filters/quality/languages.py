@@ -35,7 +35,8 @@ the family does not run."""
 
 
 @cache
-def _table() -> dict:
+def fineweb2_table() -> dict:
+    """`languages.json`: `languages` (code → FineWeb-2 config), `fallback`, `glotlid`, `source`."""
     return json.loads((files("filters.quality") / "languages.json").read_text("utf-8"))
 
 
@@ -44,14 +45,14 @@ def rules_language(label: str) -> str:
     language already; GlotLID's (`deu_Latn`) map through their ISO 639-3 code (`de`); a code
     with no entry stays as it is (and gets the fallback rules)."""
     code = label.split("_", 1)[0]
-    return _table()["glotlid"].get(code, code)
+    return fineweb2_table()["glotlid"].get(code, code)
 
 
 @cache
 def published(language: str) -> dict[str, dict[str, Any] | None]:
     """Family name → the settings FineWeb-2 publishes for `language` (None: the family is off)."""
-    entry = _table()["languages"].get(language, {"fineweb2": None})
-    values = entry if entry["fineweb2"] is not None else _table()["fallback"]
+    entry = fineweb2_table()["languages"].get(language, {"fineweb2": None})
+    values = entry if entry["fineweb2"] is not None else fineweb2_table()["fallback"]
     stop_words = entry.get("stopwords") or _spacy_stop_words(language)
     settings = {
         "gopher_repetition": {
