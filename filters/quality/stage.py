@@ -13,6 +13,12 @@ merge with those defaults: `gopher_quality: {min_alpha_words_ratio: 0.7}` change
 threshold and keeps every family on; a family is turned off by name (`c4: false`), and the
 blocklist, which needs lists, runs when it is given some. A document that alone runs past
 `timeout` is errored `quality_timeout`.
+
+Those settings are English's rules. A document in another language gets that language's
+rules (`languages.py`: FineWeb-2's published thresholds and stop words, words split by
+spaCy's rules for it) unless `per_language: false`, which judges every document as English,
+as datatrove's filters do by default; `languages: {de: {gopher_quality: {min_stop_words:
+3}}}` changes German's. A family turned off by name is off for every language.
 """
 
 from __future__ import annotations
@@ -22,21 +28,63 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from pydantic import Field, field_validator
+from pydantic import Field, PrivateAttr, field_validator, model_validator
 
 from filters.quality.blocklist import Blocklist
 from filters.quality.c4 import C4
-from filters.quality.family import Family
+from filters.quality.family import Family, FamilyParams
 from filters.quality.fineweb import FineWeb
 from filters.quality.gopher_quality import GopherQuality
 from filters.quality.gopher_repetition import GopherRepetition
+from filters.quality.languages import ENGLISH, published
 from filters.quality.signals import Signals
 from filters.quality.text import sentence_punctuation
 from filters.quality.words import WordSplitter, spacy_tokenizer
+from pipeline.schema import StrictModel
 from pipeline.stage import Stage, TimeBudget, Verdict
 
 FAMILIES: tuple[type[Family], ...] = (GopherRepetition, GopherQuality, C4, FineWeb, Blocklist)
 PUBLISHED = ("gopher_repetition", "gopher_quality", "c4", "fineweb")
+
+
+class LanguageRules(StrictModel):
+    """One language's rules: each family `true` (the language's own: FineWeb-2's, or for
+    English the stage's settings), `false` (off), or a mapping of the settings to change."""
+
+    _given: dict[str, Any] = PrivateAttr(default_factory=dict)
+
+    gopher_repetition: GopherRepetition.Params | bool = True
+    """Gopher's repetition rules for this language."""
+    gopher_quality: GopherQuality.Params | bool = True
+    """Gopher's quality rules for this language (`stop_words` and `min_stop_words` among them)."""
+    c4: C4.Params | bool = True
+    """C4's rules for this language; FineWeb-2 runs none but for English, so `true` or a
+    mapping turns them on (at C4's published thresholds) in another language."""
+    fineweb: FineWeb.Params | bool = True
+    """FineWeb's line rules for this language."""
+
+    def changes(self, family: str) -> dict[str, Any]:
+        """The settings this language's config sets for `family`: for the n-gram thresholds
+        only the sizes it names (validation fills in the others with English's)."""
+        chosen = getattr(self, family, True)
+        if chosen is True:
+            return {}
+        given = chosen.model_fields_set
+        named = self._given.get(family, {})
+        return {
+            key: {int(n): value.get(int(n)) for n in named[key]}
+            if isinstance(value, dict)
+            else value
+            for key, value in chosen.model_dump(include=given).items()
+        }
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _remember_given(cls, data: Any, handler) -> LanguageRules:
+        """Keep what the config wrote (which n-gram sizes it names) beside the validated model."""
+        rules = handler(data)
+        rules._given = data if isinstance(data, dict) else {}
+        return rules
 
 
 class Quality(Stage):
@@ -59,6 +107,15 @@ class Quality(Stage):
         """FineWeb's line rules: punctuation, short lines, duplicated lines, newlines."""
         blocklist: Blocklist.Params | None = None
         """Domain and bad-word lists; off unless given."""
+        per_language: bool = True
+        """Each document gets its `language`'s rules: FineWeb-2's published thresholds and
+        stop words, or for a language FineWeb-2 has no config for the median of its published
+        thresholds and spaCy's stop words (filters/quality/languages.py); the settings above
+        are English's. `false`: every document judged as English is (the settings above, words
+        split by English rules), as datatrove's filters judge by default."""
+        languages: dict[str, LanguageRules] = Field(default_factory=dict)
+        """Per language (as the language stage labels it: `de`, `zh`), the rules to change
+        from that language's own: `{de: {gopher_quality: {min_stop_words: 3}, c4: false}}`."""
 
         @field_validator(*(family.name for family in FAMILIES), mode="before")
         @classmethod
@@ -72,12 +129,41 @@ class Quality(Stage):
 
     def __init__(self, params: Params) -> None:
         super().__init__(params)
-        self.families = [
-            family(getattr(params, family.name))
-            for family in FAMILIES
-            if getattr(params, family.name) is not None
-        ]
+        self._families: dict[str, list[Family]] = {}
         self._splitters: dict[str, WordSplitter] = {}
+
+    def families(self, language: str) -> list[Family]:
+        """The families that judge documents in `language`, with that language's settings."""
+        if language not in self._families:
+            self._families[language] = [
+                family(settings)
+                for family in FAMILIES
+                if (settings := self._settings(family, language)) is not None
+            ]
+        return self._families[language]
+
+    def _settings(self, family: type[Family], language: str) -> FamilyParams | None:
+        """`family`'s Params for `language`, or None where it does not run there."""
+        stage = getattr(self.params, family.name)
+        if stage is None:
+            return None
+        rules = self.params.languages.get(language, LanguageRules())
+        chosen = getattr(rules, family.name, True)
+        if chosen is False:
+            return None
+        changes = rules.changes(family.name)
+        if language == ENGLISH or family is Blocklist:
+            if not changes:
+                return stage
+            base = stage.model_dump()
+        else:
+            base = published(language)[family.name]
+            if base is None and chosen is True:
+                return None
+        settings = dict(base or {})
+        for key, value in changes.items():  # n-gram sizes not named keep the language's
+            settings[key] = {**settings.get(key, {}), **value} if isinstance(value, dict) else value
+        return family.Params.model_validate(settings)
 
     def load(self) -> None:
         """spaCy's English word rules (other languages load when their first document comes),
@@ -110,7 +196,7 @@ class Quality(Stage):
         details = np.full(len(texts), None, dtype=object)
         alive = np.arange(len(texts))
         words = None  # of the alive texts, once a family has split them
-        for family in self.families:
+        for family in self.families(language):
             if len(alive) == 0:
                 break
             signals = Signals(
@@ -130,13 +216,14 @@ class Quality(Stage):
             alive = alive[~removed]
         return texts, reasons, details
 
-    @staticmethod
-    def _by_language(table: pa.Table):
-        """Row indices per word-splitting language: the `language` column where present."""
-        if "language" not in table.column_names:
-            yield "en", np.arange(table.num_rows)
+    def _by_language(self, table: pa.Table):
+        """Row indices per language: the `language` column where present (and rules are per
+        language), English otherwise."""
+        if "language" not in table.column_names or not self.params.per_language:
+            yield ENGLISH, np.arange(table.num_rows)
             return
-        languages = pc.fill_null(table.column("language"), "en").to_numpy(zero_copy_only=False)
+        languages = pc.fill_null(table.column("language"), ENGLISH)
+        languages = languages.to_numpy(zero_copy_only=False)
         for language in np.unique(languages):
             yield str(language), np.flatnonzero(languages == language)
 

@@ -259,6 +259,12 @@ def _gather(values: np.ndarray, starts: np.ndarray, counts: np.ndarray) -> np.nd
     return values[shift + np.arange(total)]
 
 
+SEGMENTERS = {"zh": {"nlp": {"tokenizer": {"segmenter": "jieba"}}}}
+"""spaCy configs for languages written without spaces whose default does not segment words:
+spaCy's Chinese cuts every character apart unless told to use jieba (as datatrove does).
+Japanese (SudachiPy) and Thai (PyThaiNLP) segment words by default."""
+
+
 @cache
 def spacy_tokenizer(language: str):
     """spaCy's blank pipeline tokenizer for `language` (English where spaCy has none)."""
@@ -266,7 +272,7 @@ def spacy_tokenizer(language: str):
     from spacy.attrs import IS_PUNCT
 
     try:
-        nlp = spacy.blank(language)
+        nlp = spacy.blank(language, config=SEGMENTERS.get(language, {}))
     except Exception:  # no rules for this language, or they need an extra package
         nlp = spacy.blank("en")
     nlp.max_length = 10**9

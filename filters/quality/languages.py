@@ -1,0 +1,90 @@
+"""Per-language rules: FineWeb-2's published thresholds and stop words for each language.
+
+FineWeb-2 (Penedo et al. 2025, github.com/huggingface/fineweb-2) derived, for each of its
+1,929 languages, the Gopher repetition, Gopher quality and FineWeb thresholds and stop words
+from that language's own data. `languages.json` holds them unchanged (with the source
+commit) for every language the `language` stage emits, built by `support/fineweb2_languages.py`.
+A language FineWeb-2 has no config for takes the fallback there: per threshold, the median of
+FineWeb-2's published values over all its configs, with spaCy's stop words for the language
+(the stop-word rule is off where spaCy has none).
+
+How a config becomes rules is FineWeb-2's pipeline (`fineweb-2-pipeline.py`, step 5): Gopher
+repetition with the paragraph and line-character rules off; FineWeb with the short-line rule
+off and duplicated-line characters up to 0.1; Gopher quality with the language's word
+lengths, alphabetic share and stop words (at least 2); no C4. English keeps the published
+(English) rules: FineWeb-2 has no English config.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from importlib.resources import files
+from typing import Any
+
+ENGLISH = "en"
+
+FINEWEB2_PIPELINE: dict[str, dict[str, Any] | None] = {
+    "gopher_repetition": {"dup_para_frac": 0, "dup_line_char_frac": 0, "dup_para_char_frac": 0},
+    "fineweb": {"short_line_thr": 999, "char_duplicates_ratio": 0.1},
+    "gopher_quality": {"min_stop_words": 2},
+    "c4": None,
+}
+"""The settings FineWeb-2's per-language filtering step fixes for every language; `None`:
+the family does not run."""
+
+
+@cache
+def fineweb2_table() -> dict:
+    """`languages.json`: `languages` (code → FineWeb-2 config), `fallback`, `glotlid`, `source`."""
+    return json.loads((files("filters.quality") / "languages.json").read_text("utf-8"))
+
+
+def rules_language(label: str) -> str:
+    """The language whose rules apply to a language-ID label: lid.176's labels are that
+    language already; GlotLID's (`deu_Latn`) map through their ISO 639-3 code (`de`); a code
+    with no entry stays as it is (and gets the fallback rules)."""
+    code = label.split("_", 1)[0]
+    return fineweb2_table()["glotlid"].get(code, code)
+
+
+@cache
+def published(language: str) -> dict[str, dict[str, Any] | None]:
+    """Family name → the settings FineWeb-2 publishes for `language` (None: the family is off)."""
+    entry = fineweb2_table()["languages"].get(language, {"fineweb2": None})
+    values = entry if entry["fineweb2"] is not None else fineweb2_table()["fallback"]
+    stop_words = entry.get("stopwords") or _spacy_stop_words(language)
+    settings = {
+        "gopher_repetition": {
+            "dup_line_frac": values["dup_line_frac"],
+            "top_n_grams": dict(values["top_n_grams"]),
+            "dup_n_grams": dict(values["dup_n_grams"]),
+        },
+        "fineweb": {
+            "line_punct_thr": values["line_punct_thr"],
+            "new_line_ratio": values["new_line_ratio"],
+        },
+        "gopher_quality": {
+            "min_avg_word_length": values["min_avg_word_length"],
+            "max_avg_word_length": values["max_avg_word_length"],
+            # datatrove's `max_non_alpha_words_ratio` is the least share of alphabetic words.
+            "min_alpha_words_ratio": values["max_non_alpha_words_ratio"],
+            "stop_words": stop_words,
+        },
+    }
+    rules: dict[str, dict[str, Any] | None] = {}
+    for family, fixed in FINEWEB2_PIPELINE.items():
+        rules[family] = None if fixed is None else {**fixed, **settings[family]}
+    if not stop_words:
+        rules["gopher_quality"]["min_stop_words"] = None
+    return rules
+
+
+def _spacy_stop_words(language: str) -> list[str]:
+    """spaCy's stop words for a language FineWeb-2 has none for (none where spaCy lacks it)."""
+    from spacy.util import get_lang_class
+
+    try:
+        return sorted(get_lang_class(language).Defaults.stop_words)
+    except Exception:  # spaCy has no such language
+        return []

@@ -1,0 +1,135 @@
+"""Builds `filters/quality/languages.json`: FineWeb-2's published per-language filter
+thresholds and stop words, for every language the `language` stage can emit.
+
+Reads, without changing a value:
+- FineWeb-2's `configs/{iso639_3}_{Script}.yml` (github.com/huggingface/fineweb-2, Apache-2.0),
+  from a git snapshot of that repository at the commit it records;
+- datatrove's `assets/tokenizer_assignment.csv` (Apache-2.0), for which ISO 639-3 code and
+  script FineWeb-2 (and datatrove) take as the default for an ISO 639-1 code (`zh` →
+  `cmn_Hani`, `ar` → `arb_Arab`), and which 639-3 codes share a 639-1 one (GlotLID labels);
+- the labels of lid.176, the default language-ID model.
+
+A language FineWeb-2 has no config for (`"fineweb2": null`) gets the fallback: for each
+threshold, the median of FineWeb-2's published values over all its configs (FineWeb-2 derived
+each from a language's own distribution of that signal; the median is the typical
+language's). Its stop words are spaCy's, looked up when the rules are made.
+
+    python -m support.fineweb2_languages FINEWEB2_GIT_DIR [--out filters/quality/languages.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import statistics
+import subprocess
+from pathlib import Path
+
+import yaml
+
+from filters.fasttext_model import lid176_path, load_model
+
+REPOSITORY = "https://github.com/huggingface/fineweb-2"
+OUT = Path(__file__).resolve().parents[1] / "filters" / "quality" / "languages.json"
+SCALARS = (
+    "dup_line_frac",
+    "line_punct_thr",
+    "max_avg_word_length",
+    "max_non_alpha_words_ratio",
+    "min_avg_word_length",
+    "new_line_ratio",
+)
+NGRAM_LISTS = ("top_n_grams", "dup_n_grams")
+
+
+def git(git_dir: Path, *args: str) -> str:
+    return subprocess.run(
+        ["git", f"--git-dir={git_dir}", *args], check=True, capture_output=True, text=True
+    ).stdout
+
+
+def fineweb2_configs(git_dir: Path) -> dict[str, dict]:
+    """`deu_Latn` → its config, as published."""
+    names = git(git_dir, "ls-tree", "--name-only", "HEAD", "configs/").split()
+    return {
+        Path(name).stem: yaml.safe_load(git(git_dir, "show", f"HEAD:{name}"))
+        for name in names
+        if name.endswith(".yml")
+    }
+
+
+def code_rows() -> list[dict]:
+    from datatrove.utils._import_utils import ASSETS_PATH
+
+    with open(Path(ASSETS_PATH) / "tokenizer_assignment.csv") as f:
+        return list(csv.DictReader(f))
+
+
+def default_config_name(code: str, rows: list[dict], configs: dict) -> str | None:
+    """The FineWeb-2 config of a lid.176 label: a 639-1 code through its default 639-3
+    code and script, a 639-3 code through its default script."""
+    for row in rows:
+        two_letter = row["code_1"] == code and row["default_code_1"] == "TRUE"
+        three_letter = row["code_3"] == code
+        if (two_letter or three_letter) and row["default_script"] == "TRUE":
+            name = f"{row['code_3']}_{row['script']}"
+            return name if name in configs else None
+    return None
+
+
+def fallback(configs: dict) -> dict:
+    """Per threshold, the median over FineWeb-2's configs."""
+    values = {key: statistics.median(c[key] for c in configs.values()) for key in SCALARS}
+    for key in NGRAM_LISTS:
+        sizes = sorted({n for c in configs.values() for n, _ in c[key]})
+        values[key] = [
+            [n, statistics.median(v for c in configs.values() for m, v in c[key] if m == n)]
+            for n in sizes
+        ]
+    return values
+
+
+def build(git_dir: Path) -> dict:
+    configs = fineweb2_configs(git_dir)
+    rows = code_rows()
+    labels = sorted(load_model(lid176_path()).labels)
+    languages = {}
+    for code in labels:
+        if code == "en":  # English keeps the published (English) rules
+            continue
+        name = default_config_name(code, rows, configs)
+        if name is not None:
+            languages[code] = {"fineweb2": name, **configs[name]}
+        else:
+            languages[code] = {"fineweb2": None}
+    glotlid = {row["code_3"]: row["code_1"] for row in rows if row["code_1"] in labels}
+    glotlid.update({code: code for code in labels if len(code) == 3})
+    return {
+        "source": {
+            "repository": REPOSITORY,
+            "commit": git(git_dir, "rev-parse", "HEAD").strip(),
+            "files": "configs/{fineweb2}.yml, unchanged (language_score is the language "
+            "stage's business and is not read)",
+            "license": "Apache-2.0",
+            "codes": "datatrove 0.10.1 assets/tokenizer_assignment.csv (Apache-2.0)",
+        },
+        "fallback": {
+            "derived": f"per threshold, the median over FineWeb-2's {len(configs)} configs",
+            **fallback(configs),
+        },
+        "languages": languages,
+        "glotlid": dict(sorted(glotlid.items())),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("git_dir", type=Path, help="a git snapshot of huggingface/fineweb-2")
+    parser.add_argument("--out", type=Path, default=OUT)
+    args = parser.parse_args()
+    args.out.write_text(json.dumps(build(args.git_dir), ensure_ascii=False, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()

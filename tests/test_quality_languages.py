@@ -1,0 +1,302 @@
+"""Per-language quality rules: FineWeb-2's thresholds and stop words per language, GlotLID
+labels mapped to them, every language the language stage emits judged without error, and
+the same decisions as datatrove's filters run as FineWeb-2's pipeline runs them."""
+
+from __future__ import annotations
+
+import collections
+
+import pyarrow as pa
+import pytest
+
+from filters.fasttext_model import lid176_path, load_model
+from filters.language import Language
+from filters.quality.languages import FINEWEB2_PIPELINE, published
+from filters.quality.stage import Quality
+
+SENTENCES = {
+    "en": "The children walked to the old school by the river every morning with their friends.",
+    "de": "Die Kinder gingen jeden Morgen mit ihren Freunden zu der alten Schule am Fluss.",
+    "fr": "Les enfants allaient chaque matin avec leurs amis à la vieille école près de la rivière.",
+    "es": "Los niños caminaban cada mañana con sus amigos a la vieja escuela junto al río.",
+    "it": "I bambini andavano ogni mattina con i loro amici alla vecchia scuola vicino al fiume.",
+    "pt": "As crianças caminhavam todas as manhãs com os seus amigos até a velha escola junto ao rio.",
+    "nl": "De kinderen liepen elke ochtend met hun vrienden naar de oude school bij de rivier.",
+    "pl": "Dzieci chodziły każdego ranka ze swoimi przyjaciółmi do starej szkoły nad rzeką.",
+    "cs": "Děti chodily každé ráno se svými přáteli do staré školy u řeky.",
+    "sv": "Barnen gick varje morgon med sina vänner till den gamla skolan vid floden.",
+    "fi": "Lapset kävelivät joka aamu ystäviensä kanssa vanhaan kouluun joen rannalla.",
+    "hu": "A gyerekek minden reggel a barátaikkal együtt mentek a folyó melletti régi iskolába.",
+    "tr": "Çocuklar her sabah arkadaşlarıyla birlikte nehrin yanındaki eski okula yürürdü.",
+    "id": "Anak-anak berjalan setiap pagi bersama teman-teman mereka ke sekolah tua di tepi sungai.",
+    "vi": "Mỗi buổi sáng những đứa trẻ cùng bạn bè đi bộ đến ngôi trường cũ bên bờ sông.",
+    "ru": "Каждое утро дети вместе с друзьями ходили в старую школу у реки.",
+    "uk": "Щоранку діти разом із друзями ходили до старої школи біля річки.",
+    "el": "Κάθε πρωί τα παιδιά πήγαιναν με τους φίλους τους στο παλιό σχολείο δίπλα στο ποτάμι.",
+    "ar": "كان الأطفال يمشون كل صباح مع أصدقائهم إلى المدرسة القديمة بجانب النهر.",
+    "he": "הילדים הלכו כל בוקר עם החברים שלהם לבית הספר הישן ליד הנהר.",
+    "hi": "बच्चे हर सुबह अपने दोस्तों के साथ नदी के किनारे पुराने स्कूल जाते थे।",
+    "zh": "孩子们每天早上和他们的朋友一起走到河边的那所老学校去上课。",
+    "ja": "子供たちは毎朝友達と一緒に川のそばの古い学校へ歩いて行きました。",
+    "ko": "아이들은 매일 아침 친구들과 함께 강가에 있는 오래된 학교로 걸어갔습니다.",
+    "th": "เด็กๆ เดินไปโรงเรียนเก่าริมแม่น้ำกับเพื่อนๆ ของพวกเขาทุกเช้า",
+}
+
+
+ARTICLES = {
+    "de": (
+        "Der alte Leuchtturm steht am Ende der Hafenmauer, und die Wärter mussten jeden Abend "
+        "die Treppen hinaufsteigen.\nSie zündeten die Lampe mit großer Sorgfalt an, weil die "
+        "Schiffe, die vom Meer kamen, auf das Licht angewiesen waren.\nAm Morgen schrieben die "
+        "Wärter das Wetter und die Schiffe auf, die in der Nacht vorbeigefahren waren.\nDie "
+        "Arbeit war hart und einsam, aber die meisten von ihnen blieben viele Jahre im Dienst.\n"
+        "Heute brennt das Licht automatisch, und in dem Turm befindet sich ein kleines Museum, "
+        "das für Besucher geöffnet ist."
+    ),
+    "fr": (
+        "Le vieux phare se dresse au bout de la digue du port, et les gardiens devaient monter "
+        "ses escaliers chaque soir.\nIls allumaient la lampe avec soin, car les navires qui "
+        "arrivaient de la mer dépendaient de sa lumière.\nLe matin, les gardiens notaient le "
+        "temps qu'il faisait et les bateaux qui étaient passés pendant la nuit.\nLe travail était "
+        "dur et solitaire, mais la plupart d'entre eux sont restés pendant de longues années.\n"
+        "Aujourd'hui la lumière est automatique, et la tour abrite un petit musée qui est ouvert "
+        "aux visiteurs."
+    ),
+}
+
+
+def page(language: str, lines: int = 12) -> str:
+    """A page of one language's sentence, `lines` times."""
+    return "\n".join([SENTENCES[language]] * lines)
+
+
+def test_every_language_the_language_stage_emits_has_valid_rules():
+    """Every lid.176 label (and a code with no entry) gets rules the families accept; English
+    gets the stage's own settings, every other language FineWeb-2's pipeline's."""
+    stage = Quality(Quality.Params())
+    labels = load_model(lid176_path()).labels
+    for language in [*labels, "xyz", ""]:
+        names = [family.name for family in stage.families(language)]
+        expected = ["gopher_repetition", "gopher_quality", "c4", "fineweb"]
+        if language != "en":
+            expected = [name for name in expected if FINEWEB2_PIPELINE[name] is not None]
+        assert names == expected, language
+    [english] = [f for f in stage.families("en") if f.name == "gopher_quality"]
+    assert english.params == Quality.Params().gopher_quality
+
+
+def test_german_rules_are_fineweb2_config_unchanged():
+    rules = published("de")
+    assert rules["gopher_quality"]["stop_words"][:3] == ["der", "und", "die"]
+    assert rules["gopher_quality"]["min_alpha_words_ratio"] == 0.774
+    assert rules["gopher_repetition"]["top_n_grams"] == {2: 0.169, 3: 0.153, 4: 0.137}
+    assert rules["c4"] is None
+
+
+@pytest.mark.slow
+def test_no_page_errors_and_each_language_is_judged_by_its_own_rules():
+    """Pages in 25 languages (with and without spaces between words) through the language
+    and quality stages: labelled as written, judged without error, none removed for too few
+    letters, and fewer for lacking stop words than by the English stop words, which removed
+    nearly every non-English page before. (A page repeats one sentence, which may hold fewer
+    than two of its language's stop words; with repetition rules off, as they would rightly
+    remove such pages.)"""
+    texts = [page(language) for language in SENTENCES]
+    labelled = Language(Language.Params()).process(pa.table({"text": texts})).table
+    assert labelled["language"].to_pylist() == list(SENTENCES)
+    assert len(Quality(Quality.Params()).process(labelled).removed) == len(texts)
+    reasons = {}
+    for per_language in (True, False):
+        params = {"gopher_repetition": False, "per_language": per_language}
+        verdict = Quality(Quality.Params.model_validate(params)).process(labelled)
+        reasons[per_language] = collections.Counter(verdict.removed.to_pylist())
+        print(f"per_language={per_language}: {reasons[per_language]}")
+    assert reasons[True]["gopher_quality.min_alpha_words_ratio"] == 0
+    stop_words = "gopher_quality.min_stop_words"
+    assert reasons[False][stop_words] >= 20
+    assert reasons[False][stop_words] > 2 * reasons[True][stop_words]
+
+
+def test_words_of_chinese_japanese_and_thai_come_from_a_segmenter():
+    from filters.quality.words import WordSplitter
+
+    for language, word in (("zh", "学校"), ("ja", "学校"), ("th", "โรงเรียน")):
+        splitter = WordSplitter(language)
+        words = splitter.split(pa.array([SENTENCES[language]]))
+        tokens = [splitter.vocabulary.tokens[i] for i in words.ids]
+        assert word in tokens and len(tokens) > 5, (language, tokens)
+
+
+@pytest.mark.slow
+def test_glotlid_labels_map_to_the_rules_language(tmp_path):
+    """A small fastText model trained on GlotLID-style labels: the language stage writes the
+    rules' language (`deu_Latn` → `de`), `keep` takes either form, and the quality stage
+    judges a German page by German rules (kept; removed by the English stop-word rule)."""
+    import fasttext
+
+    corpus = tmp_path / "glotlid.txt"
+    labels = {"de": "deu_Latn", "fr": "fra_Latn", "en": "eng_Latn", "zh": "cmn_Hani"}
+    corpus.write_text(
+        "".join(
+            f"__label__{label} {page(language, 3).replace(chr(10), ' ')}\n"
+            for language, label in labels.items()
+            for _ in range(20)
+        )
+    )
+    model = fasttext.train_supervised(input=str(corpus), epoch=20, minn=2, maxn=4, verbose=0)
+    model.save_model(str(tmp_path / "glotlid.bin"))
+    texts = [page(language) for language in labels]
+    model_path = str(tmp_path / "glotlid.bin")
+    params = Language.Params(model=model_path, keep=["deu_Latn", "zh"], min_score=0.0)
+    verdict = Language(params).process(pa.table({"text": texts}))
+    assert verdict.table["language"].to_pylist() == list(labels)
+    assert verdict.removed.to_pylist() == [None, "language_not_kept", "language_not_kept", None]
+    german = Language(params).process(pa.table({"text": [ARTICLES["de"]]})).table
+    assert german["language"].to_pylist() == ["de"]
+    assert Quality(Quality.Params()).process(german).removed.to_pylist() == [None]
+    english_rules = Quality(Quality.Params(per_language=False)).process(german)
+    assert english_rules.removed.to_pylist() == ["gopher_quality.min_stop_words"]
+
+
+def test_a_language_config_changes_only_that_language(tmp_path):
+    from pipeline.config import validate_config
+    from pipeline.schema import ConfigError
+
+    inputs = [{"source": "web", "format": "jsonl", "paths": ["x.jsonl"]}]
+
+    def stage(params):
+        config = {"name": "t", "output": "o", "inputs": inputs, "stages": [{"quality": params}]}
+        [spec] = validate_config(config).stages
+        return Quality(spec.params)
+
+    table = pa.table({"text": list(ARTICLES.values()), "language": list(ARTICLES)})
+    assert stage({}).process(table).removed.to_pylist() == [None, None]
+    strict = stage({"languages": {"de": {"gopher_quality": {"min_doc_words": 500}}}})
+    assert strict.process(table).removed.to_pylist() == ["gopher_quality.min_doc_words", None]
+    with_c4 = stage({"languages": {"de": {"c4": {}}}})
+    assert [f.name for f in with_c4.families("de")] == [
+        "gopher_repetition",
+        "gopher_quality",
+        "c4",
+        "fineweb",
+    ]
+    assert "c4" not in [f.name for f in with_c4.families("fr")]
+    assert "c4" not in [f.name for f in stage({"c4": False}).families("en")]
+    ngrams = stage(
+        {"languages": {"de": {"gopher_repetition": {"top_n_grams": {"2": 0.3, 4: None}}}}}
+    )
+    [repetition] = [f for f in ngrams.families("de") if f.name == "gopher_repetition"]
+    assert repetition.params.top_n_grams == {
+        2: 0.3,
+        3: published("de")["gopher_repetition"]["top_n_grams"][3],
+    }
+    with pytest.raises(ConfigError, match=r"stages.quality.languages.de.gopher_quality\S*min_stop"):
+        stage({"languages": {"de": {"gopher_quality": {"min_stop": 3}}}})
+
+
+MIN_PAGES = 20
+
+
+def test_removal_shares_per_language_on_trafilatura_pages(trafilatura_pages):
+    """The trafilatura pages labelled by the language stage: the share each language with
+    ≥ 20 pages loses to the quality stage, with per-language rules and without (printed with
+    the top reasons). English is decided alike either way, and without them every page as an
+    unlabelled one; every other language's share moves towards English's. (Issue 25 asks for German, Spanish and French within 10 points of
+    English; FineWeb-2's rules, unchanged, leave Spanish and French further below: see the
+    printout.)"""
+    labelled = Language(Language.Params()).process(trafilatura_pages).table
+    languages = labelled["language"].to_pylist()
+    decided = {
+        per_language: Quality(Quality.Params(per_language=per_language))
+        .process(labelled)
+        .removed.to_pylist()
+        for per_language in (True, False)
+    }
+    shares: dict[bool, dict[str, float]] = {True: {}, False: {}}
+    for language, count in collections.Counter(languages).most_common():
+        if count < MIN_PAGES:
+            break
+        for per_language, reasons in decided.items():
+            removed = [r for lang, r in zip(languages, reasons, strict=True) if lang == language]
+            removed = [r for r in removed if r is not None]
+            shares[per_language][language] = len(removed) / count
+            top = collections.Counter(removed).most_common(3)
+            print(
+                f"{language} per_language={per_language}: {len(removed)} of {count} removed "
+                f"({len(removed) / count:.1%}) {top}"
+            )
+    english = [i for i, lang in enumerate(languages) if lang == "en"]
+    differ = [i for i in english if (decided[True][i] is None) != (decided[False][i] is None)]
+    print(f"English pages decided differently with per-language rules off: {len(differ)}")
+    assert set(shares[True]) >= {"de", "en", "es", "fr"} and differ == []
+    # Off, every page is judged as unlabelled ones are: as datatrove's filters judge them
+    # (test_quality.py and benchmarks/filters.py compare those with datatrove).
+    unlabelled = Quality(Quality.Params()).process(trafilatura_pages).removed.to_pylist()
+    assert [r is None for r in unlabelled] == [r is None for r in decided[False]]
+    for language in set(shares[True]) - {"en"}:
+        gap = {on: abs(shares[on][language] - shares[on]["en"]) for on in (True, False)}
+        assert gap[True] < gap[False], language
+
+
+def fineweb2_filters(language: str) -> list:
+    """datatrove's filters set up as FineWeb-2's pipeline (`fineweb-2-pipeline.py`, step 5)
+    sets them up for a language, from its config: an implementation independent of ours."""
+    from datatrove.pipeline.filters import (
+        FineWebQualityFilter,
+        GopherQualityFilter,
+        GopherRepetitionFilter,
+    )
+
+    from filters.quality.languages import fineweb2_table
+
+    config = fineweb2_table()["languages"][language]
+    code = config["fineweb2"]
+    return [
+        GopherRepetitionFilter(
+            language=code,
+            dup_para_frac=0,
+            dup_line_char_frac=0,
+            dup_para_char_frac=0,
+            dup_line_frac=config["dup_line_frac"],
+            top_n_grams=config["top_n_grams"],
+            dup_n_grams=config["dup_n_grams"],
+        ),
+        FineWebQualityFilter(
+            language=code,
+            short_line_thr=999,
+            char_duplicates_ratio=0.1,
+            line_punct_thr=config["line_punct_thr"],
+            new_line_ratio=config["new_line_ratio"],
+        ),
+        GopherQualityFilter(
+            language=code,
+            max_avg_word_length=config["max_avg_word_length"],
+            min_avg_word_length=config["min_avg_word_length"],
+            stop_words=config["stopwords"],
+            max_non_alpha_words_ratio=config["max_non_alpha_words_ratio"],
+            min_stop_words=2,
+        ),
+    ]
+
+
+def test_same_decisions_as_fineweb2_with_datatrove_on_trafilatura_pages(trafilatura_pages):
+    """The Spanish and French pages (and 100 German ones), each judged by datatrove's filters
+    as FineWeb-2 runs them for its language: the same pages kept."""
+    from datatrove.data import Document
+
+    labelled = Language(Language.Params()).process(trafilatura_pages).table
+    languages = labelled["language"].to_pylist()
+    ours = Quality(Quality.Params()).process(labelled).removed.to_pylist()
+    texts = labelled["text"].to_pylist()
+    for language, most in (("es", None), ("fr", None), ("de", 100)):
+        rows = [i for i, lang in enumerate(languages) if lang == language][:most]
+        filters = fineweb2_filters(language)
+        differ = []
+        for i in rows:
+            document = Document(text=texts[i], id=str(i))
+            theirs = all(f.filter(document) is True for f in filters)
+            if theirs != (ours[i] is None):
+                differ.append(i)
+                print(f"{language}: datatrove keeps={theirs} ours={ours[i]}")
+        print(f"{language}: {len(rows) - len(differ)} of {len(rows)} pages decided alike")
+        assert differ == [], language
