@@ -2,13 +2,15 @@
 
 selectolax's lexbor parser is fast and its nodes are cheap to visit from Python, so one
 walk over the tree measures every element: its text, the part of it inside links, and
-whether its class or id names it as boilerplate (navigation, cookie banners, comments,
-share bars, related links). Frame tags (nav, footer, aside, scripts, forms' controls) and
-hidden elements go first. Boilerplate-named blocks and link lists are then cut unless one
-holds most of the page's text (a wrapper named `has-sidebar` is not a sidebar). Each
+whether its class, id or ARIA role names it as boilerplate (navigation, cookie banners,
+comments, share bars, related links; a teaser only when it links elsewhere). Frame tags
+(nav, footer, aside, scripts, forms' controls) and hidden elements go first.
+Boilerplate-named blocks, forms and link lists are then cut unless one holds most of the
+page's text (a wrapper named `has-sidebar` is not a sidebar, an ASP.NET page is one form). Each
 paragraph votes with its unlinked text, and the main text is the deepest element that
 still holds 85% of all votes: deep enough to leave the page frame behind, high enough
-to keep an article that its template splits into several boxes. The page's <h1> is kept
+to keep an article that its template splits into several boxes, with the lead paragraphs
+that its article's header holds apart from the body. The page's <h1> is kept
 as its title. Blocks become lines, list items `• ` lines, table cells are joined by ` | `.
 """
 
@@ -40,16 +42,31 @@ LINK_LIST_TAGS = frozenset({"ul", "ol", "div", "section", "table", "dl", "p", "s
 
 BOILERPLATE = re.compile(
     r"comment|disqus|share|sharing|social|newsletter|subscri|cookie|consent|gdpr|related|"
-    r"sidebar|breadcrumb|footer|(^|[-_ ])nav|menu|byline|author|(^|[-_ ])tags?([-_ ]|$)|"
-    r"banner|advert|(^|[-_ ])ads?([-_ ]|$)|sponsor|promo|popup|modal|pagination|pager|"
-    r"print|rating|teaser|recommend|more-|most-|popular|login|signup|skip|toolbar|masthead|"
-    r"(^|[-_ ])meta([-_ ]|$)|post-?meta|date|caption|credit|copyright|avatar|shariff|hidden|outbrain|"
+    r"sidebar|breadcrumb|footer|(^|[-_ ])nav|menu|byline|author|(^|[-_ ])tags?( |$)|tags?-?(list|cloud)|"
+    r"banner|advert|(^|[-_ ])ads?([-_ ]|$)|sponsor|promo(?!ted)|popup|modal|pagination|pager|"
+    r"print|rating|recommend|more-|most-|popular|login|signup|skip|toolbar|masthead|"
+    r"(^|[-_ ])meta([-_ ]|$)|post-?meta|(^|[-_ ])(date|time)s?([-_ ]|$)|caption|credit|copyright|avatar|shariff|outbrain|"
     r"taboola",
 )
 """Class/id fragments (lower-cased) of elements that are not the main text."""
 
-CONTENT = re.compile(r"article|content|main|body|entry|text|story|post(?!er)")
-"""Class/id fragments that veto a boilerplate match (`post-content`, `main-body`, ...)."""
+LINKED_BOILERPLATE = re.compile(r"teaser")
+"""Class/id fragments of blocks that are boilerplate when they hold a link: another article's
+teaser links to it, while the article's own lead teaser is plain text."""
+
+BOILERPLATE_ROLES = frozenset(
+    {
+        "navigation",
+        "complementary",
+        "contentinfo",
+        "banner",
+        "search",
+        "menu",
+        "menubar",
+        "dialog",
+    }
+)
+"""ARIA landmark roles of the page frame (trafilatura discards `@role` containing `nav`)."""
 
 HIDDEN_STYLE = re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden", re.IGNORECASE)
 SPACES = re.compile(r"\s+")
@@ -62,6 +79,8 @@ MAIN_SHARE = 0.85
 """Share of all paragraph votes the main container must hold."""
 SIBLING_VOTES = 0.05
 SIBLING_LINK_DENSITY = 0.2
+ARTICLE_TAGS = frozenset({"article", "main", "body"})
+"""Where the search for a lead stops: a lead belongs to an article, not to the page."""
 
 
 @dataclass(eq=False)
@@ -72,6 +91,7 @@ class Block:
     tag: str
     parent: Block | None
     boilerplate: bool = False
+    teaser: bool = False
     own_text: int = 0
     own_linked: int = 0
     inline: int = 0
@@ -95,7 +115,8 @@ def extract_main_text(html: str) -> str:
     tree.strip_tags(list(DROPPED_TAGS))
     root = measure(body)
     cut_boilerplate(root)
-    parts = with_siblings(densest_container(root))
+    container = densest_container(root)
+    parts = with_lead(container) + with_siblings(container)
     text = "\n".join(serialize(block.node) for block in parts)
     title = tree.css_first("h1")
     if title is not None and not any(_contains(block.node, title) for block in parts):
@@ -123,11 +144,11 @@ def measure(body: LexborNode) -> Block:
             continue
         if tag is None or tag.startswith("-") or tag == "!--":
             continue
-        hidden, named = _boilerplate_marks(node, tag)
+        hidden, named, teaser = _boilerplate_marks(node, tag)
         if hidden:
             node.decompose()
             continue
-        block = Block(node, tag, parent, boilerplate=named)
+        block = Block(node, tag, parent, boilerplate=named, teaser=teaser)
         parent.children.append(block)
         blocks.append(block)
         link = in_link or tag == "a"
@@ -160,7 +181,8 @@ def cut_boilerplate(root: Block) -> None:
         kept = []
         for child in block.children:
             link_list = child.tag in LINK_LIST_TAGS and child.link_density > LINK_LIST_DENSITY
-            if (child.boilerplate or link_list) and child.votes <= limit:
+            teaser = child.teaser and child.linked > 0
+            if (child.boilerplate or teaser or link_list) and child.votes <= limit:
                 child.node.decompose()
                 _subtract(block, child)
             else:
@@ -194,6 +216,26 @@ def with_siblings(container: Block) -> list[Block]:
         if sibling is container
         or (sibling.votes >= floor and sibling.link_density < SIBLING_LINK_DENSITY)
     ]
+
+
+def with_lead(container: Block) -> list[Block]:
+    """The blocks before the container, up to its article, that hold a paragraph of their own.
+
+    A lead (teaser, intro, standfirst) often sits in the article's header, a branch apart
+    from the body that holds most of the text: one unlinked paragraph is enough to keep it.
+    """
+    lead: list[Block] = []
+    block = container
+    while block.parent is not None and block.tag not in ARTICLE_TAGS:
+        earlier = block.parent.children[: block.parent.children.index(block)]
+        if block is not container:
+            lead[:0] = [
+                sibling
+                for sibling in earlier
+                if sibling.votes >= MIN_PARAGRAPH and sibling.link_density < SIBLING_LINK_DENSITY
+            ]
+        block = block.parent
+    return lead if block.tag != "body" else []
 
 
 def _subtract(block: Block | None, child: Block) -> None:
@@ -239,26 +281,29 @@ def _separators(tag: str) -> tuple[str, str]:
     return "", ""
 
 
-def _boilerplate_marks(node: LexborNode, tag: str) -> tuple[bool, bool]:
-    """(hidden from readers, named like boilerplate)."""
+def _boilerplate_marks(node: LexborNode, tag: str) -> tuple[bool, bool, bool]:
+    """(hidden from readers, named like boilerplate, named like a teaser)."""
     attributes = node.attributes
     if not attributes:
-        return False, False
+        return False, tag == "form", False
     if "hidden" in attributes or attributes.get("aria-hidden") == "true":
-        return True, False
+        return True, False, False
     style = attributes.get("style")
     if style and HIDDEN_STYLE.search(style):
-        return True, False
+        return True, False, False
     if tag in ("a", "main", "article"):
-        return False, False
+        return False, False, False
+    if tag == "form" or attributes.get("role") in BOILERPLATE_ROLES:
+        return False, True, False
     names = f"{attributes.get('class') or ''} {attributes.get('id') or ''}"
-    return False, _named_like_boilerplate(names)
+    return False, *_named_like_boilerplate(names)
 
 
 @lru_cache(maxsize=4096)
-def _named_like_boilerplate(names: str) -> bool:
+def _named_like_boilerplate(names: str) -> tuple[bool, bool]:
+    """(named like boilerplate, named like a teaser)."""
     names = names.lower()
-    return bool(BOILERPLATE.search(names)) and not CONTENT.search(names)
+    return bool(BOILERPLATE.search(names)), bool(LINKED_BOILERPLATE.search(names))
 
 
 def _contains(ancestor: LexborNode, node: LexborNode) -> bool:
