@@ -1,7 +1,8 @@
 """The `tokenmill` extraction engine: main text by block scoring on a lexbor DOM.
 
 selectolax's lexbor parser is fast and its nodes are cheap to visit from Python, so one
-walk over the tree measures every element: its text, the part of it inside links, and
+walk over the tree (lexbor's own, in document order) measures every block and every named
+element, inline ones adding to their parent: its text, the part of it inside links, and
 whether its class, id or ARIA role names it as boilerplate (navigation, cookie banners,
 comments, share bars, related links; a teaser only when it links elsewhere). Frame tags
 (nav, footer, aside, scripts, forms' controls) and hidden elements go first.
@@ -40,19 +41,25 @@ BLOCK_TAGS = frozenset({
 LINK_LIST_TAGS = frozenset({"ul", "ol", "div", "section", "table", "dl", "p", "span", "h2", "h3", "h4", "h5", "h6"})
 # fmt: on
 
-BOILERPLATE = re.compile(
+BOILERPLATE_NAMES = re.compile(
     r"comment|disqus|share|sharing|social|newsletter|subscri|cookie|consent|gdpr|related|"
-    r"sidebar|breadcrumb|footer|(^|[-_ ])nav|menu|byline|author|(^|[-_ ])tags?( |$)|tags?-?(list|cloud)|"
-    r"banner|advert|(^|[-_ ])ads?([-_ ]|$)|sponsor|promo(?!ted)|popup|modal|pagination|pager|"
-    r"print|rating|recommend|more-|most-|popular|login|signup|skip|toolbar|masthead|"
-    r"(^|[-_ ])meta([-_ ]|$)|post-?meta|(^|[-_ ])(date|time)s?([-_ ]|$)|caption|credit|copyright|avatar|shariff|outbrain|"
-    r"taboola",
+    r"sidebar|breadcrumb|footer|nav(?<![a-z0-9]nav)|menu|byline|author|"
+    r"tag(?<![a-z0-9]tag)s?(?!\S)|tags?-?(list|cloud)|"
+    r"banner|advert|ad(?<![a-z0-9]ad)s?(?![a-z0-9])|sponsor|promo(?!ted)|popup|modal|"
+    r"pagination|pager|print|rating|recommend|more-|most-|popular|login|signup|skip|toolbar|"
+    r"masthead|meta(?<![a-z0-9]meta)(?![a-z0-9])|post-?meta|"
+    r"date(?<![a-z0-9]date)s?(?![a-z0-9])|time(?<![a-z0-9]time)s?(?![a-z0-9])|"
+    r"caption|credit|copyright|avatar|shariff|outbrain|taboola",
 )
-"""Class/id fragments (lower-cased) of elements that are not the main text."""
+"""Class/id fragments (lower-cased) of elements that are not the main text. Short words count
+only as a whole part of a name (`ad`, `meta`, `date`, not `head`, `metadata`, `update`) and
+`tag` not as WordPress's `tag-<term>` post class. Every branch starts with a letter, its
+boundary looked behind afterwards: then the regex engine skips ahead to the letters a
+branch can start with, three times faster on real class lists."""
 
-LINKED_BOILERPLATE = re.compile(r"teaser")
-"""Class/id fragments of blocks that are boilerplate when they hold a link: another article's
-teaser links to it, while the article's own lead teaser is plain text."""
+HIDDEN, BOILERPLATE, TEASER = "hidden", "boilerplate", "teaser"
+"""An element's marks. A teaser (a class/id fragment) is boilerplate when it holds a link:
+another article's teaser links to it, while the article's own lead teaser is plain text."""
 
 BOILERPLATE_ROLES = frozenset(
     {
@@ -69,7 +76,6 @@ BOILERPLATE_ROLES = frozenset(
 """ARIA landmark roles of the page frame (trafilatura discards `@role` containing `nav`)."""
 
 HIDDEN_STYLE = re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden", re.IGNORECASE)
-SPACES = re.compile(r"\s+")
 
 MIN_PARAGRAPH = 25
 """Characters a block needs before it votes for its ancestors."""
@@ -83,17 +89,14 @@ ARTICLE_TAGS = frozenset({"article", "main", "body"})
 """Where the search for a lead stops: a lead belongs to an article, not to the page."""
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Block:
     """One element of the page with the text measurements that decide its fate."""
 
     node: LexborNode
     tag: str
     parent: Block | None
-    boilerplate: bool = False
-    teaser: bool = False
-    own_text: int = 0
-    own_linked: int = 0
+    mark: str = ""
     inline: int = 0
     inline_linked: int = 0
     text: int = 0
@@ -128,47 +131,51 @@ def extract_main_text(html: str) -> str:
 
 def measure(body: LexborNode) -> Block:
     """Walk the DOM once, recording text and link lengths and boilerplate names per element."""
-    root = Block(body, "body", None)
-    stack: list[tuple[LexborNode, Block, bool]] = [
-        (child, root, False) for child in reversed(list(body.iter(include_text=True)))
-    ]
+    own = len(body.text(deep=False).strip())
+    root = Block(body, "body", None, text=own, inline=own)
+    owners = {body.mem_id: (root, False)}  # element → its block, and whether it is in a link
     blocks = [root]
-    while stack:
-        node, parent, in_link = stack.pop()
+    hidden = []
+    nodes = body.traverse()
+    next(nodes)  # the body itself
+    for node in nodes:
+        owner = owners.get(node.parent.mem_id)
+        if owner is None:  # inside a hidden element
+            continue
+        parent, in_link = owner
         tag = node.tag
-        if tag == "-text":
-            length = len((node.text_content or "").strip())
-            parent.own_text += length
-            if in_link:
-                parent.own_linked += length
+        if tag is None or tag[0] in "-!":  # a comment, a doctype
             continue
-        if tag is None or tag.startswith("-") or tag == "!--":
+        mark = _mark(node, tag)
+        if mark == HIDDEN:
+            hidden.append(node)
             continue
-        hidden, named, teaser = _boilerplate_marks(node, tag)
-        if hidden:
-            node.decompose()
-            continue
-        block = Block(node, tag, parent, boilerplate=named, teaser=teaser)
-        parent.children.append(block)
-        blocks.append(block)
-        link = in_link or tag == "a"
-        stack.extend((child, block, link) for child in reversed(list(node.iter(include_text=True))))
+        in_link = in_link or tag == "a"
+        own = len(node.text(deep=False).strip())
+        holder = parent  # an unmarked inline element's text is its parent's (a link's, linked)
+        if mark or tag in BLOCK_TAGS or tag in LINK_LIST_TAGS:
+            holder = Block(node, tag, parent, mark)
+            parent.children.append(holder)
+            blocks.append(holder)
+        holder.text += own
+        holder.inline += own
+        if in_link:
+            holder.linked += own
+            holder.inline_linked += own
+        owners[node.mem_id] = (holder, in_link)
+    for node in hidden:
+        node.decompose()
     for block in reversed(blocks):  # children before parents
-        block.inline += block.own_text
-        block.inline_linked += block.own_linked
-        block.text += block.own_text
-        block.linked += block.own_linked
-        if block.tag not in BLOCK_TAGS and block.parent is not None:
-            block.parent.inline += block.inline
-            block.parent.inline_linked += block.inline_linked
-        if block.parent is not None:
-            block.parent.text += block.text
-            block.parent.linked += block.linked
-    for block in reversed(blocks):
         if block.inline >= MIN_PARAGRAPH:
             block.votes += block.inline - block.inline_linked
-        if block.parent is not None:
-            block.parent.votes += block.votes
+        parent = block.parent
+        if parent is not None:
+            if block.tag not in BLOCK_TAGS:
+                parent.inline += block.inline
+                parent.inline_linked += block.inline_linked
+            parent.text += block.text
+            parent.linked += block.linked
+            parent.votes += block.votes
     return root
 
 
@@ -181,8 +188,8 @@ def cut_boilerplate(root: Block) -> None:
         kept = []
         for child in block.children:
             link_list = child.tag in LINK_LIST_TAGS and child.link_density > LINK_LIST_DENSITY
-            teaser = child.teaser and child.linked > 0
-            if (child.boilerplate or teaser or link_list) and child.votes <= limit:
+            boilerplate = child.mark == BOILERPLATE or (child.mark == TEASER and child.linked > 0)
+            if (boilerplate or link_list) and child.votes <= limit:
                 child.node.decompose()
                 _subtract(block, child)
             else:
@@ -281,29 +288,29 @@ def _separators(tag: str) -> tuple[str, str]:
     return "", ""
 
 
-def _boilerplate_marks(node: LexborNode, tag: str) -> tuple[bool, bool, bool]:
-    """(hidden from readers, named like boilerplate, named like a teaser)."""
+def _mark(node: LexborNode, tag: str) -> str:
+    """HIDDEN from readers, named like BOILERPLATE, named like a TEASER, or ''."""
     attributes = node.attributes
     if not attributes:
-        return False, tag == "form", False
+        return BOILERPLATE if tag == "form" else ""
     if "hidden" in attributes or attributes.get("aria-hidden") == "true":
-        return True, False, False
+        return HIDDEN
     style = attributes.get("style")
     if style and HIDDEN_STYLE.search(style):
-        return True, False, False
+        return HIDDEN
     if tag in ("a", "main", "article"):
-        return False, False, False
+        return ""
     if tag == "form" or attributes.get("role") in BOILERPLATE_ROLES:
-        return False, True, False
-    names = f"{attributes.get('class') or ''} {attributes.get('id') or ''}"
-    return False, *_named_like_boilerplate(names)
+        return BOILERPLATE
+    return _named_like(f"{attributes.get('class') or ''} {attributes.get('id') or ''}")
 
 
 @lru_cache(maxsize=4096)
-def _named_like_boilerplate(names: str) -> tuple[bool, bool]:
-    """(named like boilerplate, named like a teaser)."""
+def _named_like(names: str) -> str:
     names = names.lower()
-    return bool(BOILERPLATE.search(names)), bool(LINKED_BOILERPLATE.search(names))
+    if BOILERPLATE_NAMES.search(names):
+        return BOILERPLATE
+    return TEASER if TEASER in names else ""
 
 
 def _contains(ancestor: LexborNode, node: LexborNode) -> bool:
@@ -316,7 +323,7 @@ def _contains(ancestor: LexborNode, node: LexborNode) -> bool:
 
 
 def _collapse(text: str) -> str:
-    return SPACES.sub(" ", text).strip()
+    return " ".join(text.split())
 
 
 def _tidy(text: str) -> str:
