@@ -39,6 +39,8 @@ BLOCK_TAGS = frozenset({
 """Elements that start a new line; the rest run inline."""
 
 LINK_LIST_TAGS = frozenset({"ul", "ol", "div", "section", "table", "dl", "p", "span", "h2", "h3", "h4", "h5", "h6"})
+LIST_TITLES = frozenset({"h2", "h3", "h4", "h5", "h6"})
+"""Headings that may title a list (the <h1> titles the page)."""
 # fmt: on
 
 BOILERPLATE_NAMES = re.compile(
@@ -190,12 +192,31 @@ def cut_boilerplate(root: Block) -> None:
             link_list = child.tag in LINK_LIST_TAGS and child.link_density > LINK_LIST_DENSITY
             boilerplate = child.mark == BOILERPLATE or (child.mark == TEASER and child.linked > 0)
             if (boilerplate or link_list) and child.votes <= limit:
-                child.node.decompose()
-                _subtract(block, child)
+                _cut(block, child)
             else:
                 kept.append(child)
+        if len(kept) < len(block.children) and _only_headings(block, kept):
+            block.parent.children.remove(block)
+            _cut(block.parent, block)
+            continue
         block.children = kept
         stack.extend(kept)
+
+
+def _only_headings(block: Block, kept: list[Block]) -> bool:
+    """Whether a box is left with nothing but headings: the titles of the lists cut from it
+    ("Related articles", "More on this"), not text of their own."""
+    return (
+        block.parent is not None
+        and block.text == sum(child.text for child in kept)
+        and any(child.tag in LIST_TITLES for child in kept)
+        and all(child.tag in LIST_TITLES or child.text == 0 for child in kept)
+    )
+
+
+def _cut(block: Block, child: Block) -> None:
+    child.node.decompose()
+    _subtract(block, child)
 
 
 def densest_container(root: Block) -> Block:
