@@ -25,11 +25,12 @@ from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 # fmt: off
 DROPPED_TAGS = frozenset({
-    "script", "style", "noscript", "template", "head", "iframe", "svg", "canvas", "object",
+    "script", "style", "template", "head", "iframe", "svg", "canvas", "object",
     "embed", "video", "audio", "map", "nav", "footer", "aside", "menu", "dialog", "button",
     "select", "input", "textarea", "label", "figure", "figcaption",
 })
-"""Never main text: code, media, form controls, image captions and the page's own frame."""
+"""Never main text: code, media, form controls, image captions and the page's own frame.
+(<noscript> is what a reader without scripts sees: blogs put whole posts there.)"""
 
 BLOCK_TAGS = frozenset({
     "p", "div", "section", "article", "main", "header", "h1", "h2", "h3", "h4", "h5", "h6",
@@ -168,13 +169,13 @@ def measure(body: LexborNode) -> Block:
     for node in hidden:
         node.decompose()
     for block in reversed(blocks):  # children before parents
-        if block.inline >= MIN_PARAGRAPH:
-            block.votes += block.inline - block.inline_linked
         parent = block.parent
+        if block.tag not in BLOCK_TAGS and parent is not None:  # its text votes in its parent's
+            parent.inline += block.inline
+            parent.inline_linked += block.inline_linked
+        elif block.inline >= MIN_PARAGRAPH:
+            block.votes += block.inline - block.inline_linked
         if parent is not None:
-            if block.tag not in BLOCK_TAGS:
-                parent.inline += block.inline
-                parent.inline_linked += block.inline_linked
             parent.text += block.text
             parent.linked += block.linked
             parent.votes += block.votes
