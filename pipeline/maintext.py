@@ -122,7 +122,8 @@ def extract_main_text(html: str) -> str:
     root = measure(body)
     cut_boilerplate(root)
     container = densest_container(root)
-    parts = with_lead(container) + with_siblings(container)
+    lead = with_lead(container)
+    parts = lead + [block for block in with_siblings(container) if block not in lead]
     text = "\n".join(serialize(block.node) for block in parts)
     title = tree.css_first("h1")
     if title is not None and not any(_contains(block.node, title) for block in parts):
@@ -257,12 +258,11 @@ def with_lead(container: Block) -> list[Block]:
     block = container
     while block.parent is not None and block.tag not in ARTICLE_TAGS:
         earlier = block.parent.children[: block.parent.children.index(block)]
-        if block is not container:
-            lead[:0] = [
-                sibling
-                for sibling in earlier
-                if sibling.votes >= MIN_PARAGRAPH and sibling.link_density < SIBLING_LINK_DENSITY
-            ]
+        lead[:0] = [
+            sibling
+            for sibling in earlier
+            if sibling.votes >= MIN_PARAGRAPH and sibling.link_density < SIBLING_LINK_DENSITY
+        ]
         block = block.parent
     return lead if block.tag != "body" else []
 
