@@ -184,7 +184,8 @@ def measure(body: LexborNode) -> Block:
 
 
 def cut_boilerplate(root: Block) -> None:
-    """Cut boilerplate-named blocks and link lists, unless one holds most of the page's text."""
+    """Cut boilerplate-named blocks and link lists, unless one holds most of the page's text,
+    with the heading right before a cut block of links: its title ("Related", "More on this")."""
     limit = 0.5 * root.votes
     stack = [root]
     while stack:
@@ -195,25 +196,12 @@ def cut_boilerplate(root: Block) -> None:
             boilerplate = child.mark == BOILERPLATE or (child.mark == TEASER and child.linked > 0)
             if (boilerplate or link_list) and child.votes <= limit:
                 _cut(block, child)
+                if child.linked and kept and kept[-1].tag in LIST_TITLES:  # it titled the links
+                    _cut(block, kept.pop())
             else:
                 kept.append(child)
-        if len(kept) < len(block.children) and _only_headings(block, kept):
-            block.parent.children.remove(block)
-            _cut(block.parent, block)
-            continue
         block.children = kept
         stack.extend(kept)
-
-
-def _only_headings(block: Block, kept: list[Block]) -> bool:
-    """Whether a box is left with nothing but headings: the titles of the lists cut from it
-    ("Related articles", "More on this"), not text of their own."""
-    return (
-        block.parent is not None
-        and block.text == sum(child.text for child in kept)
-        and any(child.tag in LIST_TITLES for child in kept)
-        and all(child.tag in LIST_TITLES or child.text == 0 for child in kept)
-    )
 
 
 def _cut(block: Block, child: Block) -> None:

@@ -75,11 +75,14 @@ def test_the_lead_in_the_articles_header_is_kept():
     assert LEAD in extract_main_text(html)
 
 
-def test_a_box_left_with_only_its_heading_goes_with_its_list():
+def test_the_heading_of_a_cut_link_list_goes_with_it():
     title = "More stories from the harbour desk, picked by our editors"
     links = "".join(f'<li><a href="/{n}">Storm warning {n} lifted</a></li>' for n in range(2))
-    text = extract_main_text(article(f"<div><h3>{title}</h3><ul>{links}</ul></div>"))
-    assert PARAGRAPH in text and "More stories" not in text
+    text = extract_main_text(
+        article(f"<h3>{title}</h3><ul>{links}</ul><h3>Tides</h3><p>{LEAD}</p>")
+    )
+    assert PARAGRAPH in text and "Tides" in text and LEAD in text
+    assert "More stories" not in text
 
 
 def test_an_inline_elements_text_votes_once():
