@@ -39,7 +39,12 @@ BLOCK_TAGS = frozenset({
 })
 """Elements that start a new line; the rest run inline."""
 
-LINK_LIST_TAGS = frozenset({"ul", "ol", "div", "section", "table", "dl", "p", "span", "h2", "h3", "h4", "h5", "h6"})
+LINK_LIST_TAGS = frozenset({
+    "ul", "ol", "div", "section", "article", "header", "table", "dl", "p", "span",
+    "h2", "h3", "h4", "h5", "h6",
+})
+"""Elements that are navigation when links hold most of their text (an <article> or <header>
+too: another story's card in a list of them)."""
 LIST_TITLES = frozenset({"h2", "h3", "h4", "h5", "h6"})
 """Headings that may title a list (the <h1> titles the page)."""
 # fmt: on

@@ -92,3 +92,9 @@ def test_an_inline_elements_text_votes_once():
 
 def test_noscript_text_is_read():
     assert PARAGRAPH in extract_main_text(page(f"<noscript><p>{PARAGRAPH}</p></noscript>"))
+
+
+def test_story_cards_that_are_all_link_are_cut():
+    card = '<article><header><a href="/ferry">The ferry will leave an hour earlier from June</a></header></article>'
+    text = extract_main_text(article(card))
+    assert PARAGRAPH in text and "ferry" not in text
