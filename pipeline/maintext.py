@@ -129,6 +129,7 @@ def extract_main_text(html: str) -> str:
     container = densest_container(root)
     lead = with_lead(container)
     parts = lead + [block for block in with_siblings(container) if block not in lead]
+    drop_trailing_headings(parts)
     text = "\n".join(serialize(block.node) for block in parts)
     title = tree.css_first("h1")
     if title is not None and not any(_contains(block.node, title) for block in parts):
@@ -136,6 +137,38 @@ def extract_main_text(html: str) -> str:
         if heading:
             text = f"{heading}\n{text}"
     return _tidy(text)
+
+
+def drop_trailing_headings(parts: list[Block]) -> None:
+    """Drop the h2-h6 headings the main text would end with: such a heading titles nothing of
+    it, only what was cut after it (trafilatura drops titles "not at the end" too)."""
+    while parts:
+        last = parts[-1].node
+        heading = _heading_around(_last_text(last), last)
+        if heading is None:
+            return
+        if heading.mem_id == last.mem_id:
+            parts.pop()
+        else:
+            heading.decompose()
+
+
+def _last_text(node: LexborNode) -> LexborNode | None:
+    last = None
+    for child in node.traverse(include_text=True):
+        if child.tag == "-text" and (child.text_content or "").strip():
+            last = child
+    return last
+
+
+def _heading_around(node: LexborNode | None, top: LexborNode) -> LexborNode | None:
+    while node is not None:
+        if node.tag in LIST_TITLES:
+            return node
+        if node.mem_id == top.mem_id:
+            return None
+        node = node.parent
+    return None
 
 
 def measure(body: LexborNode) -> Block:

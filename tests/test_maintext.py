@@ -98,3 +98,8 @@ def test_story_cards_that_are_all_link_are_cut():
     card = '<article><header><a href="/ferry">The ferry will leave an hour earlier from June</a></header></article>'
     text = extract_main_text(article(card))
     assert PARAGRAPH in text and "ferry" not in text
+
+
+def test_a_heading_the_main_text_would_end_with_is_dropped():
+    text = extract_main_text(article("<h3>Stay up to date with our harbour newsletter</h3>"))
+    assert text.endswith(SECOND)
