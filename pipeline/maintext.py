@@ -47,6 +47,7 @@ LINK_LIST_TAGS = frozenset({
 too: another story's card in a list of them)."""
 LIST_TITLES = frozenset({"h2", "h3", "h4", "h5", "h6"})
 """Headings that may title a list (the <h1> titles the page)."""
+NOT_AT_THE_END = LIST_TITLES | {"a"}
 # fmt: on
 
 BOILERPLATE_NAMES = re.compile(
@@ -129,7 +130,7 @@ def extract_main_text(html: str) -> str:
     container = densest_container(root)
     lead = with_lead(container)
     parts = lead + [block for block in with_siblings(container) if block not in lead]
-    drop_trailing_headings(parts)
+    drop_trailing_titles_and_links(parts)
     text = "\n".join(serialize(block.node) for block in parts)
     title = tree.css_first("h1")
     if title is not None and not any(_contains(block.node, title) for block in parts):
@@ -139,18 +140,19 @@ def extract_main_text(html: str) -> str:
     return _tidy(text)
 
 
-def drop_trailing_headings(parts: list[Block]) -> None:
-    """Drop the h2-h6 headings the main text would end with: such a heading titles nothing of
-    it, only what was cut after it (trafilatura drops titles "not at the end" too)."""
+def drop_trailing_titles_and_links(parts: list[Block]) -> None:
+    """Drop the h2-h6 headings and links the main text would end with: a heading there titles
+    nothing of it, only what was cut after it, and a link there is a "back to the list" or
+    "read more" (trafilatura drops titles and references "not at the end" likewise)."""
     while parts:
         last = parts[-1].node
-        heading = _heading_around(_last_text(last), last)
-        if heading is None:
+        ending = _not_at_the_end(_last_text(last), last)
+        if ending is None:
             return
-        if heading.mem_id == last.mem_id:
+        if ending.mem_id == last.mem_id:
             parts.pop()
         else:
-            heading.decompose()
+            ending.decompose()
 
 
 def _last_text(node: LexborNode) -> LexborNode | None:
@@ -161,9 +163,9 @@ def _last_text(node: LexborNode) -> LexborNode | None:
     return last
 
 
-def _heading_around(node: LexborNode | None, top: LexborNode) -> LexborNode | None:
+def _not_at_the_end(node: LexborNode | None, top: LexborNode) -> LexborNode | None:
     while node is not None:
-        if node.tag in LIST_TITLES:
+        if node.tag in NOT_AT_THE_END:
             return node
         if node.mem_id == top.mem_id:
             return None

@@ -151,7 +151,7 @@ class _AllUrls(dict):
         return True
 
 
-OUR_SHARES = (0.9463, 0.8954)
+OUR_SHARES = (0.9463, 0.8971)
 """The tokenmill engine's `with` found and `without` avoided on the whole set on 2026-12-02
 (benchmarks/RESULTS.md); trafilatura 2.3.1 scores 0.9470 and 0.8989 there (too slow to rerun
 here). A change that loses half a point fails."""

@@ -103,3 +103,8 @@ def test_story_cards_that_are_all_link_are_cut():
 def test_a_heading_the_main_text_would_end_with_is_dropped():
     text = extract_main_text(article("<h3>Stay up to date with our harbour newsletter</h3>"))
     assert text.endswith(SECOND)
+
+
+def test_a_link_the_main_text_would_end_with_is_dropped():
+    text = extract_main_text(article('<a href="/news">Back to the list of all news</a>'))
+    assert text.endswith(SECOND)
