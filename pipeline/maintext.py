@@ -6,13 +6,15 @@ element, inline ones adding to their parent: its text, the part of it inside lin
 whether its class, id or ARIA role names it as boilerplate (navigation, cookie banners,
 comments, share bars, related links; a teaser only when it links elsewhere). Frame tags
 (nav, footer, aside, scripts, forms' controls) and hidden elements go first.
-Boilerplate-named blocks, forms and link lists are then cut unless one holds most of the
-page's text (a wrapper named `has-sidebar` is not a sidebar, an ASP.NET page is one form). Each
+Boilerplate-named blocks, forms and link lists (a story card that is all link among them)
+are then cut unless one holds most of the page's text (a wrapper named `has-sidebar` is not
+a sidebar, an ASP.NET page is one form), each with the heading that titles it. Each
 paragraph votes with its unlinked text, and the main text is the deepest element that
 still holds 85% of all votes: deep enough to leave the page frame behind, high enough
 to keep an article that its template splits into several boxes, with the lead paragraphs
-that its article's header holds apart from the body. The page's <h1> is kept
-as its title. Blocks become lines, list items `• ` lines, table cells are joined by ` | `.
+that its article's header holds apart from the body. Headings and links it would end with
+go (trafilatura's "not at the end"). The page's <h1> is kept as its title. Blocks become
+lines, list items `• ` lines, table cells are joined by ` | `.
 """
 
 from __future__ import annotations
@@ -156,11 +158,16 @@ def drop_trailing_titles_and_links(parts: list[Block]) -> None:
 
 
 def _last_text(node: LexborNode) -> LexborNode | None:
-    last = None
-    for child in node.traverse(include_text=True):
-        if child.tag == "-text" and (child.text_content or "").strip():
-            last = child
-    return last
+    """The last text node under `node` that is not blank, searched from the end."""
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        if current.tag == "-text":
+            if (current.text_content or "").strip():
+                return current
+        else:
+            stack.extend(current.iter(include_text=True))  # the last child on top
+    return None
 
 
 def _not_at_the_end(node: LexborNode | None, top: LexborNode) -> LexborNode | None:
