@@ -12,14 +12,19 @@ Prints documents/s and MB/s (of the HTML) for each, extract ms/page per engine, 
 speed relative to datatrove. With a truth file in trafilatura's schema (by default the
 `trafilatura-evaldata.json` beside the WARC) it also prints each engine's share of `with`
 snippets found and `without` snippets avoided, and the tokenmill/trafilatura time ratio.
+`--half held-out` scores only the pages whose URL hashes odd (`--half dev`: even), every page
+still extracted and timed: the engine's rules are developed on the dev half and checked on
+the held-out one, so that they are not fitted to the pages they are scored on.
 
     python -m benchmarks.extract [WARC] [--truth TRUTH.json] [--limit N] [--no-datatrove]
+                                 [--half dev|held-out]
 """
 
 from __future__ import annotations
 
 import argparse
 import collections
+import hashlib
 import os
 import time
 from pathlib import Path
@@ -68,6 +73,11 @@ def ours(warc: Path, truth: dict, limit: int | None) -> tuple[int, int, float, d
     return pages, html_bytes, read_seconds, results
 
 
+def in_half(url: str, half: str) -> bool:
+    """Whether `url` belongs to the `dev` (even) or `held-out` (odd) half of a page set."""
+    return hashlib.sha256(url.encode()).digest()[0] % 2 == (half == "held-out")
+
+
 def datatrove(warc: Path, limit: int | None) -> tuple[int, int, float]:
     from datatrove.pipeline.extractors import Trafilatura
     from datatrove.pipeline.readers import WarcReader
@@ -95,9 +105,12 @@ def main() -> None:
     parser.add_argument("--truth", type=Path, help="truth JSON (default: beside the WARC)")
     parser.add_argument("--limit", type=int, help="only the first N pages")
     parser.add_argument("--no-datatrove", action="store_true", help="skip the datatrove run")
+    parser.add_argument("--half", choices=["dev", "held-out"], help="score only this half")
     args = parser.parse_args()
     truth_path = args.truth or args.warc.with_name("trafilatura-evaldata.json")
     truth = load_truth(truth_path) if truth_path.exists() else {}
+    if args.half:
+        truth = {url: value for url, value in truth.items() if in_half(url, args.half)}
     console = Console(width=160)
     console.print(f"{args.warc} ({os.path.getsize(args.warc) / 1e6:.1f} MB), one core")
     console.print("ours: tokenmill, resiliparse and trafilatura engines, interleaved per batch ...")
@@ -137,7 +150,8 @@ def main() -> None:
         soft_wrap=True,
     )
     if truth:
-        console.print(f"quality against {truth_path}", soft_wrap=True)
+        half = f", the {args.half} half ({len(truth)} pages)" if args.half else ""
+        console.print(f"quality against {truth_path}{half}", soft_wrap=True)
 
 
 if __name__ == "__main__":

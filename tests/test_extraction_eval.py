@@ -151,16 +151,18 @@ class _AllUrls(dict):
         return True
 
 
-TRAFILATURA_SHARES = (0.9470, 0.8989)
-"""trafilatura 2.3.1's `with` found and `without` avoided on the whole set (measured by
-`tokenmill eval-extraction ... --engine trafilatura`; it takes ~70 ms a page, too slow to rerun here)."""
+OUR_SHARES = (0.9463, 0.8971)
+"""The tokenmill engine's `with` found and `without` avoided on the whole set on 2026-12-02
+(benchmarks/RESULTS.md); trafilatura 2.3.1 scores 0.9470 and 0.8989 there (too slow to rerun
+here). A change that loses half a point fails."""
+MARGIN = 0.005
 
 
-def test_quality_within_two_points_of_trafilatura(corpora):
+def test_quality_holds_what_it_reached(corpora):
     web = corpora / "web"
     truth = load_truth(web / "trafilatura-evaldata.json")
     scores, missing = evaluate(str(web / "trafilatura-eval.warc.gz"), truth, ["tokenmill"])
     ours = scores["tokenmill"]
     assert (ours.pages, ours.errors, missing) == (len(truth), 0, 0)
-    assert ours.with_share >= TRAFILATURA_SHARES[0] - 0.02
-    assert ours.without_share >= TRAFILATURA_SHARES[1] - 0.02
+    assert ours.with_share >= OUR_SHARES[0] - MARGIN
+    assert ours.without_share >= OUR_SHARES[1] - MARGIN

@@ -1,0 +1,110 @@
+"""The `tokenmill` engine's rules, each on the smallest page that needs it."""
+
+from selectolax.lexbor import LexborHTMLParser
+
+from pipeline.maintext import extract_main_text, measure
+from support.warcs import PARAGRAPH
+
+SECOND = (
+    "The harbour office said the printed tables would stay on sale, but only until the end "
+    "of the season, after which sailors should check the website every morning."
+)
+LEAD = "Sailors will read the tides on their phones from May, the harbour office announced."
+
+
+def page(body: str) -> str:
+    return f"<!doctype html><html><head><title>t</title></head><body>{body}</body></html>"
+
+
+def article(*extra: str) -> str:
+    """An article of two paragraphs followed by `extra` inside the same content box."""
+    return page(
+        f'<div class="entry-content"><p>{PARAGRAPH}</p><p>{SECOND}</p>{"".join(extra)}</div>'
+    )
+
+
+def test_related_posts_inside_the_content_box_are_cut_though_named_post():
+    related = (
+        '<div id="jp-relatedposts" class="jp-relatedposts"><p>Harbour fees rise again this '
+        "summer, the council decided after a long debate on Monday.</p></div>"
+    )
+    text = extract_main_text(article(related))
+    assert PARAGRAPH in text and "Harbour fees" not in text
+
+
+def test_a_teaser_is_cut_when_it_links_elsewhere_and_kept_as_the_lead_when_it_does_not():
+    other = (
+        '<div class="teaser"><a href="/ferry">New ferry timetable</a><p>The ferry will leave '
+        "an hour earlier from June, the operator said on its website.</p></div>"
+    )
+    text = extract_main_text(article(f'<p class="teaser">{LEAD}</p>', other))
+    assert LEAD in text
+    assert "ferry" not in text
+
+
+def test_aria_frame_roles_and_small_forms_are_cut():
+    search = '<div role="search"><p>Search the whole archive of the harbour news here</p></div>'
+    form = (
+        "<form><p>Leave a reply. Your email address will not be published, required fields "
+        "are marked.</p></form>"
+    )
+    text = extract_main_text(article(search, form))
+    assert PARAGRAPH in text
+    assert "archive" not in text and "reply" not in text
+
+
+def test_a_page_that_is_one_form_keeps_its_text():
+    assert PARAGRAPH in extract_main_text(page(f"<form><p>{PARAGRAPH}</p><p>{SECOND}</p></form>"))
+
+
+def test_dates_are_cut_by_a_whole_part_of_their_name_only():
+    html = page(
+        f'<div class="entry-content"><div class="post-date">3 March 2024, 10:15 in the morning</div>'
+        f'<p><span class="dateline">KOBE – </span>{PARAGRAPH}</p><p>{SECOND}</p></div>'
+    )
+    text = extract_main_text(html)
+    assert f"KOBE – {PARAGRAPH}" in text and "March" not in text
+
+
+def test_the_lead_in_the_articles_header_is_kept():
+    body = "".join(f"<p>{PARAGRAPH}</p><p>{SECOND}</p>" for _ in range(8))  # the lead: < 5%
+    html = page(
+        f'<article><header><h1>Tides online</h1><p class="standfirst">{LEAD}</p></header>'
+        f'<div class="body">{body}</div></article>'
+    )
+    assert LEAD in extract_main_text(html)
+
+
+def test_the_heading_of_a_cut_link_list_goes_with_it():
+    title = "More stories from the harbour desk, picked by our editors"
+    links = "".join(f'<li><a href="/{n}">Storm warning {n} lifted</a></li>' for n in range(2))
+    text = extract_main_text(
+        article(f"<h3>{title}</h3><ul>{links}</ul><h3>Tides</h3><p>{LEAD}</p>")
+    )
+    assert PARAGRAPH in text and "Tides" in text and LEAD in text
+    assert "More stories" not in text
+
+
+def test_an_inline_elements_text_votes_once():
+    root = measure(LexborHTMLParser(page(f"<div><p><span>{PARAGRAPH}</span></p></div>")).body)
+    assert root.votes == len(PARAGRAPH)
+
+
+def test_noscript_text_is_read():
+    assert PARAGRAPH in extract_main_text(page(f"<noscript><p>{PARAGRAPH}</p></noscript>"))
+
+
+def test_story_cards_that_are_all_link_are_cut():
+    card = '<article><header><a href="/ferry">The ferry will leave an hour earlier from June</a></header></article>'
+    text = extract_main_text(article(card))
+    assert PARAGRAPH in text and "ferry" not in text
+
+
+def test_a_heading_the_main_text_would_end_with_is_dropped():
+    text = extract_main_text(article("<h3>Stay up to date with our harbour newsletter</h3>"))
+    assert text.endswith(SECOND)
+
+
+def test_a_link_the_main_text_would_end_with_is_dropped():
+    text = extract_main_text(article('<a href="/news">Back to the list of all news</a>'))
+    assert text.endswith(SECOND)
