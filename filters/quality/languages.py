@@ -86,5 +86,5 @@ def _spacy_stop_words(language: str) -> list[str]:
 
     try:
         return sorted(get_lang_class(language).Defaults.stop_words)
-    except Exception:  # spaCy has no such language
+    except ImportError:  # spaCy has no such language
         return []
