@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
-from itertools import compress, repeat
+from itertools import compress, filterfalse, repeat
 
 import numpy as np
 import pyarrow as pa
@@ -37,18 +37,19 @@ class Vocabulary:
     """Distinct tokens by id, with the per-token facts the rules need as numpy arrays."""
 
     def __init__(self) -> None:
-        self.ids = _Numbering()
-        self.tokens = self.ids.tokens
+        self.ids: dict[str, int] = {}
+        self.tokens: list[str] = []
         self._is_punct: list[bool] = []
         self._facts: dict[str, np.ndarray] = {name: np.zeros(0, bool) for name in FACTS}
 
     def ids_of(self, tokens: list[str], is_punct: Callable[[str], bool]) -> list[int]:
         """The ids of `tokens`, adding those not seen before (`is_punct`: spaCy's flag, asked
-        of new tokens only). One C-level lookup per known token."""
-        known = len(self.tokens)
-        found = list(map(self.ids.__getitem__, tokens))
-        self._is_punct += map(is_punct, self.tokens[known:])
-        return found
+        of new tokens only). C-level passes only: find the new ones, number them, look up."""
+        new = list(dict.fromkeys(filterfalse(self.ids.__contains__, tokens)))
+        self.ids.update(zip(new, range(len(self.tokens), len(self.tokens) + len(new)), strict=True))
+        self.tokens += new
+        self._is_punct += map(is_punct, new)
+        return list(map(self.ids.__getitem__, tokens))
 
     def fact(self, name: str) -> np.ndarray:
         """Indexed by token id: `length`, `has_alpha`, `has_non_symbol` (a character that is
@@ -72,19 +73,6 @@ class Vocabulary:
     def lookup(self, tokens: list[str]) -> np.ndarray:
         """Ids of the given tokens; -1 for those never seen (so they match nothing)."""
         return np.array([self.ids.get(token, -1) for token in tokens], dtype=np.int64)
-
-
-class _Numbering(dict[str, int]):
-    """token → id, a token not seen before getting the next id (and a place in `tokens`)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.tokens: list[str] = []
-
-    def __missing__(self, token: str) -> int:
-        self[token] = number = len(self.tokens)
-        self.tokens.append(token)
-        return number
 
 
 @dataclass
