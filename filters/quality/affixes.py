@@ -2,21 +2,21 @@
 
 For every chunk it has not met, spaCy's tokenizer searches a prefix regex, a suffix regex
 (hundreds of `...$` alternatives, each tried at every position of the string) and an infix
-regex (scanned over the whole string): most of its cost. Each regex is parsed once to learn
-which characters a match can start with (prefix), end with (suffix, per alternative) or
-consume at all (infix). A string whose first character, last character or every character is
-outside that set cannot match, and the search answers "no match" without running. Otherwise
-the prefix regex is matched at the start (each alternative is anchored there), the suffix
-search runs a regex of only the alternatives that can end in the string's last character,
-and the infix regex runs as is. The tokens are spaCy's exactly. A regex this analysis does
-not understand (a negated class, `\\w`, a case-insensitive flag, an alternative that can
-match nothing, an anchor other than `^` / `$` at the ends) keeps its plain search.
+regex (tried at every position of the string): most of its cost. Each regex is parsed once
+to learn which characters a match can start with (prefix, infix) or end with (suffix, per
+alternative). The prefix regex is matched at the start (each alternative is anchored there)
+only when the string's first character is in its set; the suffix search runs a regex of only
+the alternatives that can end in the string's last character; the infix regex is matched
+only at the positions holding a character its matches can start with. The tokens are
+spaCy's exactly. A regex this analysis does not understand (a negated class, `\\w`, a
+case-insensitive flag, an alternative that can match nothing, an anchor other than `^` / `$`
+at the ends) keeps its plain search.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from functools import partial
 from re import _compiler as sre_compile  # the parser and compiler re itself uses (3.11+)
 from re import _constants as sre
@@ -35,8 +35,8 @@ def guard_affix_searches(tokenizer) -> None:
     if suffix is not None and (guarded := _guarded_suffix_search(suffix)) is not None:
         tokenizer.suffix_search = guarded
     infix = _pattern(tokenizer.infix_finditer)
-    if infix is not None and (chars := _consumed_chars(_parse(infix))) is not None:
-        tokenizer.infix_finditer = partial(_finditer_if_any, infix.finditer, chars)
+    if infix is not None and (starts := _infix_start_chars(infix)) is not None:
+        tokenizer.infix_finditer = partial(_find_infixes, infix.match, starts)
 
 
 def _match_prefix(match: Callable, starts: frozenset[str], string: str) -> re.Match | None:
@@ -71,10 +71,18 @@ class _SuffixSearch(dict):
         return self[last]
 
 
-def _finditer_if_any(
-    finditer: Callable, chars: frozenset[str], string: str
-) -> Iterator[re.Match] | tuple:
-    return () if chars.isdisjoint(string) else finditer(string)
+def _find_infixes(match: Callable, starts: frozenset[str], string: str) -> list[re.Match]:
+    """`finditer`'s matches: every match consumes a character, so a match can only begin
+    where a character it can start with stands."""
+    found: list[re.Match] = []
+    if starts.isdisjoint(string):
+        return found
+    end = 0
+    for position, char in enumerate(string):
+        if char in starts and position >= end and (infix := match(string, position)):
+            found.append(infix)
+            end = infix.end()
+    return found
 
 
 def _pattern(search: Callable | None) -> re.Pattern | None:
@@ -101,6 +109,12 @@ def _prefix_start_chars(pattern: re.Pattern) -> frozenset[str] | None:
     ):
         return None
     return _first_chars(list(parsed))
+
+
+def _infix_start_chars(pattern: re.Pattern) -> frozenset[str] | None:
+    """What an infix match can start with; None: unknown."""
+    parsed = _parse(pattern)
+    return None if parsed is None else _first_chars(list(parsed))
 
 
 def _anchored(nodes: list, anchor) -> bool:
@@ -174,27 +188,6 @@ def _last_chars(nodes: list, reverse: bool = False) -> frozenset[str] | None:
 
 def _ordered(nodes, reverse: bool) -> list:
     return list(nodes)[::-1] if reverse else list(nodes)
-
-
-def _consumed_chars(nodes) -> frozenset[str] | None:
-    """Every character a match of `nodes` can consume (lookarounds consume nothing)."""
-    if nodes is None:
-        return None
-    found = []
-    for op, av in nodes:
-        if op in ZERO_WIDTH:
-            continue
-        if op in (sre.LITERAL, sre.IN):
-            found.append(_class_chars(op, av))
-        elif op == sre.BRANCH:
-            found.append(_union(_consumed_chars(branch) for branch in av[1]))
-        elif op == sre.SUBPATTERN and not av[1] & re.IGNORECASE:
-            found.append(_consumed_chars(av[-1]))
-        elif op in REPEATS:
-            found.append(_consumed_chars(av[2]))
-        else:
-            return None
-    return _union(found)
 
 
 def _class_chars(op, av) -> frozenset[str] | None:

@@ -17,8 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
-from itertools import compress, repeat
-from operator import not_
+from itertools import compress, filterfalse, repeat
 
 import numpy as np
 import pyarrow as pa
@@ -38,18 +37,19 @@ class Vocabulary:
     """Distinct tokens by id, with the per-token facts the rules need as numpy arrays."""
 
     def __init__(self) -> None:
-        self.ids = _Numbering()
-        self.tokens = self.ids.tokens
+        self.ids: dict[str, int] = {}
+        self.tokens: list[str] = []
         self._is_punct: list[bool] = []
         self._facts: dict[str, np.ndarray] = {name: np.zeros(0, bool) for name in FACTS}
 
     def ids_of(self, tokens: list[str], is_punct: Callable[[str], bool]) -> list[int]:
         """The ids of `tokens`, adding those not seen before (`is_punct`: spaCy's flag, asked
-        of new tokens only). One C-level lookup per known token."""
-        known = len(self.tokens)
-        found = list(map(self.ids.__getitem__, tokens))
-        self._is_punct += map(is_punct, self.tokens[known:])
-        return found
+        of new tokens only). C-level passes only: find the new ones, number them, look up."""
+        new = list(dict.fromkeys(filterfalse(self.ids.__contains__, tokens)))
+        self.ids.update(zip(new, range(len(self.tokens), len(self.tokens) + len(new)), strict=True))
+        self.tokens += new
+        self._is_punct += map(is_punct, new)
+        return list(map(self.ids.__getitem__, tokens))
 
     def fact(self, name: str) -> np.ndarray:
         """Indexed by token id: `length`, `has_alpha`, `has_non_symbol` (a character that is
@@ -73,19 +73,6 @@ class Vocabulary:
     def lookup(self, tokens: list[str]) -> np.ndarray:
         """Ids of the given tokens; -1 for those never seen (so they match nothing)."""
         return np.array([self.ids.get(token, -1) for token in tokens], dtype=np.int64)
-
-
-class _Numbering(dict[str, int]):
-    """token → id, a token not seen before getting the next id (and a place in `tokens`)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.tokens: list[str] = []
-
-    def __missing__(self, token: str) -> int:
-        self[token] = number = len(self.tokens)
-        self.tokens.append(token)
-        return number
 
 
 @dataclass
@@ -160,42 +147,53 @@ class WordSplitter:
     def _learn(self, chunks: list[str]) -> np.ndarray:
         """Tokenise new chunks into the cache; their numbers, in order."""
         if not hasattr(self._spacy, "rules"):  # not rule-based (Chinese): no shortcuts
-            self._learn_with_spacy(chunks)
-            return np.fromiter(map(self._chunks.__getitem__, chunks), np.int64, len(chunks))
+            return self._learn_with_spacy(chunks)
         special = self._spacy.rules
+        numbers = np.empty(len(chunks), np.int64)
         # Letters only, or ASCII digits only: spaCy keeps such a chunk whole unless it is a
         # special case (`cannot`). Inline: this runs once per new chunk.
-        is_word = [
-            (c.isalpha() or (c.isascii() and c.isdigit())) and c not in special for c in chunks
-        ]
+        is_word = np.array(
+            [(c.isalpha() or (c.isascii() and c.isdigit())) and c not in special for c in chunks],
+            bool,
+        )
         words = list(compress(chunks, is_word))
-        self._store(words, self.vocabulary.ids_of(words, _never), np.ones(len(words), np.int64))
-        rest = list(compress(chunks, map(not_, is_word)))
+        numbers[is_word] = self._store(
+            words, self.vocabulary.ids_of(words, _never), np.ones(len(words), np.int64)
+        )
+        rest_at = np.flatnonzero(~is_word)
+        rest = [chunks[i] for i in rest_at.tolist()]
         # A word of letters and one of `,;:!?.`, neither a special case (`etc.`): the mark
         # is always a suffix, but `.` only where spaCy's own suffix rule says so.
-        is_marked = [
-            c[-1:] in TRAILING
-            and c[:-1].isalpha()
-            and c not in special
-            and c[:-1] not in special
-            and (c[-1] != "." or self._splits_period(c))
-            for c in rest
-        ]
+        is_marked = np.array(
+            [
+                c[-1:] in TRAILING
+                and c[:-1].isalpha()
+                and c not in special
+                and c[:-1] not in special
+                and (c[-1] != "." or self._splits_period(c))
+                for c in rest
+            ],
+            bool,
+        )
         marked = list(compress(rest, is_marked))
         parts = [part for c in marked for part in (c[:-1], c[-1])]
-        self._store(
+        numbers[rest_at[is_marked]] = self._store(
             marked, self.vocabulary.ids_of(parts, TRAILING.__contains__), np.full(len(marked), 2)
         )
-        self._learn_with_spacy(list(compress(rest, map(not_, is_marked))))
-        return np.fromiter(map(self._chunks.__getitem__, chunks), np.int64, len(chunks))
+        numbers[rest_at[~is_marked]] = self._learn_with_spacy(list(compress(rest, ~is_marked)))
+        return numbers
 
-    def _store(self, chunks: list[str], ids: list[int] | np.ndarray, counts: np.ndarray) -> None:
-        """Cache these chunks, whose token ids are `ids`, `counts[i]` for chunk i."""
+    def _store(
+        self, chunks: list[str], ids: list[int] | np.ndarray, counts: np.ndarray
+    ) -> np.ndarray:
+        """Cache these chunks, whose token ids are `ids`, `counts[i]` for chunk i; their
+        numbers."""
         number = len(self._chunks)
         self._chunks.update(zip(chunks, range(number, number + len(chunks)), strict=True))
         self._first.extend(len(self._tokens.values) + np.cumsum(counts) - counts)
         self._count.extend(counts)
         self._tokens.extend(ids)
+        return np.arange(number, number + len(chunks))
 
     def _splits_period(self, chunk: str) -> bool:
         """Whether spaCy's suffix rule cuts the final `.` alone off `chunk` (after a
@@ -203,9 +201,9 @@ class WordSplitter:
         suffix = self._spacy.suffix_search(chunk)
         return suffix is not None and suffix.start() == len(chunk) - 1
 
-    def _learn_with_spacy(self, chunks: list[str]) -> None:
+    def _learn_with_spacy(self, chunks: list[str]) -> np.ndarray:
         if not chunks:
-            return
+            return np.zeros(0, np.int64)
         from spacy.attrs import IDX, IS_PUNCT, ORTH
 
         doc = self._spacy(" ".join(chunks))
@@ -221,7 +219,7 @@ class WordSplitter:
         ids = self.vocabulary.ids_of(texts, punct.__getitem__)
         ids = np.where([bool(text) for text in texts], ids, -1)[which]
         kept = ids >= 0  # whitespace tokens are dropped, as datatrove strips them
-        self._store(chunks, ids[kept], np.bincount(owners[kept], minlength=len(chunks)))
+        return self._store(chunks, ids[kept], np.bincount(owners[kept], minlength=len(chunks)))
 
 
 class GrowingArray:
