@@ -126,7 +126,6 @@ def extract_main_text(html: str) -> str:
     body = tree.body
     if body is None:
         return ""
-    tree.strip_tags(list(DROPPED_TAGS))
     root = measure(body)
     cut_boilerplate(root)
     container = densest_container(root)
@@ -186,20 +185,23 @@ def measure(body: LexborNode) -> Block:
     root = Block(body, "body", None, text=own, inline=own)
     owners = {body.mem_id: (root, False)}  # element → its block, and whether it is in a link
     blocks = [root]
-    hidden = []
+    dropped = []  # the frame tags and hidden elements, cut after the walk
     nodes = body.traverse()
     next(nodes)  # the body itself
     for node in nodes:
         owner = owners.get(node.parent.mem_id)
-        if owner is None:  # inside a hidden element
+        if owner is None:  # inside a dropped element
             continue
         parent, in_link = owner
         tag = node.tag
         if tag is None or tag[0] in "-!":  # a comment, a doctype
             continue
+        if tag in DROPPED_TAGS:
+            dropped.append(node)
+            continue
         mark = _mark(node, tag)
         if mark == HIDDEN:
-            hidden.append(node)
+            dropped.append(node)
             continue
         in_link = in_link or tag == "a"
         own = len(node.text(deep=False).strip())
@@ -214,7 +216,7 @@ def measure(body: LexborNode) -> Block:
             holder.linked += own
             holder.inline_linked += own
         owners[node.mem_id] = (holder, in_link)
-    for node in hidden:
+    for node in dropped:
         node.decompose()
     for block in reversed(blocks):  # children before parents
         parent = block.parent
