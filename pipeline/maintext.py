@@ -6,7 +6,7 @@ element, inline ones adding to their parent: its text, the part of it inside lin
 whether its class, id or ARIA role names it as boilerplate (navigation, cookie banners,
 comments, share bars, related links; a teaser only when it links elsewhere). Frame tags
 (nav, footer, aside, scripts, forms' controls) and hidden elements go first.
-Boilerplate-named blocks, forms and link lists (a story card that is all link among them)
+Boilerplate-named blocks, image boxes with a short legend, forms and link lists (a story card that is all link among them)
 are then cut unless one holds most of the page's text (a wrapper named `has-sidebar` is not
 a sidebar, an ASP.NET page is one form), each with the heading that titles it. Each
 paragraph votes with its unlinked text, and the main text is the deepest element that
@@ -50,6 +50,8 @@ too: another story's card in a list of them)."""
 LIST_TITLES = frozenset({"h2", "h3", "h4", "h5", "h6"})
 """Headings that may title a list (the <h1> titles the page)."""
 NOT_AT_THE_END = LIST_TITLES | {"a"}
+LEGEND_TAGS = frozenset({"div", "span", "section"})
+"""Boxes that may hold an image and its legend (a paragraph or list item with an image is text)."""
 # fmt: on
 
 BOILERPLATE_NAMES = re.compile(
@@ -92,6 +94,8 @@ MIN_PARAGRAPH = 25
 """Characters a block needs before it votes for its ancestors."""
 LINK_LIST_DENSITY = 0.5
 """Above this share of linked text, a list, box or heading is navigation, not text."""
+LEGEND = 100
+"""Characters of text below which a box with an image is the image's legend and credit."""
 MAIN_SHARE = 0.85
 """Share of all paragraph votes the main container must hold."""
 SIBLING_VOTES = 0.05
@@ -113,6 +117,7 @@ class Block:
     text: int = 0
     linked: int = 0
     votes: int = 0
+    images: int = 0
     children: list[Block] = field(default_factory=list)
 
     @property
@@ -204,6 +209,8 @@ def measure(body: LexborNode) -> Block:
             dropped.append(node)
             continue
         in_link = in_link or tag == "a"
+        if tag == "img":
+            parent.images += 1
         own = len(node.text(deep=False).strip())
         holder = parent  # an unmarked inline element's text is its parent's (a link's, linked)
         if mark or tag in BLOCK_TAGS or tag in LINK_LIST_TAGS:
@@ -229,6 +236,7 @@ def measure(body: LexborNode) -> Block:
             parent.text += block.text
             parent.linked += block.linked
             parent.votes += block.votes
+            parent.images += block.images
     return root
 
 
@@ -243,6 +251,7 @@ def cut_boilerplate(root: Block) -> None:
         for child in block.children:
             link_list = child.tag in LINK_LIST_TAGS and child.link_density > LINK_LIST_DENSITY
             boilerplate = child.mark == BOILERPLATE or (child.mark == TEASER and child.linked > 0)
+            boilerplate = boilerplate or _is_legend(child)
             if (boilerplate or link_list) and child.votes <= limit:
                 _cut(block, child)
                 if child.linked and kept and kept[-1].tag in LIST_TITLES:  # it titled the links
@@ -251,6 +260,11 @@ def cut_boilerplate(root: Block) -> None:
                 kept.append(child)
         block.children = kept
         stack.extend(kept)
+
+
+def _is_legend(block: Block) -> bool:
+    """A box of an image and a line or two: its legend and credit, a <figure> without the tag."""
+    return block.images > 0 and block.text < LEGEND and block.tag in LEGEND_TAGS
 
 
 def _cut(block: Block, child: Block) -> None:

@@ -108,3 +108,11 @@ def test_a_heading_the_main_text_would_end_with_is_dropped():
 def test_a_link_the_main_text_would_end_with_is_dropped():
     text = extract_main_text(article('<a href="/news">Back to the list of all news</a>'))
     assert text.endswith(SECOND)
+
+
+def test_an_image_box_with_a_short_legend_is_cut_but_a_paragraph_with_an_image_is_kept():
+    legend = '<div class="pic"><img src="/port.jpg"><span>The harbour at dawn. (Photo: Ana Ruiz)</span></div>'
+    inline = f'<p><img src="/tide.png">{LEAD}</p>'
+    text = extract_main_text(article(legend, inline))
+    assert PARAGRAPH in text and LEAD in text
+    assert "Photo" not in text
