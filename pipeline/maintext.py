@@ -49,6 +49,7 @@ LINK_LIST_TAGS = frozenset({
 too: another story's card in a list of them)."""
 LIST_TITLES = frozenset({"h2", "h3", "h4", "h5", "h6"})
 """Headings that may title a list (the <h1> titles the page)."""
+HEADINGS = LIST_TITLES | {"h1"}
 NOT_AT_THE_END = LIST_TITLES | {"a"}
 LEGEND_TAGS = frozenset({"div", "span", "section"})
 """Boxes that may hold an image and its legend (a paragraph or list item with an image is text)."""
@@ -375,6 +376,8 @@ def _mark(node: LexborNode, tag: str) -> str:
         return ""
     if tag == "form" or attributes.get("role") in BOILERPLATE_ROLES:
         return BOILERPLATE
+    if tag in HEADINGS:  # its id is an anchor spelled from its own words, not a template's name
+        return _named_like(attributes.get("class") or "")
     return _named_like(f"{attributes.get('class') or ''} {attributes.get('id') or ''}")
 
 

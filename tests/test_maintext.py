@@ -116,3 +116,11 @@ def test_an_image_box_with_a_short_legend_is_cut_but_a_paragraph_with_an_image_i
     text = extract_main_text(article(legend, inline))
     assert PARAGRAPH in text and LEAD in text
     assert "Photo" not in text
+
+
+def test_a_headings_id_is_its_anchor_not_a_boilerplate_name():
+    heading = (
+        '<h3 id="most-sailors-check-the-tides-every-morning">Most sailors check the tides</h3>'
+    )
+    text = extract_main_text(article(heading, f"<p>{LEAD}</p>"))
+    assert "Most sailors check the tides" in text
