@@ -305,8 +305,11 @@ def with_lead(container: Block) -> list[Block]:
 
     A lead (teaser, intro, standfirst) often sits in the article's header, a branch apart
     from the body that holds most of the text: one unlinked paragraph is enough to keep it.
+    A page without an <article> or <main> keeps only the container's own earlier siblings:
+    higher up, the blocks before it are the page's, not the article's.
     """
     lead: list[Block] = []
+    nearest: list[Block] = []  # the container's own earlier siblings
     block = container
     while block.parent is not None and block.tag not in ARTICLE_TAGS:
         earlier = block.parent.children[: block.parent.children.index(block)]
@@ -315,8 +318,10 @@ def with_lead(container: Block) -> list[Block]:
             for sibling in earlier
             if sibling.votes >= MIN_PARAGRAPH and sibling.link_density < SIBLING_LINK_DENSITY
         ]
+        if block is container:
+            nearest = list(lead)
         block = block.parent
-    return lead if block.tag != "body" else []
+    return lead if block.tag != "body" else nearest
 
 
 def _subtract(block: Block | None, child: Block) -> None:

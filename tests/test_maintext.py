@@ -124,3 +124,12 @@ def test_a_headings_id_is_its_anchor_not_a_boilerplate_name():
     )
     text = extract_main_text(article(heading, f"<p>{LEAD}</p>"))
     assert "Most sailors check the tides" in text
+
+
+def test_without_an_article_element_the_lead_beside_the_body_is_kept():
+    body = "".join(f"<p>{PARAGRAPH}</p><p>{SECOND}</p>" for _ in range(8))  # the lead: < 5%
+    html = page(
+        f'<div class="story"><p class="intro">{LEAD}</p><div class="body">{body}</div></div>'
+    )
+    text = extract_main_text(html)
+    assert text.startswith(LEAD)
