@@ -56,20 +56,23 @@ LEGEND_TAGS = frozenset({"div", "span", "section"})
 # fmt: on
 
 BOILERPLATE_NAMES = re.compile(
-    r"comment|disqus|share|sharing|social|newsletter|subscri|cookie|consent|gdpr|related|"
-    r"sidebar|breadcrumb|footer|nav(?<![a-z0-9]nav)|menu|byline|author|"
-    r"tag(?<![a-z0-9]tag)s?(?!\S)|tags?-?(list|cloud)|"
-    r"banner|advert|ad(?<![a-z0-9]ad)s?(?![a-z0-9])|sponsor|promo(?!ted)|popup|modal|"
-    r"pagination|pager|print|rating|recommend|more-|most-|popular|login|signup|skip|toolbar|"
-    r"masthead|meta(?<![a-z0-9]meta)(?![a-z0-9])|post-?meta|"
-    r"date(?<![a-z0-9]date)s?(?![a-z0-9])|time(?<![a-z0-9]time)s?(?![a-z0-9])|"
-    r"caption|credit|copyright|avatar|shariff|outbrain|taboola",
+    r"a(?:dvert|d(?<![a-z0-9]ad)s?(?![a-z0-9])|uthor|vatar)|"
+    r"b(?:anner|readcrumb|yline)|"
+    r"c(?:aption|omment|onsent|ookie|opyright|redit)|"
+    r"d(?:ate(?<![a-z0-9]date)s?(?![a-z0-9])|isqus)|"
+    r"footer|gdpr|login|outbrain|"
+    r"m(?:asthead|enu|eta(?<![a-z0-9]meta)(?![a-z0-9])|odal|ore-|ost-)|"
+    r"n(?:av(?<![a-z0-9]nav)|ewsletter)|"
+    r"p(?:ager|agination|opular|opup|ost-?meta|rint|romo(?!ted))|"
+    r"r(?:ating|ecommend|elated)|"
+    r"s(?:hare|haring|hariff|idebar|ignup|kip|ocial|ponsor|ubscri)|"
+    r"t(?:ag(?<![a-z0-9]tag)s?(?!\S)|ags?-?(?:list|cloud)|aboola|ime(?<![a-z0-9]time)s?(?![a-z0-9])|oolbar)",
 )
 """Class/id fragments (lower-cased) of elements that are not the main text. Short words count
 only as a whole part of a name (`ad`, `meta`, `date`, not `head`, `metadata`, `update`) and
-`tag` not as WordPress's `tag-<term>` post class. Every branch starts with a letter, its
-boundary looked behind afterwards: then the regex engine skips ahead to the letters a
-branch can start with, three times faster on real class lists."""
+`tag` not as WordPress's `tag-<term>` post class. The fragments are grouped by their first
+letter, their boundary looked behind afterwards: the regex engine then tries one group per
+position instead of every fragment, several times faster on real class lists."""
 
 HIDDEN, BOILERPLATE, TEASER = "hidden", "boilerplate", "teaser"
 """An element's marks. A teaser (a class/id fragment) is boilerplate when it holds a link:
