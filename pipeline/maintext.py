@@ -308,11 +308,12 @@ def with_lead(container: Block) -> list[Block]:
 
     A lead (teaser, intro, standfirst) often sits in the article's header, a branch apart
     from the body that holds most of the text: one unlinked paragraph is enough to keep it.
-    A page without an <article> or <main> keeps only the container's own earlier siblings:
-    higher up, the blocks before it are the page's, not the article's.
+    A page without an <article> or <main> keeps only the nearest earlier siblings (of the
+    container or of the wrappers that hold nothing else): higher up, the blocks before it are
+    the page's, not the article's.
     """
     lead: list[Block] = []
-    nearest: list[Block] = []  # the container's own earlier siblings
+    nearest: list[Block] | None = None
     block = container
     while block.parent is not None and block.tag not in ARTICLE_TAGS:
         earlier = block.parent.children[: block.parent.children.index(block)]
@@ -321,10 +322,10 @@ def with_lead(container: Block) -> list[Block]:
             for sibling in earlier
             if sibling.votes >= MIN_PARAGRAPH and sibling.link_density < SIBLING_LINK_DENSITY
         ]
-        if block is container:
+        if nearest is None and earlier:
             nearest = list(lead)
         block = block.parent
-    return lead if block.tag != "body" else nearest
+    return lead if block.tag != "body" else nearest or []
 
 
 def _subtract(block: Block | None, child: Block) -> None:

@@ -128,8 +128,14 @@ def test_a_headings_id_is_its_anchor_not_a_boilerplate_name():
 
 def test_without_an_article_element_the_lead_beside_the_body_is_kept():
     body = "".join(f"<p>{PARAGRAPH}</p><p>{SECOND}</p>" for _ in range(8))  # the lead: < 5%
-    html = page(
-        f'<div class="story"><p class="intro">{LEAD}</p><div class="body">{body}</div></div>'
+    beside = f'<div class="story"><p class="intro">{LEAD}</p><div class="body">{body}</div></div>'
+    assert extract_main_text(page(beside)).startswith(LEAD)
+
+
+def test_without_an_article_element_the_lead_beside_the_bodys_wrapper_is_kept():
+    body = "".join(f"<p>{PARAGRAPH}</p><p>{SECOND}</p>" for _ in range(8))
+    wrapped = (
+        f'<div class="story"><p class="intro">{LEAD}</p>'
+        f'<div class="wrap"><div class="body">{body}</div></div></div>'
     )
-    text = extract_main_text(html)
-    assert text.startswith(LEAD)
+    assert extract_main_text(page(wrapped)).startswith(LEAD)
