@@ -6,14 +6,14 @@ element, inline ones adding to their parent: its text, the part of it inside lin
 whether its class, id or ARIA role names it as boilerplate (navigation, cookie banners,
 comments, share bars, related links; a teaser only when it links elsewhere). Frame tags
 (nav, footer, aside, scripts, forms' controls) and hidden elements go first.
-Boilerplate-named blocks, image boxes with a short legend, forms and link lists (a story card that is all link among them)
-are then cut unless one holds most of the page's text (a wrapper named `has-sidebar` is not
-a sidebar, an ASP.NET page is one form), each with the heading that titles it. Each
-paragraph votes with its unlinked text, and the main text is the deepest element that
-still holds 85% of all votes: deep enough to leave the page frame behind, high enough
-to keep an article that its template splits into several boxes, with the lead paragraphs
-that its article's header holds apart from the body. Headings and links it would end with
-go (trafilatura's "not at the end"). The page's <h1> is kept as its title. Blocks become
+Boilerplate-named blocks, image boxes with a short legend, forms and link lists (a story card
+that is all link among them) are then cut unless one holds most of the page's text (a wrapper
+named `has-sidebar` is not a sidebar, an ASP.NET page is one form), each with the heading
+that titles it. Each paragraph votes with its unlinked text, and the main text is the deepest
+element that still holds 85% of all votes: deep enough to leave the page frame behind, high
+enough to keep an article that its template splits into several boxes, with the lead
+paragraphs that its article's header holds apart from the body. Headings and links it would
+end with go (trafilatura's "not at the end"). The page's <h1> is kept as its title. Blocks become
 lines, list items `• ` lines, table cells are joined by ` | `.
 """
 
@@ -66,7 +66,8 @@ BOILERPLATE_NAMES = re.compile(
     r"p(?:ager|agination|opular|opup|ost-?meta|rint|romo(?!ted))|"
     r"r(?:ating|ecommend|elated)|"
     r"s(?:hare|haring|hariff|idebar|ignup|kip|ocial|ponsor|ubscri)|"
-    r"t(?:ag(?<![a-z0-9]tag)s?(?!\S)|ags?-?(?:list|cloud)|aboola|ime(?<![a-z0-9]time)s?(?![a-z0-9])|oolbar)",
+    r"t(?:ag(?<![a-z0-9]tag)s?(?!\S)|ags?-?(?:list|cloud)|aboola|"
+    r"ime(?<![a-z0-9]time)s?(?![a-z0-9])|oolbar)",
 )
 """Class/id fragments (lower-cased) of elements that are not the main text. Short words count
 only as a whole part of a name (`ad`, `meta`, `date`, not `head`, `metadata`, `update`) and
