@@ -413,6 +413,5 @@ def _collapse(text: str) -> str:
 
 
 def _tidy(text: str) -> str:
-    lines = (_collapse(line) for line in text.split("\n"))
-    tidy = [line for line in lines if line and line not in ("•", "|")]
-    return "\n".join(tidy)
+    lines = (" ".join(line.split()) for line in text.split("\n") if line and not line.isspace())
+    return "\n".join(line for line in lines if line not in ("•", "|"))
