@@ -130,8 +130,8 @@ class Block:
         return self.linked / self.text if self.text else 0.0
 
 
-def extract_main_text(html: str) -> str:
-    """The main text of one HTML page, '' when it has none."""
+def extract_main_text(html: str | bytes) -> str:
+    """The main text of one HTML page (decoded, or UTF-8 bytes), '' when it has none."""
     tree = LexborHTMLParser(html)
     body = tree.body
     if body is None:
