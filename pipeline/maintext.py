@@ -63,7 +63,7 @@ BOILERPLATE_NAMES = re.compile(
     r"footer|gdpr|login|outbrain|"
     r"m(?:asthead|enu|eta(?<![a-z0-9]meta)(?![a-z0-9])|odal|ore-|ost-)|"
     r"n(?:av(?<![a-z0-9]nav)|ewsletter)|"
-    r"p(?:ager|agination|opular|opup|ost-?meta|rint|romo(?!ted))|"
+    r"p(?:ager|agination|opular|opup|ost-?meta|romo(?!ted))|"
     r"r(?:ating|ecommend|elated)|"
     r"s(?:hare|haring|hariff|idebar|ignup|kip|ocial|ponsor|ubscri)|"
     r"t(?:ag(?<![a-z0-9]tag)s?(?!\S)|ags?-?(?:list|cloud)|aboola|"

@@ -139,3 +139,8 @@ def test_without_an_article_element_the_lead_beside_the_bodys_wrapper_is_kept():
         f'<div class="wrap"><div class="body">{body}</div></div></div>'
     )
     assert extract_main_text(page(wrapped)).startswith(LEAD)
+
+
+def test_print_in_a_class_name_is_a_print_layout_not_boilerplate():
+    text = extract_main_text(article(f'<div class="recipe-print-step"><p>{LEAD}</p></div>'))
+    assert LEAD in text
