@@ -6,20 +6,21 @@ element, inline ones adding to their parent: its text, the part of it inside lin
 whether its class, id or ARIA role names it as boilerplate (navigation, cookie banners,
 comments, share bars, related links; a teaser only when it links elsewhere). Frame tags
 (nav, footer, aside, scripts, forms' controls) and hidden elements go first.
-Boilerplate-named blocks, image boxes with a short legend, forms and link lists (a story card
-that is all link among them) are then cut unless one holds most of the page's text (a wrapper
-named `has-sidebar` is not a sidebar, an ASP.NET page is one form), each with the heading
-that titles it. Each paragraph votes with its unlinked text, and the main text is the deepest
-element that still holds 85% of all votes: deep enough to leave the page frame behind, high
-enough to keep an article that its template splits into several boxes, with the lead
-paragraphs that its article's header holds apart from the body. Headings and links it would
-end with go (trafilatura's "not at the end"). The page's <h1> is kept as its title. Blocks become
-lines, list items `• ` lines, table cells are joined by ` | `.
+Boilerplate-named blocks, image boxes with a short legend, grids of teaser cards, forms and
+link lists (a story card that is all link among them) are then cut unless one holds most of
+the page's text (a wrapper named `has-sidebar` is not a sidebar, an ASP.NET page is one
+form), each with the heading that titles it. Each paragraph votes with its unlinked text, and
+the main text is the deepest element that still holds 85% of all votes: deep enough to leave
+the page frame behind, high enough to keep an article that its template splits into several
+boxes, with the lead paragraphs that its article's header holds apart from the body.
+Headings and links it would end with go (trafilatura's "not at the end"). The page's <h1> is
+kept as its title. Blocks become lines, list items `• ` lines, table cells are joined by ` | `.
 """
 
 from __future__ import annotations
 
 import re
+from collections import Counter
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -101,6 +102,9 @@ LINK_LIST_DENSITY = 0.5
 """Above this share of linked text, a list, box or heading is navigation, not text."""
 LEGEND = 100
 """Characters of text below which a box with an image is the image's legend and credit."""
+CARDS = 3
+CARD_TEXT = 500
+"""Characters a teaser card holds at most: a title and a line or two."""
 MAIN_SHARE = 0.85
 """Share of all paragraph votes the main container must hold."""
 SIBLING_VOTES = 0.05
@@ -256,7 +260,7 @@ def cut_boilerplate(root: Block) -> None:
         for child in block.children:
             link_list = child.tag in LINK_LIST_TAGS and child.link_density > LINK_LIST_DENSITY
             boilerplate = child.mark == BOILERPLATE or (child.mark == TEASER and child.linked > 0)
-            boilerplate = boilerplate or _is_legend(child)
+            boilerplate = boilerplate or _is_legend(child) or _is_card_grid(child)
             if (boilerplate or link_list) and child.votes <= limit:
                 _cut(block, child)
                 if child.linked and kept and kept[-1].tag in LIST_TITLES:  # it titled the links
@@ -265,6 +269,19 @@ def cut_boilerplate(root: Block) -> None:
                 kept.append(child)
         block.children = kept
         stack.extend(kept)
+
+
+def _is_card_grid(block: Block) -> bool:
+    """CARDS or more sibling boxes of one class, each a picture, a link and a few lines: the
+    teasers of other pages ("More on this", "Latest stories"), whatever their heading says."""
+    if len(block.children) < CARDS:
+        return False
+    kinds = Counter(
+        (card.tag, card.node.attributes.get("class"))
+        for card in block.children
+        if card.images and card.linked and card.text <= CARD_TEXT
+    )
+    return any(count >= CARDS and css_class for (_, css_class), count in kinds.items())
 
 
 def _is_legend(block: Block) -> bool:

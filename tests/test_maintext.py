@@ -144,3 +144,13 @@ def test_without_an_article_element_the_lead_beside_the_bodys_wrapper_is_kept():
 def test_print_in_a_class_name_is_a_print_layout_not_boilerplate():
     text = extract_main_text(article(f'<div class="recipe-print-step"><p>{LEAD}</p></div>'))
     assert LEAD in text
+
+
+def test_a_grid_of_teaser_cards_is_cut():
+    card = (
+        '<div class="card"><a href="/{n}"><img src="/{n}.jpg">Storm warning {n} lifted</a>'
+        "<p>The coastguard lifted the storm warning for the northern harbour this morning.</p></div>"
+    )
+    grid = f'<div class="grid">{"".join(card.format(n=n) for n in range(3))}</div>'
+    text = extract_main_text(article(grid))
+    assert PARAGRAPH in text and "coastguard" not in text
