@@ -5,7 +5,8 @@ trafilatura's quality at a fraction of its time), `resiliparse` (its DOM parser 
 main-content heuristics, fast, keeps more boilerplate) and `trafilatura`
 (`include_comments=False, include_tables=True`, the reference, slow).
 The bytes are decoded first: valid UTF-8 is taken as UTF-8 whatever the header says
-(mislabelled pages are common), otherwise the declared charset, otherwise a detected one.
+(mislabelled pages are common), otherwise the declared charset, otherwise a detected one
+(valid UTF-8 goes to the tokenmill engine's parser as the bytes it is).
 Removes `empty_text` (no main text found); errors `extract_error` (the engine raised) and
 `extract_timeout` (the page alone ran past `timeout`: a deep enough tree keeps lexbor busy
 for minutes).
@@ -20,7 +21,7 @@ from typing import Literal
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipeline.engines import ENGINES
+from pipeline.engines import ENGINES, UTF8_BYTES_ENGINES
 from pipeline.stage import Stage, TimeBudget, Verdict
 
 
@@ -37,6 +38,16 @@ def decode_html(body: bytes, declared: str | None) -> str:
         return bytes_to_str(body, detect_encoding(body), errors="replace")
 
 
+def is_utf8(body: bytes) -> bool:
+    if body.isascii():
+        return True
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
 class Extract(Stage):
     """Turns each page's HTML into its main text, dropping pages where none is found."""
 
@@ -50,13 +61,15 @@ class Extract(Stage):
         if "html" not in table.column_names:
             return Verdict(table)
         engine = ENGINES[self.params.engine]
+        takes_bytes = self.params.engine in UTF8_BYTES_ENGINES
         texts: list[str | None] = []
         errors: list[str | None] = []
         for body, charset in zip(
             table.column("html").to_pylist(), table["charset"].to_pylist(), strict=True
         ):
             try:
-                texts.append(engine(decode_html(body, charset)).strip())
+                html = body if takes_bytes and is_utf8(body) else decode_html(body, charset)
+                texts.append(engine(html).strip())
                 errors.append(None)
             except Exception:  # one bad page must not stop the shard
                 texts.append(None)

@@ -23,6 +23,17 @@ def test_charsets_are_decoded_whatever_the_label(encoding, declared):
     assert ACCENTED in decode_html(body, declared)
 
 
+@pytest.mark.parametrize(
+    ("encoding", "declared"),
+    [("utf-8", "iso-8859-1"), ("iso-8859-1", "utf-8"), ("cp1252", None)],
+)
+def test_the_tokenmill_engine_reads_utf8_bytes_as_utf8_and_the_rest_decoded(encoding, declared):
+    body = html_page("Gare", body=f"<p>{ACCENTED}</p>", lang="fr").encode(encoding)
+    table = batch([body]).set_column(2, "charset", pa.array([declared], pa.string()))
+    verdict = Extract(Extract.Params(engine="tokenmill")).process(table)
+    assert ACCENTED in verdict.table.column("text")[0].as_py()
+
+
 def batch(pages: list[bytes]) -> pa.Table:
     return pa.table(
         {

@@ -108,3 +108,52 @@ def test_a_heading_the_main_text_would_end_with_is_dropped():
 def test_a_link_the_main_text_would_end_with_is_dropped():
     text = extract_main_text(article('<a href="/news">Back to the list of all news</a>'))
     assert text.endswith(SECOND)
+
+
+def test_an_image_box_with_a_short_legend_is_cut_but_a_paragraph_with_an_image_is_kept():
+    legend = (
+        '<div class="pic"><img src="/port.jpg">'
+        "<span>The harbour at dawn. (Photo: Ana Ruiz)</span></div>"
+    )
+    inline = f'<p><img src="/tide.png">{LEAD}</p>'
+    text = extract_main_text(article(legend, inline))
+    assert PARAGRAPH in text and LEAD in text
+    assert "Photo" not in text
+
+
+def test_a_headings_id_is_its_anchor_not_a_boilerplate_name():
+    heading = (
+        '<h3 id="most-sailors-check-the-tides-every-morning">Most sailors check the tides</h3>'
+    )
+    text = extract_main_text(article(heading, f"<p>{LEAD}</p>"))
+    assert "Most sailors check the tides" in text
+
+
+def test_without_an_article_element_the_lead_beside_the_body_is_kept():
+    body = "".join(f"<p>{PARAGRAPH}</p><p>{SECOND}</p>" for _ in range(8))  # the lead: < 5%
+    beside = f'<div class="story"><p class="intro">{LEAD}</p><div class="body">{body}</div></div>'
+    assert extract_main_text(page(beside)).startswith(LEAD)
+
+
+def test_without_an_article_element_the_lead_beside_the_bodys_wrapper_is_kept():
+    body = "".join(f"<p>{PARAGRAPH}</p><p>{SECOND}</p>" for _ in range(8))
+    wrapped = (
+        f'<div class="story"><p class="intro">{LEAD}</p>'
+        f'<div class="wrap"><div class="body">{body}</div></div></div>'
+    )
+    assert extract_main_text(page(wrapped)).startswith(LEAD)
+
+
+def test_print_in_a_class_name_is_a_print_layout_not_boilerplate():
+    text = extract_main_text(article(f'<div class="recipe-print-step"><p>{LEAD}</p></div>'))
+    assert LEAD in text
+
+
+def test_a_grid_of_teaser_cards_is_cut():
+    card = (
+        '<div class="card"><a href="/{n}"><img src="/{n}.jpg">Storm warning {n} lifted</a>'
+        "<p>The coastguard lifted the storm warning for the northern harbour today.</p></div>"
+    )
+    grid = f'<div class="grid">{"".join(card.format(n=n) for n in range(3))}</div>'
+    text = extract_main_text(article(grid))
+    assert PARAGRAPH in text and "coastguard" not in text
