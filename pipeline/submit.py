@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from ray.exceptions import AuthenticationError
 from ray.job_submission import JobSubmissionClient
 
 from pipeline.cluster import TOKEN_HELP, shipped_code
@@ -34,9 +35,11 @@ def job_client(address: str | None) -> JobSubmissionClient:
     try:
         return JobSubmissionClient(address)
     except (ConnectionError, RuntimeError, ValueError) as err:
-        where = address or "RAY_API_SERVER_ADDRESS / RAY_ADDRESS"
-        message = f"--address {where}: no Ray Jobs API there ({err}); {TOKEN_HELP}"
-        raise ConfigError(message) from None
+        message = f"no Ray Jobs API there ({err})"
+    except AuthenticationError as err:  # its text runs to paragraphs: the first line says it
+        message = f"the Ray Jobs API refused us ({str(err).splitlines()[0]})"
+    where = address or "RAY_API_SERVER_ADDRESS / RAY_ADDRESS"
+    raise ConfigError(f"--address {where}: {message}; {TOKEN_HELP}") from None
 
 
 @dataclass(frozen=True)

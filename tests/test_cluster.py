@@ -134,6 +134,10 @@ def test_a_wrong_token_is_one_line_naming_what_to_set(head, tmp_path):
     assert done.returncode == 2
     assert "cannot join the cluster" in done.stderr and "RAY_AUTH_TOKEN" in done.stderr
     assert "Traceback" not in done.stderr
+    submitted = tokenmill(["submit", str(config), "--address", head.dashboard], wrong)
+    assert submitted.returncode == 2
+    assert "refused" in submitted.stderr and "RAY_AUTH_TOKEN" in submitted.stderr
+    assert "Traceback" not in submitted.stderr
 
 
 def test_train_runs_its_ranks_on_ray_train(head, tmp_path):
