@@ -196,8 +196,10 @@ class Signals:
 
 
 class _NGramTable:
-    """Rolling n-gram hashes (each n from the n-1 ones), and the repeated n-grams found by
-    grouping all unigrams once and, for every longer n, only the candidates."""
+    """The repeated n-grams, level by level: an n-gram can occur twice in its text only
+    where the two (n-1)-grams inside it both do, so after the unigrams only those
+    candidates are hashed (each hash rolled on from its (n-1)-gram's) and grouped, a small
+    share of the text."""
 
     def __init__(self, signals: Signals) -> None:
         self.signals = signals
@@ -205,52 +207,48 @@ class _NGramTable:
         self.unigram = (ids + np.uint64(1)) * HASH_MULTIPLIER
         owner = signals.word_owner
         self.next_in_text = np.append(owner[1:] == owner[:-1], False)  # per word
-        self.hashes = {1: self.unigram}
-        self._repeated_starts: dict[int, np.ndarray] = {}
+        self._repeated: dict[int, NGrams] = {}
 
     def repeated(self, n: int) -> NGrams:
-        return self._at(n, self._repeated_at(n))
+        if n not in self._repeated:
+            candidates = self._unigrams() if n == 1 else self._joined(self.repeated(n - 1))
+            self._repeated[n] = candidates.repeated()
+        return self._repeated[n]
 
     def first(self, n: int) -> NGrams:
         words = self.signals.words
-        return self._at(n, words.offsets[:-1][words.counts >= n])
+        starts = words.offsets[:-1][words.counts >= n]
+        hashes = self.unigram[starts]
+        for k in range(1, n):
+            hashes = _rolled(hashes, self.unigram[starts + k])
+        return self._at(n, starts, hashes)
 
-    def _repeated_at(self, n: int) -> np.ndarray:
-        """The word positions where an n-gram occurring twice in its text starts. Only
-        positions where both (n-1)-grams inside occur twice can hold one, so just those
-        are grouped: after the unigrams, a small share of the text."""
-        if n not in self._repeated_starts:
-            if n == 1:
-                candidates = self._at(1, np.arange(len(self.unigram)))
-            else:
-                shorter = np.zeros(len(self.unigram) + 1, bool)
-                shorter[self._repeated_at(n - 1)] = True
-                # Inside one text: a bigram could otherwise reach into the next text.
-                pairs = shorter[:-1] & shorter[1:] & self.next_in_text
-                candidates = self._at(n, np.flatnonzero(pairs))
-            groups = candidates.groups
-            self._repeated_starts[n] = candidates.start[groups.count[groups.of] >= 2]
-        return self._repeated_starts[n]
+    def _unigrams(self) -> NGrams:
+        return self._at(1, np.arange(len(self.unigram)), self.unigram)
 
-    def _at(self, n: int, starts: np.ndarray) -> NGrams:
+    def _joined(self, shorter: NGrams) -> NGrams:
+        """The n-grams made of two overlapping (n-1)-grams of `shorter` in one text."""
+        starts = shorter.start
+        joins = np.flatnonzero((starts[1:] == starts[:-1] + 1) & self.next_in_text[starts[:-1]])
+        starts = starts[joins]
+        hashes = _rolled(shorter.hashes[joins], self.unigram[starts + shorter.n])
+        return self._at(shorter.n + 1, starts, hashes)
+
+    def _at(self, n: int, starts: np.ndarray, hashes: np.ndarray) -> NGrams:
         """The n-grams starting at these word positions (each inside its text)."""
         sums = self.signals._word_length_sums
         return NGrams(
             n=n,
             owner=self.signals.word_owner[starts],
             start=starts,
-            hashes=self._hashes(n)[starts],
+            hashes=hashes,
             chars=sums[starts + n] - sums[starts],
         )
 
-    def _hashes(self, n: int) -> np.ndarray:
-        if n not in self.hashes:
-            shorter = self._hashes(n - 1)
-            extended = shorter.copy()
-            starts = max(len(shorter) - n + 1, 0)  # none when the batch has fewer words
-            extended[:starts] = shorter[:starts] * np.uint64(1_000_003) + self.unigram[n - 1 :]
-            self.hashes[n] = extended
-        return self.hashes[n]
+
+def _rolled(hashes: np.ndarray, next_word: np.ndarray) -> np.ndarray:
+    """The hashes of n-grams extended by one word, from those of the n-grams."""
+    return hashes * np.uint64(1_000_003) + next_word
 
 
 @dataclass
@@ -263,10 +261,28 @@ class NGrams:
     start: np.ndarray
     hashes: np.ndarray
     chars: np.ndarray
+    among: tuple[NGramGroups, np.ndarray] | None = None
+    """When these are the n-grams of some groups of a larger set: its groups, and which stay."""
+
+    def repeated(self) -> NGrams:
+        """Those occurring at least twice in their text, every copy (their groups known)."""
+        twice = self.groups.count >= 2
+        keep = twice[self.groups.of]
+        return NGrams(
+            self.n,
+            self.owner[keep],
+            self.start[keep],
+            self.hashes[keep],
+            self.chars[keep],
+            among=(self.groups, twice),
+        )
 
     @cached_property
     def groups(self) -> NGramGroups:
         """Equal n-grams of a text grouped, in order of first appearance."""
+        if self.among is not None:
+            groups, kept = self.among
+            return groups.within(kept)
         of = _groups_by_first_seen(_mixed(self.owner, self.hashes))
         first = np.flatnonzero(_first_of_group(of))
         return NGramGroups(of, np.bincount(of, minlength=len(first)), first)
@@ -280,6 +296,13 @@ class NGramGroups:
     """Per group, how many n-grams it holds."""
     first: np.ndarray
     """Per group, the index of its first n-gram."""
+
+    def within(self, kept: np.ndarray) -> NGramGroups:
+        """The groups of the n-grams left when only groups `kept` (a mask) stay."""
+        members = kept[self.of]
+        position = np.cumsum(members) - 1  # of each n-gram that stays, among those
+        number = np.cumsum(kept) - 1
+        return NGramGroups(number[self.of[members]], self.count[kept], position[self.first[kept]])
 
 
 def _contiguous(array: pa.Array | pa.ChunkedArray) -> pa.Array:

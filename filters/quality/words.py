@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from itertools import compress, filterfalse, repeat
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -204,19 +205,18 @@ class WordSplitter:
     def _learn_with_spacy(self, chunks: list[str]) -> np.ndarray:
         if not chunks:
             return np.zeros(0, np.int64)
-        from spacy.attrs import IDX, IS_PUNCT, ORTH
+        from spacy.attrs import IDX, ORTH
 
         doc = self._spacy(" ".join(chunks))
         orths = doc.to_array(ORTH)
-        starts, puncts = doc.to_array([IDX, IS_PUNCT]).astype(np.int64).T
+        starts = doc.to_array(IDX).astype(np.int64)
         lengths = np.fromiter(map(len, chunks), np.int64, len(chunks))
         chunk_starts = np.concatenate([[0], np.cumsum(lengths + 1)[:-1]])
         owners = np.searchsorted(chunk_starts, starts, side="right") - 1
         strings = doc.vocab.strings
-        distinct, first, which = np.unique(orths, return_index=True, return_inverse=True)
+        distinct, which = np.unique(orths, return_inverse=True)
         texts = [strings[orth].strip() for orth in distinct.tolist()]
-        punct = dict(zip(texts, puncts[first].astype(bool).tolist(), strict=True))
-        ids = self.vocabulary.ids_of(texts, punct.__getitem__)
+        ids = self.vocabulary.ids_of(texts, punctuation_rule(self.language))
         ids = np.where([bool(text) for text in texts], ids, -1)[which]
         kept = ids >= 0  # whitespace tokens are dropped, as datatrove strips them
         return self._store(chunks, ids[kept], np.bincount(owners[kept], minlength=len(chunks)))
@@ -263,9 +263,18 @@ spaCy's Chinese cuts every character apart unless told to use jieba (as datatrov
 Japanese (SudachiPy) and Thai (PyThaiNLP) segment words by default."""
 
 
-@cache
 def spacy_tokenizer(language: str):
     """spaCy's blank pipeline tokenizer for `language` (English where spaCy has none)."""
+    return _spacy_rules(language)[0]
+
+
+def punctuation_rule(language: str) -> Callable[[str], bool]:
+    """spaCy's `is_punct` for `language`'s tokens (the C4 rules' sentence counting reads it)."""
+    return _spacy_rules(language)[1]
+
+
+@cache
+def _spacy_rules(language: str) -> tuple[Any, Callable[[str], bool]]:
     import spacy
     from spacy.attrs import IS_PUNCT
 
@@ -275,9 +284,10 @@ def spacy_tokenizer(language: str):
         nlp = spacy.blank("en")
     nlp.max_length = 10**9
     # Splitting never reads lexical attributes; computing them (shape, like_num, ...) for
-    # every new word is most of spaCy's cost. Keep only the one the C4 rules read.
+    # every new word is most of spaCy's cost, and spaCy computes them again for every rare
+    # word it meets. The one the C4 rules read is asked here, once per distinct token.
     getters = nlp.vocab.lex_attr_getters
-    nlp.vocab.lex_attr_getters = {IS_PUNCT: getters[IS_PUNCT]} if IS_PUNCT in getters else {}
+    nlp.vocab.lex_attr_getters = {}
     if hasattr(nlp.tokenizer, "prefix_search"):  # rule-based, as for most languages
         guard_affix_searches(nlp.tokenizer)
-    return nlp.tokenizer
+    return nlp.tokenizer, getters.get(IS_PUNCT, _never)
