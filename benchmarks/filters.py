@@ -5,10 +5,11 @@ in batches through datatrove's GopherRepetitionFilter → GopherQualityFilter �
 C4QualityFilter → FineWebQualityFilter (each document stops at the first that removes it,
 C4's kept lines feed FineWeb, as in a datatrove pipeline) and through our `quality: {}` (the
 same four families, same thresholds, same order). The two alternate batch by batch in one
-process, so machine load hits both alike. Prints docs/s (wall), MB/s per core (CPU time),
-the ratio, and how many documents the two decide differently.
+process, so machine load hits both alike. Our stage gets batches as a pipeline run gives it
+them (`execution.batch_size` documents; `--batch` to try others). Prints docs/s (wall), MB/s
+per core (CPU time), the ratio, and how many documents the two decide differently.
 
-    python -m benchmarks.filters [--corpora DIR] [--docs N] [--batch 64] [--pages FILE.parquet]
+    python -m benchmarks.filters [--corpora DIR] [--docs N] [--batch N] [--pages FILE.parquet]
 
 `--pages` caches the extracted pages (extraction is not what is measured here).
 """
@@ -34,6 +35,7 @@ from rich.table import Table
 
 from filters.quality.stage import Quality
 from filters.quality.words import spacy_tokenizer
+from pipeline.config import ExecutionConfig
 
 DEFAULT_CORPORA = Path(__file__).resolve().parents[2] / "shared/corpora"
 
@@ -42,7 +44,12 @@ def add_page_arguments(parser: argparse.ArgumentParser) -> None:
     """--corpora, --pages (the extracted-pages cache) and --batch, shared with word_split_check."""
     parser.add_argument("--corpora", type=Path, default=DEFAULT_CORPORA)
     parser.add_argument("--pages", type=Path, default=None, help="extracted-pages cache")
-    parser.add_argument("--batch", type=int, default=64)
+    parser.add_argument(
+        "--batch",
+        type=int,
+        default=ExecutionConfig().batch_size,
+        help="documents per batch (default: a pipeline run's, execution.batch_size)",
+    )
 
 
 def pages(corpora: Path, cache: Path | None) -> pa.Table:
