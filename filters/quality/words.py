@@ -15,6 +15,7 @@ has a letter, is only punctuation, ...), computed once per distinct token, not p
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
 from itertools import compress, filterfalse, repeat
@@ -278,10 +279,11 @@ def _spacy_rules(language: str) -> tuple[Any, Callable[[str], bool]]:
     import spacy
     from spacy.attrs import IS_PUNCT
 
-    try:
-        nlp = spacy.blank(language, config=SEGMENTERS.get(language, {}))
-    except Exception:  # no rules for this language, or they need an extra package
-        nlp = spacy.blank("en")
+    with _without_plugin_components():
+        try:
+            nlp = spacy.blank(language, config=SEGMENTERS.get(language, {}))
+        except Exception:  # no rules for this language, or they need an extra package
+            nlp = spacy.blank("en")
     nlp.max_length = 10**9
     # Splitting never reads lexical attributes; computing them (shape, like_num, ...) for
     # every new word is most of spaCy's cost, and spaCy computes them again for every rare
@@ -291,3 +293,22 @@ def _spacy_rules(language: str) -> tuple[Any, Callable[[str], bool]]:
     if hasattr(nlp.tokenizer, "prefix_search"):  # rule-based, as for most languages
         guard_affix_searches(nlp.tokenizer)
     return nlp.tokenizer, getters.get(IS_PUNCT, _never)
+
+
+@contextmanager
+def _without_plugin_components():
+    """spaCy imports every installed package's pipeline components (`spacy_factories` entry
+    points) whenever it builds a pipeline, even a blank one. presidio's imports transformers:
+    3 s of a quality stage's start-up, for a tokenizer that uses no component."""
+    from spacy.util import registry
+
+    factories = getattr(registry, "_entry_point_factories", None)
+    if factories is None:  # a spaCy that no longer works this way
+        yield
+        return
+    loads = factories.entry_points
+    factories.entry_points = False
+    try:
+        yield
+    finally:
+        factories.entry_points = loads
