@@ -153,7 +153,9 @@ def test_every_source_with_two_documents_gets_validation_documents(local_ray, tm
     trained = dict(
         db.sql(f"SELECT source, count(DISTINCT id) FROM {shards(out)} GROUP BY source").fetchall()
     )
-    assert {source: trained[source] + held.get(source, 0) for source in sizes} == sizes
+    # `single`'s one document can itself fall to the per-document draw (1 %: its id, and
+    # so its draw, follows the temporary folder's name), leaving none to train on.
+    assert {source: trained.get(source, 0) + held.get(source, 0) for source in sizes} == sizes
 
 
 def test_weighted_mixture_validation_and_manifest_counted_from_the_shards(local_ray, tmp_path):
