@@ -261,28 +261,17 @@ class NGrams:
     start: np.ndarray
     hashes: np.ndarray
     chars: np.ndarray
-    among: tuple[NGramGroups, np.ndarray] | None = None
-    """When these are the n-grams of some groups of a larger set: its groups, and which stay."""
 
     def repeated(self) -> NGrams:
-        """Those occurring at least twice in their text, every copy (their groups known)."""
-        twice = self.groups.count >= 2
-        keep = twice[self.groups.of]
+        """Those occurring at least twice in their text, every copy."""
+        keep = self.groups.count[self.groups.of] >= 2
         return NGrams(
-            self.n,
-            self.owner[keep],
-            self.start[keep],
-            self.hashes[keep],
-            self.chars[keep],
-            among=(self.groups, twice),
+            self.n, self.owner[keep], self.start[keep], self.hashes[keep], self.chars[keep]
         )
 
     @cached_property
     def groups(self) -> NGramGroups:
         """Equal n-grams of a text grouped, in order of first appearance."""
-        if self.among is not None:
-            groups, kept = self.among
-            return groups.within(kept)
         of = _groups_by_first_seen(_mixed(self.owner, self.hashes))
         first = np.flatnonzero(_first_of_group(of))
         return NGramGroups(of, np.bincount(of, minlength=len(first)), first)
@@ -296,13 +285,6 @@ class NGramGroups:
     """Per group, how many n-grams it holds."""
     first: np.ndarray
     """Per group, the index of its first n-gram."""
-
-    def within(self, kept: np.ndarray) -> NGramGroups:
-        """The groups of the n-grams left when only groups `kept` (a mask) stay."""
-        members = kept[self.of]
-        position = np.cumsum(members) - 1  # of each n-gram that stays, among those
-        number = np.cumsum(kept) - 1
-        return NGramGroups(number[self.of[members]], self.count[kept], position[self.first[kept]])
 
 
 def _contiguous(array: pa.Array | pa.ChunkedArray) -> pa.Array:
