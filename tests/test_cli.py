@@ -74,6 +74,12 @@ def test_run_then_report_from_the_command_line(tmp_path):
     assert bad.returncode == 2 and "nope" in bad.stderr
 
 
+def _ctrl_c_as_on_a_terminal() -> None:
+    """A suite started in the background (`nohup make test-slow &`) ignores SIGINT, and its
+    children inherit that: the run would never see the Ctrl-C this test sends."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.mark.ray
 def test_ctrl_c_ends_with_one_line_and_a_rerun_resumes(tmp_path):
     config = tmp_path / "job.yaml"
@@ -84,7 +90,11 @@ def test_ctrl_c_ends_with_one_line_and_a_rerun_resumes(tmp_path):
         "stages: [extract]\nexecution: {workers: 1}\n"
     )
     run = subprocess.Popen(
-        [*TOKENMILL, "run", str(config)], stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        [*TOKENMILL, "run", str(config)],
+        stderr=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        preexec_fn=_ctrl_c_as_on_a_terminal,
     )
     while not (tmp_path / "out" / "_state").exists() and run.poll() is None:
         time.sleep(0.2)
