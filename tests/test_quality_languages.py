@@ -65,6 +65,23 @@ ARTICLES = {
 }
 
 
+KOREAN_NEWS = (  # a news article in the style of a Seoul daily, written for this test
+    "서울시는 내년부터 대중교통 요금을 단계적으로 인상하겠다고 2일 밝혔다. "
+    "시는 지하철과 버스 요금을 각각 150원씩 올리는 방안을 시의회에 제출할 예정이다.\n"
+    '시 관계자는 "운송 적자가 해마다 늘어나고 있어 요금 조정이 불가피하다"며 "시민들의 부담을 줄이기 위해 인상 폭을 최소화했다"고 설명했다.\n'
+    "지난해 서울 지하철의 운송 적자는 약 1조 2천억 원에 달했으며, 버스 역시 준공영제 운영에 따른 재정 지원금이 크게 늘었다.\n"
+    "시민단체들은 이번 결정에 대해 우려를 나타냈다. "
+    '한 시민단체 대표는 "물가가 오르는 상황에서 교통 요금까지 오르면 서민들의 생활이 더 어려워질 것"이라고 말했다.\n'
+    "전문가들은 요금 인상과 함께 운영 효율화 방안도 마련해야 한다고 지적했다. "
+    '한국교통연구원의 한 연구위원은 "노선 조정과 경영 개선을 통해 적자를 줄이려는 노력이 병행돼야 한다"고 강조했다.\n'
+    "서울시는 다음 달 공청회를 열어 시민 의견을 수렴한 뒤 최종안을 확정할 계획이다. "
+    "인상안이 통과되면 새 요금은 내년 3월부터 적용된다."
+)
+KOREAN_MENU = (
+    "홈\n뉴스\n정치\n경제\n사회\n국제\n문화\n스포츠\n연예\n오피니언\n로그인\n회원가입\n전체 메뉴"
+)
+
+
 def page(language: str, lines: int = 12) -> str:
     """A page of one language's sentence, `lines` times."""
     return "\n".join([SENTENCES[language]] * lines)
@@ -125,6 +142,34 @@ def test_words_of_chinese_japanese_and_thai_come_from_a_segmenter():
         words = splitter.split(pa.array([SENTENCES[language]]))
         tokens = [splitter.vocabulary.tokens[i] for i in words.ids]
         assert word in tokens and len(tokens) > 5, (language, tokens)
+
+
+def test_korean_words_are_kiwi_morphemes_as_fineweb2_counted_them():
+    """Korean puts spaces between phrases (학교에서), and FineWeb-2's Korean stop words are
+    particles (에서): split at spaces, a news article had none and was removed. Its words are
+    the morphemes datatrove's Korean tokenizer gives, and the pages are decided as datatrove's
+    filters decide them with FineWeb-2's Korean config."""
+    from datatrove.data import Document
+    from datatrove.utils.word_tokenizers import load_word_tokenizer
+
+    from filters.quality.words import word_splitter
+
+    texts = [KOREAN_NEWS, KOREAN_MENU, "\n".join([KOREAN_NEWS] * 3)]  # kept, short, repeated
+    splitter = word_splitter("ko")
+    words = splitter.split(pa.array(texts))
+    theirs = load_word_tokenizer("ko")
+    for i, text in enumerate(texts):
+        ours = words.ids[words.offsets[i] : words.offsets[i + 1]]
+        assert [splitter.vocabulary.tokens[id_] for id_ in ours] == theirs.word_tokenize(text)
+    table = pa.table({"text": texts, "language": ["ko"] * len(texts)})
+    removed = Quality(Quality.Params()).process(table).removed.to_pylist()
+    assert removed[0] is None
+    filters = fineweb2_filters("ko")
+    kept = [
+        all(f.filter(Document(text=t, id=str(i))) is True for f in filters)
+        for i, t in enumerate(texts)
+    ]
+    assert [reason is None for reason in removed] == kept == [True, False, False]
 
 
 @pytest.mark.slow

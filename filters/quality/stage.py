@@ -15,8 +15,8 @@ blocklist, which needs lists, runs when it is given some. A document that alone 
 `timeout` is errored `quality_timeout`.
 
 Those settings are English's rules. A document in another language gets that language's
-rules (`languages.py`: FineWeb-2's published thresholds and stop words, words split by
-spaCy's rules for it) unless `per_language: false`, which judges every document as English,
+rules (`languages.py`: FineWeb-2's published thresholds and stop words, words split as
+datatrove splits that language: spaCy's rules, Kiwi's morphemes for Korean) unless `per_language: false`, which judges every document as English,
 as datatrove's filters do by default; `languages: {de: {gopher_quality: {min_stop_words:
 3}}}` changes German's. A family turned off by name is off for every language.
 """
@@ -39,7 +39,7 @@ from filters.quality.gopher_repetition import GopherRepetition
 from filters.quality.languages import ENGLISH, published
 from filters.quality.signals import Signals
 from filters.quality.text import sentence_punctuation
-from filters.quality.words import WordSplitter, spacy_tokenizer
+from filters.quality.words import MorphemeSplitter, WordSplitter, spacy_tokenizer, word_splitter
 from pipeline.schema import StrictModel
 from pipeline.stage import Stage, TimeBudget, Verdict
 
@@ -130,7 +130,7 @@ class Quality(Stage):
     def __init__(self, params: Params) -> None:
         super().__init__(params)
         self._families: dict[str, list[Family]] = {}
-        self._splitters: dict[str, WordSplitter] = {}
+        self._splitters: dict[str, WordSplitter | MorphemeSplitter] = {}
 
     def families(self, language: str) -> list[Family]:
         """The families that judge documents in `language`, with that language's settings."""
@@ -191,7 +191,9 @@ class Quality(Stage):
         )
 
     def _judge(self, texts, urls, language, counters):
-        splitter = self._splitters.setdefault(language, WordSplitter(language))
+        if language not in self._splitters:
+            self._splitters[language] = word_splitter(language)
+        splitter = self._splitters[language]
         reasons = np.full(len(texts), None, dtype=object)
         details = np.full(len(texts), None, dtype=object)
         alive = np.arange(len(texts))

@@ -14,6 +14,8 @@ has a letter, is only punctuation, ...), computed once per distinct token, not p
 
 from __future__ import annotations
 
+import re
+import warnings
 from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -221,6 +223,54 @@ class WordSplitter:
         ids = np.where([bool(text) for text in texts], ids, -1)[which]
         kept = ids >= 0  # whitespace tokens are dropped, as datatrove strips them
         return self._store(chunks, ids[kept], np.bincount(owners[kept], minlength=len(chunks)))
+
+
+class MorphemeSplitter:
+    """Words of a language whose segmenter reads whole sentences: Korean's are Kiwi's
+    morphemes (skip-bigram model), as datatrove's KiwiTokenizer gives them, which FineWeb-2's
+    Korean stop words (particles such as 는, 을) and thresholds were derived on. Korean puts
+    spaces between phrases, not words, and a phrase's morphemes depend on its neighbours, so
+    each text is analysed whole: no chunk cache. Runs of 20 or more digits and commas go
+    first, as datatrove's preprocessing takes them out (the analyser stalls on them); tokens
+    are cut from the text it analysed, where datatrove cuts the offsets from the original."""
+
+    LONG_NUMBERS = re.compile("[0-9,]{20,}")
+
+    def __init__(self, language: str) -> None:
+        self.language = language
+        self.vocabulary = Vocabulary()
+
+    def split(self, texts: pa.Array | pa.ChunkedArray) -> Words:
+        analyser = _kiwi()
+        is_punct = punctuation_rule(self.language)
+        ids, counts = [], []
+        for text in pc.fill_null(texts, "").to_pylist():
+            text = self.LONG_NUMBERS.sub("", text)
+            tokens = [text[t.start : t.end].strip() for t in analyser.tokenize(text)]
+            tokens = [token for token in tokens if token]
+            ids += self.vocabulary.ids_of(tokens, is_punct)
+            counts.append(len(tokens))
+        offsets = np.concatenate([[0], np.cumsum(counts, dtype=np.int64)])
+        return Words(np.array(ids, np.int64), offsets)
+
+
+MORPHEME_LANGUAGES = frozenset({"ko"})
+
+
+def word_splitter(language: str) -> WordSplitter | MorphemeSplitter:
+    """The splitter that gives `language`'s words as FineWeb-2 counted them."""
+    if language in MORPHEME_LANGUAGES:
+        return MorphemeSplitter(language)
+    return WordSplitter(language)
+
+
+@cache
+def _kiwi():
+    from kiwipiepy import Kiwi
+
+    with warnings.catch_warnings():  # that 0 means one thread since 0.21 (all cores before)
+        warnings.filterwarnings("ignore", "behavior of `num_workers=0`", DeprecationWarning)
+        return Kiwi(num_workers=0, model_type="sbg")  # one thread: a task has one CPU
 
 
 class GrowingArray:
