@@ -81,6 +81,22 @@ KOREAN_MENU = (
     "홈\n뉴스\n정치\n경제\n사회\n국제\n문화\n스포츠\n연예\n오피니언\n로그인\n회원가입\n전체 메뉴"
 )
 
+VIETNAMESE_NEWS = (  # written for this test too
+    "Hà Nội sẽ tăng giá vé xe buýt từ đầu năm tới, theo thông báo của Sở Giao thông vận tải thành phố hôm thứ Hai. "
+    "Mức tăng dự kiến là 2.000 đồng mỗi lượt đối với các tuyến nội thành.\n"
+    "Theo đại diện sở, chi phí vận hành đã tăng mạnh trong hai năm qua do giá nhiên liệu và tiền lương của lái xe đều tăng. "
+    '"Chúng tôi đã cân nhắc kỹ để giảm thiểu ảnh hưởng tới người dân", ông nói.\n'
+    "Năm ngoái, thành phố đã chi hơn 1.500 tỷ đồng để trợ giá cho hệ thống xe buýt công cộng. "
+    "Số lượng hành khách đi xe buýt giảm khoảng 10% so với trước đại dịch.\n"
+    "Nhiều người dân bày tỏ lo ngại về việc tăng giá. "
+    "Chị Lan, một nhân viên văn phòng thường xuyên đi xe buýt, cho biết chi phí đi lại hàng tháng của chị sẽ tăng thêm khoảng 100.000 đồng.\n"
+    "Các chuyên gia cho rằng thành phố cần cải thiện chất lượng dịch vụ song song với việc điều chỉnh giá vé, để thu hút thêm người dân sử dụng phương tiện công cộng."
+)
+VIETNAMESE_MENU = (
+    "Trang chủ\nThời sự\nThế giới\nKinh doanh\nGiải trí\n"
+    "Thể thao\nPháp luật\nGiáo dục\nSức khỏe\nĐăng nhập"
+)
+
 
 def page(language: str, lines: int = 12) -> str:
     """A page of one language's sentence, `lines` times."""
@@ -144,30 +160,34 @@ def test_words_of_chinese_japanese_and_thai_come_from_a_segmenter():
         assert word in tokens and len(tokens) > 5, (language, tokens)
 
 
-def test_korean_words_are_kiwi_morphemes_as_fineweb2_counted_them():
-    """Korean puts spaces between phrases (학교에서), and FineWeb-2's Korean stop words are
-    particles (에서): split at spaces, a news article had none and was removed. Its words are
-    the morphemes datatrove's Korean tokenizer gives, and the pages are decided as datatrove's
-    filters decide them with FineWeb-2's Korean config."""
+@pytest.mark.parametrize(
+    ("language", "news", "menu"),
+    [("ko", KOREAN_NEWS, KOREAN_MENU), ("vi", VIETNAMESE_NEWS, VIETNAMESE_MENU)],
+)
+def test_words_spaces_do_not_separate_are_counted_as_fineweb2_counted_them(language, news, menu):
+    """Korean puts spaces between phrases (학교에서) and FineWeb-2's Korean stop words are
+    particles (에서): split at spaces, a news article had none and was removed. Vietnamese
+    puts them between syllables, and its words (`thành phố`) span them. The words are those
+    datatrove's tokenizer for the language gives, and the pages are decided as datatrove's
+    filters decide them with FineWeb-2's config for the language."""
     from datatrove.data import Document
     from datatrove.utils.word_tokenizers import load_word_tokenizer
 
     from filters.quality.words import word_splitter
 
-    texts = [KOREAN_NEWS, KOREAN_MENU, "\n".join([KOREAN_NEWS] * 3)]  # kept, short, repeated
-    splitter = word_splitter("ko")
+    texts = [news, menu, "\n".join([news] * 3)]  # kept, short, repeated
+    splitter = word_splitter(language)
     words = splitter.split(pa.array(texts))
-    theirs = load_word_tokenizer("ko")
+    theirs = load_word_tokenizer(language)
     for i, text in enumerate(texts):
         ours = words.ids[words.offsets[i] : words.offsets[i + 1]]
         assert [splitter.vocabulary.tokens[id_] for id_ in ours] == theirs.word_tokenize(text)
-    table = pa.table({"text": texts, "language": ["ko"] * len(texts)})
+    table = pa.table({"text": texts, "language": [language] * len(texts)})
     removed = Quality(Quality.Params()).process(table).removed.to_pylist()
-    assert removed[0] is None
-    filters = fineweb2_filters("ko")
+    filters = fineweb2_filters(language)
     kept = [
-        all(f.filter(Document(text=t, id=str(i))) is True for f in filters)
-        for i, t in enumerate(texts)
+        all(f.filter(Document(text=text, id=str(i))) is True for f in filters)
+        for i, text in enumerate(texts)
     ]
     assert [reason is None for reason in removed] == kept == [True, False, False]
 

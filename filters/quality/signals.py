@@ -17,7 +17,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from filters.quality.words import MorphemeSplitter, Words, WordSplitter
+from filters.quality.words import WholeTextSplitter, Words, WordSplitter
 
 LINE_BREAKS = r"\r\n|[\n\r\x0b\x0c\x1c\x1d\x1e\x85\x{2028}\x{2029}]"
 """What `str.splitlines` splits on."""
@@ -114,7 +114,7 @@ class Signals:
     def __init__(
         self,
         texts: pa.Array,
-        splitter: WordSplitter | MorphemeSplitter,
+        splitter: WordSplitter | WholeTextSplitter,
         urls: pa.Array | None = None,
         words: Words | None = None,
     ) -> None:

@@ -16,7 +16,7 @@ blocklist, which needs lists, runs when it is given some. A document that alone 
 
 Those settings are English's rules. A document in another language gets that language's
 rules (`languages.py`: FineWeb-2's published thresholds and stop words, words split as
-datatrove splits that language: spaCy's rules, Kiwi's morphemes for Korean) unless `per_language: false`, which judges every document as English,
+datatrove splits that language: spaCy's, or Kiwi's morphemes for Korean) unless `per_language: false`, which judges every document as English,
 as datatrove's filters do by default; `languages: {de: {gopher_quality: {min_stop_words:
 3}}}` changes German's. A family turned off by name is off for every language.
 """
@@ -39,7 +39,7 @@ from filters.quality.gopher_repetition import GopherRepetition
 from filters.quality.languages import ENGLISH, published
 from filters.quality.signals import Signals
 from filters.quality.text import sentence_punctuation
-from filters.quality.words import MorphemeSplitter, WordSplitter, spacy_tokenizer, word_splitter
+from filters.quality.words import WholeTextSplitter, WordSplitter, spacy_tokenizer, word_splitter
 from pipeline.schema import StrictModel
 from pipeline.stage import Stage, TimeBudget, Verdict
 
@@ -130,7 +130,7 @@ class Quality(Stage):
     def __init__(self, params: Params) -> None:
         super().__init__(params)
         self._families: dict[str, list[Family]] = {}
-        self._splitters: dict[str, WordSplitter | MorphemeSplitter] = {}
+        self._splitters: dict[str, WordSplitter | WholeTextSplitter] = {}
 
     def families(self, language: str) -> list[Family]:
         """The families that judge documents in `language`, with that language's settings."""
