@@ -359,7 +359,10 @@ def test_the_rules_never_raise_on_any_text(families):
         texts = [random_text(rng) for _ in range(size)]
         texts[0] = rng.choice([texts[0], "", "\n\n", "no end punctuation at all"])
         languages = [
-            rng.choice(["en", "de", "zh", "ja", "ko", "vi", "ar", "he", "ru", None]) for _ in texts
+            rng.choice(
+                ["en", "de", "zh", "ja", "ko", "vi", "km", "lo", "my", "ar", "he", "ru", None]
+            )
+            for _ in texts
         ]
         table = pa.table({"text": texts, "language": pa.array(languages, pa.string())})
         verdict = stage.process(table)

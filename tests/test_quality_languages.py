@@ -40,6 +40,9 @@ SENTENCES = {
     "ja": "子供たちは毎朝友達と一緒に川のそばの古い学校へ歩いて行きました。",
     "ko": "아이들은 매일 아침 친구들과 함께 강가에 있는 오래된 학교로 걸어갔습니다.",
     "th": "เด็กๆ เดินไปโรงเรียนเก่าริมแม่น้ำกับเพื่อนๆ ของพวกเขาทุกเช้า",
+    "km": "ប្រាសាទអង្គរវត្តគឺជាកេរ្តិ៍ដំណែលដ៏ល្បីល្បាញបំផុតរបស់ប្រទេស ហើយត្រូវបានចុះក្នុងបញ្ជីបេតិកភណ្ឌពិភពលោក។",
+    "lo": "ປະເທດລາວ ເປັນປະເທດໜຶ່ງໃນອາຊີຕາເວັນອອກສຽງໃຕ້ ທີ່ບໍ່ມີທາງອອກສູ່ທະເລ.",
+    "my": "လူအများစုသည် မြန်မာဘာသာစကားကို ပြောဆိုကြပြီး ဗုဒ္ဓဘာသာကို ကိုးကွယ်ကြသည်။",
 }
 
 
@@ -77,9 +80,6 @@ KOREAN_NEWS = (  # a news article in the style of a Seoul daily, written for thi
     "서울시는 다음 달 공청회를 열어 시민 의견을 수렴한 뒤 최종안을 확정할 계획이다. "
     "인상안이 통과되면 새 요금은 내년 3월부터 적용된다."
 )
-KOREAN_MENU = (
-    "홈\n뉴스\n정치\n경제\n사회\n국제\n문화\n스포츠\n연예\n오피니언\n로그인\n회원가입\n전체 메뉴"
-)
 
 VIETNAMESE_NEWS = (  # written for this test too
     "Hà Nội sẽ tăng giá vé xe buýt từ đầu năm tới, theo thông báo của Sở Giao thông vận tải thành phố hôm thứ Hai. "
@@ -92,9 +92,28 @@ VIETNAMESE_NEWS = (  # written for this test too
     "Chị Lan, một nhân viên văn phòng thường xuyên đi xe buýt, cho biết chi phí đi lại hàng tháng của chị sẽ tăng thêm khoảng 100.000 đồng.\n"
     "Các chuyên gia cho rằng thành phố cần cải thiện chất lượng dịch vụ song song với việc điều chỉnh giá vé, để thu hút thêm người dân sử dụng phương tiện công cộng."
 )
-VIETNAMESE_MENU = (
-    "Trang chủ\nThời sự\nThế giới\nKinh doanh\nGiải trí\n"
-    "Thể thao\nPháp luật\nGiáo dục\nSức khỏe\nĐăng nhập"
+
+KHMER = (  # five sentences about the country, written for this test
+    "ប្រទេសកម្ពុជា ជាប្រទេសមួយនៅអាស៊ីអាគ្នេយ៍។\n"
+    "រាជធានីរបស់ប្រទេសនេះគឺទីក្រុងភ្នំពេញ។\n"
+    "ប្រជាជនភាគច្រើននិយាយភាសាខ្មែរ ហើយកាន់សាសនាព្រះពុទ្ធ។\n"
+    "សេដ្ឋកិច្ចរបស់ប្រទេសពឹងផ្អែកលើកសិកម្ម ទេសចរណ៍ និងឧស្សាហកម្មកាត់ដេរ។\n"
+    "ប្រាសាទអង្គរវត្តគឺជាកេរ្តិ៍ដំណែលដ៏ល្បីល្បាញបំផុតរបស់ប្រទេស ហើយត្រូវបានចុះក្នុងបញ្ជីបេតិកភណ្ឌពិភពលោក។"
+)
+LAO = (  # likewise
+    "ປະເທດລາວ ເປັນປະເທດໜຶ່ງໃນອາຊີຕາເວັນອອກສຽງໃຕ້ ທີ່ບໍ່ມີທາງອອກສູ່ທະເລ.\n"
+    "ນະຄອນຫຼວງຂອງປະເທດແມ່ນວຽງຈັນ.\n"
+    "ປະຊາຊົນສ່ວນຫຼາຍເວົ້າພາສາລາວ ແລະ ນັບຖືສາສະໜາພຸດ.\n"
+    "ເສດຖະກິດຂອງປະເທດແມ່ນອີງໃສ່ການກະສິກຳ ແລະ ການຜະລິດໄຟຟ້າ.\n"
+    "ແມ່ນ້ຳຂອງໄຫຼຜ່ານປະເທດຈາກທິດເໜືອຫາທິດໃຕ້.\n"
+    "ນັກທ່ອງທ່ຽວຫຼາຍຄົນມາຢ້ຽມຢາມເມືອງຫຼວງພະບາງ ເຊິ່ງເປັນມໍລະດົກໂລກ."
+)
+BURMESE = (  # likewise
+    "မြန်မာနိုင်ငံသည် အရှေ့တောင်အာရှတွင် တည်ရှိသော နိုင်ငံတစ်ခု ဖြစ်သည်။\n"
+    "မြို့တော်မှာ နေပြည်တော် ဖြစ်သည်။\n"
+    "လူအများစုသည် မြန်မာဘာသာစကားကို ပြောဆိုကြပြီး ဗုဒ္ဓဘာသာကို ကိုးကွယ်ကြသည်။\n"
+    "နိုင်ငံ၏ စီးပွားရေးသည် စိုက်ပျိုးရေးနှင့် သဘာဝသယံဇာတများအပေါ် မူတည်သည်။\n"
+    "ဧရာဝတီမြစ်သည် နိုင်ငံ၏ အဓိကမြစ်ဖြစ်သည်။"
 )
 
 
@@ -128,7 +147,7 @@ def test_german_rules_are_fineweb2_config_unchanged():
 
 @pytest.mark.slow
 def test_no_page_errors_and_each_language_is_judged_by_its_own_rules():
-    """Pages in 25 languages (with and without spaces between words) through the language
+    """Pages in 28 languages (with and without spaces between words) through the language
     and quality stages: labelled as written, judged without error, none removed for too few
     letters, and fewer for lacking stop words than by the English stop words, which removed
     nearly every non-English page before. (A page repeats one sentence, which may hold fewer
@@ -161,21 +180,23 @@ def test_words_of_chinese_japanese_and_thai_come_from_a_segmenter():
 
 
 @pytest.mark.parametrize(
-    ("language", "news", "menu"),
-    [("ko", KOREAN_NEWS, KOREAN_MENU), ("vi", VIETNAMESE_NEWS, VIETNAMESE_MENU)],
+    ("language", "page"),
+    [("ko", KOREAN_NEWS), ("vi", VIETNAMESE_NEWS), ("km", KHMER), ("lo", LAO), ("my", BURMESE)],
 )
-def test_words_spaces_do_not_separate_are_counted_as_fineweb2_counted_them(language, news, menu):
+def test_words_spaces_do_not_separate_are_counted_as_fineweb2_counted_them(language, page):
     """Korean puts spaces between phrases (학교에서) and FineWeb-2's Korean stop words are
     particles (에서): split at spaces, a news article had none and was removed. Vietnamese
-    puts them between syllables, and its words (`thành phố`) span them. The words are those
-    datatrove's tokenizer for the language gives, and the pages are decided as datatrove's
-    filters decide them with FineWeb-2's config for the language."""
+    puts spaces between syllables, and its words (`thành phố`) span them; Khmer, Lao and
+    Burmese put them between phrases, and every "word" was one. The words are those
+    datatrove's tokenizer for the language gives, and the page, its first line alone and the
+    page three times over are decided as datatrove's filters decide them with FineWeb-2's
+    config for the language: kept, too short, repeated."""
     from datatrove.data import Document
     from datatrove.utils.word_tokenizers import load_word_tokenizer
 
-    from filters.quality.words import word_splitter
+    from filters.quality.segmenters import word_splitter
 
-    texts = [news, menu, "\n".join([news] * 3)]  # kept, short, repeated
+    texts = [page, page.split("\n")[0], "\n".join([page] * 3)]
     splitter = word_splitter(language)
     words = splitter.split(pa.array(texts))
     theirs = load_word_tokenizer(language)

@@ -17,7 +17,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from filters.quality.words import WholeTextSplitter, Words, WordSplitter
+from filters.quality.segmenters import WholeTextSplitter
+from filters.quality.words import Words, WordSplitter
 
 LINE_BREAKS = r"\r\n|[\n\r\x0b\x0c\x1c\x1d\x1e\x85\x{2028}\x{2029}]"
 """What `str.splitlines` splits on."""

@@ -15,10 +15,11 @@ blocklist, which needs lists, runs when it is given some. A document that alone 
 `timeout` is errored `quality_timeout`.
 
 Those settings are English's rules. A document in another language gets that language's
-rules (`languages.py`: FineWeb-2's published thresholds and stop words, words split as
-datatrove splits that language: spaCy's, or Kiwi's morphemes for Korean) unless `per_language: false`, which judges every document as English,
-as datatrove's filters do by default; `languages: {de: {gopher_quality: {min_stop_words:
-3}}}` changes German's. A family turned off by name is off for every language.
+rules (`languages.py`: FineWeb-2's published thresholds and stop words, over words split
+as datatrove splits that language: spaCy's rules, or its own segmenter, `segmenters.py`)
+unless `per_language: false`, which judges every document as English, as datatrove's
+filters do by default; `languages: {de: {gopher_quality: {min_stop_words: 3}}}` changes
+German's. A family turned off by name is off for every language.
 """
 
 from __future__ import annotations
@@ -37,9 +38,10 @@ from filters.quality.fineweb import FineWeb
 from filters.quality.gopher_quality import GopherQuality
 from filters.quality.gopher_repetition import GopherRepetition
 from filters.quality.languages import ENGLISH, published
+from filters.quality.segmenters import WholeTextSplitter, word_splitter
 from filters.quality.signals import Signals
 from filters.quality.text import sentence_punctuation
-from filters.quality.words import WholeTextSplitter, WordSplitter, spacy_tokenizer, word_splitter
+from filters.quality.words import WordSplitter, spacy_tokenizer
 from pipeline.schema import StrictModel
 from pipeline.stage import Stage, TimeBudget, Verdict
 

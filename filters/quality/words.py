@@ -14,8 +14,6 @@ has a letter, is only punctuation, ...), computed once per distinct token, not p
 
 from __future__ import annotations
 
-import re
-import warnings
 from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -223,70 +221,6 @@ class WordSplitter:
         ids = np.where([bool(text) for text in texts], ids, -1)[which]
         kept = ids >= 0  # whitespace tokens are dropped, as datatrove strips them
         return self._store(chunks, ids[kept], np.bincount(owners[kept], minlength=len(chunks)))
-
-
-class WholeTextSplitter:
-    """Words of a language whose segmenter must read whole texts, as datatrove hands them to
-    it: FineWeb-2's thresholds and stop words for the language were counted on those words.
-    - Korean puts spaces between phrases, not words: its words are Kiwi's morphemes
-      (skip-bigram model, datatrove's KiwiTokenizer), FineWeb-2's Korean stop words are
-      particles (는, 을, 에서), and a phrase's morphemes depend on its neighbours.
-    - Vietnamese puts spaces between syllables: spaCy's Vietnamese tokenizer (pyvi) joins them
-      into words (`thành phố`), so a word spans a space.
-    Either way a space-free chunk has no words of its own to cache."""
-
-    def __init__(self, language: str) -> None:
-        self.language = language
-        self.vocabulary = Vocabulary()
-
-    def split(self, texts: pa.Array | pa.ChunkedArray) -> Words:
-        segment = WHOLE_TEXT_SEGMENTERS[self.language]
-        is_punct = punctuation_rule(self.language)
-        ids, counts = [], []
-        for text in pc.fill_null(texts, "").to_pylist():
-            tokens = [token for token in map(str.strip, segment(text)) if token]
-            ids += self.vocabulary.ids_of(tokens, is_punct)
-            counts.append(len(tokens))
-        offsets = np.concatenate([[0], np.cumsum(counts, dtype=np.int64)])
-        return Words(np.array(ids, np.int64), offsets)
-
-
-LONG_NUMBERS = re.compile("[0-9,]{20,}")
-
-
-def korean_morphemes(text: str) -> list[str]:
-    """Kiwi's morphemes of `text`. Runs of 20 or more digits and commas go first, as
-    datatrove's preprocessing takes them out (the analyser stalls on them); the morphemes are
-    cut from the text it analysed, where datatrove cuts their offsets from the original."""
-    text = LONG_NUMBERS.sub("", text)
-    return [text[token.start : token.end] for token in _kiwi().tokenize(text)]
-
-
-def vietnamese_words(text: str) -> list[str]:
-    """spaCy's Vietnamese words of `text` (pyvi joins their syllables)."""
-    return [token.text for token in spacy_tokenizer("vi")(text)]
-
-
-WHOLE_TEXT_SEGMENTERS: dict[str, Callable[[str], list[str]]] = {
-    "ko": korean_morphemes,
-    "vi": vietnamese_words,
-}
-
-
-def word_splitter(language: str) -> WordSplitter | WholeTextSplitter:
-    """The splitter that gives `language`'s words as datatrove, and so FineWeb-2, counts them."""
-    if language in WHOLE_TEXT_SEGMENTERS:
-        return WholeTextSplitter(language)
-    return WordSplitter(language)
-
-
-@cache
-def _kiwi():
-    from kiwipiepy import Kiwi
-
-    with warnings.catch_warnings():  # that 0 means one thread since 0.21 (all cores before)
-        warnings.filterwarnings("ignore", "behavior of `num_workers=0`", DeprecationWarning)
-        return Kiwi(num_workers=0, model_type="sbg")  # one thread: a task has one CPU
 
 
 class GrowingArray:

@@ -1,0 +1,106 @@
+"""Words of languages whose words spaces do not separate, counted as FineWeb-2 counted them.
+
+FineWeb-2's thresholds and stop words for a language were derived on the words datatrove's
+tokenizer for it gives, from whole texts. For most languages that is spaCy's rule-based
+tokenizer, which `WordSplitter` (words.py) reproduces chunk by chunk. For these it cannot:
+- Korean puts spaces between phrases, not words: its words are Kiwi's morphemes
+  (skip-bigram model), FineWeb-2's Korean stop words are particles (는, 을, 에서), and a
+  phrase's morphemes depend on its neighbours.
+- Vietnamese puts spaces between syllables, and spaCy's Vietnamese tokenizer (pyvi) joins
+  them into words (`thành phố`) that span a space.
+- Khmer, Lao and Burmese put spaces between phrases or sentences; their segmenters
+  (khmer-nltk, LaoNLP, pyidaungsu) read a whole run of text, as datatrove calls them.
+So `WholeTextSplitter` hands each text whole to the language's segmenter. Tibetan is not
+here: datatrove's segmenter for it (botok) downloads its dictionaries when first used.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import warnings
+from collections.abc import Callable
+from functools import cache
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from filters.quality.words import Vocabulary, Words, WordSplitter, punctuation_rule, spacy_tokenizer
+
+LONG_NUMBERS = re.compile("[0-9,]{20,}")
+
+
+class WholeTextSplitter:
+    """The words of each text, from the language's segmenter over the whole text."""
+
+    def __init__(self, language: str) -> None:
+        self.language = language
+        self.vocabulary = Vocabulary()
+
+    def split(self, texts: pa.Array | pa.ChunkedArray) -> Words:
+        segment = SEGMENTERS[self.language]
+        is_punct = punctuation_rule(self.language)
+        ids, counts = [], []
+        for text in pc.fill_null(texts, "").to_pylist():
+            tokens = [token for token in map(str.strip, segment(text)) if token]
+            ids += self.vocabulary.ids_of(tokens, is_punct)
+            counts.append(len(tokens))
+        offsets = np.concatenate([[0], np.cumsum(counts, dtype=np.int64)])
+        return Words(np.array(ids, np.int64), offsets)
+
+
+def word_splitter(language: str) -> WordSplitter | WholeTextSplitter:
+    """The splitter that gives `language`'s words as datatrove, and so FineWeb-2, counts them."""
+    if language in SEGMENTERS:
+        return WholeTextSplitter(language)
+    return WordSplitter(language)
+
+
+def korean_morphemes(text: str) -> list[str]:
+    """Kiwi's morphemes of `text`. Runs of 20 or more digits and commas go first, as
+    datatrove's preprocessing takes them out (the analyser stalls on them); the morphemes are
+    cut from the text it analysed, where datatrove cuts their offsets from the original."""
+    text = LONG_NUMBERS.sub("", text)
+    return [text[token.start : token.end] for token in _kiwi().tokenize(text)]
+
+
+def vietnamese_words(text: str) -> list[str]:
+    return [token.text for token in spacy_tokenizer("vi")(text)]
+
+
+def khmer_words(text: str) -> list[str]:
+    from khmernltk import word_tokenize
+
+    logging.getLogger("khmer-nltk").setLevel(logging.WARNING)  # "Loaded model from ..."
+    return word_tokenize(text, return_tokens=True)
+
+
+def lao_words(text: str) -> list[str]:
+    from laonlp.tokenize import word_tokenize
+
+    return word_tokenize(text)
+
+
+def burmese_words(text: str) -> list[str]:
+    import pyidaungsu
+
+    return pyidaungsu.tokenize(text, form="word")
+
+
+SEGMENTERS: dict[str, Callable[[str], list[str]]] = {
+    "ko": korean_morphemes,
+    "vi": vietnamese_words,
+    "km": khmer_words,
+    "lo": lao_words,
+    "my": burmese_words,
+}
+
+
+@cache
+def _kiwi():
+    from kiwipiepy import Kiwi
+
+    with warnings.catch_warnings():  # that 0 means one thread since 0.21 (all cores before)
+        warnings.filterwarnings("ignore", "behavior of `num_workers=0`", DeprecationWarning)
+        return Kiwi(num_workers=0, model_type="sbg")  # one thread: a task has one CPU
