@@ -6,7 +6,9 @@ Reads, without changing a value:
   from a git snapshot of that repository at the commit it records;
 - datatrove's `assets/tokenizer_assignment.csv` (Apache-2.0), for which ISO 639-3 code and
   script FineWeb-2 (and datatrove) take as the default for an ISO 639-1 code (`zh` →
-  `cmn_Hani`, `ar` → `arb_Arab`), and which 639-3 codes share a 639-1 one (GlotLID labels);
+  `cmn_Hani`, `ar` → `arb_Arab`), which 639-3 codes share a 639-1 one (GlotLID labels), and
+  which spaCy language's rules split its words (`spacy`: `sr` for Bosnian, `zh` for
+  Cantonese);
 - the labels of lid.176, the default language-ID model.
 
 A language FineWeb-2 has no config for (`"fineweb2": null`) gets the fallback: for each
@@ -66,16 +68,30 @@ def code_rows() -> list[dict]:
         return list(csv.DictReader(f))
 
 
-def default_config_name(code: str, rows: list[dict], configs: dict) -> str | None:
-    """The FineWeb-2 config of a lid.176 label: a 639-1 code through its default 639-3
-    code and script, a 639-3 code through its default script."""
+def default_row(code: str, rows: list[dict]) -> dict | None:
+    """The row of a lid.176 label: a 639-1 code through its default 639-3 code and script, a
+    639-3 code through its default script."""
     for row in rows:
         two_letter = row["code_1"] == code and row["default_code_1"] == "TRUE"
         three_letter = row["code_3"] == code
         if (two_letter or three_letter) and row["default_script"] == "TRUE":
-            name = f"{row['code_3']}_{row['script']}"
-            return name if name in configs else None
+            return row
     return None
+
+
+def config_name(row: dict | None, configs: dict) -> str | None:
+    """The FineWeb-2 config of a row's language and script, if FineWeb-2 published one."""
+    name = row and f"{row['code_3']}_{row['script']}"
+    return name if name in configs else None
+
+
+def spacy_language(row: dict | None) -> str | None:
+    """The spaCy language whose rules datatrove splits the row's words with (a proxy such as
+    `sr` for Bosnian, `zh` for Cantonese, `xx` for its whitespace tokenizer); None where it
+    uses another tokenizer (Kiwi, IndicNLP, Stanza, ...)."""
+    if row is None:
+        return None
+    return {"SpaCyTokenizer": row["tok_code"], "WhitespaceTokenizer": "xx"}.get(row["type"])
 
 
 def fallback(configs: dict) -> dict:
@@ -98,11 +114,13 @@ def build(git_dir: Path) -> dict:
     for code in labels:
         if code == "en":  # English keeps the published (English) rules
             continue
-        name = default_config_name(code, rows, configs)
-        if name is not None:
-            languages[code] = {"fineweb2": name, **configs[name]}
-        else:
-            languages[code] = {"fineweb2": None}
+        row = default_row(code, rows)
+        name = config_name(row, configs)
+        languages[code] = {
+            "fineweb2": name,
+            "spacy": spacy_language(row),
+            **(configs[name] if name is not None else {}),
+        }
     glotlid = {row["code_3"]: row["code_1"] for row in rows if row["code_1"] in labels}
     glotlid.update({code: code for code in labels if len(code) == 3})
     return {
@@ -112,7 +130,8 @@ def build(git_dir: Path) -> dict:
             "files": "configs/{fineweb2}.yml, unchanged (language_score is the language "
             "stage's business and is not read)",
             "license": "Apache-2.0",
-            "codes": "datatrove 0.10.1 assets/tokenizer_assignment.csv (Apache-2.0)",
+            "codes": "datatrove 0.10.1 assets/tokenizer_assignment.csv (Apache-2.0), also "
+            "for `spacy`: the spaCy rules datatrove splits the language's words with",
         },
         "fallback": {
             "derived": f"per threshold, the median over FineWeb-2's {len(configs)} configs",

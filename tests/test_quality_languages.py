@@ -213,6 +213,33 @@ def test_words_spaces_do_not_separate_are_counted_as_fineweb2_counted_them(langu
     assert [reason is None for reason in removed] == kept == [True, False, False]
 
 
+@pytest.mark.parametrize(
+    ("language", "sentence"),
+    [
+        ("yue", "佢哋每朝都同朋友一齊行去河邊嗰間舊學校上堂。"),  # split as Chinese
+        ("wuu", "伊拉每日早浪向搭朋友一道走到河边个老学堂去。"),  # likewise
+        (
+            "bs",
+            "Djeca su svako jutro sa svojim prijateljima išla u staru školu, zar ne?",
+        ),  # Serbian
+        ("ka", "ბავშვები ყოველ დილით მეგობრებთან ერთად მიდიოდნენ ძველ სკოლაში."),  # at spaces
+    ],
+)
+def test_a_language_without_spacy_rules_is_split_as_datatrove_splits_it(language, sentence):
+    """Where spaCy has no rules for a language, datatrove (and so FineWeb-2's thresholds)
+    splits it with a neighbour's (a Cantonese sentence was one word in English rules)."""
+    from datatrove.utils.word_tokenizers import load_word_tokenizer
+
+    from filters.quality.languages import fineweb2_table
+    from filters.quality.segmenters import word_splitter
+
+    splitter = word_splitter(language)
+    words = splitter.split(pa.array([sentence]))
+    code = fineweb2_table()["languages"][language]["fineweb2"]
+    theirs = load_word_tokenizer(code).word_tokenize(sentence)
+    assert [splitter.vocabulary.tokens[id_] for id_ in words.ids] == theirs
+
+
 @pytest.mark.slow
 def test_glotlid_labels_map_to_the_rules_language(tmp_path):
     """A small fastText model trained on GlotLID-style labels: the language stage writes the

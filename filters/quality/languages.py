@@ -3,7 +3,9 @@
 FineWeb-2 (Penedo et al. 2025, github.com/huggingface/fineweb-2) derived, for each of its
 1,929 languages, the Gopher repetition, Gopher quality and FineWeb thresholds and stop words
 from that language's own data. `languages.json` holds them unchanged (with the source
-commit) for every language the `language` stage emits, built by `support/fineweb2_languages.py`.
+commit) for every language the `language` stage emits, built by `support/fineweb2_languages.py`,
+with the spaCy rules datatrove splits the language's words with (`spacy`: its own, or a
+neighbour's where spaCy has none).
 A language FineWeb-2 has no config for takes the fallback there: per threshold, the median of
 FineWeb-2's published values over all its configs, with spaCy's stop words for the language
 (the stop-word rule is off where spaCy has none).
@@ -46,6 +48,13 @@ def rules_language(label: str) -> str:
     with no entry stays as it is (and gets the fallback rules)."""
     code = label.split("_", 1)[0]
     return fineweb2_table()["glotlid"].get(code, code)
+
+
+def spacy_language(language: str) -> str:
+    """The spaCy language whose rules split `language`'s words, as datatrove splits them:
+    a proxy where spaCy has no rules of its own (`sr` for Bosnian, `zh` for Cantonese, `xx`
+    where datatrove splits at spaces), else the language itself."""
+    return fineweb2_table()["languages"].get(language, {}).get("spacy") or language
 
 
 @cache

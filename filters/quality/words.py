@@ -26,6 +26,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from filters.quality.affixes import guard_affix_searches
+from filters.quality.languages import spacy_language
 from filters.quality.text import PUNCTUATION_SET, sentence_punctuation
 
 MAX_CACHED_CHUNKS = 2_000_000
@@ -265,7 +266,8 @@ Japanese (SudachiPy) and Thai (PyThaiNLP) segment words by default."""
 
 
 def spacy_tokenizer(language: str):
-    """spaCy's blank pipeline tokenizer for `language` (English where spaCy has none)."""
+    """spaCy's blank pipeline tokenizer for `language`, or for the language datatrove splits
+    it as (`spacy_language`), English where spaCy has neither."""
     return _spacy_rules(language)[0]
 
 
@@ -279,9 +281,10 @@ def _spacy_rules(language: str) -> tuple[Any, Callable[[str], bool]]:
     import spacy
     from spacy.attrs import IS_PUNCT
 
+    rules = spacy_language(language)
     with _without_plugin_components():
         try:
-            nlp = spacy.blank(language, config=SEGMENTERS.get(language, {}))
+            nlp = spacy.blank(rules, config=SEGMENTERS.get(rules, {}))
         except Exception:  # no rules for this language, or they need an extra package
             nlp = spacy.blank("en")
     nlp.max_length = 10**9
