@@ -70,13 +70,15 @@ def code_rows() -> list[dict]:
 
 def default_row(code: str, rows: list[dict]) -> dict | None:
     """The row of a lid.176 label: a 639-1 code through its default 639-3 code and script, a
-    639-3 code through its default script."""
+    639-3 code through its default script; else a 639-1 code's only 639-3 code (`no`: the
+    macrolanguage `nor`, which has a tokenizer but no FineWeb-2 config)."""
     for row in rows:
         two_letter = row["code_1"] == code and row["default_code_1"] == "TRUE"
         three_letter = row["code_3"] == code
         if (two_letter or three_letter) and row["default_script"] == "TRUE":
             return row
-    return None
+    named = [row for row in rows if row["code_1"] == code and row["default_script"] == "TRUE"]
+    return named[0] if len(named) == 1 else None
 
 
 def config_name(row: dict | None, configs: dict) -> str | None:
