@@ -170,13 +170,20 @@ def test_no_page_errors_and_each_language_is_judged_by_its_own_rules():
 
 
 def test_words_of_chinese_japanese_and_thai_come_from_a_segmenter():
+    """Split chunk by chunk (words.py), as datatrove's tokenizer splits the whole text."""
+    from datatrove.utils.word_tokenizers import load_word_tokenizer
+
+    from filters.quality.languages import fineweb2_table
     from filters.quality.words import WordSplitter
 
     for language, word in (("zh", "学校"), ("ja", "学校"), ("th", "โรงเรียน")):
+        text = f"{SENTENCES[language]} {SENTENCES[language][::-1]}\n{SENTENCES[language]}"
         splitter = WordSplitter(language)
-        words = splitter.split(pa.array([SENTENCES[language]]))
+        words = splitter.split(pa.array([text]))
         tokens = [splitter.vocabulary.tokens[i] for i in words.ids]
-        assert word in tokens and len(tokens) > 5, (language, tokens)
+        assert word in tokens and len(tokens) > 10, (language, tokens)
+        theirs = load_word_tokenizer(fineweb2_table()["languages"][language]["fineweb2"])
+        assert tokens == theirs.word_tokenize(text), language
 
 
 @pytest.mark.parametrize(
