@@ -1,15 +1,20 @@
-"""Heuristic quality filters: our `quality` stage vs datatrove's four filters, same documents.
+"""Heuristic quality filters: our `quality` stage vs datatrove's filters, same documents.
 
 The trafilatura evaluation pages, extracted by our `extract` stage (trafilatura engine), go
 in batches through datatrove's GopherRepetitionFilter → GopherQualityFilter →
 C4QualityFilter → FineWebQualityFilter (each document stops at the first that removes it,
 C4's kept lines feed FineWeb, as in a datatrove pipeline) and through our `quality: {}` (the
-same four families, same thresholds, same order). The two alternate batch by batch in one
-process, so machine load hits both alike. Our stage gets batches as a pipeline run gives it
-them (`execution.batch_size` documents; `--batch` to try others). Prints docs/s (wall), MB/s
-per core (CPU time), the ratio, and how many documents the two decide differently.
+same four families, same thresholds, same order), every page judged as English, as
+datatrove's filters judge by default. With `--per-language`, the pages first get the
+language stage's labels (not timed); each page then goes through datatrove's filters as
+FineWeb-2 runs them for its language (English pages as above) and through our stage's
+per-language rules. The two alternate batch by batch in one process, so machine load hits
+both alike. Our stage gets batches as a pipeline run gives it them (`execution.batch_size`
+documents; `--batch` to try others). Prints docs/s (wall), MB/s per core (CPU time), the
+ratio, and how many documents the two decide differently.
 
     python -m benchmarks.filters [--corpora DIR] [--docs N] [--batch N] [--pages FILE.parquet]
+                                 [--per-language]
 
 `--pages` caches the extracted pages (extraction is not what is measured here).
 """
@@ -33,9 +38,11 @@ from rich.console import Console
 from rich.progress import track
 from rich.table import Table
 
+from filters.language import Language
+from filters.quality.languages import fineweb2_table
 from filters.quality.stage import Quality
-from filters.quality.words import spacy_tokenizer
 from pipeline.config import ExecutionConfig
+from support.fineweb2_filters import kept, reference_filters
 
 DEFAULT_CORPORA = Path(__file__).resolve().parents[2] / "shared/corpora"
 
@@ -63,47 +70,64 @@ def pages(corpora: Path, cache: Path | None) -> pa.Table:
     return table
 
 
-def datatrove_filters() -> list:
-    from datatrove.pipeline.filters import (
-        C4QualityFilter,
-        FineWebQualityFilter,
-        GopherQualityFilter,
-        GopherRepetitionFilter,
-    )
+def with_published_languages(table: pa.Table) -> pa.Table:
+    """The pages labelled by the language stage, less those the reference cannot judge: in a
+    language FineWeb-2 publishes no rules for (ours falls back to derived ones), or whose
+    word tokenizer in datatrove needs a package not installed (IndicNLP: Bengali, ...)."""
+    labelled = Language(Language.Params()).process(table).table.select(["text", "language"])
+    languages = labelled["language"].to_pylist()
+    judged = {language: _reference_runs(language) for language in set(languages)}
+    left_out = sorted(language for language, runs in judged.items() if not runs)
+    if left_out:
+        count = sum(not judged[language] for language in languages)
+        print(f"left out, the reference cannot judge them: {count} pages ({', '.join(left_out)})")
+    return labelled.filter(pa.array([judged[language] for language in languages]))
 
+
+def _reference_runs(language: str) -> bool:
+    from datatrove.utils.word_tokenizers import load_word_tokenizer
+
+    if language == "en":
+        return True
+    code = fineweb2_table()["languages"].get(language, {}).get("fineweb2")
+    try:
+        return code is not None and load_word_tokenizer(code) is not None
+    except ImportError:
+        return False
+
+
+def run_datatrove(filters: dict[str, list], languages: list[str], texts: list[str]) -> list[bool]:
     return [
-        GopherRepetitionFilter(),
-        GopherQualityFilter(),
-        C4QualityFilter(),
-        FineWebQualityFilter(),
+        kept(filters[language], text, str(index))
+        for index, (language, text) in enumerate(zip(languages, texts, strict=True))
     ]
-
-
-def run_datatrove(filters: list, texts: list[str]) -> list[bool]:
-    from datatrove.data import Document
-
-    kept = []
-    for index, text in enumerate(texts):
-        document = Document(text=text, id=str(index))
-        kept.append(all(f.filter(document) is True for f in filters))  # stops at the first False
-    return kept
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     add_page_arguments(parser)
     parser.add_argument("--docs", type=int, default=None, help="first N pages only")
+    parser.add_argument(
+        "--per-language",
+        action="store_true",
+        help="each page judged by its language's rules (FineWeb-2's, for datatrove too)",
+    )
     args = parser.parse_args()
 
     table = pages(args.corpora, args.pages).select(["text"])
     if args.docs:
         table = table.slice(0, args.docs)
+    if args.per_language:
+        table = with_published_languages(table)
+    languages = table["language"].to_pylist() if args.per_language else ["en"] * table.num_rows
     megabytes = sum(len(t.encode()) for t in table["text"].to_pylist()) / 1e6
-    theirs, ours = datatrove_filters(), Quality(Quality.Params())
-    from datatrove.utils.word_tokenizers import load_word_tokenizer
-
-    load_word_tokenizer("en").tokenizer  # noqa: B018 (both load spaCy before timing)
-    spacy_tokenizer("en")
+    ours = Quality(Quality.Params.model_validate({"per_language": args.per_language}))
+    theirs = {language: reference_filters(language) for language in set(languages)}
+    # Both load each language's word splitting before timing, on its first page.
+    for language in theirs:
+        first = table.filter(pa.array([lang == language for lang in languages])).slice(0, 1)
+        run_datatrove(theirs, [language], first["text"].to_pylist())
+        ours.process(first)
     # A full collection walks every object the imports left (torch, spaCy, datatrove):
     # ~0.25 s, charged to whichever contender happens to trigger it. Frozen, they are not
     # walked, and neither contender pays for the other's or the imports' garbage.
@@ -116,7 +140,7 @@ def main() -> None:
         batch = table.slice(start, args.batch)
         texts = batch["text"].to_pylist()
         t0, c0 = time.perf_counter(), time.process_time()
-        their_keep = run_datatrove(theirs, texts)
+        their_keep = run_datatrove(theirs, languages[start : start + args.batch], texts)
         t1, c1 = time.perf_counter(), time.process_time()
         our_keep = ours.process(batch).removed.is_null().to_pylist()
         t2, c2 = time.perf_counter(), time.process_time()

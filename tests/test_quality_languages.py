@@ -13,6 +13,7 @@ from filters.fasttext_model import lid176_path, load_model
 from filters.language import Language
 from filters.quality.languages import FINEWEB2_PIPELINE, published
 from filters.quality.stage import Quality
+from support.fineweb2_filters import fineweb2_filters, kept
 
 SENTENCES = {
     "en": "The children walked to the old school by the river every morning with their friends.",
@@ -198,7 +199,6 @@ def test_words_spaces_do_not_separate_are_counted_as_fineweb2_counted_them(langu
     datatrove's tokenizer for the language gives, and the page, its first line alone and the
     page three times over are decided as datatrove's filters decide them with FineWeb-2's
     config for the language: kept, too short, repeated."""
-    from datatrove.data import Document
     from datatrove.utils.word_tokenizers import load_word_tokenizer
 
     from filters.quality.segmenters import word_splitter
@@ -206,18 +206,15 @@ def test_words_spaces_do_not_separate_are_counted_as_fineweb2_counted_them(langu
     texts = [page, page.split("\n")[0], "\n".join([page] * 3)]
     splitter = word_splitter(language)
     words = splitter.split(pa.array(texts))
-    theirs = load_word_tokenizer(language)
+    tokenizer = load_word_tokenizer(language)
     for i, text in enumerate(texts):
         ours = words.ids[words.offsets[i] : words.offsets[i + 1]]
-        assert [splitter.vocabulary.tokens[id_] for id_ in ours] == theirs.word_tokenize(text)
+        assert [splitter.vocabulary.tokens[id_] for id_ in ours] == tokenizer.word_tokenize(text)
     table = pa.table({"text": texts, "language": [language] * len(texts)})
     removed = Quality(Quality.Params()).process(table).removed.to_pylist()
     filters = fineweb2_filters(language)
-    kept = [
-        all(f.filter(Document(text=text, id=str(i))) is True for f in filters)
-        for i, text in enumerate(texts)
-    ]
-    assert [reason is None for reason in removed] == kept == [True, False, False]
+    theirs = [kept(filters, text) for text in texts]
+    assert [reason is None for reason in removed] == theirs == [True, False, False]
 
 
 @pytest.mark.parametrize(
@@ -358,52 +355,9 @@ def test_removal_shares_per_language_on_trafilatura_pages(trafilatura_pages):
         assert gap[True] < gap[False], language
 
 
-def fineweb2_filters(language: str) -> list:
-    """datatrove's filters set up as FineWeb-2's pipeline (`fineweb-2-pipeline.py`, step 5)
-    sets them up for a language, from its config: an implementation independent of ours."""
-    from datatrove.pipeline.filters import (
-        FineWebQualityFilter,
-        GopherQualityFilter,
-        GopherRepetitionFilter,
-    )
-
-    from filters.quality.languages import fineweb2_table
-
-    config = fineweb2_table()["languages"][language]
-    code = config["fineweb2"]
-    return [
-        GopherRepetitionFilter(
-            language=code,
-            dup_para_frac=0,
-            dup_line_char_frac=0,
-            dup_para_char_frac=0,
-            dup_line_frac=config["dup_line_frac"],
-            top_n_grams=config["top_n_grams"],
-            dup_n_grams=config["dup_n_grams"],
-        ),
-        FineWebQualityFilter(
-            language=code,
-            short_line_thr=999,
-            char_duplicates_ratio=0.1,
-            line_punct_thr=config["line_punct_thr"],
-            new_line_ratio=config["new_line_ratio"],
-        ),
-        GopherQualityFilter(
-            language=code,
-            max_avg_word_length=config["max_avg_word_length"],
-            min_avg_word_length=config["min_avg_word_length"],
-            stop_words=config["stopwords"],
-            max_non_alpha_words_ratio=config["max_non_alpha_words_ratio"],
-            min_stop_words=2,
-        ),
-    ]
-
-
 def test_same_decisions_as_fineweb2_with_datatrove_on_trafilatura_pages(trafilatura_pages):
     """The Spanish and French pages (and 100 German ones), each judged by datatrove's filters
     as FineWeb-2 runs them for its language: the same pages kept."""
-    from datatrove.data import Document
-
     labelled = Language(Language.Params()).process(trafilatura_pages).table
     languages = labelled["language"].to_pylist()
     ours = Quality(Quality.Params()).process(labelled).removed.to_pylist()
@@ -413,8 +367,7 @@ def test_same_decisions_as_fineweb2_with_datatrove_on_trafilatura_pages(trafilat
         filters = fineweb2_filters(language)
         differ = []
         for i in rows:
-            document = Document(text=texts[i], id=str(i))
-            theirs = all(f.filter(document) is True for f in filters)
+            theirs = kept(filters, texts[i], str(i))
             if theirs != (ours[i] is None):
                 differ.append(i)
                 print(f"{language}: datatrove keeps={theirs} ours={ours[i]}")
