@@ -70,10 +70,7 @@ def vietnamese_words(text: str) -> list[str]:
 
 
 def khmer_words(text: str) -> list[str]:
-    from khmernltk import word_tokenize
-
-    logging.getLogger("khmer-nltk").setLevel(logging.WARNING)  # "Loaded model from ..."
-    return word_tokenize(text, return_tokens=True)
+    return _khmer_tokenizer()(text, return_tokens=True)
 
 
 def lao_words(text: str) -> list[str]:
@@ -104,3 +101,11 @@ def _kiwi():
     with warnings.catch_warnings():  # that 0 means one thread since 0.21 (all cores before)
         warnings.filterwarnings("ignore", "behavior of `num_workers=0`", DeprecationWarning)
         return Kiwi(num_workers=0, model_type="sbg")  # one thread: a task has one CPU
+
+
+@cache
+def _khmer_tokenizer():
+    from khmernltk import word_tokenize
+
+    logging.getLogger("khmer-nltk").setLevel(logging.WARNING)  # "Loaded model from ..." at INFO
+    return word_tokenize

@@ -259,7 +259,7 @@ def _gather(values: np.ndarray, starts: np.ndarray, counts: np.ndarray) -> np.nd
     return values[shift + np.arange(total)]
 
 
-SEGMENTERS = {"zh": {"nlp": {"tokenizer": {"segmenter": "jieba"}}}}
+SPACY_CONFIGS = {"zh": {"nlp": {"tokenizer": {"segmenter": "jieba"}}}}
 """spaCy configs for languages written without spaces whose default does not segment words:
 spaCy's Chinese cuts every character apart unless told to use jieba (as datatrove does).
 Japanese (SudachiPy) and Thai (PyThaiNLP) segment words by default."""
@@ -284,7 +284,7 @@ def _spacy_rules(language: str) -> tuple[Any, Callable[[str], bool]]:
     rules = spacy_language(language)
     with _without_plugin_components():
         try:
-            nlp = spacy.blank(rules, config=SEGMENTERS.get(rules, {}))
+            nlp = spacy.blank(rules, config=SPACY_CONFIGS.get(rules, {}))
         except Exception:  # no rules for this language, or they need an extra package
             nlp = spacy.blank("en")
     nlp.max_length = 10**9
