@@ -11,7 +11,8 @@ tokenizer, which `WordSplitter` (words.py) reproduces chunk by chunk. For these 
 - Khmer, Lao and Burmese put spaces between phrases or sentences; their segmenters
   (khmer-nltk, LaoNLP, pyidaungsu) read a whole run of text, as datatrove calls them.
 So `WholeTextSplitter` hands each text whole to the language's segmenter. Tibetan is not
-here: datatrove's segmenter for it (botok) downloads its dictionaries when first used.
+here: datatrove's segmenter for it (botok) downloads its dictionaries when first used, so
+spaCy's Tibetan rules split it, which leave its phrases whole.
 """
 
 from __future__ import annotations
