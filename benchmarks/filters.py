@@ -90,10 +90,13 @@ def _reference_runs(language: str) -> bool:
     if language == "en":
         return True
     code = fineweb2_table()["languages"].get(language, {}).get("fineweb2")
+    if code is None:
+        return False
     try:
-        return code is not None and load_word_tokenizer(code) is not None
+        load_word_tokenizer(code)
     except ImportError:
         return False
+    return True
 
 
 def run_datatrove(filters: dict[str, list], languages: list[str], texts: list[str]) -> list[bool]:

@@ -123,6 +123,26 @@ def page(language: str, lines: int = 12) -> str:
     return "\n".join([SENTENCES[language]] * lines)
 
 
+def our_words(splitter, texts: list[str]) -> list[list[str]]:
+    """Each text's words as `splitter` gives them."""
+    words = splitter.split(pa.array(texts))
+    tokens = splitter.vocabulary.tokens
+    return [
+        [tokens[id_] for id_ in words.ids[start:end]]
+        for start, end in zip(words.offsets[:-1], words.offsets[1:], strict=True)
+    ]
+
+
+def datatrove_words(language: str, text: str) -> list[str]:
+    """`text`'s words as datatrove's tokenizer for the language's FineWeb-2 config gives them."""
+    from datatrove.utils.word_tokenizers import load_word_tokenizer
+
+    from filters.quality.languages import fineweb2_table
+
+    code = fineweb2_table()["languages"][language]["fineweb2"]
+    return load_word_tokenizer(code).word_tokenize(text)
+
+
 def test_every_language_the_language_stage_emits_has_valid_rules():
     """Every lid.176 label (and a code with no entry) gets rules the families accept; English
     gets the stage's own settings, every other language FineWeb-2's pipeline's."""
@@ -172,19 +192,13 @@ def test_no_page_errors_and_each_language_is_judged_by_its_own_rules():
 
 def test_words_of_chinese_japanese_and_thai_come_from_a_segmenter():
     """Split chunk by chunk (words.py), as datatrove's tokenizer splits the whole text."""
-    from datatrove.utils.word_tokenizers import load_word_tokenizer
-
-    from filters.quality.languages import fineweb2_table
     from filters.quality.words import WordSplitter
 
     for language, word in (("zh", "学校"), ("ja", "学校"), ("th", "โรงเรียน")):
         text = f"{SENTENCES[language]} {SENTENCES[language][::-1]}\n{SENTENCES[language]}"
-        splitter = WordSplitter(language)
-        words = splitter.split(pa.array([text]))
-        tokens = [splitter.vocabulary.tokens[i] for i in words.ids]
+        [tokens] = our_words(WordSplitter(language), [text])
         assert word in tokens and len(tokens) > 10, (language, tokens)
-        theirs = load_word_tokenizer(fineweb2_table()["languages"][language]["fineweb2"])
-        assert tokens == theirs.word_tokenize(text), language
+        assert tokens == datatrove_words(language, text), language
 
 
 @pytest.mark.parametrize(
@@ -199,17 +213,11 @@ def test_words_spaces_do_not_separate_are_counted_as_fineweb2_counted_them(langu
     datatrove's tokenizer for the language gives, and the page, its first line alone and the
     page three times over are decided as datatrove's filters decide them with FineWeb-2's
     config for the language: kept, too short, repeated."""
-    from datatrove.utils.word_tokenizers import load_word_tokenizer
-
     from filters.quality.segmenters import word_splitter
 
     texts = [page, page.split("\n")[0], "\n".join([page] * 3)]
-    splitter = word_splitter(language)
-    words = splitter.split(pa.array(texts))
-    tokenizer = load_word_tokenizer(language)
-    for i, text in enumerate(texts):
-        ours = words.ids[words.offsets[i] : words.offsets[i + 1]]
-        assert [splitter.vocabulary.tokens[id_] for id_ in ours] == tokenizer.word_tokenize(text)
+    for text, words in zip(texts, our_words(word_splitter(language), texts), strict=True):
+        assert words == datatrove_words(language, text)
     table = pa.table({"text": texts, "language": [language] * len(texts)})
     removed = Quality(Quality.Params()).process(table).removed.to_pylist()
     filters = fineweb2_filters(language)
@@ -229,16 +237,10 @@ def test_words_spaces_do_not_separate_are_counted_as_fineweb2_counted_them(langu
 def test_a_language_without_spacy_rules_is_split_as_datatrove_splits_it(language, sentence):
     """Where spaCy has no rules for a language, datatrove (and so FineWeb-2's thresholds)
     splits it with a neighbour's (a Cantonese sentence was one word in English rules)."""
-    from datatrove.utils.word_tokenizers import load_word_tokenizer
-
-    from filters.quality.languages import fineweb2_table
     from filters.quality.segmenters import word_splitter
 
-    splitter = word_splitter(language)
-    words = splitter.split(pa.array([sentence]))
-    code = fineweb2_table()["languages"][language]["fineweb2"]
-    theirs = load_word_tokenizer(code).word_tokenize(sentence)
-    assert [splitter.vocabulary.tokens[id_] for id_ in words.ids] == theirs
+    [words] = our_words(word_splitter(language), [sentence])
+    assert words == datatrove_words(language, sentence)
 
 
 @pytest.mark.slow
