@@ -36,8 +36,8 @@ from rich.table import Table
 
 from dedup.hashing import normalise
 from dedup.minhash import MinHasher, shingle_batch, shingles
+from support.corpora import CORPORA
 
-DEFAULT_CORPORA = Path(__file__).resolve().parents[2] / "shared/corpora"
 NUM_PERM, BANDS, ROWS, NGRAM, SEED = 256, 19, 13, 5, 1
 
 
@@ -156,7 +156,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--corpora", type=Path, default=DEFAULT_CORPORA)
+    parser.add_argument("--corpora", type=Path, default=CORPORA)
     parser.add_argument("--repeats", type=int, default=3, help="signature repeats (best of)")
     parser.add_argument("--e2e-repeats", type=int, default=2, help="end-to-end repeats (best of)")
     parser.add_argument("--workers", type=int, default=2)

@@ -41,8 +41,8 @@ from pipeline.inputs import InputFile
 from pipeline.readers import read_documents
 from pipeline.sandbox import sandboxed
 from pipeline.stats import StageStats
+from support.corpora import EVAL_WARC
 
-DEFAULT_WARC = Path(__file__).resolve().parents[2] / "shared/corpora/web/trafilatura-eval.warc.gz"
 ENGINES = ("tokenmill", "resiliparse", "trafilatura")
 
 
@@ -101,7 +101,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("warc", nargs="?", type=Path, default=DEFAULT_WARC)
+    parser.add_argument("warc", nargs="?", type=Path, default=EVAL_WARC)
     parser.add_argument("--truth", type=Path, help="truth JSON (default: beside the WARC)")
     parser.add_argument("--limit", type=int, help="only the first N pages")
     parser.add_argument("--no-datatrove", action="store_true", help="skip the datatrove run")

@@ -42,14 +42,13 @@ from filters.language import Language
 from filters.quality.languages import fineweb2_table
 from filters.quality.stage import Quality
 from pipeline.config import ExecutionConfig
+from support.corpora import CORPORA
 from support.fineweb2_filters import kept, reference_filters
-
-DEFAULT_CORPORA = Path(__file__).resolve().parents[2] / "shared/corpora"
 
 
 def add_page_arguments(parser: argparse.ArgumentParser) -> None:
     """--corpora, --pages (the extracted-pages cache) and --batch, shared with word_split_check."""
-    parser.add_argument("--corpora", type=Path, default=DEFAULT_CORPORA)
+    parser.add_argument("--corpora", type=Path, default=CORPORA)
     parser.add_argument("--pages", type=Path, default=None, help="extracted-pages cache")
     parser.add_argument(
         "--batch",

@@ -35,10 +35,10 @@ from filters.lm_text import UNICODE_PUNCT
 from filters.perplexity import Perplexity
 from pipeline.config import validate_config
 from pipeline.plan import run_job
+from support.corpora import EVAL_WARC
 from support.extracted_pages import extracted_pages
 
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_WARC = ROOT.parent / "shared/corpora/web/trafilatura-eval.warc.gz"
 BATCH = 512
 
 
@@ -102,7 +102,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("warc", nargs="?", type=Path, default=DEFAULT_WARC)
+    parser.add_argument("warc", nargs="?", type=Path, default=EVAL_WARC)
     parser.add_argument("--lm", type=Path, default=ROOT / "data/models/wiki-en.binary")
     parser.add_argument("--classifier", type=Path, default=ROOT / "data/models/quality.ftz")
     parser.add_argument("--rounds", type=int, default=3)

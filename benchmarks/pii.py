@@ -33,10 +33,9 @@ from rich.table import Table
 
 from filters.pii import Pii
 from filters.presidio_engine import IndexedContextEnhancer, analyzer_engine
+from support.corpora import EVAL_WARC
 from support.extracted_pages import extracted_pages
 from support.pii_cases import GENERATORS, LOCALES, REGIONS, inject
-
-DEFAULT_WARC = Path(__file__).resolve().parents[2] / "shared/corpora/web/trafilatura-eval.warc.gz"
 
 
 def with_injected_pii(pages: list[str], seed: int = 0) -> list[tuple[str, str | None]]:
@@ -61,7 +60,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("warc", nargs="?", type=Path, default=DEFAULT_WARC)
+    parser.add_argument("warc", nargs="?", type=Path, default=EVAL_WARC)
     parser.add_argument("--limit", type=int, default=300, help="pages to use (default 300)")
     parser.add_argument("--batch", type=int, default=50, help="documents per timed batch")
     args = parser.parse_args()

@@ -13,10 +13,10 @@ import pytest
 
 from pipeline.config import JobConfig, validate_config
 from pipeline.plan import RunSummary, run_job
+from support.corpora import CORPORA
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "data" / "sample"
-CORPORA = Path(os.environ.get("TOKENMILL_CORPORA", ROOT.parent / "shared" / "corpora"))
 
 # Every Ray the tests start (embedded runs, subprocesses, the test cluster) takes this
 # session's own token, so Ray neither reads nor writes the user's ~/.ray/auth_token, and
