@@ -9,9 +9,11 @@ datatrove's filters judge by default. With `--per-language`, the pages first get
 language stage's labels (not timed); each page then goes through datatrove's filters as
 FineWeb-2 runs them for its language (English pages as above) and through our stage's
 per-language rules. The two alternate batch by batch in one process, so machine load hits
-both alike. Our stage gets batches as a pipeline run gives it them (`execution.batch_size`
-documents; `--batch` to try others). Prints docs/s (wall), MB/s per core (CPU time), the
-ratio, and how many documents the two decide differently.
+both alike. Our stage gets documents as a pipeline run gives it them: the shard runner
+hands a stage with a time budget, as `quality` always is, groups of `TIMED_GROUP` (64)
+documents (`--batch` to try others; the sandbox's own cost is left out). Prints docs/s
+(wall), MB/s per core (CPU time), the ratio, and how many documents the two decide
+differently.
 
     python -m benchmarks.filters [--corpora DIR] [--docs N] [--batch N] [--pages FILE.parquet]
                                  [--per-language]
@@ -41,7 +43,7 @@ from rich.table import Table
 from filters.language import Language
 from filters.quality.languages import fineweb2_table
 from filters.quality.stage import Quality
-from pipeline.config import ExecutionConfig
+from pipeline.shard import TIMED_GROUP
 from support.corpora import CORPORA
 from support.fineweb2_filters import kept, reference_filters
 
@@ -53,8 +55,8 @@ def add_page_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--batch",
         type=int,
-        default=ExecutionConfig().batch_size,
-        help="documents per batch (default: a pipeline run's, execution.batch_size)",
+        default=TIMED_GROUP,
+        help="documents per call of the stage (default: what a pipeline run gives it, TIMED_GROUP)",
     )
 
 
