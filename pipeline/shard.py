@@ -47,8 +47,9 @@ from pipeline.stage_registry import STAGE_TYPES
 from pipeline.stats import SAMPLES_PER_REASON, Funnel
 
 TIMED_GROUP = 64
-"""Documents a stage with a time budget gets at a time: a group of them is as fast as a
-whole batch, and one pathological document holds up no more than its group."""
+"""Documents a stage with a time budget gets at a time: one pathological document holds up
+no more than its group, and a group costs little more than a whole batch would (the
+quality stage, cold: about 10-15 % more CPU per document than in batches of 512)."""
 
 
 @dataclass(frozen=True)
