@@ -41,12 +41,12 @@ class WholeTextSplitter:
 
     def split(self, texts: pa.Array | pa.ChunkedArray) -> Words:
         segment = SEGMENTERS[self.language]
-        is_punct = punctuation_rule(self.language)
-        ids, counts = [], []
+        tokens, counts = [], []
         for text in pc.fill_null(texts, "").to_pylist():
-            tokens = [token for token in map(str.strip, segment(text)) if token]
-            ids += self.vocabulary.ids_of(tokens, is_punct)
-            counts.append(len(tokens))
+            words = [token for token in map(str.strip, segment(text)) if token]
+            tokens += words
+            counts.append(len(words))
+        ids = self.vocabulary.ids_of(tokens, punctuation_rule(self.language))
         offsets = np.concatenate([[0], np.cumsum(counts, dtype=np.int64)])
         return Words(np.array(ids, np.int64), offsets)
 
