@@ -201,6 +201,24 @@ def test_words_of_chinese_japanese_and_thai_come_from_a_segmenter():
         assert tokens == datatrove_words(language, text), language
 
 
+def test_japanese_longer_than_sudachi_takes_is_split_without_error():
+    """SudachiPy (spaCy's Japanese) refuses a text over 49,149 bytes, and the splitter gave
+    it a batch's new chunks in one text: a group of ordinary pages raised, and a long page
+    was errored. A page of 600 lines (63 KB) is split as datatrove splits each line, and a
+    page that is one line without a space (58 KB) as datatrove splits it: cut at 40,000
+    bytes. The stage judges both in one batch without raising."""
+    from filters.quality.words import WordSplitter
+
+    lines = [f"{SENTENCES['ja']}第{number}号" for number in range(600)]
+    many_lines, one_line = "\n".join(lines), SENTENCES["ja"] * 600
+    assert min(len(many_lines.encode()), len(one_line.encode())) > 49_149
+    ours = our_words(WordSplitter("ja"), [many_lines, one_line])
+    assert ours[0] == [word for line in lines for word in datatrove_words("ja", line)]
+    assert ours[1] == datatrove_words("ja", one_line)
+    table = pa.table({"text": [many_lines, one_line], "language": ["ja", "ja"]})
+    assert Quality(Quality.Params()).process(table).table.num_rows == 2
+
+
 @pytest.mark.parametrize(
     ("language", "page"),
     [("ko", KOREAN_NEWS), ("vi", VIETNAMESE_NEWS), ("km", KHMER), ("lo", LAO), ("my", BURMESE)],

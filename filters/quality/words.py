@@ -111,6 +111,7 @@ class WordSplitter:
     def __init__(self, language: str = "en") -> None:
         self.language = language
         self.vocabulary = Vocabulary()
+        self._max_bytes = SPACY_MAX_BYTES.get(spacy_language(language))
         self._forget()
 
     def _forget(self) -> None:
@@ -207,21 +208,40 @@ class WordSplitter:
     def _learn_with_spacy(self, chunks: list[str]) -> np.ndarray:
         if not chunks:
             return np.zeros(0, np.int64)
-        from spacy.attrs import IDX, ORTH
-
-        doc = self._spacy(" ".join(chunks))
-        orths = doc.to_array(ORTH)
-        starts = doc.to_array(IDX).astype(np.int64)
-        lengths = np.fromiter(map(len, chunks), np.int64, len(chunks))
-        chunk_starts = np.concatenate([[0], np.cumsum(lengths + 1)[:-1]])
-        owners = np.searchsorted(chunk_starts, starts, side="right") - 1
-        strings = doc.vocab.strings
+        pieces, piece_owners = self._pieces(chunks)
+        orths, at = self._tokens_of(pieces)
+        owners = piece_owners[at]
+        strings = self._spacy.vocab.strings
         distinct, which = np.unique(orths, return_inverse=True)
         texts = [strings[orth].strip() for orth in distinct.tolist()]
         ids = self.vocabulary.ids_of(texts, punctuation_rule(self.language))
         ids = np.where([bool(text) for text in texts], ids, -1)[which]
         kept = ids >= 0  # whitespace tokens are dropped, as datatrove strips them
         return self._store(chunks, ids[kept], np.bincount(owners[kept], minlength=len(chunks)))
+
+    def _pieces(self, chunks: list[str]) -> tuple[list[str], np.ndarray]:
+        """The chunks, those longer than the tokenizer takes cut; the chunk of each piece."""
+        limit = self._max_bytes
+        if limit is None or all(len(chunk) * 4 <= limit for chunk in chunks):
+            return chunks, np.arange(len(chunks))
+        cut = [_cut_to_bytes(chunk, limit) for chunk in chunks]
+        owners = np.repeat(np.arange(len(chunks)), [len(parts) for parts in cut])
+        return [part for parts in cut for part in parts], owners
+
+    def _tokens_of(self, pieces: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """spaCy's tokens of these space-free pieces, in as few calls as the tokenizer takes:
+        each token's orth (string id) and the index of its piece."""
+        from spacy.attrs import IDX, ORTH
+
+        orths, owners = [], []
+        for start, stop in _calls(pieces, self._max_bytes):
+            doc = self._spacy(" ".join(pieces[start:stop]))
+            lengths = np.fromiter(map(len, pieces[start:stop]), np.int64, stop - start)
+            piece_starts = np.concatenate([[0], np.cumsum(lengths + 1)[:-1]])
+            token_starts = doc.to_array(IDX).astype(np.int64)
+            orths.append(doc.to_array(ORTH))
+            owners.append(start + np.searchsorted(piece_starts, token_starts, side="right") - 1)
+        return np.concatenate(orths), np.concatenate(owners)
 
 
 class GrowingArray:
@@ -249,6 +269,36 @@ def _never(_: str) -> bool:
     return False
 
 
+def _cut_to_bytes(text: str, limit: int) -> list[str]:
+    """`text` in pieces of at most `limit` UTF-8 bytes, each as long as it can be (cut
+    between characters, as datatrove cuts a Japanese text)."""
+    encoded = text.encode()
+    pieces = []
+    while encoded:
+        end = min(limit, len(encoded))
+        while end < len(encoded) and encoded[end] & 0xC0 == 0x80:  # inside a character
+            end -= 1
+        pieces.append(encoded[:end].decode())
+        encoded = encoded[end:]
+    return pieces
+
+
+def _calls(pieces: list[str], limit: int | None) -> list[tuple[int, int]]:
+    """Runs of consecutive pieces whose text joined by spaces is at most `limit` bytes
+    (each piece is), as (start, stop); one run when there is no limit."""
+    if limit is None:
+        return [(0, len(pieces))]
+    calls, start, size = [], 0, -1
+    for index, piece in enumerate(pieces):
+        piece_size = len(piece.encode()) + 1  # with the space before it
+        if size + piece_size > limit:
+            calls.append((start, index))
+            start, size = index, -1
+        size += piece_size
+    calls.append((start, len(pieces)))
+    return calls
+
+
 def _gather(values: np.ndarray, starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
     """Concatenate `values[s:s + c]` for each (s, c), without a Python loop."""
     total = int(counts.sum())
@@ -257,6 +307,13 @@ def _gather(values: np.ndarray, starts: np.ndarray, counts: np.ndarray) -> np.nd
     ends = np.cumsum(counts)
     shift = np.repeat(starts - (ends - counts), counts)
     return values[shift + np.arange(total)]
+
+
+SPACY_MAX_BYTES = {"ja": 40_000}
+"""UTF-8 bytes per call for spaCy tokenizers that refuse longer texts: SudachiPy (Japanese)
+takes at most 49,149. 40,000 is where datatrove cuts a Japanese text, so a text shorter
+than that is split as FineWeb-2 split it; a longer one is cut per space-free chunk here and
+per text there, so a word at such a cut may be split differently."""
 
 
 SPACY_CONFIGS = {"zh": {"nlp": {"tokenizer": {"segmenter": "jieba"}}}}
