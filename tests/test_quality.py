@@ -318,6 +318,38 @@ def test_word_split_is_spacys_on_tricky_chunks():
         assert [splitter.vocabulary.tokens[i] for i in words.ids] == expected
 
 
+def test_a_long_lived_splitter_forgets_what_it_learned_and_still_splits_as_spacy(monkeypatch):
+    """A splitter lives as long as its process (a sandbox outlives shards). spaCy keeps no
+    string of the chunks it is asked about, and past `MAX_LEARNED` chunks the splitter
+    forgets them all between batches, so its memory stays bounded; what it splits after
+    forgetting is still spaCy's tokens."""
+    import spacy
+
+    from filters.quality import words
+
+    monkeypatch.setattr(words, "MAX_LEARNED", 100)
+    plain = spacy.blank("en").tokenizer
+    splitter = words.WordSplitter("en")
+    splitter.split(pa.array([TRICKY]))
+    strings = len(words.spacy_tokenizer("en").vocab.strings)
+    learned = []
+    for batch in range(4):
+        texts = [f"({batch}a{n}-b{n}) x{n}'s {TRICKY}" for n in range(40)]
+        splitter.trim()
+        split = splitter.split(pa.array(texts))
+        tokens = [splitter.vocabulary.tokens[i] for i in split.ids]
+        expected = [t.text.strip() for text in texts for t in plain(text) if t.text.strip()]
+        assert tokens == expected
+        learned.append(len(splitter.vocabulary.tokens))
+    assert len(words.spacy_tokenizer("en").vocab.strings) == strings
+    # Each batch has as many distinct tokens as the first; none is kept from an earlier one.
+    assert learned == [learned[0]] * 4, learned
+    stage = Quality(Quality.Params())  # which trims its splitters between batches
+    for batch in range(4):
+        stage.process(pa.table({"text": [f"{batch}x{n} {TRICKY}" for n in range(200)]}))
+    assert len(stage._splitters["en"].vocabulary.tokens) < 400
+
+
 UNICODE_BLOCKS = [
     (0x20, 0x7E),  # ASCII
     (0xA0, 0x24F),  # Latin-1 and Latin Extended

@@ -27,7 +27,14 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from filters.quality.words import Vocabulary, Words, WordSplitter, punctuation_rule, spacy_tokenizer
+from filters.quality.words import (
+    MAX_LEARNED,
+    Vocabulary,
+    Words,
+    WordSplitter,
+    punctuation_rule,
+    spacy_tokenizer,
+)
 
 LONG_NUMBERS = re.compile("[0-9,]{20,}")
 
@@ -38,6 +45,12 @@ class WholeTextSplitter:
     def __init__(self, language: str) -> None:
         self.language = language
         self.vocabulary = Vocabulary()
+
+    def trim(self) -> None:
+        """Forget the tokens learned once there are more than `MAX_LEARNED` (between batches
+        only, as `WordSplitter.trim`)."""
+        if len(self.vocabulary.tokens) > MAX_LEARNED:
+            self.vocabulary = Vocabulary()
 
     def split(self, texts: pa.Array | pa.ChunkedArray) -> Words:
         segment = SEGMENTERS[self.language]
@@ -67,7 +80,9 @@ def korean_morphemes(text: str) -> list[str]:
 
 
 def vietnamese_words(text: str) -> list[str]:
-    return [token.text for token in spacy_tokenizer("vi")(text)]
+    tokenizer = spacy_tokenizer("vi")
+    with tokenizer.vocab.memory_zone():  # spaCy keeps no string of this text past it
+        return [token.text for token in tokenizer(text)]
 
 
 def khmer_words(text: str) -> list[str]:

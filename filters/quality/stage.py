@@ -196,6 +196,7 @@ class Quality(Stage):
         if language not in self._splitters:
             self._splitters[language] = word_splitter(language)
         splitter = self._splitters[language]
+        splitter.trim()
         reasons = np.full(len(texts), None, dtype=object)
         details = np.full(len(texts), None, dtype=object)
         alive = np.arange(len(texts))

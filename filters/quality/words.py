@@ -29,7 +29,9 @@ from filters.quality.affixes import guard_affix_searches
 from filters.quality.languages import spacy_language
 from filters.quality.text import PUNCTUATION_SET, sentence_punctuation
 
-MAX_CACHED_CHUNKS = 2_000_000
+MAX_LEARNED = 2_000_000
+"""Distinct chunks (or tokens) a splitter keeps; past it, `trim` forgets them all, so that a
+long-lived process's memory stays bounded (each costs a few hundred bytes)."""
 FACTS = ("length", "has_alpha", "has_non_symbol", "is_punct", "ends_sentence")
 NON_SYMBOL = "[^" + "".join(f"\\x{{{ord(ch):x}}}" for ch in sorted(PUNCTUATION_SET)) + "]"
 """RE2: a character outside datatrove's punctuation set."""
@@ -110,13 +112,19 @@ class WordSplitter:
 
     def __init__(self, language: str = "en") -> None:
         self.language = language
-        self.vocabulary = Vocabulary()
         self._max_bytes = SPACY_MAX_BYTES.get(spacy_language(language))
         self._forget()
+
+    def trim(self) -> None:
+        """Forget every chunk and token learned, once there are more than `MAX_LEARNED`
+        chunks. Only between batches: the ids of words split before are then meaningless."""
+        if len(self._chunks) > MAX_LEARNED:
+            self._forget()
 
     def _forget(self) -> None:
         """Empty the chunk cache: each known chunk has a number, and chunk k's token ids are
         `_tokens[_first[k]:_first[k] + _count[k]]`."""
+        self.vocabulary = Vocabulary()
         self._chunks: dict[str, int] = {}
         self._tokens, self._first, self._count = GrowingArray(), GrowingArray(), GrowingArray()
 
@@ -139,8 +147,6 @@ class WordSplitter:
 
     def _numbers(self, distinct: pa.Array) -> np.ndarray:
         """The number of each of these distinct chunks, learning those not met before."""
-        if len(self._chunks) > MAX_CACHED_CHUNKS:
-            self._forget()
         chunks = distinct.to_pylist()
         numbers = np.fromiter(map(self._chunks.get, chunks, repeat(-1)), np.int64, len(chunks))
         new = np.flatnonzero(numbers < 0)
@@ -209,11 +215,14 @@ class WordSplitter:
         if not chunks:
             return np.zeros(0, np.int64)
         pieces, piece_owners = self._pieces(chunks)
-        orths, at = self._tokens_of(pieces)
+        # What spaCy learns in a memory zone is freed after it: the strings and lexemes of
+        # every new token would otherwise stay in its vocabulary for the process's life.
+        with self._spacy.vocab.memory_zone():
+            orths, at = self._tokens_of(pieces)
+            strings = self._spacy.vocab.strings
+            distinct, which = np.unique(orths, return_inverse=True)
+            texts = [strings[orth].strip() for orth in distinct.tolist()]
         owners = piece_owners[at]
-        strings = self._spacy.vocab.strings
-        distinct, which = np.unique(orths, return_inverse=True)
-        texts = [strings[orth].strip() for orth in distinct.tolist()]
         ids = self.vocabulary.ids_of(texts, punctuation_rule(self.language))
         ids = np.where([bool(text) for text in texts], ids, -1)[which]
         kept = ids >= 0  # whitespace tokens are dropped, as datatrove strips them
