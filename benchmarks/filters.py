@@ -11,7 +11,7 @@ FineWeb-2 runs them for its language (English pages as above) and through our st
 per-language rules. The two alternate batch by batch in one process, so machine load hits
 both alike. Our stage gets documents as a pipeline run gives it them: the shard runner
 hands a stage with a time budget, as `quality` always is, groups of `TIMED_GROUP` (64)
-documents (`--batch` to try others; the sandbox's own cost is left out). Prints docs/s
+documents at first (`--batch` to try others; the sandbox's own cost is left out). Prints docs/s
 (wall), MB/s per core (CPU time), the ratio, and how many documents the two decide
 differently.
 
@@ -43,7 +43,7 @@ from rich.table import Table
 from filters.language import Language
 from filters.quality.languages import fineweb2_table
 from filters.quality.stage import Quality
-from pipeline.shard import TIMED_GROUP
+from pipeline.sandbox import TIMED_GROUP
 from support.corpora import CORPORA
 from support.fineweb2_filters import kept, reference_filters
 

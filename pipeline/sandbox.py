@@ -42,6 +42,11 @@ import pyarrow as pa
 
 from pipeline.stage import Stage, TimeBudget, Verdict
 
+TIMED_GROUP = 64
+"""Documents a sandbox is first given at a time: one pathological document holds up no more
+than its group, and a group costs a little more than a whole batch would (the quality
+stage: about a tenth more CPU per document than in batches of 512, RESULTS.md)."""
+
 KEPT = 4
 """Sandboxes (child processes) a process keeps; past it the least recently used is closed."""
 
@@ -73,6 +78,9 @@ class Sandbox(Stage):
         self.name = stage_type.name
         self.fields = stage_type.fields
         self.child: subprocess.Popen | None = None
+        self.group_size = TIMED_GROUP
+        """Documents the shard runner gives it at a time; the runner halves it when a group
+        runs past the budget though none of its documents does alone."""
 
     def process(self, table: pa.Table) -> Verdict:
         child = self.start()

@@ -9,9 +9,11 @@ Runs inside a Ray worker. Batches stream through the stages and into a Parquet w
 a shard never holds more than one batch per stage in memory. A stage that raises on a
 batch is retried document by document, and only the documents that still raise are
 errored (`<stage>_error`). A stage with a time budget (`TimeBudget` params) runs in its
-sandbox, a child process that is killed when a group of `TIMED_GROUP` documents runs past
-the budget (pipeline/sandbox.py); that group too is retried document by document, each
-with the same budget, and a document that alone runs past it is errored `<stage>_timeout`.
+sandbox, a child process that is killed when a group of documents runs past the budget
+(pipeline/sandbox.py); that group too is retried document by document, each with the same
+budget, and a document that alone runs past it is errored `<stage>_timeout`. When none
+does, the group was slow rather than one of its documents (a slow language's segmenter,
+long pages), and the sandbox's later groups are half the size.
 The shard's Parquet files are renamed into place only when complete, and what an earlier
 segment wrote is checked against its sha256 before it is read; the shard's counts, samples,
 the profile of what it kept and what it wrote come back as a `ShardResult`.
@@ -45,11 +47,6 @@ from pipeline.sandbox import Sandbox, StageTimeout, sandboxed
 from pipeline.stage import Stage, TimeBudget, Verdict
 from pipeline.stage_registry import STAGE_TYPES
 from pipeline.stats import SAMPLES_PER_REASON, Funnel
-
-TIMED_GROUP = 64
-"""Documents a stage with a time budget gets at a time: one pathological document holds up
-no more than its group, and a group costs a little more than a whole batch would (the
-quality stage: about a tenth more CPU per document than in batches of 512, RESULTS.md)."""
 
 
 @dataclass(frozen=True)
@@ -290,17 +287,26 @@ def _count(reasons: pa.Array, counter: Counter[str]) -> None:
 
 
 def _decide(stage: Stage, batch: pa.Table) -> Verdict:
-    """The stage's verdict on `batch`; a stage with a time budget gets it in groups of
-    `TIMED_GROUP` documents, each group with the whole budget."""
+    """The stage's verdict on `batch`; a stage with a time budget gets it in groups of its
+    sandbox's `group_size` documents, each group with the whole budget."""
     if not isinstance(stage, Sandbox):
         return _decide_group(stage, batch)
-    groups = range(0, batch.num_rows, TIMED_GROUP)
-    return _joined([_decide_group(stage, batch.slice(start, TIMED_GROUP)) for start in groups])
+    verdicts, start = [], 0
+    while start < batch.num_rows:
+        group = batch.slice(start, stage.group_size)
+        verdicts.append(_decide_group(stage, group))
+        start += group.num_rows
+    return _joined(verdicts)
 
 
 def _decide_group(stage: Stage, batch: pa.Table) -> Verdict:
     try:
         return stage.process(batch)
+    except StageTimeout:
+        verdict = _decide_one_by_one(stage, batch)
+        if f"{stage.name}_timeout" not in _reasons(verdict.errored, batch.num_rows).to_pylist():
+            stage.group_size = max(1, batch.num_rows // 2)  # slow documents, none stuck
+        return verdict
     except Exception:
         return _decide_one_by_one(stage, batch)
 

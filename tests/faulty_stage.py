@@ -18,7 +18,7 @@ from pipeline.stage import Stage, TimeBudget, Verdict
 
 class Faulty(Stage):
     """Keeps every document, but never returns from a batch holding the text `hang`, dies as
-    a segfault in C would on `crash`, and raises on `raise`."""
+    a segfault in C would on `crash`, raises on `raise`, and takes 20 ms on each `slow`."""
 
     name = "faulty"
 
@@ -33,4 +33,5 @@ class Faulty(Stage):
             os.kill(os.getpid(), signal.SIGSEGV)
         if "raise" in texts:
             raise ValueError("a document this stage cannot take")
+        time.sleep(0.02 * table.column("text").to_pylist().count("slow"))
         return Verdict(table)

@@ -99,6 +99,20 @@ def test_the_child_is_reused_across_batches_and_replaced_after_a_timeout():
     assert sandbox.child.pid != child.pid
 
 
+def test_a_group_slow_as_a_whole_is_retried_and_later_groups_are_smaller():
+    """64 documents of 20 ms each run past a 0.5 s budget together, not alone (a slow
+    language's segmenter): none is errored, and the sandbox's later groups are halved until
+    they fit. A group that holds a stuck document does not shrink them."""
+    sandbox = sandboxed(Faulty, Faulty.Params(timeout=0.5))
+    assert sandbox.group_size == 64
+    kept, stats = run_stage(sandbox, documents(["slow"] * 128))
+    assert kept.num_rows == 128 and stats.errored == {} and stats.conserved()
+    assert sandbox.group_size == 16  # 64 and then 32 took 1.28 s and 0.64 s
+    kept, stats = run_stage(sandbox, documents(["slow"] * 15 + ["hang"]))
+    assert kept.num_rows == 15 and stats.errored == {"faulty_timeout": 1}
+    assert sandbox.group_size == 16
+
+
 @pytest.mark.slow
 def test_a_quality_timeout_is_handled_the_same_way():
     texts = [PROSE, PARAGRAPH.split(". ")[0] + ".", "hang"]  # kept, removed, stuck
