@@ -318,36 +318,35 @@ def test_word_split_is_spacys_on_tricky_chunks():
         assert [splitter.vocabulary.tokens[i] for i in words.ids] == expected
 
 
-def test_a_long_lived_splitter_forgets_what_it_learned_and_still_splits_as_spacy(monkeypatch):
-    """A splitter lives as long as its process (a sandbox outlives shards). spaCy keeps no
-    string of the chunks it is asked about, and past `MAX_LEARNED` chunks the splitter
-    forgets them all between batches, so its memory stays bounded; what it splits after
-    forgetting is still spaCy's tokens."""
+def test_a_long_lived_stage_forgets_what_it_learned_and_still_splits_as_spacy(monkeypatch):
+    """The stage lives as long as its process (a sandbox outlives shards). spaCy keeps no
+    string of the chunks it is asked about, and past `MAX_LEARNED` chunks and tokens, all
+    languages together, the splitters forget them all between batches, so memory stays
+    bounded; what a splitter splits after forgetting is still spaCy's tokens."""
     import spacy
 
-    from filters.quality import words
+    from filters.quality import stage as quality_stage
+    from filters.quality.words import WordSplitter, spacy_tokenizer
 
-    monkeypatch.setattr(words, "MAX_LEARNED", 100)
     plain = spacy.blank("en").tokenizer
-    splitter = words.WordSplitter("en")
-    splitter.split(pa.array([TRICKY]))
-    strings = len(words.spacy_tokenizer("en").vocab.strings)
+    expected = [t.text.strip() for t in plain(TRICKY) if t.text.strip()]
+    splitter = WordSplitter("en")
+    for _ in range(2):  # cold, then after forgetting
+        words = splitter.split(pa.array([TRICKY]))
+        assert [splitter.vocabulary.tokens[i] for i in words.ids] == expected
+        splitter.forget()
+
+    monkeypatch.setattr(quality_stage, "MAX_LEARNED", 200)  # each language learns ~130 a batch
+    stage = Quality(Quality.Params())
+    strings = [len(spacy_tokenizer(language).vocab.strings) for language in ("en", "de")]
     learned = []
     for batch in range(4):
-        texts = [f"({batch}a{n}-b{n}) x{n}'s {TRICKY}" for n in range(40)]
-        splitter.trim()
-        split = splitter.split(pa.array(texts))
-        tokens = [splitter.vocabulary.tokens[i] for i in split.ids]
-        expected = [t.text.strip() for text in texts for t in plain(text) if t.text.strip()]
-        assert tokens == expected
-        learned.append(len(splitter.vocabulary.tokens))
-    assert len(words.spacy_tokenizer("en").vocab.strings) == strings
-    # Each batch has as many distinct tokens as the first; none is kept from an earlier one.
+        texts = [f"({batch}a{n}-b{n}) x{batch}{n}'s {TRICKY}" for n in range(40)]
+        stage.process(pa.table({"text": texts * 2, "language": ["en"] * 40 + ["de"] * 40}))
+        learned.append(sum(splitter.learned for splitter in stage._splitters.values()))
+    assert [len(spacy_tokenizer(language).vocab.strings) for language in ("en", "de")] == strings
+    # Each batch learns as much as the first; nothing is kept from an earlier one.
     assert learned == [learned[0]] * 4, learned
-    stage = Quality(Quality.Params())  # which trims its splitters between batches
-    for batch in range(4):
-        stage.process(pa.table({"text": [f"{batch}x{n} {TRICKY}" for n in range(200)]}))
-    assert len(stage._splitters["en"].vocabulary.tokens) < 400
 
 
 UNICODE_BLOCKS = [

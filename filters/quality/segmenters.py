@@ -27,14 +27,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from filters.quality.words import (
-    MAX_LEARNED,
-    Vocabulary,
-    Words,
-    WordSplitter,
-    punctuation_rule,
-    spacy_tokenizer,
-)
+from filters.quality.words import Vocabulary, Words, WordSplitter, punctuation_rule, spacy_tokenizer
 
 LONG_NUMBERS = re.compile("[0-9,]{20,}")
 
@@ -46,11 +39,14 @@ class WholeTextSplitter:
         self.language = language
         self.vocabulary = Vocabulary()
 
-    def trim(self) -> None:
-        """Forget the tokens learned once there are more than `MAX_LEARNED` (between batches
-        only, as `WordSplitter.trim`)."""
-        if len(self.vocabulary.tokens) > MAX_LEARNED:
-            self.vocabulary = Vocabulary()
+    @property
+    def learned(self) -> int:
+        """Distinct tokens in the vocabulary."""
+        return len(self.vocabulary.tokens)
+
+    def forget(self) -> None:
+        """Empty the vocabulary (between batches only, as `WordSplitter.forget`)."""
+        self.vocabulary = Vocabulary()
 
     def split(self, texts: pa.Array | pa.ChunkedArray) -> Words:
         segment = SEGMENTERS[self.language]

@@ -47,6 +47,10 @@ from pipeline.stage import Stage, TimeBudget, Verdict
 
 FAMILIES: tuple[type[Family], ...] = (GopherRepetition, GopherQuality, C4, FineWeb, Blocklist)
 PUBLISHED = ("gopher_repetition", "gopher_quality", "c4", "fineweb")
+MAX_LEARNED = 2_000_000
+"""Distinct chunks and tokens the stage's word splitters keep between them (a few hundred
+bytes each); past it they all forget, so that the memory of a process the stage lives in
+(a sandbox outlives its shards) stays bounded whatever the languages."""
 
 
 class LanguageRules(StrictModel):
@@ -174,6 +178,9 @@ class Quality(Stage):
         sentence_punctuation()
 
     def process(self, table: pa.Table) -> Verdict:
+        if sum(splitter.learned for splitter in self._splitters.values()) > MAX_LEARNED:
+            for splitter in self._splitters.values():
+                splitter.forget()
         texts = pc.fill_null(table.column("text"), "").combine_chunks()
         urls = table.column("url").combine_chunks() if "url" in table.column_names else None
         reasons = np.full(table.num_rows, None, dtype=object)
@@ -196,7 +203,6 @@ class Quality(Stage):
         if language not in self._splitters:
             self._splitters[language] = word_splitter(language)
         splitter = self._splitters[language]
-        splitter.trim()
         reasons = np.full(len(texts), None, dtype=object)
         details = np.full(len(texts), None, dtype=object)
         alive = np.arange(len(texts))

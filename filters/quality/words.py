@@ -29,9 +29,6 @@ from filters.quality.affixes import guard_affix_searches
 from filters.quality.languages import spacy_language
 from filters.quality.text import PUNCTUATION_SET, sentence_punctuation
 
-MAX_LEARNED = 2_000_000
-"""Distinct chunks (or tokens) a splitter keeps; past it, `trim` forgets them all, so that a
-long-lived process's memory stays bounded (each costs a few hundred bytes)."""
 FACTS = ("length", "has_alpha", "has_non_symbol", "is_punct", "ends_sentence")
 NON_SYMBOL = "[^" + "".join(f"\\x{{{ord(ch):x}}}" for ch in sorted(PUNCTUATION_SET)) + "]"
 """RE2: a character outside datatrove's punctuation set."""
@@ -113,17 +110,17 @@ class WordSplitter:
     def __init__(self, language: str = "en") -> None:
         self.language = language
         self._max_bytes = SPACY_MAX_BYTES.get(spacy_language(language))
-        self._forget()
+        self.forget()
 
-    def trim(self) -> None:
-        """Forget every chunk and token learned, once there are more than `MAX_LEARNED`
-        chunks. Only between batches: the ids of words split before are then meaningless."""
-        if len(self._chunks) > MAX_LEARNED:
-            self._forget()
+    @property
+    def learned(self) -> int:
+        """Distinct chunks in the cache (a few hundred bytes each)."""
+        return len(self._chunks)
 
-    def _forget(self) -> None:
-        """Empty the chunk cache: each known chunk has a number, and chunk k's token ids are
-        `_tokens[_first[k]:_first[k] + _count[k]]`."""
+    def forget(self) -> None:
+        """Empty the chunk cache and the vocabulary (between batches only: the ids of words
+        split before become meaningless). Each known chunk has a number, and chunk k's token
+        ids are `_tokens[_first[k]:_first[k] + _count[k]]`."""
         self.vocabulary = Vocabulary()
         self._chunks: dict[str, int] = {}
         self._tokens, self._first, self._count = GrowingArray(), GrowingArray(), GrowingArray()
