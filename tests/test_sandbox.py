@@ -107,10 +107,11 @@ def test_a_group_slow_as_a_whole_is_retried_and_later_groups_are_smaller():
     assert sandbox.group_size == 64
     kept, stats = run_stage(sandbox, documents(["slow"] * 128))
     assert kept.num_rows == 128 and stats.errored == {} and stats.conserved()
-    assert sandbox.group_size == 16  # 64 and then 32 took 1.28 s and 0.64 s
+    shrunk = sandbox.group_size
+    assert shrunk <= 16  # 64 and then 32 take 1.28 s and 0.64 s (16 fits, or 8 on a slow day)
     kept, stats = run_stage(sandbox, documents(["slow"] * 15 + ["hang"]))
     assert kept.num_rows == 15 and stats.errored == {"faulty_timeout": 1}
-    assert sandbox.group_size == 16
+    assert sandbox.group_size == shrunk
 
 
 @pytest.mark.slow
