@@ -11,9 +11,11 @@ The child is `python -m pipeline.sandbox` with its parent's `sys.path`, not a
 multiprocessing one: inside a Ray worker, spawn re-imports the worker's `__main__`, and fork
 of a threaded process is unsafe. Parent and child exchange length-prefixed pickles over the
 child's stdin and stdout (Arrow's buffers out of band, so a batch is not copied to be sent):
-the stage's class and params once, then batches, each answered by the stage's `Verdict` or
-by the traceback of what it raised. The child imports only its stage's module, and exits
-when its stdin closes (its parent is gone).
+the stage's class and params once, then batches. The child answers a batch twice: once it
+has loaded what the batch's documents need (`Stage.load_for`: a language's word rules, which
+is not timed: the budget starts then), and with the stage's `Verdict` or the traceback of
+what it raised. The child imports only its stage's module, and exits when its stdin closes
+(its parent is gone).
 
 A process keeps its sandboxes and reuses them across shard tasks (`sandboxed`), because some
 stages load models (spaCy, presidio, fastText) that take seconds to load; a stage built in
@@ -35,6 +37,7 @@ import sys
 import time
 import traceback
 from collections import OrderedDict
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -84,7 +87,10 @@ class Sandbox(Stage):
 
     def process(self, table: pa.Table) -> Verdict:
         child = self.start()
-        return self._ask(child, table, time.monotonic() + self.params.timeout)
+        # The child first loads what the batch needs (a language's word rules) and says so;
+        # the budget starts then.
+        self._ask(child, table, deadline=None)
+        return self._answer(child, time.monotonic() + self.params.timeout)
 
     def start(self) -> subprocess.Popen:
         """The child, started and its stage built if there is none; building is not timed."""
@@ -118,9 +124,21 @@ class Sandbox(Stage):
 
     def _ask(self, child: subprocess.Popen, request: Any, deadline: float | None) -> Any:
         """Send `request` and return the answer; kill the child if it does not give one."""
+        self._talk(child, lambda: _send(child.stdin.fileno(), request))
+        return self._answer(child, deadline)
+
+    def _answer(self, child: subprocess.Popen, deadline: float | None) -> Any:
+        """The child's next answer; kill the child if it does not give one by `deadline`."""
+        kind, answer = self._talk(child, lambda: _receive(child.stdout.fileno(), deadline))
+        if kind == "error":
+            raise SandboxError(f"{self.name} raised in its child process:\n{answer}")
+        return answer
+
+    def _talk(self, child: subprocess.Popen, exchange: Callable[[], Any]) -> Any:
+        """`exchange` with the child; a child that times out, dies or is left mid-answer is
+        killed."""
         try:
-            _send(child.stdin.fileno(), request)
-            kind, answer = _receive(child.stdout.fileno(), deadline)
+            return exchange()
         except StageTimeout:
             self.close()
             raise StageTimeout(
@@ -134,9 +152,6 @@ class Sandbox(Stage):
         except BaseException:  # interrupted: the child's next answer would be this one's
             self.close()
             raise
-        if kind == "error":
-            raise SandboxError(f"{self.name} raised in its child process:\n{answer}")
-        return answer
 
 
 def sandboxed(stage_type: type[Stage], params: TimeBudget) -> Sandbox:
@@ -216,6 +231,8 @@ def serve(requests: int, answers: int) -> None:
     _send(answers, ("ready", None))
     while True:
         table = _receive(requests, None)
+        stage.try_load_for(table)
+        _send(answers, ("loaded", None))
         try:
             _send(answers, ("verdict", stage.process(table)))
         except Exception:

@@ -68,8 +68,8 @@ class TimeBudget(StrictModel):
     its documents retried one at a time, each with the same limit, and a document that alone
     runs past it is errored `<stage>_timeout`. When none does, the documents were slow, not
     stuck (Korean's segmenter reads about 12,000 characters a second), and later groups get
-    half as many. It also covers what a stage loads on first use in a new process (spaCy's
-    word rules: a few seconds)."""
+    half as many. What a stage loads, at start-up or for a group's documents (a language's
+    word rules), is not timed."""
 
 
 class StageBase(ABC):
@@ -93,6 +93,16 @@ class StageBase(ABC):
         failed run naming the stage) instead of failing the shard task."""
         with contextlib.suppress(Exception):
             self.load()
+
+    def load_for(self, table: pa.Table) -> None:  # noqa: B027 (a hook, as `load`)
+        """Load what `table`'s documents need beyond `load` (the word rules of each of their
+        languages), so that a sandbox can load it before the batch's time budget starts."""
+
+    def try_load_for(self, table: pa.Table) -> None:
+        """`load_for`, leaving a failure to `process`, as `try_load` leaves one to the first
+        batch."""
+        with contextlib.suppress(Exception):
+            self.load_for(table)
 
 
 class Stage(StageBase):

@@ -18,14 +18,25 @@ from pipeline.stage import Stage, TimeBudget, Verdict
 
 class Faulty(Stage):
     """Keeps every document, but never returns from a batch holding the text `hang`, dies as
-    a segfault in C would on `crash`, raises on `raise`, and takes 20 ms on each `slow`."""
+    a segfault in C would on `crash`, raises on `raise`, and takes 20 ms on each `slow`. A
+    `heavy` document needs a second's load first (as a language's word rules), once a process."""
 
     name = "faulty"
 
     class Params(TimeBudget):
         pass
 
+    def __init__(self, params: Params) -> None:
+        super().__init__(params)
+        self.loaded_heavy = False
+
+    def load_for(self, table: pa.Table) -> None:
+        if "heavy" in table.column("text").to_pylist() and not self.loaded_heavy:
+            time.sleep(1)
+            self.loaded_heavy = True
+
     def process(self, table: pa.Table) -> Verdict:
+        self.load_for(table)  # on first need, as the quality stage loads a language's rules
         texts = set(table.column("text").to_pylist())
         if "hang" in texts:
             time.sleep(3600)

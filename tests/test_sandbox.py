@@ -23,6 +23,7 @@ from support.warcs import PARAGRAPH, page_record, write_warc
 from tests.conftest import job, read_documents
 from tests.faulty_stage import Faulty
 from tests.stuck_quality import StuckQuality
+from tests.test_quality_languages import page
 
 PROSE = (
     "The river flooded the lower town twice last winter, and the council has now agreed "
@@ -112,6 +113,28 @@ def test_a_group_slow_as_a_whole_is_retried_and_later_groups_are_smaller():
     kept, stats = run_stage(sandbox, documents(["slow"] * 15 + ["hang"]))
     assert kept.num_rows == 15 and stats.errored == {"faulty_timeout": 1}
     assert sandbox.group_size == shrunk
+
+
+def test_what_a_group_needs_loaded_is_loaded_before_its_budget_starts():
+    """A document that needs a second's load before it can be judged (a language's word
+    rules, in a child just started) fits a 0.6 s budget: the load is not timed."""
+    sandbox = sandboxed(Faulty, Faulty.Params(timeout=0.6))  # its own: a fresh child
+    kept, stats = run_stage(sandbox, documents(["a", "heavy", "b"]))
+    assert kept.num_rows == 3 and stats.errored == {} and sandbox.group_size == 64
+
+
+@pytest.mark.slow
+def test_a_new_language_s_word_rules_load_outside_the_budget():
+    """Korean, Thai, Vietnamese and Chinese pages in a child just started: their segmenters
+    and spaCy's rules take seconds to load, more than the 1 s budget, which judging the
+    pages needs a fraction of. None is errored and the group size stays."""
+    texts = {language: page(language, lines=3) for language in ("ko", "th", "vi", "zh")}
+    table = pa.table({"id": list(texts), "text": list(texts.values()), "language": list(texts)})
+    sandbox = sandboxed(Quality, Quality.Params(timeout=1))
+    kept, stats = run_stage(sandbox, table)
+    assert stats.errored == {} and stats.conserved() and sandbox.group_size == 64
+    expected, expected_stats = run_stage(Quality(Quality.Params()), table)
+    assert kept.equals(expected) and stats.removed == expected_stats.removed
 
 
 @pytest.mark.slow

@@ -48,6 +48,11 @@ class WholeTextSplitter:
         """Empty the vocabulary (between batches only, as `WordSplitter.forget`)."""
         self.vocabulary = Vocabulary()
 
+    def load(self) -> None:
+        """The segmenter's model (Kiwi's: seconds), which it loads on its first text."""
+        SEGMENTERS[self.language]("")
+        punctuation_rule(self.language)
+
     def split(self, texts: pa.Array | pa.ChunkedArray) -> Words:
         segment = SEGMENTERS[self.language]
         tokens, counts = [], []

@@ -177,6 +177,13 @@ class Quality(Stage):
         spacy_tokenizer("en")
         sentence_punctuation()
 
+    def load_for(self, table: pa.Table) -> None:
+        """Each language's rules and word splitting (spaCy's rules, a segmenter's model:
+        up to seconds each), for the languages of `table`'s documents."""
+        for language, _ in self._by_language(table):
+            self.families(language)
+            self._splitter(language).load()
+
     def process(self, table: pa.Table) -> Verdict:
         if sum(splitter.learned for splitter in self._splitters.values()) > MAX_LEARNED:
             for splitter in self._splitters.values():
@@ -199,10 +206,13 @@ class Quality(Stage):
             counters=counters,
         )
 
-    def _judge(self, texts, urls, language, counters):
+    def _splitter(self, language: str) -> WordSplitter | WholeTextSplitter:
         if language not in self._splitters:
             self._splitters[language] = word_splitter(language)
-        splitter = self._splitters[language]
+        return self._splitters[language]
+
+    def _judge(self, texts, urls, language, counters):
+        splitter = self._splitter(language)
         reasons = np.full(len(texts), None, dtype=object)
         details = np.full(len(texts), None, dtype=object)
         alive = np.arange(len(texts))

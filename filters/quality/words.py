@@ -125,6 +125,12 @@ class WordSplitter:
         self._chunks: dict[str, int] = {}
         self._tokens, self._first, self._count = GrowingArray(), GrowingArray(), GrowingArray()
 
+    def load(self) -> None:
+        """spaCy's rules for the language, and what its tokenizer loads only when it first
+        splits a text (PyThaiNLP's dictionary: a second)."""
+        with self._spacy.vocab.memory_zone():
+            self._spacy("a")
+
     @property
     def _spacy(self):
         return spacy_tokenizer(self.language)
