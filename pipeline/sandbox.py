@@ -82,8 +82,19 @@ class Sandbox(Stage):
         self.fields = stage_type.fields
         self.child: subprocess.Popen | None = None
         self.group_size = TIMED_GROUP
-        """Documents the shard runner gives it at a time; the runner halves it when a group
-        runs past the budget though none of its documents does alone."""
+        """Documents the shard runner gives it at a time (`slowed`, `fitted`)."""
+
+    def slowed(self, documents: int) -> None:
+        """A group of `documents` ran past the budget though none of them does alone: the
+        documents are slow, not stuck, and later groups get half as many."""
+        self.group_size = max(1, documents // 2)
+
+    def fitted(self, documents: int, seconds: float) -> None:
+        """A group of `documents` took `seconds`. Under a quarter of the budget, a full group
+        of a size `slowed` cut doubles (up to `TIMED_GROUP`): twice as many fit in half of it,
+        and a worker past a patch of slow documents does not keep small groups for good."""
+        if documents == self.group_size < TIMED_GROUP and seconds < self.params.timeout / 4:
+            self.group_size = min(TIMED_GROUP, 2 * documents)
 
     def process(self, table: pa.Table) -> Verdict:
         child = self.start()

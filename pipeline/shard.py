@@ -294,7 +294,9 @@ def _decide(stage: Stage, batch: pa.Table) -> Verdict:
     verdicts, start = [], 0
     while start < batch.num_rows:
         group = batch.slice(start, stage.group_size)
+        started = time.perf_counter()
         verdicts.append(_decide_group(stage, group))
+        stage.fitted(group.num_rows, time.perf_counter() - started)
         start += group.num_rows
     return _joined(verdicts)
 
@@ -305,7 +307,7 @@ def _decide_group(stage: Stage, batch: pa.Table) -> Verdict:
     except StageTimeout:
         verdict = _decide_one_by_one(stage, batch)
         if f"{stage.name}_timeout" not in _reasons(verdict.errored, batch.num_rows).to_pylist():
-            stage.group_size = max(1, batch.num_rows // 2)  # slow documents, none stuck
+            stage.slowed(batch.num_rows)
         return verdict
     except Exception:
         return _decide_one_by_one(stage, batch)

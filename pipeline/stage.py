@@ -68,8 +68,9 @@ class TimeBudget(StrictModel):
     its documents retried one at a time, each with the same limit, and a document that alone
     runs past it is errored `<stage>_timeout`. When none does, the documents were slow, not
     stuck (Korean's segmenter reads about 12,000 characters a second), and later groups get
-    half as many. What a stage loads, at start-up or for a group's documents (a language's
-    word rules), is not timed."""
+    half as many, up to 64 again once a group takes under a quarter of the budget. What a
+    stage loads, at start-up or for a group's documents (a language's word rules), is not
+    timed."""
 
 
 class StageBase(ABC):

@@ -103,7 +103,8 @@ def test_the_child_is_reused_across_batches_and_replaced_after_a_timeout():
 def test_a_group_slow_as_a_whole_is_retried_and_later_groups_are_smaller():
     """64 documents of 20 ms each run past a 0.5 s budget together, not alone (a slow
     language's segmenter): none is errored, and the sandbox's later groups are halved until
-    they fit. A group that holds a stuck document does not shrink them."""
+    they fit. A group that holds a stuck document does not shrink them; fast documents grow
+    them back."""
     sandbox = sandboxed(Faulty, Faulty.Params(timeout=0.5))
     assert sandbox.group_size == 64
     kept, stats = run_stage(sandbox, documents(["slow"] * 128))
@@ -113,6 +114,8 @@ def test_a_group_slow_as_a_whole_is_retried_and_later_groups_are_smaller():
     kept, stats = run_stage(sandbox, documents(["slow"] * 15 + ["hang"]))
     assert kept.num_rows == 15 and stats.errored == {"faulty_timeout": 1}
     assert sandbox.group_size == shrunk
+    kept, stats = run_stage(sandbox, documents(["fast"] * 128))
+    assert kept.num_rows == 128 and sandbox.group_size == 64
 
 
 def test_what_a_group_needs_loaded_is_loaded_before_its_budget_starts():
