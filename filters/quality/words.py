@@ -14,6 +14,7 @@ has a letter, is only punctuation, ...), computed once per distinct token, not p
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -351,6 +352,10 @@ def _spacy_rules(language: str) -> tuple[Any, Callable[[str], bool]]:
     from spacy.attrs import IS_PUNCT
 
     rules = spacy_language(language)
+    if rules == "zh":  # jieba (its word segmenter) logs its loading to stderr: the job's log
+        import jieba
+
+        jieba.setLogLevel(logging.WARNING)
     with _without_plugin_components():
         try:
             nlp = spacy.blank(rules, config=SPACY_CONFIGS.get(rules, {}))
