@@ -242,7 +242,8 @@ def serve(requests: int, answers: int) -> None:
     _send(answers, ("ready", None))
     while True:
         table = _receive(requests, None)
-        stage.try_load_for(table)
+        with contextlib.suppress(Exception):  # left to `process`, which then errors the batch
+            stage.load_for(table)
         _send(answers, ("loaded", None))
         try:
             _send(answers, ("verdict", stage.process(table)))

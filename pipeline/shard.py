@@ -13,7 +13,8 @@ sandbox, a child process that is killed when a group of documents runs past the 
 (pipeline/sandbox.py); that group too is retried document by document, each with the same
 budget, and a document that alone runs past it is errored `<stage>_timeout`. When none
 does, the group was slow rather than one of its documents (a slow language's segmenter,
-long pages), and the sandbox's later groups are half the size.
+long pages), and the sandbox's later groups are half the size, until one fits in a quarter
+of the budget.
 The shard's Parquet files are renamed into place only when complete, and what an earlier
 segment wrote is checked against its sha256 before it is read; the shard's counts, samples,
 the profile of what it kept and what it wrote come back as a `ShardResult`.

@@ -99,12 +99,6 @@ class StageBase(ABC):
         """Load what `table`'s documents need beyond `load` (the word rules of each of their
         languages), so that a sandbox can load it before the batch's time budget starts."""
 
-    def try_load_for(self, table: pa.Table) -> None:
-        """`load_for`, leaving a failure to `process`, as `try_load` leaves one to the first
-        batch."""
-        with contextlib.suppress(Exception):
-            self.load_for(table)
-
 
 class Stage(StageBase):
     """Base of every per-document stage; subclasses set `name`, `Params` and `fields`."""

@@ -179,10 +179,11 @@ class Quality(Stage):
 
     def load_for(self, table: pa.Table) -> None:
         """Each language's rules and word splitting (spaCy's rules, a segmenter's model:
-        up to seconds each), for the languages of `table`'s documents."""
+        up to seconds each), for the languages of `table`'s documents not met before."""
         for language, _ in self._by_language(table):
-            self.families(language)
-            self._splitter(language).load()
+            if language not in self._splitters:
+                self.families(language)
+                self._splitter(language).load()
 
     def process(self, table: pa.Table) -> Verdict:
         if sum(splitter.learned for splitter in self._splitters.values()) > MAX_LEARNED:
