@@ -21,6 +21,7 @@ import bisect
 import hashlib
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
+from contextlib import nullcontext
 from functools import cache
 from typing import TYPE_CHECKING, Literal
 
@@ -30,6 +31,7 @@ from pydantic import Field, model_validator
 from filters import phone_screen
 from filters.pii_candidates import Window, windows
 from filters.pii_entities import NER_ENTITIES, PATTERN_ENTITIES
+from filters.torch_hidden import torch_hidden
 from pipeline.stage import Stage, TimeBudget, Verdict
 
 if TYPE_CHECKING:  # presidio (spaCy, torch) loads only where the stage runs
@@ -89,7 +91,10 @@ class Pii(Stage):
             return self
 
     def __init__(self, params: Params) -> None:
-        from presidio_anonymizer import AnonymizerEngine
+        # presidio_anonymizer imports presidio_analyzer, which imports spaCy. A named spaCy
+        # model may be a torch one (en_core_web_trf), which needs thinc to see torch.
+        with torch_hidden() if params.spacy_model is None else nullcontext():
+            from presidio_anonymizer import AnonymizerEngine
 
         super().__init__(params)
         self.analyzer = _analyzer(

@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
@@ -141,6 +144,25 @@ def test_a_new_language_s_word_rules_load_outside_the_budget():
 
 
 @pytest.mark.slow
+def test_the_quality_and_pii_children_start_without_torch():
+    """spaCy (through thinc) and presidio import torch and transformers when installed:
+    seconds of each child's start-up, for models these stages never use."""
+    script = (
+        "import sys, pyarrow as pa\n"
+        "from filters.pii import Pii\n"
+        "from filters.quality.stage import Quality\n"
+        "batch = pa.table({'text': ['Write to ann@example.org about the river.']})\n"
+        "for stage in (Quality(Quality.Params()), Pii(Pii.Params())):\n"
+        "    stage.try_load()\n"
+        "    stage.process(batch)\n"
+        "print(sorted({'torch', 'transformers'} & set(sys.modules)))\n"
+    )
+    root = Path(__file__).resolve().parents[1]
+    done = subprocess.run([sys.executable, "-c", script], cwd=root, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
+
+
 def test_a_quality_timeout_is_handled_the_same_way():
     texts = [PROSE, PARAGRAPH.split(". ")[0] + ".", "hang"]  # kept, removed, stuck
     params = Quality.Params(timeout=1)

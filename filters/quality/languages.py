@@ -24,6 +24,8 @@ from functools import cache
 from importlib.resources import files
 from typing import Any
 
+from filters.torch_hidden import torch_hidden
+
 ENGLISH = "en"
 
 FINEWEB2_PIPELINE: dict[str, dict[str, Any] | None] = {
@@ -91,7 +93,8 @@ def published(language: str) -> dict[str, dict[str, Any] | None]:
 
 def _spacy_stop_words(language: str) -> list[str]:
     """spaCy's stop words for a language FineWeb-2 has none for (none where spaCy lacks it)."""
-    from spacy.util import get_lang_class
+    with torch_hidden():
+        from spacy.util import get_lang_class
 
     try:
         return sorted(get_lang_class(language).Defaults.stop_words)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from functools import cache
 
+from filters.torch_hidden import torch_hidden
+
 PUNCTUATION = (
     "!/—”:％１〈&(、━\\【#%「」，】；+^]~“《„';’{|∶´[=-`*．（–？！：$～«〉,><》)?）。…@_.\"}►»"
     + "".join(
@@ -33,6 +35,7 @@ def sentence_punctuation() -> frozenset[str]:
     """Tokens after which spaCy's sentencizer may start a sentence (C4 counts sentences
     with it). Read on first use: importing spaCy takes seconds, which every process that
     only builds the stage list (the driver, a worker running other stages) would pay."""
-    from spacy.pipeline import Sentencizer
+    with torch_hidden():
+        from spacy.pipeline import Sentencizer
 
     return frozenset(Sentencizer.default_punct_chars)

@@ -29,6 +29,7 @@ import pyarrow.compute as pc
 from filters.quality.affixes import guard_affix_searches
 from filters.quality.languages import spacy_language
 from filters.quality.text import PUNCTUATION_SET, sentence_punctuation
+from filters.torch_hidden import torch_hidden
 
 FACTS = ("length", "has_alpha", "has_non_symbol", "is_punct", "ends_sentence")
 NON_SYMBOL = "[^" + "".join(f"\\x{{{ord(ch):x}}}" for ch in sorted(PUNCTUATION_SET)) + "]"
@@ -348,8 +349,9 @@ def punctuation_rule(language: str) -> Callable[[str], bool]:
 
 @cache
 def _spacy_rules(language: str) -> tuple[Any, Callable[[str], bool]]:
-    import spacy
-    from spacy.attrs import IS_PUNCT
+    with torch_hidden():
+        import spacy
+        from spacy.attrs import IS_PUNCT
 
     rules = spacy_language(language)
     if rules == "zh":  # jieba (its word segmenter) logs its loading to stderr: the job's log
