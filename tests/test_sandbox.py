@@ -143,7 +143,6 @@ def test_a_new_language_s_word_rules_load_outside_the_budget():
     assert kept.equals(expected) and stats.removed == expected_stats.removed
 
 
-@pytest.mark.slow
 def test_the_quality_and_pii_children_start_without_torch():
     """spaCy (through thinc) and presidio import torch and transformers when installed:
     seconds of each child's start-up, for models these stages never use."""
@@ -163,6 +162,7 @@ def test_the_quality_and_pii_children_start_without_torch():
     assert done.stdout.strip() == "[]"
 
 
+@pytest.mark.slow
 def test_a_quality_timeout_is_handled_the_same_way():
     texts = [PROSE, PARAGRAPH.split(". ")[0] + ".", "hang"]  # kept, removed, stuck
     params = Quality.Params(timeout=1)
