@@ -13,7 +13,8 @@ of a threaded process is unsafe. Parent and child exchange length-prefixed pickl
 child's stdin and stdout (Arrow's buffers out of band, so a batch is not copied to be sent):
 the stage's class and params once, then batches. The child answers a batch twice: once it
 has loaded what the batch's documents need (`Stage.load_for`: a language's word rules, which
-is not timed: the budget starts then), and with the stage's `Verdict` or the traceback of
+is not timed: the budget starts then; the answer says how long it took, which the shard
+runner counts as start-up, not work), and with the stage's `Verdict` or the traceback of
 what it raised. The child imports only its stage's module, and exits when its stdin closes
 (its parent is gone).
 
@@ -83,6 +84,7 @@ class Sandbox(Stage):
         self.child: subprocess.Popen | None = None
         self.group_size = TIMED_GROUP
         """Documents the shard runner gives it at a time (`slowed`, `fitted`)."""
+        self._loading_s = 0.0
 
     def slowed(self, documents: int) -> None:
         """A group of `documents` ran past the budget though none of them does alone: the
@@ -96,11 +98,16 @@ class Sandbox(Stage):
         if documents == self.group_size < TIMED_GROUP and seconds < self.params.timeout / 4:
             self.group_size = min(TIMED_GROUP, 2 * documents)
 
+    def took_loading(self) -> float:
+        """Seconds the child spent loading what batches needed since the last call."""
+        seconds, self._loading_s = self._loading_s, 0.0
+        return seconds
+
     def process(self, table: pa.Table) -> Verdict:
         child = self.start()
-        # The child first loads what the batch needs (a language's word rules) and says so;
-        # the budget starts then.
-        self._ask(child, table, deadline=None)
+        # The child first loads what the batch needs (a language's word rules) and says how
+        # long that took; the budget starts then.
+        self._loading_s += self._ask(child, table, deadline=None)
         return self._answer(child, time.monotonic() + self.params.timeout)
 
     def start(self) -> subprocess.Popen:
@@ -242,9 +249,10 @@ def serve(requests: int, answers: int) -> None:
     _send(answers, ("ready", None))
     while True:
         table = _receive(requests, None)
+        started = time.perf_counter()
         with contextlib.suppress(Exception):  # left to `process`, which then errors the batch
             stage.load_for(table)
-        _send(answers, ("loaded", None))
+        _send(answers, ("loaded", time.perf_counter() - started))
         try:
             _send(answers, ("verdict", stage.process(table)))
         except Exception:

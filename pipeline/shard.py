@@ -150,7 +150,7 @@ def process_shard(file: InputFile, plan: ShardPlan, source: dict | None = None) 
     for spec in plan.stages:
         stages.append(_timed_start(funnel, spec.name, lambda spec=spec: build_stage(spec)))
     # Reading time starts here: building the stages is their start-up, not reading.
-    started = time.perf_counter()
+    started, built = time.perf_counter(), _stage_seconds(funnel, stages)
     result = ShardResult(shard=file.shard, input=file.path, funnel=funnel)
     rng = shard_rng(f"{file.shard}/{plan.segment}")
     written = {}
@@ -185,10 +185,15 @@ def process_shard(file: InputFile, plan: ShardPlan, source: dict | None = None) 
     result.files = {"/".join(parts): sink.written for parts, sink in written.items()}
     funnel.domains = funnel.domains.largest(SHARD_DOMAINS)
     if read_stats is not None:
-        stage_time = sum(funnel.stages[stage.name].elapsed_s for stage in stages)
+        stage_time = _stage_seconds(funnel, stages) - built
         read_stats.elapsed_s = time.perf_counter() - started - stage_time
         result.input_info = describe_file(file.path)
     return result
+
+
+def _stage_seconds(funnel: Funnel, stages: list[Stage]) -> float:
+    """Seconds the stages have counted so far, start-up and work."""
+    return sum(funnel.stages[s.name].startup_s + funnel.stages[s.name].elapsed_s for s in stages)
 
 
 def _timed_start(funnel: Funnel, name: str, start: Callable[[], Stage]) -> Stage:
@@ -244,8 +249,9 @@ def apply_stage(
     own = [field.name for field in stage.fields if field.name in batch.column_names]
     batch = batch.drop_columns(own)
     started = time.perf_counter()
-    verdict = _decide(stage, batch)
-    stats.elapsed_s += time.perf_counter() - started
+    verdict, loading = _decide(stage, batch)
+    stats.startup_s += loading
+    stats.elapsed_s += time.perf_counter() - started - loading
     stats.counters.update(verdict.counters)
     rows = verdict.table.num_rows
     errored = _reasons(verdict.errored, rows)
@@ -287,19 +293,22 @@ def _count(reasons: pa.Array, counter: Counter[str]) -> None:
         counter[entry["values"]] += entry["counts"]
 
 
-def _decide(stage: Stage, batch: pa.Table) -> Verdict:
-    """The stage's verdict on `batch`; a stage with a time budget gets it in groups of its
-    sandbox's `group_size` documents, each group with the whole budget."""
+def _decide(stage: Stage, batch: pa.Table) -> tuple[Verdict, float]:
+    """The stage's verdict on `batch`, and the seconds of it its sandbox spent loading what
+    the batch needed (start-up, not work). A stage with a time budget gets it in groups of
+    its sandbox's `group_size` documents, each group with the whole budget."""
     if not isinstance(stage, Sandbox):
-        return _decide_group(stage, batch)
-    verdicts, start = [], 0
+        return _decide_group(stage, batch), 0.0
+    verdicts, start, loading = [], 0, 0.0
     while start < batch.num_rows:
         group = batch.slice(start, stage.group_size)
         started = time.perf_counter()
         verdicts.append(_decide_group(stage, group))
-        stage.fitted(group.num_rows, time.perf_counter() - started)
+        loaded = stage.took_loading()
+        stage.fitted(group.num_rows, time.perf_counter() - started - loaded)
+        loading += loaded
         start += group.num_rows
-    return _joined(verdicts)
+    return _joined(verdicts), loading
 
 
 def _decide_group(stage: Stage, batch: pa.Table) -> Verdict:

@@ -97,7 +97,8 @@ class StageBase(ABC):
 
     def load_for(self, table: pa.Table) -> None:  # noqa: B027 (a hook, as `load`)
         """Load what `table`'s documents need beyond `load` (the word rules of each of their
-        languages), so that a sandbox can load it before the batch's time budget starts."""
+        languages), so that a sandbox can load it before the batch's time budget starts; the
+        runner counts it as start-up."""
 
 
 class Stage(StageBase):

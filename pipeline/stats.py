@@ -33,7 +33,8 @@ class StageStats:
     """Seconds deciding: the stage's work on its batches."""
     startup_s: float = 0.0
     """Seconds getting ready in each task: building the stage, loading its models (once per
-    worker process; later tasks reuse them), starting its sandbox."""
+    worker process; later tasks reuse them), starting its sandbox, and in a sandbox loading
+    what a batch needs first (`Stage.load_for`: a language's word rules)."""
 
     def merge(self, other: StageStats) -> None:
         self.docs_in += other.docs_in

@@ -123,10 +123,12 @@ def test_a_group_slow_as_a_whole_is_retried_and_later_groups_are_smaller():
 
 def test_what_a_group_needs_loaded_is_loaded_before_its_budget_starts():
     """A document that needs a second's load before it can be judged (a language's word
-    rules, in a child just started) fits a 0.6 s budget: the load is not timed."""
+    rules, in a child just started) fits a 0.6 s budget: the load is not timed, and it is
+    counted as the stage's start-up, not its work."""
     sandbox = sandboxed(Faulty, Faulty.Params(timeout=0.6))  # its own: a fresh child
     kept, stats = run_stage(sandbox, documents(["a", "heavy", "b"]))
     assert kept.num_rows == 3 and stats.errored == {} and sandbox.group_size == 64
+    assert stats.startup_s >= 1.0 and stats.elapsed_s < 0.5, stats
 
 
 @pytest.mark.slow
@@ -188,3 +190,22 @@ def test_loading_a_stage_is_its_start_up_not_its_work(tmp_path):
     assert first.docs_in == again.docs_in == 8
     assert first.startup_s > 1.0 and again.startup_s < 0.2, (first, again)
     assert first.elapsed_s < first.startup_s
+
+
+@pytest.mark.slow
+def test_a_language_s_rules_loaded_mid_shard_are_start_up_not_work_or_reading(tmp_path):
+    """Dutch and French pages in a new sandbox child: loading their word rules (4.7 s on the
+    2-core development machine) happens after the shard's stages are built, while its
+    batches are read and judged. It counts as the quality stage's start-up, not as its
+    work, nor as reading."""
+    path = tmp_path / "pages.jsonl"
+    path.write_text(
+        "".join(json.dumps({"text": page(code, lines=4)}) + "\n" for code in ("nl", "fr"))
+    )
+    inputs = [{"source": "web", "format": "jsonl", "paths": [str(path)]}]
+    config = job(tmp_path / "out", inputs, [{"language": {}}, {"quality": {"timeout": 28.5}}])
+    [file] = resolve_inputs(config)
+    [plan] = shard_plans(config)
+    stages = process_shard(file, plan).funnel.stages
+    assert stages["quality"].docs_in == 2 and stages["quality"].errored == {}
+    assert stages["quality"].elapsed_s < 1.0 and stages["read"].elapsed_s < 1.0, stages
