@@ -37,6 +37,7 @@ from rich.table import Table
 from dedup.hashing import normalise
 from dedup.minhash import MinHasher, shingle_batch, shingles
 from support.corpora import CORPORA
+from support.datatrove_minhash import minhash_steps, run_steps
 
 NUM_PERM, BANDS, ROWS, NGRAM, SEED = 256, 19, 13, 5, 1
 
@@ -103,50 +104,17 @@ def ours_end_to_end(folder: Path, workers: int) -> tuple[float, int]:
 
 
 def datatrove_end_to_end(folder: Path, workers: int, shards: int) -> tuple[float, int]:
-    from datatrove.executor import LocalPipelineExecutor
-    from datatrove.pipeline.dedup import MinhashDedupSignature
-    from datatrove.pipeline.dedup.minhash import (
-        MinhashConfig,
-        MinhashDedupBuckets,
-        MinhashDedupCluster,
-        MinhashDedupFilter,
-    )
+    from datatrove.pipeline.dedup.minhash import MinhashConfig
     from datatrove.pipeline.readers import ParquetReader
     from datatrove.pipeline.writers import ParquetWriter
-    from datatrove.utils.logging import logger
 
-    logger.remove()  # its per-task stats would bury the comparison
     work = folder / "datatrove"
     shutil.rmtree(work, ignore_errors=True)  # it skips tasks its logs say are done
     config = MinhashConfig(n_grams=NGRAM, num_buckets=BANDS, hashes_per_bucket=ROWS, seed=SEED)
-    reader = ParquetReader(str(folder / "in"))
-    steps = [
-        ([reader, MinhashDedupSignature(str(work / "signatures"), config=config)], shards),
-        (
-            [MinhashDedupBuckets(str(work / "signatures"), str(work / "buckets"), config=config)],
-            BANDS,
-        ),
-        ([MinhashDedupCluster(str(work / "buckets"), str(work / "remove_ids"), config=config)], 1),
-        (
-            [
-                reader,
-                MinhashDedupFilter(
-                    str(work / "remove_ids"),
-                    exclusion_writer=ParquetWriter(str(work / "removed")),
-                ),
-                ParquetWriter(str(work / "output")),
-            ],
-            shards,
-        ),
-    ]
+    removed_writer = ParquetWriter(str(work / "removed"))
+    steps = minhash_steps(ParquetReader(str(folder / "in")), work, config, shards, removed_writer)
     started = time.perf_counter()
-    for number, (pipeline, tasks) in enumerate(steps):
-        LocalPipelineExecutor(
-            pipeline=pipeline,
-            tasks=tasks,
-            workers=workers,
-            logging_dir=str(work / f"logs-{number}"),
-        ).run()
+    run_steps(steps, workers, work)
     elapsed = time.perf_counter() - started
     removed = sum(pq.read_metadata(p).num_rows for p in (work / "removed").glob("*.parquet"))
     return elapsed, removed

@@ -116,62 +116,29 @@ def _timed(command: list[str], cwd: Path) -> float:
 def run_datatrove(warcs: Path, work: Path, workers: int) -> None:
     """datatrove's FineWeb recipe (its examples/fineweb.py, less the URL filter) over `warcs`;
     writes the kept documents' count to `work/kept.txt`."""
-    from datatrove.executor import LocalPipelineExecutor
-    from datatrove.pipeline.dedup import MinhashDedupSignature
-    from datatrove.pipeline.dedup.minhash import (
-        MinhashConfig,
-        MinhashDedupBuckets,
-        MinhashDedupCluster,
-        MinhashDedupFilter,
-    )
+    from datatrove.pipeline.dedup.minhash import MinhashConfig
     from datatrove.pipeline.extractors import Trafilatura
     from datatrove.pipeline.filters import LanguageFilter
     from datatrove.pipeline.readers import ParquetReader, WarcReader
     from datatrove.pipeline.writers import ParquetWriter
-    from datatrove.utils.logging import logger
 
     from filters.fasttext_model import lid176_path
+    from support.datatrove_minhash import minhash_steps, run_steps
     from support.fineweb2_filters import english_filters
 
-    logger.remove()  # its per-task stats would bury the comparison
     tasks = len(list(warcs.glob("*.warc.gz")))
     language = LanguageFilter(languages=["en"], language_threshold=0.65)
     language.model.MODEL_URL = str(lid176_path())  # "downloaded" from the local file
-    config = MinhashConfig(n_grams=NGRAM, num_buckets=BANDS, hashes_per_bucket=ROWS)
-    filtered = ParquetReader(str(work / "filtered"))
-    steps = [
-        (
-            [
-                WarcReader(str(warcs), glob_pattern="*.warc.gz"),
-                Trafilatura(favour_precision=True),
-                language,
-                *english_filters(),
-                ParquetWriter(str(work / "filtered")),
-            ],
-            tasks,
-        ),
-        ([filtered, MinhashDedupSignature(str(work / "signatures"), config=config)], tasks),
-        (
-            [MinhashDedupBuckets(str(work / "signatures"), str(work / "buckets"), config=config)],
-            BANDS,
-        ),
-        ([MinhashDedupCluster(str(work / "buckets"), str(work / "remove_ids"), config=config)], 1),
-        (
-            [
-                filtered,
-                MinhashDedupFilter(str(work / "remove_ids")),
-                ParquetWriter(str(work / "output")),
-            ],
-            tasks,
-        ),
+    filtering = [
+        WarcReader(str(warcs), glob_pattern="*.warc.gz"),
+        Trafilatura(favour_precision=True),
+        language,
+        *english_filters(),
+        ParquetWriter(str(work / "filtered")),
     ]
-    for number, (pipeline, count) in enumerate(steps):
-        LocalPipelineExecutor(
-            pipeline=pipeline,
-            tasks=count,
-            workers=workers,
-            logging_dir=str(work / f"logs-{number}"),
-        ).run()
+    config = MinhashConfig(n_grams=NGRAM, num_buckets=BANDS, hashes_per_bucket=ROWS)
+    dedup = minhash_steps(ParquetReader(str(work / "filtered")), work, config, tasks)
+    run_steps([(filtering, tasks), *dedup], workers, work)
     kept = sum(pq.read_metadata(path).num_rows for path in (work / "output").glob("*.parquet"))
     (work / "kept.txt").write_text(str(kept))
 
