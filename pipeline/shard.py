@@ -294,9 +294,9 @@ def _count(reasons: pa.Array, counter: Counter[str]) -> None:
 
 
 def _decide(stage: Stage, batch: pa.Table) -> tuple[Verdict, float]:
-    """The stage's verdict on `batch`, and the seconds of it its sandbox spent loading what
-    the batch needed (start-up, not work). A stage with a time budget gets it in groups of
-    its sandbox's `group_size` documents, each group with the whole budget."""
+    """The stage's verdict on `batch`, and the seconds its sandbox spent meanwhile loading
+    what the batch needed (start-up, not work). A stage with a time budget gets it in groups
+    of its sandbox's `group_size` documents, each group with the whole budget."""
     if not isinstance(stage, Sandbox):
         return _decide_group(stage, batch), 0.0
     verdicts, start, loading = [], 0, 0.0
