@@ -53,20 +53,20 @@ REPOSITORY = Path(__file__).resolve().parents[1]
 
 
 def cut_warc(warc: Path, folder: Path, shards: int) -> int:
-    """The WARC's records dealt round-robin into `shards` gzipped WARC files; the record count."""
-    from warcio.archiveiterator import ArchiveIterator
-    from warcio.warcwriter import WARCWriter
+    """The WARC's records dealt round-robin into `shards` WARC files, each record's gzip
+    member copied byte for byte; the record count."""
+    from fastwarc.warc import ArchiveIterator, WarcRecordType
 
-    folder.mkdir(parents=True)
-    outputs = [(folder / f"part-{n:02d}.warc.gz").open("wb") for n in range(shards)]
-    writers = [WARCWriter(output, gzip=True) for output in outputs]
+    data = warc.read_bytes()
     with warc.open("rb") as stream:
-        records = 0
-        for records, record in enumerate(ArchiveIterator(stream), start=1):
-            writers[records % shards].write_record(record)
-    for output in outputs:
-        output.close()
-    return records
+        records = ArchiveIterator(stream, record_types=WarcRecordType.any_type, parse_http=False)
+        starts = [record.stream_pos for record in records]
+    ends = [*starts[1:], len(data)]
+    folder.mkdir(parents=True)
+    for shard in range(shards):
+        members = zip(starts[shard::shards], ends[shard::shards], strict=True)
+        (folder / f"part-{shard:02d}.warc.gz").write_bytes(b"".join(data[a:b] for a, b in members))
+    return len(starts)
 
 
 def ours(warcs: Path, out: Path, workers: int, engine: str) -> tuple[float, int, str]:
