@@ -1,7 +1,7 @@
 """The FineWeb-style recipe end to end: `tokenmill run` vs datatrove's pipelines, same WARCs.
 
-What a user waits for, start-up included: the trafilatura evaluation WARC (949 pages), cut
-into `--shards` WARC files (not timed), goes through
+What a user waits for, start-up included: a WARC (default: the trafilatura evaluation WARC,
+949 pages), cut into `--shards` WARC files (not timed), goes through
   - ours: `tokenmill run` of extract → language (keep `en`, score > 0.65) → quality (`{}`:
     Gopher repetition and quality, C4, FineWeb) → dedup (MinHash only), on an embedded
     local Ray with `--workers` workers, writing Parquet; the CLI as a user starts it, in a
@@ -18,7 +18,7 @@ download). The two alternate, `--repeats` times. Prints each run's wall seconds 
 documents (ours: also what its report says of start-up and work), the best of each, and the
 ratio.
 
-    python -m benchmarks.recipe [--corpora DIR] [--shards 8] [--workers 2] [--repeats 2]
+    python -m benchmarks.recipe [WARC] [--shards 8] [--workers 2] [--repeats 2]
                                 [--engine resiliparse|tokenmill|trafilatura]
 """
 
@@ -45,7 +45,7 @@ from rich.console import Console
 from rich.table import Table
 
 from pipeline.engines import ENGINES
-from support.corpora import CORPORA
+from support.corpora import EVAL_WARC
 
 BANDS, ROWS, NGRAM = 14, 8, 5
 """FineWeb's MinHash (datatrove's `MinhashConfig` in its fineweb.py example)."""
@@ -147,7 +147,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--corpora", type=Path, default=CORPORA)
+    parser.add_argument("warc", nargs="?", type=Path, default=EVAL_WARC)
     parser.add_argument("--shards", type=int, default=8, help="WARC files the pages are cut into")
     parser.add_argument("--workers", type=int, default=2, help="parallel tasks, both sides")
     parser.add_argument("--repeats", type=int, default=2, help="alternating runs of each (best of)")
@@ -161,14 +161,15 @@ def main() -> None:
     if args.datatrove_only:
         run_datatrove(*args.datatrove_only, workers=args.workers)
         return
+    if not args.warc.is_file():
+        parser.error(f"{args.warc}: no such WARC (the shared corpora: $TOKENMILL_CORPORA)")
 
     console = Console()
     runs: dict[str, list[tuple[float, int]]] = {"tokenmill": [], "datatrove": []}
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         warcs = folder / "warcs"
-        eval_warc = args.corpora / "web" / "trafilatura-eval.warc.gz"
-        records = cut_warc(eval_warc, warcs, args.shards)
+        records = cut_warc(args.warc, warcs, args.shards)
         console.print(f"{records} WARC records in {args.shards} files; {args.workers} workers each")
         contenders = {
             "tokenmill": partial(ours, warcs, folder / "ours", args.workers, args.engine),
