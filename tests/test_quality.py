@@ -304,18 +304,48 @@ TRICKY = (
 )
 
 
-def test_word_split_is_spacys_on_tricky_chunks():
-    """Our split (fast paths, guarded affix searches, cache) gives spaCy's plain tokens."""
+INDONESIAN = (
+    "Anak-anak bermain di rumah-rumah. Dia pergi ke sekolah, dll. Rp5.000 (kira-kira) tgl. "
+    "12/3. Sdr. Budi, S.H., M.Hum. orang-orangan!"
+)
+FRENCH = (
+    "Aujourd'hui, c'est-à-dire l'État: «Qu'est-ce que» peut-être M. Dupont va-t-il à "
+    "Saint-Étienne? 3,5 km. Mme. Dupuis-Martin, etc. (vis-à-vis) J'y suis."
+)
+
+
+@pytest.mark.parametrize(
+    ("language", "text"),
+    [
+        ("en", TRICKY),
+        # Thousands of special cases each (anak-anak, aujourd'hui), which are loaded once
+        # after the guarded searches are in place.
+        pytest.param("id", INDONESIAN, marks=pytest.mark.slow),
+        pytest.param("fr", FRENCH, marks=pytest.mark.slow),
+    ],
+)
+def test_word_split_is_spacys_on_tricky_chunks(language, text):
+    """Our split (fast paths, guarded affix searches, cache) gives spaCy's plain tokens, with
+    all of spaCy's special cases."""
     import spacy
 
     from filters.quality.words import WordSplitter
 
-    plain = spacy.blank("en").tokenizer
-    expected = [t.text.strip() for t in plain(TRICKY) if t.text.strip()]
-    splitter = WordSplitter("en")
+    plain = spacy.blank(language).tokenizer
+    expected = [t.text.strip() for t in plain(text) if t.text.strip()]
+    splitter = WordSplitter(language)
+    assert splitter._spacy.rules == plain.rules
     for _ in range(2):  # cold, then from the chunk cache
-        words = splitter.split(pa.array([TRICKY]))
+        words = splitter.split(pa.array([text]))
         assert [splitter.vocabulary.tokens[i] for i in words.ids] == expected
+
+
+def test_languages_split_by_the_same_spacy_rules_share_one_tokenizer():
+    """Bavarian is split with German's rules (FineWeb-2's proxy), and Javanese, Sundanese and
+    four more with Malay's: one tokenizer each, loaded once (Malay's takes seconds)."""
+    from filters.quality.words import spacy_tokenizer
+
+    assert spacy_tokenizer("bar") is spacy_tokenizer("de")
 
 
 def test_a_long_lived_stage_forgets_what_it_learned_and_still_splits_as_spacy(monkeypatch):

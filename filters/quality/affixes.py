@@ -27,7 +27,12 @@ REPEATS = frozenset({sre.MAX_REPEAT, sre.MIN_REPEAT})
 
 
 def guard_affix_searches(tokenizer) -> None:
-    """Install the guarded prefix, suffix and infix searches on a spaCy tokenizer."""
+    """Install the guarded prefix, suffix and infix searches on a spaCy tokenizer. spaCy
+    loads every special case again each time a search is set (French and Indonesian have
+    over 30,000: seconds each), so they are set with none loaded and the special cases are
+    loaded once after, as spaCy's own `Tokenizer.from_bytes` does."""
+    special_cases = tokenizer.rules
+    tokenizer.rules = {}
     prefix = _pattern(tokenizer.prefix_search)
     if prefix is not None and (starts := _prefix_start_chars(prefix)) is not None:
         tokenizer.prefix_search = partial(_match_prefix, prefix.match, starts)
@@ -37,6 +42,7 @@ def guard_affix_searches(tokenizer) -> None:
     infix = _pattern(tokenizer.infix_finditer)
     if infix is not None and (starts := _infix_start_chars(infix)) is not None:
         tokenizer.infix_finditer = partial(_find_infixes, infix.match, starts)
+    tokenizer.rules = special_cases
 
 
 def _match_prefix(match: Callable, starts: frozenset[str], string: str) -> re.Match | None:

@@ -338,22 +338,23 @@ Japanese (SudachiPy) and Thai (PyThaiNLP) segment words by default."""
 
 def spacy_tokenizer(language: str):
     """spaCy's blank pipeline tokenizer for `language`, or for the language datatrove splits
-    it as (`spacy_language`), English where spaCy has neither."""
-    return _spacy_rules(language)[0]
+    it as (`spacy_language`), English where spaCy has neither. Languages split with the same
+    rules share one tokenizer."""
+    return _spacy_rules(spacy_language(language))[0]
 
 
 def punctuation_rule(language: str) -> Callable[[str], bool]:
     """spaCy's `is_punct` for `language`'s tokens (the C4 rules' sentence counting reads it)."""
-    return _spacy_rules(language)[1]
+    return _spacy_rules(spacy_language(language))[1]
 
 
 @cache
-def _spacy_rules(language: str) -> tuple[Any, Callable[[str], bool]]:
+def _spacy_rules(rules: str) -> tuple[Any, Callable[[str], bool]]:
+    """The tokenizer of spaCy's language `rules`, and its `is_punct`."""
     with torch_hidden():
         import spacy
         from spacy.attrs import IS_PUNCT
 
-    rules = spacy_language(language)
     if rules == "zh":  # jieba (its word segmenter) logs its loading to stderr: the job's log
         import jieba
 
