@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
 from itertools import compress, filterfalse, repeat
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pyarrow as pa
@@ -361,9 +361,9 @@ def _spacy_rules(rules: str) -> tuple[Any, Callable[[str], bool]]:
         jieba.setLogLevel(logging.WARNING)
     with _without_plugin_components():
         try:
-            nlp = spacy.blank(rules, config=SPACY_CONFIGS.get(rules, {}))
+            nlp, special_cases = _blank_without_special_cases(spacy, rules)
         except Exception:  # no rules for this language, or they need an extra package
-            nlp = spacy.blank("en")
+            nlp, special_cases = _blank_without_special_cases(spacy, "en")
     nlp.max_length = 10**9
     # Splitting never reads lexical attributes; computing them (shape, like_num, ...) for
     # every new word is most of spaCy's cost, and spaCy computes them again for every rare
@@ -371,8 +371,21 @@ def _spacy_rules(rules: str) -> tuple[Any, Callable[[str], bool]]:
     getters = nlp.vocab.lex_attr_getters
     nlp.vocab.lex_attr_getters = {}
     if hasattr(nlp.tokenizer, "prefix_search"):  # rule-based, as for most languages
-        guard_affix_searches(nlp.tokenizer)
+        guard_affix_searches(nlp.tokenizer, special_cases)
     return nlp.tokenizer, getters.get(IS_PUNCT, _never)
+
+
+def _blank_without_special_cases(spacy, rules: str) -> tuple[Any, dict]:
+    """`spacy.blank(rules)`, but with its rule-based tokenizer built without the language's
+    special cases (`don't`, `anak-anak`), and those: `guard_affix_searches` loads them."""
+    language = spacy.util.get_lang_class(rules)
+
+    class Defaults(language.Defaults):
+        tokenizer_exceptions: ClassVar[dict] = {}
+
+    withheld = type(language.__name__, (language,), {"Defaults": Defaults})
+    config = spacy.util.dot_to_dict(SPACY_CONFIGS.get(rules, {}))
+    return withheld.from_config(config), language.Defaults.tokenizer_exceptions
 
 
 @contextmanager
