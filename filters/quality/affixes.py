@@ -29,8 +29,8 @@ REPEATS = frozenset({sre.MAX_REPEAT, sre.MIN_REPEAT})
 def guard_affix_searches(tokenizer, special_cases: dict) -> None:
     """Install the guarded prefix, suffix and infix searches on a spaCy tokenizer built
     without special cases, then load `special_cases`. spaCy loads every special case again
-    each time a search is set, and tries each against the searches: with over 15,000 (French,
-    Indonesian) that takes seconds, so they are loaded once, after the guarded searches."""
+    each time a search is set, and tries each against the searches: Indonesian's 16,000
+    take seconds, so they are loaded once, after the guarded searches."""
     prefix = _pattern(tokenizer.prefix_search)
     if prefix is not None and (starts := _prefix_start_chars(prefix)) is not None:
         tokenizer.prefix_search = partial(_match_prefix, prefix.match, starts)
