@@ -14,7 +14,8 @@ sandbox, a child process that is killed when a group of documents runs past the 
 budget, and a document that alone runs past it is errored `<stage>_timeout`. When none
 does, the group was slow rather than one of its documents (a slow language's segmenter,
 long pages), and the sandbox's later groups are half the size, until one fits in a quarter
-of the budget.
+of the budget. A stage that judges each language apart (`group_by`) gets each language's
+documents of a batch together, and its verdict back in the batch's order.
 The shard's Parquet files are renamed into place only when complete, and what an earlier
 segment wrote is checked against its sha256 before it is read; the shard's counts, samples,
 the profile of what it kept and what it wrote come back as a `ShardResult`.
@@ -296,9 +297,13 @@ def _count(reasons: pa.Array, counter: Counter[str]) -> None:
 def _decide(stage: Stage, batch: pa.Table) -> tuple[Verdict, float]:
     """The stage's verdict on `batch`, and the seconds its sandbox spent meanwhile loading
     what the batch needed (start-up, not work). A stage with a time budget gets it in groups
-    of its sandbox's `group_size` documents, each group with the whole budget."""
+    of its sandbox's `group_size` documents, each group with the whole budget, the
+    documents sharing its `group_by` value next to each other."""
     if not isinstance(stage, Sandbox):
         return _decide_group(stage, batch), 0.0
+    order = _grouped_order(batch, stage.stage_type.group_by)
+    if order is not None:
+        batch = batch.take(order)
     verdicts, start, loading = [], 0, 0.0
     while start < batch.num_rows:
         group = batch.slice(start, stage.group_size)
@@ -308,7 +313,17 @@ def _decide(stage: Stage, batch: pa.Table) -> tuple[Verdict, float]:
         stage.fitted(group.num_rows, time.perf_counter() - started - loaded)
         loading += loaded
         start += group.num_rows
-    return _joined(verdicts), loading
+    verdict = _joined(verdicts)
+    return (verdict if order is None else verdict.take(np.argsort(order))), loading
+
+
+def _grouped_order(batch: pa.Table, column: str | None) -> np.ndarray | None:
+    """The rows of `batch` with equal values of `column` together, each value's in their
+    order (a stable sort); None where there is no such column or the rows are so already."""
+    if column is None or column not in batch.column_names:
+        return None
+    order = pc.sort_indices(batch, [(column, "ascending")]).to_numpy()
+    return None if np.array_equal(order, np.arange(len(order))) else order
 
 
 def _decide_group(stage: Stage, batch: pa.Table) -> Verdict:

@@ -49,6 +49,18 @@ class Verdict:
     """What the stage counted beyond documents, summed into the report: lines a line-level
     rule removed, PII entities by type, documents matching each benchmark, ..."""
 
+    def take(self, rows: np.ndarray) -> Verdict:
+        """The verdict on these rows, in this order."""
+        chosen = pa.array(rows)
+        return Verdict(
+            self.table.take(chosen),
+            *(
+                None if column is None else column.take(chosen)
+                for column in (self.removed, self.details, self.errored)
+            ),
+            counters=self.counters,
+        )
+
 
 def crossed_details(
     removed: np.ndarray, values: np.ndarray, sign: str, threshold: float
@@ -80,6 +92,11 @@ class StageBase(ABC):
     Params: ClassVar[type[BaseModel]]
     fields: ClassVar[tuple[pa.Field, ...]] = ()
     """Annotation columns this stage adds to every document."""
+    group_by: ClassVar[str | None] = None
+    """A column whose equal values the runner hands a timed stage together (each value's
+    documents in their order): a stage that judges each language apart then makes one pass
+    per language of a group, not one per language of every group its documents are spread
+    over."""
 
     def __init__(self, params: BaseModel) -> None:
         self.params = params

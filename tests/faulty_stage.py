@@ -46,3 +46,17 @@ class Faulty(Stage):
             raise ValueError("a document this stage cannot take")
         time.sleep(0.02 * table.column("text").to_pylist().count("slow"))
         return Verdict(table)
+
+
+class LanguageProbe(Stage):
+    """Keeps every document and counts, in `languages`, the languages each call is given."""
+
+    name = "language_probe"
+    group_by = "language"
+
+    class Params(TimeBudget):
+        pass
+
+    def process(self, table: pa.Table) -> Verdict:
+        languages = len(set(table.column("language").to_pylist()))
+        return Verdict(table, counters={"languages": languages})

@@ -24,7 +24,7 @@ from pipeline.shard import apply_stage, process_shard
 from pipeline.stats import Funnel, StageStats
 from support.warcs import PARAGRAPH, page_record, write_warc
 from tests.conftest import job, read_documents
-from tests.faulty_stage import Faulty
+from tests.faulty_stage import Faulty, LanguageProbe
 from tests.stuck_quality import StuckQuality
 from tests.test_quality_languages import page
 
@@ -129,6 +129,37 @@ def test_what_a_group_needs_loaded_is_loaded_before_its_budget_starts():
     kept, stats = run_stage(sandbox, documents(["a", "heavy", "b"]))
     assert kept.num_rows == 3 and stats.errored == {} and sandbox.group_size == 64
     assert stats.startup_s >= 1.0 and stats.elapsed_s < 0.5, stats
+
+
+def test_a_timed_stage_gets_each_language_together_and_its_verdict_back_in_order():
+    """128 documents in four languages, interleaved, go to a stage that judges each language
+    apart in groups of 64: sorted by language, the two groups hold two languages each (four
+    passes, not eight), and the documents come back in their order."""
+    table = pa.table(
+        {
+            "id": [f"doc-{n}" for n in range(128)],
+            "text": ["x"] * 128,
+            "language": ["en", "de", "fr", "es"] * 32,
+        }
+    )
+    kept, stats = run_stage(sandboxed(LanguageProbe, LanguageProbe.Params()), table)
+    assert kept["id"].to_pylist() == table["id"].to_pylist()
+    assert stats.counters["languages"] == 4
+
+
+def test_interleaved_languages_are_judged_as_each_language_alone():
+    """Pages in four languages, long and short, interleaved: the sandboxed quality stage
+    (given each language's pages together) keeps and removes the same pages, in the same
+    order, as the stage judging the whole table in one call."""
+    languages = ["en", "de", "es", "it"] * 6
+    texts = [page(language, lines=1 + 5 * (n % 3)) for n, language in enumerate(languages)]
+    table = pa.table({"id": [f"doc-{n}" for n in range(24)], "text": texts, "language": languages})
+    # Pages that repeat one sentence: the repetition and line rules would remove them all.
+    params = Quality.Params(gopher_repetition=None, fineweb=None)
+    kept, stats = run_stage(sandboxed(Quality, params), table)
+    expected, expected_stats = run_stage(Quality(params), table)
+    assert kept.equals(expected) and stats.removed == expected_stats.removed
+    assert 0 < kept.num_rows < table.num_rows
 
 
 @pytest.mark.slow

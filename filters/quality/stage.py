@@ -97,6 +97,7 @@ class Quality(Stage):
     """Removes documents the Gopher, C4 and FineWeb rules (and any blocklists) reject."""
 
     name = "quality"
+    group_by = "language"
 
     class Params(TimeBudget):
         gopher_repetition: GopherRepetition.Params | None = Field(
