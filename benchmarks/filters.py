@@ -8,8 +8,9 @@ same four families, same thresholds, same order), every page judged as English, 
 datatrove's filters judge by default. With `--per-language`, the pages first get the
 language stage's labels (not timed); each page then goes through datatrove's filters as
 FineWeb-2 runs them for its language (English pages as above) and through our stage's
-per-language rules. The two alternate batch by batch in one process, so machine load hits
-both alike. Our stage gets documents as a pipeline run gives it them: the shard runner
+per-language rules, each batch of `execution.batch_size` pages ordered as the shard runner
+orders it for the stage (each language's pages together). The two alternate batch by batch
+in one process, so machine load hits both alike. Our stage gets documents as a pipeline run gives it them: the shard runner
 hands a stage with a time budget, as `quality` always is, groups of `TIMED_GROUP` (64)
 documents at first (`--batch` to try others; the sandbox's own cost is left out). Prints docs/s
 (wall), MB/s per core (CPU time), the ratio, and how many documents the two decide
@@ -43,7 +44,9 @@ from rich.table import Table
 from filters.language import Language
 from filters.quality.languages import fineweb2_table
 from filters.quality.stage import Quality
+from pipeline.config import ExecutionConfig
 from pipeline.sandbox import TIMED_GROUP
+from pipeline.shard import grouped_order
 from support.corpora import CORPORA
 from support.fineweb2_filters import kept, reference_filters
 
@@ -85,6 +88,18 @@ def with_published_languages(table: pa.Table) -> pa.Table:
     return labelled.filter(pa.array([judged[language] for language in languages]))
 
 
+def as_the_runner_orders(table: pa.Table) -> pa.Table:
+    """The pages as the shard runner hands them to the quality stage: in batches of
+    `execution.batch_size`, each batch's pages of a language together (`Stage.group_by`)."""
+    size = ExecutionConfig().batch_size
+    batches = [table.slice(start, size) for start in range(0, table.num_rows, size)]
+    orders = [grouped_order(batch, Quality.group_by) for batch in batches]
+    return pa.concat_tables(
+        batch if order is None else batch.take(order)
+        for batch, order in zip(batches, orders, strict=True)
+    )
+
+
 def _reference_runs(language: str) -> bool:
     from datatrove.utils.word_tokenizers import load_word_tokenizer
 
@@ -122,7 +137,7 @@ def main() -> None:
     if args.docs:
         table = table.slice(0, args.docs)
     if args.per_language:
-        table = with_published_languages(table)
+        table = as_the_runner_orders(with_published_languages(table))
     languages = table["language"].to_pylist() if args.per_language else ["en"] * table.num_rows
     megabytes = sum(len(t.encode()) for t in table["text"].to_pylist()) / 1e6
     ours = Quality(Quality.Params.model_validate({"per_language": args.per_language}))

@@ -301,7 +301,7 @@ def _decide(stage: Stage, batch: pa.Table) -> tuple[Verdict, float]:
     documents sharing its `group_by` value next to each other."""
     if not isinstance(stage, Sandbox):
         return _decide_group(stage, batch), 0.0
-    order = _grouped_order(batch, stage.stage_type.group_by)
+    order = grouped_order(batch, stage.stage_type.group_by)
     if order is not None:
         batch = batch.take(order)
     verdicts, start, loading = [], 0, 0.0
@@ -317,7 +317,7 @@ def _decide(stage: Stage, batch: pa.Table) -> tuple[Verdict, float]:
     return (verdict if order is None else verdict.take(np.argsort(order))), loading
 
 
-def _grouped_order(batch: pa.Table, column: str | None) -> np.ndarray | None:
+def grouped_order(batch: pa.Table, column: str | None) -> np.ndarray | None:
     """The rows of `batch` with equal values of `column` together, each value's in their
     order (a stable sort); None where there is no such column or the rows are so already."""
     if column is None or column not in batch.column_names:
