@@ -10,11 +10,11 @@ language stage's labels (not timed); each page then goes through datatrove's fil
 FineWeb-2 runs them for its language (English pages as above) and through our stage's
 per-language rules, each batch of `execution.batch_size` pages ordered as the shard runner
 orders it for the stage (each language's pages together). The two alternate batch by batch
-in one process, so machine load hits both alike. Our stage gets documents as a pipeline run gives it them: the shard runner
-hands a stage with a time budget, as `quality` always is, groups of `TIMED_GROUP` (64)
-documents at first (`--batch` to try others; the sandbox's own cost is left out). Prints docs/s
-(wall), MB/s per core (CPU time), the ratio, and how many documents the two decide
-differently.
+in one process, so machine load hits both alike. Our stage gets documents as a pipeline
+run gives it them: the shard runner hands a stage with a time budget, as `quality` always
+is, groups of `TIMED_GROUP` (64) documents at first (`--batch` to try others; the sandbox's
+own cost is left out). Prints docs/s (wall), MB/s per core (CPU time), the ratio, and how
+many documents the two decide differently.
 
     python -m benchmarks.filters [--corpora DIR] [--docs N] [--batch N] [--pages FILE.parquet]
                                  [--per-language]

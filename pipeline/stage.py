@@ -93,10 +93,10 @@ class StageBase(ABC):
     fields: ClassVar[tuple[pa.Field, ...]] = ()
     """Annotation columns this stage adds to every document."""
     group_by: ClassVar[str | None] = None
-    """A column whose equal values the runner hands a timed stage together (each value's
-    documents in their order): a stage that judges each language apart then makes one pass
-    per language of a group, not one per language of every group its documents are spread
-    over."""
+    """A column the runner sorts each batch on (stably) before cutting it into a timed
+    stage's groups, and whose order it restores after: a stage that judges each language
+    apart then makes about one pass per language of a batch, not one per language of each
+    group."""
 
     def __init__(self, params: BaseModel) -> None:
         self.params = params
