@@ -322,7 +322,13 @@ def grouped_order(batch: pa.Table, column: str | None) -> np.ndarray | None:
     order (a stable sort); None where there is no such column or the rows are so already."""
     if column is None or column not in batch.column_names:
         return None
-    order = pc.sort_indices(batch, [(column, "ascending")]).to_numpy()
+    values = batch.column(column)
+    if pa.types.is_dictionary(values.type):  # Arrow sorts no dictionary column
+        values = values.cast(values.type.value_type)
+    try:
+        order = pc.sort_indices(values).to_numpy()
+    except (pa.ArrowNotImplementedError, pa.ArrowInvalid):  # a type Arrow cannot sort
+        return None
     return None if np.array_equal(order, np.arange(len(order))) else order
 
 

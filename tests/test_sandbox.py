@@ -20,7 +20,7 @@ from pipeline.inputs import resolve_inputs
 from pipeline.plan import shard_plans
 from pipeline.readers import read_documents as read_batches
 from pipeline.sandbox import StageTimeout, sandboxed
-from pipeline.shard import apply_stage, process_shard
+from pipeline.shard import apply_stage, grouped_order, process_shard
 from pipeline.stats import Funnel, StageStats
 from support.warcs import PARAGRAPH, page_record, write_warc
 from tests.conftest import job, read_documents
@@ -145,6 +145,17 @@ def test_a_timed_stage_gets_each_language_together_and_its_verdict_back_in_order
     kept, stats = run_stage(sandboxed(LanguageProbe, LanguageProbe.Params()), table)
     assert kept["id"].to_pylist() == table["id"].to_pylist()
     assert stats.counters["languages"] == 4
+
+
+def test_a_batch_is_grouped_by_any_language_column_and_never_fails_on_one():
+    """Each value's rows together in their order, nulls last, whether the column is plain or
+    dictionary-encoded; a column of a type with no order leaves the batch as it is."""
+    languages = ["en", None, "de", "en", "de"]
+    for column in (pa.array(languages), pa.array(languages).dictionary_encode()):
+        order = grouped_order(pa.table({"language": column}), "language")
+        assert order.tolist() == [2, 4, 0, 3, 1]
+    unordered = pa.table({"language": [{"code": "en"}, {"code": "de"}]})
+    assert grouped_order(unordered, "language") is None
 
 
 def test_interleaved_languages_are_judged_as_each_language_alone():
