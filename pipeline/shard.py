@@ -319,7 +319,8 @@ def _decide(stage: Stage, batch: pa.Table) -> tuple[Verdict, float]:
 
 def grouped_order(batch: pa.Table, column: str | None) -> np.ndarray | None:
     """The rows of `batch` with equal values of `column` together, each value's in their
-    order (a stable sort); None where there is no such column or the rows are so already."""
+    order (a stable sort, nulls last); None where there is no such column, Arrow cannot sort
+    it, or the rows are so already."""
     if column is None or column not in batch.column_names:
         return None
     values = batch.column(column)
