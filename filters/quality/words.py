@@ -359,11 +359,13 @@ def _spacy_rules(rules: str) -> tuple[Any, Callable[[str], bool]]:
         import jieba
 
         jieba.setLogLevel(logging.WARNING)
-    with _without_plugin_components():
-        try:
+    try:
+        with _without_plugin_components():
             nlp, special_cases = _blank_without_special_cases(spacy, rules)
-        except Exception:  # no rules for this language, or they need an extra package
-            nlp, special_cases = _blank_without_special_cases(spacy, "en")
+    except Exception:  # no rules for this language, or they need an extra package
+        if rules == "en":
+            raise
+        return _spacy_rules("en")  # one English tokenizer for all 36 such languages
     nlp.max_length = 10**9
     # Splitting never reads lexical attributes; computing them (shape, like_num, ...) for
     # every new word is most of spaCy's cost, and spaCy computes them again for every rare
