@@ -53,9 +53,7 @@ class LanguageProbe(Stage):
 
     name = "language_probe"
     group_by = "language"
-
-    class Params(TimeBudget):
-        pass
+    Params = TimeBudget
 
     def process(self, table: pa.Table) -> Verdict:
         languages = len(set(table.column("language").to_pylist()))
