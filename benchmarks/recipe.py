@@ -25,6 +25,7 @@ ratio.
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import shutil
 import subprocess
@@ -58,9 +59,10 @@ def cut_warc(warc: Path, folder: Path, shards: int) -> int:
     from fastwarc.warc import ArchiveIterator, WarcRecordType
 
     data = warc.read_bytes()
-    with warc.open("rb") as stream:
-        records = ArchiveIterator(stream, record_types=WarcRecordType.any_type, parse_http=False)
-        starts = [record.stream_pos for record in records]
+    records = ArchiveIterator(
+        io.BytesIO(data), record_types=WarcRecordType.any_type, parse_http=False
+    )
+    starts = [record.stream_pos for record in records]
     ends = [*starts[1:], len(data)]
     folder.mkdir(parents=True)
     for shard in range(shards):
