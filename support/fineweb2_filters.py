@@ -71,6 +71,53 @@ def reference_filters(language: str) -> list:
     return english_filters() if language == "en" else fineweb2_filters(language)
 
 
+def reference_judges(language: str) -> bool:
+    """Whether the reference can judge `language`: FineWeb-2 published rules for it (ours
+    fall back to derived ones where it did not), and datatrove's word tokenizer for it needs
+    no package that is not installed (IndicNLP: Bengali, ...)."""
+    from datatrove.utils.word_tokenizers import load_word_tokenizer
+
+    from filters.quality.languages import fineweb2_table
+
+    if language == "en":
+        return True
+    code = fineweb2_table()["languages"].get(language, {}).get("fineweb2")
+    if code is None:
+        return False
+    try:
+        load_word_tokenizer(code)
+    except ImportError:
+        return False
+    return True
+
+
+def filter_by_language():
+    """A datatrove filter step that runs, on each document, the reference filters of the
+    language the language filter before it labelled (`metadata["language"]`), as FineWeb-2
+    runs one filtering pipeline per language; a document in a language the reference cannot
+    judge goes through unfiltered."""
+    from datatrove.pipeline.filters.base_filter import BaseFilter
+
+    class FilterByLanguage(BaseFilter):
+        name = "🗣 per-language quality"
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.chains: dict[str, list] = {}
+
+        def filter(self, doc):
+            language = doc.metadata["language"]
+            if language not in self.chains:
+                judged = reference_judges(language)
+                self.chains[language] = reference_filters(language) if judged else []
+            for step in self.chains[language]:
+                if (result := step.filter(doc)) is not True:
+                    return result
+            return True
+
+    return FilterByLanguage()
+
+
 def kept(filters: list, text: str, id_: str = "0") -> bool:
     from datatrove.data import Document
 
