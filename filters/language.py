@@ -1,8 +1,9 @@
 """The `language` stage: fastText language ID on the extracted text.
 
 Annotates `language` (the language of the model's top label, as lid.176 names it: `en`,
-`de`, ...; GlotLID's `deu_Latn` is written `de`, `cmn_Hani` `zh`, so the quality stage finds
-that language's rules) and `language_score` (its probability). Removes `language_not_kept`
+`de`, ...; GlotLID's `deu_Latn` is written `de`, `cmn_Hani` `zh`, and a label of a language
+lid.176 does not know stays as it is, `nso_Latn`: the quality stage finds each one's rules by
+that name) and `language_score` (its probability). Removes `language_not_kept`
 (top language not in `keep`, which takes either form) and `language_score_low` (a kept
 language, but not above `min_score`), as datatrove's LanguageFilter does. Without `keep`
 every language stays and only the score applies. The model is the lid.176 that the

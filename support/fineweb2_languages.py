@@ -1,5 +1,6 @@
 """Builds `filters/quality/languages.json`: FineWeb-2's published per-language filter
-thresholds and stop words, for every language the `language` stage can emit.
+thresholds and stop words, for every language the `language` stage can emit: each of lid.176's
+languages, and each of FineWeb-2's other configs under its GlotLID label (`nso_Latn`).
 
 Reads, without changing a value:
 - FineWeb-2's `configs/{iso639_3}_{Script}.yml` (github.com/huggingface/fineweb-2, Apache-2.0),
@@ -7,8 +8,8 @@ Reads, without changing a value:
 - datatrove's `assets/tokenizer_assignment.csv` (Apache-2.0), for which ISO 639-3 code and
   script FineWeb-2 (and datatrove) take as the default for an ISO 639-1 code (`zh` →
   `cmn_Hani`, `ar` → `arb_Arab`), which 639-3 codes share a 639-1 one (GlotLID labels), and
-  which spaCy language's rules split its words (`spacy`: `sr` for Bosnian, `zh` for
-  Cantonese);
+  how datatrove splits a language's words (`words`: the spaCy rules it uses, `sr` for
+  Bosnian, `zh` for Cantonese; or the language whose segmenter it uses, `my` for Shan);
 - the labels of lid.176, the default language-ID model.
 
 A language FineWeb-2 has no config for (`"fineweb2": null`) gets the fallback: for each
@@ -87,13 +88,32 @@ def config_name(row: dict | None, configs: dict) -> str | None:
     return name if name in configs else None
 
 
-def spacy_language(row: dict | None) -> str | None:
-    """The spaCy language whose rules datatrove splits the row's words with (a proxy such as
-    `sr` for Bosnian, `zh` for Cantonese, `xx` for its whitespace tokenizer); None where it
-    uses another tokenizer (Kiwi, IndicNLP, Stanza, ...)."""
+SEGMENTED = {
+    "ThaiTokenizer": "th",
+    "BurmeseTokenizer": "my",
+    "KhmerTokenizer": "km",
+    "LaoTokenizer": "lo",
+    "KiwiTokenizer": "ko",
+    "TibetanTokenizer": "bo",
+}
+"""datatrove's segmenter tokenizers, by the language whose splitting we give them."""
+
+
+def words_language(row: dict | None) -> str | None:
+    """The language whose word splitting datatrove gives the row's language: the spaCy rules
+    it uses (a proxy such as `sr` for Bosnian, `zh` for Cantonese, `xx` for its whitespace
+    tokenizer) or the language of its segmenter (`my` for Shan's Burmese tokenizer); None
+    where it uses a tokenizer we do not have (IndicNLP, Stanza, ...)."""
     if row is None:
         return None
-    return {"SpaCyTokenizer": row["tok_code"], "WhitespaceTokenizer": "xx"}.get(row["type"])
+    spacy = {"SpaCyTokenizer": row["tok_code"], "WhitespaceTokenizer": "xx"}
+    return {**spacy, **SEGMENTED}.get(row["type"])
+
+
+def label_row(label: str, rows: list[dict]) -> dict | None:
+    """The row of a GlotLID label (`nso_Latn`): its ISO 639-3 code and script."""
+    code, script = label.split("_", 1)
+    return next((row for row in rows if (row["code_3"], row["script"]) == (code, script)), None)
 
 
 def fallback(configs: dict) -> dict:
@@ -120,8 +140,15 @@ def build(git_dir: Path) -> dict:
         name = config_name(row, configs)
         languages[code] = {
             "fineweb2": name,
-            "spacy": spacy_language(row),
+            "words": words_language(row),
             **(configs[name] if name is not None else {}),
+        }
+    claimed = {entry["fineweb2"] for entry in languages.values()}
+    for name in sorted(set(configs) - claimed):
+        languages[name] = {
+            "fineweb2": name,
+            "words": words_language(label_row(name, rows)),
+            **configs[name],
         }
     glotlid = {row["code_3"]: row["code_1"] for row in rows if row["code_1"] in labels}
     glotlid.update({code: code for code in labels if len(code) == 3})
@@ -133,7 +160,8 @@ def build(git_dir: Path) -> dict:
             "stage's business and is not read)",
             "license": "Apache-2.0",
             "codes": "datatrove 0.10.1 assets/tokenizer_assignment.csv (Apache-2.0), also "
-            "for `spacy`: the spaCy rules datatrove splits the language's words with",
+            "for `words`: the spaCy rules or segmenter datatrove splits the language's words "
+            "with",
         },
         "fallback": {
             "derived": f"per threshold, the median over FineWeb-2's {len(configs)} configs",

@@ -11,7 +11,7 @@ import pytest
 
 from filters.fasttext_model import lid176_path, load_model
 from filters.language import Language
-from filters.quality.languages import FINEWEB2_PIPELINE, published
+from filters.quality.languages import FINEWEB2_PIPELINE, fineweb2_table, published, rules_language
 from filters.quality.stage import Quality
 from support.fineweb2_filters import fineweb2_filters, kept
 
@@ -118,6 +118,26 @@ BURMESE = (  # likewise
 )
 
 
+GLOTLID_ONLY = {  # pages in languages lid.176 does not know, under their GlotLID labels
+    "nso_Latn": (  # Northern Sotho: FineWeb-2's own config, spaCy's Setswana rules
+        "Bana ba be ba sepela go ya sekolong se sa kgale ka moso o mongwe le o mongwe.\n"
+        "Ba be ba sepela le bagwera ba bona go feta noka ye kgolo ya motse.\n"
+        "Morutiši wa bona o be a ba emetše ka pela ga kgoro ya sekolo.\n"
+        "Ka morago ga dithuto ba be ba bapala kgwele ya maoto mo lebaleng.\n"
+        "Batswadi ba bona ba be ba thabile ka ge bana ba ithuta gabotse."
+    ),
+    "srp_Latn": (  # Serbian in Latin script: its own config, not Cyrillic Serbian's
+        "Deca su svako jutro išla sa svojim prijateljima u staru školu pored reke.\n"
+        "Učiteljica ih je čekala ispred vrata i pozdravljala svakog učenika.\n"
+        "Posle časova su se igrali u dvorištu dok ih roditelji nisu pozvali kući.\n"
+        "Škola je izgrađena pre više od sto godina i danas je spomenik kulture.\n"
+        "Mnogi bivši učenici se i danas rado sećaju tih dana."
+    ),
+    "acm_Arab": "\n".join([SENTENCES["ar"]] * 6),  # Mesopotamian Arabic: its own config
+    "shn_Mymr": BURMESE,  # Shan: its own config; datatrove splits it as it splits Burmese
+}
+
+
 def page(language: str, lines: int = 12) -> str:
     """A page of one language's sentence, `lines` times."""
     return "\n".join([SENTENCES[language]] * lines)
@@ -144,11 +164,12 @@ def datatrove_words(language: str, text: str) -> list[str]:
 
 
 def test_every_language_the_language_stage_emits_has_valid_rules():
-    """Every lid.176 label (and a code with no entry) gets rules the families accept; English
-    gets the stage's own settings, every other language FineWeb-2's pipeline's."""
+    """Every lid.176 label, every GlotLID label FineWeb-2 published a config for (and a code
+    with no entry) gets rules the families accept; English gets the stage's own settings,
+    every other language FineWeb-2's pipeline's."""
     stage = Quality(Quality.Params())
     labels = load_model(lid176_path()).labels
-    for language in [*labels, "xyz", ""]:
+    for language in [*labels, *fineweb2_table()["languages"], "xyz", "xyz_Latn", ""]:
         names = [family.name for family in stage.families(language)]
         expected = ["gopher_repetition", "gopher_quality", "c4", "fineweb"]
         if language != "en":
@@ -156,6 +177,30 @@ def test_every_language_the_language_stage_emits_has_valid_rules():
         assert names == expected, language
     [english] = [f for f in stage.families("en") if f.name == "gopher_quality"]
     assert english.params == Quality.Params().gopher_quality
+
+
+def test_each_fineweb2_config_is_found_from_its_glotlid_label():
+    """With GlotLID as the language model, each of FineWeb-2's 1,929 configs applies to the
+    label it is named after: through the lid.176 language that uses it (`deu_Latn` → `de`),
+    else under the label itself (`nso_Latn`; it took the fallback before, as did 1,669 other
+    published configs). A label with no config takes its ISO 639-3 code's lid.176 language
+    (`ara_Latn` → `ar`), else the fallback, under its own name."""
+    languages = fineweb2_table()["languages"]
+    configs = {entry["fineweb2"] for entry in languages.values()} - {None}
+    assert len(configs) == 1929
+    for name in configs:
+        assert languages[rules_language(name)]["fineweb2"] == name
+    assert [rules_language(label) for label in ("deu_Latn", "cmn_Hani", "eng_Latn")] == [
+        "de",
+        "zh",
+        "en",
+    ]
+    assert rules_language("srp_Cyrl") == "sr" and rules_language("srp_Latn") == "srp_Latn"
+    assert rules_language("ara_Latn") == "ar" and rules_language("xyz_Latn") == "xyz_Latn"
+    northern_sotho = published("nso_Latn")  # configs/nso_Latn.yml
+    assert northern_sotho["gopher_repetition"]["dup_line_frac"] == 0.649
+    assert northern_sotho["fineweb"]["line_punct_thr"] == 0.333
+    assert northern_sotho["gopher_quality"]["stop_words"][:4] == ["wa", "ka", "go", "le"]
 
 
 def test_german_rules_are_fineweb2_config_unchanged():
@@ -259,6 +304,28 @@ def test_a_language_without_spacy_rules_is_split_as_datatrove_splits_it(language
 
     [words] = our_words(word_splitter(language), [sentence])
     assert words == datatrove_words(language, sentence)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("label", sorted(GLOTLID_ONLY))
+def test_a_glotlid_language_with_its_own_config_is_judged_as_fineweb2_judges_it(label):
+    """A language lid.176 does not know, labelled by GlotLID: its words are those datatrove's
+    tokenizer for its config gives (Shan's, Burmese's segmenter's), and a page, its first line
+    alone and the page three times over are decided as datatrove's filters decide them with
+    FineWeb-2's config for that label."""
+    from filters.quality.segmenters import word_splitter
+
+    text = GLOTLID_ONLY[label]
+    texts = [text, text.split("\n")[0], "\n".join([text] * 3)]
+    assert rules_language(label) == label
+    for one, words in zip(texts, our_words(word_splitter(label), texts), strict=True):
+        assert words == datatrove_words(label, one)
+    table = pa.table({"text": texts, "language": [label] * len(texts)})
+    removed = Quality(Quality.Params()).process(table).removed.to_pylist()
+    theirs = [kept(fineweb2_filters(label), one) for one in texts]
+    print(label, removed)
+    assert [reason is None for reason in removed] == theirs
+    assert theirs[1:] == [False, False]
 
 
 @pytest.mark.slow

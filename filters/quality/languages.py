@@ -3,9 +3,11 @@
 FineWeb-2 (Penedo et al. 2025, github.com/huggingface/fineweb-2) derived, for each of its
 1,929 languages, the Gopher repetition, Gopher quality and FineWeb thresholds and stop words
 from that language's own data. `languages.json` holds them unchanged (with the source
-commit) for every language the `language` stage emits, built by `support/fineweb2_languages.py`,
-with the spaCy rules datatrove splits the language's words with (`spacy`: its own, or a
-neighbour's where spaCy has none).
+commit), built by `support/fineweb2_languages.py`: for each of lid.176's languages, and for
+every other FineWeb-2 config under its GlotLID label (`nso_Latn`), so a GlotLID model's
+labels all find their published rules. Each comes with how datatrove splits the language's
+words (`words`: spaCy's rules, its own or a neighbour's where spaCy has none, or the language
+whose segmenter it uses).
 A language FineWeb-2 has no config for takes the fallback there: per threshold, the median of
 FineWeb-2's published values over all its configs, with spaCy's stop words for the language
 (the stop-word rule is off where spaCy has none).
@@ -45,18 +47,29 @@ def fineweb2_table() -> dict:
 
 
 def rules_language(label: str) -> str:
-    """The language whose rules apply to a language-ID label: lid.176's labels are that
-    language already; GlotLID's (`deu_Latn`) map through their ISO 639-3 code (`de`); a code
-    with no entry stays as it is (and gets the fallback rules)."""
-    code = label.split("_", 1)[0]
-    return fineweb2_table()["glotlid"].get(code, code)
+    """The language whose rules apply to a language-ID label. lid.176's labels are that
+    language already. A GlotLID label (`deu_Latn`) is the lid.176 language whose FineWeb-2
+    config it names (`de`), or itself where FineWeb-2 published a config for it that no
+    lid.176 language uses (`nso_Latn`); else the lid.176 language its ISO 639-3 code belongs
+    to (`ara_Latn` → `ar`); else itself, with the fallback rules."""
+    if label in _config_languages():
+        return _config_languages()[label]
+    return fineweb2_table()["glotlid"].get(label.split("_", 1)[0], label)
 
 
-def spacy_language(language: str) -> str:
-    """The spaCy language whose rules split `language`'s words, as datatrove splits them:
-    a proxy where spaCy has no rules of its own (`sr` for Bosnian, `zh` for Cantonese, `xx`
-    where datatrove splits at spaces), else the language itself."""
-    return fineweb2_table()["languages"].get(language, {}).get("spacy") or language
+@cache
+def _config_languages() -> dict[str, str]:
+    """FineWeb-2 config name (`deu_Latn`) → the language whose rules it is (`de`)."""
+    languages = fineweb2_table()["languages"].items()
+    return {entry["fineweb2"]: language for language, entry in languages if entry["fineweb2"]}
+
+
+def words_language(language: str) -> str:
+    """The language whose word splitting `language` gets, as datatrove splits it: spaCy's
+    rules of a proxy where spaCy has none of its own (`sr` for Bosnian, `zh` for Cantonese,
+    `xx` where datatrove splits at spaces), the language of the segmenter datatrove uses (`my`
+    for Shan), else the language itself."""
+    return fineweb2_table()["languages"].get(language, {}).get("words") or language
 
 
 @cache

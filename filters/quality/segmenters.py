@@ -27,6 +27,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from filters.quality.languages import words_language
 from filters.quality.words import Vocabulary, Words, WordSplitter, punctuation_rule, spacy_tokenizer
 
 LONG_NUMBERS = re.compile("[0-9,]{20,}")
@@ -66,9 +67,10 @@ class WholeTextSplitter:
 
 
 def word_splitter(language: str) -> WordSplitter | WholeTextSplitter:
-    """The splitter that gives `language`'s words as datatrove, and so FineWeb-2, counts them."""
-    if language in SEGMENTERS:
-        return WholeTextSplitter(language)
+    """The splitter that gives `language`'s words as datatrove, and so FineWeb-2, counts them
+    (Shan's are Burmese's segmenter's)."""
+    if (splits_as := words_language(language)) in SEGMENTERS:
+        return WholeTextSplitter(splits_as)
     return WordSplitter(language)
 
 

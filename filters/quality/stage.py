@@ -121,8 +121,9 @@ class Quality(Stage):
         are English's. `false`: every document judged as English is (the settings above, words
         split by English rules), as datatrove's filters judge by default."""
         languages: dict[str, LanguageRules] = Field(default_factory=dict)
-        """Per language (as the language stage labels it: `de`, `zh`), the rules to change
-        from that language's own: `{de: {gopher_quality: {min_stop_words: 3}, c4: false}}`."""
+        """Per language (as the language stage labels it: `de`, `zh`, GlotLID's `nso_Latn`),
+        the rules to change from that language's own: `{de: {gopher_quality: {min_stop_words:
+        3}, c4: false}}`."""
 
         @field_validator(*(family.name for family in FAMILIES), mode="before")
         @classmethod

@@ -27,7 +27,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from filters.quality.affixes import guard_affix_searches
-from filters.quality.languages import spacy_language
+from filters.quality.languages import words_language
 from filters.quality.text import PUNCTUATION_SET, sentence_punctuation
 from filters.torch_hidden import torch_hidden
 
@@ -111,7 +111,7 @@ class WordSplitter:
 
     def __init__(self, language: str = "en") -> None:
         self.language = language
-        self._max_bytes = SPACY_MAX_BYTES.get(spacy_language(language))
+        self._max_bytes = SPACY_MAX_BYTES.get(words_language(language))
         self.forget()
 
     @property
@@ -338,14 +338,14 @@ Japanese (SudachiPy) and Thai (PyThaiNLP) segment words by default."""
 
 def spacy_tokenizer(language: str):
     """spaCy's blank pipeline tokenizer for `language`, or for the language datatrove splits
-    it as (`spacy_language`), English where spaCy has neither. Languages split with the same
+    it as (`words_language`), English where spaCy has neither. Languages split with the same
     rules share one tokenizer."""
-    return _spacy_rules(spacy_language(language))[0]
+    return _spacy_rules(words_language(language))[0]
 
 
 def punctuation_rule(language: str) -> Callable[[str], bool]:
     """spaCy's `is_punct` for `language`'s tokens (the C4 rules' sentence counting reads it)."""
-    return _spacy_rules(spacy_language(language))[1]
+    return _spacy_rules(words_language(language))[1]
 
 
 @cache
