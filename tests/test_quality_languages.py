@@ -331,27 +331,38 @@ def test_a_glotlid_language_with_its_own_config_is_judged_as_fineweb2_judges_it(
 @pytest.mark.slow
 def test_glotlid_labels_map_to_the_rules_language(tmp_path):
     """A small fastText model trained on GlotLID-style labels: the language stage writes the
-    rules' language (`deu_Latn` → `de`), `keep` takes either form, and the quality stage
-    judges a German page by German rules (kept; removed by the English stop-word rule)."""
+    rules' language (`deu_Latn` → `de`; `nso_Latn`, which lid.176 does not know, as it is),
+    `keep` takes either form, and the quality stage judges a German page by German rules
+    (kept; removed by the English stop-word rule)."""
     import fasttext
 
     corpus = tmp_path / "glotlid.txt"
     labels = {"de": "deu_Latn", "fr": "fra_Latn", "en": "eng_Latn", "zh": "cmn_Hani"}
+    labels["nso_Latn"] = "nso_Latn"
+
+    def text(language: str, lines: int = 12) -> str:
+        return GLOTLID_ONLY.get(language) or page(language, lines)
+
     corpus.write_text(
         "".join(
-            f"__label__{label} {page(language, 3).replace(chr(10), ' ')}\n"
+            f"__label__{label} {text(language, 3).replace(chr(10), ' ')}\n"
             for language, label in labels.items()
             for _ in range(20)
         )
     )
     model = fasttext.train_supervised(input=str(corpus), epoch=20, minn=2, maxn=4, verbose=0)
     model.save_model(str(tmp_path / "glotlid.bin"))
-    texts = [page(language) for language in labels]
+    texts = [text(language) for language in labels]
     model_path = str(tmp_path / "glotlid.bin")
     params = Language.Params(model=model_path, keep=["deu_Latn", "zh"], min_score=0.0)
     verdict = Language(params).process(pa.table({"text": texts}))
     assert verdict.table["language"].to_pylist() == list(labels)
-    assert verdict.removed.to_pylist() == [None, "language_not_kept", "language_not_kept", None]
+    assert verdict.removed.to_pylist() == [
+        None,
+        *["language_not_kept"] * 2,
+        None,
+        "language_not_kept",
+    ]
     german = Language(params).process(pa.table({"text": [ARTICLES["de"]]})).table
     assert german["language"].to_pylist() == ["de"]
     assert Quality(Quality.Params()).process(german).removed.to_pylist() == [None]
