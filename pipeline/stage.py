@@ -63,11 +63,13 @@ class Verdict:
 
 
 def crossed_details(
-    removed: np.ndarray, values: np.ndarray, sign: str, threshold: float
+    removed: np.ndarray, values: np.ndarray, sign: str, threshold: float | np.ndarray
 ) -> pa.Array:
-    """A Verdict's `details` for a threshold on one score: `value sign threshold` (e.g.
-    `0.41 ≤ 0.65`) where `removed`, null elsewhere."""
-    text = np.char.mod(f"%.4g {sign} {threshold:.4g}", np.asarray(values, np.float64))
+    """A Verdict's `details` for a threshold on one score, one for all documents or one each:
+    `value sign threshold` (e.g. `0.41 ≤ 0.65`) where `removed`, null elsewhere."""
+    values = np.asarray(values, np.float64)
+    thresholds = np.broadcast_to(np.asarray(threshold, np.float64), values.shape)
+    text = np.char.add(np.char.mod("%.4g", values), np.char.mod(f" {sign} %.4g", thresholds))
     return pa.array(np.where(removed, text.astype(object), None), pa.string())
 
 

@@ -37,6 +37,7 @@ REPOSITORY = "https://github.com/huggingface/fineweb-2"
 OUT = Path(__file__).resolve().parents[1] / "filters" / "quality" / "languages.json"
 SCALARS = (
     "dup_line_frac",
+    "language_score",
     "line_punct_thr",
     "max_avg_word_length",
     "max_non_alpha_words_ratio",
@@ -156,8 +157,8 @@ def build(git_dir: Path) -> dict:
         "source": {
             "repository": REPOSITORY,
             "commit": git(git_dir, "rev-parse", "HEAD").strip(),
-            "files": "configs/{fineweb2}.yml, unchanged (language_score is the language "
-            "stage's business and is not read)",
+            "files": "configs/{fineweb2}.yml, unchanged (language_score: the language "
+            "stage's threshold with `min_score: fineweb2`)",
             "license": "Apache-2.0",
             "codes": "datatrove 0.10.1 assets/tokenizer_assignment.csv (Apache-2.0), also "
             "for `words`: the spaCy rules or segmenter datatrove splits the language's words "

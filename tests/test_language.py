@@ -49,6 +49,20 @@ def test_language_stage_annotates_and_keeps_the_configured_languages():
     assert everything.details.to_pylist()[0] == f"{score:.4g} ≤ 0.99"
 
 
+def test_fineweb2_min_scores_are_each_languages_own():
+    """`min_score: fineweb2`: each language's threshold as FineWeb-2 published it (German's
+    0.821, in configs/deu_Latn.yml), FineWeb's 0.65 for English. A German page with English in
+    it passes 0.65 but not German's own threshold."""
+    mixed = " ".join([TEXTS["de"], TEXTS["en"], TEXTS["en"]])
+    table = pa.table({"text": [mixed, TEXTS["en"], TEXTS["de"]]})
+    [score] = load_model(lid176_path()).top([mixed])[1]
+    assert 0.65 < score <= 0.821
+    assert Language(Language.Params()).process(table).removed.to_pylist() == [None] * 3
+    verdict = Language(Language.Params(min_score="fineweb2")).process(table)
+    assert verdict.removed.to_pylist() == ["language_score_low", None, None]
+    assert verdict.details.to_pylist()[0] == f"{score:.4g} ≤ 0.821"
+
+
 def test_config_rejects_bad_language_params(tmp_path):
     inputs = [{"source": "wiki", "format": "jsonl", "paths": ["x.jsonl"]}]
     for params, key in [

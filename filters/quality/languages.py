@@ -29,6 +29,8 @@ from typing import Any
 from filters.torch_hidden import torch_hidden
 
 ENGLISH = "en"
+FINEWEB_MIN_LANGUAGE_SCORE = 0.65
+"""FineWeb's language-ID threshold for English (lid.176), datatrove's LanguageFilter default."""
 
 FINEWEB2_PIPELINE: dict[str, dict[str, Any] | None] = {
     "gopher_repetition": {"dup_para_frac": 0, "dup_line_char_frac": 0, "dup_para_char_frac": 0},
@@ -62,6 +64,17 @@ def _config_languages() -> dict[str, str]:
     """FineWeb-2 config name (`deu_Latn`) → the language whose rules it is (`de`)."""
     languages = fineweb2_table()["languages"].items()
     return {entry["fineweb2"]: language for language, entry in languages if entry["fineweb2"]}
+
+
+def min_language_score(language: str) -> float:
+    """FineWeb-2's minimum language-ID score for `language` (derived per language on GlotLID's
+    scores; `de` 0.821), FineWeb's 0.65 for English, the median over FineWeb-2's configs for a
+    language it has none for."""
+    if language == ENGLISH:
+        return FINEWEB_MIN_LANGUAGE_SCORE
+    entry = fineweb2_table()["languages"].get(language, {"fineweb2": None})
+    values = entry if entry["fineweb2"] is not None else fineweb2_table()["fallback"]
+    return values["language_score"]
 
 
 def words_language(language: str) -> str:
