@@ -7,6 +7,8 @@ per document of a shard's signature table, which is also the incremental index f
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -15,6 +17,7 @@ from dedup.banding import EXACT_TAG, URL_TAG, band_keys, tagged
 from dedup.hashing import ByteHasher, string_buffer
 from dedup.minhash import MinHasher, shingle_batch
 from dedup.params import DedupParams
+from dedup.words import Spacer
 
 SIGNATURE_SCHEMA = pa.schema(
     [
@@ -34,12 +37,16 @@ class KeyMaker:
         minhash = params.minhash
         self.minhasher = MinHasher(minhash.num_perm, minhash.seed) if minhash else None
         self.banding = minhash.banding() if minhash else None
+        self.spacer = Spacer() if minhash and minhash.per_language else None
 
     def signature_table(self, batch: pa.Table) -> pa.Table:
         """One row per document of `batch`: its keys and its survivor-choice columns."""
         count = batch.num_rows
         ngram = self.params.minhash.ngram if self.params.minhash else 1
-        shingled = shingle_batch(batch.column("text"), ngram)
+        respace = None
+        if self.spacer is not None and "language" in batch.column_names:
+            respace = partial(self.spacer.spaced, languages=batch.column("language"))
+        shingled = shingle_batch(batch.column("text"), ngram, respace)
         has_words = shingled.words > 0
         columns: list[tuple[np.ndarray, np.ndarray]] = []
         if self.minhasher is not None:

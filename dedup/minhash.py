@@ -12,6 +12,7 @@ empty signature (all 0xFFFFFFFF) and is left out of near-duplicate matching.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -49,8 +50,23 @@ class Shingled:
     """Words per document."""
 
 
-def shingle_batch(texts: pa.Array | pa.ChunkedArray, ngram: int) -> Shingled:
+def shingle_batch(
+    texts: pa.Array | pa.ChunkedArray,
+    ngram: int,
+    respace: Callable[[pa.Array], pa.Array] | None = None,
+) -> Shingled:
+    """The shingles of `texts` normalised; `respace` puts spaces between the words of a
+    normalised text where spaces do not (`dedup.words`). The exact keys (`text_hashes`) are
+    those of the normalised texts either way."""
     normalised = normalise(texts)
+    worded = normalised if respace is None else respace(normalised)
+    shingled = _shingled(worded, ngram)
+    if worded is not normalised:
+        shingled.text_hashes = _text_hashes(*string_buffer(normalised))
+    return shingled
+
+
+def _shingled(normalised: pa.Array, ngram: int) -> Shingled:
     data, offsets = string_buffer(normalised)
     hasher = ByteHasher(data)
     starts, ends, word_docs = _words(data, offsets)
@@ -70,10 +86,19 @@ def shingle_batch(texts: pa.Array | pa.ChunkedArray, ngram: int) -> Shingled:
     end_word = np.where(short, last_word[word_docs], end_word)
     chosen = full | short
     hashes = hash32(hasher.ranges(starts[chosen], ends[end_word[chosen]]))
-    text_hashes = np.zeros(count, np.uint64)
-    nonempty = words > 0
-    text_hashes[nonempty] = hasher.ranges(offsets[:-1][nonempty], offsets[1:][nonempty])
+    text_hashes = _text_hashes(data, offsets, hasher)
     return Shingled(hashes, word_docs[chosen], text_hashes, words)
+
+
+def _text_hashes(
+    data: np.ndarray, offsets: np.ndarray, hasher: ByteHasher | None = None
+) -> np.ndarray:
+    """64-bit hash of each whole normalised text; 0 for an empty one."""
+    text_hashes = np.zeros(len(offsets) - 1, np.uint64)
+    nonempty = offsets[1:] > offsets[:-1]
+    hasher = hasher or ByteHasher(data)
+    text_hashes[nonempty] = hasher.ranges(offsets[:-1][nonempty], offsets[1:][nonempty])
+    return text_hashes
 
 
 class MinHasher:

@@ -21,6 +21,12 @@ class MinHashParams(StrictModel):
     """LSH banding; default: chosen from threshold and num_perm (see dedup.banding)."""
     seed: int = Field(default=1, ge=0)
     """Seeds the hash functions; runs compared against each other's index must share it."""
+    per_language: bool = True
+    """Shingle Chinese, Japanese, Thai, Lao, Khmer and Burmese documents (by the `language`
+    stage's label) as n-grams of their words, as the quality stage splits them and as
+    FineWeb-2 shingles them, not of their space-separated runs, which are whole clauses
+    there. `false`: space-separated runs for every language, as runs before this option
+    (and their indexes) did."""
 
     @model_validator(mode="after")
     def _banding_fits(self) -> MinHashParams:
@@ -76,4 +82,7 @@ class DedupParams(StrictModel):
         if self.minhash is None:
             return {"ids": ID_SCHEME, "minhash": None}
         shape = self.minhash.model_dump(include={"num_perm", "seed", "ngram"})
-        return {"ids": ID_SCHEME, "minhash": {**shape, "banding": list(self.minhash.banding())}}
+        shape["banding"] = list(self.minhash.banding())
+        if self.minhash.per_language:  # absent from indexes built before the option
+            shape["words"] = "per_language"
+        return {"ids": ID_SCHEME, "minhash": shape}

@@ -115,7 +115,7 @@ def sign_shard(out_url: str, shard_path: str, signature: tuple[str, ...], code: 
         parquet = pq.ParquetFile(stack.enter_context(output.fs.open(shard_path, "rb")))
         columns = [
             c
-            for c in ("id", "text", "url", "crawl_date", "quality_score")
+            for c in ("id", "text", "url", "crawl_date", "quality_score", "language")
             if c in parquet.schema_arrow.names
         ]
         sink = stack.enter_context(output.atomic(*signature))
@@ -369,6 +369,19 @@ def _index_files(params: DedupParams) -> list[str]:
                 "repeat; rebuild it with this version (write_index: true)"
             )
         if settings != params.index_settings():
-            raise ConfigError(f"{key}: {location} was built with other minhash settings")
+            raise ConfigError(
+                f"{key}: {location} was built with other minhash settings "
+                f"({_differences(settings['minhash'], params.index_settings()['minhash'])})"
+            )
         files += [index.path(name) for name in index.list(suffix=".parquet")]
     return files
+
+
+def _differences(theirs: dict | None, ours: dict | None) -> str:
+    """What an index's minhash settings and this run's differ in, for the error."""
+    if theirs is None or ours is None:
+        return "minhash on in one, off in the other"
+    if "words" in ours and "words" not in theirs:
+        return "its shingles are space-separated runs: set minhash.per_language: false to use it"
+    keys = sorted(key for key in {*theirs, *ours} if theirs.get(key) != ours.get(key))
+    return ", ".join(f"{key}: {theirs.get(key)} there, {ours.get(key)} here" for key in keys)

@@ -9,6 +9,7 @@ import re
 import shutil
 import subprocess
 import sys
+from functools import partial
 
 import numpy as np
 import pyarrow as pa
@@ -50,6 +51,71 @@ def test_signatures_equal_datasketch_bit_for_bit(num_perm, seed, ngram):
         reference = MinHash(num_perm=num_perm, seed=seed, hashfunc=shingle_hash)
         reference.update_batch(shingles(text, ngram))
         assert np.array_equal(reference.hashvalues, signature), text
+
+
+CHINESE_NEWS = [  # a news article in the style of a Beijing daily, written for this test
+    "北京市交通委员会昨天宣布，从明年一月起将对部分公交线路进行调整。",
+    "调整后，市区主要干道的公交车发车间隔将缩短到五分钟以内，方便市民早晚高峰出行。",
+    "交通委员会负责人表示，这次调整是在广泛听取市民意见的基础上做出的决定。",
+    "据统计，去年全市公交客运量比前年下降了百分之八，地铁客运量则有所增长。",
+    "专家认为，公交和地铁应该更好地衔接，让乘客换乘更加便捷。",
+    "不少市民对这一消息表示欢迎，但也有人担心部分偏远地区的线路会被取消。",
+    "交通委员会表示，将在下个月举行听证会，进一步听取各方面的意见和建议。",
+    "新的线路图和时刻表将在官方网站和各公交站点公布，市民可以提前查询。",
+]
+SPACE_FREE_PAGES = {
+    "zh": "\n".join(CHINESE_NEWS),
+    "ja": "子供たちは毎朝友達と一緒に川のそばの古い学校へ歩いて行きました。先生は門の前で待っていました。",
+    "th": "เด็กๆ เดินไปโรงเรียนเก่าริมแม่น้ำกับเพื่อนๆ ของพวกเขาทุกเช้า ครูรออยู่ที่หน้าประตู",
+}
+
+
+def test_shingles_of_languages_without_spaces_are_n_grams_of_their_words():
+    """A Chinese, Japanese or Thai document's signature is datasketch's MinHash of the word
+    n-grams that datatrove's tokenizer for its language gives of the normalised text (as
+    FineWeb-2 shingles it), not of its space-separated runs, and an English one's is as
+    before; the exact keys stay those of the normalised texts."""
+    from datatrove.utils.word_tokenizers import load_word_tokenizer
+
+    from dedup.keys import KeyMaker
+    from dedup.words import Spacer
+    from filters.quality.languages import fineweb2_table
+
+    texts = [*SPACE_FREE_PAGES.values(), "The committee will publish its findings next spring."]
+    languages = pa.array([*SPACE_FREE_PAGES, "en"])
+    respace = partial(Spacer().spaced, languages=languages)
+    ours = MinHasher(64, 1).signatures(shingle_batch(pa.array(texts), 3, respace), len(texts))
+    for language, text, signature in zip(languages.to_pylist(), texts, ours, strict=True):
+        normalised = normalise(pa.array([text]))[0].as_py()
+        if language != "en":
+            code = fineweb2_table()["languages"][language]["fineweb2"]
+            words = load_word_tokenizer(code).word_tokenize(normalised)
+            assert len(words) > 2 * len(normalised.split(" ")), language
+            normalised = " ".join(words)
+        reference = MinHash(num_perm=64, seed=1, hashfunc=shingle_hash)
+        reference.update_batch(shingles(normalised, 3))
+        assert np.array_equal(reference.hashvalues, signature), language
+    batch = pa.table({"id": texts, "text": texts, "language": languages})
+    exact = [
+        KeyMaker(DedupParams(minhash={"per_language": on})).signature_table(batch)["exact"]
+        for on in (True, False)
+    ]
+    assert exact[0] == exact[1]
+
+
+def test_a_chinese_near_duplicate_is_found_through_its_words(local_ray, tmp_path):
+    """A Chinese article and a copy with two words changed, labelled by the language stage:
+    shingles of their words (the default) make them one; shingles of space-separated runs,
+    whole sentences here, do not."""
+    copy = "\n".join(CHINESE_NEWS).replace("五分钟", "三分钟").replace("百分之八", "百分之九")
+    rows = [{"id": "original", "text": "\n".join(CHINESE_NEWS)}, {"id": "copy", "text": copy}]
+    (tmp_path / "news.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
+    inputs = [{"source": "news", "format": "jsonl", "paths": [str(tmp_path / "news.jsonl")]}]
+    for per_language, removed in ((True, {"near_duplicate": 1}), (False, {})):
+        stages = [{"language": {}}, {"dedup": {"minhash": {"per_language": per_language}}}]
+        summary = run(job(tmp_path / str(per_language), inputs, stages))
+        assert funnel(summary)["language"]["kept"] == 2
+        assert funnel(summary)["dedup"]["removed"] == removed, per_language
 
 
 def test_default_banding_catches_j09_and_almost_never_j05():
@@ -300,6 +366,20 @@ def test_an_index_built_with_the_former_ids_is_refused(tmp_path):
     (index / "index.json").write_text(json.dumps({"minhash": settings["minhash"]}))
     with pytest.raises(ConfigError, match="older tokenmill whose document ids could repeat"):
         _index_files(DedupParams(minhash={}, against=[str(index)]))
+
+
+def test_an_index_from_before_word_shingles_is_used_with_per_language_off(tmp_path):
+    index = tmp_path / "index"
+    index.mkdir()
+    before = DedupParams(minhash={"per_language": False}).index_settings()
+    (index / "index.json").write_text(json.dumps(before))
+    with pytest.raises(ConfigError, match=r"minhash\.per_language: false"):
+        _index_files(DedupParams(minhash={}, against=[str(index)]))
+    assert _index_files(DedupParams(minhash={"per_language": False}, against=[str(index)])) == []
+    with pytest.raises(ConfigError, match="num_perm: 256 there, 128 here"):
+        _index_files(
+            DedupParams(minhash={"num_perm": 128, "per_language": False}, against=[str(index)])
+        )
 
 
 SIGN_A_SHARD = """
