@@ -13,6 +13,8 @@ Vietnamese's syllables find near duplicates as English words do).
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -21,6 +23,7 @@ from filters.quality.languages import words_language
 from filters.quality.segmenters import WholeTextSplitter, word_splitter
 from filters.quality.words import WordSplitter
 
+LOG = logging.getLogger(__name__)
 SPACE_FREE = frozenset({"zh", "ja", "th", "lo", "km", "my"})
 """Languages (as `words_language` names their word splitting) whose words spaces do not
 separate."""
@@ -38,12 +41,17 @@ class Spacer:
         are none."""
         labels = pc.fill_null(languages, "").to_numpy(zero_copy_only=False)
         for language in np.unique(labels).tolist():
-            if words_language(language) in SPACE_FREE:
-                rows = np.flatnonzero(labels == language)
-                mask = np.zeros(len(normalised), bool)
-                mask[rows] = True
+            if words_language(language) not in SPACE_FREE:
+                continue
+            rows = np.flatnonzero(labels == language)
+            try:
                 words = self._words(language, normalised.take(pa.array(rows)))
-                normalised = pc.replace_with_mask(normalised, pa.array(mask), words)
+            except Exception as error:  # a segmenter that breaks on some text stops no shard
+                LOG.warning("dedup: %s words not split (%r); shingling its runs", language, error)
+                continue
+            mask = np.zeros(len(normalised), bool)
+            mask[rows] = True
+            normalised = pc.replace_with_mask(normalised, pa.array(mask), words)
         return normalised
 
     def _words(self, language: str, texts: pa.Array) -> pa.Array:

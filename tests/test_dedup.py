@@ -103,6 +103,23 @@ def test_shingles_of_languages_without_spaces_are_n_grams_of_their_words():
     assert exact[0] == exact[1]
 
 
+def test_a_segmenter_that_breaks_leaves_its_documents_space_separated(monkeypatch):
+    """A third-party segmenter raising on some text costs those documents their word
+    shingles, not the shard: they are shingled by their space-separated runs, the others by
+    their words."""
+    from dedup.words import Spacer
+    from filters.quality.segmenters import SEGMENTERS
+
+    def broken(text: str) -> list[str]:
+        raise RuntimeError("segmenter bug")
+
+    monkeypatch.setitem(SEGMENTERS, "km", broken)
+    normalised = normalise(pa.array(["ភាសា ខ្មែរ", SPACE_FREE_PAGES["zh"]]))
+    spaced = Spacer().spaced(normalised, pa.array(["km", "zh"]))
+    assert spaced[0] == normalised[0] and spaced[1] != normalised[1]
+    assert len(spaced[1].as_py().split(" ")) > 10 * len(normalised[1].as_py().split(" "))
+
+
 def test_a_chinese_near_duplicate_is_found_through_its_words(local_ray, tmp_path):
     """A Chinese article and a copy with two words changed, labelled by the language stage:
     shingles of their words (the default) make them one; shingles of space-separated runs,
