@@ -18,10 +18,15 @@ from typing import Annotated, Literal
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from filters.fasttext_model import lid176_path, load_model
-from filters.quality.languages import FINEWEB_MIN_LANGUAGE_SCORE, min_language_score, rules_language
+from filters.quality.languages import (
+    FINEWEB_MIN_LANGUAGE_SCORE,
+    lid176_languages,
+    min_language_score,
+    rules_language,
+)
 from pipeline.schema import RegularFile, StrictModel
 from pipeline.stage import Stage, Verdict, crossed_details
 
@@ -46,6 +51,20 @@ class Language(Stage):
         has no config for."""
         model: RegularFile | None = None
         """Path of a fastText language-ID model (lid.176.bin, GlotLID); default: lid.176.ftz."""
+
+        @model_validator(mode="after")
+        def _keep_is_labelled(self) -> Language.Params:
+            """With the default model, a language in `keep` that lid.176 never labels (a typo,
+            `english`) would remove every document."""
+            if self.keep and self.model is None:
+                known = lid176_languages()
+                unknown = [label for label in self.keep if rules_language(label) not in known]
+                if unknown:
+                    raise ValueError(
+                        f"keep: {', '.join(unknown)}: no language lid.176 labels (it writes "
+                        "ISO 639-1 codes such as en, de, zh; other labels need their `model`)"
+                    )
+            return self
 
     def load(self) -> None:
         load_model(self.params.model or lid176_path())

@@ -63,6 +63,15 @@ def test_fineweb2_min_scores_are_each_languages_own():
     assert verdict.details.to_pylist()[0] == f"{score:.4g} ≤ 0.821"
 
 
+def test_keep_is_checked_against_the_languages_lid176_labels():
+    """`keep` with the default model is checked against the table's lid.176 languages,
+    which are exactly the model's labels; GlotLID's form of them passes (`deu_Latn`)."""
+    from filters.quality.languages import lid176_languages
+
+    assert lid176_languages() == set(load_model(lid176_path()).labels)
+    assert Language.Params(keep=["deu_Latn", "en", "zh"]).keep == ["deu_Latn", "en", "zh"]
+
+
 def test_config_rejects_bad_language_params(tmp_path):
     inputs = [{"source": "wiki", "format": "jsonl", "paths": ["x.jsonl"]}]
     for params, key in [
@@ -70,6 +79,8 @@ def test_config_rejects_bad_language_params(tmp_path):
         ({"keep": []}, "stages.language.keep"),
         ({"model": str(tmp_path / "missing.bin")}, "stages.language.model"),
         ({"languages": ["en"]}, "stages.language.languages"),
+        ({"keep": ["en", "english"]}, "stages.language: keep: english: no language lid.176"),
+        ({"keep": ["nso_Latn"]}, "keep: nso_Latn: no language lid.176 labels"),
     ]:
         with pytest.raises(ConfigError, match=key):
             validate_config(

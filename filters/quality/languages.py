@@ -60,6 +60,13 @@ def rules_language(label: str) -> str:
 
 
 @cache
+def lid176_languages() -> frozenset[str]:
+    """The languages lid.176, the default language-ID model, labels: English and the table's
+    entries named by a code rather than a GlotLID label."""
+    return frozenset({ENGLISH, *(key for key in fineweb2_table()["languages"] if "_" not in key)})
+
+
+@cache
 def _config_languages() -> dict[str, str]:
     """FineWeb-2 config name (`deu_Latn`) → the language whose rules it is (`de`)."""
     languages = fineweb2_table()["languages"].items()
