@@ -230,8 +230,9 @@ def test_loading_a_stage_is_its_start_up_not_its_work(tmp_path):
     first = process_shard(file, plan).funnel.stages["quality"]
     again = process_shard(file, plan).funnel.stages["quality"]
     assert first.docs_in == again.docs_in == 8
-    assert first.startup_s > 1.0 and again.startup_s < 0.2, (first, again)
-    assert first.elapsed_s < first.startup_s
+    # Loading outweighs the first shard's work; the second shard's child is up already.
+    assert first.elapsed_s < first.startup_s, first
+    assert again.startup_s < first.startup_s / 10, (first, again)
 
 
 @pytest.mark.slow
