@@ -34,9 +34,9 @@ def fineweb2_filters(language: str) -> list:
         GopherRepetitionFilter,
     )
 
-    from filters.quality.languages import fineweb2_table
+    from filters.quality.languages import language_entry
 
-    config = fineweb2_table()["languages"][language]
+    config = language_entry(language)
     code = config["fineweb2"]
     return [
         GopherRepetitionFilter(
@@ -77,11 +77,11 @@ def reference_judges(language: str) -> bool:
     no package that is not installed (IndicNLP: Bengali, ...)."""
     from datatrove.utils.word_tokenizers import load_word_tokenizer
 
-    from filters.quality.languages import fineweb2_table
+    from filters.quality.languages import language_entry
 
     if language == "en":
         return True
-    code = fineweb2_table()["languages"].get(language, {}).get("fineweb2")
+    code = (language_entry(language) or {}).get("fineweb2")
     if code is None:
         return False
     try:

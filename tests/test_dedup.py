@@ -79,7 +79,7 @@ def test_shingles_of_languages_without_spaces_are_n_grams_of_their_words():
 
     from dedup.keys import KeyMaker
     from dedup.words import Spacer
-    from filters.quality.languages import fineweb2_table
+    from filters.quality.languages import language_entry
 
     texts = [*SPACE_FREE_PAGES.values(), "The committee will publish its findings next spring."]
     languages = pa.array([*SPACE_FREE_PAGES, "en"])
@@ -88,7 +88,7 @@ def test_shingles_of_languages_without_spaces_are_n_grams_of_their_words():
     for language, text, signature in zip(languages.to_pylist(), texts, ours, strict=True):
         normalised = normalise(pa.array([text]))[0].as_py()
         if language != "en":
-            code = fineweb2_table()["languages"][language]["fineweb2"]
+            code = language_entry(language)["fineweb2"]
             words = load_word_tokenizer(code).word_tokenize(normalised)
             assert len(words) > 2 * len(normalised.split(" ")), language
             normalised = " ".join(words)

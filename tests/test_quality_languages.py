@@ -11,7 +11,16 @@ import pytest
 
 from filters.fasttext_model import lid176_path, load_model
 from filters.language import Language
-from filters.quality.languages import FINEWEB2_PIPELINE, fineweb2_table, published, rules_language
+from filters.quality.languages import (
+    FINEWEB2_PIPELINE,
+    fineweb2_table,
+    glotlid_configs,
+    language_entry,
+    min_language_score,
+    published,
+    rules_language,
+    words_language,
+)
 from filters.quality.stage import Quality
 from support.fineweb2_filters import fineweb2_filters, kept
 
@@ -157,9 +166,7 @@ def datatrove_words(language: str, text: str) -> list[str]:
     """`text`'s words as datatrove's tokenizer for the language's FineWeb-2 config gives them."""
     from datatrove.utils.word_tokenizers import load_word_tokenizer
 
-    from filters.quality.languages import fineweb2_table
-
-    code = fineweb2_table()["languages"][language]["fineweb2"]
+    code = language_entry(language)["fineweb2"]
     return load_word_tokenizer(code).word_tokenize(text)
 
 
@@ -169,7 +176,8 @@ def test_every_language_the_language_stage_emits_has_valid_rules():
     every other language FineWeb-2's pipeline's."""
     stage = Quality(Quality.Params())
     labels = load_model(lid176_path()).labels
-    for language in [*labels, *fineweb2_table()["languages"], "xyz", "xyz_Latn", ""]:
+    tables = [*fineweb2_table()["languages"], *glotlid_configs()]
+    for language in [*labels, *tables, "xyz", "xyz_Latn", ""]:
         names = [family.name for family in stage.families(language)]
         expected = ["gopher_repetition", "gopher_quality", "c4", "fineweb"]
         if language != "en":
@@ -185,11 +193,11 @@ def test_each_fineweb2_config_is_found_from_its_glotlid_label():
     else under the label itself (`nso_Latn`; it took the fallback before, as did 1,669 other
     published configs). A label with no config takes its ISO 639-3 code's lid.176 language
     (`ara_Latn` → `ar`), else the fallback, under its own name."""
-    languages = fineweb2_table()["languages"]
-    configs = {entry["fineweb2"] for entry in languages.values()} - {None}
+    entries = [*fineweb2_table()["languages"].values(), *glotlid_configs().values()]
+    configs = {entry["fineweb2"] for entry in entries} - {None}
     assert len(configs) == 1929
     for name in configs:
-        assert languages[rules_language(name)]["fineweb2"] == name
+        assert language_entry(rules_language(name))["fineweb2"] == name
     assert [rules_language(label) for label in ("deu_Latn", "cmn_Hani", "eng_Latn")] == [
         "de",
         "zh",
@@ -201,6 +209,18 @@ def test_each_fineweb2_config_is_found_from_its_glotlid_label():
     assert northern_sotho["gopher_repetition"]["dup_line_frac"] == 0.649
     assert northern_sotho["fineweb"]["line_punct_thr"] == 0.333
     assert northern_sotho["gopher_quality"]["stop_words"][:4] == ["wa", "ka", "go", "le"]
+
+
+def test_lid176_labels_never_read_the_glotlid_table():
+    """A run on lid.176's labels (or GlotLID's names of them) reads `languages.json` only
+    (150 KB), not the 1.5 MB of configs for languages lid.176 does not know."""
+    glotlid_configs.cache_clear()
+    for label in [*load_model(lid176_path()).labels, "deu_Latn", "cmn_Hani"]:
+        language = rules_language(label)
+        published(language), words_language(language), min_language_score(language)
+    assert glotlid_configs.cache_info().currsize == 0
+    assert rules_language("nso_Latn") == "nso_Latn"
+    assert glotlid_configs.cache_info().currsize == 1
 
 
 def test_german_rules_are_fineweb2_config_unchanged():

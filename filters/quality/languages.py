@@ -3,9 +3,9 @@
 FineWeb-2 (Penedo et al. 2025, github.com/huggingface/fineweb-2) derived, for each of its
 1,929 languages, the Gopher repetition, Gopher quality and FineWeb thresholds and stop words
 from that language's own data. `languages.json` holds them unchanged (with the source
-commit), built by `support/fineweb2_languages.py`: for each of lid.176's languages, and for
-every other FineWeb-2 config under its GlotLID label (`nso_Latn`), so a GlotLID model's
-labels all find their published rules. Each comes with how datatrove splits the language's
+commit), built by `support/fineweb2_languages.py`: for each of lid.176's languages, and in
+`glotlid_languages.json` every other FineWeb-2 config under its GlotLID label (`nso_Latn`), so
+a GlotLID model's labels all find their published rules. Each comes with how datatrove splits the language's
 words (`words`: spaCy's rules, its own or a neighbour's where spaCy has none, or the language
 whose segmenter it uses).
 A language FineWeb-2 has no config for takes the fallback there: per threshold, the median of
@@ -44,8 +44,26 @@ the family does not run."""
 
 @cache
 def fineweb2_table() -> dict:
-    """`languages.json`: `languages` (code → FineWeb-2 config), `fallback`, `glotlid`, `source`."""
+    """`languages.json`: `languages` (lid.176 code → FineWeb-2 config), `fallback`, `glotlid`
+    (ISO 639-3 code → lid.176 code), `source`."""
     return json.loads((files("filters.quality") / "languages.json").read_text("utf-8"))
+
+
+@cache
+def glotlid_configs() -> dict[str, dict]:
+    """`glotlid_languages.json`: the FineWeb-2 configs no lid.176 language uses, by GlotLID
+    label (`nso_Latn`). 1.5 MB: read only when a document carries such a label."""
+    text = (files("filters.quality") / "glotlid_languages.json").read_text("utf-8")
+    return json.loads(text)["languages"]
+
+
+def language_entry(language: str) -> dict | None:
+    """The table's entry for `language` (a lid.176 code or a GlotLID label): its FineWeb-2
+    config name (`fineweb2`, None where FineWeb-2 has none), its `words` and the config."""
+    entry = fineweb2_table()["languages"].get(language)
+    if entry is None and "_" in language:
+        entry = glotlid_configs().get(language)
+    return entry
 
 
 def rules_language(label: str) -> str:
@@ -54,21 +72,23 @@ def rules_language(label: str) -> str:
     config it names (`de`), or itself where FineWeb-2 published a config for it that no
     lid.176 language uses (`nso_Latn`); else the lid.176 language its ISO 639-3 code belongs
     to (`ara_Latn` → `ar`); else itself, with the fallback rules."""
-    if label in _config_languages():
+    if "_" in label and label in _config_languages():
         return _config_languages()[label]
+    if "_" in label and label in glotlid_configs():
+        return label
     return fineweb2_table()["glotlid"].get(label.split("_", 1)[0], label)
 
 
 @cache
 def lid176_languages() -> frozenset[str]:
-    """The languages lid.176, the default language-ID model, labels: English and the table's
-    entries named by a code rather than a GlotLID label."""
-    return frozenset({ENGLISH, *(key for key in fineweb2_table()["languages"] if "_" not in key)})
+    """The languages lid.176, the default language-ID model, labels: English and those of
+    `languages.json`."""
+    return frozenset({ENGLISH, *fineweb2_table()["languages"]})
 
 
 @cache
 def _config_languages() -> dict[str, str]:
-    """FineWeb-2 config name (`deu_Latn`) → the language whose rules it is (`de`)."""
+    """FineWeb-2 config name (`deu_Latn`) → the lid.176 language whose rules it is (`de`)."""
     languages = fineweb2_table()["languages"].items()
     return {entry["fineweb2"]: language for language, entry in languages if entry["fineweb2"]}
 
@@ -79,9 +99,7 @@ def min_language_score(language: str) -> float:
     language it has none for."""
     if language == ENGLISH:
         return FINEWEB_MIN_LANGUAGE_SCORE
-    entry = fineweb2_table()["languages"].get(language, {"fineweb2": None})
-    values = entry if entry["fineweb2"] is not None else fineweb2_table()["fallback"]
-    return values["language_score"]
+    return _published_values(language)["language_score"]
 
 
 def words_language(language: str) -> str:
@@ -89,15 +107,20 @@ def words_language(language: str) -> str:
     rules of a proxy where spaCy has none of its own (`sr` for Bosnian, `zh` for Cantonese,
     `xx` where datatrove splits at spaces), the language of the segmenter datatrove uses (`my`
     for Shan), else the language itself."""
-    return fineweb2_table()["languages"].get(language, {}).get("words") or language
+    return (language_entry(language) or {}).get("words") or language
+
+
+def _published_values(language: str) -> dict[str, Any]:
+    """`language`'s FineWeb-2 config, or the fallback where FineWeb-2 published none."""
+    entry = language_entry(language) or {"fineweb2": None}
+    return entry if entry["fineweb2"] is not None else fineweb2_table()["fallback"]
 
 
 @cache
 def published(language: str) -> dict[str, dict[str, Any] | None]:
     """Family name → the settings FineWeb-2 publishes for `language` (None: the family is off)."""
-    entry = fineweb2_table()["languages"].get(language, {"fineweb2": None})
-    values = entry if entry["fineweb2"] is not None else fineweb2_table()["fallback"]
-    stop_words = entry.get("stopwords") or _spacy_stop_words(language)
+    values = _published_values(language)
+    stop_words = (language_entry(language) or {}).get("stopwords") or _spacy_stop_words(language)
     settings = {
         "gopher_repetition": {
             "dup_line_frac": values["dup_line_frac"],
