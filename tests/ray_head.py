@@ -1,7 +1,7 @@
 """A real Ray head for the tests that need a cluster (test_cluster, test_service_cluster):
 `ray start --head` on loopback with token authentication, its own temp dir and free ports,
 started from a folder other than the checkout, and stopped by its own processes, never by
-`ray stop`."""
+Ray's stop-everything command, which would end other sessions' clusters too."""
 
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 folder other than the checkout, joined by `tokenmill run --address` (Ray Client and a driver
 on the node), `tokenmill submit` and `tokenmill jobs`; an embedded run beside it stays
 embedded. The head has its own temp dir, ports and token, and is stopped by its own
-processes, never by `ray stop`."""
+processes, never by Ray's stop-everything command."""
 
 from __future__ import annotations
 
