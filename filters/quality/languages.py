@@ -3,11 +3,11 @@
 FineWeb-2 (Penedo et al. 2025, github.com/huggingface/fineweb-2) derived, for each of its
 1,929 languages, the Gopher repetition, Gopher quality and FineWeb thresholds and stop words
 from that language's own data. `languages.json` holds them unchanged (with the source
-commit), built by `support/fineweb2_languages.py`: for each of lid.176's languages, and in
-`glotlid_languages.json` every other FineWeb-2 config under its GlotLID label (`nso_Latn`), so
-a GlotLID model's labels all find their published rules. Each comes with how datatrove splits the language's
-words (`words`: spaCy's rules, its own or a neighbour's where spaCy has none, or the language
-whose segmenter it uses).
+commit), built by `support/fineweb2_languages.py`, for each of lid.176's languages;
+`glotlid_languages.json` holds every other FineWeb-2 config under its GlotLID label
+(`nso_Latn`), so a GlotLID model's labels all find their published rules. Each comes with how
+datatrove splits the language's words (`words`: spaCy's rules, its own or a neighbour's where
+spaCy has none, or the language whose segmenter it uses).
 A language FineWeb-2 has no config for takes the fallback there: per threshold, the median of
 FineWeb-2's published values over all its configs, with spaCy's stop words for the language
 (the stop-word rule is off where spaCy has none).
@@ -72,9 +72,9 @@ def rules_language(label: str) -> str:
     config it names (`de`), or itself where FineWeb-2 published a config for it that no
     lid.176 language uses (`nso_Latn`); else the lid.176 language its ISO 639-3 code belongs
     to (`ara_Latn` → `ar`); else itself, with the fallback rules."""
-    if "_" in label and label in _config_languages():
+    if label in _config_languages():
         return _config_languages()[label]
-    if "_" in label and label in glotlid_configs():
+    if "_" in label and label in glotlid_configs():  # never read for lid.176's labels
         return label
     return fineweb2_table()["glotlid"].get(label.split("_", 1)[0], label)
 
