@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from itertools import pairwise
 
 import pyarrow.compute as pc
 
@@ -28,11 +27,7 @@ def our_tokens(texts, batch: int) -> list[list[str]]:
     splitter = WordSplitter("en")
     tokens = []
     for start in range(0, len(texts), batch):
-        words = splitter.split(texts.slice(start, batch))
-        names = splitter.vocabulary.tokens
-        ids = words.ids.tolist()
-        offsets = words.offsets.tolist()
-        tokens += [[names[i] for i in ids[a:b]] for a, b in pairwise(offsets)]
+        tokens += splitter.split(texts.slice(start, batch)).strings()
     return tokens
 
 

@@ -60,7 +60,7 @@ class Spacer:
             self._splitters[language] = word_splitter(language)
         splitter = self._splitters[language]
         words = splitter.split(texts)
-        tokens = pa.array(splitter.vocabulary.tokens, pa.large_string())
+        tokens = words.vocabulary.tokens.cast(pa.large_string())
         lists = pa.LargeListArray.from_arrays(
             pa.array(words.offsets, pa.int64()), tokens.take(pa.array(words.ids))
         )

@@ -154,12 +154,7 @@ def page(language: str, lines: int = 12) -> str:
 
 def our_words(splitter, texts: list[str]) -> list[list[str]]:
     """Each text's words as `splitter` gives them."""
-    words = splitter.split(pa.array(texts))
-    tokens = splitter.vocabulary.tokens
-    return [
-        [tokens[id_] for id_ in words.ids[start:end]]
-        for start, end in zip(words.offsets[:-1], words.offsets[1:], strict=True)
-    ]
+    return splitter.split(pa.array(texts)).strings()
 
 
 def datatrove_words(language: str, text: str) -> list[str]:

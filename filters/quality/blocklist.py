@@ -51,12 +51,12 @@ class Blocklist(Family):
         blocked = self._blocked_hosts(signals.urls) if self.domains else None
         bad = None
         if self.bad_words:
-            tokens = signals.splitter.vocabulary.tokens
             present = np.unique(signals.words.ids)
+            tokens = signals.words.vocabulary.tokens.take(pa.array(present)).to_pylist()
             listed = [
-                present[i]
-                for i, t in enumerate(present.tolist())
-                if tokens[t].lower() in self.bad_words
+                i
+                for i, token in zip(present, tokens, strict=True)
+                if token.lower() in self.bad_words
             ]
             hits = np.bincount(
                 signals.word_owner[np.isin(signals.words.ids, listed)], minlength=size

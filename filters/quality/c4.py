@@ -89,7 +89,7 @@ class C4(Family):
         kept = reaches_content & ~lorem & ~javascript & ~curly & ~policy
         kept_lines = Pieces(cleaned, lines.offsets).where(kept)
         line_words = signals.splitter.split(kept_lines.values)
-        sentences = self._sentences(signals, kept_lines, line_words)
+        sentences = self._sentences(kept_lines, line_words)
         event_is_lorem = np.zeros(len(signals), bool)
         has_event = first_event >= 0
         event_is_lorem[has_event] = lorem[first_event[has_event]]
@@ -117,12 +117,12 @@ class C4(Family):
             judgement.reasons, judgement.details, texts=texts, words=words, counters=counters
         )
 
-    def _sentences(self, signals: Signals, kept: Pieces, words: Words) -> np.ndarray:
+    def _sentences(self, kept: Pieces, words: Words) -> np.ndarray:
         """Sentences per text over its kept lines (`words`: per line), as spaCy's sentencizer
         splits each line: a sentence starts at a non-punctuation token that follows a
         sentence-ending one."""
-        ends = signals.splitter.vocabulary.fact("ends_sentence")[words.ids]
-        punct = signals.splitter.vocabulary.fact("is_punct")[words.ids]
+        ends = words.fact("ends_sentence")
+        punct = words.fact("is_punct")
         line = words.owner()
         marks = ends | ~punct
         line, ends = line[marks], ends[marks]

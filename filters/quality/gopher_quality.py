@@ -64,7 +64,7 @@ class GopherQuality(Family):
         bullet_ratio = ratio(lines.total(as_numbers(bullets)), lines.counts)
         ellipsis_ratio = ratio(lines.total(as_numbers(cut_off)), lines.counts)
         alpha = ratio(np.bincount(owner, signals.word_fact("has_alpha"), len(signals)), n_words)
-        stop_ids = signals.splitter.vocabulary.lookup(sorted(set(p.stop_words)))
+        stop_ids = words.vocabulary.lookup(sorted(set(p.stop_words)))
         stop = np.isin(words.ids, stop_ids[stop_ids >= 0])
         pairs = np.unique(owner[stop] * (int(stop_ids.max(initial=0)) + 1) + words.ids[stop])
         n_stop = np.bincount(pairs // (int(stop_ids.max(initial=0)) + 1), minlength=len(signals))

@@ -36,18 +36,14 @@ LONG_NUMBERS = re.compile("[0-9,]{20,}")
 class WholeTextSplitter:
     """The words of each text, from the language's segmenter over the whole text."""
 
+    learned = 0
+    """It caches nothing (see `WordSplitter.learned`)."""
+
     def __init__(self, language: str) -> None:
         self.language = language
-        self.vocabulary = Vocabulary()
-
-    @property
-    def learned(self) -> int:
-        """Distinct tokens in the vocabulary."""
-        return len(self.vocabulary.tokens)
 
     def forget(self) -> None:
-        """Empty the vocabulary (between batches only, as `WordSplitter.forget`)."""
-        self.vocabulary = Vocabulary()
+        """Nothing to forget (see `WordSplitter.forget`)."""
 
     def load(self) -> None:
         """The segmenter's model (Kiwi's: seconds), which it loads on its first text."""
@@ -61,9 +57,11 @@ class WholeTextSplitter:
             words = [token for token in map(str.strip, segment(text)) if token]
             tokens += words
             counts.append(len(words))
-        ids = self.vocabulary.ids_of(tokens, punctuation_rule(self.language))
+        vocabulary, ids = Vocabulary.encode(
+            pa.array(tokens, pa.string()), punctuation_rule(self.language)
+        )
         offsets = np.concatenate([[0], np.cumsum(counts, dtype=np.int64)])
-        return Words(np.array(ids, np.int64), offsets)
+        return Words(ids, offsets, vocabulary)
 
 
 def word_splitter(language: str) -> WordSplitter | WholeTextSplitter:

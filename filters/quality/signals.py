@@ -176,7 +176,7 @@ class Signals:
 
     def word_fact(self, name: str) -> np.ndarray:
         """A per-token fact (see `Vocabulary.fact`) for every word of the batch."""
-        return self.splitter.vocabulary.fact(name)[self.words.ids]
+        return self.words.fact(name)
 
     @cached_property
     def _word_length_sums(self) -> np.ndarray:

@@ -4,12 +4,15 @@ spaCy's tokenizer first cuts the text at spaces and then splits each space-free 
 own (prefixes, suffixes, infixes, exceptions such as `don't` → `do`, `n't`). So a chunk always
 gives the same tokens, and web text repeats its chunks endlessly. `WordSplitter` cuts a whole
 Arrow batch at spaces and newlines in C++ (spaCy makes a newline a token of its own, which
-the stripping drops, so cutting there changes nothing), asks spaCy only about chunks it has
-not met before, and assembles every document's tokens as integer ids with numpy. Tokens are whitespace-stripped
-and empty ones dropped, as datatrove's `strip_strings` does.
+the stripping drops, so cutting there changes nothing) and finds its distinct chunks. A chunk
+of letters only (or ASCII digits only) that is no special case is its own token, which Arrow
+tells in bulk; spaCy is asked only about the other chunks, once each: they are cached. Every
+document's tokens are then assembled as integer ids with numpy. Tokens are
+whitespace-stripped and empty ones dropped, as datatrove's `strip_strings` does.
 
-`Vocabulary` gives each distinct token an id and the per-token facts the rules read (length,
-has a letter, is only punctuation, ...), computed once per distinct token, not per occurrence.
+`Vocabulary` numbers the distinct tokens of one split and gives the per-token facts the rules
+read (length, has a letter, is only punctuation, ...), computed in bulk over the distinct
+tokens, not per occurrence.
 """
 
 from __future__ import annotations
@@ -17,9 +20,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
-from itertools import compress, filterfalse, repeat
+from itertools import compress, pairwise, repeat
 from typing import Any, ClassVar
 
 import numpy as np
@@ -31,60 +34,72 @@ from filters.quality.languages import words_language
 from filters.quality.text import PUNCTUATION_SET, sentence_punctuation
 from filters.torch_hidden import torch_hidden
 
-FACTS = ("length", "has_alpha", "has_non_symbol", "is_punct", "ends_sentence")
 NON_SYMBOL = "[^" + "".join(f"\\x{{{ord(ch):x}}}" for ch in sorted(PUNCTUATION_SET)) + "]"
 """RE2: a character outside datatrove's punctuation set."""
 TRAILING = frozenset(",;:!?.")
 
 
 class Vocabulary:
-    """Distinct tokens by id, with the per-token facts the rules need as numpy arrays."""
+    """The distinct tokens of one split, numbered, with the per-token facts the rules need as
+    numpy arrays indexed by token id."""
 
-    def __init__(self) -> None:
-        self.ids: dict[str, int] = {}
-        self.tokens: list[str] = []
-        self._is_punct: list[bool] = []
-        self._facts: dict[str, np.ndarray] = {name: np.zeros(0, bool) for name in FACTS}
+    def __init__(self, tokens: pa.Array, is_punct: Callable[[str], bool]) -> None:
+        self.tokens = tokens
+        self._is_punct = is_punct
+        self._facts: dict[str, np.ndarray] = {}
 
-    def ids_of(self, tokens: list[str], is_punct: Callable[[str], bool]) -> list[int]:
-        """The ids of `tokens`, adding those not seen before (`is_punct`: spaCy's flag, asked
-        of new tokens only). C-level passes only: find the new ones, number them, look up."""
-        new = list(dict.fromkeys(filterfalse(self.ids.__contains__, tokens)))
-        self.ids.update(zip(new, range(len(self.tokens), len(self.tokens) + len(new)), strict=True))
-        self.tokens += new
-        self._is_punct += map(is_punct, new)
-        return list(map(self.ids.__getitem__, tokens))
+    @classmethod
+    def encode(
+        cls, tokens: pa.Array, is_punct: Callable[[str], bool]
+    ) -> tuple[Vocabulary, np.ndarray]:
+        """The vocabulary of `tokens` (`is_punct`: spaCy's flag for the language), and the
+        id of each of them."""
+        encoded = pc.dictionary_encode(tokens)
+        ids = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+        return cls(encoded.dictionary, is_punct), ids
 
     def fact(self, name: str) -> np.ndarray:
         """Indexed by token id: `length`, `has_alpha`, `has_non_symbol` (a character that is
         not punctuation: a word for Gopher), `is_punct` (spaCy's) or `ends_sentence`
         (a token after which spaCy's sentencizer may start a sentence)."""
-        known = len(self._facts["length"])
-        if known < len(self.tokens):
-            new = pa.array(self.tokens[known:], pa.string())
-            facts = {
-                "length": pc.utf8_length(new),
-                "has_alpha": pc.match_substring_regex(new, r"\pL"),
-                "has_non_symbol": pc.match_substring_regex(new, NON_SYMBOL),
-                "is_punct": pa.array(self._is_punct[known:], pa.bool_()),
-                "ends_sentence": pc.is_in(new, value_set=pa.array(sorted(sentence_punctuation()))),
-            }
-            for key, values in facts.items():
-                values = values.to_numpy(zero_copy_only=False)
-                self._facts[key] = np.concatenate([self._facts[key], values])
+        if name not in self._facts:
+            self._facts[name] = self._computed(name)
         return self._facts[name]
 
+    def _computed(self, name: str) -> np.ndarray:
+        tokens = self.tokens
+        if name == "is_punct":
+            # Only a token without an ASCII letter or digit can be all punctuation.
+            candidates = np.flatnonzero(
+                ~pc.match_substring_regex(tokens, "[A-Za-z0-9]").to_numpy(zero_copy_only=False)
+            )
+            values = np.zeros(len(tokens), bool)
+            values[candidates] = list(map(self._is_punct, tokens.take(candidates).to_pylist()))
+            return values
+        computed = {
+            "length": lambda: pc.utf8_length(tokens),
+            "has_alpha": lambda: pc.match_substring_regex(tokens, r"\pL"),
+            "has_non_symbol": lambda: pc.match_substring_regex(tokens, NON_SYMBOL),
+            "ends_sentence": lambda: pc.is_in(
+                tokens, value_set=pa.array(sorted(sentence_punctuation()))
+            ),
+        }[name]()
+        return computed.to_numpy(zero_copy_only=False)
+
     def lookup(self, tokens: list[str]) -> np.ndarray:
-        """Ids of the given tokens; -1 for those never seen (so they match nothing)."""
-        return np.array([self.ids.get(token, -1) for token in tokens], dtype=np.int64)
+        """Ids of the given tokens; -1 for those not in this vocabulary (they match nothing)."""
+        found = pc.index_in(pa.array(tokens, pa.string()), value_set=self.tokens)
+        return pc.fill_null(found, -1).to_numpy(zero_copy_only=False).astype(np.int64)
 
 
 @dataclass
 class Words:
-    """Token ids of many texts, back to back: text i owns `ids[offsets[i]:offsets[i + 1]]`."""
+    """Token ids of many texts, back to back: text i owns `ids[offsets[i]:offsets[i + 1]]`;
+    the ids are `vocabulary`'s."""
 
     ids: np.ndarray
     offsets: np.ndarray
+    vocabulary: Vocabulary = field(repr=False)
 
     @property
     def counts(self) -> np.ndarray:
@@ -94,16 +109,25 @@ class Words:
         """For each token, the index of its text."""
         return np.repeat(np.arange(len(self.offsets) - 1), self.counts)
 
+    def fact(self, name: str) -> np.ndarray:
+        """A per-token fact (`Vocabulary.fact`) for every token."""
+        return self.vocabulary.fact(name)[self.ids]
+
+    def strings(self) -> list[list[str]]:
+        """Each text's tokens as strings."""
+        tokens = self.vocabulary.tokens.take(pa.array(self.ids)).to_pylist()
+        return [tokens[start:end] for start, end in pairwise(self.offsets.tolist())]
+
     def take(self, rows: np.ndarray) -> Words:
         """The words of texts `rows`, in that order."""
         counts = self.counts[rows]
         ids = _gather(self.ids, self.offsets[rows], counts)
-        return Words(ids, np.concatenate([[0], np.cumsum(counts)]))
+        return Words(ids, np.concatenate([[0], np.cumsum(counts)]), self.vocabulary)
 
     def grouped(self, offsets: np.ndarray) -> Words:
         """Texts made of consecutive texts of these: new text i joins old texts
         `offsets[i]:offsets[i + 1]` (lines joined into documents, by whitespace)."""
-        return Words(self.ids, self.offsets[offsets])
+        return Words(self.ids, self.offsets[offsets], self.vocabulary)
 
 
 class WordSplitter:
@@ -120,12 +144,11 @@ class WordSplitter:
         return len(self._chunks)
 
     def forget(self) -> None:
-        """Empty the chunk cache and the vocabulary (between batches only: the ids of words
-        split before become meaningless). Each known chunk has a number, and chunk k's token
-        ids are `_tokens[_first[k]:_first[k] + _count[k]]`."""
-        self.vocabulary = Vocabulary()
+        """Empty the chunk cache (between batches only). Each known chunk has a number, and
+        chunk k's tokens are `_tokens[_first[k]:_first[k] + _count[k]]`."""
         self._chunks: dict[str, int] = {}
-        self._tokens, self._first, self._count = GrowingArray(), GrowingArray(), GrowingArray()
+        self._tokens = GrowingStrings()
+        self._first, self._count = GrowingArray(), GrowingArray()
 
     def load(self) -> None:
         """spaCy's rules for the language, and what its tokenizer loads only when it first
@@ -143,16 +166,43 @@ class WordSplitter:
         if isinstance(chunks, pa.ChunkedArray):
             chunks = chunks.combine_chunks()
         encoded = pc.dictionary_encode(chunks.flatten())
-        numbers = self._numbers(encoded.dictionary)[encoded.indices.to_numpy(zero_copy_only=False)]
-        counts = self._count.values[numbers]
-        ids = _gather(self._tokens.values, self._first.values[numbers], counts)
+        tokens, first, count = self._chunk_tokens(encoded.dictionary.cast(pa.string()))
+        vocabulary, token_ids = Vocabulary.encode(tokens, punctuation_rule(self.language))
+        at = encoded.indices.to_numpy(zero_copy_only=False)
+        counts = count[at]
+        ids = _gather(token_ids, first[at], counts)
         token_ends = np.concatenate([[0], np.cumsum(counts)])
         chunk_offsets = chunks.offsets.to_numpy() - chunks.offsets[0].as_py()
-        return Words(ids, token_ends[chunk_offsets])
+        return Words(ids, token_ends[chunk_offsets], vocabulary)
 
-    def _numbers(self, distinct: pa.Array) -> np.ndarray:
+    def _chunk_tokens(self, distinct: pa.Array) -> tuple[pa.Array, np.ndarray, np.ndarray]:
+        """The tokens of these distinct chunks, back to back, and where each chunk's tokens begin
+        and how many it has. Chunks that are their own token come first, then the others'
+        tokens, from the cache."""
+        whole = self._own_tokens(distinct)
+        cached_at = np.flatnonzero(~whole)
+        numbers = self._numbers(distinct.take(pa.array(cached_at)).to_pylist())
+        cached_count = self._count.values[numbers]
+        cached = self._tokens.take(_spans(self._first.values[numbers], cached_count))
+        own = distinct.filter(pa.array(whole))
+        first = np.zeros(len(distinct), np.int64)
+        count = np.ones(len(distinct), np.int64)
+        first[whole] = np.arange(len(own))
+        first[cached_at] = len(own) + np.cumsum(cached_count) - cached_count
+        count[cached_at] = cached_count
+        return pa.concat_arrays([own, cached]), first, count
+
+    def _own_tokens(self, chunks: pa.Array) -> np.ndarray:
+        """Which chunks spaCy keeps whole: letters only, or ASCII digits only, and no special
+        case (`cannot`), for a rule-based tokenizer."""
+        if not hasattr(self._spacy, "rules"):  # not rule-based (Chinese): no shortcuts
+            return np.zeros(len(chunks), bool)
+        words = pc.or_(pc.utf8_is_alpha(chunks), pc.match_substring_regex(chunks, "^[0-9]+$"))
+        special = pc.is_in(chunks, value_set=special_cases(self.language))
+        return pc.and_not(words, special).to_numpy(zero_copy_only=False)
+
+    def _numbers(self, chunks: list[str]) -> np.ndarray:
         """The number of each of these distinct chunks, learning those not met before."""
-        chunks = distinct.to_pylist()
         numbers = np.fromiter(map(self._chunks.get, chunks, repeat(-1)), np.int64, len(chunks))
         new = np.flatnonzero(numbers < 0)
         if len(new):
@@ -161,22 +211,10 @@ class WordSplitter:
 
     def _learn(self, chunks: list[str]) -> np.ndarray:
         """Tokenise new chunks into the cache; their numbers, in order."""
-        if not hasattr(self._spacy, "rules"):  # not rule-based (Chinese): no shortcuts
+        if not hasattr(self._spacy, "rules"):
             return self._learn_with_spacy(chunks)
         special = self._spacy.rules
         numbers = np.empty(len(chunks), np.int64)
-        # Letters only, or ASCII digits only: spaCy keeps such a chunk whole unless it is a
-        # special case (`cannot`). Inline: this runs once per new chunk.
-        is_word = np.array(
-            [(c.isalpha() or (c.isascii() and c.isdigit())) and c not in special for c in chunks],
-            bool,
-        )
-        words = list(compress(chunks, is_word))
-        numbers[is_word] = self._store(
-            words, self.vocabulary.ids_of(words, _never), np.ones(len(words), np.int64)
-        )
-        rest_at = np.flatnonzero(~is_word)
-        rest = [chunks[i] for i in rest_at.tolist()]
         # A word of letters and one of `,;:!?.`, neither a special case (`etc.`): the mark
         # is always a suffix, but `.` only where spaCy's own suffix rule says so.
         is_marked = np.array(
@@ -186,28 +224,25 @@ class WordSplitter:
                 and c not in special
                 and c[:-1] not in special
                 and (c[-1] != "." or self._splits_period(c))
-                for c in rest
+                for c in chunks
             ],
             bool,
         )
-        marked = list(compress(rest, is_marked))
+        marked = list(compress(chunks, is_marked))
         parts = [part for c in marked for part in (c[:-1], c[-1])]
-        numbers[rest_at[is_marked]] = self._store(
-            marked, self.vocabulary.ids_of(parts, TRAILING.__contains__), np.full(len(marked), 2)
-        )
-        numbers[rest_at[~is_marked]] = self._learn_with_spacy(list(compress(rest, ~is_marked)))
+        numbers[is_marked] = self._store(marked, pa.array(parts, pa.string()), 2)
+        numbers[~is_marked] = self._learn_with_spacy(list(compress(chunks, ~is_marked)))
         return numbers
 
-    def _store(
-        self, chunks: list[str], ids: list[int] | np.ndarray, counts: np.ndarray
-    ) -> np.ndarray:
-        """Cache these chunks, whose token ids are `ids`, `counts[i]` for chunk i; their
+    def _store(self, chunks: list[str], tokens: pa.Array, counts: np.ndarray | int) -> np.ndarray:
+        """Cache these chunks, whose tokens are `tokens`, `counts[i]` for chunk i; their
         numbers."""
+        counts = np.broadcast_to(np.asarray(counts, np.int64), (len(chunks),))
         number = len(self._chunks)
         self._chunks.update(zip(chunks, range(number, number + len(chunks)), strict=True))
-        self._first.extend(len(self._tokens.values) + np.cumsum(counts) - counts)
+        self._first.extend(self._tokens.size + np.cumsum(counts) - counts)
         self._count.extend(counts)
-        self._tokens.extend(ids)
+        self._tokens.extend(tokens)
         return np.arange(number, number + len(chunks))
 
     def _splits_period(self, chunk: str) -> bool:
@@ -227,11 +262,11 @@ class WordSplitter:
             strings = self._spacy.vocab.strings
             distinct, which = np.unique(orths, return_inverse=True)
             texts = [strings[orth].strip() for orth in distinct.tolist()]
-        owners = piece_owners[at]
-        ids = self.vocabulary.ids_of(texts, punctuation_rule(self.language))
-        ids = np.where([bool(text) for text in texts], ids, -1)[which]
-        kept = ids >= 0  # whitespace tokens are dropped, as datatrove strips them
-        return self._store(chunks, ids[kept], np.bincount(owners[kept], minlength=len(chunks)))
+        kept = np.array([bool(text) for text in texts], bool)[which]
+        # whitespace tokens are dropped, as datatrove strips them
+        tokens = pa.array(texts, pa.string()).take(pa.array(which[kept]))
+        owners = piece_owners[at][kept]
+        return self._store(chunks, tokens, np.bincount(owners, minlength=len(chunks)))
 
     def _pieces(self, chunks: list[str]) -> tuple[list[str], np.ndarray]:
         """The chunks, those longer than the tokenizer takes cut; the chunk of each piece."""
@@ -283,6 +318,26 @@ def _never(_: str) -> bool:
     return False
 
 
+class GrowingStrings:
+    """Strings appended in bulk and taken by position; the parts appended since the last
+    take are joined on the next."""
+
+    def __init__(self) -> None:
+        self._whole = pa.array([], pa.string())
+        self._parts: list[pa.Array] = []
+        self.size = 0
+
+    def extend(self, values: pa.Array) -> None:
+        self._parts.append(values)
+        self.size += len(values)
+
+    def take(self, positions: np.ndarray) -> pa.Array:
+        if self._parts:
+            self._whole = pa.concat_arrays([self._whole, *self._parts])
+            self._parts = []
+        return self._whole.take(pa.array(positions))
+
+
 def _cut_to_bytes(text: str, limit: int) -> list[str]:
     """`text` in pieces of at most `limit` UTF-8 bytes, each as long as it can be (cut
     between characters, as datatrove cuts a Japanese text)."""
@@ -315,12 +370,17 @@ def _calls(pieces: list[str], limit: int | None) -> list[tuple[int, int]]:
 
 def _gather(values: np.ndarray, starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
     """Concatenate `values[s:s + c]` for each (s, c), without a Python loop."""
+    return values[_spans(starts, counts)]
+
+
+def _spans(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """The positions `s, s + 1, ..., s + c - 1` for each (s, c), back to back."""
     total = int(counts.sum())
     if total == 0:
         return np.zeros(0, np.int64)
     ends = np.cumsum(counts)
     shift = np.repeat(starts - (ends - counts), counts)
-    return values[shift + np.arange(total)]
+    return shift + np.arange(total)
 
 
 SPACY_MAX_BYTES = {"ja": 40_000}
@@ -346,6 +406,12 @@ def spacy_tokenizer(language: str):
 def punctuation_rule(language: str) -> Callable[[str], bool]:
     """spaCy's `is_punct` for `language`'s tokens (the C4 rules' sentence counting reads it)."""
     return _spacy_rules(words_language(language))[1]
+
+
+@cache
+def special_cases(language: str) -> pa.Array:
+    """The chunks `language`'s rule-based tokenizer splits by exception (`cannot`, `don't`)."""
+    return pa.array(sorted(spacy_tokenizer(language).rules), pa.string())
 
 
 @cache
