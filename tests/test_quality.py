@@ -307,7 +307,7 @@ TRICKY = (
 
 INDONESIAN = (
     "Anak-anak bermain di rumah-rumah. Dia pergi ke sekolah, dll. Rp5.000 (kira-kira) tgl. "
-    "12/3. Sdr. Budi, S.H., M.Hum. orang-orangan!"
+    "12/3. Sdr. Budi, S.H., M.Hum. orang-orangan! USDA IDRA Rupiah. Ulang, Saya"
 )
 FRENCH = (
     "Aujourd'hui, c'est-à-dire l'État: «Qu'est-ce que» peut-être M. Dupont va-t-il à "
@@ -339,6 +339,37 @@ def test_word_split_is_spacys_on_tricky_chunks(language, text):
     for _ in range(2):  # cold, then from the chunk cache
         words = splitter.split(pa.array([text]))
         assert words.strings() == [expected]
+
+
+def test_affix_reach_tells_which_plain_words_an_affix_rule_can_cut():
+    """Indonesian's prefixes hold currency codes (`USD` cuts `USDA`): a word of letters
+    starting with such a code is not kept whole. A rule that needs a digit before it (`km`
+    after a number) or a character of another kind (`'s`, a hyphen) cuts no word of letters;
+    one the analysis cannot read could cut any."""
+    import re
+
+    from spacy.tokenizer import Tokenizer
+    from spacy.vocab import Vocab
+
+    from filters.quality.affixes import ASCII_DIGITS, LETTERS, affix_reach
+
+    def tokenizer(prefix: str, suffix: str, infix: str) -> Tokenizer:
+        return Tokenizer(
+            Vocab(),
+            prefix_search=re.compile(prefix).search,
+            suffix_search=re.compile(suffix).search,
+            infix_finditer=re.compile(infix).finditer,
+        )
+
+    rules = tokenizer(
+        r"^USD|^Rp|^\(|^[0-9]+(?=x)", r"(?<=[0-9])km$|'s$|\)$", r"(?<=[a-z])-(?=[a-z])"
+    )
+    letters = affix_reach(rules, LETTERS)
+    assert (letters.first, letters.last, letters.anywhere) == ({"U", "R"}, set(), set())
+    assert letters.keeps("Saya") and not letters.keeps("USDA") and not letters.keeps("Rupiah")
+    digits = affix_reach(rules, ASCII_DIGITS)
+    assert (digits.first, digits.last, digits.anywhere) == (set(), set(), set())
+    assert affix_reach(tokenizer(r"^\w+x", "x$", "x"), LETTERS).first is None
 
 
 def test_languages_split_by_the_same_spacy_rules_share_one_tokenizer():

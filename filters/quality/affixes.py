@@ -16,8 +16,10 @@ at the ends) keeps its plain search.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Callable
-from functools import partial
+from dataclasses import dataclass
+from functools import cache, partial
 from re import _compiler as sre_compile  # the parser and compiler re itself uses (3.11+)
 from re import _constants as sre
 from re import _parser as sre_parse
@@ -41,6 +43,104 @@ def guard_affix_searches(tokenizer, special_cases: dict) -> None:
     if infix is not None and (starts := _infix_start_chars(infix)) is not None:
         tokenizer.infix_finditer = partial(_find_infixes, infix.match, starts)
     tokenizer.rules = special_cases
+
+
+@dataclass(frozen=True)
+class CharKind:
+    """A kind of character; `span`: its code points when they are one range (ASCII digits),
+    against which a class's ranges are checked at once."""
+
+    holds: Callable[[str], bool]
+    span: tuple[int, int] | None = None
+
+    def meets(self, first: int, last: int) -> bool:
+        """Whether a character of this kind lies in the code points `first`..`last`."""
+        if self.span is not None:
+            return first <= self.span[1] and last >= self.span[0]
+        return any(self.holds(chr(code)) for code in range(first, last + 1))
+
+
+def _letter(char: str) -> bool:
+    """A letter, for Python or, unassigned in its Unicode tables, perhaps for Arrow's."""
+    return char.isalpha() or unicodedata.category(char) == "Cn"
+
+
+LETTERS = CharKind(_letter)
+ASCII_DIGITS = CharKind(lambda char: "0" <= char <= "9", (ord("0"), ord("9")))
+
+
+@dataclass(frozen=True)
+class Reach:
+    """Where a language's affix rules can cut a string made only of one kind of character
+    (letters, or ASCII digits): the characters such a string must not start with (a prefix
+    could match there: Indonesian's `USD` in `USDA`), end with (a suffix) or hold anywhere
+    (an infix) for spaCy to keep it whole. None: the rules could cut any such string."""
+
+    first: frozenset[str] | None
+    last: frozenset[str] | None
+    anywhere: frozenset[str] | None
+
+    def keeps(self, word: str) -> bool:
+        """Whether spaCy's affix rules keep `word` (of this kind, not a special case) whole."""
+        if self.first is None or self.last is None or self.anywhere is None:
+            return False
+        return (
+            word[0] not in self.first
+            and word[-1] not in self.last
+            and self.anywhere.isdisjoint(word)
+        )
+
+
+def affix_reach(tokenizer, kind: CharKind) -> Reach:
+    """The `Reach` of a tokenizer's prefix, suffix and infix regexes (spaCy's own, before
+    `guard_affix_searches`) over strings of `kind` characters. An alternative is left out
+    when a character it consumes, or one a lookbehind or lookahead asks for, cannot be of
+    that kind (the units after a digit, `'s`); what this cannot read could match."""
+    return Reach(
+        first=_reach(tokenizer.prefix_search, kind, _first_chars),
+        last=_reach(tokenizer.suffix_search, kind, _last_chars),
+        anywhere=_reach(tokenizer.infix_finditer, kind, _first_chars),
+    )
+
+
+def _reach(search: Callable | None, kind: CharKind, edge) -> frozenset[str] | None:
+    """The `kind` characters a match, within a string of such characters only, can start
+    (`edge`: `_first_chars`) or end (`_last_chars`) with."""
+    if search is None:
+        return frozenset()
+    pattern = _pattern(search)
+    if pattern is None:
+        return None
+    nodes = list(_parsed(pattern.pattern, pattern.flags))
+    alternatives = nodes[0][1][1] if [op for op, _ in nodes] == [sre.BRANCH] else [nodes]
+    reach: set[str] = set()
+    for alternative in alternatives:
+        if not _may_match_only(list(alternative), kind):
+            continue
+        chars = edge(list(alternative))
+        if chars is None:  # unknown, or the alternative consumes nothing
+            return None
+        reach.update(filter(kind.holds, chars))
+    return frozenset(reach)
+
+
+def _may_match_only(nodes: list, kind: CharKind) -> bool:
+    """Whether `nodes` might match inside a string of `kind` characters only."""
+    for op, av in nodes:
+        if op in (sre.LITERAL, sre.IN) and not _class_may_hold(op, av, kind):
+            return False
+        elif op == sre.BRANCH:
+            if not any(_may_match_only(list(branch), kind) for branch in av[1]):
+                return False
+        elif op == sre.SUBPATTERN:
+            if not _may_match_only(list(av[-1]), kind):
+                return False
+        elif op in REPEATS:
+            if av[0] >= 1 and not _may_match_only(list(av[2]), kind):
+                return False
+        elif op == sre.ASSERT and not _may_match_only(list(av[1]), kind):
+            return False  # a lookaround asking for another kind of character
+    return True
 
 
 def _match_prefix(match: Callable, starts: frozenset[str], string: str) -> re.Match | None:
@@ -98,8 +198,14 @@ def _pattern(search: Callable | None) -> re.Pattern | None:
 
 def _parse(pattern: re.Pattern) -> sre_parse.SubPattern | None:
     """The parsed regex when every match consumes at least one character, else None."""
-    parsed = sre_parse.parse(pattern.pattern, pattern.flags)
+    parsed = _parsed(pattern.pattern, pattern.flags)
     return parsed if parsed.getwidth()[0] >= 1 else None
+
+
+@cache
+def _parsed(pattern: str, flags: int) -> sre_parse.SubPattern:
+    """A regex parsed as `re` parses it (the guards and `affix_reach` read it: once)."""
+    return sre_parse.parse(pattern, flags)
 
 
 def _prefix_start_chars(pattern: re.Pattern) -> frozenset[str] | None:
@@ -192,6 +298,20 @@ def _last_chars(nodes: list, reverse: bool = False) -> frozenset[str] | None:
 
 def _ordered(nodes, reverse: bool) -> list:
     return list(nodes)[::-1] if reverse else list(nodes)
+
+
+def _class_may_hold(op, av, kind: CharKind) -> bool:
+    """Whether a character class (or literal) may match a `kind` character."""
+    if op == sre.LITERAL:
+        return kind.holds(chr(av))
+    for item, value in av:
+        if item == sre.LITERAL and kind.holds(chr(value)):
+            return True
+        if item == sre.RANGE and kind.meets(*value):
+            return True
+        if item not in (sre.LITERAL, sre.RANGE):  # a negated class or a category such as \w
+            return True
+    return False
 
 
 def _class_chars(op, av) -> frozenset[str] | None:

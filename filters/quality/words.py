@@ -29,7 +29,13 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from filters.quality.affixes import guard_affix_searches
+from filters.quality.affixes import (
+    ASCII_DIGITS,
+    LETTERS,
+    Reach,
+    affix_reach,
+    guard_affix_searches,
+)
 from filters.quality.languages import words_language
 from filters.quality.text import PUNCTUATION_SET, sentence_punctuation
 from filters.torch_hidden import torch_hidden
@@ -193,13 +199,17 @@ class WordSplitter:
         return pa.concat_arrays([own, cached]), first, count
 
     def _own_tokens(self, chunks: pa.Array) -> np.ndarray:
-        """Which chunks spaCy keeps whole: letters only, or ASCII digits only, and no special
-        case (`cannot`), for a rule-based tokenizer."""
-        if not hasattr(self._spacy, "rules"):  # not rule-based (Chinese): no shortcuts
+        """Which chunks spaCy keeps whole, for a rule-based tokenizer: letters only, or ASCII
+        digits only, that no affix rule can cut and no special case (`cannot`)."""
+        rules = spacy_rules(self.language)
+        if rules.letters is None or rules.digits is None:  # not rule-based: no shortcuts
             return np.zeros(len(chunks), bool)
-        words = pc.or_(pc.utf8_is_alpha(chunks), pc.match_substring_regex(chunks, "^[0-9]+$"))
-        special = pc.is_in(chunks, value_set=special_cases(self.language))
-        return pc.and_not(words, special).to_numpy(zero_copy_only=False)
+        letters = pc.and_(pc.utf8_is_alpha(chunks), _kept_by(chunks, rules.letters))
+        digits = pc.and_(
+            pc.match_substring_regex(chunks, "^[0-9]+$"), _kept_by(chunks, rules.digits)
+        )
+        special = pc.is_in(chunks, value_set=rules.special_cases)
+        return pc.and_not(pc.or_(letters, digits), special).to_numpy(zero_copy_only=False)
 
     def _numbers(self, chunks: list[str]) -> np.ndarray:
         """The number of each of these distinct chunks, learning those not met before."""
@@ -211,16 +221,19 @@ class WordSplitter:
 
     def _learn(self, chunks: list[str]) -> np.ndarray:
         """Tokenise new chunks into the cache; their numbers, in order."""
-        if not hasattr(self._spacy, "rules"):
+        letters = spacy_rules(self.language).letters
+        if letters is None:
             return self._learn_with_spacy(chunks)
         special = self._spacy.rules
         numbers = np.empty(len(chunks), np.int64)
-        # A word of letters and one of `,;:!?.`, neither a special case (`etc.`): the mark
-        # is always a suffix, but `.` only where spaCy's own suffix rule says so.
+        # A word of letters the affix rules keep whole and one of `,;:!?.`, neither a special
+        # case (`etc.`): the mark is always a suffix, but `.` only where spaCy's own suffix
+        # rule says so.
         is_marked = np.array(
             [
                 c[-1:] in TRAILING
                 and c[:-1].isalpha()
+                and letters.keeps(c[:-1])
                 and c not in special
                 and c[:-1] not in special
                 and (c[-1] != "." or self._splits_period(c))
@@ -383,6 +396,23 @@ def _spans(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
     return shift + np.arange(total)
 
 
+def _kept_by(chunks: pa.Array, reach: Reach) -> pa.BooleanArray | pa.BooleanScalar:
+    """Which chunks (each of the kind `reach` is about) no affix rule can cut."""
+    if reach.first is None or reach.last is None or reach.anywhere is None:
+        return pa.scalar(False)
+    cut = pa.scalar(False)
+    if reach.first:
+        first = pc.utf8_slice_codeunits(chunks, 0, 1)
+        cut = pc.or_(cut, pc.is_in(first, value_set=pa.array(sorted(reach.first))))
+    if reach.last:
+        last = pc.utf8_slice_codeunits(chunks, -1)
+        cut = pc.or_(cut, pc.is_in(last, value_set=pa.array(sorted(reach.last))))
+    if reach.anywhere:
+        held = "[" + "".join(f"\\x{{{ord(char):x}}}" for char in sorted(reach.anywhere)) + "]"
+        cut = pc.or_(cut, pc.match_substring_regex(chunks, held))
+    return pc.invert(cut)
+
+
 SPACY_MAX_BYTES = {"ja": 40_000}
 """UTF-8 bytes per call for spaCy tokenizers that refuse longer texts: SudachiPy (Japanese)
 takes at most 49,149. 40,000 is where datatrove cuts a Japanese text, so a text shorter
@@ -396,27 +426,41 @@ spaCy's Chinese cuts every character apart unless told to use jieba (as datatrov
 Japanese (SudachiPy) and Thai (PyThaiNLP) segment words by default."""
 
 
-def spacy_tokenizer(language: str):
+@dataclass(frozen=True)
+class SpacyRules:
+    """A language's spaCy tokenizer, and what the splitter reads of its rules."""
+
+    tokenizer: Any
+    is_punct: Callable[[str], bool]
+    """spaCy's `is_punct` for the language's tokens (the C4 rules' sentence counting)."""
+    special_cases: pa.Array
+    """The chunks a rule-based tokenizer splits by exception (`cannot`, `don't`)."""
+    letters: Reach | None
+    """Where its affix rules can cut a word of letters; None: not rule-based."""
+    digits: Reach | None
+    """The same for a number of ASCII digits."""
+
+
+def spacy_rules(language: str) -> SpacyRules:
     """spaCy's blank pipeline tokenizer for `language`, or for the language datatrove splits
-    it as (`words_language`), English where spaCy has neither. Languages split with the same
-    rules share one tokenizer."""
-    return _spacy_rules(words_language(language))[0]
+    it as (`words_language`), English where spaCy has neither, with what the splitter reads
+    of its rules. Languages split with the same rules share one."""
+    return _spacy_rules(words_language(language))
+
+
+def spacy_tokenizer(language: str):
+    """`spacy_rules(language).tokenizer`."""
+    return spacy_rules(language).tokenizer
 
 
 def punctuation_rule(language: str) -> Callable[[str], bool]:
-    """spaCy's `is_punct` for `language`'s tokens (the C4 rules' sentence counting reads it)."""
-    return _spacy_rules(words_language(language))[1]
+    """`spacy_rules(language).is_punct`."""
+    return spacy_rules(language).is_punct
 
 
 @cache
-def special_cases(language: str) -> pa.Array:
-    """The chunks `language`'s rule-based tokenizer splits by exception (`cannot`, `don't`)."""
-    return pa.array(sorted(spacy_tokenizer(language).rules), pa.string())
-
-
-@cache
-def _spacy_rules(rules: str) -> tuple[Any, Callable[[str], bool]]:
-    """The tokenizer of spaCy's language `rules`, and its `is_punct`."""
+def _spacy_rules(rules: str) -> SpacyRules:
+    """The tokenizer of spaCy's language `rules`, and what the splitter reads of it."""
     with torch_hidden():
         import spacy
         from spacy.attrs import IS_PUNCT
@@ -438,9 +482,14 @@ def _spacy_rules(rules: str) -> tuple[Any, Callable[[str], bool]]:
     # word it meets. The one the C4 rules read is asked here, once per distinct token.
     getters = nlp.vocab.lex_attr_getters
     nlp.vocab.lex_attr_getters = {}
-    if hasattr(nlp.tokenizer, "prefix_search"):  # rule-based, as for most languages
-        guard_affix_searches(nlp.tokenizer, special_cases)
-    return nlp.tokenizer, getters.get(IS_PUNCT, _never)
+    is_punct = getters.get(IS_PUNCT, _never)
+    tokenizer = nlp.tokenizer
+    if not hasattr(tokenizer, "prefix_search"):  # not rule-based (Chinese's jieba)
+        return SpacyRules(tokenizer, is_punct, pa.array([], pa.string()), None, None)
+    letters, digits = affix_reach(tokenizer, LETTERS), affix_reach(tokenizer, ASCII_DIGITS)
+    guard_affix_searches(tokenizer, special_cases)
+    specials = pa.array(sorted(special_cases), pa.string())
+    return SpacyRules(tokenizer, is_punct, specials, letters, digits)
 
 
 def _blank_without_special_cases(spacy, rules: str) -> tuple[Any, dict]:
