@@ -323,6 +323,8 @@ FRENCH = (
         # once after the guarded searches are in place.
         pytest.param("id", INDONESIAN, marks=pytest.mark.slow),
         pytest.param("fr", FRENCH, marks=pytest.mark.slow),
+        # Turkish's token rule keeps ordinals whole: `II.`, `XIV.`, but `Ali` `.`
+        ("tr", "II. Dünya Savaşı, XIV. Louis ve Ali. Bu."),
     ],
 )
 def test_word_split_is_spacys_on_tricky_chunks(language, text):

@@ -225,10 +225,11 @@ class WordSplitter:
         if letters is None:
             return self._learn_with_spacy(chunks)
         special = self._spacy.rules
+        kept_whole = self._spacy.token_match or _never
         numbers = np.empty(len(chunks), np.int64)
         # A word of letters the affix rules keep whole and one of `,;:!?.`, neither a special
-        # case (`etc.`): the mark is always a suffix, but `.` only where spaCy's own suffix
-        # rule says so.
+        # case (`etc.`) nor kept whole by the language's token rule (Turkish's `II.`): the
+        # mark is always a suffix, but `.` only where spaCy's own suffix rule says so.
         is_marked = np.array(
             [
                 c[-1:] in TRAILING
@@ -236,6 +237,7 @@ class WordSplitter:
                 and letters.keeps(c[:-1])
                 and c not in special
                 and c[:-1] not in special
+                and not kept_whole(c)
                 and (c[-1] != "." or self._splits_period(c))
                 for c in chunks
             ],
