@@ -250,6 +250,62 @@ def test_no_page_errors_and_each_language_is_judged_by_its_own_rules():
     assert reasons[False][stop_words] > 2 * reasons[True][stop_words]
 
 
+AFFIX_BAIT = [
+    *"…,:;!?¿¡()[]{}<>_#*&。？！，、；：·।،؛٪'\"”“`‘´’‚„»«「」（）【】《》-–—.$£€¥%°/\\+=@^|~§©",
+    *["...", "''", "--", "US$", "C$", "n't", "'s", "km", "kg", "USD", "IDR", "RM", "Rp"],
+    *["Rs", "http://", ".com", "www.", "II.", "XIV."],
+]
+"""Pieces that spaCy's prefix, suffix and infix rules and special cases split or keep."""
+
+
+@pytest.mark.slow
+def test_every_spacy_rule_set_splits_chunks_built_to_meet_its_rules_as_spacy():
+    """Each of the spaCy rule sets FineWeb-2's languages are split with gives spaCy's own
+    tokens on 4,000 chunks of 1 to 4 pieces glued together: words of every sentence here
+    (as written, upper or lower case), numbers, and punctuation, currency codes (`USD`,
+    Indonesian prefixes), units, quotes, URL pieces and ordinals (Turkish keeps `II.`)."""
+    import random
+
+    import spacy
+
+    from filters.quality.words import WordSplitter, spacy_rules
+
+    rng = random.Random(0)
+    words = sorted({word for sentence in SENTENCES.values() for word in sentence.split()})
+
+    def piece() -> str:
+        kind = rng.random()
+        if kind < 0.5:
+            word = rng.choice(words)
+            return rng.choice([word, word.upper(), word.lower()])
+        if kind < 0.65:
+            return str(rng.randint(0, 10 ** rng.randint(1, 6)))
+        return rng.choice(AFFIX_BAIT)
+
+    chunks = ["".join(piece() for _ in range(rng.randint(1, 4))) for _ in range(4000)]
+    texts = [" ".join(chunks[start : start + 40]) for start in range(0, len(chunks), 40)]
+    labels = [*fineweb2_table()["languages"], *glotlid_configs()]
+    rule_sets = {id(spacy_rules(label)): words_language(label) for label in labels}
+    differ = {}
+    for language in sorted(set(rule_sets.values())):
+        if spacy_rules(language).letters is None:  # not rule-based: segmenters, tested above
+            continue
+        try:
+            plain = spacy.blank(language).tokenizer
+        except Exception:  # no spaCy rules of its own: English's, as the splitter takes
+            plain = spacy.blank("en").tokenizer
+        expected = [[t.text.strip() for t in plain(text) if t.text.strip()] for text in texts]
+        splitter = WordSplitter(language)
+        ours = [
+            words
+            for start in range(0, len(texts), 16)
+            for words in splitter.split(pa.array(texts[start : start + 16])).strings()
+        ]
+        differ[language] = sum(a != b for a, b in zip(expected, ours, strict=True))
+    assert len(differ) >= 60
+    assert not any(differ.values()), {k: v for k, v in differ.items() if v}
+
+
 def test_words_of_chinese_japanese_and_thai_come_from_a_segmenter():
     """Split chunk by chunk (words.py), as datatrove's tokenizer splits the whole text."""
     from filters.quality.words import WordSplitter
