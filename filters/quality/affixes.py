@@ -11,6 +11,10 @@ only at the positions holding a character its matches can start with. The tokens
 spaCy's exactly. A regex this analysis does not understand (a negated class, `\\w`, a
 case-insensitive flag, an alternative that can match nothing, an anchor other than `^` / `$`
 at the ends) keeps its plain search.
+
+`affix_reach` reads the same regexes for the word splitter: where an alternative could cut a
+word made only of letters (or only of ASCII digits), so that the words spaCy keeps whole are
+known without asking it.
 """
 
 from __future__ import annotations

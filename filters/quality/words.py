@@ -5,9 +5,10 @@ own (prefixes, suffixes, infixes, exceptions such as `don't` → `do`, `n't`). S
 gives the same tokens, and web text repeats its chunks endlessly. `WordSplitter` cuts a whole
 Arrow batch at spaces and newlines in C++ (spaCy makes a newline a token of its own, which
 the stripping drops, so cutting there changes nothing) and finds its distinct chunks. A chunk
-of letters only (or ASCII digits only) that is no special case is its own token, which Arrow
-tells in bulk; spaCy is asked only about the other chunks, once each: they are cached. Every
-document's tokens are then assembled as integer ids with numpy. Tokens are
+of letters only (or ASCII digits only) that is no special case and that no affix rule of the
+language can cut (`affix_reach`: Indonesian's prefix `USD` cuts `USDA`) is its own token,
+which Arrow tells in bulk; spaCy is asked only about the other chunks, once each: they are
+cached. Every document's tokens are then assembled as integer ids with numpy. Tokens are
 whitespace-stripped and empty ones dropped, as datatrove's `strip_strings` does.
 
 `Vocabulary` numbers the distinct tokens of one split and gives the per-token facts the rules
