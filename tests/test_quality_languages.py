@@ -306,6 +306,71 @@ def test_every_spacy_rule_set_splits_chunks_built_to_meet_its_rules_as_spacy():
     assert not any(differ.values()), {k: v for k, v in differ.items() if v}
 
 
+LINE_BAIT = [
+    *["lorem ipsum dolor", "Please enable javascript to view", "{x}", "[1]", "[citation needed]"],
+    *["Privacy policy and cookie notice", "• item", "- item", "...", "…", "#tag", "2024"],
+    *["http://a.b/c", "12:30", "USDA", "II.", "€5", "»x«", "e-mail", "co-op."],
+]
+"""Pieces of lines that C4's, Gopher's and FineWeb's rules look for."""
+
+
+@pytest.mark.slow
+def test_documents_built_to_meet_the_rules_are_decided_as_datatrove_decides_them():
+    """In every language here that datatrove can judge, 60 documents built from the
+    language's sentence to trip the rules (repeated and blank lines, bullets, ellipses,
+    lines without end marks, lorem ipsum, javascript and policy notices, braces, citations,
+    overlong words) get the same keep-or-remove decision from our stage and from datatrove's
+    filters as FineWeb-2 (English: FineWeb) runs them."""
+    import random
+
+    from support.fineweb2_filters import reference_filters, reference_judges
+
+    rng = random.Random(0)
+
+    def line(sentence: str, odds: dict[str, float]) -> str:
+        words = sentence.split()
+        if rng.random() < odds["bait"]:
+            text = " ".join([rng.choice(LINE_BAIT), *rng.choices(words, k=rng.randint(0, 8))])
+        elif rng.random() < odds["cut"]:
+            text = " ".join(rng.choices(words, k=rng.randint(1, len(words))))
+            text += rng.choice(["", ",", ":", "!", "?"])
+        else:
+            text = sentence
+        if rng.random() < odds["ellipsis"]:
+            text += rng.choice(["...", "…"])
+        if rng.random() < odds["bullet"]:
+            text = rng.choice(["• ", "- ", "  • "]) + text
+        if rng.random() < 0.03:
+            text += " " + "x" * rng.randint(20, 1100)
+        return text
+
+    def document(sentence: str) -> str:
+        # Each document leans some way, so that every rule meets documents on both sides.
+        odds = {name: rng.choice([0.0, 0.3, 1.0]) for name in ("bait", "cut", "ellipsis", "bullet")}
+        repeats, blanks = rng.choice([0.0, 0.2, 0.7]), rng.choice([0.0, 0.1])
+        lines: list[str] = []
+        for _ in range(rng.randint(1, 30)):
+            lines.append(
+                rng.choice(lines) if lines and rng.random() < repeats else line(sentence, odds)
+            )
+            if rng.random() < blanks:
+                lines.append("")
+        return "\n".join(lines)
+
+    stage = Quality(Quality.Params())
+    languages = [language for language in SENTENCES if reference_judges(language)]
+    differ = {}
+    for language in languages:
+        texts = [document(SENTENCES[language]) for _ in range(60)]
+        verdict = stage.process(pa.table({"text": texts, "language": [language] * len(texts)}))
+        ours = verdict.removed.is_null().to_pylist()
+        filters = reference_filters(language)
+        theirs = [kept(filters, text, str(i)) for i, text in enumerate(texts)]
+        differ[language] = sum(a != b for a, b in zip(ours, theirs, strict=True))
+    assert len(languages) >= 20
+    assert not any(differ.values()), {k: v for k, v in differ.items() if v}
+
+
 def test_words_of_chinese_japanese_and_thai_come_from_a_segmenter():
     """Split chunk by chunk (words.py), as datatrove's tokenizer splits the whole text."""
     from filters.quality.words import WordSplitter
