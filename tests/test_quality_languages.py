@@ -297,9 +297,9 @@ def test_every_spacy_rule_set_splits_chunks_built_to_meet_its_rules_as_spacy():
         expected = [[t.text.strip() for t in plain(text) if t.text.strip()] for text in texts]
         splitter = WordSplitter(language)
         ours = [
-            words
+            tokens
             for start in range(0, len(texts), 16)
-            for words in splitter.split(pa.array(texts[start : start + 16])).strings()
+            for tokens in splitter.split(pa.array(texts[start : start + 16])).strings()
         ]
         differ[language] = sum(a != b for a, b in zip(expected, ours, strict=True))
     assert len(differ) >= 60
