@@ -335,23 +335,38 @@ def _never(_: str) -> bool:
 
 
 class GrowingStrings:
-    """Strings appended in bulk and taken by position; the parts appended since the last
-    take are joined on the next."""
+    """Strings appended in bulk and taken by position. They live in a few arrays, each at
+    least twice as long as the next (an appended part merges with the newest ones while it is
+    as long as they are), so a string is copied a few times in all, not once per append as
+    into one ever-growing array, and a take reads a handful of arrays."""
 
     def __init__(self) -> None:
-        self._whole = pa.array([], pa.string())
-        self._parts: list[pa.Array] = []
-        self.size = 0
+        self._arrays: list[pa.Array] = []
+        self._starts = np.zeros(1, np.int64)  # each array's first position, then the size
+
+    @property
+    def size(self) -> int:
+        return int(self._starts[-1])
 
     def extend(self, values: pa.Array) -> None:
-        self._parts.append(values)
-        self.size += len(values)
+        arrays = [*self._arrays, values]
+        while len(arrays) > 1 and len(arrays[-2]) <= len(arrays[-1]):
+            arrays[-2:] = [pa.concat_arrays(arrays[-2:])]
+        self._arrays = arrays
+        self._starts = np.concatenate([[0], np.cumsum([len(array) for array in arrays])])
 
     def take(self, positions: np.ndarray) -> pa.Array:
-        if self._parts:
-            self._whole = pa.concat_arrays([self._whole, *self._parts])
-            self._parts = []
-        return self._whole.take(pa.array(positions))
+        held_in = np.searchsorted(self._starts, positions, side="right") - 1
+        order = np.argsort(held_in, kind="stable")
+        bounds = np.searchsorted(held_in[order], np.arange(len(self._arrays) + 1))
+        parts = [
+            array.take(pa.array(positions[order[low:high]] - start))
+            for array, start, low, high in zip(
+                self._arrays, self._starts, bounds[:-1], bounds[1:], strict=False
+            )
+        ]
+        taken = pa.concat_arrays([pa.array([], pa.string()), *parts])
+        return taken.take(pa.array(np.argsort(order)))
 
 
 def _cut_to_bytes(text: str, limit: int) -> list[str]:
