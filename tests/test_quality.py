@@ -343,6 +343,22 @@ def test_word_split_is_spacys_on_tricky_chunks(language, text):
         assert words.strings() == [expected]
 
 
+def test_arrow_finds_every_character_python_calls_punctuation():
+    """spaCy's `is_punct` asks Python's Unicode tables; the vocabulary asks it only about
+    tokens Arrow's `\\p{P}` finds all punctuation, so Arrow's class must hold every character
+    Python's does (Arrow's tables may be newer, and hold more)."""
+    import unicodedata
+
+    import pyarrow.compute as pc
+
+    from filters.quality.words import ALL_PUNCTUATION
+
+    codes = [code for code in range(0x110000) if not 0xD800 <= code < 0xE000]
+    punctuation = [chr(code) for code in codes if unicodedata.category(chr(code))[0] == "P"]
+    found = pc.match_substring_regex(pa.array(punctuation), ALL_PUNCTUATION)
+    assert pc.all(found).as_py()
+
+
 def test_affix_reach_tells_which_plain_words_an_affix_rule_can_cut():
     """Indonesian's prefixes hold currency codes (`USD` cuts `USDA`): a word of letters
     starting with such a code is not kept whole. A rule that needs a digit before it (`km`

@@ -44,6 +44,8 @@ from filters.torch_hidden import torch_hidden
 NON_SYMBOL = "[^" + "".join(f"\\x{{{ord(ch):x}}}" for ch in sorted(PUNCTUATION_SET)) + "]"
 """RE2: a character outside datatrove's punctuation set."""
 TRAILING = frozenset(",;:!?.")
+ALL_PUNCTUATION = r"^\p{P}+$"
+"""RE2: a token made only of punctuation (Unicode category P*)."""
 
 
 class Vocabulary:
@@ -76,9 +78,10 @@ class Vocabulary:
     def _computed(self, name: str) -> np.ndarray:
         tokens = self.tokens
         if name == "is_punct":
-            # Only a token without an ASCII letter or digit can be all punctuation.
+            # spaCy's flag is "every character's category is P*": Arrow's `\p{P}` holds
+            # every character Python's tables put there, so it finds the few candidates.
             candidates = np.flatnonzero(
-                ~pc.match_substring_regex(tokens, "[A-Za-z0-9]").to_numpy(zero_copy_only=False)
+                pc.match_substring_regex(tokens, ALL_PUNCTUATION).to_numpy(zero_copy_only=False)
             )
             values = np.zeros(len(tokens), bool)
             values[candidates] = list(map(self._is_punct, tokens.take(candidates).to_pylist()))
