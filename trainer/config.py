@@ -162,7 +162,8 @@ class TrainSection:
     """Device peak FLOP/s for MFU; default H100 bf16 dense."""
     deterministic: bool = False
     """Deterministic kernels (cuBLAS, cuDNN, attention's backward), so a resumed run repeats
-    an uninterrupted one bit for bit on a GPU too; it costs speed (10-30 % is common).
+    an uninterrupted one bit for bit on a GPU too; it costs speed (13-14 % on an H200 with the
+    350m preset: benchmarks/RESULTS.md).
     On a CPU runs are deterministic without it."""
 
     def schedule_settings(self) -> dict[str, Any]:
