@@ -198,9 +198,10 @@ class Signals:
 
 class _NGramTable:
     """The repeated n-grams, level by level: an n-gram can occur twice in its text only
-    where the two (n-1)-grams inside it both do, so after the unigrams only those
-    candidates are hashed (each hash rolled on from its (n-1)-gram's) and grouped, a small
-    share of the text."""
+    where the two (n-1)-grams inside it both do, so past the bigrams only those candidates
+    are hashed (each hash rolled on from its (n-1)-gram's) and grouped, a small share of
+    the text. Bigrams are all grouped: most words repeat in their text, so pruning them by
+    the repeated unigrams would cost a grouping of every word and save little."""
 
     def __init__(self, signals: Signals) -> None:
         self.signals = signals
@@ -212,9 +213,14 @@ class _NGramTable:
 
     def repeated(self, n: int) -> NGrams:
         if n not in self._repeated:
-            candidates = self._unigrams() if n == 1 else self._joined(self.repeated(n - 1))
-            self._repeated[n] = candidates.repeated()
+            self._repeated[n] = self._candidates(n).repeated()
         return self._repeated[n]
+
+    def _candidates(self, n: int) -> NGrams:
+        """The n-grams that may repeat: all of them for n ≤ 2."""
+        if n == 1:
+            return self._unigrams()
+        return self._joined(self._unigrams() if n == 2 else self.repeated(n - 1))
 
     def first(self, n: int) -> NGrams:
         words = self.signals.words
