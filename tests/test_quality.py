@@ -99,6 +99,27 @@ def test_ngrams_stay_inside_their_text():
     assert signals.repeated_ngrams(2).start.tolist() == []
 
 
+def test_repeated_ngrams_are_those_a_text_holds_twice():
+    """Against a recount in Python, for every n the rules may be set to (1 included), on
+    64 texts over a small vocabulary, so that equal words fall in many texts."""
+    import random
+
+    from filters.quality.signals import Signals
+    from filters.quality.words import WordSplitter
+
+    rng = random.Random(0)
+    vocabulary = [f"w{i}" for i in range(12)]
+    texts = [" ".join(rng.choices(vocabulary, k=rng.randint(1, 14))) for _ in range(64)]
+    signals = Signals(pa.array(texts), WordSplitter())
+    for n in range(1, 5):
+        expected, start = [], 0
+        for words in (text.split() for text in texts):
+            grams = [tuple(words[i : i + n]) for i in range(len(words) - n + 1)]
+            expected += [start + i for i, gram in enumerate(grams) if grams.count(gram) > 1]
+            start += len(words)
+        assert signals.repeated_ngrams(n).start.tolist() == expected, n
+
+
 @pytest.mark.parametrize("text", ["a\nb\n\nc\n", "a\r\nb\rc\x0cd\u2028e\n\n"])
 def test_lines_are_splitlines(text):
     from filters.quality.signals import Signals

@@ -26,6 +26,9 @@ RARE_LINE_BREAKS = r"[\r\x0b\x0c\x1c\x1d\x1e\x85\x{2028}\x{2029}]"
 """The line breaks other than `\\n`."""
 
 HASH_MULTIPLIER = np.uint64(0x9E3779B97F4A7C15)
+OWNER_MULTIPLIER = np.uint64(0xBF58476D1CE4E5B9)
+"""Mixes a text's number into its keys. Not `HASH_MULTIPLIER`: a unigram's hash is its id
+times that, and (text a, word b) would then mix equal to (text b, word a)."""
 
 
 def literal(text: str) -> str:
@@ -92,7 +95,7 @@ def repeated_within(owner: np.ndarray, keys: np.ndarray) -> np.ndarray:
 
 def _mixed(owner: np.ndarray, keys: np.ndarray) -> np.ndarray:
     """One uint64 per (owner, key) pair, so equal keys of different texts differ."""
-    return keys ^ (owner.astype(np.uint64) * HASH_MULTIPLIER)
+    return keys ^ (owner.astype(np.uint64) * OWNER_MULTIPLIER)
 
 
 def _groups_by_first_seen(keys: np.ndarray) -> np.ndarray:
