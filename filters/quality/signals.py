@@ -220,21 +220,24 @@ class _NGramTable:
         return self._repeated[n]
 
     def _candidates(self, n: int) -> NGrams:
-        """The n-grams that may repeat: all of them for n ≤ 2."""
+        """The n-grams that may repeat: every unigram and bigram, and the longer ones made
+        of two repeated (n-1)-grams."""
         if n == 1:
-            return self._unigrams()
-        return self._joined(self._unigrams() if n == 2 else self.repeated(n - 1))
+            return self._starting_at(1, np.arange(len(self.unigram)))
+        if n == 2:
+            return self._starting_at(2, np.flatnonzero(self.next_in_text))
+        return self._joined(self.repeated(n - 1))
 
     def first(self, n: int) -> NGrams:
         words = self.signals.words
-        starts = words.offsets[:-1][words.counts >= n]
+        return self._starting_at(n, words.offsets[:-1][words.counts >= n])
+
+    def _starting_at(self, n: int, starts: np.ndarray) -> NGrams:
+        """The n-grams starting at these word positions (each with n words in its text)."""
         hashes = self.unigram[starts]
         for k in range(1, n):
             hashes = _rolled(hashes, self.unigram[starts + k])
         return self._at(n, starts, hashes)
-
-    def _unigrams(self) -> NGrams:
-        return self._at(1, np.arange(len(self.unigram)), self.unigram)
 
     def _joined(self, shorter: NGrams) -> NGrams:
         """The n-grams made of two overlapping (n-1)-grams of `shorter` in one text."""
