@@ -23,7 +23,7 @@ from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cache
-from itertools import compress, pairwise, repeat
+from itertools import pairwise, repeat
 from typing import Any, ClassVar
 
 import numpy as np
@@ -43,7 +43,7 @@ from filters.torch_hidden import torch_hidden
 
 NON_SYMBOL = "[^" + "".join(f"\\x{{{ord(ch):x}}}" for ch in sorted(PUNCTUATION_SET)) + "]"
 """RE2: a character outside datatrove's punctuation set."""
-TRAILING = frozenset(",;:!?.")
+TRAILING = pa.array(list(",;:!?."))
 ALL_PUNCTUATION = r"^\p{P}+$"
 """RE2: a token made only of punctuation (Unicode category P*)."""
 
@@ -191,7 +191,7 @@ class WordSplitter:
         tokens, from the cache."""
         whole = self._own_tokens(distinct)
         cached_at = np.flatnonzero(~whole)
-        numbers = self._numbers(distinct.take(pa.array(cached_at)).to_pylist())
+        numbers = self._numbers(distinct.take(pa.array(cached_at)))
         cached_count = self._count.values[numbers]
         cached = self._tokens.take(_spans(self._first.values[numbers], cached_count))
         own = distinct.filter(pa.array(whole))
@@ -215,43 +215,54 @@ class WordSplitter:
         special = pc.is_in(chunks, value_set=rules.special_cases)
         return pc.and_not(pc.or_(letters, digits), special).to_numpy(zero_copy_only=False)
 
-    def _numbers(self, chunks: list[str]) -> np.ndarray:
+    def _numbers(self, chunks: pa.Array) -> np.ndarray:
         """The number of each of these distinct chunks, learning those not met before."""
-        numbers = np.fromiter(map(self._chunks.get, chunks, repeat(-1)), np.int64, len(chunks))
+        listed = chunks.to_pylist()
+        numbers = np.fromiter(map(self._chunks.get, listed, repeat(-1)), np.int64, len(listed))
         new = np.flatnonzero(numbers < 0)
         if len(new):
-            numbers[new] = self._learn([chunks[i] for i in new.tolist()])
+            numbers[new] = self._learn(chunks.take(pa.array(new)))
         return numbers
 
-    def _learn(self, chunks: list[str]) -> np.ndarray:
+    def _learn(self, chunks: pa.Array) -> np.ndarray:
         """Tokenise new chunks into the cache; their numbers, in order."""
-        letters = spacy_rules(self.language).letters
-        if letters is None:
-            return self._learn_with_spacy(chunks)
-        special = self._spacy.rules
-        kept_whole = self._spacy.token_match or _never
+        if spacy_rules(self.language).letters is None:
+            return self._learn_with_spacy(chunks.to_pylist())
         numbers = np.empty(len(chunks), np.int64)
-        # A word of letters the affix rules keep whole and one of `,;:!?.`, neither a special
-        # case (`etc.`) nor kept whole by the language's token rule (Turkish's `II.`): the
-        # mark is always a suffix, but `.` only where spaCy's own suffix rule says so.
-        is_marked = np.array(
-            [
-                c[-1:] in TRAILING
-                and c[:-1].isalpha()
-                and letters.keeps(c[:-1])
-                and c not in special
-                and c[:-1] not in special
-                and not kept_whole(c)
-                and (c[-1] != "." or self._splits_period(c))
-                for c in chunks
-            ],
-            bool,
-        )
-        marked = list(compress(chunks, is_marked))
-        parts = [part for c in marked for part in (c[:-1], c[-1])]
-        numbers[is_marked] = self._store(marked, pa.array(parts, pa.string()), 2)
-        numbers[~is_marked] = self._learn_with_spacy(list(compress(chunks, ~is_marked)))
+        marked = self._marked(chunks)
+        words = chunks.take(pa.array(marked))
+        stems, marks = pc.utf8_slice_codeunits(words, 0, -1), pc.utf8_slice_codeunits(words, -1)
+        interleaved = np.arange(2 * len(words)).reshape(2, -1).T.ravel()  # stem 0, mark 0, ...
+        tokens = pa.concat_arrays([stems, marks]).take(pa.array(interleaved))
+        numbers[marked] = self._store(words.to_pylist(), tokens, 2)
+        others = np.setdiff1d(np.arange(len(chunks)), marked, assume_unique=True)
+        numbers[others] = self._learn_with_spacy(chunks.take(pa.array(others)).to_pylist())
         return numbers
+
+    def _marked(self, chunks: pa.Array) -> np.ndarray:
+        """Indices of the chunks that are a word of letters the affix rules keep whole and
+        one of `,;:!?.`, neither a special case (`etc.`) nor kept whole by the language's
+        token rule (Turkish's `II.`): the mark is always a suffix, but `.` only where spaCy's
+        own suffix rule says so. Arrow finds the candidates; Python asks the rules spaCy
+        keeps as functions about those only."""
+        rules = spacy_rules(self.language)
+        stems, marks = pc.utf8_slice_codeunits(chunks, 0, -1), pc.utf8_slice_codeunits(chunks, -1)
+        word = pc.and_(pc.utf8_is_alpha(stems), _kept_by(stems, rules.letters))
+        special = pc.or_(
+            pc.is_in(chunks, value_set=rules.special_cases),
+            pc.is_in(stems, value_set=rules.special_cases),
+        )
+        candidate = pc.and_not(pc.and_(pc.is_in(marks, value_set=TRAILING), word), special)
+        at = np.flatnonzero(candidate.to_numpy(zero_copy_only=False))
+        kept_whole = self._spacy.token_match or _never
+        listed = chunks.take(pa.array(at)).to_pylist()
+        return at[
+            np.fromiter(
+                (not kept_whole(c) and (c[-1] != "." or self._splits_period(c)) for c in listed),
+                bool,
+                len(listed),
+            )
+        ]
 
     def _store(self, chunks: list[str], tokens: pa.Array, counts: np.ndarray | int) -> np.ndarray:
         """Cache these chunks, whose tokens are `tokens`, `counts[i]` for chunk i; their
