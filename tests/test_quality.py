@@ -129,6 +129,27 @@ def test_lines_are_splitlines(text):
     assert lines.values.to_pylist() == [*text.splitlines(), "x", "y"]
 
 
+def test_line_runs_and_paragraphs_are_re_split():
+    """Gopher repetition's lines and paragraphs, as datatrove cuts them, on texts of
+    newlines, spaces and letters (blank lines first, last and in runs)."""
+    import random
+    from itertools import pairwise
+
+    from filters.quality.signals import Signals
+    from filters.quality.words import WordSplitter
+
+    rng = random.Random(0)
+    texts = ["", "\n", "\n\n", "a\n\nb", "\n\na\n\n"]
+    texts += ["".join(rng.choices("\n\n a\r", k=rng.randint(0, 12))) for _ in range(500)]
+    signals = Signals(pa.array(texts), WordSplitter())
+    for pieces, cut in (
+        (signals.line_runs, lambda text: re.split("\n+", text)),
+        (signals.paragraphs, lambda text: re.split("\n{2,}", text.strip())),
+    ):
+        values = pieces.values.to_pylist()
+        assert [values[a:b] for a, b in pairwise(pieces.offsets)] == list(map(cut, texts))
+
+
 def test_c4_removes_lines_counts_them_and_drops_documents():
     page = f"Home | About | Contact\n{PROSE}\nPlease enable Javascript to see comments.\nRead our privacy policy."
     verdict = quality(

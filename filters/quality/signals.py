@@ -172,8 +172,13 @@ class Signals:
 
     @cached_property
     def line_runs(self) -> Pieces:
-        """`re.split("\\n+", text)`: lines, blank ones merged away."""
-        return Pieces.split(self.texts, "\n+")
+        """`re.split("\\n+", text)`: lines, blank ones merged away. That is `text.split("\\n")`
+        less the empty lines between two others, which costs a fifth of the regex split."""
+        lines = self.newline_lines
+        inner = np.ones(len(lines.values), bool)
+        inner[lines.offsets[:-1]] = False  # a text's first line
+        inner[lines.offsets[1:] - 1] = False  # and its last (every text has one)
+        return lines.where(~inner | (lines.lengths > 0))
 
     @cached_property
     def paragraphs(self) -> Pieces:
