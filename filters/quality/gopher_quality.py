@@ -8,7 +8,10 @@ real sentence carries. Thresholds and order as datatrove's GopherQualityFilter.
 
 from __future__ import annotations
 
+from functools import cached_property
+
 import numpy as np
+import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import Field
 
@@ -45,15 +48,19 @@ class GopherQuality(Family):
         stop_words: list[str] = Field(default_factory=lambda: list(STOP_WORDS))
         """The words `min_stop_words` counts (Gopher's English ones by default)."""
 
+    @cached_property
+    def _stop_words(self) -> pa.Array:
+        return pa.array(sorted(set(self.params.stop_words)), pa.string())
+
     def judge(self, signals: Signals) -> Judgement:
         p = self.params
         words = signals.words
         owner = signals.word_owner
         n_words = words.counts
         real = signals.word_fact("has_non_symbol")
-        n_real = np.bincount(owner[real], minlength=len(signals))
-        length = signals.word_fact("length")
-        avg_length = ratio(np.bincount(owner[real], length[real], len(signals)), n_real)
+        n_real = np.bincount(owner, real, len(signals))
+        real_length = np.where(real, signals.word_fact("length"), 0)
+        avg_length = ratio(np.bincount(owner, real_length, len(signals)), n_real)
         hashes = ratio(signals.count("#"), n_words)
         ellipses = ratio(signals.count("...") + signals.count("…"), n_words)
         lines = signals.lines
@@ -64,10 +71,10 @@ class GopherQuality(Family):
         bullet_ratio = ratio(lines.total(as_numbers(bullets)), lines.counts)
         ellipsis_ratio = ratio(lines.total(as_numbers(cut_off)), lines.counts)
         alpha = ratio(np.bincount(owner, signals.word_fact("has_alpha"), len(signals)), n_words)
-        stop_ids = words.vocabulary.lookup(sorted(set(p.stop_words)))
-        stop = np.isin(words.ids, stop_ids[stop_ids >= 0])
-        pairs = np.unique(owner[stop] * (int(stop_ids.max(initial=0)) + 1) + words.ids[stop])
-        n_stop = np.bincount(pairs // (int(stop_ids.max(initial=0)) + 1), minlength=len(signals))
+        is_stop = words.vocabulary.among(self._stop_words)  # per token
+        stop = np.flatnonzero(is_stop[words.ids])
+        distinct = np.unique(owner[stop] * len(is_stop) + words.ids[stop])  # (text, stop word)
+        n_stop = np.bincount(distinct // len(is_stop), minlength=len(signals))
         return self.first_failed(
             [
                 ("min_doc_words", below(n_real, p.min_doc_words)),

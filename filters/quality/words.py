@@ -96,10 +96,9 @@ class Vocabulary:
         }[name]()
         return computed.to_numpy(zero_copy_only=False)
 
-    def lookup(self, tokens: list[str]) -> np.ndarray:
-        """Ids of the given tokens; -1 for those not in this vocabulary (they match nothing)."""
-        found = pc.index_in(pa.array(tokens, pa.string()), value_set=self.tokens)
-        return pc.fill_null(found, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+    def among(self, strings: pa.Array) -> np.ndarray:
+        """Indexed by token id: whether the token is one of `strings`."""
+        return pc.is_in(self.tokens, value_set=strings).to_numpy(zero_copy_only=False)
 
 
 @dataclass
