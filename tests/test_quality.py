@@ -343,7 +343,7 @@ TRICKY = (
     "word.... a.. we're don't Shah’s “War—and” entführen.In e-mail: x@y.de https://a.b/c?d=1 "
     "(20 «Die» -Lösungen 1900s 24/7 £5 ©2024 ...yes :) :-) ☺. [1] {x} #tag 50% 12:30 A$ C$5 "
     "well-known, state-of-the-art. Wander-u. Ost-St. Jean-Pierre! x-ray; co-op. Ab-Cd. mid-"
-    " cannot gonna Im 2024 ２０２４ Ⅻ"
+    " cannot gonna Im 2024 ２０２４ Ⅻ localhost:8080 www.a-b.org/x. (mail@x.io) 8.8.8.8 a.b"
 )
 
 

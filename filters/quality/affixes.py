@@ -1,4 +1,5 @@
-"""spaCy's prefix, suffix and infix searches, run only where the regex could match.
+"""spaCy's prefix, suffix and infix searches and its URL match, run only where the regex
+could match.
 
 For every chunk it has not met, spaCy's tokenizer searches a prefix regex, a suffix regex
 (hundreds of `...$` alternatives, each tried at every position of the string) and an infix
@@ -10,7 +11,9 @@ the alternatives that can end in the string's last character; the infix regex is
 only at the positions holding a character its matches can start with. The tokens are
 spaCy's exactly. A regex this analysis does not understand (a negated class, `\\w`, a
 case-insensitive flag, an alternative that can match nothing, an anchor other than `^` / `$`
-at the ends) keeps its plain search.
+at the ends) keeps its plain search. The URL match (a long regex, tried on every piece
+left after the affixes) runs only on strings holding a character every match consumes (a
+URL's host has a `.`).
 
 `affix_reach` reads the same regexes for the word splitter: where an alternative could cut a
 word made only of letters (or only of ASCII digits), so that the words spaCy keeps whole are
@@ -46,6 +49,9 @@ def guard_affix_searches(tokenizer, special_cases: dict) -> None:
     infix = _pattern(tokenizer.infix_finditer)
     if infix is not None and (starts := _infix_start_chars(infix)) is not None:
         tokenizer.infix_finditer = partial(_find_infixes, infix.match, starts)
+    url = _pattern(tokenizer.url_match)
+    if url is not None and (held := _held_chars(list(_parsed(url.pattern, url.flags)))):
+        tokenizer.url_match = partial(_match_holding, url.match, min(held))
     tokenizer.rules = special_cases
 
 
@@ -191,6 +197,26 @@ def _find_infixes(match: Callable, starts: frozenset[str], string: str) -> list[
             found.append(infix)
             end = infix.end()
     return found
+
+
+def _match_holding(match: Callable, held: str, string: str) -> re.Match | None:
+    return match(string) if held in string else None
+
+
+def _held_chars(nodes: list) -> frozenset[str]:
+    """Characters every match of `nodes` consumes (a literal outside any optional part, or
+    one all alternatives consume); empty when unknown."""
+    held: set[str] = set()
+    for op, av in nodes:
+        if op == sre.LITERAL:
+            held.add(chr(av))
+        elif op == sre.BRANCH:
+            held |= frozenset.intersection(*(_held_chars(list(branch)) for branch in av[1]))
+        elif op == sre.SUBPATTERN and not av[1] & re.IGNORECASE:
+            held |= _held_chars(list(av[-1]))
+        elif op in REPEATS and av[0] >= 1:
+            held |= _held_chars(list(av[2]))
+    return frozenset(held)
 
 
 def _pattern(search: Callable | None) -> re.Pattern | None:
