@@ -385,6 +385,25 @@ def test_word_split_is_spacys_on_tricky_chunks(language, text):
         assert words.strings() == [expected]
 
 
+def test_token_facts_are_pythons():
+    """The per-token facts the rules read (plain words' told without a search) are those
+    Python and spaCy give each token."""
+    from filters.quality.text import PUNCTUATION_SET, sentence_punctuation
+    from filters.quality.words import WordSplitter, punctuation_rule
+
+    words = WordSplitter().split(pa.array([TRICKY, "1 22 abc Ab12 ?! １ 3.5 — ¿Qué? ..."]))
+    tokens = words.vocabulary.tokens.to_pylist()
+    expected = {
+        "length": [len(token) for token in tokens],
+        "has_alpha": [any(char.isalpha() for char in token) for token in tokens],
+        "has_non_symbol": [any(char not in PUNCTUATION_SET for char in token) for token in tokens],
+        "is_punct": list(map(punctuation_rule("en"), tokens)),
+        "ends_sentence": [token in sentence_punctuation() for token in tokens],
+    }
+    for name, values in expected.items():
+        assert words.vocabulary.fact(name).tolist() == values, name
+
+
 def test_arrow_finds_every_character_python_calls_punctuation():
     """spaCy's `is_punct` asks Python's Unicode tables; the vocabulary asks it only about
     tokens Arrow's `\\p{P}` finds all punctuation, so Arrow's class must hold every character

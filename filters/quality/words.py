@@ -52,20 +52,24 @@ class Vocabulary:
     """The distinct tokens of one split, numbered, with the per-token facts the rules need as
     numpy arrays indexed by token id."""
 
-    def __init__(self, tokens: pa.Array, is_punct: Callable[[str], bool]) -> None:
+    def __init__(
+        self, tokens: pa.Array, is_punct: Callable[[str], bool], plain: np.ndarray | None = None
+    ) -> None:
         self.tokens = tokens
         self._is_punct = is_punct
+        self._plain = np.zeros(0, bool) if plain is None else plain
         self._facts: dict[str, np.ndarray] = {}
 
     @classmethod
     def encode(
-        cls, tokens: pa.Array, is_punct: Callable[[str], bool]
+        cls, tokens: pa.Array, is_punct: Callable[[str], bool], plain: np.ndarray | None = None
     ) -> tuple[Vocabulary, np.ndarray]:
         """The vocabulary of `tokens` (`is_punct`: spaCy's flag for the language), and the
-        id of each of them."""
+        id of each of them. `plain`: the first `len(plain)` tokens are distinct plain words,
+        of letters only (True) or of ASCII digits only (False), whose facts need no search."""
         encoded = pc.dictionary_encode(tokens)
         ids = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)
-        return cls(encoded.dictionary, is_punct), ids
+        return cls(encoded.dictionary, is_punct, plain), ids
 
     def fact(self, name: str) -> np.ndarray:
         """Indexed by token id: `length`, `has_alpha`, `has_non_symbol` (a character that is
@@ -76,7 +80,18 @@ class Vocabulary:
         return self._facts[name]
 
     def _computed(self, name: str) -> np.ndarray:
-        tokens = self.tokens
+        if name == "length":
+            return pc.utf8_length(self.tokens).to_numpy(zero_copy_only=False)
+        # A plain word holds a letter where it is made of letters; it is a word for Gopher,
+        # and neither punctuation nor a sentence's end.
+        plain = (
+            self._plain
+            if name == "has_alpha"
+            else np.full(len(self._plain), name == "has_non_symbol")
+        )
+        return np.concatenate([plain, self._searched(name, self.tokens[len(plain) :])])
+
+    def _searched(self, name: str, tokens: pa.Array) -> np.ndarray:
         if name == "is_punct":
             # spaCy's flag is "every character's category is P*": Arrow's `\p{P}` holds
             # every character Python's tables put there, so it finds the few candidates.
@@ -87,7 +102,6 @@ class Vocabulary:
             values[candidates] = list(map(self._is_punct, tokens.take(candidates).to_pylist()))
             return values
         computed = {
-            "length": lambda: pc.utf8_length(tokens),
             "has_alpha": lambda: pc.match_substring_regex(tokens, r"\pL"),
             "has_non_symbol": lambda: pc.match_substring_regex(tokens, NON_SYMBOL),
             "ends_sentence": lambda: pc.is_in(
@@ -175,8 +189,8 @@ class WordSplitter:
         if isinstance(chunks, pa.ChunkedArray):
             chunks = chunks.combine_chunks()
         encoded = pc.dictionary_encode(chunks.flatten())
-        tokens, first, count = self._chunk_tokens(encoded.dictionary.cast(pa.string()))
-        vocabulary, token_ids = Vocabulary.encode(tokens, punctuation_rule(self.language))
+        tokens, first, count, plain = self._chunk_tokens(encoded.dictionary.cast(pa.string()))
+        vocabulary, token_ids = Vocabulary.encode(tokens, punctuation_rule(self.language), plain)
         at = encoded.indices.to_numpy(zero_copy_only=False)
         counts = count[at]
         ids = _gather(token_ids, first[at], counts)
@@ -184,11 +198,13 @@ class WordSplitter:
         chunk_offsets = chunks.offsets.to_numpy() - chunks.offsets[0].as_py()
         return Words(ids, token_ends[chunk_offsets], vocabulary)
 
-    def _chunk_tokens(self, distinct: pa.Array) -> tuple[pa.Array, np.ndarray, np.ndarray]:
-        """The tokens of these distinct chunks, back to back, and where each chunk's tokens begin
-        and how many it has. Chunks that are their own token come first, then the others'
-        tokens, from the cache."""
-        whole = self._own_tokens(distinct)
+    def _chunk_tokens(
+        self, distinct: pa.Array
+    ) -> tuple[pa.Array, np.ndarray, np.ndarray, np.ndarray]:
+        """The tokens of these distinct chunks, back to back, where each chunk's tokens begin
+        and how many it has, and which of the chunks that are their own token (they come
+        first, then the others' tokens, from the cache) are letters (the others are digits)."""
+        whole, letters = self._own_tokens(distinct)
         cached_at = np.flatnonzero(~whole)
         numbers = self._numbers(distinct.take(pa.array(cached_at)))
         cached_count = self._count.values[numbers]
@@ -199,20 +215,23 @@ class WordSplitter:
         first[whole] = np.arange(len(own))
         first[cached_at] = len(own) + np.cumsum(cached_count) - cached_count
         count[cached_at] = cached_count
-        return pa.concat_arrays([own, cached]), first, count
+        return pa.concat_arrays([own, cached]), first, count, letters[whole]
 
-    def _own_tokens(self, chunks: pa.Array) -> np.ndarray:
+    def _own_tokens(self, chunks: pa.Array) -> tuple[np.ndarray, np.ndarray]:
         """Which chunks spaCy keeps whole, for a rule-based tokenizer: letters only, or ASCII
-        digits only, that no affix rule can cut and no special case (`cannot`)."""
+        digits only, that no affix rule can cut and no special case (`cannot`); and which
+        chunks are letters only."""
         rules = spacy_rules(self.language)
         if rules.letters is None or rules.digits is None:  # not rule-based: no shortcuts
-            return np.zeros(len(chunks), bool)
-        letters = pc.and_(pc.utf8_is_alpha(chunks), _kept_by(chunks, rules.letters))
+            return np.zeros(len(chunks), bool), np.zeros(len(chunks), bool)
+        is_letters = pc.utf8_is_alpha(chunks)
+        letters = pc.and_(is_letters, _kept_by(chunks, rules.letters))
         digits = pc.and_(
             pc.match_substring_regex(chunks, "^[0-9]+$"), _kept_by(chunks, rules.digits)
         )
         special = pc.is_in(chunks, value_set=rules.special_cases)
-        return pc.and_not(pc.or_(letters, digits), special).to_numpy(zero_copy_only=False)
+        whole = pc.and_not(pc.or_(letters, digits), special)
+        return whole.to_numpy(zero_copy_only=False), is_letters.to_numpy(zero_copy_only=False)
 
     def _numbers(self, chunks: pa.Array) -> np.ndarray:
         """The number of each of these distinct chunks, learning those not met before."""
