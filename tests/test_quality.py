@@ -451,26 +451,6 @@ def test_affix_reach_tells_which_plain_words_an_affix_rule_can_cut():
     assert affix_reach(tokenizer(r"^\w+x", "x$", "x"), LETTERS).first is None
 
 
-@pytest.mark.parametrize(
-    ("pattern", "held"),
-    [
-        ("a(b|cb)", {"a"}),
-        ("(?:ab)?c|d", {"c", "d"}),
-        ("x*|y", None),
-        ("(?!x)y(?=z)", {"y"}),
-        ("[ab]-", {"-"}),  # fewest letters
-        ("(?i)a-b", {"-"}),
-        ("(?i)a", None),  # `A` matches too
-        ("(?i:a)b", {"b"}),
-    ],
-)
-def test_witness_is_characters_every_match_consumes_one_of(pattern, held):
-    """The characters that guard spaCy's URL match and token rule (`affixes.py`)."""
-    from filters.quality.affixes import _witness
-
-    assert _witness(pattern, 0) == (None if held is None else frozenset(held))
-
-
 def test_languages_split_by_the_same_spacy_rules_share_one_tokenizer():
     """Bavarian is split with German's rules (FineWeb-2's proxy), and Javanese, Sundanese and
     four more with Malay's: one tokenizer each, loaded once (Malay's takes seconds). Welsh,

@@ -1,5 +1,5 @@
-"""spaCy's prefix, suffix and infix searches, URL match and token rule, run only where the
-regex could match.
+"""spaCy's prefix, suffix and infix searches and its URL match, run only where the regex
+could match.
 
 For every chunk it has not met, spaCy's tokenizer searches a prefix regex, a suffix regex
 (hundreds of `...$` alternatives, each tried at every position of the string) and an infix
@@ -11,10 +11,9 @@ the alternatives that can end in the string's last character; the infix regex is
 only at the positions holding a character its matches can start with. The tokens are
 spaCy's exactly. A regex this analysis does not understand (a negated class, `\\w`, a
 case-insensitive flag, an alternative that can match nothing, an anchor other than `^` / `$`
-at the ends) keeps its plain search. The URL match and a language's token rule (long
-regexes, tried on every piece left after the affixes; French's has 400 alternatives) run
-only on strings holding one of the characters every match consumes one of (a URL's host
-has a `.`).
+at the ends) keeps its plain search. The URL match (a long regex, tried on every piece
+left after the affixes) runs only on strings holding a character every match consumes (a
+URL's host has a `.`).
 
 `affix_reach` reads the same regexes for the word splitter: where an alternative could cut a
 word made only of letters (or only of ASCII digits), so that the words spaCy keeps whole are
@@ -50,12 +49,9 @@ def guard_affix_searches(tokenizer, special_cases: dict) -> None:
     infix = _pattern(tokenizer.infix_finditer)
     if infix is not None and (starts := _infix_start_chars(infix)) is not None:
         tokenizer.infix_finditer = partial(_find_infixes, infix.match, starts)
-    for name in ("url_match", "token_match"):
-        whole = getattr(tokenizer, name)
-        if isinstance(getattr(whole, "__self__", None), re.Pattern):
-            pattern = whole.__self__
-            if (held := _witness(pattern.pattern, pattern.flags)) is not None:
-                setattr(tokenizer, name, partial(_match_holding, pattern.match, held))
+    url = _pattern(tokenizer.url_match)
+    if url is not None and (held := _held_chars(list(_parsed(url.pattern, url.flags)))):
+        tokenizer.url_match = partial(_match_holding, url.match, min(held))
     tokenizer.rules = special_cases
 
 
@@ -203,43 +199,24 @@ def _find_infixes(match: Callable, starts: frozenset[str], string: str) -> list[
     return found
 
 
-def _match_holding(match: Callable, held: frozenset[str], string: str) -> re.Match | None:
-    return None if held.isdisjoint(string) else match(string)
+def _match_holding(match: Callable, held: str, string: str) -> re.Match | None:
+    return match(string) if held in string else None
 
 
-def _witness(pattern: str, flags: int) -> frozenset[str] | None:
-    """Characters of which every match of the regex consumes one (a URL's host has a `.`,
-    each of French's token exceptions a hyphen or an apostrophe); None when unknown. Under
-    a case-insensitive flag only characters that have no case count."""
-    parsed = _parsed(pattern, flags)
-    held = _held(list(parsed), bool(parsed.state.flags & re.IGNORECASE))
-    return None if held is None else frozenset(held)
-
-
-def _held(nodes: list, ignore_case: bool) -> set[str] | None:
-    """A set of characters every match of `nodes` consumes one of, the one with the fewest
-    letters and digits (the rarest in text) among those found; None: none found."""
-    found = []
+def _held_chars(nodes: list) -> frozenset[str]:
+    """Characters every match of `nodes` consumes (a literal outside any optional part, or
+    one all alternatives consume); empty when unknown."""
+    held: set[str] = set()
     for op, av in nodes:
-        if op in (sre.LITERAL, sre.IN):
-            found.append(_class_chars(op, av))
+        if op == sre.LITERAL:
+            held.add(chr(av))
         elif op == sre.BRANCH:
-            branches = [_held(list(branch), ignore_case) for branch in av[1]]
-            found.append(None if None in branches else set().union(*branches))
-        elif op == sre.SUBPATTERN:
-            found.append(_held(list(av[-1]), ignore_case or bool(av[1] & re.IGNORECASE)))
+            held |= frozenset.intersection(*(_held_chars(list(branch)) for branch in av[1]))
+        elif op == sre.SUBPATTERN and not av[1] & re.IGNORECASE:
+            held |= _held_chars(list(av[-1]))
         elif op in REPEATS and av[0] >= 1:
-            found.append(_held(list(av[2]), ignore_case))
-    usable = [
-        set(chars)
-        for chars in found
-        if chars is not None and not (ignore_case and any(map(_has_case, chars)))
-    ]
-    return min(usable, key=lambda chars: (sum(map(str.isalnum, chars)), len(chars)), default=None)
-
-
-def _has_case(char: str) -> bool:
-    return char.isalpha() or char.lower() != char or char.upper() != char
+            held |= _held_chars(list(av[2]))
+    return frozenset(held)
 
 
 def _pattern(search: Callable | None) -> re.Pattern | None:
