@@ -37,6 +37,7 @@ from filters.quality.affixes import (
     affix_reach,
     guard_affix_searches,
 )
+from filters.quality.compiled_regexes import kept_compiled
 from filters.quality.languages import words_language
 from filters.quality.text import PUNCTUATION_SET, sentence_punctuation
 from filters.torch_hidden import torch_hidden
@@ -520,7 +521,7 @@ def _spacy_rules(rules: str) -> SpacyRules:
 
         jieba.setLogLevel(logging.WARNING)
     try:
-        with _without_plugin_components():
+        with _without_plugin_components(), kept_compiled():
             nlp, special_cases = _blank_without_special_cases(spacy, rules)
     except Exception:  # no rules for this language, or they need an extra package
         if rules == "en":
