@@ -349,7 +349,8 @@ TRICKY = (
 
 INDONESIAN = (
     "Anak-anak bermain di rumah-rumah. Dia pergi ke sekolah, dll. Rp5.000 (kira-kira) tgl. "
-    "12/3. Sdr. Budi, S.H., M.Hum. orang-orangan! USDA IDRA Rupiah. Ulang, Saya"
+    "12/3. Sdr. Budi, S.H., M.Hum. orang-orangan! USDA IDRA Rupiah. Ulang, Saya <a>x</a> "
+    "<a href=x>tautan</a>"
 )
 FRENCH = (
     "Aujourd'hui, c'est-à-dire l'État: «Qu'est-ce que» peut-être M. Dupont va-t-il à "

@@ -5,8 +5,10 @@ For every chunk it has not met, spaCy's tokenizer searches a prefix regex, a suf
 (hundreds of `...$` alternatives, each tried at every position of the string) and an infix
 regex (tried at every position of the string): most of its cost. Each regex is parsed once
 to learn which characters a match can start with (prefix, infix) or end with (suffix, per
-alternative). The prefix regex is matched at the start (each alternative is anchored there)
-only when the string's first character is in its set; the suffix search runs a regex of only
+alternative). The prefix regex is matched at the start (its alternatives are anchored there)
+only when the string's first character is in its set, and searched only in strings holding
+a character an alternative not anchored there can start with (Indonesian's `<a...>`); the
+suffix search runs a regex of only
 the alternatives that can end in the string's last character; the infix regex is matched
 only at the positions holding a character its matches can start with. The tokens are
 spaCy's exactly. A regex this analysis does not understand (a negated class, `\\w`, a
@@ -42,7 +44,7 @@ def guard_affix_searches(tokenizer, special_cases: dict) -> None:
     take seconds, so they are loaded once, after the guarded searches."""
     prefix = _pattern(tokenizer.prefix_search)
     if prefix is not None and (starts := _prefix_start_chars(prefix)) is not None:
-        tokenizer.prefix_search = partial(_match_prefix, prefix.match, starts)
+        tokenizer.prefix_search = partial(_match_prefix, prefix, *starts)
     suffix = _pattern(tokenizer.suffix_search)
     if suffix is not None and (guarded := _guarded_suffix_search(suffix)) is not None:
         tokenizer.suffix_search = guarded
@@ -122,7 +124,7 @@ def _reach(search: Callable | None, kind: CharKind, edge) -> frozenset[str] | No
     if pattern is None:
         return None
     nodes = list(_parsed(pattern.pattern, pattern.flags))
-    alternatives = nodes[0][1][1] if [op for op, _ in nodes] == [sre.BRANCH] else [nodes]
+    alternatives = _alternatives(nodes)
     reach: set[str] = set()
     for alternative in alternatives:
         if not _may_match_only(list(alternative), kind):
@@ -153,8 +155,12 @@ def _may_match_only(nodes: list, kind: CharKind) -> bool:
     return True
 
 
-def _match_prefix(match: Callable, starts: frozenset[str], string: str) -> re.Match | None:
-    return match(string) if string and string[0] in starts else None
+def _match_prefix(
+    pattern: re.Pattern, starts: frozenset[str], anywhere: frozenset[str], string: str
+) -> re.Match | None:
+    if anywhere and not anywhere.isdisjoint(string):
+        return pattern.search(string)
+    return pattern.match(string) if string and string[0] in starts else None
 
 
 class _SuffixSearch(dict):
@@ -238,17 +244,23 @@ def _parsed(pattern: str, flags: int) -> sre_parse.SubPattern:
     return sre_parse.parse(pattern, flags)
 
 
-def _prefix_start_chars(pattern: re.Pattern) -> frozenset[str] | None:
-    """What a prefix match can start with, when every alternative is anchored by `^` (so
-    a search is a match at the start); None otherwise."""
+def _prefix_start_chars(pattern: re.Pattern) -> tuple[frozenset[str], frozenset[str]] | None:
+    """What a match of the alternatives anchored by `^` can start with (where those match,
+    a search is a match at the start), and what a match of the others can; None: unknown."""
     parsed = _parse(pattern)
-    if (
-        parsed is None
-        or pattern.flags & re.MULTILINE
-        or not _anchored(list(parsed), sre.AT_BEGINNING)
-    ):
+    if parsed is None or pattern.flags & re.MULTILINE:
         return None
-    return _first_chars(list(parsed))
+    alternatives = [list(alternative) for alternative in _alternatives(parsed)]
+    anchored = [nodes for nodes in alternatives if _anchored(nodes, sre.AT_BEGINNING)]
+    elsewhere = [nodes for nodes in alternatives if not _anchored(nodes, sre.AT_BEGINNING)]
+    starts = _union(map(_first_chars, anchored))
+    anywhere = _union(map(_first_chars, elsewhere))
+    return None if starts is None or anywhere is None else (starts, anywhere)
+
+
+def _alternatives(parsed) -> list:
+    """The top-level alternatives of a parsed regex (itself when it has none)."""
+    return parsed[0][1][1] if [op for op, _ in parsed] == [sre.BRANCH] else [parsed]
 
 
 def _infix_start_chars(pattern: re.Pattern) -> frozenset[str] | None:
@@ -285,9 +297,9 @@ def _guarded_suffix_search(pattern: re.Pattern) -> Callable | None:
         or _anchors(parsed) != {sre.AT_END}
     ):
         return None
-    alternatives = parsed[0][1][1] if [op for op, _ in parsed] == [sre.BRANCH] else [parsed]
+    alternatives = _alternatives(parsed)
     ends = [_last_chars(list(alternative)) for alternative in alternatives]
-    if any(chars is None for chars in ends) or parsed.state.groups > 1:
+    if any(chars is None for chars in ends):
         return None
     return _SuffixSearch(pattern, parsed, alternatives, ends)
 
