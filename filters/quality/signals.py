@@ -104,8 +104,9 @@ def _mixed(owner: np.ndarray, keys: np.ndarray) -> np.ndarray:
 
 def _equal_runs(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """`keys` sorted into runs of equal keys: the order that sorts them, and where each run
-    starts in it and how long it is. numpy sorts 64-bit keys with SIMD instructions: a
-    third of the time Arrow's hash table takes to group them."""
+    starts in it and how long it is. numpy sorts 64-bit keys with SIMD instructions: with
+    AVX-512 in 0.4 of the time Arrow's hash table takes to group them, with AVX2 in 0.85,
+    with neither in twice the time (60,000 keys, a batch's bigrams)."""
     order = np.argsort(keys)
     ordered = keys[order]
     starts = np.flatnonzero(np.append(len(keys) > 0, ordered[1:] != ordered[:-1]))
