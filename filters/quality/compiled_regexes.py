@@ -71,10 +71,8 @@ def _compile(compile_, folder: Path, pattern, flags: int = 0):
     if not isinstance(pattern, str) or len(pattern) < LARGE or flags & _compiler.SRE_FLAG_DEBUG:
         return compile_(pattern, flags)
     path = folder / f"{_key(pattern, flags)}.bin"
-    try:
+    with suppress(OSError, ValueError, KeyError, TypeError, RuntimeError):  # not kept, damaged
         return _read(path).compiled(pattern)
-    except (OSError, ValueError, KeyError, TypeError, RuntimeError):  # not kept, or damaged
-        pass
     parsed = _parser.parse(pattern, flags)
     program = Program(
         flags | parsed.state.flags,
