@@ -150,6 +150,27 @@ def test_line_runs_and_paragraphs_are_re_split():
         assert [values[a:b] for a, b in pairwise(pieces.offsets)] == list(map(cut, texts))
 
 
+def test_repeated_pieces_are_those_met_earlier_in_their_text():
+    """Lines of equal length that differ, equal lines in other texts, and repeats, against
+    a set per text."""
+    import random
+    from itertools import pairwise
+
+    from filters.quality.signals import Signals
+    from filters.quality.words import WordSplitter
+
+    rng = random.Random(0)
+    texts = ["", "ab\nba\nab", "é\ne\né"]
+    texts += ["\n".join(rng.choices(["ab", "ba", "abc", "", "é"], k=9)) for _ in range(300)]
+    lines = Signals(pa.array(texts), WordSplitter()).newline_lines
+    values, repeated = lines.values.to_pylist(), lines.repeated.tolist()
+    for start, end in pairwise(lines.offsets):
+        seen: set[str] = set()
+        for value, flag in zip(values[start:end], repeated[start:end], strict=True):
+            assert flag == (value in seen)
+            seen.add(value)
+
+
 def test_c4_removes_lines_counts_them_and_drops_documents():
     page = f"Home | About | Contact\n{PROSE}\nPlease enable Javascript to see comments.\nRead our privacy policy."
     verdict = quality(

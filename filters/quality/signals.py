@@ -79,9 +79,17 @@ class Pieces:
 
     @cached_property
     def repeated(self) -> np.ndarray:
-        """True for a piece equal to an earlier piece of the same text."""
-        codes = pc.dictionary_encode(self.values).indices.to_numpy(zero_copy_only=False)
-        return repeated_within(self.owner, codes.astype(np.uint64))
+        """True for a piece equal to an earlier piece of the same text. Only pieces whose
+        length recurs in their text can be, and only those are hashed: most of a text's
+        bytes lie in pieces of a length of their own."""
+        owner = self.owner
+        maybe = np.flatnonzero(_occurring_twice(_mixed(owner, self.lengths.astype(np.uint64))))
+        repeated = np.zeros(len(self.values), bool)
+        if len(maybe):
+            codes = pc.dictionary_encode(self.values.take(pa.array(maybe))).indices
+            keys = codes.to_numpy(zero_copy_only=False).astype(np.uint64)
+            repeated[maybe] = repeated_within(owner[maybe], keys)
+        return repeated
 
     def joined(self, separator: str) -> pa.Array:
         lists = pa.ListArray.from_arrays(pa.array(self.offsets, pa.int32()), self.values)
