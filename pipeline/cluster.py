@@ -23,6 +23,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import ray
+from ray._private.ray_constants import PROCESS_TYPE_MONITOR
 
 from pipeline.config import ExecutionConfig
 from pipeline.schema import ConfigError
@@ -72,7 +73,20 @@ def ray_session(execution: ExecutionConfig, address: str | None = None) -> Itera
     try:
         yield execution.workers or int(ray.cluster_resources().get("CPU", 1))
     finally:
+        if not address:
+            stop_autoscaler_monitor()
         ray.shutdown()
+
+
+def stop_autoscaler_monitor() -> None:
+    """Kill the embedded Ray's autoscaler monitor, which `ray.shutdown()` would wait a
+    second for in every local run: shutdown stops the GCS first, and the monitor answers
+    the SIGTERM that follows by reporting to that GCS until shutdown kills it, a second
+    later. An embedded Ray has nothing to autoscale, and SIGKILL runs no handler."""
+    node = getattr(ray._private.worker, "_global_node", None)
+    for info in getattr(node, "all_processes", {}).get(PROCESS_TYPE_MONITOR, []):
+        info.process.kill()
+        info.process.wait()
 
 
 CLIENT_SERVER_FAILED = "Starting Ray client server failed"
