@@ -28,6 +28,7 @@ from pipeline.inputs import InputFile, resolve_inputs
 from pipeline.manifest import build_manifest, utc_now
 from pipeline.output import WORK, RunOutput, check_output
 from pipeline.output_lock import locked
+from pipeline.pandas_probe import skip_pandas_probe
 from pipeline.phase import PhaseContext
 from pipeline.phases.tokens import build_tokens
 from pipeline.report.build import build_report, write_report
@@ -87,6 +88,7 @@ def run_job(
 ) -> RunSummary:
     console = console or Console(stderr=True)
     started, clock = utc_now(), time.perf_counter()
+    skip_pandas_probe()
     files = resolve_inputs(config)
     output = RunOutput(config.output)
     check_output(output)

@@ -42,6 +42,7 @@ from pipeline.domains import SHARD_DOMAINS
 from pipeline.faults import kill_point
 from pipeline.inputs import InputFile
 from pipeline.output import WORK, RunOutput
+from pipeline.pandas_probe import skip_pandas_probe
 from pipeline.profile import BASE_NAMES, Profile
 from pipeline.readers import read_documents
 from pipeline.sample import lowest, shard_rng
@@ -142,6 +143,7 @@ class ShardResult:
 def process_shard(file: InputFile, plan: ShardPlan, source: dict | None = None) -> ShardResult:
     """Run one segment of the plan on `file`'s shard; `source`: what the segment before
     recorded of the file it wrote, which this one reads (checked before it is)."""
+    skip_pandas_probe()
     funnel = Funnel()
     output = RunOutput(plan.output)
     read_stats = funnel.stage("read") if plan.segment == 0 else None

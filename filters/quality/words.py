@@ -44,7 +44,8 @@ from filters.torch_hidden import torch_hidden
 
 NON_SYMBOL = "[^" + "".join(f"\\x{{{ord(ch):x}}}" for ch in sorted(PUNCTUATION_SET)) + "]"
 """RE2: a character outside datatrove's punctuation set."""
-TRAILING = pa.array(list(",;:!?."))
+TRAILING = tuple(",;:!?.")
+"""The marks `_marked` cuts off a word."""
 ALL_PUNCTUATION = r"^\p{P}+$"
 """RE2: a token made only of punctuation (Unicode category P*)."""
 
@@ -271,7 +272,8 @@ class WordSplitter:
             pc.is_in(chunks, value_set=rules.special_cases),
             pc.is_in(stems, value_set=rules.special_cases),
         )
-        candidate = pc.and_not(pc.and_(pc.is_in(marks, value_set=TRAILING), word), special)
+        marked = pc.is_in(marks, value_set=pa.array(TRAILING))
+        candidate = pc.and_not(pc.and_(marked, word), special)
         at = np.flatnonzero(candidate.to_numpy(zero_copy_only=False))
         kept_whole = self._spacy.token_match or _never
         listed = chunks.take(pa.array(at)).to_pylist()
