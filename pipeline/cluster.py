@@ -23,7 +23,6 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import ray
-from ray._private.ray_constants import PROCESS_TYPE_MONITOR
 
 from pipeline.config import ExecutionConfig
 from pipeline.schema import ConfigError
@@ -31,6 +30,8 @@ from pipeline.schema import ConfigError
 PACKAGES = ("pipeline", "filters", "dedup", "mixing", "tokenizer", "trainer")
 SOURCE = Path(__file__).resolve().parent.parent
 """The folder that holds the packages (a checkout, or site-packages)."""
+MONITOR = "monitor"
+"""Ray's name for its autoscaler monitor process (`ray_constants.PROCESS_TYPE_MONITOR`)."""
 TOKEN_HELP = (
     "a cluster with token authentication needs RAY_AUTH_MODE=token and its token in "
     "RAY_AUTH_TOKEN or in the file RAY_AUTH_TOKEN_PATH names (default ~/.ray/auth_token)"
@@ -74,17 +75,19 @@ def ray_session(execution: ExecutionConfig, address: str | None = None) -> Itera
         yield execution.workers or int(ray.cluster_resources().get("CPU", 1))
     finally:
         if not address:
-            stop_autoscaler_monitor()
+            _stop_autoscaler_monitor()
         ray.shutdown()
 
 
-def stop_autoscaler_monitor() -> None:
+def _stop_autoscaler_monitor() -> None:
     """Kill the embedded Ray's autoscaler monitor, which `ray.shutdown()` would wait a
     second for in every local run: shutdown stops the GCS first, and the monitor answers
     the SIGTERM that follows by reporting to that GCS until shutdown kills it, a second
-    later. An embedded Ray has nothing to autoscale, and SIGKILL runs no handler."""
+    later. An embedded Ray has nothing to autoscale, and SIGKILL runs no handler. This reads
+    Ray's private record of the processes it started: should a later Ray keep it elsewhere,
+    nothing is killed and shutdown waits as before."""
     node = getattr(ray._private.worker, "_global_node", None)
-    for info in getattr(node, "all_processes", {}).get(PROCESS_TYPE_MONITOR, []):
+    for info in getattr(node, "all_processes", {}).get(MONITOR, []):
         info.process.kill()
         info.process.wait()
 
