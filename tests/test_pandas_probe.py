@@ -9,7 +9,8 @@ import sys
 from tests.conftest import ROOT
 
 
-def python(code: str) -> str:
+def python(code: str) -> list[str]:
+    """What `code` prints in a fresh Python, split at whitespace."""
     done = subprocess.run(
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120
     )
