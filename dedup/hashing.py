@@ -29,6 +29,15 @@ def normalise(texts: pa.Array | pa.ChunkedArray) -> pa.Array:
     return texts.cast(pa.large_string())
 
 
+def fmix32(values: np.ndarray) -> np.ndarray:
+    """MurmurHash3's 32-bit finaliser (uint32 in, uint32 out)."""
+    values = values ^ (values >> np.uint32(16))
+    values = values * np.uint32(0x85EBCA6B)
+    values = values ^ (values >> np.uint32(13))
+    values = values * np.uint32(0xC2B2AE35)
+    return values ^ (values >> np.uint32(16))
+
+
 def fmix64(values: np.ndarray) -> np.ndarray:
     """MurmurHash3's 64-bit finaliser: spreads every input bit over the output."""
     values = values ^ (values >> np.uint64(33))

@@ -1,7 +1,7 @@
 """MinHash signatures of word n-gram shingles for a whole batch of documents at once.
 
 The semantics are datasketch's (`MinHash(num_perm, seed, hashfunc=shingle_hash)`, scheme
-"affine32", permutations taken from datasketch itself): each shingle's 32-bit hash is
+"affine32", its permutations drawn as it draws them): each shingle's 32-bit hash is
 pre-mixed with the MurmurHash3 finaliser, permuted by `a·h + b mod 2³²`, and the signature
 is the per-permutation minimum. Instead of one Python call per shingle, every shingle of the
 batch is hashed from prefix sums over the normalised bytes and the permutations run as one
@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
-from dedup.hashing import ByteHasher, hash32, hash_bytes, normalise, string_buffer
+from dedup.hashing import ByteHasher, fmix32, hash32, hash_bytes, normalise, string_buffer
 
 SHINGLES_PER_CHUNK = 4_096
 EMPTY = np.uint32(0xFFFFFFFF)
@@ -105,19 +105,14 @@ class MinHasher:
     """Signatures with the permutations of `datasketch.MinHash(num_perm, seed)`."""
 
     def __init__(self, num_perm: int, seed: int) -> None:
-        from datasketch import MinHash
-        from datasketch.minhash import _fmix
-
-        reference = MinHash(num_perm=num_perm, seed=seed, scheme="affine32")
-        self.a, self.b = (np.asarray(p, np.uint32) for p in reference.permutations)
+        self.a, self.b = affine32_permutations(num_perm, seed)
         self.num_perm = num_perm
-        self._premix = lambda values: _fmix(values, 32)
 
     def signatures(self, shingled: Shingled, count: int) -> np.ndarray:
         """(count, num_perm) uint32: the MinHash of each document's shingles."""
         # permutations × shingles, so each document's minimum runs over contiguous memory
         signatures = np.full((self.num_perm, count), EMPTY, np.uint32)
-        mixed = self._premix(shingled.hashes)
+        mixed = fmix32(shingled.hashes)
         permuted = np.empty((self.num_perm, SHINGLES_PER_CHUNK), np.uint32)
         for start in range(0, len(mixed), SHINGLES_PER_CHUNK):
             chunk = mixed[start : start + SHINGLES_PER_CHUNK]
@@ -131,6 +126,18 @@ class MinHasher:
                 signatures[:, rows], np.minimum.reduceat(out, firsts, axis=1)
             )
         return np.ascontiguousarray(signatures.T)
+
+
+def affine32_permutations(num_perm: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """The permutations `h → a·h + b mod 2³²` of datasketch's `MinHash(num_perm, seed)`:
+    drawn from numpy's `RandomState(seed)`, `a` odd, as datasketch 2's `_init_permutations`
+    draws them for its affine32 scheme (tests/test_dedup.py checks the signatures against
+    datasketch's). Drawn here, not read off a `MinHash`: importing datasketch imports scipy
+    for its LSH, half a second of each worker's first dedup task."""
+    draws = np.random.RandomState(seed)
+    a = draws.randint(0, 1 << 31, num_perm, dtype=np.uint32) * np.uint32(2) + np.uint32(1)
+    b = draws.randint(0, 1 << 32, num_perm, dtype=np.uint32)
+    return a, b
 
 
 def _words(data: np.ndarray, offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
