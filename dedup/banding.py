@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from dedup.hashing import fmix64
+from dedup.hashing import fmix
 
 RECALL_TARGET = 0.995
 ROW_MIX = np.uint64(0x9E3779B97F4A7C15)
@@ -48,4 +48,4 @@ def band_keys(signatures: np.ndarray, bands: int, rows: int) -> np.ndarray:
 
 
 def tagged(values: np.ndarray, tag: int | np.ndarray) -> np.ndarray:
-    return fmix64(values + np.asarray(tag, np.uint64) * ROW_MIX)
+    return fmix(values + np.asarray(tag, np.uint64) * ROW_MIX)

@@ -29,22 +29,23 @@ def normalise(texts: pa.Array | pa.ChunkedArray) -> pa.Array:
     return texts.cast(pa.large_string())
 
 
-def fmix32(values: np.ndarray) -> np.ndarray:
-    """MurmurHash3's 32-bit finaliser (uint32 in, uint32 out)."""
-    values = values ^ (values >> np.uint32(16))
-    values = values * np.uint32(0x85EBCA6B)
-    values = values ^ (values >> np.uint32(13))
-    values = values * np.uint32(0xC2B2AE35)
-    return values ^ (values >> np.uint32(16))
+FMIX = {
+    32: (16, 0x85EBCA6B, 13, 0xC2B2AE35, 16),
+    64: (33, 0xFF51AFD7ED558CCD, 33, 0xC4CEB9FE1A85EC53, 33),
+}
+"""MurmurHash3's finaliser per width in bits: shift, multiplier, shift, multiplier, shift."""
 
 
-def fmix64(values: np.ndarray) -> np.ndarray:
-    """MurmurHash3's 64-bit finaliser: spreads every input bit over the output."""
-    values = values ^ (values >> np.uint64(33))
-    values = values * np.uint64(0xFF51AFD7ED558CCD)
-    values = values ^ (values >> np.uint64(33))
-    values = values * np.uint64(0xC4CEB9FE1A85EC53)
-    return values ^ (values >> np.uint64(33))
+def fmix(values: np.ndarray) -> np.ndarray:
+    """MurmurHash3's finaliser over uint32 or uint64 values: spreads every input bit over
+    the output."""
+    scalar = values.dtype.type
+    shift1, times1, shift2, times2, shift3 = map(scalar, FMIX[values.dtype.itemsize * 8])
+    values = values ^ (values >> shift1)
+    values = values * times1
+    values = values ^ (values >> shift2)
+    values = values * times2
+    return values ^ (values >> shift3)
 
 
 class ByteHasher:
@@ -72,7 +73,7 @@ def hash_bytes(data: bytes) -> int:
 
 def hash32(values: np.ndarray) -> np.ndarray:
     """64-bit range hashes → well-mixed 32-bit values (datasketch's affine32 input width)."""
-    return (fmix64(values) >> np.uint64(32)).astype(np.uint32)
+    return (fmix(values) >> np.uint64(32)).astype(np.uint32)
 
 
 def string_buffer(texts: pa.Array) -> tuple[np.ndarray, np.ndarray]:

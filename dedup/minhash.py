@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
-from dedup.hashing import ByteHasher, fmix32, hash32, hash_bytes, normalise, string_buffer
+from dedup.hashing import ByteHasher, fmix, hash32, hash_bytes, normalise, string_buffer
 
 SHINGLES_PER_CHUNK = 4_096
 EMPTY = np.uint32(0xFFFFFFFF)
@@ -112,7 +112,7 @@ class MinHasher:
         """(count, num_perm) uint32: the MinHash of each document's shingles."""
         # permutations × shingles, so each document's minimum runs over contiguous memory
         signatures = np.full((self.num_perm, count), EMPTY, np.uint32)
-        mixed = fmix32(shingled.hashes)
+        mixed = fmix(shingled.hashes)
         permuted = np.empty((self.num_perm, SHINGLES_PER_CHUNK), np.uint32)
         for start in range(0, len(mixed), SHINGLES_PER_CHUNK):
             chunk = mixed[start : start + SHINGLES_PER_CHUNK]
