@@ -84,11 +84,10 @@ class Pieces:
         bytes lie in pieces of a length of their own."""
         owner = self.owner
         maybe = np.flatnonzero(_occurring_twice(_mixed(owner, self.lengths.astype(np.uint64))))
+        codes = pc.dictionary_encode(self.values.take(pa.array(maybe))).indices
+        keys = codes.to_numpy(zero_copy_only=False).astype(np.uint64)
         repeated = np.zeros(len(self.values), bool)
-        if len(maybe):
-            codes = pc.dictionary_encode(self.values.take(pa.array(maybe))).indices
-            keys = codes.to_numpy(zero_copy_only=False).astype(np.uint64)
-            repeated[maybe] = repeated_within(owner[maybe], keys)
+        repeated[maybe] = repeated_within(owner[maybe], keys)
         return repeated
 
     def joined(self, separator: str) -> pa.Array:
