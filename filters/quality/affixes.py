@@ -8,9 +8,9 @@ to learn which characters a match can start with (prefix, infix) or end with (su
 alternative). The prefix regex is matched at the start (its alternatives are anchored there)
 only when the string's first character is in its set, and searched only in strings holding
 a character an alternative not anchored there can start with (Indonesian's `<a...>`); the
-suffix search runs a regex of only
-the alternatives that can end in the string's last character; the infix regex is matched
-only at the positions holding a character its matches can start with. The tokens are
+suffix search runs a regex of only the alternatives that can end in the string's last
+character; the infix regex is matched only at the positions holding a character its
+matches can start with. The tokens are
 spaCy's exactly. A regex this analysis does not understand (a negated class, `\\w`, a
 case-insensitive flag, an alternative that can match nothing, an anchor other than `^` / `$`
 at the ends) keeps its plain search. The URL match (a long regex, tried on every piece

@@ -272,8 +272,8 @@ class WordSplitter:
             pc.is_in(chunks, value_set=rules.special_cases),
             pc.is_in(stems, value_set=rules.special_cases),
         )
-        marked = pc.is_in(marks, value_set=pa.array(TRAILING))
-        candidate = pc.and_not(pc.and_(marked, word), special)
+        trailing = pc.is_in(marks, value_set=pa.array(TRAILING))
+        candidate = pc.and_not(pc.and_(trailing, word), special)
         at = np.flatnonzero(candidate.to_numpy(zero_copy_only=False))
         kept_whole = self._spacy.token_match or _never
         listed = chunks.take(pa.array(at)).to_pylist()
