@@ -52,10 +52,12 @@ def test_a_damaged_or_unwritable_cache_only_costs_a_compile(tmp_path):
     with kept_compiled(tmp_path):
         compiled(PATTERN, 0)
     (kept,) = tmp_path.glob("*.bin")
-    kept.write_bytes(kept.read_bytes()[:-40])
+    whole = kept.read_bytes()
+    kept.write_bytes(whole[:-40])
     with kept_compiled(tmp_path):
         assert matches(compiled(PATTERN, 0), SAMPLES) == expected
     assert len(kept.read_bytes()) > 40 and list(tmp_path.glob("*.part")) == []  # written again
+    assert kept.read_bytes() == whole
     blocked = tmp_path / "a-file"
     blocked.write_text("")
     with kept_compiled(blocked / "regex"):
