@@ -66,6 +66,11 @@ def run(config: JobConfig, **kwargs) -> RunSummary:
     return summary
 
 
+def finished_shards(state: Path) -> list[Path]:
+    """Shard states written in full: a kill can leave one under its temporary name."""
+    return [path for path in state.glob("*.json") if not path.name.startswith(".tmp-")]
+
+
 def read_documents(output: Path, folder: str = "documents") -> list[dict]:
     files = sorted((output / folder).glob("*.parquet"))
     return [row for f in files for row in pq.read_table(f).to_pylist()]

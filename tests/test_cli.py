@@ -19,7 +19,8 @@ from pipeline.cli import main, parser
 from pipeline.json_log import JsonLog
 from pipeline.tasks import ProgressLines
 from support.token_runs import write_token_run
-from tests.conftest import SAMPLE
+from support.warcs import html_page, page_record, write_warc
+from tests.conftest import SAMPLE, finished_shards
 
 TOKENMILL = [sys.executable, "-m", "pipeline.cli"]
 
@@ -82,12 +83,17 @@ def _ctrl_c_as_on_a_terminal() -> None:
 
 @pytest.mark.ray
 def test_ctrl_c_ends_with_one_line_and_a_rerun_resumes(tmp_path):
+    """The Ctrl-C comes once the first of 6 shards is done, so the run is mid-way (the
+    sample's 3 shards could all be done a second after the run started)."""
     config = tmp_path / "job.yaml"
-    warcs = [str(path) for path in sorted(SAMPLE.glob("*.warc.gz"))]
+    pages = [html_page(f"Report {n}", paragraphs=12).encode() for n in range(40)]
+    for shard in range(6):
+        records = [page_record(shard * 100 + n, body=page) for n, page in enumerate(pages)]
+        write_warc(tmp_path / f"crawl-{shard}.warc.gz", records)
     config.write_text(
         f"name: interrupted\noutput: {tmp_path / 'out'}\n"
-        f"inputs: [{{source: web, format: warc, paths: {warcs}}}]\n"
-        "stages: [extract]\nexecution: {workers: 1}\n"
+        f"inputs: [{{source: web, format: warc, paths: ['{tmp_path}/*.warc.gz']}}]\n"
+        "stages: [extract]\nexecution: {workers: 1, batch_size: 8}\n"
     )
     run = subprocess.Popen(
         [*TOKENMILL, "run", str(config)],
@@ -96,9 +102,9 @@ def test_ctrl_c_ends_with_one_line_and_a_rerun_resumes(tmp_path):
         text=True,
         preexec_fn=_ctrl_c_as_on_a_terminal,
     )
-    while not (tmp_path / "out" / "_state").exists() and run.poll() is None:
-        time.sleep(0.2)
-    time.sleep(1)
+    state = tmp_path / "out" / "_state" / "shards"
+    while not (state.is_dir() and finished_shards(state)) and run.poll() is None:
+        time.sleep(0.05)
     run.send_signal(signal.SIGINT)
     _, stderr = run.communicate(timeout=60)
     assert run.returncode == 130, stderr[-2000:]

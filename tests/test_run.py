@@ -20,7 +20,7 @@ from pipeline.schema import ConfigError
 from pipeline.shard import ShardResult
 from pipeline.stats import Funnel
 from support.warcs import html_page, page_record, write_warc
-from tests.conftest import ROOT, SAMPLE, funnel, job, read_documents, run
+from tests.conftest import ROOT, SAMPLE, finished_shards, funnel, job, read_documents, run
 
 
 def sample_inputs() -> list[dict]:
@@ -104,11 +104,6 @@ def test_bad_inputs_are_counted_and_the_job_finishes(local_ray, tmp_path):
         read["errored"].get("truncated_record", 0) + read["errored"].get("corrupt_record", 0) >= 2
     )
     assert summary.report["documents"] >= 3 + 2 + 3 + 1
-
-
-def finished_shards(state):
-    """Shard states written in full: a kill can leave one under its temporary name."""
-    return [path for path in state.glob("*.json") if not path.name.startswith(".tmp-")]
 
 
 @pytest.mark.ray
