@@ -11,10 +11,11 @@ FineWeb-2 runs them for its language (English pages as above) and through our st
 per-language rules, each batch of `execution.batch_size` pages ordered as the shard runner
 orders it for the stage (each language's pages together). The two alternate batch by batch
 in one process, so machine load hits both alike. Our stage gets documents as a pipeline
-run gives it them: the shard runner hands a stage with a time budget, as `quality` always
-is, groups of `TIMED_GROUP` (64) documents at first (`--batch` to try others; the sandbox's
-own cost is left out). Prints docs/s (wall), MB/s per core (CPU time), the ratio, and how
-many documents the two decide differently.
+run gives it them: the shard runner cuts batches of `execution.batch_size` into groups for
+a stage with a time budget, as `quality` always is: 64 documents at first, doubling up to
+256 while groups take under a quarter of the budget (`timed_groups`, `GroupSizes`; `--batch
+N` for groups of N; the sandbox's own cost is left out). Prints docs/s (wall), MB/s per core
+(CPU time), the ratio, and how many documents the two decide differently.
 
     python -m benchmarks.filters [--corpora DIR] [--docs N] [--batch N] [--pages FILE.parquet]
                                  [--per-language]
@@ -28,6 +29,7 @@ import argparse
 import gc
 import sys
 import time
+from collections.abc import Hashable
 from pathlib import Path
 
 # Run as a script, this file's folder leads sys.path and its neighbours (tokenize.py) would
@@ -38,28 +40,22 @@ if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
 import pyarrow as pa
 import pyarrow.parquet as pq
 from rich.console import Console
-from rich.progress import track
+from rich.progress import Progress
 from rich.table import Table
 
 from filters.language import Language
 from filters.quality.stage import Quality
 from pipeline.config import ExecutionConfig
-from pipeline.sandbox import TIMED_GROUP
-from pipeline.shard import grouped_order
+from pipeline.sandbox import GroupSizes
+from pipeline.shard import grouped_order, timed_groups
 from support.corpora import CORPORA
 from support.fineweb2_filters import kept, reference_filters, reference_judges
 
 
 def add_page_arguments(parser: argparse.ArgumentParser) -> None:
-    """--corpora, --pages (the extracted-pages cache) and --batch, shared with word_split_check."""
+    """--corpora and --pages (the extracted-pages cache), shared with word_split_check."""
     parser.add_argument("--corpora", type=Path, default=CORPORA)
     parser.add_argument("--pages", type=Path, default=None, help="extracted-pages cache")
-    parser.add_argument(
-        "--batch",
-        type=int,
-        default=TIMED_GROUP,
-        help="documents per call of the stage (default: what a pipeline run gives it, TIMED_GROUP)",
-    )
 
 
 def pages(corpora: Path, cache: Path | None) -> pa.Table:
@@ -86,16 +82,29 @@ def with_published_languages(table: pa.Table) -> pa.Table:
     return labelled.filter(pa.array([judged[language] for language in languages]))
 
 
-def as_the_runner_orders(table: pa.Table) -> pa.Table:
-    """The pages as the shard runner hands them to the quality stage: in batches of
-    `execution.batch_size`, each batch's pages of a language together (`Stage.group_by`)."""
+def runner_batches(table: pa.Table) -> list[pa.Table]:
+    """The pages in the shard runner's batches of `execution.batch_size`, each batch's pages
+    of a language together (`Stage.group_by`)."""
     size = ExecutionConfig().batch_size
     batches = [table.slice(start, size) for start in range(0, table.num_rows, size)]
     orders = [grouped_order(batch, Quality.group_by) for batch in batches]
-    return pa.concat_tables(
+    return [
         batch if order is None else batch.take(order)
         for batch, order in zip(batches, orders, strict=True)
-    )
+    ]
+
+
+class FixedGroups:
+    """`GroupSizes` that never change: groups of `size` documents."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+
+    def of(self, _key: Hashable) -> int:
+        return self.size
+
+    def fitted(self, _key: Hashable, _documents: int, _seconds: float) -> None:
+        pass
 
 
 def run_datatrove(filters: dict[str, list], languages: list[str], texts: list[str]) -> list[bool]:
@@ -114,13 +123,21 @@ def main() -> None:
         action="store_true",
         help="each page judged by its language's rules (FineWeb-2's, for datatrove too)",
     )
+    parser.add_argument(
+        "--batch",
+        type=int,
+        default=None,
+        help="documents per call of the stage (default: as a pipeline run gives them)",
+    )
     args = parser.parse_args()
 
     table = pages(args.corpora, args.pages).select(["text"])
     if args.docs:
         table = table.slice(0, args.docs)
     if args.per_language:
-        table = as_the_runner_orders(with_published_languages(table))
+        table = with_published_languages(table)
+    batches = runner_batches(table)
+    table = pa.concat_tables(batches)
     languages = table["language"].to_pylist() if args.per_language else ["en"] * table.num_rows
     megabytes = sum(len(t.encode()) for t in table["text"].to_pylist()) / 1e6
     ours = Quality(Quality.Params.model_validate({"per_language": args.per_language}))
@@ -137,20 +154,26 @@ def main() -> None:
     gc.freeze()
     wall = {"datatrove": 0.0, "tokenmill": 0.0}
     cpu = dict(wall)
-    disagree = 0
-    for start in track(range(0, table.num_rows, args.batch), description="filtering"):
-        batch = table.slice(start, args.batch)
-        texts = batch["text"].to_pylist()
-        t0, c0 = time.perf_counter(), time.process_time()
-        their_keep = run_datatrove(theirs, languages[start : start + args.batch], texts)
-        t1, c1 = time.perf_counter(), time.process_time()
-        our_keep = ours.process(batch).removed.is_null().to_pylist()
-        t2, c2 = time.perf_counter(), time.process_time()
-        wall["datatrove"] += t1 - t0
-        cpu["datatrove"] += c1 - c0
-        wall["tokenmill"] += t2 - t1
-        cpu["tokenmill"] += c2 - c1
-        disagree += sum(a != b for a, b in zip(their_keep, our_keep, strict=True))
+    disagree, start = 0, 0
+    sizes = GroupSizes(ours.params.timeout) if args.batch is None else FixedGroups(args.batch)
+    with Progress(transient=True) as progress:
+        filtering = progress.add_task("filtering", total=table.num_rows)
+        for batch in batches:
+            for key, group in timed_groups(batch, Quality.group_by, sizes):
+                texts = group["text"].to_pylist()
+                t0, c0 = time.perf_counter(), time.process_time()
+                their_keep = run_datatrove(theirs, languages[start : start + len(texts)], texts)
+                t1, c1 = time.perf_counter(), time.process_time()
+                our_keep = ours.process(group).removed.is_null().to_pylist()
+                t2, c2 = time.perf_counter(), time.process_time()
+                sizes.fitted(key, group.num_rows, t2 - t1)
+                wall["datatrove"] += t1 - t0
+                cpu["datatrove"] += c1 - c0
+                wall["tokenmill"] += t2 - t1
+                cpu["tokenmill"] += c2 - c1
+                disagree += sum(a != b for a, b in zip(their_keep, our_keep, strict=True))
+                start += group.num_rows
+                progress.advance(filtering, group.num_rows)
 
     result = Table(title=f"quality filters: {table.num_rows} pages, {megabytes:.1f} MB")
     for column in ("", "docs/s", "MB/s per core", "CPU s"):

@@ -21,6 +21,7 @@ import pyarrow.compute as pc
 
 from benchmarks.filters import add_page_arguments, pages
 from filters.quality.words import WordSplitter
+from pipeline.sandbox import TIMED_GROUP
 
 
 def our_tokens(texts, batch: int) -> list[list[str]]:
@@ -62,6 +63,7 @@ def affix_differences(texts) -> int:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     add_page_arguments(parser)
+    parser.add_argument("--batch", type=int, default=TIMED_GROUP, help="documents per split")
     parser.add_argument("--affixes", action="store_true", help="also check the affix searches")
     args = parser.parse_args()
     from datatrove.utils.word_tokenizers import load_word_tokenizer

@@ -38,7 +38,7 @@ import sys
 import time
 import traceback
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from typing import Any
 
 import numpy as np
@@ -48,9 +48,13 @@ from pipeline.pandas_probe import skip_pandas_probe
 from pipeline.stage import Stage, TimeBudget, Verdict
 
 TIMED_GROUP = 64
-"""Documents a sandbox is first given at a time: one pathological document holds up no more
-than its group, and a group costs a little more than a whole batch would (the quality
-stage: about a tenth more CPU per document than in batches of 512, RESULTS.md)."""
+"""Documents a sandbox is first given at a time, of each `group_by` value (language): a
+slow language starts small (Korean's segmenter reads about 12,000 characters a second, so
+64 pages of 4,000 characters take 21 s of the default 30-second budget)."""
+LARGEST_GROUP = 256
+"""The most documents a group grows to. Each call costs the quality stage a few
+milliseconds of its own: in groups of 256 it takes about a tenth less CPU per document than
+in groups of 64, and in groups of 512 more again (benchmarks/RESULTS.md)."""
 
 KEPT = 4
 """Sandboxes (child processes) a process keeps; past it the least recently used is closed."""
@@ -62,6 +66,29 @@ SIZE = struct.Struct("<Q")
 
 _sandboxes: OrderedDict[str, Sandbox] = OrderedDict()
 """By stage and params; a Ray worker runs one task at a time, so no lock."""
+
+
+class GroupSizes:
+    """How many documents of each `group_by` value (a language; None for a stage that has
+    none) go to a timed stage at a time: `TIMED_GROUP` at first, half as many after a group
+    that ran past the budget though none of its documents does alone (slow documents, not a
+    stuck one), and twice as many, up to `LARGEST_GROUP`, after a full group that took under
+    a quarter of it (twice as many then fit in half of it)."""
+
+    def __init__(self, timeout: float) -> None:
+        self.timeout = timeout
+        self._sizes: dict[Hashable, int] = {}
+
+    def of(self, key: Hashable) -> int:
+        return self._sizes.get(key, TIMED_GROUP)
+
+    def slowed(self, key: Hashable, documents: int) -> None:
+        self._sizes[key] = max(1, documents // 2)
+
+    def fitted(self, key: Hashable, documents: int, seconds: float) -> None:
+        """A group of `documents` took `seconds`."""
+        if documents == self.of(key) < LARGEST_GROUP and seconds < self.timeout / 4:
+            self._sizes[key] = min(LARGEST_GROUP, 2 * documents)
 
 
 class StageTimeout(Exception):
@@ -83,21 +110,9 @@ class Sandbox(Stage):
         self.name = stage_type.name
         self.fields = stage_type.fields
         self.child: subprocess.Popen | None = None
-        self.group_size = TIMED_GROUP
-        """Documents the shard runner gives it at a time (`slowed`, `fitted`)."""
+        self.group_sizes = GroupSizes(params.timeout)
+        """Documents the shard runner gives it at a time."""
         self._loading_s = 0.0
-
-    def slowed(self, documents: int) -> None:
-        """A group of `documents` ran past the budget though none of them does alone: the
-        documents are slow, not stuck, and later groups get half as many."""
-        self.group_size = max(1, documents // 2)
-
-    def fitted(self, documents: int, seconds: float) -> None:
-        """A group of `documents` took `seconds`. Under a quarter of the budget, a full group
-        of a size `slowed` cut doubles (up to `TIMED_GROUP`): twice as many fit in half of it,
-        and a worker past a patch of slow documents does not keep small groups for good."""
-        if documents == self.group_size < TIMED_GROUP and seconds < self.params.timeout / 4:
-            self.group_size = min(TIMED_GROUP, 2 * documents)
 
     def took_loading(self) -> float:
         """Seconds the child spent loading what batches needed since the last call."""

@@ -13,9 +13,10 @@ sandbox, a child process that is killed when a group of documents runs past the 
 (pipeline/sandbox.py); that group too is retried document by document, each with the same
 budget, and a document that alone runs past it is errored `<stage>_timeout`. When none
 does, the group was slow rather than one of its documents (a slow language's segmenter,
-long pages), and the sandbox's later groups are half the size, until one fits in a quarter
-of the budget. A stage that judges each language apart (`group_by`) gets each language's
-documents of a batch together, and its verdict back in the batch's order.
+long pages), and the sandbox's later groups are half the size; groups that take under a
+quarter of the budget double, up to 256 documents (`GroupSizes`). A stage that judges each
+language apart (`group_by`) gets each language's documents of a batch together, in groups
+of that language alone sized for it, and its verdict back in the batch's order.
 The shard's Parquet files are renamed into place only when complete, and what an earlier
 segment wrote is checked against its sha256 before it is read; the shard's counts, samples,
 the profile of what it kept and what it wrote come back as a `ShardResult`.
@@ -25,7 +26,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Hashable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import Any
@@ -46,7 +47,7 @@ from pipeline.pandas_probe import skip_pandas_probe
 from pipeline.profile import BASE_NAMES, Profile
 from pipeline.readers import read_documents
 from pipeline.sample import lowest, shard_rng
-from pipeline.sandbox import Sandbox, StageTimeout, sandboxed
+from pipeline.sandbox import GroupSizes, Sandbox, StageTimeout, sandboxed
 from pipeline.stage import Stage, TimeBudget, Verdict
 from pipeline.stage_registry import STAGE_TYPES
 from pipeline.stats import SAMPLES_PER_REASON, Funnel
@@ -299,22 +300,19 @@ def _count(reasons: pa.Array, counter: Counter[str]) -> None:
 def _decide(stage: Stage, batch: pa.Table) -> tuple[Verdict, float]:
     """The stage's verdict on `batch`, and the seconds its sandbox spent meanwhile loading
     what the batch needed (start-up, not work). A stage with a time budget gets it in groups
-    of its sandbox's `group_size` documents, each group with the whole budget, the
-    documents sharing its `group_by` value next to each other."""
+    (`timed_groups`), each with the whole budget."""
     if not isinstance(stage, Sandbox):
         return _decide_group(stage, batch), 0.0
     order = grouped_order(batch, stage.stage_type.group_by)
     if order is not None:
         batch = batch.take(order)
-    verdicts, start, loading = [], 0, 0.0
-    while start < batch.num_rows:
-        group = batch.slice(start, stage.group_size)
+    verdicts, loading = [], 0.0
+    for key, group in timed_groups(batch, stage.stage_type.group_by, stage.group_sizes):
         started = time.perf_counter()
-        verdicts.append(_decide_group(stage, group))
+        verdicts.append(_decide_group(stage, group, key))
         loaded = stage.took_loading()
-        stage.fitted(group.num_rows, time.perf_counter() - started - loaded)
+        stage.group_sizes.fitted(key, group.num_rows, time.perf_counter() - started - loaded)
         loading += loaded
-        start += group.num_rows
     verdict = _joined(verdicts)
     return (verdict if order is None else verdict.take(np.argsort(order))), loading
 
@@ -323,11 +321,9 @@ def grouped_order(batch: pa.Table, column: str | None) -> np.ndarray | None:
     """The rows of `batch` with equal values of `column` together, each value's in their
     order (a stable sort, nulls last); None where there is no such column, Arrow cannot sort
     it, or the rows are so already."""
-    if column is None or column not in batch.column_names:
+    values = _sortable(batch, column)
+    if values is None:
         return None
-    values = batch.column(column)
-    if pa.types.is_dictionary(values.type):  # Arrow sorts no dictionary column
-        values = values.cast(values.type.value_type)
     try:
         order = pc.sort_indices(values).to_numpy()
     except (pa.ArrowNotImplementedError, pa.ArrowInvalid):  # a type Arrow cannot sort
@@ -335,13 +331,42 @@ def grouped_order(batch: pa.Table, column: str | None) -> np.ndarray | None:
     return None if np.array_equal(order, np.arange(len(order))) else order
 
 
-def _decide_group(stage: Stage, batch: pa.Table) -> Verdict:
+def timed_groups(
+    batch: pa.Table, column: str | None, sizes: GroupSizes
+) -> Iterator[tuple[Hashable, pa.Table]]:
+    """`batch` (ordered by `grouped_order`) in consecutive groups, each of one value of
+    `column` (None for all where there is no such column, or its values have no order) and
+    of `sizes.of(value)` documents at most, asked as each group is taken: a caller that
+    tells `sizes` how the last group went sizes the next."""
+    values = _sortable(batch, column)
+    keys = [None] * batch.num_rows if values is None else values.to_pylist()
+    start = 0
+    while start < batch.num_rows:
+        key = keys[start]
+        stop = min(start + sizes.of(key), batch.num_rows)
+        same = next((at for at in range(start, stop) if keys[at] != key), stop)
+        yield key, batch.slice(start, same - start)
+        start = same
+
+
+def _sortable(batch: pa.Table, column: str | None) -> pa.ChunkedArray | None:
+    """`column` of `batch`, dictionaries decoded (Arrow sorts none), if it has one of a type
+    whose values can be ordered."""
+    if column is None or column not in batch.column_names:
+        return None
+    values = batch.column(column)
+    if pa.types.is_dictionary(values.type):
+        values = values.cast(values.type.value_type)
+    return None if pa.types.is_nested(values.type) else values
+
+
+def _decide_group(stage: Stage, batch: pa.Table, key: Hashable = None) -> Verdict:
     try:
         return stage.process(batch)
     except StageTimeout:
         verdict = _decide_one_by_one(stage, batch)
         if f"{stage.name}_timeout" not in _reasons(verdict.errored, batch.num_rows).to_pylist():
-            stage.slowed(batch.num_rows)
+            stage.group_sizes.slowed(key, batch.num_rows)
         return verdict
     except Exception:
         return _decide_one_by_one(stage, batch)

@@ -77,14 +77,15 @@ class TimeBudget(StrictModel):
     """Params of a stage that may take too long on a document: the runner enforces `timeout`."""
 
     timeout: float = Field(default=30, gt=0)
-    """Seconds the stage may spend on a group of up to 64 documents (TIMED_GROUP; a normal
-    group of English pages takes well under a second): past it the group is abandoned and
-    its documents retried one at a time, each with the same limit, and a document that alone
-    runs past it is errored `<stage>_timeout`. When none does, the documents were slow, not
-    stuck (Korean's segmenter reads about 12,000 characters a second), and later groups get
-    half as many, up to 64 again once a group takes under a quarter of the budget. What a
-    stage loads, at start-up or for a group's documents (a language's word rules), is not
-    timed."""
+    """Seconds the stage may spend on a group of documents (of one language where the stage
+    judges each apart): 64 at first (a normal group of English pages takes well under a
+    second), twice as many after a full group that took under a quarter of the budget, up
+    to 256. Past it the group is abandoned and its documents retried one at a time, each
+    with the same limit, and a document that alone runs past it is errored
+    `<stage>_timeout`. When none does, the documents were slow, not stuck (Korean's
+    segmenter reads about 12,000 characters a second), and later groups get half as many.
+    What a stage loads, at start-up or for a group's documents (a language's word rules), is
+    not timed."""
 
 
 class StageBase(ABC):

@@ -107,18 +107,41 @@ def test_a_group_slow_as_a_whole_is_retried_and_later_groups_are_smaller():
     """64 documents of 20 ms each run past a 0.5 s budget together, not alone (a slow
     language's segmenter): none is errored, and the sandbox's later groups are halved until
     they fit. A group that holds a stuck document does not shrink them; fast documents grow
-    them back."""
+    them back, and past the first size, up to 256."""
     sandbox = sandboxed(Faulty, Faulty.Params(timeout=0.5))
-    assert sandbox.group_size == 64
+    sizes = sandbox.group_sizes
+    assert sizes.of(None) == 64
     kept, stats = run_stage(sandbox, documents(["slow"] * 128))
     assert kept.num_rows == 128 and stats.errored == {} and stats.conserved()
-    shrunk = sandbox.group_size
+    shrunk = sizes.of(None)
     assert shrunk <= 16  # 64 and then 32 take 1.28 s and 0.64 s (16 fits, or 8 on a slow day)
     kept, stats = run_stage(sandbox, documents(["slow"] * 15 + ["hang"]))
     assert kept.num_rows == 15 and stats.errored == {"faulty_timeout": 1}
-    assert sandbox.group_size == shrunk
-    kept, stats = run_stage(sandbox, documents(["fast"] * 128))
-    assert kept.num_rows == 128 and sandbox.group_size == 64
+    assert sizes.of(None) == shrunk
+    kept, stats = run_stage(sandbox, documents(["fast"] * 512))
+    assert kept.num_rows == 512 and sizes.of(None) == 256
+
+
+def test_each_language_s_groups_are_sized_apart():
+    """400 fast English pages and 96 slow Korean ones (20 ms each, a 0.5 s budget) in one
+    batch: English groups double (64, 128, then 208 of 256 are left), Korean ones start at
+    64 of their own, run past the budget and halve; no group mixes the two."""
+    languages = ["en"] * 400 + ["ko"] * 96
+    texts = ["fast"] * 400 + ["slow"] * 96
+    table = pa.table({"id": [f"doc-{n}" for n in range(496)], "text": texts, "language": languages})
+    sandbox = sandboxed(LanguageProbe, LanguageProbe.Params(timeout=0.5))
+    kept, stats = run_stage(sandbox, table)
+    assert kept["id"].to_pylist() == table["id"].to_pylist() and stats.errored == {}
+    groups = {key: count for key, count in stats.counters.items() if key.startswith("groups")}
+    # Korean's groups of 64 and then 32 ran past the budget and were retried one by one.
+    assert groups == {
+        "groups_of_64_en": 1,
+        "groups_of_128_en": 1,
+        "groups_of_208_en": 1,
+        "groups_of_1_ko": 96,
+    }
+    assert stats.counters["languages"] == 3 + 96
+    assert sandbox.group_sizes.of("en") == 256 and sandbox.group_sizes.of("ko") == 16
 
 
 def test_what_a_group_needs_loaded_is_loaded_before_its_budget_starts():
@@ -127,14 +150,14 @@ def test_what_a_group_needs_loaded_is_loaded_before_its_budget_starts():
     counted as the stage's start-up, not its work."""
     sandbox = sandboxed(Faulty, Faulty.Params(timeout=0.6))  # its own: a fresh child
     kept, stats = run_stage(sandbox, documents(["a", "heavy", "b"]))
-    assert kept.num_rows == 3 and stats.errored == {} and sandbox.group_size == 64
+    assert kept.num_rows == 3 and stats.errored == {} and sandbox.group_sizes.of(None) == 64
     assert stats.startup_s >= 1.0 and stats.elapsed_s < 0.5, stats
 
 
 def test_a_timed_stage_gets_each_language_together_and_its_verdict_back_in_order():
     """128 documents in four languages, interleaved, go to a stage that judges each language
-    apart in groups of 64: sorted by language, the two groups hold two languages each (four
-    passes, not eight), and the documents come back in their order."""
+    apart: sorted by language, each language's 32 go in one group of their own (four passes,
+    not one per language of each group of 64), and the documents come back in their order."""
     table = pa.table(
         {
             "id": [f"doc-{n}" for n in range(128)],
@@ -182,7 +205,7 @@ def test_a_new_language_s_word_rules_load_outside_the_budget():
     table = pa.table({"id": list(texts), "text": list(texts.values()), "language": list(texts)})
     sandbox = sandboxed(Quality, Quality.Params(timeout=1))
     kept, stats = run_stage(sandbox, table)
-    assert stats.errored == {} and stats.conserved() and sandbox.group_size == 64
+    assert stats.errored == {} and stats.conserved() and sandbox.group_sizes.of("ko") == 64
     expected, expected_stats = run_stage(Quality(Quality.Params()), table)
     assert kept.equals(expected) and stats.removed == expected_stats.removed
 
