@@ -9,13 +9,13 @@ datatrove's filters judge by default. With `--per-language`, the pages first get
 language stage's labels (not timed); each page then goes through datatrove's filters as
 FineWeb-2 runs them for its language (English pages as above) and through our stage's
 per-language rules, each batch of `execution.batch_size` pages ordered as the shard runner
-orders it for the stage (each language's pages together). The two alternate batch by batch
+orders it for the stage (each language's pages together). The two alternate group by group
 in one process, so machine load hits both alike. Our stage gets documents as a pipeline
 run gives it them: the shard runner cuts batches of `execution.batch_size` into groups for
 a stage with a time budget, as `quality` always is: 64 documents at first, doubling up to
 256 while groups take under a quarter of the budget (`timed_groups`, `GroupSizes`; `--batch
-N` for groups of N; the sandbox's own cost is left out). Prints docs/s (wall), MB/s per core
-(CPU time), the ratio, and how many documents the two decide differently.
+N` for groups of N throughout; the sandbox's own cost is left out). Prints docs/s (wall),
+MB/s per core (CPU time), the ratio, and how many documents the two decide differently.
 
     python -m benchmarks.filters [--corpora DIR] [--docs N] [--batch N] [--pages FILE.parquet]
                                  [--per-language]
@@ -29,7 +29,6 @@ import argparse
 import gc
 import sys
 import time
-from collections.abc import Hashable
 from pathlib import Path
 
 # Run as a script, this file's folder leads sys.path and its neighbours (tokenize.py) would
@@ -94,19 +93,6 @@ def runner_batches(table: pa.Table) -> list[pa.Table]:
     ]
 
 
-class FixedGroups:
-    """`GroupSizes` that never change: groups of `size` documents."""
-
-    def __init__(self, size: int) -> None:
-        self.size = size
-
-    def of(self, _key: Hashable) -> int:
-        return self.size
-
-    def fitted(self, _key: Hashable, _documents: int, _seconds: float) -> None:
-        pass
-
-
 def run_datatrove(filters: dict[str, list], languages: list[str], texts: list[str]) -> list[bool]:
     return [
         kept(filters[language], text, str(index))
@@ -155,7 +141,12 @@ def main() -> None:
     wall = {"datatrove": 0.0, "tokenmill": 0.0}
     cpu = dict(wall)
     disagree, start = 0, 0
-    sizes = GroupSizes(ours.params.timeout) if args.batch is None else FixedGroups(args.batch)
+    timeout = ours.params.timeout
+    sizes = (
+        GroupSizes(timeout)
+        if args.batch is None
+        else GroupSizes(timeout, first=args.batch, largest=args.batch)
+    )
     with Progress(transient=True) as progress:
         filtering = progress.add_task("filtering", total=table.num_rows)
         for batch in batches:

@@ -70,25 +70,28 @@ _sandboxes: OrderedDict[str, Sandbox] = OrderedDict()
 
 class GroupSizes:
     """How many documents of each `group_by` value (a language; None for a stage that has
-    none) go to a timed stage at a time: `TIMED_GROUP` at first, half as many after a group
-    that ran past the budget though none of its documents does alone (slow documents, not a
-    stuck one), and twice as many, up to `LARGEST_GROUP`, after a full group that took under
-    a quarter of it (twice as many then fit in half of it)."""
+    none) go to a timed stage at a time: `first` at first, half as many after a group that
+    ran past the budget though none of its documents does alone (slow documents, not a stuck
+    one), and twice as many, up to `largest`, after a full group that took under a quarter
+    of it (twice as many then fit in half of it)."""
 
-    def __init__(self, timeout: float) -> None:
+    def __init__(
+        self, timeout: float, first: int = TIMED_GROUP, largest: int = LARGEST_GROUP
+    ) -> None:
         self.timeout = timeout
+        self.first, self.largest = first, largest
         self._sizes: dict[Hashable, int] = {}
 
     def of(self, key: Hashable) -> int:
-        return self._sizes.get(key, TIMED_GROUP)
+        return self._sizes.get(key, self.first)
 
     def slowed(self, key: Hashable, documents: int) -> None:
         self._sizes[key] = max(1, documents // 2)
 
     def fitted(self, key: Hashable, documents: int, seconds: float) -> None:
         """A group of `documents` took `seconds`."""
-        if documents == self.of(key) < LARGEST_GROUP and seconds < self.timeout / 4:
-            self._sizes[key] = min(LARGEST_GROUP, 2 * documents)
+        if documents == self.of(key) < self.largest and seconds < self.timeout / 4:
+            self._sizes[key] = min(self.largest, 2 * documents)
 
 
 class StageTimeout(Exception):

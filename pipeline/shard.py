@@ -338,15 +338,22 @@ def timed_groups(
     `column` (None for all where there is no such column, or its values have no order) and
     of `sizes.of(value)` documents at most, asked as each group is taken: a caller that
     tells `sizes` how the last group went sizes the next."""
-    values = _sortable(batch, column)
-    keys = [None] * batch.num_rows if values is None else values.to_pylist()
     start = 0
-    while start < batch.num_rows:
-        key = keys[start]
-        stop = min(start + sizes.of(key), batch.num_rows)
-        same = next((at for at in range(start, stop) if keys[at] != key), stop)
-        yield key, batch.slice(start, same - start)
-        start = same
+    for end, key in _runs(batch, column):
+        while start < end:
+            group = batch.slice(start, min(sizes.of(key), end - start))
+            yield key, group
+            start += group.num_rows
+
+
+def _runs(batch: pa.Table, column: str | None) -> list[tuple[int, Hashable]]:
+    """Where each run of equal `column` values ends, and its value; one run of None where
+    there is no such column or its values have no order."""
+    values = _sortable(batch, column)
+    if values is None or batch.num_rows == 0:
+        return [(batch.num_rows, None)]
+    runs = pc.run_end_encode(values.combine_chunks())
+    return list(zip(runs.run_ends.to_pylist(), runs.values.to_pylist(), strict=True))
 
 
 def _sortable(batch: pa.Table, column: str | None) -> pa.ChunkedArray | None:

@@ -14,6 +14,7 @@ import pytest
 from pipeline.config import JobConfig, validate_config
 from pipeline.plan import RunSummary, run_job
 from support.corpora import CORPORA
+from support.warcs import html_page, page_record, write_warc
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "data" / "sample"
@@ -64,6 +65,15 @@ def run(config: JobConfig, **kwargs) -> RunSummary:
     summary = run_job(config, **kwargs)
     assert summary.report["conservation_problems"] == []
     return summary
+
+
+def write_crawl(folder: Path, shards: int = 6, pages: int = 40) -> None:
+    """`shards` WARCs of `pages` distinct article pages each, `crawl-N.warc.gz` in `folder`:
+    a run of several shards, each taking a moment to extract."""
+    bodies = [html_page(f"Report {n}", paragraphs=12).encode() for n in range(pages)]
+    for shard in range(shards):
+        records = [page_record(shard * 100 + n, body=body) for n, body in enumerate(bodies)]
+        write_warc(folder / f"crawl-{shard}.warc.gz", records)
 
 
 def finished_shards(state: Path) -> list[Path]:

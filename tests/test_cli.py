@@ -19,8 +19,7 @@ from pipeline.cli import main, parser
 from pipeline.json_log import JsonLog
 from pipeline.tasks import ProgressLines
 from support.token_runs import write_token_run
-from support.warcs import html_page, page_record, write_warc
-from tests.conftest import SAMPLE, finished_shards
+from tests.conftest import SAMPLE, finished_shards, write_crawl
 
 TOKENMILL = [sys.executable, "-m", "pipeline.cli"]
 
@@ -86,10 +85,7 @@ def test_ctrl_c_ends_with_one_line_and_a_rerun_resumes(tmp_path):
     """The Ctrl-C comes once the first of 6 shards is done, so the run is mid-way (the
     sample's 3 shards could all be done a second after the run started)."""
     config = tmp_path / "job.yaml"
-    pages = [html_page(f"Report {n}", paragraphs=12).encode() for n in range(40)]
-    for shard in range(6):
-        records = [page_record(shard * 100 + n, body=page) for n, page in enumerate(pages)]
-        write_warc(tmp_path / f"crawl-{shard}.warc.gz", records)
+    write_crawl(tmp_path)
     config.write_text(
         f"name: interrupted\noutput: {tmp_path / 'out'}\n"
         f"inputs: [{{source: web, format: warc, paths: ['{tmp_path}/*.warc.gz']}}]\n"

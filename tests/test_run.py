@@ -19,8 +19,17 @@ from pipeline.plan import refuse_unseen_input, run_job
 from pipeline.schema import ConfigError
 from pipeline.shard import ShardResult
 from pipeline.stats import Funnel
-from support.warcs import html_page, page_record, write_warc
-from tests.conftest import ROOT, SAMPLE, finished_shards, funnel, job, read_documents, run
+from support.warcs import page_record, write_warc
+from tests.conftest import (
+    ROOT,
+    SAMPLE,
+    finished_shards,
+    funnel,
+    job,
+    read_documents,
+    run,
+    write_crawl,
+)
 
 
 def sample_inputs() -> list[dict]:
@@ -108,10 +117,7 @@ def test_bad_inputs_are_counted_and_the_job_finishes(local_ray, tmp_path):
 
 @pytest.mark.ray
 def test_a_killed_run_resumes_to_the_same_documents(tmp_path):
-    pages = [html_page(f"Report {n}", paragraphs=12).encode() for n in range(40)]
-    for shard in range(6):
-        records = [page_record(shard * 100 + n, body=page) for n, page in enumerate(pages)]
-        write_warc(tmp_path / f"crawl-{shard}.warc.gz", records)
+    write_crawl(tmp_path)
     config = tmp_path / "job.yaml"
     config.write_text(
         json.dumps(
