@@ -167,15 +167,20 @@ def test_a_killed_run_resumes_to_the_same_documents(tmp_path):
 
 
 @pytest.mark.ray
-def test_an_embedded_ray_stops_without_waiting_on_its_autoscaler_monitor():
-    """`ray.shutdown()` alone gives the monitor a second to answer its SIGTERM, and it
-    never does (it reports to the GCS shutdown has already stopped): a run's embedded Ray
-    stops in well under that. In a fresh process, as `tokenmill run` starts one."""
+def test_an_embedded_ray_starts_without_the_api_server_and_stops_without_its_monitor():
+    """The embedded Ray runs tasks without the dashboard's head process, which
+    `ray.init` would wait about a second for. `ray.shutdown()` alone gives the monitor a
+    second to answer its SIGTERM, and it never does (it reports to the GCS shutdown has
+    already stopped): a run's embedded Ray stops in well under that. In a fresh process,
+    as `tokenmill run` starts one."""
     code = (
         "import time\n"
+        "import ray\n"
         "from pipeline.cluster import ray_session\n"
         "from pipeline.config import ExecutionConfig\n"
         "with ray_session(ExecutionConfig(workers=1)):\n"
+        "    print(ray.get(ray.remote(lambda: 'task ran').remote()))\n"
+        "    print(sorted(ray._private.worker._global_node.all_processes))\n"
         "    stopping = time.perf_counter()\n"
         "print(time.perf_counter() - stopping)\n"
     )
@@ -183,7 +188,10 @@ def test_an_embedded_ray_stops_without_waiting_on_its_autoscaler_monitor():
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120
     )
     assert done.returncode == 0, done.stderr
-    assert float(done.stdout.split()[-1]) < 1.0
+    ran, processes, stop_seconds = done.stdout.strip().splitlines()[-3:]
+    assert ran == "task ran"
+    assert "'gcs_server'" in processes and "'dashboard'" not in processes
+    assert float(stop_seconds) < 1.0
 
 
 WIKI = [{"source": "wiki", "format": "jsonl", "paths": [str(SAMPLE / "wiki.jsonl")]}]
