@@ -36,6 +36,8 @@ from rich.table import Table
 
 from dedup.hashing import normalise
 from dedup.minhash import MinHasher, shingle_batch, shingles
+from pipeline.cluster import ray_session
+from pipeline.config import ExecutionConfig
 from support.corpora import CORPORA
 from support.datatrove_minhash import minhash_steps, run_steps
 
@@ -155,10 +157,7 @@ def main() -> None:
         )
     console.print(table)
 
-    import ray
-
-    ray.init(num_cpus=args.workers, include_dashboard=False, logging_level="WARNING")
-    with tempfile.TemporaryDirectory() as tmp:
+    with ray_session(ExecutionConfig(workers=args.workers)), tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         (folder / "in").mkdir()
         for shard in range(args.shards):
@@ -169,7 +168,6 @@ def main() -> None:
             console.print(f"end to end, repeat {repeat + 1}/{args.e2e_repeats} ...")
             results["tokenmill (Ray)"].append(ours_end_to_end(folder, args.workers))
             results["datatrove"].append(datatrove_end_to_end(folder, args.workers, args.shards))
-    ray.shutdown()
     table = Table(
         title=f"End-to-end MinHash dedup, {args.workers} workers, {args.shards} input files"
     )

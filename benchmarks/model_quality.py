@@ -33,7 +33,8 @@ from rich.table import Table
 from filters.classifier import Classifier
 from filters.lm_text import UNICODE_PUNCT
 from filters.perplexity import Perplexity
-from pipeline.config import validate_config
+from pipeline.cluster import ray_session
+from pipeline.config import ExecutionConfig, validate_config
 from pipeline.plan import run_job
 from support.corpora import EVAL_WARC
 from support.extracted_pages import extracted_pages
@@ -108,8 +109,6 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     console = Console()
-    import ray
-
     with console.status("extracting the WARC"):
         table = extracted_pages(args.warc, "resiliparse").select(["id", "text"])
     texts = table["text"].to_pylist()
@@ -123,7 +122,6 @@ def main() -> None:
         quarter = -(-table.num_rows // 4)
         for n, shard in enumerate(shards):
             pq.write_table(table.slice(n * quarter, quarter), shard)
-        ray.init(num_cpus=2, object_store_memory=256 << 20, include_dashboard=False)
         contenders = {
             ("perplexity", "CCNet loop (kenlm)"): lambda: ccnet_loop(lm, texts),
             ("perplexity", "ours, 1 worker"): lambda: one_worker(
@@ -141,11 +139,11 @@ def main() -> None:
             ),
         }
         best: dict[tuple[str, str], float] = {}
-        for round_ in range(args.rounds):
-            for key, run in contenders.items():
-                console.print(f"round {round_ + 1}: {key[0]}, {key[1]}")
-                best[key] = min(best.get(key, float("inf")), timed(run))
-        ray.shutdown()
+        with ray_session(ExecutionConfig(workers=2, object_store_mb=256)):
+            for round_ in range(args.rounds):
+                for key, run in contenders.items():
+                    console.print(f"round {round_ + 1}: {key[0]}, {key[1]}")
+                    best[key] = min(best.get(key, float("inf")), timed(run))
     report = Table(title=f"scoring {len(texts)} extracted pages of {args.warc.name}")
     for column in ("scores", "contender", "best s", "docs/s", "× reference"):
         report.add_column(column, justify="left" if column in ("scores", "contender") else "right")

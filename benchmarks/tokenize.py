@@ -35,12 +35,12 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-import ray
 from rich.console import Console
 from rich.table import Table
 
 from pipeline.checksums import describe_file
-from pipeline.config import validate_config
+from pipeline.cluster import ray_session
+from pipeline.config import ExecutionConfig, validate_config
 from pipeline.documents import conform, document_schema
 from pipeline.output import RunOutput
 from pipeline.phases.encode import EncodeJob, encode_shard
@@ -219,13 +219,12 @@ def main() -> None:
             encode_in_process(work / "base", work / "one", tokenizer.to_str(), args.batch_size),
         )
         for workers in (1, 2):
-            ray.init(num_cpus=workers, include_dashboard=False, logging_level="ERROR")
-            phases_on_ray(work / "base", work / "ray", config, workers)  # warm the workers
-            record(
-                f"ours: all phases, Ray {workers} worker{'s' * (workers > 1)}",
-                phases_on_ray(work / "base", work / "ray", config, workers),
-            )
-            ray.shutdown()
+            with ray_session(ExecutionConfig(workers=workers)):
+                phases_on_ray(work / "base", work / "ray", config, workers)  # warm the workers
+                record(
+                    f"ours: all phases, Ray {workers} worker{'s' * (workers > 1)}",
+                    phases_on_ray(work / "base", work / "ray", config, workers),
+                )
         console.print(f"round {round_ + 1} of {args.rounds} done")
 
     top = best["ceiling: encode_batch"]
