@@ -3,8 +3,8 @@
 Without an address a run starts its own local Ray (`address="local"`), with as many worker
 CPUs as configured (default: all) and a bounded object store, no dashboard, and never joins
 another Ray on the machine. With `--address`, or `RAY_ADDRESS` (which a Ray Job's entrypoint
-has), it joins a cluster: `ray://HOST:10001` (Ray Client), `HOST:6379` (a driver on a node of the
-cluster) or `auto` (the cluster of this node). Joining ships this checkout's packages as
+has), it joins a cluster: `ray://HOST:10001` (Ray Client), `HOST:6379` (a driver on a node of
+the cluster) or `auto` (the cluster of this node). Joining ships this checkout's packages as
 folders Ray packages and uploads (`py_modules`), so workers run the driver's code, unless
 the driver already runs inside a Ray Job, whose runtime environment brought them.
 
@@ -84,11 +84,11 @@ def ray_session(execution: ExecutionConfig, address: str | None = None) -> Itera
 def _without_api_server() -> Iterator[None]:
     """Start the embedded Ray without its API server (the dashboard's head process). With
     `include_dashboard=False` that process serves only Ray's usage statistics, yet
-    `ray.init` waits for it to come up: on two cores `ray.init` took 2.4 s with it and
-    1.9 s without (medians of 4), and the process is held for the run. The
-    dashboard agent then notes once a second, in Ray's session log, that it finds no
-    dashboard to report events to. This replaces Ray's private function that starts the
-    process: should a later Ray start it elsewhere, it starts as before."""
+    `ray.init` waits for it to come up: on two cores `ray.init` took 2.4 s with it and 1.9 s
+    without (medians of 4), and the process is held for the run. The dashboard agent then
+    notes once a second, in Ray's session log, that it finds no dashboard to report events
+    to. This replaces Ray's private function that starts the process: should a later Ray
+    start it elsewhere, it starts as before."""
     from ray._private import services
 
     start = getattr(services, "start_api_server", None)

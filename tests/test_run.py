@@ -168,11 +168,10 @@ def test_a_killed_run_resumes_to_the_same_documents(tmp_path):
 
 @pytest.mark.ray
 def test_an_embedded_ray_starts_without_the_api_server_and_stops_without_its_monitor():
-    """The embedded Ray runs tasks without the dashboard's head process, which
-    `ray.init` would wait about a second for. `ray.shutdown()` alone gives the monitor a
-    second to answer its SIGTERM, and it never does (it reports to the GCS shutdown has
-    already stopped): a run's embedded Ray stops in well under that. In a fresh process,
-    as `tokenmill run` starts one."""
+    """The embedded Ray runs tasks without the dashboard's head process, which `ray.init`
+    would wait for. `ray.shutdown()` alone gives the monitor a second to answer its SIGTERM,
+    and it never does (it reports to the GCS shutdown has already stopped): a run's embedded
+    Ray stops in well under that. In a fresh process, as `tokenmill run` starts one."""
     code = (
         "import time\n"
         "import ray\n"
