@@ -11,7 +11,8 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from pipeline.config import JobConfig, validate_config
+from pipeline.cluster import ray_session
+from pipeline.config import ExecutionConfig, JobConfig, validate_config
 from pipeline.plan import RunSummary, run_job
 from support.corpora import CORPORA
 from support.warcs import html_page, page_record, write_warc
@@ -48,12 +49,12 @@ def corpora() -> Path:
 
 @pytest.fixture(scope="session")
 def local_ray():
-    """One real local Ray with 2 worker CPUs for the whole session."""
+    """One real local Ray with 2 worker CPUs for the whole session, started as a run starts
+    its embedded Ray."""
     import ray
 
-    ray.init(address="local", num_cpus=2, object_store_memory=256 << 20, include_dashboard=False)
-    yield ray
-    ray.shutdown()
+    with ray_session(ExecutionConfig(workers=2, object_store_mb=256)):
+        yield ray
 
 
 def job(output: Path, inputs: list[dict], stages: list | None = None, **extra) -> JobConfig:
