@@ -222,7 +222,7 @@ class Signals:
 
     @cached_property
     def _ngrams(self) -> _NGramTable:
-        return _NGramTable(self)
+        return _NGramTable(self.words, self.word_owner, self._word_length_sums)
 
 
 class _NGramTable:
@@ -230,13 +230,17 @@ class _NGramTable:
     where the two (n-1)-grams inside it both do, so past the bigrams only those candidates
     are hashed (each hash rolled on from its (n-1)-gram's) and grouped, a small share of
     the text. Bigrams are all grouped: most words repeat in their text, so pruning them by
-    the repeated unigrams would cost a grouping of every word and save little."""
+    the repeated unigrams would cost a grouping of every word and save little.
 
-    def __init__(self, signals: Signals) -> None:
-        self.signals = signals
-        ids = signals.words.ids.astype(np.uint64)
-        self.unigram = (ids + np.uint64(1)) * HASH_MULTIPLIER
-        owner = signals.word_owner
+    It holds the words, not their `Signals`: a reference back would make a cycle, which
+    keeps a batch's arrays alive until Python's cycle collector runs, while the next batch
+    takes fresh memory."""
+
+    def __init__(self, words: Words, owner: np.ndarray, length_sums: np.ndarray) -> None:
+        self.words = words
+        self.owner = owner
+        self.length_sums = length_sums  # characters of words 0..i-1, for each i
+        self.unigram = (words.ids.astype(np.uint64) + np.uint64(1)) * HASH_MULTIPLIER
         self.next_in_text = np.append(owner[1:] == owner[:-1], False)  # per word
         self._repeated: dict[int, NGrams] = {}
 
@@ -255,7 +259,7 @@ class _NGramTable:
         return self._joined(self.repeated(n - 1))
 
     def first(self, n: int) -> NGrams:
-        words = self.signals.words
+        words = self.words
         return self._starting_at(n, words.offsets[:-1][words.counts >= n])
 
     def _starting_at(self, n: int, starts: np.ndarray) -> NGrams:
@@ -275,10 +279,10 @@ class _NGramTable:
 
     def _at(self, n: int, starts: np.ndarray, hashes: np.ndarray) -> NGrams:
         """The n-grams starting at these word positions (each inside its text)."""
-        sums = self.signals._word_length_sums
+        sums = self.length_sums
         return NGrams(
             n=n,
-            owner=self.signals.word_owner[starts],
+            owner=self.owner[starts],
             start=starts,
             hashes=hashes,
             chars=sums[starts + n] - sums[starts],
