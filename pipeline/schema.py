@@ -163,6 +163,28 @@ def _model_in(annotation: Any) -> type[BaseModel] | None:
     return None
 
 
+def parse_yaml(text: str | bytes, origin: str) -> Any:
+    """`text` parsed as YAML (safely; bytes in UTF-8, or UTF-16 with its mark); where it is
+    not YAML, a one-line ConfigError naming `origin` and where the text goes wrong."""
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{origin}: not valid YAML: {_yaml_problem(err)}") from None
+
+
+def _yaml_problem(err: yaml.YAMLError) -> str:
+    """PyYAML's error on one line (its own message quotes the text under a caret)."""
+    if isinstance(err, yaml.MarkedYAMLError) and err.problem_mark is not None:
+        mark = err.problem_mark
+        context = f" ({err.context})" if err.context else ""
+        return f"line {mark.line + 1}, column {mark.column + 1}: {err.problem}{context}"
+    if isinstance(err, yaml.reader.ReaderError):
+        if err.encoding != "unicode":  # bytes it could not decode
+            return f"byte {err.position} is not {err.encoding} text ({err.reason})"
+        return f"character U+{err.character:04X} at {err.position}: {err.reason}"
+    return " ".join(str(err).split())
+
+
 def apply_override(data: dict[str, Any], assignment: str) -> None:
     """Apply one `dotted.key=value` to raw config data; stages are addressed by name.
 
@@ -171,7 +193,7 @@ def apply_override(data: dict[str, Any], assignment: str) -> None:
     key, sep, raw_value = assignment.partition("=")
     if not sep or not key:
         raise ConfigError(f"--set {assignment!r}: expected key=value")
-    value = yaml.safe_load(raw_value) if raw_value else ""
+    value = parse_yaml(raw_value, f"--set {key}") if raw_value else ""
     *path, last = key.split(".")
     node: Any = data
     for depth, part in enumerate(path):
@@ -222,11 +244,13 @@ def read_config(
     """A YAML config file as a mapping, with `--set` overrides and `--output` applied."""
     path = Path(path)
     if not path.is_file():
-        raise ConfigError(f"{path}: config file not found")
+        found = "a folder, not a config file" if path.is_dir() else "config file not found"
+        raise ConfigError(f"{path}: {found}")
     try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as err:
-        raise ConfigError(f"{path}: not valid YAML: {err}") from None
+        text = path.read_bytes()
+    except OSError as err:
+        raise ConfigError(f"{path}: cannot read it: {err.strerror}") from None
+    data = parse_yaml(text, str(path)) or {}
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping at the top level")
     for assignment in overrides:

@@ -69,6 +69,20 @@ def test_a_missing_section_is_named():
         validate_train_config(data, origin="t.yaml")
 
 
+def test_a_rank_given_a_config_it_cannot_read_says_so_in_one_line(tmp_path, capsys):
+    from trainer.train import main
+
+    broken = tmp_path / "config.yaml"
+    broken.write_text("train: [\n")
+    for path, problem in (
+        (tmp_path / "missing.yaml", "cannot read it as YAML: No such file or directory"),
+        (broken, "cannot read it as YAML: while parsing a flow node"),
+    ):
+        assert main([str(path)]) == 1
+        error = capsys.readouterr().err
+        assert error.startswith(f"error: {path}: {problem}") and error.count("\n") == 1
+
+
 def test_floats_accept_integers_and_yaml_1_1_exponents():
     config = validate_train_config(minimal(train={"lr": 1}))
     assert config.train.lr == 1.0 and isinstance(config.train.lr, float)

@@ -150,3 +150,51 @@ def test_a_training_path_that_is_not_there_is_named_before_any_rank_starts(tmp_p
     assert capsys.readouterr().err.replace("\n", "") == (
         f"config error: {config}: data.train: not found: {missing}"
     )
+
+
+@pytest.mark.parametrize(
+    ("text", "overrides", "error"),
+    [
+        (
+            b"name: x\ninputs: [\n",
+            [],
+            "job.yaml: not valid YAML: line 3, column 1: expected the node content, but found "
+            "'<stream end>' (while parsing a flow node)",
+        ),
+        (
+            b"name: x\n\tkey: 1\n",
+            [],
+            "job.yaml: not valid YAML: line 2, column 1: found character '\\t' that cannot "
+            "start any token (while scanning for the next token)",
+        ),
+        (b"name: x\n\xff\n", [], "job.yaml: not valid YAML: byte 8 is not utf-8 text"),
+        (b"name: \x07\n", [], "job.yaml: not valid YAML: character U+0007 at 6"),
+        (b"name: x\n", ["--set", "name=["], "--set name: not valid YAML: line 1, column 2"),
+    ],
+)
+def test_a_config_that_is_not_yaml_is_one_line_saying_where(
+    tmp_path, capsys, text, overrides, error
+):
+    path = tmp_path / "job.yaml"
+    path.write_bytes(text)
+    assert main(["validate", str(path), *overrides]) == 2
+    printed = " ".join(capsys.readouterr().err.split())
+    assert printed.startswith("config error: ") and error in printed
+    assert "Traceback" not in printed and "^" not in printed
+    assert main(["validate", str(tmp_path)]) == 2
+    printed = " ".join(capsys.readouterr().err.split())
+    assert printed == f"config error: {tmp_path}: a folder, not a config file"
+
+
+def test_a_submitted_body_that_is_not_yaml_is_one_line_saying_where():
+    from pipeline.schema import ConfigError
+    from pipeline.service.app import parse_config
+
+    with pytest.raises(ConfigError) as raised:
+        parse_config(b"name: x\ninputs: [\n", "application/yaml")
+    assert str(raised.value) == (
+        "the body: not valid YAML: line 3, column 1: expected the node content, but found "
+        "'<stream end>' (while parsing a flow node)"
+    )
+    with pytest.raises(ConfigError, match=r"^the body is not a JSON config: "):
+        parse_config(b"\xff{}", "application/json")

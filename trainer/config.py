@@ -389,7 +389,12 @@ def validate_train_config(data: dict[str, Any], origin: str = "<config>") -> Tra
 
 def read_train_config(path: str | Path) -> TrainConfig:
     """A resolved config file (e.g. RUN/config.yaml) without overrides."""
-    return validate_train_config(yaml.safe_load(Path(path).read_text()) or {}, origin=str(path))
+    try:
+        data = yaml.safe_load(Path(path).read_bytes()) or {}
+    except (OSError, yaml.YAMLError) as err:
+        problem = err.strerror if isinstance(err, OSError) else " ".join(str(err).split())
+        raise TrainConfigError(f"{path}: cannot read it as YAML: {problem}") from None
+    return validate_train_config(data, origin=str(path))
 
 
 # Post-training: the same sections, with chat data, a starting model and the objective's knobs.

@@ -24,7 +24,7 @@ from tokenizers import Tokenizer
 from torch import nn
 
 from trainer.checkpoint import Checkpointer, CheckpointError, read_meta
-from trainer.config import RunInput, TrainConfig, read_train_config
+from trainer.config import RunInput, TrainConfig, TrainConfigError, read_train_config
 from trainer.data import Batch, Loader, check_shards, train_shards, validation_windows
 from trainer.errors import TrainingError
 from trainer.loss import linear_cross_entropy
@@ -402,14 +402,14 @@ def run_rank(
     run: Callable[[TrainConfig, str], dict[str, Any]],
 ) -> int:
     """A rank's command line (what torchrun starts): `run` the resolved config; a
-    TrainingError is one line and exit code 1."""
+    TrainingError, or a config it cannot read or use, is one line and exit code 1."""
     parser = argparse.ArgumentParser(prog=prog, description=description)
     parser.add_argument("config", help="resolved config YAML (e.g. RUN/config.yaml)")
     parser.add_argument("--resume", default="auto", help="auto, none, or a checkpoint folder")
     args = parser.parse_args(argv)
     try:
         result = run(read_train_config(args.config), args.resume)
-    except TrainingError as err:
+    except (TrainingError, TrainConfigError) as err:
         print(f"error: {err}", file=sys.stderr, flush=True)
         return 1
     finally:

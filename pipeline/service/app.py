@@ -13,7 +13,6 @@ import json
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-import yaml
 from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, PlainTextResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -22,7 +21,7 @@ from ray.job_submission import JobSubmissionClient
 from starlette.concurrency import run_in_threadpool
 
 import pipeline
-from pipeline.schema import ConfigError
+from pipeline.schema import ConfigError, parse_yaml
 from pipeline.service.auth import caller
 from pipeline.service.body_limit import BodyLimit
 from pipeline.service.jobs import JobService, RayUnavailable, UnknownJob
@@ -159,11 +158,13 @@ def create_app(settings: ServiceSettings, ray_jobs: JobSubmissionClient) -> Fast
 
 def parse_config(body: bytes, content_type: str) -> dict[str, Any]:
     """A request body as a config mapping: JSON by its content type, else YAML (safely)."""
-    try:
-        text = body.decode()
-        data = json.loads(text) if "json" in content_type else yaml.safe_load(text)
-    except (UnicodeDecodeError, ValueError, yaml.YAMLError) as err:
-        raise ConfigError(f"the body is not a YAML or JSON config: {err}") from None
+    if "json" not in content_type:
+        data = parse_yaml(body, "the body")
+    else:
+        try:
+            data = json.loads(body)
+        except ValueError as err:
+            raise ConfigError(f"the body is not a JSON config: {err}") from None
     if not isinstance(data, dict):
         raise ConfigError("the body is not a mapping (a config's top level is one)")
     return data
