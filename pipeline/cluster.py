@@ -32,6 +32,8 @@ SOURCE = Path(__file__).resolve().parent.parent
 """The folder that holds the packages (a checkout, or site-packages)."""
 MONITOR = "monitor"
 """Ray's name for its autoscaler monitor process (`ray_constants.PROCESS_TYPE_MONITOR`)."""
+TOKEN_SETUP_LOGGER = "ray._private.authentication.authentication_token_setup"
+"""The logger of Ray's module that turns token authentication on for a new local cluster."""
 TOKEN_HELP = (
     "a cluster with token authentication needs RAY_AUTH_MODE=token and its token in "
     "RAY_AUTH_TOKEN or in the file RAY_AUTH_TOKEN_PATH names (default ~/.ray/auth_token)"
@@ -63,7 +65,7 @@ def ray_session(execution: ExecutionConfig, address: str | None = None) -> Itera
     if address:
         join(address)
     else:
-        with _without_api_server():
+        with _without_api_server(), _without_token_auth_notice():
             ray.init(
                 address="local",
                 num_cpus=execution.workers or os.cpu_count() or 1,
@@ -100,6 +102,21 @@ def _without_api_server() -> Iterator[None]:
         yield
     finally:
         services.start_api_server = start
+
+
+@contextmanager
+def _without_token_auth_notice() -> Iterator[None]:
+    """Start the embedded Ray without its warning that it turned token authentication on.
+    Ray turns it on for every new local cluster unless `RAY_AUTH_MODE` says otherwise, and
+    says so at the top of every run's output, about a Ray that lives only as long as the
+    run and that nobody else joins. Authentication stays on; only the line goes."""
+    logger = logging.getLogger(TOKEN_SETUP_LOGGER)
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 def _no_api_server(*args, **kwargs) -> tuple[None, None]:
