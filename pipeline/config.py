@@ -176,7 +176,11 @@ def load_config(
     path: str | Path, overrides: list[str] = (), output: str | None = None
 ) -> JobConfig:
     """Read a YAML job config, apply `--set` overrides and `--output`, validate it."""
-    return validate_config(read_config(path, overrides, output), origin=str(path))
+    data = read_config(path, overrides, output)
+    if "inputs" not in data and "data" in data:
+        command = f"tokenmill {data.get('kind', 'train')}"
+        raise ConfigError(f"{path}: a training config (`data:`), which `{command}` runs")
+    return validate_config(data, origin=str(path))
 
 
 def validate_config(

@@ -33,6 +33,8 @@ def load_train_config(
     `kind` (sft, reward, dpo: the command's name) makes it a post-training config; one that
     names another kind is refused."""
     data = read_config(path, overrides, output)
+    if "inputs" in data:
+        raise ConfigError(f"{path}: a pipeline config (`inputs:`), which `tokenmill run` runs")
     if kind and data.setdefault("kind", kind) != kind:
         raise ConfigError(f"{path}: kind: {data['kind']!r}, but this is `tokenmill {kind}`")
     return train_config(data, str(path), nproc)

@@ -198,3 +198,16 @@ def test_a_submitted_body_that_is_not_yaml_is_one_line_saying_where():
     )
     with pytest.raises(ConfigError, match=r"^the body is not a JSON config: "):
         parse_config(b"\xff{}", "application/json")
+
+
+def test_a_config_given_to_the_wrong_command_names_the_right_one(tmp_path, capsys):
+    job = write_job(tmp_path)
+    training = tmp_path / "sft.yaml"
+    training.write_text(yaml.safe_dump({"kind": "sft", "output": "sft", "data": {}, "train": {}}))
+    for command, path, error in (
+        ("run", str(training), f"{training}: a training config (`data:`), which `tokenmill sft`"),
+        ("train", job, f"{job}: a pipeline config (`inputs:`), which `tokenmill run` runs"),
+        ("dpo", job, f"{job}: a pipeline config (`inputs:`), which `tokenmill run` runs"),
+    ):
+        assert main([command, path]) == 2
+        assert " ".join(capsys.readouterr().err.split()).startswith(f"config error: {error}")
