@@ -42,6 +42,36 @@ def test_every_command_has_help(command, capsys):
     assert capsys.readouterr().out.startswith(f"usage: tokenmill {' '.join(command)}".strip())
 
 
+@pytest.mark.parametrize(
+    ("arguments", "error"),
+    [
+        (["train", "job.yaml", "--nproc", "0"], "argument --nproc: 0 is less than 1"),
+        (
+            ["validate", "job.yaml", "--nproc", "two"],
+            "argument --nproc: 'two' is not a whole number",
+        ),
+        (["submit", "job.yaml", "--nproc", "-2"], "argument --nproc: -2 is less than 1"),
+        (
+            ["lm", "cutoffs", "--model", "m", "--input", "i", "--output", "o", "--sample", "0"],
+            "--sample: 0 is less than 1",
+        ),
+        (
+            ["generate", "ckpt", "--prompt", "p", "--temperature", "-1"],
+            "--temperature: -1.0 is not between 0 and inf",
+        ),
+        (
+            ["generate", "ckpt", "--prompt", "p", "--top-p", "nan"],
+            "--top-p: nan is not between 0 and 1",
+        ),
+    ],
+)
+def test_a_count_or_a_number_out_of_range_is_refused_before_anything_runs(arguments, error, capsys):
+    with pytest.raises(SystemExit) as done:
+        main(arguments)
+    assert done.value.code == 2
+    assert capsys.readouterr().err.strip().endswith(error)
+
+
 def test_the_console_script_starts():
     done = subprocess.run([*TOKENMILL, "train", "--help"], capture_output=True, text=True)
     assert done.returncode == 0 and "usage: tokenmill train" in done.stdout, done.stderr

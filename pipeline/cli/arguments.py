@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 
 from rich.console import Console
 
@@ -42,3 +43,29 @@ def log_console(args: argparse.Namespace) -> Console:
 def add_output(parser: argparse.ArgumentParser, what: str) -> None:
     """`--output`, which overrides the config's `output:`."""
     parser.add_argument("--output", help=f"{what} (overrides `output:`)")
+
+
+def positive_int(text: str) -> int:
+    """An argument type: a whole number, at least 1 (ranks, tokens, documents, bytes)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is less than 1")
+    return value
+
+
+def number_between(low: float, high: float) -> Callable[[str], float]:
+    """An argument type: a number from `low` to `high`, both included."""
+
+    def number(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{value} is not between {low} and {high}")
+        return value
+
+    return number

@@ -8,7 +8,7 @@ import asyncio
 from rich.console import Console
 from rich.table import Table
 
-from pipeline.cli.arguments import add_output, add_overrides
+from pipeline.cli.arguments import add_output, add_overrides, positive_int
 
 ADDRESS_HELP = (
     "the cluster's dashboard, http://HEAD:8265 (default: RAY_API_SERVER_ADDRESS or RAY_ADDRESS)"
@@ -27,7 +27,7 @@ def register(commands) -> None:
     add_overrides(submit, "stages.extract.engine=trafilatura")
     submit.add_argument("--address", help=ADDRESS_HELP)
     submit.add_argument(
-        "--nproc", type=int, default=1, help="training configs: ranks (Ray Train workers)"
+        "--nproc", type=positive_int, default=1, help="training configs: ranks (Ray Train workers)"
     )
     submit.set_defaults(command=submit_command)
 

@@ -10,6 +10,8 @@ from pathlib import Path
 
 from rich.console import Console
 
+from pipeline.cli.arguments import positive_int
+
 
 def register(commands) -> None:
     _register_lm(commands)
@@ -28,13 +30,15 @@ def _register_lm(commands) -> None:
     )
     train.add_argument("--input", nargs="+", required=True, metavar="TEXT", help=INPUT_HELP)
     train.add_argument("--wikitext", action="store_true", help="the .txt inputs are WikiText")
-    train.add_argument("--order", type=int, default=5, help="n-gram order (default 5)")
+    train.add_argument("--order", type=positive_int, default=5, help="n-gram order (default 5)")
     train.add_argument("--output", required=True, help="binary model to write")
     train.add_argument("--memory", default="20%", help="lmplz -S (default 20%%)")
     train.add_argument(
         "--structure", choices=["probing", "trie"], default="probing", help="build_binary layout"
     )
-    train.add_argument("--quantize-bits", type=int, help="trie only: quantise to this many bits")
+    train.add_argument(
+        "--quantize-bits", type=positive_int, help="trie only: quantise to this many bits"
+    )
     train.add_argument(
         "--prune", type=int, nargs="+", help="lmplz --prune: count thresholds per order, e.g. 0 0 1"
     )
@@ -47,7 +51,9 @@ def _register_lm(commands) -> None:
     )
     cutoffs.add_argument("--model", required=True, help="KenLM model")
     cutoffs.add_argument("--input", nargs="+", required=True, help=INPUT_HELP)
-    cutoffs.add_argument("--sample", type=int, default=10_000, help="documents to score at most")
+    cutoffs.add_argument(
+        "--sample", type=positive_int, default=10_000, help="documents to score at most"
+    )
     cutoffs.add_argument("--output", required=True, help="cutoffs JSON to write")
     cutoffs.set_defaults(command=lm_cutoffs_command)
 

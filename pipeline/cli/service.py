@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from pipeline.cli.arguments import positive_int
 from pipeline.cli.jobs import ADDRESS_HELP
 
 
@@ -36,7 +37,10 @@ def register(commands) -> None:
         "name=token,name=token)",
     )
     serve.add_argument(
-        "--max-body-bytes", type=int, default=1 << 20, help="largest config accepted (413 above)"
+        "--max-body-bytes",
+        type=positive_int,
+        default=1 << 20,
+        help="largest config accepted (413 above)",
     )
     serve.set_defaults(command=serve_command)
 

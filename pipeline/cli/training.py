@@ -5,11 +5,12 @@ Hugging Face, `generate` from one. They import the trainer, none of the curation
 from __future__ import annotations
 
 import argparse
+import math
 from pathlib import Path
 
 from rich.console import Console
 
-from pipeline.cli.arguments import add_output, add_overrides
+from pipeline.cli.arguments import add_output, add_overrides, number_between, positive_int
 
 POSTTRAIN_KINDS = {
     "sft": "supervised fine-tuning (full or LoRA), loss on the assistant's turns only",
@@ -74,15 +75,19 @@ def register(commands) -> None:
     generate.add_argument(
         "--chat", action="store_true", help="the prompt is a user turn in the chat template"
     )
-    generate.add_argument("--max-new-tokens", type=int, default=64)
-    generate.add_argument("--temperature", type=float, default=0.8, help="0 is greedy")
-    generate.add_argument("--top-p", type=float, default=0.95)
+    generate.add_argument("--max-new-tokens", type=positive_int, default=64)
+    generate.add_argument(
+        "--temperature", type=number_between(0, math.inf), default=0.8, help="0 is greedy"
+    )
+    generate.add_argument("--top-p", type=number_between(0, 1), default=0.95)
     generate.add_argument("--seed", type=int, default=0)
     generate.set_defaults(command=generate_command)
 
 
 def add_launch_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--nproc", type=int, default=1, help="processes (ranks); >1 uses torchrun")
+    parser.add_argument(
+        "--nproc", type=positive_int, default=1, help="processes (ranks); >1 uses torchrun"
+    )
     parser.add_argument("--address", help="Ray address: run the ranks with Ray Train")
     parser.add_argument(
         "--resume",

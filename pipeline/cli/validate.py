@@ -7,7 +7,7 @@ import argparse
 import yaml
 from rich.console import Console
 
-from pipeline.cli.arguments import add_output, add_overrides
+from pipeline.cli.arguments import add_output, add_overrides, positive_int
 
 
 def register(commands) -> None:
@@ -23,7 +23,10 @@ def register(commands) -> None:
     add_output(validate, "output folder or URL")
     add_overrides(validate, "execution.workers=2")
     validate.add_argument(
-        "--nproc", type=int, default=1, help="training configs: ranks the batch must split over"
+        "--nproc",
+        type=positive_int,
+        default=1,
+        help="training configs: ranks the batch must split over",
     )
     validate.set_defaults(command=validate_command)
 
