@@ -17,8 +17,11 @@ import pyarrow.json as pajson
 import pyarrow.parquet as pq
 
 from filters.wikitext import paragraphs
+from pipeline.schema import ConfigError
 
 DOCUMENT_COLUMNS = ("text", "language")
+MAX_BLOCK_BYTES = 1 << 30
+"""The longest JSON line read (pyarrow's parsing block grows to hold it)."""
 
 
 def read_examples(paths: list[str], wikitext: bool = False) -> pa.Table:
@@ -29,9 +32,22 @@ def read_examples(paths: list[str], wikitext: bool = False) -> pa.Table:
 
 
 def _read(path: str, wikitext: bool) -> pa.Table:
-    name = Path(path).name.removesuffix(".gz").removesuffix(".zst")
     if not Path(path).is_file():
         raise FileNotFoundError(f"{path}: input not found")
+    try:
+        table = _table(path, wikitext)
+    except UnicodeDecodeError as err:
+        raise ConfigError(f"{path}: not UTF-8 text ({err.reason})") from None
+    except pa.ArrowInvalid as err:
+        raise ConfigError(f"{path}: cannot be read ({err})") from None
+    if "text" not in table.column_names:
+        raise ConfigError(f"{path}: records have no `text` field")
+    return table.select([c for c in DOCUMENT_COLUMNS if c in table.column_names])
+
+
+def _table(path: str, wikitext: bool) -> pa.Table:
+    """The file as a table, by its name's extension."""
+    name = Path(path).name.removesuffix(".gz").removesuffix(".zst")
     if name.endswith(".txt"):
         if wikitext:
             lines = paragraphs(path)
@@ -40,12 +56,19 @@ def _read(path: str, wikitext: bool) -> pa.Table:
                 lines = [line.strip() for line in handle if line.strip()]
         return pa.table({"text": pa.array(lines, pa.string())})
     if name.endswith(".parquet"):
-        table = pq.read_table(path)
-    elif name.endswith((".jsonl", ".json")):
+        return pq.read_table(path)
+    if name.endswith((".jsonl", ".json")):
+        return _read_json_lines(path)
+    raise ConfigError(f"{path}: expected .txt, .jsonl, .json or .parquet")
+
+
+def _read_json_lines(path: str, block_bytes: int = 1 << 20) -> pa.Table:
+    """A JSON-lines file as a table. pyarrow parses it in blocks that must each hold whole
+    lines, so a block that a line overflows is tried again four times as large."""
+    try:
         with fsspec.open(path, "rb", compression="infer") as handle:
-            table = pajson.read_json(handle)
-    else:
-        raise ValueError(f"{path}: expected .txt, .jsonl, .json or .parquet")
-    if "text" not in table.column_names:
-        raise ValueError(f"{path}: records have no `text` field")
-    return table.select([c for c in DOCUMENT_COLUMNS if c in table.column_names])
+            return pajson.read_json(handle, pajson.ReadOptions(block_size=block_bytes))
+    except pa.ArrowInvalid as err:
+        if "straddl" in str(err) and block_bytes < MAX_BLOCK_BYTES:  # a line over the block
+            return _read_json_lines(path, block_bytes * 4)
+        raise

@@ -12,6 +12,7 @@ import pytest
 from filters.classifier import Classifier
 from filters.classifier_training import FastTextParams, evaluate, train_classifier
 from filters.fasttext_model import load_model
+from filters.training_text import read_examples
 from filters.wikitext import paragraphs
 from pipeline.cli import main
 from pipeline.config import validate_config
@@ -42,6 +43,27 @@ def sample_classifier(tmp_path_factory, sample_pages):
     args += ["--dim", "16", "--bucket", "100000", "--epoch", "50", "--lr", "0.5"]
     assert main(args) == 0
     return model
+
+
+def test_training_text_reads_long_lines_and_names_a_file_it_cannot_read(tmp_path, capsys):
+    long = tmp_path / "long.jsonl"
+    texts = ["word " * 500_000, "short"]  # 2.5 MB: more than pyarrow's first parsing block
+    long.write_text("".join(json.dumps({"text": text}) + "\n" for text in texts))
+    assert read_examples([str(long)])["text"].to_pylist() == texts
+    unreadable = {
+        "pages.csv": (b"text\n", "expected .txt, .jsonl, .json or .parquet"),
+        "fields.jsonl": (b'{"body": "a"}\n', "records have no `text` field"),
+        "broken.jsonl": (b'{"text": "a"}\nnot json\n', "cannot be read (JSON parse error"),
+        "latin1.txt": (b"caf\xe9\n", "not UTF-8 text (invalid continuation byte)"),
+        "fake.parquet": (b"not parquet", "cannot be read (Could not open Parquet input"),
+    }
+    for name, (content, error) in unreadable.items():
+        (tmp_path / name).write_bytes(content)
+        args = ["classifier", "train", "--positive", str(tmp_path / name)]
+        args += ["--negative", str(long), "--output", str(tmp_path / "model.bin")]
+        assert main(args) == 2
+        printed = " ".join(capsys.readouterr().err.split())
+        assert printed.startswith(f"config error: {tmp_path / name}: {error}"), printed
 
 
 def test_classifier_tells_wikipedia_from_web_pages(corpora, trafilatura_pages, tmp_path):
