@@ -86,6 +86,8 @@ def test_the_gsm8k_verifier_wants_the_right_final_number_in_its_format():
     assert gsm8k("#### 1073", record) == 0.0
     assert gsm8k("The answer is 1072.", record) == 0.0  # right number, not in the format
     assert gsm8k("#### 1072 clips", record) == 0.0
+    for unanswerable in ({}, {"answer": None}, {"answer": "no final line"}):
+        assert gsm8k("#### 1072", unanswerable) == 0.0
 
 
 def test_a_users_verifier_is_found_by_dotted_path_and_a_bad_one_is_a_config_error(

@@ -30,7 +30,14 @@ from support.chat_tasks import (
 )
 from tests.conftest import ROOT
 from trainer.chat import BOS_ID, END_ID, EOS_ID, render
-from trainer.chat_data import hh_dialogue, pack, preference, preference_rows, sft_examples
+from trainer.chat_data import (
+    hh_dialogue,
+    pack,
+    preference,
+    preference_rows,
+    prompts_within,
+    sft_examples,
+)
 from trainer.checkpoint import load_model
 from trainer.config import LoraConfig, validate_train_config
 from trainer.export import export_hf
@@ -245,6 +252,39 @@ def test_epochs_set_the_run_length_when_steps_is_zero(task, tmp_path):
         assert trainer.config.train.steps == 24
     finally:
         trainer.close()
+
+
+def test_malformed_records_are_left_out_and_counted(task, tokenizer, tmp_path, capsys):
+    """A line that is not a JSON object, and a record whose fields are missing or not text,
+    are left out and counted, for every objective: one bad record does not end a run."""
+    good = sft_records([3, 4])
+    malformed = [
+        {"prompt": "Is 5 odd?"},
+        {"prompt": "Is 5 odd?", "response": 5},
+        {"messages": "hi"},
+        {"messages": [{"role": "robot", "content": "beep"}]},
+        {"messages": [{"role": "user"}]},
+    ]
+    lines = [json.dumps(r).encode() for r in good + malformed]
+    path = tmp_path / "sft.jsonl"
+    path.write_bytes(b"\n".join([*lines, b"not json", b"\xff\xfe", b"[1, 2]", b""]))
+    data = posttrain_config(task, tmp_path / "run", "sft", steps=1)
+    data["data"].update(train=str(path), val=None, val_examples=1)
+    trainer = PosttrainTrainer(validate_train_config(data), "none")
+    trainer.close()
+    printed = capsys.readouterr().out
+    assert f"3 lines of {path} left out: not a JSON object" in printed
+    assert "5 of 7 conversations left out: malformed" in printed
+    assert len(trainer.examples) + len(trainer.val_rows) == 2
+    pairs = [
+        {"prompt": "Is 3 odd?", "chosen": "3 is odd.", "rejected": "3 is even."},
+        {"prompt": "Is 3 odd?", "chosen": "3 is odd."},
+        {"prompt": 3, "chosen": "3 is odd.", "rejected": "3 is even."},
+        {"chosen": None, "rejected": "3 is even."},
+    ]
+    assert len(preference_rows(pairs, tokenizer, 24)) == 1
+    prompts = [{"prompt": "Is 3 odd?"}, {"prompt": None}, {"messages": 7}, {"question": "?"}]
+    assert prompts_within(prompts, tokenizer, "prompt", 24)[0] == prompts[:1]
 
 
 # Preference objectives against their formulas.

@@ -10,6 +10,8 @@ Records come from JSONL (optionally .gz) or Parquet, local or any fsspec URL. Ac
   `\\n\\nAssistant:` form, whose shared turns are the prompt;
 - GRPO: `messages` (a closing assistant turn left out) or the prompt column; the verifier
   reads the rest of the record (GSM8K's `answer`).
+A line that is not a JSON object, or a record without the fields its form needs (as text),
+is left out, and the run says how many.
 
 SFT examples are packed into rows of `seq_len`, each example keeping its own document id so
 that attention and positions stay inside it (`Transformer.forward(documents=...)`). A pair
@@ -38,27 +40,64 @@ from trainer.storage import location
 HH_TURN = re.compile(r"\n\n(Human|Assistant): ?")
 
 
-def read_records(path: str) -> list[dict[str, Any]]:
-    """Every record of a JSONL (.jsonl, .jsonl.gz) or Parquet file."""
+def read_records(path: str) -> tuple[list[dict[str, Any]], int]:
+    """Every record of a JSONL (.jsonl, .jsonl.gz) or Parquet file, and how many non-blank
+    lines were left out: not UTF-8, not JSON, or not a JSON object."""
     file = location(path)
     data = file.read_bytes()
     if path.endswith(".parquet"):
-        return pq.read_table(io.BytesIO(data)).to_pylist()
+        return pq.read_table(io.BytesIO(data)).to_pylist(), 0
     if path.endswith(".gz"):
         data = gzip.decompress(data)
-    return [json.loads(line) for line in data.decode().splitlines() if line.strip()]
+    records, left_out = [], 0
+    for line in data.splitlines():
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except ValueError:  # also bytes that are not UTF-8
+            record = None
+        if isinstance(record, dict):
+            records.append(record)
+        else:
+            left_out += 1
+    return records, left_out
 
 
-def as_messages(prompt: str | list[Message]) -> list[Message]:
-    return [{"role": "user", "content": prompt}] if isinstance(prompt, str) else list(prompt)
+def as_messages(prompt: Any) -> list[Message]:
+    """A prompt (a string: one user turn; or messages) as messages; ValueError for any
+    other value."""
+    return (
+        [{"role": "user", "content": prompt}]
+        if isinstance(prompt, str)
+        else checked_messages(prompt)
+    )
+
+
+def checked_messages(value: Any) -> list[Message]:
+    """`value` when it is a list of {role, content} strings; ValueError otherwise."""
+    if not isinstance(value, list) or not all(
+        isinstance(m, dict) and isinstance(m.get("role"), str) and isinstance(m.get("content"), str)
+        for m in value
+    ):
+        raise ValueError("messages: expected a list of {role, content} strings")
+    return value
+
+
+def text_field(record: dict[str, Any], key: str) -> str:
+    """`record[key]` when it is a string; ValueError otherwise."""
+    value = record.get(key)
+    if not isinstance(value, str):
+        raise ValueError(f"`{key}`: expected a string, got {type(value).__name__}")
+    return value
 
 
 def conversation(record: dict[str, Any], prompt_key: str, response_key: str) -> list[Message]:
     """An SFT record as messages."""
     if "messages" in record:
-        return record["messages"]
+        return checked_messages(record["messages"])
     if prompt_key in record and response_key in record:
-        reply = {"role": "assistant", "content": record[response_key]}
+        reply = {"role": "assistant", "content": text_field(record, response_key)}
         return [*as_messages(record[prompt_key]), reply]
     raise ValueError(f"record has neither `messages` nor `{prompt_key}`/`{response_key}`")
 
@@ -67,8 +106,8 @@ def prompt_messages(record: dict[str, Any], prompt_key: str) -> list[Message]:
     """A GRPO record's prompt: its `messages` before a closing assistant turn, or the prompt
     column as a user turn."""
     if "messages" in record:
-        messages = record["messages"]
-        return messages[:-1] if messages and messages[-1]["role"] == "assistant" else messages
+        turns = checked_messages(record["messages"])
+        return turns[:-1] if turns and turns[-1]["role"] == "assistant" else turns
     if prompt_key in record:
         return as_messages(record[prompt_key])
     raise ValueError(f"record has neither `messages` nor `{prompt_key}`")
@@ -78,10 +117,13 @@ def prompts_within(
     records: list[dict[str, Any]], tokenizer: Tokenizer, prompt_key: str, limit: int
 ) -> tuple[list[dict[str, Any]], list[list[int]]]:
     """The records whose prompt, ready for the assistant's answer, has at most `limit` ids,
-    and those ids."""
+    and those ids; a malformed record (`prompt_messages`) is left out too."""
     kept, prompts = [], []
     for record in records:
-        ids = render(tokenizer, prompt_messages(record, prompt_key), generation_prompt=True).ids
+        try:
+            ids = render(tokenizer, prompt_messages(record, prompt_key), generation_prompt=True).ids
+        except ValueError:
+            continue
         if len(ids) <= limit:
             kept.append(record)
             prompts.append(ids.tolist())
@@ -99,10 +141,12 @@ def hh_dialogue(text: str) -> list[Message]:
 
 
 def preference(record: dict[str, Any]) -> tuple[list[Message], str, str]:
-    """A preference record as (prompt messages, chosen answer, rejected answer)."""
+    """A preference record as (prompt messages, chosen answer, rejected answer); ValueError
+    for a malformed one."""
+    chosen, rejected = text_field(record, "chosen"), text_field(record, "rejected")
     if "prompt" in record:
-        return as_messages(record["prompt"]), record["chosen"], record["rejected"]
-    chosen, rejected = hh_dialogue(record["chosen"]), hh_dialogue(record["rejected"])
+        return as_messages(record["prompt"]), chosen, rejected
+    chosen, rejected = hh_dialogue(chosen), hh_dialogue(rejected)
     if not chosen or chosen[-1]["role"] != "assistant" or chosen[:-1] != rejected[:-1]:
         raise ValueError("HH-RLHF record: the dialogues must share all turns but the last answer")
     return chosen[:-1], chosen[-1]["content"], rejected[-1]["content"]
@@ -138,9 +182,16 @@ class Rows:
 def sft_examples(
     records: list[dict[str, Any]], tokenizer: Tokenizer, prompt_key: str, response_key: str
 ) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Per example, (ids, trained) as `trainer.chat.render` makes them."""
-    encoded = [render(tokenizer, conversation(r, prompt_key, response_key)) for r in records]
-    return [(e.ids, e.trained) for e in encoded]
+    """Per well-formed example, (ids, trained) as `trainer.chat.render` makes them; a
+    malformed one (`conversation`, or a role the template lacks) is left out."""
+    examples = []
+    for record in records:
+        try:
+            encoded = render(tokenizer, conversation(record, prompt_key, response_key))
+        except ValueError:
+            continue
+        examples.append((encoded.ids, encoded.trained))
+    return examples
 
 
 def pack(examples: list[tuple[np.ndarray, np.ndarray]], seq_len: int) -> Rows:

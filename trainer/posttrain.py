@@ -72,14 +72,21 @@ def tokenizer_location(config: PosttrainConfig) -> Location:
 def split_records(config: PosttrainConfig) -> tuple[list[dict], list[dict]]:
     """Training and held-out records: `data.val`, or the first `val_examples` of a shuffle."""
     data = config.data
-    records = read_records(data.train)
+    records = records_of(data.train)
     if data.val:
-        train, val = records, read_records(data.val)[: data.val_examples or None]
+        train, val = records, records_of(data.val)[: data.val_examples or None]
     else:
         order = np.random.default_rng(config.train.seed).permutation(len(records))
         shuffled = [records[i] for i in order]
         train, val = shuffled[data.val_examples :], shuffled[: data.val_examples]
     return train[: data.max_examples], val
+
+
+def records_of(path: str) -> list[dict]:
+    """`read_records`, saying how many lines it left out."""
+    records, left_out = read_records(path)
+    report_left_out(left_out, f"lines of {path} left out: not a JSON object")
+    return records
 
 
 class PosttrainTrainer(Trainer):
@@ -100,8 +107,14 @@ class PosttrainTrainer(Trainer):
         data = self.config.data
         if self.config.kind == "sft":
             self.examples = sft_examples(train, tokenizer, data.prompt_key, data.response_key)
-            self.val_rows = pack(
-                sft_examples(val, tokenizer, data.prompt_key, data.response_key), data.seq_len
+            val_examples = sft_examples(val, tokenizer, data.prompt_key, data.response_key)
+            self.val_rows = pack(val_examples, data.seq_len)
+            left_out = len(train) + len(val) - len(self.examples) - len(val_examples)
+            report_left_out(
+                left_out,
+                f"of {len(train) + len(val)} conversations left out: malformed (`messages` "
+                f"or `{data.prompt_key}`/`{data.response_key}` missing or not text, or a role "
+                "the chat template lacks)",
             )
             return
         self.pairs = preference_rows(train, tokenizer, data.seq_len)
@@ -234,8 +247,8 @@ class GRPOTrainer(PosttrainTrainer):
         left_out = len(train) + len(val) - len(self.prompts) - len(self.val_prompts)
         report_left_out(
             left_out,
-            f"of {len(train) + len(val)} prompts left out: longer than data.seq_len - "
-            f"grpo.max_new_tokens = {limit} tokens",
+            f"of {len(train) + len(val)} prompts left out: malformed, or longer than "
+            f"data.seq_len - grpo.max_new_tokens = {limit} tokens",
         )
 
     def start_from(self, model: nn.Module) -> None:

@@ -27,9 +27,11 @@ def final_number(text: str) -> float | None:
 
 def gsm8k(completion: str, record: dict[str, Any]) -> float:
     """1 when the completion ends in `#### N` (the format GSM8K's answers teach) and N is the
-    record's `answer`'s final number; 0 otherwise, a right number in another format too."""
-    answer, expected = final_number(completion), final_number(record["answer"])
-    return float(answer is not None and answer == expected)
+    record's `answer`'s final number; 0 otherwise, a right number in another format too, and
+    for a record whose `answer` is missing or has no final number."""
+    reference = record.get("answer")
+    expected = final_number(reference) if isinstance(reference, str) else None
+    return float(expected is not None and final_number(completion) == expected)
 
 
 BUILT_IN: dict[str, Verifier] = {"gsm8k": gsm8k}
