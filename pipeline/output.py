@@ -94,8 +94,20 @@ class RunOutput:
             handle.write(json.dumps(data, indent=2, sort_keys=False, default=str).encode())
 
     def read_json(self, *parts: str) -> Any:
+        """A JSON file the run wrote; one that no longer parses is a ConfigError naming it."""
         with self.fs.open(self.path(*parts), "rb") as handle:
-            return json.load(handle)
+            try:
+                return json.load(handle)
+            except ValueError as err:  # not JSON, or not UTF-8
+                after = (
+                    "; `tokenmill run --fresh` starts the run over"
+                    if parts[0] in OWN_FOLDERS
+                    else ""
+                )
+                raise ConfigError(
+                    f"{self.path(*parts)}: not the JSON tokenmill wrote ({err}): the file was "
+                    f"changed or cut since{after}"
+                ) from None
 
     def list(self, *parts: str, suffix: str = "") -> list[str]:
         folder = self.path(*parts)

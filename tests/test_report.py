@@ -245,3 +245,30 @@ def test_report_command_summarises_writes_html_and_compares(sample_run, local_ra
     assert '<table id="config">' in html and "stages.language.min_score" in html
     assert "Kept only in B: " + f"{len(kept_a - kept_b):,}" in html
     assert "<code>B=kept</code><code>A=not kept (the run did not keep removed" in html
+
+
+def test_a_report_or_state_file_changed_since_the_run_is_one_line_naming_it(tmp_path, capsys):
+    from pipeline.cli import main
+    from pipeline.output import RunOutput
+    from pipeline.report.build import REPORT_SCHEMA_VERSION
+    from pipeline.schema import ConfigError
+    from pipeline.state import check_plan
+
+    report = tmp_path / "report" / "report.json"
+    report.parent.mkdir()
+    for text, error in (
+        ('{"schema_version": 2, "stag', "not the JSON tokenmill wrote (Unterminated string"),
+        (
+            '{"schema_version": 1}',
+            f"report schema version 1; this tokenmill reads version {REPORT_SCHEMA_VERSION}",
+        ),
+    ):
+        report.write_text(text)
+        assert main(["report", str(tmp_path)]) == 2
+        printed = " ".join(capsys.readouterr().err.split())
+        assert printed.startswith(f"config error: {report}: {error}"), printed
+    plan = tmp_path / "_state" / "plan.json"
+    plan.parent.mkdir()
+    plan.write_bytes(b'{"digest": "ab\xff')
+    with pytest.raises(ConfigError, match=r"plan\.json: not the JSON .* `tokenmill run --fresh`"):
+        check_plan(RunOutput(str(tmp_path)), "ab")

@@ -118,8 +118,16 @@ def report_command(args: argparse.Namespace) -> int:
 
 def _read_report(folder: str) -> dict:
     from pipeline.output import RunOutput
+    from pipeline.report.build import REPORT_SCHEMA_VERSION
 
     output = RunOutput(folder)
     if not output.exists("report", "report.json"):
         raise ConfigError(f"{folder}: no report/report.json (has the run finished?)")
-    return output.read_json("report", "report.json")
+    report = output.read_json("report", "report.json")
+    version = report.get("schema_version") if isinstance(report, dict) else None
+    if version != REPORT_SCHEMA_VERSION:
+        raise ConfigError(
+            f"{output.path('report', 'report.json')}: report schema version {version}; this "
+            f"tokenmill reads version {REPORT_SCHEMA_VERSION} (docs/report-schema.md)"
+        )
+    return report
