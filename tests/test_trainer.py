@@ -21,7 +21,7 @@ import yaml
 
 from support.token_runs import write_token_run
 from tests.conftest import ROOT, SAMPLE
-from trainer.checkpoint import load_model
+from trainer.checkpoint import CheckpointError, load_model
 from trainer.config import validate_train_config
 from trainer.data import Loader, train_shards, verify_checksums
 from trainer.errors import TrainingError
@@ -314,6 +314,23 @@ def test_unloadable_checkpoints_stop_the_run_naming_them(token_run, reference, t
         latest.name,
     ]
     assert losses(output) == losses(reference)  # nothing started over
+
+
+def test_a_damaged_checkpoint_is_named_where_a_model_is_loaded(reference, tmp_path):
+    """`load_model` (export, generate, init_from) names the file meta.json lists that is
+    damaged or missing, or what meta.json lacks, in one line."""
+    checkpoint = shutil.copytree(reference / "checkpoints" / "step-0000020", tmp_path / "c")
+    weights, meta = checkpoint / "__0_0.distcp", checkpoint / "meta.json"
+    flip_byte(weights)
+    with pytest.raises(CheckpointError, match=re.escape(f"{weights}: sha256 does not match")):
+        load_model(checkpoint)
+    weights.unlink()
+    with pytest.raises(CheckpointError, match=re.escape(f"{weights}: missing (meta.json lists")):
+        load_model(checkpoint)
+    for text, error in (("{", "JSONDecodeError"), ('{"step": 20}', "no model arguments")):
+        meta.write_text(text)
+        with pytest.raises(CheckpointError, match=re.escape(f"{meta}: {error}")):
+            load_model(checkpoint)
 
 
 @pytest.mark.slow

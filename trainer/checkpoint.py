@@ -248,17 +248,21 @@ def _verify_file(file: Location, expected: str) -> None:
         raise CheckpointError(f"{file}: sha256 does not match the one in meta.json")
 
 
-def _read_state(path: Location, world: World) -> dict:
-    """This rank's training state, once this rank's share of the files matches meta.json.
-
-    Checkpoints written before meta.json recorded checksums have none to check."""
-    meta = path / "meta.json"
+def _verify_recorded(path: Location, rank: int = 0, size: int = 1) -> None:
+    """Check the files meta.json records against their sha256: every `size`-th of them in
+    name order, from the `rank`-th (so ranks share the work). Checkpoints written before
+    meta.json recorded checksums have none to check."""
     try:
-        recorded = json.loads(meta.read_text()).get("files", {})
-    except (OSError, ValueError) as err:
-        raise CheckpointError(f"{meta}: {_one_line(err)}") from None
-    for name in sorted(recorded)[world.rank :: world.size]:
+        recorded = read_meta(path).get("files", {})
+    except FileNotFoundError as err:
+        raise CheckpointError(str(err)) from None
+    for name in sorted(recorded)[rank::size]:
         _verify_file(path / name, recorded[name])
+
+
+def _read_state(path: Location, world: World) -> dict:
+    """This rank's training state, once this rank's share of the files matches meta.json."""
+    _verify_recorded(path, world.rank, world.size)
     state_file = path / f"rank-{world.rank}.pt"
     if not state_file.is_file():
         raise CheckpointError(
@@ -297,12 +301,7 @@ def load(path: Location, model: nn.Module, optimizer: torch.optim.Optimizer, wor
         raise CheckpointError(error)
     model_state, optim_state = get_state_dict(model, optimizer, options=TRAINED_ONLY)
     loaded = {"model": model_state, "optim": optim_state}
-    try:
-        with _quiet_single_process():
-            dcp.load(loaded, checkpoint_id=_dcp_id(path))
-    except CheckpointException as err:  # the same on every rank: DCP gathers the failures
-        failure, _ = next(iter(err.failures.values()))
-        raise CheckpointError(f"{path}: {_one_line(failure)}") from None
+    _dcp_read(loaded, path)
     set_state_dict(
         model,
         optimizer,
@@ -314,25 +313,56 @@ def load(path: Location, model: nn.Module, optimizer: torch.optim.Optimizer, wor
     return state
 
 
+def _dcp_read(state: dict[str, Any], path: Location) -> None:
+    """Load `state` in place from the DCP checkpoint `path`; where that fails, a
+    CheckpointError with DCP's cause (the same on every rank: DCP gathers the failures)."""
+    try:
+        with _quiet_single_process():
+            dcp.load(state, checkpoint_id=_dcp_id(path))
+    except CheckpointException as err:
+        failure, _ = next(iter(err.failures.values()))
+        raise CheckpointError(f"{path}: {_one_line(failure)}") from None
+
+
 def _dcp_id(path: Location) -> str | Path:
     return str(path) if isinstance(path, RemotePath) else path
 
 
 def read_meta(path: str | Location) -> dict[str, Any]:
+    """A checkpoint's meta.json: FileNotFoundError where there is none, CheckpointError
+    where it does not parse as an object."""
     path = location(path)
     meta_file = path / "meta.json"
     if not meta_file.is_file():
         raise FileNotFoundError(f"{meta_file}: not found; is {path} a tokenmill checkpoint?")
-    return json.loads(meta_file.read_text())
+    try:
+        meta = json.loads(meta_file.read_text())
+    except (OSError, ValueError) as err:
+        raise CheckpointError(f"{meta_file}: {_one_line(err)}") from None
+    if not isinstance(meta, dict):
+        raise CheckpointError(f"{meta_file}: not a JSON object")
+    return meta
 
 
 def read_args(path: str | Location) -> ModelArgs:
-    return ModelArgs(**read_meta(path)["model"])
+    return _model_args(read_meta(path), path)
+
+
+def _model_args(meta: dict[str, Any], path: str | Location) -> ModelArgs:
+    """The model arguments meta.json records; CheckpointError where they cannot build one."""
+    try:
+        return ModelArgs(**meta["model"])
+    except (KeyError, TypeError) as err:
+        raise CheckpointError(
+            f"{path}/meta.json: no model arguments ({_one_line(err)}); is {path} a tokenmill "
+            "checkpoint?"
+        ) from None
 
 
 def load_model(path: str | Location) -> nn.Module:
     """The model in a checkpoint or a Hugging Face folder, on CPU in fp32, in one process
-    (for export, generation, and as a run's start).
+    (for export, generation, and as a run's start). A checkpoint's files are checked against
+    meta.json first: a damaged one is a CheckpointError naming it, never a different model.
 
     A LoRA checkpoint (meta.json's `lora`) is its `base` model, itself a checkpoint or a
     Hugging Face folder, with the saved adapters (and any score head) merged in."""
@@ -343,7 +373,7 @@ def load_model(path: str | Location) -> nn.Module:
     if is_hf_folder(path):
         return load_hf_model(path)
     meta = read_meta(path)
-    model = Transformer(ModelArgs(**meta["model"]))
+    model = Transformer(_model_args(meta, path))
     options = None
     if "lora" in meta:
         from trainer.config import LoraConfig
@@ -353,8 +383,8 @@ def load_model(path: str | Location) -> nn.Module:
         model.load_state_dict(load_model(meta["base"]).state_dict(), strict=False)
         options = TRAINED_ONLY
     state = get_model_state_dict(model, options=options)
-    with _quiet_single_process():
-        dcp.load({"model": state}, checkpoint_id=_dcp_id(path))
+    _verify_recorded(path)
+    _dcp_read({"model": state}, path)
     set_model_state_dict(model, state, options=options and SET_TRAINED)
     if "lora" in meta:
         from trainer.lora import merge
