@@ -7,6 +7,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -513,6 +514,48 @@ def test_an_sft_model_exported_to_hf_answers_a_chat_as_generate_does(sft_run, to
             out = out[:-1]
         print(f"{question} -> {tokenizer.decode(expected)!r}")
         assert out == expected
+
+
+def test_a_hugging_face_folder_that_cannot_give_a_model_is_named(tokenizer, tmp_path):
+    from safetensors.torch import save_file
+
+    from trainer.hf_import import HFImportError
+
+    model = tiny_model(tokenizer)
+    args = model.args
+    config = {
+        "model_type": "llama",
+        "vocab_size": args.vocab_size,
+        "hidden_size": args.dim,
+        "num_hidden_layers": args.n_layers,
+        "num_attention_heads": args.n_heads,
+        "num_key_value_heads": args.n_kv_heads,
+        "intermediate_size": args.ffn_dim,
+        "rms_norm_eps": args.norm_eps,
+        "max_position_embeddings": args.max_seq_len,
+    }
+    folder = tmp_path / "hf"
+    folder.mkdir()
+    weights = folder / "model.safetensors"
+    save_file({name: t.contiguous() for name, t in model.state_dict().items()}, weights)
+    (folder / "config.json").write_text(json.dumps(config))
+    tokens = torch.randint(7, args.vocab_size, (1, 8))
+    torch.testing.assert_close(load_model(folder).logits(tokens), model.logits(tokens))
+    for change, error in (
+        ({"intermediate_size": 2 * args.ffn_dim}, f"{weights}: does not fit config.json (size"),
+        ({"rms_norm_eps": None}, "config.json: no `rms_norm_eps`"),
+    ):
+        edited = {**config, **change}
+        (folder / "config.json").write_text(json.dumps({k: v for k, v in edited.items() if v}))
+        with pytest.raises(HFImportError, match=re.escape(error)):
+            load_model(folder)
+    (folder / "config.json").write_text(json.dumps(config))
+    weights.write_bytes(b"not safetensors")
+    with pytest.raises(HFImportError, match=re.escape(f"{weights}: ")):
+        load_model(folder)
+    weights.unlink()
+    with pytest.raises(HFImportError, match=re.escape(f"{weights}: missing")):
+        load_model(folder)
 
 
 @pytest.mark.slow

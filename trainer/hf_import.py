@@ -22,7 +22,14 @@ def is_hf_folder(path: Location) -> bool:
 
 
 def hf_args(config: dict) -> ModelArgs:
-    """ModelArgs of a Llama or Qwen3 config.json."""
+    """ModelArgs of a Llama or Qwen3 config.json; HFImportError naming a key it lacks."""
+    try:
+        return _hf_args(config)
+    except KeyError as err:
+        raise HFImportError(f"config.json: no `{err.args[0]}`") from None
+
+
+def _hf_args(config: dict) -> ModelArgs:
     kind = config.get("model_type")
     if kind not in ("llama", "qwen3"):
         raise HFImportError(f"config.json: model_type {kind!r}; only llama and qwen3 are read")
@@ -46,12 +53,28 @@ def hf_args(config: dict) -> ModelArgs:
 
 
 def load_hf_model(folder: Location) -> Transformer:
-    """The folder's model on CPU in fp32."""
-    args = hf_args(json.loads((folder / "config.json").read_text()))
-    weights = load_file(str(folder / "model.safetensors"))
+    """The folder's model on CPU in fp32; HFImportError naming the file that cannot give it."""
+    config_file, weights_file = folder / "config.json", folder / "model.safetensors"
+    try:
+        config = json.loads(config_file.read_text())
+    except (OSError, ValueError) as err:
+        raise HFImportError(f"{config_file}: {err}") from None
+    if not isinstance(config, dict):
+        raise HFImportError(f"{config_file}: not a JSON object")
+    args = hf_args(config)
+    if not weights_file.is_file():  # a sharded model's model-*-of-*.safetensors are not read
+        raise HFImportError(f"{weights_file}: missing (one safetensors file is read)")
+    try:
+        weights = load_file(str(weights_file))
+    except Exception as err:  # safetensors raises its own error type, or OSError
+        raise HFImportError(f"{weights_file}: {err}") from None
     state = {name.removeprefix("model."): tensor.float() for name, tensor in weights.items()}
-    if args.tied_embeddings:
+    if args.tied_embeddings and "embed_tokens.weight" in state:
         state["lm_head.weight"] = state["embed_tokens.weight"]
     model = Transformer(args)
-    model.load_state_dict(state)
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as err:  # a heading, then a line per missing or misshapen tensor
+        lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+        raise HFImportError(f"{weights_file}: does not fit config.json ({lines[-1]})") from None
     return model.eval()
