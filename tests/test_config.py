@@ -120,9 +120,13 @@ def test_only_regular_files_are_accepted_as_models_and_tokenizers(tmp_path):
         assert f"tokenizer.path: not a regular file: {path}" in error_of(tokenizer={"path": path})
         stages[1]["language"]["model"] = path
         assert "stages.language.model: not a regular file" in error_of(stages=stages)
-        with pytest.raises(ValueError, match=r"tokenizer\.path: not a regular file"):
+        with pytest.raises(ConfigError, match=r"^not a regular file"):
             load_tokenizer(path)
     assert "tokenizer.path: file not found" in error_of(tokenizer={"path": "absent.json"})
+    (tmp_path / "garbage.json").write_text("{")
+    assert f"tokenizer.path: {tmp_path / 'garbage.json'}: not a tokenizers JSON file" in error_of(
+        tokenizer={"path": str(tmp_path / "garbage.json")}
+    )
 
 
 def test_a_url_whose_file_system_is_not_installed_names_the_extra(monkeypatch):

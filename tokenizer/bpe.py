@@ -18,7 +18,7 @@ from collections.abc import Iterable
 
 from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
 
-from pipeline.schema import regular_file
+from pipeline.schema import ConfigError, regular_file
 from trainer.chat import SPECIAL_TOKENS
 
 SPLIT_PATTERN = (
@@ -53,19 +53,23 @@ def train_bpe(texts: Iterable[str], vocab_size: int, min_frequency: int = 2) -> 
 
 
 def load_tokenizer(path: str) -> Tokenizer:
-    """A `tokenizer.json` from a local path or fsspec URL, checked for the special ids."""
+    """A `tokenizer.json` from a local path or fsspec URL, checked for the special ids; a
+    ConfigError naming it where it is none."""
     import fsspec
 
     try:
         path = regular_file(path)
     except ValueError as err:
-        raise ValueError(f"tokenizer.path: {err}") from None
+        raise ConfigError(str(err)) from None
     try:
         with fsspec.open(path, "r", encoding="utf-8") as handle:
             tokenizer = Tokenizer.from_str(handle.read())
     except Exception as err:
-        raise ValueError(f"tokenizer.path: {path}: not a tokenizers JSON file ({err})") from None
-    return for_documents(tokenizer, path)
+        raise ConfigError(f"{path}: not a tokenizers JSON file ({err})") from None
+    try:
+        return for_documents(tokenizer, path)
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
 
 
 def for_documents(tokenizer: Tokenizer, origin: str) -> Tokenizer:

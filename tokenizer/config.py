@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from pipeline.schema import RegularFile, StrictModel
+from tokenizer.bpe import load_tokenizer
 
 
 class TokenizerTrainConfig(StrictModel):
@@ -27,6 +28,13 @@ class TokenizerConfig(StrictModel):
     """Train a byte-level BPE on the run's documents."""
     path: RegularFile | None = None
     """An existing Hugging Face `tokenizer.json` with tokenmill's special tokens at ids 0-6."""
+
+    @field_validator("path")
+    @classmethod
+    def _loads(cls, path: RegularFile | None) -> RegularFile | None:
+        if path is not None:
+            load_tokenizer(path)  # before the run, not after its stages
+        return path
 
     @model_validator(mode="after")
     def _one_way(self) -> TokenizerConfig:
