@@ -62,19 +62,33 @@ def train_config(
         ]
         if refused:
             raise ConfigError("\n".join(refused))
-    missing = [
-        f"{origin}: {key}: not found: {path}"
+    problems = [
+        f"{origin}: {key}: {problem}"
         for key, path in training_paths(config)
-        if key not in WRITTEN and "://" not in path and not Path(path).exists()
+        if (problem := _local_path_problem(key, path)) is not None
     ]
-    if missing:
-        raise ConfigError("\n".join(missing))
+    if problems:
+        raise ConfigError("\n".join(problems))
     refuse_pipeline_output(Path(config.output))
     return config
 
 
 WRITTEN = ("output", "checkpoint.folder")
 """The paths a training run writes; every other path it holds must exist before it starts."""
+FILES = ("data.train", "data.val", "data.tokenizer")
+"""The paths a training run reads as files; the others it reads are folders (runs,
+checkpoints)."""
+
+
+def _local_path_problem(key: str, path: str) -> str | None:
+    """Why a local path the run reads cannot serve: not there, or a folder for a file."""
+    if key in WRITTEN or "://" in path:
+        return None
+    if not Path(path).exists():
+        return f"not found: {path}"
+    if key in FILES and Path(path).is_dir():
+        return f"a folder, not a file: {path}"
+    return None
 
 
 def training_paths(config: TrainConfig) -> Iterator[tuple[str, str]]:

@@ -150,6 +150,10 @@ def test_a_training_path_that_is_not_there_is_named_before_any_rank_starts(tmp_p
     assert capsys.readouterr().err.replace("\n", "") == (
         f"config error: {config}: data.train: not found: {missing}"
     )
+    assert main(["sft", str(config), "--set", f"data.train={tmp_path}"]) == 2
+    assert capsys.readouterr().err.replace("\n", "") == (
+        f"config error: {config}: data.train: a folder, not a file: {tmp_path}"
+    )
 
 
 @pytest.mark.parametrize(
