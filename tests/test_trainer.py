@@ -333,6 +333,15 @@ def test_a_damaged_checkpoint_is_named_where_a_model_is_loaded(reference, tmp_pa
             load_model(checkpoint)
 
 
+def test_a_resume_keeps_the_metrics_up_to_its_step_and_drops_a_row_cut_by_a_crash(tmp_path):
+    from trainer.metrics import MetricsLog
+
+    rows = [json.dumps({"step": step, "loss": 1.0}) for step in (10, 20, 30)]
+    (tmp_path / "metrics.jsonl").write_text("\n".join([*rows, '{"step": 40, "lo']) + "\n")
+    MetricsLog(tmp_path, enabled=True, total_steps=40, start_step=20).close()
+    assert (tmp_path / "metrics.jsonl").read_text() == "".join(row + "\n" for row in rows[:2])
+
+
 @pytest.mark.slow
 def test_two_ranks_fall_back_together(token_run, fsdp_run, tmp_path):
     """Each rank hashes its share of a checkpoint's files, so only one of them finds the

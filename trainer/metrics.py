@@ -62,7 +62,7 @@ class MetricsLog:
         if not self.path.is_file():
             return
         rows = [line for line in self.path.read_text().splitlines() if line.strip()]
-        kept = [row for row in rows if json.loads(row).get("step", 0) <= step]
+        kept = [row for row in rows if (logged := _step_of(row)) is not None and logged <= step]
         self.path.write_text("".join(row + "\n" for row in kept))
 
     def log(self, row: dict[str, Any]) -> None:
@@ -98,3 +98,12 @@ class MetricsLog:
         if self.tensorboard is not None:
             self.tensorboard.close()
         self.file.close()
+
+
+def _step_of(row: str) -> int | None:
+    """A metrics row's step; None for a row that a crash cut short while it was written."""
+    try:
+        parsed = json.loads(row)
+    except ValueError:
+        return None
+    return parsed.get("step", 0) if isinstance(parsed, dict) else None
