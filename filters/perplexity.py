@@ -36,11 +36,18 @@ ALL_LANGUAGES = "*"
 
 @cache
 def read_cutoffs(path: str) -> dict[str, tuple[float, float]]:
-    """language → (30th, 60th percentile of perplexity), as `tokenmill lm cutoffs` writes."""
-    data = json.loads(Path(path).read_text())
-    if ALL_LANGUAGES not in data.get("cutoffs", {}):
+    """language → (30th, 60th percentile of perplexity), as `tokenmill lm cutoffs` writes;
+    ValueError naming the file where it holds no such mapping."""
+    try:
+        data = json.loads(Path(path).read_text())
+        cutoffs = {language: (float(a), float(b)) for language, (a, b) in data["cutoffs"].items()}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:
+        raise ValueError(
+            f"{path}: not the cutoffs `tokenmill lm cutoffs` writes ({type(err).__name__}: {err})"
+        ) from None
+    if ALL_LANGUAGES not in cutoffs:
         raise ValueError(f"{path}: no `cutoffs.{ALL_LANGUAGES}` entry (pooled languages)")
-    return {language: (float(a), float(b)) for language, (a, b) in data["cutoffs"].items()}
+    return cutoffs
 
 
 def bucket_cutoffs(

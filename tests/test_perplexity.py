@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 import random
+import re
 
 import numpy as np
 import pyarrow as pa
@@ -169,6 +170,15 @@ def test_config_names_the_bad_key(sample_lm, tmp_path):
         ({"model": str(sample_lm), "keep": ["top"]}, "stages.perplexity.keep"),
     ]:
         with pytest.raises(ConfigError, match=key):
+            validate_config(
+                {"name": "t", "output": "o", "inputs": WIKI, "stages": [{"perplexity": params}]}
+            )
+    for text, error in (("{", "JSONDecodeError"), ('{"cutoffs": {"*": 5}}', "TypeError")):
+        cutoffs = tmp_path / "cutoffs.json"
+        cutoffs.write_text(text)
+        params = {"model": str(sample_lm), "cutoffs": str(cutoffs), "keep": ["head"]}
+        message = f"stages.perplexity: {cutoffs}: not the cutoffs `tokenmill lm cutoffs` writes"
+        with pytest.raises(ConfigError, match=re.escape(f"{message} ({error}")):
             validate_config(
                 {"name": "t", "output": "o", "inputs": WIKI, "stages": [{"perplexity": params}]}
             )
