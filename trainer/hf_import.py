@@ -52,16 +52,21 @@ def _hf_args(config: dict) -> ModelArgs:
     )
 
 
-def load_hf_model(folder: Location) -> Transformer:
-    """The folder's model on CPU in fp32; HFImportError naming the file that cannot give it."""
-    config_file, weights_file = folder / "config.json", folder / "model.safetensors"
+def read_hf_args(folder: Location) -> ModelArgs:
+    """`hf_args` of the folder's config.json; HFImportError naming it where it cannot."""
+    config_file = folder / "config.json"
     try:
         config = json.loads(config_file.read_text())
     except (OSError, ValueError) as err:
         raise HFImportError(f"{config_file}: {err}") from None
     if not isinstance(config, dict):
         raise HFImportError(f"{config_file}: not a JSON object")
-    args = hf_args(config)
+    return hf_args(config)
+
+
+def load_hf_model(folder: Location) -> Transformer:
+    """The folder's model on CPU in fp32; HFImportError naming the file that cannot give it."""
+    args, weights_file = read_hf_args(folder), folder / "model.safetensors"
     if not weights_file.is_file():  # a sharded model's model-*-of-*.safetensors are not read
         raise HFImportError(f"{weights_file}: missing (one safetensors file is read)")
     try:

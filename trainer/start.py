@@ -8,8 +8,6 @@ exported model's): the chat template is built on them.
 
 from __future__ import annotations
 
-import json
-
 from tokenizers import Tokenizer
 from torch import nn
 from torch.distributed.checkpoint.state_dict import StateDictOptions, set_model_state_dict
@@ -17,7 +15,7 @@ from torch.distributed.checkpoint.state_dict import StateDictOptions, set_model_
 from trainer.chat import SPECIAL_TOKENS
 from trainer.checkpoint import load_model, read_args
 from trainer.errors import TrainingError
-from trainer.hf_import import hf_args, is_hf_folder
+from trainer.hf_import import is_hf_folder, read_hf_args
 from trainer.model_args import ModelArgs
 from trainer.storage import Location, location
 
@@ -29,7 +27,7 @@ class StartError(TrainingError):
 def start_args(path: str) -> ModelArgs:
     folder = location(path)
     if is_hf_folder(folder):
-        return hf_args(json.loads((folder / "config.json").read_text()))
+        return read_hf_args(folder)
     return read_args(folder)
 
 
