@@ -373,6 +373,7 @@ def load_model(path: str | Location) -> nn.Module:
     if is_hf_folder(path):
         return load_hf_model(path)
     meta = read_meta(path)
+    _verify_recorded(path)
     model = Transformer(_model_args(meta, path))
     options = None
     if "lora" in meta:
@@ -383,7 +384,6 @@ def load_model(path: str | Location) -> nn.Module:
         model.load_state_dict(load_model(meta["base"]).state_dict(), strict=False)
         options = TRAINED_ONLY
     state = get_model_state_dict(model, options=options)
-    _verify_recorded(path)
     _dcp_read({"model": state}, path)
     set_model_state_dict(model, state, options=options and SET_TRAINED)
     if "lora" in meta:
