@@ -342,6 +342,18 @@ def test_a_resume_keeps_the_metrics_up_to_its_step_and_drops_a_row_cut_by_a_cras
     assert (tmp_path / "metrics.jsonl").read_text() == "".join(row + "\n" for row in rows[:2])
 
 
+def test_runs_tokenized_with_different_tokenizers_are_refused_naming_them(token_run, tmp_path):
+    from trainer.train import tokenizer_path
+
+    texts = {"wiki": ["a few words of text", "and a few more words of it"] * 20}
+    other = write_token_run(tmp_path / "other", texts, texts, vocab_size=300)
+    data = config_data(token_run, tmp_path / "out")
+    data["data"]["runs"].append({"path": str(other)})
+    mine, theirs = (run / "tokenizer" / "tokenizer.json" for run in (token_run, other))
+    with pytest.raises(TrainingError, match=re.escape(f"data.runs: {theirs} is not {mine}: ")):
+        tokenizer_path(validate_train_config(data))
+
+
 @pytest.mark.slow
 def test_two_ranks_fall_back_together(token_run, fsdp_run, tmp_path):
     """Each rank hashes its share of a checkpoint's files, so only one of them finds the

@@ -47,8 +47,12 @@ def tokenizer_path(config: TrainConfig) -> Location:
     for path in paths:
         if not path.is_file():
             raise FileNotFoundError(f"{path}: tokenizer not found (data.runs)")
-    if len({path.read_bytes() for path in paths}) > 1:
-        raise ValueError("data.runs: the runs were tokenized with different tokenizers")
+    differing = [path for path in paths[1:] if path.read_bytes() != paths[0].read_bytes()]
+    if differing:
+        raise TrainingError(
+            f"data.runs: {differing[0]} is not {paths[0]}: the steps draw from every run, so "
+            "all must be tokenized with one tokenizer (`tokenizer: {path: ...}` in their configs)"
+        )
     if config.init_from:
         refuse_other_vocabulary(start_tokenizer(config.init_from), paths[0])
     return paths[0]
