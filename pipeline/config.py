@@ -125,6 +125,11 @@ class JobConfig(StrictModel):
                 )
         return self
 
+    @property
+    def makes_tokens(self) -> bool:
+        """Whether the run makes a tokenizer (`tokenizer:`), and with `mixture:` token shards."""
+        return self.mixture is not None or self.tokenizer is not None
+
     def tokenizer_config(self) -> TokenizerConfig:
         """The tokenizer section, or training one with the defaults when only a mixture is set."""
         return self.tokenizer or TokenizerConfig(train=TokenizerTrainConfig())

@@ -55,7 +55,8 @@ class RunSummary:
     failed: dict[str, str] = field(default_factory=dict)
     """Shard name → traceback of the task that failed it."""
     errored_stages: dict[str, str] = field(default_factory=dict)
-    """Stage name → why its errors fail the run (`errored_stages`)."""
+    """Stage name → why its errors fail the run (`errored_stages`); `tokens` → why the token
+    phases could not run (`NOTHING_TO_TOKENIZE`)."""
 
 
 def shard_plans(config: JobConfig) -> list[ShardPlan]:
@@ -154,7 +155,10 @@ def run_job(
         }
         tokens = None
         if not (failed or errored):
-            tokens = build_tokens(config, state, documents, workers, console)
+            if config.makes_tokens and not sum(r.documents for r in results):
+                errored = {"tokens": NOTHING_TO_TOKENIZE}
+            else:
+                tokens = build_tokens(config, state, documents, workers, console)
         if len(finished) == len(files) and len(plans) > 1 and not errored:
             output.remove(WORK)
         elapsed = time.perf_counter() - clock
@@ -162,6 +166,12 @@ def run_job(
         write_report(output, report)
         output.write_json(build_manifest(config, results, started, utc_now()), "manifest.json")
     return RunSummary(output=output, report=report, failed=failed, errored_stages=errored)
+
+
+NOTHING_TO_TOKENIZE = (
+    "tokens: no document was kept, so there is no tokenizer to train and nothing to tokenize "
+    "(the report's funnel says where they went)"
+)
 
 
 def refuse_unseen_input(result: ShardResult) -> None:

@@ -158,6 +158,23 @@ def test_every_source_with_two_documents_gets_validation_documents(local_ray, tm
     assert {source: trained.get(source, 0) + held.get(source, 0) for source in sizes} == sizes
 
 
+def test_a_run_that_keeps_no_document_says_so_instead_of_tokenizing_nothing(local_ray, tmp_path):
+    """Every document removed: the report is written and the run fails on one line, rather
+    than a tokenizer trained on nothing (a traceback) or token shards of nothing."""
+    from pipeline.plan import NOTHING_TO_TOKENIZE
+
+    path = tmp_path / "docs.jsonl"
+    path.write_text("".join(json.dumps({"text": t}) + "\n" for t in sample_sentences()[:5]))
+    inputs = [{"source": "web", "format": "jsonl", "paths": [str(path)]}]
+    stages = [{"language": {"keep": ["de"]}}]  # the sentences are English
+    for tokenizer in ({"train": {"vocab_size": 600}}, None):
+        out = tmp_path / ("trained" if tokenizer else "mixture-only")
+        summary = run(job(out, inputs, stages, mixture={}, tokenizer=tokenizer))
+        assert summary.errored_stages == {"tokens": NOTHING_TO_TOKENIZE}
+        assert summary.report["documents"] == 0 and (out / "report" / "report.json").is_file()
+        assert not (out / "tokens").exists() and not (out / "tokenizer").exists()
+
+
 def test_weighted_mixture_validation_and_manifest_counted_from_the_shards(local_ray, tmp_path):
     out = tmp_path / "out"
     weights = {"a": 0.5, "b": 0.3, "c": 0.2}

@@ -43,7 +43,7 @@ def build_tokens(
     writing it: each is checked against it before it is read). `workers()` starts Ray on
     first call (only a phase with work to do calls it) and says how many tasks to run at once.
     """
-    if config.mixture is None and config.tokenizer is None:
+    if not config.makes_tokens:
         return None
     context = PhaseContext(state.output, console, workers, run_tasks)
     tokenizer_phase = TokenizerPhase(config.tokenizer_config(), documents, state.digest)
