@@ -13,15 +13,13 @@ from pathlib import Path
 
 import fsspec
 import pyarrow as pa
-import pyarrow.json as pajson
 import pyarrow.parquet as pq
 
+from filters.json_lines import read_json_lines
 from filters.wikitext import paragraphs
 from pipeline.schema import ConfigError
 
 DOCUMENT_COLUMNS = ("text", "language")
-MAX_BLOCK_BYTES = 1 << 30
-"""The longest JSON line read (pyarrow's parsing block grows to hold it)."""
 
 
 def read_examples(paths: list[str], wikitext: bool = False) -> pa.Table:
@@ -58,17 +56,5 @@ def _table(path: str, wikitext: bool) -> pa.Table:
     if name.endswith(".parquet"):
         return pq.read_table(path)
     if name.endswith((".jsonl", ".json")):
-        return _read_json_lines(path)
+        return read_json_lines(fsspec.open(path, "rb", compression="infer"))
     raise ConfigError(f"{path}: expected .txt, .jsonl, .json or .parquet")
-
-
-def _read_json_lines(path: str, block_bytes: int = 1 << 20) -> pa.Table:
-    """A JSON-lines file as a table. pyarrow parses it in blocks that must each hold whole
-    lines, so a block that a line overflows is tried again four times as large."""
-    try:
-        with fsspec.open(path, "rb", compression="infer") as handle:
-            return pajson.read_json(handle, pajson.ReadOptions(block_size=block_bytes))
-    except pa.ArrowInvalid as err:
-        if "straddl" in str(err) and block_bytes < MAX_BLOCK_BYTES:  # a line over the block
-            return _read_json_lines(path, block_bytes * 4)
-        raise
