@@ -22,10 +22,11 @@ import fsspec
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.json as pj
 import pyarrow.parquet as pq
-from pydantic import Field
+from fsspec.core import OpenFile
+from pydantic import Field, model_validator
 
+from filters.json_lines import read_json_lines
 from pipeline.schema import AbsolutePath, StrictModel
 from pipeline.stage import Stage, Verdict
 
@@ -73,28 +74,34 @@ def ngram_hashes(
 
 
 def read_reference(reference: Reference) -> pa.Array:
-    """The reference's texts, every listed field of every record, as one string array."""
+    """The reference's texts, every listed field of every record, as one string array;
+    ValueError naming the file that cannot give them."""
     columns = []
     for path in reference.paths:
         for file in fsspec.open_files(path, mode="rb", compression="infer"):
-            with file as handle:
-                table = (
-                    pq.read_table(handle)
-                    if file.path.endswith(".parquet")
-                    else pj.read_json(handle)
-                )
+            try:
+                table = _records(file)
+            except (pa.ArrowInvalid, OSError) as err:
+                raise ValueError(
+                    f"references.{reference.name}: {file.path}: cannot be read ({err})"
+                ) from None
             for field in reference.fields:
                 if field not in table.column_names:
                     raise ValueError(
-                        f"decontaminate.references.{reference.name}: {file.path} has no "
+                        f"references.{reference.name}: {file.path} has no "
                         f"field {field!r} (it has {', '.join(table.column_names)})"
                     )
                 columns.append(pc.cast(table.column(field), pa.string()))
     if not columns:
-        raise ValueError(
-            f"decontaminate.references.{reference.name}: no files match {reference.paths}"
-        )
+        raise ValueError(f"references.{reference.name}: no files match {reference.paths}")
     return pa.concat_arrays([chunk for column in columns for chunk in column.chunks])
+
+
+def _records(file: OpenFile) -> pa.Table:
+    if file.path.endswith(".parquet"):
+        with file as handle:
+            return pq.read_table(handle)
+    return read_json_lines(file)
 
 
 class Decontaminate(Stage):
@@ -110,6 +117,12 @@ class Decontaminate(Stage):
         """Words per n-gram; GPT-3 used 13."""
         action: Literal["drop", "mark"] = "drop"
         """`drop` removes matching documents as `contaminated`; `mark` only annotates them."""
+
+        @model_validator(mode="after")
+        def _references_read(self) -> Decontaminate.Params:
+            for reference in self.references:  # before the run, not in its first shard
+                read_reference(reference)
+            return self
 
     def __init__(self, params: Params) -> None:
         super().__init__(params)

@@ -108,6 +108,19 @@ def test_a_missing_field_or_file_is_named(tmp_path):
     inputs = [{"source": "s", "format": "text", "paths": ["p"]}]
     with pytest.raises(ConfigError, match=r"stages.decontaminate.references"):
         validate_config({"name": "x", "output": "o", "inputs": inputs, "stages": ["decontaminate"]})
+    long = tmp_path / "long.jsonl"  # a line past pyarrow's first parsing block is read
+    long.write_text(json.dumps({"question": "word " * 400_000}) + "\n")
+    assert len(stage(long, fields=["question"]).vocabulary) == 1
+    broken = tmp_path / "broken.jsonl"
+    broken.write_text('{"question": "x"}\nnot json\n')
+    for path, error in ((broken, "cannot be read (JSON parse error"), (long, "has no field")):
+        reference = {"name": "qs", "paths": [str(path)], "fields": ["answer"]}
+        decontaminate = {"decontaminate": {"references": [reference]}}
+        with pytest.raises(ConfigError, match=re.escape(f"references.qs: {path}")) as raised:
+            validate_config(
+                {"name": "x", "output": "o", "inputs": inputs, "stages": [decontaminate]}
+            )
+        assert error in str(raised.value)
 
 
 def test_after_a_global_phase_in_a_run(local_ray, tmp_path):
