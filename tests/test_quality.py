@@ -234,6 +234,9 @@ def test_blocklist_is_off_unless_lists_are_given(tmp_path):
         "blocklist.bad_words",
         None,
     ]
+    domains.write_bytes(b"spam.example\n\xe9\n")  # Latin-1: refused when the config is read
+    with pytest.raises(ConfigError, match=re.escape(f"blocklist: {domains}: not UTF-8 text")):
+        _stages({"quality": {"blocklist": lists}})
 
 
 def test_families_chain_and_c4_text_feeds_fineweb():

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from filters.quality.family import Family, FamilyParams, Judgement, exceeds, ratio
 from filters.quality.signals import Signals
@@ -40,6 +40,13 @@ class Blocklist(Family):
         """More `bad_words`, one per line."""
         max_bad_words_ratio: float = Field(default=0.0, ge=0.0, le=1.0)
         """Most words that may be bad words, as a share; 0 removes a document on any one, as C4 did."""
+
+        @model_validator(mode="after")
+        def _files_read(self) -> Blocklist.Params:
+            for path in (self.domains_file, self.bad_words_file):
+                if path is not None:  # before the run, not in its first shard
+                    _lines(path)
+            return self
 
     def __init__(self, params: Params) -> None:
         super().__init__(params)
@@ -77,6 +84,14 @@ class Blocklist(Family):
 
 
 def _entries(listed: list[str], path: str | None) -> frozenset[str]:
-    lines = Path(path).read_text(encoding="utf-8").splitlines() if path else []
+    lines = _lines(path) if path else []
     entries = (entry.strip().lower() for entry in [*listed, *lines])
     return frozenset(entry for entry in entries if entry and not entry.startswith("#"))
+
+
+def _lines(path: str) -> list[str]:
+    """A list file's lines; ValueError naming it where it is not UTF-8 text."""
+    try:
+        return Path(path).read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError as err:
+        raise ValueError(f"{path}: not UTF-8 text ({err.reason} at byte {err.start})") from None
