@@ -15,10 +15,10 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from filters.classifier_training import POSITIVE
-from filters.fasttext_model import FastTextModel, load_model
+from filters.fasttext_model import FastTextModel, fasttext_file, load_model
 from pipeline.schema import RegularFile, StrictModel
 from pipeline.stage import Stage, Verdict, crossed_details
 
@@ -38,6 +38,11 @@ class Classifier(Stage):
         """Remove documents whose score is not above this (`quality_score_low`)."""
         keep_fraction: float | None = Field(default=None, gt=0.0, le=1.0)
         """Keep the best-scoring share of each batch instead (an estimate of the global quantile)."""
+
+        @field_validator("model")
+        @classmethod
+        def _a_fasttext_model(cls, model: str) -> str:
+            return fasttext_file(model)
 
         @model_validator(mode="after")
         def _one_selection(self) -> Classifier.Params:

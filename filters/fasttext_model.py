@@ -14,9 +14,21 @@ from functools import cache
 from importlib.resources import files
 from pathlib import Path
 
+import fsspec
 import numpy as np
 
 LABEL_PREFIX = "__label__"
+FASTTEXT_MAGIC = (793712314).to_bytes(4, "little")
+"""The first four bytes of every fastText model file (.bin and quantised .ftz)."""
+
+
+def fasttext_file(path: str) -> str:
+    """`path` when its file starts as a fastText model does; ValueError otherwise. A config
+    check: four bytes read before the run, rather than every document erroring in it."""
+    with fsspec.open(path, "rb") as handle:
+        if handle.read(4) != FASTTEXT_MAGIC:
+            raise ValueError(f"not a fastText model: {path}")
+    return path
 
 
 def lid176_path() -> Path:

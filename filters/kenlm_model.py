@@ -18,12 +18,30 @@ from functools import cache
 from pathlib import Path
 from typing import Literal
 
+import fsspec
 import kenlm
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from filters.lm_text import normalize, word_counts
+
+KENLM_BINARY_MAGIC = b"mmap lm http://kheafield.com/code"
+ARPA_START = b"\\data\\"
+GZIP_MAGIC = b"\x1f\x8b"
+
+
+def kenlm_file(path: str) -> str:
+    """`path` when its file starts as a KenLM binary, an ARPA file or a gzipped one does;
+    ValueError otherwise. A config check: a few bytes read before the run, rather than
+    every document erroring in it."""
+    with fsspec.open(path, "rb") as handle:
+        head = handle.read(len(KENLM_BINARY_MAGIC))
+    if not (
+        head.startswith((KENLM_BINARY_MAGIC, GZIP_MAGIC)) or head.lstrip().startswith(ARPA_START)
+    ):
+        raise ValueError(f"not a KenLM model (a KenLM binary or an ARPA file): {path}")
+    return path
 
 
 def kenlm_tool(name: str) -> str:

@@ -18,9 +18,9 @@ from typing import Annotated, Literal
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
-from filters.fasttext_model import lid176_path, load_model
+from filters.fasttext_model import fasttext_file, lid176_path, load_model
 from filters.quality.languages import (
     FINEWEB_MIN_LANGUAGE_SCORE,
     lid176_languages,
@@ -51,6 +51,11 @@ class Language(Stage):
         has no config for."""
         model: RegularFile | None = None
         """Path of a fastText language-ID model (lid.176.bin, GlotLID); default: lid.176.ftz."""
+
+        @field_validator("model")
+        @classmethod
+        def _a_fasttext_model(cls, model: str | None) -> str | None:
+            return model if model is None else fasttext_file(model)
 
         @model_validator(mode="after")
         def _keep_is_labelled(self) -> Language.Params:

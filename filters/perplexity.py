@@ -23,9 +23,9 @@ from typing import Literal
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
-from filters.kenlm_model import document_perplexities, load_kenlm
+from filters.kenlm_model import document_perplexities, kenlm_file, load_kenlm
 from pipeline.schema import RegularFile, StrictModel
 from pipeline.stage import Stage, Verdict, crossed_details
 
@@ -78,6 +78,12 @@ class Perplexity(Stage):
         """Remove documents above this perplexity (`perplexity_high`)."""
         cutoffs: RegularFile | None = None
         """Per-language bucket cutoffs from `tokenmill lm cutoffs`."""
+
+        @field_validator("model")
+        @classmethod
+        def _a_kenlm_model(cls, model: str) -> str:
+            return kenlm_file(model)
+
         keep: list[Bucket] | None = Field(default=None, min_length=1)
         """Buckets to keep (needs `cutoffs`), e.g. [head, middle] as CCNet's release."""
 

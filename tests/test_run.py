@@ -14,6 +14,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from filters.fasttext_model import FASTTEXT_MAGIC
 from pipeline.documents import BASE_FIELDS, SCHEMA_VERSION
 from pipeline.plan import refuse_unseen_input, run_job
 from pipeline.schema import ConfigError
@@ -204,12 +205,17 @@ WIKI = [{"source": "wiki", "format": "jsonl", "paths": [str(SAMPLE / "wiki.jsonl
 
 
 def test_a_garbage_model_fails_the_run_until_a_real_one_is_used(local_ray, tmp_path):
-    """Every document errored in `language`: the run ends non-zero and keeps nothing
-    finished, so a rerun redoes it; a model replaced at the same path is another plan."""
+    """A file that is no fastText model is refused with the config. One that fastText
+    refuses to load (a later format version): every document errored in `language`, the run
+    ends non-zero and keeps nothing finished, so a rerun redoes it; a model replaced at the
+    same path is another plan."""
     model = tmp_path / "lid.bin"
     model.write_bytes(b"not a fastText model")
     out = tmp_path / "out"
     stages = [{"language": {"model": str(model)}}]
+    with pytest.raises(ConfigError, match=f"stages.language.model: not a fastText model: {model}"):
+        job(out, WIKI, stages)
+    model.write_bytes(FASTTEXT_MAGIC + (999).to_bytes(4, "little"))
     summary = run_job(job(out, WIKI, stages))
     assert "stage language errored on 40 of 40 documents" in summary.errored_stages["language"]
     assert not (out / "_state" / "shards").exists() or not any(
