@@ -516,6 +516,15 @@ def test_an_sft_model_exported_to_hf_answers_a_chat_as_generate_does(sft_run, to
         assert out == expected
 
 
+def test_a_prompt_that_fills_the_context_is_refused_in_one_line(tokenizer):
+    from trainer.generate import PromptTooLong
+
+    model = tiny_model(tokenizer, max_seq_len=16)
+    with pytest.raises(PromptTooLong, match=r"^a prompt is 16 tokens; the model's context is 16$"):
+        generate_ids(model, [7] * 16, 4)
+    assert len(generate_ids(model, [7] * 15, 4, stop=())) == 1  # the room left, not 4
+
+
 def test_a_hugging_face_folder_that_cannot_give_a_model_is_named(tokenizer, tmp_path):
     from safetensors.torch import save_file
 

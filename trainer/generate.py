@@ -19,8 +19,13 @@ from tokenizers import Tokenizer
 from torch import nn
 
 from trainer.chat import BOS_ID, END_ID, EOS_ID, PAD_ID, render
+from trainer.errors import TrainingError
 from trainer.model import KVCache, Transformer
 from trainer.storage import Location, location
+
+
+class PromptTooLong(TrainingError):
+    """A prompt that leaves no room in the model's context for a single new token."""
 
 
 @dataclass(frozen=True)
@@ -95,7 +100,7 @@ def generate_batch(
     width = max(len(ids) for ids in prompts)
     new = min(sampling.max_new_tokens, model.args.max_seq_len - width)
     if new <= 0:
-        raise ValueError(
+        raise PromptTooLong(
             f"a prompt is {width} tokens; the model's context is {model.args.max_seq_len}"
         )
     padded = torch.full((len(prompts), width), PAD_ID, dtype=torch.long)
