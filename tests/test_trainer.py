@@ -342,6 +342,19 @@ def test_a_resume_keeps_the_metrics_up_to_its_step_and_drops_a_row_cut_by_a_cras
     assert (tmp_path / "metrics.jsonl").read_text() == "".join(row + "\n" for row in rows[:2])
 
 
+def test_a_run_with_fewer_tokens_than_a_sequence_is_a_training_error(tmp_path):
+    from trainer.data import ShardError, TokenStream, train_shards
+    from trainer.storage import location
+
+    texts = {"wiki": ["a few words of text", "and a few more words of it"] * 3}
+    run = location(str(write_token_run(tmp_path / "small", texts, texts, vocab_size=300)))
+    stream = TokenStream(train_shards(run), seq_len=4096, seed=0)
+    with pytest.raises(
+        ShardError, match=re.escape("fewer than seq_len + 1 = 4097 tokens in all shards")
+    ):
+        stream.take(1)
+
+
 def test_runs_tokenized_with_different_tokenizers_are_refused_naming_them(token_run, tmp_path):
     from trainer.train import tokenizer_path
 

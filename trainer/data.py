@@ -190,7 +190,7 @@ class TokenStream:
                 state["epoch"], state["shard"] = state["epoch"] + 1, 0
             empty_shards += 1
             if empty_shards > len(self.shards):
-                raise ValueError(
+                raise ShardError(
                     f"{self.shards[0].parent}: fewer than seq_len + 1 = {length + 1} tokens in all shards"
                 )
         return out
