@@ -253,6 +253,12 @@ def test_an_export_is_readable_by_all_and_never_overwrites_unasked(reference, tm
         f"config error: --hf {out}: holds files already; --force writes over them"
     )
     assert tokenmill(["export", checkpoint, "--hf", str(out), "--force"]) == 0
+    weights = out / "model.safetensors"
+    capsys.readouterr()
+    assert tokenmill(["export", checkpoint, "--hf", str(weights), "--force"]) == 2
+    assert capsys.readouterr().err.replace("\n", "") == (
+        f"config error: --hf {weights}: a file, not a folder"
+    )
 
 
 def drop_checksums_and_truncate(folder: Path) -> None:

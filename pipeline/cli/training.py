@@ -134,6 +134,8 @@ def export_command(args: argparse.Namespace) -> int:
     from trainer.export import export_hf
 
     folder = Path(args.hf)
+    if folder.exists() and not folder.is_dir():
+        raise ConfigError(f"--hf {folder}: a file, not a folder")
     if folder.is_dir() and any(folder.iterdir()) and not args.force:
         raise ConfigError(f"--hf {folder}: holds files already; --force writes over them")
     out = export_hf(args.checkpoint, folder)
