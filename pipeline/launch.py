@@ -16,6 +16,7 @@ from typing import Any
 
 import yaml
 
+from pipeline.output import forbidden_folder
 from pipeline.schema import ConfigError, PathCheck, read_config
 from trainer.config import PosttrainConfig, TrainConfig, TrainConfigError, validate_train_config
 from trainer.errors import TrainingError
@@ -29,7 +30,8 @@ def load_train_config(
     kind: str | None = None,
 ) -> TrainConfig:
     """The validated config for `nproc` ranks: a global batch that does not split over
-    them, or an output that holds a pipeline run, is a config error before any rank starts.
+    them, or an output that is not the run's own (`refuse_unfit_output`), is a config error
+    before any rank starts.
     `kind` (sft, reward, dpo: the command's name) makes it a post-training config; one that
     names another kind is refused."""
     data = read_config(path, overrides, output)
@@ -69,7 +71,7 @@ def train_config(
     ]
     if problems:
         raise ConfigError("\n".join(problems))
-    refuse_pipeline_output(Path(config.output))
+    refuse_unfit_output(Path(config.output))
     return config
 
 
@@ -111,14 +113,35 @@ def training_paths(config: TrainConfig) -> Iterator[tuple[str, str]]:
         yield "checkpoint.folder", config.checkpoint.folder
 
 
-def refuse_pipeline_output(output: Path) -> None:
-    """A training run writes its own folder: never into a pipeline run's (its checkpoints
-    and metrics would mix with the documents and tokens it reads)."""
-    if (output / "_state").is_dir() or (output / "documents").is_dir():
+TRAINING_RUN_NAMES = frozenset({"config.yaml", "metrics.jsonl", "tb", "checkpoints"})
+"""What a training run writes in its folder (`--resume auto` finds its checkpoints there)."""
+
+
+def refuse_unfit_output(output: Path) -> None:
+    """A training run writes its own folder: config.yaml, metrics.jsonl, tb/ and
+    checkpoints/ would overwrite a user's files of those names, and would mix with a
+    pipeline run's documents and tokens. So the folder is new, empty, or a training run's;
+    never `/`, the home or current folder, or a source checkout."""
+    problem = forbidden_folder(output) or _not_a_training_run(output)
+    if problem:
         raise ConfigError(
-            f"output: {output} holds a pipeline run; give the training run a folder of its "
-            "own (e.g. runs/train-NAME)"
+            f"output: {output} {problem}; give the training run a folder of its own (e.g. "
+            "runs/train-NAME)"
         )
+
+
+def _not_a_training_run(output: Path) -> str | None:
+    if output.is_file():
+        return "is a file"
+    if not output.is_dir():
+        return None
+    if (output / "_state").is_dir() or (output / "documents").is_dir():
+        return "holds a pipeline run"
+    foreign = sorted(path.name for path in output.iterdir() if path.name not in TRAINING_RUN_NAMES)
+    if foreign:
+        shown = ", ".join(foreign[:3]) + (", ..." if len(foreign) > 3 else "")
+        return f"holds files that are not a tokenmill training run ({shown})"
+    return None
 
 
 def refuse_rescheduling(config: TrainConfig, resume: str) -> None:

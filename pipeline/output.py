@@ -217,7 +217,12 @@ def check_output(output: RunOutput) -> None:
 def _forbidden(output: RunOutput) -> str | None:
     if not output.is_local:
         return None if output.root.strip("/").count("/") else "is the root of its bucket"
-    folder = Path(output.root).resolve()
+    return forbidden_folder(Path(output.root))
+
+
+def forbidden_folder(folder: Path) -> str | None:
+    """Why a local folder must hold no run of any kind (pipeline or training), or None."""
+    folder = folder.resolve()
     if folder == Path(folder.anchor):
         return "is the root folder"
     if folder == Path.home().resolve():

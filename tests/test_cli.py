@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 import yaml
@@ -159,7 +160,11 @@ def test_progress_off_a_terminal_is_lines_with_the_rate_and_an_eta():
     assert re.fullmatch(r"shards 4/4, 4,000 documents \([\d,]+/s\), \d+:\d\d:\d\d", last)
 
 
-def test_training_into_a_pipeline_run_is_refused(tmp_path, capsys):
+def test_training_into_a_pipeline_run_or_someone_elses_folder_is_refused(
+    tmp_path, capsys, monkeypatch
+):
+    """Its config.yaml, metrics.jsonl, tb/ and checkpoints/ would overwrite a user's files
+    of those names: the output is new, empty, or a training run's."""
     run = write_token_run(tmp_path / "tokens", {"wiki": ["one text"] * 20}, {"wiki": ["held"]})
     (run / "_state").mkdir()  # what makes a folder a pipeline run
     config = tmp_path / "train.yaml"
@@ -173,12 +178,27 @@ def test_training_into_a_pipeline_run_is_refused(tmp_path, capsys):
             }
         )
     )
-    assert main(["train", str(config)]) == 2
-    assert (
-        f"output: {run} holds a pipeline run; give the training run a folder of its own"
-        in capsys.readouterr().err
-    )
-    assert not (run / "checkpoints").exists()
+    project = tmp_path / "project"
+    (project / "checkpoints").mkdir(parents=True)
+    (project / "notes.md").write_text("mine")
+    monkeypatch.chdir(project)
+    for output, problem in (
+        (run, "holds a pipeline run"),
+        (project, "is the current folder"),
+        (
+            tmp_path,
+            "holds files that are not a tokenmill training run (project, tokens, train.yaml)",
+        ),
+        (project / "notes.md", "is a file"),
+        (Path(tmp_path.anchor), "is the root folder"),
+    ):
+        assert main(["train", str(config), "--output", str(output)]) == 2
+        printed = " ".join(capsys.readouterr().err.split())
+        assert printed == (
+            f"config error: output: {output} {problem}; give the training run a folder of its "
+            "own (e.g. runs/train-NAME)"
+        )
+    assert not (run / "checkpoints").exists() and (project / "notes.md").read_text() == "mine"
 
 
 def test_json_logs_are_one_object_per_line_with_the_progress_numbers(capsys):
