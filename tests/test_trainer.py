@@ -259,6 +259,10 @@ def test_an_export_is_readable_by_all_and_never_overwrites_unasked(reference, tm
     assert capsys.readouterr().err.replace("\n", "") == (
         f"config error: --hf {weights}: a file, not a folder"
     )
+    assert tokenmill(["export", checkpoint, "--hf", str(Path.home()), "--force"]) == 2
+    assert capsys.readouterr().err.replace("\n", "") == (
+        f"config error: --hf {Path.home()} is the home folder; give the export a folder of its own"
+    )
 
 
 def drop_checksums_and_truncate(folder: Path) -> None:

@@ -130,10 +130,13 @@ def train_command(args: argparse.Namespace) -> int:
 
 
 def export_command(args: argparse.Namespace) -> int:
+    from pipeline.output import forbidden_folder
     from pipeline.schema import ConfigError
     from trainer.export import export_hf
 
     folder = Path(args.hf)
+    if problem := forbidden_folder(folder):  # even with --force
+        raise ConfigError(f"--hf {folder} {problem}; give the export a folder of its own")
     if folder.exists() and not folder.is_dir():
         raise ConfigError(f"--hf {folder}: a file, not a folder")
     if folder.is_dir() and any(folder.iterdir()) and not args.force:
