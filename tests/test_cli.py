@@ -64,6 +64,10 @@ def test_every_command_has_help(command, capsys):
             ["generate", "ckpt", "--prompt", "p", "--top-p", "nan"],
             "--top-p: nan is not between 0 and 1",
         ),
+        (
+            ["lm", "train", "--input", "t.txt", "--output", "/"],
+            "--output: / is a folder; give the path of the file to write",
+        ),
     ],
 )
 def test_a_count_or_a_number_out_of_range_is_refused_before_anything_runs(arguments, error, capsys):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
+from pathlib import Path
 
 from rich.console import Console
 
@@ -69,3 +70,10 @@ def number_between(low: float, high: float) -> Callable[[str], float]:
         return value
 
     return number
+
+
+def file_to_write(text: str) -> str:
+    """An argument type: a path to write a file at, not an existing folder."""
+    if Path(text).is_dir():
+        raise argparse.ArgumentTypeError(f"{text} is a folder; give the path of the file to write")
+    return text

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from pipeline.cli.arguments import positive_int
+from pipeline.cli.arguments import file_to_write, positive_int
 
 
 def register(commands) -> None:
@@ -31,7 +31,7 @@ def _register_lm(commands) -> None:
     train.add_argument("--input", nargs="+", required=True, metavar="TEXT", help=INPUT_HELP)
     train.add_argument("--wikitext", action="store_true", help="the .txt inputs are WikiText")
     train.add_argument("--order", type=positive_int, default=5, help="n-gram order (default 5)")
-    train.add_argument("--output", required=True, help="binary model to write")
+    train.add_argument("--output", type=file_to_write, required=True, help="binary model to write")
     train.add_argument("--memory", default="20%", help="lmplz -S (default 20%%)")
     train.add_argument(
         "--structure", choices=["probing", "trie"], default="probing", help="build_binary layout"
@@ -54,7 +54,9 @@ def _register_lm(commands) -> None:
     cutoffs.add_argument(
         "--sample", type=positive_int, default=10_000, help="documents to score at most"
     )
-    cutoffs.add_argument("--output", required=True, help="cutoffs JSON to write")
+    cutoffs.add_argument(
+        "--output", type=file_to_write, required=True, help="cutoffs JSON to write"
+    )
     cutoffs.set_defaults(command=lm_cutoffs_command)
 
 
@@ -73,7 +75,12 @@ def _register_classifier(commands) -> None:
     train.add_argument("--positive", nargs="+", required=True, help=INPUT_HELP)
     train.add_argument("--negative", nargs="+", required=True, help=INPUT_HELP)
     train.add_argument("--wikitext", action="store_true", help="the .txt inputs are WikiText")
-    train.add_argument("--output", required=True, help="model to write (.bin, or .ftz quantised)")
+    train.add_argument(
+        "--output",
+        type=file_to_write,
+        required=True,
+        help="model to write (.bin, or .ftz quantised)",
+    )
     train.add_argument("--valid-fraction", type=float, default=0.1, help="held out (default 0.1)")
     train.add_argument("--quantize", action="store_true", help="compress the model (.ftz)")
     for name, field in FastTextParams.model_fields.items():
