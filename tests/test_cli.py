@@ -70,7 +70,7 @@ def test_every_command_has_help(command, capsys):
         ),
     ],
 )
-def test_a_count_or_a_number_out_of_range_is_refused_before_anything_runs(arguments, error, capsys):
+def test_an_argument_out_of_range_is_refused_before_anything_runs(arguments, error, capsys):
     with pytest.raises(SystemExit) as done:
         main(arguments)
     assert done.value.code == 2
