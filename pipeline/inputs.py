@@ -58,9 +58,32 @@ def _expand(spec: InputSpec, key: str) -> list[str]:
         matches = [m for m in matches if fs.isfile(m)]
         if not matches:
             raise ConfigError(f"{key}: {pattern!r} matches no file")
+        if "://" not in pattern:
+            _refuse_another_format(spec, matches[0], key)
         # Local paths come back absolute, so every worker reads the file the driver found.
         paths.extend(fs.unstrip_protocol(m) if "://" in pattern else m for m in matches)
     return paths
+
+
+FORMAT_STARTS = {"warc": b"WARC/", "parquet": b"PAR1", "jsonl": b"{"}
+"""How a file of each format starts (after decompression; JSON lines after blank space)."""
+
+
+def _refuse_another_format(spec: InputSpec, path: str, key: str) -> None:
+    """A config error where an input's first file plainly is of another format than the
+    input says (a WARC given as `jsonl`), rather than a run that counts each of its lines an
+    errored document. A file that starts otherwise, or cannot be read, is left to the
+    reader, which counts what it cannot use."""
+    compression = None if spec.format == "parquet" else "infer"
+    try:
+        with fsspec.open(path, "rb", compression=compression) as handle:
+            head = handle.read(64).lstrip()
+    except Exception:  # damaged: the reader counts it under its reason
+        return
+    found = next((name for name, start in FORMAT_STARTS.items() if head.startswith(start)), None)
+    if found is None or found == spec.format or (spec.format, found) == ("text", "jsonl"):
+        return
+    raise ConfigError(f"{key}: {path} is a {found} file, but the input's format is {spec.format}")
 
 
 def _why_unread(err: FileNotFoundError) -> str:

@@ -1,3 +1,4 @@
+import gzip
 import sys
 from pathlib import Path
 
@@ -5,6 +6,7 @@ import pytest
 
 from pipeline.config import load_config, validate_config
 from pipeline.schema import ConfigError, apply_override
+from support.warcs import page_record, write_warc
 
 BASE = {
     "name": "t",
@@ -105,6 +107,38 @@ def test_input_paths_that_match_nothing_fail_before_work(tmp_path):
     )
     with pytest.raises(ConfigError, match=r"inputs\[0\].paths"):
         resolve_inputs(config)
+
+
+def test_an_input_file_plainly_of_another_format_fails_before_work(tmp_path):
+    """A WARC given as `jsonl` would be read as a million lines of errored documents; a
+    file of the format, or one that starts with something else (left to the reader, which
+    counts what it cannot use), passes."""
+    from pipeline.inputs import resolve_inputs
+
+    jsonl = tmp_path / "pages.jsonl.gz"
+    with gzip.open(jsonl, "wt") as handle:
+        handle.write('\n  {"text": "one"}\n')
+    warc = write_warc(tmp_path / "crawl.warc.gz", [page_record(1)])
+    plain = tmp_path / "pages.jsonl"
+    plain.write_text('{"text": "one"}\n')
+    other = tmp_path / "notes.txt"
+    other.write_text("not json\n")
+
+    def inputs(path, format):
+        return config_with(inputs=[{"source": "s", "format": format, "paths": [str(path)]}])
+
+    for path, format, found in (
+        (warc, "jsonl", "warc"),
+        (plain, "parquet", "jsonl"),
+        (jsonl, "warc", "jsonl"),
+    ):
+        with pytest.raises(ConfigError) as raised:
+            resolve_inputs(inputs(path, format))
+        assert str(raised.value) == (
+            f"inputs[0].paths: {path} is a {found} file, but the input's format is {format}"
+        )
+    for path, format in ((jsonl, "jsonl"), (jsonl, "text"), (warc, "warc"), (other, "jsonl")):
+        assert len(resolve_inputs(inputs(path, format))) == 1
 
 
 def test_only_regular_files_are_accepted_as_models_and_tokenizers(tmp_path):
