@@ -128,13 +128,14 @@ def test_jsonl_keeps_good_lines_around_bad_ones(tmp_path):
         json.dumps({"text": 42}),
     ]
     raw = "\n".join(lines).encode() + b"\n" + b'{"text": "caf\xe9"}\n' + b'{"text": "last"}\n'
+    raw += b'{"text": "a lone \\ud800 surrogate"}\n'  # valid JSON; no UTF-8 string holds it
     path = tmp_path / "d.jsonl"
     path.write_bytes(raw)
     table, stats = read(path, fmt="jsonl")
     assert table.column("text").to_pylist() == ["first document", "second", "last"]
     assert table.column("source_id").to_pylist() == ["a", None, None]
     assert len(set(table.column("id").to_pylist())) == 3
-    assert stats.errored == {"invalid_json": 1, "missing_text": 2, "invalid_utf8": 1}
+    assert stats.errored == {"invalid_json": 1, "missing_text": 2, "invalid_utf8": 2}
     assert stats.removed == {"empty_text": 1}
 
 

@@ -2,7 +2,8 @@
 
 Lines are parsed a block at a time by pyarrow's JSON reader; only a block that pyarrow
 rejects is re-read line by line, to keep its good lines and count the bad ones
-(`invalid_json`, `invalid_utf8`, `missing_text`). A line over `max_record_bytes` is errored
+(`invalid_json`, `invalid_utf8` for bytes that are not UTF-8 or an escaped lone surrogate,
+`missing_text`). A line over `max_record_bytes` is errored
 `too_large` without being assembled; a compressed file that is cut or corrupt keeps the
 lines decompressed before the damage (all but the last read's) and counts the rest as one
 errored `corrupt_archive`. A document's
@@ -113,7 +114,11 @@ def _parse_lines(
         if not isinstance(value, dict):
             stats.errored["invalid_json"] += 1
             continue
-        rows.append({key: value.get(key) for key in ("id", "text", "url")})
+        row = {key: value.get(key) for key in ("id", "text", "url")}
+        if not all(_encodable(field) for field in row.values()):
+            stats.errored["invalid_utf8"] += 1  # an escaped lone surrogate, "\ud800"
+            continue
+        rows.append(row)
         good.append(number)
     for row in rows:
         row["id"] = None if row["id"] is None else str(row["id"])
@@ -123,3 +128,15 @@ def _parse_lines(
             row["url"] = None
     schema = pa.schema([("id", pa.string()), ("text", pa.string()), ("url", pa.string())])
     return pa.Table.from_pylist(rows, schema=schema), pa.array(np.array(good, dtype=np.int64))
+
+
+def _encodable(value: object) -> bool:
+    """Whether a field can be stored: JSON can escape a lone surrogate, which no UTF-8
+    string can hold (pyarrow refuses the whole block; Python's parser takes it)."""
+    if not isinstance(value, str):
+        return True
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
