@@ -201,6 +201,18 @@ def test_parquet_text_stored_as_binary_large_string_or_dictionary_is_read(tmp_pa
     table, stats = read(tmp_path / "latin.parquet", fmt="parquet")
     assert table.column("text").to_pylist() == ["fine"]
     assert +stats.errored == {"invalid_utf8": 1}
+    # A writer need not check that a string column is UTF-8 (pyarrow's from_buffers does not).
+    for kind in (pa.string(), pa.large_string()):
+        raw = pa.array(
+            [b"caf\xe9", b"fine"], pa.large_binary() if kind == pa.large_string() else pa.binary()
+        )
+        unchecked = pa.Array.from_buffers(kind, len(raw), raw.buffers())
+        pq.write_table(
+            pa.table({"text": unchecked, "url": unchecked}), tmp_path / "unchecked.parquet"
+        )
+        table, stats = read(tmp_path / "unchecked.parquet", fmt="parquet")
+        assert table.column("text").to_pylist() == ["fine"] == table.column("url").to_pylist()
+        assert +stats.errored == {"invalid_utf8": 1}, kind
 
 
 def test_a_huge_jsonl_line_is_skipped_in_linear_time(tmp_path):

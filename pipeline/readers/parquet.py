@@ -2,7 +2,8 @@
 
 A file without a `text` column has all its rows errored as `missing_text_column`; a file
 that is not Parquet at all is one errored `corrupt_file`; the rows of a row group that does
-not decode are errored `corrupt_row_group`, and the other row groups are read.
+not decode are errored `corrupt_row_group`, and the other row groups are read. A string
+value that is not UTF-8 (a writer need not check) is errored `invalid_utf8`.
 """
 
 from __future__ import annotations
@@ -43,9 +44,25 @@ def read_parquet(file: InputFile, stats: StageStats, batch_size: int) -> Iterato
                     stats.docs_in += batch.num_rows
                     offsets = pa.array(np.arange(start + read, start + read + batch.num_rows))
                     read += batch.num_rows
-                    table = pa.Table.from_batches([batch])
+                    table = _invalid_strings_as_binary(pa.Table.from_batches([batch]))
                     yield documents_from_columns(table, offsets, file, stats)
             except (pa.ArrowInvalid, OSError):  # a damaged row group: the others still read
                 stats.docs_in += rows - read
                 stats.errored["corrupt_row_group"] += rows - read
             start += rows
+
+
+def _invalid_strings_as_binary(table: pa.Table) -> pa.Table:
+    """Parquet writers need not check that a string column is UTF-8, and pyarrow reads it
+    as it is. A column that is not is read as the bytes it holds, so each value that is not
+    UTF-8 is counted `invalid_utf8` (`documents_from_columns`) instead of failing the shard
+    where a stage decodes it."""
+    for index, field in enumerate(table.schema):
+        if pa.types.is_string(field.type) or pa.types.is_large_string(field.type):
+            column = table.column(index)
+            try:
+                column.validate(full=True)
+            except pa.ArrowInvalid:
+                binary = pa.large_binary() if pa.types.is_large_string(field.type) else pa.binary()
+                table = table.set_column(index, field.name, column.cast(binary))
+    return table
