@@ -172,6 +172,11 @@ def test_text_files_split_on_headings(tmp_path):
     (tmp_path / "latin.txt").write_bytes("caf\xe9".encode("latin-1"))
     _, stats = read(tmp_path / "latin.txt", fmt="text")
     assert stats.errored == {"invalid_utf8": 1}
+    # A byte that is not UTF-8 costs only the section that holds it.
+    (tmp_path / "w2.txt").write_bytes(content.replace("beta", "b\xe9ta").encode("latin-1"))
+    table, stats = read(tmp_path / "w2.txt", fmt="text", split_on=r"^ = [^=].* = $")
+    assert table.column("text").to_pylist() == [texts[0]]
+    assert stats.errored == {"invalid_utf8": 1} and stats.docs_in == 2
 
 
 def test_ids_are_stable_across_reads(tmp_path):

@@ -1,9 +1,10 @@
 """Plain-text reader: one document per file, or one per section split by a regex.
 
 With `split_on` (e.g. `^ = [^=].* = $` for WikiText's article headings) a new document
-starts at each match; its position, for the id, is the line it starts on. A file that is
-not UTF-8 is one errored `invalid_utf8`; a document over `max_record_bytes` is errored
-`too_large` (a whole-file document is not read past the limit).
+starts at each match; its position, for the id, is the line it starts on. A document
+that is not UTF-8 is errored `invalid_utf8` (in a split file only the sections that are
+not; the others are read); one over `max_record_bytes` is errored `too_large` (a
+whole-file document is not read past the limit).
 """
 
 from __future__ import annotations
@@ -37,17 +38,15 @@ def read_text(file: InputFile, stats: StageStats, batch_size: int) -> Iterator[p
         stats.docs_in += 1
         stats.errored["too_large"] += 1
         return
-    try:
-        content = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        stats.docs_in += 1
-        stats.errored["invalid_utf8"] += 1
-        return
-    sections = _split(content, file.spec.split_on)
+    # Bytes that are not UTF-8 become lone surrogates, so only their sections are lost.
+    sections = _split(raw.decode("utf-8", errors="surrogateescape"), file.spec.split_on)
     stats.docs_in += len(sections)
-    small = [(line, s) for line, s in sections if len(s.encode()) <= limit]
-    if len(small) < len(sections):
-        stats.errored["too_large"] += len(sections) - len(small)
+    decoded = [(line, s) for line, s in sections if _is_utf8(s)]
+    if len(decoded) < len(sections):
+        stats.errored["invalid_utf8"] += len(sections) - len(decoded)
+    small = [(line, s) for line, s in decoded if len(s.encode()) <= limit]
+    if len(small) < len(decoded):
+        stats.errored["too_large"] += len(decoded) - len(small)
     for start in range(0, len(small), batch_size):
         block = small[start : start + batch_size]
         table = pa.table({"text": pa.array([section for _, section in block], pa.string())})
@@ -67,3 +66,12 @@ def _split(content: str, pattern: str | None) -> list[tuple[int, str]]:
             sections.append((line, content[a:b]))
         line += content.count("\n", a, b)
     return sections
+
+
+def _is_utf8(section: str) -> bool:
+    """Whether a section holds no byte that was not UTF-8 (an escaped lone surrogate)."""
+    try:
+        section.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
