@@ -64,6 +64,17 @@ def documents_from_columns(
     return kept
 
 
+def storable(text: str) -> bool:
+    """Whether a string can be stored as UTF-8: it holds no lone surrogate (JSON can escape
+    one, `\\ud800`; decoding with `surrogateescape` makes one of each byte that is not
+    UTF-8)."""
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _count(counter: Counter[str], reason: str, rows: pa.Array) -> None:
     if count := pc.sum(rows).as_py():
         counter[reason] += count

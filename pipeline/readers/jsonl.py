@@ -23,7 +23,7 @@ import pyarrow as pa
 import pyarrow.json as pa_json
 
 from pipeline.inputs import InputFile
-from pipeline.readers.columns import documents_from_columns
+from pipeline.readers.columns import documents_from_columns, storable
 from pipeline.stats import StageStats
 
 
@@ -115,7 +115,7 @@ def _parse_lines(
             stats.errored["invalid_json"] += 1
             continue
         row = {key: value.get(key) for key in ("id", "text", "url")}
-        if not all(_encodable(field) for field in row.values()):
+        if not all(storable(field) for field in row.values() if isinstance(field, str)):
             stats.errored["invalid_utf8"] += 1  # an escaped lone surrogate, "\ud800"
             continue
         rows.append(row)
@@ -128,15 +128,3 @@ def _parse_lines(
             row["url"] = None
     schema = pa.schema([("id", pa.string()), ("text", pa.string()), ("url", pa.string())])
     return pa.Table.from_pylist(rows, schema=schema), pa.array(np.array(good, dtype=np.int64))
-
-
-def _encodable(value: object) -> bool:
-    """Whether a field can be stored: JSON can escape a lone surrogate, which no UTF-8
-    string can hold (pyarrow refuses the whole block; Python's parser takes it)."""
-    if not isinstance(value, str):
-        return True
-    try:
-        value.encode()
-    except UnicodeEncodeError:
-        return False
-    return True

@@ -19,7 +19,7 @@ import numpy as np
 import pyarrow as pa
 
 from pipeline.inputs import InputFile
-from pipeline.readers.columns import documents_from_columns
+from pipeline.readers.columns import documents_from_columns, storable
 from pipeline.stats import StageStats
 
 
@@ -41,7 +41,7 @@ def read_text(file: InputFile, stats: StageStats, batch_size: int) -> Iterator[p
     # Bytes that are not UTF-8 become lone surrogates, so only their sections are lost.
     sections = _split(raw.decode("utf-8", errors="surrogateescape"), file.spec.split_on)
     stats.docs_in += len(sections)
-    decoded = [(line, s) for line, s in sections if _is_utf8(s)]
+    decoded = [(line, s) for line, s in sections if storable(s)]
     if len(decoded) < len(sections):
         stats.errored["invalid_utf8"] += len(sections) - len(decoded)
     small = [(line, s) for line, s in decoded if len(s.encode()) <= limit]
@@ -66,12 +66,3 @@ def _split(content: str, pattern: str | None) -> list[tuple[int, str]]:
             sections.append((line, content[a:b]))
         line += content.count("\n", a, b)
     return sections
-
-
-def _is_utf8(section: str) -> bool:
-    """Whether a section holds no byte that was not UTF-8 (an escaped lone surrogate)."""
-    try:
-        section.encode()
-    except UnicodeEncodeError:
-        return False
-    return True
