@@ -64,15 +64,14 @@ def documents_from_columns(
     return kept
 
 
-def storable(text: str) -> bool:
-    """Whether a string can be stored as UTF-8: it holds no lone surrogate (JSON can escape
-    one, `\\ud800`; decoding with `surrogateescape` makes one of each byte that is not
-    UTF-8)."""
+def utf8_size(text: str) -> int | None:
+    """The string's size in UTF-8 bytes; None where no UTF-8 string can hold it: a lone
+    surrogate (JSON can escape one, `\\ud800`; decoding with `surrogateescape` makes one
+    of each byte that is not UTF-8)."""
     try:
-        text.encode()
+        return len(text.encode())
     except UnicodeEncodeError:
-        return False
-    return True
+        return None
 
 
 def _count(counter: Counter[str], reason: str, rows: pa.Array) -> None:

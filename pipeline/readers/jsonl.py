@@ -23,7 +23,7 @@ import pyarrow as pa
 import pyarrow.json as pa_json
 
 from pipeline.inputs import InputFile
-from pipeline.readers.columns import documents_from_columns, storable
+from pipeline.readers.columns import documents_from_columns, utf8_size
 from pipeline.stats import StageStats
 
 
@@ -115,7 +115,7 @@ def _parse_lines(
             stats.errored["invalid_json"] += 1
             continue
         row = {key: value.get(key) for key in ("id", "text", "url")}
-        if not all(storable(field) for field in row.values() if isinstance(field, str)):
+        if any(utf8_size(field) is None for field in row.values() if isinstance(field, str)):
             stats.errored["invalid_utf8"] += 1  # an escaped lone surrogate, "\ud800"
             continue
         rows.append(row)

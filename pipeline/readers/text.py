@@ -19,7 +19,7 @@ import numpy as np
 import pyarrow as pa
 
 from pipeline.inputs import InputFile
-from pipeline.readers.columns import documents_from_columns, storable
+from pipeline.readers.columns import documents_from_columns, utf8_size
 from pipeline.stats import StageStats
 
 
@@ -41,12 +41,12 @@ def read_text(file: InputFile, stats: StageStats, batch_size: int) -> Iterator[p
     # Bytes that are not UTF-8 become lone surrogates, so only their sections are lost.
     sections = _split(raw.decode("utf-8", errors="surrogateescape"), file.spec.split_on)
     stats.docs_in += len(sections)
-    decoded = [(line, s) for line, s in sections if storable(s)]
-    if len(decoded) < len(sections):
-        stats.errored["invalid_utf8"] += len(sections) - len(decoded)
-    small = [(line, s) for line, s in decoded if len(s.encode()) <= limit]
-    if len(small) < len(decoded):
-        stats.errored["too_large"] += len(decoded) - len(small)
+    sized = [(line, s, size) for line, s in sections if (size := utf8_size(s)) is not None]
+    if len(sized) < len(sections):
+        stats.errored["invalid_utf8"] += len(sections) - len(sized)
+    small = [(line, s) for line, s, size in sized if size <= limit]
+    if len(small) < len(sized):
+        stats.errored["too_large"] += len(sized) - len(small)
     for start in range(0, len(small), batch_size):
         block = small[start : start + batch_size]
         table = pa.table({"text": pa.array([section for _, section in block], pa.string())})
