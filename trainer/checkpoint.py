@@ -42,7 +42,15 @@ from trainer.data import sha256_file
 from trainer.errors import TrainingError
 from trainer.model_args import ModelArgs
 from trainer.parallelize import World
-from trainer.storage import Location, RemotePath, copy_file, location, move, remove_tree
+from trainer.storage import (
+    Location,
+    RemotePath,
+    copy_file,
+    location,
+    move,
+    read_json_object,
+    remove_tree,
+)
 
 STEP_DIR = re.compile(r"^step-(\d{7})$")
 TRAINED_ONLY = StateDictOptions(ignore_frozen_params=True)
@@ -336,12 +344,9 @@ def read_meta(path: str | Location) -> dict[str, Any]:
     if not meta_file.is_file():
         raise FileNotFoundError(f"{meta_file}: not found; is {path} a tokenmill checkpoint?")
     try:
-        meta = json.loads(meta_file.read_text())
+        return read_json_object(meta_file)
     except (OSError, ValueError) as err:
         raise CheckpointError(f"{meta_file}: {_one_line(err)}") from None
-    if not isinstance(meta, dict):
-        raise CheckpointError(f"{meta_file}: not a JSON object")
-    return meta
 
 
 def read_args(path: str | Location) -> ModelArgs:

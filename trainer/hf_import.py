@@ -3,14 +3,12 @@ inverse of `trainer.export`. Module names are Llama's, so the weights only lose 
 
 from __future__ import annotations
 
-import json
-
 from safetensors.torch import load_file
 
 from trainer.errors import TrainingError
 from trainer.model import Transformer
 from trainer.model_args import ModelArgs
-from trainer.storage import Location
+from trainer.storage import Location, read_json_object
 
 
 class HFImportError(TrainingError):
@@ -56,11 +54,9 @@ def read_hf_args(folder: Location) -> ModelArgs:
     """`hf_args` of the folder's config.json; HFImportError naming it where it cannot."""
     config_file = folder / "config.json"
     try:
-        config = json.loads(config_file.read_text())
+        config = read_json_object(config_file)
     except (OSError, ValueError) as err:
         raise HFImportError(f"{config_file}: {err}") from None
-    if not isinstance(config, dict):
-        raise HFImportError(f"{config_file}: not a JSON object")
     return hf_args(config)
 
 

@@ -9,6 +9,7 @@ is needed only for that kind of URL.
 from __future__ import annotations
 
 import fnmatch
+import json
 import shutil
 from pathlib import Path, PurePosixPath
 from typing import IO, Any
@@ -119,6 +120,15 @@ def location(text: str | Path | RemotePath) -> Location:
     if isinstance(text, Path | RemotePath):
         return text
     return RemotePath(text) if is_url(text) else Path(text)
+
+
+def read_json_object(file: Location) -> dict[str, Any]:
+    """A JSON file that holds an object (meta.json, a model's config.json); OSError or
+    ValueError where it cannot be read as one."""
+    value = json.loads(file.read_text())
+    if not isinstance(value, dict):
+        raise ValueError("not a JSON object")
+    return value
 
 
 def read_parquet(file: Location, columns: list[str]) -> pa.Table:
