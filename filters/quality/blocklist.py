@@ -44,8 +44,8 @@ class Blocklist(Family):
         @model_validator(mode="after")
         def _files_read(self) -> Blocklist.Params:
             for path in (self.domains_file, self.bad_words_file):
-                if path is not None:  # before the run, not in its first shard
-                    _lines(path)
+                if path is not None:  # before the run, not in its first shard; decoded only
+                    _text(path)
             return self
 
     def __init__(self, params: Params) -> None:
@@ -84,14 +84,14 @@ class Blocklist(Family):
 
 
 def _entries(listed: list[str], path: str | None) -> frozenset[str]:
-    lines = _lines(path) if path else []
+    lines = _text(path).splitlines() if path else []
     entries = (entry.strip().lower() for entry in [*listed, *lines])
     return frozenset(entry for entry in entries if entry and not entry.startswith("#"))
 
 
-def _lines(path: str) -> list[str]:
-    """A list file's lines; ValueError naming it where it is not UTF-8 text."""
+def _text(path: str) -> str:
+    """A list file's text; ValueError naming it where it is not UTF-8."""
     try:
-        return Path(path).read_text(encoding="utf-8").splitlines()
+        return Path(path).read_text(encoding="utf-8")
     except UnicodeDecodeError as err:
         raise ValueError(f"{path}: not UTF-8 text ({err.reason} at byte {err.start})") from None
