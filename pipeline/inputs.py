@@ -8,10 +8,13 @@ turns out to be missing is counted as errored (`missing_file`) when its shard ru
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from pathlib import PurePath
 
 import fsspec
 from fsspec.core import url_to_fs
+from fsspec.utils import compressions, infer_compression
 
 from pipeline.config import InputSpec, JobConfig
 from pipeline.schema import ConfigError
@@ -67,19 +70,37 @@ def _expand(spec: InputSpec, key: str) -> list[str]:
 
 FORMAT_STARTS = {"warc": b"WARC/", "parquet": b"PAR1", "jsonl": b"{"}
 """How a file of each format starts (after decompression; JSON lines after blank space)."""
+COMPRESSION_STARTS = {
+    "gzip": rb"\x1f\x8b",
+    "zstd": rb"\x28\xb5\x2f\xfd",
+    "xz": rb"\xfd7zXZ\x00",
+    "bz2": rb"BZh[1-9]1AY&SY",
+}
+"""How a compressed stream starts, for the compressions fsspec infers from a file name."""
 
 
 def _refuse_another_format(spec: InputSpec, path: str, key: str) -> None:
     """A config error where an input's first file plainly is of another format than the
-    input says (a WARC given as `jsonl`), rather than a run that counts each of its lines an
-    errored document. A file that starts otherwise, or cannot be read, is left to the
-    reader, which counts what it cannot use."""
+    input says (a WARC given as `jsonl`), or is JSON lines or text compressed under a name
+    that does not say so (`pages.jsonl` holding gzip), rather than a run that counts each of
+    its lines an errored document. A file that starts otherwise, or cannot be read, is left
+    to the reader, which counts what it cannot use. (A WARC reader finds its compression
+    itself, and Parquet compresses inside the file.)"""
     compression = None if spec.format == "parquet" else "infer"
     try:
         with fsspec.open(path, "rb", compression=compression) as handle:
-            head = handle.read(64).lstrip()
+            head = handle.read(64)
     except Exception:  # damaged: the reader counts it under its reason
         return
+    if spec.format in ("jsonl", "text") and infer_compression(path) is None:
+        for name, start in COMPRESSION_STARTS.items():
+            if re.match(start, head):
+                suffix = next(ext for ext, known in compressions.items() if known == name)
+                raise ConfigError(
+                    f"{key}: {path} is {name}-compressed, but its name does not say so "
+                    f"(name it {PurePath(path).name}.{suffix} and it is read)"
+                )
+    head = head.lstrip()
     found = next((name for name, start in FORMAT_STARTS.items() if head.startswith(start)), None)
     if found is None or found == spec.format or (spec.format, found) == ("text", "jsonl"):
         return

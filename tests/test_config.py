@@ -141,6 +141,46 @@ def test_an_input_file_plainly_of_another_format_fails_before_work(tmp_path):
         assert len(resolve_inputs(inputs(path, format))) == 1
 
 
+def test_a_compressed_input_whose_name_does_not_say_so_fails_before_work(tmp_path):
+    """JSON lines gzipped into `pages.jsonl` were read as bytes: every line errored, nothing
+    kept. The error names the compression and the name that gets the file read; a WARC
+    (its reader finds the compression) and a name that says it pass."""
+    import bz2
+    import lzma
+
+    import zstandard
+
+    from pipeline.inputs import resolve_inputs
+
+    lines = b'{"text": "one"}\n' * 50
+    compressed = {
+        "gzip": (gzip.compress(lines), "gz"),
+        "zstd": (zstandard.ZstdCompressor().compress(lines), "zst"),
+        "xz": (lzma.compress(lines), "xz"),
+        "bz2": (bz2.compress(lines), "bz2"),
+    }
+
+    def inputs(path, format):
+        return config_with(inputs=[{"source": "s", "format": format, "paths": [str(path)]}])
+
+    for name, (data, suffix) in compressed.items():
+        unsaid = tmp_path / f"{name}.jsonl"
+        unsaid.write_bytes(data)
+        for format in ("jsonl", "text"):
+            with pytest.raises(ConfigError) as raised:
+                resolve_inputs(inputs(unsaid, format))
+            assert str(raised.value) == (
+                f"inputs[0].paths: {unsaid} is {name}-compressed, but its name does not say "
+                f"so (name it {name}.jsonl.{suffix} and it is read)"
+            )
+        said = unsaid.rename(tmp_path / f"{name}.jsonl.{suffix}")
+        assert len(resolve_inputs(inputs(said, "jsonl"))) == 1
+    warc = write_warc(tmp_path / "crawl.warc.gz", [page_record(1)])
+    assert len(resolve_inputs(inputs(warc.rename(tmp_path / "crawl.warc"), "warc"))) == 1
+    (tmp_path / "bzh.txt").write_text("BZh is how this text starts\n")
+    assert len(resolve_inputs(inputs(tmp_path / "bzh.txt", "text"))) == 1
+
+
 def test_only_regular_files_are_accepted_as_models_and_tokenizers(tmp_path):
     """/dev/zero would be read until memory runs out, a FIFO would block forever."""
     import os
