@@ -10,6 +10,7 @@ fasttext-predict, which both install it).
 
 from __future__ import annotations
 
+import struct
 from functools import cache
 from importlib.resources import files
 from pathlib import Path
@@ -20,15 +21,125 @@ import numpy as np
 LABEL_PREFIX = "__label__"
 FASTTEXT_MAGIC = (793712314).to_bytes(4, "little")
 """The first four bytes of every fastText model file (.bin and quantised .ftz)."""
+FASTTEXT_VERSION = 12
+"""The newest model format fastText 0.9 reads."""
+CENTROIDS_PER_SUBQUANTIZER = 256
+"""`ksub_` of fastText's product quantizer (8 bits per code)."""
 
 
 def fasttext_file(path: str) -> str:
-    """`path` when its file starts as a fastText model does; ValueError otherwise. A config
-    check: four bytes read before the run, rather than every document erroring in it."""
+    """`path` when it holds a whole fastText model; ValueError otherwise. A config check, run
+    before the workers load the model: fastText's loader reads a dictionary word until a NUL
+    byte, so in a file cut short there it reads past the end forever, its memory growing by
+    gigabytes a minute, and a file cut in its matrices loads with weights missing. The walk
+    follows fastText's own loader (`FastText::loadModel`): the header, the dictionary's
+    words, then each matrix's shape, whose sizes must end exactly at the file's end."""
     with fsspec.open(path, "rb") as handle:
         if handle.read(4) != FASTTEXT_MAGIC:
             raise ValueError(f"not a fastText model: {path}")
+        try:
+            _check_model_layout(_ModelReader(handle, handle.size))
+        except _Damaged as damage:
+            raise ValueError(f"not a whole fastText model: {path}: {damage}") from None
     return path
+
+
+class _Damaged(Exception):
+    """The file does not hold what fastText's loader would read next."""
+
+
+class _ModelReader:
+    """A model file read front to back (after its magic), never past its end."""
+
+    def __init__(self, handle, size: int) -> None:
+        self._handle, self._size = handle, size
+        self.position = handle.tell()
+
+    def values(self, layout: str, what: str) -> tuple:
+        """Little-endian fields (`struct` layout) at the current position."""
+        wanted = struct.calcsize("<" + layout)
+        data = self._handle.read(wanted) if self.position + wanted <= self._size else b""
+        if len(data) != wanted:
+            raise _Damaged(f"it ends at byte {self._size:,}, inside its {what}")
+        self.position += wanted
+        return struct.unpack("<" + layout, data)
+
+    def flag(self, what: str) -> bool:
+        (value,) = self.values("B", what)
+        if value > 1:
+            raise _Damaged(f"byte {self.position - 1:,} ({what}) is {value}, not 0 or 1")
+        return bool(value)
+
+    def skip(self, size: int, what: str) -> None:
+        if size < 0:
+            raise _Damaged(f"its {what} has a negative size ({size:,} bytes)")
+        if self.position + size > self._size:
+            raise _Damaged(
+                f"its {what} takes {size:,} bytes from byte {self.position:,}, past the "
+                f"file's end at byte {self._size:,}"
+            )
+        self.position += size
+        self._handle.seek(self.position)
+
+    def words(self, count: int) -> None:
+        """Pass `count` dictionary entries: a NUL-ended word, an int64 count, an int8 type."""
+        buffer, at = b"", 0
+        for _ in range(count):
+            end = buffer.find(b"\0", at)
+            while end < 0 or end + 10 > len(buffer):
+                more = self._handle.read(1 << 20)
+                if not more:
+                    raise _Damaged(f"it ends at byte {self._size:,}, inside its dictionary")
+                self.position += at
+                buffer, at = buffer[at:] + more, 0
+                end = buffer.find(b"\0")
+            at = end + 10
+        self.position += at
+        self._handle.seek(self.position)
+
+    def end(self) -> None:
+        if self.position != self._size:
+            raise _Damaged(
+                f"the model ends at byte {self.position:,}, the file at byte {self._size:,}"
+            )
+
+
+def _check_model_layout(model: _ModelReader) -> None:
+    (version,) = model.values("i", "header")
+    if not 0 < version <= FASTTEXT_VERSION:
+        raise _Damaged(f"format version {version}; fastText 0.9 reads 1 to {FASTTEXT_VERSION}")
+    model.values("12id", "arguments")
+    entries, _, _, _, pruned = model.values("iiiqq", "dictionary")
+    model.words(entries)
+    model.skip(8 * max(pruned, 0), "pruned-word index")
+    quantized = model.flag("input matrix's kind")
+    _pass_matrix(model, quantized, "input matrix")
+    quantized_output = model.flag("output matrix's kind")  # read whatever the input's kind
+    _pass_matrix(model, quantized and quantized_output, "output matrix")
+    model.end()
+
+
+def _pass_matrix(model: _ModelReader, quantized: bool, what: str) -> None:
+    """A `DenseMatrix` (rows, columns, float32 values) or a `QuantMatrix` (codes and product
+    quantizers, its norms' too where it has them)."""
+    if not quantized:
+        rows, columns = model.values("qq", what)
+        if rows < 0 or columns < 0:
+            raise _Damaged(f"its {what} has {rows:,} rows and {columns:,} columns")
+        model.skip(4 * rows * columns, what)
+        return
+    norms = model.flag(what)
+    rows, _, code_bytes = model.values("qqi", what)
+    model.skip(code_bytes, what)
+    _pass_quantizer(model, what)
+    if norms:
+        model.skip(rows, f"{what}'s norms")
+        _pass_quantizer(model, what)
+
+
+def _pass_quantizer(model: _ModelReader, what: str) -> None:
+    dimension, _, _, _ = model.values("iiii", what)
+    model.skip(4 * dimension * CENTROIDS_PER_SUBQUANTIZER, f"{what}'s centroids")
 
 
 def lid176_path() -> Path:
@@ -46,7 +157,7 @@ class FastTextModel:
         if not path.is_file():
             raise FileNotFoundError(f"fastText model not found: {path}")
         self.path = path
-        self._model = fasttext.load_model(str(path))
+        self._model = fasttext.load_model(fasttext_file(str(path)))
 
     @property
     def labels(self) -> list[str]:

@@ -111,9 +111,12 @@ def test_stage_keeps_the_top_fraction(sample_classifier):
 
 def test_config_names_the_bad_key(sample_classifier, tmp_path):
     (tmp_path / "model.pt").write_bytes(b"PK\x03\x04 a torch checkpoint, say")
+    cut = tmp_path / "cut.bin"  # its load would never end (see tests/test_fasttext_model.py)
+    cut.write_bytes(sample_classifier.read_bytes()[:500])
     for params, key in [
         ({"model": str(tmp_path / "missing.bin")}, "stages.classifier.model"),
         ({"model": str(tmp_path / "model.pt")}, "stages.classifier.model: not a fastText model"),
+        ({"model": str(cut)}, f"stages.classifier.model: not a whole fastText model: {cut}: it"),
         ({"model": str(sample_classifier), "min_score": 2}, "stages.classifier.min_score"),
         ({"model": str(sample_classifier), "min_score": 0.5, "keep_fraction": 0.1}, "classifier"),
     ]:

@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import signal
+import struct
 import subprocess
 import sys
 import time
@@ -205,17 +206,26 @@ WIKI = [{"source": "wiki", "format": "jsonl", "paths": [str(SAMPLE / "wiki.jsonl
 
 
 def test_a_garbage_model_fails_the_run_until_a_real_one_is_used(local_ray, tmp_path):
-    """A file that is no fastText model is refused with the config. One that fastText
-    refuses to load (a later format version): every document errored in `language`, the run
-    ends non-zero and keeps nothing finished, so a rerun redoes it; a model replaced at the
-    same path is another plan."""
+    """A file that is no fastText model, or of a later format version, is refused with the
+    config. One that fastText refuses to load (a whole file, but a pruned dictionary without
+    a quantized matrix): every document errored in `language`, the run ends non-zero and
+    keeps nothing finished, so a rerun redoes it; a model replaced at the same path is
+    another plan."""
     model = tmp_path / "lid.bin"
     model.write_bytes(b"not a fastText model")
     out = tmp_path / "out"
     stages = [{"language": {"model": str(model)}}]
     with pytest.raises(ConfigError, match=f"stages.language.model: not a fastText model: {model}"):
         job(out, WIKI, stages)
-    model.write_bytes(FASTTEXT_MAGIC + (999).to_bytes(4, "little"))
+    model.write_bytes(FASTTEXT_MAGIC + struct.pack("<i", 999))
+    with pytest.raises(ConfigError, match=r"stages.language.model: .*: format version 999"):
+        job(out, WIKI, stages)
+    arguments = struct.pack("<12id", 8, 5, 5, 1, 5, 1, 1, 3, 0, 0, 0, 100, 1e-4)
+    dictionary = struct.pack("<iiiqq", 0, 0, 0, 0, 0)  # no words; pruned (index size 0)
+    dense_matrix = b"\0" + struct.pack("<qq", 0, 8)  # not quantized, 0 by 8
+    model.write_bytes(
+        FASTTEXT_MAGIC + struct.pack("<i", 12) + arguments + dictionary + 2 * dense_matrix
+    )
     summary = run_job(job(out, WIKI, stages))
     assert "stage language errored on 40 of 40 documents" in summary.errored_stages["language"]
     assert not (out / "_state" / "shards").exists() or not any(
