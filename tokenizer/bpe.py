@@ -27,16 +27,31 @@ SPLIT_PATTERN = (
 )
 
 
+TRAINING_PIECE = 64
+"""Training cuts each pre-token into pieces of at most this many characters. The BPE
+trainer rescans every word that holds the pair it merges, so a long word (a megabyte of
+letters without a space: a DNA sequence, a blob of markup) was rescanned at nearly every
+merge: training time grew with the square of its length, and 3 MB of it held a run's
+tokenizer training for over ten minutes until stopped (now 3 s). Words of natural text
+are shorter and train as before (a run of spaces, deep indentation, counts as pieces); no
+token longer than this is learned, and encoding splits text as it always did."""
+
+
 def new_bpe() -> Tokenizer:
     tokenizer = Tokenizer(models.BPE())
-    tokenizer.pre_tokenizer = pre_tokenizers.Sequence(
-        [
-            pre_tokenizers.Split(Regex(SPLIT_PATTERN), behavior="isolated"),
-            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
-        ]
-    )
+    tokenizer.pre_tokenizer = _pre_tokenizer()
     tokenizer.decoder = decoders.ByteLevel()
     return tokenizer
+
+
+def _pre_tokenizer(longest: int | None = None) -> pre_tokenizers.PreTokenizer:
+    """The split (each piece cut to at most `longest` characters, where given), then the
+    bytes as characters."""
+    steps = [pre_tokenizers.Split(Regex(SPLIT_PATTERN), behavior="isolated")]
+    if longest is not None:
+        steps.append(pre_tokenizers.Split(Regex(rf"[\s\S]{{1,{longest}}}"), behavior="isolated"))
+    steps.append(pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False))
+    return pre_tokenizers.Sequence(steps)
 
 
 def train_bpe(texts: Iterable[str], vocab_size: int, min_frequency: int = 2) -> Tokenizer:
@@ -48,7 +63,9 @@ def train_bpe(texts: Iterable[str], vocab_size: int, min_frequency: int = 2) -> 
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=False,
     )
+    tokenizer.pre_tokenizer = _pre_tokenizer(longest=TRAINING_PIECE)
     tokenizer.train_from_iterator(texts, trainer)
+    tokenizer.pre_tokenizer = _pre_tokenizer()
     return for_documents(tokenizer, "<trained>")
 
 
