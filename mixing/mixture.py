@@ -111,10 +111,29 @@ def plan_mixture(config: MixtureConfig, counts: dict[str, SourceCounts]) -> list
     epochs = _requested_epochs(config, available)
     requested = {source: epochs[source] * available[source] for source in counts}
     total_requested = sum(requested.values()) or 1
-    return [
+    plans = [
         _plan_source(source, counts[source], epochs[source], requested[source] / total_requested)
         for source in counts
     ]
+    for plan in plans:
+        _refuse_drawing_nothing(plan, counts[plan.source])
+    return plans
+
+
+def _refuse_drawing_nothing(plan: SourcePlan, counts: SourceCounts) -> None:
+    """A ConfigError where a source asked for gets no training token: its part of the
+    budget is nearer none than its first bucket of documents (a small target, long
+    documents). The run would otherwise end with shards that lack it, or no training
+    shards at all."""
+    if plan.requested_epochs == 0 or plan.available_tokens == 0 or plan.realised_tokens:
+        return
+    first = int(counts.tokens[np.flatnonzero(counts.tokens)[0]])
+    asked = plan.requested_epochs * plan.available_tokens
+    raise ConfigError(
+        f"mixture: {plan.source} would give no training tokens: its part of the budget, "
+        f"{asked:,.0f} tokens, is nearer none than its first documents in sampling order "
+        f"({first:,} tokens); give it a larger part (mixture.target_tokens, weights or epochs)"
+    )
 
 
 def _requested_epochs(config: MixtureConfig, available: dict[str, int]) -> dict[str, float]:

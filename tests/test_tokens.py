@@ -129,6 +129,31 @@ def test_budgets_and_a_plan_from_counts():
     assert epochs[1].copies(np.array([0, BUCKETS - 1])).tolist() == [3, 2]
 
 
+def test_a_source_that_would_give_no_training_tokens_is_refused():
+    """Two books of a million tokens each: 5% of a million-token target is nearer none of
+    them than one, so the plan would leave books out (and a run whose every source is so
+    would write no training shard, exit 0). 60% draws one."""
+    web, books = SourceCounts(), SourceCounts()
+    web.documents += 1
+    web.tokens += 1_000
+    books.documents[[3, 900]] = 1
+    books.tokens[[3, 900]] = 1_000_000
+    counts = {"web": web, "books": books}
+    with pytest.raises(ConfigError) as raised:
+        plan_mixture(
+            MixtureConfig(weights={"web": 0.95, "books": 0.05}, target_tokens=10**6), counts
+        )
+    assert str(raised.value) == (
+        "mixture: books would give no training tokens: its part of the budget, 50,000 tokens, "
+        "is nearer none than its first documents in sampling order (1,000,000 tokens); give "
+        "it a larger part (mixture.target_tokens, weights or epochs)"
+    )
+    plans = plan_mixture(
+        MixtureConfig(weights={"web": 0.4, "books": 0.6}, target_tokens=10**6), counts
+    )
+    assert [plan.realised_tokens for plan in plans] == [400_000, 1_000_000]
+
+
 def test_mixture_config_errors_name_the_key():
     with pytest.raises(ConfigError, match=r"mixture.weights: give a weight for every source"):
         job(Path("o"), three_sources(Path("/nonexistent")), mixture={"weights": {"a": 1}})
