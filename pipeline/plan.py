@@ -268,7 +268,7 @@ def _run_tasks(
         documents = 0
         for index, result in completed(calls, workers):
             if isinstance(result, TaskFailed):
-                failed[files[index].shard] = result.traceback
+                failed[files[index].shard] = result.message
                 console.print(f"[red]shard {files[index].shard} ({files[index].path}) failed[/red]")
                 progress.advance(bar)
                 continue

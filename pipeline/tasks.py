@@ -13,6 +13,7 @@ ends, with the rate and an ETA.
 
 from __future__ import annotations
 
+import errno
 import threading
 import time
 import traceback
@@ -31,12 +32,27 @@ Call = tuple[Any, tuple]
 """A remote function and its arguments."""
 
 
+MACHINE_ERRNOS = frozenset(
+    {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EIO}
+)
+"""A file system's refusals (full, read-only, not permitted, failing), which no code fixes."""
+
+
 @dataclass
 class TaskFailed:
     """A task that raised (after Ray's retries): what, and its traceback."""
 
     exception: Exception
     traceback: str
+
+    @property
+    def message(self) -> str:
+        """One line where the machine refused the task (`[Errno 28] No space left on
+        device`), the traceback otherwise."""
+        cause = getattr(self.exception, "cause", self.exception)
+        if isinstance(cause, OSError) and cause.errno in MACHINE_ERRNOS:
+            return str(cause)
+        return self.traceback
 
 
 def completed(calls: Sequence[Call], workers: int) -> Iterator[tuple[int, Any]]:
