@@ -46,12 +46,16 @@ class TaskFailed:
     traceback: str
 
     @property
+    def cause(self) -> Exception:
+        """The exception the task's code raised (Ray's wraps it with the remote traceback)."""
+        return getattr(self.exception, "cause", None) or self.exception
+
+    @property
     def message(self) -> str:
         """One line where the machine refused the task (`[Errno 28] No space left on
         device`), the traceback otherwise."""
-        cause = getattr(self.exception, "cause", self.exception)
-        if isinstance(cause, OSError) and cause.errno in MACHINE_ERRNOS:
-            return str(cause)
+        if isinstance(self.cause, OSError) and self.cause.errno in MACHINE_ERRNOS:
+            return str(self.cause)
         return self.traceback
 
 
@@ -173,8 +177,8 @@ def run_tasks(calls: Sequence[Call], workers: int, label: str, console: Console)
     with progress_bar(console) as progress:
         bar = progress.add_task(label, total=len(calls))
         for index, result in completed(calls, workers):
-            if isinstance(result, TaskFailed):
-                raise result.exception
+            if isinstance(result, TaskFailed):  # as the task raised it: the CLI's one line
+                raise result.cause from result.exception
             results[index] = result
             progress.advance(bar)
     return [results[index] for index in range(len(calls))]

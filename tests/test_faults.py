@@ -120,8 +120,9 @@ def test_killed_workers_and_a_driver_killed_at_three_points_end_as_a_clean_run(c
 
 
 def test_a_full_disk_fails_the_run_cleanly_and_a_rerun_completes_it(clean, tmp_path):
-    """40 KB fill up in a shard task (its documents), 300 KB in the driver (the tokens):
-    either way the run fails on one line, and a rerun on a larger disk completes it."""
+    """40 KB fill up in a shard task (its documents), 200 KB in a phase's task (encoding),
+    300 KB in the driver (the tokens): each way the run fails on one line, and a rerun on a
+    larger disk completes it."""
     disk = tmp_path / "disk"
     disk.mkdir()
     mounted = subprocess.run(
@@ -131,7 +132,11 @@ def test_a_full_disk_fails_the_run_cleanly_and_a_rerun_completes_it(clean, tmp_p
         pytest.skip(f"cannot mount a size-limited tmpfs here: {mounted.stderr.decode().strip()}")
     try:
         config = write_job(disk)
-        for size, failed in (("40k", "shard web-00000 failed"), ("300k", "error: ")):
+        for size, failed in (
+            ("40k", "shard web-00000 failed"),
+            ("200k", "error: "),
+            ("300k", "error: "),
+        ):
             subprocess.run(["mount", "-o", f"remount,size={size}", str(disk)], check=True)
             full = tokenmill_run(config)
             assert full.returncode != 0
