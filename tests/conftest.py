@@ -6,6 +6,8 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -38,6 +40,22 @@ def pytest_collection_modifyitems(items) -> None:
             item.add_marker(pytest.mark.corpora)
         if item.get_closest_marker("ray") or item.get_closest_marker("corpora"):
             item.add_marker(pytest.mark.slow)
+
+
+@contextmanager
+def small_disk(folder: Path, size: str) -> Iterator[Path]:
+    """`folder` as a tmpfs of `size` (`40k`), a disk that fills up; the test is skipped where
+    this machine cannot mount one (not root). `remount,size=N` on it grows it."""
+    folder.mkdir(exist_ok=True)
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)], capture_output=True
+    )
+    if mounted.returncode:
+        pytest.skip(f"cannot mount a size-limited tmpfs here: {mounted.stderr.decode().strip()}")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], check=False)
 
 
 @pytest.fixture(scope="session")

@@ -22,7 +22,7 @@ import pytest
 import yaml
 
 from pipeline.output import LOCK_NAME
-from tests.conftest import ROOT, SAMPLE
+from tests.conftest import ROOT, SAMPLE, small_disk
 
 pytestmark = [pytest.mark.faults, pytest.mark.ray, pytest.mark.slow]
 
@@ -123,14 +123,7 @@ def test_a_full_disk_fails_the_run_cleanly_and_a_rerun_completes_it(clean, tmp_p
     """40 KB fill up in a shard task (its documents), 200 KB in a phase's task (encoding),
     300 KB in the driver (the tokens): each way the run fails on one line, and a rerun on a
     larger disk completes it."""
-    disk = tmp_path / "disk"
-    disk.mkdir()
-    mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=40k", "tmpfs", str(disk)], capture_output=True
-    )
-    if mounted.returncode:
-        pytest.skip(f"cannot mount a size-limited tmpfs here: {mounted.stderr.decode().strip()}")
-    try:
+    with small_disk(tmp_path / "disk", "40k") as disk:
         config = write_job(disk)
         for size, failed in (
             ("40k", "shard web-00000 failed"),
@@ -148,8 +141,6 @@ def test_a_full_disk_fails_the_run_cleanly_and_a_rerun_completes_it(clean, tmp_p
         done = tokenmill_run(config)
         assert done.returncode == 0, done.stderr[-3000:]
         assert outcome(disk / "out") == clean
-    finally:
-        subprocess.run(["umount", "-l", str(disk)], check=False)
 
 
 def test_a_truncated_shard_is_refused_and_a_second_run_meanwhile_too(clean, clean_run, tmp_path):

@@ -3,6 +3,7 @@ bad shards refused and a corrupt checkpoint fallen back from, each on one line n
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
@@ -20,7 +21,7 @@ import torch
 import yaml
 
 from support.token_runs import write_token_run
-from tests.conftest import ROOT, SAMPLE
+from tests.conftest import ROOT, SAMPLE, small_disk
 from trainer.checkpoint import CheckpointError, load_model
 from trainer.config import validate_train_config
 from trainer.data import Loader, train_shards, verify_checksums
@@ -217,6 +218,35 @@ def test_training_errors_print_as_one_line(token_run, tmp_path, capsys):
         f"training error: {problem}",
         f"error: {problem}",
     ]
+
+
+def test_a_save_on_a_full_disk_stops_the_run_on_one_line(token_run, tmp_path):
+    """torch's writer reports a full disk as a broken zip file (`unexpected pos 704 vs
+    598`), in a page of traceback from the rank; the run names the checkpoint and the cause."""
+    with small_disk(tmp_path / "disk", "1m") as disk:
+        config = write_config(config_data(token_run, disk / "run", steps=6), tmp_path / "t.yaml")
+        done = subprocess.run(
+            [*CLI, "train", str(config)], env=ENV, capture_output=True, text=True, timeout=300
+        )
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    checkpoint = disk / "run" / "checkpoints" / "step-0000005.tmp"
+    assert done.stderr.splitlines()[-1].startswith(
+        f"training error: {checkpoint}: not saved: no space left on the device ("
+    )
+
+
+def test_a_rank_the_machine_refuses_a_file_prints_one_line(token_run, tmp_path, capsys):
+    from trainer.train import run_rank
+
+    config = write_config(config_data(token_run, tmp_path / "run"), tmp_path / "train.yaml")
+
+    def full_disk(config, resume):
+        raise OSError(errno.ENOSPC, "No space left on device", "run/metrics.jsonl")
+
+    assert run_rank([str(config)], "rank", "a rank", full_disk) == 1
+    assert capsys.readouterr().err == (
+        "error: [Errno 28] No space left on device: 'run/metrics.jsonl'\n"
+    )
 
 
 def test_a_changed_schedule_is_refused_on_resume_unless_rescheduled(token_run, tmp_path, capsys):

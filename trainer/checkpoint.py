@@ -18,6 +18,7 @@ import dataclasses
 import json
 import random
 import re
+import shutil
 import sys
 import warnings
 from contextlib import contextmanager
@@ -61,8 +62,13 @@ SET_TRAINED = StateDictOptions(ignore_frozen_params=True, strict=False)
 has already refused a checkpoint that lacks any trained one)."""
 
 
+FULL_DEVICE_BYTES = 1 << 20
+"""Free space under which a failed save is put down to a full device."""
+
+
 class CheckpointError(TrainingError):
-    """A checkpoint that cannot be loaded; the message names the folder or file and why."""
+    """A checkpoint that cannot be saved or loaded; the message names the folder or file and
+    why."""
 
 
 @contextmanager
@@ -169,8 +175,11 @@ class Checkpointer:
             remove_tree(temp)
             temp.mkdir(parents=True)
         _barrier(world)
-        with (temp / f"rank-{world.rank}.pt").open("wb") as handle:
-            torch.save({**state, "step": step, "rng": rng_states()}, handle)
+        try:
+            with (temp / f"rank-{world.rank}.pt").open("wb") as handle:
+                torch.save({**state, "step": step, "rng": rng_states()}, handle)
+        except (OSError, RuntimeError) as err:  # torch's zip writer: a RuntimeError
+            raise _not_saved(temp, err) from None
         model_state, optim_state = get_state_dict(model, optimizer, options=TRAINED_ONLY)
         with _quiet_single_process():
             future = dcp.async_save(
@@ -186,7 +195,11 @@ class Checkpointer:
             return None
         step, temp, future = self.pending
         self.pending = None
-        future.result()
+        try:
+            future.result()
+        except CheckpointException as err:  # DCP gathers every rank's failure
+            failure, _ = next(iter(err.failures.values()))
+            raise _not_saved(temp, failure) from None
         world, final = self.world, step_dir(self.folder, step)
         _barrier(world)
         checksums = _checksums(temp, sorted(p.name for p in temp.iterdir()), world)
@@ -238,6 +251,16 @@ class Checkpointer:
                     )
         tried = ", ".join(str(path) for path in candidates)
         raise CheckpointError(f"cannot resume from {tried}: {'; '.join(errors)}")
+
+
+def _not_saved(temp: Location, failure: BaseException) -> CheckpointError:
+    """Why checkpoint `temp` was not written, on one line. torch's file writer reports a
+    full disk as a broken zip file (`unexpected pos 704 vs 598`), so a device that has no
+    room left is named as the cause."""
+    reason = _one_line(failure)
+    if isinstance(temp, Path) and shutil.disk_usage(temp.parent).free < FULL_DEVICE_BYTES:
+        reason = f"no space left on the device ({reason})"
+    return CheckpointError(f"{temp}: not saved: {reason}")
 
 
 def _one_line(err: BaseException) -> str:

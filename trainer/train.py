@@ -406,14 +406,15 @@ def run_rank(
     run: Callable[[TrainConfig, str], dict[str, Any]],
 ) -> int:
     """A rank's command line (what torchrun starts): `run` the resolved config; a
-    TrainingError, or a config it cannot read or use, is one line and exit code 1."""
+    TrainingError, a config it cannot read or use, or the machine refusing a file (a full
+    disk) is one line and exit code 1."""
     parser = argparse.ArgumentParser(prog=prog, description=description)
     parser.add_argument("config", help="resolved config YAML (e.g. RUN/config.yaml)")
     parser.add_argument("--resume", default="auto", help="auto, none, or a checkpoint folder")
     args = parser.parse_args(argv)
     try:
         result = run(read_train_config(args.config), args.resume)
-    except (TrainingError, TrainConfigError) as err:
+    except (TrainingError, TrainConfigError, OSError) as err:
         print(f"error: {err}", file=sys.stderr, flush=True)
         return 1
     finally:
