@@ -188,10 +188,12 @@ def test_ids_are_stable_across_reads(tmp_path):
     assert len(set(first.column("id").to_pylist())) == 5
 
 
-def test_parquet_text_stored_as_binary_large_string_or_dictionary_is_read(tmp_path):
+def test_parquet_text_stored_as_binary_large_string_view_or_dictionary_is_read(tmp_path):
     texts = ["first text", "second text", "third text"]
     columns = {
         "large_string": pa.array(texts, pa.large_string()),
+        "string_view": pa.array(texts, pa.string_view()),  # were errored missing_text
+        "binary_view": pa.array([t.encode() for t in texts], pa.binary_view()),
         "binary": pa.array([t.encode() for t in texts], pa.binary()),
         "large_binary": pa.array([t.encode() for t in texts], pa.large_binary()),
         "dictionary": pa.array(texts).dictionary_encode(),
@@ -207,11 +209,9 @@ def test_parquet_text_stored_as_binary_large_string_or_dictionary_is_read(tmp_pa
     assert table.column("text").to_pylist() == ["fine"]
     assert +stats.errored == {"invalid_utf8": 1}
     # A writer need not check that a string column is UTF-8 (pyarrow's from_buffers does not).
-    for kind in (pa.string(), pa.large_string()):
-        raw = pa.array(
-            [b"caf\xe9", b"fine"], pa.large_binary() if kind == pa.large_string() else pa.binary()
-        )
-        unchecked = pa.Array.from_buffers(kind, len(raw), raw.buffers())
+    for kind in (pa.string(), pa.large_string(), pa.string_view()):
+        raw = pa.array([b"caf\xe9", b"fine"], pa.binary())
+        unchecked = pa.Array.from_buffers(pa.string(), len(raw), raw.buffers()).cast(kind)
         pq.write_table(
             pa.table({"text": unchecked, "url": unchecked}), tmp_path / "unchecked.parquet"
         )

@@ -1,4 +1,5 @@
-"""Parquet reader: rows of a file with a string `text` column (+ optional `id`, `url`).
+"""Parquet reader: rows of a file with a string `text` column (+ optional `id`, `url`), of
+any of Arrow's string or binary types (views and dictionaries too).
 
 A file without a `text` column has all its rows errored as `missing_text_column`; a file
 that is not Parquet at all is one errored `corrupt_file`; the rows of a row group that does
@@ -44,12 +45,24 @@ def read_parquet(file: InputFile, stats: StageStats, batch_size: int) -> Iterato
                     stats.docs_in += batch.num_rows
                     offsets = pa.array(np.arange(start + read, start + read + batch.num_rows))
                     read += batch.num_rows
-                    table = _invalid_strings_as_binary(pa.Table.from_batches([batch]))
+                    table = _invalid_strings_as_binary(_without_views(batch))
                     yield documents_from_columns(table, offsets, file, stats)
             except (pa.ArrowInvalid, OSError):  # a damaged row group: the others still read
                 stats.docs_in += rows - read
                 stats.errored["corrupt_row_group"] += rows - read
             start += rows
+
+
+def _without_views(batch: pa.RecordBatch) -> pa.Table:
+    """Columns in Arrow's view layouts (`string_view`, `binary_view`: pyarrow and Polars
+    write them) as the large string and binary types the readers take; their rows were
+    errored `missing_text`."""
+    table = pa.Table.from_batches([batch])
+    for index, field in enumerate(table.schema):
+        if pa.types.is_string_view(field.type) or pa.types.is_binary_view(field.type):
+            plain = pa.large_string() if pa.types.is_string_view(field.type) else pa.large_binary()
+            table = table.set_column(index, field.name, table.column(index).cast(plain))
+    return table
 
 
 def _invalid_strings_as_binary(table: pa.Table) -> pa.Table:
