@@ -8,8 +8,9 @@ The bytes are decoded first: valid UTF-8 is taken as UTF-8 whatever the header s
 (mislabelled pages are common), otherwise the declared charset, otherwise a detected one
 (valid UTF-8 goes to the tokenmill engine's parser as the bytes it is).
 Removes `empty_text` (no main text found); errors `extract_error` (the engine raised) and
-`extract_timeout` (the page alone ran past `timeout`: a deep enough tree keeps lexbor busy
-for minutes).
+`extract_timeout` (the page alone ran past `timeout`: the tokenmill engine makes blocks
+nested by the ten thousand paragraphs, which lexbor parses in time; the other engines'
+parsers may still take minutes over them).
 Documents from non-WARC inputs carry no `html` column and pass through untouched.
 """
 

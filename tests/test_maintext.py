@@ -1,8 +1,10 @@
 """The `tokenmill` engine's rules, each on the smallest page that needs it."""
 
+import time
+
 from selectolax.lexbor import LexborHTMLParser
 
-from pipeline.maintext import extract_main_text, measure
+from pipeline.maintext import NESTING_LIMIT, extract_main_text, measure, without_deep_nesting
 from support.warcs import PARAGRAPH
 
 SECOND = (
@@ -157,3 +159,25 @@ def test_a_grid_of_teaser_cards_is_cut():
     grid = f'<div class="grid">{"".join(card.format(n=n) for n in range(3))}</div>'
     text = extract_main_text(article(grid))
     assert PARAGRAPH in text and "coastguard" not in text
+
+
+def test_blocks_nested_by_the_hundred_thousand_parse_in_seconds_each_a_line():
+    """lexbor looks through the open elements at each block that opens: 100,000 unclosed
+    <div>s (a broken template's loop) ran past the stage's 30 s budget; made paragraphs
+    they take about a second. Nesting in tags written <DIV> or <section> counts too."""
+    items = "".join(f"<div class=item>item {i}" for i in range(100_000))
+    started = time.perf_counter()
+    text = extract_main_text(page(items).encode())
+    assert time.perf_counter() - started < 10
+    assert text.splitlines() == [f"item {i}" for i in range(100_000)]
+    nested = page("<DIV>" * NESTING_LIMIT + "<section>deep text" + "</DIV>" * NESTING_LIMIT)
+    assert without_deep_nesting(nested) == nested.encode().replace(b"DIV", b"p").replace(
+        b"section", b"p"
+    )
+    assert extract_main_text(nested) == "deep text"
+
+
+def test_a_page_of_many_tags_that_nest_shallowly_is_parsed_as_it_is():
+    many = page("".join(f"<div><p>item {i}</p></div>" for i in range(NESTING_LIMIT)))
+    assert without_deep_nesting(many) is many
+    assert without_deep_nesting(many.encode()) == many.encode()
