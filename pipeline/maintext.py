@@ -188,26 +188,36 @@ def drop_trailing_titles_and_links(parts: list[Block]) -> None:
     "read more" (trafilatura drops titles and references "not at the end" likewise)."""
     while parts:
         last = parts[-1].node
-        ending = _not_at_the_end(_last_text(last), last)
-        if ending is None:
-            return
-        if ending.mem_id == last.mem_id:
-            parts.pop()
-        else:
+        walk = last.last_child
+        while True:
+            ending = _not_at_the_end(_last_text(last, walk), last)
+            if ending is None:
+                return
+            if ending.mem_id == last.mem_id:
+                parts.pop()
+                break
+            # The walk goes on before what it drops: a page's thousands of trailing links
+            # (and the blanks between them) are each looked at once.
+            walk = _preceding(ending, last)
             ending.decompose()
 
 
-def _last_text(node: LexborNode) -> LexborNode | None:
-    """The last text node under `node` that is not blank, searched from the end."""
-    stack = [node]
-    while stack:
-        current = stack.pop()
-        if current.tag == "-text":
-            if (current.text_content or "").strip():
-                return current
-        else:
-            stack.extend(current.iter(include_text=True))  # the last child on top
+def _last_text(top: LexborNode, walk: LexborNode | None) -> LexborNode | None:
+    """The last text node under `top` that is not blank, walked back from `walk` on."""
+    while walk is not None:
+        if walk.tag == "-text" and (walk.text_content or "").strip():
+            return walk
+        walk = walk.last_child or _preceding(walk, top)
     return None
+
+
+def _preceding(node: LexborNode, top: LexborNode) -> LexborNode | None:
+    """The node before `node` in `top`'s document order, outside `node`'s own subtree."""
+    while node.prev is None:
+        node = node.parent
+        if node is None or node.mem_id == top.mem_id:
+            return None
+    return node.prev
 
 
 def _not_at_the_end(node: LexborNode | None, top: LexborNode) -> LexborNode | None:

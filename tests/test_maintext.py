@@ -112,6 +112,17 @@ def test_a_link_the_main_text_would_end_with_is_dropped():
     assert text.endswith(SECOND)
 
 
+def test_thousands_of_trailing_links_are_dropped_in_linear_time():
+    """Each trailing link dropped was found by a walk from the container's end, past every
+    blank left by the links dropped before it: 4,000 links took 1.8 s, 50,000 over five
+    minutes (a tag cloud at an article's end). Now 50,000 take about 0.3 s."""
+    links = "".join(f'<a href="/tag/{n}">tag {n}</a> ' for n in range(50_000))
+    started = time.perf_counter()
+    text = extract_main_text(article(links))
+    assert time.perf_counter() - started < 5
+    assert text.endswith(SECOND)
+
+
 def test_an_image_box_with_a_short_legend_is_cut_but_a_paragraph_with_an_image_is_kept():
     legend = (
         '<div class="pic"><img src="/port.jpg">'
