@@ -157,7 +157,12 @@ class FastTextModel:
         if not path.is_file():
             raise FileNotFoundError(f"fastText model not found: {path}")
         self.path = path
-        self._model = fasttext.load_model(fasttext_file(str(path)))
+        whole = fasttext_file(str(path))
+        try:
+            self._model = fasttext.load_model(whole)
+        except ValueError as err:  # fastText's words do not name the file
+            refusal = str(err).splitlines()[0]
+            raise ValueError(f"{path}: fastText does not load it: {refusal}") from None
 
     @property
     def labels(self) -> list[str]:

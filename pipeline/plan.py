@@ -199,12 +199,23 @@ def errored_stages(results: list[ShardResult], share: float) -> dict[str, str]:
         errored = sum(stats.errored.values())
         if stats.docs_in and (errored == stats.docs_in or errored > share * stats.docs_in):
             reason, count = stats.errored.most_common(1)[0]
+            cause = _sampled_cause(results, name, reason)
             problems[name] = (
                 f"stage {name} errored on {errored:,} of {stats.docs_in:,} documents "
-                f"({reason}: {count:,}), more than execution.max_errored_share ({share:g}); "
-                "fix the cause and rerun to redo its shards"
+                f"({reason}: {count:,}{f', e.g. {cause}' if cause else ''}), more than "
+                f"execution.max_errored_share ({share:g}); fix the cause and rerun to redo its "
+                "shards"
             )
     return problems
+
+
+def _sampled_cause(results: list[ShardResult], stage: str, reason: str) -> str | None:
+    """The detail of a sampled document `stage` errored for `reason`: an exception's line."""
+    for result in results:
+        for entry in result.funnel.samples.get(stage, {}).get(reason, []):
+            if entry.get("detail"):
+                return entry["detail"]
+    return None
 
 
 def _errored_in(result: ShardResult, stages: dict[str, str]) -> bool:

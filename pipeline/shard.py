@@ -8,7 +8,7 @@ applies the global stage's decisions, runs the stages after it, and writes
 Runs inside a Ray worker. Batches stream through the stages and into a Parquet writer, so
 a shard never holds more than one batch per stage in memory. A stage that raises on a
 batch is retried document by document, and only the documents that still raise are
-errored (`<stage>_error`). A stage with a time budget (`TimeBudget` params) runs in its
+errored (`<stage>_error`, with the exception's line as the sample's detail). A stage with a time budget (`TimeBudget` params) runs in its
 sandbox, a child process that is killed when a group of documents runs past the budget
 (pipeline/sandbox.py); that group too is retried document by document, each with the same
 budget, and a document that alone runs past it is errored `<stage>_timeout`. When none
@@ -47,10 +47,13 @@ from pipeline.pandas_probe import skip_pandas_probe
 from pipeline.profile import BASE_NAMES, Profile
 from pipeline.readers import read_documents
 from pipeline.sample import lowest, shard_rng
-from pipeline.sandbox import GroupSizes, Sandbox, StageTimeout, sandboxed
+from pipeline.sandbox import GroupSizes, Sandbox, SandboxError, StageTimeout, sandboxed
 from pipeline.stage import Stage, TimeBudget, Verdict
 from pipeline.stage_registry import STAGE_TYPES
 from pipeline.stats import SAMPLES_PER_REASON, Funnel
+
+CAUSE_CHARS = 300
+"""An errored document's detail is at most this long: the exception's first line."""
 
 
 @dataclass(frozen=True)
@@ -389,9 +392,21 @@ def _decide_one_by_one(stage: Stage, batch: pa.Table) -> Verdict:
             verdicts.append(stage.process(single))
         except StageTimeout:  # this document alone runs past the stage's time budget
             verdicts.append(Verdict(single, errored=pa.array([f"{stage.name}_timeout"])))
-        except Exception:  # this document alone breaks the stage
-            verdicts.append(Verdict(single, errored=pa.array([f"{stage.name}_error"])))
+        except Exception as err:  # this document alone breaks the stage
+            errored, cause = pa.array([f"{stage.name}_error"]), pa.array([error_cause(err)])
+            verdicts.append(Verdict(single, errored=errored, details=cause))
     return _joined(verdicts)
+
+
+def error_cause(err: Exception) -> str:
+    """One line on why a document errored, kept as its sample's detail: the exception, or
+    for a stage that raised in its sandbox, the last line of the child's traceback."""
+    text = str(err).strip()
+    if isinstance(err, SandboxError) and "\n" in text:
+        line = text.splitlines()[-1]
+    else:
+        line = f"{type(err).__name__}: {text}".splitlines()[0]
+    return line[:CAUSE_CHARS]
 
 
 def _joined(verdicts: list[Verdict]) -> Verdict:

@@ -209,8 +209,8 @@ def test_a_garbage_model_fails_the_run_until_a_real_one_is_used(local_ray, tmp_p
     """A file that is no fastText model, or of a later format version, is refused with the
     config. One that fastText refuses to load (a whole file, but a pruned dictionary without
     a quantized matrix): every document errored in `language`, the run ends non-zero and
-    keeps nothing finished, so a rerun redoes it; a model replaced at the same path is
-    another plan."""
+    keeps nothing finished, so a rerun redoes it, and its error quotes what the stage raised;
+    a model replaced at the same path is another plan."""
     model = tmp_path / "lid.bin"
     model.write_bytes(b"not a fastText model")
     out = tmp_path / "out"
@@ -227,7 +227,10 @@ def test_a_garbage_model_fails_the_run_until_a_real_one_is_used(local_ray, tmp_p
         FASTTEXT_MAGIC + struct.pack("<i", 12) + arguments + dictionary + 2 * dense_matrix
     )
     summary = run_job(job(out, WIKI, stages))
-    assert "stage language errored on 40 of 40 documents" in summary.errored_stages["language"]
+    assert summary.errored_stages["language"].startswith(
+        "stage language errored on 40 of 40 documents (language_error: 40, "
+        f"e.g. ValueError: {model}: fastText does not load it: Invalid model file.)"
+    )
     assert not (out / "_state" / "shards").exists() or not any(
         (out / "_state" / "shards").iterdir()
     )

@@ -90,6 +90,18 @@ def test_a_document_that_kills_the_child_or_raises_costs_only_itself():
     assert kept["text"].to_pylist() == ["d", "e"] and stats.errored == {}
 
 
+def test_an_errored_documents_sample_says_what_it_raised_or_that_its_child_died():
+    funnel = Funnel()
+    sandbox = sandboxed(Faulty, Faulty.Params(timeout=5))
+    table = documents(["a", "crash", "raise"])
+    apply_stage(sandbox, table, funnel, None, document_schema([]), np.random.default_rng(0))
+    causes = {entry["id"]: entry["detail"] for entry in funnel.samples["faulty"]["faulty_error"]}
+    assert causes == {
+        "doc-1": f"SandboxError: faulty: its child process died (exit code {-signal.SIGSEGV})",
+        "doc-2": "ValueError: a document this stage cannot take",
+    }
+
+
 def test_the_child_is_reused_across_batches_and_replaced_after_a_timeout():
     sandbox = sandboxed(Faulty, Faulty.Params(timeout=1))
     child = sandbox.child
