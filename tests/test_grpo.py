@@ -16,6 +16,7 @@ from support.chat_tasks import write_jsonl, write_tokenizer
 from tests.conftest import ROOT
 from tests.test_posttrain import CLI, ENV, metrics
 from trainer.config import TrainConfigError, validate_train_config
+from trainer.errors import TrainingError
 from trainer.model import Transformer
 from trainer.model_args import preset
 from trainer.objectives import GRPO
@@ -88,6 +89,15 @@ def test_the_gsm8k_verifier_wants_the_right_final_number_in_its_format():
     assert gsm8k("#### 1072 clips", record) == 0.0
     for unanswerable in ({}, {"answer": None}, {"answer": "no final line"}):
         assert gsm8k("#### 1072", unanswerable) == 0.0
+
+
+def test_prompts_all_left_out_stop_the_run_on_one_line(arithmetic, tmp_path):
+    """Prompts all longer than data.seq_len - grpo.max_new_tokens: the loader waited forever."""
+    data = config(arithmetic, tmp_path / "run", "grpo", steps=1)
+    data["data"]["seq_len"] = 12  # 2 positions for a prompt
+    data["train"]["global_batch_tokens"] = 12 * 16
+    with pytest.raises(TrainingError, match=f"^{arithmetic['train']}: no prompts to train on"):
+        train(validate_train_config(data), resume="none")
 
 
 def test_a_users_verifier_is_found_by_dotted_path_and_a_bad_one_is_a_config_error(

@@ -40,7 +40,8 @@ from trainer.chat_data import (
     sft_examples,
 )
 from trainer.checkpoint import load_model
-from trainer.config import LoraConfig, validate_train_config
+from trainer.config import LoraConfig, TrainConfigError, validate_train_config
+from trainer.errors import TrainingError
 from trainer.export import export_hf
 from trainer.generate import generate_ids, prompt_ids
 from trainer.lora import add_adapters, merge, reset_adapters
@@ -286,6 +287,26 @@ def test_malformed_records_are_left_out_and_counted(task, tokenizer, tmp_path, c
     assert len(preference_rows(pairs, tokenizer, 24)) == 1
     prompts = [{"prompt": "Is 3 odd?"}, {"prompt": None}, {"messages": 7}, {"question": "?"}]
     assert prompts_within(prompts, tokenizer, "prompt", 24)[0] == prompts[:1]
+
+
+@pytest.mark.parametrize("kind", ["sft", "dpo"])
+def test_a_run_with_nothing_to_train_on_stops_on_one_line(task, tmp_path, kind):
+    """No record to train on (an empty file; one gzipped under a .jsonl name, each line then
+    not JSON; records all malformed) is an error naming the file: the loader waited forever
+    for a row. So is a default hold-out that takes every record."""
+    path = tmp_path / "data.jsonl"
+    data = posttrain_config(task, tmp_path / "run", kind, steps=1)
+    data["data"].update(train=str(path), val=None, val_examples=1)
+    what = "conversations" if kind == "sft" else "pairs"
+    for content in (b"", gzip.compress(b'{"prompt": "a"}\n' * 9), b'{"foo": 1}\n' * 9):
+        path.write_bytes(content)
+        with pytest.raises(TrainingError, match=f"^{path}: no {what} to train on"):
+            PosttrainTrainer(validate_train_config(data), "none")
+    shutil.copy(task["sft" if kind == "sft" else "pairs"], path)
+    held_out = len(path.read_text().splitlines())
+    data["data"]["val_examples"] = held_out
+    with pytest.raises(TrainConfigError, match=f"^data.val_examples: holding out {held_out} of"):
+        PosttrainTrainer(validate_train_config(data), "none")
 
 
 # Preference objectives against their formulas.

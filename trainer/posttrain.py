@@ -76,10 +76,24 @@ def split_records(config: PosttrainConfig) -> tuple[list[dict], list[dict]]:
     if data.val:
         train, val = records, records_of(data.val)[: data.val_examples or None]
     else:
+        if records and data.val_examples >= len(records):
+            raise TrainConfigError(
+                f"data.val_examples: holding out {data.val_examples} of the {len(records)} "
+                f"records of {data.train} leaves none to train on"
+            )
         order = np.random.default_rng(config.train.seed).permutation(len(records))
         shuffled = [records[i] for i in order]
         train, val = shuffled[data.val_examples :], shuffled[: data.val_examples]
     return train[: data.max_examples], val
+
+
+def require_training_data(config: PosttrainConfig, count: int, what: str) -> None:
+    """Stop a run that has nothing to train on: its loader would wait forever for a row."""
+    if count == 0:
+        raise TrainingError(
+            f"{config.data.train}: no {what} to train on (an empty file, or every record "
+            "left out, as counted above)"
+        )
 
 
 def records_of(path: str) -> list[dict]:
@@ -116,6 +130,7 @@ class PosttrainTrainer(Trainer):
                 f"or `{data.prompt_key}`/`{data.response_key}` missing or not text, or a role "
                 "the chat template lacks)",
             )
+            require_training_data(self.config, len(self.examples), "conversations")
             return
         self.pairs = preference_rows(train, tokenizer, data.seq_len)
         self.val_rows = preference_rows(val, tokenizer, data.seq_len)
@@ -125,6 +140,7 @@ class PosttrainTrainer(Trainer):
             f"of {len(train) + len(val)} pairs left out: malformed, or no answer within "
             f"data.seq_len {data.seq_len}",
         )
+        require_training_data(self.config, len(self.pairs), "pairs")
 
     def tokenizer_file(self) -> Location:
         return tokenizer_location(self.config)
@@ -250,6 +266,7 @@ class GRPOTrainer(PosttrainTrainer):
             f"of {len(train) + len(val)} prompts left out: malformed, or longer than "
             f"data.seq_len - grpo.max_new_tokens = {limit} tokens",
         )
+        require_training_data(self.config, len(self.prompts), "prompts")
 
     def start_from(self, model: nn.Module) -> None:
         super().start_from(model)
