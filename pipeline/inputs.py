@@ -78,14 +78,30 @@ COMPRESSION_STARTS = {
 }
 """How a compressed stream starts, for the compressions fsspec infers from a file name."""
 
+WIDE_TEXT_MARKS = {
+    "UTF-32": (b"\xff\xfe\x00\x00", b"\x00\x00\xfe\xff"),
+    "UTF-16": (b"\xff\xfe", b"\xfe\xff"),
+}
+"""Byte-order marks of text not in UTF-8, UTF-32's first (its little-endian mark starts as
+UTF-16's): what Windows PowerShell's `>` writes, for one."""
+
+
+def _refuse_wide_text(head: bytes, path: str, key: str) -> None:
+    for encoding, marks in WIDE_TEXT_MARKS.items():
+        if head.startswith(marks):
+            raise ConfigError(
+                f"{key}: {path} is {encoding} text (it starts with a byte-order mark); inputs "
+                f"are read as UTF-8: convert it first (iconv -f {encoding} -t UTF-8)"
+            )
+
 
 def _refuse_another_format(spec: InputSpec, path: str, key: str) -> None:
     """A config error where an input's first file plainly is of another format than the
     input says (a WARC given as `jsonl`), or is JSON lines or text compressed under a name
-    that does not say so (`pages.jsonl` holding gzip), rather than a run that counts each of
-    its lines an errored document. A file that starts otherwise, or cannot be read, is left
-    to the reader, which counts what it cannot use. (A WARC reader finds its compression
-    itself, and Parquet compresses inside the file.)"""
+    that does not say so (`pages.jsonl` holding gzip) or in UTF-16 or UTF-32, rather than a
+    run that counts each of its lines an errored document. A file that starts otherwise, or
+    cannot be read, is left to the reader, which counts what it cannot use. (A WARC reader
+    finds its compression itself, and Parquet compresses inside the file.)"""
     compression = None if spec.format == "parquet" else "infer"
     try:
         with fsspec.open(path, "rb", compression=compression) as handle:
@@ -100,6 +116,8 @@ def _refuse_another_format(spec: InputSpec, path: str, key: str) -> None:
                     f"{key}: {path} is {name}-compressed, but its name does not say so "
                     f"(name it {PurePath(path).name}.{suffix} and it is read)"
                 )
+    if spec.format in ("jsonl", "text"):
+        _refuse_wide_text(head, path, key)
     head = head.lstrip()
     found = next((name for name, start in FORMAT_STARTS.items() if head.startswith(start)), None)
     if found is None or found == spec.format or (spec.format, found) == ("text", "jsonl"):

@@ -181,6 +181,32 @@ def test_a_compressed_input_whose_name_does_not_say_so_fails_before_work(tmp_pat
     assert len(resolve_inputs(inputs(tmp_path / "bzh.txt", "text"))) == 1
 
 
+def test_json_lines_or_text_in_utf16_or_utf32_fail_before_work(tmp_path):
+    """PowerShell's `>` writes UTF-16: each line was read as bytes that are not UTF-8, and
+    errored. Compressed too, the file is refused; UTF-8 with its byte-order mark is read."""
+    from pipeline.inputs import resolve_inputs
+
+    lines = '{"text": "one"}\n' * 5
+    files = [
+        ("UTF-16", tmp_path / "le.jsonl", lines.encode("utf-16")),
+        ("UTF-16", tmp_path / "le.jsonl.gz", gzip.compress(lines.encode("utf-16"))),
+        ("UTF-32", tmp_path / "be.txt", b"\0\0\xfe\xff" + lines.encode("utf-32-be")),
+    ]
+    for encoding, path, data in files:
+        path.write_bytes(data)
+        format = "text" if path.suffix == ".txt" else "jsonl"
+        spec = {"source": "s", "format": format, "paths": [str(path)]}
+        with pytest.raises(ConfigError) as raised:
+            resolve_inputs(config_with(inputs=[spec]))
+        assert str(raised.value) == (
+            f"inputs[0].paths: {path} is {encoding} text (it starts with a byte-order mark); "
+            f"inputs are read as UTF-8: convert it first (iconv -f {encoding} -t UTF-8)"
+        )
+    (tmp_path / "bom.jsonl").write_bytes(lines.encode("utf-8-sig"))
+    spec = {"source": "s", "format": "jsonl", "paths": [str(tmp_path / "bom.jsonl")]}
+    assert len(resolve_inputs(config_with(inputs=[spec]))) == 1
+
+
 def test_only_regular_files_are_accepted_as_models_and_tokenizers(tmp_path):
     """/dev/zero would be read until memory runs out, a FIFO would block forever."""
     import os
