@@ -8,15 +8,16 @@ applies the global stage's decisions, runs the stages after it, and writes
 Runs inside a Ray worker. Batches stream through the stages and into a Parquet writer, so
 a shard never holds more than one batch per stage in memory. A stage that raises on a
 batch is retried document by document, and only the documents that still raise are
-errored (`<stage>_error`, with the exception's line as the sample's detail). A stage with a time budget (`TimeBudget` params) runs in its
-sandbox, a child process that is killed when a group of documents runs past the budget
-(pipeline/sandbox.py); that group too is retried document by document, each with the same
-budget, and a document that alone runs past it is errored `<stage>_timeout`. When none
-does, the group was slow rather than one of its documents (a slow language's segmenter,
-long pages), and the sandbox's later groups are half the size; groups that take under a
-quarter of the budget double, up to 256 documents (`GroupSizes`). A stage that judges each
-language apart (`group_by`) gets each language's documents of a batch together, in groups
-of that language alone sized for it, and its verdict back in the batch's order.
+errored (`<stage>_error`, with the exception's line as the sample's detail). A stage with
+a time budget (`TimeBudget` params) runs in its sandbox, a child process that is killed
+when a group of documents runs past the budget (pipeline/sandbox.py); that group too is
+retried document by document, each with the same budget, and a document that alone runs
+past it is errored `<stage>_timeout`. When none does, the group was slow rather than one
+of its documents (a slow language's segmenter, long pages), and the sandbox's later groups
+are half the size; groups that take under a quarter of the budget double, up to 256
+documents (`GroupSizes`). A stage that judges each language apart (`group_by`) gets each
+language's documents of a batch together, in groups of that language alone sized for it,
+and its verdict back in the batch's order.
 The shard's Parquet files are renamed into place only when complete, and what an earlier
 segment wrote is checked against its sha256 before it is read; the shard's counts, samples,
 the profile of what it kept and what it wrote come back as a `ShardResult`.
@@ -393,12 +394,12 @@ def _decide_one_by_one(stage: Stage, batch: pa.Table) -> Verdict:
         except StageTimeout:  # this document alone runs past the stage's time budget
             verdicts.append(Verdict(single, errored=pa.array([f"{stage.name}_timeout"])))
         except Exception as err:  # this document alone breaks the stage
-            errored, cause = pa.array([f"{stage.name}_error"]), pa.array([error_cause(err)])
+            errored, cause = pa.array([f"{stage.name}_error"]), pa.array([_error_cause(err)])
             verdicts.append(Verdict(single, errored=errored, details=cause))
     return _joined(verdicts)
 
 
-def error_cause(err: Exception) -> str:
+def _error_cause(err: Exception) -> str:
     """One line on why a document errored, kept as its sample's detail: the exception, or
     for a stage that raised in its sandbox, the last line of the child's traceback."""
     text = str(err).strip()
