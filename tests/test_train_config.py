@@ -44,6 +44,9 @@ def test_defaults_and_round_trip():
         ({"data": {"runs": []}}, "t.yaml: data.runs: must not be empty"),
         ({"data": {"runs": [{"path": "a", "weight": -1}]}}, "t.yaml: data.runs.0.weight: must be"),
         ({"train": {"betas": [0.9]}}, "t.yaml: train.betas: expected a list of 2 values"),
+        ({"train": {"betas": [2, 0.5]}}, "t.yaml: train.betas.0: must be less than 1, got 2.0"),
+        ({"train": {"lr": float("inf")}}, "t.yaml: train.lr: must be a finite number, got inf"),
+        ({"train": {"grad_clip": "nan"}}, "t.yaml: train.grad_clip: must be a finite number"),
         ({"train": {"global_batch_tokens": 100}}, "t.yaml: train.global_batch_tokens: must be a"),
         (
             {"data": {"runs": [{"path": "a"}], "replay": {"fraction": 1}}},

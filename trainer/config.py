@@ -9,6 +9,7 @@ YAML and `--set` overrides, then validates through the same loader.
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -27,8 +28,8 @@ class TrainConfigError(ValueError):
 
 @dataclass(frozen=True)
 class RunInput:
-    # A field's metadata holds the bounds the loader checks: gt, ge, le; min_len for
-    # strings and lists.
+    # A field's metadata holds the bounds the loader checks: gt, ge, le, lt (on each value
+    # of a tuple); min_len for strings and lists. Every float must be finite.
     path: str = field(metadata={"min_len": 1})
     """A pipeline run's output folder (OUT) or URL: its tokens/ and tokenizer/ are read."""
     weight: float = field(default=1.0, metadata={"gt": 0})
@@ -145,7 +146,7 @@ class TrainSection:
     branch from step S with `steps: S + decay_steps` starts decaying at S)."""
     weight_decay: float = field(default=0.1, metadata={"ge": 0})
     """AdamW's decoupled weight decay, on matrices only (not on norms)."""
-    betas: tuple[float, float] = (0.9, 0.95)
+    betas: tuple[float, float] = field(default=(0.9, 0.95), metadata={"ge": 0, "lt": 1})
     """AdamW's betas."""
     grad_clip: float = field(default=1.0, metadata={"gt": 0})
     """Clip the global gradient norm to this."""
@@ -317,6 +318,8 @@ def _convert(kind: Any, value: Any, key: str) -> Any:
         value = _yaml_exponent(value)
         ok = isinstance(value, int | float) and not isinstance(value, bool)
         value = float(value) if ok else value
+        if ok and not math.isfinite(value):  # `.inf` or "nan": no setting means either
+            raise TrainConfigError(f"{key}: must be a finite number, got {value!r}")
     else:
         ok = isinstance(value, kind)
     if not ok:
@@ -336,6 +339,10 @@ def _yaml_exponent(value: Any) -> Any:
 
 def _check_limits(key: str, value: Any, limits: dict) -> None:
     if value is None:
+        return
+    if isinstance(value, tuple):  # limits on each value (AdamW's betas)
+        for index, item in enumerate(value):
+            _check_limits(f"{key}.{index}", item, limits)
         return
     if "gt" in limits and not value > limits["gt"]:
         raise TrainConfigError(f"{key}: must be greater than {limits['gt']}, got {value!r}")
