@@ -25,6 +25,8 @@ import yaml
 from fsspec.core import url_to_fs
 from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError, ValidationInfo
 
+UNIONS = (typing.Union, types.UnionType)
+
 
 class ConfigError(ValueError):
     """A job config that cannot run; the message names the offending key."""
@@ -33,7 +35,7 @@ class ConfigError(ValueError):
 class StrictModel(BaseModel):
     """Base for every config section: unknown keys are errors, values are not coerced loosely."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class FilePath(str):
@@ -123,40 +125,79 @@ def files_in(section: BaseModel) -> list[FilePath]:
 def format_validation_error(
     err: ValidationError, prefix: str = "", model: type[BaseModel] | None = None
 ) -> str:
-    """One line per problem, naming its dotted key; an unknown key of `model` (or of a
-    section inside it) gets the closest known key as a suggestion."""
-    lines = []
+    """One line per key at fault, naming it dotted, with what each arm of a union wanted; an
+    unknown key of `model` (or of a section inside it) gets the closest known key as a
+    suggestion."""
+    found: list[tuple[str, str, bool]] = []
     for problem in err.errors():
-        key = ".".join(str(part) for part in (prefix, *problem["loc"]) if part != "")
+        loc, whole = _config_key(model, problem["loc"]) if model else (problem["loc"], False)
+        key = ".".join(str(part) for part in (prefix, *loc) if part != "")
         message = problem["msg"].removeprefix("Value error, ")
         if problem["type"] == "extra_forbidden" and model is not None:
-            *parent, unknown = problem["loc"]
+            *parent, unknown = loc
             close = difflib.get_close_matches(str(unknown), _known_keys(model, parent), n=1)
             message += f"; did you mean `{close[0]}`?" if close else ""
-        lines.append(f"{key}: {message}" if key else message)
-    return "\n".join(lines)
+        found.append((key, message, whole))
+    problems: dict[str, list[str]] = {}
+    for key, message, whole in found:
+        # An arm that refused the value whole (`a valid boolean`) is noise beside the error
+        # inside the arm that took it (a mapping's bad threshold).
+        if not (whole and any(other.startswith(f"{key}.") for other, _, _ in found)):
+            problems.setdefault(key, []).append(message)
+    return "\n".join(
+        f"{key}: {'; or '.join(messages)}" if key else "; or ".join(messages)
+        for key, messages in problems.items()
+    )
+
+
+def _config_key(model: type[BaseModel], loc: tuple[int | str, ...]) -> tuple[list, bool]:
+    """`loc` as a config writes it: without the names pydantic gives the arms of a union it
+    tried (`Params` in `gopher_quality.Params.min_stop_words`, `constrained-float`); and
+    whether it ends in one (that arm refused the whole value)."""
+    key, annotation, whole = [], model, False
+    for part in loc:
+        section = _model_in(annotation)
+        is_field = section is not None and part in section.model_fields
+        whole = _has_arms(annotation) and isinstance(part, str) and not is_field
+        if whole:
+            annotation = section if section is not None and part == section.__name__ else None
+            continue
+        key.append(part)
+        annotation = _annotation_of(annotation, part)
+    return key, whole
+
+
+def _has_arms(annotation: Any) -> bool:
+    """A union of two or more types besides None: pydantic names the arm in an error's loc."""
+    arms = [arm for arm in typing.get_args(annotation) if arm is not type(None)]
+    return typing.get_origin(annotation) in UNIONS and len(arms) > 1
 
 
 def _known_keys(model: type[BaseModel], loc: list[int | str]) -> list[str]:
-    """The keys of the section at `loc` inside `model` (through lists, dicts and unions)."""
+    """The keys of the section at `loc` inside `model`."""
     annotation: Any = model
     for part in loc:
-        section = _model_in(annotation)
-        if isinstance(part, str) and section is not None and part in section.model_fields:
-            annotation = section.model_fields[part].annotation
-        elif typing.get_origin(annotation) in (list, dict) or isinstance(part, int):
-            annotation = typing.get_args(annotation)[-1] if typing.get_args(annotation) else None
-        else:
-            return []
+        annotation = _annotation_of(annotation, part)
     section = _model_in(annotation)
     return list(section.model_fields) if section else []
+
+
+def _annotation_of(annotation: Any, part: int | str) -> Any:
+    """The annotation of `part` inside `annotation` (through lists, dicts and unions); None
+    where it has none."""
+    section = _model_in(annotation)
+    if isinstance(part, str) and section is not None and part in section.model_fields:
+        return section.model_fields[part].annotation
+    if typing.get_origin(annotation) in (list, dict) or isinstance(part, int):
+        return typing.get_args(annotation)[-1] if typing.get_args(annotation) else None
+    return None
 
 
 def _model_in(annotation: Any) -> type[BaseModel] | None:
     """The model an annotation holds: itself, or one arm of an Optional or a union."""
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return annotation
-    if typing.get_origin(annotation) in (typing.Union, types.UnionType, Annotated):
+    if typing.get_origin(annotation) in (*UNIONS, Annotated):
         for arm in typing.get_args(annotation):
             if found := _model_in(arm):
                 return found

@@ -49,11 +49,37 @@ def test_unknown_key_is_named_with_the_closest_known_key():
         "min_alpha_words_ratio",
         stages=[gopher],
     )
+    german = {"quality": {"languages": {"de": {"gopher_quality": {"min_stop_word": 3}}}}}
+    unknown(
+        "stages.quality.languages.de.gopher_quality.min_stop_word",  # no arm's name (`Params`)
+        "min_stop_words",
+        stages=[german],
+    )
     unknown("inputs.0.formt", "format", inputs=[{**BASE["inputs"][0], "formt": "warc"}])
     unknown("keep_removd", "keep_removed", keep_removd=True)
     unknown("execution.worker", "workers", execution={"worker": 2})
     unknown("tokenizer.train.vocab", "vocab_size", tokenizer={"train": {"vocab": 8}})
     assert error_of(zzz=1).endswith("zzz: Extra inputs are not permitted")
+
+
+def test_a_threshold_that_is_not_a_finite_number_is_refused():
+    """`.nan` passed as any threshold: every comparison with it is false, so a rule kept or
+    removed everything without a word. A union's arms are named by the key, on one line."""
+    ratio = {"gopher_quality": {"min_alpha_words_ratio": float("nan")}}
+    for stage, key in (
+        ({"quality": ratio}, "stages.quality.gopher_quality.min_alpha_words_ratio"),
+        (
+            {"quality": {"languages": {"de": ratio}}},
+            "stages.quality.languages.de.gopher_quality.min_alpha_words_ratio",
+        ),
+    ):
+        assert error_of(stages=[stage]).endswith(f"{key}: Input should be a finite number")
+    assert error_of(stages=[{"language": {"min_score": float("inf")}}]).endswith(
+        "stages.language.min_score: Input should be a finite number; or Input should be 'fineweb2'"
+    )
+    assert error_of(execution={"max_errored_share": float("nan")}).endswith(
+        "execution.max_errored_share: Input should be a finite number"
+    )
 
 
 def test_version(capsys):

@@ -25,7 +25,7 @@ class FamilyParams(BaseModel):
     """Thresholds of one family: unknown keys and values of the wrong type are errors.
     `null` turns a rule off, as in datatrove."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
 
 @dataclass
