@@ -41,6 +41,7 @@ against these rules, resolves its paths and prints the plan without running it.
 A key is written as it is given to `--set` (`execution.workers=2`,
 `stages.quality.c4.min_sentences=3`); `inputs[]` marks a list of entries. A path is made
 absolute against the folder the command runs in; a URL (`s3://`, `gs://`) is kept as given.
+A float is a finite number (`.nan` and `.inf` are refused).
 """
 
 
