@@ -42,7 +42,8 @@ class Verdict:
     """Per row: why the document is removed (string), or null to keep it."""
     details: pa.Array | None = None
     """Per removed row: what decided it, e.g. the value a rule measured and the threshold it
-    crossed (`0.62 < 0.8`); shown beside the report's removed samples."""
+    crossed (`0.62 < 0.8`); per errored row, what the stage raised (the runner sets it). Shown
+    beside the report's samples."""
     errored: pa.Array | None = None
     """Per row: why the document could not be processed (string), or null."""
     counters: dict[str, int] = field(default_factory=dict)
