@@ -198,7 +198,10 @@ def launch(config: TrainConfig, nproc: int, address: str | None, resume: str) ->
     if address := cluster_address(address):
         return _ray_train(resolved, nproc, address, resume, module)
     if nproc == 1:
-        return importlib.import_module(module).train(config, resume=resume)
+        try:
+            return importlib.import_module(module).train(config, resume=resume)
+        except TrainConfigError as err:  # found with the data: a hold-out that takes it all
+            raise ConfigError(str(err)) from None
     command = [
         sys.executable,
         "-m",
@@ -223,7 +226,7 @@ def _ray_train(resolved: Path, nproc: int, address: str, resume: str, module: st
     """One Ray Train worker per rank; Ray Train sets up the torch process group. Workers get
     the resolved config's text, as they may run on nodes that do not see this RUN folder."""
     import ray
-    from ray.train import RunConfig, ScalingConfig
+    from ray.train import RunConfig, ScalingConfig, WorkerGroupError
     from ray.train.torch import TorchTrainer
 
     from pipeline.cluster import join
@@ -247,5 +250,13 @@ def _ray_train(resolved: Path, nproc: int, address: str, resume: str, module: st
         scaling_config=ScalingConfig(num_workers=nproc, use_gpu=use_gpu),
         run_config=RunConfig(storage_path=str((resolved.parent / "ray").resolve())),
     )
-    trainer.fit()
+    try:
+        trainer.fit()
+    except WorkerGroupError as err:  # Ray's report of each rank's traceback
+        failure = err.worker_failures[min(err.worker_failures)]
+        if isinstance(failure, TrainConfigError):
+            raise ConfigError(str(failure)) from None
+        if isinstance(failure, TrainingError | OSError):  # one line, as torchrun's ranks print
+            raise failure from None
+        raise
     return {}

@@ -171,7 +171,8 @@ def losses(run: Path) -> dict[int, float]:
 
 def test_post_training_runs_its_ranks_on_ray_train(head, tmp_path):
     """`tokenmill dpo --address`: two Ray Train workers, each with its policy shard and its
-    own reference pass, compute what one process computes."""
+    own reference pass, compute what one process computes; a rank that cannot start says why
+    on one line."""
     from support.chat_tasks import preference_records, split_numbers, write_jsonl, write_tokenizer
     from trainer.posttrain import train as posttrain
 
@@ -198,3 +199,12 @@ def test_post_training_runs_its_ranks_on_ray_train(head, tmp_path):
     ours, theirs = losses(tmp_path / "ray"), losses(tmp_path / "one")
     assert sorted(ours) == [1, 2, 3, 4]
     assert [ours[step] for step in ours] == pytest.approx([theirs[s] for s in ours], rel=1e-4)
+    # A rank's own error ends the command on its one line, not on Ray's report of it.
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
+    config["data"]["train"] = str(empty)
+    path.write_text(yaml.safe_dump({**config, "output": str(tmp_path / "empty")}))
+    done = tokenmill(["dpo", str(path), "--address", head.gcs, "--nproc", "2"], head.env)
+    assert done.returncode == 1
+    assert f"training error: {empty}: no pairs to train on" in done.stderr
+    assert not any(line.startswith("ray.train.") for line in done.stderr.splitlines())

@@ -291,6 +291,9 @@ def test_malformed_records_are_left_out_and_counted(task, tokenizer, tmp_path, c
 
 @pytest.mark.parametrize("kind", ["sft", "dpo"])
 def test_a_run_with_nothing_to_train_on_stops_on_one_line(task, tmp_path, kind):
+    from pipeline.launch import launch
+    from pipeline.schema import ConfigError
+
     """No record to train on (an empty file; one gzipped under a .jsonl name, each line then
     not JSON; records all malformed) is an error naming the file: the loader waited forever
     for a row. So is a default hold-out that takes every record."""
@@ -307,6 +310,8 @@ def test_a_run_with_nothing_to_train_on_stops_on_one_line(task, tmp_path, kind):
     data["data"]["val_examples"] = held_out
     with pytest.raises(TrainConfigError, match=f"^data.val_examples: holding out {held_out} of"):
         PosttrainTrainer(validate_train_config(data), "none")
+    with pytest.raises(ConfigError, match=f"^data.val_examples: holding out {held_out} of"):
+        launch(validate_train_config(data), 1, None, "none")  # the CLI's one line, not a trace
 
 
 # Preference objectives against their formulas.
