@@ -1,9 +1,13 @@
 """Readers on good and bad input: the bad part is counted, everything else is kept."""
 
 import gzip
+import itertools
 import json
 import os
+import random
+import re
 import time
+import tracemalloc
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -14,6 +18,7 @@ from pipeline.config import InputSpec
 from pipeline.documents import document_id
 from pipeline.inputs import InputFile
 from pipeline.readers import read_documents
+from pipeline.readers.text import SectionSplitter
 from pipeline.stats import StageStats
 from support.warcs import (
     gzip_bomb,
@@ -179,6 +184,66 @@ def test_text_files_split_on_headings(tmp_path):
     assert stats.errored == {"invalid_utf8": 1} and stats.docs_in == 2
 
 
+def whole_text_sections(text, pattern, limit):
+    """What a split file's sections are, found over the whole text at once."""
+    starts = [m.start() for m in re.finditer(pattern, text, re.MULTILINE)]
+    bounds = [0, *(s for s in starts if s > 0), len(text)]
+    sections, line = [], 0
+    for a, b in itertools.pairwise(bounds):
+        if text[a:b].strip():
+            sections.append((line, None if b - a > limit else text[a:b]))
+        line += text.count("\n", a, b)
+    return sections
+
+
+class SmallSplitter(SectionSplitter):
+    MARGIN = 16
+    CONTEXT = 8
+
+
+@pytest.mark.parametrize(
+    "pattern", [r"^ = [^=].* = $", r"\n\n+", r"^", r"(?<=\.)\n", r"^---$", r"\n(?= = )"]
+)
+def test_a_split_file_read_piece_by_piece_splits_as_the_whole_text_does(pattern):
+    lines = [" = Title = ", " = = Sub = = ", "", "", "Words here.", "more words", "---", "  "]
+    draw = random.Random(pattern)
+    for _ in range(200):
+        text = "\n".join(draw.choice(lines) for _ in range(draw.randint(0, 60)))
+        pieces, at = [], 0
+        while at < len(text):
+            size = draw.randint(1, 40)
+            pieces.append(text[at : at + size])
+            at += size
+        limit = draw.choice([30, 60, 1000])
+        splitter = SmallSplitter(pattern, limit)
+        got = [s for piece in pieces for s in splitter.feed(piece)] + list(splitter.finish())
+        assert got == whole_text_sections(text, pattern, limit), (text, limit)
+
+
+def test_a_split_file_is_read_as_a_stream():
+    """Sections come out as the text comes in, and one past the limit is not held."""
+    endless = itertools.cycle([" = Heading = \n", "a line of its body\n" * 5000])
+    splitter = SectionSplitter(r"^ = [^=].* = $", limit=1 << 20)
+    sections = (s for piece in endless for s in splitter.feed(piece))
+    assert [line for line, _ in itertools.islice(sections, 3)] == [0, 5001, 10002]
+
+
+def test_a_section_past_the_limit_is_counted_and_not_held(tmp_path):
+    body = "a line of a section that never ends\n" * 1_000_000  # 36 MB
+    path = tmp_path / "w.txt.gz"
+    with gzip.open(path, "wt", compresslevel=1) as out:
+        out.write(f" = First = \nshort\n = Long = \n{body} = Last = \nshort too\n")
+    tracemalloc.start()
+    try:
+        table, stats = read(path, fmt="text", split_on=r"^ = [^=].* = $", max_record_bytes=1 << 20)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert table.column("text").to_pylist() == [" = First = \nshort\n", " = Last = \nshort too\n"]
+    assert +stats.errored == {"too_large": 1}
+    assert peak < 24 << 20, peak  # reading the file whole held 3 copies of it
+
+
 def test_ids_are_stable_across_reads(tmp_path):
     path = tmp_path / "d.jsonl"
     path.write_text("".join(json.dumps({"text": f"doc {n}"}) + "\n" for n in range(5)))
@@ -282,6 +347,16 @@ def test_a_cut_or_corrupt_compressed_file_keeps_what_comes_before(tmp_path):
     assert stats.errored["corrupt_archive"] == 1
     (tmp_path / "cut.txt.gz").write_bytes(gzip.compress(b"a whole document")[:-12])
     _, stats = read(tmp_path / "cut.txt.gz", fmt="text")
+    assert +stats.errored == {"corrupt_archive": 1}
+    sections = "".join(f" = Title {n} = \nbody {n}\n" for n in range(400_000)).encode()
+    packed = gzip.compress(sections)
+    (tmp_path / "cut-split.txt.gz").write_bytes(packed[: len(packed) // 2])
+    table, stats = read(
+        tmp_path / "cut-split.txt.gz", fmt="text", split_on=r"^ = .* = $", batch_size=4096
+    )
+    assert 100_000 < table.num_rows < 200_000
+    texts = [f" = Title {n} = \nbody {n}\n" for n in range(table.num_rows)]
+    assert table.column("text").to_pylist() == texts
     assert +stats.errored == {"corrupt_archive": 1}
 
 
