@@ -289,14 +289,35 @@ def test_malformed_records_are_left_out_and_counted(task, tokenizer, tmp_path, c
     assert prompts_within(prompts, tokenizer, "prompt", 24)[0] == prompts[:1]
 
 
+def test_conversations_cut_to_a_row_are_counted_and_those_left_untrained_left_out(
+    task, tmp_path, capsys
+):
+    """An SFT example longer than `data.seq_len` is cut to it and counted; one whose prompt
+    alone fills the row has nothing left to train on: left out, as TRL's SFTTrainer drops it."""
+    short = sft_records([3, 4, 5])
+    long_prompt = {"prompt": "Is 3 odd? " * 40, "response": "3 is odd."}
+    long_answer = {"prompt": "Is 3 odd?", "response": "3 is odd. " * 40}
+    path = write_jsonl([*short, long_prompt, long_answer], tmp_path / "sft.jsonl")
+    data = posttrain_config(task, tmp_path / "run", "sft", steps=1)
+    val = write_jsonl(sft_records([6]), tmp_path / "val.jsonl")
+    data["data"].update(train=str(path), val=str(val))
+    trainer = PosttrainTrainer(validate_train_config(data), "none")
+    trainer.close()
+    printed = capsys.readouterr().out
+    assert "1 of 6 conversations left out: no response token within data.seq_len 64" in printed
+    assert "1 of 6 conversations cut to data.seq_len 64" in printed
+    assert len(trainer.examples) == 4 and len(trainer.val_rows) == 1
+    assert max(len(ids) for ids, _ in trainer.examples) > 65  # the cut one, cut by `pack`
+
+
 @pytest.mark.parametrize("kind", ["sft", "dpo"])
 def test_a_run_with_nothing_to_train_on_stops_on_one_line(task, tmp_path, kind):
-    from pipeline.launch import launch
-    from pipeline.schema import ConfigError
-
     """No record to train on (an empty file; one gzipped under a .jsonl name, each line then
     not JSON; records all malformed) is an error naming the file: the loader waited forever
     for a row. So is a default hold-out that takes every record."""
+    from pipeline.launch import launch
+    from pipeline.schema import ConfigError
+
     path = tmp_path / "data.jsonl"
     data = posttrain_config(task, tmp_path / "run", kind, steps=1)
     data["data"].update(train=str(path), val=None, val_examples=1)

@@ -194,6 +194,15 @@ def sft_examples(
     return examples
 
 
+def within_rows(
+    examples: list[tuple[np.ndarray, np.ndarray]], seq_len: int
+) -> tuple[list[tuple[np.ndarray, np.ndarray]], int]:
+    """The examples that keep a trained target once `pack` cuts them to a row of `seq_len`
+    positions, and how many of those it cuts."""
+    kept = [(ids, trained) for ids, trained in examples if trained[1 : seq_len + 1].any()]
+    return kept, sum(len(ids) > seq_len + 1 for ids, _ in kept)
+
+
 def pack(examples: list[tuple[np.ndarray, np.ndarray]], seq_len: int) -> Rows:
     """Examples, in order, packed greedily into rows of `seq_len` positions.
 

@@ -31,6 +31,7 @@ from trainer.chat_data import (
     prompts_within,
     read_records,
     sft_examples,
+    within_rows,
 )
 from trainer.config import PosttrainConfig, RunInput, TrainConfig, TrainConfigError
 from trainer.errors import TrainingError
@@ -58,7 +59,7 @@ def objective_for(config: PosttrainConfig) -> Objective:
     return DPO(dpo.beta, dpo.loss, dpo.length_normalize)
 
 
-def report_left_out(count: int, what: str) -> None:
+def report_count(count: int, what: str) -> None:
     if count and int(os.environ.get("RANK", "0")) == 0:
         print(f"{count} {what}", flush=True)
 
@@ -99,7 +100,7 @@ def require_training_data(config: PosttrainConfig, count: int, what: str) -> Non
 def records_of(path: str) -> list[dict]:
     """`read_records`, saying how many lines it left out."""
     records, left_out = read_records(path)
-    report_left_out(left_out, f"lines of {path} left out: not a JSON object")
+    report_count(left_out, f"lines of {path} left out: not a JSON object")
     return records
 
 
@@ -118,29 +119,51 @@ class PosttrainTrainer(Trainer):
 
     def prepare_data(self, train: list[dict], val: list[dict], tokenizer: Tokenizer) -> None:
         """The training examples and held-out rows of `self.config`'s kind (before the model)."""
-        data = self.config.data
         if self.config.kind == "sft":
-            self.examples = sft_examples(train, tokenizer, data.prompt_key, data.response_key)
-            val_examples = sft_examples(val, tokenizer, data.prompt_key, data.response_key)
-            self.val_rows = pack(val_examples, data.seq_len)
-            left_out = len(train) + len(val) - len(self.examples) - len(val_examples)
-            report_left_out(
-                left_out,
-                f"of {len(train) + len(val)} conversations left out: malformed (`messages` "
-                f"or `{data.prompt_key}`/`{data.response_key}` missing or not text, or a role "
-                "the chat template lacks)",
-            )
-            require_training_data(self.config, len(self.examples), "conversations")
+            self.prepare_conversations(train, val, tokenizer)
             return
+        data = self.config.data
         self.pairs = preference_rows(train, tokenizer, data.seq_len)
         self.val_rows = preference_rows(val, tokenizer, data.seq_len)
         left_out = len(train) + len(val) - len(self.pairs) - len(self.val_rows)
-        report_left_out(
+        report_count(
             left_out,
             f"of {len(train) + len(val)} pairs left out: malformed, or no answer within "
             f"data.seq_len {data.seq_len}",
         )
         require_training_data(self.config, len(self.pairs), "pairs")
+
+    def prepare_conversations(
+        self, train: list[dict], val: list[dict], tokenizer: Tokenizer
+    ) -> None:
+        """SFT's examples, each cut to a row; those the cut leaves nothing to train on are
+        left out and counted, as TRL's SFTTrainer drops them, and so are those it cuts."""
+        data, total = self.config.data, len(train) + len(val)
+        examples = [
+            sft_examples(records, tokenizer, data.prompt_key, data.response_key)
+            for records in (train, val)
+        ]
+        report_count(
+            total - sum(map(len, examples)),
+            f"of {total} conversations left out: malformed (`messages` or "
+            f"`{data.prompt_key}`/`{data.response_key}` missing or not text, or a role the "
+            "chat template lacks)",
+        )
+        (self.examples, cut), (val_examples, val_cut) = (
+            within_rows(part, data.seq_len) for part in examples
+        )
+        report_count(
+            sum(map(len, examples)) - len(self.examples) - len(val_examples),
+            f"of {total} conversations left out: no response token within data.seq_len "
+            f"{data.seq_len}",
+        )
+        report_count(
+            cut + val_cut,
+            f"of {total} conversations cut to data.seq_len {data.seq_len}: their tokens "
+            "past it are not trained on",
+        )
+        self.val_rows = pack(val_examples, data.seq_len)
+        require_training_data(self.config, len(self.examples), "conversations")
 
     def tokenizer_file(self) -> Location:
         return tokenizer_location(self.config)
@@ -261,7 +284,7 @@ class GRPOTrainer(PosttrainTrainer):
         self.records, self.prompts = prompts_within(train, tokenizer, data.prompt_key, limit)
         self.val_records, self.val_prompts = prompts_within(val, tokenizer, data.prompt_key, limit)
         left_out = len(train) + len(val) - len(self.prompts) - len(self.val_prompts)
-        report_left_out(
+        report_count(
             left_out,
             f"of {len(train) + len(val)} prompts left out: malformed, or longer than "
             f"data.seq_len - grpo.max_new_tokens = {limit} tokens",
