@@ -8,6 +8,7 @@ trainer itself needs neither Ray nor the pipeline.
 from __future__ import annotations
 
 import importlib
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -205,7 +206,7 @@ def launch(config: TrainConfig, nproc: int, address: str | None, resume: str) ->
     command = [
         sys.executable,
         "-m",
-        "torch.distributed.run",
+        "pipeline.torchrun",
         "--standalone",
         f"--nproc-per-node={nproc}",
         "-m",
@@ -214,10 +215,12 @@ def launch(config: TrainConfig, nproc: int, address: str | None, resume: str) ->
         "--resume",
         resume,
     ]
-    returncode = subprocess.run(command, check=False).returncode
+    # torchrun's own default, without its banner saying so.
+    environment = {"OMP_NUM_THREADS": "1", **os.environ}
+    returncode = subprocess.run(command, env=environment, check=False).returncode
     if returncode:
         raise TrainingError(
-            f"torchrun exited with status {returncode}; the ranks' errors are above"
+            f"torchrun exited with status {returncode}: what the ranks said is above"
         )
     return {}
 

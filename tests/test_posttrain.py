@@ -335,6 +335,49 @@ def test_a_run_with_nothing_to_train_on_stops_on_one_line(task, tmp_path, kind):
         launch(validate_train_config(data), 1, None, "none")  # the CLI's one line, not a trace
 
 
+@pytest.mark.slow
+def test_a_rank_that_fails_under_torchrun_says_so_on_one_line(task, tmp_path):
+    """Each rank prints its error; torchrun's traceback and table of ranks became one line."""
+    path = tmp_path / "empty.jsonl"
+    path.write_bytes(b"")
+    data = posttrain_config(task, tmp_path / "run", "sft", steps=1)
+    data["data"].update(train=str(path), val=None, val_examples=1)
+    config = tmp_path / "config.yaml"
+    config.write_text(json.dumps(data))
+    done = subprocess.run(
+        [*CLI, "sft", str(config), "--nproc", "2"],
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 1
+    lines = done.stderr.strip().splitlines()
+    assert (
+        lines.count(
+            f"error: {path}: no conversations to train on (an empty file, or every "
+            "record left out, as counted above)"
+        )
+        == 2
+    )
+    assert lines[-2:] == [
+        "torchrun: rank 0 exited with status 1",
+        "training error: torchrun exited with status 1: what the ranks said is above",
+    ]
+    assert "Traceback" not in done.stderr
+
+
+def test_a_rank_stopped_by_a_signal_is_named_by_it():
+    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError, ProcessFailure
+
+    from pipeline.torchrun import first_failure
+
+    killed = ProcessFailure(local_rank=1, pid=1, exitcode=-9, error_file="")
+    assert first_failure(ChildFailedError("trainer.train", {1: killed})) == (
+        "rank 1 was stopped by SIGKILL"
+    )
+
+
 # Preference objectives against their formulas.
 
 

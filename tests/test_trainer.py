@@ -407,6 +407,48 @@ def test_runs_tokenized_with_different_tokenizers_are_refused_naming_them(token_
         tokenizer_path(validate_train_config(data))
 
 
+def _alive(marker: str) -> list[str]:
+    """Command lines of this machine's processes that mention `marker`."""
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            line = cmdline.read_bytes().replace(b"\0", b" ").decode()
+        except OSError:  # ended meanwhile
+            continue
+        if marker in line:
+            found.append(line)
+    return found
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_every_torchrun_rank_on_one_line(token_run, tmp_path):
+    """Ctrl-C on a terminal reaches the CLI and torchrun; torchrun passes it on to the ranks
+    (each in a session of its own). Each rank printed a KeyboardInterrupt traceback."""
+    data = config_data(token_run, tmp_path / "run", steps=100_000, log_every=1)
+    config = write_config(data, tmp_path / "train.yaml")
+    run = subprocess.Popen(
+        [*CLI, "train", str(config), "--nproc", "2"],
+        env=ENV,
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        text=True,
+        start_new_session=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    metrics = tmp_path / "run" / "metrics.jsonl"
+    while not (metrics.is_file() and metrics.read_text().count("\n") >= 2) and run.poll() is None:
+        time.sleep(0.1)
+    os.killpg(run.pid, signal.SIGINT)
+    _, stderr = run.communicate(timeout=60)
+    assert run.returncode == 130, stderr[-2000:]
+    assert stderr.rstrip().endswith("interrupted: rerun the same command to resume")
+    assert "Traceback" not in stderr
+    deadline = time.monotonic() + 10
+    while _alive(str(tmp_path / "run")) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _alive(str(tmp_path / "run")) == []
+
+
 @pytest.mark.slow
 def test_two_ranks_fall_back_together(token_run, fsdp_run, tmp_path):
     """Each rank hashes its share of a checkpoint's files, so only one of them finds the

@@ -407,7 +407,7 @@ def run_rank(
 ) -> int:
     """A rank's command line (what torchrun starts): `run` the resolved config; a
     TrainingError, a config it cannot read or use, or the machine refusing a file (a full
-    disk) is one line and exit code 1."""
+    disk) is one line and exit code 1; Ctrl-C is exit code 130, without a traceback."""
     parser = argparse.ArgumentParser(prog=prog, description=description)
     parser.add_argument("config", help="resolved config YAML (e.g. RUN/config.yaml)")
     parser.add_argument("--resume", default="auto", help="auto, none, or a checkpoint folder")
@@ -417,6 +417,8 @@ def run_rank(
     except (TrainingError, TrainConfigError, OSError) as err:
         print(f"error: {err}", file=sys.stderr, flush=True)
         return 1
+    except KeyboardInterrupt:  # Ctrl-C, which torchrun passes on: the launcher says so
+        return 130
     finally:
         if dist.is_initialized():
             dist.destroy_process_group()

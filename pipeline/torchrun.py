@@ -1,0 +1,33 @@
+"""torchrun for `tokenmill train --nproc N`, with a failed rank told in one line.
+
+Each rank prints its own error as one line; torchrun then logged the failed rank and raised
+`ChildFailedError`, whose traceback and table of ranks said nothing more. Here those become
+one line: the first failure's rank and exit status (or signal, for a rank killed before it
+could print anything).
+
+    python -m pipeline.torchrun TORCHRUN_ARGUMENTS...
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
+from torch.distributed.run import main
+
+
+def first_failure(error: ChildFailedError) -> str:
+    rank, failure = error.get_first_failure()
+    if failure.exitcode < 0:
+        return f"rank {rank} was stopped by {failure.signal_name()}"
+    return f"rank {rank} exited with status {failure.exitcode}"
+
+
+if __name__ == "__main__":
+    logging.getLogger("torch.distributed.elastic.multiprocessing.api").setLevel(logging.CRITICAL)
+    try:
+        main()
+    except ChildFailedError as error:
+        print(f"torchrun: {first_failure(error)}", file=sys.stderr, flush=True)
+        sys.exit(1)
