@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -203,6 +204,22 @@ def launch(config: TrainConfig, nproc: int, address: str | None, resume: str) ->
             return importlib.import_module(module).train(config, resume=resume)
         except TrainConfigError as err:  # found with the data: a hold-out that takes it all
             raise ConfigError(str(err)) from None
+    returncode = _torchrun(nproc, module, resolved, resume)
+    if returncode:
+        raise TrainingError(
+            f"torchrun exited with status {returncode}: what the ranks said is above"
+        )
+    return {}
+
+
+TORCHRUN_SHUTDOWN_S = 60
+"""How long Ctrl-C waits for torchrun to stop its ranks (it gives them 30 s) before killing it."""
+
+
+def _torchrun(nproc: int, module: str, resolved: Path, resume: str) -> int:
+    """torchrun's exit status. On Ctrl-C it is waited for while it stops the ranks (each in
+    a session of its own): `subprocess.run` killed it after a quarter of a second, which
+    could leave them running."""
     command = [
         sys.executable,
         "-m",
@@ -217,12 +234,16 @@ def launch(config: TrainConfig, nproc: int, address: str | None, resume: str) ->
     ]
     # torchrun's own default, without its banner saying so.
     environment = {"OMP_NUM_THREADS": "1", **os.environ}
-    returncode = subprocess.run(command, env=environment, check=False).returncode
-    if returncode:
-        raise TrainingError(
-            f"torchrun exited with status {returncode}: what the ranks said is above"
-        )
-    return {}
+    with subprocess.Popen(command, env=environment) as torchrun:
+        try:
+            return torchrun.wait()
+        except KeyboardInterrupt:
+            torchrun.send_signal(signal.SIGINT)  # if the Ctrl-C reached this process only
+            try:
+                torchrun.wait(timeout=TORCHRUN_SHUTDOWN_S)
+            except subprocess.TimeoutExpired:
+                torchrun.kill()
+            raise
 
 
 def _ray_train(resolved: Path, nproc: int, address: str, resume: str, module: str) -> dict:

@@ -3,7 +3,8 @@
 Each rank prints its own error as one line; torchrun then logged the failed rank and raised
 `ChildFailedError`, whose traceback and table of ranks said nothing more. Here those become
 one line: the first failure's rank and exit status (or signal, for a rank killed before it
-could print anything).
+could print anything). A Ctrl-C or `kill`, which torchrun passes on to the ranks before it
+raises `SignalException`, ends it with the shell's status for the signal, quietly.
 
     python -m pipeline.torchrun TORCHRUN_ARGUMENTS...
 """
@@ -13,6 +14,7 @@ from __future__ import annotations
 import logging
 import sys
 
+from torch.distributed.elastic.multiprocessing.api import SignalException
 from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
 from torch.distributed.run import main
 
@@ -31,3 +33,5 @@ if __name__ == "__main__":
     except ChildFailedError as error:
         print(f"torchrun: {first_failure(error)}", file=sys.stderr, flush=True)
         sys.exit(1)
+    except SignalException as stopped:
+        sys.exit(128 + stopped.sigval)
