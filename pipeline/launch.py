@@ -7,11 +7,13 @@ trainer itself needs neither Ray nor the pipeline.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
 import signal
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -234,7 +236,7 @@ def _torchrun(nproc: int, module: str, resolved: Path, resume: str) -> int:
     ]
     # torchrun's own default, without its banner saying so.
     environment = {"OMP_NUM_THREADS": "1", **os.environ}
-    with subprocess.Popen(command, env=environment) as torchrun:
+    with subprocess.Popen(command, env=environment) as torchrun, _sigterm_as_interrupt():
         try:
             return torchrun.wait()
         except KeyboardInterrupt:
@@ -244,6 +246,24 @@ def _torchrun(nproc: int, module: str, resolved: Path, resume: str) -> int:
             except subprocess.TimeoutExpired:
                 torchrun.kill()
             raise
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM (`kill PID`) stops torchrun's ranks as Ctrl-C does: by default it ended this
+    process alone, and the ranks trained on."""
+
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    if threading.current_thread() is not threading.main_thread():  # signals go to the main one
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _ray_train(resolved: Path, nproc: int, address: str, resume: str, module: str) -> dict:

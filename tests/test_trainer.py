@@ -421,11 +421,12 @@ def _alive(marker: str) -> list[str]:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("to_the_group", [True, False])
-def test_ctrl_c_stops_every_torchrun_rank_on_one_line(token_run, tmp_path, to_the_group):
-    """Ctrl-C on a terminal reaches the CLI and torchrun, which passes it on to the ranks
-    (each in a session of its own); `kill -INT` reaches the CLI alone, which passes it on.
-    Each rank printed a KeyboardInterrupt traceback; with the CLI alone, the ranks ran on."""
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM])
+def test_a_stopped_cli_stops_every_torchrun_rank_on_one_line(token_run, tmp_path, stop):
+    """`kill -INT` or `kill` reaches the CLI alone, which passes it on to torchrun, which
+    passes it on to the ranks (each in a session of its own; a Ctrl-C on a terminal reaches
+    torchrun itself too). Before, the CLI killed torchrun (SIGINT) or died (SIGTERM), and
+    the ranks trained on; each printed a KeyboardInterrupt traceback when it did get one."""
     data = config_data(token_run, tmp_path / "run", steps=100_000, log_every=1)
     config = write_config(data, tmp_path / "train.yaml")
     run = subprocess.Popen(
@@ -440,7 +441,7 @@ def test_ctrl_c_stops_every_torchrun_rank_on_one_line(token_run, tmp_path, to_th
     metrics = tmp_path / "run" / "metrics.jsonl"
     while not (metrics.is_file() and metrics.read_text().count("\n") >= 2) and run.poll() is None:
         time.sleep(0.1)
-    (os.killpg if to_the_group else os.kill)(run.pid, signal.SIGINT)
+    run.send_signal(stop)
     _, stderr = run.communicate(timeout=60)
     assert run.returncode == 130, stderr[-2000:]
     assert stderr.rstrip().endswith("interrupted: rerun the same command to resume")
