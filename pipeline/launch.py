@@ -86,15 +86,33 @@ FILES = ("data.train", "data.val", "data.tokenizer")
 checkpoints)."""
 
 
+TOKENS_MANIFEST = Path("tokens", "manifest.json")
+"""What makes a pipeline run's output folder one a training run can draw from."""
+
+
 def _local_path_problem(key: str, path: str) -> str | None:
-    """Why a local path the run reads cannot serve: not there, or a folder for a file."""
+    """Why a local path the run reads cannot serve: not there, a folder for a file, or a
+    folder for a pipeline run that holds no token shards."""
     if key in WRITTEN or "://" in path:
         return None
     if not Path(path).exists():
         return f"not found: {path}"
     if key in FILES and Path(path).is_dir():
         return f"a folder, not a file: {path}"
+    if key.startswith(("data.runs.", "data.replay.runs.")):
+        return _not_a_token_run(Path(path))
     return None
+
+
+def _not_a_token_run(run: Path) -> str | None:
+    if (run / TOKENS_MANIFEST).is_file():
+        return None
+    near = [folder for folder in run.parents[:2] if (folder / TOKENS_MANIFEST).is_file()]
+    return (
+        f"{run} holds no token shards (no {TOKENS_MANIFEST}): give a pipeline run's output "
+        "folder, from a job with `tokenizer` and `mixture`"
+        + (f"; did you mean {near[0]}?" if near else "")
+    )
 
 
 def training_paths(config: TrainConfig) -> Iterator[tuple[str, str]]:

@@ -156,6 +156,27 @@ def test_a_training_path_that_is_not_there_is_named_before_any_rank_starts(tmp_p
     )
 
 
+def test_a_run_to_train_on_without_token_shards_is_named_before_any_rank_starts(tmp_path, capsys):
+    run = tmp_path / "run"
+    (run / "tokens").mkdir(parents=True)
+    config = tmp_path / "train.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "output": str(tmp_path / "tiny"),
+                "data": {"runs": [{"path": str(run)}]},
+                "train": {"steps": 1, "global_batch_tokens": 2048},
+            }
+        )
+    )
+    why = "holds no token shards (no tokens/manifest.json): give a pipeline run's output folder"
+    assert main(["train", str(config)]) == 2
+    assert f"config error: {config}: data.runs.0.path: {run} {why}" in capsys.readouterr().err
+    (run / "tokens" / "manifest.json").write_text("{}")
+    assert main(["train", str(config), "--set", f"data.runs=[{{path: {run}/tokens}}]"]) == 2
+    assert capsys.readouterr().err.replace("\n", "").endswith(f"; did you mean {run}?")
+
+
 @pytest.mark.parametrize(
     ("text", "overrides", "error"),
     [
