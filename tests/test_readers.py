@@ -163,6 +163,13 @@ def test_parquet_with_and_without_text(tmp_path):
     pq.write_table(pa.table({"body": ["a", "b"]}), tmp_path / "bad.parquet")
     table, stats = read(tmp_path / "bad.parquet", fmt="parquet")
     assert table is None and stats.errored == {"missing_text_column": 2}
+    for kind, values in {"integers": [1, 2], "lists": [["a"], ["b"]]}.items():
+        pq.write_table(pa.table({"text": values}), tmp_path / f"{kind}.parquet")
+        table, stats = read(tmp_path / f"{kind}.parquet", fmt="parquet")
+        assert table is None and stats.errored == {"text_column_not_text": 2}, kind
+    pq.write_table(pa.table({"text": [None, None]}), tmp_path / "nulls.parquet")
+    table, stats = read(tmp_path / "nulls.parquet", fmt="parquet")
+    assert table.num_rows == 0 and stats.errored == {"missing_text": 2}
     (tmp_path / "junk.parquet").write_bytes(b"this is not parquet at all")
     _, stats = read(tmp_path / "junk.parquet", fmt="parquet")
     assert stats.errored == {"corrupt_file": 1}

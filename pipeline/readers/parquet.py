@@ -1,8 +1,9 @@
 """Parquet reader: rows of a file with a string `text` column (+ optional `id`, `url`), of
 any of Arrow's string or binary types (views and dictionaries too).
 
-A file without a `text` column has all its rows errored as `missing_text_column`; a file
-that is not Parquet at all is one errored `corrupt_file`; the rows of a row group that does
+A file without a `text` column has all its rows errored as `missing_text_column`, one whose
+`text` column holds no text (integers, lists) as `text_column_not_text`; a file that is not
+Parquet at all is one errored `corrupt_file`; the rows of a row group that does
 not decode are errored `corrupt_row_group`, and the other row groups are read. A string
 value that is not UTF-8 (a writer need not check) is errored `invalid_utf8`.
 """
@@ -29,12 +30,13 @@ def read_parquet(file: InputFile, stats: StageStats, batch_size: int) -> Iterato
             stats.docs_in += 1
             stats.errored["corrupt_file"] += 1
             return
-        names = parquet.schema_arrow.names
-        if "text" not in names:
+        schema = parquet.schema_arrow
+        if (unreadable := _text_column_problem(schema)) is not None:
             rows = max(parquet.metadata.num_rows, 1)
             stats.docs_in += rows
-            stats.errored["missing_text_column"] += rows
+            stats.errored[unreadable] += rows
             return
+        names = schema.names
         columns = [name for name in ("id", "text", "url") if name in names]
         start = 0
         for group in range(parquet.num_row_groups):
@@ -51,6 +53,26 @@ def read_parquet(file: InputFile, stats: StageStats, batch_size: int) -> Iterato
                 stats.docs_in += rows - read
                 stats.errored["corrupt_row_group"] += rows - read
             start += rows
+
+
+def _text_column_problem(schema: pa.Schema) -> str | None:
+    """Why no row of a file with this schema has text: no `text` column, or one of a type
+    that holds no text (a column of nulls alone is rows without text: `missing_text`)."""
+    if "text" not in schema.names:
+        return "missing_text_column"
+    kind = schema.field("text").type
+    if pa.types.is_dictionary(kind):
+        kind = kind.value_type
+    textual = (
+        pa.types.is_null(kind)
+        or pa.types.is_string(kind)
+        or pa.types.is_large_string(kind)
+        or pa.types.is_binary(kind)
+        or pa.types.is_large_binary(kind)
+        or pa.types.is_string_view(kind)
+        or pa.types.is_binary_view(kind)
+    )
+    return None if textual else "text_column_not_text"
 
 
 def _without_views(batch: pa.RecordBatch) -> pa.Table:
