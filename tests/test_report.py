@@ -203,6 +203,13 @@ def test_report_command_summarises_writes_html_and_compares(sample_run, local_ra
     )
     assert written.returncode == 0, written.stderr
     assert page.read_text() == (out / "report" / "report.html").read_text()
+    nested = tmp_path / "pages" / "today" / "page.html"
+    for where, said in ((nested, f"wrote {nested}"), (tmp_path, f"--html: {tmp_path} is a fold")):
+        done = subprocess.run(
+            [*TOKENMILL, "report", str(out), "--html", str(where)], capture_output=True, text=True
+        )
+        assert said in " ".join(done.stderr.split()), done.stderr
+    assert nested.read_text() == page.read_text()
     compared = subprocess.run(
         [*TOKENMILL, "report", str(out), "--compare", str(other), "--json"],
         capture_output=True,
@@ -245,6 +252,25 @@ def test_report_command_summarises_writes_html_and_compares(sample_run, local_ra
     assert '<table id="config">' in html and "stages.language.min_score" in html
     assert "Kept only in B: " + f"{len(kept_a - kept_b):,}" in html
     assert "<code>B=kept</code><code>A=not kept (the run did not keep removed" in html
+
+
+def test_report_names_the_run_folder_it_wants(tmp_path, capsys):
+    from pipeline.cli import main
+
+    (tmp_path / "run" / "report").mkdir(parents=True)
+    (tmp_path / "run" / "report" / "report.json").write_text("{}")
+    (tmp_path / "run" / "documents").mkdir()
+    wanted = {
+        tmp_path / "absent": "no such folder",
+        tmp_path: "no report/report.json (has the run finished?)",
+    }
+    for inside in ("report", "report/report.json", "documents"):
+        wanted[tmp_path / "run" / inside] = (
+            f"not a run's output folder; did you mean {tmp_path / 'run'}?"
+        )
+    for folder, why in wanted.items():
+        assert main(["report", str(folder)]) == 2
+        assert " ".join(capsys.readouterr().err.split()) == f"config error: {folder}: {why}"
 
 
 def test_a_report_or_state_file_changed_since_the_run_is_one_line_naming_it(tmp_path, capsys):

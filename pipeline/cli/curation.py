@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 from rich.console import Console
 
@@ -82,8 +83,6 @@ def run_command(args: argparse.Namespace) -> int:
 
 
 def report_command(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     from pipeline.output import RunOutput
     from pipeline.report.compare import compare_runs, print_comparison
     from pipeline.report.compare_html import render_comparison_html
@@ -92,14 +91,16 @@ def report_command(args: argparse.Namespace) -> int:
     from pipeline.state import damaged_shards
 
     report = _read_report(args.output)
+    html = _html_file(args.html) if args.html else None
     comparison = None
     if args.compare:
         _read_report(args.compare)
         comparison = compare_runs(RunOutput(args.output), RunOutput(args.compare))
-    if args.html:
+    if html:
         page = render_comparison_html(comparison) if comparison else render_html(report)
-        Path(args.html).write_text(page, encoding="utf-8")
-        Console(stderr=True).print(f"wrote {args.html}", soft_wrap=True)
+        html.parent.mkdir(parents=True, exist_ok=True)
+        html.write_text(page, encoding="utf-8")
+        Console(stderr=True).print(f"wrote {html}", soft_wrap=True)
     if comparison and args.json:
         print(json.dumps(comparison, indent=2))
     elif comparison and not args.html:
@@ -116,13 +117,33 @@ def report_command(args: argparse.Namespace) -> int:
     return 1 if damaged else 0
 
 
+def _why_no_report(folder: str) -> str:
+    if "://" in folder:
+        return "no report/report.json (has the run finished?)"
+    path = Path(folder).absolute()
+    if not path.exists():
+        return "no such folder"
+    run = next((p for p in path.parents[:2] if (p / "report" / "report.json").is_file()), None)
+    if run is not None:
+        return f"not a run's output folder; did you mean {run}?"
+    return "no report/report.json (has the run finished?)"
+
+
+def _html_file(name: str) -> Path:
+    """Where --html writes: a file (its folders are made), never an existing folder."""
+    path = Path(name)
+    if path.is_dir():
+        raise ConfigError(f"--html: {name} is a folder; give a file, e.g. {path / 'report.html'}")
+    return path
+
+
 def _read_report(folder: str) -> dict:
     from pipeline.output import RunOutput
     from pipeline.report.build import REPORT_SCHEMA_VERSION
 
     output = RunOutput(folder)
     if not output.exists("report", "report.json"):
-        raise ConfigError(f"{folder}: no report/report.json (has the run finished?)")
+        raise ConfigError(f"{folder}: {_why_no_report(folder)}")
     report = output.read_json("report", "report.json")
     version = report.get("schema_version") if isinstance(report, dict) else None
     if version != REPORT_SCHEMA_VERSION:
