@@ -98,6 +98,21 @@ def test_two_process_fsdp_matches_one_process(fsdp_run, reference):
 
 
 @pytest.mark.slow
+def test_a_run_folder_given_for_a_checkpoint_names_its_latest(reference, tmp_path):
+    from trainer.checkpoint import read_meta
+    from trainer.start import StartError, start_tokenizer
+
+    latest = reference / "checkpoints" / "step-0000020"
+    for folder in (reference, reference / "checkpoints"):
+        with pytest.raises(FileNotFoundError, match=re.escape(f"; did you mean {latest}?")):
+            read_meta(folder)
+        with pytest.raises(StartError, match=re.escape(f"(init_from); did you mean {latest}?")):
+            start_tokenizer(str(folder))
+    with pytest.raises(FileNotFoundError, match=re.escape(f"is {tmp_path} a tokenmill check")):
+        read_meta(tmp_path)
+
+
+@pytest.mark.slow
 def test_killed_run_resumes_bit_exact(token_run, reference, tmp_path):
     output = tmp_path / "killed"
     config = write_config(config_data(token_run, output), tmp_path / "train.yaml")

@@ -365,11 +365,22 @@ def read_meta(path: str | Location) -> dict[str, Any]:
     path = location(path)
     meta_file = path / "meta.json"
     if not meta_file.is_file():
-        raise FileNotFoundError(f"{meta_file}: not found; is {path} a tokenmill checkpoint?")
+        latest = latest_checkpoint_in(path)
+        hint = f"did you mean {latest}?" if latest else f"is {path} a tokenmill checkpoint?"
+        raise FileNotFoundError(f"{meta_file}: not found; {hint}")
     try:
         return read_json_object(meta_file)
     except (OSError, ValueError) as err:
         raise CheckpointError(f"{meta_file}: {_one_line(err)}") from None
+
+
+def latest_checkpoint_in(path: Location) -> Location | None:
+    """The latest finished checkpoint of a training run's folder or its checkpoints folder:
+    what a user who names one of those where a checkpoint is wanted likely meant."""
+    for folder in (path / "checkpoints", path):
+        if found := complete_checkpoints(folder):
+            return found[-1]
+    return None
 
 
 def read_args(path: str | Location) -> ModelArgs:

@@ -13,7 +13,7 @@ from torch import nn
 from torch.distributed.checkpoint.state_dict import StateDictOptions, set_model_state_dict
 
 from trainer.chat import SPECIAL_TOKENS
-from trainer.checkpoint import load_model, read_args
+from trainer.checkpoint import latest_checkpoint_in, load_model, read_args
 from trainer.errors import TrainingError
 from trainer.hf_import import is_hf_folder, read_hf_args
 from trainer.model_args import ModelArgs
@@ -35,7 +35,10 @@ def start_tokenizer(path: str) -> Location:
     """The starting model's tokenizer.json, checked for tokenmill's special ids."""
     file = location(path) / "tokenizer.json"
     if not file.is_file():
-        raise StartError(f"{file}: not found (init_from)")
+        latest = latest_checkpoint_in(location(path))
+        raise StartError(
+            f"{file}: not found (init_from)" + (f"; did you mean {latest}?" if latest else "")
+        )
     tokenizer = Tokenizer.from_str(file.read_text())
     wrong = [t for i, t in enumerate(SPECIAL_TOKENS) if tokenizer.token_to_id(t) != i]
     if wrong:
