@@ -353,17 +353,13 @@ def test_a_rank_that_fails_under_torchrun_says_so_on_one_line(task, tmp_path):
     )
     assert done.returncode == 1
     lines = done.stderr.strip().splitlines()
+    error = f"error: {path}: no conversations to train on (an empty file, or every record"
+    # Once one rank fails torchrun stops the other, which may not have printed its line yet.
+    assert 1 <= sum(line.startswith(error) for line in lines) <= 2
+    assert re.fullmatch(r"torchrun: rank [01] exited with status 1", lines[-2])
     assert (
-        lines.count(
-            f"error: {path}: no conversations to train on (an empty file, or every "
-            "record left out, as counted above)"
-        )
-        == 2
+        lines[-1] == "training error: torchrun exited with status 1: what the ranks said is above"
     )
-    assert lines[-2:] == [
-        "torchrun: rank 0 exited with status 1",
-        "training error: torchrun exited with status 1: what the ranks said is above",
-    ]
     assert "Traceback" not in done.stderr
 
 

@@ -145,7 +145,9 @@ def test_every_route_but_healthz_needs_a_known_token(service):
 
 
 def test_a_training_config_runs_its_ranks_on_ray_train(service, root, head):
-    (root / "runs" / "web").mkdir(parents=True, exist_ok=True)  # a training path must exist
+    tokens = root / "runs" / "web" / "tokens"  # the service checks a run to train on has some
+    tokens.mkdir(parents=True, exist_ok=True)
+    (tokens / "manifest.json").write_text("{}")
     config = {
         "data": {"runs": [{"path": str(root / "runs" / "web")}]},
         "model": {"preset": "tiny"},
