@@ -21,7 +21,7 @@ from typing import Any
 import yaml
 
 from pipeline.output import forbidden_folder
-from pipeline.schema import ConfigError, PathCheck, read_config
+from pipeline.schema import ConfigError, PathCheck, absolute, read_config
 from trainer.config import PosttrainConfig, TrainConfig, TrainConfigError, validate_train_config
 from trainer.errors import TrainingError
 
@@ -76,7 +76,22 @@ def train_config(
     if problems:
         raise ConfigError("\n".join(problems))
     refuse_unfit_output(Path(config.output))
-    return config
+    return with_absolute_paths(config)
+
+
+def with_absolute_paths(config: TrainConfig) -> TrainConfig:
+    """The config with its local relative paths made absolute against this folder, as a
+    pipeline config's are: ranks on Ray Train (and a Ray Job's command) start in another
+    folder, where `runs/quickstart` was not found."""
+    data = config.to_dict()
+    for key, path in training_paths(config):
+        if "://" not in path and not Path(path).is_absolute():
+            *parents, last = key.split(".")
+            holder = data
+            for part in parents:
+                holder = holder[int(part)] if isinstance(holder, list) else holder[part]
+            holder[last] = absolute(path)
+    return validate_train_config(data)
 
 
 WRITTEN = ("output", "checkpoint.folder")
@@ -314,6 +329,8 @@ def _ray_train(resolved: Path, nproc: int, address: str, resume: str, module: st
     )
     try:
         trainer.fit()
+    except SystemExit:  # Ray Train's Ctrl-C handler, once it has stopped the ranks
+        raise KeyboardInterrupt from None
     except WorkerGroupError as err:  # Ray's report of each rank's traceback
         failure = err.worker_failures[min(err.worker_failures)]
         if isinstance(failure, TrainConfigError):

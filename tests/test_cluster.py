@@ -7,8 +7,11 @@ processes, never by Ray's stop-everything command."""
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -155,13 +158,38 @@ def test_train_runs_its_ranks_on_ray_train(head, tmp_path):
     }
     train(validate_train_config({**config, "output": str(tmp_path / "one")}))
     path = tmp_path / "train.yaml"
-    path.write_text(yaml.safe_dump({**config, "output": str(tmp_path / "ray")}))
+    # Paths relative to the folder the command runs in, which the ranks do not start in.
+    config["data"]["runs"] = [{"path": os.path.relpath(run, ROOT)}]
+    path.write_text(yaml.safe_dump({**config, "output": os.path.relpath(tmp_path / "ray", ROOT)}))
     done = tokenmill(["train", str(path), "--address", head.gcs, "--nproc", "2"], head.env)
     assert done.returncode == 0, done.stderr[-3000:]
     ours, theirs = losses(tmp_path / "ray"), losses(tmp_path / "one")
     assert sorted(ours) == list(range(1, 7))
     assert [ours[step] for step in ours] == pytest.approx([theirs[s] for s in ours], rel=1e-4)
     assert len(list((tmp_path / "ray" / "checkpoints" / "step-0000006").glob("rank-*.pt"))) == 2
+    # Ctrl-C: Ray Train's handler stops the ranks and exits; the command says so on one line.
+    config["train"]["steps"] = 100_000
+    path.write_text(yaml.safe_dump({**config, "output": str(tmp_path / "stopped")}))
+    stopped = subprocess.Popen(
+        [*TOKENMILL, "train", str(path), "--address", head.gcs, "--nproc", "2"],
+        cwd=ROOT,
+        env=head.env,
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    metrics = tmp_path / "stopped" / "metrics.jsonl"
+    while not (metrics.is_file() and metrics.read_text().count("\n") >= 2):
+        assert stopped.poll() is None, stopped.stderr.read()[-3000:]
+        time.sleep(0.2)
+    stopped.send_signal(signal.SIGINT)
+    _, stderr = stopped.communicate(timeout=120)
+    assert stopped.returncode == 130, stderr[-3000:]
+    assert stderr.rstrip().endswith("interrupted: rerun the same command to resume")
+    logged = metrics.read_text()
+    time.sleep(3)
+    assert metrics.read_text() == logged  # no rank trains on
 
 
 def losses(run: Path) -> dict[int, float]:
