@@ -4,19 +4,38 @@ Each rank prints its own error as one line; torchrun then logged the failed rank
 `ChildFailedError`, whose traceback and table of ranks said nothing more. Here those become
 one line: the first failure's rank and exit status (or signal, for a rank killed before it
 could print anything). A Ctrl-C or `kill`, which torchrun passes on to the ranks before it
-raises `SignalException`, ends it with the shell's status for the signal, quietly.
+raises `SignalException`, ends it with the shell's status for the signal, quietly. So does
+the end of the CLI that started it, however it ends (`kill -9` too): on Linux the kernel
+then sends it SIGTERM.
 
     python -m pipeline.torchrun TORCHRUN_ARGUMENTS...
 """
 
 from __future__ import annotations
 
+import ctypes
 import logging
+import os
+import signal
 import sys
 
 from torch.distributed.elastic.multiprocessing.api import SignalException
 from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
 from torch.distributed.run import main
+
+PR_SET_PDEATHSIG = 1
+"""prctl(2)'s option: the signal this process gets when the thread that started it ends."""
+
+
+def stop_with_parent() -> None:
+    """SIGTERM this process when its parent ends: the ranks went on training once the CLI
+    was killed. Linux only."""
+    if not sys.platform.startswith("linux"):
+        return
+    parent = os.getppid()
+    ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    if os.getppid() != parent:  # it ended before prctl took hold
+        sys.exit(128 + signal.SIGTERM)
 
 
 def first_failure(error: ChildFailedError) -> str:
@@ -27,6 +46,7 @@ def first_failure(error: ChildFailedError) -> str:
 
 
 if __name__ == "__main__":
+    stop_with_parent()
     logging.getLogger("torch.distributed.elastic.multiprocessing.api").setLevel(logging.CRITICAL)
     try:
         main()

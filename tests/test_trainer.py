@@ -468,6 +468,30 @@ def test_a_stopped_cli_stops_every_torchrun_rank_on_one_line(token_run, tmp_path
 
 
 @pytest.mark.slow
+def test_a_killed_cli_takes_torchrun_and_its_ranks_with_it(token_run, tmp_path):
+    """`kill -9` of the CLI: the kernel sends torchrun SIGTERM (prctl's parent-death signal),
+    which it passes on to the ranks; they went on training."""
+    data = config_data(token_run, tmp_path / "run", steps=100_000, log_every=1)
+    config = write_config(data, tmp_path / "train.yaml")
+    run = subprocess.Popen(
+        [*CLI, "train", str(config), "--nproc", "2"],
+        env=ENV,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    metrics = tmp_path / "run" / "metrics.jsonl"
+    while not (metrics.is_file() and metrics.read_text().count("\n") >= 2) and run.poll() is None:
+        time.sleep(0.1)
+    run.kill()
+    run.wait()
+    deadline = time.monotonic() + 30
+    while _alive(str(tmp_path / "run")) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _alive(str(tmp_path / "run")) == []
+
+
+@pytest.mark.slow
 def test_two_ranks_fall_back_together(token_run, fsdp_run, tmp_path):
     """Each rank hashes its share of a checkpoint's files, so only one of them finds the
     flipped byte; both must still fall back to the same checkpoint."""
