@@ -435,17 +435,12 @@ def _alive(marker: str) -> list[str]:
     return found
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM])
-def test_a_stopped_cli_stops_every_torchrun_rank_on_one_line(token_run, tmp_path, stop):
-    """`kill -INT` or `kill` reaches the CLI alone, which passes it on to torchrun, which
-    passes it on to the ranks (each in a session of its own; a Ctrl-C on a terminal reaches
-    torchrun itself too). Before, the CLI killed torchrun (SIGINT) or died (SIGTERM), and
-    the ranks trained on; each printed a KeyboardInterrupt traceback when it did get one."""
-    data = config_data(token_run, tmp_path / "run", steps=100_000, log_every=1)
-    config = write_config(data, tmp_path / "train.yaml")
-    run = subprocess.Popen(
-        [*CLI, "train", str(config), "--nproc", "2"],
+def _two_ranks_training(token_run, run: Path, config: Path) -> subprocess.Popen:
+    """`tokenmill train --nproc 2` in a session of its own, once it has logged two steps;
+    SIGINT acts as on a terminal (a suite started in the background ignores it)."""
+    data = config_data(token_run, run, steps=100_000, log_every=1)
+    command = subprocess.Popen(
+        [*CLI, "train", str(write_config(data, config)), "--nproc", "2"],
         env=ENV,
         stderr=subprocess.PIPE,
         stdout=subprocess.DEVNULL,
@@ -453,42 +448,45 @@ def test_a_stopped_cli_stops_every_torchrun_rank_on_one_line(token_run, tmp_path
         start_new_session=True,
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
-    metrics = tmp_path / "run" / "metrics.jsonl"
-    while not (metrics.is_file() and metrics.read_text().count("\n") >= 2) and run.poll() is None:
+    metrics = run / "metrics.jsonl"
+    while not (metrics.is_file() and metrics.read_text().count("\n") >= 2):
+        assert command.poll() is None, command.stderr.read()[-2000:]
         time.sleep(0.1)
+    return command
+
+
+def _none_left(marker: str, seconds: float) -> list[str]:
+    """The processes mentioning `marker` still there after up to `seconds`."""
+    deadline = time.monotonic() + seconds
+    while (left := _alive(marker)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return left
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM])
+def test_a_stopped_cli_stops_every_torchrun_rank_on_one_line(token_run, tmp_path, stop):
+    """`kill -INT` or `kill` reaches the CLI alone, which passes it on to torchrun, which
+    passes it on to the ranks (each in a session of its own; a Ctrl-C on a terminal reaches
+    torchrun itself too). Before, the CLI killed torchrun (SIGINT) or died (SIGTERM), and
+    the ranks trained on; each printed a KeyboardInterrupt traceback when it did get one."""
+    run = _two_ranks_training(token_run, tmp_path / "run", tmp_path / "train.yaml")
     run.send_signal(stop)
     _, stderr = run.communicate(timeout=60)
     assert run.returncode == 130, stderr[-2000:]
     assert stderr.rstrip().endswith("interrupted: rerun the same command to resume")
     assert "Traceback" not in stderr
-    deadline = time.monotonic() + 10
-    while _alive(str(tmp_path / "run")) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert _alive(str(tmp_path / "run")) == []
+    assert _none_left(str(tmp_path / "run"), 10) == []
 
 
 @pytest.mark.slow
 def test_a_killed_cli_takes_torchrun_and_its_ranks_with_it(token_run, tmp_path):
     """`kill -9` of the CLI: the kernel sends torchrun SIGTERM (prctl's parent-death signal),
     which it passes on to the ranks; they went on training."""
-    data = config_data(token_run, tmp_path / "run", steps=100_000, log_every=1)
-    config = write_config(data, tmp_path / "train.yaml")
-    run = subprocess.Popen(
-        [*CLI, "train", str(config), "--nproc", "2"],
-        env=ENV,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    metrics = tmp_path / "run" / "metrics.jsonl"
-    while not (metrics.is_file() and metrics.read_text().count("\n") >= 2) and run.poll() is None:
-        time.sleep(0.1)
+    run = _two_ranks_training(token_run, tmp_path / "run", tmp_path / "train.yaml")
     run.kill()
-    run.wait()
-    deadline = time.monotonic() + 30
-    while _alive(str(tmp_path / "run")) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert _alive(str(tmp_path / "run")) == []
+    run.communicate(timeout=60)
+    assert _none_left(str(tmp_path / "run"), 30) == []
 
 
 @pytest.mark.slow
