@@ -118,14 +118,14 @@ def report_command(args: argparse.Namespace) -> int:
 
 
 def _why_no_report(folder: str) -> str:
-    if "://" in folder:
-        return "no report/report.json (has the run finished?)"
+    """For a folder without report/report.json: not there, or inside the run it meant."""
     path = Path(folder).absolute()
-    if not path.exists():
-        return "no such folder"
-    run = next((p for p in path.parents[:2] if (p / "report" / "report.json").is_file()), None)
-    if run is not None:
-        return f"not a run's output folder; did you mean {run}?"
+    if "://" not in folder:
+        if not path.exists():
+            return "no such folder"
+        for run in path.parents[:2]:
+            if (run / "report" / "report.json").is_file():
+                return f"not a run's output folder; did you mean {run}?"
     return "no report/report.json (has the run finished?)"
 
 
