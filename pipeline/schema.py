@@ -204,6 +204,9 @@ def _model_in(annotation: Any) -> type[BaseModel] | None:
     return None
 
 
+TOO_DEEP = "lists or mappings nested too deeply to read (a config is a few levels deep)"
+
+
 def parse_yaml(text: str | bytes, origin: str) -> Any:
     """`text` parsed as YAML (safely; bytes in UTF-8, or UTF-16 with its mark); where it is
     not YAML, a one-line ConfigError naming `origin` and where the text goes wrong."""
@@ -211,6 +214,8 @@ def parse_yaml(text: str | bytes, origin: str) -> Any:
         return yaml.safe_load(text)
     except yaml.YAMLError as err:
         raise ConfigError(f"{origin}: not valid YAML: {_yaml_problem(err)}") from None
+    except RecursionError:
+        raise ConfigError(f"{origin}: {TOO_DEEP}") from None
 
 
 def _yaml_problem(err: yaml.YAMLError) -> str:

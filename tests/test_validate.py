@@ -195,6 +195,8 @@ def test_a_run_to_train_on_without_token_shards_is_named_before_any_rank_starts(
         (b"name: x\n\xff\n", [], "job.yaml: not valid YAML: byte 8 is not utf-8 text"),
         (b"name: \x07\n", [], "job.yaml: not valid YAML: character U+0007 at 6"),
         (b"name: x\n", ["--set", "name=["], "--set name: not valid YAML: line 1, column 2"),
+        (b"inputs: " + b"[" * 5000 + b"]" * 5000, [], "job.yaml: lists or mappings nested too"),
+        (b"name: x\n", ["--set", "name=" + "{a: " * 5000], "--set name: lists or mappings nested"),
     ],
 )
 def test_a_config_that_is_not_yaml_is_one_line_saying_where(
@@ -223,6 +225,9 @@ def test_a_submitted_body_that_is_not_yaml_is_one_line_saying_where():
     )
     with pytest.raises(ConfigError, match=r"^the body is not a JSON config: "):
         parse_config(b"\xff{}", "application/json")
+    for nested, content_type in [(b"[" * 100_000, "application/json"), (b"{a: " * 5000, "")]:
+        with pytest.raises(ConfigError, match=r"^the body: lists or mappings nested too deeply"):
+            parse_config(nested, content_type)
 
 
 def test_a_config_given_to_the_wrong_command_names_the_right_one(tmp_path, capsys):

@@ -21,7 +21,7 @@ from ray.job_submission import JobSubmissionClient
 from starlette.concurrency import run_in_threadpool
 
 import pipeline
-from pipeline.schema import ConfigError, parse_yaml
+from pipeline.schema import TOO_DEEP, ConfigError, parse_yaml
 from pipeline.service.auth import caller
 from pipeline.service.body_limit import BodyLimit
 from pipeline.service.jobs import JobService, RayUnavailable, UnknownJob
@@ -165,6 +165,8 @@ def parse_config(body: bytes, content_type: str) -> dict[str, Any]:
             data = json.loads(body)
         except ValueError as err:
             raise ConfigError(f"the body is not a JSON config: {err}") from None
+        except RecursionError:
+            raise ConfigError(f"the body: {TOO_DEEP}") from None
     if not isinstance(data, dict):
         raise ConfigError("the body is not a mapping (a config's top level is one)")
     return data
