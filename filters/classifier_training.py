@@ -12,18 +12,17 @@ from __future__ import annotations
 
 import random
 import shutil
-import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from subprocess import PIPE
 
 import numpy as np
-from pydantic import Field
+from pydantic import Field, model_validator
 
+from filters.child_process import run_child
 from filters.fasttext_model import LABEL_PREFIX, load_model
-from pipeline.schema import StrictModel
+from pipeline.schema import ConfigError, StrictModel
 
 POSITIVE, NEGATIVE = "hq", "cc"
 
@@ -38,15 +37,22 @@ class FastTextParams(StrictModel):
     thread: int = Field(default=2, gt=0)
     seed: int = 0
 
+    @model_validator(mode="after")
+    def _ngrams_need_buckets(self) -> FastTextParams:
+        if self.bucket == 0 and self.wordNgrams > 1:  # fastText dies of SIGFPE
+            raise ValueError("bucket 0 leaves word n-grams nowhere to go: set wordNgrams 1")
+        return self
+
 
 @dataclass
 class Evaluation:
-    """How well the classifier tells held-out `hq` from `cc` at the 0.5 threshold."""
+    """How well the classifier tells held-out `hq` from `cc` at the 0.5 threshold; a measure
+    is None where the held-out examples leave it undefined (none called `hq`, or of one kind)."""
 
     examples: int
-    precision: float
-    recall: float
-    roc_auc: float
+    precision: float | None
+    recall: float | None
+    roc_auc: float | None
 
 
 def fasttext_line(label: str, text: str) -> str:
@@ -65,12 +71,16 @@ def train_classifier(
     params = params or FastTextParams()
     positives = [text for text in positives if text.strip()]
     negatives = [text for text in negatives if text.strip()]
-    if not positives or not negatives:
-        raise ValueError("a classifier needs both positive and negative examples")
     examples = [(POSITIVE, text) for text in positives] + [(NEGATIVE, text) for text in negatives]
     random.Random(params.seed).shuffle(examples)
     held = int(len(examples) * valid_fraction)
     valid, train = examples[:held], examples[held:]
+    for label, kind in ((POSITIVE, "positive"), (NEGATIVE, "negative")):
+        if not any(example[0] == label for example in train):
+            raise ConfigError(
+                f"no {kind} example to train on ({len(examples) - held} of {len(examples)} "
+                "examples are left after the hold-out): a classifier needs both kinds"
+            )
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="tokenmill-fasttext-") as work:
@@ -79,9 +89,7 @@ def train_classifier(
         # In a fresh process: fastText's training diverges (NaN) on the same data and seed
         # in a process that has loaded the kenlm module, as every pipeline process has.
         child = [sys.executable, "-m", "filters.classifier_training", str(corpus), str(saved)]
-        done = subprocess.run([*child, params.model_dump_json(), str(int(quantize))], stderr=PIPE)
-        if done.returncode != 0:
-            raise RuntimeError(f"fastText training failed:\n{done.stderr.decode()[-2000:]}")
+        run_child([*child, params.model_dump_json(), str(int(quantize))], "fastText training")
         shutil.move(saved, output)  # complete or absent, never half-written
     load_model.cache_clear()  # a model just written over a path already loaded
     if not valid:
@@ -108,20 +116,24 @@ def evaluate(model_path: str | Path, positives: list[str], negatives: list[str])
     true_positive = int((predicted & truth).sum())
     return Evaluation(
         examples=len(truth),
-        precision=true_positive / max(int(predicted.sum()), 1),
-        recall=true_positive / max(int(truth.sum()), 1),
+        precision=_share(true_positive, int(predicted.sum())),
+        recall=_share(true_positive, int(truth.sum())),
         roc_auc=roc_auc(scores, truth),
     )
 
 
-def roc_auc(scores: np.ndarray, truth: np.ndarray) -> float:
+def _share(part: int, whole: int) -> float | None:
+    return part / whole if whole else None
+
+
+def roc_auc(scores: np.ndarray, truth: np.ndarray) -> float | None:
     """Probability that a random positive outscores a random negative (ties count half)."""
     from scipy.stats import rankdata
 
     ranks = rankdata(scores)
     positives, negatives = int(truth.sum()), int((~truth).sum())
     if positives == 0 or negatives == 0:
-        return float("nan")
+        return None
     return float((ranks[truth].sum() - positives * (positives + 1) / 2) / (positives * negatives))
 
 

@@ -10,7 +10,6 @@ each paragraph (line) is scored with sentence boundaries, and a document's perpl
 from __future__ import annotations
 
 import shutil
-import subprocess
 import sys
 import tempfile
 from collections.abc import Iterable
@@ -24,7 +23,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from filters.child_process import run_child
 from filters.lm_text import normalize, word_counts
+from pipeline.schema import ConfigError
 
 KENLM_BINARY_MAGIC = b"mmap lm http://kheafield.com/code"
 ARPA_START = b"\\data\\"
@@ -77,25 +78,20 @@ def train_kenlm(
         lines = normalize(pa.array(list(paragraphs), pa.string()))
         lines = pc.filter(lines, pc.not_equal(lines, ""))
         if len(lines) == 0:
-            raise ValueError("no text to train a language model on")
+            raise ConfigError("no words to train a language model on (the text normalises away)")
         corpus.write_text("\n".join(lines.to_pylist()) + "\n", encoding="utf-8")
         lmplz = [kenlm_tool("lmplz"), "-o", str(order), "-S", memory, "-T", work]
         lmplz += ["--discount_fallback", *(["--prune", *map(str, prune)] if prune else [])]
         with corpus.open("rb") as text, arpa.open("wb") as model:
-            _run(lmplz, stdin=text, stdout=model)
+            run_child(lmplz, "lmplz", stdin=text, stdout=model)
         quantize = ["-q", str(quantize_bits), "-b", str(quantize_bits)] if quantize_bits else []
         layout = ["trie", *quantize] if structure == "trie" else ["probing"]
         binary = Path(work) / "model.binary"
-        _run([kenlm_tool("build_binary"), "-s", *layout, str(arpa), str(binary)])
+        run_child(
+            [kenlm_tool("build_binary"), "-s", *layout, str(arpa), str(binary)], "build_binary"
+        )
         shutil.move(binary, output)  # complete or absent, never half-written
     return output
-
-
-def _run(command: list[str], **streams) -> None:
-    done = subprocess.run(command, stderr=subprocess.PIPE, **streams)
-    if done.returncode != 0:
-        tail = done.stderr.decode(errors="replace")[-2000:]
-        raise RuntimeError(f"{Path(command[0]).name} failed ({done.returncode}):\n{tail}")
 
 
 @cache

@@ -66,6 +66,41 @@ def test_training_text_reads_long_lines_and_names_a_file_it_cannot_read(tmp_path
         assert printed.startswith(f"config error: {tmp_path / name}: {error}"), printed
 
 
+def test_classifier_training_says_in_one_line_what_is_wrong(tmp_path, capsys):
+    """Nothing to train on, fastText options it cannot train with, and a training that fails
+    (fastText's own words, not a traceback); measures the held-out set leaves undefined are
+    null, not NaN (which is not JSON)."""
+    (tmp_path / "blank.txt").write_text("\n  \n")
+    (tmp_path / "hq.txt").write_text("".join(f"a well written article {i}\n" for i in range(5)))
+    (tmp_path / "cc.txt").write_text("".join(f"buy now cheap deal {i}\n" for i in range(40)))
+    model = ["--output", str(tmp_path / "model.bin")]
+    hq_cc = ["--positive", str(tmp_path / "hq.txt"), "--negative", str(tmp_path / "cc.txt")]
+    refused = {
+        ("--positive", str(tmp_path / "blank.txt"), "--negative", str(tmp_path / "cc.txt")): (
+            2,
+            f"config error: --positive {tmp_path / 'blank.txt'}: no text to train on in it",
+        ),
+        (*hq_cc, "--dim", "0"): (2, "config error: --dim: Input should be greater than 0"),
+        (*hq_cc, "--bucket", "0"): (
+            2,
+            "config error: --bucket 0 leaves word n-grams nowhere to go: set wordNgrams 1",
+        ),
+        (*hq_cc, "--lr", "1e30"): (
+            1,
+            "error: fastText training failed (exit status 1): RuntimeError: Encountered NaN.",
+        ),
+    }
+    for arguments, (status, error) in refused.items():
+        assert main(["classifier", "train", *arguments, *model]) == status
+        assert " ".join(capsys.readouterr().err.split()) == error
+    assert not (tmp_path / "model.bin").exists()
+    assert main(["classifier", "train", *hq_cc, *model, "--valid-fraction", "0.03"]) == 0
+    held_out = json.loads(capsys.readouterr().out)["held_out"]
+    assert held_out["examples"] == 1 and held_out["roc_auc"] is None  # one example: one kind
+    with pytest.raises(ConfigError, match=r"^no positive example to train on"):
+        train_classifier([" "], ["c"] * 20, tmp_path / "other.bin")
+
+
 def test_classifier_tells_wikipedia_from_web_pages(corpora, trafilatura_pages, tmp_path):
     """Positives: detokenised wikitext-2-valid; negatives: a random half of the pages.
     Judged on wikitext-2-test paragraphs and the other half of the pages."""

@@ -68,6 +68,29 @@ def test_every_command_has_help(command, capsys):
             ["lm", "train", "--input", "t.txt", "--output", "/"],
             "--output: / is a folder; give the path of the file to write",
         ),
+        (
+            ["lm", "train", "--input", "t", "--output", "o", "--order", "7"],
+            "--order: 7 is more than 6",
+        ),
+        (
+            ["lm", "train", "--input", "t", "--output", "o", "--prune", "0", "-1"],
+            "-1 is less than 0",
+        ),
+        (
+            [
+                "classifier",
+                "train",
+                "--positive",
+                "p",
+                "--negative",
+                "n",
+                "--output",
+                "o",
+                "--valid-fraction",
+                "1",
+            ],
+            "--valid-fraction: 1.0 is not between 0.0 and 0.5",
+        ),
     ],
 )
 def test_an_argument_out_of_range_is_refused_before_anything_runs(arguments, error, capsys):

@@ -43,6 +43,43 @@ def wikitext_lm(tmp_path_factory, corpora):
     return model
 
 
+def test_lm_commands_say_in_one_line_what_is_wrong(tmp_path, sample_lm, capsys):
+    """Empty inputs, options KenLM refuses (lmplz's own words, not its log and a traceback),
+    and a model that is not one."""
+    (tmp_path / "blank.txt").write_text("\n \n")
+    (tmp_path / "text.txt").write_text("a few words of text\nand some more words\n" * 20)
+    train = ["lm", "train", "--input", str(tmp_path / "text.txt"), "--output", "out.binary"]
+    refused = {
+        ("lm", "train", "--input", str(tmp_path / "blank.txt"), "--output", "out.binary"): (
+            2,
+            f"config error: --input {tmp_path / 'blank.txt'}: no text to train on in it",
+        ),
+        (*train, "--memory", "plenty"): (
+            1,
+            "error: lmplz failed (exit status 1): Failed to parse plenty into a memory size "
+            "for the leading number.",
+        ),
+        (*train, "--order", "3", "--prune", "0", "0", "0", "1"): (
+            1,
+            "error: lmplz failed (exit status 1): You specified pruning thresholds for orders 1 "
+            "through 4 but the model only has order 3",
+        ),
+        (*train, "--quantize-bits", "8"): (
+            2,
+            "config error: --quantize-bits: needs --structure trie (probing is not quantised)",
+        ),
+        ("lm", "cutoffs", "--model", str(tmp_path / "text.txt"), "--input", str(sample_lm)): (
+            2,
+            f"config error: --model: not a KenLM model (a KenLM binary or an ARPA file): "
+            f"{tmp_path / 'text.txt'}",
+        ),
+    }
+    for arguments, (status, error) in refused.items():
+        assert main([*arguments, "--output", str(tmp_path / "out")]) == status
+        assert " ".join(capsys.readouterr().err.split()) == error
+    assert not (tmp_path / "out").exists()
+
+
 def shuffled_words(text: str, rng: random.Random) -> str:
     words = text.split()
     rng.shuffle(words)

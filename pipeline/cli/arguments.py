@@ -46,15 +46,24 @@ def add_output(parser: argparse.ArgumentParser, what: str) -> None:
     parser.add_argument("--output", help=f"{what} (overrides `output:`)")
 
 
-def positive_int(text: str) -> int:
-    """An argument type: a whole number, at least 1 (ranks, tokens, documents, bytes)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} is less than 1")
-    return value
+def whole_number_from(low: int, high: int | None = None) -> Callable[[str], int]:
+    """An argument type: a whole number from `low` (to `high`, both included)."""
+
+    def whole_number(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"{value} is less than {low}")
+        if high is not None and value > high:
+            raise argparse.ArgumentTypeError(f"{value} is more than {high}")
+        return value
+
+    return whole_number
+
+
+positive_int = whole_number_from(1)  # ranks, tokens, documents, bytes
 
 
 def number_between(low: float, high: float) -> Callable[[str], float]:

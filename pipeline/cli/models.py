@@ -10,7 +10,14 @@ from pathlib import Path
 
 from rich.console import Console
 
-from pipeline.cli.arguments import file_to_write, positive_int
+from pipeline.cli.arguments import file_to_write, number_between, positive_int, whole_number_from
+from pipeline.schema import ConfigError, format_validation_error
+
+# What the kenlm sdist compiles (lmplz, build_binary and the Python module): KENLM_MAX_ORDER
+# 6; build_binary takes bigrams at least, and quantises to 25 bits at most. Checked here
+# because build_binary says so only after lmplz has counted the whole text.
+ORDERS = range(2, 7)
+QUANTIZE_BITS = range(1, 26)
 
 
 def register(commands) -> None:
@@ -30,17 +37,27 @@ def _register_lm(commands) -> None:
     )
     train.add_argument("--input", nargs="+", required=True, metavar="TEXT", help=INPUT_HELP)
     train.add_argument("--wikitext", action="store_true", help="the .txt inputs are WikiText")
-    train.add_argument("--order", type=positive_int, default=5, help="n-gram order (default 5)")
+    train.add_argument(
+        "--order",
+        type=whole_number_from(ORDERS.start, ORDERS.stop - 1),
+        default=5,
+        help=f"n-gram order, {ORDERS.start} to {ORDERS.stop - 1} (default 5)",
+    )
     train.add_argument("--output", type=file_to_write, required=True, help="binary model to write")
     train.add_argument("--memory", default="20%", help="lmplz -S (default 20%%)")
     train.add_argument(
         "--structure", choices=["probing", "trie"], default="probing", help="build_binary layout"
     )
     train.add_argument(
-        "--quantize-bits", type=positive_int, help="trie only: quantise to this many bits"
+        "--quantize-bits",
+        type=whole_number_from(QUANTIZE_BITS.start, QUANTIZE_BITS.stop - 1),
+        help="trie only: quantise to this many bits (8 is usual)",
     )
     train.add_argument(
-        "--prune", type=int, nargs="+", help="lmplz --prune: count thresholds per order, e.g. 0 0 1"
+        "--prune",
+        type=whole_number_from(0),
+        nargs="+",
+        help="lmplz --prune: count thresholds per order, not decreasing, e.g. 0 0 1",
     )
     train.set_defaults(command=lm_train_command)
 
@@ -81,7 +98,12 @@ def _register_classifier(commands) -> None:
         required=True,
         help="model to write (.bin, or .ftz quantised)",
     )
-    train.add_argument("--valid-fraction", type=float, default=0.1, help="held out (default 0.1)")
+    train.add_argument(
+        "--valid-fraction",
+        type=number_between(0.0, 0.5),
+        default=0.1,
+        help="held out to evaluate (default 0.1, at most 0.5)",
+    )
     train.add_argument("--quantize", action="store_true", help="compress the model (.ftz)")
     for name, field in FastTextParams.model_fields.items():
         train.add_argument(
@@ -94,13 +116,12 @@ INPUT_HELP = ".txt (a line per example), .jsonl(.gz) or .parquet with `text`"
 
 
 def lm_train_command(args: argparse.Namespace) -> int:
-    import pyarrow.compute as pc
-
     from filters.kenlm_model import train_kenlm
-    from filters.training_text import read_examples
 
-    texts = read_examples(args.input, wikitext=args.wikitext).column("text")
-    paragraphs = pc.list_flatten(pc.split_pattern(pc.drop_null(texts), "\n")).to_pylist()
+    if args.quantize_bits and args.structure != "trie":
+        raise ConfigError("--quantize-bits: needs --structure trie (probing is not quantised)")
+    texts = _texts("--input", args.input, args.wikitext)
+    paragraphs = [line for text in texts for line in text.split("\n")]
     console = Console(stderr=True)
     with console.status(f"lmplz: {len(paragraphs):,} paragraphs, order {args.order}"):
         model = train_kenlm(
@@ -117,11 +138,19 @@ def lm_train_command(args: argparse.Namespace) -> int:
 
 
 def lm_cutoffs_command(args: argparse.Namespace) -> int:
-    from filters.kenlm_model import document_perplexities
+    from filters.kenlm_model import document_perplexities, kenlm_file
     from filters.perplexity import bucket_cutoffs
     from filters.training_text import read_examples
 
+    if not Path(args.model).is_file():
+        raise ConfigError(f"--model {args.model}: no such file")
+    try:
+        kenlm_file(args.model)
+    except ValueError as err:
+        raise ConfigError(f"--model: {err}") from None
     table = read_examples(args.input)
+    if len(table) == 0:
+        raise ConfigError(f"--input {' '.join(args.input)}: no documents to score in it")
     table = table.take(
         sorted(random.Random(0).sample(range(len(table)), min(args.sample, len(table))))
     )
@@ -143,15 +172,31 @@ def lm_cutoffs_command(args: argparse.Namespace) -> int:
 def classifier_train_command(args: argparse.Namespace) -> int:
     from dataclasses import asdict
 
-    from filters.classifier_training import FastTextParams, train_classifier
-    from filters.training_text import read_examples
+    from pydantic import ValidationError
 
-    params = FastTextParams(**{name: getattr(args, name) for name in FastTextParams.model_fields})
-    positives = read_examples(args.positive, wikitext=args.wikitext).column("text").to_pylist()
-    negatives = read_examples(args.negative, wikitext=args.wikitext).column("text").to_pylist()
+    from filters.classifier_training import FastTextParams, train_classifier
+
+    given = {name: getattr(args, name) for name in FastTextParams.model_fields}
+    try:
+        params = FastTextParams(**given)
+    except ValidationError as err:
+        raise ConfigError(f"--{format_validation_error(err)}") from None
+    positives = _texts("--positive", args.positive, args.wikitext)
+    negatives = _texts("--negative", args.negative, args.wikitext)
     with Console(stderr=True).status(f"fastText: {len(positives):,} hq, {len(negatives):,} cc"):
         evaluation = train_classifier(
             positives, negatives, args.output, params, args.valid_fraction, args.quantize
         )
     print(json.dumps({"model": args.output, "held_out": evaluation and asdict(evaluation)}))
     return 0
+
+
+def _texts(flag: str, paths: list[str], wikitext: bool) -> list[str]:
+    """The examples in `paths` that hold more than blanks; a ConfigError where none do."""
+    from filters.training_text import read_examples
+
+    texts = read_examples(paths, wikitext=wikitext).column("text").to_pylist()
+    texts = [text for text in texts if text and not text.isspace()]
+    if not texts:
+        raise ConfigError(f"{flag} {' '.join(paths)}: no text to train on in it")
+    return texts
