@@ -37,6 +37,7 @@ from trainer.chat_data import (
     preference,
     preference_rows,
     prompts_within,
+    read_records,
     sft_examples,
 )
 from trainer.checkpoint import load_model
@@ -287,6 +288,19 @@ def test_malformed_records_are_left_out_and_counted(task, tokenizer, tmp_path, c
     assert len(preference_rows(pairs, tokenizer, 24)) == 1
     prompts = [{"prompt": "Is 3 odd?"}, {"prompt": None}, {"messages": 7}, {"question": "?"}]
     assert prompts_within(prompts, tokenizer, "prompt", 24)[0] == prompts[:1]
+
+
+def test_records_come_from_a_json_array_and_an_unreadable_file_is_named(tmp_path):
+    """A .json file that is one array (alpaca_data.json; as `datasets` reads it) gives its
+    objects; a file that is not Parquet, or a cut gzip, is one line naming it."""
+    array = tmp_path / "alpaca.json"
+    array.write_text(json.dumps([{"prompt": "a", "response": "b"}, 3, {"prompt": "c"}], indent=1))
+    assert read_records(str(array)) == ([{"prompt": "a", "response": "b"}, {"prompt": "c"}], 1)
+    (tmp_path / "bad.parquet").write_bytes(b"not parquet")
+    (tmp_path / "cut.jsonl.gz").write_bytes(gzip.compress(b'{"prompt": "a"}\n' * 99)[:30])
+    for name, problem in [("bad.parquet", "not a Parquet file"), ("cut.jsonl.gz", "a damaged")]:
+        with pytest.raises(TrainingError, match=f"^{tmp_path / name}: {problem}"):
+            read_records(str(tmp_path / name))
 
 
 def test_conversations_cut_to_a_row_are_counted_and_those_left_untrained_left_out(

@@ -1,7 +1,8 @@
 """Post-training data: conversations for SFT, preference pairs for reward models and DPO,
 prompts for GRPO.
 
-Records come from JSONL (optionally .gz) or Parquet, local or any fsspec URL. Accepted forms:
+Records come from JSONL (optionally .gz), a JSON array or Parquet, local or any fsspec URL.
+Accepted forms:
 - SFT: `messages` (a list of {role, content}), or a prompt and a response column
   (`prompt`/`response` by default; `data.prompt_key`/`data.response_key` name others, e.g.
   GSM8K's `question`/`answer`);
@@ -30,25 +31,36 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
 from tokenizers import Tokenizer
 
 from trainer.chat import PAD_ID, Message, render
+from trainer.errors import TrainingError
 from trainer.storage import location
 
 HH_TURN = re.compile(r"\n\n(Human|Assistant): ?")
 
 
 def read_records(path: str) -> tuple[list[dict[str, Any]], int]:
-    """Every record of a JSONL (.jsonl, .jsonl.gz) or Parquet file, and how many non-blank
-    lines were left out: not UTF-8, not JSON, or not a JSON object."""
-    file = location(path)
-    data = file.read_bytes()
+    """Every record of a JSONL (.jsonl, .jsonl.gz), JSON array or Parquet file, and how many
+    non-blank lines (array items) were left out: not UTF-8, not JSON, or not a JSON object.
+    A file that cannot be read at all is a TrainingError naming it."""
+    data = location(path).read_bytes()
     if path.endswith(".parquet"):
-        return pq.read_table(io.BytesIO(data)).to_pylist(), 0
+        try:
+            return pq.read_table(io.BytesIO(data)).to_pylist(), 0
+        except pa.ArrowException as err:
+            raise TrainingError(f"{path}: not a Parquet file pyarrow can read ({err})") from None
     if path.endswith(".gz"):
-        data = gzip.decompress(data)
+        try:
+            data = gzip.decompress(data)
+        except (OSError, EOFError) as err:
+            raise TrainingError(f"{path}: a damaged or cut gzip file ({err})") from None
+    if array := _json_array(data):
+        records = [item for item in array if isinstance(item, dict)]
+        return records, len(array) - len(records)
     records, left_out = [], 0
     for line in data.splitlines():
         if not line.strip():
@@ -62,6 +74,17 @@ def read_records(path: str) -> tuple[list[dict[str, Any]], int]:
         else:
             left_out += 1
     return records, left_out
+
+
+def _json_array(data: bytes) -> list | None:
+    """The items of a file that is one JSON array (as `datasets` reads a .json file)."""
+    if not data.lstrip().startswith(b"["):
+        return None
+    try:
+        value = json.loads(data)
+    except ValueError:  # JSON lines whose first line is an array
+        return None
+    return value if isinstance(value, list) else None
 
 
 def as_messages(prompt: Any) -> list[Message]:

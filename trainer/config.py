@@ -410,7 +410,8 @@ def read_train_config(path: str | Path) -> TrainConfig:
 @dataclass(frozen=True)
 class ChatDataConfig:
     train: str = field(metadata={"min_len": 1})
-    """JSONL (.jsonl, .jsonl.gz) or Parquet file, local or fsspec URL (trainer.chat_data)."""
+    """JSONL (.jsonl, .jsonl.gz), JSON array or Parquet file, local or fsspec URL
+    (trainer.chat_data)."""
     val: str | None = field(default=None, metadata={"min_len": 1})
     """Held-out file; default: `val_examples` of `train`'s records, drawn by the seed."""
     val_examples: int = field(default=64, metadata={"ge": 0})
