@@ -22,7 +22,7 @@ from trainer.model_args import preset
 from trainer.objectives import GRPO
 from trainer.posttrain import train
 from trainer.rollout import group_advantages
-from trainer.verifiers import gsm8k, resolve_verifier
+from trainer.verifiers import gsm8k, resolve_verifier, reward
 
 
 def addition(a: int, b: int, off: int = 0) -> dict:
@@ -117,6 +117,27 @@ def test_a_users_verifier_is_found_by_dotted_path_and_a_bad_one_is_a_config_erro
     data["grpo"] |= {"verifier": "gsm8k", "group_size": 3}
     with pytest.raises(TrainConfigError, match=r"grpo\.group_size: 3 does not divide the 16"):
         validate_train_config(data)
+
+
+def test_a_verifier_that_raises_or_gives_no_number_stops_the_run_on_one_line():
+    """A user's verifier is the user's code: what it raises, or a reward that is not a finite
+    number, is a TrainingError naming it (it was a rank's traceback from torch.tensor)."""
+    record = {"question": "1 + 1?", "solution": "2"}
+
+    def needs_answer(completion, record):
+        return float(record["answer"] in completion)
+
+    assert reward(lambda completion, record: True, "mine:always", "2", record) == 1.0
+    assert reward(lambda completion, record: np.float32(0.5), "mine:half", "2", record) == 0.5
+    with pytest.raises(TrainingError) as raised:
+        reward(needs_answer, "mine:needs_answer", "2", record)
+    assert str(raised.value) == (
+        "grpo.verifier mine:needs_answer: KeyError: 'answer' (the record's keys: question, "
+        "solution)"
+    )
+    for value in (None, "1", float("nan"), [1.0]):
+        with pytest.raises(TrainingError, match=r"^grpo.verifier mine:odd: returned .*; a ver"):
+            reward(lambda completion, record, value=value: value, "mine:odd", "2", record)
 
 
 def test_advantages_are_rewards_normalised_within_each_group():

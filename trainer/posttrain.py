@@ -45,7 +45,7 @@ from trainer.rollout import completion_rows, frozen_copy, group_advantages, refe
 from trainer.start import start_tokenizer
 from trainer.storage import Location, is_url, location
 from trainer.train import Trainer, run_rank, run_to_the_end
-from trainer.verifiers import resolve_verifier
+from trainer.verifiers import resolve_verifier, reward
 
 
 def objective_for(config: PosttrainConfig) -> Objective:
@@ -342,8 +342,12 @@ class GRPOTrainer(PosttrainTrainer):
 
     def rewards(self, done: Completions, records: list[dict]) -> torch.Tensor:
         texts = (self.tokenizer.decode(done.ids(row)) for row in range(len(records)))
+        name = self.config.grpo.verifier
         return torch.tensor(
-            [self.verifier(text, record) for text, record in zip(texts, records, strict=True)]
+            [
+                reward(self.verifier, name, text, record)
+                for text, record in zip(texts, records, strict=True)
+            ]
         )
 
     def train_step(self, batch: ExampleBatch, lr: float) -> dict[str, torch.Tensor]:

@@ -9,9 +9,13 @@ config's `grpo.verifier` names a built-in one (`gsm8k`) or a user's by dotted pa
 from __future__ import annotations
 
 import importlib
+import math
+import numbers
 import re
 from collections.abc import Callable
 from typing import Any
+
+from trainer.errors import TrainingError
 
 Verifier = Callable[[str, dict[str, Any]], float]
 
@@ -53,3 +57,20 @@ def resolve_verifier(name: str) -> Verifier:
     if not callable(found):
         raise ValueError(f"{name!r} is not a function")
     return found
+
+
+def reward(verifier: Verifier, name: str, completion: str, record: dict[str, Any]) -> float:
+    """What `verifier` (the config's `name` for it) gives one completion: a finite number, or a
+    one-line TrainingError naming the verifier where it raises or returns anything else."""
+    try:
+        value = verifier(completion, record)
+    except Exception as err:  # the user's code: say whose it is, on one line
+        keys = ", ".join(map(str, record))
+        raise TrainingError(
+            f"grpo.verifier {name}: {type(err).__name__}: {err} (the record's keys: {keys})"
+        ) from err
+    if not isinstance(value, numbers.Real) or not math.isfinite(value):
+        raise TrainingError(
+            f"grpo.verifier {name}: returned {value!r}; a verifier returns a finite number"
+        )
+    return float(value)
