@@ -14,15 +14,21 @@ from datetime import UTC, datetime
 from typing import Any
 
 from rich.console import Console
-from rich.text import Text
 
 
 class JsonLog(Console):
     def __init__(self, file=None) -> None:
-        super().__init__(file=file or sys.stderr, force_terminal=False, no_color=True, width=200)
+        super().__init__(
+            file=file or sys.stderr,
+            force_terminal=False,
+            no_color=True,
+            width=200,
+            markup=False,
+            emoji=False,
+        )
 
-    def print(self, *objects: Any, sep: str = " ", markup: bool | None = None, **_: Any) -> None:
-        self.event(sep.join(self._plain(item, markup) for item in objects))
+    def print(self, *objects: Any, sep: str = " ", **_: Any) -> None:
+        self.event(sep.join(self._plain(item) for item in objects))
 
     def event(self, message: str, **fields: Any) -> None:
         """One line: the time, the message and any `fields`."""
@@ -30,9 +36,9 @@ class JsonLog(Console):
         self.file.write(json.dumps({**record, **fields}, ensure_ascii=False) + "\n")
         self.file.flush()
 
-    def _plain(self, item: Any, markup: bool | None) -> str:
-        if isinstance(item, str):
-            return item if markup is False else Text.from_markup(item).plain
+    def _plain(self, item: Any) -> str:
+        if isinstance(item, str):  # text as text, as `pipeline.console` prints it
+            return item
         with self.capture() as captured:  # a table, a panel: its text
             super().print(item)
         return captured.get().rstrip("\n")

@@ -22,6 +22,7 @@ from rich.console import Console
 
 from pipeline.cluster import ray_session
 from pipeline.config import JobConfig, StageSpec
+from pipeline.console import plain_console
 from pipeline.documents import document_schema
 from pipeline.faults import kill_point
 from pipeline.inputs import InputFile, resolve_inputs
@@ -87,7 +88,7 @@ def run_job(
     fresh: bool = False,
     console: Console | None = None,
 ) -> RunSummary:
-    console = console or Console(stderr=True)
+    console = console or plain_console(stderr=True)
     started, clock = utc_now(), time.perf_counter()
     skip_pandas_probe()
     files = resolve_inputs(config)
@@ -111,7 +112,7 @@ def run_job(
         complete = {file.shard for file in files if state.finished(file, "shards")}
         for plan in plans:
             if failed:
-                console.print("[red]stopping before the global phase: rerun to retry[/red]")
+                console.print("stopping before the global phase: rerun to retry", style="red")
                 break
             if plan.after is not None:
                 phases[plan.after.name] = _run_phase(plan, files, state, workers, console)
@@ -280,7 +281,8 @@ def _run_tasks(
         for index, result in completed(calls, workers):
             if isinstance(result, TaskFailed):
                 failed[files[index].shard] = result.message
-                console.print(f"[red]shard {files[index].shard} ({files[index].path}) failed[/red]")
+                shard, path = files[index].shard, files[index].path
+                console.print(f"shard {shard} ({path}) failed", style="red")
                 progress.advance(bar)
                 continue
             documents += result.documents

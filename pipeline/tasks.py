@@ -86,7 +86,7 @@ def progress_bar(console: Console, counted: str | None = None) -> Progress | Pro
         return ProgressLines(console, counted)
     extra = [TextColumn(f"{{task.fields[{counted}]:,}} {counted}")] if counted else []
     return Progress(
-        TextColumn("[bold]{task.description}"),
+        TextColumn("{task.description}", style="bold", markup=False),
         BarColumn(),
         MofNCompleteColumn(),
         *extra,

@@ -17,6 +17,7 @@ import yaml
 from rich.console import Console
 
 from pipeline.cli import main, parser
+from pipeline.console import labelled
 from pipeline.json_log import JsonLog
 from pipeline.tasks import ProgressLines
 from support.token_runs import write_token_run
@@ -115,12 +116,12 @@ def test_run_then_report_from_the_command_line(tmp_path):
         "stages: []\n"
         "execution: {workers: 1}\n"
     )
-    out = tmp_path / "out"
+    out = tmp_path / "[old]out:a:"  # rich took it for markup and an emoji: `/out🅰`
     done = subprocess.run(
         [*TOKENMILL, "run", str(config), "--output", str(out)], capture_output=True, text=True
     )
     assert done.returncode == 0, done.stderr
-    assert "report.json" in done.stderr
+    assert f"report: {out / 'report' / 'report.json'}" in done.stderr
     assert "shards 1/1, 40 documents (" in done.stderr  # off a terminal: a line, no bar
     shown = subprocess.run(
         [*TOKENMILL, "report", str(out), "--json"], capture_output=True, text=True
@@ -233,7 +234,7 @@ def test_json_logs_are_one_object_per_line_with_the_progress_numbers(capsys):
     with ProgressLines(JsonLog(out), counted="documents", interval=10) as lines:
         task = lines.add_task("shards", total=2, documents=0)
         lines.update(task, advance=2, documents=40)
-    JsonLog(out).print("[red]error[/red]: a message", highlight=False)
+    JsonLog(out).print(labelled("error", "a message"), highlight=False)
     first, second = (json.loads(line) for line in out.getvalue().splitlines())
     assert first["message"].startswith("shards 2/2, 40 documents (")
     assert (first["step"], first["done"], first["total"], first["documents"]) == (
@@ -246,3 +247,13 @@ def test_json_logs_are_one_object_per_line_with_the_progress_numbers(capsys):
     assert main(["run", "missing.yaml", "--log-format", "json"]) == 2
     [error] = capsys.readouterr().err.splitlines()
     assert json.loads(error)["message"] == "config error: missing.yaml: config file not found"
+
+
+@pytest.mark.parametrize("log_format", ["text", "json"])
+def test_paths_print_as_they_are_not_as_markup_or_emoji(log_format, capsys):
+    """`[/x]` in a file name raised rich's MarkupError, `[old]` vanished, `:a:` became 🅰."""
+    for name in ("runs/[/x]/job.yaml", "runs/[old]/x:a:.yaml"):
+        assert main(["run", name, "--log-format", log_format]) == 2
+        printed = capsys.readouterr().err.strip()
+        message = json.loads(printed)["message"] if log_format == "json" else printed
+        assert message == f"config error: {name}: config file not found"

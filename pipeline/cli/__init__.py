@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import argparse
 
-from rich.markup import escape
+from rich.text import Text
 
 import pipeline
 from pipeline.cli import curation, jobs, models, service, tools, training, validate
 from pipeline.cli.arguments import log_console
+from pipeline.console import labelled
 from pipeline.schema import ConfigError
 from trainer.errors import TrainingError
 
@@ -35,13 +36,13 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
-def _one_line(err: Exception) -> str:
+def _one_line(err: Exception) -> Text:
     """An error the user can act on, as one line naming the key or file."""
     if isinstance(err, ConfigError):
-        return f"[red]config error[/red]: {err}"
+        return labelled("config error", str(err))
     if isinstance(err, TrainingError):  # bad token shards or checkpoints
-        return f"[red]training error[/red]: {escape(str(err))}"
-    return f"[red]error[/red]: {err}"  # OSError: the machine's doing (a full disk), not a bug's
+        return labelled("training error", str(err))
+    return labelled("error", str(err))  # OSError: the machine's doing (a full disk), not a bug's
 
 
 def parser() -> argparse.ArgumentParser:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from rich.console import Console
 
+from pipeline.console import plain_console
 from pipeline.json_log import JsonLog
 
 
@@ -38,7 +39,7 @@ def log_console(args: argparse.Namespace) -> Console:
     """Where the command reports: stderr, as text or JSON lines (`--log-format`)."""
     if getattr(args, "log_format", "text") == "json":
         return JsonLog()
-    return Console(stderr=True)
+    return plain_console(stderr=True)
 
 
 def add_output(parser: argparse.ArgumentParser, what: str) -> None:

@@ -6,9 +6,8 @@ import argparse
 import json
 from pathlib import Path
 
-from rich.console import Console
-
 from pipeline.cli.arguments import add_log_format, add_output, add_overrides, log_console
+from pipeline.console import labelled, plain_console
 from pipeline.schema import ConfigError
 
 
@@ -75,9 +74,10 @@ def run_command(args: argparse.Namespace) -> int:
     for name in ("report.json", "report.html"):
         console.print(f"report: {summary.output.path('report', name)}", soft_wrap=True)
     for shard, error in summary.failed.items():
-        console.print(f"[red]shard {shard} failed; rerun to retry it[/red]\n{error}")
+        console.print(f"shard {shard} failed; rerun to retry it", style="red")
+        console.print(error)
     for problem in summary.errored_stages.values():
-        console.print(f"[red]error[/red]: {problem}", highlight=False, soft_wrap=True)
+        console.print(labelled("error", problem), highlight=False, soft_wrap=True)
     failed = summary.failed or summary.errored_stages or summary.report["conservation_problems"]
     return 1 if failed else 0
 
@@ -100,19 +100,19 @@ def report_command(args: argparse.Namespace) -> int:
         page = render_comparison_html(comparison) if comparison else render_html(report)
         html.parent.mkdir(parents=True, exist_ok=True)
         html.write_text(page, encoding="utf-8")
-        Console(stderr=True).print(f"wrote {html}", soft_wrap=True)
+        plain_console(stderr=True).print(f"wrote {html}", soft_wrap=True)
     if comparison and args.json:
         print(json.dumps(comparison, indent=2))
     elif comparison and not args.html:
-        print_comparison(comparison, Console())
+        print_comparison(comparison, plain_console())
     elif args.json:
         print(json.dumps(report, indent=2))
     elif not args.html:
-        print_summary(report, Console())
+        print_summary(report, plain_console())
     damaged = damaged_shards(RunOutput(args.output))
     for path in damaged:
-        Console(stderr=True).print(
-            f"[red]error[/red]: {path} is missing or not what the run wrote", soft_wrap=True
+        plain_console(stderr=True).print(
+            labelled("error", f"{path} is missing or not what the run wrote"), soft_wrap=True
         )
     return 1 if damaged else 0
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 
-from rich.console import Console
 from rich.table import Table
 
 from pipeline.cli.arguments import add_output, add_overrides, positive_int
+from pipeline.console import plain_console
 
 ADDRESS_HELP = (
     "the cluster's dashboard, http://HEAD:8265 (default: RAY_API_SERVER_ADDRESS or RAY_ADDRESS)"
@@ -55,7 +55,7 @@ def submit_command(args: argparse.Namespace) -> int:
 
     job_id = submit(args.config, args.overrides, args.output, args.address, args.nproc)
     address = f" --address {args.address}" if args.address else ""
-    Console(stderr=True).print(
+    plain_console(stderr=True).print(
         f"submitted: follow it with `tokenmill jobs logs {job_id} --follow{address}`",
         soft_wrap=True,
     )
@@ -82,7 +82,7 @@ def list_command(args: argparse.Namespace) -> int:
         table.add_column(column)
     for row in rows:
         table.add_row(*row)
-    Console().print(table)
+    plain_console().print(table)
     return 0
 
 

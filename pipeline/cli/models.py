@@ -8,9 +8,8 @@ import json
 import random
 from pathlib import Path
 
-from rich.console import Console
-
 from pipeline.cli.arguments import file_to_write, number_between, positive_int, whole_number_from
+from pipeline.console import plain_console
 from pipeline.schema import ConfigError, format_validation_error
 
 # What the kenlm sdist compiles (lmplz, build_binary and the Python module): KENLM_MAX_ORDER
@@ -122,7 +121,7 @@ def lm_train_command(args: argparse.Namespace) -> int:
         raise ConfigError("--quantize-bits: needs --structure trie (probing is not quantised)")
     texts = _texts("--input", args.input, args.wikitext)
     paragraphs = [line for text in texts for line in text.split("\n")]
-    console = Console(stderr=True)
+    console = plain_console(stderr=True)
     with console.status(f"lmplz: {len(paragraphs):,} paragraphs, order {args.order}"):
         model = train_kenlm(
             paragraphs,
@@ -159,7 +158,7 @@ def lm_cutoffs_command(args: argparse.Namespace) -> int:
         if "language" in table.column_names
         else [None] * len(table)
     )
-    with Console(stderr=True).status(f"scoring {len(table):,} documents"):
+    with plain_console(stderr=True).status(f"scoring {len(table):,} documents"):
         perplexity = document_perplexities(str(Path(args.model).resolve()), table.column("text"))
     cutoffs = bucket_cutoffs(perplexity.to_numpy(zero_copy_only=False), languages)
     Path(args.output).write_text(
@@ -183,7 +182,9 @@ def classifier_train_command(args: argparse.Namespace) -> int:
         raise ConfigError(f"--{format_validation_error(err)}") from None
     positives = _texts("--positive", args.positive, args.wikitext)
     negatives = _texts("--negative", args.negative, args.wikitext)
-    with Console(stderr=True).status(f"fastText: {len(positives):,} hq, {len(negatives):,} cc"):
+    with plain_console(stderr=True).status(
+        f"fastText: {len(positives):,} hq, {len(negatives):,} cc"
+    ):
         evaluation = train_classifier(
             positives, negatives, args.output, params, args.valid_fraction, args.quantize
         )

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-from rich.console import Console
-
+from pipeline.console import plain_console
 from pipeline.engines import ENGINES
 from pipeline.schema import ConfigError
 
@@ -66,7 +65,7 @@ def tokenizer_show_command(args: argparse.Namespace) -> int:
         tokenizer = load_tokenizer(path)
     except ValueError as err:
         raise ConfigError(str(err)) from None
-    show_tokens(tokenizer, args.text, Console())
+    show_tokens(tokenizer, args.text, plain_console())
     return 0
 
 
@@ -78,8 +77,8 @@ def eval_extraction_command(args: argparse.Namespace) -> int:
 
     truth = load_truth(args.truth)
     engines = args.engines or list(ENGINES)
-    console = Console()
-    with Progress(console=Console(stderr=True), transient=True) as progress:
+    console = plain_console()
+    with Progress(console=plain_console(stderr=True), transient=True) as progress:
         task = progress.add_task("extracting", total=len(truth))
         scores, missing = evaluate(
             args.warc, truth, engines, progress=lambda: progress.advance(task)
@@ -108,5 +107,5 @@ def eval_extraction_command(args: argparse.Namespace) -> int:
     console.print(table)
     console.print(f"reference engine {REFERENCE}: {REFERENCE_SETTINGS}", soft_wrap=True)
     if missing:
-        console.print(f"[yellow]{missing} truth URLs have no page in {args.warc}[/yellow]")
+        console.print(f"{missing} truth URLs have no page in {args.warc}", style="yellow")
     return 0

@@ -8,9 +8,8 @@ import argparse
 import math
 from pathlib import Path
 
-from rich.console import Console
-
 from pipeline.cli.arguments import add_output, add_overrides, number_between, positive_int
+from pipeline.console import plain_console
 
 POSTTRAIN_KINDS = {
     "sft": "supervised fine-tuning (full or LoRA), loss on the assistant's turns only",
@@ -112,7 +111,7 @@ def train_command(args: argparse.Namespace) -> int:
     if not args.reschedule:
         refuse_rescheduling(config, args.resume)
     result = launch(config, args.nproc, args.address, args.resume)
-    console = Console(stderr=True)
+    console = plain_console(stderr=True)
     for key, value in result.items():
         if key.startswith("val_loss"):
             console.print(f"{key}: {value:.4f}")
@@ -142,7 +141,7 @@ def export_command(args: argparse.Namespace) -> int:
     if folder.is_dir() and any(folder.iterdir()) and not args.force:
         raise ConfigError(f"--hf {folder}: holds files already; --force writes over them")
     out = export_hf(args.checkpoint, folder)
-    Console(stderr=True).print(f"exported: {out}", soft_wrap=True)
+    plain_console(stderr=True).print(f"exported: {out}", soft_wrap=True)
     return 0
 
 

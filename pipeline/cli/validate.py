@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 
 import yaml
-from rich.console import Console
 
 from pipeline.cli.arguments import add_output, add_overrides, positive_int
+from pipeline.console import plain_console
 
 
 def register(commands) -> None:
@@ -50,7 +50,7 @@ def validate_command(args: argparse.Namespace) -> int:
         )
         text, plan = resolved_text(training), describe_training(training, args.nproc)
     print(text, end="")
-    console = Console(stderr=True)
+    console = plain_console(stderr=True)
     for line in plan:
         console.print(line, highlight=False, markup=False, soft_wrap=True)
     console.print(f"{args.config}: valid", highlight=False, soft_wrap=True)

@@ -34,7 +34,7 @@ def print_funnel(report: dict[str, Any], console: Console) -> None:
     for name, phase in report.get("phases", {}).items():
         console.print(f"phase {name}: {phase.get('elapsed_s', 0):.1f} s{_clusters(phase)}")
     for problem in report.get("conservation_problems", []):
-        console.print(f"[red]counts not conserved: {problem}[/red]")
+        console.print(f"counts not conserved: {problem}", style="red")
 
 
 def print_summary(report: dict[str, Any], console: Console) -> None:
