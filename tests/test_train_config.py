@@ -57,6 +57,19 @@ def test_defaults_and_round_trip():
             "t.yaml: data.replay.runs: required without init_from",
         ),
         ({"train": {"steps": 10, "decay_steps": 20}}, "t.yaml: train.decay_steps: 20 is more than"),
+        (
+            {"data": {"runs": [{"path": "runs/a"}, {"path": "runs/b"}, {"path": "runs/./a/"}]}},
+            "t.yaml: data.runs.2.path: runs/./a/ is listed already; give each run once",
+        ),
+        (
+            {
+                "data": {
+                    "runs": [{"path": "a"}],
+                    "replay": {"fraction": 0.2, "runs": [{"path": "b"}] * 2},
+                }
+            },
+            "t.yaml: data.replay.runs.1.path: b is listed already",
+        ),
     ],
 )
 def test_bad_values_are_refused_naming_the_key(sections, message):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 import types
 import typing
 from dataclasses import dataclass, field
@@ -34,6 +35,19 @@ class RunInput:
     """A pipeline run's output folder (OUT) or URL: its tokens/ and tokenizer/ are read."""
     weight: float = field(default=1.0, metadata={"gt": 0})
     """Share of each step's sequences drawn from this run, relative to the others."""
+
+
+def _each_run_once(key: str, runs: list[RunInput] | None) -> None:
+    """A run listed twice would be drawn at the sum of its weights, which no one means."""
+    seen: set[str] = set()
+    for index, run in enumerate(runs or []):
+        path = os.path.normpath(run.path)
+        if path in seen:
+            raise TrainConfigError(
+                f"{key}.{index}.path: {run.path} is listed already; give each run once, with "
+                "the weight you mean"
+            )
+        seen.add(path)
 
 
 @dataclass(frozen=True)
@@ -236,6 +250,9 @@ class TrainConfig:
         replay = self.data.replay if isinstance(self.data, DataConfig) else None
         if replay and replay.runs is None and self.init_from is None:
             raise TrainConfigError("data.replay.runs: required without init_from")
+        if isinstance(self.data, DataConfig):
+            _each_run_once("data.runs", self.data.runs)
+            _each_run_once("data.replay.runs", replay.runs if replay else None)
         if self.data.seq_len > self.model.max_positions:
             raise TrainConfigError(
                 f"data.seq_len: {self.data.seq_len} is more than the model's max_seq_len "
