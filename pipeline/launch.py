@@ -22,6 +22,7 @@ import yaml
 
 from pipeline.output import forbidden_folder
 from pipeline.schema import ConfigError, PathCheck, absolute, read_config
+from pipeline.torchrun import PARENT_PID
 from trainer.config import PosttrainConfig, TrainConfig, TrainConfigError, validate_train_config
 from trainer.errors import TrainingError
 
@@ -268,7 +269,7 @@ def _torchrun(nproc: int, module: str, resolved: Path, resume: str) -> int:
         resume,
     ]
     # torchrun's own default, without its banner saying so.
-    environment = {"OMP_NUM_THREADS": "1", **os.environ}
+    environment = {"OMP_NUM_THREADS": "1", **os.environ, PARENT_PID: str(os.getpid())}
     with subprocess.Popen(command, env=environment) as torchrun, _sigterm_as_interrupt():
         try:
             return torchrun.wait()

@@ -18,23 +18,26 @@ import logging
 import os
 import signal
 import sys
+from typing import TYPE_CHECKING
 
-from torch.distributed.elastic.multiprocessing.api import SignalException
-from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
-from torch.distributed.run import main
+if TYPE_CHECKING:
+    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
 
 PR_SET_PDEATHSIG = 1
 """prctl(2)'s option: the signal this process gets when the thread that started it ends."""
+PARENT_PID = "TOKENMILL_TORCHRUN_PARENT"
+"""The environment variable in which the CLI gives its pid."""
 
 
 def stop_with_parent() -> None:
     """SIGTERM this process when its parent ends: the ranks went on training once the CLI
-    was killed. Linux only."""
+    was killed. Linux only. A parent that ended before (as Python started) is told by the
+    pid it gave, no longer this process's parent."""
     if not sys.platform.startswith("linux"):
         return
-    parent = os.getppid()
+    parent = int(os.environ.get(PARENT_PID, os.getppid()))
     ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-    if os.getppid() != parent:  # it ended before prctl took hold
+    if os.getppid() != parent:
         sys.exit(128 + signal.SIGTERM)
 
 
@@ -46,7 +49,11 @@ def first_failure(error: ChildFailedError) -> str:
 
 
 if __name__ == "__main__":
-    stop_with_parent()
+    stop_with_parent()  # before torch's imports, which take a second or two
+    from torch.distributed.elastic.multiprocessing.api import SignalException
+    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
+    from torch.distributed.run import main
+
     logging.getLogger("torch.distributed.elastic.multiprocessing.api").setLevel(logging.CRITICAL)
     try:
         main()

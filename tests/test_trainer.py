@@ -20,6 +20,7 @@ import pytest
 import torch
 import yaml
 
+from pipeline.torchrun import PARENT_PID
 from support.token_runs import write_token_run
 from tests.conftest import ROOT, SAMPLE, small_disk
 from trainer.checkpoint import CheckpointError, load_model
@@ -487,6 +488,21 @@ def test_a_killed_cli_takes_torchrun_and_its_ranks_with_it(token_run, tmp_path):
     run.kill()
     run.communicate(timeout=60)
     assert _none_left(str(tmp_path / "run"), 30) == []
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="prctl is Linux's")
+def test_torchrun_whose_cli_ended_before_it_started_ends_before_any_rank(tmp_path):
+    """A CLI killed while Python was starting torchrun, before prctl took hold: torchrun is
+    no longer the child of the pid the CLI gave, and ends at once; it went on to train."""
+    torchrun = [sys.executable, "-m", "pipeline.torchrun", "--standalone", "--nproc-per-node=1"]
+    done = subprocess.run(
+        [*torchrun, "-m", "trainer.train", str(tmp_path / "train.yaml")],
+        env={**ENV, PARENT_PID: "1"},  # not its parent: the one that started it is gone
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert (done.returncode, done.stderr) == (128 + signal.SIGTERM, "")
 
 
 @pytest.mark.slow
