@@ -201,12 +201,18 @@ def test_stage_keeps_buckets_by_language_cutoffs(sample_lm, wiki_and_scrambled, 
 
 def test_config_names_the_bad_key(sample_lm, tmp_path):
     (tmp_path / "lm.bin").write_bytes(b"\x00" * 64)
+    whole = sample_lm.read_bytes()
+    (tmp_path / "cut.binary").write_bytes(whole[: len(whole) // 2])  # a download cut short
     arpa = tmp_path / "lm.arpa"
     arpa.write_text("\n\\data\\\nngram 1=3\n")  # ARPA text, as lmplz writes it, is a model too
     assert kenlm_file(str(arpa)) == str(arpa) and kenlm_file(str(sample_lm)) == str(sample_lm)
     for params, key in [
         ({"model": str(tmp_path / "missing.binary")}, "stages.perplexity.model"),
         ({"model": str(tmp_path / "lm.bin")}, "stages.perplexity.model: not a KenLM model"),
+        (
+            {"model": str(tmp_path / "cut.binary")},
+            "stages.perplexity.model: not a whole KenLM binary: .*: Binary file has size",
+        ),
         ({"model": str(sample_lm), "max_perplexity": -1}, "stages.perplexity.max_perplexity"),
         ({"model": str(sample_lm), "keep": ["head"]}, "stages.perplexity"),
         ({"model": str(sample_lm), "keep": ["top"]}, "stages.perplexity.keep"),
