@@ -15,7 +15,7 @@ from sqlalchemy import create_engine, inspect
 from pipeline.schema import ConfigError
 from pipeline.service.auth import caller, load_tokens
 from pipeline.service.roots import AllowedRoots
-from pipeline.service.store import Base, alembic_config, migrate
+from pipeline.service.store import Base, JobStore, alembic_config, migrate
 
 
 def test_tokens_come_from_a_file_or_the_environment(tmp_path, monkeypatch):
@@ -25,6 +25,29 @@ def test_tokens_come_from_a_file_or_the_environment(tmp_path, monkeypatch):
     monkeypatch.setenv("TOKENMILL_SERVICE_TOKENS", "carol=c3,dave=d4")
     tokens = load_tokens(None)
     assert caller(tokens, "d4") == "dave" and caller(tokens, "d") is None
+
+
+def test_a_tokens_file_it_cannot_read_is_named(tmp_path):
+    for path, problem in [(tmp_path / "none", "No such file"), (tmp_path, "Is a directory")]:
+        with pytest.raises(ConfigError, match=f"^--tokens-file {path}: {problem}"):
+            load_tokens(str(path))
+
+
+@pytest.mark.parametrize(
+    ("url", "problem"),
+    [
+        ("jobs.db", "not a database URL (e.g. sqlite:///jobs.db or postgresql://"),
+        ("sqlite:////no/such/folder/jobs.db", "cannot open the database (unable to open"),
+        ("postgresql://tokenmill@127.0.0.1:1/jobs", "cannot open the database (connection"),
+        ("mysql://tokenmill@db/jobs", "its database driver (MySQLdb) is not installed"),
+    ],
+)
+def test_a_store_it_cannot_open_is_one_line_naming_it(url, problem):
+    """A traceback each: from SQLAlchemy's URL parser, SQLite, psycopg, a missing driver."""
+    with pytest.raises(ConfigError) as raised:
+        JobStore(url)
+    assert str(raised.value).startswith(f"--store {url}: {problem}")
+    assert "\n" not in str(raised.value)
 
 
 def test_allowed_roots_resolve_links_and_admit_url_prefixes(tmp_path):

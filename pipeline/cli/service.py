@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from pipeline.cli.arguments import positive_int
+from pipeline.cli.arguments import positive_int, whole_number_from
 from pipeline.cli.jobs import ADDRESS_HELP
 
 
@@ -16,7 +16,9 @@ def register(commands) -> None:
         "remember them in a job store and serve their reports. API docs at /docs.",
     )
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on")
-    serve.add_argument("--port", type=int, default=8000, help="port to listen on")
+    serve.add_argument(
+        "--port", type=whole_number_from(0, 65535), default=8000, help="port to listen on"
+    )
     serve.add_argument(
         "--store",
         default="sqlite:///tokenmill-jobs.db",

@@ -42,7 +42,12 @@ def parse_tokens(lines: list[str], origin: str) -> dict[str, str]:
 def load_tokens(path: str | None) -> dict[str, str]:
     """The tokens of the file `path`, else of the environment; at least one."""
     if path is not None:
-        tokens = parse_tokens(Path(path).read_text().splitlines(), path)
+        try:
+            lines = Path(path).read_text().splitlines()
+        except (OSError, UnicodeDecodeError) as err:
+            problem = err.strerror if isinstance(err, OSError) else "not UTF-8 text"
+            raise ConfigError(f"--tokens-file {path}: {problem}") from None
+        tokens = parse_tokens(lines, path)
     else:
         tokens = parse_tokens(os.environ.get(TOKENS_ENV, "").split(","), TOKENS_ENV)
     if not tokens:

@@ -16,8 +16,10 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import DateTime, String, Text, UniqueConstraint, create_engine, func, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import ArgumentError, IntegrityError, OperationalError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+
+from pipeline.schema import ConfigError
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 TERMINAL = frozenset({"SUCCEEDED", "FAILED", "STOPPED"})
@@ -86,7 +88,21 @@ def utc(moment: datetime) -> datetime:
 
 class JobStore:
     def __init__(self, url: str) -> None:
-        migrate(url)
+        try:
+            migrate(url)
+        except ArgumentError:
+            raise ConfigError(
+                f"--store {url}: not a database URL (e.g. sqlite:///jobs.db or "
+                "postgresql://user@host/jobs)"
+            ) from None
+        except ModuleNotFoundError as err:
+            raise ConfigError(
+                f"--store {url}: its database driver ({err.name}) is not installed; for "
+                "PostgreSQL: pip install 'tokenmill[postgres]'"
+            ) from None
+        except OperationalError as err:
+            cause = " ".join(str(err.orig).split())
+            raise ConfigError(f"--store {url}: cannot open the database ({cause})") from None
         self.engine = create_engine(url)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
 
