@@ -73,7 +73,7 @@ def test_the_image_installs_the_pinned_ray_with_the_constraints():
     dockerfile = (DEPLOY / "Dockerfile").read_text()
     base = re.search(r"^ARG BASE=rayproject/ray:([0-9.]+)-py311-cpu$", dockerfile, re.MULTILINE)
     assert base and base.group(1) == pinned("ray") == ray.__version__
-    assert "-c constraints.txt '.[cloud]'" in dockerfile
+    assert "-c constraints.txt '.[cloud,postgres]'" in dockerfile
     assert "COPY --chown=ray:users data/models data/models" in dockerfile
     for name in MANIFESTS:
         assert f'rayVersion: "{pinned("ray")}"' in (DEPLOY / name).read_text(), name
