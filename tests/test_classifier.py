@@ -80,7 +80,11 @@ def test_classifier_training_says_in_one_line_what_is_wrong(tmp_path, capsys):
             2,
             f"config error: --positive {tmp_path / 'blank.txt'}: no text to train on in it",
         ),
-        (*hq_cc, "--dim", "0"): (2, "config error: --dim: Input should be greater than 0"),
+        (*hq_cc, "--dim", "0", "--lr", "0"): (
+            2,
+            "config error: --lr: Input should be greater than 0; --dim: Input should be greater "
+            "than 0",
+        ),
         (*hq_cc, "--bucket", "0"): (
             2,
             "config error: --bucket 0 leaves word n-grams nowhere to go: set wordNgrams 1",

@@ -179,7 +179,8 @@ def classifier_train_command(args: argparse.Namespace) -> int:
     try:
         params = FastTextParams(**given)
     except ValidationError as err:
-        raise ConfigError(f"--{format_validation_error(err)}") from None
+        problems = format_validation_error(err).splitlines()
+        raise ConfigError("; ".join(f"--{problem}" for problem in problems)) from None
     positives = _texts("--positive", args.positive, args.wikitext)
     negatives = _texts("--negative", args.negative, args.wikitext)
     with plain_console(stderr=True).status(
