@@ -39,10 +39,12 @@ def main(argv: list[str] | None = None) -> int:
 def _one_line(err: Exception) -> Text:
     """An error the user can act on, as one line naming the key or file."""
     if isinstance(err, ConfigError):
-        return labelled("config error", str(err))
-    if isinstance(err, TrainingError):  # bad token shards or checkpoints
-        return labelled("training error", str(err))
-    return labelled("error", str(err))  # OSError: the machine's doing (a full disk), not a bug's
+        label = "config error"
+    elif isinstance(err, TrainingError):  # bad token shards or checkpoints
+        label = "training error"
+    else:  # OSError: the machine's doing (a full disk), not a bug's
+        label = "error"
+    return labelled(label, str(err))
 
 
 def parser() -> argparse.ArgumentParser:
