@@ -104,9 +104,10 @@ def test_submit_runs_a_job_and_jobs_follow_and_stop_it(head, tmp_path):
     submitted = tokenmill(["submit", str(config), *address], head.env)
     assert submitted.returncode == 0, submitted.stderr[-3000:]
     job = submitted.stdout.split()[-1]
-    followed = tokenmill(["jobs", "logs", job, "--follow", *address], head.env).stdout
-    assert "report.json" in followed  # --follow printed the run's output until it ended
-    assert status_of(job, head) == "SUCCEEDED", followed[-3000:]
+    followed = tokenmill(["jobs", "logs", job, "--follow", *address], head.env)
+    assert "report.json" in followed.stdout  # --follow printed the run's output until it ended
+    assert status_of(job, head) == "SUCCEEDED", followed.stdout[-3000:]
+    assert followed.returncode == 0 and followed.stderr.endswith(f"job {job}: SUCCEEDED\n")
     assert "report.json" in tokenmill(["jobs", "logs", job, *address], head.env).stdout
     listed = tokenmill(["jobs", "list", *address], head.env).stdout
     assert job in listed
@@ -120,8 +121,9 @@ def test_submit_runs_a_job_and_jobs_follow_and_stop_it(head, tmp_path):
     )
     stopped = slow.stdout.split()[-1]
     assert tokenmill(["jobs", "stop", stopped, *address], head.env).returncode == 0
-    tokenmill(["jobs", "logs", stopped, "--follow", *address], head.env)
+    followed = tokenmill(["jobs", "logs", stopped, "--follow", *address], head.env)
     assert status_of(stopped, head) == "STOPPED"
+    assert followed.returncode == 1 and followed.stderr.endswith(f"job {stopped}: STOPPED\n")
 
 
 def status_of(job: str, head: Head) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 
 from rich.table import Table
 
@@ -39,7 +40,11 @@ def register(commands) -> None:
     listing.set_defaults(command=list_command)
     status = actions.add_parser("status", help="a job's status")
     logs = actions.add_parser("logs", help="a job's output")
-    logs.add_argument("--follow", action="store_true", help="keep printing until the job ends")
+    logs.add_argument(
+        "--follow",
+        action="store_true",
+        help="keep printing until the job ends, then its status (exit 1 unless it succeeded)",
+    )
     stop = actions.add_parser("stop", help="stop a running job")
     status.set_defaults(command=status_command)
     logs.set_defaults(command=logs_command)
@@ -94,6 +99,8 @@ def status_command(args: argparse.Namespace) -> int:
 
 
 def logs_command(args: argparse.Namespace) -> int:
+    from ray.job_submission import JobStatus
+
     from pipeline.submit import job_client
 
     client = job_client(args.address)
@@ -105,8 +112,20 @@ def logs_command(args: argparse.Namespace) -> int:
         async for lines in client.tail_job_logs(args.job_id):
             print(lines, end="", flush=True)
 
-    asyncio.run(follow())
-    return 0
+    # Its "WebSocket closed … with close code 1000" at the end; the status line says more.
+    logging.getLogger("ray.dashboard.modules.job.sdk").setLevel(logging.WARNING)
+    try:
+        asyncio.run(follow())
+    except RuntimeError as err:  # Ray's SDK, where the log stream's socket closed under it
+        if "WebSocket" not in str(err):
+            raise
+        raise ConnectionError(
+            f"job {args.job_id}: the log stream broke off ({err}); `tokenmill jobs status "
+            f"{args.job_id}` tells where the job stands once the cluster answers"
+        ) from None
+    status = client.get_job_status(args.job_id)
+    plain_console(stderr=True).print(f"job {args.job_id}: {status}")
+    return 0 if status == JobStatus.SUCCEEDED else 1
 
 
 def stop_command(args: argparse.Namespace) -> int:
