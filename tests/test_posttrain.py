@@ -297,8 +297,16 @@ def test_records_come_from_a_json_array_and_an_unreadable_file_is_named(tmp_path
     array.write_text(json.dumps([{"prompt": "a", "response": "b"}, 3, {"prompt": "c"}], indent=1))
     assert read_records(str(array)) == ([{"prompt": "a", "response": "b"}, {"prompt": "c"}], 1)
     (tmp_path / "bad.parquet").write_bytes(b"not parquet")
-    (tmp_path / "cut.jsonl.gz").write_bytes(gzip.compress(b'{"prompt": "a"}\n' * 99)[:30])
-    for name, problem in [("bad.parquet", "not a Parquet file"), ("cut.jsonl.gz", "a damaged")]:
+    packed = gzip.compress(b'{"prompt": "a"}\n' * 99)
+    (tmp_path / "cut.jsonl.gz").write_bytes(packed[:30])
+    (tmp_path / "flipped.jsonl.gz").write_bytes(packed[:10] + b"\xff" + packed[11:])  # zlib.error
+    (tmp_path / "empty.json").write_text("[]")
+    assert read_records(str(tmp_path / "empty.json")) == ([], 0)
+    for name, problem in [
+        ("bad.parquet", "not a Parquet file"),
+        ("cut.jsonl.gz", "a damaged or cut gzip file"),
+        ("flipped.jsonl.gz", "a damaged or cut gzip file"),
+    ]:
         with pytest.raises(TrainingError, match=f"^{tmp_path / name}: {problem}"):
             read_records(str(tmp_path / name))
 

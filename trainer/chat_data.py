@@ -27,6 +27,7 @@ import gzip
 import io
 import json
 import re
+import zlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -56,9 +57,9 @@ def read_records(path: str) -> tuple[list[dict[str, Any]], int]:
     if path.endswith(".gz"):
         try:
             data = gzip.decompress(data)
-        except (OSError, EOFError) as err:
+        except (OSError, EOFError, zlib.error) as err:
             raise TrainingError(f"{path}: a damaged or cut gzip file ({err})") from None
-    if array := _json_array(data):
+    if (array := _json_array(data)) is not None:
         records = [item for item in array if isinstance(item, dict)]
         return records, len(array) - len(records)
     records, left_out = [], 0
