@@ -17,6 +17,7 @@ import pyarrow.parquet as pq
 
 from filters.json_lines import read_json_lines
 from filters.wikitext import paragraphs
+from pipeline.compressed import DAMAGED_STREAM
 from pipeline.schema import ConfigError
 
 DOCUMENT_COLUMNS = ("text", "language")
@@ -36,6 +37,8 @@ def _read(path: str, wikitext: bool) -> pa.Table:
         table = _table(path, wikitext)
     except UnicodeDecodeError as err:
         raise ConfigError(f"{path}: not UTF-8 text ({err.reason})") from None
+    except DAMAGED_STREAM as err:  # a compressed file cut or corrupt
+        raise ConfigError(f"{path}: cannot be read ({type(err).__name__}: {err})") from None
     except pa.ArrowInvalid as err:
         raise ConfigError(f"{path}: cannot be read ({err})") from None
     if "text" not in table.column_names:

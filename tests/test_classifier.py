@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import random
 
@@ -56,6 +57,8 @@ def test_training_text_reads_long_lines_and_names_a_file_it_cannot_read(tmp_path
         "broken.jsonl": (b'{"text": "a"}\nnot json\n', "cannot be read (JSON parse error"),
         "latin1.txt": (b"caf\xe9\n", "not UTF-8 text (invalid continuation byte)"),
         "fake.parquet": (b"not parquet", "cannot be read (Could not open Parquet input"),
+        "cut.jsonl.gz": (gzip.compress(b'{"text": "a"}\n' * 99)[:30], "cannot be read (EOFError"),
+        "block.txt.gz": (b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x02\xff\xff", "cannot be read ("),
     }
     for name, (content, error) in unreadable.items():
         (tmp_path / name).write_bytes(content)

@@ -3,6 +3,7 @@
 import gzip
 import itertools
 import json
+import lzma
 import os
 import random
 import re
@@ -365,6 +366,28 @@ def test_a_cut_or_corrupt_compressed_file_keeps_what_comes_before(tmp_path):
     texts = [f" = Title {n} = \nbody {n}\n" for n in range(table.num_rows)]
     assert table.column("text").to_pylist() == texts
     assert +stats.errored == {"corrupt_archive": 1}
+
+
+def flipped(data: bytes, at: int, count: int = 1) -> bytes:
+    return data[:at] + bytes(b ^ 0xFF for b in data[at : at + count]) + data[at + count :]
+
+
+@pytest.mark.parametrize(
+    ("name", "compress", "at"),
+    [
+        ("block.jsonl.gz", gzip.compress, 10),
+        ("block.txt.gz", gzip.compress, 10),
+        ("mid.jsonl.xz", lzma.compress, 100),
+    ],
+)
+def test_a_damaged_block_is_corrupt_archive_not_a_failed_shard(tmp_path, name, compress, at):
+    """isal's error for a deflate block it cannot decode (fsspec reads gzip through isal)
+    and xz's LZMAError are neither OSError nor zlib's: each failed the whole shard, and
+    every rerun again."""
+    (tmp_path / name).write_bytes(flipped(compress(b'{"text": "a document"}\n' * 1000), at))
+    table, stats = read(tmp_path / name, fmt=name.split(".")[1].replace("txt", "text"))
+    assert +stats.errored == {"corrupt_archive": 1}
+    assert stats.docs_in == (table.num_rows if table else 0) + 1
 
 
 def test_a_damaged_parquet_row_group_costs_only_its_rows(tmp_path):

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import io
 import json
-import zlib
 from collections.abc import Iterator
 
 import fsspec
@@ -22,6 +21,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.json as pa_json
 
+from pipeline.compressed import DAMAGED_STREAM
 from pipeline.inputs import InputFile
 from pipeline.readers.columns import documents_from_columns, utf8_size
 from pipeline.stats import StageStats
@@ -56,7 +56,7 @@ def readable_lines(handle: io.IOBase, limit: int, stats: StageStats) -> Iterator
     before are kept, what follows is one errored `corrupt_archive`."""
     try:
         yield from bounded_lines(handle, limit)
-    except (EOFError, OSError, zlib.error):
+    except DAMAGED_STREAM:
         stats.docs_in += 1
         stats.errored["corrupt_archive"] += 1
 

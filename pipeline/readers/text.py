@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import codecs
 import re
-import zlib
 from collections.abc import Iterator
 
 import fsspec
 import numpy as np
 import pyarrow as pa
 
+from pipeline.compressed import DAMAGED_STREAM
 from pipeline.inputs import InputFile
 from pipeline.readers.columns import documents_from_columns, utf8_size
 from pipeline.stats import StageStats
@@ -49,7 +49,7 @@ def read_text(file: InputFile, stats: StageStats, batch_size: int) -> Iterator[p
                     if len(block) == batch_size:
                         yield _documents(block, file, stats)
                         block = []
-    except (EOFError, OSError, zlib.error):  # a compressed file that is cut or corrupt
+    except DAMAGED_STREAM:
         stats.docs_in += 1
         stats.errored["corrupt_archive"] += 1
     if block:
