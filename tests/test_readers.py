@@ -1,12 +1,14 @@
 """Readers on good and bad input: the bad part is counted, everything else is kept."""
 
 import gzip
+import io
 import itertools
 import json
 import lzma
 import os
 import random
 import re
+import struct
 import time
 import tracemalloc
 
@@ -15,6 +17,7 @@ import pyarrow.parquet as pq
 import pytest
 import zstandard
 
+from pipeline.compressed import zstd_is_cut
 from pipeline.config import InputSpec
 from pipeline.documents import document_id
 from pipeline.inputs import InputFile
@@ -366,6 +369,41 @@ def test_a_cut_or_corrupt_compressed_file_keeps_what_comes_before(tmp_path):
     texts = [f" = Title {n} = \nbody {n}\n" for n in range(table.num_rows)]
     assert table.column("text").to_pylist() == texts
     assert +stats.errored == {"corrupt_archive": 1}
+
+
+def test_a_cut_zstd_file_is_corrupt_archive_too(tmp_path):
+    """python-zstandard's reader ends quietly at a cut: the lines before were kept, but the
+    rest of the file went uncounted (only its broken last line, as `invalid_json`)."""
+    body = b"".join(b'{"text": "document %d"}\n' % n for n in range(100_000))
+    packed = zstandard.ZstdCompressor().compress(body)
+    (tmp_path / "cut.jsonl.zst").write_bytes(packed[: len(packed) // 2])
+    table, stats = read(tmp_path / "cut.jsonl.zst", fmt="jsonl", batch_size=4096)
+    assert 10_000 < table.num_rows < 100_000
+    assert table.column("text").to_pylist() == [f"document {n}" for n in range(table.num_rows)]
+    assert +stats.errored == {"corrupt_archive": 1}
+    (tmp_path / "cut.txt.zst").write_bytes(zstandard.ZstdCompressor().compress(b"text " * 999)[:-9])
+    _, stats = read(tmp_path / "cut.txt.zst", fmt="text")
+    assert +stats.errored == {"corrupt_archive": 1}
+
+
+def test_zstd_frames_are_walked_to_their_end_without_decompressing():
+    """Frames as the zstd tools write them: with and without a checksum or a content size,
+    RLE blocks, a skippable frame, several frames; cut anywhere, each is told cut."""
+    body = b"".join(b"line %d\n" % n for n in range(200_000))
+    streamed = zstandard.ZstdCompressor().compressobj()
+    skippable = struct.pack("<II", 0x184D2A53, 5) + b"notes"
+    files = [
+        zstandard.ZstdCompressor().compress(body),
+        zstandard.ZstdCompressor(level=19, write_checksum=True).compress(body),
+        streamed.compress(body) + streamed.flush(),  # no content size
+        zstandard.ZstdCompressor().compress(b"a" * 5_000_000),  # RLE blocks
+        skippable + zstandard.ZstdCompressor().compress(body[:9999]) + skippable,
+        zstandard.ZstdCompressor().compress(body[:999]) + zstandard.ZstdCompressor().compress(body),
+    ]
+    for data in files:
+        assert not zstd_is_cut(io.BytesIO(data))
+        for cut in (1, 2, 4, 5, len(data) // 3, len(data) - 4, len(data) - 1):
+            assert zstd_is_cut(io.BytesIO(data[:cut])), (len(data), cut)
 
 
 def flipped(data: bytes, at: int, count: int = 1) -> bytes:

@@ -16,12 +16,11 @@ import io
 import json
 from collections.abc import Iterator
 
-import fsspec
 import numpy as np
 import pyarrow as pa
 import pyarrow.json as pa_json
 
-from pipeline.compressed import DAMAGED_STREAM
+from pipeline.compressed import DAMAGED_STREAM, decompressed
 from pipeline.inputs import InputFile
 from pipeline.readers.columns import documents_from_columns, utf8_size
 from pipeline.stats import StageStats
@@ -29,7 +28,7 @@ from pipeline.stats import StageStats
 
 def read_jsonl(file: InputFile, stats: StageStats, batch_size: int) -> Iterator[pa.Table]:
     limit = file.spec.max_record_bytes
-    with fsspec.open(file.path, "rb", compression="infer") as handle:
+    with decompressed(file.path) as handle:
         lines: list[bytes] = []
         numbers: list[int] = []
         for number, line in enumerate(readable_lines(handle, limit, stats)):

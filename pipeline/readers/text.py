@@ -16,11 +16,10 @@ import codecs
 import re
 from collections.abc import Iterator
 
-import fsspec
 import numpy as np
 import pyarrow as pa
 
-from pipeline.compressed import DAMAGED_STREAM
+from pipeline.compressed import DAMAGED_STREAM, decompressed
 from pipeline.inputs import InputFile
 from pipeline.readers.columns import documents_from_columns, utf8_size
 from pipeline.stats import StageStats
@@ -34,7 +33,7 @@ def read_text(file: InputFile, stats: StageStats, batch_size: int) -> Iterator[p
     limit = file.spec.max_record_bytes
     block: list[tuple[int, str]] = []
     try:
-        with fsspec.open(file.path, "rb", compression="infer") as handle:
+        with decompressed(file.path) as handle:
             for line, section in _sections(handle, file.spec.split_on, limit, stats):
                 stats.docs_in += 1
                 if section is None:
