@@ -4,8 +4,10 @@ learning: GRPO raises the held-out reward of a small arithmetic task over its SF
 from __future__ import annotations
 
 import json
+import os
 import random
 import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -117,6 +119,15 @@ def test_a_users_verifier_is_found_by_dotted_path_and_a_bad_one_is_a_config_erro
     data["grpo"] |= {"verifier": "gsm8k", "group_size": 3}
     with pytest.raises(TrainConfigError, match=r"grpo\.group_size: 3 does not divide the 16"):
         validate_train_config(data)
+
+
+def test_a_verifier_beside_the_command_is_found_as_uvicorn_finds_main_app(tmp_path, monkeypatch):
+    """`rewards_here.py` in the folder `tokenmill grpo` runs in: the console script's path
+    starts at its own folder, so it was `No module named 'rewards_here'`."""
+    (tmp_path / "rewards_here.py").write_text("def exact(completion, record):\n    return 1.0\n")
+    monkeypatch.setattr(sys, "path", [p for p in sys.path if p not in ("", ".", os.getcwd())])
+    monkeypatch.chdir(tmp_path)
+    assert resolve_verifier("rewards_here:exact")("42", {}) == 1.0
 
 
 def test_a_verifier_that_raises_or_gives_no_number_stops_the_run_on_one_line():

@@ -488,7 +488,8 @@ class GRPOConfig:
     verifier: str = field(default="gsm8k", metadata={"min_len": 1})
     """What rewards a completion: `gsm8k` (1 when it ends in `#### N` with the record's
     `answer`'s N), or a function `(completion, record) -> float in [0, 1]` by dotted path,
-    `package.module:function` (trainer.verifiers)."""
+    `package.module:function` (trainer.verifiers); a module in the folder the command runs
+    in is found (on Ray Train, the nodes must be able to import it)."""
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,9 @@ from __future__ import annotations
 import importlib
 import math
 import numbers
+import os
 import re
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -42,9 +44,13 @@ BUILT_IN: dict[str, Verifier] = {"gsm8k": gsm8k}
 
 
 def resolve_verifier(name: str) -> Verifier:
-    """A built-in verifier by name, or a function by dotted path; ValueError saying why not."""
+    """A built-in verifier by name, or a function by dotted path; ValueError saying why not.
+    A module in the folder the command runs in is found too, as uvicorn finds `main:app`
+    (the `tokenmill` script's path starts at its own folder, not there)."""
     if name in BUILT_IN:
         return BUILT_IN[name]
+    if os.getcwd() not in sys.path:
+        sys.path.append(os.getcwd())  # last: it never hides an installed module
     module, sep, attribute = name.partition(":") if ":" in name else name.rpartition(".")
     if not sep or not module or not attribute:
         raise ValueError(
