@@ -28,6 +28,15 @@ SAMPLE = ROOT / "data" / "sample"
 os.environ["RAY_AUTH_TOKEN"] = secrets.token_hex(16)
 os.environ.pop("RAY_ADDRESS", None)
 
+CLI = [sys.executable, "-m", "pipeline.cli"]
+"""`tokenmill`, as the trainer's tests start it in a process of its own."""
+ENV = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+
+
+def run_cli(args: list[str], timeout: float = 300) -> subprocess.CompletedProcess:
+    """`tokenmill ARGS` in a process of its own, what it prints captured as text."""
+    return subprocess.run([*CLI, *args], env=ENV, capture_output=True, text=True, timeout=timeout)
+
 
 def pytest_collection_modifyitems(items) -> None:
     """Tests on a real local Ray are `ray`, on the shared corpora `corpora`; both `slow`, so

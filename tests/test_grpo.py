@@ -15,8 +15,8 @@ import pytest
 import torch
 
 from support.chat_tasks import write_jsonl, write_tokenizer
-from tests.conftest import ROOT
-from tests.test_posttrain import CLI, ENV, metrics
+from tests.conftest import CLI, ENV, ROOT, run_cli
+from tests.test_posttrain import metrics
 from trainer.config import TrainConfigError, validate_train_config
 from trainer.errors import TrainingError
 from trainer.model import Transformer
@@ -262,7 +262,7 @@ def test_grpo_resumes_exactly(arithmetic, tmp_path):
 
 
 def test_grpo_has_help():
-    done = subprocess.run([*CLI, "grpo", "--help"], env=ENV, capture_output=True, text=True)
+    done = run_cli(["grpo", "--help"])
     assert done.returncode == 0 and "verifier" in done.stdout
 
 

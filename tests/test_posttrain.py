@@ -6,11 +6,9 @@ from __future__ import annotations
 
 import gzip
 import json
-import os
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -29,7 +27,7 @@ from support.chat_tasks import (
     write_jsonl,
     write_tokenizer,
 )
-from tests.conftest import ROOT
+from tests.conftest import CLI, ENV, ROOT, run_cli
 from trainer.chat import BOS_ID, END_ID, EOS_ID, render
 from trainer.chat_data import (
     hh_dialogue,
@@ -50,9 +48,6 @@ from trainer.model import Transformer
 from trainer.model_args import preset
 from trainer.objectives import DPO, SFT, Reward, reward_scores
 from trainer.posttrain import PosttrainTrainer, train
-
-CLI = [sys.executable, "-m", "pipeline.cli"]
-ENV = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
 
 
 @pytest.fixture(scope="module")
@@ -366,13 +361,7 @@ def test_a_rank_that_fails_under_torchrun_says_so_on_one_line(task, tmp_path):
     data["data"].update(train=str(path), val=None, val_examples=1)
     config = tmp_path / "config.yaml"
     config.write_text(json.dumps(data))
-    done = subprocess.run(
-        [*CLI, "sft", str(config), "--nproc", "2"],
-        env=ENV,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    done = run_cli(["sft", str(config), "--nproc", "2"])
     assert done.returncode == 1
     lines = done.stderr.strip().splitlines()
     error = f"error: {path}: no conversations to train on (an empty file, or every record"
@@ -743,7 +732,7 @@ def test_two_fsdp_ranks_train_as_one_process(kind, task, tmp_path):
 
 def test_each_post_training_command_has_help():
     for kind in ("sft", "reward", "dpo"):
-        done = subprocess.run([*CLI, kind, "--help"], env=ENV, capture_output=True, text=True)
+        done = run_cli([kind, "--help"])
         assert done.returncode == 0 and "init_from" in done.stdout
 
 

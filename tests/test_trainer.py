@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import errno
 import json
-import os
 import re
 import shutil
 import signal
@@ -22,7 +21,7 @@ import yaml
 
 from pipeline.torchrun import PARENT_PID
 from support.token_runs import write_token_run
-from tests.conftest import ROOT, SAMPLE, small_disk
+from tests.conftest import CLI, ENV, SAMPLE, run_cli, small_disk
 from trainer.checkpoint import CheckpointError, load_model
 from trainer.config import validate_train_config
 from trainer.data import Loader, train_shards, verify_checksums
@@ -30,9 +29,6 @@ from trainer.errors import TrainingError
 from trainer.objectives import Pretraining
 from trainer.optim import lr_at
 from trainer.train import Trainer, train
-
-CLI = [sys.executable, "-m", "pipeline.cli"]
-ENV = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
 
 
 @pytest.fixture(scope="module")
@@ -241,9 +237,7 @@ def test_a_save_on_a_full_disk_stops_the_run_on_one_line(token_run, tmp_path):
     598`), in a page of traceback from the rank; the run names the checkpoint and the cause."""
     with small_disk(tmp_path / "disk", "1m") as disk:
         config = write_config(config_data(token_run, disk / "run", steps=6), tmp_path / "t.yaml")
-        done = subprocess.run(
-            [*CLI, "train", str(config)], env=ENV, capture_output=True, text=True, timeout=300
-        )
+        done = run_cli(["train", str(config)])
     assert done.returncode == 1 and "Traceback" not in done.stderr
     checkpoint = disk / "run" / "checkpoints" / "step-0000005.tmp"
     assert done.stderr.splitlines()[-1].startswith(
@@ -513,13 +507,7 @@ def test_two_ranks_fall_back_together(token_run, fsdp_run, tmp_path):
     latest, previous = last_two_checkpoints(output)
     flip_byte(latest / "__0_0.distcp")
     config = write_config(config_data(token_run, output), tmp_path / "train.yaml")
-    done = subprocess.run(
-        [*CLI, "train", str(config), "--nproc", "2"],
-        env=ENV,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    done = run_cli(["train", str(config), "--nproc", "2"])
     assert done.returncode == 0, done.stderr[-3000:]
     assert f"{latest / '__0_0.distcp'}: sha256 does not match" in done.stderr
     assert f"; falling back to {previous}" in done.stderr
