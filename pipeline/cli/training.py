@@ -124,7 +124,7 @@ def train_command(args: argparse.Namespace) -> int:
 
         model, tokenizer = load_model(checkpoints[-1]), load_tokenizer(checkpoints[-1])
         (text,) = generate(model, tokenizer, [args.sample])
-        console.print(f"sample: {args.sample}{text}", highlight=False, markup=False)
+        console.print(f"sample: {args.sample}{text}", highlight=False)
     return 0
 
 

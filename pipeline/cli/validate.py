@@ -52,6 +52,6 @@ def validate_command(args: argparse.Namespace) -> int:
     print(text, end="")
     console = plain_console(stderr=True)
     for line in plan:
-        console.print(line, highlight=False, markup=False, soft_wrap=True)
+        console.print(line, highlight=False, soft_wrap=True)
     console.print(f"{args.config}: valid", highlight=False, soft_wrap=True)
     return 0

@@ -137,7 +137,6 @@ def _print_fates(fates: dict[str, Any], console: Console) -> None:
             console.print(
                 f"  {sample['url'] or sample['id']}: {other.upper()} {sample[other]}",
                 highlight=False,
-                markup=False,
                 soft_wrap=True,
             )
 
