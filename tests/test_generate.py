@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import torch
 
-from trainer.generate import Sampling, generate_batch
+from trainer.generate import Sampling, generate_batch, sample_next
 from trainer.model import KVCache, Transformer
 from trainer.model_args import preset
 
@@ -94,6 +94,14 @@ def test_sampling_is_seeded_and_reports_the_sampled_tokens_log_probabilities():
             logps = net.logits(sequence)[0, len(ids) - 1 : -1].log_softmax(-1)
             expected = logps.gather(1, done.tokens[row, :, None]).squeeze(1)
             torch.testing.assert_close(done.logprobs[row], expected, rtol=0, atol=1e-5)
+
+
+def test_top_p_zero_and_a_vanishing_temperature_sample_the_greedy_token():
+    logits = torch.randn(6, VOCAB, generator=torch.Generator().manual_seed(4)) * 8
+    greedy = logits.argmax(-1)
+    for temperature, top_p in ((1.0, 0.0), (1e-300, 1.0), (1e-300, 0.5), (1e-6, 0.0)):
+        sampled = sample_next(logits, temperature, top_p, torch.Generator().manual_seed(0))
+        assert torch.equal(sampled, greedy), (temperature, top_p)
 
 
 def test_a_model_cast_for_inference_keeps_its_rope_tables_in_fp32():

@@ -23,6 +23,10 @@ from trainer.errors import TrainingError
 from trainer.model import KVCache, Transformer
 from trainer.storage import Location, location
 
+# As vLLM's sampler: a temperature this small divides logits past float32's range (softmax of
+# inf is NaN), and its distribution is the argmax's anyway.
+GREEDY_BELOW = 1e-5
+
 
 class PromptTooLong(TrainingError):
     """A prompt that leaves no room in the model's context for a single new token."""
@@ -32,7 +36,7 @@ class PromptTooLong(TrainingError):
 class Sampling:
     max_new_tokens: int = 64
     temperature: float = 0.8
-    """0 is greedy."""
+    """0 (or anything under GREEDY_BELOW) is greedy."""
     top_p: float = 0.95
     stop: tuple[int, ...] = (EOS_ID,)
 
@@ -55,14 +59,16 @@ class Completions:
 
 
 def sample_next(logits: torch.Tensor, temperature: float, top_p: float, generator) -> torch.Tensor:
-    """One token id per row; temperature 0 is greedy."""
-    if temperature == 0:
+    """One token id per row; a temperature under GREEDY_BELOW is greedy."""
+    if temperature < GREEDY_BELOW:
         return logits.argmax(-1)
     probs = torch.softmax(logits.float() / temperature, dim=-1)
     if top_p < 1:
         sorted_probs, order = probs.sort(dim=-1, descending=True)
-        # Keep the smallest prefix whose mass reaches top_p (the first token always survives).
+        # Keep the smallest prefix whose mass reaches top_p; the first token always survives,
+        # so top_p 0 is greedy (as transformers' min_tokens_to_keep=1).
         outside = sorted_probs.cumsum(-1) - sorted_probs >= top_p
+        outside[:, 0] = False
         probs = probs.scatter(-1, order, sorted_probs.masked_fill(outside, 0.0))
     # Inverse transform: one uniform number per row against the cumulative distribution
     # (multinomial draws far more on a CPU); right=True never lands on a zero-mass token.
