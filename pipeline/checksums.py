@@ -9,6 +9,8 @@ instead of read.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import fsspec
@@ -88,11 +90,25 @@ def verify_file(path: str, recorded: dict[str, Any]) -> None:
             )
 
 
-class HashingSink:
-    """A binary sink that hashes (sha256) and counts what is written through it."""
+@contextmanager
+def naming_the_file(path: str) -> Iterator[None]:
+    """An OSError inside that names no file names `path`: a full disk's `[Errno 28]` alone
+    says not which disk."""
+    try:
+        yield
+    except OSError as err:
+        if err.filename is not None or err.errno is None:
+            raise
+        raise OSError(err.errno, err.strerror, path) from err
 
-    def __init__(self, sink: Any) -> None:
+
+class HashingSink:
+    """A binary sink that hashes (sha256) and counts what is written through it; what the
+    file system refuses names the file `name`."""
+
+    def __init__(self, sink: Any, name: str) -> None:
         self._sink = sink
+        self._name = name
         self._digest = hashlib.sha256()
         self.size = 0
         self.written: dict[str, Any] | None = None
@@ -102,16 +118,19 @@ class HashingSink:
         view = memoryview(data)
         self._digest.update(view)
         self.size += view.nbytes
-        return self._sink.write(data)
+        with naming_the_file(self._name):
+            return self._sink.write(data)
 
     def tell(self) -> int:
         return self.size
 
     def flush(self) -> None:
-        self._sink.flush()
+        with naming_the_file(self._name):
+            self._sink.flush()
 
     def close(self) -> None:
-        self._sink.close()
+        with naming_the_file(self._name):
+            self._sink.close()
 
     @property
     def closed(self) -> bool:

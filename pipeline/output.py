@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote
@@ -27,7 +27,7 @@ from urllib.parse import quote, unquote
 from fsspec.core import url_to_fs
 from fsspec.implementations.local import LocalFileSystem
 
-from pipeline.checksums import HashingSink, file_changed, identity
+from pipeline.checksums import HashingSink, file_changed, identity, naming_the_file
 from pipeline.schema import ConfigError
 
 WORK = "_work"
@@ -78,8 +78,7 @@ class RunOutput:
             self._record(parts, {})
         temporary = f"{folder}/.tmp-{name}"
         try:
-            with self.fs.open(temporary, "wb") as handle:
-                sink = HashingSink(handle)
+            with closing(HashingSink(self.fs.open(temporary, "wb"), final)) as sink:
                 yield sink
             self.fs.mv(temporary, final)
             sink.written = {**identity(self.fs, self.fs.info(final)), "sha256": sink.sha256}
@@ -175,7 +174,9 @@ class RunOutput:
     def _record(self, parts: tuple[str, ...], entry: dict[str, Any]) -> None:
         """Note `parts` in the ledger: empty before it is written, then what it is."""
         self.fs.makedirs(self.path(*LEDGER), exist_ok=True)
-        self.fs.pipe_file(self.path(*LEDGER, _ledger_name(parts)), json.dumps(entry).encode())
+        path = self.path(*LEDGER, _ledger_name(parts))
+        with naming_the_file(path):
+            self.fs.pipe_file(path, json.dumps(entry).encode())
 
     def _remove_owned(self, entries: list[tuple[str, ...]]) -> None:
         folders = sorted({entry[:-1] for entry in entries}, key=len, reverse=True)

@@ -121,8 +121,8 @@ def test_killed_workers_and_a_driver_killed_at_three_points_end_as_a_clean_run(c
 
 def test_a_full_disk_fails_the_run_cleanly_and_a_rerun_completes_it(clean, tmp_path):
     """40 KB fill up in a shard task (its documents), 200 KB in a phase's task (encoding),
-    300 KB in the driver (the tokens): each way the run fails on one line, and a rerun on a
-    larger disk completes it."""
+    300 KB in the driver (the tokens): each way the run fails on one line naming the file it
+    could not write, and a rerun on a larger disk completes it."""
     with small_disk(tmp_path / "disk", "40k") as disk:
         config = write_job(disk)
         for size, failed in (
@@ -134,7 +134,7 @@ def test_a_full_disk_fails_the_run_cleanly_and_a_rerun_completes_it(clean, tmp_p
             full = tokenmill_run(config)
             assert full.returncode != 0
             assert failed in full.stderr
-            assert "[Errno 28] No space left on device" in full.stderr
+            assert f"[Errno 28] No space left on device: '{disk}/out/" in full.stderr
             assert "Traceback" not in full.stderr  # the machine's doing: no code to debug
             assert leftovers(disk / "out") == []
         subprocess.run(["mount", "-o", "remount,size=64m", str(disk)], check=True)

@@ -114,6 +114,19 @@ def test_remove_leaves_unrecorded_files_and_their_lookalike_temporaries(tmp_path
     assert output.owned() == []
 
 
+@pytest.mark.parametrize("size", [10, 1 << 20])  # refused at close (buffered), or at write
+def test_a_write_the_disk_refuses_names_its_file_and_leaves_nothing_behind(tmp_path, size):
+    """/dev/full answers every write with ENOSPC, as a full disk does."""
+    output = RunOutput(str(tmp_path))
+    (tmp_path / "documents").mkdir()
+    (tmp_path / "documents" / ".tmp-web-00000.parquet").symlink_to("/dev/full")
+    final = tmp_path / "documents" / "web-00000.parquet"
+    refused = pytest.raises(OSError, match=f"No space left on device: '{final}'")
+    with refused, output.atomic("documents", "web-00000.parquet") as handle:
+        handle.write(b"x" * size)
+    assert sorted(p.name for p in (tmp_path / "documents").iterdir()) == []
+
+
 def test_a_second_run_of_one_output_is_refused(local_ray, tmp_path):
     out = tmp_path / "out"
     with locked(RunOutput(str(out))), pytest.raises(ConfigError, match="in use by another"):

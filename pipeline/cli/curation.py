@@ -75,7 +75,7 @@ def run_command(args: argparse.Namespace) -> int:
         console.print(f"report: {summary.output.path('report', name)}", soft_wrap=True)
     for shard, error in summary.failed.items():
         console.print(f"shard {shard} failed; rerun to retry it", style="red")
-        console.print(error)
+        console.print(error, highlight=False, soft_wrap=True)
     for problem in summary.errored_stages.values():
         console.print(labelled("error", problem), highlight=False, soft_wrap=True)
     failed = summary.failed or summary.errored_stages or summary.report["conservation_problems"]
