@@ -35,16 +35,16 @@ from tokenizer.config import TokenizerConfig, TokenizerTrainConfig
 class InputSpec(StrictModel):
     source: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
     """The source's name: shard names, report rows and `mixture` weights use it."""
-    format: Literal["warc", "jsonl", "parquet", "text"]
-    """`warc` (needs `extract`), `jsonl` and `parquet` (a `text` field or column; `id`, `url` kept if present), or plain `text`."""
+    format: Literal["warc", "wet", "jsonl", "parquet", "text"]
+    """`warc` (HTML responses; needs `extract`), `wet` (Common Crawl's extracted text: WARC `conversion` records), `jsonl` and `parquet` (a `text` field or column; `id`, `url` kept if present), or plain `text`."""
     paths: list[AbsolutePath] = Field(min_length=1)
-    """Files, globs or URLs; a `warc.paths(.gz)` manifest lists WARC files (relative entries against `manifest_base`). Compressed files (.gz, .zst) are read as such."""
+    """Files, globs or URLs; a `warc.paths(.gz)` or `wet.paths(.gz)` manifest lists WARC or WET files (relative entries against `manifest_base`). Compressed files (.gz, .zst) are read as such."""
     split_on: str | None = None
     """`text` only: a regex whose matches start a new document (e.g. WikiText's ` = Title = `)."""
     max_record_bytes: int = Field(default=10_000_000, gt=0)
     """Records larger than this are counted as errored `too_large` instead of read."""
     manifest_base: AbsolutePath = "https://data.commoncrawl.org/"
-    """Prefix for relative entries of a `warc.paths(.gz)` manifest."""
+    """Prefix for relative entries of a `warc.paths(.gz)` or `wet.paths(.gz)` manifest."""
 
     @field_validator("split_on")
     @classmethod

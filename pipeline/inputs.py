@@ -1,25 +1,27 @@
 """Resolving a job's inputs into the list of files to read: paths, globs and manifests.
 
-A Common Crawl `warc.paths(.gz)` manifest lists one WARC per line, relative to
-`manifest_base` unless the line is a URL or an absolute path. A path or glob that matches
+A Common Crawl `warc.paths(.gz)` or `wet.paths(.gz)` manifest lists one file per line,
+relative to `manifest_base` unless the line is a URL or an absolute path. A path or glob that matches
 nothing is a config error, raised before any work starts; a file listed in a manifest that
 turns out to be missing is counted as errored (`missing_file`) when its shard runs.
 """
 
 from __future__ import annotations
 
+import io
 import re
 from dataclasses import dataclass
 from pathlib import PurePath
 
 import fsspec
+from fastwarc.warc import ArchiveIterator, WarcRecordType
 from fsspec.core import url_to_fs
 from fsspec.utils import compressions, infer_compression
 
 from pipeline.config import InputSpec, JobConfig
 from pipeline.schema import ConfigError
 
-MANIFEST_SUFFIXES = ("warc.paths", "warc.paths.gz")
+MANIFEST_SUFFIXES = ("warc.paths", "warc.paths.gz", "wet.paths", "wet.paths.gz")
 
 
 @dataclass(frozen=True)
@@ -120,9 +122,43 @@ def _refuse_another_format(spec: InputSpec, path: str, key: str) -> None:
         _refuse_wide_text(head, path, key)
     head = head.lstrip()
     found = next((name for name, start in FORMAT_STARTS.items() if head.startswith(start)), None)
+    if found == "warc":
+        found = _warc_kind(path) or found
     if found is None or found == spec.format or (spec.format, found) == ("text", "jsonl"):
         return
-    raise ConfigError(f"{key}: {path} is a {found} file, but the input's format is {spec.format}")
+    what, advice = WARC_KINDS.get(found, (f"a {found} file", None))
+    message = f"{key}: {path} is {what}, but the input's format is {spec.format}"
+    raise ConfigError(f"{message}; {advice}" if advice else message)
+
+
+WARC_KINDS = {
+    "warc": ("a WARC file of HTTP responses", "read it with format: warc and an extract stage"),
+    "wet": ("a WET file, Common Crawl's extracted text", "read it with format: wet"),
+    "wat": ("a WAT file of metadata records", "they hold no page text: read its WARC or WET files"),
+}
+"""The WARC files Common Crawl publishes, by what their first record after `warcinfo` is:
+what each is, and how to read it."""
+RECORD_KINDS = (
+    (WarcRecordType.conversion, "wet"),
+    (WarcRecordType.metadata, "wat"),
+    (WarcRecordType.response | WarcRecordType.request | WarcRecordType.resource, "warc"),
+)
+WARC_HEAD_BYTES = 64 << 10
+
+
+def _warc_kind(path: str) -> str | None:
+    """`warc`, `wet` or `wat`, from the first record after `warcinfo` in the file's first
+    64 KiB; None where none is found there."""
+    try:
+        with fsspec.open(path, "rb", compression="infer") as handle:
+            head = handle.read(WARC_HEAD_BYTES)
+        for record in ArchiveIterator(io.BytesIO(head), parse_http=False):
+            for types, kind in RECORD_KINDS:
+                if record.record_type & types:
+                    return kind
+    except Exception:  # damaged or cut inside the head: the reader counts what it cannot use
+        pass
+    return None
 
 
 def _why_unread(err: FileNotFoundError) -> str:

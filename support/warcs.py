@@ -56,6 +56,29 @@ def warc_record(
     return format_record(list(headers.items()), block)
 
 
+def warcinfo_record(filename: str) -> bytes:
+    """The record a Common Crawl WARC, WET or WAT file starts with."""
+    fields = b"software: support/warcs.py\r\nformat: WARC File Format 1.0\r\n"
+    return warc_record(
+        fields,
+        filename,
+        "warcinfo",
+        {"WARC-Filename": filename, "Content-Type": "application/warc-fields"},
+    )
+
+
+def conversion_record(n: int, text: bytes, uri: str | None = None) -> bytes:
+    """A WET file's record: the plain text Common Crawl extracted from response `n`, which
+    `WARC-Refers-To` names."""
+    uri = uri or f"https://news.example.com/story/{n}"
+    extra = {
+        "WARC-Refers-To": f"<urn:uuid:{uuid.uuid5(uuid.NAMESPACE_URL, uri + 'response')}>",
+        "WARC-Identified-Content-Language": "eng",
+        "Content-Type": "text/plain",
+    }
+    return warc_record(text, uri, "conversion", extra)
+
+
 def format_record(headers: list[tuple[str, str]], block: bytes) -> bytes:
     """A WARC/1.0 record: its header lines in the order given, a blank line, the block and
     the record end."""

@@ -6,7 +6,7 @@ import pytest
 
 from pipeline.config import load_config, validate_config
 from pipeline.schema import ConfigError, apply_override
-from support.warcs import page_record, write_warc
+from support.warcs import conversion_record, page_record, warc_record, warcinfo_record, write_warc
 
 BASE = {
     "name": "t",
@@ -154,7 +154,6 @@ def test_an_input_file_plainly_of_another_format_fails_before_work(tmp_path):
         return config_with(inputs=[{"source": "s", "format": format, "paths": [str(path)]}])
 
     for path, format, found in (
-        (warc, "jsonl", "warc"),
         (plain, "parquet", "jsonl"),
         (jsonl, "warc", "jsonl"),
     ):
@@ -164,6 +163,59 @@ def test_an_input_file_plainly_of_another_format_fails_before_work(tmp_path):
             f"inputs[0].paths: {path} is a {found} file, but the input's format is {format}"
         )
     for path, format in ((jsonl, "jsonl"), (jsonl, "text"), (warc, "warc"), (other, "jsonl")):
+        assert len(resolve_inputs(inputs(path, format))) == 1
+
+
+def test_common_crawls_warc_wet_and_wat_files_each_need_their_own_format(tmp_path):
+    """A WET file read as `warc` gave 0 documents and exit 0 (its conversion records are not
+    a WARC's pages); a WAT file gives none either way. Each is named, with what reads it."""
+    from pipeline.inputs import resolve_inputs
+
+    header = [warcinfo_record("x")]
+    warc = write_warc(tmp_path / "a.warc.gz", [*header, page_record(1)])
+    wet = write_warc(tmp_path / "a.warc.wet.gz", [*header, conversion_record(1, b"text")])
+    metadata = warc_record(b'{"Envelope": {}}', "https://x.example/", "metadata")
+    wat = write_warc(tmp_path / "a.warc.wat.gz", [*header, metadata])
+
+    def inputs(path, format):
+        return config_with(inputs=[{"source": "s", "format": format, "paths": [str(path)]}])
+
+    for path, format, message in (
+        (
+            wet,
+            "warc",
+            "a WET file, Common Crawl's extracted text, but the input's format is "
+            "warc; read it with format: wet",
+        ),
+        (
+            wet,
+            "jsonl",
+            "a WET file, Common Crawl's extracted text, but the input's format is "
+            "jsonl; read it with format: wet",
+        ),
+        (
+            warc,
+            "jsonl",
+            "a WARC file of HTTP responses, but the input's format is jsonl; read it "
+            "with format: warc and an extract stage",
+        ),
+        (
+            warc,
+            "wet",
+            "a WARC file of HTTP responses, but the input's format is wet; read it "
+            "with format: warc and an extract stage",
+        ),
+        (
+            wat,
+            "warc",
+            "a WAT file of metadata records, but the input's format is warc; they "
+            "hold no page text: read its WARC or WET files",
+        ),
+    ):
+        with pytest.raises(ConfigError) as raised:
+            resolve_inputs(inputs(path, format))
+        assert str(raised.value) == f"inputs[0].paths: {path} is {message}"
+    for path, format in ((warc, "warc"), (wet, "wet")):
         assert len(resolve_inputs(inputs(path, format))) == 1
 
 

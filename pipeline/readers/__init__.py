@@ -18,6 +18,7 @@ from pipeline.readers.jsonl import read_jsonl
 from pipeline.readers.parquet import read_parquet
 from pipeline.readers.text import read_text
 from pipeline.readers.warc import read_warc
+from pipeline.readers.wet import read_wet
 from pipeline.stats import StageStats
 
 Reader = Callable[[InputFile, StageStats, int], Iterator[pa.Table]]
@@ -25,6 +26,7 @@ Reader = Callable[[InputFile, StageStats, int], Iterator[pa.Table]]
 
 READERS: dict[str, Reader] = {
     "warc": read_warc,
+    "wet": read_wet,
     "jsonl": read_jsonl,
     "parquet": read_parquet,
     "text": read_text,

@@ -10,12 +10,14 @@ decide what the record is:
   `http_status`, a body that is not HTML `not_html`;
 - the HTML is decoded as a browser would see it (`http_payload`) before it becomes a row.
 Whatever else a record makes go wrong is errored `bad_record`: no record can stop a shard.
+`read_records` is this loop for any record type; the WET reader counts `conversion` records
+through it.
 """
 
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,16 +33,19 @@ from pipeline.readers.warc_records import Damage, RawRecord, raw_records
 from pipeline.stats import StageStats
 
 HTML_TYPES = ("text/html", "application/xhtml+xml", "application/xml", "text/xml")
-COUNTED_TYPES = WarcRecordType.response | WarcRecordType.resource
-UNCOUNTED_TYPES = (
-    WarcRecordType.request
+KNOWN_TYPES = (
+    WarcRecordType.response
+    | WarcRecordType.resource
+    | WarcRecordType.request
     | WarcRecordType.metadata
     | WarcRecordType.warcinfo
     | WarcRecordType.revisit
     | WarcRecordType.conversion
     | WarcRecordType.continuation
 )
-"""Bitmasks: fastwarc's record types are flags. Any other type is unknown (damaged)."""
+"""A bitmask: fastwarc's record types are flags. Any other type is unknown (damaged)."""
+RESPONSE_TYPES = WarcRecordType.response | WarcRecordType.resource
+"""The records a WARC reader counts; the other known types go uncounted."""
 
 RAW_SCHEMA = pa.schema(
     [
@@ -65,14 +70,28 @@ class Outcome:
     removed: str | None = None
     errored: str | None = None
     payload_bytes: int = 0
+    kept_bytes: int = 0
+    """The size of the row's content (`html` or `text`), for a kept record."""
+
+
+Decide = Callable[[WarcRecord, RawRecord, int, str], Outcome]
+"""A counted, whole record's outcome, from its parsed header, its raw record, the record
+size limit and the input's URL."""
 
 
 def read_warc(file: InputFile, stats: StageStats, batch_size: int) -> Iterator[pa.Table]:
     batcher = RowBatcher(RAW_SCHEMA, batch_size)
+    yield from read_records(file, stats, batcher, RESPONSE_TYPES, _response_outcome)
+
+
+def read_records(
+    file: InputFile, stats: StageStats, batcher: RowBatcher, counted: int, decide: Decide
+) -> Iterator[pa.Table]:
+    """The rows of `file`'s records of the `counted` types, each judged by `decide`."""
     limit = file.spec.max_record_bytes
     with fsspec.open(file.path, "rb") as handle:
         for item in raw_records(handle, limit):
-            outcome = _outcome(item, limit, file.url)
+            outcome = _outcome(item, limit, file.url, counted, decide)
             if outcome is None:
                 continue
             stats.docs_in += 1
@@ -82,37 +101,51 @@ def read_warc(file: InputFile, stats: StageStats, batch_size: int) -> Iterator[p
             elif outcome.removed is not None:
                 stats.removed[outcome.removed] += 1
             else:
-                size = len(outcome.row["html"])
                 stats.kept += 1
-                stats.bytes_kept += size
-                if (table := batcher.add(size, source=file.source, **outcome.row)) is not None:
+                stats.bytes_kept += outcome.kept_bytes
+                row = outcome.row
+                if (
+                    table := batcher.add(outcome.kept_bytes, source=file.source, **row)
+                ) is not None:
                     yield table
     if (table := batcher.flush()) is not None:
         yield table
 
 
-def _outcome(item: RawRecord | Damage, limit: int, input_url: str) -> Outcome | None:
+def _outcome(
+    item: RawRecord | Damage, limit: int, input_url: str, counted: int, decide: Decide
+) -> Outcome | None:
     """What `item` came to; None for a record that is not counted."""
     if isinstance(item, Damage):
         return Outcome(errored=item.reason)
     try:
-        return _record_outcome(item, limit, input_url)
+        record = _parse_warc_header(item.header)
+        if record is None or not record.record_type & KNOWN_TYPES:  # a damaged WARC-Type
+            return Outcome(errored="corrupt_record")
+        if not record.record_type & counted:
+            return None
+        if item.too_large:
+            return Outcome(errored="too_large")
+        if item.truncated:
+            return Outcome(errored="truncated_record", payload_bytes=len(item.block))
+        return decide(record, item, limit, input_url)
     except Exception:  # a record that breaks a parser in a way we did not foresee
         return Outcome(errored="bad_record")
 
 
-def _record_outcome(raw: RawRecord, limit: int, input_url: str) -> Outcome | None:
-    record = _parse_warc_header(raw.header)
-    if record is None:
-        return Outcome(errored="corrupt_record")
-    if record.record_type & UNCOUNTED_TYPES:
-        return None
-    if not record.record_type & COUNTED_TYPES:  # unknown: a damaged WARC-Type
-        return Outcome(errored="corrupt_record")
-    if raw.too_large:
-        return Outcome(errored="too_large")
-    if raw.truncated:
-        return Outcome(errored="truncated_record", payload_bytes=len(raw.block))
+def record_fields(record: WarcRecord, raw: RawRecord, input_url: str) -> dict[str, Any]:
+    """A document's fields from its record's WARC header (the record it was made from may
+    be another: `warc_record_id` is the response's)."""
+    return {
+        "id": document_id(input_url, raw.position),
+        "warc_record_id": record.record_id,
+        "url": (record.headers.get("WARC-Target-URI") or "").strip("<>") or None,
+        "crawl_date": record.record_date,
+        "truncated": record.headers.get("WARC-Truncated") is not None,
+    }
+
+
+def _response_outcome(record: WarcRecord, raw: RawRecord, limit: int, input_url: str) -> Outcome:
     if record.record_type == WarcRecordType.resource or not record.is_http:
         return Outcome(removed="not_http", payload_bytes=len(raw.block))
     # The block we framed, not fastwarc's: it reads the Content-Length name case-sensitively.
@@ -133,16 +166,8 @@ def _record_outcome(raw: RawRecord, limit: int, input_url: str) -> Outcome | Non
         html = _decoded_body(record, body, limit)
     except PayloadError as error:
         return Outcome(errored=error.reason, payload_bytes=len(body))
-    row = {
-        "id": document_id(input_url, raw.position),
-        "warc_record_id": record.record_id,
-        "url": (record.headers.get("WARC-Target-URI") or "").strip("<>") or None,
-        "crawl_date": record.record_date,
-        "truncated": record.headers.get("WARC-Truncated") is not None,
-        "html": html,
-        "charset": record.http_charset,
-    }
-    return Outcome(row=row, payload_bytes=len(body))
+    row = {**record_fields(record, raw, input_url), "html": html, "charset": record.http_charset}
+    return Outcome(row=row, payload_bytes=len(body), kept_bytes=len(html))
 
 
 def _parse_warc_header(header: bytes) -> WarcRecord | None:
