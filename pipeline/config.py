@@ -32,6 +32,28 @@ from pipeline.stage_registry import STAGE_TYPES
 from tokenizer.config import TokenizerConfig, TokenizerTrainConfig
 
 
+class ColumnNames(StrictModel):
+    """Where a `jsonl` or `parquet` input keeps each document field (datatrove's `text_key`
+    and `id_key`)."""
+
+    text: str = Field(default="text", min_length=1)
+    """The document's text (RedPajama's `raw_content`, The Stack's `content`)."""
+    id: str = Field(default="id", min_length=1)
+    """The input's own id for it, kept as `source_id`."""
+    url: str = Field(default="url", min_length=1)
+    """The page it came from."""
+
+    def by_field(self) -> dict[str, str]:
+        """Document field → the input's name for it."""
+        return {"id": self.id, "text": self.text, "url": self.url}
+
+    @model_validator(mode="after")
+    def _distinct(self) -> ColumnNames:
+        if len({self.text, self.id, self.url}) < 3:
+            raise ValueError("text, id and url name three different columns")
+        return self
+
+
 class InputSpec(StrictModel):
     source: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
     """The source's name: shard names, report rows and `mixture` weights use it."""
@@ -45,6 +67,8 @@ class InputSpec(StrictModel):
     """Records larger than this are counted as errored `too_large` instead of read."""
     manifest_base: AbsolutePath = "https://data.commoncrawl.org/"
     """Prefix for relative entries of a `warc.paths(.gz)` or `wet.paths(.gz)` manifest."""
+    columns: ColumnNames = ColumnNames()
+    """`jsonl` and `parquet` only: the fields or columns that hold `text`, `id` and `url`, e.g. `{text: raw_content}`."""
 
     @field_validator("split_on")
     @classmethod
@@ -57,9 +81,11 @@ class InputSpec(StrictModel):
         return pattern
 
     @model_validator(mode="after")
-    def _split_on_needs_text(self) -> InputSpec:
+    def _options_of_other_formats(self) -> InputSpec:
         if self.split_on is not None and self.format != "text":
             raise ValueError("split_on applies only to format: text")
+        if self.columns != ColumnNames() and self.format not in ("jsonl", "parquet"):
+            raise ValueError("columns applies only to format: jsonl or parquet")
         return self
 
 

@@ -8,12 +8,15 @@ turns out to be missing is counted as errored (`missing_file`) when its shard ru
 
 from __future__ import annotations
 
+import contextlib
 import io
+import json
 import re
 from dataclasses import dataclass
 from pathlib import PurePath
 
 import fsspec
+import pyarrow.parquet as pq
 from fastwarc.warc import ArchiveIterator, WarcRecordType
 from fsspec.core import url_to_fs
 from fsspec.utils import compressions, infer_compression
@@ -65,6 +68,7 @@ def _expand(spec: InputSpec, key: str) -> list[str]:
             raise ConfigError(f"{key}: {pattern!r} matches no file")
         if "://" not in pattern:
             _refuse_another_format(spec, matches[0], key)
+            _refuse_text_elsewhere(spec, matches[0], key)
         # Local paths come back absolute, so every worker reads the file the driver found.
         paths.extend(fs.unstrip_protocol(m) if "://" in pattern else m for m in matches)
     return paths
@@ -159,6 +163,54 @@ def _warc_kind(path: str) -> str | None:
     except Exception:  # damaged or cut inside the head: the reader counts what it cannot use
         pass
     return None
+
+
+def _refuse_text_elsewhere(spec: InputSpec, path: str, key: str) -> None:
+    """A config error where a `parquet` input's first file has no column of the text's
+    name, or none of the JSON objects in a `jsonl` one's first 64 KiB has that field
+    (RedPajama's `raw_content`), rather than a run that errors every document
+    `missing_text`. The error lists the names the file has."""
+    if spec.format not in ("jsonl", "parquet"):
+        return
+    try:
+        names = _parquet_columns(path) if spec.format == "parquet" else _jsonl_fields(path)
+    except Exception:  # damaged: the reader counts it under its reason
+        return
+    text = spec.columns.text
+    if names is None or text in names:
+        return
+    kind = "column" if spec.format == "parquet" else "field"
+    listed = ", ".join(names[:12]) + (", …" if len(names) > 12 else "")
+    raise ConfigError(
+        f"{key}: {path} has no `{text}` {kind} (its {kind}s: {listed or 'none'}); set "
+        f"{key.removesuffix('.paths')}.columns: {{text: NAME}} to the {kind} that holds the text"
+    )
+
+
+def _parquet_columns(path: str) -> list[str]:
+    with fsspec.open(path, "rb") as handle:
+        return pq.read_schema(handle).names
+
+
+def _jsonl_fields(path: str) -> list[str] | None:
+    """The keys of the JSON objects on the file's whole lines in its first 64 KiB; None
+    where there is none (a first line longer than that, or no object)."""
+    with fsspec.open(path, "rb", compression="infer") as handle:
+        head = handle.read(JSONL_HEAD_BYTES + 1)
+    lines = head.split(b"\n")
+    if len(head) > JSONL_HEAD_BYTES:
+        lines = lines[:-1]  # cut at the end of what was read
+    objects = []
+    for line in lines:
+        with contextlib.suppress(ValueError):
+            if isinstance(value := json.loads(line), dict):
+                objects.append(value)
+    if not objects:
+        return None
+    return list(dict.fromkeys(key for value in objects for key in value))
+
+
+JSONL_HEAD_BYTES = 64 << 10
 
 
 def _why_unread(err: FileNotFoundError) -> str:

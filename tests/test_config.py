@@ -219,6 +219,54 @@ def test_common_crawls_warc_wet_and_wat_files_each_need_their_own_format(tmp_pat
         assert len(resolve_inputs(inputs(path, format))) == 1
 
 
+def test_an_input_whose_text_has_another_name_fails_before_work_naming_what_it_has(tmp_path):
+    """RedPajama's `raw_content` ran as 0 documents kept (every row `missing_text`) and exit
+    0. A JSON lines file passes if any object in its first 64 KiB has the field."""
+    import json
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from pipeline.inputs import resolve_inputs
+
+    rows = [{"raw_content": "a page", "meta": {"lang": "en"}}] * 3
+    pq.write_table(pa.Table.from_pylist(rows), tmp_path / "rp.parquet")
+    (tmp_path / "rp.jsonl.gz").write_bytes(
+        gzip.compress("".join(json.dumps(row) + "\n" for row in rows).encode())
+    )
+    later = [{"title": "no text on this one"}, {"text": "a page"}]
+    (tmp_path / "later.jsonl").write_text("".join(json.dumps(row) + "\n" for row in later))
+
+    def inputs(name, **spec):
+        paths = [str(tmp_path / name)]
+        format = "parquet" if name.endswith("parquet") else "jsonl"
+        return config_with(inputs=[{"source": "s", "format": format, "paths": paths, **spec}])
+
+    for name, kind in (("rp.parquet", "column"), ("rp.jsonl.gz", "field")):
+        with pytest.raises(ConfigError) as raised:
+            resolve_inputs(inputs(name))
+        assert str(raised.value) == (
+            f"inputs[0].paths: {tmp_path / name} has no `text` {kind} (its {kind}s: "
+            f"raw_content, meta); set inputs[0].columns: {{text: NAME}} to the {kind} that "
+            "holds the text"
+        )
+        assert len(resolve_inputs(inputs(name, columns={"text": "raw_content"}))) == 1
+    assert len(resolve_inputs(inputs("later.jsonl"))) == 1
+
+
+@pytest.mark.parametrize(
+    "spec, message",
+    [
+        ({"format": "warc", "columns": {"text": "body"}}, "columns applies only to format: jsonl"),
+        ({"format": "jsonl", "columns": {"text": "url"}}, "three different columns"),
+    ],
+)
+def test_columns_name_three_fields_of_a_jsonl_or_parquet_input(spec, message):
+    entry = {"source": "s", "paths": ["/data/x"], **spec}
+    with pytest.raises(ConfigError, match=message):
+        config_with(inputs=[entry])
+
+
 def test_a_compressed_input_whose_name_does_not_say_so_fails_before_work(tmp_path):
     """JSON lines gzipped into `pages.jsonl` were read as bytes: every line errored, nothing
     kept. The error names the compression and the name that gets the file read; a WARC

@@ -179,6 +179,25 @@ def test_parquet_with_and_without_text(tmp_path):
     assert stats.errored == {"corrupt_file": 1}
 
 
+@pytest.mark.parametrize("bad_line", [False, True])  # a block pyarrow reads, or line by line
+def test_jsonl_and_parquet_fields_of_other_names_are_read_as_columns_says(tmp_path, bad_line):
+    """RedPajama keeps the text in `raw_content`; the `text`, `id` and `url` there are not
+    the document's and are left out."""
+    rows = [
+        {"raw_content": f"page {n}", "doc_id": n, "text": "not this", "id": "x", "source": f"u{n}"}
+        for n in range(3)
+    ]
+    columns = {"text": "raw_content", "id": "doc_id", "url": "source"}
+    lines = [json.dumps(row) for row in rows] + (["{not json"] if bad_line else [])
+    (tmp_path / "rp.jsonl").write_text("\n".join(lines) + "\n")
+    pq.write_table(pa.Table.from_pylist(rows), tmp_path / "rp.parquet")
+    for name in ("rp.jsonl", "rp.parquet"):
+        table, _ = read(tmp_path / name, fmt=name.split(".")[1], columns=columns)
+        assert table.column("text").to_pylist() == ["page 0", "page 1", "page 2"], name
+        assert table.column("source_id").to_pylist() == ["0", "1", "2"], name
+        assert table.column("url").to_pylist() == ["u0", "u1", "u2"], name
+
+
 def test_text_files_split_on_headings(tmp_path):
     content = " = Alpha = \n alpha body \n = = Sub = = \n more \n = Beta = \n beta body \n"
     (tmp_path / "w.txt").write_text(content)

@@ -1,6 +1,7 @@
 """Documents from columnar sources (JSONL blocks, Parquet batches): the shared checks.
 
-A row without a string `text` is errored (`missing_text`); an empty or blank text is
+The input's columns are first renamed to the document's (`inputs[].columns`). A row
+without a string `text` is errored (`missing_text`); an empty or blank text is
 removed (`empty_text`). Each document's `id` hashes the input's URL and the row's position
 in it (line number or row index), so it is unique within a run and stable across reruns;
 an `id` the input gives is kept as `source_id`.
@@ -13,6 +14,7 @@ from collections import Counter
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from pipeline.config import ColumnNames
 from pipeline.documents import document_id
 from pipeline.inputs import InputFile
 from pipeline.stats import StageStats
@@ -29,6 +31,18 @@ OUTPUT_SCHEMA = pa.schema(
         ("warc_record_id", pa.string()),
     ]
 )
+
+
+def named_as_documents(table: pa.Table, columns: ColumnNames) -> pa.Table:
+    """The input's `id`, `text` and `url` columns under those names (where it has them, as
+    `columns` names them); its other columns are left out."""
+    return pa.table(
+        {
+            field: table.column(name)
+            for field, name in columns.by_field().items()
+            if name in table.column_names
+        }
+    )
 
 
 def documents_from_columns(

@@ -1,4 +1,5 @@
-"""JSONL reader (.jsonl, .jsonl.gz, .jsonl.zst): one JSON object per line with `text`.
+"""JSONL reader (.jsonl, .jsonl.gz, .jsonl.zst): one JSON object per line with `text` (or
+the field `inputs[].columns` names).
 
 Lines are parsed a block at a time by pyarrow's JSON reader; only a block that pyarrow
 rejects is re-read line by line, to keep its good lines and count the bad ones
@@ -21,8 +22,9 @@ import pyarrow as pa
 import pyarrow.json as pa_json
 
 from pipeline.compressed import DAMAGED_STREAM, decompressed
+from pipeline.config import ColumnNames
 from pipeline.inputs import InputFile
-from pipeline.readers.columns import documents_from_columns, utf8_size
+from pipeline.readers.columns import documents_from_columns, named_as_documents, utf8_size
 from pipeline.stats import StageStats
 
 
@@ -91,14 +93,15 @@ def _parse_block(
 ) -> pa.Table:
     try:
         table = pa_json.read_json(io.BytesIO(b"\n".join(line.rstrip(b"\r\n") for line in lines)))
+        table = named_as_documents(table, file.spec.columns)
         offsets = pa.array(numbers, pa.int64())
     except pa.ArrowInvalid:
-        table, offsets = _parse_lines(lines, numbers, stats)
+        table, offsets = _parse_lines(lines, numbers, file.spec.columns, stats)
     return documents_from_columns(table, offsets, file, stats)
 
 
 def _parse_lines(
-    lines: list[bytes], numbers: list[int], stats: StageStats
+    lines: list[bytes], numbers: list[int], columns: ColumnNames, stats: StageStats
 ) -> tuple[pa.Table, pa.Array]:
     rows, good = [], []
     for line, number in zip(lines, numbers, strict=True):
@@ -113,7 +116,7 @@ def _parse_lines(
         if not isinstance(value, dict):
             stats.errored["invalid_json"] += 1
             continue
-        row = {key: value.get(key) for key in ("id", "text", "url")}
+        row = {field: value.get(name) for field, name in columns.by_field().items()}
         if any(utf8_size(field) is None for field in row.values() if isinstance(field, str)):
             stats.errored["invalid_utf8"] += 1  # an escaped lone surrogate, "\ud800"
             continue

@@ -1,5 +1,6 @@
-"""Parquet reader: rows of a file with a string `text` column (+ optional `id`, `url`), of
-any of Arrow's string or binary types (views and dictionaries too).
+"""Parquet reader: rows of a file with a string `text` column (+ optional `id`, `url`; other
+names as `inputs[].columns` says), of any of Arrow's string or binary types (views and
+dictionaries too).
 
 A file without a `text` column has all its rows errored as `missing_text_column`, one whose
 `text` column holds no text (integers, lists) as `text_column_not_text`; a file that is not
@@ -18,7 +19,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipeline.inputs import InputFile
-from pipeline.readers.columns import documents_from_columns
+from pipeline.readers.columns import documents_from_columns, named_as_documents
 from pipeline.stats import StageStats
 
 
@@ -31,13 +32,13 @@ def read_parquet(file: InputFile, stats: StageStats, batch_size: int) -> Iterato
             stats.errored["corrupt_file"] += 1
             return
         schema = parquet.schema_arrow
-        if (unreadable := _text_column_problem(schema)) is not None:
+        names = file.spec.columns
+        if (unreadable := _text_column_problem(schema, names.text)) is not None:
             rows = max(parquet.metadata.num_rows, 1)
             stats.docs_in += rows
             stats.errored[unreadable] += rows
             return
-        names = schema.names
-        columns = [name for name in ("id", "text", "url") if name in names]
+        columns = [name for name in names.by_field().values() if name in schema.names]
         start = 0
         for group in range(parquet.num_row_groups):
             rows = parquet.metadata.row_group(group).num_rows
@@ -47,7 +48,8 @@ def read_parquet(file: InputFile, stats: StageStats, batch_size: int) -> Iterato
                     stats.docs_in += batch.num_rows
                     offsets = pa.array(np.arange(start + read, start + read + batch.num_rows))
                     read += batch.num_rows
-                    table = _invalid_strings_as_binary(_without_views(batch))
+                    table = named_as_documents(_without_views(batch), names)
+                    table = _invalid_strings_as_binary(table)
                     yield documents_from_columns(table, offsets, file, stats)
             except (pa.ArrowInvalid, OSError):  # a damaged row group: the others still read
                 stats.docs_in += rows - read
@@ -55,12 +57,12 @@ def read_parquet(file: InputFile, stats: StageStats, batch_size: int) -> Iterato
             start += rows
 
 
-def _text_column_problem(schema: pa.Schema) -> str | None:
+def _text_column_problem(schema: pa.Schema, text: str) -> str | None:
     """Why no row of a file with this schema has text: no `text` column, or one of a type
     that holds no text (a column of nulls alone is rows without text: `missing_text`)."""
-    if "text" not in schema.names:
+    if text not in schema.names:
         return "missing_text_column"
-    kind = schema.field("text").type
+    kind = schema.field(text).type
     if pa.types.is_dictionary(kind):
         kind = kind.value_type
     textual = (
