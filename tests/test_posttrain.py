@@ -285,6 +285,20 @@ def test_malformed_records_are_left_out_and_counted(task, tokenizer, tmp_path, c
     assert prompts_within(prompts, tokenizer, "prompt", 24)[0] == prompts[:1]
 
 
+def test_records_of_fields_the_config_does_not_name_are_an_error_listing_theirs(task, tmp_path):
+    """TRL's prompt-completion records under the default `response` key: every one left
+    out, and the error says what the records do have."""
+    path = tmp_path / "trl.jsonl"
+    records = [{"prompt": f"Is {n} odd?", "completion": "Yes.", "id": n} for n in range(8)]
+    path.write_text("".join(json.dumps(record) + "\n" for record in records))
+    data = posttrain_config(task, tmp_path / "run", "sft", steps=1)
+    data["data"].update(train=str(path), val=None, val_examples=1)
+    with pytest.raises(TrainingError, match=r"; its records have: prompt, completion, id$"):
+        PosttrainTrainer(validate_train_config(data), "none")
+    data["data"]["response_key"] = "completion"
+    PosttrainTrainer(validate_train_config(data), "none").close()
+
+
 def test_records_come_from_a_json_array_and_an_unreadable_file_is_named(tmp_path):
     """A .json file that is one array (alpaca_data.json; as `datasets` reads it) gives its
     objects; a file that is not Parquet, or a cut gzip, is one line naming it."""

@@ -88,12 +88,16 @@ def split_records(config: PosttrainConfig) -> tuple[list[dict], list[dict]]:
     return train[: data.max_examples], val
 
 
-def require_training_data(config: PosttrainConfig, count: int, what: str) -> None:
-    """Stop a run that has nothing to train on: its loader would wait forever for a row."""
+def require_training_data(
+    config: PosttrainConfig, count: int, what: str, records: list[dict]
+) -> None:
+    """Stop a run that has nothing to train on: its loader would wait forever for a row.
+    The fields its records have tell what to name (TRL's `completion` for `response`)."""
     if count == 0:
+        fields = ", ".join(dict.fromkeys(key for record in records[:1000] for key in record))
         raise TrainingError(
             f"{config.data.train}: no {what} to train on (an empty file, or every record "
-            "left out, as counted above)"
+            f"left out, as counted above){f'; its records have: {fields}' if fields else ''}"
         )
 
 
@@ -131,7 +135,7 @@ class PosttrainTrainer(Trainer):
             f"of {len(train) + len(val)} pairs left out: malformed, or no answer within "
             f"data.seq_len {data.seq_len}",
         )
-        require_training_data(self.config, len(self.pairs), "pairs")
+        require_training_data(self.config, len(self.pairs), "pairs", train)
 
     def prepare_conversations(
         self, train: list[dict], val: list[dict], tokenizer: Tokenizer
@@ -163,7 +167,7 @@ class PosttrainTrainer(Trainer):
             "past it are not trained on",
         )
         self.val_rows = pack(val_examples, data.seq_len)
-        require_training_data(self.config, len(self.examples), "conversations")
+        require_training_data(self.config, len(self.examples), "conversations", train)
 
     def tokenizer_file(self) -> Location:
         return tokenizer_location(self.config)
@@ -289,7 +293,7 @@ class GRPOTrainer(PosttrainTrainer):
             f"of {len(train) + len(val)} prompts left out: malformed, or longer than "
             f"data.seq_len - grpo.max_new_tokens = {limit} tokens",
         )
-        require_training_data(self.config, len(self.prompts), "prompts")
+        require_training_data(self.config, len(self.prompts), "prompts", train)
 
     def start_from(self, model: nn.Module) -> None:
         super().start_from(model)
