@@ -98,10 +98,12 @@ def read_reference(reference: Reference) -> pa.Array:
 
 
 def _records(file: OpenFile) -> pa.Table:
-    if file.path.endswith(".parquet"):
-        with file as handle:
-            return pq.read_table(handle)
-    return read_json_lines(file)
+    with file as handle:
+        return (
+            pq.read_table(handle)
+            if file.path.endswith(".parquet")
+            else read_json_lines(handle.read())
+        )
 
 
 class Decontaminate(Stage):

@@ -9,15 +9,15 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
-import fsspec
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from filters.json_lines import read_json_lines
 from filters.wikitext import paragraphs
-from pipeline.compressed import DAMAGED_STREAM
+from pipeline.compressed import DAMAGED_STREAM, decompressed_bytes
 from pipeline.schema import ConfigError
 
 DOCUMENT_COLUMNS = ("text", "language")
@@ -53,11 +53,11 @@ def _table(path: str, wikitext: bool) -> pa.Table:
         if wikitext:
             lines = paragraphs(path)
         else:
-            with fsspec.open(path, "rt", encoding="utf-8", compression="infer") as handle:
-                lines = [line.strip() for line in handle if line.strip()]
+            text = io.StringIO(decompressed_bytes(path).decode("utf-8"), newline=None)
+            lines = [line.strip() for line in text if line.strip()]
         return pa.table({"text": pa.array(lines, pa.string())})
     if name.endswith(".parquet"):
         return pq.read_table(path)
     if name.endswith((".jsonl", ".json")):
-        return read_json_lines(fsspec.open(path, "rb", compression="infer"))
+        return read_json_lines(decompressed_bytes(path))
     raise ConfigError(f"{path}: expected .txt, .jsonl, .json or .parquet")

@@ -40,6 +40,13 @@ def decompressed(path: str) -> Iterator[BinaryIO]:
             yield handle
 
 
+def decompressed_bytes(path: str) -> bytes:
+    """All of `path`, decompressed as its name says; DAMAGED_STREAM where it is cut or
+    corrupt (a cut local zstd file too)."""
+    with decompressed(path) as handle:
+        return handle.read()
+
+
 class CutShort:
     """A decompressed stream of a file known to be cut: reaching its end raises EOFError."""
 

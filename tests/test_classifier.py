@@ -9,6 +9,7 @@ import random
 import numpy as np
 import pyarrow as pa
 import pytest
+import zstandard
 
 from filters.classifier import Classifier
 from filters.classifier_training import FastTextParams, evaluate, train_classifier
@@ -51,6 +52,7 @@ def test_training_text_reads_long_lines_and_names_a_file_it_cannot_read(tmp_path
     texts = ["word " * 500_000, "short"]  # 2.5 MB: more than pyarrow's first parsing block
     long.write_text("".join(json.dumps({"text": text}) + "\n" for text in texts))
     assert read_examples([str(long)])["text"].to_pylist() == texts
+    whole_zstd = zstandard.ZstdCompressor().compress(long.read_bytes())
     unreadable = {
         "pages.csv": (b"text\n", "expected .txt, .jsonl, .json or .parquet"),
         "fields.jsonl": (b'{"body": "a"}\n', "records have no `text` field"),
@@ -59,6 +61,8 @@ def test_training_text_reads_long_lines_and_names_a_file_it_cannot_read(tmp_path
         "fake.parquet": (b"not parquet", "cannot be read (Could not open Parquet input"),
         "cut.jsonl.gz": (gzip.compress(b'{"text": "a"}\n' * 99)[:30], "cannot be read (EOFError"),
         "block.txt.gz": (b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x02\xff\xff", "cannot be read ("),
+        "cut.jsonl.zst": (whole_zstd[: len(whole_zstd) // 2], "cannot be read (EOFError"),
+        "cut.txt.zst": (whole_zstd[: len(whole_zstd) // 2], "cannot be read (EOFError"),
     }
     for name, (content, error) in unreadable.items():
         (tmp_path / name).write_bytes(content)
@@ -67,6 +71,19 @@ def test_training_text_reads_long_lines_and_names_a_file_it_cannot_read(tmp_path
         assert main(args) == 2
         printed = " ".join(capsys.readouterr().err.split())
         assert printed.startswith(f"config error: {tmp_path / name}: {error}"), printed
+
+
+def test_wikitext_and_text_lines_are_read_compressed(corpora, tmp_path):
+    """`--wikitext` read a .txt.gz as bytes: `not UTF-8 text (invalid start byte)`."""
+    text = (corpora / "text" / "wikitext-2-valid.txt").read_bytes()
+    (tmp_path / "wiki.txt.gz").write_bytes(gzip.compress(text))
+    (tmp_path / "wiki.txt.zst").write_bytes(zstandard.ZstdCompressor().compress(text))
+    (tmp_path / "wiki.txt").write_bytes(text)
+    for wikitext in (True, False):
+        expected = read_examples([str(tmp_path / "wiki.txt")], wikitext=wikitext)
+        assert expected.num_rows > 1000
+        for name in ("wiki.txt.gz", "wiki.txt.zst"):
+            assert read_examples([str(tmp_path / name)], wikitext=wikitext).equals(expected)
 
 
 def test_classifier_training_says_in_one_line_what_is_wrong(tmp_path, capsys):
