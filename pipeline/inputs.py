@@ -126,8 +126,8 @@ def _refuse_another_format(spec: InputSpec, path: str, key: str) -> None:
         _refuse_wide_text(head, path, key)
     head = head.lstrip()
     found = next((name for name, start in FORMAT_STARTS.items() if head.startswith(start)), None)
-    if found == "warc":
-        found = _warc_kind(path) or found
+    if found == "warc":  # one whose head does not tell its kind is left to a WARC reader
+        found = _warc_kind(path) or (None if spec.format in ("warc", "wet") else found)
     if found is None or found == spec.format or (spec.format, found) == ("text", "jsonl"):
         return
     what, advice = WARC_KINDS.get(found, (f"a {found} file", None))
@@ -152,7 +152,7 @@ WARC_HEAD_BYTES = 64 << 10
 
 def _warc_kind(path: str) -> str | None:
     """`warc`, `wet` or `wat`, from the first record after `warcinfo` in the file's first
-    64 KiB; None where none is found there."""
+    64 KiB; None where none is found there (or the file is damaged before)."""
     try:
         with fsspec.open(path, "rb", compression="infer") as handle:
             head = handle.read(WARC_HEAD_BYTES)

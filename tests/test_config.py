@@ -1,4 +1,5 @@
 import gzip
+import random
 import sys
 from pathlib import Path
 
@@ -217,6 +218,13 @@ def test_common_crawls_warc_wet_and_wat_files_each_need_their_own_format(tmp_pat
         assert str(raised.value) == f"inputs[0].paths: {path} is {message}"
     for path, format in ((warc, "warc"), (wet, "wet")):
         assert len(resolve_inputs(inputs(path, format))) == 1
+    # A file damaged before its head tells its kind is left to the reader it was given to.
+    words = random.Random(0).choices(["crawl", "text", "page", "news", "mill", "word"], k=20_000)
+    texts = [conversion_record(n, " ".join(words[n::100]).encode()) for n in range(100)]
+    cut = tmp_path / "cut.warc.wet.gz"
+    cut.write_bytes(write_warc(tmp_path / "b.warc.wet.gz", [*header, *texts]).read_bytes()[:10_000])
+    for format in ("warc", "wet"):
+        assert len(resolve_inputs(inputs(cut, format))) == 1
 
 
 def test_an_input_whose_text_has_another_name_fails_before_work_naming_what_it_has(tmp_path):
