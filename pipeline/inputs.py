@@ -64,6 +64,12 @@ def _expand(spec: InputSpec, key: str) -> list[str]:
         fs, stripped = url_to_fs(pattern)
         matches = sorted(fs.glob(pattern)) if fsspec.core.has_magic(pattern) else [stripped]
         matches = [m for m in matches if fs.isfile(m)]
+        if not matches and fs.isdir(stripped):
+            example = f"{pattern.rstrip('/')}/*{TYPICAL_SUFFIX[spec.format]}"
+            raise ConfigError(
+                f"{key}: {pattern!r} is a folder; give a glob of its files, e.g. {example!r} "
+                "(**/ for its subfolders too)"
+            )
         if not matches:
             raise ConfigError(f"{key}: {pattern!r} matches no file")
         if "://" not in pattern:
@@ -73,6 +79,15 @@ def _expand(spec: InputSpec, key: str) -> list[str]:
         paths.extend(fs.unstrip_protocol(m) if "://" in pattern else m for m in matches)
     return paths
 
+
+TYPICAL_SUFFIX = {
+    "warc": ".warc.gz",
+    "wet": ".warc.wet.gz",
+    "jsonl": ".jsonl",
+    "parquet": ".parquet",
+    "text": ".txt",
+}
+"""For an example glob in an error."""
 
 FORMAT_STARTS = {"warc": b"WARC/", "parquet": b"PAR1", "jsonl": b"{"}
 """How a file of each format starts (after decompression; JSON lines after blank space)."""

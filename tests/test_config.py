@@ -134,6 +134,17 @@ def test_input_paths_that_match_nothing_fail_before_work(tmp_path):
     )
     with pytest.raises(ConfigError, match=r"inputs\[0\].paths"):
         resolve_inputs(config)
+    (tmp_path / "crawl").mkdir()  # datatrove reads a folder; here it is a glob's to say
+    (tmp_path / "crawl" / "a.jsonl").write_text('{"text": "a"}\n')
+    config = config_with(
+        inputs=[{"source": "web", "format": "jsonl", "paths": [str(tmp_path / "crawl")]}]
+    )
+    with pytest.raises(ConfigError) as raised:
+        resolve_inputs(config)
+    assert str(raised.value) == (
+        f"inputs[0].paths: '{tmp_path / 'crawl'}' is a folder; give a glob of its files, e.g. "
+        f"'{tmp_path / 'crawl' / '*.jsonl'}' (**/ for its subfolders too)"
+    )
 
 
 def test_an_input_file_plainly_of_another_format_fails_before_work(tmp_path):
