@@ -1,9 +1,10 @@
 """Resolving a job's inputs into the list of files to read: paths, globs and manifests.
 
 A Common Crawl `warc.paths(.gz)` or `wet.paths(.gz)` manifest lists one file per line,
-relative to `manifest_base` unless the line is a URL or an absolute path. A path or glob that matches
-nothing is a config error, raised before any work starts; a file listed in a manifest that
-turns out to be missing is counted as errored (`missing_file`) when its shard runs.
+relative to `manifest_base` unless the line is a URL or an absolute path. A path or glob
+that matches nothing is a config error, raised before any work starts; a file listed in a
+manifest that turns out to be missing is counted as errored (`missing_file`) when its shard
+runs.
 """
 
 from __future__ import annotations
@@ -162,7 +163,8 @@ RECORD_KINDS = (
     (WarcRecordType.metadata, "wat"),
     (WarcRecordType.response | WarcRecordType.request | WarcRecordType.resource, "warc"),
 )
-WARC_HEAD_BYTES = 64 << 10
+HEAD_BYTES = 64 << 10
+"""How much of an input's first file is read to tell its kind, or its fields."""
 
 
 def _warc_kind(path: str) -> str | None:
@@ -170,7 +172,7 @@ def _warc_kind(path: str) -> str | None:
     64 KiB; None where none is found there (or the file is damaged before)."""
     try:
         with fsspec.open(path, "rb", compression="infer") as handle:
-            head = handle.read(WARC_HEAD_BYTES)
+            head = handle.read(HEAD_BYTES)
         for record in ArchiveIterator(io.BytesIO(head), parse_http=False):
             for types, kind in RECORD_KINDS:
                 if record.record_type & types:
@@ -211,9 +213,9 @@ def _jsonl_fields(path: str) -> list[str] | None:
     """The keys of the JSON objects on the file's whole lines in its first 64 KiB; None
     where there is none (a first line longer than that, or no object)."""
     with fsspec.open(path, "rb", compression="infer") as handle:
-        head = handle.read(JSONL_HEAD_BYTES + 1)
+        head = handle.read(HEAD_BYTES + 1)
     lines = head.split(b"\n")
-    if len(head) > JSONL_HEAD_BYTES:
+    if len(head) > HEAD_BYTES:
         lines = lines[:-1]  # cut at the end of what was read
     objects = []
     for line in lines:
@@ -223,9 +225,6 @@ def _jsonl_fields(path: str) -> list[str] | None:
     if not objects:
         return None
     return list(dict.fromkeys(key for value in objects for key in value))
-
-
-JSONL_HEAD_BYTES = 64 << 10
 
 
 def _why_unread(err: FileNotFoundError) -> str:

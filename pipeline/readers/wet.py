@@ -19,26 +19,15 @@ import pyarrow as pa
 from fastwarc.warc import WarcRecord, WarcRecordType
 
 from pipeline.inputs import InputFile
+from pipeline.readers.columns import OUTPUT_SCHEMA
 from pipeline.readers.rows import RowBatcher
 from pipeline.readers.warc import RESPONSE_TYPES, Outcome, read_records, record_fields
 from pipeline.readers.warc_records import RawRecord
 from pipeline.stats import StageStats
 
-TEXT_SCHEMA = pa.schema(
-    [
-        ("id", pa.string()),
-        ("url", pa.string()),
-        ("source", pa.string()),
-        ("crawl_date", pa.timestamp("us", tz="UTC")),
-        ("truncated", pa.bool_()),
-        ("warc_record_id", pa.string()),
-        ("text", pa.string()),
-    ]
-)
-
 
 def read_wet(file: InputFile, stats: StageStats, batch_size: int) -> Iterator[pa.Table]:
-    batcher = RowBatcher(TEXT_SCHEMA, batch_size)
+    batcher = RowBatcher(OUTPUT_SCHEMA, batch_size)  # the columnar readers' documents
     counted = WarcRecordType.conversion | RESPONSE_TYPES
     yield from read_records(file, stats, batcher, counted, _conversion_outcome)
 
