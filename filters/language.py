@@ -71,6 +71,11 @@ class Language(Stage):
                     )
             return self
 
+        def labels(self) -> frozenset[str] | None:
+            """The languages documents get: lid.176's (GlotLID's labels map to them where
+            they can), or None under another model, whose labels are its own."""
+            return lid176_languages() if self.model is None else None
+
     def load(self) -> None:
         load_model(self.params.model or lid176_path())
 

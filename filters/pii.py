@@ -26,7 +26,8 @@ from functools import cache
 from typing import TYPE_CHECKING, Literal
 
 import pyarrow as pa
-from pydantic import Field, model_validator
+from phonenumbers import SUPPORTED_REGIONS
+from pydantic import Field, field_validator, model_validator
 
 from filters import phone_screen
 from filters.pii_candidates import Window, windows
@@ -80,6 +81,18 @@ class Pii(Stage):
         runs score 0.05, phone numbers 0.4, checksummed values 1.0)."""
         spacy_model: str | None = None
         """An installed spaCy model for PERSON/LOCATION (e.g. en_core_web_sm); never downloaded."""
+
+        @field_validator("phone_regions")
+        @classmethod
+        def _known_regions(cls, regions: list[str]) -> list[str]:
+            unknown = [region for region in regions if region not in SUPPORTED_REGIONS]
+            if unknown:
+                hint = " (the United Kingdom's is GB)" if "UK" in unknown else ""
+                raise ValueError(
+                    f"{', '.join(unknown)}: not a region phonenumbers knows; regions are "
+                    f"ISO 3166-1 codes such as US, GB, DE{hint}"
+                )
+            return regions
 
         @model_validator(mode="after")
         def _known_entities(self) -> Pii.Params:

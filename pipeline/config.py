@@ -151,6 +151,28 @@ class JobConfig(StrictModel):
                 )
         return self
 
+    @model_validator(mode="after")
+    def _per_language_rules_apply(self) -> JobConfig:
+        """Quality rules for a language no document gets (a typo, `ger`; or no language
+        stage at all) would change nothing."""
+        quality, language = self.stage("quality"), self.stage("language")
+        chosen = set(quality.params.languages) if quality else set()
+        if not chosen:
+            return self
+        names = [stage.name for stage in self.stages]
+        if language is None or names.index("language") > names.index("quality"):
+            raise ValueError(
+                "stages.quality.languages: only documents a `language` stage labels get a "
+                "language's rules; add one before `quality`"
+            )
+        labels = language.params.labels()
+        if unknown := sorted(chosen - labels) if labels is not None else []:
+            raise ValueError(
+                f"stages.quality.languages: {', '.join(unknown)}: the language stage never "
+                "writes these (lid.176 writes ISO 639-1 codes such as en, de, zh)"
+            )
+        return self
+
     @property
     def makes_tokens(self) -> bool:
         """Whether the run makes a tokenizer (`tokenizer:`), and with `mixture:` token shards."""

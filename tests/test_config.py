@@ -83,6 +83,24 @@ def test_a_threshold_that_is_not_a_finite_number_is_refused():
     )
 
 
+def test_per_language_quality_rules_name_languages_the_language_stage_writes():
+    """A typo (`ger`), a GlotLID label under lid.176, or no language stage before `quality`:
+    the rules were accepted and applied to no document."""
+    extract, language = {"extract": {}}, {"language": {}}
+    rules = {"quality": {"languages": {"de": {"c4": False}, "ger": {}, "deu_Latn": {}}}}
+    assert error_of(stages=[extract, language, rules]).endswith(
+        "stages.quality.languages: deu_Latn, ger: the language stage never writes these "
+        "(lid.176 writes ISO 639-1 codes such as en, de, zh)"
+    )
+    german = {"quality": {"languages": {"de": {"c4": False}}}}
+    for stages in ([extract, german], [extract, german, language]):
+        assert error_of(stages=stages).endswith(
+            "stages.quality.languages: only documents a `language` stage labels get a "
+            "language's rules; add one before `quality`"
+        )
+    assert config_with(stages=[extract, language, german]).stage("quality")
+
+
 def test_version(capsys):
     from pipeline.cli import main
 

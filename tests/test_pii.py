@@ -6,6 +6,7 @@ import pytest
 from filters.pii import Pii
 from filters.pii_candidates import windows
 from filters.wikitext import paragraphs
+from pipeline.schema import ConfigError
 from support.pii_cases import caught, labelled_cases, recall_by_type, typed_correctly
 from tests.conftest import funnel, job, read_documents, run
 
@@ -100,9 +101,16 @@ def test_phone_screen_skips_only_regions_whose_matcher_finds_nothing():
     assert skipped > len(texts) * 2  # the screen does skip most regions
 
 
-def test_unknown_phone_region_is_an_error_when_the_stage_is_built():
-    with pytest.raises(ValueError, match="unknown region 'XX'"):
-        scrub(["x"], phone_regions=["US", "XX"])
+def test_an_unknown_phone_region_is_a_config_error_naming_it(tmp_path):
+    """`UK` (GB's usual slip) passed validation, then failed every shard."""
+    inputs = [{"source": "s", "format": "jsonl", "paths": [str(tmp_path / "x.jsonl")]}]
+    stages = [{"pii": {"phone_regions": ["US", "UK", "XX"]}}]
+    with pytest.raises(ConfigError) as raised:
+        job(tmp_path / "out", inputs, stages)
+    assert str(raised.value) == (
+        "<config>: stages.pii.phone_regions: UK, XX: not a region phonenumbers knows; regions are "
+        "ISO 3166-1 codes such as US, GB, DE (the United Kingdom's is GB)"
+    )
 
 
 def test_counts_annotation_and_policies():

@@ -513,9 +513,9 @@ def test_a_language_config_changes_only_that_language(tmp_path):
     inputs = [{"source": "web", "format": "jsonl", "paths": ["x.jsonl"]}]
 
     def stage(params):
-        config = {"name": "t", "output": "o", "inputs": inputs, "stages": [{"quality": params}]}
-        [spec] = validate_config(config).stages
-        return Quality(spec.params)
+        stages = [{"language": {}}, {"quality": params}]
+        config = {"name": "t", "output": "o", "inputs": inputs, "stages": stages}
+        return Quality(validate_config(config).stage("quality").params)
 
     table = pa.table({"text": list(ARTICLES.values()), "language": list(ARTICLES)})
     assert stage({}).process(table).removed.to_pylist() == [None, None]
