@@ -122,8 +122,16 @@ class Decontaminate(Stage):
 
         @model_validator(mode="after")
         def _references_read(self) -> Decontaminate.Params:
-            for reference in self.references:  # before the run, not in its first shard
-                read_reference(reference)
+            """Each reference is read before the run, not in its first shard; one whose
+            every item is shorter than `ngram` words could match no document."""
+            for reference in self.references:
+                lengths = pc.list_value_length(normalised_words(read_reference(reference)))
+                longest = pc.max(lengths).as_py() or 0
+                if longest < self.ngram:
+                    raise ValueError(
+                        f"references.{reference.name}: no item has {self.ngram} words (the "
+                        f"longest has {longest}), so none could match; set a smaller `ngram`"
+                    )
             return self
 
     def __init__(self, params: Params) -> None:

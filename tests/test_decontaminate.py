@@ -123,6 +123,19 @@ def test_a_missing_field_or_file_is_named(tmp_path):
         assert error in str(raised.value)
 
 
+def test_a_reference_too_short_for_any_ngram_is_named(tmp_path):
+    """Questions of a few words under 13-grams: the stage was valid and matched nothing."""
+    path = tmp_path / "arith.jsonl"
+    path.write_text(
+        "".join(json.dumps({"question": f"What is {n} plus {n}?"}) + "\n" for n in range(9))
+    )
+    with pytest.raises(
+        ValueError, match=r"references.gsm8k: no item has 13 words \(the longest has 5\)"
+    ):
+        stage(path)
+    assert stage(path, ngram=5).references["gsm8k"].size == 9
+
+
 def test_after_a_global_phase_in_a_run(local_ray, tmp_path):
     from tests.conftest import ROOT, SAMPLE, funnel, job, read_documents, run
 
