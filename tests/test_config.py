@@ -101,6 +101,19 @@ def test_per_language_quality_rules_name_languages_the_language_stage_writes():
     assert config_with(stages=[extract, language, german]).stage("quality")
 
 
+def test_a_quality_stage_with_every_rule_family_off_is_refused():
+    off = dict.fromkeys(("gopher_quality", "gopher_repetition", "c4", "fineweb"), False)
+    assert error_of(stages=[{"extract": {}}, {"quality": off}]).endswith(
+        "stages.quality: every rule family is off, so every document would be kept: turn one "
+        "on or leave the stage out"
+    )
+    blocklist = {"blocklist": {"bad_words": ["casino"]}}
+    assert config_with(stages=[{"extract": {}}, {"quality": {**off, **blocklist}}])
+    assert error_of(stages=[{"extract": {}}, {"quality": {"blocklist": {}}}]).endswith(
+        "stages.quality.blocklist: no domains or bad words to block: give some, or leave it out"
+    )
+
+
 def test_version(capsys):
     from pipeline.cli import main
 

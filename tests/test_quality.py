@@ -226,7 +226,7 @@ def test_fineweb_line_ends_as_str_endswith(endings):
 def test_blocklist_is_off_unless_lists_are_given(tmp_path):
     urls = ["https://news.spam.example/a", "https://example.org/b", None]
     texts = [PROSE, PROSE + "\nDamn it.", PROSE]
-    assert quality({"blocklist": {}}, texts, urls).removed.to_pylist() == [None] * 3
+    assert quality({}, texts, urls).removed.to_pylist() == [None] * 3
     domains = tmp_path / "domains.txt"
     domains.write_text("# blocked\nspam.example\n")
     lists = {"domains_file": str(domains), "bad_words": ["DAMN"]}
@@ -281,7 +281,7 @@ def test_config_defaults_merge_and_families_turn_off_by_name():
     assert spec.params.gopher_repetition.top_n_grams == {2: 0.2, 3: 0.18}
     [spec] = _stages({"quality": {"c4": False, "fineweb": False}})
     assert families_on(spec) == {"gopher_repetition", "gopher_quality"}
-    [spec] = _stages({"quality": {"blocklist": {"domains": []}}})
+    [spec] = _stages({"quality": {"blocklist": {"domains": ["spam.example"]}}})
     assert families_on(spec) == published | {"blocklist"}
 
 

@@ -46,6 +46,8 @@ class Blocklist(Family):
             for path in (self.domains_file, self.bad_words_file):
                 if path is not None:  # before the run, not in its first shard; decoded only
                     _text(path)
+            if not (self.domains or self.domains_file or self.bad_words or self.bad_words_file):
+                raise ValueError("no domains or bad words to block: give some, or leave it out")
             return self
 
     def __init__(self, params: Params) -> None:

@@ -135,6 +135,15 @@ class Quality(Stage):
                 return None
             return value
 
+        @model_validator(mode="after")
+        def _some_family_on(self) -> Quality.Params:
+            if all(getattr(self, family.name) is None for family in FAMILIES):
+                raise ValueError(
+                    "every rule family is off, so every document would be kept: turn one on "
+                    "or leave the stage out"
+                )
+            return self
+
     def __init__(self, params: Params) -> None:
         super().__init__(params)
         self._families: dict[str, list[Family]] = {}
