@@ -149,6 +149,9 @@ class JobConfig(StrictModel):
                 raise ValueError(
                     f"mixture.weights: give a weight for every source; missing {missing}"
                 )
+            epochs = self.mixture.epochs
+            if epochs is not None and not any(epochs.get(source, 1.0) for source in sources):
+                raise ValueError("mixture.epochs: every source at 0 leaves no tokens")
         return self
 
     @model_validator(mode="after")

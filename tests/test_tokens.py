@@ -163,6 +163,9 @@ def test_mixture_config_errors_name_the_key():
         job(Path("o"), three_sources(Path("/x")), mixture={"epochs": {}, "target_tokens": 5})
     with pytest.raises(ConfigError, match="tokenizer: give exactly one of"):
         job(Path("o"), three_sources(Path("/x")), tokenizer={})
+    with pytest.raises(ConfigError, match=r"mixture\.epochs: every source at 0 leaves no tokens"):
+        job(Path("o"), three_sources(Path("/x")), mixture={"epochs": {"a": 0, "b": 0, "c": 0}})
+    assert job(Path("o"), three_sources(Path("/x")), mixture={"epochs": {"a": 0, "b": 0}})
 
 
 def three_sources(folder: Path) -> list[dict]:
