@@ -101,12 +101,14 @@ def test_bad_inputs_are_counted_and_the_job_finishes(local_ray, tmp_path):
         f"{tmp_path / 'truncated.warc.gz'}\n{tmp_path / 'gone.warc.gz'}\n"
     )
     (tmp_path / "lines.jsonl").write_text('{"text": "fine"}\nnot json\n')
+    # The first file of an input is checked before work (it has text); a later one counted.
+    pq.write_table(pa.table({"text": ["a table's text"]}), tmp_path / "a.parquet")
     pq.write_table(pa.table({"body": ["no text column"]}), tmp_path / "notext.parquet")
     inputs = [
         {"source": "crawl", "format": "warc", "paths": [str(tmp_path / "*.warc.gz")]},
         {"source": "listed", "format": "warc", "paths": [str(tmp_path / "warc.paths")]},
         {"source": "lines", "format": "jsonl", "paths": [str(tmp_path / "lines.jsonl")]},
-        {"source": "table", "format": "parquet", "paths": [str(tmp_path / "notext.parquet")]},
+        {"source": "table", "format": "parquet", "paths": [str(tmp_path / "*.parquet")]},
     ]
     summary = run(job(tmp_path / "out", inputs, [{"extract": {}}]))
     read = funnel(summary)["read"]
