@@ -143,11 +143,15 @@ def _requested_epochs(config: MixtureConfig, available: dict[str, int]) -> dict[
     if config.weights is None:
         scale = budget / max(sum(available.values()), 1) if budget else 1.0
         return dict.fromkeys(available, scale)
+    # A weighted source the stages kept nothing of is absent from `available`.
+    empty = sorted(s for s, weight in config.weights.items() if weight and not available.get(s))
+    if empty:
+        raise ConfigError(
+            f"mixture.weights: {', '.join(empty)}: no training tokens to weight (the stages "
+            "kept none of its documents); give it weight 0 to mix the others alone"
+        )
     total_weight = sum(config.weights.values())
     shares = {source: config.weights.get(source, 0.0) / total_weight for source in available}
-    empty = [s for s, share in shares.items() if share > 0 and available[s] == 0]
-    if empty:
-        raise ConfigError(f"mixture.weights: source {empty} has no training tokens to weight")
     if budget is None:  # the largest budget that repeats no document
         budget = min(available[s] / share for s, share in shares.items() if share > 0)
     return {

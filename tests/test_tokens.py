@@ -121,6 +121,14 @@ def test_budgets_and_a_plan_from_counts():
     assert plans["wiki"].realised_tokens == 10 * BUCKETS
     # web keeps the 410 lowest buckets: 41,000 tokens, nearest to wiki's 40,960
     assert plans["web"].partial_buckets == 410 and plans["web"].downsampled == BUCKETS - 410
+    # A weighted source the stages kept nothing of: its share was left unmet without a word.
+    with pytest.raises(ConfigError) as raised:
+        plan_mixture(MixtureConfig(weights={"web": 0.5, "wiki": 0.2, "rp": 0.3}), counts)
+    assert str(raised.value) == (
+        "mixture.weights: rp: no training tokens to weight (the stages kept none of its "
+        "documents); give it weight 0 to mix the others alone"
+    )
+    assert len(plan_mixture(MixtureConfig(weights={"web": 1, "wiki": 1, "rp": 0}), counts)) == 2
     epochs = plan_mixture(MixtureConfig(epochs={"wiki": 2.5}), counts)
     assert [(p.source, p.full_copies, p.partial_buckets) for p in epochs] == [
         ("web", 1, 0),
