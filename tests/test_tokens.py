@@ -345,3 +345,21 @@ def test_tokenizer_show_prints_the_split(bpe, tmp_path, capsys):
     pieces = [bpe.decode([i]) for i in bpe.encode("Strawberry", add_special_tokens=False).ids]
     assert " | ".join(pieces) in printed
     assert main(["tokenizer", "show", "x", "--tokenizer", str(tmp_path / "none.json")]) == 2
+    run = tmp_path / "run"  # a run's output folder, as a new user names it
+    (run / "tokenizer").mkdir(parents=True)
+    bpe.save(str(run / "tokenizer" / "tokenizer.json"))
+    capsys.readouterr()
+    assert main(["tokenizer", "show", "Strawberry", "--tokenizer", str(run)]) == 0
+    assert " | ".join(pieces) in capsys.readouterr().out
+
+
+def test_tokenizer_show_away_from_the_checkout_asks_for_a_tokenizer(tmp_path, monkeypatch, capsys):
+    """From another folder the default config is not there: it said `configs/quickstart.yaml:
+    config file not found`, though no config was given."""
+    monkeypatch.chdir(tmp_path)
+    assert main(["tokenizer", "show", "x"]) == 2
+    assert "give --tokenizer (a tokenizer.json or a run's output folder) or --config" in (
+        capsys.readouterr().err
+    )
+    assert main(["tokenizer", "show", "x", "--tokenizer", str(tmp_path)]) == 2
+    assert "no tokenizer.json in it or in its tokenizer/ folder" in capsys.readouterr().err

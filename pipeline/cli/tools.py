@@ -4,10 +4,13 @@ engines against a truth file)."""
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from pipeline.console import plain_console
 from pipeline.engines import ENGINES
 from pipeline.schema import ConfigError
+
+DEFAULT_CONFIG = "configs/quickstart.yaml"
 
 
 def register(commands) -> None:
@@ -20,11 +23,13 @@ def register(commands) -> None:
     )
     show.add_argument("text", help="the text to encode")
     show.add_argument(
-        "--tokenizer", help="a tokenizer.json (default: OUT/tokenizer/ of the --config run)"
+        "--tokenizer",
+        help="a tokenizer.json, a run's output folder or a checkpoint (default: the --config "
+        "run's)",
     )
     show.add_argument(
         "--config",
-        default="configs/quickstart.yaml",
+        default=DEFAULT_CONFIG,
         help="job config whose run's tokenizer to use (default: %(default)s)",
     )
     show.set_defaults(command=tokenizer_show_command)
@@ -55,8 +60,13 @@ def tokenizer_show_command(args: argparse.Namespace) -> int:
     from tokenizer.bpe import load_tokenizer
     from tokenizer.show import show_tokens
 
-    path = args.tokenizer
+    path = args.tokenizer and _tokenizer_file(args.tokenizer)
     if path is None:
+        if not Path(args.config).is_file() and args.config == DEFAULT_CONFIG:
+            raise ConfigError(
+                f"give --tokenizer (a tokenizer.json or a run's output folder) or --config: "
+                f"the default, {DEFAULT_CONFIG}, is not in this folder"
+            )
         output = RunOutput(load_config(args.config).output)
         path = output.path("tokenizer", "tokenizer.json")
         if not output.exists("tokenizer", "tokenizer.json"):
@@ -67,6 +77,17 @@ def tokenizer_show_command(args: argparse.Namespace) -> int:
         raise ConfigError(str(err)) from None
     show_tokens(tokenizer, args.text, plain_console())
     return 0
+
+
+def _tokenizer_file(path: str) -> str:
+    """`path`, or the tokenizer.json inside it: a run's (OUT/tokenizer/) or a checkpoint's."""
+    folder = Path(path)
+    if not folder.is_dir():
+        return path
+    for inside in (folder / "tokenizer" / "tokenizer.json", folder / "tokenizer.json"):
+        if inside.is_file():
+            return str(inside)
+    raise ConfigError(f"--tokenizer {path}: no tokenizer.json in it or in its tokenizer/ folder")
 
 
 def eval_extraction_command(args: argparse.Namespace) -> int:
