@@ -293,8 +293,19 @@ def test_a_report_or_state_file_changed_since_the_run_is_one_line_naming_it(tmp_
         assert main(["report", str(tmp_path)]) == 2
         printed = " ".join(capsys.readouterr().err.split())
         assert printed.startswith(f"config error: {report}: {error}"), printed
+    # Written by a run (its ledger has the sha256), then edited: the types no longer the
+    # report's gave a traceback.
+    RunOutput(str(tmp_path)).write_json(
+        {"schema_version": 2, "funnel": []}, "report", "report.json"
+    )
+    report.write_text('{"schema_version": 2, "funnel": "x"}')
+    assert main(["report", str(tmp_path)]) == 2
+    assert " ".join(capsys.readouterr().err.split()) == (
+        f"config error: {report}: not what the run wrote (changed since); running the run's "
+        "command again writes it anew"
+    )
     plan = tmp_path / "_state" / "plan.json"
-    plan.parent.mkdir()
+    plan.parent.mkdir(exist_ok=True)
     plan.write_bytes(b'{"digest": "ab\xff')
     with pytest.raises(ConfigError, match=r"plan\.json: not the JSON .* `tokenmill run --fresh`"):
         check_plan(RunOutput(str(tmp_path)), "ab")

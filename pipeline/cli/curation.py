@@ -144,6 +144,11 @@ def _read_report(folder: str) -> dict:
     output = RunOutput(folder)
     if not output.exists("report", "report.json"):
         raise ConfigError(f"{folder}: {_why_no_report(folder)}")
+    if output.damaged(["report/report.json"]):  # by the sha256 the run recorded writing it
+        raise ConfigError(
+            f"{output.path('report', 'report.json')}: not what the run wrote (changed since); "
+            "running the run's command again writes it anew"
+        )
     report = output.read_json("report", "report.json")
     version = report.get("schema_version") if isinstance(report, dict) else None
     if version != REPORT_SCHEMA_VERSION:
