@@ -63,21 +63,17 @@ def completed(calls: Sequence[Call], workers: int) -> Iterator[tuple[int, Any]]:
     """(index, result or `TaskFailed`) of each call, in the order they finish."""
     pending: dict[ray.ObjectRef, int] = {}
     queue = list(enumerate(calls))
-    try:
-        while queue or pending:
-            while queue and len(pending) < 2 * workers:
-                index, (task, args) = queue.pop(0)
-                pending[task.remote(*args)] = index
-            [ready], _ = ray.wait(list(pending), num_returns=1)
-            index = pending.pop(ready)
-            try:
-                result = ray.get(ready)
-            except Exception as err:  # the task failed as a whole; the caller decides
-                result = TaskFailed(err, traceback.format_exc())
-            yield index, result
-    finally:  # the caller gave up early: what still runs is not wanted, nor its errors shown
-        for ref in pending:
-            ray.cancel(ref)
+    while queue or pending:
+        while queue and len(pending) < 2 * workers:
+            index, (task, args) = queue.pop(0)
+            pending[task.remote(*args)] = index
+        [ready], _ = ray.wait(list(pending), num_returns=1)
+        index = pending.pop(ready)
+        try:
+            result = ray.get(ready)
+        except Exception as err:  # the task failed as a whole; the caller decides what it means
+            result = TaskFailed(err, traceback.format_exc())
+        yield index, result
 
 
 LINE_INTERVAL_S = 10.0

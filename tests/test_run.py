@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import errno
 import json
 import os
 import shutil
@@ -11,21 +10,17 @@ import struct
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-import ray
 
 from filters.fasttext_model import FASTTEXT_MAGIC
-from pipeline.console import plain_console
 from pipeline.documents import BASE_FIELDS, SCHEMA_VERSION
 from pipeline.plan import refuse_unseen_input, run_job
 from pipeline.schema import ConfigError
 from pipeline.shard import ShardResult
 from pipeline.stats import Funnel
-from pipeline.tasks import run_tasks
 from support.warcs import page_record, write_warc
 from tests.conftest import (
     ROOT,
@@ -125,27 +120,6 @@ def test_bad_inputs_are_counted_and_the_job_finishes(local_ray, tmp_path):
 
 
 @pytest.mark.ray
-def test_tasks_still_running_when_a_step_fails_are_cancelled(local_ray, tmp_path, capfd):
-    """One task's failure ends the step: the others' work is not wanted, and Ray must not
-    print their errors as unhandled when the driver goes on (or exits)."""
-
-    @ray.remote(max_retries=0)
-    def refused():
-        raise OSError(errno.ENOSPC, "No space left on device", "/full/disk/file")
-
-    @ray.remote(max_retries=0)
-    def slow(marker: str):
-        time.sleep(3)
-        Path(marker).write_text("still ran")
-
-    calls = [(refused, ()), *((slow, (str(tmp_path / str(n)),)) for n in range(3))]
-    with pytest.raises(OSError, match="/full/disk/file"):
-        run_tasks(calls, workers=2, label="step", console=plain_console())
-    time.sleep(4)
-    assert list(tmp_path.iterdir()) == []
-    assert "Unhandled error" not in capfd.readouterr().err
-
-
 def test_a_killed_run_resumes_to_the_same_documents(tmp_path):
     write_crawl(tmp_path)
     config = tmp_path / "job.yaml"
