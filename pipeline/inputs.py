@@ -172,14 +172,11 @@ def _warc_kind(path: str) -> str | None:
     64 KiB; None where none is found there (or the file is damaged before)."""
     try:
         with fsspec.open(path, "rb", compression="infer") as handle:
-            head = handle.read(HEAD_BYTES)
-        for record in ArchiveIterator(io.BytesIO(head), parse_http=False):
-            for types, kind in RECORD_KINDS:
-                if record.record_type & types:
-                    return kind
+            records = ArchiveIterator(io.BytesIO(handle.read(HEAD_BYTES)), parse_http=False)
+            kinds = (k for r in records for types, k in RECORD_KINDS if r.record_type & types)
+            return next(kinds, None)  # the first: a record cut at the head's end is not read
     except Exception:  # damaged or cut inside the head: the reader counts what it cannot use
-        pass
-    return None
+        return None
 
 
 def _refuse_text_elsewhere(spec: InputSpec, path: str, key: str) -> None:
