@@ -20,6 +20,7 @@ from mixing.budget import chinchilla_tokens, parse_count
 from mixing.config import MixtureConfig
 from mixing.mixture import BUCKETS, SourceCounts, plan_mixture
 from pipeline.cli import main
+from pipeline.report.mixture_misses import mixture_misses
 from pipeline.schema import ConfigError
 from tests.conftest import SAMPLE, job, run
 from tokenizer.bpe import load_tokenizer, new_bpe, train_bpe
@@ -160,6 +161,32 @@ def test_a_source_that_would_give_no_training_tokens_is_refused():
         MixtureConfig(weights={"web": 0.4, "books": 0.6}, target_tokens=10**6), counts
     )
     assert [plan.realised_tokens for plan in plans] == [400_000, 1_000_000]
+
+
+def test_a_source_far_from_its_part_is_noted():
+    """60,000 tokens asked of a source whose 48 documents average 53,712 tokens: documents
+    are drawn whole, so the plan's nearest bucket gave 17,763 (a real run's numbers)."""
+    row = {
+        "source": "wiki",
+        "requested_epochs": 0.023272,
+        "requested_tokens": 60_000,
+        "available_documents": 48,
+        "available_tokens": 2_578_159,
+        "tokens": 17_763,
+    }
+    assert mixture_misses({"mixture": [row]}) == [
+        "mixture: wiki: 17,763 training tokens where 60,000 were asked (-70%): documents are "
+        "drawn whole, and its part is 1.1 of its documents on average (its 48 hold 2,578,159 "
+        "tokens); a larger part (mixture.target_tokens, weights or epochs) comes closer"
+    ]
+    assert mixture_misses({"mixture": [{**row, "tokens": 54_001}, {**row, "tokens": 65_999}]}) == []
+    assert (
+        "where 66,000 were asked (+67%)"
+        in mixture_misses({"mixture": [{**row, "requested_tokens": 66_000, "tokens": 110_000}]})[0]
+    )
+    # a report from before `requested_tokens`: from the rounded epochs
+    del row["requested_tokens"]
+    assert "where 59,999 were asked" in mixture_misses({"mixture": [row]})[0]
 
 
 def test_mixture_config_errors_name_the_key():
@@ -305,6 +332,10 @@ def test_weighted_mixture_validation_and_manifest_counted_from_the_shards(local_
     assert manifest["tokenizer"]["sha256"] and manifest["config_sha256"] == config.digest()
     realised = {m["source"]: m for m in manifest["mixture"]}
     assert realised["c"]["downsampled"] > 0 and realised["a"]["copies_added"] > 0
+    assert {s: m["requested_tokens"] for s, m in realised.items()} == {
+        s: weight * 10_000 for s, weight in weights.items()
+    }
+    assert mixture_misses(summary.report["tokens"]) == []
     entry = {e["stage"]: e for e in summary.report["funnel"]}["mixture"]
     assert entry["removed"]["downsampled"] == sum(m["downsampled"] for m in realised.values())
     assert entry["counters"]["copies_added"] == sum(m["copies_added"] for m in realised.values())

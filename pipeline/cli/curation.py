@@ -55,7 +55,7 @@ def register(commands) -> None:
 def run_command(args: argparse.Namespace) -> int:
     from pipeline.config import load_config
     from pipeline.plan import run_job
-    from pipeline.report.terminal import print_funnel
+    from pipeline.report.terminal import print_funnel, print_mixture_misses
 
     config = load_config(args.config, args.overrides, output=args.output)
     console = log_console(args)
@@ -71,6 +71,7 @@ def run_command(args: argparse.Namespace) -> int:
             f"{tokens['train']['tokens']:,} training and {tokens['val']['tokens']:,} validation tokens)",
             soft_wrap=True,
         )
+        print_mixture_misses(tokens, console)
     for name in ("report.json", "report.html"):
         console.print(f"report: {summary.output.path('report', name)}", soft_wrap=True)
     for shard, error in summary.failed.items():

@@ -71,6 +71,7 @@ def tokens_manifest(
                 "requested_share": round(p.requested_share, 6),
                 "realised_share": round(p.realised_tokens / train_tokens, 6),
                 "requested_epochs": round(p.requested_epochs, 6),
+                "requested_tokens": round(p.requested_epochs * p.available_tokens),
                 "realised_epochs": round(p.realised_tokens / max(p.available_tokens, 1), 6),
                 "available_documents": p.available_documents,
                 "available_tokens": p.available_tokens,

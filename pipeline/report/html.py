@@ -11,6 +11,7 @@ from html import escape
 from typing import Any
 
 from pipeline.report import svg
+from pipeline.report.mixture_misses import mixture_misses
 
 STYLE = """
 body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;margin:0;color:#1d2433;background:#f6f7f9}
@@ -198,6 +199,7 @@ def _tokens(report: dict[str, Any]) -> str:
         f"<p>{train['tokens']:,} training tokens in {_plural(train['shards'], 'shard')}, "
         f"{val['tokens']:,} validation tokens in {val['shards']}; tokenizer sha256 "
         f"<code>{escape(tokens['tokenizer_sha256'][:12])}</code>.</p>"
+        + "".join(f'<p class="bad">{escape(miss)}</p>' for miss in mixture_misses(tokens))
         + table(
             [
                 "source",

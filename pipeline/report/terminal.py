@@ -7,7 +7,9 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from pipeline.console import labelled
 from pipeline.histogram import Histogram
+from pipeline.report.mixture_misses import mixture_misses
 from pipeline.report.svg import number
 
 
@@ -68,6 +70,12 @@ def print_summary(report: dict[str, Any], console: Console) -> None:
                 f"{row['val_tokens']:,}",
             )
         console.print(table)
+        print_mixture_misses(tokens, console)
+
+
+def print_mixture_misses(tokens: dict[str, Any], console: Console) -> None:
+    for miss in mixture_misses(tokens):
+        console.print(labelled("note", miss, "yellow"), highlight=False, soft_wrap=True)
 
 
 def _print_histograms(report: dict[str, Any], console: Console) -> None:
