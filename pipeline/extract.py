@@ -5,7 +5,8 @@ trafilatura's quality at a fraction of its time), `resiliparse` (its DOM parser 
 main-content heuristics, fast, keeps more boilerplate) and `trafilatura`
 (`include_comments=False, include_tables=True`, the reference, slow).
 The bytes are decoded first: valid UTF-8 is taken as UTF-8 whatever the header says
-(mislabelled pages are common), otherwise the declared charset, otherwise a detected one
+(mislabelled pages are common), otherwise the HTTP header's charset or the page's
+`<meta>` one, otherwise a detected one
 (valid UTF-8 goes to the tokenmill engine's parser as the bytes it is).
 Removes `empty_text` (no main text found); errors `extract_error` (the engine raised) and
 `extract_timeout` (the page alone ran past `timeout`: the tokenmill engine makes blocks
@@ -31,12 +32,22 @@ def decode_html(body: bytes, declared: str | None) -> str:
 
     with contextlib.suppress(UnicodeDecodeError):
         return body.decode("utf-8")
-    usable = declared and declared.lower().replace("_", "-") not in ("utf-8", "utf8")
-    encoding = declared if usable else detect_encoding(body)
+    # As a browser: the HTTP header's charset, else a <meta> charset in the first 1024
+    # bytes, else a guess (uchardet's guess at short EUC-KR pages is UTF-8). Bytes that are
+    # not UTF-8 but say they are are mislabelled, so that label is passed over.
+    encoding = (
+        _not_utf8(declared)
+        or _not_utf8(detect_encoding(body, from_html_meta=True))
+        or detect_encoding(body)
+    )
     try:
         return bytes_to_str(body, encoding, errors="replace", fallback_encodings=("cp1252",))
     except LookupError:  # a declared charset Python does not know
         return bytes_to_str(body, detect_encoding(body), errors="replace")
+
+
+def _not_utf8(label: str | None) -> str | None:
+    return label if label and label.lower().replace("_", "-") not in ("utf-8", "utf8") else None
 
 
 def is_utf8(body: bytes) -> bool:

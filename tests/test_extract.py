@@ -23,6 +23,24 @@ def test_charsets_are_decoded_whatever_the_label(encoding, declared):
     assert ACCENTED in decode_html(body, declared)
 
 
+KOREAN = "어제 저녁 시내 중심가에서 콘서트가 열려 수천 명이 모였습니다."
+
+
+@pytest.mark.parametrize(
+    ("text", "encoding", "meta"),
+    [
+        (KOREAN, "euc-kr", '<meta charset="euc-kr">'),
+        (KOREAN, "euc-kr", '<meta http-equiv="Content-Type" content="text/html; charset=EUC-KR">'),
+        (ACCENTED, "cp1252", '<meta charset="utf-8">'),  # mislabelled: passed over
+        (ACCENTED, "cp1252", '<meta charset="no-such-charset">'),
+    ],
+)
+def test_a_meta_charset_is_read_where_the_http_header_has_none(text, encoding, meta):
+    """uchardet takes a short EUC-KR page for UTF-8 (mojibake before the meta was read)."""
+    page = f"<html><head>{meta}<title>t</title></head><body><p>{text}</p></body></html>"
+    assert text in decode_html(page.encode(encoding), None)
+
+
 @pytest.mark.parametrize(
     ("encoding", "declared"),
     [("utf-8", "iso-8859-1"), ("iso-8859-1", "utf-8"), ("cp1252", None)],
