@@ -20,7 +20,7 @@ from dataclasses import dataclass, field, replace
 import ray
 from rich.console import Console
 
-from pipeline.cluster import ray_session
+from pipeline.cluster import cluster_address, ray_session
 from pipeline.config import JobConfig, StageSpec
 from pipeline.console import plain_console
 from pipeline.documents import document_schema
@@ -42,6 +42,7 @@ from pipeline.shard import (
     segment_file,
     segment_folder,
 )
+from pipeline.shared_output import refuse_unshared_output
 from pipeline.stage import GlobalStage
 from pipeline.stage_registry import STAGE_TYPES
 from pipeline.state import RunState
@@ -106,6 +107,8 @@ def run_job(
         def workers() -> int:
             if not ray_workers:
                 ray_workers.append(stack.enter_context(ray_session(config.execution, address)))
+                if cluster_address(address):
+                    refuse_unshared_output(output)
             return ray_workers[0]
 
         state.check_inputs(files, first_folder=_folder(plans[0]))

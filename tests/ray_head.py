@@ -39,10 +39,10 @@ def free_ports(count: int) -> list[int]:
     return ports
 
 
-def processes_of(temp_dir: Path, folder: Path) -> set[int]:
+def processes_of(folder: Path, temp_dir: Path | None = None) -> set[int]:
     """The processes of a head: those whose command line names its temp dir or that run in
     the folder `ray start` ran in (Ray Client's server names no temp dir), and all their
-    descendants."""
+    descendants. Without `temp_dir`, those of the folder alone (a second node's)."""
     table = []
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
@@ -52,7 +52,8 @@ def processes_of(temp_dir: Path, folder: Path) -> set[int]:
                 cwd = os.readlink(entry / "cwd")
             except (OSError, ValueError, IndexError):
                 continue
-            table.append((int(entry.name), parent, str(temp_dir) in command or cwd == str(folder)))
+            named = temp_dir is not None and str(temp_dir) in command
+            table.append((int(entry.name), parent, named or cwd == str(folder)))
     chosen = {pid for pid, _, ours in table if ours and pid != os.getpid()}
     while more := {pid for pid, parent, _ in table if parent in chosen} - chosen:
         chosen |= more
@@ -116,4 +117,46 @@ def ray_head(tmp_path_factory) -> Iterator[Head]:
             env,
         )
     finally:
-        stop_processes(processes_of(temp_dir, elsewhere))
+        stop_processes(processes_of(elsewhere, temp_dir))
+
+
+def can_hide_folders() -> bool:
+    """Whether this process may make mount namespaces (root, or a user namespace's)."""
+    return subprocess.run(["unshare", "-m", "true"], capture_output=True).returncode == 0
+
+
+@contextmanager
+def second_node(head: Head, folder: Path, hidden: Path) -> Iterator[None]:
+    """Another node of `head` on this machine, started in `folder`, to which `hidden` is an
+    empty folder of its own (a tmpfs over it, in a mount namespace of its own), as to a
+    machine that does not share the file system `hidden` is on."""
+    node_manager, object_manager, agent, agent_grpc, metrics, runtime_env = free_ports(6)
+    start = [
+        "ray",
+        "start",
+        f"--address={head.gcs}",
+        "--node-ip-address=127.0.0.1",
+        "--num-cpus=1",
+        "--object-store-memory=100000000",
+        f"--node-manager-port={node_manager}",
+        f"--object-manager-port={object_manager}",
+        f"--dashboard-agent-listen-port={agent}",
+        f"--dashboard-agent-grpc-port={agent_grpc}",
+        f"--metrics-export-port={metrics}",
+        f"--runtime-env-agent-port={runtime_env}",
+        "--disable-usage-stats",
+    ]
+    script = f"mount -t tmpfs -o size=16m tmpfs '{hidden}' && exec {' '.join(start)}"
+    started = subprocess.run(
+        ["unshare", "-m", "--propagation", "private", "sh", "-c", script],
+        cwd=folder,
+        env=head.env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    try:
+        assert started.returncode == 0, started.stderr[-3000:]
+        yield
+    finally:
+        stop_processes(processes_of(folder))

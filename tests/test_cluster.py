@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -20,7 +21,7 @@ import yaml
 
 from support.token_runs import write_token_run
 from tests.conftest import ROOT, SAMPLE
-from tests.ray_head import Head, ray_head
+from tests.ray_head import Head, can_hide_folders, ray_head, second_node
 from trainer.config import validate_train_config
 from trainer.train import train
 
@@ -238,3 +239,30 @@ def test_post_training_runs_its_ranks_on_ray_train(head, tmp_path):
     assert done.returncode == 1
     assert f"training error: {empty}: no pairs to train on" in done.stderr
     assert not any(line.startswith("ray.train.") for line in done.stderr.splitlines())
+
+
+@pytest.mark.skipif(not can_hide_folders(), reason="needs mount namespaces (root)")
+def test_an_output_folder_a_node_does_not_see_is_refused_before_work(head, tmp_path):
+    """A second node to which the output's folder is a disk of its own: the run failed at
+    its first phase on a `No such file` under `_work/`; now before any shard, on one line."""
+    hidden, node = tmp_path / "hidden", tmp_path / "node"
+    hidden.mkdir()
+    node.mkdir()
+    config = write_config(tmp_path, hidden / "out")
+    with second_node(head, node, hidden):
+        refused = tokenmill(["run", str(config), "--address", head.gcs], head.env)
+        shared = tmp_path / "shared"
+        done = tokenmill(
+            ["run", str(config), "--address", head.gcs, "--output", str(shared)], head.env
+        )
+    assert refused.returncode == 2, refused.stderr[-3000:]
+    assert re.fullmatch(
+        rf"config error: output: {re.escape(str(hidden / 'out'))} is not the same folder on "
+        r"every node: 1 of 2 nodes \(\S+ \([0-9a-f]{8}\)\) do not find a file this machine "
+        r"wrote there; a cluster's nodes need the output on a shared file system or in object "
+        r"storage \(s3://, gs://\)",
+        refused.stderr.strip().splitlines()[-1],
+    )
+    assert not list((hidden / "out").glob("_state/shards/*"))
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert len(documents(shared)) > 20
