@@ -25,6 +25,7 @@ from pipeline.schema import ConfigError, PathCheck, absolute, read_config
 from pipeline.torchrun import PARENT_PID
 from trainer.config import PosttrainConfig, TrainConfig, TrainConfigError, validate_train_config
 from trainer.errors import TrainingError
+from trainer.storage import is_url
 
 
 def load_train_config(
@@ -234,7 +235,7 @@ def launch(config: TrainConfig, nproc: int, address: str | None, resume: str) ->
     resolved = write_resolved(config)
     module = entry_module(config)
     if address := cluster_address(address):
-        return _ray_train(resolved, nproc, address, resume, module)
+        return _ray_train(resolved, nproc, address, resume, module, _local_folders(config))
     if nproc == 1:
         try:
             return importlib.import_module(module).train(config, resume=resume)
@@ -300,14 +301,26 @@ def _sigterm_as_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-def _ray_train(resolved: Path, nproc: int, address: str, resume: str, module: str) -> dict:
+def _local_folders(config: TrainConfig) -> dict[str, Path]:
+    """The folders the ranks write that are local paths, by config key."""
+    folders = {"output": Path(config.output)}
+    if config.checkpoint.folder and not is_url(config.checkpoint.folder):
+        folders["checkpoint.folder"] = Path(config.checkpoint.folder)
+    return folders
+
+
+def _ray_train(
+    resolved: Path, nproc: int, address: str, resume: str, module: str, shared: dict[str, Path]
+) -> dict:
     """One Ray Train worker per rank; Ray Train sets up the torch process group. Workers get
-    the resolved config's text, as they may run on nodes that do not see this RUN folder."""
+    the resolved config's text, as they may run on nodes that do not see this RUN folder;
+    the folders they write (`shared`) every node must see."""
     import ray
     from ray.train import RunConfig, ScalingConfig, WorkerGroupError
     from ray.train.torch import TorchTrainer
 
     from pipeline.cluster import join
+    from pipeline.shared_folders import refuse_unshared_folder
 
     def per_worker(settings: dict) -> None:
         from trainer.config import validate_train_config
@@ -316,6 +329,9 @@ def _ray_train(resolved: Path, nproc: int, address: str, resume: str, module: st
         importlib.import_module(settings["module"]).train(config, resume=settings["resume"])
 
     join(address)
+    for key, folder in shared.items():
+        folder.mkdir(parents=True, exist_ok=True)
+        refuse_unshared_folder(key, folder)
     use_gpu = bool(ray.cluster_resources().get("GPU"))
     trainer = TorchTrainer(
         per_worker,

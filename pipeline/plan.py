@@ -42,7 +42,7 @@ from pipeline.shard import (
     segment_file,
     segment_folder,
 )
-from pipeline.shared_output import refuse_unshared_output
+from pipeline.shared_folders import refuse_unshared_output
 from pipeline.stage import GlobalStage
 from pipeline.stage_registry import STAGE_TYPES
 from pipeline.state import RunState

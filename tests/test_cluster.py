@@ -242,27 +242,50 @@ def test_post_training_runs_its_ranks_on_ray_train(head, tmp_path):
 
 
 @pytest.mark.skipif(not can_hide_folders(), reason="needs mount namespaces (root)")
-def test_an_output_folder_a_node_does_not_see_is_refused_before_work(head, tmp_path):
+def test_a_folder_a_node_does_not_see_is_refused_before_work(head, tmp_path):
     """A second node to which the output's folder is a disk of its own: the run failed at
-    its first phase on a `No such file` under `_work/`; now before any shard, on one line."""
+    its first phase on a `No such file` under `_work/`, and training ranks there would write
+    their parts of a checkpoint where no other rank looks. Now one line before any work."""
     hidden, node = tmp_path / "hidden", tmp_path / "node"
     hidden.mkdir()
     node.mkdir()
     config = write_config(tmp_path, hidden / "out")
+    articles = [json.loads(line)["text"] for line in (SAMPLE / "wiki.jsonl").open()]
+    run = write_token_run(tmp_path / "tokens", {"wiki": articles[2:]}, {"wiki": articles[:2]})
+    training = tmp_path / "train.yaml"
+    training.write_text(
+        yaml.safe_dump(
+            {
+                "data": {"runs": [{"path": str(run)}], "seq_len": 32, "val_tokens": 512},
+                "model": {"preset": "tiny"},
+                "train": {"steps": 2, "global_batch_tokens": 128, "micro_batch_size": 2},
+                "checkpoint": {"folder": str(hidden / "checkpoints")},
+                "output": str(tmp_path / "train"),
+            }
+        )
+    )
     with second_node(head, node, hidden):
         refused = tokenmill(["run", str(config), "--address", head.gcs], head.env)
         shared = tmp_path / "shared"
         done = tokenmill(
             ["run", str(config), "--address", head.gcs, "--output", str(shared)], head.env
         )
-    assert refused.returncode == 2, refused.stderr[-3000:]
-    assert re.fullmatch(
-        rf"config error: output: {re.escape(str(hidden / 'out'))} is not the same folder on "
-        r"every node: 1 of 2 nodes \(\S+ \([0-9a-f]{8}\)\) do not find a file this machine "
-        r"wrote there; a cluster's nodes need the output on a shared file system or in object "
-        r"storage \(s3://, gs://\)",
-        refused.stderr.strip().splitlines()[-1],
-    )
+        not_trained = tokenmill(
+            ["train", str(training), "--address", head.gcs, "--nproc", "2"], head.env
+        )
+    for key, folder, done_with in (
+        ("output", hidden / "out", refused),
+        ("checkpoint.folder", hidden / "checkpoints", not_trained),
+    ):
+        assert done_with.returncode == 2, done_with.stderr[-3000:]
+        assert re.fullmatch(
+            rf"config error: {key}: {re.escape(str(folder))} is not the same folder on every "
+            r"node: 1 of 2 nodes \(\S+ \([0-9a-f]{8}\)\) do not find a file this machine "
+            r"wrote there; a cluster's nodes need it on a shared file system or in object "
+            r"storage \(s3://, gs://\)",
+            done_with.stderr.strip().splitlines()[-1],
+        )
     assert not list((hidden / "out").glob("_state/shards/*"))
+    assert not (tmp_path / "train" / "metrics.jsonl").exists()
     assert done.returncode == 0, done.stderr[-3000:]
     assert len(documents(shared)) > 20
