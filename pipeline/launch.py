@@ -320,7 +320,7 @@ def _ray_train(
     from ray.train.torch import TorchTrainer
 
     from pipeline.cluster import join
-    from pipeline.shared_folders import refuse_unshared_folder
+    from pipeline.shared_paths import refuse_unshared_folder
 
     def per_worker(settings: dict) -> None:
         from trainer.config import validate_train_config

@@ -42,7 +42,7 @@ from pipeline.shard import (
     segment_file,
     segment_folder,
 )
-from pipeline.shared_folders import refuse_unshared_output
+from pipeline.shared_paths import refuse_unshared_run
 from pipeline.stage import GlobalStage
 from pipeline.stage_registry import STAGE_TYPES
 from pipeline.state import RunState
@@ -108,7 +108,7 @@ def run_job(
             if not ray_workers:
                 ray_workers.append(stack.enter_context(ray_session(config.execution, address)))
                 if cluster_address(address):
-                    refuse_unshared_output(output)
+                    refuse_unshared_run(config, output)
             return ray_workers[0]
 
         state.check_inputs(files, first_folder=_folder(plans[0]))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -242,14 +243,20 @@ def test_post_training_runs_its_ranks_on_ray_train(head, tmp_path):
 
 
 @pytest.mark.skipif(not can_hide_folders(), reason="needs mount namespaces (root)")
-def test_a_folder_a_node_does_not_see_is_refused_before_work(head, tmp_path):
-    """A second node to which the output's folder is a disk of its own: the run failed at
-    its first phase on a `No such file` under `_work/`, and training ranks there would write
-    their parts of a checkpoint where no other rank looks. Now one line before any work."""
+def test_a_path_a_node_does_not_see_is_refused_before_work(head, tmp_path):
+    """A second node to which a folder is a disk of its own. An output there failed the run
+    at its first phase on a `No such file` under `_work/`; a model there errored every
+    document of the node's shards; training ranks there would write their parts of a
+    checkpoint where no other rank looks. Now each is one line before any work."""
     hidden, node = tmp_path / "hidden", tmp_path / "node"
     hidden.mkdir()
     node.mkdir()
+    shutil.copy(ROOT / "data" / "models" / "quality.ftz", hidden)
     config = write_config(tmp_path, hidden / "out")
+    with_model = yaml.safe_load(config.read_text())
+    with_model["stages"].insert(1, {"classifier": {"model": str(hidden / "quality.ftz")}})
+    model_config = tmp_path / "model.yaml"
+    model_config.write_text(yaml.safe_dump({**with_model, "output": str(tmp_path / "m")}))
     articles = [json.loads(line)["text"] for line in (SAMPLE / "wiki.jsonl").open()]
     run = write_token_run(tmp_path / "tokens", {"wiki": articles[2:]}, {"wiki": articles[:2]})
     training = tmp_path / "train.yaml"
@@ -264,28 +271,38 @@ def test_a_folder_a_node_does_not_see_is_refused_before_work(head, tmp_path):
             }
         )
     )
+    shared = tmp_path / "shared"
     with second_node(head, node, hidden):
-        refused = tokenmill(["run", str(config), "--address", head.gcs], head.env)
-        shared = tmp_path / "shared"
-        done = tokenmill(
-            ["run", str(config), "--address", head.gcs, "--output", str(shared)], head.env
-        )
-        not_trained = tokenmill(
-            ["train", str(training), "--address", head.gcs, "--nproc", "2"], head.env
-        )
-    for key, folder, done_with in (
-        ("output", hidden / "out", refused),
-        ("checkpoint.folder", hidden / "checkpoints", not_trained),
-    ):
-        assert done_with.returncode == 2, done_with.stderr[-3000:]
+        commands = {
+            "output": ["run", str(config)],
+            "model": ["run", str(model_config)],
+            "checkpoint": ["train", str(training), "--nproc", "2"],
+            "shared": ["run", str(config), "--output", str(shared)],
+        }
+        done = {
+            name: tokenmill([*args, "--address", head.gcs], head.env)
+            for name, args in commands.items()
+        }
+    refusals = {
+        "output": f"output: {hidden / 'out'} is not the same folder",
+        "model": f"stages.classifier: {hidden / 'quality.ftz'} is not the same file",
+        "checkpoint": f"checkpoint.folder: {hidden / 'checkpoints'} is not the same folder",
+    }
+    seen = {
+        "output": "do not find a file this machine wrote there; a cluster's nodes need it on "
+        "a shared file system",
+        "model": r"do not find it with its [0-9,]+ bytes; a cluster's nodes need it at this "
+        r"path on each \(a shared file system, or the same copy on every node\)",
+    }
+    seen["checkpoint"] = seen["output"]
+    for name, refusal in refusals.items():
+        assert done[name].returncode == 2, done[name].stderr[-3000:]
         assert re.fullmatch(
-            rf"config error: {key}: {re.escape(str(folder))} is not the same folder on every "
-            r"node: 1 of 2 nodes \(\S+ \([0-9a-f]{8}\)\) do not find a file this machine "
-            r"wrote there; a cluster's nodes need it on a shared file system or in object "
-            r"storage \(s3://, gs://\)",
-            done_with.stderr.strip().splitlines()[-1],
-        )
+            rf"config error: {re.escape(refusal)} on every node: 1 of 2 nodes "
+            rf"\(\S+ \([0-9a-f]{{8}}\)\) {seen[name]} or in object storage \(s3://, gs://\)",
+            done[name].stderr.strip().splitlines()[-1],
+        ), name
     assert not list((hidden / "out").glob("_state/shards/*"))
     assert not (tmp_path / "train" / "metrics.jsonl").exists()
-    assert done.returncode == 0, done.stderr[-3000:]
+    assert done["shared"].returncode == 0, done["shared"].stderr[-3000:]
     assert len(documents(shared)) > 20
