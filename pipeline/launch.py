@@ -235,7 +235,7 @@ def launch(config: TrainConfig, nproc: int, address: str | None, resume: str) ->
     resolved = write_resolved(config)
     module = entry_module(config)
     if address := cluster_address(address):
-        return _ray_train(resolved, nproc, address, resume, module, _local_folders(config))
+        return _ray_train(resolved, nproc, address, resume, module, _shared_paths(config))
     if nproc == 1:
         try:
             return importlib.import_module(module).train(config, resume=resume)
@@ -301,26 +301,39 @@ def _sigterm_as_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-def _local_folders(config: TrainConfig) -> dict[str, Path]:
-    """The folders the ranks write that are local paths, by config key."""
-    folders = {"output": Path(config.output)}
-    if config.checkpoint.folder and not is_url(config.checkpoint.folder):
-        folders["checkpoint.folder"] = Path(config.checkpoint.folder)
-    return folders
+def _shared_paths(config: TrainConfig) -> tuple[dict[str, Path], dict[str, str]]:
+    """The local folders the ranks write and the local files they read, by config key (a
+    token run by its manifest)."""
+    written, read = {}, {}
+    for key, path in training_paths(config):
+        if is_url(path):
+            continue
+        if key in WRITTEN:
+            written[key] = Path(path)
+        elif key in FILES:
+            read[key] = path
+        elif key.startswith(("data.runs.", "data.replay.runs.")):
+            read[key] = str(Path(path) / TOKENS_MANIFEST)
+    return written, read
 
 
 def _ray_train(
-    resolved: Path, nproc: int, address: str, resume: str, module: str, shared: dict[str, Path]
+    resolved: Path,
+    nproc: int,
+    address: str,
+    resume: str,
+    module: str,
+    shared: tuple[dict[str, Path], dict[str, str]],
 ) -> dict:
     """One Ray Train worker per rank; Ray Train sets up the torch process group. Workers get
     the resolved config's text, as they may run on nodes that do not see this RUN folder;
-    the folders they write (`shared`) every node must see."""
+    the folders they write and the files they read (`shared`) every node must see."""
     import ray
     from ray.train import RunConfig, ScalingConfig, WorkerGroupError
     from ray.train.torch import TorchTrainer
 
     from pipeline.cluster import join
-    from pipeline.shared_paths import refuse_unshared_folder
+    from pipeline.shared_paths import refuse_unshared_training
 
     def per_worker(settings: dict) -> None:
         from trainer.config import validate_train_config
@@ -329,9 +342,7 @@ def _ray_train(
         importlib.import_module(settings["module"]).train(config, resume=settings["resume"])
 
     join(address)
-    for key, folder in shared.items():
-        folder.mkdir(parents=True, exist_ok=True)
-        refuse_unshared_folder(key, folder)
+    refuse_unshared_training(*shared)
     use_gpu = bool(ray.cluster_resources().get("GPU"))
     trainer = TorchTrainer(
         per_worker,

@@ -78,14 +78,14 @@ def refuse_unshared_run(config: JobConfig, output: RunOutput) -> None:
     """A ConfigError when a node does not see the run's output folder, or a local file a
     stage or the tokenizer reads, as this machine does; URLs are shared by nature."""
     expected = [
-        Expected(f"stages.{spec.name}", path, path, size=os.stat(path).st_size)
+        _local_file(f"stages.{spec.name}", path)
         for spec in config.stages
         for path in files_in(spec.params)
         if "://" not in path
     ]
     if config.tokenizer is not None:
         expected += [
-            Expected("tokenizer", path, path, size=os.stat(path).st_size)
+            _local_file("tokenizer", path)
             for path in files_in(config.tokenizer)
             if "://" not in path
         ]
@@ -102,15 +102,29 @@ def refuse_unshared_run(config: JobConfig, output: RunOutput) -> None:
         output.remove(*OUTPUT_CHECK)
 
 
-def refuse_unshared_folder(key: str, folder: Path) -> None:
-    """The same for a local folder a training run writes (`key` names it in the error)."""
+def refuse_unshared_training(written: dict[str, Path], read: dict[str, str]) -> None:
+    """The same for a training run: the local folders its ranks write, and the local
+    files they read, by config key."""
     token = secrets.token_hex(16)
-    check = folder / FOLDER_CHECK
-    check.write_text(token)
+    checks = {key: folder / FOLDER_CHECK for key, folder in written.items()}
+    for check in checks.values():
+        check.parent.mkdir(parents=True, exist_ok=True)
+        check.write_text(token)
     try:
-        _refuse_blind_nodes([Expected(key, str(check), str(folder), token=token)])
+        _refuse_blind_nodes(
+            [
+                Expected(key, str(check), str(check.parent), token=token)
+                for key, check in checks.items()
+            ]
+            + [_local_file(key, path) for key, path in read.items()]
+        )
     finally:
-        check.unlink(missing_ok=True)
+        for check in checks.values():
+            check.unlink(missing_ok=True)
+
+
+def _local_file(key: str, path: str) -> Expected:
+    return Expected(key, path, path, size=os.stat(path).st_size)
 
 
 def _refuse_blind_nodes(expected: list[Expected]) -> None:

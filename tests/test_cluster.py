@@ -271,12 +271,20 @@ def test_a_path_a_node_does_not_see_is_refused_before_work(head, tmp_path):
             }
         )
     )
+    shutil.copytree(run, hidden / "tokens")
+    hidden_run = tmp_path / "hidden-run.yaml"
+    hidden_run.write_text(
+        training.read_text()
+        .replace(str(run), str(hidden / "tokens"))
+        .replace(str(hidden / "checkpoints"), str(tmp_path / "t" / "checkpoints"))
+    )
     shared = tmp_path / "shared"
     with second_node(head, node, hidden):
         commands = {
             "output": ["run", str(config)],
             "model": ["run", str(model_config)],
             "checkpoint": ["train", str(training), "--nproc", "2"],
+            "data": ["train", str(hidden_run), "--nproc", "2", "--output", str(tmp_path / "t")],
             "shared": ["run", str(config), "--output", str(shared)],
         }
         done = {
@@ -287,6 +295,8 @@ def test_a_path_a_node_does_not_see_is_refused_before_work(head, tmp_path):
         "output": f"output: {hidden / 'out'} is not the same folder",
         "model": f"stages.classifier: {hidden / 'quality.ftz'} is not the same file",
         "checkpoint": f"checkpoint.folder: {hidden / 'checkpoints'} is not the same folder",
+        "data": f"data.runs.0.path: {hidden / 'tokens' / 'tokens' / 'manifest.json'} is not "
+        "the same file",
     }
     seen = {
         "output": "do not find a file this machine wrote there; a cluster's nodes need it on "
@@ -294,7 +304,7 @@ def test_a_path_a_node_does_not_see_is_refused_before_work(head, tmp_path):
         "model": r"do not find it with its [0-9,]+ bytes; a cluster's nodes need it at this "
         r"path on each \(a shared file system, or the same copy on every node\)",
     }
-    seen["checkpoint"] = seen["output"]
+    seen["checkpoint"], seen["data"] = seen["output"], seen["model"]
     for name, refusal in refusals.items():
         assert done[name].returncode == 2, done[name].stderr[-3000:]
         assert re.fullmatch(
