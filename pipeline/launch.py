@@ -235,7 +235,7 @@ def launch(config: TrainConfig, nproc: int, address: str | None, resume: str) ->
     resolved = write_resolved(config)
     module = entry_module(config)
     if address := cluster_address(address):
-        return _ray_train(resolved, nproc, address, resume, module, _shared_paths(config))
+        return _ray_train(resolved, nproc, address, resume, module, _paths_on_every_node(config))
     if nproc == 1:
         try:
             return importlib.import_module(module).train(config, resume=resume)
@@ -301,7 +301,7 @@ def _sigterm_as_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-def _shared_paths(config: TrainConfig) -> tuple[dict[str, Path], dict[str, str]]:
+def _paths_on_every_node(config: TrainConfig) -> tuple[dict[str, Path], dict[str, str]]:
     """The local folders the ranks write and the local files they read, by config key (a
     token run by its manifest)."""
     written, read = {}, {}
