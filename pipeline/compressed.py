@@ -1,16 +1,19 @@
 """Compressed inputs cut or corrupt. `DAMAGED_STREAM` is what reading one raises, for each
 compression fsspec reads: gzip (through isal, where installed, with its own error for a
-bad deflate block), bz2, xz (LZMAError), and a stream that ends early (EOFError). The line
-and text readers keep what came before and count the rest as one errored
-`corrupt_archive`; the model-training commands name the file. python-zstandard's reader
-ends quietly where a file is cut, so `decompressed` walks a zstd file's frame headers
-first and makes its end raise EOFError like the others."""
+bad deflate block), bz2, xz (LZMAError), zip (BadZipFile, as it is opened), and a stream
+that ends early (EOFError). The line and text readers keep what came before and count the
+rest as one errored `corrupt_archive`; the model-training commands name the file.
+python-zstandard's reader ends quietly where a file is cut, so `decompressed` walks a zstd
+file's frame headers first and makes its end raise EOFError like the others. A zip archive
+of several files, of which fsspec reads the first alone, raises `ArchiveOfFiles` before
+any is read."""
 
 from __future__ import annotations
 
 import io
 import lzma
 import struct
+import zipfile
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,7 +24,11 @@ from fsspec.implementations.local import LocalFileSystem
 from fsspec.utils import infer_compression
 from isal.igzip_lib import IsalError
 
-DAMAGED_STREAM = (EOFError, OSError, zlib.error, IsalError, lzma.LZMAError)
+DAMAGED_STREAM = (EOFError, OSError, zlib.error, IsalError, lzma.LZMAError, zipfile.BadZipFile)
+
+
+class ArchiveOfFiles(ValueError):
+    """A zip input holding several files: fsspec would read the first and drop the rest."""
 
 
 @contextmanager
@@ -31,6 +38,8 @@ def decompressed(path: str) -> Iterator[BinaryIO]:
     (The walk over a file's block headers takes milliseconds on a disk; over object storage
     each would be a request, so remote zstd files are read as they come.)"""
     opened = fsspec.open(path, "rb", compression="infer")
+    if infer_compression(path) == "zip":
+        _refuse_zip_of_files(opened)
     with opened as handle:
         if infer_compression(path) == "zstd" and isinstance(opened.fs, LocalFileSystem):
             with opened.fs.open(opened.path, "rb") as raw:
@@ -38,6 +47,19 @@ def decompressed(path: str) -> Iterator[BinaryIO]:
             yield CutShort(handle) if cut else handle
         else:
             yield handle
+
+
+def _refuse_zip_of_files(opened: fsspec.core.OpenFile) -> None:
+    with opened.fs.open(opened.path, "rb") as raw:
+        try:
+            members = [m for m in zipfile.ZipFile(raw).infolist() if not m.is_dir()]
+        except zipfile.BadZipFile:
+            return  # fsspec's own reading says what is wrong with it
+    if len(members) > 1:
+        raise ArchiveOfFiles(
+            f"a zip archive of {len(members)} files, of which only the first would be read; "
+            "extract them (unzip) and give a glob of their files"
+        )
 
 
 def decompressed_bytes(path: str) -> bytes:

@@ -22,6 +22,7 @@ from fastwarc.warc import ArchiveIterator, WarcRecordType
 from fsspec.core import url_to_fs
 from fsspec.utils import compressions, infer_compression
 
+from pipeline.compressed import ArchiveOfFiles, decompressed
 from pipeline.config import InputSpec, JobConfig
 from pipeline.schema import ConfigError
 
@@ -108,6 +109,36 @@ WIDE_TEXT_MARKS = {
 UTF-16's): what Windows PowerShell's `>` writes, for one."""
 
 
+UNREAD_COMPRESSIONS = {"lz4": b"\x04\x22\x4d\x18", "snappy": b"\xff\x06\x00\x00sNaPpY"}
+"""Frame formats a file may be in that fsspec has no reader for here."""
+TAR_MARK = (257, b"ustar")
+"""Where a tar archive's first header says what it is (POSIX.1-1988)."""
+
+
+def _refuse_unread_packing(head: bytes, path: str, key: str) -> None:
+    """JSON lines or text whose (decompressed) bytes are still packed: compressed under a
+    name that does not say so, in a compression fsspec does not read here, or a tar archive,
+    whose headers would be read as lines glued to each file's first."""
+    for name, start in COMPRESSION_STARTS.items():
+        if infer_compression(path) is None and re.match(start, head):
+            suffix = next(ext for ext, known in compressions.items() if known == name)
+            raise ConfigError(
+                f"{key}: {path} is {name}-compressed, but its name does not say so "
+                f"(name it {PurePath(path).name}.{suffix} and it is read)"
+            )
+    for name, start in UNREAD_COMPRESSIONS.items():
+        if head.startswith(start):
+            raise ConfigError(
+                f"{key}: {path} is {name}-compressed, which tokenmill does not read: "
+                "decompress it, or compress it as .gz or .zst"
+            )
+    at, mark = TAR_MARK
+    if head[at : at + len(mark)] == mark:
+        raise ConfigError(
+            f"{key}: {path} is a tar archive: extract it (tar -xf) and give a glob of its files"
+        )
+
+
 def _refuse_wide_text(head: bytes, path: str, key: str) -> None:
     for encoding, marks in WIDE_TEXT_MARKS.items():
         if head.startswith(marks):
@@ -124,21 +155,20 @@ def _refuse_another_format(spec: InputSpec, path: str, key: str) -> None:
     run that counts each of its lines an errored document. A file that starts otherwise, or
     cannot be read, is left to the reader, which counts what it cannot use. (A WARC reader
     finds its compression itself, and Parquet compresses inside the file.)"""
-    compression = None if spec.format == "parquet" else "infer"
     try:
-        with fsspec.open(path, "rb", compression=compression) as handle:
-            head = handle.read(64)
+        if spec.format in ("jsonl", "text"):
+            with decompressed(path) as handle:
+                head = handle.read(512)
+        else:  # a WARC reader finds its compression itself; Parquet compresses inside
+            compression = None if spec.format == "parquet" else "infer"
+            with fsspec.open(path, "rb", compression=compression) as handle:
+                head = handle.read(64)
+    except ArchiveOfFiles as err:
+        raise ConfigError(f"{key}: {path} is {err}") from None
     except Exception:  # damaged: the reader counts it under its reason
         return
-    if spec.format in ("jsonl", "text") and infer_compression(path) is None:
-        for name, start in COMPRESSION_STARTS.items():
-            if re.match(start, head):
-                suffix = next(ext for ext, known in compressions.items() if known == name)
-                raise ConfigError(
-                    f"{key}: {path} is {name}-compressed, but its name does not say so "
-                    f"(name it {PurePath(path).name}.{suffix} and it is read)"
-                )
     if spec.format in ("jsonl", "text"):
+        _refuse_unread_packing(head, path, key)
         _refuse_wide_text(head, path, key)
     head = head.lstrip()
     found = next((name for name, start in FORMAT_STARTS.items() if head.startswith(start)), None)

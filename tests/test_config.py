@@ -357,6 +357,62 @@ def test_a_compressed_input_whose_name_does_not_say_so_fails_before_work(tmp_pat
     assert len(resolve_inputs(inputs(tmp_path / "bzh.txt", "text"))) == 1
 
 
+def test_packed_json_lines_or_text_fail_before_work(tmp_path):
+    """An lz4 file was read as bytes (every line errored, exit 0); a zip of two files kept
+    the first's documents and dropped the second's without a word (fsspec reads a zip's
+    first file); a tar's headers were glued to each file's first line, which was errored.
+    A zip of one file is read."""
+    import io
+    import tarfile
+    import zipfile
+
+    from pipeline.inputs import resolve_inputs
+
+    lines = b'{"text": "one"}\n' * 5
+
+    def zipped(*names: str) -> bytes:
+        packed = io.BytesIO()
+        with zipfile.ZipFile(packed, "w") as archive:
+            for name in names:
+                archive.writestr(name, lines)
+        return packed.getvalue()
+
+    def tarred() -> bytes:
+        packed = io.BytesIO()
+        with tarfile.open(fileobj=packed, mode="w:gz") as archive:
+            member = tarfile.TarInfo("a.jsonl")
+            member.size = len(lines)
+            archive.addfile(member, io.BytesIO(lines))
+        return packed.getvalue()
+
+    files = {
+        "a.jsonl.lz4": (
+            b"\x04\x22\x4d\x18" + bytes(60),
+            "is lz4-compressed, which tokenmill does not read: decompress it, or compress it "
+            "as .gz or .zst",
+        ),
+        "two.jsonl.zip": (
+            zipped("a.jsonl", "b.jsonl"),
+            "is a zip archive of 2 files, of which only the first would be read; extract them "
+            "(unzip) and give a glob of their files",
+        ),
+        "pages.tar.gz": (
+            tarred(),
+            "is a tar archive: extract it (tar -xf) and give a glob of its files",
+        ),
+    }
+    for name, (data, problem) in files.items():
+        (tmp_path / name).write_bytes(data)
+        for format in ("jsonl", "text"):
+            spec = {"source": "s", "format": format, "paths": [str(tmp_path / name)]}
+            with pytest.raises(ConfigError) as raised:
+                resolve_inputs(config_with(inputs=[spec]))
+            assert str(raised.value) == f"inputs[0].paths: {tmp_path / name} {problem}"
+    (tmp_path / "one.jsonl.zip").write_bytes(zipped("a.jsonl"))
+    spec = {"source": "s", "format": "jsonl", "paths": [str(tmp_path / "one.jsonl.zip")]}
+    assert len(resolve_inputs(config_with(inputs=[spec]))) == 1
+
+
 def test_json_lines_or_text_in_utf16_or_utf32_fail_before_work(tmp_path):
     """PowerShell's `>` writes UTF-16: each line was read as bytes that are not UTF-8, and
     errored. Compressed too, the file is refused; UTF-8 with its byte-order mark is read."""

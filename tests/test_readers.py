@@ -447,6 +447,27 @@ def test_a_damaged_block_is_corrupt_archive_not_a_failed_shard(tmp_path, name, c
     assert stats.docs_in == (table.num_rows if table else 0) + 1
 
 
+@pytest.mark.parametrize("fmt", ["jsonl", "text"])
+def test_a_zip_of_several_files_or_a_cut_zip_is_counted(tmp_path, fmt):
+    """A later file of a glob (the first is checked before work): a zip of two files was
+    read as its first alone, the second's documents dropped without a word; a cut zip
+    failed its shard (BadZipFile), and every rerun again."""
+    import zipfile
+
+    with zipfile.ZipFile(tmp_path / "two.zip", "w") as archive:
+        archive.writestr("a.jsonl", '{"text": "one"}\n')
+        archive.writestr("b.jsonl", '{"text": "two"}\n')
+    _, stats = read(tmp_path / "two.zip", fmt=fmt)
+    assert (stats.docs_in, +stats.errored) == (1, {"archive_of_files": 1})
+    (tmp_path / "cut.zip").write_bytes((tmp_path / "two.zip").read_bytes()[:60])
+    _, stats = read(tmp_path / "cut.zip", fmt=fmt)
+    assert (stats.docs_in, +stats.errored) == (1, {"corrupt_archive": 1})
+    with zipfile.ZipFile(tmp_path / "one.zip", "w") as archive:
+        archive.writestr("a.jsonl", '{"text": "one"}\n{"text": "two"}\n')
+    table, stats = read(tmp_path / "one.zip", fmt=fmt)
+    assert table.num_rows == (2 if fmt == "jsonl" else 1) and not stats.errored
+
+
 def test_a_damaged_parquet_row_group_costs_only_its_rows(tmp_path):
     texts = [f"text number {n} " * 20 for n in range(300)]
     path = tmp_path / "groups.parquet"

@@ -7,7 +7,8 @@ rejects is re-read line by line, to keep its good lines and count the bad ones
 `missing_text`). A line over `max_record_bytes` is errored
 `too_large` without being assembled; a compressed file that is cut or corrupt keeps the
 lines decompressed before the damage (all but the last read's) and counts the rest as one
-errored `corrupt_archive`. A document's
+errored `corrupt_archive`; a zip archive of several files is one errored `archive_of_files`
+(fsspec would read its first file alone). A document's
 position, for its id, is its line number; the object's own `id` is kept as `source_id`.
 """
 
@@ -15,13 +16,14 @@ from __future__ import annotations
 
 import io
 import json
+import zipfile
 from collections.abc import Iterator
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.json as pa_json
 
-from pipeline.compressed import DAMAGED_STREAM, decompressed
+from pipeline.compressed import DAMAGED_STREAM, ArchiveOfFiles, decompressed
 from pipeline.config import ColumnNames
 from pipeline.inputs import InputFile
 from pipeline.readers.columns import documents_from_columns, named_as_documents, utf8_size
@@ -29,27 +31,39 @@ from pipeline.stats import StageStats
 
 
 def read_jsonl(file: InputFile, stats: StageStats, batch_size: int) -> Iterator[pa.Table]:
-    limit = file.spec.max_record_bytes
-    with decompressed(file.path) as handle:
-        lines: list[bytes] = []
-        numbers: list[int] = []
-        for number, line in enumerate(readable_lines(handle, limit, stats)):
-            if isinstance(line, int):  # longer than the limit: counted, never assembled
-                stats.docs_in += 1
-                stats.bytes_in += line
-                stats.errored["too_large"] += 1
-                continue
-            if not line.strip():
-                continue
+    try:
+        with decompressed(file.path) as handle:
+            yield from _read_lines(handle, file, stats, batch_size)
+    except ArchiveOfFiles:
+        stats.docs_in += 1
+        stats.errored["archive_of_files"] += 1
+    except zipfile.BadZipFile:  # damage found where it is opened, in its directory
+        stats.docs_in += 1
+        stats.errored["corrupt_archive"] += 1
+
+
+def _read_lines(
+    handle: io.IOBase, file: InputFile, stats: StageStats, batch_size: int
+) -> Iterator[pa.Table]:
+    lines: list[bytes] = []
+    numbers: list[int] = []
+    for number, line in enumerate(readable_lines(handle, file.spec.max_record_bytes, stats)):
+        if isinstance(line, int):  # longer than the limit: counted, never assembled
             stats.docs_in += 1
-            stats.bytes_in += len(line)
-            lines.append(line)
-            numbers.append(number)
-            if len(lines) >= batch_size:
-                yield _parse_block(lines, numbers, file, stats)
-                lines, numbers = [], []
-        if lines:
+            stats.bytes_in += line
+            stats.errored["too_large"] += 1
+            continue
+        if not line.strip():
+            continue
+        stats.docs_in += 1
+        stats.bytes_in += len(line)
+        lines.append(line)
+        numbers.append(number)
+        if len(lines) >= batch_size:
             yield _parse_block(lines, numbers, file, stats)
+            lines, numbers = [], []
+    if lines:
+        yield _parse_block(lines, numbers, file, stats)
 
 
 def readable_lines(handle: io.IOBase, limit: int, stats: StageStats) -> Iterator[bytes | int]:

@@ -7,7 +7,7 @@ document that is not UTF-8 is errored `invalid_utf8` (in a split file only the s
 that are not; the others are read); one over `max_record_bytes` is errored `too_large`
 (neither a whole-file document nor a section is held past the limit). A compressed file
 that is cut or corrupt keeps the sections before the damage and counts the rest as one
-errored `corrupt_archive`.
+errored `corrupt_archive`; a zip archive of several files is one errored `archive_of_files`.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from collections.abc import Iterator
 import numpy as np
 import pyarrow as pa
 
-from pipeline.compressed import DAMAGED_STREAM, decompressed
+from pipeline.compressed import DAMAGED_STREAM, ArchiveOfFiles, decompressed
 from pipeline.inputs import InputFile
 from pipeline.readers.columns import documents_from_columns, utf8_size
 from pipeline.stats import StageStats
@@ -51,6 +51,9 @@ def read_text(file: InputFile, stats: StageStats, batch_size: int) -> Iterator[p
     except DAMAGED_STREAM:
         stats.docs_in += 1
         stats.errored["corrupt_archive"] += 1
+    except ArchiveOfFiles:
+        stats.docs_in += 1
+        stats.errored["archive_of_files"] += 1
     if block:
         yield _documents(block, file, stats)
 
