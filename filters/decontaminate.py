@@ -27,6 +27,7 @@ from fsspec.core import OpenFile
 from pydantic import Field, model_validator
 
 from filters.json_lines import read_json_lines
+from pipeline.compressed import DAMAGED_STREAM, ArchiveOfFiles, decompressed_bytes
 from pipeline.schema import AbsolutePath, StrictModel
 from pipeline.stage import Stage, Verdict
 
@@ -78,10 +79,10 @@ def read_reference(reference: Reference) -> pa.Array:
     ValueError naming the file that cannot give them."""
     columns = []
     for path in reference.paths:
-        for file in fsspec.open_files(path, mode="rb", compression="infer"):
+        for file in fsspec.open_files(path, mode="rb"):
             try:
                 table = _records(file)
-            except (pa.ArrowInvalid, OSError) as err:
+            except (pa.ArrowInvalid, ArchiveOfFiles, *DAMAGED_STREAM) as err:
                 raise ValueError(
                     f"references.{reference.name}: {file.path}: cannot be read ({err})"
                 ) from None
@@ -98,12 +99,10 @@ def read_reference(reference: Reference) -> pa.Array:
 
 
 def _records(file: OpenFile) -> pa.Table:
-    with file as handle:
-        return (
-            pq.read_table(handle)
-            if file.path.endswith(".parquet")
-            else read_json_lines(handle.read())
-        )
+    if file.path.endswith(".parquet"):
+        with file as handle:
+            return pq.read_table(handle)
+    return read_json_lines(decompressed_bytes(file.full_name))
 
 
 class Decontaminate(Stage):

@@ -1,6 +1,8 @@
+import gzip
 import json
 import random
 import re
+import zipfile
 
 import pyarrow as pa
 import pytest
@@ -113,7 +115,19 @@ def test_a_missing_field_or_file_is_named(tmp_path):
     assert len(stage(long, fields=["question"]).vocabulary) == 1
     broken = tmp_path / "broken.jsonl"
     broken.write_text('{"question": "x"}\nnot json\n')
-    for path, error in ((broken, "cannot be read (JSON parse error"), (long, "has no field")):
+    # A cut gzip was a traceback (EOFError); of a zip of two files the first alone was read.
+    cut = tmp_path / "cut.jsonl.gz"
+    cut.write_bytes(gzip.compress(b'{"question": "x"}\n' * 100)[:30])
+    two = tmp_path / "two.jsonl.zip"
+    with zipfile.ZipFile(two, "w") as archive:
+        archive.writestr("a.jsonl", '{"question": "x"}\n')
+        archive.writestr("b.jsonl", '{"question": "y"}\n')
+    for path, error in (
+        (broken, "cannot be read (JSON parse error"),
+        (long, "has no field"),
+        (cut, "cannot be read (Compressed file ended before the end-of-stream marker"),
+        (two, "cannot be read (a zip archive of 2 files, of which only the first would be read"),
+    ):
         reference = {"name": "qs", "paths": [str(path)], "fields": ["answer"]}
         decontaminate = {"decontaminate": {"references": [reference]}}
         with pytest.raises(ConfigError, match=re.escape(f"references.qs: {path}")) as raised:
