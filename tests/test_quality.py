@@ -235,6 +235,23 @@ def test_blocklist_is_off_unless_lists_are_given(tmp_path):
         "blocklist.bad_words",
         None,
     ]
+    # Written as a URL, a wildcard, a hosts file's line, in Unicode or with a trailing dot:
+    # each was a rule that matched nothing; anything else that is not a domain is refused.
+    urls = [
+        "https://a.example/x",
+        "http://news.b.example./y",
+        "https://xn--bcher-kva.de/z",
+        "http://cdn.ads.example/",
+        "https://fine.example/",
+    ]
+    domains.write_text(
+        "https://A.example/path\n*.b.example\n0.0.0.0 ads.example tracker.example\nbücher.de.\n"
+    )
+    removed = quality({"blocklist": lists}, [PROSE] * 5, urls).removed.to_pylist()
+    assert removed == ["blocklist.domains"] * 4 + [None]
+    for entry in ("spam example", "||ads.example^"):
+        with pytest.raises(ConfigError, match=re.escape(f"domains: {entry!r} is not a domain")):
+            _stages({"quality": {"blocklist": {"domains": [entry]}}})
     domains.write_bytes(b"spam.example\n\xe9\n")  # Latin-1: refused when the config is read
     with pytest.raises(ConfigError, match=re.escape(f"blocklist: {domains}: not UTF-8 text")):
         _stages({"quality": {"blocklist": lists}})

@@ -1,7 +1,10 @@
 """Blocklists: documents from listed domains, and documents heavy with listed bad words.
 
 Off unless lists are given. `domains` (and `domains_file`, one per line) remove a document
-whose URL host is a listed domain or a subdomain of one (`blocklist.domains`); `bad_words`
+whose URL host is a listed domain or a subdomain of one (`blocklist.domains`). A listed
+domain may be written as a URL, `*.domain`, with a trailing dot, in Unicode (compared as its
+punycode, as crawlers store hosts), or as a hosts-file line (`0.0.0.0 ads.example`); any
+other entry is a config error naming it, not a rule that matches nothing. `bad_words`
 (and `bad_words_file`) remove a document when more than `max_bad_words_ratio` of its words,
 lowercased, are listed (`blocklist.bad_words`; the default 0 removes on any one, as C4 did
 with the LDNOOBW list).
@@ -9,6 +12,9 @@ with the LDNOOBW list).
 
 from __future__ import annotations
 
+import contextlib
+import ipaddress
+import re
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +28,7 @@ from pipeline.schema import RegularFile
 
 MAX_DOMAIN_DEPTH = 8
 HOST = r"^[A-Za-z][A-Za-z0-9+.-]*://(?:[^@/?#]*@)?(?P<host>[^/:?#]+)"
+HOST_NAME = re.compile(r"[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?(\.[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?)*")
 
 
 class Blocklist(Family):
@@ -43,16 +50,16 @@ class Blocklist(Family):
 
         @model_validator(mode="after")
         def _files_read(self) -> Blocklist.Params:
-            for path in (self.domains_file, self.bad_words_file):
-                if path is not None:  # before the run, not in its first shard; decoded only
-                    _text(path)
+            _domains(self.domains, self.domains_file)  # before the run, not in its first shard
+            if self.bad_words_file is not None:
+                _text(self.bad_words_file)
             if not (self.domains or self.domains_file or self.bad_words or self.bad_words_file):
                 raise ValueError("no domains or bad words to block: give some, or leave it out")
             return self
 
     def __init__(self, params: Params) -> None:
         super().__init__(params)
-        self.domains = _entries(params.domains, params.domains_file)
+        self.domains = _domains(params.domains, params.domains_file)
         self.bad_words = _entries(params.bad_words, params.bad_words_file)
 
     def judge(self, signals: Signals) -> Judgement:
@@ -74,7 +81,7 @@ class Blocklist(Family):
         return self.first_failed([("domains", blocked), ("bad_words", bad)], size)
 
     def _blocked_hosts(self, urls: pa.Array) -> np.ndarray:
-        host = pc.utf8_lower(pc.extract_regex(urls, HOST).field("host"))
+        host = pc.utf8_rtrim(pc.utf8_lower(pc.extract_regex(urls, HOST).field("host")), ".")
         listed = pa.array(sorted(self.domains), pa.string())
         blocked = np.zeros(len(urls), bool)
         for _ in range(MAX_DOMAIN_DEPTH):
@@ -89,6 +96,43 @@ def _entries(listed: list[str], path: str | None) -> frozenset[str]:
     lines = _text(path).splitlines() if path else []
     entries = (entry.strip().lower() for entry in [*listed, *lines])
     return frozenset(entry for entry in entries if entry and not entry.startswith("#"))
+
+
+def _domains(listed: list[str], path: str | None) -> frozenset[str]:
+    """The listed domains as URL hosts are compared; ValueError naming an entry that is none."""
+    return frozenset(
+        domain
+        for entry in _entries(listed, path)
+        for domain in _host_names(entry.split("#", 1)[0].split())
+    )
+
+
+def _host_names(fields: list[str]) -> list[str]:
+    """A line's domains: itself, or the names after a hosts file's address."""
+    if len(fields) > 1 and _is_address(fields[0]):
+        return [_host_name(name) for name in fields[1:]]
+    if len(fields) != 1:
+        raise ValueError(f"domains: {' '.join(fields)!r} is not a domain (one per line)")
+    return [_host_name(fields[0])]
+
+
+def _host_name(entry: str) -> str:
+    """`entry` as a URL's host: out of a URL, without `*.` or dots around, in punycode."""
+    found = re.match(HOST, entry)
+    name = (found["host"] if found else entry).removeprefix("*.").strip(".")
+    with contextlib.suppress(UnicodeError):  # not a host name: refused below
+        name = name.encode("idna").decode("ascii")
+    if not HOST_NAME.fullmatch(name):
+        raise ValueError(f"domains: {entry!r} is not a domain")
+    return name
+
+
+def _is_address(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _text(path: str) -> str:
