@@ -40,7 +40,8 @@ class Blocklist(Family):
         domains: list[str] = Field(default_factory=list)
         """Remove documents whose URL host is one of these domains or a subdomain of one."""
         domains_file: RegularFile | None = None
-        """More `domains`, one per line."""
+        """More `domains`, one per line (a URL, `*.domain`, a hosts file's lines and Unicode
+        names are read as the hosts they name)."""
         bad_words: list[str] = Field(default_factory=list)
         """Words (matched lowercased) that count against a document."""
         bad_words_file: RegularFile | None = None
