@@ -70,3 +70,19 @@ def text_bytes(table: pa.Table) -> int:
     if column is None or table.num_rows == 0:
         return 0
     return pc.sum(pc.binary_length(table.column(column))).as_py() or 0
+
+
+def holds_text(kind: pa.DataType) -> bool:
+    """Whether a column of this type can be read as documents' text: Arrow's string and
+    binary types, views and dictionaries of them, or nulls (rows without text)."""
+    if pa.types.is_dictionary(kind):
+        kind = kind.value_type
+    return (
+        pa.types.is_null(kind)
+        or pa.types.is_string(kind)
+        or pa.types.is_large_string(kind)
+        or pa.types.is_binary(kind)
+        or pa.types.is_large_binary(kind)
+        or pa.types.is_string_view(kind)
+        or pa.types.is_binary_view(kind)
+    )

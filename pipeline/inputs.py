@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import PurePath
 
 import fsspec
+import pyarrow as pa
 import pyarrow.parquet as pq
 from fastwarc.warc import ArchiveIterator, WarcRecordType
 from fsspec.core import url_to_fs
@@ -24,6 +25,7 @@ from fsspec.utils import compressions, infer_compression
 
 from pipeline.compressed import ArchiveOfFiles, decompressed
 from pipeline.config import InputSpec, JobConfig
+from pipeline.documents import holds_text
 from pipeline.schema import ConfigError
 
 MANIFEST_SUFFIXES = ("warc.paths", "warc.paths.gz", "wet.paths", "wet.paths.gz")
@@ -211,47 +213,77 @@ def _warc_kind(path: str) -> str | None:
 
 def _refuse_text_elsewhere(spec: InputSpec, path: str, key: str) -> None:
     """A config error where a `parquet` input's first file has no column of the text's
-    name, or none of the JSON objects in a `jsonl` one's first 64 KiB has that field
-    (RedPajama's `raw_content`), rather than a run that errors every document
-    `missing_text`. The error lists the names the file has."""
+    name, or one that holds no text (lists, numbers), or where the JSON objects in a
+    `jsonl` one's first 64 KiB lack that field (RedPajama's `raw_content`) or hold no
+    string in it, rather than a run that errors every document (`missing_text`,
+    `text_column_not_text`). The error lists the names the file has, or those of text."""
     if spec.format not in ("jsonl", "parquet"):
         return
     try:
-        names = _parquet_columns(path) if spec.format == "parquet" else _jsonl_fields(path)
+        fields = _parquet_fields(path) if spec.format == "parquet" else _jsonl_fields(path)
     except Exception:  # damaged: the reader counts it under its reason
         return
-    text = spec.columns.text
-    if names is None or text in names:
+    if fields is None:
         return
-    kind = "column" if spec.format == "parquet" else "field"
-    listed = ", ".join(names[:12]) + (", …" if len(names) > 12 else "")
-    raise ConfigError(
-        f"{key}: {path} has no `{text}` {kind} (its {kind}s: {listed or 'none'}); set "
-        f"{key.removesuffix('.paths')}.columns: {{text: NAME}} to the {kind} that holds the text"
-    )
+    text, kind = spec.columns.text, "column" if spec.format == "parquet" else "field"
+    fix = f"set {key.removesuffix('.paths')}.columns: {{text: NAME}} to the {kind} that holds the text"
+    if text not in fields:
+        raise ConfigError(
+            f"{key}: {path} has no `{text}` {kind} (its {kind}s: {_listed(list(fields))}); {fix}"
+        )
+    if (held := fields[text]) is not None:
+        textual = [name for name, other in fields.items() if other is None]
+        raise ConfigError(
+            f"{key}: {path}'s `{text}` {kind} holds {held}, not text (its {kind}s of text: "
+            f"{_listed(textual)}); {fix}"
+        )
 
 
-def _parquet_columns(path: str) -> list[str]:
+def _listed(names: list[str]) -> str:
+    return ", ".join(names[:12]) + (", …" if len(names) > 12 else "") or "none"
+
+
+def _parquet_fields(path: str) -> dict[str, str | None]:
+    """Each column of the file's schema: None where it holds text, else its type (`null`
+    for a column of nulls alone: a reader finds no text in it)."""
     with fsspec.open(path, "rb") as handle:
-        return pq.read_schema(handle).names
+        schema = pq.read_schema(handle)
+    return {
+        field.name: None if holds_text(field.type) and field.type != pa.null() else str(field.type)
+        for field in schema
+    }
 
 
-def _jsonl_fields(path: str) -> list[str] | None:
-    """The keys of the JSON objects on the file's whole lines in its first 64 KiB; None
-    where there is none (a first line longer than that, or no object)."""
+JSON_KINDS = {
+    str: "strings",
+    list: "lists",
+    dict: "objects",
+    int: "numbers",
+    float: "numbers",
+    bool: "booleans",
+    type(None): "nulls",
+}
+
+
+def _jsonl_fields(path: str) -> dict[str, str | None] | None:
+    """The keys of the JSON objects on the file's whole lines in its first 64 KiB: None
+    where a string is found under one, else the kinds of value found; None for the whole
+    where there is no object (a first line longer than that)."""
     with fsspec.open(path, "rb", compression="infer") as handle:
         head = handle.read(HEAD_BYTES + 1)
     lines = head.split(b"\n")
     if len(head) > HEAD_BYTES:
         lines = lines[:-1]  # cut at the end of what was read
-    objects = []
+    kinds: dict[str, set[str]] = {}
     for line in lines:
         with contextlib.suppress(ValueError):
             if isinstance(value := json.loads(line), dict):
-                objects.append(value)
-    if not objects:
-        return None
-    return list(dict.fromkeys(key for value in objects for key in value))
+                for name, inner in value.items():
+                    kinds.setdefault(name, set()).add(JSON_KINDS[type(inner)])
+    return {
+        name: None if "strings" in found else " and ".join(sorted(found))
+        for name, found in kinds.items()
+    } or None
 
 
 def _why_unread(err: FileNotFoundError) -> str:

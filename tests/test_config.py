@@ -302,6 +302,21 @@ def test_an_input_whose_text_has_another_name_fails_before_work_naming_what_it_h
         )
         assert len(resolve_inputs(inputs(name, columns={"text": "raw_content"}))) == 1
     assert len(resolve_inputs(inputs("later.jsonl"))) == 1
+    # A `text` of paragraphs (a list) or of numbers: every row was errored, exit 0.
+    rows = [{"text": ["one", "two"], "title": "A", "n": 1}, {"text": 7, "title": "B", "n": 2}]
+    pq.write_table(pa.Table.from_pylist(rows[:1]), tmp_path / "lists.parquet")
+    (tmp_path / "lists.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
+    for name, kind, held in (
+        ("lists.parquet", "column", "list<element: string>"),
+        ("lists.jsonl", "field", "lists and numbers"),
+    ):
+        with pytest.raises(ConfigError) as raised:
+            resolve_inputs(inputs(name))
+        assert str(raised.value) == (
+            f"inputs[0].paths: {tmp_path / name}'s `text` {kind} holds {held}, not text (its "
+            f"{kind}s of text: title); set inputs[0].columns: {{text: NAME}} to the {kind} "
+            "that holds the text"
+        )
 
 
 @pytest.mark.parametrize(

@@ -18,6 +18,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from pipeline.documents import holds_text
 from pipeline.inputs import InputFile
 from pipeline.readers.columns import documents_from_columns, named_as_documents
 from pipeline.stats import StageStats
@@ -62,19 +63,7 @@ def _text_column_problem(schema: pa.Schema, text: str) -> str | None:
     that holds no text (a column of nulls alone is rows without text: `missing_text`)."""
     if text not in schema.names:
         return "missing_text_column"
-    kind = schema.field(text).type
-    if pa.types.is_dictionary(kind):
-        kind = kind.value_type
-    textual = (
-        pa.types.is_null(kind)
-        or pa.types.is_string(kind)
-        or pa.types.is_large_string(kind)
-        or pa.types.is_binary(kind)
-        or pa.types.is_large_binary(kind)
-        or pa.types.is_string_view(kind)
-        or pa.types.is_binary_view(kind)
-    )
-    return None if textual else "text_column_not_text"
+    return None if holds_text(schema.field(text).type) else "text_column_not_text"
 
 
 def _without_views(batch: pa.RecordBatch) -> pa.Table:
