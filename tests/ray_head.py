@@ -129,7 +129,9 @@ def can_hide_folders() -> bool:
 def second_node(head: Head, folder: Path, hidden: Path) -> Iterator[None]:
     """Another node of `head` on this machine, started in `folder`, to which `hidden` is an
     empty folder of its own (a tmpfs over it, in a mount namespace of its own), as to a
-    machine that does not share the file system `hidden` is on."""
+    machine that does not share the file system `hidden` is on. Its Ray temp dir is its own
+    too, as another machine's is: sharing the head's, a Ray Job's entrypoint on the head lost
+    its working dir mid-run (both nodes' runtime-env agents then keep the one folder)."""
     node_manager, object_manager, agent, agent_grpc, metrics, runtime_env = free_ports(6)
     start = [
         "ray",
@@ -146,7 +148,10 @@ def second_node(head: Head, folder: Path, hidden: Path) -> Iterator[None]:
         f"--runtime-env-agent-port={runtime_env}",
         "--disable-usage-stats",
     ]
-    script = f"mount -t tmpfs -o size=16m tmpfs '{hidden}' && exec {' '.join(start)}"
+    script = (
+        f"mount -t tmpfs -o size=16m tmpfs '{hidden}' && "
+        f"mount -t tmpfs -o size=256m tmpfs '{head.temp_dir}' && exec {' '.join(start)}"
+    )
     started = subprocess.run(
         ["unshare", "-m", "--propagation", "private", "sh", "-c", script],
         cwd=folder,
