@@ -214,6 +214,20 @@ def test_text_files_split_on_headings(tmp_path):
     assert stats.errored == {"invalid_utf8": 1} and stats.docs_in == 2
 
 
+@pytest.mark.parametrize("ending", ["\r\n", "\r"])
+def test_a_windows_text_file_splits_as_its_unix_twin(tmp_path, ending):
+    """`$` matches before `\n` only: a WikiText file saved with Windows line ends was one
+    document. Line ends are read as `\n`, for a whole-file document too."""
+    content = " = Alpha = \n alpha body \n = Beta = \n beta body \n"
+    (tmp_path / "unix.txt").write_text(content)
+    (tmp_path / "windows.txt").write_bytes(content.replace("\n", ending).encode())
+    for options in ({"split_on": r"^ = [^=].* = $"}, {}):
+        unix, _ = read(tmp_path / "unix.txt", fmt="text", **options)
+        windows, _ = read(tmp_path / "windows.txt", fmt="text", **options)
+        assert windows.column("text").to_pylist() == unix.column("text").to_pylist()
+        assert windows.num_rows == (2 if options else 1)
+
+
 def whole_text_sections(text, pattern, limit):
     """What a split file's sections are, found over the whole text at once."""
     starts = [m.start() for m in re.finditer(pattern, text, re.MULTILINE)]

@@ -5,7 +5,8 @@ starts at each match; its position, for the id, is the line it starts on. A spli
 read as a stream (`SectionSplitter`), so a file of any size costs one section's memory. A
 document that is not UTF-8 is errored `invalid_utf8` (in a split file only the sections
 that are not; the others are read); one over `max_record_bytes` is errored `too_large`
-(neither a whole-file document nor a section is held past the limit). A compressed file
+(neither a whole-file document nor a section is held past the limit). Line ends are read
+as `\n` (`\r\n` and `\r` too), so a Windows file splits as its Unix twin. A compressed file
 that is cut or corrupt keeps the sections before the damage and counts the rest as one
 errored `corrupt_archive`; a zip archive of several files is one errored `archive_of_files`.
 """
@@ -13,6 +14,7 @@ errored `corrupt_archive`; a zip archive of several files is one errored `archiv
 from __future__ import annotations
 
 import codecs
+import io
 import re
 from collections.abc import Iterator
 
@@ -62,8 +64,8 @@ def _sections(handle, split_on: str | None, limit: int, stats: StageStats) -> It
     if split_on is None:
         raw = handle.read(limit + 1)  # a whole-file document is read no further than the limit
         stats.bytes_in += len(raw)
-        text = None if len(raw) > limit else raw.decode("utf-8", errors="surrogateescape")
-        yield 0, text
+        decoder = _utf8_lines()
+        yield 0, None if len(raw) > limit else decoder.decode(raw, final=True)
         return
     splitter = SectionSplitter(split_on, limit)
     for piece in _decoded(handle, stats):
@@ -71,8 +73,15 @@ def _sections(handle, split_on: str | None, limit: int, stats: StageStats) -> It
     yield from splitter.finish()
 
 
+def _utf8_lines() -> io.IncrementalNewlineDecoder:
+    """UTF-8 (bytes that are not become lone surrogates) with universal newlines: `\r\n`
+    and `\r` read as `\n`, so that `split_on`'s `$` ends a Windows file's lines too."""
+    utf8 = codecs.getincrementaldecoder("utf-8")(errors="surrogateescape")
+    return io.IncrementalNewlineDecoder(utf8, translate=True)
+
+
 def _decoded(handle, stats: StageStats) -> Iterator[str]:
-    decoder = codecs.getincrementaldecoder("utf-8")(errors="surrogateescape")
+    decoder = _utf8_lines()
     read = getattr(handle, "read1", handle.read)  # what is decompressed, as it comes
     while raw := read(READ_BYTES):
         stats.bytes_in += len(raw)
