@@ -226,7 +226,8 @@ def _refuse_text_elsewhere(spec: InputSpec, path: str, key: str) -> None:
     if fields is None:
         return
     text, kind = spec.columns.text, "column" if spec.format == "parquet" else "field"
-    fix = f"set {key.removesuffix('.paths')}.columns: {{text: NAME}} to the {kind} that holds the text"
+    columns = f"{key.removesuffix('.paths')}.columns"
+    fix = f"set {columns}: {{text: NAME}} to the {kind} that holds the text"
     if text not in fields:
         raise ConfigError(
             f"{key}: {path} has no `{text}` {kind} (its {kind}s: {_listed(list(fields))}); {fix}"
