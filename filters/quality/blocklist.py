@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import re
+from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -119,15 +120,17 @@ def _host_names(fields: list[str]) -> list[str]:
 
 def _host_name(entry: str) -> str:
     """`entry` as a URL's host: out of a URL, without `*.` or dots around, in punycode."""
-    found = re.match(HOST, entry)
+    found = "://" in entry and re.match(HOST, entry)
     name = (found["host"] if found else entry).removeprefix("*.").strip(".")
-    with contextlib.suppress(UnicodeError):  # not a host name: refused below
-        name = name.encode("idna").decode("ascii")
+    if not name.isascii():
+        with contextlib.suppress(UnicodeError):  # not a host name: refused below
+            name = name.encode("idna").decode("ascii")
     if not HOST_NAME.fullmatch(name):
         raise ValueError(f"domains: {entry!r} is not a domain")
     return name
 
 
+@cache  # a hosts file gives the same address on each of its lines
 def _is_address(text: str) -> bool:
     try:
         ipaddress.ip_address(text)
