@@ -38,10 +38,11 @@ def decompressed(path: str) -> Iterator[BinaryIO]:
     (The walk over a file's block headers takes milliseconds on a disk; over object storage
     each would be a request, so remote zstd files are read as they come.)"""
     opened = fsspec.open(path, "rb", compression="infer")
-    if infer_compression(path) == "zip":
+    compression = infer_compression(path)
+    if compression == "zip":
         _refuse_zip_of_files(opened)
     with opened as handle:
-        if infer_compression(path) == "zstd" and isinstance(opened.fs, LocalFileSystem):
+        if compression == "zstd" and isinstance(opened.fs, LocalFileSystem):
             with opened.fs.open(opened.path, "rb") as raw:
                 cut = zstd_is_cut(raw)
             yield CutShort(handle) if cut else handle

@@ -77,18 +77,14 @@ class Expected:
 def refuse_unshared_run(config: JobConfig, output: RunOutput) -> None:
     """A ConfigError when a node does not see the run's output folder, or a local file a
     stage or the tokenizer reads, as this machine does; URLs are shared by nature."""
+    sections = [(f"stages.{spec.name}", spec.params) for spec in config.stages]
+    sections += [("tokenizer", config.tokenizer)] if config.tokenizer is not None else []
     expected = [
-        _local_file(f"stages.{spec.name}", path)
-        for spec in config.stages
-        for path in files_in(spec.params)
+        _local_file(key, path)
+        for key, section in sections
+        for path in files_in(section)
         if "://" not in path
     ]
-    if config.tokenizer is not None:
-        expected += [
-            _local_file("tokenizer", path)
-            for path in files_in(config.tokenizer)
-            if "://" not in path
-        ]
     if not output.is_local:
         _refuse_blind_nodes(expected)
         return

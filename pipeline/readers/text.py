@@ -64,8 +64,7 @@ def _sections(handle, split_on: str | None, limit: int, stats: StageStats) -> It
     if split_on is None:
         raw = handle.read(limit + 1)  # a whole-file document is read no further than the limit
         stats.bytes_in += len(raw)
-        decoder = _utf8_lines()
-        yield 0, None if len(raw) > limit else decoder.decode(raw, final=True)
+        yield 0, None if len(raw) > limit else _utf8_lines().decode(raw, final=True)
         return
     splitter = SectionSplitter(split_on, limit)
     for piece in _decoded(handle, stats):
