@@ -146,6 +146,10 @@ def second_node(head: Head, folder: Path, hidden: Path) -> Iterator[None]:
         f"--dashboard-agent-grpc-port={agent_grpc}",
         f"--metrics-export-port={metrics}",
         f"--runtime-env-agent-port={runtime_env}",
+        # Workers on ports the kernel picks, as Ray's own multi-node test cluster does: in
+        # the default range they could take a port of the head's workers.
+        "--min-worker-port=0",
+        "--max-worker-port=0",
         "--disable-usage-stats",
     ]
     script = (
