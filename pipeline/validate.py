@@ -71,7 +71,7 @@ def describe_training(config: TrainConfig, nproc: int) -> list[str]:
     from trainer.errors import TrainingError
     from trainer.mixture import MixtureError, training_mixture
     from trainer.model import parameter_count
-    from trainer.start import StartError, start_args
+    from trainer.start import StartError
     from trainer.storage import location
     from trainer.train import tokenizer_path
 
@@ -96,7 +96,7 @@ def describe_training(config: TrainConfig, nproc: int) -> list[str]:
     if config.branch_from:
         lines.append(f"branch of: {config.branch_from}")
     if config.init_from:
-        args, shape = start_args(config.init_from), "init_from's shape"
+        args, shape = _start_args(config.init_from), "init_from's shape"
     else:
         args, shape = config.model.args(vocab), f"{config.model.preset} preset"
     params = parameter_count(args)["total"]
@@ -127,6 +127,8 @@ def describe_posttraining(config: PosttrainConfig, nproc: int) -> list[str]:
     ]
     if missing:
         raise ConfigError("; ".join(missing))
+    if config.init_from:
+        _start_args(config.init_from)
     start = config.init_from or f"a fresh {config.model.preset} model"
     if config.lora:
         start += f", LoRA rank {config.lora.rank} on {', '.join(config.lora.targets)}"
@@ -139,6 +141,17 @@ def describe_posttraining(config: PosttrainConfig, nproc: int) -> list[str]:
         f"{train.micro_batch_size} per rank per step on {nproc} rank" + ("s" if nproc != 1 else ""),
         f"output: {Path(config.output)}; checkpoints: {config.checkpoint_folder()}",
     ]
+
+
+def _start_args(init_from: str):
+    """The starting model's shape; ConfigError where its folder cannot give a model."""
+    from trainer.errors import TrainingError
+    from trainer.start import start_args
+
+    try:
+        return start_args(init_from)
+    except (TrainingError, FileNotFoundError) as err:
+        raise ConfigError(f"init_from: {err}") from None
 
 
 def _vocab_size(path) -> int:

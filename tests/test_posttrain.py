@@ -636,9 +636,11 @@ def test_a_prompt_that_fills_the_context_is_refused_in_one_line(tokenizer):
     assert len(generate_ids(model, [7] * 15, 4, stop=())) == 1  # the room left, not 4
 
 
-def test_a_hugging_face_folder_that_cannot_give_a_model_is_named(tokenizer, tmp_path):
+def test_a_hugging_face_folder_that_cannot_give_a_model_is_named(task, tokenizer, tmp_path):
     from safetensors.torch import save_file
 
+    from pipeline.schema import ConfigError
+    from pipeline.validate import describe_training
     from trainer.hf_import import HFImportError
 
     model = tiny_model(tokenizer)
@@ -662,13 +664,27 @@ def test_a_hugging_face_folder_that_cannot_give_a_model_is_named(tokenizer, tmp_
     tokens = torch.randint(7, args.vocab_size, (1, 8))
     torch.testing.assert_close(load_model(folder).logits(tokens), model.logits(tokens))
     for change, error in (
-        ({"intermediate_size": 2 * args.ffn_dim}, f"{weights}: does not fit config.json (size"),
+        (
+            {"intermediate_size": 2 * args.ffn_dim},
+            "model.safetensors: does not fit config.json (size",
+        ),
         ({"rms_norm_eps": None}, "config.json: no `rms_norm_eps`"),
+        # loaded past, these gave other logits than transformers' (0.004 to 0.34 apart)
+        ({"rope_parameters": {"rope_type": "llama3", "factor": 8.0}}, "rope_type 'llama3'; only"),
+        ({"rope_scaling": {"type": "linear", "factor": 4.0}}, "rope_type 'linear'; only"),
+        ({"hidden_act": "gelu"}, "hidden_act 'gelu'; only silu"),
+        ({"use_sliding_window": True}, "use_sliding_window is true, and our attention covers"),
+        ({"layer_types": ["sliding_attention"] * 2}, "layer_types other than full_attention"),
+        ({"attention_bias": True}, "attention_bias is true, and our attention has no biases"),
     ):
         edited = {**config, **change}
         (folder / "config.json").write_text(json.dumps({k: v for k, v in edited.items() if v}))
-        with pytest.raises(HFImportError, match=re.escape(error)):
+        with pytest.raises(HFImportError, match=f"^{re.escape(str(folder))}/.*{re.escape(error)}"):
             load_model(folder)
+        if not error.startswith("model.safetensors"):  # `validate` reads config.json only
+            with pytest.raises(ConfigError, match=re.escape(f"init_from: {folder}")):
+                sft = posttrain_config(task, tmp_path / "run", "sft") | {"init_from": str(folder)}
+                describe_training(validate_train_config(sft), 1)
     (folder / "config.json").write_text(json.dumps(config))
     weights.write_bytes(b"not safetensors")
     with pytest.raises(HFImportError, match=re.escape(f"{weights}: ")):

@@ -19,21 +19,14 @@ def is_hf_folder(path: Location) -> bool:
     return (path / "config.json").is_file() and not (path / "meta.json").is_file()
 
 
-def hf_args(config: dict) -> ModelArgs:
-    """ModelArgs of a Llama or Qwen3 config.json; HFImportError naming a key it lacks."""
-    try:
-        return _hf_args(config)
-    except KeyError as err:
-        raise HFImportError(f"config.json: no `{err.args[0]}`") from None
-
-
 def _hf_args(config: dict) -> ModelArgs:
     kind = config.get("model_type")
     if kind not in ("llama", "qwen3"):
-        raise HFImportError(f"config.json: model_type {kind!r}; only llama and qwen3 are read")
+        raise HFImportError(f"model_type {kind!r}; only llama and qwen3 are read")
+    _refuse_other_layers(config)
     heads = config["num_attention_heads"]
     if config.get("head_dim", config["hidden_size"] // heads) * heads != config["hidden_size"]:
-        raise HFImportError("config.json: head_dim × num_attention_heads must equal hidden_size")
+        raise HFImportError("head_dim × num_attention_heads must equal hidden_size")
     rope = config.get("rope_parameters") or {}
     return ModelArgs(
         vocab_size=config["vocab_size"],
@@ -50,14 +43,36 @@ def _hf_args(config: dict) -> ModelArgs:
     )
 
 
+def _refuse_other_layers(config: dict) -> None:
+    """Settings our layers do not have. Read past, they would load and give other logits
+    (a scaled rotary embedding, GELU, a sliding window); biases would not even load."""
+    rope = config.get("rope_parameters") or config.get("rope_scaling") or {}  # transformers 5, 4
+    rope_type = rope.get("rope_type", rope.get("type", "default"))
+    if rope_type != "default":
+        raise HFImportError(f"rope_type {rope_type!r}; only the default rotary embedding is read")
+    if config.get("hidden_act", "silu") not in ("silu", "swish"):
+        raise HFImportError(f"hidden_act {config['hidden_act']!r}; only silu is read")
+    for key, ours in (
+        ("attention_bias", "attention has no biases"),
+        ("mlp_bias", "feed-forward has no biases"),
+        ("use_sliding_window", "attention covers the whole sequence"),
+    ):
+        if config.get(key):
+            raise HFImportError(f"{key} is true, and our {ours}")
+    if set(config.get("layer_types") or ["full_attention"]) != {"full_attention"}:
+        raise HFImportError("layer_types other than full_attention are not read")
+
+
 def read_hf_args(folder: Location) -> ModelArgs:
-    """`hf_args` of the folder's config.json; HFImportError naming it where it cannot."""
+    """ModelArgs of the folder's Llama or Qwen3 config.json; HFImportError naming the file and
+    the key where it cannot give them."""
     config_file = folder / "config.json"
     try:
-        config = read_json_object(config_file)
-    except (OSError, ValueError) as err:
+        return _hf_args(read_json_object(config_file))
+    except (OSError, ValueError, HFImportError) as err:
         raise HFImportError(f"{config_file}: {err}") from None
-    return hf_args(config)
+    except KeyError as err:
+        raise HFImportError(f"{config_file}: no `{err.args[0]}`") from None
 
 
 def load_hf_model(folder: Location) -> Transformer:
