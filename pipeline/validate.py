@@ -96,7 +96,7 @@ def describe_training(config: TrainConfig, nproc: int) -> list[str]:
     if config.branch_from:
         lines.append(f"branch of: {config.branch_from}")
     if config.init_from:
-        args, shape = _start_args(config.init_from), "init_from's shape"
+        args, shape = _start_args(config), "init_from's shape"
     else:
         args, shape = config.model.args(vocab), f"{config.model.preset} preset"
     params = parameter_count(args)["total"]
@@ -128,7 +128,7 @@ def describe_posttraining(config: PosttrainConfig, nproc: int) -> list[str]:
     if missing:
         raise ConfigError("; ".join(missing))
     if config.init_from:
-        _start_args(config.init_from)
+        _start_args(config)
     start = config.init_from or f"a fresh {config.model.preset} model"
     if config.lora:
         start += f", LoRA rank {config.lora.rank} on {', '.join(config.lora.targets)}"
@@ -143,15 +143,22 @@ def describe_posttraining(config: PosttrainConfig, nproc: int) -> list[str]:
     ]
 
 
-def _start_args(init_from: str):
-    """The starting model's shape; ConfigError where its folder cannot give a model."""
+def _start_args(config: TrainConfig):
+    """The shape of the model `init_from` names; ConfigError where its folder cannot give
+    one, or one that embeds every token of the run's tokenizer."""
     from trainer.errors import TrainingError
+    from trainer.posttrain import tokenizer_location
     from trainer.start import start_args
+    from trainer.train import tokenizer_path
 
+    posttraining = isinstance(config, PosttrainConfig)
     try:
-        return start_args(init_from)
+        tokenizer = tokenizer_location(config) if posttraining else tokenizer_path(config)
+        return start_args(config.init_from, tokenizer)
     except (TrainingError, FileNotFoundError) as err:
-        raise ConfigError(f"init_from: {err}") from None
+        message = str(err)
+        named = message if message.startswith("init_from") else f"init_from: {message}"
+        raise ConfigError(named) from None
 
 
 def _vocab_size(path) -> int:

@@ -663,6 +663,7 @@ def test_a_hugging_face_folder_that_cannot_give_a_model_is_named(task, tokenizer
     (folder / "config.json").write_text(json.dumps(config))
     tokens = torch.randint(7, args.vocab_size, (1, 8))
     torch.testing.assert_close(load_model(folder).logits(tokens), model.logits(tokens))
+    sft = posttrain_config(task, tmp_path / "run", "sft") | {"init_from": str(folder)}
     for change, error in (
         (
             {"intermediate_size": 2 * args.ffn_dim},
@@ -683,8 +684,11 @@ def test_a_hugging_face_folder_that_cannot_give_a_model_is_named(task, tokenizer
             load_model(folder)
         if not error.startswith("model.safetensors"):  # `validate` reads config.json only
             with pytest.raises(ConfigError, match=re.escape(f"init_from: {folder}")):
-                sft = posttrain_config(task, tmp_path / "run", "sft") | {"init_from": str(folder)}
                 describe_training(validate_train_config(sft), 1)
+    (folder / "config.json").write_text(json.dumps(config | {"vocab_size": 100}))
+    fewer = f"{folder} embeds 100 token ids, and the tokenizer {task['tokenizer']} has {args.vocab_size}"
+    with pytest.raises(ConfigError, match=re.escape(fewer)):  # was an IndexError mid-run
+        describe_training(validate_train_config(sft), 1)
     (folder / "config.json").write_text(json.dumps(config))
     weights.write_bytes(b"not safetensors")
     with pytest.raises(HFImportError, match=re.escape(f"{weights}: ")):

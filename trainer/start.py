@@ -24,11 +24,19 @@ class StartError(TrainingError):
     """`init_from` is neither a tokenmill checkpoint nor a Hugging Face model we can read."""
 
 
-def start_args(path: str) -> ModelArgs:
+def start_args(path: str, tokenizer: Location) -> ModelArgs:
+    """The starting model's shape, checked against the tokenizer the run reads with: an id
+    past the start's embedding would index nothing (an IndexError mid-run, on a GPU a
+    device-side assert)."""
     folder = location(path)
-    if is_hf_folder(folder):
-        return read_hf_args(folder)
-    return read_args(folder)
+    args = read_hf_args(folder) if is_hf_folder(folder) else read_args(folder)
+    tokens = Tokenizer.from_str(tokenizer.read_text()).get_vocab_size()
+    if tokens > args.vocab_size:
+        raise StartError(
+            f"init_from: {path} embeds {args.vocab_size} token ids, and the tokenizer "
+            f"{tokenizer} has {tokens}; start from a model of that tokenizer"
+        )
+    return args
 
 
 def start_tokenizer(path: str) -> Location:

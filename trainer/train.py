@@ -151,7 +151,9 @@ class Trainer:
 
     def model_args(self, vocab_size: int) -> ModelArgs:
         config = self.config
-        return start_args(config.init_from) if config.init_from else config.model.args(vocab_size)
+        if config.init_from:
+            return start_args(config.init_from, self.tokenizer_file())
+        return config.model.args(vocab_size)
 
     def adapt(self, model: Transformer) -> Transformer:
         """The model on the meta device, before it is wrapped (e.g. LoRA adapters added)."""
