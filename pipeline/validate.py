@@ -154,10 +154,10 @@ def _start_args(config: TrainConfig):
     posttraining = isinstance(config, PosttrainConfig)
     try:
         tokenizer = tokenizer_location(config) if posttraining else tokenizer_path(config)
-        return start_args(config.init_from, tokenizer)
+        return start_args(config, tokenizer)
     except (TrainingError, FileNotFoundError) as err:
         message = str(err)
-        named = message if message.startswith("init_from") else f"init_from: {message}"
+        named = message if message.startswith(("init_from", "data.")) else f"init_from: {message}"
         raise ConfigError(named) from None
 
 

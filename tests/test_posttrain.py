@@ -689,6 +689,10 @@ def test_a_hugging_face_folder_that_cannot_give_a_model_is_named(task, tokenizer
     fewer = f"{folder} embeds 100 token ids, and the tokenizer {task['tokenizer']} has {args.vocab_size}"
     with pytest.raises(ConfigError, match=re.escape(fewer)):  # was an IndexError mid-run
         describe_training(validate_train_config(sft), 1)
+    (folder / "config.json").write_text(json.dumps(config | {"max_position_embeddings": 32}))
+    shorter = f"data.seq_len: 64 is more than the max_seq_len 32 of init_from {folder}"
+    with pytest.raises(ConfigError, match=re.escape(shorter)):  # was a ValueError mid-run
+        describe_training(validate_train_config(sft), 1)
     (folder / "config.json").write_text(json.dumps(config))
     weights.write_bytes(b"not safetensors")
     with pytest.raises(HFImportError, match=re.escape(f"{weights}: ")):

@@ -119,6 +119,9 @@ def test_seq_len_beyond_the_models_positions_is_a_config_error():
         )
     )
     assert config.model.max_positions == 1024
+    started = minimal(data={"seq_len": 1024}, train={"global_batch_tokens": 2048})
+    started["init_from"] = "runs/x/checkpoints/step-0000010"  # its own max_seq_len applies
+    assert validate_train_config(started).data.seq_len == 1024  # checked as the run starts
 
 
 def test_a_config_is_checked_without_loading_torch():

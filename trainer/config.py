@@ -105,7 +105,8 @@ class ModelConfig:
     tied_embeddings: bool | None = None
     """The output head shares the input embedding's weights."""
     max_seq_len: int | None = field(default=None, metadata={"gt": 0})
-    """Longest sequence the RoPE tables cover; `data.seq_len` may not exceed it."""
+    """Longest sequence the RoPE tables cover; `data.seq_len` may not exceed it (with
+    `init_from`, the start's own applies)."""
 
     def args(self, vocab_size: int) -> ModelArgs:
         chosen = {
@@ -253,7 +254,7 @@ class TrainConfig:
         if isinstance(self.data, DataConfig):
             _each_run_once("data.runs", self.data.runs)
             _each_run_once("data.replay.runs", replay.runs if replay else None)
-        if self.data.seq_len > self.model.max_positions:
+        if self.init_from is None and self.data.seq_len > self.model.max_positions:
             raise TrainConfigError(
                 f"data.seq_len: {self.data.seq_len} is more than the model's max_seq_len "
                 f"{self.model.max_positions} (model.max_seq_len raises it)"

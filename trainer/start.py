@@ -14,6 +14,7 @@ from torch.distributed.checkpoint.state_dict import StateDictOptions, set_model_
 
 from trainer.chat import SPECIAL_TOKENS
 from trainer.checkpoint import latest_checkpoint_in, load_model, read_args
+from trainer.config import TrainConfig
 from trainer.errors import TrainingError
 from trainer.hf_import import is_hf_folder, read_hf_args
 from trainer.model_args import ModelArgs
@@ -24,10 +25,11 @@ class StartError(TrainingError):
     """`init_from` is neither a tokenmill checkpoint nor a Hugging Face model we can read."""
 
 
-def start_args(path: str, tokenizer: Location) -> ModelArgs:
-    """The starting model's shape, checked against the tokenizer the run reads with: an id
-    past the start's embedding would index nothing (an IndexError mid-run, on a GPU a
-    device-side assert)."""
+def start_args(config: TrainConfig, tokenizer: Location) -> ModelArgs:
+    """The shape of the model `init_from` names, checked against the run: an id of its
+    `tokenizer` past the start's embedding, or a position of `data.seq_len` past its rotary
+    tables, would index nothing (an IndexError mid-run, on a GPU a device-side assert)."""
+    path = config.init_from
     folder = location(path)
     args = read_hf_args(folder) if is_hf_folder(folder) else read_args(folder)
     tokens = Tokenizer.from_str(tokenizer.read_text()).get_vocab_size()
@@ -35,6 +37,11 @@ def start_args(path: str, tokenizer: Location) -> ModelArgs:
         raise StartError(
             f"init_from: {path} embeds {args.vocab_size} token ids, and the tokenizer "
             f"{tokenizer} has {tokens}; start from a model of that tokenizer"
+        )
+    if config.data.seq_len > args.max_seq_len:
+        raise StartError(
+            f"data.seq_len: {config.data.seq_len} is more than the max_seq_len "
+            f"{args.max_seq_len} of init_from {path}"
         )
     return args
 

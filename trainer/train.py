@@ -152,7 +152,7 @@ class Trainer:
     def model_args(self, vocab_size: int) -> ModelArgs:
         config = self.config
         if config.init_from:
-            return start_args(config.init_from, self.tokenizer_file())
+            return start_args(config, self.tokenizer_file())
         return config.model.args(vocab_size)
 
     def adapt(self, model: Transformer) -> Transformer:
