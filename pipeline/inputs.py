@@ -76,11 +76,11 @@ def _expand(spec: InputSpec, key: str) -> list[str]:
             )
         if not matches:
             raise ConfigError(f"{key}: {pattern!r} matches no file")
-        if "://" not in pattern:
-            _refuse_another_format(spec, matches[0], key)
-            _refuse_text_elsewhere(spec, matches[0], key)
         # Local paths come back absolute, so every worker reads the file the driver found.
-        paths.extend(fs.unstrip_protocol(m) if "://" in pattern else m for m in matches)
+        found = [fs.unstrip_protocol(m) if "://" in pattern else m for m in matches]
+        _refuse_another_format(spec, found[0], key)
+        _refuse_text_elsewhere(spec, found[0], key)
+        paths.extend(found)
     return paths
 
 

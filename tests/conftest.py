@@ -5,9 +5,12 @@ import secrets
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -124,6 +127,24 @@ def trafilatura_pages(corpora):
     from support.extracted_pages import extracted_pages
 
     return extracted_pages(corpora / "web" / "trafilatura-eval.warc.gz")
+
+
+class QuietFileHandler(SimpleHTTPRequestHandler):
+    def log_message(self, *args) -> None:
+        pass
+
+
+@pytest.fixture
+def http_folder(tmp_path) -> Iterator[tuple[Path, str]]:
+    """A folder and the loopback HTTP URL it is served at (Python's file server, which,
+    as some web servers do, ignores range requests)."""
+    handler = partial(QuietFileHandler, directory=str(tmp_path))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield tmp_path, f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
 
 
 @pytest.fixture(scope="module")

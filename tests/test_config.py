@@ -1,5 +1,6 @@
 import gzip
 import random
+import re
 import sys
 from pathlib import Path
 
@@ -207,6 +208,43 @@ def test_an_input_file_plainly_of_another_format_fails_before_work(tmp_path):
         )
     for path, format in ((jsonl, "jsonl"), (jsonl, "text"), (warc, "warc"), (other, "jsonl")):
         assert len(resolve_inputs(inputs(path, format))) == 1
+
+
+def test_url_inputs_are_checked_before_work_as_local_ones(http_folder, s3_server):
+    """The checks of an input's first file ran on local paths alone: a WET file served over
+    HTTP (as Common Crawl serves its files) and given as `warc` gave 0 documents, exit 0."""
+    import fsspec
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from pipeline.inputs import resolve_inputs
+
+    folder, url = http_folder
+    write_warc(folder / "a.warc.wet.gz", [warcinfo_record("x"), conversion_record(1, b"text")])
+    (folder / "rp.jsonl").write_text('{"raw_content": "text", "doc_id": "1"}\n')
+    pq.write_table(pa.table({"raw_content": ["text"]}), folder / "rp.parquet")
+    fsspec.filesystem("s3").put(
+        [str(folder / n) for n in ("a.warc.wet.gz", "rp.parquet")], f"{s3_server}/crawl/"
+    )
+    wet = "is a WET file, Common Crawl's extracted text, but the input's format is warc"
+    for pattern, format, path, problem in (
+        (f"{url}/a.warc.wet.gz", "warc", f"{url}/a.warc.wet.gz", wet),
+        (f"{s3_server}/crawl/*.wet.gz", "warc", f"{s3_server}/crawl/a.warc.wet.gz", wet),
+        (f"{url}/rp.jsonl", "jsonl", f"{url}/rp.jsonl", "has no `text` field"),
+        (
+            f"{s3_server}/crawl/rp.parquet",
+            "parquet",
+            f"{s3_server}/crawl/rp.parquet",
+            "has no `text` column",
+        ),
+    ):
+        config = config_with(inputs=[{"source": "s", "format": format, "paths": [pattern]}])
+        with pytest.raises(
+            ConfigError, match=f"^inputs\\[0\\]\\.paths: {re.escape(path)} {problem}"
+        ):
+            resolve_inputs(config)
+    served = config_with(inputs=[{"source": "s", "format": "wet", "paths": [f"{url}/*.wet.gz"]}])
+    assert [file.path for file in resolve_inputs(served)] == [f"{url}/a.warc.wet.gz"]
 
 
 def test_common_crawls_warc_wet_and_wat_files_each_need_their_own_format(tmp_path):
