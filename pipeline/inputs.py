@@ -20,6 +20,7 @@ import fsspec
 import pyarrow as pa
 import pyarrow.parquet as pq
 from fastwarc.warc import ArchiveIterator, WarcRecordType
+from fsspec import AbstractFileSystem
 from fsspec.core import url_to_fs
 from fsspec.utils import compressions, infer_compression
 
@@ -27,6 +28,7 @@ from pipeline.compressed import ArchiveOfFiles, decompressed
 from pipeline.config import InputSpec, JobConfig
 from pipeline.documents import holds_text
 from pipeline.schema import ConfigError
+from pipeline.transient import retried
 
 MANIFEST_SUFFIXES = ("warc.paths", "warc.paths.gz", "wet.paths", "wet.paths.gz")
 
@@ -66,8 +68,7 @@ def _expand(spec: InputSpec, key: str) -> list[str]:
             paths.extend(_manifest_entries(pattern, spec.manifest_base, key))
             continue
         fs, stripped = url_to_fs(pattern)
-        matches = sorted(fs.glob(pattern)) if fsspec.core.has_magic(pattern) else [stripped]
-        matches = [m for m in matches if fs.isfile(m)]
+        matches = _files_matching(fs, pattern, stripped, key)
         if not matches and fs.isdir(stripped):
             example = f"{pattern.rstrip('/')}/*{TYPICAL_SUFFIX[spec.format]}"
             raise ConfigError(
@@ -82,6 +83,23 @@ def _expand(spec: InputSpec, key: str) -> list[str]:
         _refuse_text_elsewhere(spec, found[0], key)
         paths.extend(found)
     return paths
+
+
+def _files_matching(fs: AbstractFileSystem, pattern: str, stripped: str, key: str) -> list[str]:
+    """The files `pattern` names. A glob's listing says which matches are files (a look-up
+    per match was thousands of requests on object storage, and one answered 503 left its
+    file out of the run); a listing or look-up that fails in a way that passes (a 503, a
+    cut connection) is tried again."""
+    if fsspec.core.has_magic(pattern):
+        found = retried(lambda: fs.glob(pattern, detail=True), key)
+        return sorted(name for name, info in found.items() if info["type"] == "file")
+    try:
+        info = retried(lambda: fs.info(stripped), key)
+    except FileNotFoundError as err:
+        if (why := _why_unread(err)) != "not found":
+            raise ConfigError(f"{key}: {pattern!r} {why}") from None
+        return []
+    return [stripped] if info["type"] == "file" else []
 
 
 TYPICAL_SUFFIX = {

@@ -38,7 +38,7 @@ from pipeline.schema import ConfigError
 from pipeline.shard import (
     ShardPlan,
     ShardResult,
-    process_shard,
+    process_shard_retried,
     segment_file,
     segment_folder,
 )
@@ -274,7 +274,7 @@ def _run_tasks(
 ) -> Iterator[ShardResult]:
     """The shard tasks of one segment, each result as it comes; a failed task's shard is
     reported and left unfinished for the next run while the others go on."""
-    task = ray.remote(process_shard).options(num_cpus=1, max_retries=1)
+    task = ray.remote(process_shard_retried).options(num_cpus=1, max_retries=1)
     plan_ref = ray.put(plan)
     calls = [(task, (file, plan_ref, sources[file.shard])) for file in files]
     with progress_bar(console, counted="documents") as progress:

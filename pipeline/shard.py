@@ -52,6 +52,7 @@ from pipeline.sandbox import GroupSizes, Sandbox, SandboxError, StageTimeout, sa
 from pipeline.stage import Stage, TimeBudget, Verdict
 from pipeline.stage_registry import STAGE_TYPES
 from pipeline.stats import SAMPLES_PER_REASON, Funnel
+from pipeline.transient import retried
 
 CAUSE_CHARS = 300
 """An errored document's detail is at most this long: the exception's first line."""
@@ -143,6 +144,14 @@ class ShardResult:
             profile=parts[-1].profile,
             files={path: info for part in parts for path, info in part.files.items()},
         )
+
+
+def process_shard_retried(
+    file: InputFile, plan: ShardPlan, source: dict | None = None
+) -> ShardResult:
+    """`process_shard`, run again from the start where reading failed in a way that passes
+    (a cut connection, a server's 503: `pipeline.transient`)."""
+    return retried(lambda: process_shard(file, plan, source), f"shard {file.shard} ({file.path})")
 
 
 def process_shard(file: InputFile, plan: ShardPlan, source: dict | None = None) -> ShardResult:

@@ -27,6 +27,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from pipeline.json_log import JsonLog
+from pipeline.transient import is_transient, one_line
 
 Call = tuple[Any, tuple]
 """A remote function and its arguments."""
@@ -53,9 +54,12 @@ class TaskFailed:
     @property
     def message(self) -> str:
         """One line where the machine refused the task (`[Errno 28] No space left on
-        device`), the traceback otherwise."""
+        device`) or reading failed in a way that passes (a cut connection, tried again
+        already), the traceback otherwise."""
         if isinstance(self.cause, OSError) and self.cause.errno in MACHINE_ERRNOS:
             return str(self.cause)
+        if is_transient(self.cause):
+            return one_line(self.cause)
         return self.traceback
 
 

@@ -7,6 +7,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import partial
@@ -129,20 +130,33 @@ def trafilatura_pages(corpora):
     return extracted_pages(corpora / "web" / "trafilatura-eval.warc.gz")
 
 
-class QuietFileHandler(SimpleHTTPRequestHandler):
+class FileServer(SimpleHTTPRequestHandler):
+    """Python's file server, quiet, answering 503 to the next `unavailable[path]` requests
+    of a path (as Common Crawl's server does under load)."""
+
+    unavailable: Counter
+
     def log_message(self, *args) -> None:
         pass
 
+    def send_head(self):
+        if self.unavailable[self.path] > 0:
+            self.unavailable[self.path] -= 1
+            self.send_error(503)
+            return None
+        return super().send_head()
+
 
 @pytest.fixture
-def http_folder(tmp_path) -> Iterator[tuple[Path, str]]:
-    """A folder and the loopback HTTP URL it is served at (Python's file server, which,
-    as some web servers do, ignores range requests)."""
-    handler = partial(QuietFileHandler, directory=str(tmp_path))
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+def http_folder(tmp_path) -> Iterator[tuple[Path, str, Counter]]:
+    """A folder, the loopback HTTP URL it is served at (by a server that, as some do,
+    ignores range requests) and the count of 503 answers still to give, by path."""
+    unavailable = Counter()
+    handler = type("Handler", (FileServer,), {"unavailable": unavailable})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), partial(handler, directory=str(tmp_path)))
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    yield tmp_path, f"http://127.0.0.1:{server.server_address[1]}"
+    yield tmp_path, f"http://127.0.0.1:{server.server_address[1]}", unavailable
     server.shutdown()
     server.server_close()
 

@@ -219,7 +219,7 @@ def test_url_inputs_are_checked_before_work_as_local_ones(http_folder, s3_server
 
     from pipeline.inputs import resolve_inputs
 
-    folder, url = http_folder
+    folder, url, _ = http_folder
     write_warc(folder / "a.warc.wet.gz", [warcinfo_record("x"), conversion_record(1, b"text")])
     (folder / "rp.jsonl").write_text('{"raw_content": "text", "doc_id": "1"}\n')
     pq.write_table(pa.table({"raw_content": ["text"]}), folder / "rp.parquet")

@@ -494,3 +494,36 @@ def test_a_damaged_parquet_row_group_costs_only_its_rows(tmp_path):
     table, stats = read(path, fmt="parquet")
     assert table.column("text").to_pylist() == texts[:100] + texts[200:]
     assert +stats.errored == {"corrupt_row_group": 100}
+
+
+def test_a_file_a_server_answers_503_is_tried_again_not_left_out(
+    http_folder, monkeypatch, tmp_path
+):
+    """Common Crawl's server answers 503 under load. A glob's file whose look-up got one was
+    left out of the run, and one whose reading got one was an errored `missing_file`: both
+    without a word, exit 0. Each is now tried again after a pause, then fails its shard."""
+    from aiohttp import ClientResponseError
+
+    from pipeline.inputs import resolve_inputs
+    from pipeline.plan import shard_plans
+    from pipeline.shard import process_shard_retried
+    from tests.conftest import job
+
+    monkeypatch.setattr("pipeline.transient.RETRY_DELAYS_S", (0.0, 0.0))
+    folder, url, unavailable = http_folder
+    for name in ("a", "b"):
+        write_warc(folder / f"{name}.warc.gz", [page_record(n) for n in range(3)])
+    inputs = [{"source": "web", "format": "warc", "paths": [f"{url}/*.warc.gz"]}]
+    config = job(tmp_path / "out", inputs, [{"extract": {}}])
+    unavailable["/b.warc.gz"] = 2  # a look-up asks twice (HEAD, then GET)
+    files = resolve_inputs(config)
+    assert [file.path for file in files] == [f"{url}/a.warc.gz", f"{url}/b.warc.gz"]
+    [plan] = shard_plans(config)
+    unavailable["/b.warc.gz"] = 2
+    read = process_shard_retried(files[1], plan).funnel.stages["read"]
+    assert (read.kept, read.errored) == (3, {}) and unavailable["/b.warc.gz"] == 0
+    unavailable["/b.warc.gz"] = 6  # three tries of two requests each
+    with pytest.raises(FileNotFoundError) as raised:
+        process_shard_retried(files[1], plan)
+    assert isinstance(raised.value.__cause__, ClientResponseError)
+    assert raised.value.__cause__.status == 503

@@ -20,6 +20,7 @@ from pipeline.readers.text import read_text
 from pipeline.readers.warc import read_warc
 from pipeline.readers.wet import read_wet
 from pipeline.stats import StageStats
+from pipeline.transient import is_transient
 
 Reader = Callable[[InputFile, StageStats, int], Iterator[pa.Table]]
 
@@ -38,7 +39,9 @@ def read_documents(file: InputFile, stats: StageStats, batch_size: int) -> Itera
     fs, path = fsspec.core.url_to_fs(file.path)
     try:
         size = fs.size(path)
-    except FileNotFoundError:
+    except FileNotFoundError as err:  # fsspec's HTTP says so of any failure
+        if is_transient(err):  # a 503: the shard is tried again, the file is not missing
+            raise
         size = None
     if not size:
         stats.docs_in += 1
