@@ -22,6 +22,7 @@ import pyarrow.parquet as pq
 from fastwarc.warc import ArchiveIterator, WarcRecordType
 from fsspec import AbstractFileSystem
 from fsspec.core import url_to_fs
+from fsspec.implementations.local import LocalFileSystem
 from fsspec.utils import compressions, infer_compression
 
 from pipeline.compressed import ArchiveOfFiles, decompressed
@@ -92,6 +93,8 @@ def _files_matching(fs: AbstractFileSystem, pattern: str, stripped: str, key: st
     cut connection) is tried again."""
     if fsspec.core.has_magic(pattern):
         found = retried(lambda: fs.glob(pattern, detail=True), key)
+        if isinstance(fs, LocalFileSystem):  # its listing calls a link "other": ask the disk
+            return sorted(name for name in found if fs.isfile(name))
         return sorted(name for name, info in found.items() if info["type"] == "file")
     try:
         info = retried(lambda: fs.info(stripped), key)

@@ -179,6 +179,18 @@ def test_input_paths_that_match_nothing_fail_before_work(tmp_path):
     )
 
 
+def test_a_globs_files_are_its_files_and_links_to_files(tmp_path):
+    from pipeline.inputs import resolve_inputs
+
+    (tmp_path / "real.jsonl").write_text('{"text": "a"}\n')
+    (tmp_path / "link.jsonl").symlink_to(tmp_path / "real.jsonl")
+    (tmp_path / "broken.jsonl").symlink_to(tmp_path / "gone.jsonl")
+    (tmp_path / "folder.jsonl").mkdir()
+    glob = [{"source": "s", "format": "jsonl", "paths": [str(tmp_path / "*.jsonl")]}]
+    found = [file.path for file in resolve_inputs(config_with(inputs=glob))]
+    assert found == [str(tmp_path / "link.jsonl"), str(tmp_path / "real.jsonl")]
+
+
 def test_an_input_file_plainly_of_another_format_fails_before_work(tmp_path):
     """A WARC given as `jsonl` would be read as a million lines of errored documents; a
     file of the format, or one that starts with something else (left to the reader, which
