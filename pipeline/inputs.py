@@ -13,8 +13,10 @@ import contextlib
 import io
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import PurePath
+from typing import TypeVar
 
 import fsspec
 import pyarrow as pa
@@ -29,7 +31,7 @@ from pipeline.compressed import ArchiveOfFiles, decompressed
 from pipeline.config import InputSpec, JobConfig
 from pipeline.documents import holds_text
 from pipeline.schema import ConfigError
-from pipeline.transient import retried
+from pipeline.transient import is_transient, one_line, retried
 
 MANIFEST_SUFFIXES = ("warc.paths", "warc.paths.gz", "wet.paths", "wet.paths.gz")
 
@@ -92,17 +94,31 @@ def _files_matching(fs: AbstractFileSystem, pattern: str, stripped: str, key: st
     file out of the run); a listing or look-up that fails in a way that passes (a 503, a
     cut connection) is tried again."""
     if fsspec.core.has_magic(pattern):
-        found = retried(lambda: fs.glob(pattern, detail=True), key)
+        found = _looked_up(lambda: fs.glob(pattern, detail=True), repr(pattern), key)
         if isinstance(fs, LocalFileSystem):  # its listing calls a link "other": ask the disk
             return sorted(name for name in found if fs.isfile(name))
         return sorted(name for name, info in found.items() if info["type"] == "file")
     try:
-        info = retried(lambda: fs.info(stripped), key)
+        info = _looked_up(lambda: fs.info(stripped), repr(pattern), key)
     except FileNotFoundError as err:
         if (why := _why_unread(err)) != "not found":
             raise ConfigError(f"{key}: {pattern!r} {why}") from None
         return []
     return [stripped] if info["type"] == "file" else []
+
+
+T = TypeVar("T")
+
+
+def _looked_up(call: Callable[[], T], what: str, key: str) -> T:
+    """`call()`, tried again while it fails in a way that passes (`pipeline.transient`);
+    past that, a ConfigError naming `key` and `what` could not be read."""
+    try:
+        return retried(call, key)
+    except Exception as err:
+        if not is_transient(err):
+            raise
+        raise ConfigError(f"{key}: {what} could not be read: {one_line(err)}") from None
 
 
 TYPICAL_SUFFIX = {
@@ -319,11 +335,15 @@ def _why_unread(err: FileNotFoundError) -> str:
 
 def _manifest_entries(manifest: str, base: str, key: str) -> list[str]:
     try:
-        with fsspec.open(manifest, "rt", compression="infer") as handle:
-            lines = [line.strip() for line in handle]
+        lines = _looked_up(lambda: _stripped_lines(manifest), f"manifest {manifest!r}", key)
     except FileNotFoundError as err:
         raise ConfigError(f"{key}: manifest {manifest!r} {_why_unread(err)}") from None
     entries = [line for line in lines if line and not line.startswith("#")]
     if not entries:
         raise ConfigError(f"{key}: manifest {manifest!r} lists no file")
     return [e if "://" in e or e.startswith("/") else base.rstrip("/") + "/" + e for e in entries]
+
+
+def _stripped_lines(path: str) -> list[str]:
+    with fsspec.open(path, "rt", compression="infer") as handle:
+        return [line.strip() for line in handle]

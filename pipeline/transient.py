@@ -22,17 +22,22 @@ RETRIED_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 T = TypeVar("T")
 
 
-def is_transient(error: BaseException | None) -> bool:
-    """Whether `error`, or an error it was raised from, is one that passes."""
+def passing_failure(error: BaseException | None) -> BaseException | None:
+    """`error`, or the error it was raised from (fsspec's HTTP raises FileNotFoundError
+    from a 503), where that is one that passes; None where none is."""
     aiohttp = sys.modules.get("aiohttp")  # fsspec's HTTP loads it; unloaded, it raised nothing
     while error is not None:
         if aiohttp and isinstance(error, aiohttp.ClientResponseError):
-            return error.status in RETRIED_STATUSES
+            return error if error.status in RETRIED_STATUSES else None
         passing = (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError) if aiohttp else ()
         if isinstance(error, (*passing, TimeoutError)):
-            return True
+            return error
         error = error.__cause__
-    return False
+    return None
+
+
+def is_transient(error: BaseException | None) -> bool:
+    return passing_failure(error) is not None
 
 
 def retried(call: Callable[[], T], what: str) -> T:
@@ -50,5 +55,7 @@ def retried(call: Callable[[], T], what: str) -> T:
 
 
 def one_line(error: BaseException) -> str:
-    """aiohttp's messages run over several lines."""
-    return " ".join(str(error).split()) or type(error).__name__
+    """The failure that passes in `error`'s chain, or `error`, on one line (aiohttp's
+    messages run over several)."""
+    shown = passing_failure(error) or error
+    return " ".join(str(shown).split()) or type(shown).__name__

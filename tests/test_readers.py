@@ -506,6 +506,7 @@ def test_a_file_a_server_answers_503_is_tried_again_not_left_out(
 
     from pipeline.inputs import resolve_inputs
     from pipeline.plan import shard_plans
+    from pipeline.schema import ConfigError
     from pipeline.shard import process_shard_retried
     from tests.conftest import job
 
@@ -527,3 +528,11 @@ def test_a_file_a_server_answers_503_is_tried_again_not_left_out(
         process_shard_retried(files[1], plan)
     assert isinstance(raised.value.__cause__, ClientResponseError)
     assert raised.value.__cause__.status == 503
+    (folder / "warc.paths").write_text("a.warc.gz\nb.warc.gz\n")
+    listed = [{**inputs[0], "paths": [f"{url}/warc.paths"], "manifest_base": url}]
+    unavailable["/warc.paths"] = 2  # was a traceback
+    listing = resolve_inputs(job(tmp_path / "out", listed, [{"extract": {}}]))
+    assert [file.path for file in listing] == [file.path for file in files]
+    unavailable["/warc.paths"] = 6
+    with pytest.raises(ConfigError, match=r"manifest '.*/warc.paths' could not be read: 503"):
+        resolve_inputs(job(tmp_path / "out", listed, [{"extract": {}}]))
