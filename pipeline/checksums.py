@@ -24,14 +24,16 @@ class FileChanged(Exception):
 
 def describe_file(path: str, checksum: bool = True) -> dict[str, Any]:
     """Size, modification time and checksum of `path`; `checksum=False` leaves out a local
-    file's sha256, which means reading the whole file."""
+    file's sha256, which means reading the whole file. A web server's file without an ETag
+    gets none either: it would be downloaded a second time, after its shard read it."""
     fs, stripped = fsspec.core.url_to_fs(path)
     try:
         info = fs.info(stripped)
     except FileNotFoundError:
         return {"missing": True}
     described = identity(fs, info)
-    if checksum and "etag" not in described:
+    web = "http" in fs.protocol
+    if checksum and "etag" not in described and not web:
         described["sha256"] = sha256_of(fs, stripped)
     return described
 
@@ -45,6 +47,8 @@ def identity(fs: fsspec.AbstractFileSystem, info: dict[str, Any]) -> dict[str, A
         described["etag"] = str(etag).strip('"')
     elif "file" in fs.protocol:
         described["mtime"] = info.get("mtime")
+    elif "Last-Modified" in info:  # a web server's
+        described["last_modified"] = info["Last-Modified"]
     return described
 
 

@@ -521,8 +521,13 @@ def test_a_file_a_server_answers_503_is_tried_again_not_left_out(
     assert [file.path for file in files] == [f"{url}/a.warc.gz", f"{url}/b.warc.gz"]
     [plan] = shard_plans(config)
     unavailable["/b.warc.gz"] = 2
-    read = process_shard_retried(files[1], plan).funnel.stages["read"]
+    result = process_shard_retried(files[1], plan)
+    read = result.funnel.stages["read"]
     assert (read.kept, read.errored) == (3, {}) and unavailable["/b.warc.gz"] == 0
+    size = (folder / "b.warc.gz").stat().st_size  # no sha256: a second download of the file
+    assert (
+        result.input_info.keys() == {"size", "last_modified"} and result.input_info["size"] == size
+    )
     unavailable["/b.warc.gz"] = 6  # three tries of two requests each
     with pytest.raises(FileNotFoundError) as raised:
         process_shard_retried(files[1], plan)
