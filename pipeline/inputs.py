@@ -94,7 +94,10 @@ def _files_matching(fs: AbstractFileSystem, pattern: str, stripped: str, key: st
     file out of the run); a listing or look-up that fails in a way that passes (a 503, a
     cut connection) is tried again."""
     if fsspec.core.has_magic(pattern):
-        found = _looked_up(lambda: fs.glob(pattern, detail=True), repr(pattern), key)
+        try:
+            found = _looked_up(lambda: fs.glob(pattern, detail=True), repr(pattern), key)
+        except FileNotFoundError:  # a bucket that is not there
+            return []
         if isinstance(fs, LocalFileSystem):  # its listing calls a link "other": ask the disk
             return sorted(name for name in found if fs.isfile(name))
         return sorted(name for name, info in found.items() if info["type"] == "file")
@@ -112,13 +115,17 @@ T = TypeVar("T")
 
 def _looked_up(call: Callable[[], T], what: str, key: str) -> T:
     """`call()`, tried again while it fails in a way that passes (`pipeline.transient`);
-    past that, a ConfigError naming `key` and `what` could not be read."""
+    past that, or failing otherwise but for a file not found, a ConfigError naming `key`
+    and `what` could not be read."""
     try:
         return retried(call, key)
-    except Exception as err:
+    except FileNotFoundError as err:  # fsspec's HTTP says so of a 503 too
         if not is_transient(err):
             raise
-        raise ConfigError(f"{key}: {what} could not be read: {one_line(err)}") from None
+        failure = err
+    except Exception as err:  # the store's own: no credentials, access denied
+        failure = err
+    raise ConfigError(f"{key}: {what} could not be read: {one_line(failure)}") from None
 
 
 TYPICAL_SUFFIX = {

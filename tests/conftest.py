@@ -7,7 +7,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections import Counter
+from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import partial
@@ -131,32 +131,31 @@ def trafilatura_pages(corpora):
 
 
 class FileServer(SimpleHTTPRequestHandler):
-    """Python's file server, quiet, answering 503 to the next `unavailable[path]` requests
-    of a path (as Common Crawl's server does under load)."""
+    """Python's file server, quiet, answering the next requests of a path with the statuses
+    queued in `refusals[path]` (as Common Crawl's server answers 503 under load)."""
 
-    unavailable: Counter
+    refusals: defaultdict[str, list[int]]
 
     def log_message(self, *args) -> None:
         pass
 
     def send_head(self):
-        if self.unavailable[self.path] > 0:
-            self.unavailable[self.path] -= 1
-            self.send_error(503)
+        if self.refusals[self.path]:
+            self.send_error(self.refusals[self.path].pop(0))
             return None
         return super().send_head()
 
 
 @pytest.fixture
-def http_folder(tmp_path) -> Iterator[tuple[Path, str, Counter]]:
+def http_folder(tmp_path) -> Iterator[tuple[Path, str, defaultdict[str, list[int]]]]:
     """A folder, the loopback HTTP URL it is served at (by a server that, as some do,
-    ignores range requests) and the count of 503 answers still to give, by path."""
-    unavailable = Counter()
-    handler = type("Handler", (FileServer,), {"unavailable": unavailable})
+    ignores range requests) and the statuses to refuse its paths' next requests with."""
+    refusals = defaultdict(list)
+    handler = type("Handler", (FileServer,), {"refusals": refusals})
     server = ThreadingHTTPServer(("127.0.0.1", 0), partial(handler, directory=str(tmp_path)))
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    yield tmp_path, f"http://127.0.0.1:{server.server_address[1]}", unavailable
+    yield tmp_path, f"http://127.0.0.1:{server.server_address[1]}", refusals
     server.shutdown()
     server.server_close()
 

@@ -501,7 +501,8 @@ def test_a_file_a_server_answers_503_is_tried_again_not_left_out(
 ):
     """Common Crawl's server answers 503 under load. A glob's file whose look-up got one was
     left out of the run, and one whose reading got one was an errored `missing_file`: both
-    without a word, exit 0. Each is now tried again after a pause, then fails its shard."""
+    without a word, exit 0. Each is now tried again after a pause, then fails its shard. A
+    manifest or a listing is tried again too; one refused for good (403) is one line."""
     from aiohttp import ClientResponseError
 
     from pipeline.inputs import resolve_inputs
@@ -511,33 +512,38 @@ def test_a_file_a_server_answers_503_is_tried_again_not_left_out(
     from tests.conftest import job
 
     monkeypatch.setattr("pipeline.transient.RETRY_DELAYS_S", (0.0, 0.0))
-    folder, url, unavailable = http_folder
+    folder, url, refusals = http_folder
     for name in ("a", "b"):
         write_warc(folder / f"{name}.warc.gz", [page_record(n) for n in range(3)])
     inputs = [{"source": "web", "format": "warc", "paths": [f"{url}/*.warc.gz"]}]
     config = job(tmp_path / "out", inputs, [{"extract": {}}])
-    unavailable["/b.warc.gz"] = 2  # a look-up asks twice (HEAD, then GET)
+    refusals["/b.warc.gz"] = [503] * 2  # a look-up asks twice (HEAD, then GET)
     files = resolve_inputs(config)
     assert [file.path for file in files] == [f"{url}/a.warc.gz", f"{url}/b.warc.gz"]
     [plan] = shard_plans(config)
-    unavailable["/b.warc.gz"] = 2
+    refusals["/b.warc.gz"] = [503] * 2
     result = process_shard_retried(files[1], plan)
     read = result.funnel.stages["read"]
-    assert (read.kept, read.errored) == (3, {}) and unavailable["/b.warc.gz"] == 0
+    assert (read.kept, read.errored) == (3, {}) and refusals["/b.warc.gz"] == []
     size = (folder / "b.warc.gz").stat().st_size  # no sha256: a second download of the file
     assert (
         result.input_info.keys() == {"size", "last_modified"} and result.input_info["size"] == size
     )
-    unavailable["/b.warc.gz"] = 6  # three tries of two requests each
+    refusals["/b.warc.gz"] = [503] * 6  # three tries of two requests each
     with pytest.raises(FileNotFoundError) as raised:
         process_shard_retried(files[1], plan)
     assert isinstance(raised.value.__cause__, ClientResponseError)
     assert raised.value.__cause__.status == 503
     (folder / "warc.paths").write_text("a.warc.gz\nb.warc.gz\n")
     listed = [{**inputs[0], "paths": [f"{url}/warc.paths"], "manifest_base": url}]
-    unavailable["/warc.paths"] = 2  # was a traceback
+    refusals["/warc.paths"] = [503] * 2  # was a traceback
     listing = resolve_inputs(job(tmp_path / "out", listed, [{"extract": {}}]))
     assert [file.path for file in listing] == [file.path for file in files]
-    unavailable["/warc.paths"] = 6
+    refusals["/warc.paths"] = [503] * 6
     with pytest.raises(ConfigError, match=r"manifest '.*/warc.paths' could not be read: 503"):
         resolve_inputs(job(tmp_path / "out", listed, [{"extract": {}}]))
+    refusals["/"] = [403]  # a refusal that does not pass: one line at once, not a traceback
+    with pytest.raises(
+        ConfigError, match=r"^inputs\[0\]\.paths: '.*/\*\.warc\.gz' could not be read: 403"
+    ):
+        resolve_inputs(config)
