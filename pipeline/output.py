@@ -208,7 +208,12 @@ def _ledger_name(parts: tuple[str, ...]) -> str:
 def check_output(output: RunOutput) -> None:
     """Refuse a folder that must not hold a run: `/`, the home folder, the current folder, a
     source checkout, or a non-empty folder that is not a tokenmill run."""
-    problem = _forbidden(output) or _foreign(output)
+    try:
+        problem = _forbidden(output) or _foreign(output)
+    except Exception as err:  # the store's own: no credentials, access denied
+        raise ConfigError(
+            f"output: {output.url} could not be read: {type(err).__name__}: {err}"
+        ) from None
     if problem:
         raise ConfigError(
             f"output: {output.url} {problem}; give the run a folder of its own (e.g. runs/NAME)"

@@ -67,7 +67,13 @@ def regular_file(path: str) -> FilePath:
     forever or block), made absolute so that Ray workers find it too."""
     if "://" in path:
         fs, stripped = url_to_fs(usable_url(path))
-        if not fs.isfile(stripped):
+        try:
+            found = fs.info(stripped)["type"] == "file"
+        except FileNotFoundError:
+            found = False
+        except Exception as err:  # the store's own: no credentials, access denied
+            raise ValueError(f"{path}: could not be read: {type(err).__name__}: {err}") from None
+        if not found:
             raise ValueError(f"file not found: {path}")
         return FilePath(path)
     try:

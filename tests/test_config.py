@@ -179,6 +179,37 @@ def test_input_paths_that_match_nothing_fail_before_work(tmp_path):
     )
 
 
+def test_a_store_that_refuses_is_one_line_naming_the_key(monkeypatch, tmp_path):
+    """Object storage without credentials: the inputs and the output were a botocore
+    traceback, a model `file not found`."""
+    pytest.importorskip("s3fs")
+    import fsspec
+
+    from pipeline.inputs import resolve_inputs
+    from pipeline.output import RunOutput, check_output
+
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_PROFILE", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    # Instances of their own: one made with credentials signs its calls, and none made
+    # without may outlive the test
+    monkeypatch.setattr(type(fsspec.filesystem("s3")), "_cache", {})
+    refused = "could not be read: .*Unable to locate credentials"
+    glob = [{"source": "s", "format": "jsonl", "paths": ["s3://crawl/*.jsonl"]}]
+    with pytest.raises(
+        ConfigError, match=rf"^inputs\[0\]\.paths: 's3://crawl/\*\.jsonl' {refused}"
+    ):
+        resolve_inputs(config_with(inputs=glob))
+    with pytest.raises(ConfigError, match=rf"^output: s3://runs/x {refused}"):
+        check_output(RunOutput("s3://runs/x"))
+    model = {"perplexity": {"model": "s3://models/wiki.binary"}}
+    assert f"stages.perplexity.model: s3://models/wiki.binary: {refused[:18]}" in error_of(
+        stages=[model]
+    )
+
+
 def test_a_globs_files_are_its_files_and_links_to_files(tmp_path):
     from pipeline.inputs import resolve_inputs
 
