@@ -68,24 +68,28 @@ def _expand(spec: InputSpec, key: str) -> list[str]:
     paths: list[str] = []
     for pattern in spec.paths:
         if pattern.endswith(MANIFEST_SUFFIXES):
-            paths.extend(_manifest_entries(pattern, spec.manifest_base, key))
-            continue
-        fs, stripped = url_to_fs(pattern)
-        matches = _files_matching(fs, pattern, stripped, key)
-        if not matches and fs.isdir(stripped):
-            example = f"{pattern.rstrip('/')}/*{TYPICAL_SUFFIX[spec.format]}"
-            raise ConfigError(
-                f"{key}: {pattern!r} is a folder; give a glob of its files, e.g. {example!r} "
-                "(**/ for its subfolders too)"
-            )
-        if not matches:
-            raise ConfigError(f"{key}: {pattern!r} matches no file")
-        # Local paths come back absolute, so every worker reads the file the driver found.
-        found = [fs.unstrip_protocol(m) if "://" in pattern else m for m in matches]
+            found = _manifest_entries(pattern, spec.manifest_base, key)
+        else:
+            found = _pattern_files(spec, pattern, key)
         _refuse_another_format(spec, found[0], key)
         _refuse_text_elsewhere(spec, found[0], key)
         paths.extend(found)
     return paths
+
+
+def _pattern_files(spec: InputSpec, pattern: str, key: str) -> list[str]:
+    fs, stripped = url_to_fs(pattern)
+    matches = _files_matching(fs, pattern, stripped, key)
+    if not matches and fs.isdir(stripped):
+        example = f"{pattern.rstrip('/')}/*{TYPICAL_SUFFIX[spec.format]}"
+        raise ConfigError(
+            f"{key}: {pattern!r} is a folder; give a glob of its files, e.g. {example!r} "
+            "(**/ for its subfolders too)"
+        )
+    if not matches:
+        raise ConfigError(f"{key}: {pattern!r} matches no file")
+    # Local paths come back absolute, so every worker reads the file the driver found.
+    return [fs.unstrip_protocol(m) if "://" in pattern else m for m in matches]
 
 
 def _files_matching(fs: AbstractFileSystem, pattern: str, stripped: str, key: str) -> list[str]:

@@ -269,9 +269,11 @@ def test_url_inputs_are_checked_before_work_as_local_ones(http_folder, s3_server
     fsspec.filesystem("s3").put(
         [str(folder / n) for n in ("a.warc.wet.gz", "rp.parquet")], f"{s3_server}/crawl/"
     )
+    (folder / "warc.paths").write_text("a.warc.wet.gz\n")  # a manifest's first file too
     wet = "is a WET file, Common Crawl's extracted text, but the input's format is warc"
     for pattern, format, path, problem in (
         (f"{url}/a.warc.wet.gz", "warc", f"{url}/a.warc.wet.gz", wet),
+        (f"{url}/warc.paths", "warc", f"{url}/a.warc.wet.gz", wet),
         (f"{s3_server}/crawl/*.wet.gz", "warc", f"{s3_server}/crawl/a.warc.wet.gz", wet),
         (f"{url}/rp.jsonl", "jsonl", f"{url}/rp.jsonl", "has no `text` field"),
         (
@@ -281,7 +283,8 @@ def test_url_inputs_are_checked_before_work_as_local_ones(http_folder, s3_server
             "has no `text` column",
         ),
     ):
-        config = config_with(inputs=[{"source": "s", "format": format, "paths": [pattern]}])
+        spec = {"source": "s", "format": format, "paths": [pattern], "manifest_base": url}
+        config = config_with(inputs=[spec])
         with pytest.raises(
             ConfigError, match=f"^inputs\\[0\\]\\.paths: {re.escape(path)} {problem}"
         ):
