@@ -1,4 +1,5 @@
-"""Token shards and checkpoints on an object store: moto's S3 server on loopback."""
+"""Token shards, checkpoints and post-training data off the local disk: moto's S3 server and a
+web server, on loopback."""
 
 from __future__ import annotations
 
@@ -64,3 +65,23 @@ def test_shards_and_checkpoints_on_s3(s3_server, tmp_path):
     fs.pipe_file(f"{remote}/tokens/train-00000.parquet".removeprefix("s3://"), b"changed")
     with pytest.raises(TrainingError, match=f"{remote}/tokens/train-00000.parquet: sha256"):
         train(validate_train_config(config_data(remote, tmp_path / "again", steps=1)))
+
+
+def test_post_training_data_on_a_web_server(http_folder):
+    """fsspec's HTTP names a file by its whole URL: a `data.train` at an https:// address was
+    `not found` to validate and an aiohttp error to the run (the protocol was cut off)."""
+    from trainer.chat_data import read_records
+    from trainer.storage import location
+
+    folder, url, _ = http_folder
+    (folder / "sets").mkdir()
+    (folder / "sets" / "train.jsonl").write_text('{"prompt": "2+2?", "response": "4"}\n')
+    file = location(f"{url}/sets/train.jsonl")
+    assert file.exists() and file.is_file() and not location(f"{url}/sets/no.jsonl").exists()
+    assert (file.name, file.parent, file.parent / "train.jsonl") == (
+        "train.jsonl",
+        location(f"{url}/sets"),
+        file,
+    )
+    assert [child.url for child in file.parent.iterdir()] == [file.url]
+    assert read_records(file.url) == ([{"prompt": "2+2?", "response": "4"}], 0)

@@ -26,14 +26,15 @@ class RemotePath:
     """A file or folder at an fsspec URL, with the `Path` methods the trainer uses."""
 
     def __init__(self, url: str, fs: Any = None) -> None:
-        from fsspec.core import url_to_fs
+        from fsspec.core import strip_protocol, url_to_fs
 
         self.url = url.rstrip("/")
         if fs is None:
             fs, _ = url_to_fs(self.url)
         self.fs = fs
-        self.protocol, _, rest = self.url.partition("://")
-        self.path = rest
+        self.protocol, _, self.key = self.url.partition("://")
+        self.path = strip_protocol(self.url)
+        """What its file system calls it: s3's `bucket/key`, a web server's whole URL."""
 
     def __str__(self) -> str:
         return self.url
@@ -51,21 +52,21 @@ class RemotePath:
         return RemotePath(f"{self.url}/{part}", self.fs)
 
     def _child(self, found: str) -> RemotePath:
-        return RemotePath(f"{self.protocol}://{found.rstrip('/')}", self.fs)
+        return RemotePath(self.fs.unstrip_protocol(found.rstrip("/")), self.fs)
 
     @property
     def name(self) -> str:
-        return PurePosixPath(self.path).name
+        return PurePosixPath(self.key).name
 
     @property
     def parent(self) -> RemotePath:
-        return RemotePath(f"{self.protocol}://{PurePosixPath(self.path).parent}", self.fs)
+        return RemotePath(f"{self.protocol}://{PurePosixPath(self.key).parent}", self.fs)
 
     def with_name(self, name: str) -> RemotePath:
         return self.parent / name
 
     def relative_to(self, other: RemotePath) -> PurePosixPath:
-        return PurePosixPath(self.path).relative_to(other.path)
+        return PurePosixPath(self.key).relative_to(other.key)
 
     def as_posix(self) -> str:
         return self.url
