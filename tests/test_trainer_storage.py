@@ -9,11 +9,18 @@ from pathlib import Path
 
 import fsspec
 import pytest
+import torch
+from safetensors.torch import save_file
 
 from support.token_runs import write_token_run
+from trainer.chat_data import read_records
 from trainer.checkpoint import complete_checkpoints, load_model
 from trainer.config import validate_train_config
 from trainer.errors import TrainingError
+from trainer.export import hf_config
+from trainer.model import Transformer
+from trainer.model_args import preset
+from trainer.storage import location
 from trainer.train import train
 
 
@@ -69,10 +76,8 @@ def test_shards_and_checkpoints_on_s3(s3_server, tmp_path):
 
 def test_post_training_data_on_a_web_server(http_folder):
     """fsspec's HTTP names a file by its whole URL: a `data.train` at an https:// address was
-    `not found` to validate and an aiohttp error to the run (the protocol was cut off)."""
-    from trainer.chat_data import read_records
-    from trainer.storage import location
-
+    `not found` to validate and an aiohttp error to the run (the protocol was cut off); a
+    Hugging Face `init_from` there was `No such file` (safetensors opens local files only)."""
     folder, url, _ = http_folder
     (folder / "sets").mkdir()
     (folder / "sets" / "train.jsonl").write_text('{"prompt": "2+2?", "response": "4"}\n')
@@ -85,3 +90,13 @@ def test_post_training_data_on_a_web_server(http_folder):
     )
     assert [child.url for child in file.parent.iterdir()] == [file.url]
     assert read_records(file.url) == ([{"prompt": "2+2?", "response": "4"}], 0)
+
+    model = Transformer(preset("tiny", vocab_size=64, max_seq_len=16)).eval()
+    (folder / "hf").mkdir()  # init_from a Hugging Face folder there: safetensors reads no URL
+    save_file(
+        {n: t.contiguous() for n, t in model.state_dict().items()},
+        folder / "hf" / "model.safetensors",
+    )
+    (folder / "hf" / "config.json").write_text(json.dumps(hf_config(model.args)))
+    ids = torch.randint(7, 64, (1, 8))
+    torch.testing.assert_close(load_model(f"{url}/hf").logits(ids), model.logits(ids))

@@ -3,7 +3,9 @@ inverse of `trainer.export`. Module names are Llama's, so the weights only lose 
 
 from __future__ import annotations
 
-from safetensors.torch import load_file
+from pathlib import Path
+
+from safetensors.torch import load, load_file
 
 from trainer.errors import TrainingError
 from trainer.model import Transformer
@@ -81,7 +83,10 @@ def load_hf_model(folder: Location) -> Transformer:
     if not weights_file.is_file():  # a sharded model's model-*-of-*.safetensors are not read
         raise HFImportError(f"{weights_file}: missing (one safetensors file is read)")
     try:
-        weights = load_file(str(weights_file))
+        if isinstance(weights_file, Path):
+            weights = load_file(weights_file)
+        else:  # safetensors opens local files only
+            weights = load(weights_file.read_bytes())
     except Exception as err:  # safetensors raises its own error type, or OSError
         raise HFImportError(f"{weights_file}: {err}") from None
     state = {name.removeprefix("model."): tensor.float() for name, tensor in weights.items()}
