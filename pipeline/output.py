@@ -205,6 +205,9 @@ def _ledger_name(parts: tuple[str, ...]) -> str:
     return quote("/".join(parts), safe="")
 
 
+WEB = ("http://", "https://")
+
+
 def check_output(output: RunOutput) -> None:
     """Refuse a folder that must not hold a run: `/`, the home folder, the current folder, a
     source checkout, or a non-empty folder that is not a tokenmill run."""
@@ -221,6 +224,8 @@ def check_output(output: RunOutput) -> None:
 
 
 def _forbidden(output: RunOutput) -> str | None:
+    if output.url.startswith(WEB):
+        return "is a web address, where nothing is written (object storage is: s3://, gs://)"
     if not output.is_local:
         return None if output.root.strip("/").count("/") else "is the root of its bucket"
     return forbidden_folder(Path(output.root))

@@ -58,6 +58,8 @@ def test_root_home_and_current_folder_are_refused(tmp_path, monkeypatch):
     for folder, problem in (("/", "root folder"), (tmp_path / "home", "home"), (".", "current")):
         with pytest.raises(ConfigError, match=f"output: .* is the {problem}"):
             check_output(RunOutput(str(folder)))
+    with pytest.raises(ConfigError, match=r"output: https://x\.example/runs/a is a web address"):
+        check_output(RunOutput("https://x.example/runs/a"))  # was a 501 traceback at the lock
 
 
 @pytest.mark.slow

@@ -108,6 +108,19 @@ def test_floats_accept_integers_and_yaml_1_1_exponents():
         validate_train_config(minimal(train={"lr": "fast"}))
 
 
+def test_a_run_folder_is_local_and_checkpoints_are_not_on_a_web_server():
+    """`output: s3://b/run` trained into a local folder named `s3:` (pathlib's reading)."""
+    with pytest.raises(
+        TrainConfigError, match=r"^<config>: output: s3://b/run is not a local folder"
+    ):
+        validate_train_config(minimal() | {"output": "s3://b/run"})
+    with pytest.raises(
+        TrainConfigError, match=r"^<config>: checkpoint\.folder: https://x/c is a web"
+    ):
+        validate_train_config(minimal(checkpoint={"folder": "https://x/c"}))
+    assert validate_train_config(minimal(checkpoint={"folder": "s3://b/c"})).checkpoint.folder
+
+
 def test_seq_len_beyond_the_models_positions_is_a_config_error():
     with pytest.raises(TrainConfigError, match=r"^t\.yaml: data\.seq_len: 1024 is more than"):
         validate_train_config(

@@ -244,6 +244,16 @@ class TrainConfig:
 
     def check(self) -> None:
         """Rules across sections; raises TrainConfigError naming the key."""
+        if "://" in self.output:  # pathlib made s3://b/run a local folder named s3:
+            raise TrainConfigError(
+                f"output: {self.output} is not a local folder, which a training run's is "
+                "(config.yaml, metrics.jsonl, tb/); checkpoint.folder may be in object storage"
+            )
+        if (self.checkpoint.folder or "").startswith(("http://", "https://")):
+            raise TrainConfigError(
+                f"checkpoint.folder: {self.checkpoint.folder} is a web address, where nothing "
+                "is written (object storage is: s3://, gs://)"
+            )
         if self.init_from and self.branch_from:
             raise TrainConfigError(
                 "branch_from: a branch continues its checkpoint's model; drop init_from"
