@@ -281,7 +281,9 @@ def test_a_changed_schedule_is_refused_on_resume_unless_rescheduled(token_run, t
     assert max(losses(run)) == 10
 
 
-def test_an_export_is_readable_by_all_and_never_overwrites_unasked(reference, tmp_path, capsys):
+def test_an_export_is_readable_by_all_and_never_overwrites_unasked(
+    reference, tmp_path, capsys, monkeypatch
+):
     from pipeline.cli import main as tokenmill
 
     checkpoint, out = str(reference / "checkpoints" / "step-0000020"), tmp_path / "hf"
@@ -303,6 +305,10 @@ def test_an_export_is_readable_by_all_and_never_overwrites_unasked(reference, tm
     assert capsys.readouterr().err.replace("\n", "") == (
         f"config error: --hf {Path.home()} is the home folder; give the export a folder of its own"
     )
+    monkeypatch.chdir(tmp_path)  # pathlib made s3://b/m a local folder named s3:
+    assert tokenmill(["export", checkpoint, "--hf", "s3://b/m"]) == 2
+    assert not (tmp_path / "s3:").exists()
+    assert "--hf s3://b/m: an export is written to a local folder" in capsys.readouterr().err
 
 
 def drop_checksums_and_truncate(folder: Path) -> None:

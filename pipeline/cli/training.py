@@ -133,6 +133,8 @@ def export_command(args: argparse.Namespace) -> int:
     from pipeline.schema import ConfigError
     from trainer.export import export_hf
 
+    if "://" in args.hf:  # pathlib would make s3://b/m a local folder named s3:
+        raise ConfigError(f"--hf {args.hf}: an export is written to a local folder; copy it after")
     folder = Path(args.hf)
     if problem := forbidden_folder(folder):  # even with --force
         raise ConfigError(f"--hf {folder} {problem}; give the export a folder of its own")
