@@ -31,6 +31,8 @@ def read_examples(paths: list[str], wikitext: bool = False) -> pa.Table:
 
 
 def _read(path: str, wikitext: bool) -> pa.Table:
+    if "://" in path:
+        raise ConfigError(f"{path}: the models train on local files; copy it here first")
     if not Path(path).is_file():
         raise FileNotFoundError(f"{path}: input not found")
     try:

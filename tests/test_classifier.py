@@ -71,6 +71,12 @@ def test_training_text_reads_long_lines_and_names_a_file_it_cannot_read(tmp_path
         assert main(args) == 2
         printed = " ".join(capsys.readouterr().err.split())
         assert printed.startswith(f"config error: {tmp_path / name}: {error}"), printed
+    url = "https://x.example/pages.jsonl"  # was `input not found`
+    args = ["classifier", "train", "--positive", url, "--negative", str(long)]
+    assert main([*args, "--output", str(tmp_path / "m.bin")]) == 2
+    assert capsys.readouterr().err.startswith(
+        f"config error: {url}: the models train on local files"
+    )
 
 
 def test_wikitext_and_text_lines_are_read_compressed(corpora, tmp_path):

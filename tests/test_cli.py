@@ -69,6 +69,10 @@ def test_every_command_has_help(command, capsys):
             ["lm", "train", "--input", "t.txt", "--output", "/"],
             "--output: / is a folder; give the path of the file to write",
         ),
+        (  # was written to a local folder named s3:
+            ["lm", "train", "--input", "t.txt", "--output", "s3://b/m.binary"],
+            "--output: s3://b/m.binary: the file is written to a local path; copy it after",
+        ),
         (
             ["lm", "train", "--input", "t", "--output", "o", "--order", "7"],
             "--order: 7 is more than 6",

@@ -83,7 +83,11 @@ def number_between(low: float, high: float) -> Callable[[str], float]:
 
 
 def file_to_write(text: str) -> str:
-    """An argument type: a path to write a file at, not an existing folder."""
+    """An argument type: a local path to write a file at, not an existing folder."""
+    if "://" in text:  # pathlib would make s3://b/m.binary a local folder named s3:
+        raise argparse.ArgumentTypeError(
+            f"{text}: the file is written to a local path; copy it after"
+        )
     if Path(text).is_dir():
         raise argparse.ArgumentTypeError(f"{text} is a folder; give the path of the file to write")
     return text
