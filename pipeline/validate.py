@@ -144,8 +144,8 @@ def describe_posttraining(config: PosttrainConfig, nproc: int) -> list[str]:
 
 
 def _start_args(config: TrainConfig):
-    """The shape of the model `init_from` names; ConfigError where its folder cannot give
-    one, or one that embeds every token of the run's tokenizer."""
+    """The shape of the model `init_from` names; ConfigError where its folder gives none, or
+    one that does not fit the run (its tokenizer's tokens, `data.seq_len` positions)."""
     from trainer.errors import TrainingError
     from trainer.posttrain import tokenizer_location
     from trainer.start import start_args
