@@ -137,7 +137,7 @@ class FileServer(SimpleHTTPRequestHandler):
     refusals: defaultdict[str, list[int]]
 
     def log_message(self, *args) -> None:
-        pass
+        """No line per request in the tests' output."""
 
     def send_head(self):
         if self.refusals[self.path]:
