@@ -60,7 +60,7 @@ class InputSpec(StrictModel):
     format: Literal["warc", "wet", "jsonl", "parquet", "text"]
     """`warc` (HTML responses; needs `extract`), `wet` (Common Crawl's extracted text: WARC `conversion` records), `jsonl` and `parquet` (a `text` field or column; `id`, `url` kept if present), or plain `text`."""
     paths: list[AbsolutePath] = Field(min_length=1)
-    """Files, globs or URLs; a `warc.paths(.gz)` or `wet.paths(.gz)` manifest lists WARC or WET files (relative entries against `manifest_base`). Compressed files (.gz, .zst) are read as such."""
+    """Files, globs or URLs; a `warc.paths(.gz)` or `wet.paths(.gz)` manifest lists WARC or WET files (relative entries against `manifest_base`). Compressed files (.gz, .zst) are read as such. A file two entries match is read once; one file cannot be an input of two sources; a glob leaves out the files in the run's own output."""
     split_on: str | None = None
     """`text` only: a regex whose matches start a new document (e.g. WikiText's ` = Title = `)."""
     max_record_bytes: int = Field(default=10_000_000, gt=0)

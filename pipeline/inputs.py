@@ -54,9 +54,18 @@ class InputFile:
 
 
 def resolve_inputs(config: JobConfig) -> list[InputFile]:
+    """Every input's files, each once: a file two patterns of an input match is read once,
+    and one that two inputs name is a config error (it would be read, and weighed, twice)."""
     files: list[InputFile] = []
+    owner: dict[str, int] = {}
     for index, spec in enumerate(config.inputs):
-        paths = _expand(spec, f"inputs[{index}].paths")
+        paths = _expand(spec, f"inputs[{index}].paths", config.output)
+        for path in paths:
+            if owner.setdefault(path, index) != index:
+                raise ConfigError(
+                    f"inputs[{index}].paths: {path} is also an input of inputs[{owner[path]}] "
+                    f"(source {config.inputs[owner[path]].source}); a file is read by one input"
+                )
         files.extend(
             InputFile(spec=spec, path=path, shard=f"{spec.source}-{number:05d}")
             for number, path in enumerate(paths)
@@ -64,17 +73,31 @@ def resolve_inputs(config: JobConfig) -> list[InputFile]:
     return files
 
 
-def _expand(spec: InputSpec, key: str) -> list[str]:
+def _expand(spec: InputSpec, key: str, output: str) -> list[str]:
     paths: list[str] = []
     for pattern in spec.paths:
         if pattern.endswith(MANIFEST_SUFFIXES):
             found = _manifest_entries(pattern, spec.manifest_base, key)
         else:
             found = _pattern_files(spec, pattern, key)
+        found = _outside_output(found, output, pattern, key)
         _refuse_another_format(spec, found[0], key)
         _refuse_text_elsewhere(spec, found[0], key)
         paths.extend(found)
-    return paths
+    return list(dict.fromkeys(paths))
+
+
+def _outside_output(found: list[str], output: str, pattern: str, key: str) -> list[str]:
+    """`found` less the files in the run's own output folder, which a rerun would read
+    back (`data/**/*.parquet` with the output in data/out)."""
+    inside = output.rstrip("/") + "/"
+    outside = [path for path in found if not path.startswith(inside)]
+    if not outside:
+        raise ConfigError(
+            f"{key}: {pattern!r} names only files in the run's output folder {output}; "
+            "a run does not read its own output"
+        )
+    return outside
 
 
 def _pattern_files(spec: InputSpec, pattern: str, key: str) -> list[str]:
@@ -96,15 +119,10 @@ def _files_matching(fs: AbstractFileSystem, pattern: str, stripped: str, key: st
     """The files `pattern` names. A glob's listing says which matches are files (a look-up
     per match was thousands of requests on object storage, and one answered 503 left its
     file out of the run); a listing or look-up that fails in a way that passes (a 503, a
-    cut connection) is tried again."""
-    if fsspec.core.has_magic(pattern):
-        try:
-            found = _looked_up(lambda: fs.glob(pattern, detail=True), repr(pattern), key)
-        except FileNotFoundError:  # a bucket that is not there
-            return []
-        if isinstance(fs, LocalFileSystem):  # its listing calls a link "other": ask the disk
-            return sorted(name for name in found if fs.isfile(name))
-        return sorted(name for name, info in found.items() if info["type"] == "file")
+    cut connection) is tried again. A glob that matches nothing names the file of that name,
+    if there is one (`crawl[2024].jsonl`), as a shell passes an unmatched pattern on."""
+    if fsspec.core.has_magic(pattern) and (found := _glob_files(fs, pattern, key)):
+        return found
     try:
         info = _looked_up(lambda: fs.info(stripped), repr(pattern), key)
     except FileNotFoundError as err:
@@ -112,6 +130,16 @@ def _files_matching(fs: AbstractFileSystem, pattern: str, stripped: str, key: st
             raise ConfigError(f"{key}: {pattern!r} {why}") from None
         return []
     return [stripped] if info["type"] == "file" else []
+
+
+def _glob_files(fs: AbstractFileSystem, pattern: str, key: str) -> list[str]:
+    try:
+        found = _looked_up(lambda: fs.glob(pattern, detail=True), repr(pattern), key)
+    except FileNotFoundError:  # a bucket that is not there
+        return []
+    if isinstance(fs, LocalFileSystem):  # its listing calls a link "other": ask the disk
+        return sorted(name for name in found if fs.isfile(name))
+    return sorted(name for name, info in found.items() if info["type"] == "file")
 
 
 T = TypeVar("T")

@@ -222,6 +222,66 @@ def test_a_globs_files_are_its_files_and_links_to_files(tmp_path):
     assert found == [str(tmp_path / "link.jsonl"), str(tmp_path / "real.jsonl")]
 
 
+def test_a_file_named_like_a_glob_is_read_when_the_glob_matches_nothing(tmp_path):
+    """`crawl[2024].jsonl` as a glob asks for `crawl2.jsonl`, `crawl0.jsonl`...; a shell
+    passes such an unmatched pattern on as the name, and so do inputs."""
+    from pipeline.inputs import resolve_inputs
+
+    (tmp_path / "crawl[2024].jsonl").write_text('{"text": "a"}\n')
+    named = [{"source": "s", "format": "jsonl", "paths": [str(tmp_path / "crawl[2024].jsonl")]}]
+    assert [file.path for file in resolve_inputs(config_with(inputs=named))] == [
+        str(tmp_path / "crawl[2024].jsonl")
+    ]
+    (tmp_path / "crawl2.jsonl").write_text('{"text": "b"}\n')
+    assert [file.path for file in resolve_inputs(config_with(inputs=named))] == [
+        str(tmp_path / "crawl2.jsonl")
+    ]
+    unmatched = [{"source": "s", "format": "jsonl", "paths": [str(tmp_path / "x[1].jsonl")]}]
+    with pytest.raises(ConfigError, match=r"x\[1\]\.jsonl' matches no file"):
+        resolve_inputs(config_with(inputs=unmatched))
+
+
+def test_a_file_two_patterns_match_is_read_once_and_one_two_inputs_name_is_refused(tmp_path):
+    from pipeline.inputs import resolve_inputs
+
+    for name in ("a.jsonl", "b.jsonl"):
+        (tmp_path / name).write_text('{"text": "a"}\n')
+    both = [str(tmp_path / "*.jsonl"), str(tmp_path / "b.jsonl")]
+    one = [{"source": "s", "format": "jsonl", "paths": both}]
+    files = resolve_inputs(config_with(inputs=one))
+    assert [(file.path, file.shard) for file in files] == [
+        (str(tmp_path / "a.jsonl"), "s-00000"),
+        (str(tmp_path / "b.jsonl"), "s-00001"),
+    ]
+    two = [*one, {"source": "t", "format": "jsonl", "paths": [str(tmp_path / "b.jsonl")]}]
+    with pytest.raises(
+        ConfigError,
+        match=rf"^inputs\[1\]\.paths: {tmp_path}/b\.jsonl is also an input of inputs\[0\] "
+        r"\(source s\); a file is read by one input$",
+    ):
+        resolve_inputs(config_with(inputs=two))
+
+
+def test_a_glob_leaves_out_the_runs_own_output_which_cannot_be_an_input(tmp_path):
+    """`data/**/*.parquet` with the output in data/out: the first run wrote there, and the
+    rerun that resumes it read its own state back as input (a config error naming a file
+    in OUT/_state/)."""
+    from pipeline.inputs import resolve_inputs
+
+    (tmp_path / "src").mkdir()
+    (tmp_path / "out" / "documents").mkdir(parents=True)
+    for name in ("src/a.jsonl", "out/documents/s-00000.jsonl"):
+        (tmp_path / name).write_text('{"text": "a"}\n')
+    output = str(tmp_path / "out")
+    glob = [{"source": "s", "format": "jsonl", "paths": [str(tmp_path / "**/*.jsonl")]}]
+    files = resolve_inputs(config_with(inputs=glob, output=output))
+    assert [file.path for file in files] == [str(tmp_path / "src/a.jsonl")]
+    own = [{"source": "s", "format": "jsonl", "paths": [f"{output}/documents/*.jsonl"]}]
+    with pytest.raises(ConfigError, match="names only files in the run's output folder"):
+        resolve_inputs(config_with(inputs=own, output=output))
+    assert resolve_inputs(config_with(inputs=own, output=f"{output}-2"))
+
+
 def test_an_input_file_plainly_of_another_format_fails_before_work(tmp_path):
     """A WARC given as `jsonl` would be read as a million lines of errored documents; a
     file of the format, or one that starts with something else (left to the reader, which
