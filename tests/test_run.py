@@ -92,8 +92,10 @@ def test_bad_inputs_are_counted_and_the_job_finishes(local_ray, tmp_path):
     clean = write_warc(tmp_path / "garbage.warc.gz", good).read_bytes()
     (tmp_path / "garbage.warc.gz").write_bytes(clean[:900] + os.urandom(400) + clean[900:])
     (tmp_path / "empty.warc.gz").write_bytes(b"")
+    (tmp_path / "listed").mkdir()
+    (tmp_path / "listed" / "truncated.warc.gz").write_bytes(truncated)
     (tmp_path / "warc.paths").write_text(
-        f"{tmp_path / 'truncated.warc.gz'}\n{tmp_path / 'gone.warc.gz'}\n"
+        f"{tmp_path / 'listed' / 'truncated.warc.gz'}\n{tmp_path / 'gone.warc.gz'}\n"
     )
     (tmp_path / "lines.jsonl").write_text('{"text": "fine"}\nnot json\n')
     # The first file of an input is checked before work (it has text); a later one counted.
