@@ -48,7 +48,7 @@ def corpus(corpora: Path, words: int = 200) -> list[dict]:
     rng = random.Random(6)
     pieces = []
     for name in ("wikitext-2-valid.txt", "wikitext-2-test.txt"):
-        text = (corpora / "text" / name).read_text()
+        text = (corpora / "text" / name).read_text(encoding="utf-8")
         for article in re.split(r"^ = [^=].* = \s*$", text, flags=re.MULTILINE):
             body = article.split()
             pieces += [body[i : i + words] for i in range(0, len(body) - words + 1, words)]

@@ -42,7 +42,9 @@ def texts_from(files: list[Path]) -> list[str]:
     texts = []
     for file in files:
         if file.suffix == ".jsonl":
-            texts += [json.loads(line)["text"] for line in file.open() if line.strip()]
+            texts += [
+                json.loads(line)["text"] for line in file.open(encoding="utf-8") if line.strip()
+            ]
         else:
             texts += [p for p in file.read_text(errors="replace").split("\n\n") if p.strip()]
     return texts
@@ -83,7 +85,9 @@ def build_token_run(out: Path, texts: list[str], vocab_size: int) -> Path:
         pq.write_table(table, path, compression="zstd")
         digest = hashlib.sha256(path.read_bytes()).hexdigest()
         shards.append({"path": f"tokens/{name}", "sha256": digest})
-    (out / "tokens" / "manifest.json").write_text(json.dumps({"shards": shards}, indent=2))
+    (out / "tokens" / "manifest.json").write_text(
+        json.dumps({"shards": shards}, indent=2), encoding="utf-8"
+    )
     return out
 
 
@@ -110,7 +114,7 @@ def run_config(folder: Path, data: dict, limit: float, nproc: int = 1, resume: s
     """Train `data` with `python -m trainer.train` (torchrun for nproc > 1); (ok, message, rows)."""
     folder.mkdir(parents=True, exist_ok=True)
     config = folder / "config.yaml"
-    config.write_text(yaml.safe_dump(data))
+    config.write_text(yaml.safe_dump(data), encoding="utf-8")
     module = ["-m", "trainer.train", str(config), "--resume", resume]
     if nproc > 1:
         command = [sys.executable, "-m", "torch.distributed.run", "--standalone"]
@@ -127,7 +131,9 @@ def run_config(folder: Path, data: dict, limit: float, nproc: int = 1, resume: s
         return False, f"over its {limit:.0f} s limit", []
     seconds = time.monotonic() - started
     metrics = Path(data["output"]) / "metrics.jsonl"
-    rows = [json.loads(line) for line in metrics.open()] if metrics.is_file() else []
+    rows = (
+        [json.loads(line) for line in metrics.open(encoding="utf-8")] if metrics.is_file() else []
+    )
     if done.returncode:
         tail = " | ".join(done.stderr.strip().splitlines()[-3:])
         return False, f"exit {done.returncode} after {seconds:.0f} s: {tail}", rows
@@ -188,7 +194,7 @@ def main() -> int:
 
     started = time.monotonic()
     run = build_token_run(scratch / "tokens", texts, vocab_size=8192 if not options.cpu else 2048)
-    manifest = json.loads((run / "tokens" / "manifest.json").read_text())
+    manifest = json.loads((run / "tokens" / "manifest.json").read_text(encoding="utf-8"))
     report(
         "tokens",
         True,

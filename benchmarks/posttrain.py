@@ -57,7 +57,9 @@ def records(count: int) -> tuple[list[dict], list[dict]]:
     if (CORPORA / "gsm8k-train.jsonl").is_file():
         sft = read_records(str(CORPORA / "gsm8k-train.jsonl"))[:count]
         sft = [{"messages": conversation(r, "question", "answer")} for r in sft]
-        with gzip.open(CORPORA / "hh-rlhf-harmless-test.jsonl.gz", "rt") as handle:
+        with gzip.open(
+            CORPORA / "hh-rlhf-harmless-test.jsonl.gz", "rt", encoding="utf-8"
+        ) as handle:
             pairs = [json.loads(line) for _, line in zip(range(count), handle, strict=False)]
     else:
         from support.chat_tasks import preference_records, sft_records
@@ -84,14 +86,14 @@ def model_folder(folder: Path, texts: list[str], preset_name: str, seq_len: int)
     args = preset(preset_name, vocab_size=tokenizer.get_vocab_size(), max_seq_len=2 * seq_len)
     torch.manual_seed(0)
     LlamaForCausalLM(LlamaConfig(**hf_config(args))).save_pretrained(folder)
-    (folder / "tokenizer.json").write_text(with_bos(tokenizer.to_str()))
+    (folder / "tokenizer.json").write_text(with_bos(tokenizer.to_str()), encoding="utf-8")
     tokenizer_config = {
         "tokenizer_class": "PreTrainedTokenizerFast",
         "model_max_length": args.max_seq_len,
         "chat_template": CHAT_TEMPLATE,
         **SPECIAL_TOKENS,
     }
-    (folder / "tokenizer_config.json").write_text(json.dumps(tokenizer_config))
+    (folder / "tokenizer_config.json").write_text(json.dumps(tokenizer_config), encoding="utf-8")
     return folder
 
 
@@ -122,7 +124,10 @@ def ours(kind: str, data: Path, start: Path, output: Path, options) -> tuple[flo
             "beta": 0.04,
         }
     train(validate_train_config(config), resume="none")
-    windows = [json.loads(line) for line in (output / "metrics.jsonl").read_text().splitlines()]
+    windows = [
+        json.loads(line)
+        for line in (output / "metrics.jsonl").read_text(encoding="utf-8").splitlines()
+    ]
     per_step = config["train"]["global_batch_tokens"]
     steady = windows[1:] if kind != "grpo" else windows[WARMUP:]
     steps_per_s = statistics.mean(row["tokens_per_s"] / per_step for row in steady)
@@ -309,7 +314,7 @@ def main() -> None:
         data = {"sft": sft, "dpo": prefs, "grpo": grpo_records(options.examples, start, options)}
         files = {kind: scratch / f"{kind}.jsonl" for kind in data}
         for kind, rows in data.items():
-            files[kind].write_text("".join(json.dumps(r) + "\n" for r in rows))
+            files[kind].write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
         contenders = [(kind, who) for kind in kinds for who in ("ours", "TRL")]
         results: dict[tuple[str, str], list[tuple[float, float]]] = {k: [] for k in contenders}
         for round_ in range(options.rounds):

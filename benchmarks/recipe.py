@@ -92,10 +92,10 @@ def ours(
         "execution": {"workers": workers},
     }
     path = out.parent / "recipe.yaml"
-    path.write_text(yaml.safe_dump(config))
+    path.write_text(yaml.safe_dump(config), encoding="utf-8")
     command = [str(Path(sys.executable).parent / "tokenmill"), "run", str(path), "--fresh"]
     elapsed = _timed(command, cwd=out.parent)
-    report = json.loads((out / "report" / "report.json").read_text())
+    report = json.loads((out / "report" / "report.json").read_text(encoding="utf-8"))
     startup = sum(stage["startup_s"] for stage in report["funnel"])
     work = sum(stage["elapsed_s"] for stage in report["funnel"])
     where = (
@@ -111,7 +111,7 @@ def datatrove(warcs: Path, work: Path, workers: int, per_language: bool) -> tupl
     command += [str(warcs), str(work), "--workers", str(workers)]
     command += ["--per-language"] if per_language else []
     elapsed = _timed(command, cwd=REPOSITORY)
-    return elapsed, int((work / "kept.txt").read_text()), ""
+    return elapsed, int((work / "kept.txt").read_text(encoding="utf-8")), ""
 
 
 def _timed(command: list[str], cwd: Path) -> float:
@@ -151,7 +151,7 @@ def run_datatrove(warcs: Path, work: Path, workers: int, per_language: bool) -> 
     dedup = minhash_steps(ParquetReader(str(work / "filtered")), work, config, tasks)
     run_steps([(filtering, tasks), *dedup], workers, work)
     kept = sum(pq.read_metadata(path).num_rows for path in (work / "output").glob("*.parquet"))
-    (work / "kept.txt").write_text(str(kept))
+    (work / "kept.txt").write_text(str(kept), encoding="utf-8")
 
 
 def main() -> None:

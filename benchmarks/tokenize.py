@@ -60,10 +60,10 @@ def articles() -> list[str]:
         import json
 
         sample = ROOT / "data" / "sample" / "wiki.jsonl"
-        return [json.loads(line)["text"] for line in sample.open()]
+        return [json.loads(line)["text"] for line in sample.open(encoding="utf-8")]
     texts = []
     for path in files:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8")
         starts = [m.start() for m in HEADING.finditer(text)] + [len(text)]
         texts.extend(text[a:b].strip() for a, b in itertools.pairwise(starts))
     return [t for t in texts if t]

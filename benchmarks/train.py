@@ -84,7 +84,9 @@ def make_config(
 
 def ours(config: TrainConfig) -> float:
     train(config, resume="none")
-    rows = [json.loads(line) for line in (Path(config.output) / "metrics.jsonl").open()]
+    rows = [
+        json.loads(line) for line in (Path(config.output) / "metrics.jsonl").open(encoding="utf-8")
+    ]
     return statistics.mean(row["tokens_per_s"] for row in rows[1:] if "tokens_per_s" in row)
 
 

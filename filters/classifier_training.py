@@ -85,7 +85,9 @@ def train_classifier(
     output.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="tokenmill-fasttext-") as work:
         corpus, saved = Path(work) / "train.txt", Path(work) / "model"
-        corpus.write_text("\n".join(fasttext_line(label, text) for label, text in train) + "\n")
+        corpus.write_text(
+            "\n".join(fasttext_line(label, text) for label, text in train) + "\n", encoding="utf-8"
+        )
         # In a fresh process: fastText's training diverges (NaN) on the same data and seed
         # in a process that has loaded the kenlm module, as every pipeline process has.
         child = [sys.executable, "-m", "filters.classifier_training", str(corpus), str(saved)]

@@ -39,7 +39,7 @@ def read_cutoffs(path: str) -> dict[str, tuple[float, float]]:
     """language → (30th, 60th percentile of perplexity), as `tokenmill lm cutoffs` writes;
     ValueError naming the file where it holds no such mapping."""
     try:
-        data = json.loads(Path(path).read_text())
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
         cutoffs = {language: (float(a), float(b)) for language, (a, b) in data["cutoffs"].items()}
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:
         raise ValueError(

@@ -384,5 +384,5 @@ def _manifest_entries(manifest: str, base: str, key: str) -> list[str]:
 
 
 def _stripped_lines(path: str) -> list[str]:
-    with fsspec.open(path, "rt", compression="infer") as handle:
+    with fsspec.open(path, "rt", compression="infer", encoding="utf-8") as handle:
         return [line.strip() for line in handle]

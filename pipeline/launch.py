@@ -218,7 +218,7 @@ def write_resolved(config: TrainConfig) -> Path:
     run = Path(config.output)
     run.mkdir(parents=True, exist_ok=True)
     resolved = run / "config.yaml"
-    resolved.write_text(resolved_text(config))
+    resolved.write_text(resolved_text(config), encoding="utf-8")
     return resolved
 
 
@@ -347,7 +347,7 @@ def _ray_train(
     trainer = TorchTrainer(
         per_worker,
         train_loop_config={
-            "config": resolved.read_text(),
+            "config": resolved.read_text(encoding="utf-8"),
             "origin": str(resolved),
             "resume": resume,
             "module": module,

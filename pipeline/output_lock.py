@@ -57,7 +57,7 @@ def _in_use(output: RunOutput, holder: dict) -> ConfigError:
 @contextmanager
 def _file_lock(output: RunOutput, holder: dict) -> Iterator[None]:
     output.fs.makedirs(output.root, exist_ok=True)
-    with open(output.path(LOCK_NAME), "a+") as handle:
+    with open(output.path(LOCK_NAME), "a+", encoding="utf-8") as handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

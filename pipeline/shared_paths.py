@@ -48,7 +48,7 @@ class Expected:
     def found(self) -> bool:
         try:
             if self.token is not None:
-                return Path(self.path).read_text() == self.token
+                return Path(self.path).read_text(encoding="utf-8") == self.token
             return os.stat(self.path).st_size == self.size
         except (OSError, UnicodeDecodeError):
             return False
@@ -105,7 +105,7 @@ def refuse_unshared_training(written: dict[str, Path], read: dict[str, str]) -> 
     checks = {key: folder / FOLDER_CHECK for key, folder in written.items()}
     for check in checks.values():
         check.parent.mkdir(parents=True, exist_ok=True)
-        check.write_text(token)
+        check.write_text(token, encoding="utf-8")
     try:
         _refuse_blind_nodes(
             [

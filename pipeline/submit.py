@@ -93,7 +93,7 @@ def submit_job(
     """Submit a prepared job with this checkout's code; its submission id. Ray takes the
     entrypoint as one command line: it is the argument list, each argument quoted."""
     with tempfile.TemporaryDirectory(prefix="tokenmill-job-") as folder:
-        (Path(folder) / CONFIG_NAME).write_text(job.text)
+        (Path(folder) / CONFIG_NAME).write_text(job.text, encoding="utf-8")
         runtime_env = {
             **shipped_code(),
             "working_dir": folder,  # uploaded by submit_job

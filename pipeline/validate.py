@@ -164,4 +164,4 @@ def _start_args(config: TrainConfig):
 def _vocab_size(path) -> int:
     from tokenizers import Tokenizer
 
-    return Tokenizer.from_str(path.read_text()).get_vocab_size()
+    return Tokenizer.from_str(path.read_text(encoding="utf-8")).get_vocab_size()

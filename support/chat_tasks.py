@@ -44,7 +44,7 @@ def preference_records(numbers: list[int]) -> list[dict]:
 
 
 def write_jsonl(records: list[dict], path: Path) -> Path:
-    path.write_text("".join(json.dumps(record) + "\n" for record in records))
+    path.write_text("".join(json.dumps(record) + "\n" for record in records), encoding="utf-8")
     return path
 
 

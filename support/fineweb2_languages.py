@@ -68,7 +68,7 @@ def fineweb2_configs(git_dir: Path) -> dict[str, dict]:
 def code_rows() -> list[dict]:
     from datatrove.utils._import_utils import ASSETS_PATH
 
-    with open(Path(ASSETS_PATH) / "tokenizer_assignment.csv") as f:
+    with open(Path(ASSETS_PATH) / "tokenizer_assignment.csv", encoding="utf-8") as f:
         return list(csv.DictReader(f))
 
 
@@ -184,7 +184,9 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=OUT, help="folder of the two tables")
     args = parser.parse_args()
     for name, table in zip(TABLES, build(args.git_dir), strict=True):
-        (args.out / name).write_text(json.dumps(table, ensure_ascii=False, indent=1) + "\n")
+        (args.out / name).write_text(
+            json.dumps(table, ensure_ascii=False, indent=1) + "\n", encoding="utf-8"
+        )
 
 
 if __name__ == "__main__":

@@ -71,5 +71,7 @@ def write_token_run(
         }
         for path, part in parts.items()
     ]
-    (tokens / "manifest.json").write_text(json.dumps({"shards": entries}, indent=2))
+    (tokens / "manifest.json").write_text(
+        json.dumps({"shards": entries}, indent=2), encoding="utf-8"
+    )
     return out

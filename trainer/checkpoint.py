@@ -95,10 +95,10 @@ def _write_whole(file: Location, text: str) -> None:
     """Write a local file under a temporary name and rename it, so a kill mid-write leaves no
     empty meta.json for `--resume auto` to pick; an object store's put is whole already."""
     if isinstance(file, RemotePath):
-        file.write_text(text)
+        file.write_text(text, encoding="utf-8")
         return
     temp = file.with_name(file.name + ".tmp")
-    temp.write_text(text)
+    temp.write_text(text, encoding="utf-8")
     temp.rename(file)
 
 

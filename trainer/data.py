@@ -48,7 +48,7 @@ def listed_shards(run: Location) -> dict[str, str | None]:
     if not path.is_file():
         raise ShardError(f"{path}: token manifest not found")
     try:
-        entries = json.loads(path.read_text())["shards"]
+        entries = json.loads(path.read_text(encoding="utf-8"))["shards"]
         return {
             Path(entry["path"]).as_posix().removeprefix("tokens/"): entry.get("sha256")
             for entry in entries

@@ -88,16 +88,22 @@ def export_hf(checkpoint: str | Location, out: Path) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     save_file(weights, out / "model.safetensors", metadata={"format": "pt"})
     (out / "model.safetensors").chmod(0o644)  # safetensors writes 0600; the rest is 0644
-    (out / "config.json").write_text(json.dumps(hf_config(args), indent=2))
+    (out / "config.json").write_text(json.dumps(hf_config(args), indent=2), encoding="utf-8")
     generation = {"bos_token_id": 1, "eos_token_id": 2, "pad_token_id": 0}
-    (out / "generation_config.json").write_text(json.dumps(generation, indent=2))
-    (out / "tokenizer.json").write_text(with_bos((checkpoint / "tokenizer.json").read_text()))
+    (out / "generation_config.json").write_text(json.dumps(generation, indent=2), encoding="utf-8")
+    (out / "tokenizer.json").write_text(
+        with_bos((checkpoint / "tokenizer.json").read_text(encoding="utf-8"))
+    )
     tokenizer_config = {
         "tokenizer_class": "PreTrainedTokenizerFast",
         "model_max_length": args.max_seq_len,
         "chat_template": chat.CHAT_TEMPLATE,
         **SPECIAL_TOKENS,
     }
-    (out / "tokenizer_config.json").write_text(json.dumps(tokenizer_config, indent=2))
-    (out / "special_tokens_map.json").write_text(json.dumps(SPECIAL_TOKENS, indent=2))
+    (out / "tokenizer_config.json").write_text(
+        json.dumps(tokenizer_config, indent=2), encoding="utf-8"
+    )
+    (out / "special_tokens_map.json").write_text(
+        json.dumps(SPECIAL_TOKENS, indent=2), encoding="utf-8"
+    )
     return out

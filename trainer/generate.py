@@ -194,4 +194,4 @@ def generate(
 
 
 def load_tokenizer(checkpoint: str | Location) -> Tokenizer:
-    return Tokenizer.from_str((location(checkpoint) / "tokenizer.json").read_text())
+    return Tokenizer.from_str((location(checkpoint) / "tokenizer.json").read_text(encoding="utf-8"))

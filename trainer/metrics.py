@@ -52,7 +52,7 @@ class MetricsLog:
             return
         self.path = run / "metrics.jsonl"
         self._drop_rows_after(start_step)
-        self.file = open(self.path, "a")  # noqa: SIM115 (open for the run, closed in close())
+        self.file = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 (open for the run, closed in close())
         self.tensorboard = _tensorboard(run / "tb", start_step)
         self.bar = _progress_bar(total_steps, start_step)
         self.total_steps = total_steps
@@ -61,9 +61,9 @@ class MetricsLog:
         """A resumed run rewrites the steps after its checkpoint; keep the log consistent."""
         if not self.path.is_file():
             return
-        rows = [line for line in self.path.read_text().splitlines() if line.strip()]
+        rows = [line for line in self.path.read_text(encoding="utf-8").splitlines() if line.strip()]
         kept = [row for row in rows if (logged := _step_of(row)) is not None and logged <= step]
-        self.path.write_text("".join(row + "\n" for row in kept))
+        self.path.write_text("".join(row + "\n" for row in kept), encoding="utf-8")
 
     def log(self, row: dict[str, Any]) -> None:
         if not self.enabled:

@@ -117,7 +117,7 @@ class PosttrainTrainer(Trainer):
 
     def __init__(self, config: PosttrainConfig, resume: str = "auto") -> None:
         self.config = config
-        tokenizer = Tokenizer.from_str(tokenizer_location(config).read_text())
+        tokenizer = Tokenizer.from_str(tokenizer_location(config).read_text(encoding="utf-8"))
         self.prepare_data(*split_records(config), tokenizer)
         super().__init__(config, resume, objective_for(config))
 

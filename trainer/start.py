@@ -32,7 +32,7 @@ def start_args(config: TrainConfig, tokenizer: Location) -> ModelArgs:
     path = config.init_from
     folder = location(path)
     args = read_hf_args(folder) if is_hf_folder(folder) else read_args(folder)
-    tokens = Tokenizer.from_str(tokenizer.read_text()).get_vocab_size()
+    tokens = Tokenizer.from_str(tokenizer.read_text(encoding="utf-8")).get_vocab_size()
     if tokens > args.vocab_size:
         raise StartError(
             f"init_from: {path} embeds {args.vocab_size} token ids, and the tokenizer "
@@ -54,7 +54,7 @@ def start_tokenizer(path: str) -> Location:
         raise StartError(
             f"{file}: not found (init_from)" + (f"; did you mean {latest}?" if latest else "")
         )
-    tokenizer = Tokenizer.from_str(file.read_text())
+    tokenizer = Tokenizer.from_str(file.read_text(encoding="utf-8"))
     wrong = [t for i, t in enumerate(SPECIAL_TOKENS) if tokenizer.token_to_id(t) != i]
     if wrong:
         raise StartError(f"{file}: {', '.join(wrong)} not at tokenmill's special ids 0-6")

@@ -97,14 +97,14 @@ class RemotePath:
     def read_bytes(self) -> bytes:
         return self.fs.cat_file(self.path)
 
-    def read_text(self) -> str:
-        return self.read_bytes().decode()
+    def read_text(self, encoding: str = "utf-8") -> str:
+        return self.read_bytes().decode(encoding)
 
     def write_bytes(self, data: bytes) -> None:
         self.fs.pipe_file(self.path, data)
 
-    def write_text(self, text: str) -> None:
-        self.write_bytes(text.encode())
+    def write_text(self, text: str, encoding: str = "utf-8") -> None:
+        self.write_bytes(text.encode(encoding))
 
     def mkdir(self, parents: bool = False, exist_ok: bool = False) -> None:
         self.fs.makedirs(self.path, exist_ok=True)
@@ -126,7 +126,7 @@ def location(text: str | Path | RemotePath) -> Location:
 def read_json_object(file: Location) -> dict[str, Any]:
     """A JSON file that holds an object (meta.json, a model's config.json); OSError or
     ValueError where it cannot be read as one."""
-    value = json.loads(file.read_text())
+    value = json.loads(file.read_text(encoding="utf-8"))
     if not isinstance(value, dict):
         raise ValueError("not a JSON object")
     return value

@@ -61,7 +61,9 @@ def tokenizer_path(config: TrainConfig) -> Location:
 def refuse_other_vocabulary(start: Location, runs: Location) -> None:
     """Continued pre-training reads the new runs' ids with the start's embeddings: the two
     tokenizers must give every token the same id."""
-    vocab = [Tokenizer.from_str(path.read_text()).get_vocab() for path in (start, runs)]
+    vocab = [
+        Tokenizer.from_str(path.read_text(encoding="utf-8")).get_vocab() for path in (start, runs)
+    ]
     if vocab[0] != vocab[1]:
         raise StartError(
             f"init_from: its tokenizer ({start}) is not the one the runs were tokenized with "
@@ -102,11 +104,11 @@ class Trainer:
         self.run = run = Path(config.output)
         run.mkdir(parents=True, exist_ok=True)
         if world.is_main:
-            (run / "config.yaml").write_text(yaml.safe_dump(config.to_dict()))
+            (run / "config.yaml").write_text(yaml.safe_dump(config.to_dict()), encoding="utf-8")
         torch.manual_seed(config.train.seed)
 
         tokenizer = self.tokenizer_file()
-        vocab = Tokenizer.from_str(tokenizer.read_text()).get_vocab_size()
+        vocab = Tokenizer.from_str(tokenizer.read_text(encoding="utf-8")).get_vocab_size()
         self.args = args = self.model_args(vocab)
         with torch.device("meta"):
             model = self.adapt(Transformer(args))

@@ -162,7 +162,7 @@ def lm_cutoffs_command(args: argparse.Namespace) -> int:
         perplexity = document_perplexities(str(Path(args.model).resolve()), table.column("text"))
     cutoffs = bucket_cutoffs(perplexity.to_numpy(zero_copy_only=False), languages)
     Path(args.output).write_text(
-        json.dumps({"percentiles": [30, 60], "cutoffs": cutoffs}, indent=2)
+        json.dumps({"percentiles": [30, 60], "cutoffs": cutoffs}, indent=2), encoding="utf-8"
     )
     print(json.dumps(cutoffs))
     return 0

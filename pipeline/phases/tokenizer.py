@@ -69,7 +69,9 @@ class TokenizerPhase:
 
 def read_tokenizer(output: RunOutput) -> str:
     """OUT/tokenizer/tokenizer.json, as the phase saved it."""
-    with output.fs.open(output.path("tokenizer", "tokenizer.json"), "r") as handle:
+    with output.fs.open(
+        output.path("tokenizer", "tokenizer.json"), "r", encoding="utf-8"
+    ) as handle:
         return handle.read()
 
 

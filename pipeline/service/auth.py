@@ -43,7 +43,7 @@ def load_tokens(path: str | None) -> dict[str, str]:
     """The tokens of the file `path`, else of the environment; at least one."""
     if path is not None:
         try:
-            lines = Path(path).read_text().splitlines()
+            lines = Path(path).read_text(encoding="utf-8").splitlines()
         except (OSError, UnicodeDecodeError) as err:
             problem = err.strerror if isinstance(err, OSError) else "not UTF-8 text"
             raise ConfigError(f"--tokens-file {path}: {problem}") from None
