@@ -55,7 +55,7 @@ def _table(path: str, wikitext: bool) -> pa.Table:
         if wikitext:
             lines = paragraphs(path)
         else:
-            text = io.StringIO(decompressed_bytes(path).decode("utf-8"), newline=None)
+            text = io.StringIO(decompressed_bytes(path).decode("utf-8-sig"), newline=None)
             lines = [line.strip() for line in text if line.strip()]
         return pa.table({"text": pa.array(lines, pa.string())})
     if name.endswith(".parquet"):

@@ -42,7 +42,7 @@ def detokenize(line: str) -> str:
 def articles(path: str | Path) -> list[list[str]]:
     """Each article of a WikiText file as its detokenised paragraphs (headings left out)."""
     found: list[list[str]] = []
-    for line in decompressed_bytes(str(path)).decode("utf-8").splitlines():
+    for line in decompressed_bytes(str(path)).decode("utf-8-sig").splitlines():
         if ARTICLE_TITLE.match(line):
             found.append([])
         elif line.strip() and not HEADING.match(line) and found:

@@ -92,6 +92,18 @@ def test_wikitext_and_text_lines_are_read_compressed(corpora, tmp_path):
             assert read_examples([str(tmp_path / name)], wikitext=wikitext).equals(expected)
 
 
+def test_a_byte_order_mark_opening_a_text_file_is_not_text(tmp_path):
+    """Windows tools save "UTF-8 with BOM": the mark was the first line's first character,
+    and it hid a WikiText file's first heading."""
+    text = " = Alpha = \n\n The alpha body , one . \n\n = Beta = \n\n The beta body . \n"
+    (tmp_path / "plain.txt").write_text(text, encoding="utf-8")
+    (tmp_path / "marked.txt").write_text(text, encoding="utf-8-sig")
+    for wikitext in (True, False):
+        plain = read_examples([str(tmp_path / "plain.txt")], wikitext=wikitext)
+        assert plain.num_rows >= 2
+        assert read_examples([str(tmp_path / "marked.txt")], wikitext=wikitext).equals(plain)
+
+
 def test_classifier_training_says_in_one_line_what_is_wrong(tmp_path, capsys):
     """Nothing to train on, fastText options it cannot train with, and a training that fails
     (fastText's own words, not a traceback); measures the held-out set leaves undefined are

@@ -228,6 +228,19 @@ def test_a_windows_text_file_splits_as_its_unix_twin(tmp_path, ending):
         assert windows.num_rows == (2 if options else 1)
 
 
+def test_a_byte_order_mark_opening_a_text_file_is_not_text(tmp_path):
+    """Windows tools save "UTF-8 with BOM": the mark was the first character of the first
+    document (a whole file's, or its first section's)."""
+    content = " = Alpha = \n alpha \ufeff body \n = Beta = \n beta body \n"
+    (tmp_path / "plain.txt").write_text(content, encoding="utf-8")
+    (tmp_path / "marked.txt").write_text(content, encoding="utf-8-sig")
+    for options in ({"split_on": r"^ = [^=].* = $"}, {}):
+        plain, _ = read(tmp_path / "plain.txt", fmt="text", **options)
+        marked, _ = read(tmp_path / "marked.txt", fmt="text", **options)
+        assert marked.column("text").to_pylist() == plain.column("text").to_pylist()
+        assert marked.column("text")[0].as_py().startswith(" = Alpha")
+
+
 def whole_text_sections(text, pattern, limit):
     """What a split file's sections are, found over the whole text at once."""
     starts = [m.start() for m in re.finditer(pattern, text, re.MULTILINE)]

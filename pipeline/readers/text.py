@@ -6,9 +6,10 @@ read as a stream (`SectionSplitter`), so a file of any size costs one section's 
 document that is not UTF-8 is errored `invalid_utf8` (in a split file only the sections
 that are not; the others are read); one over `max_record_bytes` is errored `too_large`
 (neither a whole-file document nor a section is held past the limit). Line ends are read
-as `\n` (`\r\n` and `\r` too), so a Windows file splits as its Unix twin. A compressed file
-that is cut or corrupt keeps the sections before the damage and counts the rest as one
-errored `corrupt_archive`; a zip archive of several files is one errored `archive_of_files`.
+as `\n` (`\r\n` and `\r` too) and a leading byte order mark is dropped, so a Windows
+file splits as its Unix twin. A compressed file that is cut or corrupt keeps the sections
+before the damage and counts the rest as one errored `corrupt_archive`; a zip archive of
+several files is one errored `archive_of_files`.
 """
 
 from __future__ import annotations
@@ -74,8 +75,9 @@ def _sections(handle, split_on: str | None, limit: int, stats: StageStats) -> It
 
 def _utf8_lines() -> io.IncrementalNewlineDecoder:
     """UTF-8 (bytes that are not become lone surrogates) with universal newlines: `\r\n`
-    and `\r` read as `\n`, so that `split_on`'s `$` ends a Windows file's lines too."""
-    utf8 = codecs.getincrementaldecoder("utf-8")(errors="surrogateescape")
+    and `\r` read as `\n`, so that `split_on`'s `$` ends a Windows file's lines too. A
+    byte order mark that opens the file (Windows' "UTF-8 with BOM") is not text."""
+    utf8 = codecs.getincrementaldecoder("utf-8-sig")(errors="surrogateescape")
     return io.IncrementalNewlineDecoder(utf8, translate=True)
 
 
