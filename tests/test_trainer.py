@@ -372,6 +372,24 @@ def test_unloadable_checkpoints_stop_the_run_naming_them(token_run, reference, t
     assert losses(output) == losses(reference)  # nothing started over
 
 
+def test_checkpoints_of_another_model_shape_stop_the_run_at_once(token_run, reference, tmp_path):
+    """A changed `model` read each checkpoint in turn, falling back past every one with
+    torch's `Size mismatch ... for model.embed_tokens.weight`."""
+    output = shutil.copytree(reference, tmp_path / "run")
+    latest, _ = last_two_checkpoints(output)
+    data = config_data(token_run, output)
+    data["model"] = {"preset": "tiny", "n_layers": 3}
+    with pytest.raises(
+        TrainingError,
+        match=re.escape(
+            f"cannot resume from {latest}: it holds a model of another shape (n_layers 2 there, "
+            "3 here); resume with the model it was written with, or start over"
+        ),
+    ):
+        train(validate_train_config(data))
+    assert losses(output) == losses(reference)
+
+
 def test_a_damaged_checkpoint_is_named_where_a_model_is_loaded(reference, tmp_path):
     """`load_model` (export, generate, init_from) names the file meta.json lists that is
     damaged or missing, or what meta.json lacks, in one line."""

@@ -236,7 +236,9 @@ class Checkpointer:
     ) -> tuple[Location, dict]:
         """Load the first of `candidates` that loads, saying on one line why each one before
         did not. When none loads the run stops: starting over would silently throw its
-        training away."""
+        training away. A checkpoint of another model's shape stops it at once: the older
+        ones are of that shape too."""
+        self._refuse_another_shape(candidates[0])
         errors = []
         for index, path in enumerate(candidates):
             try:
@@ -251,6 +253,24 @@ class Checkpointer:
                     )
         tried = ", ".join(str(path) for path in candidates)
         raise CheckpointError(f"cannot resume from {tried}: {'; '.join(errors)}")
+
+    def _refuse_another_shape(self, path: Location) -> None:
+        try:
+            saved = read_args(path)
+        except (CheckpointError, OSError, ValueError):
+            return  # left to the load, which says what is wrong with the checkpoint
+        if saved == self.args:
+            return
+        differ = [
+            f"{name} {getattr(saved, name)} there, {getattr(self.args, name)} here"
+            for name in (field.name for field in dataclasses.fields(ModelArgs))
+            if getattr(saved, name) != getattr(self.args, name)
+        ]
+        raise CheckpointError(
+            f"cannot resume from {path}: it holds a model of another shape ({', '.join(differ)}); "
+            "resume with the model it was written with, or start over with --resume none or "
+            "another --output"
+        )
 
 
 def _not_saved(temp: Location, failure: BaseException) -> CheckpointError:
