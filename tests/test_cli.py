@@ -105,6 +105,40 @@ def test_an_argument_out_of_range_is_refused_before_anything_runs(arguments, err
     assert capsys.readouterr().err.strip().endswith(error)
 
 
+def test_a_config_run_from_another_folder_says_where_its_relative_paths_are(
+    tmp_path, monkeypatch, capsys
+):
+    """A checkout's config run from elsewhere named a missing file under the current folder,
+    and nothing said that relative paths are read from there."""
+    project, elsewhere = tmp_path / "project", tmp_path / "elsewhere"
+    (project / "configs").mkdir(parents=True)
+    (project / "data").mkdir()
+    elsewhere.mkdir()
+    (project / "data" / "in.jsonl").write_text('{"text": "a"}\n')
+    config = project / "configs" / "job.yaml"
+    job = {"name": "j", "output": "runs/j", "inputs": [{"source": "s", "format": "jsonl"}]}
+    job["inputs"][0]["paths"] = ["data/*.jsonl"]
+    config.write_text(yaml.safe_dump(job))
+    monkeypatch.chdir(elsewhere)
+    assert main(["validate", str(config)]) == 2
+    assert (
+        capsys.readouterr()
+        .err.replace("\n", "")
+        .endswith(
+            f"matches no file; relative paths are read from the current folder ({elsewhere}): run "
+            f"from {project}, where data/*.jsonl is"
+        )
+    )
+    job["inputs"][0]["paths"] = ["data/*.parquet"]  # nowhere: no folder to suggest
+    config.write_text(yaml.safe_dump(job))
+    assert main(["validate", str(config)]) == 2
+    assert "relative paths" not in capsys.readouterr().err
+    monkeypatch.chdir(project)
+    job["inputs"][0]["paths"] = ["data/*.jsonl"]
+    config.write_text(yaml.safe_dump(job))
+    assert main(["validate", str(config)]) == 0
+
+
 def test_the_console_script_starts():
     done = subprocess.run([*TOKENMILL, "train", "--help"], capture_output=True, text=True)
     assert done.returncode == 0 and "usage: tokenmill train" in done.stdout, done.stderr

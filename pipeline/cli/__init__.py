@@ -14,6 +14,7 @@ from rich.text import Text
 import pipeline
 from pipeline.cli import curation, jobs, models, service, tools, training, validate
 from pipeline.cli.arguments import log_console
+from pipeline.cli.run_from import run_from_hint
 from pipeline.console import labelled
 from pipeline.schema import ConfigError
 from trainer.errors import TrainingError
@@ -29,22 +30,28 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, OSError, TrainingError) as err:
         if args.debug:
             raise
-        console.print(_one_line(err), highlight=False, soft_wrap=True)
+        console.print(
+            _one_line(err, getattr(args, "config", None)), highlight=False, soft_wrap=True
+        )
         return 2 if isinstance(err, ConfigError) else 1
     except KeyboardInterrupt:  # finished shards, phases and checkpoints are kept
         console.print("interrupted: rerun the same command to resume", highlight=False)
         return 130
 
 
-def _one_line(err: Exception) -> Text:
-    """An error the user can act on, as one line naming the key or file."""
+def _one_line(err: Exception, config: str | None) -> Text:
+    """An error the user can act on, as one line naming the key or file (and, for a path of
+    the command's config that is not found, the folder to run it from)."""
+    message = str(err)
     if isinstance(err, ConfigError):
         label = "config error"
+        if config and (hint := run_from_hint(message, config)):
+            message += ("\n" if "\n" in message else "; ") + hint
     elif isinstance(err, TrainingError):  # bad token shards or checkpoints
         label = "training error"
     else:  # OSError: the machine's doing (a full disk), not a bug's
         label = "error"
-    return labelled(label, str(err))
+    return labelled(label, message)
 
 
 def parser() -> argparse.ArgumentParser:
