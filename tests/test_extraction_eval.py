@@ -129,6 +129,17 @@ def test_eval_command_names_the_reference(tmp_path, warc, capsys):
     assert "trafilatura.extract(include_comments=False, include_tables=True)" in out
 
 
+def test_a_warc_with_none_of_the_truths_pages_is_a_config_error(tmp_path, warc, capsys):
+    """A table of 0 pages and exit 0, for a missing file or the truth file given twice."""
+    path = tmp_path / "truth.json"
+    path.write_text(json.dumps({URL.format(9): "never crawled"}))
+    for other in (str(path), str(tmp_path / "gone.warc.gz")):
+        assert main(["eval-extraction", other, str(path), "--engine", "tokenmill"]) == 2
+    said = capsys.readouterr().err.replace("\n", "")
+    assert f"config error: {path}: none of the 1 pages {path} knows is in it" in said
+    assert said.endswith(f"config error: {tmp_path / 'gone.warc.gz'}: not found")
+
+
 @pytest.mark.parametrize("content", ["[1, 2]", "{not json", '{"u": 3}', '{"u": {"with": "x"}}'])
 def test_a_bad_truth_file_names_itself(tmp_path, content):
     path = tmp_path / "truth.json"

@@ -104,6 +104,13 @@ def eval_extraction_command(args: argparse.Namespace) -> int:
         scores, missing = evaluate(
             args.warc, truth, engines, progress=lambda: progress.advance(task)
         )
+    if missing == len(truth):
+        if not Path(args.warc).exists():
+            raise ConfigError(f"{args.warc}: not found")
+        raise ConfigError(
+            f"{args.warc}: none of the {len(truth):,} pages {args.truth} knows is in it (they are "
+            "looked up by URL: is it the WARC the truth file was made from?)"
+        )
     snippets = any(score.with_total or score.without_total for score in scores.values())
     texts = any(score.f1 for score in scores.values())
     table = Table(title=f"extraction quality on {args.warc}")
