@@ -281,7 +281,12 @@ def _stage_entry(stages: Any, name: str, key: str) -> dict[str, Any]:
             stages[position] = entry = {name: {}}
         if isinstance(entry, dict) and name in entry:
             return entry
-    raise ConfigError(f"--set {key}: stage {name!r} is not in the config's stages")
+    names = [str(n) for entry in stages for n in (entry if isinstance(entry, dict) else [entry])]
+    close = difflib.get_close_matches(name, names, n=1)
+    raise ConfigError(
+        f"--set {key}: stage {name!r} is not in the config's stages ({', '.join(names)})"
+        + (f"; did you mean `{close[0]}`?" if close else "")
+    )
 
 
 def _list_index(node: list[Any], part: str, key: str) -> int:

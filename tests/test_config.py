@@ -152,8 +152,12 @@ def test_set_overrides_address_stages_by_name_and_keep_types():
     assert config.output == str(Path("runs/x").resolve())  # paths are made absolute
     assert config.inputs[0].max_record_bytes == 2000
     assert config.keep_removed is True
-    with pytest.raises(ConfigError, match="stage 'dedup' is not in"):
+    with pytest.raises(
+        ConfigError, match=r"stage 'dedup' is not in the config's stages \(extract\)$"
+    ):
         apply_override(data, "stages.dedup.minhash.threshold=0.7")
+    with pytest.raises(ConfigError, match=r"stages \(extract\); did you mean `extract`\?$"):
+        apply_override(data, "stages.extarct.engine=trafilatura")
     with pytest.raises(ConfigError, match="key=value"):
         apply_override(data, "output")
 
