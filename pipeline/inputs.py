@@ -12,7 +12,9 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import os
 import re
+import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import PurePath
@@ -49,8 +51,22 @@ class InputFile:
 
     @property
     def url(self) -> str:
-        """The resolved input URL that document ids hash (`file://` + absolute path locally)."""
-        return self.path if "://" in self.path else f"file://{self.path}"
+        """The resolved input URL that document ids hash (`file://` + absolute path locally;
+        a file name that is not UTF-8, e.g. Latin-1 bytes, with its bytes percent-encoded)."""
+        if "://" in self.path:
+            return self.path
+        if not _undecodable(self.path):
+            return f"file://{self.path}"
+        return "file://" + urllib.parse.quote(os.fsencode(self.path))
+
+
+def _undecodable(path: str) -> bool:
+    """Whether `path` holds bytes that are not UTF-8 (Python reads them as lone surrogates)."""
+    try:
+        path.encode()
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 def resolve_inputs(config: JobConfig) -> list[InputFile]:

@@ -16,7 +16,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from filters.fasttext_model import FASTTEXT_MAGIC
-from pipeline.documents import BASE_FIELDS, SCHEMA_VERSION
+from pipeline.documents import BASE_FIELDS, SCHEMA_VERSION, document_id
 from pipeline.plan import refuse_unseen_input, run_job
 from pipeline.schema import ConfigError
 from pipeline.shard import ShardResult
@@ -119,6 +119,21 @@ def test_bad_inputs_are_counted_and_the_job_finishes(local_ray, tmp_path):
         read["errored"].get("truncated_record", 0) + read["errored"].get("corrupt_record", 0) >= 2
     )
     assert summary.report["documents"] >= 3 + 2 + 3 + 1
+
+
+def test_a_file_whose_name_is_not_utf8_is_read_and_reported(local_ray, tmp_path):
+    """A Latin-1 file name (`caf\xe9.jsonl`, from an old archive): its shard failed on every
+    run (the document id hashed the name as UTF-8), and so did the HTML report."""
+    folder = os.fsencode(tmp_path)
+    for name in (b"caf\xe9.jsonl", b"plain.jsonl"):
+        with open(os.path.join(folder, name), "wb") as handle:
+            handle.write(json.dumps({"text": f"the text of {name!r}"}).encode() + b"\n")
+    inputs = [{"source": "old", "format": "jsonl", "paths": [str(tmp_path / "*.jsonl")]}]
+    summary = run(job(tmp_path / "out", inputs))
+    assert summary.report["documents"] == 2
+    ids = pq.read_table(tmp_path / "out" / "documents").column("id").to_pylist()
+    assert document_id(f"file://{os.fsdecode(folder)}/caf%E9.jsonl", 0) in ids
+    assert "caf\\udce9.jsonl" in (tmp_path / "out" / "report" / "report.html").read_text()
 
 
 @pytest.mark.ray

@@ -28,7 +28,7 @@ def write_report(output: RunOutput, report: dict[str, Any]) -> None:
     """OUT/report/report.json and its self-contained page, OUT/report/report.html."""
     output.write_json(report, "report", "report.json")
     with output.atomic("report", "report.html") as handle:
-        handle.write(render_html(report).encode())
+        handle.write(render_html(report).encode(errors="backslashreplace"))
 
 
 def build_report(
