@@ -5,7 +5,7 @@ A document's id hashes its input's path and its position there, so runs that rea
 files at the same paths give the same document the same id. A document one run did not
 keep is `removed by stage: reason` where that run kept its removed documents
 (`keep_removed: true`), `not kept` where it did not, and `not read` where the run never had
-it (another input).
+it (another input, or a source the run does not have).
 """
 
 from __future__ import annotations
@@ -28,13 +28,17 @@ def changed_fates(a: RunOutput, b: RunOutput, limit: int = SAMPLE_SIZE) -> dict[
     (the smallest ids, which are hashes: a uniform, repeatable draw)."""
     kept = {"a": _ids(a, "documents"), "b": _ids(b, "documents")}
     fates = {"a": _removals(a), "b": _removals(b)}
+    sources = {"a": _sources(a), "b": _sources(b)}
     result: dict[str, Any] = {}
     for mine, other, run in (("a", "b", a), ("b", "a", b)):
         only = sorted(kept[mine] - kept[other])
         samples = _documents(run, only[:limit])
         for sample in samples:
             sample[mine] = "kept"
-            sample[other] = _fate(sample["id"], fates[other])
+            if sources[other] is None or sample["source"] in sources[other]:
+                sample[other] = _fate(sample["id"], fates[other])
+            else:
+                sample[other] = f"not read (the run has no source {sample['source']!r})"
         result[f"kept_only_in_{mine}"] = {"documents": len(only), "samples": samples}
     return result
 
@@ -45,6 +49,12 @@ def _ids(output: RunOutput, folder: str) -> set[str]:
         for name in output.list(folder, suffix=".parquet")
         for value in _read(output, folder, name, ["id"]).column("id").to_pylist()
     }
+
+
+def _sources(output: RunOutput) -> set[str] | None:
+    """The sources the run's config names (its manifest's copy); None where it names none."""
+    inputs = output.read_json("manifest.json").get("config", {}).get("inputs")
+    return None if inputs is None else {spec["source"] for spec in inputs}
 
 
 def _removals(output: RunOutput) -> dict[str, str] | None:
