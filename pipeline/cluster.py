@@ -22,6 +22,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import psutil
 import ray
 
 from pipeline.config import ExecutionConfig
@@ -65,6 +66,7 @@ def ray_session(execution: ExecutionConfig, address: str | None = None) -> Itera
     if address:
         join(address)
     else:
+        _refuse_unfit_object_store(execution.object_store_mb)
         with _without_api_server(), _without_token_auth_notice():
             ray.init(
                 address="local",
@@ -80,6 +82,19 @@ def ray_session(execution: ExecutionConfig, address: str | None = None) -> Itera
         if not address:
             _stop_autoscaler_monitor()
         ray.shutdown()
+
+
+def _refuse_unfit_object_store(megabytes: int) -> None:
+    """Ray refuses to start where its object store leaves tasks less than 5 % of the
+    machine's memory, with a traceback that names `ray.init`'s arguments; this says so of
+    the config's key."""
+    memory = psutil.virtual_memory()
+    if (memory.available >> 20) - megabytes < 0.05 * (memory.total >> 20):
+        raise ConfigError(
+            f"execution.object_store_mb: {megabytes:,} MB leaves Ray's tasks no memory on this "
+            f"machine, where {memory.available >> 20:,} MB of {memory.total >> 20:,} MB is "
+            "available (the default, 1,024 MB, suits most runs)"
+        )
 
 
 @contextmanager

@@ -21,7 +21,7 @@ from pipeline.console import labelled
 from pipeline.json_log import JsonLog
 from pipeline.tasks import ProgressLines
 from support.token_runs import write_token_run
-from tests.conftest import SAMPLE, finished_shards, write_crawl
+from tests.conftest import SAMPLE, finished_shards, run_cli, write_crawl
 
 TOKENMILL = [sys.executable, "-m", "pipeline.cli"]
 
@@ -137,6 +137,21 @@ def test_a_config_run_from_another_folder_says_where_its_relative_paths_are(
     job["inputs"][0]["paths"] = ["data/*.jsonl"]
     config.write_text(yaml.safe_dump(job))
     assert main(["validate", str(config)]) == 0
+
+
+def test_an_object_store_larger_than_the_machine_is_refused_naming_the_key(tmp_path):
+    """Ray refused to start with a traceback naming `ray.init(memory=..., object_store_memory=...)`."""
+    (tmp_path / "in.jsonl").write_text('{"text": "a"}\n')
+    job = {"name": "j", "output": str(tmp_path / "out"), "inputs": [{"source": "s"}]}
+    job["inputs"][0] |= {"format": "jsonl", "paths": [str(tmp_path / "in.jsonl")]}
+    (tmp_path / "job.yaml").write_text(yaml.safe_dump(job))
+    done = run_cli(
+        ["run", str(tmp_path / "job.yaml"), "--set", "execution.object_store_mb=99999999"]
+    )
+    assert done.returncode == 2
+    assert done.stderr.startswith(
+        "config error: execution.object_store_mb: 99,999,999 MB leaves Ray's tasks no memory"
+    )
 
 
 def test_the_console_script_starts():
