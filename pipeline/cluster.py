@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -157,8 +158,13 @@ CLIENT_SERVER_FAILED = "Starting Ray client server failed"
 happens now and then on a busy head, and a second try starts a new one."""
 
 
+NO_CLUSTER = "Could not find any running Ray instance"
+"""What `ray.init(address="auto")` says where no cluster runs on this machine."""
+
+
 def join(address: str, tries: int = 2) -> None:
     """Connect to the cluster at `address`, shipping the code unless a Ray Job did."""
+    _refuse_silent_head(address)
     runtime_env = None if inside_ray_job() else shipped_code()
     for attempt in range(1, tries + 1):
         try:
@@ -167,6 +173,27 @@ def join(address: str, tries: int = 2) -> None:
         except (ConnectionError, TimeoutError, ray.exceptions.AuthenticationError) as err:
             if CLIENT_SERVER_FAILED in str(err) and attempt < tries:
                 continue
-            help_ = "" if CLIENT_SERVER_FAILED in str(err) else f"; {TOKEN_HELP}"
-            message = f"--address {address}: cannot join the cluster ({err}){help_}"
-            raise ConfigError(message) from None
+            message = f"--address {address}: cannot join the cluster ({err})"
+            raise ConfigError(message + _join_help(str(err))) from None
+
+
+def _join_help(error: str) -> str:
+    if NO_CLUSTER in error:
+        return "; start one (ray start --head), or leave --address and RAY_ADDRESS out to run on an embedded Ray"
+    return "" if CLIENT_SERVER_FAILED in error else f"; {TOKEN_HELP}"
+
+
+def _refuse_silent_head(address: str) -> None:
+    """Ray retries a GCS address where nothing answers for ever, a line of warnings every
+    few seconds; a head that is not there (or a wrong port) is one line instead."""
+    host, colon, port = address.rpartition(":")
+    if "://" in address or not colon or not port.isdigit():
+        return
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=10).close()
+    except OSError as err:
+        raise ConfigError(
+            f"--address {address}: nothing answers there ({err.strerror or err}); is the "
+            f"cluster's head running (ray start --head), and is {port} its GCS port (6379 by "
+            "default)?"
+        ) from None

@@ -7,6 +7,7 @@ import io
 import json
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -151,6 +152,25 @@ def test_an_object_store_larger_than_the_machine_is_refused_naming_the_key(tmp_p
     assert done.returncode == 2
     assert done.stderr.startswith(
         "config error: execution.object_store_mb: 99,999,999 MB leaves Ray's tasks no memory"
+    )
+
+
+def test_an_address_where_nothing_answers_is_one_line_at_once(tmp_path):
+    """Ray retried a GCS address where nothing listens for ever, printing a warning every
+    few seconds (a head that is down, a wrong port)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    (tmp_path / "in.jsonl").write_text('{"text": "a"}\n')
+    job = {"name": "j", "output": str(tmp_path / "out"), "inputs": [{"source": "s"}]}
+    job["inputs"][0] |= {"format": "jsonl", "paths": [str(tmp_path / "in.jsonl")]}
+    (tmp_path / "job.yaml").write_text(yaml.safe_dump(job))
+    address = f"127.0.0.1:{port}"
+    done = run_cli(["run", str(tmp_path / "job.yaml"), "--address", address], timeout=60)
+    assert done.returncode == 2
+    assert done.stderr.replace("\n", "").startswith(
+        f"config error: --address {address}: nothing answers there (Connection refused); is "
+        f"the cluster's head running (ray start --head), and is {port} its GCS port"
     )
 
 
