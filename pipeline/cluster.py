@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import urllib.parse
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -164,7 +165,7 @@ NO_CLUSTER = "Could not find any running Ray instance"
 
 def join(address: str, tries: int = 2) -> None:
     """Connect to the cluster at `address`, shipping the code unless a Ray Job did."""
-    _refuse_silent_head(address)
+    refuse_silent_address(address)
     runtime_env = None if inside_ray_job() else shipped_code()
     for attempt in range(1, tries + 1):
         try:
@@ -183,17 +184,27 @@ def _join_help(error: str) -> str:
     return "" if CLIENT_SERVER_FAILED in error else f"; {TOKEN_HELP}"
 
 
-def _refuse_silent_head(address: str) -> None:
+DEFAULT_PORTS = {"ray": 10001, "http": 8265, "https": 8265, "": 6379}
+"""Where a cluster's head listens by default: Ray Client, the Jobs API, the GCS."""
+
+
+def refuse_silent_address(address: str) -> None:
     """Ray retries a GCS address where nothing answers for ever, a line of warnings every
-    few seconds; a head that is not there (or a wrong port) is one line instead."""
-    host, colon, port = address.rpartition(":")
-    if "://" in address or not colon or not port.isdigit():
+    few seconds, and Ray Client and the Jobs API wait or fail naming neither cause; a head
+    that is not there (or a wrong port) is one line instead."""
+    scheme = address.partition("://")[0] if "://" in address else ""
+    parts = urllib.parse.urlsplit(address if scheme else f"//{address}")
+    try:
+        port = parts.port
+    except ValueError:  # not a number: left to Ray to refuse
+        return
+    if scheme not in DEFAULT_PORTS or not parts.hostname or port is None:  # `auto`
         return
     try:
-        socket.create_connection((host.strip("[]"), int(port)), timeout=10).close()
+        socket.create_connection((parts.hostname, port), timeout=10).close()
     except OSError as err:
         raise ConfigError(
             f"--address {address}: nothing answers there ({err.strerror or err}); is the "
-            f"cluster's head running (ray start --head), and is {port} its GCS port (6379 by "
-            "default)?"
+            f"cluster's head running (ray start --head), and is {port} its port "
+            f"({DEFAULT_PORTS[scheme]} by default)?"
         ) from None

@@ -20,7 +20,7 @@ import yaml
 from ray.exceptions import AuthenticationError
 from ray.job_submission import JobSubmissionClient
 
-from pipeline.cluster import TOKEN_HELP, shipped_code
+from pipeline.cluster import TOKEN_HELP, refuse_silent_address, shipped_code
 from pipeline.config import JobConfig, validate_config
 from pipeline.launch import resolved_text, train_config
 from pipeline.manifest import source_git_sha
@@ -32,6 +32,8 @@ ENTRYPOINT = ("python", "-m", "pipeline.cli")
 
 
 def job_client(address: str | None) -> JobSubmissionClient:
+    if address:
+        refuse_silent_address(address)
     try:
         return JobSubmissionClient(address)
     except (ConnectionError, RuntimeError, ValueError) as err:

@@ -157,7 +157,8 @@ def test_an_object_store_larger_than_the_machine_is_refused_naming_the_key(tmp_p
 
 def test_an_address_where_nothing_answers_is_one_line_at_once(tmp_path):
     """Ray retried a GCS address where nothing listens for ever, printing a warning every
-    few seconds (a head that is down, a wrong port)."""
+    few seconds (a head that is down, a wrong port); Ray Client waited 30 s, and both
+    they and the Jobs API named token authentication as a likely cause."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -165,13 +166,18 @@ def test_an_address_where_nothing_answers_is_one_line_at_once(tmp_path):
     job = {"name": "j", "output": str(tmp_path / "out"), "inputs": [{"source": "s"}]}
     job["inputs"][0] |= {"format": "jsonl", "paths": [str(tmp_path / "in.jsonl")]}
     (tmp_path / "job.yaml").write_text(yaml.safe_dump(job))
-    address = f"127.0.0.1:{port}"
-    done = run_cli(["run", str(tmp_path / "job.yaml"), "--address", address], timeout=60)
-    assert done.returncode == 2
-    assert done.stderr.replace("\n", "").startswith(
-        f"config error: --address {address}: nothing answers there (Connection refused); is "
-        f"the cluster's head running (ray start --head), and is {port} its GCS port"
-    )
+    for command, address, default in (
+        (["run", str(tmp_path / "job.yaml")], f"127.0.0.1:{port}", 6379),
+        (["run", str(tmp_path / "job.yaml")], f"ray://127.0.0.1:{port}", 10001),
+        (["jobs", "list"], f"http://127.0.0.1:{port}", 8265),
+    ):
+        done = run_cli([*command, "--address", address], timeout=60)
+        assert done.returncode == 2
+        assert done.stderr.replace("\n", "") == (
+            f"config error: --address {address}: nothing answers there (Connection refused); "
+            f"is the cluster's head running (ray start --head), and is {port} its port "
+            f"({default} by default)?"
+        )
 
 
 def test_the_console_script_starts():
