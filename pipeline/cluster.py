@@ -180,7 +180,10 @@ def join(address: str, tries: int = 2) -> None:
 
 def _join_help(error: str) -> str:
     if NO_CLUSTER in error:
-        return "; start one (ray start --head), or leave --address and RAY_ADDRESS out to run on an embedded Ray"
+        return (
+            "; start one (ray start --head), or leave --address and RAY_ADDRESS out to run "
+            "on an embedded Ray"
+        )
     return "" if CLIENT_SERVER_FAILED in error else f"; {TOKEN_HELP}"
 
 
