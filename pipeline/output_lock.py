@@ -56,7 +56,10 @@ def _in_use(output: RunOutput, holder: dict) -> ConfigError:
 
 @contextmanager
 def _file_lock(output: RunOutput, holder: dict) -> Iterator[None]:
-    output.fs.makedirs(output.root, exist_ok=True)
+    try:
+        output.fs.makedirs(output.root, exist_ok=True)
+    except OSError as err:  # no permission, a read-only or pseudo file system
+        raise ConfigError(f"output: {output.url} cannot be made: {err.strerror or err}") from None
     with open(output.path(LOCK_NAME), "a+", encoding="utf-8") as handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -129,6 +129,15 @@ def test_a_write_the_disk_refuses_names_its_file_and_leaves_nothing_behind(tmp_p
     assert sorted(p.name for p in (tmp_path / "documents").iterdir()) == []
 
 
+def test_an_output_folder_that_cannot_be_made_is_a_config_error_naming_it(tmp_path):
+    """It was `error: [Errno 1] Operation not permitted: '/sys/...'`, naming no key; /sys
+    refuses a new folder to root too, as a folder without write permission does."""
+    output = RunOutput("/sys/tokenmill-test-output")
+    refused = "^output: /sys/tokenmill-test-output cannot be made: Operation not permitted$"
+    with pytest.raises(ConfigError, match=refused), locked(output):
+        raise AssertionError("the lock was taken")
+
+
 def test_a_second_run_of_one_output_is_refused(local_ray, tmp_path):
     out = tmp_path / "out"
     with locked(RunOutput(str(out))), pytest.raises(ConfigError, match="in use by another"):
