@@ -216,7 +216,10 @@ def resolved_text(config: TrainConfig) -> str:
 
 def write_resolved(config: TrainConfig) -> Path:
     run = Path(config.output)
-    run.mkdir(parents=True, exist_ok=True)
+    try:
+        run.mkdir(parents=True, exist_ok=True)
+    except OSError as err:  # no permission, a read-only or pseudo file system
+        raise ConfigError(f"output: {run} cannot be made: {err.strerror or err}") from None
     resolved = run / "config.yaml"
     resolved.write_text(resolved_text(config), encoding="utf-8")
     return resolved

@@ -306,6 +306,11 @@ def test_training_into_a_pipeline_run_or_someone_elses_folder_is_refused(
             "own (e.g. runs/train-NAME)"
         )
     assert not (run / "checkpoints").exists() and (project / "notes.md").read_text() == "mine"
+    # /sys refuses a new folder to root too, as a folder without write permission does
+    assert main(["train", str(config), "--output", "/sys/tokenmill-test-run"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "config error: output: /sys/tokenmill-test-run cannot be made: Operation not permitted"
+    )
 
 
 def test_json_logs_are_one_object_per_line_with_the_progress_numbers(capsys):
