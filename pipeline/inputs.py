@@ -209,6 +209,25 @@ TAR_MARK = (257, b"ustar")
 """Where a tar archive's first header says what it is (POSIX.1-1988)."""
 
 
+def _refuse_misnamed_compression(path: str, key: str) -> None:
+    """JSON lines or text named as compressed (`pages.jsonl.gz`) that are not: the reader
+    would count the whole file one errored `corrupt_archive`, its documents uncounted."""
+    name = infer_compression(path)
+    if name not in COMPRESSION_STARTS:
+        return
+    try:
+        with fsspec.open(path, "rb") as handle:
+            raw = handle.read(16)
+    except Exception:  # left to the reader, as above
+        return
+    if raw and not re.match(COMPRESSION_STARTS[name], raw):
+        suffix = PurePath(path).suffix
+        raise ConfigError(
+            f"{key}: {path} is named as {name}-compressed, but it is not (it starts with "
+            f"{raw[:12]!r}): name it without {suffix} and it is read"
+        )
+
+
 def _refuse_unread_packing(head: bytes, path: str, key: str) -> None:
     """JSON lines or text whose (decompressed) bytes are still packed: compressed under a
     name that does not say so, in a compression fsspec does not read here, or a tar archive,
@@ -260,6 +279,8 @@ def _refuse_another_format(spec: InputSpec, path: str, key: str) -> None:
     except ArchiveOfFiles as err:
         raise ConfigError(f"{key}: {path} is {err}") from None
     except Exception:  # damaged: the reader counts it under its reason
+        if spec.format in ("jsonl", "text"):
+            _refuse_misnamed_compression(path, key)
         return
     if spec.format in ("jsonl", "text"):
         _refuse_unread_packing(head, path, key)

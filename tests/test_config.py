@@ -484,7 +484,8 @@ def test_columns_name_three_fields_of_a_jsonl_or_parquet_input(spec, message):
 def test_a_compressed_input_whose_name_does_not_say_so_fails_before_work(tmp_path):
     """JSON lines gzipped into `pages.jsonl` were read as bytes: every line errored, nothing
     kept. The error names the compression and the name that gets the file read; a WARC
-    (its reader finds the compression) and a name that says it pass."""
+    (its reader finds the compression) and a name that says it pass. A plain file named as
+    compressed is refused too; a damaged compressed one is left to the reader."""
     import bz2
     import lzma
 
@@ -515,6 +516,18 @@ def test_a_compressed_input_whose_name_does_not_say_so_fails_before_work(tmp_pat
             )
         said = unsaid.rename(tmp_path / f"{name}.jsonl.{suffix}")
         assert len(resolve_inputs(inputs(said, "jsonl"))) == 1
+        # the other way round: the whole file was one errored `corrupt_archive`
+        misnamed = tmp_path / f"plain-{name}.jsonl.{suffix}"
+        misnamed.write_bytes(lines)
+        with pytest.raises(ConfigError) as raised:
+            resolve_inputs(inputs(misnamed, "jsonl"))
+        assert str(raised.value) == (
+            f"inputs[0].paths: {misnamed} is named as {name}-compressed, but it is not (it "
+            f'starts with b\'{{"text": "on\'): name it without .{suffix} and it is read'
+        )
+        cut = tmp_path / f"cut.jsonl.{suffix}"
+        cut.write_bytes(data[: len(data) // 2])  # damaged, not misnamed: left to the reader
+        assert len(resolve_inputs(inputs(cut, "jsonl"))) == 1
     warc = write_warc(tmp_path / "crawl.warc.gz", [page_record(1)])
     assert len(resolve_inputs(inputs(warc.rename(tmp_path / "crawl.warc"), "warc"))) == 1
     (tmp_path / "bzh.txt").write_text("BZh is how this text starts\n")
