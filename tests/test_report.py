@@ -235,7 +235,11 @@ def test_report_command_summarises_writes_html_and_compares(sample_run, local_ra
     assert fates["kept_only_in_b"]["documents"] == len(kept_b - kept_a)
     for sample in fates["kept_only_in_a"]["samples"]:
         assert sample["id"] in kept_a - kept_b and sample["a"] == "kept"
-        assert sample["b"] == "not kept (the run did not keep removed documents)"
+        assert sample["b"] == (
+            "not read (the run has no source 'web')"
+            if sample["source"] == "web"
+            else "not kept (the run did not keep removed documents)"
+        )
     table = subprocess.run(
         [*TOKENMILL, "report", str(out), "--compare", str(other)], capture_output=True, text=True
     )
@@ -251,7 +255,7 @@ def test_report_command_summarises_writes_html_and_compares(sample_run, local_ra
     html = page.read_text()
     assert '<table id="config">' in html and "stages.language.min_score" in html
     assert "Kept only in B: " + f"{len(kept_a - kept_b):,}" in html
-    assert "<code>B=kept</code><code>A=not kept (the run did not keep removed" in html
+    assert "<code>B=kept</code><code>A=not read (the run has no source" in html
 
 
 def test_report_names_the_run_folder_it_wants(tmp_path, capsys):
