@@ -20,7 +20,7 @@ export PIP_FIND_LINKS ?= /opt/wheels
 # cmake, g++, boost, zlib/bz2/lzma: building KenLM's lmplz and build_binary.
 SYSTEM_PACKAGES := libmagic1 chromium chromium-driver \
 	cmake g++ libboost-program-options-dev libboost-system-dev libboost-thread-dev \
-	libboost-test-dev zlib1g-dev libbz2-dev liblzma-dev
+	libboost-test-dev zlib1g-dev libbz2-dev liblzma-dev locales
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: demo test test-slow lint install system clean

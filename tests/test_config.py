@@ -186,7 +186,6 @@ def test_input_paths_that_match_nothing_fail_before_work(tmp_path):
 def test_a_store_that_refuses_is_one_line_naming_the_key(monkeypatch, tmp_path):
     """Object storage without credentials: the inputs and the output were a botocore
     traceback, a model `file not found`."""
-    pytest.importorskip("s3fs")
     import fsspec
 
     from pipeline.inputs import resolve_inputs

@@ -27,20 +27,23 @@ TEXTS = [
 
 @pytest.fixture(scope="module")
 def latin1(tmp_path_factory) -> dict[str, str]:
-    """The environment of a process in an ISO-8859-1 locale, built with localedef; the
-    test is skipped where the system has no locale sources to build it from."""
+    """The environment of a process in an ISO-8859-1 locale, built with localedef from the
+    `locales` package's sources (`make test` installs it)."""
+    if not shutil.which("localedef"):
+        pytest.skip("localedef is not installed, so no locale can be built")
     folder = tmp_path_factory.mktemp("locales")
-    if shutil.which("localedef"):
-        # localedef exits 1 on warnings about the source; the probe below judges the result
-        subprocess.run(
-            ["localedef", "-i", "en_US", "-f", "ISO-8859-1", str(folder / LOCALE)],
-            capture_output=True,
-        )
+    built = subprocess.run(
+        ["localedef", "-i", "en_US", "-f", "ISO-8859-1", str(folder / LOCALE)],
+        capture_output=True,
+        text=True,
+    )
+    # localedef exits 1 on warnings about its sources and still builds the locale
+    assert (folder / LOCALE).is_dir(), f"localedef built no {LOCALE}: {built.stderr}"
     env = {**ENV, "LOCPATH": str(folder), "LANG": LOCALE, "LC_ALL": LOCALE}
     probe = [sys.executable, "-c", "import locale; print(locale.getpreferredencoding())"]
-    encoding = subprocess.run(probe, env=env, capture_output=True, text=True).stdout.strip()
-    if encoding != "ISO-8859-1":
-        pytest.skip(f"no {LOCALE} locale can be built here (localedef)")
+    assert subprocess.run(probe, env=env, capture_output=True, text=True).stdout.strip() == (
+        "ISO-8859-1"
+    )
     return env
 
 
