@@ -321,13 +321,15 @@ def test_a_document_of_a_source_the_other_run_lacks_was_not_read_by_it(tmp_path)
     from pipeline.output import RunOutput
     from pipeline.report.fates import changed_fates
 
-    for name, sources in (("a", ["web", "wiki"]), ("b", ["wiki"])):
+    for name in ("a", "b"):
         (tmp_path / name / "documents").mkdir(parents=True)
-        config = {"inputs": [{"source": source} for source in sources]}
-        (tmp_path / name / "manifest.json").write_text(json.dumps({"config": config}))
     rows = [{"id": f"{s}-1", "url": None, "source": s, "text": "t"} for s in ("web", "wiki")]
     pq.write_table(pa.Table.from_pylist(rows), tmp_path / "a" / "documents" / "x.parquet")
-    fates = changed_fates(RunOutput(str(tmp_path / "a")), RunOutput(str(tmp_path / "b")))
+    configs = (
+        {"inputs": [{"source": "web"}, {"source": "wiki"}]},
+        {"inputs": [{"source": "wiki"}]},
+    )
+    fates = changed_fates(RunOutput(str(tmp_path / "a")), RunOutput(str(tmp_path / "b")), configs)
     assert {sample["id"]: sample["b"] for sample in fates["kept_only_in_a"]["samples"]} == {
         "web-1": "not read (the run has no source 'web')",
         "wiki-1": "not kept (the run did not keep removed documents)",

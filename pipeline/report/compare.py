@@ -31,7 +31,7 @@ def compare_runs(a: RunOutput, b: RunOutput) -> dict[str, Any]:
         "config": config_changes(*configs),
         "rows": changed,
         "unchanged_rows": len(rows) - len(changed),
-        "fates": changed_fates(a, b),
+        "fates": changed_fates(a, b, configs),
     }
 
 

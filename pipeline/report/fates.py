@@ -23,12 +23,15 @@ SAMPLE_SIZE = 8
 """Documents shown for each direction (kept only by A, kept only by B)."""
 
 
-def changed_fates(a: RunOutput, b: RunOutput, limit: int = SAMPLE_SIZE) -> dict[str, Any]:
+def changed_fates(
+    a: RunOutput, b: RunOutput, configs: list[dict], limit: int = SAMPLE_SIZE
+) -> dict[str, Any]:
     """How many documents each run kept that the other did not, and a sample of each
-    (the smallest ids, which are hashes: a uniform, repeatable draw)."""
+    (the smallest ids, which are hashes: a uniform, repeatable draw); `configs` are the
+    runs' configs, as their manifests hold them."""
     kept = {"a": _ids(a, "documents"), "b": _ids(b, "documents")}
     fates = {"a": _removals(a), "b": _removals(b)}
-    sources = {"a": _sources(a), "b": _sources(b)}
+    sources = {"a": _sources(configs[0]), "b": _sources(configs[1])}
     result: dict[str, Any] = {}
     for mine, other, run in (("a", "b", a), ("b", "a", b)):
         only = sorted(kept[mine] - kept[other])
@@ -51,9 +54,9 @@ def _ids(output: RunOutput, folder: str) -> set[str]:
     }
 
 
-def _sources(output: RunOutput) -> set[str] | None:
-    """The sources the run's config names (its manifest's copy); None where it names none."""
-    inputs = output.read_json("manifest.json").get("config", {}).get("inputs")
+def _sources(config: dict[str, Any]) -> set[str] | None:
+    """The sources a run's config names; None where it names none."""
+    inputs = config.get("inputs")
     return None if inputs is None else {spec["source"] for spec in inputs}
 
 
