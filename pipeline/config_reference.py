@@ -93,8 +93,11 @@ def _cell(text: str) -> str:
 
 
 def _intro(cls: type) -> str:
-    """The first paragraph of a class's own docstring (not one it inherits)."""
+    """The first paragraph of a class's own docstring (not one it inherits, nor the
+    signature `@dataclass` writes where the class has none)."""
     doc = inspect.cleandoc(cls.__dict__.get("__doc__") or "")
+    if doc.startswith(f"{cls.__name__}("):
+        return ""
     return doc.split("\n\n")[0].replace("\n", " ") + "\n" if doc else ""
 
 

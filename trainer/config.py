@@ -62,6 +62,8 @@ class ReplayConfig:
 
 @dataclass(frozen=True)
 class DataConfig:
+    """The token shards to train on (pipeline runs' OUT/tokens/) and the sequence length."""
+
     runs: list[RunInput] = field(metadata={"min_len": 1})
     """The runs to train on, by weight (the new sources, in continued pre-training)."""
     replay: ReplayConfig | None = None
@@ -82,6 +84,8 @@ PresetName = Literal[tuple(PRESETS)]  # type: ignore[valid-type]
 
 @dataclass(frozen=True)
 class ModelConfig:
+    """The model's shape: a preset, with any single dimension overridden."""
+
     preset: PresetName = "tiny"
     """The model's shape; the keys below override single dimensions of it."""
     vocab_size: int | None = field(default=None, metadata={"gt": 0})
@@ -140,6 +144,8 @@ SCHEDULE_KEYS = (
 
 @dataclass(frozen=True)
 class TrainSection:
+    """The optimizer (AdamW), its learning-rate schedule and the number of steps."""
+
     steps: int = field(metadata={"gt": 0})
     """Optimizer steps; the schedule spans them (a resumed run keeps it)."""
     global_batch_tokens: int = field(metadata={"gt": 0})
@@ -193,6 +199,9 @@ class TrainSection:
 
 @dataclass(frozen=True)
 class ParallelConfig:
+    """Precision, memory and speed: FSDP2's mixed precision, activation checkpointing,
+    compile, and the device."""
+
     param_dtype: Literal["float32", "bfloat16"] = "bfloat16"
     """Compute dtype: FSDP2's MixedPrecisionPolicy param dtype, or autocast in one process."""
     reduce_dtype: Literal["float32", "bfloat16"] = "float32"
@@ -209,6 +218,8 @@ class ParallelConfig:
 
 @dataclass(frozen=True)
 class CheckpointConfig:
+    """Saves a run resumes from (torch distributed checkpoint), how often and how many."""
+
     enabled: bool = True
     """false: save nothing (benchmarks, smoke tests)."""
     every: int = field(default=0, metadata={"ge": 0})
@@ -437,6 +448,8 @@ def read_train_config(path: str | Path) -> TrainConfig:
 
 @dataclass(frozen=True)
 class ChatDataConfig:
+    """The examples: conversations (SFT), preference pairs (reward, DPO) or prompts (GRPO)."""
+
     train: str = field(metadata={"min_len": 1})
     """JSONL (.jsonl, .jsonl.gz), JSON array or Parquet file, local or fsspec URL
     (trainer.chat_data)."""
@@ -459,6 +472,8 @@ class ChatDataConfig:
 
 @dataclass(frozen=True)
 class PosttrainSection(TrainSection):
+    """As in pre-training, with fine-tuning's defaults; `steps` may follow from `epochs`."""
+
     steps: int = field(default=0, metadata={"ge": 0})
     """0: as many as `epochs` passes over the training examples take."""
     global_batch_tokens: int = field(default=8192, metadata={"gt": 0})
@@ -473,6 +488,8 @@ class PosttrainSection(TrainSection):
 
 @dataclass(frozen=True)
 class DPOConfig:
+    """`kind: dpo` only: how far the policy may move from the reference, and the loss."""
+
     beta: float = field(default=0.1, metadata={"gt": 0})
     """DPO's β: how far the policy may move from the reference."""
     loss: Literal["sigmoid", "ipo"] = "sigmoid"
@@ -483,6 +500,8 @@ class DPOConfig:
 
 @dataclass(frozen=True)
 class GRPOConfig:
+    """`kind: grpo` only: the sampled completions, their verifier and the clipped objective."""
+
     group_size: int = field(default=8, metadata={"ge": 2})
     """Completions sampled per prompt (G); their rewards are normalised within the group. Must
     divide the completions per step, `train.global_batch_tokens / data.seq_len`."""
