@@ -714,6 +714,49 @@ def test_a_step_whose_loss_is_nan_is_skipped_by_the_optimizer(token_run, tmp_pat
         trainer.close()
 
 
+class NotANumberFrom(Pretraining):
+    """A loss that is NaN from the `first` call on."""
+
+    def __init__(self, first: int) -> None:
+        super().__init__()
+        self.first, self.calls = first, 0
+
+    def loss(self, model, batch):
+        self.calls += 1
+        loss, tokens, metrics = super().loss(model, batch)
+        return (loss * float("nan") if self.calls >= self.first else loss), tokens, metrics
+
+
+def test_a_run_skipping_step_after_step_stops_as_diverged_and_keeps_its_checkpoints(
+    token_run, tmp_path, capsys
+):
+    data = config_data(token_run, tmp_path / "run", max_skipped_in_a_row=3)
+    data["checkpoint"] = {"every": 2, "keep": 2}
+    objective = NotANumberFrom(first=4 * 5 + 1)  # 4 micro-batches a step: from step 6 on
+    with pytest.raises(TrainingError) as raised:
+        train(validate_train_config(data), resume="none", objective=objective)
+    message = str(raised.value)
+    assert "diverged: the loss or gradient norm was not finite in the 3 steps up to step 8" in (
+        message
+    )
+    assert message.endswith(f"the latest checkpoint is {tmp_path}/run/checkpoints/step-0000004")
+    assert "step 6: not saved, the step was skipped" in capsys.readouterr().err
+    assert sorted(p.name for p in (tmp_path / "run" / "checkpoints").iterdir()) == [
+        "step-0000002",
+        "step-0000004",
+    ]
+
+
+def test_weights_that_are_not_finite_stop_the_run_before_it_saves_them(token_run, tmp_path):
+    data = config_data(token_run, tmp_path / "run", lr=1e300, warmup_steps=0, log_every=5)
+    data["checkpoint"] = {"every": 1}
+    with pytest.raises(
+        TrainingError, match="the weights are no longer finite numbers after step 1"
+    ):
+        train(validate_train_config(data), resume="none")
+    assert not (tmp_path / "run" / "checkpoints").exists()
+
+
 def test_deterministic_mode_trains_alike(token_run, reference, tmp_path):
     data = config_data(token_run, tmp_path / "run")
     data["train"]["deterministic"] = True

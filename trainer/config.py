@@ -180,6 +180,10 @@ class TrainSection:
     """Log loss, throughput and MFU every N steps (metrics.jsonl, TensorBoard, stderr)."""
     val_every: int = field(default=0, metadata={"ge": 0})
     """Validate every N steps (0: only at the end)."""
+    max_skipped_in_a_row: int = field(default=10, metadata={"gt": 0})
+    """Steps in a row whose loss or gradient norm is not finite (each one skipped) after which
+    the run stops as diverged; weights that are not finite stop it at once. Checked at logged
+    steps and before each save; a skipped step is not saved, so the older checkpoints stay."""
     peak_flops: float = field(default=989e12, metadata={"gt": 0})
     """Device peak FLOP/s for MFU; default H100 bf16 dense."""
     deterministic: bool = False
@@ -511,7 +515,7 @@ class GRPOConfig:
     """Sampling temperature of the completions (held-out prompts are answered greedily)."""
     top_p: float = field(default=1.0, metadata={"gt": 0, "le": 1})
     """Nucleus sampling: the smallest set of tokens whose probability reaches it."""
-    clip: float = field(default=0.2, metadata={"gt": 0})
+    clip: float = field(default=0.2, metadata={"gt": 0, "lt": 1})
     """ε of the clipped ratio objective: the ratio counts within [1 − ε, 1 + ε]."""
     beta: float = field(default=0.04, metadata={"ge": 0})
     """β, the weight of the KL penalty to the starting model (k3 estimator); 0: none."""
@@ -522,6 +526,9 @@ class GRPOConfig:
     in is found (on Ray Train, the nodes must be able to import it)."""
 
 
+LoraTarget = Literal["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+
+
 @dataclass(frozen=True)
 class LoraConfig:
     rank: int = field(default=8, metadata={"gt": 0})
@@ -530,10 +537,10 @@ class LoraConfig:
     """Scale: the update is B·A·alpha/r."""
     dropout: float = field(default=0.0, metadata={"ge": 0, "le": 1})
     """Dropout on the adapters' input."""
-    targets: list[str] = field(
+    targets: list[LoraTarget] = field(
         default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj"], metadata={"min_len": 1}
     )
-    """Linear layers that get adapters: any of q/k/v/o_proj, gate/up/down_proj."""
+    """Linear layers that get adapters: attention's projections, the feed-forward's."""
 
 
 POSTTRAIN_KINDS = ("sft", "reward", "dpo", "grpo")

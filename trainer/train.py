@@ -71,6 +71,15 @@ def refuse_other_vocabulary(start: Location, runs: Location) -> None:
         )
 
 
+def weights_finite(model: nn.Module, world: World) -> bool:
+    """Whether every weight on every rank is a finite number (a NaN or inf in any shard
+    spreads to every output at the next step)."""
+    local = [p.to_local() if hasattr(p, "to_local") else p for p in model.parameters()]
+    largest = torch.stack(torch._foreach_norm([t.detach() for t in local], ord=math.inf))
+    not_finite = (~torch.isfinite(largest)).sum()
+    return _reduce_sum(not_finite, world).item() == 0
+
+
 def _reduce_sum(value: torch.Tensor, world: World) -> torch.Tensor:
     if world.distributed:
         dist.all_reduce(value, op=dist.ReduceOp.SUM)
@@ -128,6 +137,7 @@ class Trainer:
 
         self.step, self.resumed_from = 0, None
         self.skipped_steps = torch.zeros((), dtype=torch.int64, device=world.device)
+        self.skipped_in_a_row = torch.zeros((), dtype=torch.int64, device=world.device)
         loader_state = None
         own = self.checkpointer.candidates(resume)
         candidates = own or ([self.branch_point()] if config.branch_from else [])
@@ -256,6 +266,7 @@ class Trainer:
         self.optimizer.found_inf = found_inf
         self.optimizer.step()
         self.skipped_steps += found_inf.long()
+        self.skipped_in_a_row = (self.skipped_in_a_row + 1) * found_inf.long()
         self.optimizer.zero_grad(set_to_none=True)
         return {**result, "grad_norm": grad_norm}
 
@@ -285,7 +296,34 @@ class Trainer:
         model.train()
         return result
 
+    def refuse_divergence(self, step: int) -> None:
+        """Stop a run that cannot recover, before it logs or saves more: weights that are not
+        finite (every later loss is NaN) or `max_skipped_in_a_row` skipped steps in a row."""
+        section = self.config.train
+        in_a_row = int(self.skipped_in_a_row.item())
+        if not weights_finite(self.model, self.world):
+            problem = f"the weights are no longer finite numbers after step {step}"
+        elif in_a_row >= section.max_skipped_in_a_row:
+            problem = (
+                f"the loss or gradient norm was not finite in the {in_a_row} steps up to step "
+                f"{step} (each one skipped)"
+            )
+        else:
+            return
+        latest = self.checkpointer.finish() or next(
+            iter(self.checkpointer.candidates("auto")), None
+        )
+        raise TrainingError(
+            f"training diverged: {problem}; nothing is saved from here (train.lr is "
+            f"{section.lr:g}: a lower one, a longer train.warmup_steps or a smaller train.grad_clip "
+            "may help)" + (f"; the latest checkpoint is {latest}" if latest else "")
+        )
+
     def save(self, step: int) -> None:
+        if self.skipped_in_a_row.item():  # keep the older checkpoints of a run that may diverge
+            if self.world.is_main:
+                print(f"step {step}: not saved, the step was skipped", file=sys.stderr, flush=True)
+            return
         state = {"loader": self.loader.state, "skipped_steps": int(self.skipped_steps.item())}
         self.checkpointer.save(step, self.model, self.optimizer, state)
 
@@ -321,7 +359,14 @@ class Trainer:
                 log.advance()
 
                 row: dict[str, Any] = {}
-                if step % section.log_every == 0 or step == section.steps:
+                every = config.checkpoint.every
+                logged = step % section.log_every == 0 or step == section.steps
+                saved = config.checkpoint.enabled and (
+                    (every and step % every == 0) or step == section.steps
+                )
+                if logged or saved:
+                    self.refuse_divergence(step)
+                if logged:
                     loss, grad_norm = result.pop("loss").item(), result.pop("grad_norm").item()
                     elapsed = time.perf_counter() - clock - paused
                     tokens_per_s = tokens_since / elapsed
@@ -346,10 +391,7 @@ class Trainer:
                 if row:
                     log.log(row)
                     last = row
-                every = config.checkpoint.every
-                if config.checkpoint.enabled and (
-                    (every and step % every == 0) or step == section.steps
-                ):
+                if saved:
                     self.save(step)
                 paused += time.perf_counter() - aside
             self.checkpointer.finish()
