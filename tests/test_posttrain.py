@@ -476,6 +476,28 @@ def test_lora_starts_at_the_base_model_and_merges_into_base_plus_scaled_product(
         torch.testing.assert_close(model.logits(tokens), before, rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.parametrize(
+    ("section", "value", "message"),
+    [
+        ("lora", {"targets": ["q_proj", "attn"]}, "lora.targets.1: 'attn' is not one of 'q_proj'"),
+        ("grpo", {"clip": 1.5}, "grpo.clip: must be less than 1, got 1.5"),
+    ],
+)
+def test_lora_targets_and_grpo_clip_out_of_their_range_are_config_errors(
+    task, tmp_path, section, value, message
+):
+    data = {**posttrain_config(task, tmp_path, "grpo"), "init_from": "base", section: value}
+    with pytest.raises(TrainConfigError, match=re.escape(message)):
+        validate_train_config(data, "job.yaml")
+
+
+def test_a_lora_rank_beyond_a_target_layer_s_is_a_config_error(tokenizer):
+    add_adapters(tiny_model(tokenizer, n_kv_heads=1), LoraConfig(rank=16, targets=["k_proj"]))
+    with pytest.raises(TrainConfigError, match=r"^lora.rank: 17 is more than .*k_proj can have"):
+        model = tiny_model(tokenizer, n_kv_heads=1)  # k_proj: 16 × 64
+        add_adapters(model, LoraConfig(rank=17, targets=["k_proj"]))
+
+
 # Learning, on held-out numbers.
 
 

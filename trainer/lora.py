@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from trainer.config import LoraConfig
+from trainer.config import LoraConfig, TrainConfigError
 from trainer.model import shard_of
 
 
@@ -35,10 +35,21 @@ class LoraLinear(nn.Linear):
 def add_adapters(model: nn.Module, config: LoraConfig) -> nn.Module:
     """Replace each target linear layer by a `LoraLinear` and freeze everything else but the
     adapters (and a reward model's score head, which must train). In place; returns `model`."""
-    for name, module in list(model.named_modules()):
-        if name.rsplit(".", 1)[-1] in config.targets and isinstance(module, nn.Linear):
-            parent, _, child = name.rpartition(".")
-            model.get_submodule(parent).register_module(child, LoraLinear(module, config))
+    targets = [
+        (name, module)
+        for name, module in model.named_modules()
+        if name.rsplit(".", 1)[-1] in config.targets and isinstance(module, nn.Linear)
+    ]
+    for name, module in targets:
+        if config.rank > min(module.in_features, module.out_features):
+            raise TrainConfigError(
+                f"lora.rank: {config.rank} is more than {name} can have ({module.out_features}"
+                f" × {module.in_features}: at most {min(module.in_features, module.out_features)})"
+                "; an adapter adds no rank beyond its layer's"
+            )
+    for name, module in targets:
+        parent, _, child = name.rpartition(".")
+        model.get_submodule(parent).register_module(child, LoraLinear(module, config))
     for name, param in model.named_parameters():
         param.requires_grad = "lora_" in name or name.startswith("score.")
     return model
