@@ -19,7 +19,7 @@ from pipeline.output import RunOutput, check_output
 from pipeline.plan import shard_plans
 from pipeline.schema import ConfigError
 from pipeline.state import check_plan, plan_digest
-from trainer.config import PosttrainConfig, TrainConfig
+from trainer.config import PosttrainConfig, TrainConfig, TrainConfigError
 
 
 def describe_job(config: JobConfig) -> list[str]:
@@ -98,7 +98,10 @@ def describe_training(config: TrainConfig, nproc: int) -> list[str]:
     if config.init_from:
         args, shape = _start_args(config), "init_from's shape"
     else:
-        args, shape = config.model.args(vocab), f"{config.model.preset} preset"
+        try:
+            args, shape = config.model.args(vocab), f"{config.model.preset} preset"
+        except TrainConfigError as err:
+            raise ConfigError(str(err)) from None
     params = parameter_count(args)["total"]
     tokens = config.train.steps * config.train.global_batch_tokens
     lines += [

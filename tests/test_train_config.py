@@ -57,6 +57,7 @@ def test_defaults_and_round_trip():
             "t.yaml: data.replay.runs: required without init_from",
         ),
         ({"train": {"steps": 10, "decay_steps": 20}}, "t.yaml: train.decay_steps: 20 is more than"),
+        ({"model": {"rope_base": 0.5}}, "t.yaml: model.rope_base: must be greater than 1"),
         (
             {"data": {"runs": [{"path": "runs/a"}, {"path": "runs/b"}, {"path": "runs/./a/"}]}},
             "t.yaml: data.runs.2.path: runs/./a/ is listed already; give each run once",
@@ -135,6 +136,19 @@ def test_seq_len_beyond_the_models_positions_is_a_config_error():
     started = minimal(data={"seq_len": 1024}, train={"global_batch_tokens": 2048})
     started["init_from"] = "runs/x/checkpoints/step-0000010"  # its own max_seq_len applies
     assert validate_train_config(started).data.seq_len == 1024  # checked as the run starts
+
+
+@pytest.mark.parametrize(
+    ("model", "message"),
+    [
+        ({"dim": 66, "n_heads": 2, "n_kv_heads": 1}, "model.dim 66 / n_heads 2 makes heads of 33;"),
+        ({"vocab_size": 300}, "model.vocab_size: 300 is less than the tokenizer's 4096 token ids"),
+    ],
+)
+def test_a_model_shape_that_cannot_run_is_a_config_error(model, message):
+    config = validate_train_config(minimal(model=model))
+    with pytest.raises(TrainConfigError, match=f"^{message}"):
+        config.model.args(vocab_size=4096)
 
 
 def test_a_config_is_checked_without_loading_torch():

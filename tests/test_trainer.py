@@ -757,6 +757,17 @@ def test_weights_that_are_not_finite_stop_the_run_before_it_saves_them(token_run
     assert not (tmp_path / "run" / "checkpoints").exists()
 
 
+def test_a_validation_that_is_not_finite_stops_the_run(token_run, tmp_path):
+    trainer = Trainer(validate_train_config(config_data(token_run, tmp_path / "run")), "none")
+    try:
+        with torch.no_grad():
+            trainer.model.norm.weight.to_local().fill_(float("inf"))
+        with pytest.raises(TrainingError, match=r"^the validation at step 3 is not finite \(val"):
+            trainer.checked_validation(3)
+    finally:
+        trainer.close()
+
+
 def test_deterministic_mode_trains_alike(token_run, reference, tmp_path):
     data = config_data(token_run, tmp_path / "run")
     data["train"]["deterministic"] = True

@@ -100,8 +100,8 @@ class ModelConfig:
     """Key/value heads (grouped-query attention); must divide `n_heads`."""
     ffn_dim: int | None = field(default=None, metadata={"ge": 0})
     """SwiGLU hidden size; 0: 8/3·dim rounded up to a multiple of 64."""
-    rope_base: float | None = field(default=None, metadata={"gt": 0})
-    """RoPE's base (theta)."""
+    rope_base: float | None = field(default=None, metadata={"gt": 1})
+    """RoPE's base (theta): the frequencies fall from 1 by powers of it, so it exceeds 1."""
     norm_eps: float | None = field(default=None, metadata={"gt": 0})
     """RMSNorm's epsilon."""
     qk_norm: bool | None = None
@@ -118,7 +118,11 @@ class ModelConfig:
             for f in dataclasses.fields(self)
             if f.name != "preset" and getattr(self, f.name) is not None
         }
-        chosen.setdefault("vocab_size", vocab_size)
+        if chosen.setdefault("vocab_size", vocab_size) < vocab_size:
+            raise TrainConfigError(
+                f"model.vocab_size: {self.vocab_size} is less than the tokenizer's {vocab_size} "
+                "token ids; leave it out to take the tokenizer's"
+            )
         try:
             return preset(self.preset, **chosen)
         except ValueError as err:

@@ -30,6 +30,11 @@ class ModelArgs:
             raise ValueError(f"model.dim {self.dim} is not a multiple of n_heads {self.n_heads}")
         if self.n_heads % self.n_kv_heads:
             raise ValueError(f"model.n_heads {self.n_heads} is not a multiple of n_kv_heads")
+        if self.head_dim % 2:
+            raise ValueError(
+                f"model.dim {self.dim} / n_heads {self.n_heads} makes heads of {self.head_dim}; "
+                "rotary embeddings turn pairs of dimensions, so a head's must be even"
+            )
         if self.ffn_dim == 0:
             object.__setattr__(self, "ffn_dim", 64 * math.ceil(8 * self.dim / 3 / 64))
 

@@ -319,6 +319,19 @@ class Trainer:
             "may help)" + (f"; the latest checkpoint is {latest}" if latest else "")
         )
 
+    def checked_validation(self, step: int) -> dict[str, float]:
+        """`validate()`'s metrics, or a TrainingError where one is not a finite number: the
+        model's forward pass is broken, and every later step would be skipped."""
+        metrics = self.validate()
+        broken = {key: value for key, value in metrics.items() if not math.isfinite(value)}
+        if broken:
+            values = ", ".join(f"{key} {value}" for key, value in broken.items())
+            raise TrainingError(
+                f"the validation at step {step} is not finite ({values}): the model's outputs "
+                "are NaN or inf on held-out data; nothing is saved from here"
+            )
+        return metrics
+
     def save(self, step: int) -> None:
         if self.skipped_in_a_row.item():  # keep the older checkpoints of a run that may diverge
             if self.world.is_main:
@@ -346,7 +359,7 @@ class Trainer:
             )
         last: dict[str, Any] = {"step": start}
         if self.validate_first:
-            last = {"step": start, **self.validate()}
+            last = {"step": start, **self.checked_validation(start)}
             log.log(last)
         clock, tokens_since, paused = time.perf_counter(), 0, 0.0
         step = start
@@ -387,7 +400,7 @@ class Trainer:
                 aside = time.perf_counter()
                 val_every = section.val_every
                 if (val_every and step % val_every == 0) or step == section.steps:
-                    row = {"step": step, **row, **self.validate()}
+                    row = {"step": step, **row, **self.checked_validation(step)}
                 if row:
                     log.log(row)
                     last = row
@@ -396,7 +409,7 @@ class Trainer:
                 paused += time.perf_counter() - aside
             self.checkpointer.finish()
             if self.resumed_from is not None and step == start:  # nothing left to train
-                last = {"step": step, **self.validate()}
+                last = {"step": step, **self.checked_validation(step)}
         finally:
             log.close()
         return last
@@ -470,7 +483,7 @@ def run_rank(
             dist.destroy_process_group()
     if int(os.environ.get("RANK", "0")) == 0:
         print(f"final: {result}", flush=True)
-    return 0 if all(math.isfinite(v) for v in result.values() if isinstance(v, float)) else 1
+    return 0
 
 
 if __name__ == "__main__":
