@@ -321,14 +321,15 @@ class Trainer:
 
     def checked_validation(self, step: int) -> dict[str, float]:
         """`validate()`'s metrics, or a TrainingError where one is not a finite number: the
-        model's forward pass is broken, and every later step would be skipped."""
+        model or the objective gives NaN or inf, and every later step would be skipped."""
         metrics = self.validate()
         broken = {key: value for key, value in metrics.items() if not math.isfinite(value)}
         if broken:
             values = ", ".join(f"{key} {value}" for key, value in broken.items())
             raise TrainingError(
-                f"the validation at step {step} is not finite ({values}): the model's outputs "
-                "are NaN or inf on held-out data; nothing is saved from here"
+                f"the validation at step {step} is not finite ({values}): the model's weights or "
+                "the objective's settings (a β far too large or small) give NaN or inf on "
+                "held-out data; nothing is saved from here"
             )
         return metrics
 
