@@ -107,6 +107,7 @@ class SourcePlan:
 
 
 def plan_mixture(config: MixtureConfig, counts: dict[str, SourceCounts]) -> list[SourcePlan]:
+    _refuse_holding_out_everything(config, counts)
     available = {source: int(c.tokens.sum()) for source, c in counts.items()}
     epochs = _requested_epochs(config, available)
     requested = {source: epochs[source] * available[source] for source in counts}
@@ -118,6 +119,27 @@ def plan_mixture(config: MixtureConfig, counts: dict[str, SourceCounts]) -> list
     for plan in plans:
         _refuse_drawing_nothing(plan, counts[plan.source])
     return plans
+
+
+def _refuse_holding_out_everything(config: MixtureConfig, counts: dict[str, SourceCounts]) -> None:
+    """A ConfigError where the validation draw took every document of a source the mixture
+    asks for, which would otherwise read as if the stages had kept none."""
+    if config.weights is not None:
+        asked = {source for source, weight in config.weights.items() if weight}
+    else:
+        asked = {source for source in counts if (config.epochs or {}).get(source, 1.0)}
+    held_out = sorted(
+        source
+        for source in asked & counts.keys()
+        if counts[source].val_documents and not counts[source].tokens.any()
+    )
+    if held_out:
+        documents = sum(counts[source].val_documents for source in held_out)
+        raise ConfigError(
+            f"mixture.validation: {config.validation:g} held out every document of "
+            f"{', '.join(held_out)} ({documents:,}), leaving none to train on; hold out a "
+            "smaller share"
+        )
 
 
 def _refuse_drawing_nothing(plan: SourcePlan, counts: SourceCounts) -> None:

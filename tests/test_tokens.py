@@ -136,6 +136,16 @@ def test_budgets_and_a_plan_from_counts():
         ("wiki", 2, BUCKETS // 2),
     ]
     assert epochs[1].copies(np.array([0, BUCKETS - 1])).tolist() == [3, 2]
+    # A source the validation draw took whole: it said "the stages kept none of its documents".
+    counts["rp"] = SourceCounts(val_documents=3, val_tokens=30)
+    for config in (MixtureConfig(weights={"web": 1, "rp": 1}), MixtureConfig()):
+        with pytest.raises(ConfigError) as raised:
+            plan_mixture(config.model_copy(update={"validation": 0.99}), counts)
+        assert str(raised.value) == (
+            "mixture.validation: 0.99 held out every document of rp (3), leaving none to train "
+            "on; hold out a smaller share"
+        )
+    assert len(plan_mixture(MixtureConfig(weights={"web": 1, "rp": 0}), counts)) == 3
 
 
 def test_a_source_that_would_give_no_training_tokens_is_refused():
@@ -266,6 +276,19 @@ def test_a_run_that_keeps_no_document_says_so_instead_of_tokenizing_nothing(loca
         assert summary.errored_stages == {"tokens": NOTHING_TO_TOKENIZE}
         assert summary.report["documents"] == 0 and (out / "report" / "report.json").is_file()
         assert not (out / "tokens").exists() and not (out / "tokenizer").exists()
+
+
+def test_shards_smaller_than_a_document_make_one_task_per_row_at_most(local_ray, tmp_path, capfd):
+    """`shard_tokens: 1` planned a shuffle task per token (60,159 of them for the
+    quickstart, 93 s); a row is never split, so there are no more shards than rows."""
+    out = tmp_path / "out"
+    mixture = {"shard_tokens": 1}
+    tokenizer = {"train": {"vocab_size": 600}}
+    run(job(out, write_three_sources(tmp_path / "in"), mixture=mixture, tokenizer=tokenizer))
+    manifest = json.loads((out / "tokens" / "manifest.json").read_text())
+    rows, tokens = manifest["train"]["rows"], manifest["train"]["tokens"]
+    (planned,) = {int(total) for total in re.findall(r"shuffle \d+/(\d+)", capfd.readouterr().err)}
+    assert tokens > 2 * rows and planned == rows and manifest["train"]["shards"] <= rows
 
 
 def test_weighted_mixture_validation_and_manifest_counted_from_the_shards(local_ray, tmp_path):

@@ -59,11 +59,10 @@ class ShufflePhase:
         output.remove("_state", "tokens", "scatter")
         for name in output.list("tokens", suffix=".parquet"):
             output.remove("tokens", name)
-        total = sum(plan.realised_tokens for plan in self.plans)
         job = ShuffleJob(
             output=output.url,
             plans={plan.source: plan for plan in self.plans},
-            shards=max(1, math.ceil(total / self.config.mixture.shard_tokens)),
+            shards=self.output_shards(),
             batch_size=self.config.execution.batch_size,
         )
         context.workers()
@@ -82,6 +81,13 @@ class ShufflePhase:
         )
         output.write_json(manifest, "tokens", "manifest.json")
         return ShuffleSummary(mixture_funnel(self.encoded, self.plans, documents).to_json())
+
+    def output_shards(self) -> int:
+        """About `shard_tokens` each, and no more than there are rows: a row (a document's
+        copy) is never split, so further shards would be empty tasks."""
+        tokens = sum(plan.realised_tokens for plan in self.plans)
+        rows = sum(plan.realised_documents for plan in self.plans)
+        return max(1, min(math.ceil(tokens / self.config.mixture.shard_tokens), rows))
 
 
 @dataclass(frozen=True)
