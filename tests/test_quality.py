@@ -380,6 +380,42 @@ def test_same_decisions_as_datatrove_on_trafilatura_pages(trafilatura_pages):
         assert agreement >= 0.99, family
 
 
+def test_n_grams_of_hundreds_of_words_are_judged_as_datatrove_judges_them():
+    """`top_n_grams: {1000: …}` recursed once per word of n (RecursionError on every page);
+    texts shorter than n, with a repeated 500-gram, and with a repeated 700-gram."""
+    import random
+
+    from datatrove.data import Document
+    from datatrove.pipeline.filters import GopherRepetitionFilter
+
+    rng = random.Random(0)
+    words = [f"w{rng.randrange(10**6)}" for _ in range(2000)]
+    texts = [
+        " ".join(words[:50]),
+        " ".join(words[:650] + words[:550]),
+        " ".join(words[:750] * 2),
+        " ".join(words[:1500]),
+    ]
+    top, dup = {500: 0.7}, {700: 0.3}
+    off = dict.fromkeys(("dup_line_frac", "dup_para_frac", "dup_line_char_frac")) | {
+        "dup_para_char_frac": None
+    }
+    reference = GopherRepetitionFilter(
+        **off, top_n_grams=tuple(top.items()), dup_n_grams=tuple(dup.items())
+    )
+    theirs = [reference.filter(Document(text=t, id=str(i))) for i, t in enumerate(texts)]
+    params = {**off, "top_n_grams": {2: None, 3: None, 4: None, **top}}
+    params["dup_n_grams"] = {n: None for n in range(5, 11)} | dup
+    ours = quality({"gopher_repetition": params}, texts).removed.to_pylist()
+    assert [keep is True for keep in theirs] == [reason is None for reason in ours]
+    assert ours == [
+        None,
+        "gopher_repetition.top_n_grams.500",
+        "gopher_repetition.dup_n_grams.700",
+        None,
+    ]
+
+
 TRICKY = (
     "Club-Kultur (siehe „Verordnung“), etc.) U.S. BGB). Co. 19. 10-15 0,75 5km 3GB "
     "word.... a.. we're don't Shah’s “War—and” entführen.In e-mail: x@y.de https://a.b/c?d=1 "

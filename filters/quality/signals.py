@@ -245,8 +245,14 @@ class _NGramTable:
         self._repeated: dict[int, NGrams] = {}
 
     def repeated(self, n: int) -> NGrams:
-        if n not in self._repeated:
-            self._repeated[n] = self._candidates(n).repeated()
+        """Built level by level from the longest one known (a loop: `top_n_grams` may name
+        an n of thousands); past a level with none, none repeat."""
+        level = max((k for k in self._repeated if k <= n), default=0)
+        while level < n:
+            if level and len(self._repeated[level].start) == 0:
+                return self._at(n, np.zeros(0, np.int64), np.zeros(0, np.uint64))
+            level += 1
+            self._repeated[level] = self._candidates(level).repeated()
         return self._repeated[n]
 
     def _candidates(self, n: int) -> NGrams:
@@ -256,7 +262,7 @@ class _NGramTable:
             return self._starting_at(1, np.arange(len(self.unigram)))
         if n == 2:
             return self._starting_at(2, np.flatnonzero(self.next_in_text))
-        return self._joined(self.repeated(n - 1))
+        return self._joined(self._repeated[n - 1])
 
     def first(self, n: int) -> NGrams:
         words = self.words
@@ -265,7 +271,7 @@ class _NGramTable:
     def _starting_at(self, n: int, starts: np.ndarray) -> NGrams:
         """The n-grams starting at these word positions (each with n words in its text)."""
         hashes = self.unigram[starts]
-        for k in range(1, n):
+        for k in range(1, n if len(starts) else 1):
             hashes = _rolled(hashes, self.unigram[starts + k])
         return self._at(n, starts, hashes)
 
