@@ -63,8 +63,9 @@ class DedupParams(StrictModel):
     """Documents with the same URL are one."""
     minhash: MinHashParams | None = None
     """Near duplicates by MinHash LSH; null to match exact copies only."""
-    partitions: int = Field(default=8, gt=0)
-    """Bucket partitions grouped in parallel (Ray tasks) in the global step."""
+    partitions: int = Field(default=8, gt=0, le=1024)
+    """Bucket partitions grouped in parallel (Ray tasks) in the global step; at most 1024, as
+    each signature task holds a file open per partition (100,000 ran out of them)."""
     write_index: bool = False
     """Keep this run's signature index in OUT/dedup/index/ for later runs."""
     against: list[AbsolutePath] = Field(default_factory=list)

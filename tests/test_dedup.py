@@ -159,6 +159,9 @@ def test_bad_banding_is_refused_with_its_key(tmp_path):
     inputs = [{"source": "wiki", "format": "jsonl", "paths": [str(SAMPLE / "wiki.jsonl")]}]
     with pytest.raises(ConfigError, match=r"stages\.dedup\.minhash"):
         job(tmp_path, inputs, [{"dedup": {"minhash": {"bands": 30, "rows": 10}}}])
+    # Each signature task holds a file open per partition: 100,000 ran out of them mid-run.
+    with pytest.raises(ConfigError, match=r"stages\.dedup\.partitions: .* less than or equal"):
+        job(tmp_path, inputs, [{"dedup": {"partitions": 1025}}])
 
 
 def wikitext_chunks(corpora, words: int) -> list[list[str]]:

@@ -330,9 +330,18 @@ def test_loosening_a_threshold_with_set_keeps_at_least_what_it_kept():
         ({"fineweb": {"line_punct_thr": "0.1"}}, "stages.quality.fineweb.line_punct_thr"),
         ({"c4": {"filter_policy": "yes"}}, "stages.quality.c4.filter_policy"),
         ({"timeout": 0}, "stages.quality.timeout"),
+        # Each of these removed every document.
+        (
+            {"gopher_quality": {"stop_words": []}},
+            "stages.quality.gopher_quality: stop_words is empty, so min_stop_words 2",
+        ),
+        ({"fineweb": {"stop_chars": []}}, "stages.quality.fineweb.stop_chars: empty"),
+        ({"fineweb": {"stop_chars": [".", ""]}}, "stages.quality.fineweb.stop_chars: empty"),
     ]:
         with pytest.raises(ConfigError, match=key):
             _stages({"quality": params})
+    off = {"gopher_quality": {"stop_words": [], "min_stop_words": None}}
+    assert _stages({"quality": off})
 
 
 def test_quality_stage_in_a_run(local_ray, tmp_path):

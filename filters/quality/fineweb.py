@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+from pydantic import field_validator
 
 from filters.quality.family import (
     Crossed,
@@ -46,6 +47,16 @@ class FineWeb(Family):
         """Most characters that may lie in repeated lines, as a share."""
         new_line_ratio: float = 0.3
         """Most newlines per word."""
+
+        @field_validator("stop_chars")
+        @classmethod
+        def _ending_something(cls, stop_chars: list[str] | None) -> list[str] | None:
+            if stop_chars is not None and not (stop_chars and all(stop_chars)):
+                raise ValueError(
+                    "empty, or holding an empty string (which ends every line); null takes "
+                    "terminal punctuation of any script"
+                )
+            return stop_chars
 
     def judge(self, signals: Signals) -> Judgement:
         p = self.params

@@ -13,7 +13,7 @@ from functools import cached_property
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from filters.quality.family import Family, FamilyParams, Judgement, above, as_numbers, below, ratio
 from filters.quality.signals import Signals
@@ -47,6 +47,15 @@ class GopherQuality(Family):
         """Fewest words from `stop_words` a document must hold."""
         stop_words: list[str] = Field(default_factory=lambda: list(STOP_WORDS))
         """The words `min_stop_words` counts (Gopher's English ones by default)."""
+
+        @model_validator(mode="after")
+        def _stop_words_to_count(self) -> GopherQuality.Params:
+            if self.min_stop_words and not self.stop_words:
+                raise ValueError(
+                    f"stop_words is empty, so min_stop_words {self.min_stop_words} would remove "
+                    "every document; min_stop_words: null turns the rule off"
+                )
+            return self
 
     @cached_property
     def _stop_words(self) -> pa.Array:
