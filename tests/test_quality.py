@@ -425,6 +425,20 @@ def test_n_grams_of_hundreds_of_words_are_judged_as_datatrove_judges_them():
     ]
 
 
+@pytest.mark.parametrize("limit", [0, 12, 1000])
+def test_c4_max_word_length_decides_as_datatrove(limit):
+    """0 turned the rule off (it drops every line holding a word, as datatrove's does)."""
+    from datatrove.data import Document
+    from datatrove.pipeline.filters import C4QualityFilter
+
+    texts = [PROSE, PROSE.replace("the", "extraordinarily", 3), "short line.\n" + PROSE]
+    reference = C4QualityFilter(max_word_length=limit)
+    theirs = [reference.filter(Document(text=t, id=str(i))) is True for i, t in enumerate(texts)]
+    ours = quality({"c4": {"max_word_length": limit}}, texts).removed.to_pylist()
+    assert theirs == [reason is None for reason in ours]
+    assert theirs[0] == (limit > 0) and theirs[1] == (limit > 12)
+
+
 TRICKY = (
     "Club-Kultur (siehe „Verordnung“), etc.) U.S. BGB). Co. 19. 10-15 0,75 5km 3GB "
     "word.... a.. we're don't Shah’s “War—and” entführen.In e-mail: x@y.de https://a.b/c?d=1 "

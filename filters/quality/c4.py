@@ -49,8 +49,8 @@ class C4(Family):
         """Fewest sentences a document may keep after the line rules."""
         min_words_per_line: Annotated[int, Field(le=1001)] | None = 3
         """At most 1001: counted with a regex, whose repeats RE2 caps at 1000."""
-        max_word_length: int | None = 1000
-        """Drop lines holding a word longer than this many characters."""
+        max_word_length: Annotated[int, Field(ge=0)] | None = 1000
+        """Drop lines holding a word longer than this many characters (null: keep them)."""
         filter_lorem_ipsum: bool = True
         """Remove documents holding `lorem ipsum`."""
         filter_javascript: bool = True
@@ -163,11 +163,12 @@ def _has_words(lines: pa.Array, count: int | None) -> np.ndarray:
 
 
 def _has_long_word(lines: pa.Array, limit: int | None) -> np.ndarray:
-    long_lines = pc.greater(pc.utf8_length(lines), limit or 0).to_numpy(zero_copy_only=False)
     found = np.zeros(len(lines), bool)
-    if limit:
-        for index in np.flatnonzero(long_lines):
-            found[index] = any(len(word) > limit for word in lines[index].as_py().split())
+    if limit is None:
+        return found
+    long_lines = pc.greater(pc.utf8_length(lines), limit).to_numpy(zero_copy_only=False)
+    for index in np.flatnonzero(long_lines):
+        found[index] = any(len(word) > limit for word in lines[index].as_py().split())
     return found
 
 
