@@ -169,8 +169,9 @@ def _requested_epochs(config: MixtureConfig, available: dict[str, int]) -> dict[
     empty = sorted(s for s, weight in config.weights.items() if weight and not available.get(s))
     if empty:
         raise ConfigError(
-            f"mixture.weights: {', '.join(empty)}: no training tokens to weight (the stages "
-            "kept none of its documents); give it weight 0 to mix the others alone"
+            f"mixture.weights: {', '.join(empty)}: no training tokens to weight (no document "
+            "of it was kept: the report's funnel says where they went); give it weight 0 to mix "
+            "the others alone"
         )
     total_weight = sum(config.weights.values())
     shares = {source: config.weights.get(source, 0.0) / total_weight for source in available}

@@ -126,8 +126,8 @@ def test_budgets_and_a_plan_from_counts():
     with pytest.raises(ConfigError) as raised:
         plan_mixture(MixtureConfig(weights={"web": 0.5, "wiki": 0.2, "rp": 0.3}), counts)
     assert str(raised.value) == (
-        "mixture.weights: rp: no training tokens to weight (the stages kept none of its "
-        "documents); give it weight 0 to mix the others alone"
+        "mixture.weights: rp: no training tokens to weight (no document of it was kept: the "
+        "report's funnel says where they went); give it weight 0 to mix the others alone"
     )
     assert len(plan_mixture(MixtureConfig(weights={"web": 1, "wiki": 1, "rp": 0}), counts)) == 2
     epochs = plan_mixture(MixtureConfig(epochs={"wiki": 2.5}), counts)
