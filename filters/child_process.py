@@ -11,11 +11,15 @@ import subprocess
 def run_child(command: list[str], name: str, **streams) -> None:
     """Run `command` (stdin/stdout as `streams` give them); its stderr is kept for the error."""
     done = subprocess.run(command, stderr=subprocess.PIPE, **streams)
-    if done.returncode < 0:
-        raise ChildProcessError(f"{name} was stopped by {signal.Signals(-done.returncode).name}")
-    if done.returncode > 0:
-        said = last_words(done.stderr.decode(errors="replace"))
-        raise ChildProcessError(f"{name} failed (exit status {done.returncode}): {said}")
+    if done.returncode == 0:
+        return
+    said = last_words(done.stderr.decode(errors="replace"))
+    if done.returncode < 0:  # an abort often says why first (KenLM's failed allocation)
+        stopped = f"{name} was stopped by {signal.Signals(-done.returncode).name}"
+        raise ChildProcessError(stopped + (f": {said}" if said else ""))
+    raise ChildProcessError(
+        f"{name} failed (exit status {done.returncode}): {said or 'it printed nothing'}"
+    )
 
 
 def last_words(stderr: str) -> str:
@@ -25,4 +29,4 @@ def last_words(stderr: str) -> str:
     lines = [line for line in lines if line and line != "ERROR"]
     threw = [at for at, line in enumerate(lines) if " threw " in line]
     message = lines[threw[-1] + 1 :] if threw else lines[-1:]
-    return " ".join(message) or "it printed nothing"
+    return " ".join(message)

@@ -77,6 +77,12 @@ def test_lm_commands_say_in_one_line_what_is_wrong(tmp_path, sample_lm, capsys):
     for arguments, (status, error) in refused.items():
         assert main([*arguments, "--output", str(tmp_path / "out")]) == status
         assert " ".join(capsys.readouterr().err.split()) == error
+    # KenLM aborts where it cannot allocate, and says so first.
+    assert main([*train, "--memory", "1000000G", "--output", str(tmp_path / "out")]) == 1
+    assert re.fullmatch(
+        r"error: lmplz was stopped by SIGABRT: Cannot allocate memory for \d+ bytes in malloc\n",
+        capsys.readouterr().err,
+    )
     assert not (tmp_path / "out").exists()
 
 
