@@ -768,6 +768,19 @@ def test_a_validation_that_is_not_finite_stops_the_run(token_run, tmp_path):
         trainer.close()
 
 
+def test_runs_without_validation_tokens_say_so(token_run, tmp_path, capsys):
+    """A run made with `mixture.validation: 0` validated nothing, with `val_every` set, and
+    said nothing."""
+    paragraphs = [json.loads(line)["text"] for line in (SAMPLE / "wiki.jsonl").open()]
+    run = write_token_run(tmp_path / "tokens", {"wiki": paragraphs}, {}, 300)
+    data = config_data(run, tmp_path / "run", steps=2, val_every=1)
+    data["checkpoint"] = {"enabled": False}
+    assert "val_loss" not in train(validate_train_config(data))
+    assert "validation: none; no source of the runs holds the 33 validation tokens" in (
+        capsys.readouterr().err
+    )
+
+
 def test_deterministic_mode_trains_alike(token_run, reference, tmp_path):
     data = config_data(token_run, tmp_path / "run")
     data["train"]["deterministic"] = True

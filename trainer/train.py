@@ -216,6 +216,14 @@ class Trainer:
         self.val_windows = validation_windows(
             [p for p, _ in runs], config.data.seq_len, config.data.val_tokens
         )
+        if not self.val_windows and world.is_main:
+            print(
+                f"validation: none; no source of the runs holds the {config.data.seq_len + 1} "
+                "validation tokens a window needs (a run made with mixture.validation 0 holds "
+                "none)",
+                file=sys.stderr,
+                flush=True,
+            )
         return Loader(
             [(shards[path], weight) for path, weight in runs],
             config.data.seq_len,
