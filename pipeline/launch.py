@@ -20,7 +20,8 @@ from typing import Any
 
 import yaml
 
-from pipeline.output import forbidden_folder
+from pipeline.output import LOCK_NAME, RunOutput, forbidden_folder
+from pipeline.output_lock import locked
 from pipeline.schema import ConfigError, PathCheck, absolute, read_config
 from pipeline.torchrun import PARENT_PID
 from trainer.config import PosttrainConfig, TrainConfig, TrainConfigError, validate_train_config
@@ -152,7 +153,7 @@ def training_paths(config: TrainConfig) -> Iterator[tuple[str, str]]:
         yield "checkpoint.folder", config.checkpoint.folder
 
 
-TRAINING_RUN_NAMES = frozenset({"config.yaml", "metrics.jsonl", "tb", "checkpoints"})
+TRAINING_RUN_NAMES = frozenset({"config.yaml", "metrics.jsonl", "tb", "checkpoints", LOCK_NAME})
 """What a training run writes in its folder (`--resume auto` finds its checkpoints there)."""
 
 
@@ -232,7 +233,14 @@ def entry_module(config: TrainConfig) -> str:
 
 def launch(config: TrainConfig, nproc: int, address: str | None, resume: str) -> dict:
     """Train with `nproc` ranks; the last logged metrics of rank 0 (in-process runs only).
-    With `--address`, or `RAY_ADDRESS` (a Ray Job's entrypoint), the ranks run on Ray Train."""
+    With `--address`, or `RAY_ADDRESS` (a Ray Job's entrypoint), the ranks run on Ray Train.
+    One run at a time per output folder: a second is refused while the first trains (both
+    resumed from and wrote the same checkpoints)."""
+    with locked(RunOutput(config.output)):
+        return _launch_ranks(config, nproc, address, resume)
+
+
+def _launch_ranks(config: TrainConfig, nproc: int, address: str | None, resume: str) -> dict:
     from pipeline.cluster import cluster_address
 
     resolved = write_resolved(config)

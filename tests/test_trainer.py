@@ -822,6 +822,24 @@ def test_saves_are_left_out_of_the_throughput(token_run, tmp_path, monkeypatch):
     assert all(row["tokens_per_s"] > 2.56 for row in rows)
 
 
+def test_a_second_run_into_a_training_folder_in_use_is_refused(token_run, tmp_path, capsys):
+    """Two at once both resumed from and wrote the same checkpoints and metrics.jsonl."""
+    from pipeline.cli import main as tokenmill
+    from pipeline.output import RunOutput
+    from pipeline.output_lock import locked
+
+    data = config_data(token_run, tmp_path / "run", steps=2)
+    config = write_config(data, tmp_path / "train.yaml")
+    with locked(RunOutput(str(tmp_path / "run"))):  # the first run, still training
+        assert tokenmill(["train", str(config)]) == 2
+        assert f"output: {tmp_path / 'run'} is in use by another tokenmill run (pid" in (
+            capsys.readouterr().err
+        )
+        assert not (tmp_path / "run" / "config.yaml").exists()
+    assert tokenmill(["train", str(config)]) == 0  # once it is done
+    assert tokenmill(["train", str(config), "--set", "train.steps=3", "--reschedule"]) == 0
+
+
 def test_a_batch_that_does_not_split_over_the_ranks_is_a_config_error(token_run, tmp_path, capsys):
     from pipeline.cli import main as tokenmill
 
