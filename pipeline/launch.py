@@ -153,7 +153,11 @@ def training_paths(config: TrainConfig) -> Iterator[tuple[str, str]]:
         yield "checkpoint.folder", config.checkpoint.folder
 
 
-TRAINING_RUN_NAMES = frozenset({"config.yaml", "metrics.jsonl", "tb", "checkpoints", LOCK_NAME})
+RAY_TRAIN_FOLDER = "ray"
+"""Ray Train's own storage in a training run's folder (runs with `--address`)."""
+TRAINING_RUN_NAMES = frozenset(
+    {"config.yaml", "metrics.jsonl", "tb", "checkpoints", RAY_TRAIN_FOLDER, LOCK_NAME}
+)
 """What a training run writes in its folder (`--resume auto` finds its checkpoints there)."""
 
 
@@ -364,7 +368,7 @@ def _ray_train(
             "module": module,
         },
         scaling_config=ScalingConfig(num_workers=nproc, use_gpu=use_gpu),
-        run_config=RunConfig(storage_path=str((resolved.parent / "ray").resolve())),
+        run_config=RunConfig(storage_path=str((resolved.parent / RAY_TRAIN_FOLDER).resolve())),
     )
     try:
         trainer.fit()

@@ -171,6 +171,11 @@ def test_train_runs_its_ranks_on_ray_train(head, tmp_path):
     assert sorted(ours) == list(range(1, 7))
     assert [ours[step] for step in ours] == pytest.approx([theirs[s] for s in ours], rel=1e-4)
     assert len(list((tmp_path / "ray" / "checkpoints" / "step-0000006").glob("rank-*.pt"))) == 2
+    # The same command again resumes, finding nothing left to train: it was refused, the
+    # folder holding Ray Train's own (OUT/ray) as "files that are not a training run".
+    again = tokenmill(["train", str(path), "--address", head.gcs, "--nproc", "2"], head.env)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "resumed from" in again.stdout + again.stderr
     # Ctrl-C: Ray Train's handler stops the ranks and exits; the command says so on one line.
     config["train"]["steps"] = 100_000
     path.write_text(yaml.safe_dump({**config, "output": str(tmp_path / "stopped")}))
