@@ -220,12 +220,8 @@ def resolved_text(config: TrainConfig) -> str:
 
 
 def write_resolved(config: TrainConfig) -> Path:
-    run = Path(config.output)
-    try:
-        run.mkdir(parents=True, exist_ok=True)
-    except OSError as err:  # no permission, a read-only or pseudo file system
-        raise ConfigError(f"output: {run} cannot be made: {err.strerror or err}") from None
-    resolved = run / "config.yaml"
+    """OUTPUT/config.yaml; the run's lock (`launch`) has made the folder, or said why not."""
+    resolved = Path(config.output) / "config.yaml"
     resolved.write_text(resolved_text(config), encoding="utf-8")
     return resolved
 
