@@ -27,6 +27,7 @@ from trainer.checkpoint import Checkpointer, CheckpointError, read_meta
 from trainer.config import RunInput, TrainConfig, TrainConfigError, read_train_config
 from trainer.data import Batch, Loader, check_shards, train_shards, validation_windows
 from trainer.errors import TrainingError
+from trainer.interrupts import interrupted, interruptible, raise_if_interrupted
 from trainer.loss import linear_cross_entropy
 from trainer.metrics import MetricsLog, memory_gib
 from trainer.mixture import recordable, training_mixture
@@ -374,6 +375,7 @@ class Trainer:
         step = start
         try:
             for step in range(start + 1, section.steps + 1):
+                raise_if_interrupted()
                 lr = lr_at(step, section)
                 result = self.train_step(next(self.loader), lr)
                 self.step = step
@@ -453,7 +455,8 @@ def train(
 def run_to_the_end(trainer: Trainer) -> dict[str, Any]:
     """`trainer.train()`, its loader and process group closed however it ends."""
     try:
-        return trainer.train()
+        with interruptible():
+            return trainer.train()
     finally:
         trainer.close()
 
@@ -482,11 +485,15 @@ def run_rank(
     args = parser.parse_args(argv)
     try:
         result = run(read_train_config(args.config), args.resume)
-    except (TrainingError, TrainConfigError, OSError) as err:
-        print(f"error: {err}", file=sys.stderr, flush=True)
-        return 1
     except KeyboardInterrupt:  # Ctrl-C, which torchrun passes on: the launcher says so
         return 130
+    except Exception as err:
+        if interrupted():  # a rank that stopped first closed the collectives this one was in
+            return 130
+        if isinstance(err, TrainingError | TrainConfigError | OSError):
+            print(f"error: {err}", file=sys.stderr, flush=True)
+            return 1
+        raise
     finally:
         if dist.is_initialized():
             dist.destroy_process_group()
