@@ -10,6 +10,7 @@ and recall of `hq` at the 0.5 threshold. `quantize` writes the compressed `.ftz`
 
 from __future__ import annotations
 
+import argparse
 import random
 import shutil
 import sys
@@ -139,6 +140,20 @@ def roc_auc(scores: np.ndarray, truth: np.ndarray) -> float | None:
     return float((ranks[truth].sum() - positives * (positives + 1) / 2) / (positives * negatives))
 
 
+def main(argv: list[str] | None = None) -> None:
+    """The child process `train_classifier` starts; `tokenmill classifier train` is the command."""
+    parser = argparse.ArgumentParser(
+        prog="python -m filters.classifier_training",
+        description="Fit one fastText model in this process (tokenmill classifier train runs "
+        "it; use that).",
+    )
+    parser.add_argument("corpus", help="fastText input, one `__label__X text` line each")
+    parser.add_argument("output", help="where the model is saved")
+    parser.add_argument("params", type=FastTextParams.model_validate_json, help="as JSON")
+    parser.add_argument("quantize", choices=["0", "1"], help="1 writes the .ftz form")
+    args = parser.parse_args(argv)
+    fit(args.corpus, args.output, args.params, args.quantize == "1")
+
+
 if __name__ == "__main__":
-    corpus, output, params, quantize = sys.argv[1:]
-    fit(corpus, output, FastTextParams.model_validate_json(params), quantize == "1")
+    main()

@@ -8,6 +8,7 @@ when it is stale.
 
 from __future__ import annotations
 
+import argparse
 import ast
 import dataclasses
 import inspect
@@ -253,9 +254,16 @@ def _attribute_docs(cls: type) -> dict[str, str]:
     return docs
 
 
-def main() -> int:
-    """Rewrite docs/config.md (or the file named on the command line)."""
-    target = Path(sys.argv[1]) if len(sys.argv) > 1 else DOCS
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m pipeline.config_reference",
+        description="Rewrite the config reference from the config models (a test fails when "
+        "docs/config.md is stale).",
+    )
+    parser.add_argument(
+        "target", nargs="?", type=Path, default=DOCS, help="the file to write (docs/config.md)"
+    )
+    target = parser.parse_args(argv).target
     target.write_text(render_reference(), encoding="utf-8")
     print(f"wrote {target}")
     return 0

@@ -25,6 +25,7 @@ a child thus outlives one shard, with whatever it caches.
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import importlib
 import io
@@ -279,6 +280,11 @@ def serve(requests: int, answers: int) -> None:
 
 
 def main() -> None:
+    argparse.ArgumentParser(
+        prog="python -m pipeline.sandbox",
+        description="A stage's child process: it reads the stage and its batches as pickles on "
+        "stdin and answers on stdout (a Sandbox starts it; it is not a command).",
+    ).parse_args()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # a Ctrl-C is for the parent to handle
     skip_pandas_probe()
     answers = os.dup(1)

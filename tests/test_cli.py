@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import os
 import re
 import signal
 import socket
@@ -22,7 +23,7 @@ from pipeline.console import labelled
 from pipeline.json_log import JsonLog
 from pipeline.tasks import ProgressLines
 from support.token_runs import write_token_run
-from tests.conftest import SAMPLE, finished_shards, run_cli, write_crawl
+from tests.conftest import ROOT, SAMPLE, finished_shards, run_cli, write_crawl
 
 TOKENMILL = [sys.executable, "-m", "pipeline.cli"]
 
@@ -43,6 +44,38 @@ def test_every_command_has_help(command, capsys):
         main([*command, "--help"])
     assert done.value.code == 0
     assert capsys.readouterr().out.startswith(f"usage: tokenmill {' '.join(command)}".strip())
+
+
+def runnable_modules() -> list[str]:
+    """Every module of the repository that runs as `python -m MODULE`."""
+    found = []
+    for folder in sorted(ROOT.iterdir()):
+        if not folder.is_dir() or folder.name.startswith(".") or folder.name == "tests":
+            continue
+        for path in sorted(folder.rglob("*.py")):
+            source = path.read_text(encoding="utf-8")
+            if path.name == "__main__.py" or '__name__ == "__main__"' in source:
+                parts = path.relative_to(ROOT).with_suffix("").parts
+                found.append(".".join(parts[:-1] if path.name == "__main__.py" else parts))
+    return found
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("module", runnable_modules())
+def test_every_runnable_module_has_help(module, tmp_path):
+    """`python -m pipeline.config_reference --help` wrote the reference to a file named
+    `--help` (one was committed); a child process's module raised or waited on stdin."""
+    done = subprocess.run(
+        [sys.executable, "-m", module, "--help"],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert (done.returncode, done.stdout[:7]) == (0, "usage: "), done.stderr[-2000:]
+    assert list(tmp_path.iterdir()) == []
 
 
 @pytest.mark.parametrize(
