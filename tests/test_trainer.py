@@ -787,6 +787,15 @@ def test_a_run_skipping_step_after_step_stops_as_diverged_and_keeps_its_checkpoi
     ]
 
 
+def test_a_run_that_skips_every_step_it_takes_fails(token_run, tmp_path):
+    """Fewer steps than `max_skipped_in_a_row`, each skipped (a z-loss far too large): the
+    run ended with exit 0 and the model it started from."""
+    data = config_data(token_run, tmp_path / "run", steps=4, z_loss=1e300)
+    with pytest.raises(TrainingError, match="not finite in the 4 steps up to step 4"):
+        train(validate_train_config(data), resume="none")
+    assert not (tmp_path / "run" / "checkpoints").exists()
+
+
 def test_weights_that_are_not_finite_stop_the_run_before_it_saves_them(token_run, tmp_path):
     data = config_data(token_run, tmp_path / "run", lr=1e300, warmup_steps=0, log_every=5)
     data["checkpoint"] = {"every": 1}

@@ -305,14 +305,19 @@ class Trainer:
         model.train()
         return result
 
-    def refuse_divergence(self, step: int) -> None:
+    def refuse_divergence(self, step: int, trained: int) -> None:
         """Stop a run that cannot recover, before it logs or saves more: weights that are not
-        finite (every later loss is NaN) or `max_skipped_in_a_row` skipped steps in a row."""
+        finite (every later loss is NaN), `max_skipped_in_a_row` skipped steps in a row, or
+        a run that ends having skipped each of the `trained` steps it took (its model is the
+        one it started from)."""
         section = self.config.train
         in_a_row = int(self.skipped_in_a_row.item())
+        limit = section.max_skipped_in_a_row
+        if step == section.steps:
+            limit = min(limit, trained)
         if not weights_finite(self.model, self.world):
             problem = f"the weights are no longer finite numbers after step {step}"
-        elif in_a_row >= section.max_skipped_in_a_row:
+        elif in_a_row >= limit:
             problem = (
                 f"the loss or gradient norm was not finite in the {in_a_row} steps up to step "
                 f"{step} (each one skipped)"
@@ -389,7 +394,7 @@ class Trainer:
                     (every and step % every == 0) or step == section.steps
                 )
                 if logged or saved:
-                    self.refuse_divergence(step)
+                    self.refuse_divergence(step, trained=step - start)
                 if logged:
                     loss, grad_norm = result.pop("loss").item(), result.pop("grad_norm").item()
                     elapsed = time.perf_counter() - clock - paused
