@@ -26,6 +26,8 @@ from filters.fasttext_model import LABEL_PREFIX, load_model
 from pipeline.schema import ConfigError, StrictModel
 
 POSITIVE, NEGATIVE = "hq", "cc"
+END_OF_LINE = "</s>"
+"""The word fastText counts at the end of each example."""
 
 
 class FastTextParams(StrictModel):
@@ -107,6 +109,11 @@ def fit(corpus: str, output: str, params: FastTextParams, quantize: bool) -> Non
     import fasttext
 
     model = fasttext.train_supervised(input=corpus, verbose=0, **params.model_dump())
+    if not set(model.words) - {END_OF_LINE}:
+        sys.exit(
+            f"no word occurs --minCount {params.minCount} times in the training examples, so "
+            "the model has none to tell them apart by"
+        )
     if quantize:
         model.quantize(input=corpus, qnorm=True, retrain=True, cutoff=100_000)
     model.save_model(output)

@@ -106,7 +106,8 @@ def test_a_byte_order_mark_opening_a_text_file_is_not_text(tmp_path):
 
 def test_classifier_training_says_in_one_line_what_is_wrong(tmp_path, capsys):
     """Nothing to train on, fastText options it cannot train with, and a training that fails
-    (fastText's own words, not a traceback); measures the held-out set leaves undefined are
+    (fastText's own words, not a traceback) or keeps no word (a huge --minCount gave a model
+    that scored every text alike); measures the held-out set leaves undefined are
     null, not NaN (which is not JSON)."""
     (tmp_path / "blank.txt").write_text("\n  \n")
     (tmp_path / "hq.txt").write_text("".join(f"a well written article {i}\n" for i in range(5)))
@@ -130,6 +131,11 @@ def test_classifier_training_says_in_one_line_what_is_wrong(tmp_path, capsys):
         (*hq_cc, "--lr", "1e30"): (
             1,
             "error: fastText training failed (exit status 1): RuntimeError: Encountered NaN.",
+        ),
+        (*hq_cc, "--minCount", "1000"): (
+            1,
+            "error: fastText training failed (exit status 1): no word occurs --minCount 1000 "
+            "times in the training examples, so the model has none to tell them apart by",
         ),
     }
     for arguments, (status, error) in refused.items():
