@@ -130,6 +130,11 @@ def test_every_runnable_module_has_help(module, tmp_path):
             ],
             "--valid-fraction: 1.0 is not between 0.0 and 0.5",
         ),
+        # Bytes that are not UTF-8, as Python decodes the command line: a TypeError traceback
+        # from the tokenizer (for `train --sample`, after the training).
+        (["generate", "ckpt", "--prompt", "caf\udcc3"], "--prompt: b'caf\\xc3' is not UTF-8 text"),
+        (["train", "t.yaml", "--sample", "\udcff"], "--sample: b'\\xff' is not UTF-8 text"),
+        (["tokenizer", "show", "\udced\udca0\udc80"], "b'\\xed\\xa0\\x80' is not UTF-8 text"),
     ],
 )
 def test_an_argument_out_of_range_is_refused_before_anything_runs(arguments, error, capsys):

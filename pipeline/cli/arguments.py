@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -80,6 +81,16 @@ def number_between(low: float, high: float) -> Callable[[str], float]:
         return value
 
     return number
+
+
+def utf8_text(text: str) -> str:
+    """An argument type: text to tokenize. Bytes of the command line that are not UTF-8
+    reach Python as lone surrogates, which the tokenizer refused with a TypeError."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise argparse.ArgumentTypeError(f"{os.fsencode(text)!r} is not UTF-8 text") from None
+    return text
 
 
 def file_to_write(text: str) -> str:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from pipeline.cli.arguments import utf8_text
 from pipeline.console import plain_console
 from pipeline.engines import ENGINES
 from pipeline.schema import ConfigError
@@ -21,7 +22,7 @@ def register(commands) -> None:
     show = tokenizer_commands.add_parser(
         "show", help="print how a text splits", description="Print how a text splits into tokens."
     )
-    show.add_argument("text", help="the text to encode")
+    show.add_argument("text", type=utf8_text, help="the text to encode")
     show.add_argument(
         "--tokenizer",
         help="a tokenizer.json, a run's output folder or a checkpoint (default: the --config "

@@ -8,7 +8,13 @@ import argparse
 import math
 from pathlib import Path
 
-from pipeline.cli.arguments import add_output, add_overrides, number_between, positive_int
+from pipeline.cli.arguments import (
+    add_output,
+    add_overrides,
+    number_between,
+    positive_int,
+    utf8_text,
+)
 from pipeline.console import plain_console
 
 POSTTRAIN_KINDS = {
@@ -30,7 +36,10 @@ def register(commands) -> None:
     add_overrides(train, "train.steps=100")
     add_launch_arguments(train)
     train.add_argument(
-        "--sample", metavar="PROMPT", help="after training, print a sample for this prompt"
+        "--sample",
+        metavar="PROMPT",
+        type=utf8_text,
+        help="after training, print a sample for this prompt",
     )
     train.set_defaults(command=train_command)
 
@@ -69,7 +78,11 @@ def register(commands) -> None:
     )
     generate.add_argument("checkpoint", help="RUN/checkpoints/step-NNNNNNN")
     generate.add_argument(
-        "--prompt", required=True, action="append", help="repeat for several, sampled together"
+        "--prompt",
+        required=True,
+        action="append",
+        type=utf8_text,
+        help="repeat for several, sampled together",
     )
     generate.add_argument(
         "--chat", action="store_true", help="the prompt is a user turn in the chat template"
