@@ -213,11 +213,36 @@ def _model_in(annotation: Any) -> type[BaseModel] | None:
 TOO_DEEP = "lists or mappings nested too deeply to read (a config is a few levels deep)"
 
 
+class _UniqueKeys(yaml.SafeLoader):
+    """PyYAML's safe loader, refusing a key a mapping holds twice (YAML requires them to be
+    unique): PyYAML kept the last, so of `output: a` then `output: b`, or of two `train:`
+    sections, one was dropped without a word. Keys a merge (`<<: *base`) brings may be
+    given again: that is how a merge is overridden."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        first: dict[Any, yaml.Node] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge" or not isinstance(
+                key_node, yaml.ScalarNode
+            ):
+                continue
+            earlier = first.setdefault(self.construct_object(key_node), key_node)
+            if earlier is not key_node:
+                mark = earlier.start_mark
+                raise yaml.constructor.ConstructorError(
+                    problem=f"{key_node.value} is given twice in one mapping (first at line "
+                    f"{mark.line + 1}, column {mark.column + 1}); give it once",
+                    problem_mark=key_node.start_mark,
+                )
+        return super().construct_mapping(node, deep)
+
+
 def parse_yaml(text: str | bytes, origin: str) -> Any:
     """`text` parsed as YAML (safely; bytes in UTF-8, or UTF-16 with its mark); where it is
-    not YAML, a one-line ConfigError naming `origin` and where the text goes wrong."""
+    not YAML (a key given twice included), a one-line ConfigError naming `origin` and where
+    the text goes wrong."""
     try:
-        return yaml.safe_load(text)
+        return yaml.load(text, Loader=_UniqueKeys)  # a SafeLoader: no arbitrary objects
     except yaml.YAMLError as err:
         raise ConfigError(f"{origin}: not valid YAML: {_yaml_problem(err)}") from None
     except RecursionError:

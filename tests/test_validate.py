@@ -195,6 +195,17 @@ def test_a_run_to_train_on_without_token_shards_is_named_before_any_rank_starts(
         (b"name: x\n\xff\n", [], "job.yaml: not valid YAML: byte 8 is not utf-8 text"),
         (b"name: \x07\n", [], "job.yaml: not valid YAML: character U+0007 at 6"),
         (b"name: x\n", ["--set", "name=["], "--set name: not valid YAML: line 1, column 2"),
+        (  # PyYAML kept the last of the two
+            b"name: x\noutput: runs/a\noutput: runs/b\n",
+            [],
+            "job.yaml: not valid YAML: line 3, column 1: output is given twice in one mapping "
+            "(first at line 2, column 1); give it once",
+        ),
+        (
+            b"name: x\n",
+            ["--set", "stages.language={keep: [en], keep: [de]}"],
+            "--set stages.language: not valid YAML: line 1, column 14: keep is given twice",
+        ),
         (b"inputs: " + b"[" * 5000 + b"]" * 5000, [], "job.yaml: lists or mappings nested too"),
         (b"name: x\n", ["--set", "name=" + "{a: " * 5000], "--set name: lists or mappings nested"),
     ],
@@ -211,6 +222,14 @@ def test_a_config_that_is_not_yaml_is_one_line_saying_where(
     assert main(["validate", str(tmp_path)]) == 2
     printed = " ".join(capsys.readouterr().err.split())
     assert printed == f"config error: {tmp_path}: a folder, not a config file"
+
+
+def test_a_key_a_merge_brings_may_be_given_again():
+    from pipeline.schema import parse_yaml
+
+    text = "base: &base {lr: 1, steps: 2}\ntrain: {<<: *base, lr: 3}\n"
+    assert parse_yaml(text, "t")["train"] == {"lr": 3, "steps": 2}
+    assert parse_yaml("{1: a, '1': b}", "t") == {1: "a", "1": "b"}
 
 
 def test_a_submitted_body_that_is_not_yaml_is_one_line_saying_where():
