@@ -29,6 +29,7 @@ import ray
 
 from pipeline.config import ExecutionConfig
 from pipeline.schema import ConfigError
+from pipeline.termination import sigterm_as_interrupt
 
 PACKAGES = ("pipeline", "filters", "dedup", "mixing", "tokenizer", "trainer")
 SOURCE = Path(__file__).resolve().parent.parent
@@ -60,7 +61,8 @@ def inside_ray_job() -> bool:
 
 @contextmanager
 def ray_session(execution: ExecutionConfig, address: str | None = None) -> Iterator[int]:
-    """Ray for the duration of a run; yields the number of shard tasks to run at once."""
+    """Ray for the duration of a run; yields the number of shard tasks to run at once.
+    SIGTERM stops the run as Ctrl-C does (Ray's driver died in its own handler)."""
     if ray.is_initialized():
         yield execution.workers or int(ray.cluster_resources().get("CPU", 1))
         return
@@ -79,7 +81,8 @@ def ray_session(execution: ExecutionConfig, address: str | None = None) -> Itera
                 log_to_driver=True,
             )
     try:
-        yield execution.workers or int(ray.cluster_resources().get("CPU", 1))
+        with sigterm_as_interrupt():  # set after ray.init, which sets Ray's
+            yield execution.workers or int(ray.cluster_resources().get("CPU", 1))
     finally:
         if not address:
             _stop_autoscaler_monitor()

@@ -7,13 +7,11 @@ trainer itself needs neither Ray nor the pipeline.
 
 from __future__ import annotations
 
-import contextlib
 import importlib
 import os
 import signal
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,6 +21,7 @@ import yaml
 from pipeline.output import LOCK_NAME, RunOutput, forbidden_folder
 from pipeline.output_lock import locked
 from pipeline.schema import ConfigError, PathCheck, absolute, read_config
+from pipeline.termination import sigterm_as_interrupt
 from pipeline.torchrun import PARENT_PID
 from trainer.config import PosttrainConfig, TrainConfig, TrainConfigError, validate_train_config
 from trainer.errors import TrainingError
@@ -282,7 +281,7 @@ def _torchrun(nproc: int, module: str, resolved: Path, resume: str) -> int:
     ]
     # torchrun's own default, without its banner saying so.
     environment = {"OMP_NUM_THREADS": "1", **os.environ, PARENT_PID: str(os.getpid())}
-    with subprocess.Popen(command, env=environment) as torchrun, _sigterm_as_interrupt():
+    with subprocess.Popen(command, env=environment) as torchrun, sigterm_as_interrupt():
         try:
             return torchrun.wait()
         except KeyboardInterrupt:
@@ -292,24 +291,6 @@ def _torchrun(nproc: int, module: str, resolved: Path, resume: str) -> int:
             except subprocess.TimeoutExpired:
                 torchrun.kill()
             raise
-
-
-@contextlib.contextmanager
-def _sigterm_as_interrupt() -> Iterator[None]:
-    """SIGTERM (`kill PID`) stops torchrun's ranks as Ctrl-C does: by default it ended this
-    process alone, and the ranks trained on."""
-
-    def interrupt(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt
-
-    if threading.current_thread() is not threading.main_thread():  # signals go to the main one
-        yield
-        return
-    previous = signal.signal(signal.SIGTERM, interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 def _paths_on_every_node(config: TrainConfig) -> tuple[dict[str, Path], dict[str, str]]:
