@@ -259,6 +259,9 @@ def _launch_ranks(config: TrainConfig, nproc: int, address: str | None, resume: 
     return {}
 
 
+RAY_TRAIN_PRINT_PATCH = "RAY_TRAIN_ENABLE_PRINT_PATCH"
+"""Ray Train's switch for its print patch, on by default."""
+
 TORCHRUN_SHUTDOWN_S = 60
 """How long Ctrl-C waits for torchrun to stop its ranks (it gives them 30 s) before killing it."""
 
@@ -336,6 +339,10 @@ def _ray_train(
     join(address)
     refuse_unshared_training(*shared)
     use_gpu = bool(ray.cluster_resources().get("GPU"))
+    # Ray Train's print patch (which the driver's environment passes on to the ranks) sends
+    # each line a rank prints to the worker's stdout and to its logger, and Ray forwards
+    # both: every line came twice.
+    os.environ.setdefault(RAY_TRAIN_PRINT_PATCH, "0")
     trainer = TorchTrainer(
         per_worker,
         train_loop_config={
