@@ -29,7 +29,7 @@ import ray
 
 from pipeline.config import ExecutionConfig
 from pipeline.schema import ConfigError
-from pipeline.termination import sigterm_as_interrupt
+from pipeline.termination import sigterm_as_ctrl_c
 
 PACKAGES = ("pipeline", "filters", "dedup", "mixing", "tokenizer", "trainer")
 SOURCE = Path(__file__).resolve().parent.parent
@@ -81,7 +81,7 @@ def ray_session(execution: ExecutionConfig, address: str | None = None) -> Itera
                 log_to_driver=True,
             )
     try:
-        with sigterm_as_interrupt():  # set after ray.init, which sets Ray's
+        with sigterm_as_ctrl_c():  # set after ray.init, which sets Ray's
             yield execution.workers or int(ray.cluster_resources().get("CPU", 1))
     finally:
         if not address:

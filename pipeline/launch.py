@@ -21,7 +21,7 @@ import yaml
 from pipeline.output import LOCK_NAME, RunOutput, forbidden_folder
 from pipeline.output_lock import locked
 from pipeline.schema import ConfigError, PathCheck, absolute, read_config
-from pipeline.termination import sigterm_as_interrupt
+from pipeline.termination import sigterm_as_ctrl_c
 from pipeline.torchrun import PARENT_PID
 from trainer.config import PosttrainConfig, TrainConfig, TrainConfigError, validate_train_config
 from trainer.errors import TrainingError
@@ -284,7 +284,7 @@ def _torchrun(nproc: int, module: str, resolved: Path, resume: str) -> int:
     ]
     # torchrun's own default, without its banner saying so.
     environment = {"OMP_NUM_THREADS": "1", **os.environ, PARENT_PID: str(os.getpid())}
-    with subprocess.Popen(command, env=environment) as torchrun, sigterm_as_interrupt():
+    with subprocess.Popen(command, env=environment) as torchrun, sigterm_as_ctrl_c():
         try:
             return torchrun.wait()
         except KeyboardInterrupt:
@@ -355,7 +355,8 @@ def _ray_train(
         run_config=RunConfig(storage_path=str((resolved.parent / RAY_TRAIN_FOLDER).resolve())),
     )
     try:
-        trainer.fit()
+        with sigterm_as_ctrl_c():
+            trainer.fit()
     except SystemExit:  # Ray Train's Ctrl-C handler, once it has stopped the ranks
         raise KeyboardInterrupt from None
     except WorkerGroupError as err:  # Ray's report of each rank's traceback

@@ -1,9 +1,10 @@
-"""SIGTERM (`kill PID`, `tokenmill jobs stop`, a scheduler ending a job) stops a command as
-Ctrl-C does: a KeyboardInterrupt, so what it started is stopped and the CLI says
-`interrupted: rerun the same command to resume`.
+"""SIGTERM (`kill PID`, `tokenmill jobs stop`, a scheduler ending a job) does what Ctrl-C
+does: what the command started is stopped, and the CLI says `interrupted: rerun the same
+command to resume`.
 
-By default SIGTERM ended the CLI alone: torchrun's ranks trained on, and a run on Ray died
-in Ray's own handler, which printed `*** SIGTERM received ...` and a stack address.
+By default SIGTERM ended the CLI alone: torchrun's ranks trained on, and a run on Ray (or
+its Ray Train ranks) died in Ray's own handler, which printed `*** SIGTERM received ...` and
+a stack address.
 """
 
 from __future__ import annotations
@@ -15,18 +16,23 @@ from collections.abc import Iterator
 from typing import Any
 
 
-def _interrupt(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt
+def _as_ctrl_c(signum: int, frame: Any) -> None:
+    """What SIGINT does now: Python's KeyboardInterrupt, or the handler a library set for
+    it (Ray Train's stops the ranks, then exits)."""
+    handler = signal.getsignal(signal.SIGINT)
+    if not callable(handler):  # SIGINT ignored (a command started in the background)
+        raise KeyboardInterrupt
+    handler(signal.SIGINT, frame)
 
 
 @contextlib.contextmanager
-def sigterm_as_interrupt() -> Iterator[None]:
-    """Within: SIGTERM raises KeyboardInterrupt. Signals reach the main thread only, so in
+def sigterm_as_ctrl_c() -> Iterator[None]:
+    """Within: SIGTERM does what SIGINT does. Signals reach the main thread only, so in
     another thread (a service's) nothing changes."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = signal.signal(signal.SIGTERM, _interrupt)
+    previous = signal.signal(signal.SIGTERM, _as_ctrl_c)
     try:
         yield
     finally:
