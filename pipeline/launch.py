@@ -248,7 +248,8 @@ def _launch_ranks(config: TrainConfig, nproc: int, address: str | None, resume: 
         return _ray_train(resolved, nproc, address, resume, module, _paths_on_every_node(config))
     if nproc == 1:
         try:
-            return importlib.import_module(module).train(config, resume=resume)
+            with sigterm_as_ctrl_c():
+                return importlib.import_module(module).train(config, resume=resume)
         except TrainConfigError as err:  # found with the data: a hold-out that takes it all
             raise ConfigError(str(err)) from None
     returncode = _torchrun(nproc, module, resolved, resume)

@@ -454,12 +454,12 @@ def _alive(marker: str) -> list[str]:
     return found
 
 
-def _two_ranks_training(token_run, run: Path, config: Path) -> subprocess.Popen:
-    """`tokenmill train --nproc 2` in a session of its own, once it has logged two steps;
+def _training(token_run, run: Path, config: Path, nproc: int = 2) -> subprocess.Popen:
+    """`tokenmill train --nproc N` in a session of its own, once it has logged two steps;
     SIGINT acts as on a terminal (a suite started in the background ignores it)."""
     data = config_data(token_run, run, steps=100_000, log_every=1)
     command = subprocess.Popen(
-        [*CLI, "train", str(write_config(data, config)), "--nproc", "2"],
+        [*CLI, "train", str(write_config(data, config)), "--nproc", str(nproc)],
         env=ENV,
         stderr=subprocess.PIPE,
         stdout=subprocess.DEVNULL,
@@ -489,13 +489,23 @@ def test_a_stopped_cli_stops_every_torchrun_rank_on_one_line(token_run, tmp_path
     passes it on to the ranks (each in a session of its own; a Ctrl-C on a terminal reaches
     torchrun itself too). Before, the CLI killed torchrun (SIGINT) or died (SIGTERM), and
     the ranks trained on; each printed a KeyboardInterrupt traceback when it did get one."""
-    run = _two_ranks_training(token_run, tmp_path / "run", tmp_path / "train.yaml")
+    run = _training(token_run, tmp_path / "run", tmp_path / "train.yaml")
     run.send_signal(stop)
     _, stderr = run.communicate(timeout=60)
     assert run.returncode == 130, stderr[-2000:]
     assert stderr.rstrip().endswith("interrupted: rerun the same command to resume")
     assert "Traceback" not in stderr
     assert _none_left(str(tmp_path / "run"), 10) == []
+
+
+@pytest.mark.slow
+def test_kill_stops_a_one_process_training_as_ctrl_c_does(token_run, tmp_path):
+    """SIGTERM of `tokenmill train` training in its own process: it died without a word."""
+    run = _training(token_run, tmp_path / "run", tmp_path / "train.yaml", nproc=1)
+    run.send_signal(signal.SIGTERM)
+    _, stderr = run.communicate(timeout=60)
+    assert run.returncode == 130, stderr[-2000:]
+    assert stderr.rstrip().endswith("interrupted: rerun the same command to resume")
 
 
 RANK_INTERRUPTED_IN_A_FINALISER = """
@@ -542,7 +552,7 @@ def test_a_rank_stops_on_a_ctrl_c_that_lands_in_a_finaliser(token_run, tmp_path)
     assert max(losses(run)) == 3  # the next step did not start
     """`kill -9` of the CLI: the kernel sends torchrun SIGTERM (prctl's parent-death signal),
     which it passes on to the ranks; they went on training."""
-    run = _two_ranks_training(token_run, tmp_path / "run", tmp_path / "train.yaml")
+    run = _training(token_run, tmp_path / "run", tmp_path / "train.yaml")
     run.kill()
     run.communicate(timeout=60)
     assert _none_left(str(tmp_path / "run"), 30) == []
