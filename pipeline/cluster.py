@@ -81,7 +81,7 @@ def ray_session(execution: ExecutionConfig, address: str | None = None) -> Itera
                 log_to_driver=True,
             )
     try:
-        with sigterm_as_ctrl_c():  # set after ray.init, which sets Ray's
+        with sigterm_as_ctrl_c():  # again: ray.init set Ray's handler
             yield execution.workers or int(ray.cluster_resources().get("CPU", 1))
     finally:
         if not address:

@@ -248,8 +248,7 @@ def _launch_ranks(config: TrainConfig, nproc: int, address: str | None, resume: 
         return _ray_train(resolved, nproc, address, resume, module, _paths_on_every_node(config))
     if nproc == 1:
         try:
-            with sigterm_as_ctrl_c():
-                return importlib.import_module(module).train(config, resume=resume)
+            return importlib.import_module(module).train(config, resume=resume)
         except TrainConfigError as err:  # found with the data: a hold-out that takes it all
             raise ConfigError(str(err)) from None
     returncode = _torchrun(nproc, module, resolved, resume)
@@ -268,9 +267,9 @@ TORCHRUN_SHUTDOWN_S = 60
 
 
 def _torchrun(nproc: int, module: str, resolved: Path, resume: str) -> int:
-    """torchrun's exit status. On Ctrl-C it is waited for while it stops the ranks (each in
-    a session of its own): `subprocess.run` killed it after a quarter of a second, which
-    could leave them running."""
+    """torchrun's exit status. On Ctrl-C (or SIGTERM, which the CLI makes one) it is waited
+    for while it stops the ranks (each in a session of its own): `subprocess.run` killed it
+    after a quarter of a second, which could leave them running."""
     command = [
         sys.executable,
         "-m",
@@ -285,7 +284,7 @@ def _torchrun(nproc: int, module: str, resolved: Path, resume: str) -> int:
     ]
     # torchrun's own default, without its banner saying so.
     environment = {"OMP_NUM_THREADS": "1", **os.environ, PARENT_PID: str(os.getpid())}
-    with subprocess.Popen(command, env=environment) as torchrun, sigterm_as_ctrl_c():
+    with subprocess.Popen(command, env=environment) as torchrun:
         try:
             return torchrun.wait()
         except KeyboardInterrupt:
@@ -356,7 +355,7 @@ def _ray_train(
         run_config=RunConfig(storage_path=str((resolved.parent / RAY_TRAIN_FOLDER).resolve())),
     )
     try:
-        with sigterm_as_ctrl_c():
+        with sigterm_as_ctrl_c():  # again: joining the cluster set Ray's handler
             trainer.fit()
     except SystemExit:  # Ray Train's Ctrl-C handler, once it has stopped the ranks
         raise KeyboardInterrupt from None

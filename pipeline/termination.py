@@ -2,9 +2,11 @@
 does: what the command started is stopped, and the CLI says `interrupted: rerun the same
 command to resume`.
 
-By default SIGTERM ended the CLI alone: torchrun's ranks trained on, and a run on Ray (or
-its Ray Train ranks) died in Ray's own handler, which printed `*** SIGTERM received ...` and
-a stack address.
+By default SIGTERM ended the CLI alone: torchrun's ranks trained on, `lm train` left its
+corpus copy and ARPA file in a temporary folder, and a run on Ray (or its Ray Train ranks)
+died in Ray's own handler, which printed `*** SIGTERM received ...` and a stack address.
+The CLI sets this for every command; `ray.init` sets Ray's handler over it, so whatever
+joins or starts Ray sets it again.
 """
 
 from __future__ import annotations

@@ -6,6 +6,9 @@ import gzip
 import json
 import random
 import re
+import signal
+import subprocess
+import time
 
 import numpy as np
 import pyarrow as pa
@@ -19,7 +22,7 @@ from filters.wikitext import paragraphs
 from pipeline.cli import main
 from pipeline.config import validate_config
 from pipeline.schema import ConfigError
-from tests.conftest import SAMPLE, funnel, job, read_documents, run
+from tests.conftest import CLI, ENV, SAMPLE, funnel, job, read_documents, run
 
 WIKI = [{"source": "wiki", "format": "jsonl", "paths": [str(SAMPLE / "wiki.jsonl")]}]
 
@@ -106,6 +109,33 @@ def wiki_and_scrambled(tmp_path):
 
 def median_perplexity(model, texts: list[str]) -> float:
     return float(np.nanmedian(document_perplexities(str(model), pa.array(texts, pa.string()))))
+
+
+@pytest.mark.slow
+def test_a_killed_lm_train_stops_lmplz_and_leaves_no_temporary_files(tmp_path):
+    """SIGTERM (`kill`) ended the command alone: its temporary folder, with the corpus copy
+    and the ARPA file lmplz was writing, stayed behind."""
+    rng = random.Random(0)
+    words = ["".join(rng.choices("abcdefghij", k=rng.randint(2, 9))) for _ in range(50_000)]
+    text = tmp_path / "text.txt"
+    text.write_text("".join(" ".join(rng.choices(words, k=12)) + "\n" for _ in range(200_000)))
+    temporary = tmp_path / "tmp"
+    temporary.mkdir()
+    command = subprocess.Popen(
+        [*CLI, "lm", "train", "--input", str(text), "--output", str(tmp_path / "m.binary")],
+        env={**ENV, "TMPDIR": str(temporary)},
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        text=True,
+    )
+    while not list(temporary.glob("tokenmill-lm-*/model.arpa")):  # lmplz is starting
+        assert command.poll() is None, command.stderr.read()[-2000:]
+        time.sleep(0.05)
+    command.send_signal(signal.SIGTERM)
+    _, stderr = command.communicate(timeout=60)
+    assert command.returncode == 130, stderr[-2000:]
+    assert stderr.rstrip().endswith("interrupted: rerun the same command to resume")
+    assert list(temporary.iterdir()) == []
 
 
 def test_normalisation_folds_case_digits_accents_and_punctuation():

@@ -17,6 +17,7 @@ from pipeline.cli.arguments import log_console
 from pipeline.cli.run_from import run_from_hint
 from pipeline.console import labelled
 from pipeline.schema import ConfigError
+from pipeline.termination import sigterm_as_ctrl_c
 from trainer.errors import TrainingError
 
 GROUPS = (curation, validate, jobs, service, training, tools, models)
@@ -26,7 +27,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     console = log_console(args)
     try:
-        return args.command(args)
+        with sigterm_as_ctrl_c():
+            return args.command(args)
     except (ConfigError, OSError, TrainingError) as err:
         if args.debug:
             raise
