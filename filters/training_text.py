@@ -33,8 +33,8 @@ def read_examples(paths: list[str], wikitext: bool = False) -> pa.Table:
 def _read(path: str, wikitext: bool) -> pa.Table:
     if "://" in path:
         raise ConfigError(f"{path}: the models train on local files; copy it here first")
-    if not Path(path).is_file():
-        raise FileNotFoundError(f"{path}: input not found")
+    if not Path(path).is_file():  # a FIFO or a device would block, or be read for ever
+        raise ConfigError(f"{path}: {_not_a_file(Path(path))}; give files of examples")
     try:
         table = _table(path, wikitext)
     except UnicodeDecodeError as err:
@@ -46,6 +46,12 @@ def _read(path: str, wikitext: bool) -> pa.Table:
     if "text" not in table.column_names:
         raise ConfigError(f"{path}: records have no `text` field")
     return table.select([c for c in DOCUMENT_COLUMNS if c in table.column_names])
+
+
+def _not_a_file(path: Path) -> str:
+    if path.is_dir():
+        return "a folder"
+    return "not a regular file" if path.exists() else "not found"
 
 
 def _table(path: str, wikitext: bool) -> pa.Table:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 import random
 
 import numpy as np
@@ -71,6 +72,18 @@ def test_training_text_reads_long_lines_and_names_a_file_it_cannot_read(tmp_path
         assert main(args) == 2
         printed = " ".join(capsys.readouterr().err.split())
         assert printed.startswith(f"config error: {tmp_path / name}: {error}"), printed
+    fifo = tmp_path / "pages.txt"
+    os.mkfifo(fifo)
+    for path, found in [
+        (tmp_path, "a folder"),
+        (fifo, "not a regular file"),
+        ("no.txt", "not found"),
+    ]:
+        args = ["classifier", "train", "--positive", str(path), "--negative", str(long)]
+        assert main([*args, "--output", str(tmp_path / "m.bin")]) == 2
+        assert capsys.readouterr().err.strip() == (  # each was `input not found`
+            f"config error: {path}: {found}; give files of examples"
+        )
     url = "https://x.example/pages.jsonl"  # was `input not found`
     args = ["classifier", "train", "--positive", url, "--negative", str(long)]
     assert main([*args, "--output", str(tmp_path / "m.bin")]) == 2
