@@ -550,6 +550,10 @@ def test_a_rank_stops_on_a_ctrl_c_that_lands_in_a_finaliser(token_run, tmp_path)
     assert done.returncode == 130, done.stderr[-2000:]
     assert "Exception ignored" not in done.stderr and "Traceback" not in done.stderr
     assert max(losses(run)) == 3  # the next step did not start
+
+
+@pytest.mark.slow
+def test_a_killed_cli_takes_torchrun_and_its_ranks_with_it(token_run, tmp_path):
     """`kill -9` of the CLI: the kernel sends torchrun SIGTERM (prctl's parent-death signal),
     which it passes on to the ranks; they went on training."""
     run = _training(token_run, tmp_path / "run", tmp_path / "train.yaml")
