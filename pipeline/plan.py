@@ -149,6 +149,8 @@ def run_job(
         finished = [file.shard for file in files if len(parts[file.shard]) == len(plans)]
         results = [ShardResult.merged(parts[shard]) for shard in finished]
         errored = errored_stages(results, config.execution.max_errored_share)
+        if unread := unreadable_inputs(results):
+            errored["read"] = unread
         if errored:  # not finished after all: the next run redoes them and what follows
             state.forget([r.shard for r in results if _errored_in(r, errored)])
         documents = {
@@ -192,7 +194,8 @@ def refuse_unseen_input(result: ShardResult) -> None:
 
 def errored_stages(results: list[ShardResult], share: float) -> dict[str, str]:
     """Stage name → why it fails the run: it errored on every document it got, or on more
-    than `share` of them. The reader is not judged: damaged input is the input's fault."""
+    than `share` of them. The reader is left to `unreadable_inputs`: damaged input records
+    are the input's fault."""
     totals: dict[str, StageStats] = {}
     for result in results:
         for name, stats in result.funnel.stages.items():
@@ -211,6 +214,25 @@ def errored_stages(results: list[ShardResult], share: float) -> dict[str, str]:
                 "shards"
             )
     return problems
+
+
+def unreadable_inputs(results: list[ShardResult]) -> str | None:
+    """Why the run fails when the reader errored on every record of every input: inputs of
+    which nothing could be read are in another format than their config says (a CSV named
+    `.jsonl`), and a run that keeps nothing of them has not done its work."""
+    read = StageStats()
+    for result in results:
+        read.merge(result.funnel.stages.get("read", StageStats()))
+    errored = sum(read.errored.values())
+    if not read.docs_in or errored < read.docs_in:
+        return None
+    reasons = ", ".join(f"{reason}: {count:,}" for reason, count in read.errored.most_common(3))
+    example = next(r.input for r in results if r.funnel.stages.get("read", StageStats()).errored)
+    return (
+        f"inputs: not one of the {errored:,} records read could be used ({reasons}; e.g. in "
+        f"{example}); fix the files, or their input's format or columns, and rerun to redo "
+        "their shards"
+    )
 
 
 def _sampled_cause(results: list[ShardResult], stage: str, reason: str) -> str | None:

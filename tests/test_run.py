@@ -119,6 +119,32 @@ def test_bad_inputs_are_counted_and_the_job_finishes(local_ray, tmp_path):
         read["errored"].get("truncated_record", 0) + read["errored"].get("corrupt_record", 0) >= 2
     )
     assert summary.report["documents"] >= 3 + 2 + 3 + 1
+    assert summary.errored_stages == {}
+
+
+def test_inputs_of_which_no_record_can_be_read_fail_the_run_until_one_is_fixed(local_ray, tmp_path):
+    """CSV files named `.jsonl`: every record errored, so the run fails, naming the reason
+    and a file, and finishes no shard; once one file holds JSON lines, the rerun reads it
+    and counts the other's records as errored, as any damaged input's."""
+    rows = "".join(f"{n},a line of text number {n}\n" for n in range(10))
+    for name in ("a", "b"):
+        (tmp_path / f"{name}.jsonl").write_text(f"id,text\n{rows}")
+    out = tmp_path / "out"
+    config = job(out, [{"source": "s", "format": "jsonl", "paths": [str(tmp_path / "*.jsonl")]}])
+    summary = run(config)
+    assert summary.errored_stages == {
+        "read": "inputs: not one of the 22 records read could be used (invalid_json: 22; e.g. "
+        f"in {tmp_path / 'a.jsonl'}); fix the files, or their input's format or columns, and "
+        "rerun to redo their shards"
+    }
+    assert finished_shards(out / "_state" / "shards") == []
+    (tmp_path / "a.jsonl").write_text("".join(f'{{"text": "line {n}"}}\n' for n in range(10)))
+    fixed = run(config)
+    assert fixed.errored_stages == {}
+    assert (fixed.report["documents"], funnel(fixed)["read"]["errored"]) == (
+        10,
+        {"invalid_json": 11},
+    )
 
 
 def test_a_file_whose_name_is_not_utf8_is_read_and_reported(local_ray, tmp_path):
