@@ -135,6 +135,10 @@ def test_every_runnable_module_has_help(module, tmp_path):
         (["generate", "ckpt", "--prompt", "caf\udcc3"], "--prompt: b'caf\\xc3' is not UTF-8 text"),
         (["train", "t.yaml", "--sample", "\udcff"], "--sample: b'\\xff' is not UTF-8 text"),
         (["tokenizer", "show", "\udced\udca0\udc80"], "b'\\xed\\xa0\\x80' is not UTF-8 text"),
+        # YAML's `character U+DCFF at 0: special characters are not allowed`, and pydantic's
+        # `unable to parse raw data as a unicode string`.
+        (["validate", "c.yaml", "--set", "name=\udcff"], "--set: b'name=\\xff' is not UTF-8 text"),
+        (["run", "c.yaml", "--output", "o\udcff"], "--output: b'o\\xff' is not UTF-8 text"),
     ],
 )
 def test_an_argument_out_of_range_is_refused_before_anything_runs(arguments, error, capsys):

@@ -21,6 +21,7 @@ def add_overrides(parser: argparse.ArgumentParser, example: str) -> None:
         action="append",
         default=[],
         metavar="KEY=VALUE",
+        type=utf8_text,
         help=f"override a config value by dotted key: {example}",
     )
 
@@ -45,7 +46,7 @@ def log_console(args: argparse.Namespace) -> Console:
 
 def add_output(parser: argparse.ArgumentParser, what: str) -> None:
     """`--output`, which overrides the config's `output:`."""
-    parser.add_argument("--output", help=f"{what} (overrides `output:`)")
+    parser.add_argument("--output", type=utf8_text, help=f"{what} (overrides `output:`)")
 
 
 def whole_number_from(low: int, high: int | None = None) -> Callable[[str], int]:
@@ -84,8 +85,9 @@ def number_between(low: float, high: float) -> Callable[[str], float]:
 
 
 def utf8_text(text: str) -> str:
-    """An argument type: text to tokenize. Bytes of the command line that are not UTF-8
-    reach Python as lone surrogates, which the tokenizer refused with a TypeError."""
+    """An argument type: text to tokenize, a config value. Bytes of the command line that
+    are not UTF-8 reach Python as lone surrogates, which the tokenizer refused with a
+    TypeError and YAML as a `special character`."""
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
