@@ -148,6 +148,35 @@ def test_an_argument_out_of_range_is_refused_before_anything_runs(arguments, err
     assert capsys.readouterr().err.strip().endswith(error)
 
 
+MODEL = str(ROOT / "data" / "models" / "wiki-en.binary")
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["lm", "train", "--input", "t.txt", "--output"],
+        ["lm", "cutoffs", "--model", MODEL, "--input", "t.txt", "--output"],
+        ["classifier", "train", "--positive", "p.txt", "--negative", "n.txt", "--output"],
+    ],
+    ids=lambda command: " ".join(command[:2]),
+)
+def test_a_model_file_whose_folder_cannot_be_made_is_refused_before_its_work(
+    command, tmp_path, monkeypatch, capsys
+):
+    """Each said `error: [Errno 1] Operation not permitted: '/sys/…'` (exit 1) after its
+    work (lmplz, fastText, scoring). /sys refuses a new folder to root too."""
+    monkeypatch.chdir(tmp_path)
+    for name, words in (("t", "the cat sat on the mat"), ("p", "good words"), ("n", "bad")):
+        Path(f"{name}.txt").write_text(f"{words}\n" * 50)
+    (tmp_path / "file").touch()
+    for folder, problem in (
+        ("/sys/tokenmill-test", "/sys/tokenmill-test cannot be made: Operation not permitted"),
+        (tmp_path / "file", f"{tmp_path / 'file'} is a file, not a folder"),
+    ):
+        assert main([*command, f"{folder}/model"]) == 2
+        assert capsys.readouterr().err.replace("\n", "") == f"config error: --output: {problem}"
+
+
 def test_a_config_run_from_another_folder_says_where_its_relative_paths_are(
     tmp_path, monkeypatch, capsys
 ):

@@ -204,7 +204,12 @@ def test_report_command_summarises_writes_html_and_compares(sample_run, local_ra
     assert written.returncode == 0, written.stderr
     assert page.read_text() == (out / "report" / "report.html").read_text()
     nested = tmp_path / "pages" / "today" / "page.html"
-    for where, said in ((nested, f"wrote {nested}"), (tmp_path, f"--html: {tmp_path} is a fold")):
+    unmade = "/sys/tokenmill-test/page.html"  # [Errno 1], after reading the report
+    for where, said in (
+        (nested, f"wrote {nested}"),
+        (tmp_path, f"--html: {tmp_path} is a fold"),
+        (unmade, "--html: /sys/tokenmill-test cannot be made: Operation not permitted"),
+    ):
         done = subprocess.run(
             [*TOKENMILL, "report", str(out), "--html", str(where)], capture_output=True, text=True
         )

@@ -305,6 +305,10 @@ def test_an_export_is_readable_by_all_and_never_overwrites_unasked(
     assert capsys.readouterr().err.replace("\n", "") == (
         f"config error: --hf {Path.home()} is the home folder; give the export a folder of its own"
     )
+    assert tokenmill(["export", checkpoint, "--hf", "/sys/tokenmill-test/hf"]) == 2
+    assert capsys.readouterr().err.replace("\n", "") == (  # [Errno 1], after loading
+        "config error: --hf: /sys/tokenmill-test/hf cannot be made: Operation not permitted"
+    )
     monkeypatch.chdir(tmp_path)  # pathlib made s3://b/m a local folder named s3:
     assert tokenmill(["export", checkpoint, "--hf", "s3://b/m"]) == 2
     assert not (tmp_path / "s3:").exists()

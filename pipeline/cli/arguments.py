@@ -11,6 +11,7 @@ from rich.console import Console
 
 from pipeline.console import plain_console
 from pipeline.json_log import JsonLog
+from pipeline.schema import ConfigError
 
 
 def add_overrides(parser: argparse.ArgumentParser, example: str) -> None:
@@ -93,6 +94,17 @@ def utf8_text(text: str) -> str:
     except UnicodeEncodeError:
         raise argparse.ArgumentTypeError(f"{os.fsencode(text)!r} is not UTF-8 text") from None
     return text
+
+
+def make_folder(argument: str, folder: Path) -> None:
+    """Make the folder a command writes into before its work starts: one that cannot be
+    made is a line naming `argument`, not `[Errno 1] Operation not permitted` after it."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise ConfigError(f"{argument}: {folder} is a file, not a folder") from None
+    except OSError as err:  # no permission, a read-only or pseudo file system
+        raise ConfigError(f"{argument}: {folder} cannot be made: {err.strerror or err}") from None
 
 
 def file_to_write(text: str) -> str:

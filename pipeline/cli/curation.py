@@ -6,7 +6,13 @@ import argparse
 import json
 from pathlib import Path
 
-from pipeline.cli.arguments import add_log_format, add_output, add_overrides, log_console
+from pipeline.cli.arguments import (
+    add_log_format,
+    add_output,
+    add_overrides,
+    log_console,
+    make_folder,
+)
 from pipeline.console import labelled, plain_console
 from pipeline.schema import ConfigError
 
@@ -99,7 +105,6 @@ def report_command(args: argparse.Namespace) -> int:
         comparison = compare_runs(RunOutput(args.output), RunOutput(args.compare))
     if html:
         page = render_comparison_html(comparison) if comparison else render_html(report)
-        html.parent.mkdir(parents=True, exist_ok=True)
         html.write_text(page, encoding="utf-8")
         plain_console(stderr=True).print(f"wrote {html}", soft_wrap=True)
     if comparison and args.json:
@@ -135,6 +140,7 @@ def _html_file(name: str) -> Path:
     path = Path(name)
     if path.is_dir():
         raise ConfigError(f"--html: {name} is a folder; give a file, e.g. {path / 'report.html'}")
+    make_folder("--html", path.parent)
     return path
 
 

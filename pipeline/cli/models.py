@@ -8,7 +8,13 @@ import json
 import random
 from pathlib import Path
 
-from pipeline.cli.arguments import file_to_write, number_between, positive_int, whole_number_from
+from pipeline.cli.arguments import (
+    file_to_write,
+    make_folder,
+    number_between,
+    positive_int,
+    whole_number_from,
+)
 from pipeline.console import plain_console
 from pipeline.schema import ConfigError, format_validation_error
 
@@ -119,6 +125,7 @@ def lm_train_command(args: argparse.Namespace) -> int:
 
     if args.quantize_bits and args.structure != "trie":
         raise ConfigError("--quantize-bits: needs --structure trie (probing is not quantised)")
+    make_folder("--output", Path(args.output).parent)
     texts = _texts("--input", args.input, args.wikitext)
     paragraphs = [line for text in texts for line in text.split("\n")]
     console = plain_console(stderr=True)
@@ -143,6 +150,7 @@ def lm_cutoffs_command(args: argparse.Namespace) -> int:
 
     if not Path(args.model).is_file():
         raise ConfigError(f"--model {args.model}: no such file")
+    make_folder("--output", Path(args.output).parent)
     try:
         kenlm_file(args.model)
     except ValueError as err:
@@ -181,6 +189,7 @@ def classifier_train_command(args: argparse.Namespace) -> int:
     except ValidationError as err:
         problems = format_validation_error(err).splitlines()
         raise ConfigError("; ".join(f"--{problem}" for problem in problems)) from None
+    make_folder("--output", Path(args.output).parent)
     positives = _texts("--positive", args.positive, args.wikitext)
     negatives = _texts("--negative", args.negative, args.wikitext)
     with plain_console(stderr=True).status(

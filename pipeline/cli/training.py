@@ -11,6 +11,7 @@ from pathlib import Path
 from pipeline.cli.arguments import (
     add_output,
     add_overrides,
+    make_folder,
     number_between,
     positive_int,
     utf8_text,
@@ -155,6 +156,7 @@ def export_command(args: argparse.Namespace) -> int:
         raise ConfigError(f"--hf {folder}: a file, not a folder")
     if folder.is_dir() and any(folder.iterdir()) and not args.force:
         raise ConfigError(f"--hf {folder}: holds files already; --force writes over them")
+    make_folder("--hf", folder)  # before the checkpoint loads
     out = export_hf(args.checkpoint, folder)
     plain_console(stderr=True).print(f"exported: {out}", soft_wrap=True)
     return 0
