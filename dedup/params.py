@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from dedup.banding import candidate_probability, default_banding
+from pipeline.output import RunOutput
 from pipeline.schema import AbsolutePath, StrictModel
 
 
@@ -69,7 +70,19 @@ class DedupParams(StrictModel):
     write_index: bool = False
     """Keep this run's signature index in OUT/dedup/index/ for later runs."""
     against: list[AbsolutePath] = Field(default_factory=list)
-    """Indexes of earlier runs (their OUT/dedup/index): documents matching them are removed."""
+    """Indexes of earlier runs (their OUT/dedup/index): documents matching them are removed.
+    Each must have been built with this run's minhash settings (checked with the config)."""
+
+    @field_validator("against")
+    @classmethod
+    def _indexes_fit_this_run(cls, against: list[str], info: ValidationInfo) -> list[str]:
+        """Checked with the config: the dedup step comes after every shard's earlier stages."""
+        if "minhash" in info.data:  # else its own error says what is wrong
+            settings = index_settings(info.data["minhash"])
+            for location in against:
+                if problem := unfit_index(location, settings):
+                    raise ValueError(f"{location} {problem}")
+        return against
 
     @model_validator(mode="after")
     def _something_to_match(self) -> DedupParams:
@@ -78,12 +91,48 @@ class DedupParams(StrictModel):
         return self
 
     def index_settings(self) -> dict:
-        """What must agree between a run and an index it is checked against: the band keys,
-        and the id scheme the index's documents are known by."""
-        if self.minhash is None:
-            return {"ids": ID_SCHEME, "minhash": None}
-        shape = self.minhash.model_dump(include={"num_perm", "seed", "ngram"})
-        shape["banding"] = list(self.minhash.banding())
-        if self.minhash.per_language:  # absent from indexes built before the option
-            shape["words"] = "per_language"
-        return {"ids": ID_SCHEME, "minhash": shape}
+        return index_settings(self.minhash)
+
+
+def index_settings(minhash: MinHashParams | None) -> dict:
+    """What must agree between a run and an index it is checked against: the band keys, and
+    the id scheme the index's documents are known by."""
+    if minhash is None:
+        return {"ids": ID_SCHEME, "minhash": None}
+    shape = minhash.model_dump(include={"num_perm", "seed", "ngram"})
+    shape["banding"] = list(minhash.banding())
+    if minhash.per_language:  # absent from indexes built before the option
+        shape["words"] = "per_language"
+    return {"ids": ID_SCHEME, "minhash": shape}
+
+
+def unfit_index(location: str, settings: dict) -> str | None:
+    """Why the earlier run's index at `location` cannot be matched against by a run of
+    `settings`; None when it can."""
+    index = RunOutput(location)
+    if not index.exists("index.json"):
+        if index.exists("dedup", "index", "index.json"):
+            return f"is a run's output folder; did you mean {index.url_of('dedup', 'index')}?"
+        return "holds no dedup index (index.json missing)"
+    theirs = index.read_json("index.json")
+    if theirs.get("ids") != ID_SCHEME:
+        return (
+            "was built by an older tokenmill whose document ids could repeat; rebuild it with "
+            "this version (write_index: true)"
+        )
+    if theirs != settings:
+        return (
+            "was built with other minhash settings "
+            f"({_differences(theirs['minhash'], settings['minhash'])})"
+        )
+    return None
+
+
+def _differences(theirs: dict | None, ours: dict | None) -> str:
+    """What an index's minhash settings and this run's differ in, for the error."""
+    if theirs is None or ours is None:
+        return "minhash on in one, off in the other"
+    if "words" in ours and "words" not in theirs:
+        return "its shingles are space-separated runs: set minhash.per_language: false to use it"
+    keys = sorted(key for key in {*theirs, *ours} if theirs.get(key) != ours.get(key))
+    return ", ".join(f"{key}: {theirs.get(key)} there, {ours.get(key)} here" for key in keys)

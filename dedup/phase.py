@@ -29,11 +29,10 @@ import pyarrow.parquet as pq
 import ray
 
 from dedup.keys import SIGNATURE_SCHEMA, KeyMaker
-from dedup.params import ID_SCHEME, DedupParams
+from dedup.params import DedupParams
 from pipeline.faults import kill_point
 from pipeline.output import WORK, RunOutput
 from pipeline.phase import PhaseContext, PhaseSummary
-from pipeline.schema import ConfigError
 
 SCRATCH = (WORK, "dedup")
 """The phase's intermediates: signatures, buckets, decisions."""
@@ -355,33 +354,10 @@ def _texts(output, inputs, codes, ids, nodes, excerpt_chars) -> dict[int, str]:
 
 
 def _index_files(params: DedupParams) -> list[str]:
-    """The signature tables of the earlier runs' indexes, checked to match this run's keys."""
+    """The signature tables of the earlier runs' indexes (checked with the config to match
+    this run's keys: `DedupParams.against`)."""
     files = []
-    for number, location in enumerate(params.against):
+    for location in params.against:
         index = RunOutput(location)
-        key = f"stages.dedup.against[{number}]"
-        if not index.exists("index.json"):
-            raise ConfigError(f"{key}: {location} holds no dedup index (index.json missing)")
-        settings = index.read_json("index.json")
-        if settings.get("ids") != ID_SCHEME:
-            raise ConfigError(
-                f"{key}: {location} was built by an older tokenmill whose document ids could "
-                "repeat; rebuild it with this version (write_index: true)"
-            )
-        if settings != params.index_settings():
-            raise ConfigError(
-                f"{key}: {location} was built with other minhash settings "
-                f"({_differences(settings['minhash'], params.index_settings()['minhash'])})"
-            )
         files += [index.path(name) for name in index.list(suffix=".parquet")]
     return files
-
-
-def _differences(theirs: dict | None, ours: dict | None) -> str:
-    """What an index's minhash settings and this run's differ in, for the error."""
-    if theirs is None or ours is None:
-        return "minhash on in one, off in the other"
-    if "words" in ours and "words" not in theirs:
-        return "its shingles are space-separated runs: set minhash.per_language: false to use it"
-    keys = sorted(key for key in {*theirs, *ours} if theirs.get(key) != ours.get(key))
-    return ", ".join(f"{key}: {theirs.get(key)} there, {ours.get(key)} here" for key in keys)

@@ -16,6 +16,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from datasketch import MinHash
+from pydantic import ValidationError
 
 from dedup.banding import candidate_probability, default_banding
 from dedup.hashing import normalise
@@ -331,9 +332,13 @@ def test_a_later_run_drops_what_an_earlier_runs_index_holds(local_ray, tmp_path)
         "new-2",
     ]
     assert funnel(summary)["dedup"]["removed"] == {"exact_duplicate": 5}
-    with pytest.raises(ConfigError, match=r"stages\.dedup\.against\[0\]"):
-        other = [{"dedup": {"minhash": {"num_perm": 128}, "against": [index]}}]
-        run(job(tmp_path / "other", later, other))
+    # Refused with the config, not at the dedup step after every shard's earlier stages.
+    other = [{"dedup": {"minhash": {"num_perm": 128}, "against": [index]}}]
+    with pytest.raises(ConfigError, match=f"stages.dedup.against: {index} was built with other"):
+        job(tmp_path / "other", later, other)
+    run_folder = [{"dedup": {"minhash": {}, "against": [str(tmp_path / "earlier")]}}]
+    with pytest.raises(ConfigError, match=f"output folder; did you mean {index}\\?"):
+        job(tmp_path / "other", later, run_folder)
 
 
 def test_exact_alone_removes_exact_copies_and_keeps_near_ones(local_ray, tmp_path):
@@ -384,8 +389,8 @@ def test_an_index_built_with_the_former_ids_is_refused(tmp_path):
     index.mkdir()
     settings = DedupParams(minhash={}).index_settings()
     (index / "index.json").write_text(json.dumps({"minhash": settings["minhash"]}))
-    with pytest.raises(ConfigError, match="older tokenmill whose document ids could repeat"):
-        _index_files(DedupParams(minhash={}, against=[str(index)]))
+    with pytest.raises(ValidationError, match="older tokenmill whose document ids could repeat"):
+        DedupParams(minhash={}, against=[str(index)])
 
 
 def test_an_index_from_before_word_shingles_is_used_with_per_language_off(tmp_path):
@@ -393,13 +398,11 @@ def test_an_index_from_before_word_shingles_is_used_with_per_language_off(tmp_pa
     index.mkdir()
     before = DedupParams(minhash={"per_language": False}).index_settings()
     (index / "index.json").write_text(json.dumps(before))
-    with pytest.raises(ConfigError, match=r"minhash\.per_language: false"):
-        _index_files(DedupParams(minhash={}, against=[str(index)]))
+    with pytest.raises(ValidationError, match=r"minhash\.per_language: false"):
+        DedupParams(minhash={}, against=[str(index)])
     assert _index_files(DedupParams(minhash={"per_language": False}, against=[str(index)])) == []
-    with pytest.raises(ConfigError, match="num_perm: 256 there, 128 here"):
-        _index_files(
-            DedupParams(minhash={"num_perm": 128, "per_language": False}, against=[str(index)])
-        )
+    with pytest.raises(ValidationError, match="num_perm: 256 there, 128 here"):
+        DedupParams(minhash={"num_perm": 128, "per_language": False}, against=[str(index)])
 
 
 SIGN_A_SHARD = """
