@@ -65,6 +65,8 @@ class InputSpec(StrictModel):
     """`text` only: a regex whose matches start a new document (e.g. WikiText's ` = Title = `)."""
     max_record_bytes: int = Field(default=10_000_000, gt=0)
     """Records larger than this are counted as errored `too_large` instead of read."""
+    limit: int | None = Field(default=None, gt=0)
+    """Documents read from each file at most, its first (as datatrove's readers' `limit`): to try a config on part of its inputs. Those the reader's last batch held past it are counted as removed `past_limit`."""
     manifest_base: AbsolutePath = "https://data.commoncrawl.org/"
     """Prefix for relative entries of a `warc.paths(.gz)` or `wet.paths(.gz)` manifest."""
     columns: ColumnNames = ColumnNames()

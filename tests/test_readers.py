@@ -126,6 +126,37 @@ def test_empty_and_missing_files_are_one_errored_record_each(tmp_path):
     assert stats.errored == {"missing_file": 1}
 
 
+def fifty_documents(folder, fmt):
+    """50 documents in `fmt`, among records the reader counts and skips; read options."""
+    if fmt == "warc":
+        records = [page_record(n) for n in range(50)]
+        records.insert(3, page_record(99, status="404 Not Found"))
+        return write_warc(folder / "a.warc.gz", records), {}
+    if fmt == "jsonl":
+        lines = [json.dumps({"text": f"document {n}"}) for n in range(50)]
+        lines.insert(0, "{not json")
+        (folder / "a.jsonl").write_text("\n".join(lines) + "\n")
+        return folder / "a.jsonl", {}
+    if fmt == "parquet":
+        pq.write_table(pa.table({"text": [f"document {n}" for n in range(50)]}), folder / "a.pq")
+        return folder / "a.pq", {}
+    (folder / "a.txt").write_text("".join(f"# {n}\ndocument {n}\n" for n in range(50)))
+    return folder / "a.txt", {"split_on": "^# "}
+
+
+@pytest.mark.parametrize("fmt", ["warc", "jsonl", "parquet", "text"])
+def test_limit_reads_the_first_documents_of_a_file_and_no_further(tmp_path, fmt):
+    path, options = fifty_documents(tmp_path, fmt)
+    whole, _ = read(path, fmt, batch_size=8, **options)
+    first, stats = read(path, fmt, batch_size=8, limit=5, **options)
+    assert first.column("id").to_pylist() == whole.column("id").to_pylist()[:5]
+    assert stats.kept == 5 and stats.docs_in <= 11  # the rest of the file is never read
+    # JSON lines are read a batch of lines at a time: the bad line made the first batch
+    # one document short, so the second held 4 past the limit, counted, not lost.
+    removed = {"warc": {"http_status": 1}, "jsonl": {"past_limit": 4}}.get(fmt, {})
+    assert stats.removed == removed
+
+
 def test_jsonl_keeps_good_lines_around_bad_ones(tmp_path):
     lines = [
         json.dumps({"text": "first document", "id": "a"}),

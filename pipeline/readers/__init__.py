@@ -9,10 +9,12 @@ never raises for bad data; only the shard's own plumbing can fail a shard.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from contextlib import closing
 
 import fsspec
 import pyarrow as pa
 
+from pipeline.documents import text_bytes
 from pipeline.inputs import InputFile
 from pipeline.readers.jsonl import read_jsonl
 from pipeline.readers.parquet import read_parquet
@@ -47,4 +49,25 @@ def read_documents(file: InputFile, stats: StageStats, batch_size: int) -> Itera
         stats.docs_in += 1
         stats.errored["missing_file" if size is None else "empty_file"] += 1
         return
-    yield from READERS[file.spec.format](file, stats, batch_size)
+    limit = file.spec.limit
+    if limit is None:
+        yield from READERS[file.spec.format](file, stats, batch_size)
+        return
+    with closing(READERS[file.spec.format](file, stats, min(batch_size, limit))) as batches:
+        yield from _first(batches, limit, stats)
+
+
+def _first(batches: Iterator[pa.Table], limit: int, stats: StageStats) -> Iterator[pa.Table]:
+    """The first `limit` documents of `batches`; the rest of the batch that reaches it is
+    counted as removed `past_limit`, and no more is read."""
+    for batch in batches:
+        if batch.num_rows >= limit:
+            past = batch.slice(limit)
+            stats.kept -= past.num_rows
+            stats.bytes_kept -= text_bytes(past)
+            if past.num_rows:
+                stats.removed["past_limit"] += past.num_rows
+            yield batch.slice(0, limit)
+            return
+        limit -= batch.num_rows
+        yield batch
