@@ -88,7 +88,7 @@ def describe_training(config: TrainConfig, nproc: int) -> list[str]:
     except (MixtureError, StartError) as err:  # they name their key
         raise ConfigError(str(err)) from None
     except (TrainingError, FileNotFoundError, ValueError) as err:
-        raise ConfigError(f"data.runs: {err}") from None
+        raise ConfigError(_keyed(err, "data.runs")) from None
     if config.init_from:
         lines.append(
             f"start: {config.init_from} (weights only; warm-up {config.train.warmup_steps} steps)"
@@ -159,9 +159,13 @@ def _start_args(config: TrainConfig):
         tokenizer = tokenizer_location(config) if posttraining else tokenizer_path(config)
         return start_args(config, tokenizer)
     except (TrainingError, FileNotFoundError) as err:
-        message = str(err)
-        named = message if message.startswith(("init_from", "data.")) else f"init_from: {message}"
-        raise ConfigError(named) from None
+        raise ConfigError(_keyed(err, "init_from")) from None
+
+
+def _keyed(err: Exception, key: str) -> str:
+    """`err`'s message, led by `key` unless it names a key of its own."""
+    message = str(err)
+    return message if message.startswith(("init_from", "data.")) else f"{key}: {message}"
 
 
 def _vocab_size(path) -> int:

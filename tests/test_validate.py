@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+
 import pytest
 import yaml
 
@@ -102,6 +104,20 @@ def test_validate_checks_a_training_configs_runs(tmp_path, capsys):
     assert main(["validate", str(config)]) == 2
     err = capsys.readouterr().err.replace("\n", "")
     assert f"data.runs: {run / 'tokens' / 'train-00000.parquet'}: listed in" in err
+    other = write_token_run(tmp_path / "other", {"web": ["four five six"] * 20}, {})
+    runs = f"data.runs=[{{path: {other}}}, {{path: {tmp_path / 'other2'}}}]"
+    shutil.copytree(other, tmp_path / "other2")
+    (tmp_path / "other2" / "tokenizer" / "tokenizer.json").write_bytes(
+        (run / "tokenizer" / "tokenizer.json").read_bytes()
+    )
+    assert main(["validate", str(config), "--set", runs]) == 2
+    assert (
+        capsys.readouterr()
+        .err.replace("\n", "")
+        .startswith(  # was `data.runs: data.runs:`
+            f"config error: data.runs: {tmp_path / 'other2' / 'tokenizer' / 'tokenizer.json'} is not "
+        )
+    )
 
 
 def test_a_manifest_url_that_is_missing_or_unreachable_says_which(tmp_path, capsys):

@@ -47,7 +47,7 @@ def tokenizer_path(config: TrainConfig) -> Location:
     paths = [location(run.path) / "tokenizer" / "tokenizer.json" for run in runs]
     for path in paths:
         if not path.is_file():
-            raise FileNotFoundError(f"{path}: tokenizer not found (data.runs)")
+            raise FileNotFoundError(f"data.runs: {path}: tokenizer not found")
     differing = [path for path in paths[1:] if path.read_bytes() != paths[0].read_bytes()]
     if differing:
         raise TrainingError(
