@@ -12,6 +12,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ from pipeline.termination import sigterm_as_ctrl_c
 from pipeline.torchrun import PARENT_PID
 from trainer.config import PosttrainConfig, TrainConfig, TrainConfigError, validate_train_config
 from trainer.errors import TrainingError
+from trainer.rank_errors import RANK_ERRORS, told_errors
 from trainer.storage import is_url
 
 
@@ -251,8 +253,12 @@ def _launch_ranks(config: TrainConfig, nproc: int, address: str | None, resume: 
             return importlib.import_module(module).train(config, resume=resume)
         except TrainConfigError as err:  # found with the data: a hold-out that takes it all
             raise ConfigError(str(err)) from None
-    returncode = _torchrun(nproc, module, resolved, resume)
-    if returncode:
+    with tempfile.TemporaryDirectory(prefix="tokenmill-ranks-") as errors:
+        returncode = _torchrun(nproc, module, resolved, resume, Path(errors))
+        told = told_errors(Path(errors))
+    if returncode and told:  # each different one once, in rank order
+        raise TrainingError("\n".join(dict.fromkeys(told[rank] for rank in sorted(told))))
+    if returncode:  # a rank stopped by a signal, which torchrun named
         raise TrainingError(
             f"torchrun exited with status {returncode}: what the ranks said is above"
         )
@@ -266,10 +272,11 @@ TORCHRUN_SHUTDOWN_S = 60
 """How long Ctrl-C waits for torchrun to stop its ranks (it gives them 30 s) before killing it."""
 
 
-def _torchrun(nproc: int, module: str, resolved: Path, resume: str) -> int:
-    """torchrun's exit status. On Ctrl-C (or SIGTERM, which the CLI makes one) it is waited
-    for while it stops the ranks (each in a session of its own): `subprocess.run` killed it
-    after a quarter of a second, which could leave them running."""
+def _torchrun(nproc: int, module: str, resolved: Path, resume: str, errors: Path) -> int:
+    """torchrun's exit status; the ranks write their errors to `errors`. On Ctrl-C (or
+    SIGTERM, which the CLI makes one) it is waited for while it stops the ranks (each in a
+    session of its own): `subprocess.run` killed it after a quarter of a second, which could
+    leave them running."""
     command = [
         sys.executable,
         "-m",
@@ -283,7 +290,12 @@ def _torchrun(nproc: int, module: str, resolved: Path, resume: str) -> int:
         resume,
     ]
     # torchrun's own default, without its banner saying so.
-    environment = {"OMP_NUM_THREADS": "1", **os.environ, PARENT_PID: str(os.getpid())}
+    environment = {
+        "OMP_NUM_THREADS": "1",
+        **os.environ,
+        PARENT_PID: str(os.getpid()),
+        RANK_ERRORS: str(errors),
+    }
     with subprocess.Popen(command, env=environment) as torchrun:
         try:
             return torchrun.wait()

@@ -1,9 +1,9 @@
 """torchrun for `tokenmill train --nproc N`, with a failed rank told in one line.
 
-Each rank prints its own error as one line; torchrun then logged the failed rank and raised
-`ChildFailedError`, whose traceback and table of ranks said nothing more. Here those become
-one line: the first failure's rank and exit status (or signal, for a rank killed before it
-could print anything). A Ctrl-C or `kill`, which torchrun passes on to the ranks before it
+Each rank writes its error for the launcher to say once (`trainer.rank_errors`); torchrun
+then logged the failed rank and raised `ChildFailedError`, whose traceback and table of ranks
+said nothing more. Here those become nothing where the first failed rank wrote why, else one
+line: its rank and exit status (or signal, for a rank killed before it could say anything). A Ctrl-C or `kill`, which torchrun passes on to the ranks before it
 raises `SignalException`, ends it with the shell's status for the signal, quietly. So does
 the end of the CLI that started it, however it ends (`kill -9` too): on Linux the kernel
 then sends it SIGTERM.
@@ -18,7 +18,10 @@ import logging
 import os
 import signal
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING
+
+from trainer.rank_errors import RANK_ERRORS, told_by
 
 if TYPE_CHECKING:
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
@@ -58,7 +61,9 @@ if __name__ == "__main__":
     try:
         main()
     except ChildFailedError as error:
-        print(f"torchrun: {first_failure(error)}", file=sys.stderr, flush=True)
+        errors = os.environ.get(RANK_ERRORS)
+        if not (errors and told_by(Path(errors), error.get_first_failure()[0])):
+            print(f"torchrun: {first_failure(error)}", file=sys.stderr, flush=True)
         sys.exit(1)
     except SignalException as stopped:
         sys.exit(128 + stopped.sigval)

@@ -36,6 +36,7 @@ from trainer.model_args import ModelArgs
 from trainer.objectives import Objective, Pretraining
 from trainer.optim import build_optimizer, clip_grad_norm, first_different_lr, lr_at
 from trainer.parallelize import World, close_world, init_world, materialize, parallelize
+from trainer.rank_errors import tell_error
 from trainer.start import StartError, load_start, start_args, start_tokenizer
 from trainer.storage import Location, location
 
@@ -496,7 +497,7 @@ def run_rank(
         if interrupted():  # a rank that stopped first closed the collectives this one was in
             return 130
         if isinstance(err, TrainingError | TrainConfigError | OSError):
-            print(f"error: {err}", file=sys.stderr, flush=True)
+            tell_error(str(err))
             return 1
         raise
     finally:
