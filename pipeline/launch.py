@@ -8,6 +8,7 @@ trainer itself needs neither Ray nor the pipeline.
 from __future__ import annotations
 
 import importlib
+import logging
 import os
 import signal
 import subprocess
@@ -308,6 +309,19 @@ def _torchrun(nproc: int, module: str, resolved: Path, resume: str, errors: Path
             raise
 
 
+RAY_TRAIN_ERROR_LOGGER = "ray.train.v2._internal.util"
+"""The logger with which a Ray Train worker prints the traceback of what its training
+function raised (`Error in training function: …`)."""
+
+
+def without_ray_trains_traceback() -> None:
+    """Leave out the traceback a Ray Train worker prints of the error its training function
+    is raising: one the driver says in one line, as torchrun's ranks do. Should a later Ray
+    print it from another logger, it is printed as before."""
+    logger = logging.getLogger(RAY_TRAIN_ERROR_LOGGER)
+    logger.addFilter(lambda record: not record.getMessage().startswith("Error in training"))
+
+
 def _paths_on_every_node(config: TrainConfig) -> tuple[dict[str, Path], dict[str, str]]:
     """The local folders the ranks write and the local files they read, by config key (a
     token run by its manifest)."""
@@ -336,7 +350,7 @@ def _ray_train(
     the resolved config's text, as they may run on nodes that do not see this RUN folder;
     the folders they write and the files they read (`shared`) every node must see."""
     import ray
-    from ray.train import RunConfig, ScalingConfig, WorkerGroupError
+    from ray.train import LoggingConfig, RunConfig, ScalingConfig, WorkerGroupError
     from ray.train.torch import TorchTrainer
 
     from pipeline.cluster import join
@@ -346,7 +360,11 @@ def _ray_train(
         from trainer.config import validate_train_config
 
         config = validate_train_config(yaml.safe_load(settings["config"]), settings["origin"])
-        importlib.import_module(settings["module"]).train(config, resume=settings["resume"])
+        try:
+            importlib.import_module(settings["module"]).train(config, resume=settings["resume"])
+        except (TrainingError, TrainConfigError, OSError):
+            without_ray_trains_traceback()  # the driver says it in one line
+            raise
 
     join(address)
     refuse_unshared_training(*shared)
@@ -364,7 +382,12 @@ def _ray_train(
             "module": module,
         },
         scaling_config=ScalingConfig(num_workers=nproc, use_gpu=use_gpu),
-        run_config=RunConfig(storage_path=str((resolved.parent / RAY_TRAIN_FOLDER).resolve())),
+        run_config=RunConfig(
+            storage_path=str((resolved.parent / RAY_TRAIN_FOLDER).resolve()),
+            # Its notes (resources requested, the worker group started) and, at a rank's
+            # error, its failure policy's page of that rank's traceback; warnings stay.
+            logging_config=LoggingConfig(log_level="WARNING"),
+        ),
     )
     try:
         with sigterm_as_ctrl_c():  # again: joining the cluster set Ray's handler
