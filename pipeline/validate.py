@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
-from pipeline.config import JobConfig
+from pipeline.config import InputSpec, JobConfig
 from pipeline.inputs import resolve_inputs
 from pipeline.output import RunOutput, check_output
 from pipeline.plan import shard_plans
@@ -29,11 +29,7 @@ def describe_job(config: JobConfig) -> list[str]:
     check_output(output)
     resumes = check_plan(output, plan_digest(config))
     per_source = Counter(file.spec.source for file in files)
-    inputs = ", ".join(
-        f"{spec.source}: {per_source[spec.source]} {spec.format} file"
-        + ("s" if per_source[spec.source] != 1 else "")
-        for spec in config.inputs
-    )
+    inputs = ", ".join(f"{spec.source}: {_input_files(spec, per_source)}" for spec in config.inputs)
     lines = [f"inputs: {len(files)} shards ({inputs})"]
     for plan in shard_plans(config):
         if plan.after is not None:
@@ -60,6 +56,15 @@ def _tokens_line(config: JobConfig) -> str:
         shares = ", ".join(f"{source} {value:g}" for source, value in rule.items())
         rule = f"{'weights' if mixture.weights else 'epochs'} {shares}"
     return f"tokens: {rule or 'every source once'}; {how}"
+
+
+def _input_files(spec: InputSpec, per_source: Counter[str]) -> str:
+    """`3 warc files`, or with a limit `the first 100 documents of each of 3 warc files`."""
+    count = per_source[spec.source]
+    files = f"{count} {spec.format} file" + ("s" if count != 1 else "")
+    if spec.limit is None:
+        return files
+    return f"the first {spec.limit:,} documents of {'each of ' if count > 1 else ''}{files}"
 
 
 def describe_training(config: TrainConfig, nproc: int) -> list[str]:

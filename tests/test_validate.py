@@ -62,6 +62,12 @@ def test_validate_prints_the_resolved_config_and_the_plan(tmp_path, capsys, monk
         f"{tmp_path / 'job.yaml'}: valid",
     ]
     assert not (tmp_path / "out").exists()
+    limited = ["--set", "inputs.0.limit=1000", "--set", "inputs.1.limit=10"]
+    assert main(["validate", str(tmp_path / "job.yaml"), *limited]) == 0
+    assert capsys.readouterr().err.splitlines()[0] == (
+        "inputs: 4 shards (wiki: the first 1,000 documents of 1 jsonl file, "
+        "web: the first 10 documents of each of 3 warc files)"
+    )
 
 
 def test_validate_stops_at_the_first_problem_naming_it(tmp_path, capsys, monkeypatch):
