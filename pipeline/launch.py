@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import fsspec
 import yaml
 
 from pipeline.output import LOCK_NAME, RunOutput, forbidden_folder
@@ -116,6 +117,8 @@ def _local_path_problem(key: str, path: str) -> str | None:
     if key in WRITTEN or "://" in path:
         return None
     if not Path(path).exists():
+        if key in FILES and fsspec.core.has_magic(path):
+            return f"a glob, not a file (wildcards are not expanded here): {path}"
         return f"not found: {path}"
     if key in FILES and Path(path).is_dir():
         return f"a folder, not a file: {path}"

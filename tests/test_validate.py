@@ -176,6 +176,11 @@ def test_a_training_path_that_is_not_there_is_named_before_any_rank_starts(tmp_p
     assert capsys.readouterr().err.replace("\n", "") == (
         f"config error: {config}: data.train: a folder, not a file: {tmp_path}"
     )
+    assert main(["sft", str(config), "--set", f"data.train={tmp_path}/*.jsonl"]) == 2
+    assert capsys.readouterr().err.replace("\n", "") == (  # was `not found`
+        f"config error: {config}: data.train: a glob, not a file (wildcards are not expanded "
+        f"here): {tmp_path}/*.jsonl"
+    )
 
 
 def test_a_run_to_train_on_without_token_shards_is_named_before_any_rank_starts(tmp_path, capsys):
