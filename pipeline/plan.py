@@ -149,8 +149,6 @@ def run_job(
         finished = [file.shard for file in files if len(parts[file.shard]) == len(plans)]
         results = [ShardResult.merged(parts[shard]) for shard in finished]
         errored = errored_stages(results, config.execution.max_errored_share)
-        if unread := unreadable_inputs(results):
-            errored["read"] = unread
         if errored:  # not finished after all: the next run redoes them and what follows
             state.forget([r.shard for r in results if _errored_in(r, errored)])
         documents = {
@@ -194,43 +192,45 @@ def refuse_unseen_input(result: ShardResult) -> None:
 
 def errored_stages(results: list[ShardResult], share: float) -> dict[str, str]:
     """Stage name → why it fails the run: it errored on every document it got, or on more
-    than `share` of them. The reader is left to `unreadable_inputs`: damaged input records
-    are the input's fault."""
+    than `share` of them. The reader is held to the first only: damaged input records are
+    the input's fault, but inputs of which not one record could be read are in another
+    format than their config says (a CSV named `.jsonl`)."""
     totals: dict[str, StageStats] = {}
     for result in results:
         for name, stats in result.funnel.stages.items():
-            if name != "read":
-                totals.setdefault(name, StageStats()).merge(stats)
+            totals.setdefault(name, StageStats()).merge(stats)
     problems = {}
     for name, stats in totals.items():
         errored = sum(stats.errored.values())
-        if stats.docs_in and (errored == stats.docs_in or errored > share * stats.docs_in):
-            reason, count = stats.errored.most_common(1)[0]
-            cause = _sampled_cause(results, name, reason)
+        over_share = name != "read" and errored > share * stats.docs_in
+        if stats.docs_in and (errored == stats.docs_in or over_share):
             problems[name] = (
-                f"stage {name} errored on {errored:,} of {stats.docs_in:,} documents "
-                f"({reason}: {count:,}{f', e.g. {cause}' if cause else ''}), more than "
-                f"execution.max_errored_share ({share:g}); fix the cause and rerun to redo its "
-                "shards"
+                _unreadable(results, stats)
+                if name == "read"
+                else _erring(results, name, stats, share)
             )
     return problems
 
 
-def unreadable_inputs(results: list[ShardResult]) -> str | None:
-    """Why the run fails when the reader errored on every record of every input: inputs of
-    which nothing could be read are in another format than their config says (a CSV named
-    `.jsonl`), and a run that keeps nothing of them has not done its work."""
-    read = StageStats()
-    for result in results:
-        read.merge(result.funnel.stages.get("read", StageStats()))
-    errored = sum(read.errored.values())
-    if not read.docs_in or errored < read.docs_in:
-        return None
-    reasons = ", ".join(f"{reason}: {count:,}" for reason, count in read.errored.most_common(3))
-    example = next(r.input for r in results if r.funnel.stages.get("read", StageStats()).errored)
+def _erring(results: list[ShardResult], name: str, stats: StageStats, share: float) -> str:
+    errored = sum(stats.errored.values())
+    reason, count = stats.errored.most_common(1)[0]
+    cause = _sampled_cause(results, name, reason)
     return (
-        f"inputs: not one of the {errored:,} records read could be used ({reasons}; e.g. in "
-        f"{example}); fix the files, or their input's format or columns, and rerun to redo "
+        f"stage {name} errored on {errored:,} of {stats.docs_in:,} documents "
+        f"({reason}: {count:,}{f', e.g. {cause}' if cause else ''}), more than "
+        f"execution.max_errored_share ({share:g}); fix the cause and rerun to redo its shards"
+    )
+
+
+def _unreadable(results: list[ShardResult], read: StageStats) -> str:
+    reasons = ", ".join(f"{reason}: {count:,}" for reason, count in read.errored.most_common(3))
+    example = next(
+        r.input for r in results if "read" in r.funnel.stages and r.funnel.stages["read"].errored
+    )
+    return (
+        f"inputs: not one of the {read.docs_in:,} records read could be used ({reasons}; e.g. "
+        f"in {example}); fix the files, or their input's format or columns, and rerun to redo "
         "their shards"
     )
 
