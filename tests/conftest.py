@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import signal
 import socket
 import subprocess
 import sys
@@ -91,6 +92,24 @@ def local_ray():
 def job(output: Path, inputs: list[dict], stages: list | None = None, **extra) -> JobConfig:
     data = {"name": "test", "output": str(output), "inputs": inputs, "stages": stages or []}
     return validate_config({**data, **extra})
+
+
+def training_after_two_steps(command: list[str], run: Path, **popen) -> subprocess.Popen:
+    """A training `command` started with SIGINT acting as on a terminal (a suite started in
+    the background ignores it), once RUN/metrics.jsonl has logged two steps."""
+    training = subprocess.Popen(
+        command,
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        **popen,
+    )
+    metrics = run / "metrics.jsonl"
+    while not (metrics.is_file() and metrics.read_text().count("\n") >= 2):
+        assert training.poll() is None, training.stderr.read()[-3000:]
+        time.sleep(0.1)
+    return training
 
 
 def run(config: JobConfig, **kwargs) -> RunSummary:

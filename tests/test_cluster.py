@@ -21,7 +21,7 @@ import pytest
 import yaml
 
 from support.token_runs import write_token_run
-from tests.conftest import ROOT, SAMPLE
+from tests.conftest import ROOT, SAMPLE, training_after_two_steps
 from tests.ray_head import Head, can_hide_folders, ray_head, second_node
 from trainer.config import validate_train_config
 from trainer.train import train
@@ -184,19 +184,9 @@ def test_train_runs_its_ranks_on_ray_train(head, tmp_path):
     for stop in (signal.SIGINT, signal.SIGTERM):
         output = tmp_path / f"stopped-{stop.name}"
         path.write_text(yaml.safe_dump({**config, "output": str(output)}))
-        stopped = subprocess.Popen(
-            [*TOKENMILL, "train", str(path), "--address", head.gcs, "--nproc", "2"],
-            cwd=ROOT,
-            env=head.env,
-            stderr=subprocess.PIPE,
-            stdout=subprocess.DEVNULL,
-            text=True,
-            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
-        )
+        command = [*TOKENMILL, "train", str(path), "--address", head.gcs, "--nproc", "2"]
+        stopped = training_after_two_steps(command, output, cwd=ROOT, env=head.env)
         metrics = output / "metrics.jsonl"
-        while not (metrics.is_file() and metrics.read_text().count("\n") >= 2):
-            assert stopped.poll() is None, stopped.stderr.read()[-3000:]
-            time.sleep(0.2)
         stopped.send_signal(stop)
         _, stderr = stopped.communicate(timeout=120)
         assert stopped.returncode == 130, stderr[-3000:]

@@ -21,7 +21,7 @@ import yaml
 
 from pipeline.torchrun import PARENT_PID
 from support.token_runs import write_token_run
-from tests.conftest import CLI, ENV, SAMPLE, run_cli, small_disk
+from tests.conftest import CLI, ENV, SAMPLE, run_cli, small_disk, training_after_two_steps
 from trainer.checkpoint import CheckpointError, load_model
 from trainer.config import validate_train_config
 from trainer.data import Loader, train_shards, verify_checksums
@@ -462,20 +462,8 @@ def _training(token_run, run: Path, config: Path, nproc: int = 2) -> subprocess.
     """`tokenmill train --nproc N` in a session of its own, once it has logged two steps;
     SIGINT acts as on a terminal (a suite started in the background ignores it)."""
     data = config_data(token_run, run, steps=100_000, log_every=1)
-    command = subprocess.Popen(
-        [*CLI, "train", str(write_config(data, config)), "--nproc", str(nproc)],
-        env=ENV,
-        stderr=subprocess.PIPE,
-        stdout=subprocess.DEVNULL,
-        text=True,
-        start_new_session=True,
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
-    )
-    metrics = run / "metrics.jsonl"
-    while not (metrics.is_file() and metrics.read_text().count("\n") >= 2):
-        assert command.poll() is None, command.stderr.read()[-2000:]
-        time.sleep(0.1)
-    return command
+    command = [*CLI, "train", str(write_config(data, config)), "--nproc", str(nproc)]
+    return training_after_two_steps(command, run, env=ENV, start_new_session=True)
 
 
 def _none_left(marker: str, seconds: float) -> list[str]:
