@@ -241,7 +241,7 @@ def test_post_training_runs_its_ranks_on_ray_train(head, tmp_path):
     assert done.returncode == 1
     assert f"training error: {empty}: no pairs to train on" in done.stderr
     assert not any(line.startswith("ray.train.") for line in done.stderr.splitlines())
-    # Nor the page of Ray Train's notes and each rank's traceback above it (54 lines). (With
+    # Nor the page of Ray Train's notes and each rank's traceback above it (59 lines). (With
     # another Ray on the machine, Ray Train's PlacementGroupCleaner prints a traceback of
     # its own: `Found multiple active Ray instances`.)
     for page in ("FailurePolicy", "Error in training function", "trainer.errors.TrainingError"):
