@@ -109,7 +109,7 @@ class SourcePlan:
 def plan_mixture(config: MixtureConfig, counts: dict[str, SourceCounts]) -> list[SourcePlan]:
     _refuse_holding_out_everything(config, counts)
     available = {source: int(c.tokens.sum()) for source, c in counts.items()}
-    epochs = _requested_epochs(config, available)
+    epochs = requested_epochs(config, available)
     requested = {source: epochs[source] * available[source] for source in counts}
     total_requested = sum(requested.values()) or 1
     plans = [
@@ -158,7 +158,8 @@ def _refuse_drawing_nothing(plan: SourcePlan, counts: SourceCounts) -> None:
     )
 
 
-def _requested_epochs(config: MixtureConfig, available: dict[str, int]) -> dict[str, float]:
+def requested_epochs(config: MixtureConfig, available: dict[str, int]) -> dict[str, float]:
+    """Source → passes over its `available` training tokens that the config asks for."""
     budget = config.budget()
     if config.epochs is not None:
         return {source: config.epochs.get(source, 1.0) for source in available}

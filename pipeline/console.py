@@ -19,3 +19,20 @@ def plain_console(stderr: bool = False) -> Console:
 def labelled(label: str, message: str, colour: str = "red") -> Text:
     """`label: message`, the label in `colour` (`error: …`, `config error: …`)."""
     return Text.assemble((label, colour), ": ", message)
+
+
+BYTE_UNITS = ("B", "kB", "MB", "GB", "TB", "PB")
+
+
+def byte_size(count: float) -> str:
+    """`count` bytes in decimal units: `512 B`, `1.2 MB`, `3.4 TB`."""
+    power = 0
+    while count >= 1000 and power < len(BYTE_UNITS) - 1:
+        count /= 1000
+        power += 1
+    return f"{count:,.0f} B" if power == 0 else f"{count:,.1f} {BYTE_UNITS[power]}"
+
+
+def plural(count: int, noun: str) -> str:
+    """`1 file`, `2 files`."""
+    return f"{count:,} {noun}" + ("" if count == 1 else "s")

@@ -59,6 +59,8 @@ class RunSummary:
     errored_stages: dict[str, str] = field(default_factory=dict)
     """Stage name → why its errors fail the run (`errored_stages`); `tokens` → why the token
     phases could not run (`NOTHING_TO_TOKENIZE`)."""
+    shards: list[ShardResult] = field(default_factory=list)
+    """The finished shards' results, every stage of each in its funnel."""
 
 
 def shard_plans(config: JobConfig) -> list[ShardPlan]:
@@ -169,7 +171,9 @@ def run_job(
         report = build_report(config.name, results, elapsed, output, phases, tokens)
         write_report(output, report)
         output.write_json(build_manifest(config, results, started, utc_now()), "manifest.json")
-    return RunSummary(output=output, report=report, failed=failed, errored_stages=errored)
+    return RunSummary(
+        output=output, report=report, failed=failed, errored_stages=errored, shards=results
+    )
 
 
 NOTHING_TO_TOKENIZE = (

@@ -1,10 +1,15 @@
-"""The curation commands: `run` a pipeline job, and `report` on a run."""
+"""The curation commands: `run` a pipeline job, `estimate` what it would take, and `report`
+on a run."""
 
 from __future__ import annotations
 
 import argparse
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+from rich.console import Console
+from rich.table import Table
 
 from pipeline.cli.arguments import (
     add_log_format,
@@ -12,9 +17,13 @@ from pipeline.cli.arguments import (
     add_overrides,
     log_console,
     make_folder,
+    whole_number_from,
 )
-from pipeline.console import labelled, plain_console
+from pipeline.console import byte_size, labelled, plain_console, plural
 from pipeline.schema import ConfigError
+
+if TYPE_CHECKING:
+    from pipeline.estimate import Estimate
 
 
 def register(commands) -> None:
@@ -30,6 +39,27 @@ def register(commands) -> None:
     )
     add_log_format(run)
     run.set_defaults(command=run_command)
+
+    estimate = commands.add_parser(
+        "estimate",
+        help="estimate a job's core-hours, memory and output size from a sample",
+        description="Run a pipeline job config on the first pages of a few files of each "
+        "input, twice (a quarter of --pages, then all of them; on an embedded Ray, in a "
+        "temporary folder), and extrapolate over the sizes of all its input files: pages "
+        "read, core-hours by stage, peak memory, and the size of the documents and token "
+        "shards.",
+    )
+    estimate.add_argument("config", help="job config YAML")
+    estimate.add_argument(
+        "--pages",
+        type=whole_number_from(1),
+        default=1000,
+        help="pages (records) the sample reads in all (default: 1000)",
+    )
+    add_overrides(estimate, "stages.extract.engine=trafilatura (stages by name)")
+    estimate.add_argument("--json", action="store_true", help="print the estimate as JSON")
+    add_log_format(estimate)
+    estimate.set_defaults(command=estimate_command)
 
     report = commands.add_parser(
         "report",
@@ -87,6 +117,68 @@ def run_command(args: argparse.Namespace) -> int:
         console.print(labelled("error", problem), highlight=False, soft_wrap=True)
     failed = summary.failed or summary.errored_stages or summary.report["conservation_problems"]
     return 1 if failed else 0
+
+
+def estimate_command(args: argparse.Namespace) -> int:
+    from pipeline.config import load_config
+    from pipeline.estimate import SampleFailed, estimate
+
+    config = load_config(args.config, args.overrides)
+    console = log_console(args)
+    try:
+        result = estimate(config, args.pages, console)
+    except SampleFailed as err:
+        console.print(labelled("error", f"the sample run failed: {err}"), soft_wrap=True)
+        return 1
+    if args.json:
+        print(json.dumps(result.to_json(), indent=2))
+    else:
+        print_estimate(result, plain_console())
+    return 0
+
+
+def print_estimate(estimate: Estimate, console: Console) -> None:
+    console.print(
+        f"sampled {estimate.pages:,} pages in {estimate.sample_seconds:.1f} s on "
+        f"{estimate.workers} workers; estimated for all the inputs:"
+    )
+    inputs = Table("source", "format", "files", "stored", "pages", "sampled")
+    for row in estimate.inputs:
+        sized = "" if row.sized_files == row.files else f" ({row.sized_files:,} sized)"
+        inputs.add_row(
+            row.source,
+            row.format,
+            f"{row.files:,}{sized}",
+            byte_size(row.stored_bytes),
+            f"{row.pages:,}",
+            f"{row.sample_pages:,} in {plural(row.sampled_files, 'file')}",
+        )
+    console.print(inputs)
+    unit, per_hour = ("core-hours", 1) if estimate.core_hours >= 1 else ("core-seconds", 3600)
+
+    def spent(hours: float) -> str:
+        return f"{hours * per_hour:,.{2 if hours * per_hour < 10 else 0}f}"
+
+    work = Table("work", "pages in", "kept", unit)
+    for stage in estimate.stages:
+        work.add_row(stage.name, f"{stage.pages_in:,}", f"{stage.kept:,}", spent(stage.core_hours))
+    work.add_row("start-up of the shard tasks", "", "", spent(estimate.startup_core_hours))
+    for phase, hours in estimate.phases.items():
+        work.add_row(f"{phase} phase (wall time × workers)", "", "", spent(hours))
+    work.add_row("total", "", "", spent(estimate.core_hours), style="bold")
+    console.print(work)
+    console.print(
+        f"memory: {byte_size(estimate.peak_rss_bytes)} resident at the peak, all processes on "
+        f"{estimate.workers} workers; the largest process {byte_size(estimate.largest_process_rss_bytes)}"
+    )
+    output = f"output: documents {byte_size(estimate.output_bytes)}"
+    if estimate.unique_tokens:
+        output += (
+            f"; token shards {byte_size(estimate.token_bytes)}: "
+            f"{estimate.training_tokens:,} training tokens from "
+            f"{sum(estimate.unique_tokens.values()):,} in the kept documents"
+        )
+    console.print(output)
 
 
 def report_command(args: argparse.Namespace) -> int:

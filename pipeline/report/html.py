@@ -10,6 +10,7 @@ from __future__ import annotations
 from html import escape
 from typing import Any
 
+from pipeline.console import plural
 from pipeline.report import svg
 from pipeline.report.mixture_misses import mixture_misses
 
@@ -196,7 +197,7 @@ def _tokens(report: dict[str, Any]) -> str:
     train, val = tokens["train"], tokens["val"]
     return (
         "<h2>Mixture and token shards</h2>"
-        f"<p>{train['tokens']:,} training tokens in {_plural(train['shards'], 'shard')}, "
+        f"<p>{train['tokens']:,} training tokens in {plural(train['shards'], 'shard')}, "
         f"{val['tokens']:,} validation tokens in {val['shards']}; tokenizer sha256 "
         f"<code>{escape(tokens['tokenizer_sha256'][:12])}</code>.</p>"
         + "".join(f'<p class="bad">{escape(miss)}</p>' for miss in mixture_misses(tokens))
@@ -373,7 +374,7 @@ def _shards(report: dict[str, Any]) -> str:
         table_id="shards",
     )
     return (
-        f"<h2>Document shards</h2><details open><summary>{_plural(len(rows), 'shard')}</summary>"
+        f"<h2>Document shards</h2><details open><summary>{plural(len(rows), 'shard')}</summary>"
         f"{listing}</details>"
     )
 
@@ -391,7 +392,7 @@ def _removed_samples(report: dict[str, Any]) -> str:
             total = counts.get((stage, reason), len(documents))
             blocks.append(
                 f"<details><summary>{escape(stage)} · {escape(reason)} "
-                f"<span>({_plural(total, 'document')}; {len(documents)} shown)</span></summary>"
+                f"<span>({plural(total, 'document')}; {len(documents)} shown)</span></summary>"
                 + "".join(document_html(d, [("reason", reason)]) for d in documents)
                 + "</details>"
             )
@@ -452,10 +453,6 @@ def _signal(value: Any) -> str:
 def _stage_megabytes(entry: dict[str, Any], key: str) -> str:
     """A stage that counted documents but no bytes (the mixture) shows none, not zero."""
     return "–" if entry["docs_in"] and not entry["bytes_in"] else _megabytes(entry[key])
-
-
-def _plural(count: int, noun: str) -> str:
-    return f"{count:,} {noun}" + ("" if count == 1 else "s")
 
 
 def _share(part: int, whole: int) -> str:

@@ -1,0 +1,418 @@
+"""`tokenmill estimate`: what a job would take, from runs of its config on samples.
+
+The config runs as it is (its stages, models and tokenizer), embedded and in a temporary
+folder, on the first documents of a few files of each input (`limit`): twice, on a quarter
+of the pages and then on all of them, so that each cost is fitted as a part paid once (per
+task, per phase) plus a part per document, rather than a small sample's fixed costs being
+multiplied by the pages. Each input's pages are extrapolated over its files' sizes at the
+pages per stored byte of the files sampled (counted whole, so the density is exact for
+them; a Parquet file's rows come from its footer). Then:
+- a stage's work on an input: its part per task times the input's files, plus its part per
+  document times the documents the stage would get;
+- start-up: what the sample's workers paid once (loading models), plus the least any task
+  paid times the files;
+- a global phase: its fixed part plus its part per page times all the pages (the
+  tokenizer's training stops growing at `tokenizer.train.sample_documents` documents);
+- kept documents and tokens: in proportion to each input's pages; the bytes of the files
+  written: a part per file plus a part per document (or token), fitted as the work is;
+- memory: the sample runs' peak (it grows with the workers and the batch size, not with
+  the input, but for the dedup phase, which holds every document's signature bands).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+import threading
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field, replace
+
+import fsspec
+import psutil
+import pyarrow.parquet as pq
+from rich.console import Console
+
+from mixing.mixture import requested_epochs
+from pipeline.config import JobConfig
+from pipeline.console import plural
+from pipeline.inputs import InputFile, resolve_inputs
+from pipeline.plan import RunSummary, run_job
+from pipeline.readers import read_documents
+from pipeline.stats import StageStats
+
+FILES_PER_INPUT = 4
+"""Files of each input the samples read, spread over its list."""
+SIZED_FILES = 1000
+"""Files of an input whose size is asked for; the others count at their mean."""
+KEPT_FOLDERS = ("documents/", "removed/")
+"""What a run's shards leave in OUT (their segments in _work/ are removed at its end)."""
+
+
+@dataclass
+class InputEstimate:
+    source: str
+    format: str
+    files: int
+    sized_files: int
+    stored_bytes: int
+    """All its files, as stored; those not sized count at the mean of those sized."""
+    sampled_files: int
+    sample_pages: int
+    """Records the larger sample read (the reader's `docs_in`)."""
+    pages: int
+    """Records a run would read, estimated."""
+
+    @property
+    def scale(self) -> float:
+        return self.pages / max(self.sample_pages, 1)
+
+
+@dataclass
+class StageEstimate:
+    name: str
+    pages_in: int
+    kept: int
+    core_hours: float
+
+
+@dataclass
+class Estimate:
+    pages: int
+    """Pages the larger sample read."""
+    sample_seconds: float
+    """Both samples' runs."""
+    workers: int
+    inputs: list[InputEstimate]
+    stages: list[StageEstimate]
+    startup_core_hours: float
+    phases: dict[str, float]
+    """Global phase → core-hours (its wall time times the workers: at most)."""
+    output_bytes: int
+    """documents/ (and removed/ with `keep_removed`)."""
+    peak_rss_bytes: int
+    """All the processes of a sample run at once (driver, Ray, workers, sandboxes)."""
+    largest_process_rss_bytes: int
+    token_bytes: int = 0
+    unique_tokens: dict[str, int] = field(default_factory=dict)
+    """Source → training tokens of its kept documents, each once."""
+    training_tokens: int = 0
+    """What the mixture makes of them (its weights, budget or epochs)."""
+
+    @property
+    def core_hours(self) -> float:
+        stages = sum(stage.core_hours for stage in self.stages)
+        return stages + self.startup_core_hours + sum(self.phases.values())
+
+    def to_json(self) -> dict:
+        return {**asdict(self), "core_hours": self.core_hours}
+
+
+class SampleFailed(Exception):
+    """A sample run failed: a full run would fail alike."""
+
+
+@dataclass
+class PeakMemory:
+    total: int = 0
+    largest: int = 0
+
+
+@dataclass
+class Sample:
+    """One run of the config on the first documents of the chosen files."""
+
+    summary: RunSummary
+    phases: dict[str, float]
+    """Global phase → wall seconds."""
+    memory: PeakMemory
+
+    @property
+    def pages(self) -> int:
+        return sum(r.funnel.stages["read"].docs_in for r in self.summary.shards)
+
+    def stage_totals(self, paths: set[str]) -> dict[str, StageStats]:
+        """Stage → its counts over the shards of the files at `paths`."""
+        totals: dict[str, StageStats] = {}
+        for result in self.summary.shards:
+            if result.input in paths:
+                for name, stats in result.funnel.stages.items():
+                    totals.setdefault(name, StageStats()).merge(stats)
+        return totals
+
+
+def estimate(config: JobConfig, pages: int, console: Console) -> Estimate:
+    """Run `config` on about `pages` pages (and a quarter of that) and extrapolate to all
+    its inputs."""
+    files = resolve_inputs(config)
+    by_input = [[f for f in files if f.spec is spec] for spec in config.inputs]
+    chosen = [_spread(input_files, FILES_PER_INPUT) for input_files in by_input]
+    per_file = math.ceil(pages / sum(map(len, chosen)))
+    quarter = math.ceil(per_file / 4)
+    small = _sample(config, chosen, quarter, f"sample 1 of 2: at most {quarter:,}", console)
+    large = _sample(config, chosen, per_file, f"sample 2 of 2: at most {per_file:,}", console)
+    console.print("counting the pages of the files sampled, and sizing the others")
+    inputs = [
+        _input_estimate(input_files, picked, large, per_file)
+        for input_files, picked in zip(by_input, chosen, strict=True)
+    ]
+    return _extrapolated(config, inputs, chosen, small, large)
+
+
+def _sample(
+    config: JobConfig, chosen: list[list[InputFile]], per_file: int, title: str, console: Console
+) -> Sample:
+    """A run of `config` on the first `per_file` documents of the `chosen` files."""
+    console.print(f"{title} documents of each of {plural(sum(map(len, chosen)), 'file')}")
+    with tempfile.TemporaryDirectory(prefix="tokenmill-estimate-") as folder:
+        with watched_memory() as memory:
+            summary = run_job(sample_config(config, chosen, per_file, folder), console=console)
+        if summary.failed or summary.errored_stages:
+            raise SampleFailed(next(iter({**summary.failed, **summary.errored_stages}.values())))
+        output = summary.output
+        phases = {
+            name.removesuffix(".json"): output.read_json("_state", "phases", name)["elapsed_s"]
+            for name in output.list("_state", "phases", suffix=".json")
+        }
+    return Sample(summary, phases, memory)
+
+
+def sample_config(
+    config: JobConfig, chosen: list[list[InputFile]], per_file: int, output: str
+) -> JobConfig:
+    """`config` over the `chosen` files, the first `per_file` documents of each, into
+    `output`; a mixture writes every source once, so tokens are counted, not multiplied."""
+    inputs = [
+        spec.model_copy(
+            update={
+                "paths": [f.path for f in files],
+                "limit": min(spec.limit or per_file, per_file),
+            }
+        )
+        for spec, files in zip(config.inputs, chosen, strict=True)
+    ]
+    mixture = config.mixture and config.mixture.model_copy(
+        update={"weights": None, "epochs": None, "target_tokens": None, "chinchilla_params": None}
+    )
+    return config.model_copy(update={"inputs": inputs, "output": output, "mixture": mixture})
+
+
+def _spread(files: list[InputFile], count: int) -> list[InputFile]:
+    """`count` of `files` evenly spaced, the first included (all of them if fewer)."""
+    if len(files) <= count:
+        return files
+    return [files[i * len(files) // count] for i in range(count)]
+
+
+def _input_estimate(
+    files: list[InputFile], sampled: list[InputFile], sample: Sample, per_file: int
+) -> InputEstimate:
+    spec = files[0].spec
+    results = {result.input: result for result in sample.summary.shards}
+    reads = [results[f.path].funnel.stages["read"] for f in sampled]
+    limit = min(spec.limit or per_file, per_file)
+    whole = [
+        _pages_in(f) if read.kept >= limit else read.docs_in
+        for f, read in zip(sampled, reads, strict=True)
+    ]
+    sized = _spread(files, SIZED_FILES)
+    sizes = _sizes(list({f.path: None for f in [*sized, *sampled]}))
+    stored = sum(sizes[f.path] for f in sized) * len(files) / len(sized)
+    density = sum(whole) / max(sum(sizes[f.path] for f in sampled), 1)
+    pages_per_file = stored / len(files) * density
+    if spec.limit is not None:  # the limit counts documents kept; pages are records read
+        kept = sum(read.kept for read in reads)
+        records = sum(read.docs_in for read in reads)
+        pages_per_file = min(pages_per_file, spec.limit * records / max(kept, 1))
+    return InputEstimate(
+        source=spec.source,
+        format=spec.format,
+        files=len(files),
+        sized_files=len(sized),
+        stored_bytes=round(stored),
+        sampled_files=len(sampled),
+        sample_pages=sum(read.docs_in for read in reads),
+        pages=round(pages_per_file * len(files)),
+    )
+
+
+def _pages_in(file: InputFile) -> int:
+    """The records `file`'s reader counts when it reads all of it (no `limit`)."""
+    if file.spec.format == "parquet":
+        with fsspec.open(file.path, "rb") as handle:
+            return pq.ParquetFile(handle).metadata.num_rows
+    stats = StageStats()
+    whole = replace(file, spec=file.spec.model_copy(update={"limit": None}))
+    for _ in read_documents(whole, stats, batch_size=4096):
+        pass
+    return stats.docs_in
+
+
+def _sizes(paths: list[str]) -> dict[str, int]:
+    """Path → size as stored (asked in parallel, for object stores)."""
+
+    def size(path: str) -> int:
+        fs, stripped = fsspec.core.url_to_fs(path)
+        try:
+            return fs.size(stripped) or 0
+        except FileNotFoundError:  # a manifest's missing file: a run counts it, reads nothing
+            return 0
+
+    with ThreadPoolExecutor(16) as pool:
+        return dict(zip(paths, pool.map(size, paths), strict=True))
+
+
+def fitted(small: tuple[float, float], large: tuple[float, float]) -> tuple[float, float]:
+    """A cost measured as (units, cost) twice, as (fixed part, part per unit): the line
+    through both points, held to pass at or below the larger with neither part below 0."""
+    (units, cost), (more_units, more_cost) = small, large
+    most = more_cost / more_units if more_units else 0.0
+    slope = (more_cost - cost) / (more_units - units) if more_units > units else most
+    per_unit = min(max(slope, 0.0), most)
+    return more_cost - per_unit * more_units, per_unit
+
+
+def _extrapolated(
+    config: JobConfig,
+    inputs: list[InputEstimate],
+    chosen: list[list[InputFile]],
+    small: Sample,
+    large: Sample,
+) -> Estimate:
+    stages: dict[str, StageEstimate] = {}
+    output_bytes = 0.0
+    for estimate, files in zip(inputs, chosen, strict=True):
+        paths = {f.path for f in files}
+        before = small.stage_totals(paths)
+        for name, stats in large.stage_totals(paths).items():
+            earlier = before.get(name, StageStats())
+            fixed, per_document = fitted(
+                (earlier.docs_in, earlier.elapsed_s), (stats.docs_in, stats.elapsed_s)
+            )
+            seconds = fixed * estimate.files / len(files)
+            seconds += per_document * stats.docs_in * estimate.scale
+            entry = stages.setdefault(name, StageEstimate(name, 0, 0, 0.0))
+            entry.pages_in += round(stats.docs_in * estimate.scale)
+            entry.kept += round(stats.kept * estimate.scale)
+            entry.core_hours += seconds / 3600
+        fixed, per_document = fitted(_kept_bytes(small, paths), _kept_bytes(large, paths))
+        documents = sum(r.documents for r in large.summary.shards if r.input in paths)
+        output_bytes += fixed * estimate.files / len(files)
+        output_bytes += per_document * documents * estimate.scale
+    workers = config.execution.workers or os.cpu_count() or 1
+    result = Estimate(
+        pages=large.pages,
+        sample_seconds=small.summary.report["elapsed_s"] + large.summary.report["elapsed_s"],
+        workers=workers,
+        inputs=inputs,
+        stages=list(stages.values()),
+        startup_core_hours=_startup_seconds(large, sum(i.files for i in inputs)) / 3600,
+        phases=_phase_core_hours(config, inputs, small, large, workers),
+        output_bytes=round(output_bytes),
+        peak_rss_bytes=max(small.memory.total, large.memory.total),
+        largest_process_rss_bytes=max(small.memory.largest, large.memory.largest),
+    )
+    if large.summary.report.get("tokens"):
+        _add_tokens(result, config, inputs, small, large)
+    return result
+
+
+def _kept_bytes(sample: Sample, paths: set[str]) -> tuple[int, int]:
+    """The documents the shards of the files at `paths` kept, and the bytes of what they
+    left in OUT."""
+    shards = [r for r in sample.summary.shards if r.input in paths]
+    written = sum(
+        entry["size"]
+        for result in shards
+        for path, entry in result.files.items()
+        if path.startswith(KEPT_FOLDERS)
+    )
+    return sum(r.documents for r in shards), written
+
+
+def _startup_seconds(sample: Sample, files: int) -> float:
+    """Each stage's start-up in `sample`: what its workers paid once (its excess over the
+    least any task paid), plus that least for each of `files` tasks."""
+    seconds = 0.0
+    names = {name for r in sample.summary.shards for name in r.funnel.stages}
+    for name in names:
+        paid = [
+            r.funnel.stages[name].startup_s
+            for r in sample.summary.shards
+            if name in r.funnel.stages
+        ]
+        per_task = min(paid)
+        seconds += sum(paid) - per_task * len(paid) + per_task * files
+    return seconds
+
+
+def _phase_core_hours(
+    config: JobConfig, inputs: list[InputEstimate], small: Sample, large: Sample, workers: int
+) -> dict[str, float]:
+    pages = sum(i.pages for i in inputs)
+    hours = {}
+    for name, seconds in large.phases.items():
+        fixed, per_page = fitted((small.pages, small.phases.get(name, 0.0)), (large.pages, seconds))
+        drawn = pages
+        if name == "tokenizer" and config.tokenizer_config().train is not None:
+            documents_per_page = large.summary.report["documents"] / max(large.pages, 1)
+            cap = config.tokenizer_config().train.sample_documents / max(documents_per_page, 1e-9)
+            drawn = min(pages, max(cap, large.pages))
+        hours[name] = (fixed + per_page * drawn) * workers / 3600
+    return hours
+
+
+def _add_tokens(
+    estimate: Estimate, config: JobConfig, inputs: list[InputEstimate], small: Sample, large: Sample
+) -> None:
+    scale = {i.source: i.scale for i in inputs}
+    sampled = {entry["source"]: entry for entry in large.summary.report["tokens"]["mixture"]}
+    estimate.unique_tokens = {
+        source: round(entry["available_tokens"] * scale[source])
+        for source, entry in sampled.items()
+    }
+    epochs = requested_epochs(config.mixture, estimate.unique_tokens)
+    estimate.training_tokens = round(
+        sum(epochs[source] * count for source, count in estimate.unique_tokens.items())
+    )
+    val_tokens = sum(entry["val_tokens"] * scale[source] for source, entry in sampled.items())
+    fixed, per_token = fitted(_token_bytes(small), _token_bytes(large))
+    estimate.token_bytes = round(fixed + per_token * (estimate.training_tokens + val_tokens))
+
+
+def _token_bytes(sample: Sample) -> tuple[int, int]:
+    """The tokens `sample` wrote (training and validation), and the bytes of their shards."""
+    tokens = sample.summary.report["tokens"]
+    written = sum(shard["size"] for shard in tokens["shard_files"])
+    return tokens["train"]["tokens"] + tokens["val"]["tokens"], written
+
+
+@contextmanager
+def watched_memory(interval_s: float = 0.2) -> Iterator[PeakMemory]:
+    """The resident memory of this process and all it starts, at their peak, sampled."""
+    peak = PeakMemory()
+    done = threading.Event()
+
+    def watch() -> None:
+        me = psutil.Process()
+        while not done.wait(interval_s):
+            sizes = [_rss(p) for p in [me, *me.children(recursive=True)]]
+            peak.total = max(peak.total, sum(sizes))
+            peak.largest = max(peak.largest, *sizes)
+
+    watcher = threading.Thread(target=watch, name="estimate-memory", daemon=True)
+    watcher.start()
+    try:
+        yield peak
+    finally:
+        done.set()
+        watcher.join()
+
+
+def _rss(process: psutil.Process) -> int:
+    try:
+        return process.memory_info().rss
+    except psutil.Error:  # ended between listing and asking
+        return 0

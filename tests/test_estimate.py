@@ -1,0 +1,166 @@
+"""`tokenmill estimate` against what a run of the whole config then reads, keeps, writes
+and spends."""
+
+from __future__ import annotations
+
+import json
+import zlib
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+import yaml
+from rich.console import Console
+
+from pipeline.cli.curation import print_estimate
+from pipeline.config import load_config
+from pipeline.estimate import Estimate, InputEstimate, StageEstimate, fitted
+from tests.conftest import SAMPLE, run, run_cli
+
+
+def gzip_members(path: Path) -> list[bytes]:
+    data, members = path.read_bytes(), []
+    while data:
+        inflater = zlib.decompressobj(31)
+        inflater.decompress(data)
+        end = len(data) - len(inflater.unused_data)
+        members.append(data[:end])
+        data = data[end:]
+    return members
+
+
+def write_inputs(folder: Path) -> None:
+    """The sample's pages as 10 WARCs of 8 to 22 records, its wiki articles as two JSON
+    lines files of 6 and 14 and a Parquet file of the other 20."""
+    records = [m for path in sorted(SAMPLE.glob("web-*.warc.gz")) for m in gzip_members(path)]
+    (folder / "web").mkdir()
+    start = 0
+    for n in range(10):
+        count = 8 + 2 * n if n < 9 else len(records) - start
+        (folder / "web" / f"part-{n}.warc.gz").write_bytes(b"".join(records[start : start + count]))
+        start += count
+    lines = (SAMPLE / "wiki.jsonl").read_text().splitlines()
+    (folder / "wiki").mkdir()
+    (folder / "wiki" / "a.jsonl").write_text("\n".join(lines[:6]) + "\n")
+    (folder / "wiki" / "b.jsonl").write_text("\n".join(lines[6:20]) + "\n")
+    rows = [json.loads(line) for line in lines[20:]]
+    pq.write_table(pa.Table.from_pylist(rows), folder / "articles.parquet", row_group_size=4)
+
+
+def test_an_estimate_is_near_what_the_run_then_reads_keeps_writes_and_spends(local_ray, tmp_path):
+    write_inputs(tmp_path)
+    config = tmp_path / "job.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "name": "estimated",
+                "output": str(tmp_path / "out"),
+                "inputs": [
+                    {"source": "web", "format": "warc", "paths": [str(tmp_path / "web/*.warc.gz")]},
+                    {
+                        "source": "wiki",
+                        "format": "jsonl",
+                        "paths": [str(tmp_path / "wiki/*.jsonl")],
+                    },
+                    {"source": "kb", "format": "parquet", "paths": [str(tmp_path / "*.parquet")]},
+                ],
+                "stages": [
+                    {"extract": {}},
+                    {"language": {"keep": ["en"]}},
+                    {"quality": {}},
+                    {"dedup": {}},
+                ],
+                "mixture": {"weights": {"web": 0.5, "wiki": 0.3, "kb": 0.2}},
+                "tokenizer": {"train": {"vocab_size": 600}},
+            }
+        )
+    )
+    estimated = run_cli(["estimate", str(config), "--pages", "40", "--json"])
+    assert estimated.returncode == 0, estimated.stderr[-3000:]
+    assert "sample 2 of 2: at most 6 documents of each of 7 files" in estimated.stderr
+    estimate = json.loads(estimated.stdout)
+
+    summary = run(load_config(config))
+    report = summary.report
+    pages = {i["source"]: i for i in estimate["inputs"]}
+    assert pages["wiki"]["pages"] == 20  # both files were sampled and counted whole
+    assert pages["kb"]["pages"] == 20  # the footer's rows
+    actual_web = sum(r.funnel.stages["read"].docs_in for r in summary.shards if "/web/" in r.input)
+    assert abs(pages["web"]["pages"] - actual_web) <= 0.1 * actual_web
+    assert pages["web"]["sampled_files"] == 4 and pages["web"]["files"] == 10
+
+    stages = {s["name"]: s for s in estimate["stages"]}
+    kept = {s["stage"]: s["kept"] for s in report["funnel"]}
+    for name in ("read", "extract", "language", "quality", "dedup"):
+        assert abs(stages[name]["kept"] - kept[name]) <= 0.2 * kept[name], name
+    documents = sum(f.stat().st_size for f in (tmp_path / "out/documents").glob("*.parquet"))
+    assert 0.6 < estimate["output_bytes"] / documents < 1.6
+    unique = {m["source"]: m["available_tokens"] for m in report["tokens"]["mixture"]}
+    for source, tokens in unique.items():
+        assert abs(estimate["unique_tokens"][source] - tokens) <= 0.3 * tokens, source
+    assert (
+        abs(estimate["training_tokens"] - report["tokens"]["train"]["tokens"])
+        <= 0.3 * (report["tokens"]["train"]["tokens"])
+    )
+
+    spent = sum(s["elapsed_s"] for s in report["funnel"])
+    spent += sum(s["startup_s"] for s in report["funnel"])
+    assert estimate["workers"] == 2
+    worked = 3600 * (
+        sum(s["core_hours"] for s in estimate["stages"]) + estimate["startup_core_hours"]
+    )
+    assert spent / 3 < worked < spent * 3
+    assert estimate["peak_rss_bytes"] > estimate["largest_process_rss_bytes"] > 50e6
+
+
+def test_fitted_costs_hold_a_fixed_part_and_a_part_per_unit():
+    assert fitted((10, 3.0), (40, 6.0)) == (2.0, 0.1)
+    assert fitted((10, 3.0), (40, 2.5)) == (2.5, 0.0)  # noise: no negative part per unit
+    assert fitted((10, 0.0), (40, 8.0)) == (0.0, 0.2)  # no negative fixed part
+    assert fitted((40, 8.0), (40, 8.0)) == (0.0, 0.2)  # one point: all of it per unit
+    assert fitted((0, 0.0), (0, 0.0)) == (0.0, 0.0)
+
+
+def test_an_estimate_prints_inputs_work_memory_and_output():
+    estimate = Estimate(
+        pages=1_000,
+        sample_seconds=42.0,
+        workers=2,
+        inputs=[
+            InputEstimate("web", "warc", 90_000, 1_000, 98_300_000_000_000, 4, 1_000, 3_100_000_000)
+        ],
+        stages=[StageEstimate("extract", 3_100_000_000, 3_000_000_000, 5_000.0)],
+        startup_core_hours=12.5,
+        phases={"dedup": 400.0},
+        output_bytes=1_200_000_000_000,
+        peak_rss_bytes=4_300_000_000,
+        largest_process_rss_bytes=1_300_000_000,
+        token_bytes=300_000_000_000,
+        unique_tokens={"web": 60_000_000_000},
+        training_tokens=120_000_000_000,
+    )
+    console = Console(record=True, width=120)
+    print_estimate(estimate, console)
+    text = console.export_text()
+    assert "sampled 1,000 pages in 42.0 s on 2 workers" in text
+    assert "90,000 (1,000 sized)" in text and "98.3 TB" in text and "3,100,000,000" in text
+    assert "core-hours" in text and "5,412" in text  # 5,000 + 12.5 + 400
+    assert "4.3 GB resident at the peak" in text and "the largest process 1.3 GB" in text
+    assert "documents 1.2 TB; token shards 300.0 GB: 120,000,000,000 training tokens" in text
+
+
+@pytest.mark.parametrize("count", [0, 999, 1_000, 1_234_567, 5e18])
+def test_byte_sizes_read_in_decimal_units(count):
+    from pipeline.console import byte_size
+
+    assert (
+        byte_size(count)
+        == {
+            0: "0 B",
+            999: "999 B",
+            1_000: "1.0 kB",
+            1_234_567: "1.2 MB",
+            5e18: "5,000.0 PB",
+        }[count]
+    )
