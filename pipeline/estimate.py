@@ -1,16 +1,17 @@
 """`tokenmill estimate`: what a job would take, from runs of its config on samples.
 
-The config runs as it is (its stages, models and tokenizer), embedded and in a temporary
-folder, on the first documents of a few files of each input (`limit`): twice, on a quarter
-of the pages and then on all of them, so that each cost is fitted as a part paid once (per
-task, per phase) plus a part per document, rather than a small sample's fixed costs being
+The config runs as it is (its stages, models and tokenizer), on one embedded Ray and in
+temporary folders, on the first documents of a few files of each input (`limit`): on a
+quarter of the pages while the workers start cold, then on a quarter and on all of them
+with the workers warm, so that each cost is fitted as a part paid once (per task, per
+phase) plus a part per document, rather than a small sample's fixed costs being
 multiplied by the pages. Each input's pages are extrapolated over its files' sizes at the
 pages per stored byte of the files sampled (counted whole, so the density is exact for
 them; a Parquet file's rows come from its footer). Then:
 - a stage's work on an input: its part per task times the input's files, plus its part per
   document times the documents the stage would get;
-- start-up: what the sample's workers paid once (loading models), plus the least any task
-  paid times the files;
+- start-up: what the cold sample's workers paid once (loading models), plus the least a
+  warm task paid times the files;
 - a global phase: its fixed part plus its part per page times all the pages (the
   tokenizer's training stops growing at `tokenizer.train.sample_documents` documents);
 - kept documents and tokens: in proportion to each input's pages; the bytes of the files
@@ -36,6 +37,7 @@ import pyarrow.parquet as pq
 from rich.console import Console
 
 from mixing.mixture import requested_epochs
+from pipeline.cluster import ray_session
 from pipeline.config import JobConfig
 from pipeline.console import plural
 from pipeline.inputs import InputFile, resolve_inputs
@@ -43,7 +45,7 @@ from pipeline.plan import RunSummary, run_job
 from pipeline.readers import read_documents
 from pipeline.stats import StageStats
 
-FILES_PER_INPUT = 4
+FILES_PER_INPUT = 8
 """Files of each input the samples read, spread over its list."""
 SIZED_FILES = 1000
 """Files of an input whose size is asked for; the others count at their mean."""
@@ -151,21 +153,36 @@ def estimate(config: JobConfig, pages: int, console: Console) -> Estimate:
     chosen = [_spread(input_files, FILES_PER_INPUT) for input_files in by_input]
     per_file = math.ceil(pages / sum(map(len, chosen)))
     quarter = math.ceil(per_file / 4)
-    small = _sample(config, chosen, quarter, f"sample 1 of 2: at most {quarter:,}", console)
-    large = _sample(config, chosen, per_file, f"sample 2 of 2: at most {per_file:,}", console)
+    with embedded(), ray_session(config.execution):  # the later samples' workers are warm
+        cold = _sample(config, chosen, quarter, "1 of 3 (its workers start cold)", console)
+        small = _sample(config, chosen, quarter, "2 of 3", console)
+        large = _sample(config, chosen, per_file, "3 of 3", console)
     console.print("counting the pages of the files sampled, and sizing the others")
     inputs = [
         _input_estimate(input_files, picked, large, per_file)
         for input_files, picked in zip(by_input, chosen, strict=True)
     ]
-    return _extrapolated(config, inputs, chosen, small, large)
+    return _extrapolated(config, inputs, chosen, cold, small, large)
+
+
+@contextmanager
+def embedded() -> Iterator[None]:
+    """A Ray of this process's own, whatever `RAY_ADDRESS` says: the estimate measures this
+    machine, and its samples write to temporary folders only it can see."""
+    address = os.environ.pop("RAY_ADDRESS", None)
+    try:
+        yield
+    finally:
+        if address is not None:
+            os.environ["RAY_ADDRESS"] = address
 
 
 def _sample(
     config: JobConfig, chosen: list[list[InputFile]], per_file: int, title: str, console: Console
 ) -> Sample:
     """A run of `config` on the first `per_file` documents of the `chosen` files."""
-    console.print(f"{title} documents of each of {plural(sum(map(len, chosen)), 'file')}")
+    files = plural(sum(map(len, chosen)), "file")
+    console.print(f"sample {title}: at most {per_file:,} documents of each of {files}")
     with tempfile.TemporaryDirectory(prefix="tokenmill-estimate-") as folder:
         with watched_memory() as memory:
             summary = run_job(sample_config(config, chosen, per_file, folder), console=console)
@@ -278,6 +295,7 @@ def _extrapolated(
     config: JobConfig,
     inputs: list[InputEstimate],
     chosen: list[list[InputFile]],
+    cold: Sample,
     small: Sample,
     large: Sample,
 ) -> Estimate:
@@ -304,15 +322,15 @@ def _extrapolated(
     workers = config.execution.workers or os.cpu_count() or 1
     result = Estimate(
         pages=large.pages,
-        sample_seconds=small.summary.report["elapsed_s"] + large.summary.report["elapsed_s"],
+        sample_seconds=sum(s.summary.report["elapsed_s"] for s in (cold, small, large)),
         workers=workers,
         inputs=inputs,
         stages=list(stages.values()),
-        startup_core_hours=_startup_seconds(large, sum(i.files for i in inputs)) / 3600,
+        startup_core_hours=_startup_seconds(cold, large, sum(i.files for i in inputs)) / 3600,
         phases=_phase_core_hours(config, inputs, small, large, workers),
         output_bytes=round(output_bytes),
-        peak_rss_bytes=max(small.memory.total, large.memory.total),
-        largest_process_rss_bytes=max(small.memory.largest, large.memory.largest),
+        peak_rss_bytes=max(s.memory.total for s in (cold, small, large)),
+        largest_process_rss_bytes=max(s.memory.largest for s in (cold, small, large)),
     )
     if large.summary.report.get("tokens"):
         _add_tokens(result, config, inputs, small, large)
@@ -332,19 +350,21 @@ def _kept_bytes(sample: Sample, paths: set[str]) -> tuple[int, int]:
     return sum(r.documents for r in shards), written
 
 
-def _startup_seconds(sample: Sample, files: int) -> float:
-    """Each stage's start-up in `sample`: what its workers paid once (its excess over the
-    least any task paid), plus that least for each of `files` tasks."""
+def _startup_seconds(cold: Sample, warm: Sample, files: int) -> float:
+    """Each stage's start-up: what the workers of the `cold` sample paid once (its excess
+    over the least any of its tasks paid), plus the least a task of the `warm` sample paid
+    for each of `files` tasks."""
     seconds = 0.0
-    names = {name for r in sample.summary.shards for name in r.funnel.stages}
-    for name in names:
-        paid = [
-            r.funnel.stages[name].startup_s
-            for r in sample.summary.shards
-            if name in r.funnel.stages
-        ]
-        per_task = min(paid)
-        seconds += sum(paid) - per_task * len(paid) + per_task * files
+    for name in {name for r in cold.summary.shards for name in r.funnel.stages}:
+        once, per_task = (
+            [
+                r.funnel.stages[name].startup_s
+                for r in sample.summary.shards
+                if name in r.funnel.stages
+            ]
+            for sample in (cold, warm)
+        )
+        seconds += sum(once) - min(once) * len(once) + min(per_task, default=0.0) * files
     return seconds
 
 

@@ -4,7 +4,7 @@ and spends."""
 from __future__ import annotations
 
 import json
-import zlib
+import shutil
 from pathlib import Path
 
 import pyarrow as pa
@@ -19,27 +19,12 @@ from pipeline.estimate import Estimate, InputEstimate, StageEstimate, fitted
 from tests.conftest import SAMPLE, run, run_cli
 
 
-def gzip_members(path: Path) -> list[bytes]:
-    data, members = path.read_bytes(), []
-    while data:
-        inflater = zlib.decompressobj(31)
-        inflater.decompress(data)
-        end = len(data) - len(inflater.unused_data)
-        members.append(data[:end])
-        data = data[end:]
-    return members
-
-
 def write_inputs(folder: Path) -> None:
-    """The sample's pages as 10 WARCs of 8 to 22 records, its wiki articles as two JSON
-    lines files of 6 and 14 and a Parquet file of the other 20."""
-    records = [m for path in sorted(SAMPLE.glob("web-*.warc.gz")) for m in gzip_members(path)]
+    """The sample's three WARCs of about 50 pages, its wiki articles as two JSON lines files
+    of 6 and 14 and a Parquet file of the other 20."""
     (folder / "web").mkdir()
-    start = 0
-    for n in range(10):
-        count = 8 + 2 * n if n < 9 else len(records) - start
-        (folder / "web" / f"part-{n}.warc.gz").write_bytes(b"".join(records[start : start + count]))
-        start += count
+    for path in SAMPLE.glob("web-*.warc.gz"):
+        shutil.copy(path, folder / "web")
     lines = (SAMPLE / "wiki.jsonl").read_text().splitlines()
     (folder / "wiki").mkdir()
     (folder / "wiki" / "a.jsonl").write_text("\n".join(lines[:6]) + "\n")
@@ -78,7 +63,7 @@ def test_an_estimate_is_near_what_the_run_then_reads_keeps_writes_and_spends(loc
     )
     estimated = run_cli(["estimate", str(config), "--pages", "40", "--json"])
     assert estimated.returncode == 0, estimated.stderr[-3000:]
-    assert "sample 2 of 2: at most 6 documents of each of 7 files" in estimated.stderr
+    assert "sample 3 of 3: at most 7 documents of each of 6 files" in estimated.stderr
     estimate = json.loads(estimated.stdout)
 
     summary = run(load_config(config))
@@ -87,30 +72,30 @@ def test_an_estimate_is_near_what_the_run_then_reads_keeps_writes_and_spends(loc
     assert pages["wiki"]["pages"] == 20  # both files were sampled and counted whole
     assert pages["kb"]["pages"] == 20  # the footer's rows
     actual_web = sum(r.funnel.stages["read"].docs_in for r in summary.shards if "/web/" in r.input)
-    assert abs(pages["web"]["pages"] - actual_web) <= 0.1 * actual_web
-    assert pages["web"]["sampled_files"] == 4 and pages["web"]["files"] == 10
+    assert abs(pages["web"]["pages"] - actual_web) <= 0.05 * actual_web
+    assert pages["web"]["sampled_files"] == pages["web"]["files"] == 3
 
     stages = {s["name"]: s for s in estimate["stages"]}
     kept = {s["stage"]: s["kept"] for s in report["funnel"]}
     for name in ("read", "extract", "language", "quality", "dedup"):
-        assert abs(stages[name]["kept"] - kept[name]) <= 0.2 * kept[name], name
+        assert abs(stages[name]["kept"] - kept[name]) <= 0.15 * kept[name], name
     documents = sum(f.stat().st_size for f in (tmp_path / "out/documents").glob("*.parquet"))
-    assert 0.6 < estimate["output_bytes"] / documents < 1.6
+    assert 0.7 < estimate["output_bytes"] / documents < 2  # few rows compress worse
     unique = {m["source"]: m["available_tokens"] for m in report["tokens"]["mixture"]}
     for source, tokens in unique.items():
-        assert abs(estimate["unique_tokens"][source] - tokens) <= 0.3 * tokens, source
+        assert abs(estimate["unique_tokens"][source] - tokens) <= 0.2 * tokens, source
     assert (
         abs(estimate["training_tokens"] - report["tokens"]["train"]["tokens"])
-        <= 0.3 * (report["tokens"]["train"]["tokens"])
+        <= 0.15 * (report["tokens"]["train"]["tokens"])
     )
 
-    spent = sum(s["elapsed_s"] for s in report["funnel"])
-    spent += sum(s["startup_s"] for s in report["funnel"])
+    # Core-seconds as the estimate counts them: the stages' work and start-up, and each
+    # phase's wall time on the 2 workers.
+    spent = sum(s["elapsed_s"] + s["startup_s"] for s in report["funnel"])
+    phases = (tmp_path / "out/_state/phases").glob("*.json")
+    spent += 2 * sum(json.loads(phase.read_text())["elapsed_s"] for phase in phases)
     assert estimate["workers"] == 2
-    worked = 3600 * (
-        sum(s["core_hours"] for s in estimate["stages"]) + estimate["startup_core_hours"]
-    )
-    assert spent / 3 < worked < spent * 3
+    assert spent / 2 < estimate["core_hours"] * 3600 < spent * 2
     assert estimate["peak_rss_bytes"] > estimate["largest_process_rss_bytes"] > 50e6
 
 

@@ -44,10 +44,10 @@ def register(commands) -> None:
         "estimate",
         help="estimate a job's core-hours, memory and output size from a sample",
         description="Run a pipeline job config on the first pages of a few files of each "
-        "input, twice (a quarter of --pages, then all of them; on an embedded Ray, in a "
-        "temporary folder), and extrapolate over the sizes of all its input files: pages "
-        "read, core-hours by stage, peak memory, and the size of the documents and token "
-        "shards.",
+        "input, three times (a quarter of --pages with the workers cold, a quarter and all "
+        "of them warm; on an embedded Ray, in a temporary folder), and extrapolate over the "
+        "sizes of all its input files: pages read, core-hours by stage, peak memory, and "
+        "the size of the documents and token shards.",
     )
     estimate.add_argument("config", help="job config YAML")
     estimate.add_argument(
