@@ -157,9 +157,8 @@ def estimate(config: JobConfig, pages: int, console: Console) -> Estimate:
         cold = _sample(config, chosen, quarter, "1 of 3 (its workers start cold)", console)
         small = _sample(config, chosen, quarter, "2 of 3", console)
         large = _sample(config, chosen, per_file, "3 of 3", console)
-    console.print("counting the pages of the files sampled, and sizing the others")
     inputs = [
-        _input_estimate(input_files, picked, large, per_file)
+        _input_estimate(input_files, picked, large, per_file, console)
         for input_files, picked in zip(by_input, chosen, strict=True)
     ]
     return _extrapolated(config, inputs, chosen, cold, small, large)
@@ -224,17 +223,22 @@ def _spread(files: list[InputFile], count: int) -> list[InputFile]:
 
 
 def _input_estimate(
-    files: list[InputFile], sampled: list[InputFile], sample: Sample, per_file: int
+    files: list[InputFile],
+    sampled: list[InputFile],
+    sample: Sample,
+    per_file: int,
+    console: Console,
 ) -> InputEstimate:
     spec = files[0].spec
     results = {result.input: result for result in sample.summary.shards}
     reads = [results[f.path].funnel.stages["read"] for f in sampled]
     limit = min(spec.limit or per_file, per_file)
     whole = [
-        _pages_in(f) if read.kept >= limit else read.docs_in
+        _pages_in(f, console) if read.kept >= limit else read.docs_in
         for f, read in zip(sampled, reads, strict=True)
     ]
     sized = _spread(files, SIZED_FILES)
+    console.print(f"{spec.source}: sizing {plural(len(sized), 'file')}")
     sizes = _sizes(list({f.path: None for f in [*sized, *sampled]}))
     stored = sum(sizes[f.path] for f in sized) * len(files) / len(sized)
     density = sum(whole) / max(sum(sizes[f.path] for f in sampled), 1)
@@ -255,8 +259,9 @@ def _input_estimate(
     )
 
 
-def _pages_in(file: InputFile) -> int:
+def _pages_in(file: InputFile, console: Console) -> int:
     """The records `file`'s reader counts when it reads all of it (no `limit`)."""
+    console.print(f"{file.source}: counting the pages of {file.path}")
     if file.spec.format == "parquet":
         with fsspec.open(file.path, "rb") as handle:
             return pq.ParquetFile(handle).metadata.num_rows

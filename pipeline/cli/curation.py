@@ -130,6 +130,9 @@ def estimate_command(args: argparse.Namespace) -> int:
     except SampleFailed as err:
         console.print(labelled("error", f"the sample run failed: {err}"), soft_wrap=True)
         return 1
+    except KeyboardInterrupt:  # nothing to resume: the samples' folders are gone
+        console.print("interrupted", highlight=False)
+        return 130
     if args.json:
         print(json.dumps(result.to_json(), indent=2))
     else:
