@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import json
 import shutil
+import signal
+import subprocess
+import tempfile
 from pathlib import Path
 
 import pyarrow as pa
@@ -16,7 +19,7 @@ from rich.console import Console
 from pipeline.cli.curation import print_estimate
 from pipeline.config import load_config
 from pipeline.estimate import Estimate, InputEstimate, StageEstimate, fitted
-from tests.conftest import SAMPLE, run, run_cli
+from tests.conftest import CLI, ENV, ROOT, SAMPLE, run, run_cli
 
 
 def write_inputs(folder: Path) -> None:
@@ -97,6 +100,30 @@ def test_an_estimate_is_near_what_the_run_then_reads_keeps_writes_and_spends(loc
     assert estimate["workers"] == 2
     assert spent / 2 < estimate["core_hours"] * 3600 < spent * 2
     assert estimate["peak_rss_bytes"] > estimate["largest_process_rss_bytes"] > 50e6
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_an_estimate_and_leaves_no_sample_behind():
+    samples = Path(tempfile.gettempdir())
+    before = set(samples.glob("tokenmill-estimate-*"))
+    estimating = subprocess.Popen(
+        [*CLI, "estimate", str(ROOT / "configs/quickstart.yaml"), "--pages", "40"],
+        cwd=ROOT,
+        env=ENV,
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    said = []
+    while not any(line.startswith("sample 2 of 3") for line in said):
+        said.append(estimating.stderr.readline())
+        assert said[-1], "".join(said)
+    estimating.send_signal(signal.SIGINT)
+    rest = estimating.stderr.read().splitlines()
+    assert estimating.wait(60) == 130
+    assert rest[-1] == "interrupted" and "Traceback" not in "".join(rest)
+    assert set(samples.glob("tokenmill-estimate-*")) == before
 
 
 def test_fitted_costs_hold_a_fixed_part_and_a_part_per_unit():
