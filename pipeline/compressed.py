@@ -1,8 +1,8 @@
 """Compressed inputs cut or corrupt. `DAMAGED_STREAM` is what reading one raises, for each
-compression fsspec reads: gzip (through isal, where installed, with its own error for a
-bad deflate block), bz2, xz (LZMAError), zip (BadZipFile, as it is opened), and a stream
-that ends early (EOFError). The line and text readers keep what came before and count the
-rest as one errored `corrupt_archive`; the model-training commands name the file.
+compression fsspec reads: gzip (decompressed here by ISA-L, `GzipMembers`, with its own
+error for a bad deflate block), bz2, xz (LZMAError), zip (BadZipFile, as it is opened), and
+a stream that ends early (EOFError). The line and text readers keep what came before and
+count the rest as one errored `corrupt_archive`; the model-training commands name the file.
 python-zstandard's reader ends quietly where a file is cut, so `decompressed` walks a zstd
 file's frame headers first and makes its end raise EOFError like the others. A zip archive
 of several files, of which fsspec reads the first alone, raises `ArchiveOfFiles` before
@@ -22,6 +22,7 @@ from typing import BinaryIO
 import fsspec
 from fsspec.implementations.local import LocalFileSystem
 from fsspec.utils import infer_compression
+from isal import isal_zlib
 from isal.igzip_lib import IsalError
 
 DAMAGED_STREAM = (EOFError, OSError, zlib.error, IsalError, lzma.LZMAError, zipfile.BadZipFile)
@@ -41,6 +42,10 @@ def decompressed(path: str) -> Iterator[BinaryIO]:
     compression = infer_compression(path)
     if compression == "zip":
         _refuse_zip_of_files(opened)
+    if compression == "gzip":
+        with opened.fs.open(opened.path, "rb") as raw:
+            yield io.BufferedReader(GzipMembers(raw), INFLATE_CHUNK)
+        return
     with opened as handle:
         if compression == "zstd" and isinstance(opened.fs, LocalFileSystem):
             with opened.fs.open(opened.path, "rb") as raw:
@@ -68,6 +73,57 @@ def decompressed_bytes(path: str) -> bytes:
     corrupt (a cut local zstd file too)."""
     with decompressed(path) as handle:
         return handle.read()
+
+
+class GzipMembers(io.RawIOBase):
+    """A gzip file's members, decompressed (by ISA-L) as they are read. Where the file is cut
+    or corrupt, all that decompressed before the damage is returned first, then EOFError
+    (or the decompressor's error): isal's own reader drops what the last buffer it read
+    (512 KiB of compressed input) held. Zero bytes between or after members are padding,
+    as Python's gzip module reads them."""
+
+    def __init__(self, raw: BinaryIO) -> None:
+        self._raw = raw
+        self._inflater = isal_zlib.decompressobj(wbits=GZIP_WBITS)
+        self._input = b""
+        self._in_member = False
+
+    def readable(self) -> bool:
+        return True
+
+    def read1(self, size: int = -1) -> bytes:
+        size = size if size > 0 else INFLATE_CHUNK
+        while True:
+            if not self._input:
+                self._input = self._raw.read(INFLATE_CHUNK)
+                if not self._input:
+                    if self._in_member:
+                        raise EOFError(CUT_STREAM)
+                    return b""
+            if not self._in_member:
+                self._input = self._input.lstrip(b"\0")
+                if not self._input:
+                    continue
+                self._inflater = isal_zlib.decompressobj(wbits=GZIP_WBITS)
+                self._in_member = True
+            data = self._inflater.decompress(self._input, size)
+            if self._inflater.eof:
+                self._input, self._in_member = self._inflater.unused_data, False
+            else:
+                self._input = self._inflater.unconsumed_tail
+            if data:
+                return data
+
+    def readinto(self, buffer) -> int:
+        data = self.read1(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+
+GZIP_WBITS = 16 + 15
+CUT_STREAM = "Compressed file ended before the end-of-stream marker was reached"
+"""What Python's decompressors (bz2, lzma, gzip) say where a file is cut."""
+INFLATE_CHUNK = 1 << 20
 
 
 class CutShort:

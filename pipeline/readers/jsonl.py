@@ -5,9 +5,9 @@ Lines are parsed a block at a time by pyarrow's JSON reader; only a block that p
 rejects is re-read line by line, to keep its good lines and count the bad ones
 (`invalid_json`, `invalid_utf8` for bytes that are not UTF-8 or an escaped lone surrogate,
 `missing_text`). A line over `max_record_bytes` is errored
-`too_large` without being assembled; a compressed file that is cut or corrupt keeps the
-lines decompressed before the damage (all but the last read's) and counts the rest as one
-errored `corrupt_archive`; a zip archive of several files is one errored `archive_of_files`
+`too_large` without being assembled; a compressed file that is cut or corrupt keeps every
+whole line decompressed before the damage and counts the rest as one errored
+`corrupt_archive`; a zip archive of several files is one errored `archive_of_files`
 (fsspec would read its first file alone). A document's
 position, for its id, is its line number; the object's own `id` is kept as `source_id`.
 """

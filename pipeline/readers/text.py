@@ -68,8 +68,12 @@ def _sections(handle, split_on: str | None, limit: int, stats: StageStats) -> It
         yield 0, None if len(raw) > limit else _utf8_lines().decode(raw, final=True)
         return
     splitter = SectionSplitter(split_on, limit)
-    for piece in _decoded(handle, stats):
-        yield from splitter.feed(piece)
+    try:
+        for piece in _decoded(handle, stats):
+            yield from splitter.feed(piece)
+    except DAMAGED_STREAM:
+        yield from splitter.complete()  # the sections before the damage, all of them
+        raise
     yield from splitter.finish()
 
 
@@ -124,6 +128,11 @@ class SectionSplitter:
         self._text += piece
         yield from self._cut(final=False)
         self._forget()
+
+    def complete(self) -> Iterator[Section]:
+        """The sections that end in the text fed so far, when no more will come: the one it
+        ends in is left out (it may have gone on)."""
+        yield from self._cut(final=True)
 
     def finish(self) -> Iterator[Section]:
         yield from self._cut(final=True)
