@@ -6,8 +6,8 @@ quarter of the pages while the workers start cold, then on a quarter and on all 
 with the workers warm, so that each cost is fitted as a part paid once (per task, per
 phase) plus a part per document, rather than a small sample's fixed costs being
 multiplied by the pages. Each input's pages are extrapolated over its files' sizes at the
-pages per stored byte of the files sampled (counted whole, so the density is exact for
-them; a Parquet file's rows come from its footer). Then:
+pages per stored byte of the files sampled (counted whole, or in their first 16 MB; a
+Parquet file's rows come from its footer). Then:
 - a stage's work on an input: its part per task times the input's files, plus its part per
   document times the documents the stage would get;
 - start-up: what the cold sample's workers paid once (loading models), plus the least a
@@ -26,10 +26,12 @@ import math
 import os
 import tempfile
 import threading
+import urllib.parse
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path, PurePosixPath
 
 import fsspec
 import psutil
@@ -39,7 +41,7 @@ from rich.console import Console
 from mixing.mixture import requested_epochs
 from pipeline.cluster import ray_session
 from pipeline.config import JobConfig
-from pipeline.console import plural
+from pipeline.console import byte_size, plural
 from pipeline.inputs import InputFile, resolve_inputs
 from pipeline.plan import RunSummary, run_job
 from pipeline.readers import read_documents
@@ -49,6 +51,8 @@ FILES_PER_INPUT = 8
 """Files of each input the samples read, spread over its list."""
 SIZED_FILES = 1000
 """Files of an input whose size is asked for; the others count at their mean."""
+PREFIX_BYTES = 16 << 20
+"""The pages of a sampled file larger than this are counted in this much of its start."""
 KEPT_FOLDERS = ("documents/", "removed/")
 """What a run's shards leave in OUT (their segments in _work/ are removed at its end)."""
 
@@ -153,10 +157,16 @@ def estimate(config: JobConfig, pages: int, console: Console) -> Estimate:
     chosen = [_spread(input_files, FILES_PER_INPUT) for input_files in by_input]
     per_file = math.ceil(pages / sum(map(len, chosen)))
     quarter = math.ceil(per_file / 4)
-    with embedded(), ray_session(config.execution):  # the later samples' workers are warm
-        cold = _sample(config, chosen, quarter, "1 of 3 (its workers start cold)", console)
-        small = _sample(config, chosen, quarter, "2 of 3", console)
-        large = _sample(config, chosen, per_file, "3 of 3", console)
+    # The folder outlives the Ray, whose workers may still write to it when Ctrl-C stops a
+    # sample; the later samples' workers are warm.
+    with (
+        tempfile.TemporaryDirectory(prefix="tokenmill-estimate-") as folder,
+        embedded(),
+        ray_session(config.execution),
+    ):
+        cold = _sample(config, chosen, quarter, f"{folder}/1", "1 of 3 (cold workers)", console)
+        small = _sample(config, chosen, quarter, f"{folder}/2", "2 of 3", console)
+        large = _sample(config, chosen, per_file, f"{folder}/3", "3 of 3", console)
     inputs = [
         _input_estimate(input_files, picked, large, per_file, console)
         for input_files, picked in zip(by_input, chosen, strict=True)
@@ -177,21 +187,24 @@ def embedded() -> Iterator[None]:
 
 
 def _sample(
-    config: JobConfig, chosen: list[list[InputFile]], per_file: int, title: str, console: Console
+    config: JobConfig,
+    chosen: list[list[InputFile]],
+    per_file: int,
+    output: str,
+    title: str,
+    console: Console,
 ) -> Sample:
     """A run of `config` on the first `per_file` documents of the `chosen` files."""
     files = plural(sum(map(len, chosen)), "file")
     console.print(f"sample {title}: at most {per_file:,} documents of each of {files}")
-    with tempfile.TemporaryDirectory(prefix="tokenmill-estimate-") as folder:
-        with watched_memory() as memory:
-            summary = run_job(sample_config(config, chosen, per_file, folder), console=console)
-        if summary.failed or summary.errored_stages:
-            raise SampleFailed(next(iter({**summary.failed, **summary.errored_stages}.values())))
-        output = summary.output
-        phases = {
-            name.removesuffix(".json"): output.read_json("_state", "phases", name)["elapsed_s"]
-            for name in output.list("_state", "phases", suffix=".json")
-        }
+    with watched_memory() as memory:
+        summary = run_job(sample_config(config, chosen, per_file, output), console=console)
+    if summary.failed or summary.errored_stages:
+        raise SampleFailed(next(iter({**summary.failed, **summary.errored_stages}.values())))
+    phases = {
+        name.removesuffix(".json"): summary.output.read_json("_state", "phases", name)["elapsed_s"]
+        for name in summary.output.list("_state", "phases", suffix=".json")
+    }
     return Sample(summary, phases, memory)
 
 
@@ -233,13 +246,13 @@ def _input_estimate(
     results = {result.input: result for result in sample.summary.shards}
     reads = [results[f.path].funnel.stages["read"] for f in sampled]
     limit = min(spec.limit or per_file, per_file)
-    whole = [
-        _pages_in(f, console) if read.kept >= limit else read.docs_in
-        for f, read in zip(sampled, reads, strict=True)
-    ]
     sized = _spread(files, SIZED_FILES)
     console.print(f"{spec.source}: sizing {plural(len(sized), 'file')}")
     sizes = _sizes(list({f.path: None for f in [*sized, *sampled]}))
+    whole = [
+        _pages_in(f, sizes[f.path], console) if read.kept >= limit else read.docs_in
+        for f, read in zip(sampled, reads, strict=True)
+    ]
     stored = sum(sizes[f.path] for f in sized) * len(files) / len(sized)
     density = sum(whole) / max(sum(sizes[f.path] for f in sampled), 1)
     pages_per_file = stored / len(files) * density
@@ -259,15 +272,31 @@ def _input_estimate(
     )
 
 
-def _pages_in(file: InputFile, console: Console) -> int:
-    """The records `file`'s reader counts when it reads all of it (no `limit`)."""
-    console.print(f"{file.source}: counting the pages of {file.path}")
+def _pages_in(file: InputFile, size: int, console: Console) -> float:
+    """The records `file`'s reader counts when it reads all of it (no `limit`); for a file
+    over `PREFIX_BYTES`, those in its first `PREFIX_BYTES`, in proportion to its size."""
     if file.spec.format == "parquet":
         with fsspec.open(file.path, "rb") as handle:
             return pq.ParquetFile(handle).metadata.num_rows
-    stats = StageStats()
+    if file.spec.format == "text" and file.spec.split_on is None:
+        return 1  # a document per file
     whole = replace(file, spec=file.spec.model_copy(update={"limit": None}))
-    for _ in read_documents(whole, stats, batch_size=4096):
+    if size <= PREFIX_BYTES:
+        console.print(f"{file.source}: counting the pages of {file.path}")
+        return _records(whole)
+    console.print(
+        f"{file.source}: counting the pages of the first {byte_size(PREFIX_BYTES)} of {file.path}"
+    )
+    with tempfile.TemporaryDirectory(prefix="tokenmill-estimate-") as folder:
+        prefix = Path(folder) / PurePosixPath(urllib.parse.urlparse(file.path).path).name
+        with fsspec.open(file.path, "rb") as source:  # the name keeps its compression
+            prefix.write_bytes(source.read(PREFIX_BYTES))
+        return _records(replace(whole, path=str(prefix))) * size / PREFIX_BYTES
+
+
+def _records(file: InputFile) -> int:
+    stats = StageStats()
+    for _ in read_documents(file, stats, batch_size=4096):
         pass
     return stats.docs_in
 

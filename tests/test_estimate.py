@@ -3,13 +3,16 @@ and spends."""
 
 from __future__ import annotations
 
+import io
 import json
+import random
 import shutil
 import signal
 import subprocess
 import tempfile
 from pathlib import Path
 
+import fsspec
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -17,8 +20,10 @@ import yaml
 from rich.console import Console
 
 from pipeline.cli.curation import print_estimate
-from pipeline.config import load_config
-from pipeline.estimate import Estimate, InputEstimate, StageEstimate, fitted
+from pipeline.config import InputSpec, load_config
+from pipeline.estimate import Estimate, InputEstimate, StageEstimate, _pages_in, fitted
+from pipeline.inputs import InputFile
+from support.warcs import html_page, page_record, write_warc
 from tests.conftest import CLI, ENV, ROOT, SAMPLE, run, run_cli
 
 
@@ -124,6 +129,29 @@ def test_ctrl_c_stops_an_estimate_and_leaves_no_sample_behind():
     assert estimating.wait(60) == 130
     assert rest[-1] == "interrupted" and "Traceback" not in "".join(rest)
     assert set(samples.glob("tokenmill-estimate-*")) == before
+
+
+@pytest.mark.parametrize("name", ["pages.jsonl", "pages.jsonl.gz", "pages.warc.gz"])
+def test_the_pages_of_a_large_file_are_counted_in_its_start(tmp_path, monkeypatch, name):
+    words = random.Random(0).choices([f"w{n}" for n in range(5_000)], k=300_000)
+    rows = [{"text": " ".join(words[n * 100 : n * 100 + 50 + n % 50])} for n in range(3_000)]
+    path = tmp_path / name
+    if name.endswith(".warc.gz"):
+        write_warc(
+            path,
+            [page_record(n, body=html_page(row["text"]).encode()) for n, row in enumerate(rows)],
+        )
+    else:
+        with fsspec.open(str(path), "wt", compression="infer") as out:
+            out.writelines(json.dumps(row) + "\n" for row in rows)
+    spec = InputSpec(source="s", format="warc" if "warc" in name else "jsonl", paths=[str(path)])
+    file = InputFile(spec=spec, path=str(path), shard="s-00000")
+    size = path.stat().st_size
+    console = Console(file=io.StringIO())
+    assert _pages_in(file, size, console) == 3_000
+    monkeypatch.setattr("pipeline.estimate.PREFIX_BYTES", size // 8)
+    assert abs(_pages_in(file, size, console) - 3_000) < 0.05 * 3_000
+    assert "counting the pages of the first" in console.file.getvalue()
 
 
 def test_fitted_costs_hold_a_fixed_part_and_a_part_per_unit():
