@@ -25,7 +25,6 @@ from __future__ import annotations
 import math
 import os
 import tempfile
-import threading
 import urllib.parse
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -34,7 +33,6 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path, PurePosixPath
 
 import fsspec
-import psutil
 import pyarrow.parquet as pq
 from rich.console import Console
 
@@ -43,6 +41,7 @@ from pipeline.cluster import ray_session
 from pipeline.config import JobConfig
 from pipeline.console import byte_size, plural
 from pipeline.inputs import InputFile, resolve_inputs
+from pipeline.peak_memory import PeakMemory, watched_memory
 from pipeline.plan import RunSummary, run_job
 from pipeline.readers import read_documents
 from pipeline.stats import StageStats
@@ -118,12 +117,6 @@ class Estimate:
 
 class SampleFailed(Exception):
     """A sample run failed: a full run would fail alike."""
-
-
-@dataclass
-class PeakMemory:
-    total: int = 0
-    largest: int = 0
 
 
 @dataclass
@@ -335,7 +328,7 @@ def _extrapolated(
 ) -> Estimate:
     stages: dict[str, StageEstimate] = {}
     output_bytes = 0.0
-    for estimate, files in zip(inputs, chosen, strict=True):
+    for source, files in zip(inputs, chosen, strict=True):
         paths = {f.path for f in files}
         before = small.stage_totals(paths)
         for name, stats in large.stage_totals(paths).items():
@@ -343,16 +336,16 @@ def _extrapolated(
             fixed, per_document = fitted(
                 (earlier.docs_in, earlier.elapsed_s), (stats.docs_in, stats.elapsed_s)
             )
-            seconds = fixed * estimate.files / len(files)
-            seconds += per_document * stats.docs_in * estimate.scale
+            seconds = fixed * source.files / len(files)
+            seconds += per_document * stats.docs_in * source.scale
             entry = stages.setdefault(name, StageEstimate(name, 0, 0, 0.0))
-            entry.pages_in += round(stats.docs_in * estimate.scale)
-            entry.kept += round(stats.kept * estimate.scale)
+            entry.pages_in += round(stats.docs_in * source.scale)
+            entry.kept += round(stats.kept * source.scale)
             entry.core_hours += seconds / 3600
         fixed, per_document = fitted(_kept_bytes(small, paths), _kept_bytes(large, paths))
         documents = sum(r.documents for r in large.summary.shards if r.input in paths)
-        output_bytes += fixed * estimate.files / len(files)
-        output_bytes += per_document * documents * estimate.scale
+        output_bytes += fixed * source.files / len(files)
+        output_bytes += per_document * documents * source.scale
     workers = config.execution.workers or os.cpu_count() or 1
     result = Estimate(
         pages=large.pages,
@@ -419,21 +412,21 @@ def _phase_core_hours(
 
 
 def _add_tokens(
-    estimate: Estimate, config: JobConfig, inputs: list[InputEstimate], small: Sample, large: Sample
+    result: Estimate, config: JobConfig, inputs: list[InputEstimate], small: Sample, large: Sample
 ) -> None:
     scale = {i.source: i.scale for i in inputs}
     sampled = {entry["source"]: entry for entry in large.summary.report["tokens"]["mixture"]}
-    estimate.unique_tokens = {
+    result.unique_tokens = {
         source: round(entry["available_tokens"] * scale[source])
         for source, entry in sampled.items()
     }
-    epochs = requested_epochs(config.mixture, estimate.unique_tokens)
-    estimate.training_tokens = round(
-        sum(epochs[source] * count for source, count in estimate.unique_tokens.items())
+    epochs = requested_epochs(config.mixture, result.unique_tokens)
+    result.training_tokens = round(
+        sum(epochs[source] * count for source, count in result.unique_tokens.items())
     )
     val_tokens = sum(entry["val_tokens"] * scale[source] for source, entry in sampled.items())
     fixed, per_token = fitted(_token_bytes(small), _token_bytes(large))
-    estimate.token_bytes = round(fixed + per_token * (estimate.training_tokens + val_tokens))
+    result.token_bytes = round(fixed + per_token * (result.training_tokens + val_tokens))
 
 
 def _token_bytes(sample: Sample) -> tuple[int, int]:
@@ -441,32 +434,3 @@ def _token_bytes(sample: Sample) -> tuple[int, int]:
     tokens = sample.summary.report["tokens"]
     written = sum(shard["size"] for shard in tokens["shard_files"])
     return tokens["train"]["tokens"] + tokens["val"]["tokens"], written
-
-
-@contextmanager
-def watched_memory(interval_s: float = 0.2) -> Iterator[PeakMemory]:
-    """The resident memory of this process and all it starts, at their peak, sampled."""
-    peak = PeakMemory()
-    done = threading.Event()
-
-    def watch() -> None:
-        me = psutil.Process()
-        while not done.wait(interval_s):
-            sizes = [_rss(p) for p in [me, *me.children(recursive=True)]]
-            peak.total = max(peak.total, sum(sizes))
-            peak.largest = max(peak.largest, *sizes)
-
-    watcher = threading.Thread(target=watch, name="estimate-memory", daemon=True)
-    watcher.start()
-    try:
-        yield peak
-    finally:
-        done.set()
-        watcher.join()
-
-
-def _rss(process: psutil.Process) -> int:
-    try:
-        return process.memory_info().rss
-    except psutil.Error:  # ended between listing and asking
-        return 0
