@@ -75,6 +75,12 @@ def decompressed_bytes(path: str) -> bytes:
         return handle.read()
 
 
+GZIP_WBITS = 16 + 15
+CUT_STREAM = "Compressed file ended before the end-of-stream marker was reached"
+"""What Python's decompressors (bz2, lzma, gzip) say where a file is cut."""
+INFLATE_CHUNK = 1 << 20
+
+
 class GzipMembers(io.RawIOBase):
     """A gzip file's members, decompressed (by ISA-L) as they are read. Where the file is cut
     or corrupt, all that decompressed before the damage is returned first, then EOFError
@@ -84,7 +90,7 @@ class GzipMembers(io.RawIOBase):
 
     def __init__(self, raw: BinaryIO) -> None:
         self._raw = raw
-        self._inflater = isal_zlib.decompressobj(wbits=GZIP_WBITS)
+        self._inflater = isal_zlib.decompressobj(wbits=GZIP_WBITS)  # one for each member
         self._input = b""
         self._in_member = False
 
@@ -118,12 +124,6 @@ class GzipMembers(io.RawIOBase):
         data = self.read1(len(buffer))
         buffer[: len(data)] = data
         return len(data)
-
-
-GZIP_WBITS = 16 + 15
-CUT_STREAM = "Compressed file ended before the end-of-stream marker was reached"
-"""What Python's decompressors (bz2, lzma, gzip) say where a file is cut."""
-INFLATE_CHUNK = 1 << 20
 
 
 class CutShort:

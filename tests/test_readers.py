@@ -18,7 +18,7 @@ import pyarrow.parquet as pq
 import pytest
 import zstandard
 
-from pipeline.compressed import zstd_is_cut
+from pipeline.compressed import DAMAGED_STREAM, GzipMembers, zstd_is_cut
 from pipeline.config import InputSpec
 from pipeline.documents import document_id
 from pipeline.inputs import InputFile
@@ -450,6 +450,19 @@ def test_a_cut_or_corrupt_compressed_file_keeps_what_comes_before(tmp_path):
     texts = [f" = Title {n} = \nbody {n}\n" for n in range(table.num_rows)]
     assert table.column("text").to_pylist() == texts
     assert +stats.errored == {"corrupt_archive": 1}
+
+
+def test_gzip_members_read_as_pythons_gzip_reads_them():
+    first, second = gzip.compress(b"first\n"), gzip.compress(b"second\n" * 100_000)
+    for data in (first + second, first + b"\0" * 10 + second + b"\0" * 5, gzip.compress(b"")):
+        with io.BufferedReader(GzipMembers(io.BytesIO(data))) as handle:
+            assert handle.read() == gzip.decompress(data)
+    for damaged in (first + second[:-3], first + b"not gzip at all", second[:20]):
+        with (
+            pytest.raises(DAMAGED_STREAM),
+            io.BufferedReader(GzipMembers(io.BytesIO(damaged))) as h,
+        ):
+            h.read()
 
 
 def test_a_cut_zstd_file_is_corrupt_archive_too(tmp_path):
