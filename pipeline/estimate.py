@@ -22,6 +22,7 @@ Parquet file's rows come from its footer). Then:
 
 from __future__ import annotations
 
+import glob
 import math
 import os
 import tempfile
@@ -209,7 +210,7 @@ def sample_config(
     inputs = [
         spec.model_copy(
             update={
-                "paths": [f.path for f in files],
+                "paths": [_literal(f.path) for f in files],
                 "limit": min(spec.limit or per_file, per_file),
             }
         )
@@ -219,6 +220,12 @@ def sample_config(
         update={"weights": None, "epochs": None, "target_tokens": None, "chinchilla_params": None}
     )
     return config.model_copy(update={"inputs": inputs, "output": output, "mixture": mixture})
+
+
+def _literal(path: str) -> str:
+    """`path` as a pattern that matches it alone (`crawl[1].jsonl` would match `crawl1.jsonl`);
+    a URL is left as it is, as a glob that matches nothing names its file."""
+    return path if "://" in path else glob.escape(path)
 
 
 def _spread(files: list[InputFile], count: int) -> list[InputFile]:

@@ -21,10 +21,17 @@ from rich.console import Console
 
 from pipeline.cli.curation import print_estimate
 from pipeline.config import InputSpec, load_config
-from pipeline.estimate import Estimate, InputEstimate, StageEstimate, _pages_in, fitted
-from pipeline.inputs import InputFile
+from pipeline.estimate import (
+    Estimate,
+    InputEstimate,
+    StageEstimate,
+    _pages_in,
+    fitted,
+    sample_config,
+)
+from pipeline.inputs import InputFile, resolve_inputs
 from support.warcs import html_page, page_record, write_warc
-from tests.conftest import CLI, ENV, ROOT, SAMPLE, run, run_cli
+from tests.conftest import CLI, ENV, ROOT, SAMPLE, job, run, run_cli
 
 
 def write_inputs(folder: Path) -> None:
@@ -129,6 +136,16 @@ def test_ctrl_c_stops_an_estimate_and_leaves_no_sample_behind():
     assert estimating.wait(60) == 130
     assert rest[-1] == "interrupted" and "Traceback" not in "".join(rest)
     assert set(samples.glob("tokenmill-estimate-*")) == before
+
+
+def test_a_sample_reads_the_files_chosen_even_where_their_names_look_like_globs(tmp_path):
+    for name in ("crawl[1].jsonl", "crawl1.jsonl", "crawl*.jsonl"):
+        shutil.copy(SAMPLE / "wiki.jsonl", tmp_path / name)
+    config = job(tmp_path / "out", [{"source": "s", "format": "jsonl", "paths": [f"{tmp_path}/*"]}])
+    for chosen in ([f] for f in resolve_inputs(config)):
+        sample = sample_config(config, [chosen], 5, str(tmp_path / "sample"))
+        assert [f.path for f in resolve_inputs(sample)] == [chosen[0].path]
+    assert sample.inputs[0].limit == 5 and sample.output == str(tmp_path / "sample")
 
 
 @pytest.mark.parametrize("name", ["pages.jsonl", "pages.jsonl.gz", "pages.warc.gz"])
