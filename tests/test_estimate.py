@@ -105,12 +105,13 @@ def test_an_estimate_is_near_what_the_run_then_reads_keeps_writes_and_spends(loc
     )
 
     # Core-seconds as the estimate counts them: the stages' work and start-up, and each
-    # phase's wall time on the 2 workers.
+    # phase's wall time on the 2 workers (within 3×: the two are timed minutes apart on a
+    # machine that may be busy).
     spent = sum(s["elapsed_s"] + s["startup_s"] for s in report["funnel"])
     phases = (tmp_path / "out/_state/phases").glob("*.json")
     spent += 2 * sum(json.loads(phase.read_text())["elapsed_s"] for phase in phases)
     assert estimate["workers"] == 2
-    assert spent / 2 < estimate["core_hours"] * 3600 < spent * 2
+    assert spent / 3 < estimate["core_hours"] * 3600 < spent * 3
     assert estimate["peak_rss_bytes"] > estimate["largest_process_rss_bytes"] > 50e6
 
 
