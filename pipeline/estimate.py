@@ -27,6 +27,7 @@ import math
 import os
 import tempfile
 import urllib.parse
+from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -125,9 +126,12 @@ class Sample:
     """One run of the config on the first documents of the chosen files."""
 
     summary: RunSummary
-    phases: dict[str, float]
-    """Global phase → wall seconds."""
     memory: PeakMemory
+
+    @property
+    def phases(self) -> dict[str, float]:
+        """Global phase → wall seconds."""
+        return self.summary.phase_seconds
 
     @property
     def pages(self) -> int:
@@ -156,7 +160,7 @@ def estimate(config: JobConfig, pages: int, console: Console) -> Estimate:
     with (
         tempfile.TemporaryDirectory(prefix="tokenmill-estimate-") as folder,
         embedded(),
-        ray_session(config.execution),
+        ray_session(config.execution) as workers,
     ):
         cold = _sample(config, chosen, quarter, f"{folder}/1", "1 of 3 (cold workers)", console)
         small = _sample(config, chosen, quarter, f"{folder}/2", "2 of 3", console)
@@ -165,7 +169,7 @@ def estimate(config: JobConfig, pages: int, console: Console) -> Estimate:
         _input_estimate(input_files, picked, large, per_file, console)
         for input_files, picked in zip(by_input, chosen, strict=True)
     ]
-    return _extrapolated(config, inputs, chosen, cold, small, large)
+    return _extrapolated(config, inputs, chosen, workers, cold, small, large)
 
 
 @contextmanager
@@ -195,11 +199,7 @@ def _sample(
         summary = run_job(sample_config(config, chosen, per_file, output), console=console)
     if summary.failed or summary.errored_stages:
         raise SampleFailed(next(iter({**summary.failed, **summary.errored_stages}.values())))
-    phases = {
-        name.removesuffix(".json"): summary.output.read_json("_state", "phases", name)["elapsed_s"]
-        for name in summary.output.list("_state", "phases", suffix=".json")
-    }
-    return Sample(summary, phases, memory)
+    return Sample(summary, memory)
 
 
 def sample_config(
@@ -296,8 +296,7 @@ def _pages_in(file: InputFile, size: int, console: Console) -> float:
 
 def _records(file: InputFile) -> int:
     stats = StageStats()
-    for _ in read_documents(file, stats, batch_size=4096):
-        pass
+    deque(read_documents(file, stats, batch_size=4096), maxlen=0)  # read for its counts
     return stats.docs_in
 
 
@@ -329,6 +328,7 @@ def _extrapolated(
     config: JobConfig,
     inputs: list[InputEstimate],
     chosen: list[list[InputFile]],
+    workers: int,
     cold: Sample,
     small: Sample,
     large: Sample,
@@ -353,7 +353,6 @@ def _extrapolated(
         documents = sum(r.documents for r in large.summary.shards if r.input in paths)
         output_bytes += fixed * source.files / len(files)
         output_bytes += per_document * documents * source.scale
-    workers = config.execution.workers or os.cpu_count() or 1
     result = Estimate(
         pages=large.pages,
         sample_seconds=sum(s.summary.report["elapsed_s"] for s in (cold, small, large)),

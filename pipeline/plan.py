@@ -61,6 +61,8 @@ class RunSummary:
     phases could not run (`NOTHING_TO_TOKENIZE`)."""
     shards: list[ShardResult] = field(default_factory=list)
     """The finished shards' results, every stage of each in its funnel."""
+    phase_seconds: dict[str, float] = field(default_factory=dict)
+    """Each finished phase's wall time."""
 
 
 def shard_plans(config: JobConfig) -> list[ShardPlan]:
@@ -172,7 +174,12 @@ def run_job(
         write_report(output, report)
         output.write_json(build_manifest(config, results, started, utc_now()), "manifest.json")
     return RunSummary(
-        output=output, report=report, failed=failed, errored_stages=errored, shards=results
+        output=output,
+        report=report,
+        failed=failed,
+        errored_stages=errored,
+        shards=results,
+        phase_seconds=state.phase_seconds(),
     )
 
 

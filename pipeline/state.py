@@ -153,5 +153,13 @@ class RunState:
             return None
         return self.output.read_json("_state", "phases", f"{name}.json")
 
+    def phase_seconds(self) -> dict[str, float]:
+        """Each finished phase's wall time (the global stages' and the tokens')."""
+        names = self.output.list("_state", "phases", suffix=".json")
+        return {
+            name.removesuffix(".json"): self.phase(name.removesuffix(".json"))["elapsed_s"]
+            for name in names
+        }
+
     def record_phase(self, name: str, summary: dict[str, Any]) -> None:
         self.output.write_json(summary, "_state", "phases", f"{name}.json")
