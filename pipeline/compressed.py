@@ -22,8 +22,7 @@ from typing import BinaryIO
 import fsspec
 from fsspec.implementations.local import LocalFileSystem
 from fsspec.utils import infer_compression
-from isal import isal_zlib
-from isal.igzip_lib import IsalError
+from isal.igzip_lib import DECOMP_GZIP, IgzipDecompressor, IsalError
 
 DAMAGED_STREAM = (EOFError, OSError, zlib.error, IsalError, lzma.LZMAError, zipfile.BadZipFile)
 
@@ -75,7 +74,6 @@ def decompressed_bytes(path: str) -> bytes:
         return handle.read()
 
 
-GZIP_WBITS = 16 + 15
 CUT_STREAM = "Compressed file ended before the end-of-stream marker was reached"
 """What Python's decompressors (bz2, lzma, gzip) say where a file is cut."""
 INFLATE_CHUNK = 1 << 20
@@ -90,9 +88,7 @@ class GzipMembers(io.RawIOBase):
 
     def __init__(self, raw: BinaryIO) -> None:
         self._raw = raw
-        self._inflater = isal_zlib.decompressobj(wbits=GZIP_WBITS)  # one for each member
-        self._input = b""
-        self._in_member = False
+        self._inflater: IgzipDecompressor | None = None  # the current member's
 
     def readable(self) -> bool:
         return True
@@ -100,25 +96,29 @@ class GzipMembers(io.RawIOBase):
     def read1(self, size: int = -1) -> bytes:
         size = size if size > 0 else INFLATE_CHUNK
         while True:
-            if not self._input:
-                self._input = self._raw.read(INFLATE_CHUNK)
-                if not self._input:
-                    if self._in_member:
-                        raise EOFError(CUT_STREAM)
-                    return b""
-            if not self._in_member:
-                self._input = self._input.lstrip(b"\0")
-                if not self._input:
-                    continue
-                self._inflater = isal_zlib.decompressobj(wbits=GZIP_WBITS)
-                self._in_member = True
-            data = self._inflater.decompress(self._input, size)
-            if self._inflater.eof:
-                self._input, self._in_member = self._inflater.unused_data, False
+            if self._inflater is None or self._inflater.eof:
+                data = self._next_member(size)
+            elif self._inflater.needs_input:
+                compressed = self._raw.read(INFLATE_CHUNK)
+                if not compressed:
+                    raise EOFError(CUT_STREAM)
+                data = self._inflater.decompress(compressed, size)
             else:
-                self._input = self._inflater.unconsumed_tail
-            if data:
+                data = self._inflater.decompress(b"", size)
+            if data or self._inflater is None:
                 return data
+
+    def _next_member(self, size: int) -> bytes:
+        """What the member after the current one (or the first) starts with; b"" at the end,
+        where no member starts (then `_inflater` is None)."""
+        rest = b"" if self._inflater is None else self._inflater.unused_data
+        while not (rest := rest.lstrip(b"\0")):
+            rest = self._raw.read(INFLATE_CHUNK)
+            if not rest:
+                self._inflater = None
+                return b""
+        self._inflater = IgzipDecompressor(flag=DECOMP_GZIP)
+        return self._inflater.decompress(rest, size)
 
     def readinto(self, buffer) -> int:
         data = self.read1(len(buffer))
