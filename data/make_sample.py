@@ -1595,6 +1595,24 @@ def manifest_row(filename: str, offset: int, length: int, page: Page) -> dict:
     }
 
 
+def robots_pages() -> list[Page]:
+    """The robots.txt files of four of the sites, as Common Crawl captures them beside a
+    segment's pages (its `robotstxt/` files): the consent stage reads what they say to AI
+    crawlers."""
+    rules = {
+        "courier": "User-agent: GPTBot\nDisallow: /\n\nUser-agent: *\nDisallow: /admin/\n",
+        "quotidien": "User-agent: Google-Extended\nUser-agent: CCBot\nDisallow: /\n",
+        "allotment": "User-agent: *\nDisallow:\n",
+    }
+    pages = [
+        Page(f"https://{SITES[key].domain}/robots.txt", text.encode(), "robots", "rules", None)
+        for key, text in rules.items()
+    ]
+    missing = f"https://{SITES['wanderlog'].domain}/robots.txt"
+    pages.append(Page(missing, b"Not Found\n", "robots", "missing", None, status=404))
+    return [replace(page, content_type="text/plain; charset=utf-8") for page in pages]
+
+
 def split_into_files(pages: list[Page], count: int) -> list[list[Page]]:
     shuffled = list(pages)
     make_rng("file-order").shuffle(shuffled)
@@ -1684,6 +1702,8 @@ def main(argv: list[str] | None = None) -> int:
     manifest = []
     for index, pages in enumerate(split_into_files(build_pages(), WARC_FILE_COUNT)):
         manifest += write_warc(outdir / f"web-{index:03d}.warc.gz", pages, index, ids)
+    (outdir / "robotstxt").mkdir(exist_ok=True)
+    write_warc(outdir / "robotstxt" / "robots-000.warc.gz", robots_pages(), WARC_FILE_COUNT, ids)
     wiki = wiki_entries()
     write_jsonl(outdir / "manifest.jsonl", manifest)
     write_jsonl(outdir / "wiki.jsonl", wiki)
