@@ -34,7 +34,7 @@ from rich.progress import track
 from rich.table import Table
 
 from pipeline.config import InputSpec
-from pipeline.documents import text_bytes
+from pipeline.documents import RAW_COLUMNS, text_bytes
 from pipeline.extract import Extract
 from pipeline.extraction_eval import REFERENCE_SETTINGS, EngineScore, load_truth
 from pipeline.inputs import InputFile
@@ -49,7 +49,10 @@ ENGINES = ("tokenmill", "resiliparse", "trafilatura")
 def ours(warc: Path, truth: dict, limit: int | None) -> tuple[int, int, float, dict]:
     """Pages, HTML bytes, read seconds, and per engine (extract seconds, its EngineScore)."""
     spec = InputSpec(source="web", format="warc", paths=[str(warc)])
-    stages = {engine: sandboxed(Extract, Extract.Params(engine=engine)) for engine in ENGINES}
+    stages = {
+        engine: sandboxed(Extract, Extract.Params(engine=engine), leaves_out=RAW_COLUMNS)
+        for engine in ENGINES
+    }
     results = {engine: [0.0, EngineScore(engine)] for engine in ENGINES}
     pages = html_bytes = 0
     read_seconds, started = 0.0, time.perf_counter()

@@ -1,1 +1,1 @@
-"""Document-level decisions and annotations: language ID, quality rules, perplexity, classifiers, PII."""
+"""Document-level decisions and annotations: AI opt-out and licence signals, language ID, quality rules, perplexity, classifiers, PII."""

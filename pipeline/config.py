@@ -28,6 +28,7 @@ from pipeline.schema import (
     format_validation_error,
     read_config,
 )
+from pipeline.stage import GlobalStage
 from pipeline.stage_registry import STAGE_TYPES
 from tokenizer.config import TokenizerConfig, TokenizerTrainConfig
 
@@ -108,6 +109,21 @@ class StageSpec(StrictModel):
     params: BaseModel
 
 
+def _raw_columns_read_before_global_stages(names: list[str]) -> None:
+    """A stage that reads the fetched pages (`consent`: their HTML and HTTP headers) must run
+    before a global stage: documents come back from one without them."""
+    first_global = next((n for n in names if issubclass(STAGE_TYPES[n], GlobalStage)), None)
+    if first_global is None:
+        return
+    for name in names[names.index(first_global) + 1 :]:
+        if STAGE_TYPES[name].reads:
+            raise ValueError(
+                f"`{name}` must come before `{first_global}`: it reads the fetched pages' "
+                f"{' and '.join(STAGE_TYPES[name].reads)}, which documents no longer carry "
+                f"after `{first_global}`"
+            )
+
+
 class JobConfig(StrictModel):
     """A pipeline job: inputs, the stages run over them in order, and where the run goes."""
 
@@ -133,6 +149,8 @@ class JobConfig(StrictModel):
             raise ValueError("WARC inputs need an `extract` stage to turn HTML into text")
         if "extract" in names and names[0] != "extract":
             raise ValueError("`extract` must be the first stage")
+        if has_warc:
+            _raw_columns_read_before_global_stages(names)
         sources = [spec.source for spec in self.inputs]
         if len(set(sources)) != len(sources):
             raise ValueError("each input needs its own `source` name")

@@ -29,6 +29,11 @@ BASE_FIELDS = (
 `source_id`: the id the input gave the document (JSONL/Parquet `id`), null where none.
 `warc_record_id`: the WARC-Record-ID of the response it came from, as written."""
 
+RAW_COLUMNS = ("html", "charset", "http_headers")
+"""What a WARC reader hands the stages beside the base columns: the page as it was fetched
+(its body, the charset its HTTP header declares, its HTTP headers). They are never written:
+the shard runner drops each after the last stage that `reads` it."""
+
 REMOVED_FIELDS = (pa.field("stage", pa.string()), pa.field("reason", pa.string()))
 """Extra columns of OUT/removed/ shards: which stage removed the document and why."""
 
@@ -62,6 +67,12 @@ def conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
         for field in schema
     ]
     return pa.Table.from_arrays(columns, schema=schema)
+
+
+def without(table: pa.Table, columns: tuple[str, ...]) -> pa.Table:
+    """`table` without those of `columns` it has."""
+    present = [name for name in columns if name in table.column_names]
+    return table.drop_columns(present) if present else table
 
 
 def text_bytes(table: pa.Table) -> int:

@@ -12,7 +12,8 @@ Removes `empty_text` (no main text found); errors `extract_error` (the engine ra
 `extract_timeout` (the page alone ran past `timeout`: the tokenmill engine makes blocks
 nested by the ten thousand paragraphs, which lexbor parses in time; the other engines'
 parsers may still take minutes over them).
-Documents from non-WARC inputs carry no `html` column and pass through untouched.
+Documents from non-WARC inputs carry no `html` column and pass through untouched. The HTML
+stays beside the text: the runner drops it after the last stage that reads it (`consent`).
 """
 
 from __future__ import annotations
@@ -64,6 +65,7 @@ class Extract(Stage):
     """Turns each page's HTML into its main text, dropping pages where none is found."""
 
     name = "extract"
+    reads = ("html", "charset")
 
     class Params(TimeBudget):
         engine: Literal["tokenmill", "resiliparse", "trafilatura"] = "tokenmill"
@@ -87,7 +89,7 @@ class Extract(Stage):
                 texts.append(None)
                 errors.append("extract_error")
         text = pa.array(texts, pa.string())
-        table = table.drop_columns(["html", "charset"]).append_column("text", text)
+        table = table.append_column("text", text)
         empty = pc.equal(pc.fill_null(text, "x"), "")
         removed = pc.if_else(empty, "empty_text", pa.scalar(None, pa.string()))
         return Verdict(table, removed=removed, errored=pa.array(errors, pa.string()))

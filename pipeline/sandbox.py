@@ -45,6 +45,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from pipeline.documents import without
 from pipeline.pandas_probe import skip_pandas_probe
 from pipeline.stage import Stage, TimeBudget, Verdict
 
@@ -65,8 +66,9 @@ PROTOCOL = 5
 SIZE = struct.Struct("<Q")
 """A message's number of parts, and each part's length, in front of the parts."""
 
-_sandboxes: OrderedDict[str, Sandbox] = OrderedDict()
-"""By stage and params; a Ray worker runs one task at a time, so no lock."""
+_sandboxes: OrderedDict[tuple[str, str, str, tuple[str, ...]], Sandbox] = OrderedDict()
+"""By stage, params and the columns its child leaves out; a Ray worker runs one task at a
+time, so no lock."""
 
 
 class GroupSizes:
@@ -108,9 +110,14 @@ class Sandbox(Stage):
     """`stage_type` built from `params` in a child process; each batch has `params.timeout`
     seconds to come back."""
 
-    def __init__(self, stage_type: type[Stage], params: TimeBudget) -> None:
+    def __init__(
+        self, stage_type: type[Stage], params: TimeBudget, leaves_out: tuple[str, ...] = ()
+    ) -> None:
         super().__init__(params)
         self.stage_type = stage_type
+        self.leaves_out = leaves_out
+        """Columns the child drops from its verdicts' tables: raw columns no later stage
+        reads, which would only cost the pipe (a batch's HTML, after `extract`)."""
         self.name = stage_type.name
         self.fields = stage_type.fields
         self.child: subprocess.Popen | None = None
@@ -143,7 +150,12 @@ class Sandbox(Stage):
             try:
                 self._ask(
                     self.child,
-                    (stage.__module__, stage.__qualname__, self.params.model_dump_json()),
+                    (
+                        stage.__module__,
+                        stage.__qualname__,
+                        self.params.model_dump_json(),
+                        self.leaves_out,
+                    ),
                     deadline=None,
                 )
             except SandboxError:
@@ -192,10 +204,12 @@ class Sandbox(Stage):
             raise
 
 
-def sandboxed(stage_type: type[Stage], params: TimeBudget) -> Sandbox:
+def sandboxed(
+    stage_type: type[Stage], params: TimeBudget, leaves_out: tuple[str, ...] = ()
+) -> Sandbox:
     """This process's sandbox for `stage_type` with `params`, its child started."""
-    key = f"{stage_type.__module__}:{stage_type.__qualname__}:{params.model_dump_json()}"
-    sandbox = _sandboxes.pop(key, None) or Sandbox(stage_type, params)
+    key = (stage_type.__module__, stage_type.__qualname__, params.model_dump_json(), leaves_out)
+    sandbox = _sandboxes.pop(key, None) or Sandbox(stage_type, params, leaves_out)
     _sandboxes[key] = sandbox
     while len(_sandboxes) > KEPT:
         _sandboxes.popitem(last=False)[1].close()
@@ -256,7 +270,7 @@ def _read(fd: int, size: int, deadline: float | None) -> pa.Buffer:
 def serve(requests: int, answers: int) -> None:
     """The child: build and load the stage it is sent, then answer batches until its input
     closes."""
-    module, qualname, params = _receive(requests, None)
+    module, qualname, params, leaves_out = _receive(requests, None)
     try:
         stage_type: Any = importlib.import_module(module)
         for name in qualname.split("."):
@@ -274,7 +288,9 @@ def serve(requests: int, answers: int) -> None:
             stage.load_for(table)
         _send(answers, ("loaded", time.perf_counter() - started))
         try:
-            _send(answers, ("verdict", stage.process(table)))
+            verdict = stage.process(table)
+            verdict.table = without(verdict.table, leaves_out)
+            _send(answers, ("verdict", verdict))
         except Exception:
             _send(answers, ("error", traceback.format_exc()))
 

@@ -30,6 +30,7 @@ from collections import Counter
 from collections.abc import Callable, Hashable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -39,7 +40,7 @@ import pyarrow.parquet as pq
 
 from pipeline.checksums import describe_file, verify_file
 from pipeline.config import StageSpec
-from pipeline.documents import conform, removed_schema, text_bytes
+from pipeline.documents import RAW_COLUMNS, conform, removed_schema, text_bytes, without
 from pipeline.domains import SHARD_DOMAINS
 from pipeline.faults import kill_point
 from pipeline.inputs import InputFile
@@ -161,11 +162,14 @@ def process_shard(file: InputFile, plan: ShardPlan, source: dict | None = None) 
     funnel = Funnel()
     output = RunOutput(plan.output)
     read_stats = funnel.stage("read") if plan.segment == 0 else None
-    stages = []
+    stages, leave_out = [], []
     if plan.after is not None:
         stages.append(_timed_start(funnel, plan.after.name, lambda: _applied(plan, file, output)))
-    for spec in plan.stages:
-        stages.append(_timed_start(funnel, spec.name, lambda spec=spec: build_stage(spec)))
+        leave_out.append(())
+    unread = unread_raw_columns(plan.stages)
+    for spec, columns in zip(plan.stages, unread[1:], strict=True):
+        stages.append(_timed_start(funnel, spec.name, partial(build_stage, spec, columns)))
+        leave_out.append(columns)
     # Reading time starts here: building the stages is their start-up, not reading.
     started, built = time.perf_counter(), _stage_seconds(funnel, stages)
     result = ShardResult(shard=file.shard, input=file.path, funnel=funnel)
@@ -189,8 +193,10 @@ def process_shard(file: InputFile, plan: ShardPlan, source: dict | None = None) 
         else:
             batches = read_segment(output, plan.segment - 1, file.shard, plan.batch_size, source)
         for batch in batches:
-            for stage in stages:
-                batch = apply_stage(stage, batch, funnel, removed_writer, plan.schema, rng)
+            batch = without(batch, unread[0])
+            for stage, columns in zip(stages, leave_out, strict=True):
+                kept = apply_stage(stage, batch, funnel, removed_writer, plan.schema, rng)
+                batch = without(kept, columns)
             batch = conform(batch, plan.schema)
             writer.write_table(batch)
             if plan.last:
@@ -225,12 +231,22 @@ def _applied(plan: ShardPlan, file: InputFile, output: RunOutput) -> Stage:
     return STAGE_TYPES[plan.after.name](plan.after.params).for_shard(output, file.shard)
 
 
-def build_stage(spec: StageSpec) -> Stage:
+def unread_raw_columns(specs: tuple[StageSpec, ...]) -> list[tuple[str, ...]]:
+    """The raw columns (`RAW_COLUMNS`) no stage reads, then after each stage those no later
+    stage reads: each is dropped as soon as it is no longer needed."""
+    reads = [STAGE_TYPES[spec.name].reads for spec in specs]
+    return [
+        tuple(c for c in RAW_COLUMNS if not any(c in later for later in reads[position:]))
+        for position in range(len(specs) + 1)
+    ]
+
+
+def build_stage(spec: StageSpec, leaves_out: tuple[str, ...] = ()) -> Stage:
     """The stage `spec` names, loaded; one with a time budget runs in this process's sandbox
-    for it (whose child loads it)."""
+    for it (whose child loads it, and leaves `leaves_out` out of the batches it sends back)."""
     stage_type = STAGE_TYPES[spec.name]
     if isinstance(spec.params, TimeBudget):
-        return sandboxed(stage_type, spec.params)
+        return sandboxed(stage_type, spec.params, leaves_out)
     stage = stage_type(spec.params)
     stage.try_load()
     return stage

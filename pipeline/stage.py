@@ -96,6 +96,9 @@ class StageBase(ABC):
     Params: ClassVar[type[BaseModel]]
     fields: ClassVar[tuple[pa.Field, ...]] = ()
     """Annotation columns this stage adds to every document."""
+    reads: ClassVar[tuple[str, ...]] = ()
+    """The raw columns (`documents.RAW_COLUMNS`: a fetched page's HTML and HTTP headers) this
+    stage reads; the runner keeps each until the last stage that reads it."""
     group_by: ClassVar[str | None] = None
     """A column the runner sorts each batch on (stably) before cutting it into a timed
     stage's groups, and whose order it restores after: a stage that judges each language

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dedup.stage import Dedup
 from filters.classifier import Classifier
+from filters.consent.stage import Consent
 from filters.decontaminate import Decontaminate
 from filters.language import Language
 from filters.perplexity import Perplexity
@@ -14,5 +15,15 @@ from pipeline.stage import GlobalStage, Stage
 
 STAGE_TYPES: dict[str, type[Stage | GlobalStage]] = {
     stage.name: stage
-    for stage in (Extract, Language, Quality, Perplexity, Classifier, Dedup, Pii, Decontaminate)
+    for stage in (
+        Extract,
+        Consent,
+        Language,
+        Quality,
+        Perplexity,
+        Classifier,
+        Dedup,
+        Pii,
+        Decontaminate,
+    )
 }

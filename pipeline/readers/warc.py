@@ -57,9 +57,12 @@ RAW_SCHEMA = pa.schema(
         ("warc_record_id", pa.string()),
         ("html", pa.binary()),
         ("charset", pa.string()),
+        ("http_headers", pa.map_(pa.string(), pa.string())),
     ]
 )
-"""What the WARC reader emits; `extract` turns `html` (+ declared `charset`) into `text`."""
+"""What the WARC reader emits; `extract` turns `html` (+ declared `charset`) into `text`, and
+`consent` reads the page's own AI opt-out and licence signals in `html` and `http_headers`
+(each header line in order, repeats kept)."""
 
 
 @dataclass
@@ -166,7 +169,12 @@ def _response_outcome(record: WarcRecord, raw: RawRecord, limit: int, input_url:
         html = _decoded_body(record, body, limit)
     except PayloadError as error:
         return Outcome(errored=error.reason, payload_bytes=len(body))
-    row = {**record_fields(record, raw, input_url), "html": html, "charset": record.http_charset}
+    row = {
+        **record_fields(record, raw, input_url),
+        "html": html,
+        "charset": record.http_charset,
+        "http_headers": list(record.http_headers),
+    }
     return Outcome(row=row, payload_bytes=len(body), kept_bytes=len(html))
 
 
