@@ -6,14 +6,13 @@ import time
 from urllib.parse import urlsplit
 from urllib.robotparser import RobotFileParser
 
-import lxml.html
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from fastwarc.warc import ArchiveIterator, WarcRecordType
 from warcio.archiveiterator import ArchiveIterator as ArchiveIteratorOfWarcio
 
-from filters.consent.page_signals import license_id, page_signals, worth_parsing
+from filters.consent.page_signals import MARKERS, license_id, page_signals, worth_parsing
 from filters.consent.robots import read_robots_rules
 from filters.consent.stage import AI_AGENTS, Consent
 from pipeline.config import ConfigError
@@ -23,6 +22,7 @@ from pipeline.inputs import resolve_inputs
 from pipeline.plan import shard_plans
 from pipeline.sandbox import sandboxed
 from pipeline.shard import process_shard, unread_raw_columns
+from support.consent_reference import whole_page_signals
 from support.warcs import html_page, http_response, page_record, warc_record, write_warc
 from tests.conftest import ROOT, funnel, job, read_documents, run
 
@@ -45,6 +45,7 @@ def page(head: str = "", body: str = "") -> bytes:
         ("https://creativecommons.org/licenses/by-nd-nc/1.0/", "CC-BY-NC-ND-1.0"),
         ("https://creativecommons.org/publicdomain/zero/1.0/", "CC0-1.0"),
         ("https://creativecommons.org/publicdomain/mark/1.0/", "CC-PDM-1.0"),
+        ("HTTP://CREATIVECOMMONS.ORG/PUBLICDOMAIN/ZERO/1.0/", "CC0-1.0"),
         ("http://creativecommons.org/licenses/publicdomain/", "CC-PDDC"),
         ("https://creativecommons.org/licenses/by-sa/", "CC-BY-SA"),
         ("HTTPS://CreativeCommons.org/Licenses/BY/4.0/?ref=chooser", "CC-BY-4.0"),
@@ -345,42 +346,22 @@ def test_a_shard_s_pages_are_judged_after_extraction_and_never_written(tmp_path)
     assert sorted(d["reason"] for d in removed) == ["noai_header", "noai_meta"]
 
 
-def test_licences_on_real_pages_match_an_independent_reading(corpora):
-    """On the 949 trafilatura-eval pages: the licence each page declares, as lxml's parse of
-    the whole page finds its first rel-license link or licence meta tag."""
-    found = theirs = 0
+def test_signals_on_real_pages_match_a_reading_of_the_whole_page(corpora):
+    """On the 949 trafilatura-eval pages: the licence and the opt-outs each page declares, as
+    lxml's parse of the whole page finds them."""
+    licensed = 0
     for record in ArchiveIterator(
         open(corpora / "web" / "trafilatura-eval.warc.gz", "rb"),  # noqa: SIM115
         record_types=WarcRecordType.response,
     ):
         html = record.reader.read()
         worth = worth_parsing(pa.chunked_array([[html]], pa.binary()))[0]
-        assert worth == any(
-            marker in html.lower() for marker in (b"noai", b"tdm-reservation", b"license")
-        )
-        ours = page_signals(html if worth else None, list(record.http_headers), AGENTS).license
-        expected = _lxml_license(html)
-        assert ours == expected, record.headers.get("WARC-Target-URI")
-        found += ours is not None
-        theirs += expected is not None
-    assert found == theirs == 46
-
-
-def _lxml_license(html: bytes) -> str | None:
-    for element in lxml.html.fromstring(html).iter("meta", "link", "a"):
-        if element.tag == "meta":
-            name = (element.get("name") or "").strip().lower()
-            if name in ("license", "dcterms.license") and element.get("content"):
-                spdx = license_id(element.get("content").strip())
-            else:
-                continue
-        elif "license" in (element.get("rel") or "").lower().split():
-            spdx = license_id((element.get("href") or "").strip())
-        else:
-            continue
-        if spdx:
-            return spdx
-    return None
+        assert worth == any(marker.encode() in html.lower() for marker in MARKERS)
+        ours = page_signals(html if worth else None, [], AGENTS)
+        expected = whole_page_signals(html, AGENTS)
+        assert (ours.opt_outs, ours.license) == expected, record.headers.get("WARC-Target-URI")
+        licensed += ours.license is not None
+    assert licensed == 46
 
 
 def test_a_run_s_robots_txt_verdicts_match_the_standard_library_s(local_ray, tmp_path):

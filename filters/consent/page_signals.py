@@ -148,15 +148,15 @@ def license_id(url: str) -> str | None:
     found = CREATIVE_COMMONS.match(url)
     if found is None:
         return None
-    if found["public"] == "zero":
+    tool, kind = (found["public"] or "").lower(), (found["kind"] or "").lower()
+    if tool == "zero":
         family = "CC0"
-    elif found["public"] == "mark":
+    elif tool == "mark":
         family = "CC-PDM"
-    elif found["kind"].lower() == "publicdomain":
+    elif kind == "publicdomain":
         return "CC-PDDC"
     else:
-        kind = found["kind"].lower().replace("by-nd-nc", "by-nc-nd")
-        family = f"CC-{kind.upper()}"
+        family = "CC-" + kind.replace("by-nd-nc", "by-nc-nd").upper()
     parts = [family, found["version"], found["port"] and found["port"].upper()]
     return "-".join(part for part in parts if part)
 
