@@ -6,7 +6,9 @@ applies the global stage's decisions, runs the stages after it, and writes
 `OUT/documents/` (or the next `_work` folder). Each segment is one shard task.
 
 Runs inside a Ray worker. Batches stream through the stages and into a Parquet writer, so
-a shard never holds more than one batch per stage in memory. A stage that raises on a
+a shard never holds more than one batch per stage in memory. The fetched pages a WARC's
+batches carry (`RAW_COLUMNS`: HTML, HTTP headers) are dropped after the last stage that
+reads them, and are never written. A stage that raises on a
 batch is retried document by document, and only the documents that still raise are
 errored (`<stage>_error`, with the exception's line as the sample's detail). A stage with
 a time budget (`TimeBudget` params) runs in its sandbox, a child process that is killed

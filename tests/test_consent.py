@@ -79,6 +79,7 @@ def test_the_http_headers_signals():
     assert signals(("Link", link)).license == "CC-BY-SA-4.0"
     styles = '<https://example.com/a.css>; rel="stylesheet"'
     assert signals(("Link", styles)).license is None
+    assert signals(("Link", f"{styles}, {link}")).license == "CC-BY-SA-4.0"
 
 
 def test_the_html_signals():
