@@ -137,6 +137,7 @@ def describe_posttraining(config: PosttrainConfig, nproc: int) -> list[str]:
         raise ConfigError("; ".join(missing))
     if config.init_from:
         _start_args(config)
+    read = _posttraining_data(config)
     start = config.init_from or f"a fresh {config.model.preset} model"
     if config.lora:
         start += f", LoRA rank {config.lora.rank} on {', '.join(config.lora.targets)}"
@@ -144,6 +145,8 @@ def describe_posttraining(config: PosttrainConfig, nproc: int) -> list[str]:
     length = f"{train.steps} steps" if train.steps else f"{train.epochs:g} epoch(s)"
     return [
         f"{config.kind}: {data.train} (held out: {held_out}), seq_len {data.seq_len}",
+        f"data: {read.train_count:,} {read.unit} to train on, {read.val_count:,} held out",
+        *(f"data: {count:,} {what}" for count, what in read.left_out if count),
         f"start: {start}",
         f"length: {length}, {config.accumulation_steps(nproc)} micro-batches of "
         f"{train.micro_batch_size} per rank per step on {nproc} rank" + ("s" if nproc != 1 else ""),
@@ -151,11 +154,26 @@ def describe_posttraining(config: PosttrainConfig, nproc: int) -> list[str]:
     ]
 
 
+def _posttraining_data(config: PosttrainConfig):
+    """The config's data read, tokenized and cut as its run will; ConfigError where the run
+    would have nothing to train on, or a file cannot be read."""
+    from trainer.errors import TrainingError
+    from trainer.posttrain_data import load_tokenizer, nothing_to_train_on, read_data
+
+    try:
+        read = read_data(config, load_tokenizer(config))
+    except (TrainingError, TrainConfigError) as err:
+        raise ConfigError(str(err)) from None  # it names its key or file
+    if why := nothing_to_train_on(config, read):
+        raise ConfigError(f"data.train: {why}")
+    return read
+
+
 def _start_args(config: TrainConfig):
     """The shape of the model `init_from` names; ConfigError where its folder gives none, or
     one that does not fit the run (its tokenizer's tokens, `data.seq_len` positions)."""
     from trainer.errors import TrainingError
-    from trainer.posttrain import tokenizer_location
+    from trainer.posttrain_data import tokenizer_location
     from trainer.start import start_args
     from trainer.train import tokenizer_path
 

@@ -273,7 +273,7 @@ def test_malformed_records_are_left_out_and_counted(task, tokenizer, tmp_path, c
     printed = capsys.readouterr().out
     assert f"3 lines of {path} left out: not a JSON object" in printed
     assert "5 of 7 conversations left out: malformed" in printed
-    assert len(trainer.examples) + len(trainer.val_rows) == 2
+    assert trainer.data.train_count + trainer.data.val_count == 2
     pairs = [
         {"prompt": "Is 3 odd?", "chosen": "3 is odd.", "rejected": "3 is even."},
         {"prompt": "Is 3 odd?", "chosen": "3 is odd."},
@@ -337,8 +337,38 @@ def test_conversations_cut_to_a_row_are_counted_and_those_left_untrained_left_ou
     printed = capsys.readouterr().out
     assert "1 of 6 conversations left out: no response token within data.seq_len 64" in printed
     assert "1 of 6 conversations cut to data.seq_len 64" in printed
-    assert len(trainer.examples) == 4 and len(trainer.val_rows) == 1
-    assert max(len(ids) for ids, _ in trainer.examples) > 65  # the cut one, cut by `pack`
+    assert len(trainer.data.examples) == 4 and len(trainer.data.val_rows) == 1
+    assert max(len(ids) for ids, _ in trainer.data.examples) > 65  # the cut one, cut by `pack`
+
+
+def test_validate_reads_the_data_as_the_run_will(task, tmp_path, capsys):
+    """`tokenmill validate` of a post-training config says what its run would train on and
+    leave out, and refuses one that would have nothing to train on, before any model."""
+    from pipeline.schema import ConfigError
+    from pipeline.validate import describe_training
+
+    path = tmp_path / "sft.jsonl"
+    lines = [json.dumps(r) for r in [*sft_records([3, 4, 5]), {"prompt": 1}, {"prompt": 2}]]
+    path.write_text("\n".join([*lines, "not json"]))
+    data = posttrain_config(task, tmp_path / "run", "sft", steps=1)
+    data["data"].update(train=str(path), val=None, val_examples=1)
+    plan = describe_training(validate_train_config(data), 1)
+    assert plan[1:4] == [
+        "data: 2 conversations to train on, 1 held out",
+        f"data: 1 lines of {path} left out: not a JSON object",
+        "data: 2 of 5 conversations left out: malformed (`messages` or `prompt`/`response` "
+        "missing or not text, or a role the chat template lacks)",
+    ]
+    PosttrainTrainer(validate_train_config(data), "none").close()
+    printed = capsys.readouterr().out.splitlines()
+    assert printed == [line.removeprefix("data: ") for line in plan[2:4]]  # as the run says
+    path.write_text('{"foo": 1}\n{"foo": 2}\n')
+    nothing = (
+        f"data.train: {path}: no conversations to train on (an empty file, or every record "
+        "left out: 2 of 2 conversations left out: malformed"
+    )
+    with pytest.raises(ConfigError, match=f"^{re.escape(nothing)}.*; its records have: foo$"):
+        describe_training(validate_train_config(data), 1)
 
 
 @pytest.mark.parametrize("kind", ["sft", "dpo"])
@@ -870,4 +900,4 @@ def test_a_post_training_config_runs_under_its_own_command_and_is_submitted_as_o
     with pytest.raises(ConfigError, match=r"data\.train: outside"):
         prepare(posttrain_config(task, tmp_path, "dpo"), "dpo.yaml", path_check=lambda p: "outside")
     plan = describe_training(job.config, 2)
-    assert plan[0].startswith(f"dpo: {task['pairs']}") and "on 2 ranks" in plan[2]
+    assert plan[0].startswith(f"dpo: {task['pairs']}") and "on 2 ranks" in plan[-2]

@@ -18,21 +18,10 @@ from typing import Any
 import numpy as np
 import torch
 import torch.distributed as dist
-from tokenizers import Tokenizer
 from torch import nn
 
 from trainer.chat import END_ID, EOS_ID
-from trainer.chat_data import (
-    ExampleBatch,
-    ExampleLoader,
-    Rows,
-    pack,
-    preference_rows,
-    prompts_within,
-    read_records,
-    sft_examples,
-    within_rows,
-)
+from trainer.chat_data import ExampleBatch, ExampleLoader, Rows, pack
 from trainer.config import PosttrainConfig, RunInput, TrainConfig, TrainConfigError
 from trainer.errors import TrainingError
 from trainer.generate import Completions, Sampling, generate_batch
@@ -41,9 +30,14 @@ from trainer.model import Transformer
 from trainer.model_args import ModelArgs
 from trainer.objectives import DPO, GRPO, SFT, Objective, Reward, sequence_logprobs
 from trainer.parallelize import DTYPES
+from trainer.posttrain_data import (
+    load_tokenizer,
+    nothing_to_train_on,
+    read_data,
+    tokenizer_location,
+)
 from trainer.rollout import completion_rows, frozen_copy, group_advantages, reference_logprobs
-from trainer.start import start_tokenizer
-from trainer.storage import Location, is_url, location
+from trainer.storage import Location, is_url
 from trainer.train import Trainer, run_rank, run_to_the_end
 from trainer.verifiers import resolve_verifier, reward
 
@@ -64,50 +58,6 @@ def report_count(count: int, what: str) -> None:
         print(f"{count} {what}", flush=True)
 
 
-def tokenizer_location(config: PosttrainConfig) -> Location:
-    if config.data.tokenizer:
-        return location(config.data.tokenizer)
-    return start_tokenizer(config.init_from)
-
-
-def split_records(config: PosttrainConfig) -> tuple[list[dict], list[dict]]:
-    """Training and held-out records: `data.val`, or the first `val_examples` of a shuffle."""
-    data = config.data
-    records = records_of(data.train)
-    if data.val:
-        train, val = records, records_of(data.val)[: data.val_examples or None]
-    else:
-        if records and data.val_examples >= len(records):
-            raise TrainConfigError(
-                f"data.val_examples: holding out {data.val_examples} of the {len(records)} "
-                f"records of {data.train} leaves none to train on"
-            )
-        order = np.random.default_rng(config.train.seed).permutation(len(records))
-        shuffled = [records[i] for i in order]
-        train, val = shuffled[data.val_examples :], shuffled[: data.val_examples]
-    return train[: data.max_examples], val
-
-
-def require_training_data(
-    config: PosttrainConfig, count: int, what: str, records: list[dict]
-) -> None:
-    """Stop a run that has nothing to train on: its loader would wait forever for a row.
-    The fields its records have tell what to name (TRL's `completion` for `response`)."""
-    if count == 0:
-        fields = ", ".join(dict.fromkeys(key for record in records[:1000] for key in record))
-        raise TrainingError(
-            f"{config.data.train}: no {what} to train on (an empty file, or every record "
-            f"left out, as counted above){f'; its records have: {fields}' if fields else ''}"
-        )
-
-
-def records_of(path: str) -> list[dict]:
-    """`read_records`, saying how many lines it left out."""
-    records, left_out = read_records(path)
-    report_count(left_out, f"lines of {path} left out: not a JSON object")
-    return records
-
-
 class PosttrainTrainer(Trainer):
     """SFT packs conversations into rows; reward and DPO read one pair per row. DPO's
     reference log-probs are computed once from the starting model, before any resume, and
@@ -117,57 +67,13 @@ class PosttrainTrainer(Trainer):
 
     def __init__(self, config: PosttrainConfig, resume: str = "auto") -> None:
         self.config = config
-        tokenizer = Tokenizer.from_str(tokenizer_location(config).read_text(encoding="utf-8"))
-        self.prepare_data(*split_records(config), tokenizer)
+        self.tokenizer = load_tokenizer(config)
+        self.data = read_data(config, self.tokenizer)
+        for count, what in self.data.left_out:
+            report_count(count, what)
+        if why := nothing_to_train_on(config, self.data):
+            raise TrainingError(why)
         super().__init__(config, resume, objective_for(config))
-
-    def prepare_data(self, train: list[dict], val: list[dict], tokenizer: Tokenizer) -> None:
-        """The training examples and held-out rows of `self.config`'s kind (before the model)."""
-        if self.config.kind == "sft":
-            self.prepare_conversations(train, val, tokenizer)
-            return
-        data = self.config.data
-        self.pairs = preference_rows(train, tokenizer, data.seq_len)
-        self.val_rows = preference_rows(val, tokenizer, data.seq_len)
-        left_out = len(train) + len(val) - len(self.pairs) - len(self.val_rows)
-        report_count(
-            left_out,
-            f"of {len(train) + len(val)} pairs left out: malformed, or no answer within "
-            f"data.seq_len {data.seq_len}",
-        )
-        require_training_data(self.config, len(self.pairs), "pairs", train)
-
-    def prepare_conversations(
-        self, train: list[dict], val: list[dict], tokenizer: Tokenizer
-    ) -> None:
-        """SFT's examples, each cut to a row; those the cut leaves nothing to train on are
-        left out and counted, as TRL's SFTTrainer drops them, and so are those it cuts."""
-        data, total = self.config.data, len(train) + len(val)
-        examples = [
-            sft_examples(records, tokenizer, data.prompt_key, data.response_key)
-            for records in (train, val)
-        ]
-        report_count(
-            total - sum(map(len, examples)),
-            f"of {total} conversations left out: malformed (`messages` or "
-            f"`{data.prompt_key}`/`{data.response_key}` missing or not text, or a role the "
-            "chat template lacks)",
-        )
-        (self.examples, cut), (val_examples, val_cut) = (
-            within_rows(part, data.seq_len) for part in examples
-        )
-        report_count(
-            sum(map(len, examples)) - len(self.examples) - len(val_examples),
-            f"of {total} conversations left out: no response token within data.seq_len "
-            f"{data.seq_len}",
-        )
-        report_count(
-            cut + val_cut,
-            f"of {total} conversations cut to data.seq_len {data.seq_len}: their tokens "
-            "past it are not trained on",
-        )
-        self.val_rows = pack(val_examples, data.seq_len)
-        require_training_data(self.config, len(self.examples), "conversations", train)
 
     def tokenizer_file(self) -> Location:
         return tokenizer_location(self.config)
@@ -184,8 +90,8 @@ class PosttrainTrainer(Trainer):
             reset_adapters(model, self.config.train.seed)
         super().start_from(model)
         if self.config.kind == "dpo":
-            self.pairs = self.with_reference(self.pairs)
-            self.val_rows = self.with_reference(self.val_rows)
+            self.data.pairs = self.with_reference(self.data.pairs)
+            self.data.val_rows = self.with_reference(self.data.val_rows)
 
     def checkpoint_meta(self) -> dict[str, Any]:
         meta = super().checkpoint_meta()
@@ -223,15 +129,15 @@ class PosttrainTrainer(Trainer):
     def epoch_rows(self, order: np.ndarray) -> Rows:
         """An epoch's rows from the examples in `order`: SFT's packed, or the pairs."""
         if self.config.kind == "sft":
-            return pack([self.examples[i] for i in order], self.config.data.seq_len)
-        return self.pairs.take(order)
+            return pack([self.data.examples[i] for i in order], self.config.data.seq_len)
+        return self.data.pairs.take(order)
 
     def build_loader(self, state: dict | None) -> ExampleLoader:
         config, world = self.config, self.world
         sft = config.kind == "sft"
         loader = ExampleLoader(
             self.epoch_rows,
-            len(self.examples) if sft else len(self.pairs),
+            self.data.train_count,
             config.sequences_per_step(),
             config.train.micro_batch_size,
             unit="weights" if sft else None,
@@ -256,11 +162,11 @@ class PosttrainTrainer(Trainer):
     def validate(self) -> dict[str, float]:
         """The objective's loss and metrics per unit over the held-out examples (every rank
         evaluates all of them: FSDP needs the ranks in step)."""
-        if not len(self.val_rows):
+        if not len(self.data.val_rows):
             return {}
         self.model.eval()
         sums: dict[str, float] = {}
-        for batch in self.micro_batches(self.val_rows):
+        for batch in self.micro_batches(self.data.val_rows):
             loss, count, metrics = self.objective.loss(self.model, batch)
             for key, value in {"loss": loss, "count": count, **metrics}.items():
                 sums[key] = sums.get(key, 0.0) + value.item()
@@ -280,20 +186,9 @@ class GRPOTrainer(PosttrainTrainer):
     A step's completions are `train.global_batch_tokens / data.seq_len`, so its prompts are
     that / `group_size`; the loss is divided by the step's count of completion tokens."""
 
-    def prepare_data(self, train: list[dict], val: list[dict], tokenizer: Tokenizer) -> None:
-        data, grpo = self.config.data, self.config.grpo
-        self.tokenizer = tokenizer
-        self.verifier = resolve_verifier(grpo.verifier)
-        limit = data.seq_len - grpo.max_new_tokens
-        self.records, self.prompts = prompts_within(train, tokenizer, data.prompt_key, limit)
-        self.val_records, self.val_prompts = prompts_within(val, tokenizer, data.prompt_key, limit)
-        left_out = len(train) + len(val) - len(self.prompts) - len(self.val_prompts)
-        report_count(
-            left_out,
-            f"of {len(train) + len(val)} prompts left out: malformed, or longer than "
-            f"data.seq_len - grpo.max_new_tokens = {limit} tokens",
-        )
-        require_training_data(self.config, len(self.prompts), "prompts", train)
+    def __init__(self, config: PosttrainConfig, resume: str = "auto") -> None:
+        self.verifier = resolve_verifier(config.grpo.verifier)
+        super().__init__(config, resume)
 
     def start_from(self, model: nn.Module) -> None:
         super().start_from(model)
@@ -309,7 +204,7 @@ class GRPOTrainer(PosttrainTrainer):
             )
         loader = ExampleLoader(
             lambda order: Rows({"index": order}),
-            len(self.prompts),
+            len(self.data.prompts),
             prompts,
             prompts // world.size,
             unit=None,
@@ -358,8 +253,8 @@ class GRPOTrainer(PosttrainTrainer):
         """Sample and score this rank's completions, then the `Trainer`'s step on them."""
         world, group = self.world, self.config.grpo.group_size
         indices = np.concatenate([micro["index"].numpy() for micro in batch.micro_batches()])
-        prompts = [self.prompts[i] for i in indices]
-        records = [self.records[i] for i in indices for _ in range(group)]
+        prompts = [self.data.prompts[i] for i in indices]
+        records = [self.data.records[i] for i in indices for _ in range(group)]
         clock = time.perf_counter()
         done = self.sample(prompts, self.sampling(), self.sampling_seed(), group)
         generated = _synchronized(world.device)
@@ -394,14 +289,14 @@ class GRPOTrainer(PosttrainTrainer):
     def validate(self) -> dict[str, float]:
         """Greedy answers to the held-out prompts: their mean reward and length (every rank
         answers all of them, in batches of a step's completions per rank)."""
-        if not self.val_prompts:
+        if not self.data.val_prompts:
             return {}
         size = self.config.sequences_per_step() // self.world.size
         rewards, lengths = [], []
-        for start in range(0, len(self.val_prompts), size):
-            prompts = self.val_prompts[start : start + size]
+        for start in range(0, len(self.data.val_prompts), size):
+            prompts = self.data.val_prompts[start : start + size]
             done = self.sample(prompts, self.sampling(greedy=True), seed=0)
-            rewards.append(self.rewards(done, self.val_records[start : start + size]))
+            rewards.append(self.rewards(done, self.data.val_records[start : start + size]))
             lengths.append(done.lengths.float().cpu())
         return {
             "val_reward": torch.cat(rewards).mean().item(),
