@@ -12,6 +12,7 @@ import pytest
 from fastwarc.warc import ArchiveIterator, WarcRecordType
 from warcio.archiveiterator import ArchiveIterator as ArchiveIteratorOfWarcio
 
+from filters.consent import robots
 from filters.consent.page_signals import MARKERS, license_id, page_signals, worth_parsing
 from filters.consent.robots import read_robots_rules
 from filters.consent.stage import AI_AGENTS, Consent
@@ -147,6 +148,16 @@ def test_robots_txt_captures_say_which_agents_may_fetch(tmp_path):
     assert rules.disallowing("https://other.example.com/a", agents) == []
     assert rules.disallowing(None, agents) == []
     assert rules.disallowing("http://[::1/broken", agents) == []
+
+
+def test_only_the_hosts_last_asked_keep_their_parsed_rules(monkeypatch):
+    monkeypatch.setattr(robots, "PARSED_HOSTS", 2)
+    rules = robots.RobotsRules(
+        {f"h{n}.example": "User-agent: GPTBot\nDisallow: /\n" for n in range(3)}
+    )
+    for n in (0, 1, 2, 0):
+        assert rules.disallowing(f"https://h{n}.example/a", ("GPTBot",)) == ["GPTBot"]
+    assert list(rules._parsed) == ["h2.example", "h0.example"]
 
 
 def test_robots_files_that_cannot_be_read_are_named(tmp_path):

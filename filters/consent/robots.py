@@ -15,6 +15,7 @@ Every process holds the text of every capture it loaded: the captures of a few s
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from functools import lru_cache
 from typing import BinaryIO
 from urllib.parse import urlsplit
@@ -26,6 +27,8 @@ from protego import Protego
 ROBOTS_BYTES = 512 << 10
 LARGEST_CAPTURE = 8 << 20
 """Captures larger than this are skipped unread (a robots.txt is rarely over 500 KiB)."""
+PARSED_HOSTS = 10_000
+"""Hosts whose parsed rules are kept, the most recently asked (every capture's text stays)."""
 
 
 class RobotsRules:
@@ -34,7 +37,7 @@ class RobotsRules:
     def __init__(self, captures: dict[str, str]) -> None:
         self.captures = captures
         """Host name (lowercase) → its robots.txt."""
-        self._parsed: dict[str, Protego] = {}
+        self._parsed: OrderedDict[str, Protego] = OrderedDict()
 
     def disallowing(self, url: str | None, agents: tuple[str, ...]) -> list[str]:
         """The `agents` the URL's host's robots.txt disallows it to; none where its host has
@@ -42,9 +45,10 @@ class RobotsRules:
         host = _host(url)
         if host not in self.captures:
             return []
-        rules = self._parsed.get(host)
-        if rules is None:
-            rules = self._parsed[host] = Protego.parse(self.captures[host])
+        rules = self._parsed.pop(host, None) or Protego.parse(self.captures[host])
+        self._parsed[host] = rules
+        if len(self._parsed) > PARSED_HOSTS:
+            self._parsed.popitem(last=False)
         return [agent for agent in agents if not rules.can_fetch(url, agent)]
 
 
