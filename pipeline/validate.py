@@ -121,8 +121,9 @@ def describe_training(config: TrainConfig, nproc: int) -> list[str]:
 
 
 def describe_posttraining(config: PosttrainConfig, nproc: int) -> list[str]:
-    """The plan of a validated post-training config; raises ConfigError naming a data file or
-    starting model that is not there."""
+    """The plan of a validated post-training config, with what its data comes to as the run
+    reads it; raises ConfigError naming a data file or starting model that is not there, or
+    data that leaves nothing to train on."""
     from trainer.storage import location
 
     data, train = config.data, config.train
