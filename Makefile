@@ -50,10 +50,12 @@ $(LMPLZ): | $(STAMP)
 	install -m 755 $(KENLM_SRC)/build/bin/build_binary $(BIN)/
 	install -m 755 $(KENLM_SRC)/build/bin/lmplz $(LMPLZ)
 
+# The demo starts over each time (`--fresh`, `--resume none`): runs/ left by an earlier
+# version's quickstart config would otherwise be refused as a run of another config.
 demo: install
-	$(BIN)/tokenmill run configs/quickstart.yaml
+	$(BIN)/tokenmill run configs/quickstart.yaml --fresh
 	@echo "documents: runs/quickstart/documents/   tokens: runs/quickstart/tokens/   report: runs/quickstart/report/report.json"
-	$(BIN)/tokenmill train configs/train-tiny.yaml --sample "The lighthouse"
+	$(BIN)/tokenmill train configs/train-tiny.yaml --resume none --sample "The lighthouse"
 
 lint: install
 	$(BIN)/ruff check .
