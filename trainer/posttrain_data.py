@@ -10,7 +10,10 @@ reads.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
+from functools import cached_property
+from typing import ClassVar
 
 import numpy as np
 from tokenizers import Tokenizer
@@ -30,40 +33,80 @@ from trainer.storage import Location, location
 
 
 @dataclass
-class PosttrainData:
+class PosttrainData(ABC):
     """What every kind's data says of itself."""
 
-    unit: str
+    unit: ClassVar[str]
     """What one training example is: `conversations`, `pairs` or `prompts`."""
-    train_count: int
-    val_count: int
     left_out: list[tuple[int, str]] = field(default_factory=list)
     """(count, why): records left out or cut, as the run prints them (a count may be 0)."""
     record_fields: tuple[str, ...] = ()
     """The fields the training records have (of the first thousand): what a config that
     leaves them all out might have meant to name."""
 
+    @property
+    @abstractmethod
+    def train_count(self) -> int:
+        """Examples to train on."""
+
+    @property
+    @abstractmethod
+    def val_count(self) -> int:
+        """Examples held out."""
+
 
 @dataclass
 class Conversations(PosttrainData):
+    unit = "conversations"
     examples: list = field(default_factory=list)
     """SFT's training examples, each cut to a row (packed per epoch)."""
-    val_rows: Rows | None = None
+    val_examples: list = field(default_factory=list)
+    seq_len: int = 0
+
+    @property
+    def train_count(self) -> int:
+        return len(self.examples)
+
+    @property
+    def val_count(self) -> int:
+        return len(self.val_examples)
+
+    @cached_property
+    def val_rows(self) -> Rows:
+        return pack(self.val_examples, self.seq_len)
 
 
 @dataclass
 class Pairs(PosttrainData):
+    unit = "pairs"
     pairs: Rows | None = None
     val_rows: Rows | None = None
+
+    @property
+    def train_count(self) -> int:
+        return len(self.pairs)
+
+    @property
+    def val_count(self) -> int:
+        return len(self.val_rows)
 
 
 @dataclass
 class Prompts(PosttrainData):
+    unit = "prompts"
     records: list[dict] = field(default_factory=list)
     """Each prompt's record, which the verifier reads (its answer)."""
     prompts: list = field(default_factory=list)
     val_records: list[dict] = field(default_factory=list)
     val_prompts: list = field(default_factory=list)
+
+    @property
+    def train_count(self) -> int:
+        return len(self.prompts)
+
+    @property
+    def val_count(self) -> int:
+        return len(self.val_prompts)
 
 
 def tokenizer_location(config: PosttrainConfig) -> Location:
@@ -167,14 +210,7 @@ def _conversations(
             "past it are not trained on",
         ),
     ]
-    return Conversations(
-        "conversations",
-        len(kept),
-        len(val_kept),
-        left_out,
-        examples=kept,
-        val_rows=pack(val_kept, data.seq_len),
-    )
+    return Conversations(left_out, examples=kept, val_examples=val_kept, seq_len=data.seq_len)
 
 
 def _pairs(
@@ -194,7 +230,7 @@ def _pairs(
             f"data.seq_len {seq_len}",
         )
     )
-    return Pairs("pairs", len(pairs), len(val_rows), left_out, pairs=pairs, val_rows=val_rows)
+    return Pairs(left_out, pairs=pairs, val_rows=val_rows)
 
 
 def _prompts(
@@ -216,9 +252,6 @@ def _prompts(
         )
     )
     return Prompts(
-        "prompts",
-        len(prompts),
-        len(val_prompts),
         left_out,
         records=records,
         prompts=prompts,
