@@ -14,7 +14,7 @@ import signal
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -197,26 +197,31 @@ def refuse_rescheduling(config: TrainConfig, resume: str) -> None:
     """A resumed run keeps its learning-rate schedule: resuming from a checkpoint whose
     schedule differs (a changed `train.steps` stretches the decay mid-run) is a config error
     naming the keys, unless the user asks for it (`--reschedule`)."""
-    from trainer.checkpoint import complete_checkpoints, read_meta
-
-    if resume == "none":
-        return
-    found = complete_checkpoints(config.checkpoint_folder()) if resume == "auto" else [resume]
-    if not found:
-        return
-    recorded = read_meta(found[-1]).get("schedule", {})
-    now = config.train.schedule_settings()
-    changed = [
-        f"train.{key}: {recorded[key]} in {found[-1]}, {now[key]} now"
-        for key in recorded
-        if key in now and recorded[key] != now[key]
-    ]
-    if changed:
+    if changed := schedule_changes(config, resume):
         raise ConfigError(
             f"{'; '.join(changed)}: a resumed run keeps its learning-rate schedule; rerun "
             "with --reschedule to change it from the checkpoint's step on, or --resume none "
             "to start over"
         )
+
+
+def schedule_changes(config: TrainConfig, resume: str) -> list[str]:
+    """How the learning-rate schedule differs from the one of the checkpoint `resume` finds
+    (`train.steps: 100 in RUN/checkpoints/step-0000050, 200 now`); none for `--resume none`."""
+    from trainer.checkpoint import complete_checkpoints, read_meta
+
+    if resume == "none":
+        return []
+    found = complete_checkpoints(config.checkpoint_folder()) if resume == "auto" else [resume]
+    if not found:
+        return []
+    recorded = read_meta(found[-1]).get("schedule", {})
+    now = config.train.schedule_settings()
+    return [
+        f"train.{key}: {recorded[key]} in {found[-1]}, {now[key]} now"
+        for key in recorded
+        if key in now and recorded[key] != now[key]
+    ]
 
 
 def resolved_text(config: TrainConfig) -> str:
@@ -353,11 +358,8 @@ def _ray_train(
     the resolved config's text, as they may run on nodes that do not see this RUN folder;
     the folders they write and the files they read (`shared`) every node must see."""
     import ray
-    from ray.train import LoggingConfig, RunConfig, ScalingConfig, WorkerGroupError
-    from ray.train.torch import TorchTrainer
 
     from pipeline.cluster import join
-    from pipeline.shared_paths import refuse_unshared_training
 
     def per_worker(settings: dict) -> None:
         from trainer.config import validate_train_config
@@ -370,6 +372,28 @@ def _ray_train(
             raise
 
     join(address)
+    try:  # leave the cluster as a pipeline run does: `ablate` joins it run after run
+        _fit_on_ray_train(per_worker, resolved, nproc, resume, module, shared)
+    finally:
+        ray.shutdown()
+    return {}
+
+
+def _fit_on_ray_train(
+    per_worker: Callable[[dict], None],
+    resolved: Path,
+    nproc: int,
+    resume: str,
+    module: str,
+    shared: tuple[dict[str, Path], dict[str, str]],
+) -> None:
+    """Ray Train's run of `per_worker` on `nproc` workers; a rank's error as one line."""
+    import ray
+    from ray.train import LoggingConfig, RunConfig, ScalingConfig, WorkerGroupError
+    from ray.train.torch import TorchTrainer
+
+    from pipeline.shared_paths import refuse_unshared_training
+
     refuse_unshared_training(*shared)
     use_gpu = bool(ray.cluster_resources().get("GPU"))
     # Ray Train's print patch (which the driver's environment passes on to the ranks) sends
@@ -404,4 +428,3 @@ def _ray_train(
         if isinstance(failure, TrainingError | OSError):  # one line, as torchrun's ranks print
             raise failure from None
         raise
-    return {}
