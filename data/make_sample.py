@@ -1661,6 +1661,33 @@ def wiki_entries() -> list[dict]:
     ]
 
 
+HELD_OUT_PER_TOPIC = 2
+
+
+def held_out_articles() -> list[dict]:
+    """English articles composed like the crawl's, from other draws, that no page carries: a
+    text every model `tokenmill ablate` trains is scored on. Title, then paragraphs, as in
+    `wiki.jsonl`; lists as lines, tables left out."""
+    rows = []
+    for topic in ENGLISH_TOPICS:
+        for index in range(HELD_OUT_PER_TOPIC):
+            rng = make_rng("held-out", topic.name, index)
+            anchor = rng.choice(topic.anchors) if topic.anchor else None
+            article = compose_article(topic, rng, rng.choice(topic.titles), anchor)
+            paragraphs = [
+                " ".join(block[1]) if block[0] == "p" else "\n".join(block[1])
+                for block in article.blocks
+                if block[0] in ("p", "ul")
+            ]
+            rows.append(
+                {
+                    "id": f"held-out-{len(rows) + 1:04d}",
+                    "text": "\n\n".join([article.title, *paragraphs]),
+                }
+            )
+    return rows
+
+
 def write_jsonl(path: Path, rows: list[dict]) -> None:
     text = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
     path.write_text(text, encoding="utf-8")
@@ -1707,6 +1734,7 @@ def main(argv: list[str] | None = None) -> int:
     wiki = wiki_entries()
     write_jsonl(outdir / "manifest.jsonl", manifest)
     write_jsonl(outdir / "wiki.jsonl", wiki)
+    write_jsonl(outdir / "held-out.jsonl", held_out_articles())
     (outdir / "README.md").write_text(render_readme(manifest, wiki), encoding="utf-8")
     print(f"wrote {len(manifest)} pages in {WARC_FILE_COUNT} WARC files and {len(wiki)} wiki")
     print(f"articles to {outdir}")
