@@ -25,6 +25,7 @@ from typing import Any, Literal
 from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
 
+from pipeline.ablation.config import AblationConfig, Variant
 from pipeline.config import ExecutionConfig, InputSpec, JobConfig
 from pipeline.schema import AbsolutePath, RegularFile, absolute, regular_file
 from pipeline.stage_registry import STAGE_TYPES
@@ -71,6 +72,16 @@ def render_reference() -> str:
     parts.append("## Post-training config (`tokenmill sft`, `reward`, `dpo`, `grpo`)\n")
     parts.append(_intro(PosttrainConfig))
     parts.append(_table(_keys(PosttrainConfig, "")))
+    parts.append("## Ablation config (`tokenmill ablate`)\n")
+    parts.append(_intro(AblationConfig))
+    parts.append(_table(_keys(AblationConfig, "", skip={"variants", "eval"})))
+    parts.append(
+        _section("variants.NAME", Variant, "By name, in order; the first is the baseline.")
+    )
+    parts.append(
+        "### eval[]\n\nHeld-out text, by source: entries as `inputs[]` takes them, in the "
+        "`jsonl`, `parquet`, `text` or `wet` format.\n"
+    )
     return "\n".join(parts)
 
 

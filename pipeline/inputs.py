@@ -72,15 +72,20 @@ def _undecodable(path: str) -> bool:
 def resolve_inputs(config: JobConfig) -> list[InputFile]:
     """Every input's files, each once: a file two patterns of an input match is read once,
     and one that two inputs name is a config error (it would be read, and weighed, twice)."""
+    return input_files(config.inputs, config.output)
+
+
+def input_files(specs: list[InputSpec], output: str, key: str = "inputs") -> list[InputFile]:
+    """`resolve_inputs` for the input list at config key `key`, outside the folder `output`."""
     files: list[InputFile] = []
     owner: dict[str, int] = {}
-    for index, spec in enumerate(config.inputs):
-        paths = _expand(spec, f"inputs[{index}].paths", config.output)
+    for index, spec in enumerate(specs):
+        paths = _expand(spec, f"{key}[{index}].paths", output)
         for path in paths:
             if owner.setdefault(path, index) != index:
                 raise ConfigError(
-                    f"inputs[{index}].paths: {path} is also an input of inputs[{owner[path]}] "
-                    f"(source {config.inputs[owner[path]].source}); a file is read by one input"
+                    f"{key}[{index}].paths: {path} is also an input of {key}[{owner[path]}] "
+                    f"(source {specs[owner[path]].source}); a file is read by one input"
                 )
         files.extend(
             InputFile(spec=spec, path=path, shard=f"{spec.source}-{number:05d}")

@@ -59,9 +59,11 @@ class Job:
 
 def config_kind(data: dict[str, Any]) -> str:
     """`pipeline` for a pipeline job config, `train` for a training config, its `kind` for a
-    post-training one."""
+    post-training one, `ablation` for an ablation config."""
     if "inputs" in data:
         return "pipeline"
+    if "variants" in data:
+        return "ablation"
     if data.get("kind") in POSTTRAIN_KINDS:
         return data["kind"]
     if "data" in data and "train" in data:
@@ -77,6 +79,11 @@ def prepare(
     """Validate a config read into a mapping; a training job runs `nproc` ranks on Ray
     Train. `path_check` may refuse any path the config holds."""
     kind = config_kind(data)
+    if kind == "ablation":
+        raise ConfigError(
+            f"{origin}: an ablation config, which `tokenmill ablate` runs (its --address runs "
+            "the variants on a cluster); `submit` takes a pipeline or training config"
+        )
     if kind == "pipeline":
         config = validate_config(data, origin, path_check)
         text = yaml.safe_dump(config.to_dict(), sort_keys=False)

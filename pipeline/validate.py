@@ -5,7 +5,8 @@ not a tokenmill run, or holds a run of another config, is refused as `run` would
 it), and the plan described: inputs, shards, the segments of per-shard stages and the
 global phases between them, the tokens it writes. A training config is validated for the
 ranks it would run on, and its runs' token shards and tokenizer are checked as the trainer
-would check them. Nothing is written.
+would check them. An ablation config is validated with each variant's pipeline config and
+its training config, and its variants' runs described. Nothing is written.
 """
 
 from __future__ import annotations
@@ -13,13 +14,60 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
+from pipeline.ablation.config import AblationConfig, read_train_settings, variant_job
 from pipeline.config import InputSpec, JobConfig
-from pipeline.inputs import resolve_inputs
+from pipeline.console import plural
+from pipeline.inputs import input_files, resolve_inputs
 from pipeline.output import RunOutput, check_output
 from pipeline.plan import shard_plans
 from pipeline.schema import ConfigError
 from pipeline.state import check_plan, plan_digest
 from trainer.config import PosttrainConfig, TrainConfig, TrainConfigError
+
+
+def describe_ablation(ablation: AblationConfig) -> list[str]:
+    """The plan of an ablation config; raises ConfigError where `ablate` would."""
+    from pipeline.ablation.comparison import changes
+    from pipeline.ablation.run import shared_tokenizer
+
+    baseline = variant_job(ablation, ablation.baseline)
+    tokenizer = shared_tokenizer(baseline)
+    found = Path(tokenizer).is_file()
+    lines = [f"variants: {len(ablation.variants)}, compared with the first ({ablation.baseline})"]
+    for name in ablation.variants:
+        job = (
+            baseline
+            if name == ablation.baseline
+            else variant_job(ablation, name, tokenizer if found else None)
+        )
+        stages = " → ".join(stage.name for stage in job.stages) or "no stages"
+        resumes = check_plan(RunOutput(job.output), plan_digest(job))
+        state = "holds its run, which `ablate` resumes" if resumes else "a new run"
+        lines.append(
+            f"variant {name} ({changes(ablation, name)}): {stages}; {job.output} ({state})"
+        )
+    if baseline.tokenizer and baseline.tokenizer.path:
+        lines.append(f"tokenizer: {tokenizer}, for every variant")
+    else:
+        lines.append(
+            f"tokenizer: the one the baseline's run trains ({tokenizer}), for every variant"
+        )
+    training = read_train_settings(ablation)
+    seeds = ", ".join(map(str, ablation.seeds))
+    lines.append(
+        f"training: {ablation.training}, {training.train.steps:,} steps of "
+        f"{training.train.global_batch_tokens:,} tokens, seeds {seeds}: "
+        f"{len(ablation.variants) * len(ablation.seeds)} runs"
+    )
+    per_source = Counter(
+        file.source for file in input_files(ablation.eval, ablation.output, "eval")
+    )
+    held_out = ", ".join(
+        f"{source}: {plural(count, 'file')}" for source, count in per_source.items()
+    )
+    lines.append(f"held out: {held_out}")
+    lines.append(f"output: {ablation.output}")
+    return lines
 
 
 def describe_job(config: JobConfig) -> list[str]:

@@ -322,3 +322,23 @@ def test_a_path_a_node_does_not_see_is_refused_before_work(head, tmp_path):
     assert not (tmp_path / "train" / "metrics.jsonl").exists()
     assert done["shared"].returncode == 0, done["shared"].stderr[-3000:]
     assert len(documents(shared)) > 20
+
+
+def test_an_ablation_runs_its_pipelines_and_trainings_on_the_cluster(head, tmp_path):
+    """`tokenmill ablate --address`: each variant's pipeline run and then its Ray Train
+    run join the cluster in turn (the second join failed while the first was still open),
+    and score as the same ablation run in one process."""
+    from pipeline.ablation.config import load_ablation
+    from pipeline.ablation.run import run_ablation
+    from tests.test_ablation import write_configs
+
+    config = write_configs(tmp_path, seeds=[0])
+    done = tokenmill(["ablate", str(config), "--address", head.gcs, "--json"], head.env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    on_cluster = json.loads((tmp_path / "ablation" / "comparison.json").read_text())
+    assert json.loads(done.stdout) == on_cluster
+    for variant in ("baseline", "no-dedup"):
+        assert (tmp_path / "ablation" / variant / "seed-0" / "ray").is_dir()  # Ray Train's
+    here = run_ablation(load_ablation(str(config), [f"output={tmp_path / 'here'}"]))
+    for ours, theirs in zip(on_cluster["variants"], here["variants"], strict=True):
+        assert ours["bits_per_byte"] == pytest.approx(theirs["bits_per_byte"], rel=1e-4)

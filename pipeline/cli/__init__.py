@@ -12,7 +12,7 @@ import argparse
 from rich.text import Text
 
 import pipeline
-from pipeline.cli import curation, jobs, models, service, tools, training, validate
+from pipeline.cli import ablation, curation, jobs, models, service, tools, training, validate
 from pipeline.cli.arguments import log_console
 from pipeline.cli.run_from import run_from_hint
 from pipeline.console import labelled
@@ -20,7 +20,7 @@ from pipeline.schema import ConfigError
 from pipeline.termination import sigterm_as_ctrl_c
 from trainer.errors import TrainingError
 
-GROUPS = (curation, validate, jobs, service, training, tools, models)
+GROUPS = (curation, ablation, validate, jobs, service, training, tools, models)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -14,12 +14,12 @@ def register(commands) -> None:
     validate = commands.add_parser(
         "validate",
         help="check a config and print its plan",
-        description="Check a pipeline or training config as `run`, `train` and `submit` "
+        description="Check a pipeline, training or ablation config as `run`, `train`, `ablate` and `submit` "
         "would before any work (keys, values, paths, inputs, models, tokenizers, the output "
         "folder), print the resolved config (paths absolute, defaults filled in) on stdout "
         "and the plan on stderr. Exits 2 on the first problem, naming its key or file.",
     )
-    validate.add_argument("config", help="pipeline or training config YAML")
+    validate.add_argument("config", help="pipeline, training or ablation config YAML")
     add_output(validate, "output folder or URL")
     add_overrides(validate, "execution.workers=2")
     validate.add_argument(
@@ -32,15 +32,20 @@ def register(commands) -> None:
 
 
 def validate_command(args: argparse.Namespace) -> int:
+    from pipeline.ablation.config import load_ablation
     from pipeline.config import validate_config
     from pipeline.launch import load_train_config, resolved_text
     from pipeline.schema import read_config
     from pipeline.submit import config_kind
-    from pipeline.validate import describe_job, describe_training
+    from pipeline.validate import describe_ablation, describe_job, describe_training
 
     data = read_config(args.config, args.overrides, args.output)
     kind = config_kind(data)
-    if kind == "pipeline":
+    if kind == "ablation":
+        ablation = load_ablation(args.config, args.overrides, args.output)
+        text = yaml.safe_dump(ablation.model_dump(mode="json"), sort_keys=False)
+        plan = describe_ablation(ablation)
+    elif kind == "pipeline":
         job = validate_config(data, origin=args.config)
         text, plan = yaml.safe_dump(job.to_dict(), sort_keys=False), describe_job(job)
     else:

@@ -1,0 +1,16 @@
+"""`tokenmill ablate`: which curation choice makes the better model, measured.
+
+An ablation config names a pipeline config, the variants of it to compare (values `set` as
+`--set` sets them, stages left out `without`), a training config, and held-out text. Each
+variant's pipeline run makes its token shards with one tokenizer, the first variant's (the
+baseline, whose run trains it unless the pipeline config gives a `tokenizer.path`); the same
+model is trained on each, for the same steps, once per seed; and each final checkpoint is
+scored on the held-out text in bits per byte. As in FineWeb's ablations, one thing changes,
+the model and its token budget stay fixed, and several seeds show the noise a difference must
+clear; the score is held-out text (any the user gives) rather than benchmark tasks, which a
+machine without a hub cannot fetch.
+
+OUT/<variant>/run/ is the variant's pipeline run, OUT/<variant>/seed-<S>/ its training run;
+both resume as `tokenmill run` and `tokenmill train` do, so a rerun does only what is left.
+OUT/comparison.json holds the result.
+"""

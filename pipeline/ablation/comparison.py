@@ -1,0 +1,109 @@
+"""What an ablation found: each variant's data and its models' held-out bits per byte,
+against the baseline's, with the seeds' spread as the noise.
+
+Bits per byte is the summed loss over the held-out text (nats), divided by ln 2 and by the
+text's UTF-8 bytes (The Pile's measure): the tokenizer drops out of it. The loss per token is
+kept beside it (one tokenizer serves every variant, so it compares too).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from statistics import mean
+from typing import TYPE_CHECKING
+
+from pipeline.ablation.held_out import HeldOutSource
+
+if TYPE_CHECKING:
+    from pipeline.ablation.config import AblationConfig
+
+
+@dataclass
+class VariantResult:
+    """What one variant's runs produced, for the comparison."""
+
+    report: dict
+    """The pipeline run's report.json."""
+    trained_tokens: int
+    """Tokens each of its training runs trained on (steps × global batch)."""
+    nats: dict[int, dict[str, float]]
+    """Seed → held-out source → summed loss of that seed's final checkpoint."""
+
+
+def compare(
+    ablation: AblationConfig, results: dict[str, VariantResult], held_out: list[HeldOutSource]
+) -> dict:
+    """OUT/comparison.json's content: the held-out text, and per variant its data, each
+    seed's scores, their mean and spread, and the difference from the baseline."""
+    text_bytes = sum(source.text_bytes for source in held_out)
+    tokens = sum(source.tokens for source in held_out)
+    variants = []
+    for name, result in results.items():
+        runs = [
+            {
+                "seed": seed,
+                "bits_per_byte": sum(nats.values()) / math.log(2) / text_bytes,
+                "loss_per_token": sum(nats.values()) / tokens,
+                "bits_per_byte_by_source": {
+                    source.name: nats[source.name] / math.log(2) / source.text_bytes
+                    for source in held_out
+                },
+            }
+            for seed, nats in result.nats.items()
+        ]
+        scores = [run["bits_per_byte"] for run in runs]
+        train_tokens = result.report["tokens"]["train"]["tokens"]
+        variants.append(
+            {
+                "name": name,
+                "changes": changes(ablation, name),
+                "documents": result.report["documents"],
+                "train_tokens": train_tokens,
+                "passes": result.trained_tokens / train_tokens,
+                "bits_per_byte": mean(scores),
+                "spread": max(scores) - min(scores),
+                "runs": runs,
+            }
+        )
+    base = variants[0]
+    for variant in variants:
+        variant["delta"] = variant["bits_per_byte"] - base["bits_per_byte"]
+        variant["verdict"] = verdict(variant, base, len(ablation.seeds))
+    return {
+        "name": ablation.name,
+        "baseline": base["name"],
+        "seeds": ablation.seeds,
+        "held_out": [
+            {
+                "source": source.name,
+                "documents": len(source.documents),
+                "bytes": source.text_bytes,
+                "tokens": source.tokens,
+                "unread": dict(source.unread),
+            }
+            for source in held_out
+        ],
+        "variants": variants,
+    }
+
+
+def changes(ablation: AblationConfig, name: str) -> str:
+    """The variant against the pipeline config, in a line: `without quality; stages.x=1`."""
+    variant = ablation.variants[name]
+    parts = [f"without {', '.join(variant.without)}"] if variant.without else []
+    parts += [f"{key}={value}" for key, value in variant.set.items()]
+    return "; ".join(parts) or "as configured"
+
+
+def verdict(variant: dict, base: dict, seeds: int) -> str:
+    """`better` or `worse` than the baseline where the difference is larger than either's
+    spread over the seeds; `within noise` where it is not; nothing with one seed (no spread)."""
+    if variant is base:
+        return "baseline"
+    if seeds < 2:
+        return "one seed"
+    noise = max(variant["spread"], base["spread"])
+    if abs(variant["delta"]) <= noise:
+        return "within noise"
+    return "better" if variant["delta"] < 0 else "worse"

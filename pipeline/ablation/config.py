@@ -1,0 +1,206 @@
+"""An ablation's config: the pipeline config, its variants, the training config and the
+held-out text; and each variant's pipeline and training configs, derived from them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import Field, StringConstraints, ValidationError, field_validator
+
+from pipeline.config import InputSpec, JobConfig, validate_config
+from pipeline.inputs import input_files
+from pipeline.launch import load_train_config
+from pipeline.output import forbidden_folder
+from pipeline.schema import (
+    AbsolutePath,
+    ConfigError,
+    RegularFile,
+    StrictModel,
+    format_validation_error,
+    read_config,
+)
+from trainer.config import PosttrainConfig, TrainConfig, TrainConfigError, validate_train_config
+
+VariantName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]+$", max_length=64)]
+MARKER = "ablation.yaml"
+"""The resolved ablation config, written first: what makes a folder an ablation's."""
+SHARED_KEYS = {
+    "output": "the ablation gives each variant's run its folder",
+    "name": "the ablation names each variant's run",
+    "tokenizer": "every variant encodes with the baseline's tokenizer (set it in the pipeline config)",
+}
+"""Pipeline keys a variant may not set, and why."""
+
+
+class Variant(StrictModel):
+    """One version of the pipeline config; `{}` is the config as it is."""
+
+    set: dict[str, Any] = Field(default_factory=dict)
+    """Pipeline config values by dotted key, as `--set` takes them (stages by name):
+    `{stages.dedup.minhash.threshold: 0.7}`."""
+    without: list[str] = Field(default_factory=list)
+    """Stages of the pipeline config this variant leaves out: `[quality]`."""
+
+
+class AblationConfig(StrictModel):
+    """Variants of one pipeline config, each trained into the same model and scored on the
+    same held-out text."""
+
+    name: str = Field(min_length=1)
+    """The ablation's name, shown in its comparison."""
+    output: AbsolutePath = Field(min_length=1)
+    """A local folder: each variant's pipeline and training runs, and comparison.json."""
+    pipeline: RegularFile
+    """The pipeline config the variants change; it needs a `mixture:` (token shards)."""
+    training: RegularFile
+    """The pre-training config every variant trains; `data.runs`, `output`, `train.seed` and
+    `checkpoint.folder` are set for each run."""
+    training_set: dict[str, Any] = Field(default_factory=dict)
+    """Training config values by dotted key, for every run: `{train.steps: 200}`."""
+    variants: dict[VariantName, Variant]
+    """By name, the first the baseline the others are compared with."""
+    eval: list[InputSpec] = Field(min_length=1)
+    """Held-out text every model is scored on, by source (jsonl, parquet, text or wet
+    inputs); keep it out of the pipeline's inputs."""
+    seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
+    """Training seeds: each variant is trained once per seed, and the spread of the seeds'
+    results shows how large a difference is noise."""
+
+    @field_validator("eval")
+    @classmethod
+    def _text_only(cls, specs: list[InputSpec]) -> list[InputSpec]:
+        for spec in specs:
+            if spec.format == "warc":
+                raise ValueError(
+                    f"source {spec.source}: WARC pages need extraction; give held-out text "
+                    "(jsonl, parquet, text or wet)"
+                )
+        return specs
+
+    @field_validator("variants")
+    @classmethod
+    def _two_or_more(cls, variants: dict[str, Variant]) -> dict[str, Variant]:
+        if len(variants) < 2:
+            raise ValueError(
+                "give two or more: the first is the baseline the others are compared with"
+            )
+        return variants
+
+    @field_validator("seeds")
+    @classmethod
+    def _distinct(cls, seeds: list[int]) -> list[int]:
+        if len(set(seeds)) != len(seeds):
+            raise ValueError("a seed is listed twice")
+        return seeds
+
+    @property
+    def baseline(self) -> str:
+        return next(iter(self.variants))
+
+    def run_folder(self, variant: str) -> str:
+        return str(Path(self.output, variant, "run"))
+
+    def training_folder(self, variant: str, seed: int) -> str:
+        return str(Path(self.output, variant, f"seed-{seed}"))
+
+
+def load_ablation(
+    path: str, overrides: list[str] = (), output: str | None = None
+) -> AblationConfig:
+    """The ablation config at `path`, validated with every variant's pipeline config and
+    the training config, before any of them runs."""
+    data = read_config(path, overrides, output)
+    if "variants" not in data:
+        raise ConfigError(f"{path}: not an ablation config (it has no `variants:`)")
+    try:
+        ablation = AblationConfig.model_validate(data)
+    except ValidationError as err:
+        raise ConfigError(f"{path}: {format_validation_error(err, model=AblationConfig)}") from None
+    if problem := forbidden_folder(Path(ablation.output)):
+        raise ConfigError(f"output: {ablation.output} {problem}; give the ablation a folder")
+    for name in ablation.variants:
+        variant_job(ablation, name)
+    _check_training(ablation)
+    input_files(ablation.eval, ablation.output, "eval")
+    return ablation
+
+
+def variant_job(ablation: AblationConfig, name: str, tokenizer: str | None = None) -> JobConfig:
+    """Variant `name`'s pipeline config, writing to its run folder, with the shared
+    `tokenizer` file where there is one to share yet."""
+    variant = ablation.variants[name]
+    key = f"variants.{name}"
+    for dotted in variant.set:
+        if why := SHARED_KEYS.get(dotted.split(".")[0]):
+            raise ConfigError(f"{key}.set.{dotted}: {why}")
+    assignments = [f"{dotted}={json.dumps(value)}" for dotted, value in variant.set.items()]
+    try:
+        data = read_config(ablation.pipeline, assignments, ablation.run_folder(name))
+    except ConfigError as err:
+        raise ConfigError(f"{key}.set: {err}") from None
+    data["stages"] = _without(data.get("stages") or [], variant.without, key, ablation.pipeline)
+    data["name"] = f"{data.get('name', ablation.name)}-{name}"
+    if tokenizer is not None:
+        data["tokenizer"] = {"path": tokenizer}
+    job = validate_config(data, origin=f"{ablation.pipeline} (variant {name})")
+    if job.mixture is None:
+        raise ConfigError(
+            f"pipeline: {ablation.pipeline} has no `mixture:`; an ablation trains on each "
+            "variant's token shards"
+        )
+    return job
+
+
+def _without(stages: list[Any], names: list[str], key: str, pipeline: str) -> list[Any]:
+    present = [next(iter(entry)) if isinstance(entry, dict) else entry for entry in stages]
+    for name in names:
+        if name not in present:
+            raise ConfigError(
+                f"{key}.without: {name!r} is not a stage of {pipeline} ({', '.join(map(str, present))})"
+            )
+    return [entry for entry, name in zip(stages, present, strict=True) if name not in names]
+
+
+def read_train_settings(ablation: AblationConfig) -> TrainConfig | PosttrainConfig:
+    """The training config with `training_set` applied, validated apart from its paths."""
+    data = read_config(ablation.training, training_assignments(ablation))
+    try:
+        return validate_train_config(data, origin=ablation.training)
+    except TrainConfigError as err:
+        raise ConfigError(str(err)) from None
+
+
+def _check_training(ablation: AblationConfig) -> None:
+    """The training config's own errors now, not after the first variant's pipeline run (its
+    `data.runs` are checked when they exist)."""
+    config = read_train_settings(ablation)
+    if isinstance(config, PosttrainConfig):
+        raise ConfigError(
+            f"training: {ablation.training} is a post-training config; an ablation pre-trains"
+        )
+    if not config.checkpoint.enabled:
+        raise ConfigError(
+            f"training: {ablation.training}: checkpoint.enabled is false; the ablation scores "
+            "each run's final checkpoint"
+        )
+
+
+def training_assignments(ablation: AblationConfig) -> list[str]:
+    return [f"{key}={json.dumps(value)}" for key, value in ablation.training_set.items()]
+
+
+def variant_training(ablation: AblationConfig, name: str, seed: int, nproc: int) -> TrainConfig:
+    runs = [{"path": ablation.run_folder(name), "weight": 1.0}]
+    return load_train_config(
+        ablation.training,
+        [
+            *training_assignments(ablation),
+            f"data.runs={json.dumps(runs)}",
+            f"train.seed={seed}",
+            "checkpoint.folder=null",  # each run's own, in its folder
+        ],
+        ablation.training_folder(name, seed),
+        nproc,
+    )

@@ -1,0 +1,136 @@
+"""Running an ablation: each variant's pipeline run, its training runs (one per seed), and
+each final checkpoint's loss on the held-out text."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+import yaml
+from rich.console import Console
+
+from pipeline.ablation.comparison import VariantResult, compare
+from pipeline.ablation.config import MARKER, AblationConfig, variant_job, variant_training
+from pipeline.ablation.held_out import HeldOutSource, read_held_out
+from pipeline.config import JobConfig
+from pipeline.launch import launch, schedule_changes
+from pipeline.output import RunOutput
+from pipeline.plan import run_job
+from pipeline.schema import ConfigError
+from trainer.checkpoint import complete_checkpoints, load_model, read_meta
+from trainer.config import TrainConfig
+from trainer.evaluate import summed_loss
+from trainer.storage import Location
+
+COMPARISON = "comparison.json"
+
+
+class VariantFailed(Exception):
+    """A variant's pipeline run failed shards or stages; its output says which."""
+
+
+def run_ablation(
+    ablation: AblationConfig,
+    address: str | None = None,
+    nproc: int = 1,
+    fresh: bool = False,
+    console: Console | None = None,
+) -> dict:
+    """Run what is left of the ablation; write and return OUT/comparison.json's content."""
+    console = console or Console(stderr=True)
+    claim_folder(ablation)
+    tokenizer: str | None = None
+    held_out: list[HeldOutSource] = []
+    results: dict[str, VariantResult] = {}
+    for number, name in enumerate(ablation.variants, start=1):
+        console.print(f"variant {name} ({number} of {len(ablation.variants)}): pipeline run")
+        job = variant_job(ablation, name, tokenizer)
+        report = pipeline_run(job, name, address, fresh, console)
+        if tokenizer is None:  # the baseline's, which every other variant encodes with
+            tokenizer = shared_tokenizer(job)
+            held_out = read_held_out(ablation.eval, tokenizer, "eval", ablation.output)
+        nats = {}
+        for seed in ablation.seeds:
+            config = variant_training(ablation, name, seed, nproc)
+            console.print(f"variant {name}: training seed {seed} in {config.output}")
+            checkpoint = trained(config, nproc, address, fresh, console)
+            nats[seed] = held_out_nats(checkpoint, held_out, config.data.seq_len)
+        results[name] = VariantResult(
+            report, config.train.steps * config.train.global_batch_tokens, nats
+        )
+    comparison = compare(ablation, results, held_out)
+    RunOutput(ablation.output).write_json(comparison, COMPARISON)
+    return comparison
+
+
+def claim_folder(ablation: AblationConfig) -> None:
+    """Refuse a folder that holds files and no ablation; record this ablation's config."""
+    folder = Path(ablation.output)
+    if folder.is_file():
+        raise ConfigError(f"output: {folder} is a file; give the ablation a folder of its own")
+    if folder.is_dir() and any(folder.iterdir()) and not (folder / MARKER).is_file():
+        raise ConfigError(
+            f"output: {folder} holds files that are not an ablation's; give the ablation a "
+            "folder of its own (e.g. runs/ablate-NAME)"
+        )
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / MARKER).write_text(yaml.safe_dump(ablation.model_dump(mode="json"), sort_keys=False))
+
+
+def shared_tokenizer(baseline: JobConfig) -> str:
+    """The tokenizer file every variant encodes with: the pipeline config's, or the one the
+    baseline's run trains."""
+    given = baseline.tokenizer.path if baseline.tokenizer else None
+    return given or RunOutput(baseline.output).path("tokenizer", "tokenizer.json")
+
+
+def pipeline_run(
+    job: JobConfig, name: str, address: str | None, fresh: bool, console: Console
+) -> dict:
+    """The variant's pipeline run, done or resumed; its report."""
+    summary = run_job(job, address=address, fresh=fresh, console=console)
+    problems = [f"shard {shard} failed" for shard in summary.failed]
+    problems += list(summary.errored_stages.values()) + summary.report["conservation_problems"]
+    if problems:
+        raise VariantFailed(
+            f"variant {name}: its pipeline run in {job.output} did not finish: "
+            f"{'; '.join(problems)}; rerun the ablation to retry"
+        )
+    return summary.report
+
+
+def trained(
+    config: TrainConfig, nproc: int, address: str | None, fresh: bool, console: Console
+) -> Location:
+    """The training run's final checkpoint: trained now, resumed, or found finished."""
+    resume = "none" if fresh else "auto"
+    if changed := schedule_changes(config, resume):
+        raise ConfigError(
+            f"training: {'; '.join(changed)}: the training config changed since that run "
+            "trained; `tokenmill ablate --fresh` starts every run over"
+        )
+    if not fresh and (done := final_checkpoint(config)) is not None:
+        console.print(f"trained already: {done}")
+        return done
+    launch(config, nproc, address, resume)
+    done = final_checkpoint(config)
+    if done is None:
+        raise ConfigError(
+            f"training: {config.output} holds no checkpoint of step {config.train.steps}"
+        )
+    return done
+
+
+def final_checkpoint(config: TrainConfig) -> Location | None:
+    found = complete_checkpoints(config.checkpoint_folder())
+    if found and read_meta(found[-1]).get("step") == config.train.steps:
+        return found[-1]
+    return None
+
+
+def held_out_nats(
+    checkpoint: Location, held_out: list[HeldOutSource], seq_len: int
+) -> dict[str, float]:
+    """The checkpoint's summed loss on each held-out source (on the GPU where there is one)."""
+    model = load_model(checkpoint).to("cuda" if torch.cuda.is_available() else "cpu")
+    return {source.name: summed_loss(model, source.documents, seq_len)[0] for source in held_out}

@@ -1,0 +1,225 @@
+"""`tokenmill ablate`: variants of a pipeline config trained into the same model and scored
+on the same held-out text; the scores checked with Hugging Face transformers on the exported
+checkpoints and the shared tokenizer read by `tokenizers` itself."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+from tokenizers import Tokenizer
+
+from pipeline.ablation.config import load_ablation
+from pipeline.ablation.run import claim_folder, run_ablation
+from pipeline.schema import ConfigError
+from tests.conftest import ROOT, SAMPLE, run_cli
+from trainer.export import export_hf
+
+SEQ_LEN = 64
+HELD_OUT = SAMPLE / "held-out.jsonl"
+
+
+def write_configs(folder: Path, **ablation) -> Path:
+    """A pipeline over the sample wiki articles, a tiny training config, and an ablation of
+    both: the baseline, and the same without the dedup stage."""
+    pipeline = {
+        "name": "wiki",
+        "output": str(folder / "unused"),
+        "inputs": [{"source": "wiki", "format": "jsonl", "paths": [str(SAMPLE / "wiki.jsonl")]}],
+        "stages": [{"quality": {}}, {"dedup": {"exact": True, "minhash": {"threshold": 0.8}}}],
+        "tokenizer": {"train": {"vocab_size": 512}},
+        "mixture": {"weights": {"wiki": 1.0}, "validation": 0.1, "shard_tokens": 4000},
+    }
+    training = {
+        "output": str(folder / "unused-training"),
+        "data": {"runs": [{"path": str(folder / "unused")}], "seq_len": SEQ_LEN},
+        "model": {"preset": "tiny"},
+        "train": {
+            "steps": 6,
+            "global_batch_tokens": 512,
+            "micro_batch_size": 8,
+            "lr": 1e-2,
+            "warmup_steps": 2,
+            "log_every": 3,
+        },
+        "parallel": {"param_dtype": "float32", "cpu_threads": 1},
+        "checkpoint": {"every": 0, "keep": 1},
+    }
+    config = {
+        "name": "wiki-ablation",
+        "output": str(folder / "ablation"),
+        "pipeline": str(folder / "pipeline.yaml"),
+        "training": str(folder / "training.yaml"),
+        "variants": {"baseline": {}, "no-dedup": {"without": ["dedup"]}},
+        "eval": [{"source": "held-out", "format": "jsonl", "paths": [str(HELD_OUT)]}],
+        "seeds": [0, 1],
+        **ablation,
+    }
+    for name, data in (("pipeline", pipeline), ("training", training), ("ablation", config)):
+        (folder / f"{name}.yaml").write_text(yaml.safe_dump(data))
+    return folder / "ablation.yaml"
+
+
+@torch.no_grad()
+def transformers_nats(hf_folder: Path, documents: list[list[int]]) -> float:
+    """Summed loss of the exported model on each document alone, in pieces of SEQ_LEN
+    targets, through transformers' own forward and loss."""
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(hf_folder, torch_dtype=torch.float32).eval()
+    total = 0.0
+    for ids in documents:
+        for start in range(0, len(ids) - 1, SEQ_LEN):
+            piece = torch.tensor([ids[start : start + SEQ_LEN + 1]])
+            loss = model(input_ids=piece, labels=piece).loss.item()
+            total += loss * (piece.shape[1] - 1)
+    return total
+
+
+@pytest.mark.slow
+def test_each_variant_is_scored_on_the_held_out_text_as_transformers_scores_it(tmp_path, local_ray):
+    ablation = load_ablation(str(write_configs(tmp_path)))
+    comparison = run_ablation(ablation)
+
+    baseline_tokenizer = tmp_path / "ablation" / "baseline" / "run" / "tokenizer" / "tokenizer.json"
+    manifests = [
+        json.loads((tmp_path / "ablation" / name / "run" / "tokens" / "manifest.json").read_text())
+        for name in ("baseline", "no-dedup")
+    ]
+    assert manifests[0]["tokenizer"] == manifests[1]["tokenizer"]  # one tokenizer for all
+
+    tokenizer = Tokenizer.from_file(str(baseline_tokenizer))
+    texts = [json.loads(line)["text"] for line in HELD_OUT.open()]
+    documents = [[1, *tokenizer.encode(text, add_special_tokens=False).ids, 2] for text in texts]
+    text_bytes = sum(len(text.encode()) for text in texts)
+    assert comparison["held_out"] == [
+        {
+            "source": "held-out",
+            "documents": len(texts),
+            "bytes": text_bytes,
+            "tokens": sum(len(ids) - 1 for ids in documents),
+            "unread": {},
+        }
+    ]
+
+    variants = {variant["name"]: variant for variant in comparison["variants"]}
+    assert list(variants) == ["baseline", "no-dedup"]
+    for name, variant in variants.items():
+        report = json.loads(
+            (tmp_path / "ablation" / name / "run" / "report" / "report.json").read_text()
+        )
+        assert variant["documents"] == report["documents"]
+        assert [run["seed"] for run in variant["runs"]] == [0, 1]
+        for run in variant["runs"]:
+            checkpoint = (
+                tmp_path
+                / "ablation"
+                / name
+                / f"seed-{run['seed']}"
+                / "checkpoints"
+                / "step-0000006"
+            )
+            hf = export_hf(checkpoint, tmp_path / f"hf-{name}-{run['seed']}")
+            expected = transformers_nats(hf, documents) / math.log(2) / text_bytes
+            assert run["bits_per_byte"] == pytest.approx(expected, rel=1e-4)
+        scores = [run["bits_per_byte"] for run in variant["runs"]]
+        assert variant["spread"] == pytest.approx(max(scores) - min(scores))
+        assert scores[0] != scores[1]  # the seeds trained different models
+    assert variants["no-dedup"]["documents"] > variants["baseline"]["documents"]
+    assert variants["no-dedup"]["delta"] == pytest.approx(
+        variants["no-dedup"]["bits_per_byte"] - variants["baseline"]["bits_per_byte"]
+    )
+    written = json.loads((tmp_path / "ablation" / "comparison.json").read_text())
+    assert written == json.loads(json.dumps(comparison))
+
+    checkpoints = sorted((tmp_path / "ablation").glob("*/seed-*/checkpoints/step-*/meta.json"))
+    before = [path.stat().st_mtime_ns for path in checkpoints]
+    assert run_ablation(load_ablation(str(tmp_path / "ablation.yaml"))) == comparison
+    assert [path.stat().st_mtime_ns for path in checkpoints] == before  # nothing retrained
+    with pytest.raises(ConfigError, match=r"train\.steps: 6 in .*, 8 now: .*ablate --fresh"):
+        run_ablation(
+            load_ablation(str(tmp_path / "ablation.yaml"), ["training_set={train.steps: 8}"])
+        )
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"variants": {"only": {}}}, "variants: give two or more"),
+        (
+            {"variants": {"a": {}, "b": {"without": ["pii"]}}},
+            "variants.b.without: 'pii' is not a stage",
+        ),
+        (
+            {"variants": {"a": {}, "b": {"set": {"tokenizer.path": "x"}}}},
+            "variants.b.set.tokenizer.path",
+        ),
+        ({"variants": {"a": {}, "b": {"set": {"stages.dedup.bogus": 1}}}}, "bogus"),
+        ({"variants": {"a": {}, "b c": {}}}, "variants.b c"),
+        (
+            {
+                "eval": [
+                    {"source": "x", "format": "warc", "paths": [str(SAMPLE / "web-000.warc.gz")]}
+                ]
+            },
+            "WARC pages need extraction",
+        ),
+        (
+            {"eval": [{"source": "x", "format": "jsonl", "paths": ["/nowhere/*.jsonl"]}]},
+            "eval[0].paths",
+        ),
+        ({"seeds": [1, 1]}, "a seed is listed twice"),
+        ({"training_set": {"train.steps": 0}}, "train.steps"),
+        ({"bogus": 1}, "bogus"),
+    ],
+)
+def test_a_bad_ablation_config_is_one_error_naming_the_key(tmp_path, change, message):
+    with pytest.raises(ConfigError) as refused:
+        load_ablation(str(write_configs(tmp_path, **change)))
+    assert message in str(refused.value)
+
+
+def test_a_post_training_config_and_one_without_checkpoints_are_refused(tmp_path):
+    path = write_configs(tmp_path)
+    with pytest.raises(ConfigError, match=r"checkpoint\.enabled is false"):
+        load_ablation(str(path), ["training_set={checkpoint.enabled: false}"])
+    with pytest.raises(ConfigError, match="is a post-training config"):
+        load_ablation(str(path), [f"training={ROOT / 'configs' / 'sft-gsm8k.yaml'}"])
+
+
+def test_a_folder_of_other_files_is_not_taken(tmp_path):
+    ablation = load_ablation(str(write_configs(tmp_path)))
+    folder = Path(ablation.output)
+    folder.mkdir()
+    (folder / "notes.txt").write_text("mine")
+    with pytest.raises(ConfigError, match="holds files that are not an ablation's"):
+        claim_folder(ablation)
+    (folder / "notes.txt").unlink()
+    claim_folder(ablation)
+    claim_folder(ablation)  # its own folder, again
+
+
+def test_validate_describes_the_variants_and_submit_points_to_ablate(tmp_path):
+    path = str(write_configs(tmp_path))
+    validated = run_cli(["validate", path])
+    assert validated.returncode == 0, validated.stderr
+    assert yaml.safe_load(validated.stdout)["variants"] == {
+        "baseline": {"set": {}, "without": []},
+        "no-dedup": {"set": {}, "without": ["dedup"]},
+    }
+    plan = validated.stderr
+    assert "variant baseline (as configured): quality → dedup;" in plan
+    assert "variant no-dedup (without dedup): quality;" in plan
+    assert (
+        "a new run" in plan
+        and "training: " in plan
+        and "6 steps of 512 tokens, seeds 0, 1: 4 runs" in plan
+    )
+    assert "held out: held-out: 1 file" in plan
+    submitted = run_cli(["submit", path, "--address", "http://127.0.0.1:9"])
+    assert submitted.returncode == 2
+    assert "an ablation config, which `tokenmill ablate` runs" in submitted.stderr
