@@ -62,6 +62,10 @@ def compare(
                 "train_tokens": train_tokens,
                 "passes": result.trained_tokens / train_tokens,
                 "bits_per_byte": mean(scores),
+                "bits_per_byte_by_source": {
+                    source.name: mean(run["bits_per_byte_by_source"][source.name] for run in runs)
+                    for source in held_out
+                },
                 "spread": max(scores) - min(scores),
                 "runs": runs,
             }
