@@ -3,7 +3,8 @@
 A config is validated here first, so a bad one costs no cluster time. The job carries the
 config as validated (a pipeline config's paths made absolute), this checkout's packages
 (`pipeline.cluster.shipped_code`) and its git SHA for the run's manifest; its entrypoint is
-`python -m pipeline.cli run` (or `train`) on that config, which joins the cluster through
+`python -m pipeline.cli run` (or `train`, `ablate`) on that config (an ablation's with the
+pipeline and training configs it names inline), which joins the cluster through
 `RAY_ADDRESS`. The address is the cluster's dashboard (`http://HEAD:8265`): `--address`,
 else `RAY_API_SERVER_ADDRESS` or `RAY_ADDRESS` as Ray reads them.
 """
@@ -20,6 +21,7 @@ import yaml
 from ray.exceptions import AuthenticationError
 from ray.job_submission import JobSubmissionClient
 
+from pipeline.ablation.config import AblationConfig, resolved, validate_ablation
 from pipeline.cluster import TOKEN_HELP, refuse_silent_address, shipped_code
 from pipeline.config import JobConfig, validate_config
 from pipeline.launch import resolved_text, train_config
@@ -50,9 +52,9 @@ class Job:
     (an argument list) that runs it on the cluster."""
 
     kind: str
-    """`pipeline`, `train`, or a post-training config's kind (`sft`, `reward`, `dpo`, `grpo`): the
-    command that runs it."""
-    config: JobConfig | TrainConfig
+    """`pipeline`, `train`, a post-training config's kind (`sft`, `reward`, `dpo`, `grpo`) or
+    `ablation`: the command that runs it."""
+    config: JobConfig | TrainConfig | AblationConfig
     text: str
     entrypoint: list[str]
 
@@ -80,10 +82,10 @@ def prepare(
     Train. `path_check` may refuse any path the config holds."""
     kind = config_kind(data)
     if kind == "ablation":
-        raise ConfigError(
-            f"{origin}: an ablation config, which `tokenmill ablate` runs (its --address runs "
-            "the variants on a cluster); `submit` takes a pipeline or training config"
-        )
+        ablation = validate_ablation(data, origin, path_check)
+        text = yaml.safe_dump(resolved(ablation), sort_keys=False)
+        entrypoint = [*ENTRYPOINT, "ablate", CONFIG_NAME, "--nproc", str(nproc)]
+        return Job(kind, ablation, text, entrypoint)
     if kind == "pipeline":
         config = validate_config(data, origin, path_check)
         text = yaml.safe_dump(config.to_dict(), sort_keys=False)

@@ -14,7 +14,12 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
-from pipeline.ablation.config import AblationConfig, read_train_settings, variant_job
+from pipeline.ablation.config import (
+    AblationConfig,
+    origin_of,
+    read_train_settings,
+    variant_job,
+)
 from pipeline.config import InputSpec, JobConfig
 from pipeline.console import plural
 from pipeline.inputs import input_files, resolve_inputs
@@ -55,7 +60,7 @@ def describe_ablation(ablation: AblationConfig) -> list[str]:
     training = read_train_settings(ablation)
     seeds = ", ".join(map(str, ablation.seeds))
     lines.append(
-        f"training: {ablation.training}, {training.train.steps:,} steps of "
+        f"training: {origin_of(ablation.training, 'training')}, {training.train.steps:,} steps of "
         f"{training.train.global_batch_tokens:,} tokens, seeds {seeds}: "
         f"{len(ablation.variants) * len(ablation.seeds)} runs"
     )

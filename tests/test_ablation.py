@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 from pathlib import Path
 
 import pytest
@@ -13,9 +14,15 @@ import torch
 import yaml
 from tokenizers import Tokenizer
 
-from pipeline.ablation.config import load_ablation
+from pipeline.ablation.config import (
+    load_ablation,
+    read_train_settings,
+    validate_ablation,
+    variant_job,
+)
 from pipeline.ablation.run import claim_folder, run_ablation
 from pipeline.schema import ConfigError
+from pipeline.submit import CONFIG_NAME, prepare
 from tests.conftest import ROOT, SAMPLE, run_cli
 from trainer.export import export_hf
 
@@ -203,7 +210,7 @@ def test_a_folder_of_other_files_is_not_taken(tmp_path):
     claim_folder(ablation)  # its own folder, again
 
 
-def test_validate_describes_the_variants_and_submit_points_to_ablate(tmp_path):
+def test_validate_describes_the_variants(tmp_path):
     path = str(write_configs(tmp_path))
     validated = run_cli(["validate", path])
     assert validated.returncode == 0, validated.stderr
@@ -214,12 +221,55 @@ def test_validate_describes_the_variants_and_submit_points_to_ablate(tmp_path):
     plan = validated.stderr
     assert "variant baseline (as configured): quality → dedup;" in plan
     assert "variant no-dedup (without dedup): quality;" in plan
-    assert (
-        "a new run" in plan
-        and "training: " in plan
-        and "6 steps of 512 tokens, seeds 0, 1: 4 runs" in plan
-    )
+    assert "a new run" in plan and "6 steps of 512 tokens, seeds 0, 1: 4 runs" in plan
     assert "held out: held-out: 1 file" in plan
-    submitted = run_cli(["submit", path, "--address", "http://127.0.0.1:9"])
-    assert submitted.returncode == 2
-    assert "an ablation config, which `tokenmill ablate` runs" in submitted.stderr
+
+
+def test_a_submitted_ablation_carries_its_configs_inline(tmp_path, monkeypatch):
+    """What `submit` sends runs in a Ray Job's own folder: the pipeline and training configs
+    inline, every path absolute, `training_set` applied; read there, it is the same ablation."""
+    path = write_configs(tmp_path, training_set={"train.steps": 4})
+    job = prepare(yaml.safe_load(path.read_text()), str(path))
+    assert job.kind == "ablation" and job.entrypoint[-4:] == ["ablate", CONFIG_NAME, "--nproc", "1"]
+    elsewhere = tmp_path / "job"
+    elsewhere.mkdir()
+    (elsewhere / CONFIG_NAME).write_text(job.text)
+    monkeypatch.chdir(elsewhere)
+    sent = load_ablation(CONFIG_NAME)
+    assert isinstance(sent.pipeline, dict) and isinstance(sent.training, dict)
+    assert sent.training_set == {} and read_train_settings(sent).train.steps == 4
+    original = load_ablation(str(path))
+    for name in original.variants:
+        assert variant_job(sent, name).to_dict() == variant_job(original, name).to_dict()
+    assert read_train_settings(sent) == read_train_settings(original)
+
+
+def test_the_service_s_path_check_reaches_the_configs_an_ablation_names(tmp_path):
+    path = write_configs(tmp_path)
+    data = yaml.safe_load(path.read_text())
+
+    def outside_sample(where: str) -> str | None:
+        return "outside the allowed roots" if where.startswith(str(SAMPLE)) else None
+
+    with pytest.raises(ConfigError, match=r"eval\.0\.paths\.0: outside the allowed roots"):
+        prepare(data, "request", path_check=outside_sample)
+    shutil.copy(HELD_OUT, tmp_path / "held-out.jsonl")
+    data["eval"][0]["paths"] = [str(tmp_path / "held-out.jsonl")]
+    with pytest.raises(ConfigError, match=r"variant baseline.*outside the allowed roots"):
+        prepare(data, "request", path_check=outside_sample)
+    data["pipeline"] = str(tmp_path / "pipeline.yaml")
+    data["training"] = yaml.safe_load((tmp_path / "training.yaml").read_text())
+    # What the ablation sets for each run is not checked as the config gives it.
+    data["training"]["output"] = "relative/folder"
+    data["training"]["data"]["runs"] = [{"path": "/etc/placeholder"}]
+    pipeline = yaml.safe_load((tmp_path / "pipeline.yaml").read_text())
+    pipeline["inputs"][0]["paths"] = [str(tmp_path / "held-out.jsonl")]
+    (tmp_path / "pipeline.yaml").write_text(yaml.safe_dump(pipeline))
+    validate_ablation(
+        data, "request", lambda where: "refused" if where.startswith("/etc") else None
+    )
+    data["training"]["init_from"] = "/etc/secret-model"
+    with pytest.raises(ConfigError, match="training: init_from: refused"):
+        validate_ablation(
+            data, "request", lambda where: "refused" if where.startswith("/etc") else None
+        )

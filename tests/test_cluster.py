@@ -327,7 +327,8 @@ def test_a_path_a_node_does_not_see_is_refused_before_work(head, tmp_path):
 def test_an_ablation_runs_its_pipelines_and_trainings_on_the_cluster(head, tmp_path):
     """`tokenmill ablate --address`: each variant's pipeline run and then its Ray Train
     run join the cluster in turn (the second join failed while the first was still open),
-    and score as the same ablation run in one process."""
+    and score as the same ablation run in one process, and as one submitted as a Ray Job
+    (its configs inline)."""
     from pipeline.ablation.config import load_ablation
     from pipeline.ablation.run import run_ablation
     from tests.test_ablation import write_configs
@@ -340,5 +341,15 @@ def test_an_ablation_runs_its_pipelines_and_trainings_on_the_cluster(head, tmp_p
     for variant in ("baseline", "no-dedup"):
         assert (tmp_path / "ablation" / variant / "seed-0" / "ray").is_dir()  # Ray Train's
     here = run_ablation(load_ablation(str(config), [f"output={tmp_path / 'here'}"]))
-    for ours, theirs in zip(on_cluster["variants"], here["variants"], strict=True):
-        assert ours["bits_per_byte"] == pytest.approx(theirs["bits_per_byte"], rel=1e-4)
+    submitted = tokenmill(
+        ["submit", str(config), "--address", head.dashboard, "--output", str(tmp_path / "job")],
+        head.env,
+    )
+    assert submitted.returncode == 0, submitted.stderr[-3000:]
+    job = submitted.stdout.split()[-1]
+    followed = tokenmill(["jobs", "logs", job, "--follow", "--address", head.dashboard], head.env)
+    assert status_of(job, head) == "SUCCEEDED", followed.stdout[-3000:]
+    as_a_job = json.loads((tmp_path / "job" / "comparison.json").read_text())
+    for comparison in (here, as_a_job):
+        for ours, theirs in zip(on_cluster["variants"], comparison["variants"], strict=True):
+            assert ours["bits_per_byte"] == pytest.approx(theirs["bits_per_byte"], rel=1e-4)

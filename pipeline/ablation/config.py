@@ -3,6 +3,7 @@ held-out text; and each variant's pipeline and training configs, derived from th
 
 from __future__ import annotations
 
+import copy
 import json
 from pathlib import Path
 from typing import Annotated, Any
@@ -11,13 +12,15 @@ from pydantic import Field, StringConstraints, ValidationError, field_validator
 
 from pipeline.config import InputSpec, JobConfig, validate_config
 from pipeline.inputs import input_files
-from pipeline.launch import load_train_config
+from pipeline.launch import train_config, training_paths, with_absolute_paths
 from pipeline.output import forbidden_folder
 from pipeline.schema import (
     AbsolutePath,
     ConfigError,
+    PathCheck,
     RegularFile,
     StrictModel,
+    apply_override,
     format_validation_error,
     read_config,
 )
@@ -32,6 +35,8 @@ SHARED_KEYS = {
     "tokenizer": "every variant encodes with the baseline's tokenizer (set it in the pipeline config)",
 }
 """Pipeline keys a variant may not set, and why."""
+SET_PER_RUN = ("output", "data.runs.", "checkpoint.folder")
+"""The training config's paths that the ablation sets for each of its runs."""
 
 
 class Variant(StrictModel):
@@ -52,11 +57,12 @@ class AblationConfig(StrictModel):
     """The ablation's name, shown in its comparison."""
     output: AbsolutePath = Field(min_length=1)
     """A local folder: each variant's pipeline and training runs, and comparison.json."""
-    pipeline: RegularFile
-    """The pipeline config the variants change; it needs a `mixture:` (token shards)."""
-    training: RegularFile
-    """The pre-training config every variant trains; `data.runs`, `output`, `train.seed` and
-    `checkpoint.folder` are set for each run."""
+    pipeline: RegularFile | dict[str, Any]
+    """The pipeline config the variants change, a file (or the config itself, as `submit`
+    sends it); it needs a `mixture:` (token shards)."""
+    training: RegularFile | dict[str, Any]
+    """The pre-training config every variant trains, a file (or the config itself);
+    `data.runs`, `output`, `train.seed` and `checkpoint.folder` are set for each run."""
     training_set: dict[str, Any] = Field(default_factory=dict)
     """Training config values by dotted key, for every run: `{train.steps: 200}`."""
     variants: dict[VariantName, Variant]
@@ -111,23 +117,68 @@ def load_ablation(
 ) -> AblationConfig:
     """The ablation config at `path`, validated with every variant's pipeline config and
     the training config, before any of them runs."""
-    data = read_config(path, overrides, output)
+    return validate_ablation(read_config(path, overrides, output), str(path))
+
+
+def validate_ablation(
+    data: dict[str, Any], origin: str, path_check: PathCheck | None = None
+) -> AblationConfig:
+    """`load_ablation` for a config read into a mapping; `path_check` may refuse any path it
+    or the configs it names hold (before any of them is looked at)."""
     if "variants" not in data:
-        raise ConfigError(f"{path}: not an ablation config (it has no `variants:`)")
+        raise ConfigError(f"{origin}: not an ablation config (it has no `variants:`)")
     try:
-        ablation = AblationConfig.model_validate(data)
+        ablation = AblationConfig.model_validate(data, context={"path_check": path_check})
     except ValidationError as err:
-        raise ConfigError(f"{path}: {format_validation_error(err, model=AblationConfig)}") from None
+        problem = format_validation_error(err, model=AblationConfig)
+        raise ConfigError(f"{origin}: {problem}") from None
     if problem := forbidden_folder(Path(ablation.output)):
         raise ConfigError(f"output: {ablation.output} {problem}; give the ablation a folder")
     for name in ablation.variants:
-        variant_job(ablation, name)
-    _check_training(ablation)
+        variant_job(ablation, name, path_check=path_check)
+    _check_training(ablation, path_check)
     input_files(ablation.eval, ablation.output, "eval")
     return ablation
 
 
-def variant_job(ablation: AblationConfig, name: str, tokenizer: str | None = None) -> JobConfig:
+def resolved(ablation: AblationConfig) -> dict[str, Any]:
+    """The ablation with its pipeline and training configs inline and every path absolute:
+    what a Ray Job that runs it elsewhere needs (`submit`)."""
+    pipeline, origin = read_named(ablation.pipeline, "pipeline")
+    return {
+        **ablation.model_dump(mode="json"),
+        "pipeline": validate_config(pipeline, origin=origin).to_dict(),
+        "training": with_absolute_paths(read_train_settings(ablation)).to_dict(),
+        "training_set": {},  # applied above
+    }
+
+
+def read_named(
+    source: str | dict[str, Any], key: str, assignments: list[str] = (), output: str | None = None
+) -> tuple[dict[str, Any], str]:
+    """A config the ablation names, a file or inline at `key`, with `assignments` (`--set`
+    values) and `output` applied; and what to call it in a message."""
+    if isinstance(source, str):
+        return read_config(source, assignments, output), source
+    data = copy.deepcopy(source)
+    for assignment in assignments:
+        apply_override(data, assignment)
+    if output is not None:
+        data["output"] = output
+    return data, origin_of(source, key)
+
+
+def origin_of(source: str | dict[str, Any], key: str) -> str:
+    """What a message calls a config the ablation names: its file, or its key if inline."""
+    return source if isinstance(source, str) else key
+
+
+def variant_job(
+    ablation: AblationConfig,
+    name: str,
+    tokenizer: str | None = None,
+    path_check: PathCheck | None = None,
+) -> JobConfig:
     """Variant `name`'s pipeline config, writing to its run folder, with the shared
     `tokenizer` file where there is one to share yet."""
     variant = ablation.variants[name]
@@ -137,18 +188,20 @@ def variant_job(ablation: AblationConfig, name: str, tokenizer: str | None = Non
             raise ConfigError(f"{key}.set.{dotted}: {why}")
     assignments = [f"{dotted}={json.dumps(value)}" for dotted, value in variant.set.items()]
     try:
-        data = read_config(ablation.pipeline, assignments, ablation.run_folder(name))
+        data, origin = read_named(
+            ablation.pipeline, "pipeline", assignments, ablation.run_folder(name)
+        )
     except ConfigError as err:
         raise ConfigError(f"{key}.set: {err}") from None
-    data["stages"] = _without(data.get("stages") or [], variant.without, key, ablation.pipeline)
+    data["stages"] = _without(data.get("stages") or [], variant.without, key, origin)
     data["name"] = f"{data.get('name', ablation.name)}-{name}"
     if tokenizer is not None:
         data["tokenizer"] = {"path": tokenizer}
-    job = validate_config(data, origin=f"{ablation.pipeline} (variant {name})")
+    job = validate_config(data, origin=f"{origin} (variant {name})", path_check=path_check)
     if job.mixture is None:
         raise ConfigError(
-            f"pipeline: {ablation.pipeline} has no `mixture:`; an ablation trains on each "
-            "variant's token shards"
+            f"pipeline: {origin} has no `mixture:`; an ablation trains on each variant's token "
+            "shards"
         )
     return job
 
@@ -165,26 +218,34 @@ def _without(stages: list[Any], names: list[str], key: str, pipeline: str) -> li
 
 def read_train_settings(ablation: AblationConfig) -> TrainConfig | PosttrainConfig:
     """The training config with `training_set` applied, validated apart from its paths."""
-    data = read_config(ablation.training, training_assignments(ablation))
+    data, origin = read_named(ablation.training, "training", training_assignments(ablation))
     try:
-        return validate_train_config(data, origin=ablation.training)
+        return validate_train_config(data, origin=origin)
     except TrainConfigError as err:
         raise ConfigError(str(err)) from None
 
 
-def _check_training(ablation: AblationConfig) -> None:
+def _check_training(ablation: AblationConfig, path_check: PathCheck | None) -> None:
     """The training config's own errors now, not after the first variant's pipeline run (its
     `data.runs` are checked when they exist)."""
     config = read_train_settings(ablation)
+    origin = origin_of(ablation.training, "training")
     if isinstance(config, PosttrainConfig):
-        raise ConfigError(
-            f"training: {ablation.training} is a post-training config; an ablation pre-trains"
-        )
+        raise ConfigError(f"training: {origin} is a post-training config; an ablation pre-trains")
     if not config.checkpoint.enabled:
         raise ConfigError(
-            f"training: {ablation.training}: checkpoint.enabled is false; the ablation scores "
-            "each run's final checkpoint"
+            f"training: {origin}: checkpoint.enabled is false; the ablation scores each run's "
+            "final checkpoint"
         )
+    refused = [
+        f"training: {key}: {problem}"
+        for key, path in training_paths(with_absolute_paths(config))
+        if not key.startswith(SET_PER_RUN)
+        and path_check is not None
+        and (problem := path_check(path)) is not None
+    ]
+    if refused:
+        raise ConfigError("\n".join(refused))
 
 
 def training_assignments(ablation: AblationConfig) -> list[str]:
@@ -192,15 +253,15 @@ def training_assignments(ablation: AblationConfig) -> list[str]:
 
 
 def variant_training(ablation: AblationConfig, name: str, seed: int, nproc: int) -> TrainConfig:
+    """The training config of variant `name`'s run with `seed`, for `nproc` ranks."""
     runs = [{"path": ablation.run_folder(name), "weight": 1.0}]
-    return load_train_config(
-        ablation.training,
-        [
-            *training_assignments(ablation),
-            f"data.runs={json.dumps(runs)}",
-            f"train.seed={seed}",
-            "checkpoint.folder=null",  # each run's own, in its folder
-        ],
-        ablation.training_folder(name, seed),
-        nproc,
+    assignments = [
+        *training_assignments(ablation),
+        f"data.runs={json.dumps(runs)}",
+        f"train.seed={seed}",
+        "checkpoint.folder=null",  # each run's own, in its folder
+    ]
+    data, origin = read_named(
+        ablation.training, "training", assignments, ablation.training_folder(name, seed)
     )
+    return train_config(data, origin, nproc)
