@@ -82,7 +82,7 @@ def prepare(
     Train. `path_check` may refuse any path the config holds."""
     kind = config_kind(data)
     if kind == "ablation":
-        ablation = validate_ablation(data, origin, path_check)
+        ablation = validate_ablation(data, origin, nproc, path_check)
         text = yaml.safe_dump(resolved(ablation), sort_keys=False)
         entrypoint = [*ENTRYPOINT, "ablate", CONFIG_NAME, "--nproc", str(nproc)]
         return Job(kind, ablation, text, entrypoint)

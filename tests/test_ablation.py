@@ -190,8 +190,12 @@ def test_a_bad_ablation_config_is_one_error_naming_the_key(tmp_path, change, mes
     assert message in str(refused.value)
 
 
-def test_a_post_training_config_and_one_without_checkpoints_are_refused(tmp_path):
+def test_a_post_training_config_one_without_checkpoints_and_unsplit_ranks_are_refused(
+    tmp_path,
+):
     path = write_configs(tmp_path)
+    with pytest.raises(ConfigError, match="does not split into 3 ranks"):
+        load_ablation(str(path), nproc=3)
     with pytest.raises(ConfigError, match=r"checkpoint\.enabled is false"):
         load_ablation(str(path), ["training_set={checkpoint.enabled: false}"])
     with pytest.raises(ConfigError, match="is a post-training config"):
@@ -266,10 +270,12 @@ def test_the_service_s_path_check_reaches_the_configs_an_ablation_names(tmp_path
     pipeline["inputs"][0]["paths"] = [str(tmp_path / "held-out.jsonl")]
     (tmp_path / "pipeline.yaml").write_text(yaml.safe_dump(pipeline))
     validate_ablation(
-        data, "request", lambda where: "refused" if where.startswith("/etc") else None
+        data, "request", path_check=lambda where: "refused" if where.startswith("/etc") else None
     )
     data["training"]["init_from"] = "/etc/secret-model"
     with pytest.raises(ConfigError, match="training: init_from: refused"):
         validate_ablation(
-            data, "request", lambda where: "refused" if where.startswith("/etc") else None
+            data,
+            "request",
+            path_check=lambda where: "refused" if where.startswith("/etc") else None,
         )

@@ -113,15 +113,15 @@ class AblationConfig(StrictModel):
 
 
 def load_ablation(
-    path: str, overrides: list[str] = (), output: str | None = None
+    path: str, overrides: list[str] = (), output: str | None = None, nproc: int = 1
 ) -> AblationConfig:
     """The ablation config at `path`, validated with every variant's pipeline config and
-    the training config, before any of them runs."""
-    return validate_ablation(read_config(path, overrides, output), str(path))
+    the training config (for `nproc` ranks), before any of them runs."""
+    return validate_ablation(read_config(path, overrides, output), str(path), nproc)
 
 
 def validate_ablation(
-    data: dict[str, Any], origin: str, path_check: PathCheck | None = None
+    data: dict[str, Any], origin: str, nproc: int = 1, path_check: PathCheck | None = None
 ) -> AblationConfig:
     """`load_ablation` for a config read into a mapping; `path_check` may refuse any path it
     or the configs it names hold (before any of them is looked at)."""
@@ -136,7 +136,7 @@ def validate_ablation(
         raise ConfigError(f"output: {ablation.output} {problem}; give the ablation a folder")
     for name in ablation.variants:
         variant_job(ablation, name, path_check=path_check)
-    _check_training(ablation, path_check)
+    _check_training(ablation, nproc, path_check)
     input_files(ablation.eval, ablation.output, "eval")
     return ablation
 
@@ -225,7 +225,7 @@ def read_train_settings(ablation: AblationConfig) -> TrainConfig | PosttrainConf
         raise ConfigError(str(err)) from None
 
 
-def _check_training(ablation: AblationConfig, path_check: PathCheck | None) -> None:
+def _check_training(ablation: AblationConfig, nproc: int, path_check: PathCheck | None) -> None:
     """The training config's own errors now, not after the first variant's pipeline run (its
     `data.runs` are checked when they exist)."""
     config = read_train_settings(ablation)
@@ -237,6 +237,10 @@ def _check_training(ablation: AblationConfig, path_check: PathCheck | None) -> N
             f"training: {origin}: checkpoint.enabled is false; the ablation scores each run's "
             "final checkpoint"
         )
+    try:
+        config.accumulation_steps(nproc)
+    except TrainConfigError as err:
+        raise ConfigError(f"training: {origin}: {err}") from None
     refused = [
         f"training: {key}: {problem}"
         for key, path in training_paths(with_absolute_paths(config))

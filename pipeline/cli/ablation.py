@@ -54,7 +54,7 @@ def ablate_command(args: argparse.Namespace) -> int:
     from pipeline.ablation.config import load_ablation
     from pipeline.ablation.run import COMPARISON, VariantFailed, run_ablation
 
-    ablation = load_ablation(args.config, args.overrides, args.output)
+    ablation = load_ablation(args.config, args.overrides, args.output, args.nproc)
     console = log_console(args)
     try:
         with stdout_to_stderr() if args.json else contextlib.nullcontext():

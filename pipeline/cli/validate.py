@@ -26,7 +26,7 @@ def register(commands) -> None:
         "--nproc",
         type=positive_int,
         default=1,
-        help="training configs: ranks the batch must split over",
+        help="training and ablation configs: ranks the batch must split over",
     )
     validate.set_defaults(command=validate_command)
 
@@ -42,7 +42,7 @@ def validate_command(args: argparse.Namespace) -> int:
     data = read_config(args.config, args.overrides, args.output)
     kind = config_kind(data)
     if kind == "ablation":
-        ablation = load_ablation(args.config, args.overrides, args.output)
+        ablation = load_ablation(args.config, args.overrides, args.output, args.nproc)
         text = yaml.safe_dump(ablation.model_dump(mode="json"), sort_keys=False)
         plan = describe_ablation(ablation)
     elif kind == "pipeline":
