@@ -17,8 +17,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import torch
 from safetensors.torch import save_file
 from tokenizers import Tokenizer, processors
+from torch import nn
 
 from trainer import chat
 from trainer.checkpoint import load_model, read_args
@@ -64,6 +66,18 @@ def hf_config(args: ModelArgs) -> dict:
     return config
 
 
+def hf_weights(model: nn.Module, args: ModelArgs) -> dict[str, torch.Tensor]:
+    """The model's weights under Hugging Face's names (`model.` before all but the heads)."""
+    heads = ("lm_head.weight", "score.weight")
+    weights = {
+        (name if name in heads else f"model.{name}"): tensor.contiguous()
+        for name, tensor in model.state_dict().items()
+    }
+    if args.tied_embeddings or args.num_labels:
+        del weights["lm_head.weight"]
+    return weights
+
+
 def with_bos(tokenizer_json: str) -> str:
     """The tokenizer with a post-processor that puts `<|bos|>` before each encoded text."""
     tokenizer = Tokenizer.from_str(tokenizer_json)
@@ -77,14 +91,7 @@ def with_bos(tokenizer_json: str) -> str:
 def export_hf(checkpoint: str | Location, out: Path) -> Path:
     checkpoint = location(checkpoint)
     args = read_args(checkpoint)
-    model = load_model(checkpoint)
-    heads = ("lm_head.weight", "score.weight")
-    weights = {
-        (name if name in heads else f"model.{name}"): tensor.contiguous()
-        for name, tensor in model.state_dict().items()
-    }
-    if args.tied_embeddings or args.num_labels:
-        del weights["lm_head.weight"]
+    weights = hf_weights(load_model(checkpoint), args)
     out.mkdir(parents=True, exist_ok=True)
     save_file(weights, out / "model.safetensors", metadata={"format": "pt"})
     (out / "model.safetensors").chmod(0o644)  # safetensors writes 0600; the rest is 0644
