@@ -140,8 +140,11 @@ def test_each_variant_is_scored_on_the_held_out_text_as_transformers_scores_it(t
     assert variants["no-dedup"]["delta"] == pytest.approx(
         variants["no-dedup"]["bits_per_byte"] - variants["baseline"]["bits_per_byte"]
     )
-    written = json.loads((tmp_path / "ablation" / "comparison.json").read_text())
+    written = json.loads((tmp_path / "ablation" / "report" / "comparison.json").read_text())
     assert written == json.loads(json.dumps(comparison))
+    reported = run_cli(["report", str(tmp_path / "ablation")])
+    assert reported.returncode == 2
+    assert "an ablation's folder: its comparison is report/comparison.json" in reported.stderr
 
     checkpoints = sorted((tmp_path / "ablation").glob("*/seed-*/checkpoints/step-*/meta.json"))
     before = [path.stat().st_mtime_ns for path in checkpoints]

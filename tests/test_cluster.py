@@ -336,7 +336,7 @@ def test_an_ablation_runs_its_pipelines_and_trainings_on_the_cluster(head, tmp_p
     config = write_configs(tmp_path, seeds=[0])
     done = tokenmill(["ablate", str(config), "--address", head.gcs, "--json"], head.env)
     assert done.returncode == 0, done.stderr[-3000:]
-    on_cluster = json.loads((tmp_path / "ablation" / "comparison.json").read_text())
+    on_cluster = json.loads((tmp_path / "ablation" / "report" / "comparison.json").read_text())
     assert json.loads(done.stdout) == on_cluster
     for variant in ("baseline", "no-dedup"):
         assert (tmp_path / "ablation" / variant / "seed-0" / "ray").is_dir()  # Ray Train's
@@ -349,7 +349,7 @@ def test_an_ablation_runs_its_pipelines_and_trainings_on_the_cluster(head, tmp_p
     job = submitted.stdout.split()[-1]
     followed = tokenmill(["jobs", "logs", job, "--follow", "--address", head.dashboard], head.env)
     assert status_of(job, head) == "SUCCEEDED", followed.stdout[-3000:]
-    as_a_job = json.loads((tmp_path / "job" / "comparison.json").read_text())
+    as_a_job = json.loads((tmp_path / "job" / "report" / "comparison.json").read_text())
     for comparison in (here, as_a_job):
         for ours, theirs in zip(on_cluster["variants"], comparison["variants"], strict=True):
             assert ours["bits_per_byte"] == pytest.approx(theirs["bits_per_byte"], rel=1e-4)

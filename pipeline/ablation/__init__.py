@@ -12,5 +12,6 @@ machine without a hub cannot fetch.
 
 OUT/<variant>/run/ is the variant's pipeline run, OUT/<variant>/seed-<S>/ its training run;
 both resume as `tokenmill run` and `tokenmill train` do, so a rerun does only what is left.
-OUT/comparison.json holds the result.
+OUT/report/comparison.json holds the result (the job service serves it as
+/jobs/ID/report/comparison.json).
 """

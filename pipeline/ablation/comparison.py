@@ -34,7 +34,7 @@ class VariantResult:
 def compare(
     ablation: AblationConfig, results: dict[str, VariantResult], held_out: list[HeldOutSource]
 ) -> dict:
-    """OUT/comparison.json's content: the held-out text, and per variant its data, each
+    """OUT/report/comparison.json's content: the held-out text, and per variant its data, each
     seed's scores, their mean and spread, and the difference from the baseline."""
     text_bytes = sum(source.text_bytes for source in held_out)
     tokens = sum(source.tokens for source in held_out)

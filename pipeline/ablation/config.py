@@ -56,7 +56,7 @@ class AblationConfig(StrictModel):
     name: str = Field(min_length=1)
     """The ablation's name, shown in its comparison."""
     output: AbsolutePath = Field(min_length=1)
-    """A local folder: each variant's pipeline and training runs, and comparison.json."""
+    """A local folder: each variant's pipeline and training runs, and report/comparison.json."""
     pipeline: RegularFile | dict[str, Any]
     """The pipeline config the variants change, a file (or the config itself, as `submit`
     sends it); it needs a `mixture:` (token shards)."""

@@ -22,7 +22,7 @@ from trainer.config import TrainConfig
 from trainer.evaluate import summed_loss
 from trainer.storage import Location
 
-COMPARISON = "comparison.json"
+COMPARISON = ("report", "comparison.json")
 
 
 class VariantFailed(Exception):
@@ -36,7 +36,8 @@ def run_ablation(
     fresh: bool = False,
     console: Console | None = None,
 ) -> dict:
-    """Run what is left of the ablation; write and return OUT/comparison.json's content."""
+    """Run what is left of the ablation; write and return OUT/report/comparison.json's
+    content."""
     console = console or Console(stderr=True)
     claim_folder(ablation)
     tokenizer: str | None = None
@@ -59,7 +60,7 @@ def run_ablation(
             report, config.train.steps * config.train.global_batch_tokens, nats
         )
     comparison = compare(ablation, results, held_out)
-    RunOutput(ablation.output).write_json(comparison, COMPARISON)
+    RunOutput(ablation.output).write_json(comparison, *COMPARISON)
     return comparison
 
 

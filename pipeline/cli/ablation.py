@@ -9,6 +9,7 @@ import json
 import os
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
@@ -73,7 +74,7 @@ def ablate_command(args: argparse.Namespace) -> int:
                 width=WIDTH_OFF_A_TERMINAL if not sys.stdout.isatty() else None,
             ),
         )
-    console.print(f"comparison: {ablation.output}/{COMPARISON}", soft_wrap=True)
+    console.print(f"comparison: {Path(ablation.output, *COMPARISON)}", soft_wrap=True)
     return 0
 
 

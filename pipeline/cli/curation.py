@@ -219,11 +219,19 @@ def report_command(args: argparse.Namespace) -> int:
 
 
 def _why_no_report(folder: str) -> str:
-    """For a folder without report/report.json: not there, or inside the run it meant."""
+    """For a folder without report/report.json: not there, an ablation's, or inside the run
+    it meant."""
+    from pipeline.ablation.config import MARKER as ABLATION_MARKER
+
     path = Path(folder).absolute()
     if "://" not in folder:
         if not path.exists():
             return "no such folder"
+        if (path / ABLATION_MARKER).is_file():
+            return (
+                "an ablation's folder: its comparison is report/comparison.json, and each "
+                "variant's pipeline run (VARIANT/run) has a report"
+            )
         for run in path.parents[:2]:
             if (run / "report" / "report.json").is_file():
                 return f"not a run's output folder; did you mean {run}?"
