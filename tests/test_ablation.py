@@ -9,6 +9,7 @@ import math
 import shutil
 from pathlib import Path
 
+import pyarrow.parquet as pq
 import pytest
 import torch
 import yaml
@@ -39,7 +40,7 @@ def write_configs(folder: Path, **ablation) -> Path:
         "inputs": [{"source": "wiki", "format": "jsonl", "paths": [str(SAMPLE / "wiki.jsonl")]}],
         "stages": [{"quality": {}}, {"dedup": {"exact": True, "minhash": {"threshold": 0.8}}}],
         "tokenizer": {"train": {"vocab_size": 512}},
-        "mixture": {"weights": {"wiki": 1.0}, "validation": 0.1, "shard_tokens": 4000},
+        "mixture": {"epochs": {"wiki": 2.5}, "validation": 0.1, "shard_tokens": 4000},
     }
     training = {
         "output": str(folder / "unused-training"),
@@ -120,6 +121,12 @@ def test_each_variant_is_scored_on_the_held_out_text_as_transformers_scores_it(t
             (tmp_path / "ablation" / name / "run" / "report" / "report.json").read_text()
         )
         assert variant["documents"] == report["documents"]
+        shards = sorted((tmp_path / "ablation" / name / "run" / "tokens").glob("train-*.parquet"))
+        rows = pq.read_table(shards, columns=["copy", "num_tokens"]).to_pylist()
+        unique = sum(row["num_tokens"] for row in rows if row["copy"] == 0)
+        assert max(row["copy"] for row in rows) == 2  # up-sampled: repeats are not unique
+        assert variant["unique_tokens"] == unique
+        assert variant["epochs"] == pytest.approx(6 * 512 / unique)
         assert [run["seed"] for run in variant["runs"]] == [0, 1]
         for run in variant["runs"]:
             checkpoint = (

@@ -53,14 +53,15 @@ def compare(
             for seed, nats in result.nats.items()
         ]
         scores = [run["bits_per_byte"] for run in runs]
-        train_tokens = result.report["tokens"]["train"]["tokens"]
+        unique = unique_tokens(result.report)
         variants.append(
             {
                 "name": name,
                 "changes": changes(ablation, name),
                 "documents": result.report["documents"],
-                "train_tokens": train_tokens,
-                "passes": result.trained_tokens / train_tokens,
+                "train_tokens": result.report["tokens"]["train"]["tokens"],
+                "unique_tokens": unique,
+                "epochs": result.trained_tokens / unique,
                 "bits_per_byte": mean(scores),
                 "bits_per_byte_by_source": {
                     source.name: mean(run["bits_per_byte_by_source"][source.name] for run in runs)
@@ -90,6 +91,12 @@ def compare(
         ],
         "variants": variants,
     }
+
+
+def unique_tokens(report: dict) -> int:
+    """Distinct training tokens in a run's shards: each source's, once (the mixture's
+    up-sampling repeats them, its down-sampling leaves some out)."""
+    return sum(min(row["available_tokens"], row["tokens"]) for row in report["tokens"]["mixture"])
 
 
 def changes(ablation: AblationConfig, name: str) -> str:

@@ -113,7 +113,7 @@ def print_comparison(comparison: dict, console: Console) -> None:
     table.add_column("variant", no_wrap=True)
     sources = [source["source"] for source in comparison["held_out"]]
     by_source = sources if len(sources) > 1 else []
-    for column in ("documents", "train tokens", "passes", "bits/byte", *by_source, "Δ"):
+    for column in ("documents", "unique tokens", "epochs", "bits/byte", *by_source, "Δ"):
         table.add_column(column, justify="right")
     if several:
         table.add_column("seeds' spread", justify="right")
@@ -123,8 +123,8 @@ def print_comparison(comparison: dict, console: Console) -> None:
         row = [
             variant["name"],
             f"{variant['documents']:,}",
-            f"{variant['train_tokens']:,}",
-            f"{variant['passes']:.2f}",
+            f"{variant['unique_tokens']:,}",
+            f"{variant['epochs']:.2f}",
             f"{variant['bits_per_byte']:.4f}",
             *(f"{variant['bits_per_byte_by_source'][source]:.4f}" for source in by_source),
             "baseline" if base else f"{variant['delta']:+.4f}",
