@@ -25,7 +25,7 @@ from typing import Any, Literal
 from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
 
-from pipeline.ablation.config import AblationConfig, Variant
+from pipeline.ablation.config import AblationConfig, ConfigSource, Variant, file_or_mapping
 from pipeline.config import ExecutionConfig, InputSpec, JobConfig
 from pipeline.schema import AbsolutePath, RegularFile, absolute, regular_file
 from pipeline.stage_registry import STAGE_TYPES
@@ -148,6 +148,8 @@ def _fields(cls: type) -> list[tuple[str, Any, str, str]]:
 def _annotation(info) -> Any:
     """A pydantic field's annotation, with the path types pydantic moved into its metadata."""
     checks = {getattr(item, "func", None) for item in info.metadata}
+    if file_or_mapping in checks:
+        return ConfigSource
     if regular_file in checks:
         return RegularFile
     if absolute in checks:
@@ -202,6 +204,8 @@ def _type_text(annotation: Any) -> str:
         return "path"
     if annotation is RegularFile:
         return "file path"
+    if annotation is ConfigSource:
+        return "file path | mapping"
     if annotation is type(None):
         return "null"
     origin, args = typing.get_origin(annotation), typing.get_args(annotation)

@@ -289,3 +289,15 @@ def test_the_service_s_path_check_reaches_the_configs_an_ablation_names(tmp_path
             "request",
             path_check=lambda where: "refused" if where.startswith("/etc") else None,
         )
+
+
+def test_a_config_the_ablation_names_is_a_file_or_a_mapping(tmp_path):
+    path = write_configs(tmp_path)
+    with pytest.raises(ConfigError) as refused:
+        load_ablation(str(path), ["pipeline=/nowhere/pipeline.yaml"])
+    assert str(refused.value).endswith("pipeline: file not found: /nowhere/pipeline.yaml")
+    with pytest.raises(ConfigError) as refused:
+        load_ablation(str(path), ["training=3"])
+    assert str(refused.value).endswith(
+        "training: expected a config file's path, or the config itself as a mapping"
+    )

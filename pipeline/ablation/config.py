@@ -8,7 +8,14 @@ import json
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import Field, StringConstraints, ValidationError, field_validator
+from pydantic import (
+    Field,
+    PlainValidator,
+    StringConstraints,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 
 from pipeline.config import InputSpec, JobConfig, validate_config
 from pipeline.inputs import input_files
@@ -18,14 +25,29 @@ from pipeline.schema import (
     AbsolutePath,
     ConfigError,
     PathCheck,
-    RegularFile,
     StrictModel,
+    absolute,
+    admitted,
     apply_override,
     format_validation_error,
     read_config,
+    regular_file,
 )
 from trainer.config import PosttrainConfig, TrainConfig, TrainConfigError, validate_train_config
 
+
+def file_or_mapping(value: Any, info: ValidationInfo) -> str | dict[str, Any]:
+    """A config the ablation names: a file, checked as any config file is (made absolute,
+    admitted by the path check, a regular file), or the config itself as a mapping."""
+    if isinstance(value, dict):
+        return value
+    if not isinstance(value, str):
+        raise ValueError("expected a config file's path, or the config itself as a mapping")
+    return regular_file(admitted(absolute(value), info))
+
+
+ConfigSource = Annotated[str | dict[str, Any], PlainValidator(file_or_mapping)]
+"""A config file, or the config inline (what `submit` sends)."""
 VariantName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]+$", max_length=64)]
 MARKER = "ablation.yaml"
 """The resolved ablation config, written first: what makes a folder an ablation's."""
@@ -57,10 +79,10 @@ class AblationConfig(StrictModel):
     """The ablation's name, shown in its comparison."""
     output: AbsolutePath = Field(min_length=1)
     """A local folder: each variant's pipeline and training runs, and report/comparison.json."""
-    pipeline: RegularFile | dict[str, Any]
+    pipeline: ConfigSource
     """The pipeline config the variants change, a file (or the config itself, as `submit`
     sends it); it needs a `mixture:` (token shards)."""
-    training: RegularFile | dict[str, Any]
+    training: ConfigSource
     """The pre-training config every variant trains, a file (or the config itself);
     `data.runs`, `output`, `train.seed` and `checkpoint.folder` are set for each run."""
     training_set: dict[str, Any] = Field(default_factory=dict)
