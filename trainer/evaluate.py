@@ -16,9 +16,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from trainer.chat import PAD_ID
 from trainer.loss import token_logprobs
-
-PAD_ID = 0
 
 
 def document_windows(
@@ -36,11 +35,9 @@ def document_windows(
             mask[: len(window) - 1] = True
             rows.append(row)
             counted.append(mask)
-    if not rows:
-        return torch.zeros((0, seq_len + 1), dtype=torch.long), torch.zeros(
-            (0, seq_len), dtype=torch.bool
-        )
-    return torch.from_numpy(np.stack(rows)), torch.from_numpy(np.stack(counted))
+    if not rows:  # np.stack needs one
+        rows, counted = [np.zeros((0, seq_len + 1), np.int64)], [np.zeros((0, seq_len), bool)]
+    return torch.from_numpy(np.vstack(rows)), torch.from_numpy(np.vstack(counted))
 
 
 @torch.no_grad()
