@@ -64,6 +64,13 @@ class RunSummary:
     phase_seconds: dict[str, float] = field(default_factory=dict)
     """Each finished phase's wall time."""
 
+    @property
+    def problems(self) -> list[str]:
+        """Why the run did not finish, one line each: failed shards, stages whose errors fail
+        it, counts that are not conserved; none for a run that did."""
+        shards = [f"shard {shard} failed" for shard in self.failed]
+        return shards + list(self.errored_stages.values()) + self.report["conservation_problems"]
+
 
 def shard_plans(config: JobConfig) -> list[ShardPlan]:
     """One plan per segment: the stage list cut at each global stage."""

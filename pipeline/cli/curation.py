@@ -115,8 +115,7 @@ def run_command(args: argparse.Namespace) -> int:
         console.print(error, highlight=False, soft_wrap=True)
     for problem in summary.errored_stages.values():
         console.print(labelled("error", problem), highlight=False, soft_wrap=True)
-    failed = summary.failed or summary.errored_stages or summary.report["conservation_problems"]
-    return 1 if failed else 0
+    return 1 if summary.problems else 0
 
 
 def estimate_command(args: argparse.Namespace) -> int:
