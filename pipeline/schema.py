@@ -12,6 +12,7 @@ admits only those under its allowed roots.
 from __future__ import annotations
 
 import difflib
+import json
 import os
 import stat
 import types
@@ -335,8 +336,20 @@ def read_config(
     data = parse_yaml(text, str(path)) or {}
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping at the top level")
+    return with_overrides(data, overrides, output)
+
+
+def with_overrides(
+    data: dict[str, Any], overrides: list[str] = (), output: str | None = None
+) -> dict[str, Any]:
+    """`data` (changed in place) with `--set` overrides and `--output` applied."""
     for assignment in overrides:
         apply_override(data, assignment)
     if output is not None:
         data["output"] = output
     return data
+
+
+def assignments(values: dict[str, Any]) -> list[str]:
+    """Values by dotted key as `--set` takes them: `{train.steps: 20}` → `train.steps=20`."""
+    return [f"{key}={json.dumps(value)}" for key, value in values.items()]

@@ -18,6 +18,7 @@ from pipeline.ablation.config import (
     AblationConfig,
     origin_of,
     read_train_settings,
+    shared_tokenizer,
     variant_job,
 )
 from pipeline.config import InputSpec, JobConfig
@@ -33,7 +34,6 @@ from trainer.config import PosttrainConfig, TrainConfig, TrainConfigError
 def describe_ablation(ablation: AblationConfig) -> list[str]:
     """The plan of an ablation config; raises ConfigError where `ablate` would."""
     from pipeline.ablation.comparison import changes
-    from pipeline.ablation.run import shared_tokenizer
 
     baseline = variant_job(ablation, ablation.baseline)
     tokenizer = shared_tokenizer(baseline)

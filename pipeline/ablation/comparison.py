@@ -14,6 +14,7 @@ from statistics import mean
 from typing import TYPE_CHECKING
 
 from pipeline.ablation.held_out import HeldOutSource
+from pipeline.schema import assignments
 
 if TYPE_CHECKING:
     from pipeline.ablation.config import AblationConfig
@@ -103,7 +104,7 @@ def changes(ablation: AblationConfig, name: str) -> str:
     """The variant against the pipeline config, in a line: `without quality; stages.x=1`."""
     variant = ablation.variants[name]
     parts = [f"without {', '.join(variant.without)}"] if variant.without else []
-    parts += [f"{key}={value}" for key, value in variant.set.items()]
+    parts += assignments(variant.set)
     return "; ".join(parts) or "as configured"
 
 

@@ -4,7 +4,6 @@ held-out text; and each variant's pipeline and training configs, derived from th
 from __future__ import annotations
 
 import copy
-import json
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -20,7 +19,7 @@ from pydantic import (
 from pipeline.config import InputSpec, JobConfig, validate_config
 from pipeline.inputs import input_files
 from pipeline.launch import train_config, training_paths, with_absolute_paths
-from pipeline.output import forbidden_folder
+from pipeline.output import RunOutput, forbidden_folder
 from pipeline.schema import (
     AbsolutePath,
     ConfigError,
@@ -28,10 +27,11 @@ from pipeline.schema import (
     StrictModel,
     absolute,
     admitted,
-    apply_override,
+    assignments,
     format_validation_error,
     read_config,
     regular_file,
+    with_overrides,
 )
 from trainer.config import PosttrainConfig, TrainConfig, TrainConfigError, validate_train_config
 
@@ -175,19 +175,21 @@ def resolved(ablation: AblationConfig) -> dict[str, Any]:
     }
 
 
+def shared_tokenizer(baseline: JobConfig) -> str:
+    """The tokenizer file every variant encodes with: the pipeline config's, or the one the
+    baseline's run trains."""
+    given = baseline.tokenizer.path if baseline.tokenizer else None
+    return given or RunOutput(baseline.output).path("tokenizer", "tokenizer.json")
+
+
 def read_named(
-    source: str | dict[str, Any], key: str, assignments: list[str] = (), output: str | None = None
+    source: str | dict[str, Any], key: str, overrides: list[str] = (), output: str | None = None
 ) -> tuple[dict[str, Any], str]:
-    """A config the ablation names, a file or inline at `key`, with `assignments` (`--set`
-    values) and `output` applied; and what to call it in a message."""
+    """A config the ablation names, a file or inline at `key`, with `--set` `overrides` and
+    `output` applied; and what to call it in a message."""
     if isinstance(source, str):
-        return read_config(source, assignments, output), source
-    data = copy.deepcopy(source)
-    for assignment in assignments:
-        apply_override(data, assignment)
-    if output is not None:
-        data["output"] = output
-    return data, origin_of(source, key)
+        return read_config(source, overrides, output), source
+    return with_overrides(copy.deepcopy(source), overrides, output), key
 
 
 def origin_of(source: str | dict[str, Any], key: str) -> str:
@@ -208,10 +210,9 @@ def variant_job(
     for dotted in variant.set:
         if why := SHARED_KEYS.get(dotted.split(".")[0]):
             raise ConfigError(f"{key}.set.{dotted}: {why}")
-    assignments = [f"{dotted}={json.dumps(value)}" for dotted, value in variant.set.items()]
     try:
         data, origin = read_named(
-            ablation.pipeline, "pipeline", assignments, ablation.run_folder(name)
+            ablation.pipeline, "pipeline", assignments(variant.set), ablation.run_folder(name)
         )
     except ConfigError as err:
         raise ConfigError(f"{key}.set: {err}") from None
@@ -240,7 +241,7 @@ def _without(stages: list[Any], names: list[str], key: str, pipeline: str) -> li
 
 def read_train_settings(ablation: AblationConfig) -> TrainConfig | PosttrainConfig:
     """The training config with `training_set` applied, validated apart from its paths."""
-    data, origin = read_named(ablation.training, "training", training_assignments(ablation))
+    data, origin = read_named(ablation.training, "training", assignments(ablation.training_set))
     try:
         return validate_train_config(data, origin=origin)
     except TrainConfigError as err:
@@ -274,20 +275,12 @@ def _check_training(ablation: AblationConfig, nproc: int, path_check: PathCheck 
         raise ConfigError("\n".join(refused))
 
 
-def training_assignments(ablation: AblationConfig) -> list[str]:
-    return [f"{key}={json.dumps(value)}" for key, value in ablation.training_set.items()]
-
-
 def variant_training(ablation: AblationConfig, name: str, seed: int, nproc: int) -> TrainConfig:
     """The training config of variant `name`'s run with `seed`, for `nproc` ranks."""
     runs = [{"path": ablation.run_folder(name), "weight": 1.0}]
-    assignments = [
-        *training_assignments(ablation),
-        f"data.runs={json.dumps(runs)}",
-        f"train.seed={seed}",
-        "checkpoint.folder=null",  # each run's own, in its folder
-    ]
+    per_run = {"data.runs": runs, "train.seed": seed, "checkpoint.folder": None}
+    overrides = assignments({**ablation.training_set, **per_run})
     data, origin = read_named(
-        ablation.training, "training", assignments, ablation.training_folder(name, seed)
+        ablation.training, "training", overrides, ablation.training_folder(name, seed)
     )
     return train_config(data, origin, nproc)

@@ -10,7 +10,13 @@ import yaml
 from rich.console import Console
 
 from pipeline.ablation.comparison import VariantResult, compare
-from pipeline.ablation.config import MARKER, AblationConfig, variant_job, variant_training
+from pipeline.ablation.config import (
+    MARKER,
+    AblationConfig,
+    shared_tokenizer,
+    variant_job,
+    variant_training,
+)
 from pipeline.ablation.held_out import HeldOutSource, read_held_out
 from pipeline.config import JobConfig
 from pipeline.launch import launch, schedule_changes
@@ -50,15 +56,14 @@ def run_ablation(
         if tokenizer is None:  # the baseline's, which every other variant encodes with
             tokenizer = shared_tokenizer(job)
             held_out = read_held_out(ablation.eval, tokenizer, "eval", ablation.output)
+        configs = {seed: variant_training(ablation, name, seed, nproc) for seed in ablation.seeds}
         nats = {}
-        for seed in ablation.seeds:
-            config = variant_training(ablation, name, seed, nproc)
+        for seed, config in configs.items():
             console.print(f"variant {name}: training seed {seed} in {config.output}")
             checkpoint = trained(config, nproc, address, fresh, console)
             nats[seed] = held_out_nats(checkpoint, held_out, config.data.seq_len)
-        results[name] = VariantResult(
-            report, config.train.steps * config.train.global_batch_tokens, nats
-        )
+        steps = configs[ablation.seeds[0]].train  # the same for every seed
+        results[name] = VariantResult(report, steps.steps * steps.global_batch_tokens, nats)
     comparison = compare(ablation, results, held_out)
     RunOutput(ablation.output).write_json(comparison, *COMPARISON)
     return comparison
@@ -74,15 +79,8 @@ def claim_folder(ablation: AblationConfig) -> None:
             f"output: {folder} holds files that are not an ablation's; give the ablation a "
             "folder of its own (e.g. runs/ablate-NAME)"
         )
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / MARKER).write_text(yaml.safe_dump(ablation.model_dump(mode="json"), sort_keys=False))
-
-
-def shared_tokenizer(baseline: JobConfig) -> str:
-    """The tokenizer file every variant encodes with: the pipeline config's, or the one the
-    baseline's run trains."""
-    given = baseline.tokenizer.path if baseline.tokenizer else None
-    return given or RunOutput(baseline.output).path("tokenizer", "tokenizer.json")
+    with RunOutput(ablation.output).atomic(MARKER) as marker:
+        marker.write(yaml.safe_dump(ablation.model_dump(mode="json"), sort_keys=False).encode())
 
 
 def pipeline_run(
@@ -90,12 +88,10 @@ def pipeline_run(
 ) -> dict:
     """The variant's pipeline run, done or resumed; its report."""
     summary = run_job(job, address=address, fresh=fresh, console=console)
-    problems = [f"shard {shard} failed" for shard in summary.failed]
-    problems += list(summary.errored_stages.values()) + summary.report["conservation_problems"]
-    if problems:
+    if summary.problems:
         raise VariantFailed(
             f"variant {name}: its pipeline run in {job.output} did not finish: "
-            f"{'; '.join(problems)}; rerun the ablation to retry"
+            f"{'; '.join(summary.problems)}; rerun the ablation to retry"
         )
     return summary.report
 
