@@ -6,9 +6,12 @@ from __future__ import annotations
 
 import json
 import math
+import random
 import shutil
+from collections import Counter
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import torch
@@ -21,7 +24,11 @@ from pipeline.ablation.config import (
     validate_ablation,
     variant_job,
 )
+from pipeline.ablation.contamination import HeldOutNgrams, contamination
+from pipeline.ablation.held_out import HeldOutSource
 from pipeline.ablation.run import claim_folder, run_ablation
+from pipeline.cli.ablation import contaminated
+from pipeline.output import RunOutput
 from pipeline.schema import ConfigError
 from pipeline.submit import CONFIG_NAME, prepare
 from tests.conftest import ROOT, SAMPLE, run_cli
@@ -90,7 +97,20 @@ def transformers_nats(hf_folder: Path, documents: list[list[int]]) -> float:
 
 @pytest.mark.slow
 def test_each_variant_is_scored_on_the_held_out_text_as_transformers_scores_it(tmp_path, local_ray):
-    ablation = load_ablation(str(write_configs(tmp_path)))
+    quoted = tmp_path / "quoted.jsonl"  # articles the pipeline reads too
+    quoted.write_text("".join((SAMPLE / "wiki.jsonl").read_text().splitlines(True)[:6]))
+    sources = {"held-out": HELD_OUT, "quoted": quoted}
+    ablation = load_ablation(
+        str(
+            write_configs(
+                tmp_path,
+                eval=[
+                    {"source": name, "format": "jsonl", "paths": [str(path)]}
+                    for name, path in sources.items()
+                ],
+            )
+        )
+    )
     comparison = run_ablation(ablation)
 
     baseline_tokenizer = tmp_path / "ablation" / "baseline" / "run" / "tokenizer" / "tokenizer.json"
@@ -104,15 +124,14 @@ def test_each_variant_is_scored_on_the_held_out_text_as_transformers_scores_it(t
     texts = [json.loads(line)["text"] for line in HELD_OUT.open()]
     documents = [[1, *tokenizer.encode(text, add_special_tokens=False).ids, 2] for text in texts]
     text_bytes = sum(len(text.encode()) for text in texts)
-    assert comparison["held_out"] == [
-        {
-            "source": "held-out",
-            "documents": len(texts),
-            "bytes": text_bytes,
-            "tokens": sum(len(ids) - 1 for ids in documents),
-            "unread": {},
-        }
-    ]
+    assert comparison["held_out"][0] == {
+        "source": "held-out",
+        "documents": len(texts),
+        "bytes": text_bytes,
+        "tokens": sum(len(ids) - 1 for ids in documents),
+        "unread": {},
+    }
+    assert [source["source"] for source in comparison["held_out"]] == ["held-out", "quoted"]
 
     variants = {variant["name"]: variant for variant in comparison["variants"]}
     assert list(variants) == ["baseline", "no-dedup"]
@@ -139,11 +158,17 @@ def test_each_variant_is_scored_on_the_held_out_text_as_transformers_scores_it(t
             )
             hf = export_hf(checkpoint, tmp_path / f"hf-{name}-{run['seed']}")
             expected = transformers_nats(hf, documents) / math.log(2) / text_bytes
-            assert run["bits_per_byte"] == pytest.approx(expected, rel=1e-4)
+            assert run["bits_per_byte_by_source"]["held-out"] == pytest.approx(expected, rel=1e-4)
+        assert variant["contamination"] == recounted_contamination(
+            tmp_path / "ablation" / name / "run", sources
+        )
         scores = [run["bits_per_byte"] for run in variant["runs"]]
         assert variant["spread"] == pytest.approx(max(scores) - min(scores))
         assert scores[0] != scores[1]  # the seeds trained different models
     assert variants["no-dedup"]["documents"] > variants["baseline"]["documents"]
+    seen = variants["baseline"]["contamination"]["held_out_documents_by_source"]
+    assert seen["held-out"] == 0 and seen["quoted"] > 0
+    assert f"baseline {seen['quoted']} of {len(texts) + 6}" in contaminated(comparison)
     assert variants["no-dedup"]["delta"] == pytest.approx(
         variants["no-dedup"]["bits_per_byte"] - variants["baseline"]["bits_per_byte"]
     )
@@ -301,3 +326,111 @@ def test_a_config_the_ablation_names_is_a_file_or_a_mapping(tmp_path):
     assert str(refused.value).endswith(
         "training: expected a config file's path, or the config itself as a mapping"
     )
+
+
+def words(text: str) -> list[str]:
+    return "".join(c if c.isalnum() else " " for c in text.lower()).split()
+
+
+def ngrams(text: str, n: int) -> set[tuple[str, ...]]:
+    split = words(text)
+    return {tuple(split[i : i + n]) for i in range(len(split) - n + 1)}
+
+
+def recounted_contamination(run: Path, sources: dict[str, Path]) -> dict:
+    """Held-out documents sharing a 13-word sequence with a document the run's training
+    shards hold, and those training documents, recounted in Python."""
+    trained = set(
+        pq.read_table(sorted(run.glob("tokens/train-*.parquet"))).column("id").to_pylist()
+    )
+    documents = pq.read_table(sorted(run.glob("documents/*.parquet"))).to_pylist()
+    training = [ngrams(row["text"], 13) for row in documents if row["id"] in trained]
+    every_trained = set().union(*training)
+    by_source = {}
+    every_held = set()
+    for name, path in sources.items():
+        held = [ngrams(json.loads(line)["text"], 13) for line in path.open()]
+        by_source[name] = sum(bool(grams & every_trained) for grams in held)
+        every_held |= set().union(*held)
+    return {
+        "held_out_documents": sum(by_source.values()),
+        "held_out_documents_by_source": by_source,
+        "training_documents": sum(bool(grams & every_held) for grams in training),
+    }
+
+
+def write_run(folder: Path, documents: dict[str, str], trained: list[str]) -> RunOutput:
+    """A run's documents, and training shards that hold the `trained` ones (twice each, as
+    the mixture's copies)."""
+    (folder / "documents").mkdir(parents=True)
+    (folder / "tokens").mkdir()
+    table = pa.table({"id": list(documents), "text": list(documents.values())})
+    pq.write_table(table.slice(0, len(documents) // 2), folder / "documents" / "a.parquet")
+    pq.write_table(table.slice(len(documents) // 2), folder / "documents" / "b.parquet")
+    pq.write_table(pa.table({"id": trained * 2}), folder / "tokens" / "train-00000.parquet")
+    pq.write_table(pa.table({"id": list(documents)}), folder / "tokens" / "val-shard.parquet")
+    return RunOutput(str(folder))
+
+
+def test_held_out_documents_a_variant_trained_on_are_counted(tmp_path):
+    news = [
+        "The council voted on Tuesday to close the old bridge for repairs until next spring, "
+        "officials said.",
+        "Rainfall this autumn was the highest recorded in the region since the records began "
+        "in eighteen ninety.",
+        "A local bakery won the national prize for its rye bread after three years of trying "
+        "new recipes.",
+    ]
+    wiki = ["Basalt is a fine-grained volcanic rock formed from the rapid cooling of lava."]
+    documents = {
+        # case, spacing and punctuation changed: still 13 words of the first article
+        "quotes-news": "Archive: THE COUNCIL voted -- on tuesday, to close the old bridge for "
+        "repairs until next... spring",
+        "twelve-words": "rainfall this autumn was the highest recorded in the region since the, "
+        "and more",
+        "quotes-wiki": "As a reminder: basalt is a fine grained volcanic rock formed from the "
+        "rapid cooling of lava. See also gabbro.",
+        "validation-only": news[2],
+    }
+    run = write_run(tmp_path / "run", documents, ["quotes-news", "twelve-words", "quotes-wiki"])
+    held_out = [
+        HeldOutSource("news", pa.array(news), [], 0, Counter()),
+        HeldOutSource("wiki", pa.array(wiki), [], 0, Counter()),
+    ]
+    found = contamination(HeldOutNgrams.of(held_out, 13), run)
+    assert found.held_out_documents == {"news": 1, "wiki": 1}
+    assert found.training_documents == 2
+    assert contamination(HeldOutNgrams.of(held_out, 12), run).held_out_documents == {
+        "news": 2,
+        "wiki": 1,
+    }
+
+
+def test_contamination_matches_a_recount_of_word_ngrams(tmp_path):
+    """Training documents splice in pieces of held-out documents, 8 to 20 words long."""
+    draw = random.Random(5)
+    vocabulary = [f"w{k}" for k in range(40)]
+    held_out = [" ".join(draw.choices(vocabulary, k=draw.randint(5, 60))) for _ in range(150)]
+    documents = {}
+    for number in range(300):
+        text = draw.choices(vocabulary, k=draw.randint(0, 30))
+        source = words(draw.choice(held_out))
+        start = draw.randint(0, len(source))
+        text[draw.randint(0, len(text)) :] = source[start : start + draw.randint(8, 20)]
+        documents[f"d{number}"] = ", ".join(text).upper()
+    trained = [name for name in documents if draw.random() < 0.8]
+    run = write_run(tmp_path / "run", documents, trained)
+    sources = [
+        HeldOutSource("a", pa.array(held_out[:100]), [], 0, Counter()),
+        HeldOutSource("b", pa.array(held_out[100:]), [], 0, Counter()),
+    ]
+    found = contamination(HeldOutNgrams.of(sources, 13), run)
+
+    trained_grams = [ngrams(documents[name], 13) for name in trained]
+    every_trained = set().union(*trained_grams)
+    held_grams = [ngrams(text, 13) for text in held_out]
+    quoted = [bool(grams & every_trained) for grams in held_grams]
+    assert found.held_out_documents == {"a": sum(quoted[:100]), "b": sum(quoted[100:])}
+    every_held = set().union(*held_grams)
+    assert found.training_documents == sum(bool(grams & every_held) for grams in trained_grams)
+    assert 0 < sum(quoted) < len(held_out)

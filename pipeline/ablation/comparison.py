@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from statistics import mean
 from typing import TYPE_CHECKING
 
+from pipeline.ablation.contamination import Contamination
 from pipeline.ablation.held_out import HeldOutSource
 from pipeline.schema import assignments
 
@@ -30,6 +31,8 @@ class VariantResult:
     """Tokens each of its training runs trained on (steps × global batch)."""
     nats: dict[int, dict[str, float]]
     """Seed → held-out source → summed loss of that seed's final checkpoint."""
+    contamination: Contamination
+    """The held-out documents its training shards quote."""
 
 
 def compare(
@@ -69,6 +72,7 @@ def compare(
                     for source in held_out
                 },
                 "spread": max(scores) - min(scores),
+                "contamination": result.contamination.as_json(),
                 "runs": runs,
             }
         )
@@ -80,6 +84,7 @@ def compare(
         "name": ablation.name,
         "baseline": base["name"],
         "seeds": ablation.seeds,
+        "contamination_ngram": ablation.contamination_ngram,
         "held_out": [
             {
                 "source": source.name,

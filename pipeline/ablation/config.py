@@ -92,6 +92,9 @@ class AblationConfig(StrictModel):
     eval: list[InputSpec] = Field(min_length=1)
     """Held-out text every model is scored on, by source (jsonl, parquet, text or wet
     inputs); keep it out of the pipeline's inputs."""
+    contamination_ngram: int = Field(default=13, ge=3)
+    """Words in sequence a held-out document must share with a training document to count as
+    trained on (GPT-3's decontamination measure, as the `decontaminate` stage's `ngram`)."""
     seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
     """Training seeds: each variant is trained once per seed, and the spread of the seeds'
     results shows how large a difference is noise."""

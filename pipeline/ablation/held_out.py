@@ -27,9 +27,11 @@ BATCH = 512
 
 @dataclass
 class HeldOutSource:
-    """One source's documents, as token ids framed `<|bos|> … <|eos|>`, and their size."""
+    """One source's documents: their text, as token ids framed `<|bos|> … <|eos|>`, and
+    their size."""
 
     name: str
+    text: pa.StringArray
     documents: list[np.ndarray]
     text_bytes: int
     unread: Counter[str]
@@ -63,5 +65,7 @@ def read_held_out(
         values = encoded.values.to_numpy()
         documents = [values[start:end] for start, end in pairwise(offsets)]
         text_bytes = int(pa.compute.sum(pa.compute.binary_length(text)).as_py())
-        sources.append(HeldOutSource(name, documents, text_bytes, counts.errored + counts.removed))
+        sources.append(
+            HeldOutSource(name, text, documents, text_bytes, counts.errored + counts.removed)
+        )
     return sources

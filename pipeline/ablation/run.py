@@ -17,6 +17,7 @@ from pipeline.ablation.config import (
     variant_job,
     variant_training,
 )
+from pipeline.ablation.contamination import HeldOutNgrams, contamination
 from pipeline.ablation.held_out import HeldOutSource, read_held_out
 from pipeline.config import JobConfig
 from pipeline.launch import launch, schedule_changes
@@ -48,6 +49,7 @@ def run_ablation(
     claim_folder(ablation)
     tokenizer: str | None = None
     held_out: list[HeldOutSource] = []
+    ngrams: HeldOutNgrams | None = None
     results: dict[str, VariantResult] = {}
     for number, name in enumerate(ablation.variants, start=1):
         console.print(f"variant {name} ({number} of {len(ablation.variants)}): pipeline run")
@@ -56,6 +58,8 @@ def run_ablation(
         if tokenizer is None:  # the baseline's, which every other variant encodes with
             tokenizer = shared_tokenizer(job)
             held_out = read_held_out(ablation.eval, tokenizer, "eval", ablation.output)
+            ngrams = HeldOutNgrams.of(held_out, ablation.contamination_ngram)
+        seen = contamination(ngrams, RunOutput(job.output))
         configs = {seed: variant_training(ablation, name, seed, nproc) for seed in ablation.seeds}
         nats = {}
         for seed, config in configs.items():
@@ -63,7 +67,7 @@ def run_ablation(
             checkpoint = trained(config, nproc, address, fresh, console)
             nats[seed] = held_out_nats(checkpoint, held_out, config.data.seq_len)
         steps = configs[ablation.seeds[0]].train  # the same for every seed
-        results[name] = VariantResult(report, steps.steps * steps.global_batch_tokens, nats)
+        results[name] = VariantResult(report, steps.steps * steps.global_batch_tokens, nats, seen)
     comparison = compare(ablation, results, held_out)
     RunOutput(ablation.output).write_json(comparison, *COMPARISON)
     return comparison

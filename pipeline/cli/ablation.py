@@ -23,7 +23,7 @@ from pipeline.cli.arguments import (
 )
 from pipeline.console import labelled
 
-WIDTH_OFF_A_TERMINAL = 120
+WIDTH_OFF_A_TERMINAL = 140
 """The comparison's width in a log or a pipe, where rich would wrap it at 80 columns."""
 
 
@@ -113,11 +113,13 @@ def print_comparison(comparison: dict, console: Console) -> None:
     table.add_column("variant", no_wrap=True)
     sources = [source["source"] for source in comparison["held_out"]]
     by_source = sources if len(sources) > 1 else []
-    for column in ("documents", "unique tokens", "epochs", "bits/byte", *by_source, "Δ"):
+    held_out_documents = sum(source["documents"] for source in comparison["held_out"])
+    columns = ("documents", "unique tokens", "epochs", "held out seen", "bits/byte")
+    for column in (*columns, *by_source, "Δ"):
         table.add_column(column, justify="right")
     if several:
         table.add_column("seeds' spread", justify="right")
-        table.add_column("verdict")
+        table.add_column("verdict", no_wrap=True)
     for variant in comparison["variants"]:
         base = variant["verdict"] == "baseline"
         row = [
@@ -125,6 +127,7 @@ def print_comparison(comparison: dict, console: Console) -> None:
             f"{variant['documents']:,}",
             f"{variant['unique_tokens']:,}",
             f"{variant['epochs']:.2f}",
+            f"{variant['contamination']['held_out_documents']}/{held_out_documents}",
             f"{variant['bits_per_byte']:.4f}",
             *(f"{variant['bits_per_byte_by_source'][source]:.4f}" for source in by_source),
             "baseline" if base else f"{variant['delta']:+.4f}",
@@ -133,3 +136,24 @@ def print_comparison(comparison: dict, console: Console) -> None:
             row += [f"{variant['spread']:.4f}", "" if base else variant["verdict"]]
         table.add_row(*row)
     console.print(table)
+    if seen := contaminated(comparison):
+        console.print(labelled("warning", seen, "yellow"), highlight=False, soft_wrap=True)
+
+
+def contaminated(comparison: dict) -> str | None:
+    """The variants that trained on held-out text, and what that does to their scores."""
+    total = sum(source["documents"] for source in comparison["held_out"])
+    seen = [
+        f"{variant['name']} {variant['contamination']['held_out_documents']} of {total}"
+        for variant in comparison["variants"]
+        if variant["contamination"]["held_out_documents"]
+    ]
+    if not seen:
+        return None
+    return (
+        f"held-out documents share {comparison['contamination_ngram']}-word sequences with "
+        f"training documents ({', '.join(seen)}): a model scores what it memorised, so a "
+        "variant that keeps more of them looks better than it is. Keep the held-out text out "
+        "of the pipeline's inputs, or remove it with a `decontaminate` stage that has it as "
+        "a reference"
+    )
