@@ -116,8 +116,9 @@ TEXT = Path(__file__).resolve().parent / "sample_text"
 comments.yaml, pii.md (paragraphs with personal data, all fictional: example domains,
 drama and test numbers; each section `# topic | title [| at end]`, the paragraphs to insert
 into an article of that topic; {card}, {iban_gb} and {iban_de} come from pii_values()),
-spam.yaml (spam and low-quality pages), pdf.txt, wiki.md (encyclopedia articles for
-wiki.jsonl: `# Title`, then paragraphs), wiki_near_copy.yaml, readme.md (the README)."""
+spam.yaml (spam and low-quality pages), held_out.yaml (sentences for held-out.jsonl alone),
+pdf.txt, wiki.md (encyclopedia articles for wiki.jsonl: `# Title`, then paragraphs),
+wiki_near_copy.yaml, readme.md (the README)."""
 
 
 def text_file(name: str) -> str:
@@ -1665,24 +1666,22 @@ HELD_OUT_PER_TOPIC = 2
 
 
 def held_out_articles() -> list[dict]:
-    """English articles composed like the crawl's, from other draws, that no page carries: a
-    text every model `tokenmill ablate` trains is scored on. Title, then paragraphs, as in
-    `wiki.jsonl`; lists as lines, tables left out."""
+    """English articles on the crawl's topics, from sentences no page carries
+    (held_out.yaml): a text every model `tokenmill ablate` trains is scored on. Paragraphs
+    alone: the titles are the crawl's."""
+    banks = yaml_file("held_out.yaml")
     rows = []
     for topic in ENGLISH_TOPICS:
         for index in range(HELD_OUT_PER_TOPIC):
             rng = make_rng("held-out", topic.name, index)
             anchor = rng.choice(topic.anchors) if topic.anchor else None
-            article = compose_article(topic, rng, rng.choice(topic.titles), anchor)
-            paragraphs = [
-                " ".join(block[1]) if block[0] == "p" else "\n".join(block[1])
-                for block in article.blocks
-                if block[0] in ("p", "ul")
-            ]
+            unseen = replace(topic, sentences=banks[topic.name], bullets=None, table=None)
+            article = compose_article(unseen, rng, rng.choice(topic.titles), anchor, share=0.8)
+            paragraphs = [" ".join(block[1]) for block in article.blocks]
             rows.append(
                 {
                     "id": f"held-out-{len(rows) + 1:04d}",
-                    "text": "\n\n".join([article.title, *paragraphs]),
+                    "text": "\n\n".join(paragraphs),
                 }
             )
     return rows
