@@ -17,7 +17,9 @@ whole. Which folders may hold a run at all is `check_output`'s to say.
 from __future__ import annotations
 
 import json
+import os
 import re
+import shutil
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
 from pathlib import Path
@@ -139,6 +141,23 @@ class RunOutput:
         self._remove_owned(self.owned())
         for folder in OWN_FOLDERS:
             self.remove(folder)
+
+    def copy_run(self, folder: str) -> None:
+        """This (local) run into the local `folder`, which holds none: its bookkeeping copied,
+        every file it wrote hard-linked where the two share a disk. A link is safe because
+        no file outside the bookkeeping is ever written in place: a rerun replaces it by
+        renaming, or removes it."""
+        source, target = Path(self.root), Path(folder)
+        shutil.copytree(source / "_state", target / "_state", dirs_exist_ok=True)
+        for entry in self.owned():
+            if not source.joinpath(*entry).is_file():  # recorded, never finished
+                continue
+            into = target.joinpath(*entry)
+            into.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                os.link(source.joinpath(*entry), into)
+            except OSError:  # another disk, or a file system without links
+                shutil.copy2(source.joinpath(*entry), into)
 
     def remove_temporaries(self, *parts: str) -> None:
         """Half-written files a killed writer left in the folder `parts`: the temporaries of

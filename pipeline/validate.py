@@ -16,6 +16,7 @@ from pathlib import Path
 
 from pipeline.ablation.config import (
     AblationConfig,
+    documents_twin,
     origin_of,
     read_train_settings,
     shared_tokenizer,
@@ -39,6 +40,7 @@ def describe_ablation(ablation: AblationConfig) -> list[str]:
     tokenizer = shared_tokenizer(baseline)
     found = Path(tokenizer).is_file()
     lines = [f"variants: {len(ablation.variants)}, compared with the first ({ablation.baseline})"]
+    jobs = {}
     for name in ablation.variants:
         job = (
             baseline
@@ -46,8 +48,13 @@ def describe_ablation(ablation: AblationConfig) -> list[str]:
             else variant_job(ablation, name, tokenizer if found else None)
         )
         stages = " → ".join(stage.name for stage in job.stages) or "no stages"
-        resumes = check_plan(RunOutput(job.output), plan_digest(job))
-        state = "holds its run, which `ablate` resumes" if resumes else "a new run"
+        if check_plan(RunOutput(job.output), plan_digest(job)):
+            state = "holds its run, which `ablate` resumes"
+        elif twin := documents_twin(job, jobs):
+            state = f"a new run, from {twin}'s documents: only its tokens are made"
+        else:
+            state = "a new run"
+        jobs[name] = job
         lines.append(
             f"variant {name} ({changes(ablation, name)}): {stages}; {job.output} ({state})"
         )

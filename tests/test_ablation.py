@@ -19,6 +19,7 @@ import yaml
 from tokenizers import Tokenizer
 
 from pipeline.ablation.config import (
+    AblationConfig,
     load_ablation,
     read_train_settings,
     validate_ablation,
@@ -29,6 +30,7 @@ from pipeline.ablation.held_out import HeldOutSource
 from pipeline.ablation.run import claim_folder, run_ablation
 from pipeline.cli.ablation import contaminated
 from pipeline.output import RunOutput
+from pipeline.plan import run_job
 from pipeline.schema import ConfigError
 from pipeline.submit import CONFIG_NAME, prepare
 from tests.conftest import ROOT, SAMPLE, run_cli
@@ -75,7 +77,7 @@ def write_configs(folder: Path, **ablation) -> Path:
         **ablation,
     }
     for name, data in (("pipeline", pipeline), ("training", training), ("ablation", config)):
-        (folder / f"{name}.yaml").write_text(yaml.safe_dump(data))
+        (folder / f"{name}.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
     return folder / "ablation.yaml"
 
 
@@ -108,6 +110,11 @@ def test_each_variant_is_scored_on_the_held_out_text_as_transformers_scores_it(t
                     {"source": name, "format": "jsonl", "paths": [str(path)]}
                     for name, path in sources.items()
                 ],
+                variants={
+                    "baseline": {},
+                    "no-dedup": {"without": ["dedup"]},
+                    "more-epochs": {"set": {"mixture.epochs.wiki": 3.5}},
+                },
             )
         )
     )
@@ -134,7 +141,7 @@ def test_each_variant_is_scored_on_the_held_out_text_as_transformers_scores_it(t
     assert [source["source"] for source in comparison["held_out"]] == ["held-out", "quoted"]
 
     variants = {variant["name"]: variant for variant in comparison["variants"]}
-    assert list(variants) == ["baseline", "no-dedup"]
+    assert list(variants) == ["baseline", "no-dedup", "more-epochs"]
     for name, variant in variants.items():
         report = json.loads(
             (tmp_path / "ablation" / name / "run" / "report" / "report.json").read_text()
@@ -143,7 +150,7 @@ def test_each_variant_is_scored_on_the_held_out_text_as_transformers_scores_it(t
         shards = sorted((tmp_path / "ablation" / name / "run" / "tokens").glob("train-*.parquet"))
         rows = pq.read_table(shards, columns=["copy", "num_tokens"]).to_pylist()
         unique = sum(row["num_tokens"] for row in rows if row["copy"] == 0)
-        assert max(row["copy"] for row in rows) == 2  # up-sampled: repeats are not unique
+        assert max(row["copy"] for row in rows) >= 2  # up-sampled: repeats are not unique
         assert variant["unique_tokens"] == unique
         assert variant["epochs"] == pytest.approx(6 * 512 / unique)
         assert [run["seed"] for run in variant["runs"]] == [0, 1]
@@ -166,6 +173,8 @@ def test_each_variant_is_scored_on_the_held_out_text_as_transformers_scores_it(t
         assert variant["spread"] == pytest.approx(max(scores) - min(scores))
         assert scores[0] != scores[1]  # the seeds trained different models
     assert variants["no-dedup"]["documents"] > variants["baseline"]["documents"]
+    assert variants["more-epochs"]["documents"] == variants["baseline"]["documents"]
+    assert_documents_linked_and_tokens_made_anew(ablation, "more-epochs", baseline_tokenizer)
     seen = variants["baseline"]["contamination"]["held_out_documents_by_source"]
     assert seen["held-out"] == 0 and seen["quoted"] > 0
     assert f"baseline {seen['quoted']} of {len(texts) + 6}" in contaminated(comparison)
@@ -335,6 +344,21 @@ def words(text: str) -> list[str]:
 def ngrams(text: str, n: int) -> set[tuple[str, ...]]:
     split = words(text)
     return {tuple(split[i : i + n]) for i in range(len(split) - n + 1)}
+
+
+def assert_documents_linked_and_tokens_made_anew(
+    ablation: AblationConfig, name: str, tokenizer: Path
+) -> None:
+    """A variant whose pipeline differs from the baseline's only in its mixture holds the
+    baseline's documents, linked, and the token shards a run of its own config makes."""
+    runs = Path(ablation.output)
+    for path in sorted((runs / "baseline" / "run" / "documents").glob("*.parquet")):
+        assert path.stat().st_ino == (runs / name / "run" / "documents" / path.name).stat().st_ino
+    alone = ablation.model_copy(update={"output": str(runs.parent / "alone")})
+    assert not run_job(variant_job(alone, name, str(tokenizer))).problems
+    for path in sorted((runs / name / "run" / "tokens").glob("train-*.parquet")):
+        made_alone = Path(alone.output, name, "run", "tokens", path.name)
+        assert pq.read_table(path).equals(pq.read_table(made_alone))
 
 
 def recounted_contamination(run: Path, sources: dict[str, Path]) -> dict:

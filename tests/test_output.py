@@ -226,3 +226,38 @@ def test_a_segment_is_checked_against_what_was_written_before_it_is_read(tmp_pat
     path.write_bytes(bytes(data))
     with pytest.raises(FileChanged, match=rf"{path}: its sha256 differs"):
         list(read_segment(output, 0, "web-00000", 64, sink.written))
+
+
+@pytest.mark.parametrize("links", [True, False])
+def test_a_copied_run_is_the_run_it_copies_and_shares_no_bookkeeping(tmp_path, monkeypatch, links):
+    source = RunOutput(str(tmp_path / "source"))
+    for name in ("a.parquet", "b.parquet"):
+        with source.atomic("documents", name) as sink:
+            sink.write(name.encode() * 100)
+    with pytest.raises(RuntimeError), source.atomic("documents", "unfinished.parquet"):
+        raise RuntimeError("the writer dies: the file is recorded and never written")
+    source.write_json({"digest": "x"}, "_state", "plan.json")
+    (tmp_path / "source" / "notes.txt").write_text("the user's")
+    if not links:
+
+        def another_disk(*_):
+            raise OSError(18, "Invalid cross-device link")
+
+        monkeypatch.setattr(os, "link", another_disk)
+
+    source.copy_run(str(tmp_path / "copy"))
+    copy = RunOutput(str(tmp_path / "copy"))
+    assert copy.owned() == source.owned()
+    assert copy.damaged(["documents/a.parquet", "documents/b.parquet"]) == []
+    assert copy.read_json("_state", "plan.json") == {"digest": "x"}
+    assert not (tmp_path / "copy" / "notes.txt").exists()
+    assert not (tmp_path / "copy" / "documents" / "unfinished.parquet").exists()
+    linked = (tmp_path / "copy" / "documents" / "a.parquet").stat().st_nlink == 2
+    assert linked == links
+
+    with copy.atomic("documents", "a.parquet") as sink:  # a rerun of the copy redoes a file
+        sink.write(b"redone")
+    copy.remove("documents", "b.parquet")
+    assert (tmp_path / "source" / "documents" / "a.parquet").read_bytes() == b"a.parquet" * 100
+    assert source.damaged(["documents/a.parquet", "documents/b.parquet"]) == []
+    assert copy.damaged(["documents/a.parquet"]) == []

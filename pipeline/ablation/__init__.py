@@ -12,7 +12,10 @@ clear; the score is held-out text (any the user gives) rather than benchmark tas
 machine without a hub cannot fetch.
 
 OUT/<variant>/run/ is the variant's pipeline run, OUT/<variant>/seed-<S>/ its training run;
-both resume as `tokenmill run` and `tokenmill train` do, so a rerun does only what is left.
+both resume as `tokenmill run` and `tokenmill train` do, so a rerun does only what is left. A
+variant whose documents an earlier variant's run made already (the same inputs and stages: a
+mixture's change) starts its run as a copy of that one, whose files are hard links
+(`RunOutput.copy_run`), so only its tokens are made.
 OUT/report/comparison.json holds the result (the job service serves it as
 /jobs/ID/report/comparison.json).
 """

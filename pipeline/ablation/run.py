@@ -13,6 +13,7 @@ from pipeline.ablation.comparison import VariantResult, compare
 from pipeline.ablation.config import (
     MARKER,
     AblationConfig,
+    documents_twin,
     shared_tokenizer,
     variant_job,
     variant_training,
@@ -21,7 +22,7 @@ from pipeline.ablation.contamination import HeldOutNgrams, contamination
 from pipeline.ablation.held_out import HeldOutSource, read_held_out
 from pipeline.config import JobConfig
 from pipeline.launch import launch, schedule_changes
-from pipeline.output import RunOutput
+from pipeline.output import RUN_MARKER, RunOutput
 from pipeline.plan import run_job
 from pipeline.schema import ConfigError
 from trainer.checkpoint import complete_checkpoints, load_model, read_meta
@@ -51,10 +52,21 @@ def run_ablation(
     held_out: list[HeldOutSource] = []
     ngrams: HeldOutNgrams | None = None
     results: dict[str, VariantResult] = {}
+    jobs: dict[str, JobConfig] = {}
     for number, name in enumerate(ablation.variants, start=1):
         console.print(f"variant {name} ({number} of {len(ablation.variants)}): pipeline run")
         job = variant_job(ablation, name, tokenizer)
-        report = pipeline_run(job, name, address, fresh, console)
+        twin = documents_twin(job, jobs)
+        if twin is not None and (fresh or not RunOutput(job.output).exists(*RUN_MARKER)):
+            console.print(
+                f"variant {name}: {twin}'s documents (the same inputs and stages), copied"
+            )
+            RunOutput(job.output).remove_run()
+            RunOutput(jobs[twin].output).copy_run(job.output)
+            report = pipeline_run(job, name, address, False, console)
+        else:
+            report = pipeline_run(job, name, address, fresh, console)
+        jobs[name] = job
         if tokenizer is None:  # the baseline's, which every other variant encodes with
             tokenizer = shared_tokenizer(job)
             held_out = read_held_out(ablation.eval, tokenizer, "eval", ablation.output)
