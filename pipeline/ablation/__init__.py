@@ -5,11 +5,11 @@ An ablation config names a pipeline config, the variants of it to compare (value
 variant's pipeline run makes its token shards with one tokenizer, the first variant's (the
 baseline, whose run trains it unless the pipeline config gives a `tokenizer.path`); the same
 model is trained on each, for the same steps, once per seed; and each final checkpoint is
-scored on the held-out text in bits per byte; the held-out documents each variant's training
-shards quote (shared 13-word sequences) are counted beside the score. As in FineWeb's ablations, one thing changes,
-the model and its token budget stay fixed, and several seeds show the noise a difference must
-clear; the score is held-out text (any the user gives) rather than benchmark tasks, which a
-machine without a hub cannot fetch.
+scored on the held-out text in bits per byte, beside the count of held-out documents each
+variant's training shards quote (shared 13-word sequences). As in FineWeb's ablations, one
+thing changes, the model and its token budget stay fixed, and several seeds show the noise a
+difference must clear; the score is held-out text (any the user gives) rather than benchmark
+tasks, which a machine without a hub cannot fetch.
 
 OUT/<variant>/run/ is the variant's pipeline run, OUT/<variant>/seed-<S>/ its training run;
 both resume as `tokenmill run` and `tokenmill train` do, so a rerun does only what is left. A

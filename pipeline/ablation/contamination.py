@@ -74,8 +74,8 @@ def contamination(ngrams: HeldOutNgrams, run: RunOutput) -> Contamination:
                 found = np.isin(hashes, ngrams.hashes)
                 shared.append(np.unique(hashes[found]))
                 training_documents += len(np.unique(rows[found]))
-    found = np.concatenate(shared) if shared else np.empty(0, np.uint64)
-    quoted = np.unique(ngrams.documents[np.isin(ngrams.hashes, found)])
+    quoted_hashes = np.concatenate(shared) if shared else np.empty(0, np.uint64)
+    quoted = np.unique(ngrams.documents[np.isin(ngrams.hashes, quoted_hashes)])
     starts = np.cumsum([0, *ngrams.sources.values()])[:-1]
     by_source = np.bincount(
         np.searchsorted(starts, quoted, side="right") - 1, minlength=len(starts)

@@ -56,16 +56,7 @@ def run_ablation(
     for number, name in enumerate(ablation.variants, start=1):
         console.print(f"variant {name} ({number} of {len(ablation.variants)}): pipeline run")
         job = variant_job(ablation, name, tokenizer)
-        twin = documents_twin(job, jobs)
-        if twin is not None and (fresh or not RunOutput(job.output).exists(*RUN_MARKER)):
-            console.print(
-                f"variant {name}: {twin}'s documents (the same inputs and stages), copied"
-            )
-            RunOutput(job.output).remove_run()
-            RunOutput(jobs[twin].output).copy_run(job.output)
-            report = pipeline_run(job, name, address, False, console)
-        else:
-            report = pipeline_run(job, name, address, fresh, console)
+        report = pipeline_run(job, name, jobs, address, fresh, console)
         jobs[name] = job
         if tokenizer is None:  # the baseline's, which every other variant encodes with
             tokenizer = shared_tokenizer(job)
@@ -100,9 +91,21 @@ def claim_folder(ablation: AblationConfig) -> None:
 
 
 def pipeline_run(
-    job: JobConfig, name: str, address: str | None, fresh: bool, console: Console
+    job: JobConfig,
+    name: str,
+    earlier: dict[str, JobConfig],
+    address: str | None,
+    fresh: bool,
+    console: Console,
 ) -> dict:
-    """The variant's pipeline run, done or resumed; its report."""
+    """The variant's pipeline run, done or resumed; its report. A new run whose documents an
+    `earlier` variant's run made already starts as a copy of that run."""
+    twin = documents_twin(job, earlier)
+    if twin is not None and (fresh or not RunOutput(job.output).exists(*RUN_MARKER)):
+        console.print(f"variant {name}: {twin}'s documents (the same inputs and stages), copied")
+        RunOutput(job.output).remove_run()
+        RunOutput(earlier[twin].output).copy_run(job.output)
+        fresh = False
     summary = run_job(job, address=address, fresh=fresh, console=console)
     if summary.problems:
         raise VariantFailed(
