@@ -183,9 +183,14 @@ def test_each_variant_is_scored_on_the_held_out_text_as_transformers_scores_it(t
     )
     written = json.loads((tmp_path / "ablation" / "report" / "comparison.json").read_text())
     assert written == json.loads(json.dumps(comparison))
+    reported = run_cli(["report", str(tmp_path / "ablation"), "--json"])
+    assert reported.returncode == 0, reported.stderr
+    assert json.loads(reported.stdout) == written
     reported = run_cli(["report", str(tmp_path / "ablation")])
-    assert reported.returncode == 2
-    assert "an ablation's folder: its comparison is report/comparison.json" in reported.stderr
+    assert reported.returncode == 0, reported.stderr
+    assert "held out seen" in reported.stdout
+    assert reported.stdout.count("\n│ ") == 3  # a row per variant
+    assert "warning: held-out documents share 13-word sequences" in reported.stdout
 
     checkpoints = sorted((tmp_path / "ablation").glob("*/seed-*/checkpoints/step-*/meta.json"))
     before = [path.stat().st_mtime_ns for path in checkpoints]
@@ -256,6 +261,9 @@ def test_a_folder_of_other_files_is_not_taken(tmp_path):
     (folder / "notes.txt").unlink()
     claim_folder(ablation)
     claim_folder(ablation)  # its own folder, again
+    reported = run_cli(["report", str(folder)])
+    assert reported.returncode == 2
+    assert "an ablation's folder with no comparison yet" in reported.stderr
 
 
 def test_validate_describes_the_variants(tmp_path):

@@ -52,6 +52,8 @@ ConfigSource = Annotated[str | dict[str, Any], PlainValidator(file_or_mapping)]
 VariantName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]+$", max_length=64)]
 MARKER = "ablation.yaml"
 """The resolved ablation config, written first: what makes a folder an ablation's."""
+COMPARISON = ("report", "comparison.json")
+"""What the ablation found, in its folder (`compare`'s JSON)."""
 SHARED_KEYS = {
     "output": "the ablation gives each variant's run its folder",
     "name": "the ablation names each variant's run",

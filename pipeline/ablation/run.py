@@ -11,6 +11,7 @@ from rich.console import Console
 
 from pipeline.ablation.comparison import VariantResult, compare
 from pipeline.ablation.config import (
+    COMPARISON,
     MARKER,
     AblationConfig,
     documents_twin,
@@ -29,8 +30,6 @@ from trainer.checkpoint import complete_checkpoints, load_model, read_meta
 from trainer.config import TrainConfig
 from trainer.evaluate import summed_loss
 from trainer.storage import Location
-
-COMPARISON = ("report", "comparison.json")
 
 
 class VariantFailed(Exception):

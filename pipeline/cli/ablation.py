@@ -52,8 +52,8 @@ def register(commands) -> None:
 
 
 def ablate_command(args: argparse.Namespace) -> int:
-    from pipeline.ablation.config import load_ablation
-    from pipeline.ablation.run import COMPARISON, VariantFailed, run_ablation
+    from pipeline.ablation.config import COMPARISON, load_ablation
+    from pipeline.ablation.run import VariantFailed, run_ablation
 
     ablation = load_ablation(args.config, args.overrides, args.output, args.nproc)
     console = log_console(args)
@@ -66,14 +66,7 @@ def ablate_command(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(comparison, indent=2))
     else:
-        print_comparison(
-            comparison,
-            Console(
-                markup=False,
-                emoji=False,
-                width=WIDTH_OFF_A_TERMINAL if not sys.stdout.isatty() else None,
-            ),
-        )
+        print_comparison(comparison, comparison_console())
     console.print(f"comparison: {Path(ablation.output, *COMPARISON)}", soft_wrap=True)
     return 0
 
@@ -92,6 +85,15 @@ def stdout_to_stderr() -> Iterator[None]:
         sys.stdout.flush()
         os.dup2(saved, 1)
         os.close(saved)
+
+
+def comparison_console() -> Console:
+    """stdout, as wide as the comparison needs in a log or a pipe."""
+    return Console(
+        markup=False,
+        emoji=False,
+        width=WIDTH_OFF_A_TERMINAL if not sys.stdout.isatty() else None,
+    )
 
 
 def print_comparison(comparison: dict, console: Console) -> None:

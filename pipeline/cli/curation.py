@@ -65,10 +65,10 @@ def register(commands) -> None:
         "report",
         help="show a run's report",
         description="Summarise a finished run's report (OUT/report/report.json), write it as "
-        "a self-contained HTML page, or compare it with another run's. Exits 1 if a shard "
-        "the run wrote is missing or changed.",
+        "a self-contained HTML page, or compare it with another run's; for an ablation's "
+        "folder, print its comparison. Exits 1 if a shard the run wrote is missing or changed.",
     )
-    report.add_argument("output", help="the run's output folder")
+    report.add_argument("output", help="the run's (or an ablation's) output folder")
     report.add_argument(
         "--json", action="store_true", help="print report.json (or the comparison) as JSON"
     )
@@ -191,6 +191,8 @@ def report_command(args: argparse.Namespace) -> int:
     from pipeline.report.terminal import print_summary
     from pipeline.state import damaged_shards
 
+    if _is_ablation(args.output):
+        return _report_ablation(args)
     report = _read_report(args.output)
     html = _html_file(args.html) if args.html else None
     comparison = None
@@ -217,20 +219,42 @@ def report_command(args: argparse.Namespace) -> int:
     return 1 if damaged else 0
 
 
-def _why_no_report(folder: str) -> str:
-    """For a folder without report/report.json: not there, an ablation's, or inside the run
-    it meant."""
-    from pipeline.ablation.config import MARKER as ABLATION_MARKER
+def _is_ablation(folder: str) -> bool:
+    from pipeline.ablation.config import MARKER
 
+    return "://" not in folder and Path(folder, MARKER).is_file()
+
+
+def _report_ablation(args: argparse.Namespace) -> int:
+    """An ablation's folder: its comparison, as `tokenmill ablate` printed it."""
+    from pipeline.ablation.config import COMPARISON
+    from pipeline.cli.ablation import comparison_console, print_comparison
+    from pipeline.output import RunOutput
+
+    variants = "each variant's pipeline run (VARIANT/run) has a report"
+    if args.html or args.compare:
+        option = "--html" if args.html else "--compare"
+        raise ConfigError(f"{option}: {args.output} is an ablation's folder; {variants}")
+    output = RunOutput(args.output)
+    if not output.exists(*COMPARISON):
+        raise ConfigError(
+            f"{args.output}: an ablation's folder with no comparison yet (has `tokenmill "
+            f"ablate` finished?); {variants}"
+        )
+    comparison = output.read_json(*COMPARISON)
+    if args.json:
+        print(json.dumps(comparison, indent=2))
+    else:
+        print_comparison(comparison, comparison_console())
+    return 0
+
+
+def _why_no_report(folder: str) -> str:
+    """For a folder without report/report.json: not there, or inside the run it meant."""
     path = Path(folder).absolute()
     if "://" not in folder:
         if not path.exists():
             return "no such folder"
-        if (path / ABLATION_MARKER).is_file():
-            return (
-                "an ablation's folder: its comparison is report/comparison.json, and each "
-                "variant's pipeline run (VARIANT/run) has a report"
-            )
         for run in path.parents[:2]:
             if (run / "report" / "report.json").is_file():
                 return f"not a run's output folder; did you mean {run}?"
