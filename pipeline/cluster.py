@@ -169,7 +169,7 @@ NO_CLUSTER = "Could not find any running Ray instance"
 def join(address: str, tries: int = 2) -> None:
     """Connect to the cluster at `address`, shipping the code unless a Ray Job did."""
     refuse_silent_address(address)
-    runtime_env = None if inside_ray_job() else shipped_code()
+    runtime_env = job_runtime_env(address)
     for attempt in range(1, tries + 1):
         try:
             ray.init(address=address, runtime_env=runtime_env, logging_level=logging.WARNING)
@@ -179,6 +179,17 @@ def join(address: str, tries: int = 2) -> None:
                 continue
             message = f"--address {address}: cannot join the cluster ({err})"
             raise ConfigError(message + _join_help(str(err))) from None
+
+
+def job_runtime_env(address: str) -> dict | None:
+    """What this job's workers get: the code (unless a Ray Job brought it), and the cluster's
+    address where it is a GCS one. Ray's own actors look the cluster up by it: Ray Train's
+    PlacementGroupCleaner calls the state API without an address, and on a node with two
+    Rays (a test's beside a `ray start` head) it cannot choose and prints a traceback."""
+    runtime_env: dict = {} if inside_ray_job() else shipped_code()
+    if "://" not in address and address != "auto":
+        runtime_env["env_vars"] = {"RAY_ADDRESS": address}
+    return runtime_env or None
 
 
 def _join_help(error: str) -> str:
