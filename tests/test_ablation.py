@@ -177,7 +177,9 @@ def test_each_variant_is_scored_on_the_held_out_text_as_transformers_scores_it(t
     assert_documents_linked_and_tokens_made_anew(ablation, "more-epochs", baseline_tokenizer)
     seen = variants["baseline"]["contamination"]["held_out_documents_by_source"]
     assert seen["held-out"] == 0 and seen["quoted"] > 0
-    assert f"baseline {seen['quoted']} of {len(texts) + 6}" in contaminated(comparison)
+    assert f"baseline {seen['quoted']} of {len(texts) + 6} (quoted {seen['quoted']} of 6)" in (
+        contaminated(comparison)
+    )
     assert variants["no-dedup"]["delta"] == pytest.approx(
         variants["no-dedup"]["bits_per_byte"] - variants["baseline"]["bits_per_byte"]
     )

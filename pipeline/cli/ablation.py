@@ -144,17 +144,28 @@ def print_comparison(comparison: dict, console: Console) -> None:
 
 def contaminated(comparison: dict) -> str | None:
     """The variants that trained on held-out text, and what that does to their scores."""
-    total = sum(source["documents"] for source in comparison["held_out"])
-    seen = [
-        f"{variant['name']} {variant['contamination']['held_out_documents']} of {total}"
-        for variant in comparison["variants"]
-        if variant["contamination"]["held_out_documents"]
-    ]
+    sources = {source["source"]: source["documents"] for source in comparison["held_out"]}
+    seen = []
+    for variant in comparison["variants"]:
+        found = variant["contamination"]
+        if found["held_out_documents"]:
+            where = f"{variant['name']} {found['held_out_documents']} of {sum(sources.values())}"
+            if len(sources) > 1:
+                where += (
+                    " ("
+                    + ", ".join(
+                        f"{name} {count} of {sources[name]}"
+                        for name, count in found["held_out_documents_by_source"].items()
+                        if count
+                    )
+                    + ")"
+                )
+            seen.append(where)
     if not seen:
         return None
     return (
         f"held-out documents share {comparison['contamination_ngram']}-word sequences with "
-        f"training documents ({', '.join(seen)}): a model scores what it memorised, so a "
+        f"training documents: {'; '.join(seen)}. A model scores what it memorised, so a "
         "variant that keeps more of them looks better than it is. Keep the held-out text out "
         "of the pipeline's inputs, or remove it with a `decontaminate` stage that has it as "
         "a reference"
