@@ -64,7 +64,7 @@ def write_configs(folder: Path, **ablation) -> Path:
             "log_every": 3,
         },
         "parallel": {"param_dtype": "float32", "cpu_threads": 1},
-        "checkpoint": {"every": 0, "keep": 1},
+        "checkpoint": {"every": 3, "keep": 2},
     }
     config = {
         "name": "wiki-ablation",
@@ -131,6 +131,11 @@ def test_each_variant_is_scored_on_the_held_out_text_as_transformers_scores_it(t
     texts = [json.loads(line)["text"] for line in HELD_OUT.open()]
     documents = [[1, *tokenizer.encode(text, add_special_tokens=False).ids, 2] for text in texts]
     text_bytes = sum(len(text.encode()) for text in texts)
+    quoted_texts = [json.loads(line)["text"] for line in quoted.open()]
+    quoted_documents = [
+        [1, *tokenizer.encode(text, add_special_tokens=False).ids, 2] for text in quoted_texts
+    ]
+    quoted_bytes = sum(len(text.encode()) for text in quoted_texts)
     assert comparison["held_out"][0] == {
         "source": "held-out",
         "documents": len(texts),
@@ -155,17 +160,19 @@ def test_each_variant_is_scored_on_the_held_out_text_as_transformers_scores_it(t
         assert variant["epochs"] == pytest.approx(6 * 512 / unique)
         assert [run["seed"] for run in variant["runs"]] == [0, 1]
         for run in variant["runs"]:
-            checkpoint = (
-                tmp_path
-                / "ablation"
-                / name
-                / f"seed-{run['seed']}"
-                / "checkpoints"
-                / "step-0000006"
+            assert list(run["bits_per_byte_by_step"]) == ["3", "6"]  # the kept checkpoints
+            for step in (3, 6):
+                checkpoint = f"{name}/seed-{run['seed']}/checkpoints/step-{step:07d}"
+                hf = export_hf(tmp_path / "ablation" / checkpoint, tmp_path / "hf" / checkpoint)
+                nats = transformers_nats(hf, documents)
+                quoted_nats = transformers_nats(hf, quoted_documents)
+                assert run["bits_per_byte_by_step"][str(step)] == pytest.approx(
+                    (nats + quoted_nats) / math.log(2) / (text_bytes + quoted_bytes), rel=1e-4
+                )
+            assert run["bits_per_byte_by_source"]["held-out"] == pytest.approx(
+                nats / math.log(2) / text_bytes, rel=1e-4
             )
-            hf = export_hf(checkpoint, tmp_path / f"hf-{name}-{run['seed']}")
-            expected = transformers_nats(hf, documents) / math.log(2) / text_bytes
-            assert run["bits_per_byte_by_source"]["held-out"] == pytest.approx(expected, rel=1e-4)
+        assert variant["bits_per_byte_by_step"]["6"] == pytest.approx(variant["bits_per_byte"])
         assert variant["contamination"] == recounted_contamination(
             tmp_path / "ablation" / name / "run", sources
         )
@@ -191,7 +198,8 @@ def test_each_variant_is_scored_on_the_held_out_text_as_transformers_scores_it(t
     reported = run_cli(["report", str(tmp_path / "ablation")])
     assert reported.returncode == 0, reported.stderr
     assert "held out seen" in reported.stdout
-    assert reported.stdout.count("\n│ ") == 3  # a row per variant
+    assert reported.stdout.count("\n│ ") == 6  # a row per variant, then by step
+    assert "bits/byte by step (seeds' mean)" in reported.stdout
     assert "warning: held-out documents share 13-word sequences" in reported.stdout
 
     checkpoints = sorted((tmp_path / "ablation").glob("*/seed-*/checkpoints/step-*/meta.json"))

@@ -29,8 +29,9 @@ class VariantResult:
     """The pipeline run's report.json."""
     trained_tokens: int
     """Tokens each of its training runs trained on (steps × global batch)."""
-    nats: dict[int, dict[str, float]]
-    """Seed → held-out source → summed loss of that seed's final checkpoint."""
+    nats: dict[int, dict[int, dict[str, float]]]
+    """Seed → step → held-out source → summed loss of that seed's checkpoint of that step
+    (those the training kept, the final one last)."""
     contamination: Contamination
     """The held-out documents its training shards quote."""
 
@@ -44,18 +45,24 @@ def compare(
     tokens = sum(source.tokens for source in held_out)
     variants = []
     for name, result in results.items():
-        runs = [
-            {
-                "seed": seed,
-                "bits_per_byte": sum(nats.values()) / math.log(2) / text_bytes,
-                "loss_per_token": sum(nats.values()) / tokens,
-                "bits_per_byte_by_source": {
-                    source.name: nats[source.name] / math.log(2) / source.text_bytes
-                    for source in held_out
-                },
-            }
-            for seed, nats in result.nats.items()
-        ]
+        runs = []
+        for seed, by_step in result.nats.items():
+            nats = by_step[max(by_step)]
+            runs.append(
+                {
+                    "seed": seed,
+                    "bits_per_byte": sum(nats.values()) / math.log(2) / text_bytes,
+                    "loss_per_token": sum(nats.values()) / tokens,
+                    "bits_per_byte_by_source": {
+                        source.name: nats[source.name] / math.log(2) / source.text_bytes
+                        for source in held_out
+                    },
+                    "bits_per_byte_by_step": {
+                        str(step): sum(at_step.values()) / math.log(2) / text_bytes
+                        for step, at_step in sorted(by_step.items())
+                    },
+                }
+            )
         scores = [run["bits_per_byte"] for run in runs]
         unique = unique_tokens(result.report)
         variants.append(
@@ -70,6 +77,11 @@ def compare(
                 "bits_per_byte_by_source": {
                     source.name: mean(run["bits_per_byte_by_source"][source.name] for run in runs)
                     for source in held_out
+                },
+                "bits_per_byte_by_step": {
+                    step: mean(run["bits_per_byte_by_step"][step] for run in runs)
+                    for step in runs[0]["bits_per_byte_by_step"]
+                    if all(step in run["bits_per_byte_by_step"] for run in runs)
                 },
                 "spread": max(scores) - min(scores),
                 "contamination": result.contamination.as_json(),

@@ -61,13 +61,24 @@ def run_ablation(
             tokenizer = shared_tokenizer(job)
             held_out = read_held_out(ablation.eval, tokenizer, "eval", ablation.output)
             ngrams = HeldOutNgrams.of(held_out, ablation.contamination_ngram)
+        console.print(f"variant {name}: checking its training documents for held-out text")
         seen = contamination(ngrams, RunOutput(job.output))
+        console.print(
+            f"variant {name}: {sum(seen.held_out_documents.values())} held-out documents share "
+            f"{ablation.contamination_ngram}-word sequences with {seen.training_documents} of "
+            "its training documents"
+        )
         configs = {seed: variant_training(ablation, name, seed, nproc) for seed in ablation.seeds}
         nats = {}
         for seed, config in configs.items():
             console.print(f"variant {name}: training seed {seed} in {config.output}")
-            checkpoint = trained(config, nproc, address, fresh, console)
-            nats[seed] = held_out_nats(checkpoint, held_out, config.data.seq_len)
+            trained(config, nproc, address, fresh, console)
+            nats[seed] = {
+                read_meta(checkpoint)["step"]: held_out_nats(
+                    checkpoint, held_out, config.data.seq_len
+                )
+                for checkpoint in complete_checkpoints(config.checkpoint_folder())
+            }
         steps = configs[ablation.seeds[0]].train  # the same for every seed
         results[name] = VariantResult(report, steps.steps * steps.global_batch_tokens, nats, seen)
     comparison = compare(ablation, results, held_out)
@@ -116,8 +127,8 @@ def pipeline_run(
 
 def trained(
     config: TrainConfig, nproc: int, address: str | None, fresh: bool, console: Console
-) -> Location:
-    """The training run's final checkpoint: trained now, resumed, or found finished."""
+) -> None:
+    """Train the run to its final checkpoint, resume it, or find it finished."""
     resume = "none" if fresh else "auto"
     if changed := schedule_changes(config, resume):
         raise ConfigError(
@@ -126,14 +137,12 @@ def trained(
         )
     if not fresh and (done := final_checkpoint(config)) is not None:
         console.print(f"trained already: {done}")
-        return done
+        return
     launch(config, nproc, address, resume)
-    done = final_checkpoint(config)
-    if done is None:
+    if final_checkpoint(config) is None:
         raise ConfigError(
             f"training: {config.output} holds no checkpoint of step {config.train.steps}"
         )
-    return done
 
 
 def final_checkpoint(config: TrainConfig) -> Location | None:

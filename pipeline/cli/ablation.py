@@ -138,8 +138,25 @@ def print_comparison(comparison: dict, console: Console) -> None:
             row += [f"{variant['spread']:.4f}", "" if base else variant["verdict"]]
         table.add_row(*row)
     console.print(table)
+    print_curves(comparison, console)
     if seen := contaminated(comparison):
         console.print(labelled("warning", seen, "yellow"), highlight=False, soft_wrap=True)
+
+
+def print_curves(comparison: dict, console: Console) -> None:
+    """Bits per byte at each checkpoint the trainings kept, where they kept more than one:
+    whether the variants' order holds along the way."""
+    steps = list(comparison["variants"][0]["bits_per_byte_by_step"])
+    if len(steps) < 2:
+        return
+    table = Table(title="bits/byte by step (seeds' mean)")
+    table.add_column("variant", no_wrap=True)
+    for step in steps:
+        table.add_column(f"step {step}", justify="right")
+    for variant in comparison["variants"]:
+        by_step = variant["bits_per_byte_by_step"]
+        table.add_row(variant["name"], *(f"{by_step[step]:.4f}" for step in steps))
+    console.print(table)
 
 
 def contaminated(comparison: dict) -> str | None:
