@@ -19,7 +19,7 @@ from pipeline.ablation.config import (
     variant_job,
     variant_training,
 )
-from pipeline.ablation.contamination import HeldOutNgrams, contamination
+from pipeline.ablation.contamination import Contamination, HeldOutNgrams, contamination
 from pipeline.ablation.held_out import HeldOutSource, read_held_out
 from pipeline.config import JobConfig
 from pipeline.launch import launch, schedule_changes
@@ -61,24 +61,13 @@ def run_ablation(
             tokenizer = shared_tokenizer(job)
             held_out = read_held_out(ablation.eval, tokenizer, "eval", ablation.output)
             ngrams = HeldOutNgrams.of(held_out, ablation.contamination_ngram)
-        console.print(f"variant {name}: checking its training documents for held-out text")
-        seen = contamination(ngrams, RunOutput(job.output))
-        console.print(
-            f"variant {name}: {sum(seen.held_out_documents.values())} held-out documents share "
-            f"{ablation.contamination_ngram}-word sequences with {seen.training_documents} of "
-            "its training documents"
-        )
+        seen = held_out_in_training(name, ngrams, job, console)
         configs = {seed: variant_training(ablation, name, seed, nproc) for seed in ablation.seeds}
         nats = {}
         for seed, config in configs.items():
             console.print(f"variant {name}: training seed {seed} in {config.output}")
             trained(config, nproc, address, fresh, console)
-            nats[seed] = {
-                read_meta(checkpoint)["step"]: held_out_nats(
-                    checkpoint, held_out, config.data.seq_len
-                )
-                for checkpoint in complete_checkpoints(config.checkpoint_folder())
-            }
+            nats[seed] = nats_by_step(config, held_out)
         steps = configs[ablation.seeds[0]].train  # the same for every seed
         results[name] = VariantResult(report, steps.steps * steps.global_batch_tokens, nats, seen)
     comparison = compare(ablation, results, held_out)
@@ -125,6 +114,18 @@ def pipeline_run(
     return summary.report
 
 
+def held_out_in_training(
+    name: str, ngrams: HeldOutNgrams, job: JobConfig, console: Console
+) -> Contamination:
+    console.print(f"variant {name}: checking its training documents for held-out text")
+    seen = contamination(ngrams, RunOutput(job.output))
+    console.print(
+        f"variant {name}: {sum(seen.held_out_documents.values())} held-out documents share "
+        f"{ngrams.n}-word sequences with {seen.training_documents} of its training documents"
+    )
+    return seen
+
+
 def trained(
     config: TrainConfig, nproc: int, address: str | None, fresh: bool, console: Console
 ) -> None:
@@ -150,6 +151,14 @@ def final_checkpoint(config: TrainConfig) -> Location | None:
     if found and read_meta(found[-1]).get("step") == config.train.steps:
         return found[-1]
     return None
+
+
+def nats_by_step(config: TrainConfig, held_out: list[HeldOutSource]) -> dict[int, dict[str, float]]:
+    """Each checkpoint the training kept, by step: its summed loss on each held-out source."""
+    return {
+        read_meta(checkpoint)["step"]: held_out_nats(checkpoint, held_out, config.data.seq_len)
+        for checkpoint in complete_checkpoints(config.checkpoint_folder())
+    }
 
 
 def held_out_nats(

@@ -168,15 +168,9 @@ def contaminated(comparison: dict) -> str | None:
         if found["held_out_documents"]:
             where = f"{variant['name']} {found['held_out_documents']} of {sum(sources.values())}"
             if len(sources) > 1:
-                where += (
-                    " ("
-                    + ", ".join(
-                        f"{name} {count} of {sources[name]}"
-                        for name, count in found["held_out_documents_by_source"].items()
-                        if count
-                    )
-                    + ")"
-                )
+                by_source = found["held_out_documents_by_source"].items()
+                parts = [f"{name} {count} of {sources[name]}" for name, count in by_source if count]
+                where += f" ({', '.join(parts)})"
             seen.append(where)
     if not seen:
         return None
