@@ -16,7 +16,6 @@ from pathlib import Path
 
 from pipeline.ablation.config import (
     AblationConfig,
-    documents_twin,
     origin_of,
     read_train_settings,
     shared_tokenizer,
@@ -40,7 +39,7 @@ def describe_ablation(ablation: AblationConfig) -> list[str]:
     tokenizer = shared_tokenizer(baseline)
     found = Path(tokenizer).is_file()
     lines = [f"variants: {len(ablation.variants)}, compared with the first ({ablation.baseline})"]
-    jobs = {}
+    made_by: dict[str, str] = {}  # documents (a plan's digest) → the first variant to make them
     for name in ablation.variants:
         job = (
             baseline
@@ -48,13 +47,14 @@ def describe_ablation(ablation: AblationConfig) -> list[str]:
             else variant_job(ablation, name, tokenizer if found else None)
         )
         stages = " → ".join(stage.name for stage in job.stages) or "no stages"
-        if check_plan(RunOutput(job.output), plan_digest(job)):
+        digest = plan_digest(job)
+        twin = made_by.setdefault(digest, name)
+        if check_plan(RunOutput(job.output), digest):
             state = "holds its run, which `ablate` resumes"
-        elif twin := documents_twin(job, jobs):
+        elif twin != name:
             state = f"a new run, from {twin}'s documents: only its tokens are made"
         else:
             state = "a new run"
-        jobs[name] = job
         lines.append(
             f"variant {name} ({changes(ablation, name)}): {stages}; {job.output} ({state})"
         )

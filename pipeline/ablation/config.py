@@ -33,7 +33,6 @@ from pipeline.schema import (
     regular_file,
     with_overrides,
 )
-from pipeline.state import plan_digest
 from trainer.config import PosttrainConfig, TrainConfig, TrainConfigError, validate_train_config
 
 
@@ -290,10 +289,3 @@ def variant_training(ablation: AblationConfig, name: str, seed: int, nproc: int)
         ablation.training, "training", overrides, ablation.training_folder(name, seed)
     )
     return train_config(data, origin, nproc)
-
-
-def documents_twin(job: JobConfig, earlier: dict[str, JobConfig]) -> str | None:
-    """The first earlier variant whose run makes the documents `job` makes (the same plan:
-    inputs, stages and the files they read), so that only its tokens need making anew."""
-    digest = plan_digest(job)
-    return next((name for name, other in earlier.items() if plan_digest(other) == digest), None)

@@ -14,7 +14,6 @@ from pipeline.ablation.config import (
     COMPARISON,
     MARKER,
     AblationConfig,
-    documents_twin,
     shared_tokenizer,
     variant_job,
     variant_training,
@@ -26,6 +25,7 @@ from pipeline.launch import launch, schedule_changes
 from pipeline.output import RUN_MARKER, RunOutput
 from pipeline.plan import run_job
 from pipeline.schema import ConfigError
+from pipeline.state import plan_digest
 from trainer.checkpoint import complete_checkpoints, load_model, read_meta
 from trainer.config import TrainConfig
 from trainer.evaluate import summed_loss
@@ -51,12 +51,14 @@ def run_ablation(
     held_out: list[HeldOutSource] = []
     ngrams: HeldOutNgrams | None = None
     results: dict[str, VariantResult] = {}
-    jobs: dict[str, JobConfig] = {}
+    made_by: dict[str, str] = {}  # documents (a plan's digest) → the first variant to make them
     for number, name in enumerate(ablation.variants, start=1):
         console.print(f"variant {name} ({number} of {len(ablation.variants)}): pipeline run")
         job = variant_job(ablation, name, tokenizer)
-        report = pipeline_run(job, name, jobs, address, fresh, console)
-        jobs[name] = job
+        digest = plan_digest(job)
+        twin = made_by.setdefault(digest, name)
+        twin_run = ablation.run_folder(twin) if twin != name else None
+        report = pipeline_run(job, name, twin_run, address, fresh, console)
         if tokenizer is None:  # the baseline's, which every other variant encodes with
             tokenizer = shared_tokenizer(job)
             held_out = read_held_out(ablation.eval, tokenizer, "eval", ablation.output)
@@ -92,18 +94,20 @@ def claim_folder(ablation: AblationConfig) -> None:
 def pipeline_run(
     job: JobConfig,
     name: str,
-    earlier: dict[str, JobConfig],
+    twin_run: str | None,
     address: str | None,
     fresh: bool,
     console: Console,
 ) -> dict:
     """The variant's pipeline run, done or resumed; its report. A new run whose documents an
-    `earlier` variant's run made already starts as a copy of that run."""
-    twin = documents_twin(job, earlier)
-    if twin is not None and (fresh or not RunOutput(job.output).exists(*RUN_MARKER)):
-        console.print(f"variant {name}: {twin}'s documents (the same inputs and stages), copied")
+    earlier variant's run (`twin_run`) made already starts as a copy of that run."""
+    if twin_run is not None and (fresh or not RunOutput(job.output).exists(*RUN_MARKER)):
+        console.print(
+            f"variant {name}: the documents of {twin_run} (the same inputs and stages), copied",
+            soft_wrap=True,
+        )
         RunOutput(job.output).remove_run()
-        RunOutput(earlier[twin].output).copy_run(job.output)
+        RunOutput(twin_run).copy_run(job.output)
         fresh = False
     summary = run_job(job, address=address, fresh=fresh, console=console)
     if summary.problems:
