@@ -54,6 +54,12 @@ def normalised_words(texts: pa.Array | pa.ChunkedArray) -> pa.ListArray:
     return pc.utf8_split_whitespace(pc.utf8_trim_whitespace(pc.fill_null(spaced, "")))
 
 
+def vocabulary_of(words: list[pa.ListArray]) -> pa.Array:
+    """The distinct words of texts split by `normalised_words` (not an empty text's one "")."""
+    vocabulary = pc.unique(pa.concat_arrays([w.flatten() for w in words]))
+    return vocabulary.filter(pc.not_equal(vocabulary, ""))
+
+
 def ngram_hashes(
     words: pa.ListArray, vocabulary: pa.Array, n: int
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -140,8 +146,7 @@ class Decontaminate(Stage):
     def _index(self) -> tuple[pa.Array, dict[str, np.ndarray]]:
         """The references' vocabulary, and each benchmark's sorted n-gram hashes."""
         words = {ref.name: normalised_words(read_reference(ref)) for ref in self.params.references}
-        vocabulary = pc.unique(pa.concat_arrays([w.flatten() for w in words.values()]))
-        vocabulary = vocabulary.filter(pc.not_equal(vocabulary, ""))  # an empty text's one "word"
+        vocabulary = vocabulary_of(list(words.values()))
         hashes = {
             name: np.unique(ngram_hashes(w, vocabulary, self.params.ngram)[0])
             for name, w in words.items()

@@ -405,12 +405,16 @@ def write_run(folder: Path, documents: dict[str, str], trained: list[str]) -> Ru
     """A run's documents, and training shards that hold the `trained` ones (twice each, as
     the mixture's copies)."""
     (folder / "documents").mkdir(parents=True)
-    (folder / "tokens").mkdir()
+    (folder / "tokens" / "val").mkdir(parents=True)
     table = pa.table({"id": list(documents), "text": list(documents.values())})
     pq.write_table(table.slice(0, len(documents) // 2), folder / "documents" / "a.parquet")
     pq.write_table(table.slice(len(documents) // 2), folder / "documents" / "b.parquet")
     pq.write_table(pa.table({"id": trained * 2}), folder / "tokens" / "train-00000.parquet")
-    pq.write_table(pa.table({"id": list(documents)}), folder / "tokens" / "val-shard.parquet")
+    pq.write_table(
+        pa.table({"id": list(documents)}), folder / "tokens" / "val" / "val-00000.parquet"
+    )
+    shards = [{"path": "train-00000.parquet"}, {"path": "val/val-00000.parquet"}]
+    (folder / "tokens" / "manifest.json").write_text(json.dumps({"shards": shards}))
     return RunOutput(str(folder))
 
 

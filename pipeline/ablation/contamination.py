@@ -15,9 +15,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from filters.decontaminate import ngram_hashes, normalised_words
+from filters.decontaminate import ngram_hashes, normalised_words, vocabulary_of
 from pipeline.ablation.held_out import HeldOutSource
 from pipeline.output import RunOutput
+from trainer.data import train_shards
+from trainer.storage import location, read_parquet
 
 BATCH = 4096
 
@@ -37,7 +39,7 @@ class HeldOutNgrams:
     @classmethod
     def of(cls, held_out: list[HeldOutSource], n: int) -> HeldOutNgrams:
         words = normalised_words(pa.concat_arrays([source.text for source in held_out]))
-        vocabulary = pc.unique(words.flatten())
+        vocabulary = vocabulary_of([words])
         hashes, documents = ngram_hashes(words, vocabulary, n)
         sources = {source.name: len(source.text) for source in held_out}
         return cls(n, vocabulary, hashes, documents, sources)
@@ -87,10 +89,6 @@ def contamination(ngrams: HeldOutNgrams, run: RunOutput) -> Contamination:
 
 
 def trained_ids(run: RunOutput) -> pa.Array:
-    """The ids of the documents in the run's training shards."""
-    ids = []
-    for name in run.list("tokens", suffix=".parquet"):
-        if name.startswith("train-"):
-            with run.fs.open(run.path("tokens", name), "rb") as handle:
-                ids.append(pq.read_table(handle, columns=["id"]).column("id"))
-    return pc.unique(pa.chunked_array([c for column in ids for c in column.chunks], pa.string()))
+    """The ids of the documents in the training shards the run's token manifest lists."""
+    shards = train_shards(location(run.url))
+    return pc.unique(pa.concat_tables(read_parquet(shard, ["id"]) for shard in shards)["id"])
