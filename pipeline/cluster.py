@@ -63,29 +63,28 @@ def inside_ray_job() -> bool:
 def ray_session(execution: ExecutionConfig, address: str | None = None) -> Iterator[int]:
     """Ray for the duration of a run; yields the number of shard tasks to run at once.
     SIGTERM stops the run as Ctrl-C does (Ray's driver died in its own handler)."""
-    if ray.is_initialized():
-        yield execution.workers or int(ray.cluster_resources().get("CPU", 1))
-        return
     address = cluster_address(address)
-    if address:
-        join(address)
-    else:
-        _refuse_unfit_object_store(execution.object_store_mb)
-        with _without_api_server(), _without_token_auth_notice():
-            ray.init(
-                address="local",
-                num_cpus=execution.workers or os.cpu_count() or 1,
-                object_store_memory=execution.object_store_mb << 20,
-                include_dashboard=False,
-                logging_level=logging.WARNING,
-                log_to_driver=True,
-            )
+    with joined(address) if address or ray.is_initialized() else _local_ray(execution):
+        yield execution.workers or int(ray.cluster_resources().get("CPU", 1))
+
+
+@contextmanager
+def _local_ray(execution: ExecutionConfig) -> Iterator[None]:
+    _refuse_unfit_object_store(execution.object_store_mb)
+    with _without_api_server(), _without_token_auth_notice():
+        ray.init(
+            address="local",
+            num_cpus=execution.workers or os.cpu_count() or 1,
+            object_store_memory=execution.object_store_mb << 20,
+            include_dashboard=False,
+            logging_level=logging.WARNING,
+            log_to_driver=True,
+        )
     try:
         with sigterm_as_ctrl_c():  # again: ray.init set Ray's handler
-            yield execution.workers or int(ray.cluster_resources().get("CPU", 1))
+            yield
     finally:
-        if not address:
-            _stop_autoscaler_monitor()
+        _stop_autoscaler_monitor()
         ray.shutdown()
 
 
@@ -179,6 +178,22 @@ def join(address: str, tries: int = 2) -> None:
                 continue
             message = f"--address {address}: cannot join the cluster ({err})"
             raise ConfigError(message + _join_help(str(err))) from None
+
+
+@contextmanager
+def joined(address: str | None) -> Iterator[None]:
+    """This process on the cluster at `address` until the block ends, SIGTERM stopping it as
+    Ctrl-C does. Within a block that started or joined Ray already, that Ray serves (and
+    `address` may be None)."""
+    if ray.is_initialized():
+        yield
+        return
+    join(address)
+    try:
+        with sigterm_as_ctrl_c():  # again: joining set Ray's handler
+            yield
+    finally:
+        ray.shutdown()
 
 
 def job_runtime_env(address: str) -> dict | None:

@@ -8,15 +8,15 @@ trainer itself needs neither Ray nor the pipeline.
 from __future__ import annotations
 
 import importlib
-import logging
 import os
 import signal
 import subprocess
 import sys
 import tempfile
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import fsspec
 import yaml
@@ -24,12 +24,16 @@ import yaml
 from pipeline.output import LOCK_NAME, RunOutput, forbidden_folder
 from pipeline.output_lock import locked
 from pipeline.schema import ConfigError, PathCheck, absolute, read_config
-from pipeline.termination import sigterm_as_ctrl_c
 from pipeline.torchrun import PARENT_PID
 from trainer.config import PosttrainConfig, TrainConfig, TrainConfigError, validate_train_config
 from trainer.errors import TrainingError
 from trainer.rank_errors import RANK_ERRORS, told_errors
 from trainer.storage import is_url
+
+if TYPE_CHECKING:
+    from pipeline.ray_train import RayTrainRun
+
+Key = TypeVar("Key")
 
 
 def load_train_config(
@@ -250,13 +254,54 @@ def launch(config: TrainConfig, nproc: int, address: str | None, resume: str) ->
         return _launch_ranks(config, nproc, address, resume)
 
 
+def launch_at_once(
+    configs: dict[Key, TrainConfig],
+    nproc: int,
+    resume: str,
+    at_once: int,
+    started: Callable[[Key], None],
+) -> Iterator[tuple[Key, Exception | None]]:
+    """`launch` of several runs on the cluster this process has joined, up to `at_once` at a
+    time (each run's folder locked until all have ended); yields each run's key as it ends,
+    with the error that ended it."""
+    from pipeline.ray_train import fit_at_once
+
+    with ExitStack() as held:
+        runs = {}
+        for key, config in configs.items():
+            held.enter_context(locked(RunOutput(config.output)))
+            runs[key] = ray_train_run(config, write_resolved(config), nproc, resume)
+        yield from fit_at_once(runs, at_once, started)
+
+
+def ray_train_run(config: TrainConfig, resolved: Path, nproc: int, resume: str) -> RayTrainRun:
+    """The run as Ray Train runs it, once every node is found to see the folders it writes
+    and the files it reads (this process is on the cluster)."""
+    from pipeline.ray_train import RayTrainRun
+    from pipeline.shared_paths import refuse_unshared_training
+
+    refuse_unshared_training(*_paths_on_every_node(config))
+    return RayTrainRun(
+        config=resolved.read_text(encoding="utf-8"),
+        origin=str(resolved),
+        nproc=nproc,
+        resume=resume,
+        module=entry_module(config),
+        storage=str((resolved.parent / RAY_TRAIN_FOLDER).resolve()),
+    )
+
+
 def _launch_ranks(config: TrainConfig, nproc: int, address: str | None, resume: str) -> dict:
     from pipeline.cluster import cluster_address
 
     resolved = write_resolved(config)
-    module = entry_module(config)
     if address := cluster_address(address):
-        return _ray_train(resolved, nproc, address, resume, module, _paths_on_every_node(config))
+        from pipeline.cluster import joined
+
+        with joined(address):  # left as a pipeline run leaves it: `ablate` joins again
+            ray_train_run(config, resolved, nproc, resume).fit()
+        return {}
+    module = entry_module(config)
     if nproc == 1:
         try:
             return importlib.import_module(module).train(config, resume=resume)
@@ -273,9 +318,6 @@ def _launch_ranks(config: TrainConfig, nproc: int, address: str | None, resume: 
         )
     return {}
 
-
-RAY_TRAIN_PRINT_PATCH = "RAY_TRAIN_ENABLE_PRINT_PATCH"
-"""Ray Train's switch for its print patch, on by default."""
 
 TORCHRUN_SHUTDOWN_S = 60
 """How long Ctrl-C waits for torchrun to stop its ranks (it gives them 30 s) before killing it."""
@@ -317,19 +359,6 @@ def _torchrun(nproc: int, module: str, resolved: Path, resume: str, errors: Path
             raise
 
 
-RAY_TRAIN_ERROR_LOGGER = "ray.train.v2._internal.util"
-"""The logger with which a Ray Train worker prints the traceback of what its training
-function raised (`Error in training function: …`)."""
-
-
-def without_ray_trains_traceback() -> None:
-    """Leave out the traceback a Ray Train worker prints of the error its training function
-    is raising: one the driver says in one line, as torchrun's ranks do. Should a later Ray
-    print it from another logger, it is printed as before."""
-    logger = logging.getLogger(RAY_TRAIN_ERROR_LOGGER)
-    logger.addFilter(lambda record: not record.getMessage().startswith("Error in training"))
-
-
 def _paths_on_every_node(config: TrainConfig) -> tuple[dict[str, Path], dict[str, str]]:
     """The local folders the ranks write and the local files they read, by config key (a
     token run by its manifest)."""
@@ -344,87 +373,3 @@ def _paths_on_every_node(config: TrainConfig) -> tuple[dict[str, Path], dict[str
         elif key.startswith(("data.runs.", "data.replay.runs.")):
             read[key] = str(Path(path) / TOKENS_MANIFEST)
     return written, read
-
-
-def _ray_train(
-    resolved: Path,
-    nproc: int,
-    address: str,
-    resume: str,
-    module: str,
-    shared: tuple[dict[str, Path], dict[str, str]],
-) -> dict:
-    """One Ray Train worker per rank; Ray Train sets up the torch process group. Workers get
-    the resolved config's text, as they may run on nodes that do not see this RUN folder;
-    the folders they write and the files they read (`shared`) every node must see."""
-    import ray
-
-    from pipeline.cluster import join
-
-    def per_worker(settings: dict) -> None:
-        from trainer.config import validate_train_config
-
-        config = validate_train_config(yaml.safe_load(settings["config"]), settings["origin"])
-        try:
-            importlib.import_module(settings["module"]).train(config, resume=settings["resume"])
-        except (TrainingError, TrainConfigError, OSError):
-            without_ray_trains_traceback()  # the driver says it in one line
-            raise
-
-    join(address)
-    try:  # leave the cluster as a pipeline run does: `ablate` joins it run after run
-        _fit_on_ray_train(per_worker, resolved, nproc, resume, module, shared)
-    finally:
-        ray.shutdown()
-    return {}
-
-
-def _fit_on_ray_train(
-    per_worker: Callable[[dict], None],
-    resolved: Path,
-    nproc: int,
-    resume: str,
-    module: str,
-    shared: tuple[dict[str, Path], dict[str, str]],
-) -> None:
-    """Ray Train's run of `per_worker` on `nproc` workers; a rank's error as one line."""
-    import ray
-    from ray.train import LoggingConfig, RunConfig, ScalingConfig, WorkerGroupError
-    from ray.train.torch import TorchTrainer
-
-    from pipeline.shared_paths import refuse_unshared_training
-
-    refuse_unshared_training(*shared)
-    use_gpu = bool(ray.cluster_resources().get("GPU"))
-    # Ray Train's print patch (which the driver's environment passes on to the ranks) sends
-    # each line a rank prints to the worker's stdout and to its logger, and Ray forwards
-    # both: every line came twice.
-    os.environ.setdefault(RAY_TRAIN_PRINT_PATCH, "0")
-    trainer = TorchTrainer(
-        per_worker,
-        train_loop_config={
-            "config": resolved.read_text(encoding="utf-8"),
-            "origin": str(resolved),
-            "resume": resume,
-            "module": module,
-        },
-        scaling_config=ScalingConfig(num_workers=nproc, use_gpu=use_gpu),
-        run_config=RunConfig(
-            storage_path=str((resolved.parent / RAY_TRAIN_FOLDER).resolve()),
-            # Its notes (resources requested, the worker group started) and, at a rank's
-            # error, its failure policy's page of that rank's traceback; warnings stay.
-            logging_config=LoggingConfig(log_level="WARNING"),
-        ),
-    )
-    try:
-        with sigterm_as_ctrl_c():  # again: joining the cluster set Ray's handler
-            trainer.fit()
-    except SystemExit:  # Ray Train's Ctrl-C handler, once it has stopped the ranks
-        raise KeyboardInterrupt from None
-    except WorkerGroupError as err:  # Ray's report of each rank's traceback
-        failure = err.worker_failures[min(err.worker_failures)]
-        if isinstance(failure, TrainConfigError):
-            raise ConfigError(str(failure)) from None
-        if isinstance(failure, TrainingError | OSError):  # one line, as torchrun's ranks print
-            raise failure from None
-        raise

@@ -199,6 +199,47 @@ def test_train_runs_its_ranks_on_ray_train(head, local_ray, tmp_path):
         assert metrics.read_text() == logged  # no rank trains on
 
 
+def test_runs_trained_at_once_end_each_on_its_own(local_ray, tmp_path):
+    """`launch_at_once` on a Ray with two CPUs: two Ray Train runs go at once, each from a
+    Ray task; one whose token run holds a shard its manifest does not list ends with that
+    one-line error, and the other trains on to its last step, as it trains alone."""
+    from pipeline.launch import launch_at_once, train_config
+    from trainer.data import ShardError
+
+    articles = [json.loads(line)["text"] for line in (SAMPLE / "wiki.jsonl").open()]
+    paragraphs = [p for text in articles for p in text.split("\n\n") if p.strip()]
+    good = write_token_run(tmp_path / "good", {"wiki": paragraphs[10:]}, {"wiki": paragraphs[:10]})
+    bad = tmp_path / "bad"
+    shutil.copytree(good, bad)
+    shutil.copy(next((bad / "tokens").glob("train-*.parquet")), bad / "tokens" / "stray.parquet")
+    settings = {
+        "data": {"seq_len": 32, "val_tokens": 512},
+        "model": {"preset": "tiny"},
+        "train": {"steps": 4, "global_batch_tokens": 128, "micro_batch_size": 2, "log_every": 1},
+        "parallel": {"param_dtype": "float32", "cpu_threads": 1},
+        "checkpoint": {"every": 4, "keep": 1},
+    }
+    configs = {
+        name: train_config(
+            {
+                **settings,
+                "data": {**settings["data"], "runs": [{"path": str(run)}]},
+                "output": str(tmp_path / f"train-{name}"),
+            },
+            name,
+        )
+        for name, run in (("good", good), ("bad", bad))
+    }
+    started: list[str] = []
+    ended = dict(launch_at_once(configs, 1, "auto", 2, started.append))
+    assert started == ["good", "bad"] and ended["good"] is None
+    assert isinstance(ended["bad"], ShardError)
+    assert str(ended["bad"]).startswith(f"{bad / 'tokens' / 'stray.parquet'}: a shard ")
+    alone = tmp_path / "alone"
+    train(validate_train_config({**configs["good"].to_dict(), "output": str(alone)}))
+    assert losses(tmp_path / "train-good") == losses(alone)
+
+
 def losses(run: Path) -> dict[int, float]:
     rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     return {row["step"]: row["loss"] for row in rows if "loss" in row}
@@ -325,10 +366,10 @@ def test_a_path_a_node_does_not_see_is_refused_before_work(head, tmp_path):
 
 
 def test_an_ablation_runs_its_pipelines_and_trainings_on_the_cluster(head, tmp_path):
-    """`tokenmill ablate --address`: each variant's pipeline run and then its Ray Train
-    run join the cluster in turn (the second join failed while the first was still open),
-    and score as the same ablation run in one process, and as one submitted as a Ray Job
-    (its configs inline)."""
+    """`tokenmill ablate --address`: the variants' pipeline runs and then their Ray Train
+    runs, two at a time on the cluster's two CPUs, score as the same ablation run in one
+    process, and as one submitted as a Ray Job (its configs inline). Stopped while both
+    train, it stops both."""
     from pipeline.ablation.config import load_ablation
     from pipeline.ablation.run import run_ablation
     from tests.test_ablation import write_configs
@@ -336,6 +377,8 @@ def test_an_ablation_runs_its_pipelines_and_trainings_on_the_cluster(head, tmp_p
     config = write_configs(tmp_path, seeds=[0])
     done = tokenmill(["ablate", str(config), "--address", head.gcs, "--json"], head.env)
     assert done.returncode == 0, done.stderr[-3000:]
+    assert "trainings: 2 on the cluster, up to 2 at a time" in done.stderr
+    assert_both_train_at_once_and_stop_together(config, tmp_path / "ablation", head)
     on_cluster = json.loads((tmp_path / "ablation" / "report" / "comparison.json").read_text())
     assert json.loads(done.stdout) == on_cluster
     for variant in ("baseline", "no-dedup"):
@@ -353,3 +396,48 @@ def test_an_ablation_runs_its_pipelines_and_trainings_on_the_cluster(head, tmp_p
     for comparison in (here, as_a_job):
         for ours, theirs in zip(on_cluster["variants"], comparison["variants"], strict=True):
             assert ours["bits_per_byte"] == pytest.approx(theirs["bits_per_byte"], rel=1e-4)
+
+
+def assert_both_train_at_once_and_stop_together(config: Path, finished: Path, head: Head) -> None:
+    """The ablation again with trainings too long to end, its pipeline runs copied from the
+    finished one: both variants' trainings log steps while neither has ended, and `kill`
+    (as Ctrl-C) stops the command and both, their Ray tasks cancelled."""
+    from pipeline.output import RunOutput
+
+    stopped = finished.parent / "stopped"
+    stopped.mkdir()
+    shutil.copy(finished / "ablation.yaml", stopped)
+    variants = ("baseline", "no-dedup")
+    for variant in variants:
+        RunOutput(str(finished / variant / "run")).copy_run(str(stopped / variant / "run"))
+    command = [
+        *TOKENMILL,
+        *("ablate", str(config), "--address", head.gcs),
+        *("--set", f"output={stopped}", "--set", "training_set={train.steps: 100000}"),
+    ]
+    ablating = subprocess.Popen(
+        command,
+        cwd=ROOT,
+        env=head.env,
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    metrics = [stopped / variant / "seed-0" / "metrics.jsonl" for variant in variants]
+    deadline = time.monotonic() + 300
+    try:
+        while not all(m.is_file() and m.read_text().count("\n") >= 2 for m in metrics):
+            assert ablating.poll() is None, ablating.stderr.read()[-3000:]
+            assert time.monotonic() < deadline, "the two trainings never trained at once"
+            time.sleep(0.1)
+    except AssertionError:
+        ablating.kill()
+        raise
+    ablating.send_signal(signal.SIGTERM)
+    _, stderr = ablating.communicate(timeout=120)
+    assert ablating.returncode == 130, stderr[-3000:]
+    assert stderr.rstrip().endswith("interrupted: rerun the same command to resume")
+    logged = [m.read_text() for m in metrics]
+    time.sleep(3)
+    assert [m.read_text() for m in metrics] == logged  # no rank trains on

@@ -15,7 +15,10 @@ OUT/<variant>/run/ is the variant's pipeline run, OUT/<variant>/seed-<S>/ its tr
 both resume as `tokenmill run` and `tokenmill train` do, so a rerun does only what is left. A
 variant whose documents an earlier variant's run made already (the same inputs and stages: a
 mixture's change) starts its run as a copy of that one, whose files are hard links
-(`RunOutput.copy_run`), so only its tokens are made.
+(`RunOutput.copy_run`), so only its tokens are made. The pipeline runs go first, one after
+another; then the trainings, on a cluster several at once (`max_concurrent_trainings`, by
+default as many as its GPUs hold), each fitted from a Ray task of its own
+(`pipeline.ray_train`).
 OUT/report/comparison.json holds the result (the job service serves it as
 /jobs/ID/report/comparison.json).
 """

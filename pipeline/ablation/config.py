@@ -100,6 +100,10 @@ class AblationConfig(StrictModel):
     seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
     """Training seeds: each variant is trained once per seed, and the spread of the seeds'
     results shows how large a difference is noise."""
+    max_concurrent_trainings: int | None = Field(default=None, ge=1)
+    """On a cluster (`--address`), how many training runs go at once (default: as many as
+    its GPUs hold, or its CPUs where it has none, at one per rank). On this machine alone
+    they go one after another, each with all its cores."""
 
     @field_validator("eval")
     @classmethod

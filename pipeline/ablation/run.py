@@ -3,6 +3,8 @@ each final checkpoint's loss on the held-out text."""
 
 from __future__ import annotations
 
+import contextlib
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -20,10 +22,12 @@ from pipeline.ablation.config import (
 )
 from pipeline.ablation.contamination import Contamination, HeldOutNgrams, contamination
 from pipeline.ablation.held_out import HeldOutSource, read_held_out
+from pipeline.cluster import cluster_address, joined
 from pipeline.config import JobConfig
-from pipeline.launch import launch, schedule_changes
+from pipeline.launch import launch, launch_at_once, schedule_changes
 from pipeline.output import RUN_MARKER, RunOutput
 from pipeline.plan import run_job
+from pipeline.ray_train import trainings_the_cluster_holds
 from pipeline.schema import ConfigError
 from pipeline.state import plan_digest
 from trainer.checkpoint import complete_checkpoints, load_model, read_meta
@@ -43,38 +47,70 @@ def run_ablation(
     fresh: bool = False,
     console: Console | None = None,
 ) -> dict:
-    """Run what is left of the ablation; write and return OUT/report/comparison.json's
-    content."""
+    """Run what is left of the ablation: every variant's pipeline run, then the trainings
+    (several at once on a cluster), then the scores; write and return
+    OUT/report/comparison.json's content."""
     console = console or Console(stderr=True)
     claim_folder(ablation)
+    address = cluster_address(address)
+    with joined(address) if address else contextlib.nullcontext():  # one connection for all
+        made = made_data(ablation, address, fresh, console)
+        trainings = {
+            (name, seed): variant_training(ablation, name, seed, nproc)
+            for name in ablation.variants
+            for seed in ablation.seeds
+        }
+        train(ablation, trainings, nproc, address, fresh, console)
+    held_out = made.held_out
+    results = {
+        name: VariantResult(
+            report,
+            trained_tokens(trainings[name, ablation.seeds[0]]),
+            {seed: nats_by_step(trainings[name, seed], held_out) for seed in ablation.seeds},
+            made.contamination[name],
+        )
+        for name, report in made.reports.items()
+    }
+    comparison = compare(ablation, results, held_out)
+    RunOutput(ablation.output).write_json(comparison, *COMPARISON)
+    return comparison
+
+
+@dataclass
+class MadeData:
+    """What the variants' pipeline runs made: their reports, the held-out text encoded with
+    their one tokenizer, and what of it each variant's training documents hold."""
+
+    reports: dict[str, dict] = field(default_factory=dict)
+    held_out: list[HeldOutSource] = field(default_factory=list)
+    contamination: dict[str, Contamination] = field(default_factory=dict)
+
+
+def made_data(
+    ablation: AblationConfig, address: str | None, fresh: bool, console: Console
+) -> MadeData:
+    """Each variant's pipeline run, done or resumed, in turn."""
+    made = MadeData()
     tokenizer: str | None = None
-    held_out: list[HeldOutSource] = []
     ngrams: HeldOutNgrams | None = None
-    results: dict[str, VariantResult] = {}
     made_by: dict[str, str] = {}  # documents (a plan's digest) → the first variant to make them
     for number, name in enumerate(ablation.variants, start=1):
         console.print(f"variant {name} ({number} of {len(ablation.variants)}): pipeline run")
         job = variant_job(ablation, name, tokenizer)
-        digest = plan_digest(job)
-        twin = made_by.setdefault(digest, name)
+        twin = made_by.setdefault(plan_digest(job), name)
         twin_run = ablation.run_folder(twin) if twin != name else None
-        report = pipeline_run(job, name, twin_run, address, fresh, console)
+        made.reports[name] = pipeline_run(job, name, twin_run, address, fresh, console)
         if tokenizer is None:  # the baseline's, which every other variant encodes with
             tokenizer = shared_tokenizer(job)
-            held_out = read_held_out(ablation.eval, tokenizer, "eval", ablation.output)
-            ngrams = HeldOutNgrams.of(held_out, ablation.contamination_ngram)
-        seen = held_out_in_training(name, ngrams, job, console)
-        configs = {seed: variant_training(ablation, name, seed, nproc) for seed in ablation.seeds}
-        nats = {}
-        for seed, config in configs.items():
-            console.print(f"variant {name}: training seed {seed} in {config.output}")
-            trained(config, nproc, address, fresh, console)
-            nats[seed] = nats_by_step(config, held_out)
-        steps = configs[ablation.seeds[0]].train  # the same for every seed
-        results[name] = VariantResult(report, steps.steps * steps.global_batch_tokens, nats, seen)
-    comparison = compare(ablation, results, held_out)
-    RunOutput(ablation.output).write_json(comparison, *COMPARISON)
-    return comparison
+            made.held_out = read_held_out(ablation.eval, tokenizer, "eval", ablation.output)
+            ngrams = HeldOutNgrams.of(made.held_out, ablation.contamination_ngram)
+        made.contamination[name] = held_out_in_training(name, ngrams, job, console)
+    return made
+
+
+def trained_tokens(config: TrainConfig) -> int:
+    """Tokens a training run trains on: steps × global batch."""
+    return config.train.steps * config.train.global_batch_tokens
 
 
 def claim_folder(ablation: AblationConfig) -> None:
@@ -130,20 +166,58 @@ def held_out_in_training(
     return seen
 
 
-def trained(
-    config: TrainConfig, nproc: int, address: str | None, fresh: bool, console: Console
+def train(
+    ablation: AblationConfig,
+    trainings: dict[tuple[str, int], TrainConfig],
+    nproc: int,
+    address: str | None,
+    fresh: bool,
+    console: Console,
 ) -> None:
-    """Train the run to its final checkpoint, resume it, or find it finished."""
+    """Train each run (by variant and seed) to its final checkpoint, resume it, or find it
+    finished: on a cluster several at once, on this machine one after another."""
     resume = "none" if fresh else "auto"
-    if changed := schedule_changes(config, resume):
-        raise ConfigError(
-            f"training: {'; '.join(changed)}: the training config changed since that run "
-            "trained; `tokenmill ablate --fresh` starts every run over"
-        )
-    if not fresh and (done := final_checkpoint(config)) is not None:
-        console.print(f"trained already: {done}")
+    for config in trainings.values():
+        if changed := schedule_changes(config, resume):
+            raise ConfigError(
+                f"training: {'; '.join(changed)}: the training config changed since that run "
+                "trained; `tokenmill ablate --fresh` starts every run over"
+            )
+    todo = {key: config for key, config in trainings.items() if fresh or not done(config, console)}
+    if not todo:
         return
-    launch(config, nproc, address, resume)
+
+    def started(key: tuple[str, int]) -> None:
+        name, seed = key
+        console.print(f"variant {name}: training seed {seed} in {todo[key].output}")
+
+    if not address:
+        for key, config in todo.items():
+            started(key)
+            launch(config, nproc, None, resume)
+            refuse_unfinished(config)
+        return
+    at_once = ablation.max_concurrent_trainings or trainings_the_cluster_holds(nproc)
+    console.print(f"trainings: {len(todo)} on the cluster, up to {at_once} at a time")
+    failures = []
+    for (name, seed), error in launch_at_once(todo, nproc, resume, at_once, started):
+        if error is None:
+            refuse_unfinished(todo[name, seed])
+            console.print(f"variant {name}: seed {seed} trained")
+        else:
+            console.print(f"variant {name}: training seed {seed} failed: {error}", soft_wrap=True)
+            failures.append(error)
+    if failures:  # the others have trained on: a rerun trains only these
+        raise failures[0]
+
+
+def done(config: TrainConfig, console: Console) -> bool:
+    if (final := final_checkpoint(config)) is not None:
+        console.print(f"trained already: {final}", soft_wrap=True)
+    return final is not None
+
+
+def refuse_unfinished(config: TrainConfig) -> None:
     if final_checkpoint(config) is None:
         raise ConfigError(
             f"training: {config.output} holds no checkpoint of step {config.train.steps}"
