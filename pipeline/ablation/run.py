@@ -161,7 +161,8 @@ def held_out_in_training(
     seen = contamination(ngrams, RunOutput(job.output))
     console.print(
         f"variant {name}: {sum(seen.held_out_documents.values())} held-out documents share "
-        f"{ngrams.n}-word sequences with {seen.training_documents} of its training documents"
+        f"{ngrams.n}-word sequences with {seen.training_documents} of its training documents",
+        soft_wrap=True,
     )
     return seen
 
