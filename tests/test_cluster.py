@@ -378,6 +378,7 @@ def test_an_ablation_runs_its_pipelines_and_trainings_on_the_cluster(head, tmp_p
     done = tokenmill(["ablate", str(config), "--address", head.gcs, "--json"], head.env)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "trainings: 2 on the cluster, up to 2 at a time" in done.stderr
+    assert finished_tasks("held_out_nats", head) == 4  # 2 checkpoints of each run, scored there
     assert_both_train_at_once_and_stop_together(config, tmp_path / "ablation", head)
     on_cluster = json.loads((tmp_path / "ablation" / "report" / "comparison.json").read_text())
     assert json.loads(done.stdout) == on_cluster
@@ -396,6 +397,24 @@ def test_an_ablation_runs_its_pipelines_and_trainings_on_the_cluster(head, tmp_p
     for comparison in (here, as_a_job):
         for ours, theirs in zip(on_cluster["variants"], comparison["variants"], strict=True):
             assert ours["bits_per_byte"] == pytest.approx(theirs["bits_per_byte"], rel=1e-4)
+
+
+def finished_tasks(function: str, head: Head) -> int:
+    """How many tasks of `function` the cluster has finished, by its state API."""
+    count = (
+        "import sys; from ray.util.state import list_tasks; "
+        "print(len(list_tasks(address=sys.argv[1], limit=10_000, filters=["
+        "('func_or_class_name', '=', sys.argv[2]), ('state', '=', 'FINISHED')])))"
+    )
+    listed = subprocess.run(
+        [sys.executable, "-c", count, head.dashboard, function],
+        env=head.env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert listed.returncode == 0, listed.stderr[-3000:]
+    return int(listed.stdout)
 
 
 def assert_both_train_at_once_and_stop_together(config: Path, finished: Path, head: Head) -> None:

@@ -18,7 +18,8 @@ mixture's change) starts its run as a copy of that one, whose files are hard lin
 (`RunOutput.copy_run`), so only its tokens are made. The pipeline runs go first, one after
 another; then the trainings, on a cluster several at once (`max_concurrent_trainings`, by
 default as many as its GPUs hold), each fitted from a Ray task of its own
-(`pipeline.ray_train`).
+(`pipeline.ray_train`); then the scores, on a cluster each checkpoint in a Ray task (on a
+GPU where it has them).
 OUT/report/comparison.json holds the result (the job service serves it as
 /jobs/ID/report/comparison.json).
 """

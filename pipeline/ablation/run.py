@@ -7,6 +7,7 @@ import contextlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import ray
 import torch
 import yaml
 from rich.console import Console
@@ -61,17 +62,17 @@ def run_ablation(
             for seed in ablation.seeds
         }
         train(ablation, trainings, nproc, address, fresh, console)
-    held_out = made.held_out
+        nats = scores(trainings, made.held_out, address, console)
     results = {
         name: VariantResult(
             report,
             trained_tokens(trainings[name, ablation.seeds[0]]),
-            {seed: nats_by_step(trainings[name, seed], held_out) for seed in ablation.seeds},
+            {seed: nats[name, seed] for seed in ablation.seeds},
             made.contamination[name],
         )
         for name, report in made.reports.items()
     }
-    comparison = compare(ablation, results, held_out)
+    comparison = compare(ablation, results, made.held_out)
     RunOutput(ablation.output).write_json(comparison, *COMPARISON)
     return comparison
 
@@ -232,16 +233,39 @@ def final_checkpoint(config: TrainConfig) -> Location | None:
     return None
 
 
-def nats_by_step(config: TrainConfig, held_out: list[HeldOutSource]) -> dict[int, dict[str, float]]:
-    """Each checkpoint the training kept, by step: its summed loss on each held-out source."""
-    return {
-        read_meta(checkpoint)["step"]: held_out_nats(checkpoint, held_out, config.data.seq_len)
+def scores(
+    trainings: dict[tuple[str, int], TrainConfig],
+    held_out: list[HeldOutSource],
+    address: str | None,
+    console: Console,
+) -> dict[tuple[str, int], dict[int, dict[str, float]]]:
+    """Each checkpoint every run kept, by run and step: its summed loss on each held-out
+    source. On a cluster each checkpoint is scored in a Ray task of its own, on a GPU where
+    the cluster has them; here, one after another."""
+    checkpoints = {
+        (key, read_meta(checkpoint)["step"]): (checkpoint, config.data.seq_len)
+        for key, config in trainings.items()
         for checkpoint in complete_checkpoints(config.checkpoint_folder())
     }
+    console.print(f"scoring {len(checkpoints)} checkpoints on the held-out text")
+    if address:
+        gpus = 1 if ray.cluster_resources().get("GPU") else 0
+        score = ray.remote(num_gpus=gpus, max_retries=0)(held_out_nats)
+        text = ray.put(held_out)
+        tasks = [
+            score.remote(checkpoint, seq_len, text) for checkpoint, seq_len in checkpoints.values()
+        ]
+        nats = dict(zip(checkpoints, ray.get(tasks), strict=True))
+    else:
+        nats = {at: held_out_nats(*checkpoint, held_out) for at, checkpoint in checkpoints.items()}
+    by_run: dict[tuple[str, int], dict[int, dict[str, float]]] = {key: {} for key in trainings}
+    for (key, step), at_step in sorted(nats.items()):
+        by_run[key][step] = at_step
+    return by_run
 
 
 def held_out_nats(
-    checkpoint: Location, held_out: list[HeldOutSource], seq_len: int
+    checkpoint: Location, seq_len: int, held_out: list[HeldOutSource]
 ) -> dict[str, float]:
     """The checkpoint's summed loss on each held-out source (on the GPU where there is one)."""
     model = load_model(checkpoint).to("cuda" if torch.cuda.is_available() else "cpu")
