@@ -297,9 +297,13 @@ def _launch_ranks(config: TrainConfig, nproc: int, address: str | None, resume: 
     resolved = write_resolved(config)
     if address := cluster_address(address):
         from pipeline.cluster import joined
+        from pipeline.ray_train import fit_on_the_cluster, short_of_ranks
 
         with joined(address):  # left as a pipeline run leaves it: `ablate` joins again
-            ray_train_run(config, resolved, nproc, resume).fit()
+            run = ray_train_run(config, resolved, nproc, resume)
+            if short := short_of_ranks(nproc):
+                print(f"warning: {short}", file=sys.stderr, flush=True)
+            fit_on_the_cluster(run)
         return {}
     module = entry_module(config)
     if nproc == 1:

@@ -1,7 +1,8 @@
 """Training ranks on Ray Train: one worker per rank, Ray Train setting up the torch process
-group. `tokenmill train --address` fits one run from this process; an ablation fits its
-runs several at a time, each from a Ray task of its own (Ray Train's controller runs beside
-the process that calls `fit`, and one process waits for one fit at a time)."""
+group. Each run is fitted from a Ray task of its own, `tokenmill train --address`'s one and
+an ablation's several at a time (one process waits for one fit). Ctrl-C cancels the task,
+which takes Ray Train's controller and ranks with it: Ray Train's own Ctrl-C handler asks the
+controller to stop, and waited for ever while it waited for resources the cluster lacks."""
 
 from __future__ import annotations
 
@@ -16,7 +17,6 @@ import ray
 import yaml
 
 from pipeline.schema import ConfigError
-from pipeline.termination import sigterm_as_ctrl_c
 from trainer.config import TrainConfigError, validate_train_config
 from trainer.errors import TrainingError
 
@@ -73,10 +73,7 @@ class RayTrainRun:
             ),
         )
         try:
-            with sigterm_as_ctrl_c():  # again: joining the cluster set Ray's handler
-                trainer.fit()
-        except SystemExit:  # Ray Train's Ctrl-C handler, once it has stopped the ranks
-            raise KeyboardInterrupt from None
+            trainer.fit()
         except WorkerGroupError as err:  # Ray's report of each rank's traceback
             failure = err.worker_failures[min(err.worker_failures)]
             if isinstance(failure, TrainConfigError):
@@ -105,10 +102,30 @@ def without_ray_trains_traceback() -> None:
 
 
 def trainings_the_cluster_holds(nproc: int) -> int:
-    """How many runs of `nproc` ranks the cluster's GPUs hold at once (its CPUs where it has
-    none: Ray Train gives each rank one); at least one."""
+    """How many runs of `nproc` ranks the cluster holds at once; at least one."""
+    return max(1, _rank_resources()[1] // nproc)
+
+
+def short_of_ranks(nproc: int) -> str | None:
+    """What to tell the user where the cluster has fewer GPUs (CPUs, without GPUs) than
+    `nproc` ranks take: Ray Train waits for them (nodes an autoscaler adds), with a
+    traceback a minute."""
+    kind, count = _rank_resources()
+    if count >= nproc:
+        return None
+    return (
+        f"--nproc {nproc}: the cluster has {count} {kind}s, and each rank takes one; Ray Train "
+        f"waits until it has {nproc} (nodes an autoscaler adds), saying so each minute; "
+        "Ctrl-C stops it"
+    )
+
+
+def _rank_resources() -> tuple[str, int]:
+    """What Ray Train gives each rank, and how many the cluster has: its GPUs, or its CPUs
+    where it has none."""
     resources = ray.cluster_resources()
-    return max(1, int(resources.get("GPU") or resources.get("CPU", 1)) // nproc)
+    kind = "GPU" if resources.get("GPU") else "CPU"
+    return kind, int(resources.get(kind, 0))
 
 
 def fit_at_once(
@@ -132,6 +149,13 @@ def fit_at_once(
     finally:
         for task in going:
             ray.cancel(task, force=True)
+
+
+def fit_on_the_cluster(run: RayTrainRun) -> None:
+    """Fit the run from a Ray task on the cluster this process is on; what ended it, raised."""
+    [(_, error)] = fit_at_once({run.origin: run}, 1, lambda origin: None)
+    if error is not None:
+        raise error
 
 
 def _fit(run: RayTrainRun) -> None:

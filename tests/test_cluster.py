@@ -197,6 +197,32 @@ def test_train_runs_its_ranks_on_ray_train(head, local_ray, tmp_path):
         logged = metrics.read_text()
         time.sleep(3)
         assert metrics.read_text() == logged  # no rank trains on
+    # More ranks than the cluster has CPUs: said in one line, and `kill` stops the wait (Ray
+    # Train's own handler waited for ever on a controller waiting for resources).
+    config["train"]["global_batch_tokens"] = 192  # 6 sequences, which 3 ranks split
+    path.write_text(yaml.safe_dump({**config, "output": str(tmp_path / "three")}))
+    command = [*TOKENMILL, "train", str(path), "--address", head.gcs, "--nproc", "3"]
+    waiting = subprocess.Popen(command, cwd=ROOT, env=head.env, stderr=subprocess.PIPE, text=True)
+    told = "warning: --nproc 3: the cluster has 2 CPUs, and each rank takes one"
+    while told not in (line := waiting.stderr.readline()):
+        assert line, "no warning"
+    waiting.send_signal(signal.SIGTERM)
+    _, stderr = waiting.communicate(timeout=60)
+    assert waiting.returncode == 130, stderr[-3000:]
+    assert stderr.rstrip().endswith("interrupted: rerun the same command to resume")
+
+
+def test_ranks_are_counted_against_the_cluster_s_cpus(local_ray):
+    """On a Ray with two CPUs and no GPU: two runs of one rank at once, one of two; three
+    ranks are more than it has, said in one line before Ray Train waits for them."""
+    from pipeline.ray_train import short_of_ranks, trainings_the_cluster_holds
+
+    assert [trainings_the_cluster_holds(nproc) for nproc in (1, 2, 3)] == [2, 1, 1]
+    assert short_of_ranks(2) is None
+    assert short_of_ranks(3) == (
+        "--nproc 3: the cluster has 2 CPUs, and each rank takes one; Ray Train waits until it "
+        "has 3 (nodes an autoscaler adds), saying so each minute; Ctrl-C stops it"
+    )
 
 
 def test_runs_trained_at_once_end_each_on_its_own(local_ray, tmp_path):

@@ -25,10 +25,11 @@ from pipeline.ablation.contamination import Contamination, HeldOutNgrams, contam
 from pipeline.ablation.held_out import HeldOutSource, read_held_out
 from pipeline.cluster import cluster_address, joined
 from pipeline.config import JobConfig
+from pipeline.console import labelled
 from pipeline.launch import launch, launch_at_once, schedule_changes
 from pipeline.output import RUN_MARKER, RunOutput
 from pipeline.plan import run_job
-from pipeline.ray_train import trainings_the_cluster_holds
+from pipeline.ray_train import short_of_ranks, trainings_the_cluster_holds
 from pipeline.schema import ConfigError
 from pipeline.state import plan_digest
 from trainer.checkpoint import complete_checkpoints, load_model, read_meta
@@ -201,6 +202,8 @@ def train(
         return
     at_once = ablation.max_concurrent_trainings or trainings_the_cluster_holds(nproc)
     console.print(f"trainings: {len(todo)} on the cluster, up to {at_once} at a time")
+    if short := short_of_ranks(nproc):
+        console.print(labelled("warning", short, "yellow"), soft_wrap=True)
     failures = []
     for (name, seed), error in launch_at_once(todo, nproc, resume, at_once, started):
         if error is None:
