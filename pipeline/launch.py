@@ -299,7 +299,7 @@ def _launch_ranks(config: TrainConfig, nproc: int, address: str | None, resume: 
         from pipeline.cluster import joined
         from pipeline.ray_train import fit_on_the_cluster, short_of_ranks
 
-        with joined(address):  # left as a pipeline run leaves it: `ablate` joins again
+        with joined(address):
             run = ray_train_run(config, resolved, nproc, resume)
             if short := short_of_ranks(nproc):
                 print(f"warning: {short}", file=sys.stderr, flush=True)
