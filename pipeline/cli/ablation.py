@@ -39,7 +39,9 @@ def register(commands) -> None:
     ablate.add_argument("config", help="ablation config YAML (pipeline, training, variants, eval)")
     add_output(ablate, "ablation folder")
     ablate.add_argument(
-        "--address", help="Ray address: the pipeline runs and training ranks run there"
+        "--address",
+        help="Ray address: the pipeline runs, the trainings (several at once) and the scoring "
+        "run there",
     )
     ablate.add_argument(
         "--nproc", type=positive_int, default=1, help="training processes (ranks) per run"
