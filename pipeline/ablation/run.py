@@ -198,7 +198,8 @@ def train(
         for key, config in todo.items():
             started(key)
             launch(config, nproc, None, resume)
-            refuse_unfinished(config)
+            if error := unfinished(config):
+                raise error
         return
     at_once = ablation.max_concurrent_trainings or trainings_the_cluster_holds(nproc)
     console.print(f"trainings: {len(todo)} on the cluster, up to {at_once} at a time")
@@ -206,8 +207,8 @@ def train(
         console.print(labelled("warning", short, "yellow"), soft_wrap=True)
     failures = []
     for (name, seed), error in launch_at_once(todo, nproc, resume, at_once, started):
+        error = error or unfinished(todo[name, seed])
         if error is None:
-            refuse_unfinished(todo[name, seed])
             console.print(f"variant {name}: seed {seed} trained")
         else:
             console.print(f"variant {name}: training seed {seed} failed: {error}", soft_wrap=True)
@@ -222,11 +223,13 @@ def done(config: TrainConfig, console: Console) -> bool:
     return final is not None
 
 
-def refuse_unfinished(config: TrainConfig) -> None:
-    if final_checkpoint(config) is None:
-        raise ConfigError(
-            f"training: {config.output} holds no checkpoint of step {config.train.steps}"
-        )
+def unfinished(config: TrainConfig) -> ConfigError | None:
+    """What is wrong with a training that ended without its final checkpoint."""
+    if final_checkpoint(config) is not None:
+        return None
+    return ConfigError(
+        f"training: {config.output} holds no checkpoint of step {config.train.steps}"
+    )
 
 
 def final_checkpoint(config: TrainConfig) -> Location | None:
