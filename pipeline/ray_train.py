@@ -51,7 +51,7 @@ class RayTrainRun:
         from ray.train import LoggingConfig, RunConfig, ScalingConfig, WorkerGroupError
         from ray.train.torch import TorchTrainer
 
-        use_gpu = bool(ray.cluster_resources().get("GPU"))
+        use_gpu = rank_device() == "GPU"
         # Ray Train's print patch (which the calling process's environment passes on to the
         # ranks) sends each line a rank prints to the worker's stdout and to its logger, and
         # Ray forwards both: every line came twice.
@@ -121,11 +121,14 @@ def short_of_ranks(nproc: int) -> str | None:
 
 
 def _rank_resources() -> tuple[str, int]:
-    """What Ray Train gives each rank, and how many the cluster has: its GPUs, or its CPUs
-    where it has none."""
-    resources = ray.cluster_resources()
-    kind = "GPU" if resources.get("GPU") else "CPU"
-    return kind, int(resources.get(kind, 0))
+    """What Ray Train gives each rank, and how many of it the cluster has."""
+    kind = rank_device()
+    return kind, int(ray.cluster_resources().get(kind, 0))
+
+
+def rank_device() -> str:
+    """ "GPU" where the cluster has GPUs (Ray Train gives each rank one), else "CPU"."""
+    return "GPU" if ray.cluster_resources().get("GPU") else "CPU"
 
 
 def fit_at_once(

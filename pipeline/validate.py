@@ -168,11 +168,10 @@ def describe_training(config: TrainConfig, nproc: int) -> list[str]:
         except TrainConfigError as err:
             raise ConfigError(str(err)) from None
     params = parameter_count(args)["total"]
-    tokens = config.train.steps * config.train.global_batch_tokens
     lines += [
         f"model: {shape}, {params / 1e6:.1f}M parameters, vocabulary {vocab}",
         f"steps: {config.train.steps} × {config.train.global_batch_tokens:,} tokens = "
-        f"{tokens:,} tokens, {config.accumulation_steps(nproc)} micro-batches of "
+        f"{config.train.total_tokens:,} tokens, {config.accumulation_steps(nproc)} micro-batches of "
         f"{config.train.micro_batch_size} per rank per step on {nproc} rank"
         + ("s" if nproc != 1 else ""),
         f"output: {Path(config.output)}; checkpoints: {config.checkpoint_folder()}",

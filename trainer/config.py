@@ -196,6 +196,11 @@ class TrainSection:
     350m preset: benchmarks/RESULTS.md).
     On a CPU runs are deterministic without it."""
 
+    @property
+    def total_tokens(self) -> int:
+        """Tokens the run trains on: steps × the global batch."""
+        return self.steps * self.global_batch_tokens
+
     def schedule_settings(self) -> dict[str, Any]:
         """What decides the learning rate at each step, which a resumed run keeps."""
         return {

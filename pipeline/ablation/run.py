@@ -29,7 +29,7 @@ from pipeline.console import labelled
 from pipeline.launch import launch, launch_at_once, schedule_changes
 from pipeline.output import RUN_MARKER, RunOutput
 from pipeline.plan import run_job
-from pipeline.ray_train import short_of_ranks, trainings_the_cluster_holds
+from pipeline.ray_train import rank_device, short_of_ranks, trainings_the_cluster_holds
 from pipeline.schema import ConfigError
 from pipeline.state import plan_digest
 from trainer.checkpoint import complete_checkpoints, load_model, read_meta
@@ -67,7 +67,7 @@ def run_ablation(
     results = {
         name: VariantResult(
             report,
-            trained_tokens(trainings[name, ablation.seeds[0]]),
+            trainings[name, ablation.seeds[0]].train.total_tokens,
             {seed: nats[name, seed] for seed in ablation.seeds},
             made.contamination[name],
         )
@@ -108,11 +108,6 @@ def made_data(
             ngrams = HeldOutNgrams.of(made.held_out, ablation.contamination_ngram)
         made.contamination[name] = held_out_in_training(name, ngrams, job, console)
     return made
-
-
-def trained_tokens(config: TrainConfig) -> int:
-    """Tokens a training run trains on: steps × global batch."""
-    return config.train.steps * config.train.global_batch_tokens
 
 
 def claim_folder(ablation: AblationConfig) -> None:
@@ -186,7 +181,11 @@ def train(
                 f"training: {'; '.join(changed)}: the training config changed since that run "
                 "trained; `tokenmill ablate --fresh` starts every run over"
             )
-    todo = {key: config for key, config in trainings.items() if fresh or not done(config, console)}
+    todo = {
+        key: config
+        for key, config in trainings.items()
+        if fresh or not trained_already(config, console)
+    }
     if not todo:
         return
 
@@ -217,7 +216,7 @@ def train(
         raise failures[0]
 
 
-def done(config: TrainConfig, console: Console) -> bool:
+def trained_already(config: TrainConfig, console: Console) -> bool:
     if (final := final_checkpoint(config)) is not None:
         console.print(f"trained already: {final}", soft_wrap=True)
     return final is not None
@@ -255,7 +254,7 @@ def scores(
     }
     console.print(f"scoring {len(checkpoints)} checkpoints on the held-out text")
     if address:
-        gpus = 1 if ray.cluster_resources().get("GPU") else 0
+        gpus = 1 if rank_device() == "GPU" else 0
         score = ray.remote(num_gpus=gpus, max_retries=0)(held_out_nats)
         text = ray.put(held_out)
         tasks = [
