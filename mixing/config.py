@@ -26,7 +26,9 @@ class MixtureConfig(StrictModel):
     """Model size as a number or `125M`/`1.3B`; the budget is 20 tokens per parameter."""
     validation: float = Field(default=0.0, ge=0.0, lt=1.0)
     """Fraction of each source's documents held out for OUT/tokens/val/, before up-sampling:
-    a seeded draw per document, and at least one document of each source that has two."""
+    a seeded draw per document (from its text, so a repeated text falls on one side and the
+    same inputs split alike in any folder), and at least one document of each source that
+    has two."""
     shard_tokens: int = Field(default=50_000_000, gt=0)
     """Training shards hold about this many tokens each."""
     seed: int = 0

@@ -1,10 +1,13 @@
 """Seeded per-document random numbers that do not depend on where a document is read.
 
-Every sampling decision (validation split, down-sampling, the remainder of up-sampling,
-output shard, order within a shard) is a pure function of the seed, the document id, the
-purpose and the copy number, so a rerun, or a run with different workers, makes the same
-choices. Ids are hashed with blake2b, one call per id (no Arrow kernel hashes strings);
-the rest is numpy over the whole batch.
+Every sampling decision (the tokenizer's sample, validation split, down-sampling, the
+remainder of up-sampling, output shard, order within a shard) is a pure function of the
+seed, the document's text, the purpose and the copy number, so a rerun, a run with
+different workers, or a run of the same inputs in another folder or on another machine
+makes the same choices. Not the id: it hashes the input's absolute path. Documents with the
+same text draw alike, so a repeated text lands on one side of the validation split. Texts
+are hashed with blake2b, one call per text (no Arrow kernel hashes strings); the rest is
+numpy over the whole batch.
 """
 
 from __future__ import annotations
@@ -17,12 +20,12 @@ import pyarrow as pa
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 
 
-def id_keys(ids: pa.Array, seed: int) -> np.ndarray:
-    """A uint64 per id, seeded."""
+def text_keys(texts: pa.Array | pa.ChunkedArray, seed: int) -> np.ndarray:
+    """A uint64 per text (none null), seeded."""
     salt = seed.to_bytes(8, "little", signed=True)
     digests = b"".join(
         hashlib.blake2b(value.encode(), digest_size=8, salt=salt).digest()
-        for value in ids.to_pylist()
+        for value in texts.to_pylist()
     )
     return np.frombuffer(digests, np.uint64).copy()
 

@@ -6,7 +6,8 @@ bucket: all the mixture plan needs, in a few KB.
 The validation split is drawn per document (a seeded draw below `mixture.validation`, before
 any up-sampling), so each source gives its share; and each source with at least two
 documents gives at least one, its document with the smallest draw, which a first pass over
-the shards' ids finds. Without it a small source could get no validation documents at all,
+the shards' texts finds. Draws hash the text (`mixing.keys`), not the id, so the same
+inputs split alike wherever they are read from. Without it a small source could get no validation documents at all,
 and validation loss would not cover it.
 """
 
@@ -25,7 +26,7 @@ from tokenizers import Tokenizer
 
 from mixing.config import MixtureConfig
 from mixing.counts import count_training, count_validation, shard_summary
-from mixing.keys import VALIDATION, derive, id_keys, uniform
+from mixing.keys import VALIDATION, derive, text_keys, uniform
 from mixing.mixture import SourceCounts
 from pipeline.checksums import verify_file
 from pipeline.faults import kill_point
@@ -45,7 +46,7 @@ ENCODED_SCHEMA = pa.schema(
         pa.field("key", pa.uint64()),
     ]
 )
-"""Staged training documents: the token columns plus the id's seeded key."""
+"""Staged training documents: the token columns plus the text's seeded key."""
 
 
 @dataclass
@@ -74,8 +75,9 @@ def smallest_draws(name: str, recorded: dict, job: EncodeJob) -> dict[str, tuple
     output = RunOutput(job.output)
     verify_file(output.url_of("documents", name), recorded)
     with output.fs.open(output.path("documents", name), "rb") as documents:
-        table = pq.read_table(documents, columns=["id", "source"])
-    draws = _validation_draws(id_keys(table.column("id"), job.seed))
+        table = pq.read_table(documents, columns=["source", "text"])
+    table = table.filter(pc.is_valid(table.column("text")))
+    draws = _validation_draws(text_keys(table.column("text"), job.seed))
     sources = table.column("source").to_numpy(zero_copy_only=False).astype(str)
     return {
         source: (int(np.sum(sources == source)), int(draws[sources == source].min()))
@@ -143,7 +145,7 @@ def _encode(tokenizer: Tokenizer, batch: pa.RecordBatch, seed: int) -> pa.Table:
             "source": batch.column("source").cast(pa.string()),
             "input_ids": input_ids,
             "num_tokens": pc.list_value_length(input_ids).cast(pa.int32()),
-            "key": id_keys(batch.column("id"), seed),
+            "key": text_keys(batch.column("text"), seed),
         },
         schema=ENCODED_SCHEMA,
     )

@@ -17,7 +17,7 @@ import pyarrow.parquet as pq
 import ray
 from tokenizers import Tokenizer
 
-from mixing.keys import derive, id_keys
+from mixing.keys import derive, text_keys
 from pipeline.checksums import verify_file
 from pipeline.output import RunOutput
 from pipeline.phase import PhaseContext, PhaseSummary, digest_of
@@ -96,9 +96,9 @@ def sample_texts(
     for name, recorded in sorted(documents.items()):
         verify_file(output.url_of("documents", name), recorded)
         with output.fs.open(output.path("documents", name), "rb") as handle:
-            for batch in pq.ParquetFile(handle).iter_batches(batch_size, columns=["id", "text"]):
+            for batch in pq.ParquetFile(handle).iter_batches(batch_size, columns=["text"]):
                 batch = batch.filter(pc.is_valid(batch.column("text")))
-                keys = derive(id_keys(batch.column("id"), seed), TOKENIZER_SAMPLE)
+                keys = derive(text_keys(batch.column("text"), seed), TOKENIZER_SAMPLE)
                 candidates = pa.table({"key": keys, "text": batch.column("text")})
                 best = _smallest(pa.concat_tables([best, candidates]), size)
     return best.sort_by("key").column("text").to_pylist()
