@@ -20,6 +20,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
 from mixing.config import MixtureConfig
+from pipeline.config_kind import refuse_another_kind
 from pipeline.schema import (
     AbsolutePath,
     ConfigError,
@@ -253,9 +254,7 @@ def load_config(
 ) -> JobConfig:
     """Read a YAML job config, apply `--set` overrides and `--output`, validate it."""
     data = read_config(path, overrides, output)
-    if "inputs" not in data and "data" in data:
-        command = f"tokenmill {data.get('kind', 'train')}"
-        raise ConfigError(f"{path}: a training config (`data:`), which `{command}` runs")
+    refuse_another_kind(data, str(path), "run")
     return validate_config(data, origin=str(path))
 
 

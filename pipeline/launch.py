@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import fsspec
 import yaml
 
+from pipeline.config_kind import refuse_another_kind
 from pipeline.output import LOCK_NAME, RunOutput, forbidden_folder
 from pipeline.output_lock import locked
 from pipeline.schema import ConfigError, PathCheck, absolute, read_config
@@ -46,13 +47,12 @@ def load_train_config(
     """The validated config for `nproc` ranks: a global batch that does not split over
     them, or an output that is not the run's own (`refuse_unfit_output`), is a config error
     before any rank starts.
-    `kind` (sft, reward, dpo: the command's name) makes it a post-training config; one that
-    names another kind is refused."""
+    `kind` (sft, reward, dpo, grpo: the command's name) makes it a post-training config; a
+    config of another kind is refused."""
     data = read_config(path, overrides, output)
-    if "inputs" in data:
-        raise ConfigError(f"{path}: a pipeline config (`inputs:`), which `tokenmill run` runs")
-    if kind and data.setdefault("kind", kind) != kind:
-        raise ConfigError(f"{path}: kind: {data['kind']!r}, but this is `tokenmill {kind}`")
+    refuse_another_kind(data, str(path), kind or "train")
+    if kind:
+        data.setdefault("kind", kind)
     return train_config(data, str(path), nproc)
 
 

@@ -24,10 +24,11 @@ from ray.job_submission import JobSubmissionClient
 from pipeline.ablation.config import AblationConfig, resolved, validate_ablation
 from pipeline.cluster import TOKEN_HELP, refuse_silent_address, shipped_code
 from pipeline.config import JobConfig, validate_config
+from pipeline.config_kind import config_kind
 from pipeline.launch import resolved_text, train_config
 from pipeline.manifest import source_git_sha
 from pipeline.schema import ConfigError, PathCheck, read_config
-from trainer.config import POSTTRAIN_KINDS, TrainConfig
+from trainer.config import TrainConfig
 
 CONFIG_NAME = "tokenmill-job.yaml"
 ENTRYPOINT = ("python", "-m", "pipeline.cli")
@@ -59,28 +60,12 @@ class Job:
     entrypoint: list[str]
 
 
-def config_kind(data: dict[str, Any]) -> str:
-    """`pipeline` for a pipeline job config, `train` for a training config, its `kind` for a
-    post-training one, `ablation` for an ablation config."""
-    if "inputs" in data:
-        return "pipeline"
-    if "variants" in data:
-        return "ablation"
-    if data.get("kind") in POSTTRAIN_KINDS:
-        return data["kind"]
-    if "data" in data and "train" in data:
-        return "train"
-    raise ConfigError(
-        "neither a pipeline config (`inputs:`) nor a training one (`data:`, `train:`)"
-    )
-
-
 def prepare(
     data: dict[str, Any], origin: str, nproc: int = 1, path_check: PathCheck | None = None
 ) -> Job:
     """Validate a config read into a mapping; a training job runs `nproc` ranks on Ray
     Train. `path_check` may refuse any path the config holds."""
-    kind = config_kind(data)
+    kind = config_kind(data, origin)
     if kind == "ablation":
         ablation = validate_ablation(data, origin, nproc, path_check)
         text = yaml.safe_dump(resolved(ablation), sort_keys=False)

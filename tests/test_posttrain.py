@@ -882,19 +882,22 @@ def test_gsm8k_sft_then_hh_rlhf_dpo_smoke_runs(task, corpora, tmp_path):
 
 
 def test_a_post_training_config_runs_under_its_own_command_and_is_submitted_as_one(task, tmp_path):
+    from pipeline.config_kind import config_kind
     from pipeline.launch import load_train_config
     from pipeline.schema import ConfigError
-    from pipeline.submit import config_kind, prepare
+    from pipeline.submit import prepare
     from pipeline.validate import describe_training
 
     path = tmp_path / "dpo.yaml"
     path.write_text(json.dumps(posttrain_config(task, tmp_path / "run", "dpo")))
     assert load_train_config(str(path), [], kind="dpo").kind == "dpo"
-    with pytest.raises(ConfigError, match="kind: 'dpo', but this is `tokenmill sft`"):
+    with pytest.raises(
+        ConfigError, match=r"a post-training config \(`kind: dpo`\), which `tokenmill dpo` runs"
+    ):
         load_train_config(str(path), [], kind="sft")
     with pytest.raises(ConfigError, match=r"dpo\.beta: must be greater than 0"):
         load_train_config(str(path), ["dpo.beta=0"], kind="dpo")
-    assert config_kind(posttrain_config(task, tmp_path, "reward")) == "reward"
+    assert config_kind(posttrain_config(task, tmp_path, "reward"), "reward.yaml") == "reward"
     job = prepare(posttrain_config(task, tmp_path / "run", "dpo"), "dpo.yaml", nproc=2)
     assert job.kind == "dpo" and job.entrypoint[3:] == ["dpo", "tokenmill-job.yaml", "--nproc", "2"]
     with pytest.raises(ConfigError, match=r"data\.train: outside"):

@@ -10,7 +10,7 @@ import yaml
 from pipeline.cli import main
 from pipeline.config_reference import DOCS, render_reference
 from support.token_runs import write_token_run
-from tests.conftest import SAMPLE
+from tests.conftest import ROOT, SAMPLE
 
 
 def test_the_config_reference_is_current():
@@ -277,13 +277,29 @@ def test_a_submitted_body_that_is_not_yaml_is_one_line_saying_where():
 
 
 def test_a_config_given_to_the_wrong_command_names_the_right_one(tmp_path, capsys):
+    """Each kind of config given to each command that does not run it: one line naming the
+    command that does, not the keys the command does not know."""
     job = write_job(tmp_path)
-    training = tmp_path / "sft.yaml"
-    training.write_text(yaml.safe_dump({"kind": "sft", "output": "sft", "data": {}, "train": {}}))
-    for command, path, error in (
-        ("run", str(training), f"{training}: a training config (`data:`), which `tokenmill sft`"),
-        ("train", job, f"{job}: a pipeline config (`inputs:`), which `tokenmill run` runs"),
-        ("dpo", job, f"{job}: a pipeline config (`inputs:`), which `tokenmill run` runs"),
-    ):
-        assert main([command, path]) == 2
-        assert " ".join(capsys.readouterr().err.split()).startswith(f"config error: {error}")
+    sft = tmp_path / "sft.yaml"
+    sft.write_text(yaml.safe_dump({"kind": "sft", "output": "sft", "data": {}, "train": {}}))
+    train, ablation = (
+        ROOT / "configs" / "train-tiny.yaml",
+        ROOT / "configs" / "ablate-quickstart.yaml",
+    )
+    shown = {
+        job: ("run", "a pipeline config (`inputs:`)"),
+        str(sft): ("sft", "a post-training config (`kind: sft`)"),
+        str(train): ("train", "a pre-training config (`data.runs:`)"),
+        str(ablation): ("ablate", "an ablation config (`variants:`)"),
+    }
+    for path, (runs_it, what) in shown.items():
+        for command in ("run", "train", "sft", "dpo", "ablate", "estimate"):
+            if command == runs_it or (command == "estimate" and runs_it == "run"):
+                continue
+            assert main([command, path]) == 2, (command, path)
+            told = " ".join(capsys.readouterr().err.split())
+            assert told == f"config error: {path}: {what}, which `tokenmill {runs_it}` runs"
+    odd = tmp_path / "odd.yaml"
+    odd.write_text("name: odd\n")
+    assert main(["validate", str(odd)]) == 2
+    assert capsys.readouterr().err.startswith(f"config error: {odd}: not a config any command")

@@ -17,6 +17,7 @@ from pydantic import (
 )
 
 from pipeline.config import InputSpec, JobConfig, validate_config
+from pipeline.config_kind import refuse_another_kind
 from pipeline.inputs import input_files
 from pipeline.launch import train_config, training_paths, with_absolute_paths
 from pipeline.output import RunOutput, forbidden_folder
@@ -148,7 +149,9 @@ def load_ablation(
 ) -> AblationConfig:
     """The ablation config at `path`, validated with every variant's pipeline config and
     the training config (for `nproc` ranks), before any of them runs."""
-    return validate_ablation(read_config(path, overrides, output), str(path), nproc)
+    data = read_config(path, overrides, output)
+    refuse_another_kind(data, str(path), "ablate")
+    return validate_ablation(data, str(path), nproc)
 
 
 def validate_ablation(

@@ -34,13 +34,13 @@ def register(commands) -> None:
 def validate_command(args: argparse.Namespace) -> int:
     from pipeline.ablation.config import load_ablation
     from pipeline.config import validate_config
+    from pipeline.config_kind import config_kind
     from pipeline.launch import load_train_config, resolved_text
     from pipeline.schema import read_config
-    from pipeline.submit import config_kind
     from pipeline.validate import describe_ablation, describe_job, describe_training
 
     data = read_config(args.config, args.overrides, args.output)
-    kind = config_kind(data)
+    kind = config_kind(data, args.config)
     if kind == "ablation":
         ablation = load_ablation(args.config, args.overrides, args.output, args.nproc)
         text = yaml.safe_dump(ablation.model_dump(mode="json"), sort_keys=False)
