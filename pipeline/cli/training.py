@@ -88,12 +88,28 @@ def register(commands) -> None:
     generate.add_argument(
         "--chat", action="store_true", help="the prompt is a user turn in the chat template"
     )
-    generate.add_argument("--max-new-tokens", type=positive_int, default=64)
     generate.add_argument(
-        "--temperature", type=number_between(0, math.inf), default=0.8, help="0 is greedy"
+        "--max-new-tokens",
+        type=positive_int,
+        default=64,
+        help="at most this many tokens after each prompt, fewer where one ends (<|eos|>) or "
+        "the model's context does (default: %(default)s)",
     )
-    generate.add_argument("--top-p", type=number_between(0, 1), default=0.95)
-    generate.add_argument("--seed", type=int, default=0)
+    generate.add_argument(
+        "--temperature",
+        type=number_between(0, math.inf),
+        default=0.8,
+        help="0 is greedy (default: %(default)s)",
+    )
+    generate.add_argument(
+        "--top-p",
+        type=number_between(0, 1),
+        default=0.95,
+        help="sample from the smallest set of tokens this likely (default: %(default)s)",
+    )
+    generate.add_argument(
+        "--seed", type=int, default=0, help="the same seed samples the same text (default: 0)"
+    )
     generate.set_defaults(command=generate_command)
 
 
