@@ -69,6 +69,8 @@ class InputSpec(StrictModel):
     """Records larger than this are counted as errored `too_large` instead of read."""
     limit: int | None = Field(default=None, gt=0)
     """Documents read from each file at most, its first (as datatrove's readers' `limit`): to try a config on part of its inputs. Those the reader's last batch held past it are counted as removed `past_limit`."""
+    shard_bytes: int = Field(default=256 * 1024, ge=0)
+    """Consecutive files of this input are read into one shard while together they hold at most this many bytes (as stored), so that thousands of small files (`text` files of a document each) do not each pay a shard's fixed cost (a task, every stage's per-batch work, Parquet files of its own: about 10 ms). A larger file is a shard of its own, as is a file whose listing gives no size (a manifest's entries). 0: a shard per file."""
     manifest_base: AbsolutePath = "https://data.commoncrawl.org/"
     """Prefix for relative entries of a `warc.paths(.gz)` or `wet.paths(.gz)` manifest."""
     columns: ColumnNames = ColumnNames()

@@ -8,14 +8,15 @@ phase) plus a part per document, rather than a small sample's fixed costs being
 multiplied by the pages. Each input's pages are extrapolated over its files' sizes at the
 pages per stored byte of the files sampled (counted whole, or in their first 16 MB; a
 Parquet file's rows come from its footer). Then:
-- a stage's work on an input: its part per task times the input's files, plus its part per
-  document times the documents the stage would get;
+- a stage's work on an input: its part per task times the input's shards (a shard per file,
+  but for small files, several to a shard: `InputSpec.shard_bytes`; the samples read a file
+  a shard), plus its part per document times the documents the stage would get;
 - start-up: what the cold sample's workers paid once (loading models), plus the least a
-  warm task paid times the files;
+  warm task paid times the shards;
 - a global phase: its fixed part plus its part per page times all the pages (the
   tokenizer's training stops growing at `tokenizer.train.sample_documents` documents);
 - kept documents and tokens: in proportion to each input's pages; the bytes of the files
-  written: a part per file plus a part per document (or token), fitted as the work is;
+  written: a part per shard plus a part per document (or token), fitted as the work is;
 - memory: the sample runs' peak (it grows with the workers and the batch size, not with
   the input, but for the dedup phase, which holds every document's signature bands).
 """
@@ -46,6 +47,7 @@ from pipeline.inputs import InputFile, resolve_inputs
 from pipeline.peak_memory import PeakMemory, watched_memory
 from pipeline.plan import RunSummary, run_job
 from pipeline.readers import read_documents
+from pipeline.shard import ShardResult
 from pipeline.stats import StageStats
 
 FILES_PER_INPUT = 8
@@ -63,6 +65,8 @@ class InputEstimate:
     source: str
     format: str
     files: int
+    shards: int
+    """The shard tasks a run would have (small files share one)."""
     sized_files: int
     stored_bytes: int
     """All its files, as stored; those not sized count at the mean of those sized."""
@@ -141,7 +145,7 @@ class Sample:
         """Stage → its counts over the shards of the files at `paths`."""
         totals: dict[str, StageStats] = {}
         for result in self.summary.shards:
-            if result.input in paths:
+            if _read(result) in paths:
                 for name, stats in result.funnel.stages.items():
                     totals.setdefault(name, StageStats()).merge(stats)
         return totals
@@ -212,6 +216,7 @@ def sample_config(
             update={
                 "paths": [_literal(f.path) for f in files],
                 "limit": min(spec.limit or per_file, per_file),
+                "shard_bytes": 0,
             }
         )
         for spec, files in zip(config.inputs, chosen, strict=True)
@@ -220,6 +225,12 @@ def sample_config(
         update={"weights": None, "epochs": None, "target_tokens": None, "chinchilla_params": None}
     )
     return config.model_copy(update={"inputs": inputs, "output": output, "mixture": mixture})
+
+
+def _read(result: ShardResult) -> str:
+    """The file a sample's shard read (a sample reads a file a shard)."""
+    (path,) = result.inputs
+    return path
 
 
 def _literal(path: str) -> str:
@@ -243,7 +254,7 @@ def _input_estimate(
     console: Console,
 ) -> InputEstimate:
     spec = files[0].spec
-    results = {result.input: result for result in sample.summary.shards}
+    results = {_read(result): result for result in sample.summary.shards}
     reads = [results[f.path].funnel.stages["read"] for f in sampled]
     limit = min(spec.limit or per_file, per_file)
     sized = _spread(files, SIZED_FILES)
@@ -264,6 +275,7 @@ def _input_estimate(
         source=spec.source,
         format=spec.format,
         files=len(files),
+        shards=len({f.shard for f in files}),
         sized_files=len(sized),
         stored_bytes=round(stored),
         sampled_files=len(sampled),
@@ -343,15 +355,15 @@ def _extrapolated(
             fixed, per_document = fitted(
                 (earlier.docs_in, earlier.elapsed_s), (stats.docs_in, stats.elapsed_s)
             )
-            seconds = fixed * source.files / len(files)
+            seconds = fixed * source.shards / len(files)
             seconds += per_document * stats.docs_in * source.scale
             entry = stages.setdefault(name, StageEstimate(name, 0, 0, 0.0))
             entry.pages_in += round(stats.docs_in * source.scale)
             entry.kept += round(stats.kept * source.scale)
             entry.core_hours += seconds / 3600
         fixed, per_document = fitted(_kept_bytes(small, paths), _kept_bytes(large, paths))
-        documents = sum(r.documents for r in large.summary.shards if r.input in paths)
-        output_bytes += fixed * source.files / len(files)
+        documents = sum(r.documents for r in large.summary.shards if _read(r) in paths)
+        output_bytes += fixed * source.shards / len(files)
         output_bytes += per_document * documents * source.scale
     result = Estimate(
         pages=large.pages,
@@ -359,7 +371,7 @@ def _extrapolated(
         workers=workers,
         inputs=inputs,
         stages=list(stages.values()),
-        startup_core_hours=_startup_seconds(cold, large, sum(i.files for i in inputs)) / 3600,
+        startup_core_hours=_startup_seconds(cold, large, sum(i.shards for i in inputs)) / 3600,
         phases=_phase_core_hours(config, inputs, small, large, workers),
         output_bytes=round(output_bytes),
         peak_rss_bytes=max(s.memory.total for s in (cold, small, large)),
@@ -373,7 +385,7 @@ def _extrapolated(
 def _kept_bytes(sample: Sample, paths: set[str]) -> tuple[int, int]:
     """The documents the shards of the files at `paths` kept, and the bytes of what they
     left in OUT."""
-    shards = [r for r in sample.summary.shards if r.input in paths]
+    shards = [r for r in sample.summary.shards if _read(r) in paths]
     written = sum(
         entry["size"]
         for result in shards
@@ -383,10 +395,10 @@ def _kept_bytes(sample: Sample, paths: set[str]) -> tuple[int, int]:
     return sum(r.documents for r in shards), written
 
 
-def _startup_seconds(cold: Sample, warm: Sample, files: int) -> float:
+def _startup_seconds(cold: Sample, warm: Sample, tasks: int) -> float:
     """Each stage's start-up: what the workers of the `cold` sample paid once (its excess
     over the least any of its tasks paid), plus the least a task of the `warm` sample paid
-    for each of `files` tasks."""
+    for each of `tasks` tasks."""
     seconds = 0.0
     for name in {name for r in cold.summary.shards for name in r.funnel.stages}:
         once, per_task = (
@@ -397,7 +409,7 @@ def _startup_seconds(cold: Sample, warm: Sample, files: int) -> float:
             ]
             for sample in (cold, warm)
         )
-        seconds += sum(once) - min(once) * len(once) + min(per_task, default=0.0) * files
+        seconds += sum(once) - min(once) * len(once) + min(per_task, default=0.0) * tasks
     return seconds
 
 

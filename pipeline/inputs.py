@@ -43,7 +43,8 @@ class InputFile:
     spec: InputSpec
     path: str
     shard: str
-    """Name of the output shard this file becomes, e.g. `web-00003`."""
+    """Name of the output shard this file is read into, e.g. `web-00003` (with the small
+    files beside it: `InputSpec.shard_bytes`)."""
 
     @property
     def source(self) -> str:
@@ -58,6 +59,22 @@ class InputFile:
         if not _undecodable(self.path):
             return f"file://{self.path}"
         return "file://" + urllib.parse.quote(os.fsencode(self.path))
+
+
+@dataclass(frozen=True)
+class InputShard:
+    """The files one shard task reads, in their order, into one output shard."""
+
+    name: str
+    files: tuple[InputFile, ...]
+
+    @property
+    def paths(self) -> list[str]:
+        return [file.path for file in self.files]
+
+    def __str__(self) -> str:
+        more = len(self.files) - 1
+        return f"{self.name} ({self.files[0].path}{f' and {more} more' if more else ''})"
 
 
 def _undecodable(path: str) -> bool:
@@ -80,39 +97,68 @@ def input_files(specs: list[InputSpec], output: str, key: str = "inputs") -> lis
     files: list[InputFile] = []
     owner: dict[str, int] = {}
     for index, spec in enumerate(specs):
-        paths = _expand(spec, f"{key}[{index}].paths", output)
-        for path in paths:
+        sizes = _expand(spec, f"{key}[{index}].paths", output)
+        for path in sizes:
             if owner.setdefault(path, index) != index:
                 raise ConfigError(
                     f"{key}[{index}].paths: {path} is also an input of {key}[{owner[path]}] "
                     f"(source {specs[owner[path]].source}); a file is read by one input"
                 )
+        numbers = shard_numbers(list(sizes.values()), spec.shard_bytes)
         files.extend(
             InputFile(spec=spec, path=path, shard=f"{spec.source}-{number:05d}")
-            for number, path in enumerate(paths)
+            for path, number in zip(sizes, numbers, strict=True)
         )
     return files
 
 
-def _expand(spec: InputSpec, key: str, output: str) -> list[str]:
-    paths: list[str] = []
+def shard_numbers(sizes: list[int | None], shard_bytes: int) -> list[int]:
+    """Each file's shard: consecutive files share one while together they hold at most
+    `shard_bytes`; a file of unknown size (None) or larger is a shard of its own."""
+    numbers: list[int] = []
+    held: int | None = None  # what the current shard holds; None: no file may join it
+    for size in sizes:
+        if shard_bytes and held is not None and size is not None and held + size <= shard_bytes:
+            numbers.append(numbers[-1])
+            held += size
+        else:
+            numbers.append(numbers[-1] + 1 if numbers else 0)
+            held = size
+    return numbers
+
+
+def input_shards(files: list[InputFile]) -> list[InputShard]:
+    """`files` (as `resolve_inputs` orders them) by the shard that reads them."""
+    grouped: dict[str, list[InputFile]] = {}
+    for file in files:
+        grouped.setdefault(file.shard, []).append(file)
+    return [InputShard(name, tuple(group)) for name, group in grouped.items()]
+
+
+def _expand(spec: InputSpec, key: str, output: str) -> dict[str, int | None]:
+    """The files `spec` names, each once, with its size where its listing gives one."""
+    sizes: dict[str, int | None] = {}
     for pattern in spec.paths:
         if pattern.endswith(MANIFEST_SUFFIXES):
-            found = _manifest_entries(pattern, spec.manifest_base, key)
+            found = dict.fromkeys(_manifest_entries(pattern, spec.manifest_base, key))
         else:
             found = _pattern_files(spec, pattern, key)
         found = _outside_output(found, output, pattern, key)
-        _refuse_another_format(spec, found[0], key)
-        _refuse_text_elsewhere(spec, found[0], key)
-        paths.extend(found)
-    return list(dict.fromkeys(paths))
+        first = next(iter(found))
+        _refuse_another_format(spec, first, key)
+        _refuse_text_elsewhere(spec, first, key)
+        for path, size in found.items():
+            sizes.setdefault(path, size)
+    return sizes
 
 
-def _outside_output(found: list[str], output: str, pattern: str, key: str) -> list[str]:
+def _outside_output(
+    found: dict[str, int | None], output: str, pattern: str, key: str
+) -> dict[str, int | None]:
     """`found` less the files in the run's own output folder, which a rerun would read
     back (`data/**/*.parquet` with the output in data/out)."""
     inside = output.rstrip("/") + "/"
-    outside = [path for path in found if not path.startswith(inside)]
+    outside = {path: size for path, size in found.items() if not path.startswith(inside)}
     if not outside:
         raise ConfigError(
             f"{key}: {pattern!r} names only files in the run's output folder {output}; "
@@ -121,7 +167,8 @@ def _outside_output(found: list[str], output: str, pattern: str, key: str) -> li
     return outside
 
 
-def _pattern_files(spec: InputSpec, pattern: str, key: str) -> list[str]:
+def _pattern_files(spec: InputSpec, pattern: str, key: str) -> dict[str, int | None]:
+    """The files `pattern` names, with their sizes."""
     fs, stripped = url_to_fs(pattern)
     matches = _files_matching(fs, pattern, stripped, key)
     if not matches and fs.isdir(stripped):
@@ -133,14 +180,16 @@ def _pattern_files(spec: InputSpec, pattern: str, key: str) -> list[str]:
     if not matches:
         raise ConfigError(f"{key}: {pattern!r} matches no file")
     # Local paths come back absolute, so every worker reads the file the driver found.
-    return [fs.unstrip_protocol(m) if "://" in pattern else m for m in matches]
+    return {fs.unstrip_protocol(m) if "://" in pattern else m: size for m, size in matches.items()}
 
 
-def _files_matching(fs: AbstractFileSystem, pattern: str, stripped: str, key: str) -> list[str]:
-    """The files `pattern` names. A glob's listing says which matches are files (a look-up
-    per match was thousands of requests on object storage, and one answered 503 left its
-    file out of the run); a listing or look-up that fails in a way that passes (a 503, a
-    cut connection) is tried again. A glob that matches nothing names the file of that name,
+def _files_matching(
+    fs: AbstractFileSystem, pattern: str, stripped: str, key: str
+) -> dict[str, int | None]:
+    """The files `pattern` names, with their sizes. A glob's listing says which matches are
+    files, and their sizes (a look-up per match was thousands of requests on object
+    storage, and one answered 503 left its file out of the run); a listing or look-up that
+    fails in a way that passes (a 503, a cut connection) is tried again. A glob that matches nothing names the file of that name,
     if there is one (`crawl[2024].jsonl`), as a shell passes an unmatched pattern on."""
     if fsspec.core.has_magic(pattern) and (found := _glob_files(fs, pattern, key)):
         return found
@@ -149,18 +198,20 @@ def _files_matching(fs: AbstractFileSystem, pattern: str, stripped: str, key: st
     except FileNotFoundError as err:
         if (why := _why_unread(err)) != "not found":
             raise ConfigError(f"{key}: {pattern!r} {why}") from None
-        return []
-    return [stripped] if info["type"] == "file" else []
+        return {}
+    return {stripped: info.get("size")} if info["type"] == "file" else {}
 
 
-def _glob_files(fs: AbstractFileSystem, pattern: str, key: str) -> list[str]:
+def _glob_files(fs: AbstractFileSystem, pattern: str, key: str) -> dict[str, int | None]:
     try:
         found = _looked_up(lambda: fs.glob(pattern, detail=True), repr(pattern), key)
     except FileNotFoundError:  # a bucket that is not there
-        return []
+        return {}
     if isinstance(fs, LocalFileSystem):  # its listing calls a link "other": ask the disk
-        return sorted(name for name in found if fs.isfile(name))
-    return sorted(name for name, info in found.items() if info["type"] == "file")
+        return {name: fs.size(name) for name in sorted(found) if fs.isfile(name)}
+    return {
+        name: found[name].get("size") for name in sorted(found) if found[name]["type"] == "file"
+    }
 
 
 T = TypeVar("T")

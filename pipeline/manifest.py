@@ -37,8 +37,9 @@ def build_manifest(
         "config": config.to_dict(),
         "config_sha256": config.digest(),
         "inputs": [
-            {"path": r.input, "shard": r.shard, "source": r.shard.rsplit("-", 1)[0], **r.input_info}
+            {"path": path, "shard": r.shard, "source": r.shard.rsplit("-", 1)[0], **info}
             for r in results
+            for path, info in r.inputs.items()
         ],
         "started": started.isoformat(),
         "finished": finished.isoformat(),

@@ -25,7 +25,7 @@ from pipeline.config import JobConfig, StageSpec
 from pipeline.console import plain_console
 from pipeline.documents import document_schema
 from pipeline.faults import kill_point
-from pipeline.inputs import InputFile, resolve_inputs
+from pipeline.inputs import InputShard, input_shards, resolve_inputs
 from pipeline.manifest import build_manifest, utc_now
 from pipeline.output import WORK, RunOutput, check_output
 from pipeline.output_lock import locked
@@ -103,11 +103,11 @@ def run_job(
     console = console or plain_console(stderr=True)
     started, clock = utc_now(), time.perf_counter()
     skip_pandas_probe()
-    files = resolve_inputs(config)
+    shards = input_shards(resolve_inputs(config))
     output = RunOutput(config.output)
     check_output(output)
     plans = shard_plans(config)
-    parts: dict[str, list[ShardResult]] = {file.shard: [] for file in files}
+    parts: dict[str, list[ShardResult]] = {shard.name: [] for shard in shards}
     phases: dict[str, dict] = {}
     failed: dict[str, str] = {}
     with ExitStack() as stack:
@@ -122,34 +122,34 @@ def run_job(
                     refuse_unshared_run(config, output)
             return ray_workers[0]
 
-        state.check_inputs(files, first_folder=_folder(plans[0]))
-        complete = {file.shard for file in files if state.finished(file, "shards")}
+        state.check_inputs(shards, first_folder=_folder(plans[0]))
+        complete = {shard.name for shard in shards if state.finished(shard, "shards")}
         for plan in plans:
             if failed:
                 console.print("stopping before the global phase: rerun to retry", style="red")
                 break
             if plan.after is not None:
-                phases[plan.after.name] = _run_phase(plan, files, state, workers, console)
+                phases[plan.after.name] = _run_phase(plan, shards, state, workers, console)
             folder = _folder(plan)
             # A segment is done for a shard whose last segment is (its output may be gone).
             done = {
-                file.shard: result
-                for file in files
-                if (result := state.finished(file, folder))
+                shard.name: result
+                for shard in shards
+                if (result := state.finished(shard, folder))
                 and (
                     plan.last
-                    or file.shard in complete
-                    or state.output.exists(*plan.destination(file.shard))
+                    or shard.name in complete
+                    or state.output.exists(*plan.destination(shard.name))
                 )
             }
-            todo = [file for file in files if file.shard not in done]
+            todo = [shard for shard in shards if shard.name not in done]
             if done:
                 where = f" ({_label(plan)})" if len(plans) > 1 else ""
                 console.print(
-                    f"resuming: {len(done)} of {len(files)} shards already finished{where}"
+                    f"resuming: {len(done)} of {len(shards)} shards already finished{where}"
                 )
             if todo:
-                sources = {file.shard: _source(plan, parts[file.shard]) for file in todo}
+                sources = {shard.name: _source(plan, parts[shard.name]) for shard in todo}
                 for result in _run_tasks(todo, plan, sources, workers(), failed, console):
                     refuse_unseen_input(result)
                     state.record(result, folder)
@@ -157,7 +157,7 @@ def run_job(
                     done[result.shard] = result
             for shard, result in done.items():
                 parts[shard].append(result)
-        finished = [file.shard for file in files if len(parts[file.shard]) == len(plans)]
+        finished = [shard.name for shard in shards if len(parts[shard.name]) == len(plans)]
         results = [ShardResult.merged(parts[shard]) for shard in finished]
         errored = errored_stages(results, config.execution.max_errored_share)
         if errored:  # not finished after all: the next run redoes them and what follows
@@ -174,7 +174,7 @@ def run_job(
                 errored = {"tokens": NOTHING_TO_TOKENIZE}
             else:
                 tokens = build_tokens(config, state, documents, workers, console)
-        if len(finished) == len(files) and len(plans) > 1 and not errored:
+        if len(finished) == len(shards) and len(plans) > 1 and not errored:
             output.remove(WORK)
         elapsed = time.perf_counter() - clock
         report = build_report(config.name, results, elapsed, output, phases, tokens)
@@ -200,9 +200,12 @@ def refuse_unseen_input(result: ShardResult) -> None:
     """Stop the run when a worker found no file at an input path this machine can read: on
     a cluster every shard would fail the same way (a path only this machine has)."""
     read = result.funnel.stages.get("read")
-    if read and read.errored.get("missing_file") and os.path.isfile(result.input):
+    if not (read and read.errored.get("missing_file")):
+        return
+    unseen = [p for p, info in result.inputs.items() if info.get("missing") and os.path.isfile(p)]
+    if unseen:
         raise ConfigError(
-            f"inputs: {result.input} is readable here but not where the Ray worker ran; "
+            f"inputs: {unseen[0]} is readable here but not where the Ray worker ran; "
             "a cluster's nodes need the inputs at the same path (a shared file system) or in "
             "object storage (s3://, gs://)"
         )
@@ -244,7 +247,9 @@ def _erring(results: list[ShardResult], name: str, stats: StageStats, share: flo
 def _unreadable(results: list[ShardResult], read: StageStats) -> str:
     reasons = ", ".join(f"{reason}: {count:,}" for reason, count in read.errored.most_common(3))
     example = next(
-        r.input for r in results if "read" in r.funnel.stages and r.funnel.stages["read"].errored
+        next(iter(r.inputs))
+        for r in results
+        if "read" in r.funnel.stages and r.funnel.stages["read"].errored
     )
     return (
         f"inputs: not one of the {read.docs_in:,} records read could be used ({reasons}; e.g. "
@@ -270,7 +275,7 @@ def _errored_in(result: ShardResult, stages: dict[str, str]) -> bool:
     )
 
 
-def _run_phase(plan: ShardPlan, files: list[InputFile], state: RunState, workers, console):
+def _run_phase(plan: ShardPlan, shards: list[InputShard], state: RunState, workers, console):
     """Run the global stage `plan.after` over every shard, unless it already finished; its
     summary for the report."""
     stage = STAGE_TYPES[plan.after.name](plan.after.params)
@@ -279,7 +284,7 @@ def _run_phase(plan: ShardPlan, files: list[InputFile], state: RunState, workers
         console=console,
         workers=workers,
         runner=run_tasks,
-        shards=tuple(file.shard for file in files),
+        shards=tuple(shard.name for shard in shards),
         folder=segment_folder(plan.segment - 1),
         excerpt_chars=EXCERPT_CHARS,
     )
@@ -305,7 +310,7 @@ def _source(plan: ShardPlan, earlier: list[ShardResult]) -> dict | None:
 
 
 def _run_tasks(
-    files: list[InputFile],
+    shards: list[InputShard],
     plan: ShardPlan,
     sources: dict[str, dict | None],
     workers: int,
@@ -316,16 +321,15 @@ def _run_tasks(
     reported and left unfinished for the next run while the others go on."""
     task = ray.remote(process_shard_retried).options(num_cpus=1, max_retries=1)
     plan_ref = ray.put(plan)
-    calls = [(task, (file, plan_ref, sources[file.shard])) for file in files]
+    calls = [(task, (shard, plan_ref, sources[shard.name])) for shard in shards]
     with progress_bar(console, counted="documents") as progress:
         description = f"shards {_label(plan)}" if plan.after or not plan.last else "shards"
-        bar = progress.add_task(description, total=len(files), documents=0)
+        bar = progress.add_task(description, total=len(shards), documents=0)
         documents = 0
         for index, result in completed(calls, workers):
             if isinstance(result, TaskFailed):
-                failed[files[index].shard] = result.message
-                shard, path = files[index].shard, files[index].path
-                console.print(f"shard {shard} ({path}) failed", style="red")
+                failed[shards[index].name] = result.message
+                console.print(f"shard {shards[index]} failed", style="red")
                 progress.advance(bar)
                 continue
             documents += result.documents

@@ -1,7 +1,8 @@
-"""One shard task: read an input file, run the per-document stages, write its shards.
+"""One shard task: read an input file (or several small ones), run the per-document stages,
+write its shards.
 
 A plan with a global stage (dedup) runs in segments: the first segment reads the input
-file and writes its shard to `OUT/_work/segment-0/`; a later segment reads that shard back,
+files and writes its shard to `OUT/_work/segment-0/`; a later segment reads that shard back,
 applies the global stage's decisions, runs the stages after it, and writes
 `OUT/documents/` (or the next `_work` folder). Each segment is one shard task.
 
@@ -45,7 +46,7 @@ from pipeline.config import StageSpec
 from pipeline.documents import RAW_COLUMNS, conform, removed_schema, text_bytes, without
 from pipeline.domains import SHARD_DOMAINS
 from pipeline.faults import kill_point
-from pipeline.inputs import InputFile
+from pipeline.inputs import InputFile, InputShard
 from pipeline.output import WORK, RunOutput
 from pipeline.pandas_probe import skip_pandas_probe
 from pipeline.profile import BASE_NAMES, Profile
@@ -54,7 +55,7 @@ from pipeline.sample import lowest, shard_rng
 from pipeline.sandbox import GroupSizes, Sandbox, SandboxError, StageTimeout, sandboxed
 from pipeline.stage import Stage, TimeBudget, Verdict
 from pipeline.stage_registry import STAGE_TYPES
-from pipeline.stats import SAMPLES_PER_REASON, Funnel
+from pipeline.stats import SAMPLES_PER_REASON, Funnel, StageStats
 from pipeline.transient import retried
 
 CAUSE_CHARS = 300
@@ -96,11 +97,11 @@ def segment_file(segment: int, shard: str) -> tuple[str, ...]:
 @dataclass
 class ShardResult:
     shard: str
-    input: str
+    inputs: dict[str, dict[str, Any]]
+    """The input files it read, in order: path → size, date or ETag (once read)."""
     funnel: Funnel
     documents: int = 0
     text_bytes: int = 0
-    input_info: dict[str, Any] = field(default_factory=dict)
     profile: Profile = field(default_factory=Profile)
     """The kept documents' sources, languages, signal histograms and a sample."""
     files: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -109,10 +110,9 @@ class ShardResult:
     def to_json(self) -> dict[str, Any]:
         return {
             "shard": self.shard,
-            "input": self.input,
+            "inputs": self.inputs,
             "documents": self.documents,
             "text_bytes": self.text_bytes,
-            "input_info": self.input_info,
             "files": self.files,
             "funnel": self.funnel.to_json(),
             "profile": self.profile.to_json(),
@@ -122,11 +122,10 @@ class ShardResult:
     def from_json(cls, data: dict[str, Any]) -> ShardResult:
         return cls(
             shard=data["shard"],
-            input=data["input"],
+            inputs=data["inputs"],
             funnel=Funnel.from_json(data["funnel"]),
             documents=data["documents"],
             text_bytes=data["text_bytes"],
-            input_info=data["input_info"],
             profile=Profile.from_json(data["profile"]) if "profile" in data else Profile(),
             files=data.get("files", {}),
         )
@@ -139,34 +138,33 @@ class ShardResult:
             funnel.merge(part.funnel)
         return cls(
             shard=parts[0].shard,
-            input=parts[0].input,
+            inputs=parts[0].inputs,
             funnel=funnel,
             documents=parts[-1].documents,
             text_bytes=parts[-1].text_bytes,
-            input_info=parts[0].input_info,
             profile=parts[-1].profile,
             files={path: info for part in parts for path, info in part.files.items()},
         )
 
 
 def process_shard_retried(
-    file: InputFile, plan: ShardPlan, source: dict | None = None
+    shard: InputShard, plan: ShardPlan, source: dict | None = None
 ) -> ShardResult:
     """`process_shard`, run again from the start where reading failed in a way that passes
     (a cut connection, a server's 503: `pipeline.transient`)."""
-    return retried(lambda: process_shard(file, plan, source), f"shard {file.shard} ({file.path})")
+    return retried(lambda: process_shard(shard, plan, source), f"shard {shard}")
 
 
-def process_shard(file: InputFile, plan: ShardPlan, source: dict | None = None) -> ShardResult:
-    """Run one segment of the plan on `file`'s shard; `source`: what the segment before
-    recorded of the file it wrote, which this one reads (checked before it is)."""
+def process_shard(shard: InputShard, plan: ShardPlan, source: dict | None = None) -> ShardResult:
+    """Run one segment of the plan on `shard`; `source`: what the segment before recorded
+    of the file it wrote, which this one reads (checked before it is)."""
     skip_pandas_probe()
     funnel = Funnel()
     output = RunOutput(plan.output)
     read_stats = funnel.stage("read") if plan.segment == 0 else None
     stages, leave_out = [], []
     if plan.after is not None:
-        stages.append(_timed_start(funnel, plan.after.name, lambda: _applied(plan, file, output)))
+        stages.append(_timed_start(funnel, plan.after.name, lambda: _applied(plan, shard, output)))
         leave_out.append(())
     unread = unread_raw_columns(plan.stages)
     for spec, columns in zip(plan.stages, unread[1:], strict=True):
@@ -174,26 +172,26 @@ def process_shard(file: InputFile, plan: ShardPlan, source: dict | None = None) 
         leave_out.append(columns)
     # Reading time starts here: building the stages is their start-up, not reading.
     started, built = time.perf_counter(), _stage_seconds(funnel, stages)
-    result = ShardResult(shard=file.shard, input=file.path, funnel=funnel)
-    rng = shard_rng(f"{file.shard}/{plan.segment}")
+    result = ShardResult(shard=shard.name, inputs={path: {} for path in shard.paths}, funnel=funnel)
+    rng = shard_rng(f"{shard.name}/{plan.segment}")
     written = {}
     with ExitStack() as stack:
-        destination = plan.destination(file.shard)
+        destination = plan.destination(shard.name)
         written[destination] = stack.enter_context(output.atomic(*destination))
         writer = stack.enter_context(
             pq.ParquetWriter(written[destination], plan.schema, compression="zstd")
         )
         removed_writer = None
         if plan.keep_removed:
-            removed = ("removed", plan.removed_name(file.shard))
+            removed = ("removed", plan.removed_name(shard.name))
             written[removed] = stack.enter_context(output.atomic(*removed))
             removed_writer = stack.enter_context(
                 pq.ParquetWriter(written[removed], removed_schema(plan.schema), compression="zstd")
             )
         if read_stats is not None:
-            batches = read_documents(file, read_stats, plan.batch_size)
+            batches = read_files(shard.files, read_stats, plan.batch_size)
         else:
-            batches = read_segment(output, plan.segment - 1, file.shard, plan.batch_size, source)
+            batches = read_segment(output, plan.segment - 1, shard.name, plan.batch_size, source)
         for batch in batches:
             batch = without(batch, unread[0])
             for stage, columns in zip(stages, leave_out, strict=True):
@@ -212,8 +210,24 @@ def process_shard(file: InputFile, plan: ShardPlan, source: dict | None = None) 
     if read_stats is not None:
         stage_time = _stage_seconds(funnel, stages) - built
         read_stats.elapsed_s = time.perf_counter() - started - stage_time
-        result.input_info = describe_file(file.path)
+        result.inputs = {path: describe_file(path) for path in shard.paths}
     return result
+
+
+def read_files(
+    files: tuple[InputFile, ...], stats: StageStats, batch_size: int
+) -> Iterator[pa.Table]:
+    """The documents of `files`, in order, in batches of `batch_size` across files: a shard
+    of small files runs its stages on full batches, not one per file."""
+    held: list[pa.Table] = []
+    for file in files:
+        for batch in read_documents(file, stats, batch_size):
+            held.append(batch)
+            if sum(table.num_rows for table in held) >= batch_size:
+                yield pa.concat_tables(held)
+                held = []
+    if held:
+        yield pa.concat_tables(held)
 
 
 def _stage_seconds(funnel: Funnel, stages: list[Stage]) -> float:
@@ -228,9 +242,9 @@ def _timed_start(funnel: Funnel, name: str, start: Callable[[], Stage]) -> Stage
     return stage
 
 
-def _applied(plan: ShardPlan, file: InputFile, output: RunOutput) -> Stage:
-    """The stage that applies the global phase before this segment to `file`'s shard."""
-    return STAGE_TYPES[plan.after.name](plan.after.params).for_shard(output, file.shard)
+def _applied(plan: ShardPlan, shard: InputShard, output: RunOutput) -> Stage:
+    """The stage that applies the global phase before this segment to `shard`."""
+    return STAGE_TYPES[plan.after.name](plan.after.params).for_shard(output, shard.name)
 
 
 def unread_raw_columns(specs: tuple[StageSpec, ...]) -> list[tuple[str, ...]]:

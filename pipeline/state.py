@@ -20,7 +20,7 @@ from typing import Any
 from pipeline.checksums import content_checksum, file_changed
 from pipeline.config import JobConfig
 from pipeline.documents import SCHEMA_VERSION
-from pipeline.inputs import InputFile
+from pipeline.inputs import InputShard
 from pipeline.output import OWN_FOLDERS, RunOutput
 from pipeline.phase import Phase, PhaseContext, PhaseSummary
 from pipeline.schema import ConfigError, files_in
@@ -98,27 +98,31 @@ class RunState:
             output.remove_temporaries("_work", folder)
         return cls(output, digest)
 
-    def finished(self, file: InputFile, folder: str = "shards") -> ShardResult | None:
-        """`file`'s result in `folder` (`shards`, or `segment-<n>` before the last segment)."""
-        if not self.output.exists("_state", folder, f"{file.shard}.json"):
+    def finished(self, shard: InputShard, folder: str = "shards") -> ShardResult | None:
+        """`shard`'s result in `folder` (`shards`, or `segment-<n>` before the last segment),
+        if it read the same files."""
+        if not self.output.exists("_state", folder, f"{shard.name}.json"):
             return None
         result = ShardResult.from_json(
-            self.output.read_json("_state", folder, f"{file.shard}.json")
+            self.output.read_json("_state", folder, f"{shard.name}.json")
         )
-        return result if result.input == file.path else None
+        return result if list(result.inputs) == shard.paths else None
 
-    def check_inputs(self, files: list[InputFile], first_folder: str) -> None:
+    def check_inputs(self, shards: list[InputShard], first_folder: str) -> None:
         """Refuse to resume over an input that changed since this run read it: the documents
         it became would no longer be the input's (`first_folder`: where the segment that
         reads the inputs records its shards)."""
-        for file in files:
-            read = self.finished(file, first_folder)
-            if read is not None and file_changed(read.input_info, file.path):
-                raise ConfigError(
-                    f"inputs: {file.path} changed since this run read it into shard "
-                    f"{file.shard} (size, date or checksum differ); rerun with --fresh to "
-                    "start over from the inputs as they are now"
-                )
+        for shard in shards:
+            read = self.finished(shard, first_folder)
+            if read is None:
+                continue
+            for path, info in read.inputs.items():
+                if file_changed(info, path):
+                    raise ConfigError(
+                        f"inputs: {path} changed since this run read it into shard "
+                        f"{shard.name} (size, date or checksum differ); rerun with --fresh to "
+                        "start over from the inputs as they are now"
+                    )
 
     def record(self, result: ShardResult, folder: str = "shards") -> None:
         self.output.write_json(result.to_json(), "_state", folder, f"{result.shard}.json")

@@ -254,7 +254,7 @@ def test_a_file_two_patterns_match_is_read_once_and_one_two_inputs_name_is_refus
     files = resolve_inputs(config_with(inputs=one))
     assert [(file.path, file.shard) for file in files] == [
         (str(tmp_path / "a.jsonl"), "s-00000"),
-        (str(tmp_path / "b.jsonl"), "s-00001"),
+        (str(tmp_path / "b.jsonl"), "s-00000"),  # small files share a shard
     ]
     two = [*one, {"source": "t", "format": "jsonl", "paths": [str(tmp_path / "b.jsonl")]}]
     with pytest.raises(
@@ -263,6 +263,15 @@ def test_a_file_two_patterns_match_is_read_once_and_one_two_inputs_name_is_refus
         r"\(source s\); a file is read by one input$",
     ):
         resolve_inputs(config_with(inputs=two))
+
+
+def test_consecutive_small_files_share_a_shard_up_to_shard_bytes():
+    from pipeline.inputs import shard_numbers
+
+    sizes = [100, 300, 600, 50, None, 40, 2_000, 10, 990, 0]
+    assert shard_numbers(sizes, 1_000) == [0, 0, 0, 1, 2, 3, 4, 5, 5, 5]
+    assert shard_numbers(sizes, 0) == list(range(len(sizes)))
+    assert shard_numbers([], 1_000) == []
 
 
 def test_a_glob_leaves_out_the_runs_own_output_which_cannot_be_an_input(tmp_path):

@@ -19,7 +19,7 @@ from filters.consent.stage import AI_AGENTS, Consent
 from pipeline.config import ConfigError
 from pipeline.documents import RAW_COLUMNS
 from pipeline.extract import Extract
-from pipeline.inputs import resolve_inputs
+from pipeline.inputs import input_shards, resolve_inputs
 from pipeline.plan import shard_plans
 from pipeline.sandbox import sandboxed
 from pipeline.shard import process_shard, unread_raw_columns
@@ -341,9 +341,9 @@ def test_a_shard_s_pages_are_judged_after_extraction_and_never_written(tmp_path)
     warc = [{"source": "web", "format": "warc", "paths": [str(tmp_path / "a.warc.gz")]}]
     stages = [{"extract": {}}, {"consent": {"mode": "filter"}}]
     config = job(tmp_path / "out", warc, stages, keep_removed=True)
-    [file] = resolve_inputs(config)
+    [shard] = input_shards(resolve_inputs(config))
     [plan] = shard_plans(config)
-    result = process_shard(file, plan)
+    result = process_shard(shard, plan)
     stats = result.funnel.stages["consent"]
     assert stats.docs_in == 4 and stats.kept == 2 and stats.conserved()
     assert stats.removed == {"noai_meta": 1, "noai_header": 1}

@@ -195,7 +195,10 @@ def test_an_estimate_prints_inputs_work_memory_and_output():
         sample_seconds=42.0,
         workers=2,
         inputs=[
-            InputEstimate("web", "warc", 90_000, 1_000, 98_300_000_000_000, 4, 1_000, 3_100_000_000)
+            InputEstimate(
+                "web", "warc", 90_000, 90_000, 1_000, 98_300_000_000_000, 4, 1_000, 3_100_000_000
+            ),
+            InputEstimate("notes", "text", 20_000, 40, 20_000, 200_000_000, 4, 4, 20_000),
         ],
         stages=[StageEstimate("extract", 3_100_000_000, 3_000_000_000, 5_000.0)],
         startup_core_hours=12.5,
@@ -212,6 +215,7 @@ def test_an_estimate_prints_inputs_work_memory_and_output():
     text = console.export_text()
     assert "sampled 1,000 pages in 42.0 s on 2 workers" in text
     assert "90,000 (1,000 sized)" in text and "98.3 TB" in text and "3,100,000,000" in text
+    assert "20,000 in 40 shards" in text
     assert "core-hours" in text and "5,412" in text  # 5,000 + 12.5 + 400
     assert "4.3 GB resident at the peak" in text and "the largest process 1.3 GB" in text
     assert "documents 1.2 TB; token shards 300.0 GB: 120,000,000,000 training tokens" in text

@@ -12,6 +12,7 @@ import struct
 import time
 import tracemalloc
 import zlib
+from unittest.mock import ANY
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -21,7 +22,7 @@ import zstandard
 from pipeline.compressed import DAMAGED_STREAM, GzipMembers, zstd_is_cut
 from pipeline.config import InputSpec
 from pipeline.documents import document_id
-from pipeline.inputs import InputFile
+from pipeline.inputs import InputFile, InputShard
 from pipeline.readers import read_documents
 from pipeline.readers.text import SectionSplitter
 from pipeline.stats import StageStats
@@ -583,16 +584,15 @@ def test_a_file_a_server_answers_503_is_tried_again_not_left_out(
     assert [file.path for file in files] == [f"{url}/a.warc.gz", f"{url}/b.warc.gz"]
     [plan] = shard_plans(config)
     refusals["/b.warc.gz"] = [503] * 2
-    result = process_shard_retried(files[1], plan)
+    second = InputShard(files[1].shard, (files[1],))
+    result = process_shard_retried(second, plan)
     read = result.funnel.stages["read"]
     assert (read.kept, read.errored) == (3, {}) and refusals["/b.warc.gz"] == []
     size = (folder / "b.warc.gz").stat().st_size  # no sha256: a second download of the file
-    assert (
-        result.input_info.keys() == {"size", "last_modified"} and result.input_info["size"] == size
-    )
+    assert result.inputs == {files[1].path: {"size": size, "last_modified": ANY}}
     refusals["/b.warc.gz"] = [503] * 6  # three tries of two requests each
     with pytest.raises(FileNotFoundError) as raised:
-        process_shard_retried(files[1], plan)
+        process_shard_retried(second, plan)
     assert isinstance(raised.value.__cause__, ClientResponseError)
     assert raised.value.__cause__.status == 503
     (folder / "warc.paths").write_text("a.warc.gz\nb.warc.gz\n")

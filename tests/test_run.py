@@ -171,8 +171,13 @@ def test_a_killed_run_resumes_to_the_same_documents(tmp_path):
             {
                 "name": "kill",
                 "output": str(tmp_path / "out"),
-                "inputs": [
-                    {"source": "web", "format": "warc", "paths": [str(tmp_path / "*.warc.gz")]}
+                "inputs": [  # a shard per file, so that the kill lands between shards
+                    {
+                        "source": "web",
+                        "format": "warc",
+                        "paths": [str(tmp_path / "*.warc.gz")],
+                        "shard_bytes": 0,
+                    }
                 ],
                 "stages": [{"extract": {"engine": "trafilatura"}}],
                 "execution": {"workers": 1, "batch_size": 8},
@@ -332,6 +337,46 @@ def test_an_input_changed_since_it_was_read_is_refused(local_ray, tmp_path):
     assert summary.report["documents"] == len(read_documents(out)) == 41
 
 
+def test_small_files_are_read_several_to_a_shard_into_the_same_documents(local_ray, tmp_path):
+    """A shard per file cost each of thousands of small files a task, a pass of every stage
+    and Parquet files of its own (2,000 text files of a document: 28.6 s, against 7.4 s in
+    6 shards); read together, they make the same documents under the same ids."""
+    folder = tmp_path / "notes"
+    folder.mkdir()
+    texts = [json.loads(line)["text"] for line in (SAMPLE / "wiki.jsonl").open()]
+    for number, text in enumerate(texts):
+        (folder / f"{number:03d}.txt").write_text(f"{text}\n\nNote {number}.")
+    (folder / "big.txt").write_text("A long note. " * 2_000)  # 26 kB: a shard of its own
+    notes = {"source": "notes", "format": "text", "paths": [str(folder / "*.txt")]}
+    small = max(p.stat().st_size for p in folder.glob("0*.txt"))
+    grouped = run(job(tmp_path / "grouped", [{**notes, "shard_bytes": 4 * small}]))
+    apart = run(job(tmp_path / "apart", [{**notes, "shard_bytes": 0}]))
+    assert len(apart.shards) == len(texts) + 1 > 3 * len(grouped.shards)
+
+    def documents(name: str) -> list[tuple]:
+        rows = read_documents(tmp_path / name)
+        return sorted((row["id"], row["text"]) for row in rows)
+
+    assert documents("grouped") == documents("apart") and len(documents("apart")) == 41
+    counts = [
+        [{k: v for k, v in entry.items() if not k.endswith("_s")} for entry in s.report["funnel"]]
+        for s in (grouped, apart)
+    ]
+    assert counts[0] == counts[1]
+    manifest = json.loads((tmp_path / "grouped" / "manifest.json").read_text())
+    listed = {entry["path"]: entry["shard"] for entry in manifest["inputs"]}
+    assert sorted(listed) == sorted(str(p) for p in folder.glob("*.txt"))
+    assert len(set(listed.values())) == len(grouped.shards)
+    shards = grouped.report["shards"]
+    assert sum(s["input_files"] for s in shards) == len(listed) and shards[0]["input_files"] > 1
+    assert listed[shards[0]["input"]] == shards[0]["shard"]
+
+    changed = folder / "005.txt"  # one file of a shard of several
+    changed.write_text(changed.read_text() + " A line added after the run.")
+    with pytest.raises(ConfigError, match=rf"inputs: {changed} changed since this run read"):
+        run(job(tmp_path / "grouped", [{**notes, "shard_bytes": 4 * small}]))
+
+
 def test_a_truncated_shard_is_named_by_the_rerun_the_report_and_the_step_reading_it(
     local_ray, tmp_path
 ):
@@ -363,10 +408,13 @@ def test_a_truncated_shard_is_named_by_the_rerun_the_report_and_the_step_reading
 def test_an_input_readable_here_but_not_where_a_worker_ran_stops_the_run(tmp_path):
     """On a cluster, a path only the driver's machine has would fail every shard: the first
     one stops the run. A file a crawl manifest lists but nobody has is counted, not fatal."""
-    here = tmp_path / "here.jsonl"
-    here.write_text('{"text": "a"}\n')
+    here, read = tmp_path / "here.jsonl", tmp_path / "read.jsonl"
+    for path in (here, read):
+        path.write_text('{"text": "a"}\n')
     funnel = Funnel()
     funnel.stage("read").errored["missing_file"] = 1
+    found, missing = {"size": 14}, {"missing": True}
     with pytest.raises(ConfigError, match=f"inputs: {here} is readable here but not where"):
-        refuse_unseen_input(ShardResult("here", str(here), funnel))
-    refuse_unseen_input(ShardResult("gone", str(tmp_path / "gone.warc.gz"), funnel))
+        refuse_unseen_input(ShardResult("here", {str(read): found, str(here): missing}, funnel))
+    gone = str(tmp_path / "gone.warc.gz")  # of a shard of small files, the one missing
+    refuse_unseen_input(ShardResult("gone", {str(read): found, gone: missing}, funnel))

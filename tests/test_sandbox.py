@@ -16,7 +16,7 @@ import pytest
 from filters.quality.stage import Quality
 from pipeline.documents import document_schema
 from pipeline.extract import Extract
-from pipeline.inputs import resolve_inputs
+from pipeline.inputs import input_shards, resolve_inputs
 from pipeline.plan import shard_plans
 from pipeline.readers import read_documents as read_batches
 from pipeline.sandbox import StageTimeout, sandboxed
@@ -65,13 +65,13 @@ def test_a_page_past_the_budget_is_errored_and_the_rest_of_its_batch_kept(tmp_pa
     warc = write_warc(tmp_path / "crawl.warc.gz", records)
     inputs = [{"source": "web", "format": "warc", "paths": [str(warc)]}]
     config = job(tmp_path / "out", inputs, [{"extract": {"timeout": 2}}])
-    [file] = resolve_inputs(config)
+    [shard] = input_shards(resolve_inputs(config))
     [plan] = shard_plans(config)
-    result = process_shard(file, plan)
+    result = process_shard(shard, plan)
     stats = result.funnel.stages["extract"]
     assert stats.docs_in == 5 and stats.errored == {"extract_timeout": 1}
     assert stats.kept == 4 and stats.conserved()
-    [batch] = read_batches(file, StageStats(), plan.batch_size)
+    [batch] = read_batches(shard.files[0], StageStats(), plan.batch_size)
     normal = batch.filter(pa.array(["/99" not in url for url in batch["url"].to_pylist()]))
     expected = Extract(Extract.Params()).process(normal).table
     kept = read_documents(tmp_path / "out")
@@ -261,10 +261,10 @@ def test_loading_a_stage_is_its_start_up_not_its_work(tmp_path):
     path.write_text((json.dumps({"text": PROSE}) + "\n") * 8)
     inputs = [{"source": "wiki", "format": "jsonl", "paths": [str(path)]}]
     config = job(tmp_path / "out", inputs, [{"quality": {"timeout": 29.25}}])
-    [file] = resolve_inputs(config)
+    [shard] = input_shards(resolve_inputs(config))
     [plan] = shard_plans(config)
-    first = process_shard(file, plan).funnel.stages["quality"]
-    again = process_shard(file, plan).funnel.stages["quality"]
+    first = process_shard(shard, plan).funnel.stages["quality"]
+    again = process_shard(shard, plan).funnel.stages["quality"]
     assert first.docs_in == again.docs_in == 8
     # Loading outweighs the first shard's work; the second shard's child is up already.
     assert first.elapsed_s < first.startup_s, first
@@ -283,8 +283,8 @@ def test_a_language_s_rules_loaded_mid_shard_are_start_up_not_work_or_reading(tm
     )
     inputs = [{"source": "web", "format": "jsonl", "paths": [str(path)]}]
     config = job(tmp_path / "out", inputs, [{"language": {}}, {"quality": {"timeout": 28.5}}])
-    [file] = resolve_inputs(config)
+    [shard] = input_shards(resolve_inputs(config))
     [plan] = shard_plans(config)
-    stages = process_shard(file, plan).funnel.stages
+    stages = process_shard(shard, plan).funnel.stages
     assert stages["quality"].docs_in == 2 and stages["quality"].errored == {}
     assert stages["quality"].elapsed_s < 1.0 and stages["read"].elapsed_s < 1.0, stages

@@ -147,10 +147,11 @@ def print_estimate(estimate: Estimate, console: Console) -> None:
     inputs = Table("source", "format", "files", "stored", "pages", "sampled")
     for row in estimate.inputs:
         sized = "" if row.sized_files == row.files else f" ({row.sized_files:,} sized)"
+        shards = "" if row.shards == row.files else f" in {plural(row.shards, 'shard')}"
         inputs.add_row(
             row.source,
             row.format,
-            f"{row.files:,}{sized}",
+            f"{row.files:,}{shards}{sized}",
             byte_size(row.stored_bytes),
             f"{row.pages:,}",
             f"{row.sample_pages:,} in {plural(row.sampled_files, 'file')}",

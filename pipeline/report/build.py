@@ -98,7 +98,8 @@ def _described(histograms: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any
 def _shard(result: ShardResult, output: RunOutput) -> dict[str, Any]:
     return {
         "shard": result.shard,
-        "input": result.input,
+        "input": next(iter(result.inputs)),
+        "input_files": len(result.inputs),
         "documents": result.documents,
         "text_bytes": result.text_bytes,
         "file": describe_file(output.url_of("documents", f"{result.shard}.parquet")),

@@ -352,6 +352,11 @@ def _cluster(cluster: dict[str, Any]) -> str:
     )
 
 
+def _input(shard: dict[str, Any]) -> str:
+    more = shard.get("input_files", 1) - 1
+    return f"{shard['input']} and {more} more" if more else shard["input"]
+
+
 def _shards(report: dict[str, Any]) -> str:
     rows = []
     for shard in report["shards"]:
@@ -362,7 +367,7 @@ def _shards(report: dict[str, Any]) -> str:
         checksum = file.get("sha256") or file.get("etag") or ""
         rows.append(
             f'<tr><td class="l">{escape(shard["shard"])}</td>'
-            f'<td class="l url">{escape(shard["input"])}</td><td>{shard["documents"]:,}</td>'
+            f'<td class="l url">{escape(_input(shard))}</td><td>{shard["documents"]:,}</td>'
             f"<td>{_megabytes(shard['text_bytes'])}</td><td>{_megabytes(file.get('size'))}</td>"
             f'<td class="l"><code title="{escape(checksum)}">{escape(checksum[:12])}</code></td>'
             f'<td class="l">{svg.mini_funnel([first_in, *kept])}'
