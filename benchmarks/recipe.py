@@ -24,6 +24,10 @@ best of each, and the ratio.
 
     python -m benchmarks.recipe [WARC] [--shards 8] [--workers 2] [--repeats 2]
                                 [--engine resiliparse|tokenmill|trafilatura] [--per-language]
+                                [--shard-bytes N]
+
+`--shards 949` cuts the pages into a WARC each: many small files, which ours reads several
+to a shard (`inputs[].shard_bytes`) and datatrove a task per file.
 """
 
 from __future__ import annotations
@@ -76,13 +80,20 @@ def cut_warc(warc: Path, folder: Path, shards: int) -> int:
 
 
 def ours(
-    warcs: Path, out: Path, workers: int, engine: str, per_language: bool
+    warcs: Path, out: Path, workers: int, engine: str, per_language: bool, shard_bytes: int | None
 ) -> tuple[float, int, str]:
     language = {"min_score": 0.65} if per_language else {"keep": ["en"], "min_score": 0.65}
     config = {
         "name": "recipe",
         "output": str(out),
-        "inputs": [{"source": "web", "format": "warc", "paths": [str(warcs / "*.warc.gz")]}],
+        "inputs": [
+            {
+                "source": "web",
+                "format": "warc",
+                "paths": [str(warcs / "*.warc.gz")],
+                **({} if shard_bytes is None else {"shard_bytes": shard_bytes}),
+            }
+        ],
         "stages": [
             {"extract": {"engine": engine}},
             {"language": language},
@@ -163,6 +174,12 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2, help="parallel tasks, both sides")
     parser.add_argument("--repeats", type=int, default=2, help="alternating runs of each (best of)")
     parser.add_argument(
+        "--shard-bytes",
+        type=int,
+        help="ours: small WARCs read together up to this many bytes a shard (0: a shard per "
+        "WARC; default: the config's)",
+    )
+    parser.add_argument(
         "--engine", default="tokenmill", choices=sorted(ENGINES), help="our extract stage's engine"
     )
     parser.add_argument(
@@ -189,7 +206,13 @@ def main() -> None:
         console.print(f"{records} WARC records in {args.shards} files; {args.workers} workers each")
         contenders = {
             "tokenmill": partial(
-                ours, warcs, folder / "ours", args.workers, args.engine, args.per_language
+                ours,
+                warcs,
+                folder / "ours",
+                args.workers,
+                args.engine,
+                args.per_language,
+                args.shard_bytes,
             ),
             "datatrove": partial(
                 datatrove, warcs, folder / "datatrove", args.workers, args.per_language
