@@ -10,7 +10,8 @@ pages per stored byte of the files sampled (counted whole, or in their first 16 
 Parquet file's rows come from its footer). Then:
 - a stage's work on an input: its part per task times the input's shards (a shard per file,
   but for small files, several to a shard: `InputSpec.shard_bytes`; the samples read a file
-  a shard), plus its part per document times the documents the stage would get;
+  a shard), reading's times its files, plus its part per document times the documents the
+  stage would get;
 - start-up: what the cold sample's workers paid once (loading models), plus the least a
   warm task paid times the shards;
 - a global phase: its fixed part plus its part per page times all the pages (the
@@ -355,7 +356,9 @@ def _extrapolated(
             fixed, per_document = fitted(
                 (earlier.docs_in, earlier.elapsed_s), (stats.docs_in, stats.elapsed_s)
             )
-            seconds = fixed * source.shards / len(files)
+            # reading opens each file; the stages run per batch, in a shard of files
+            paid = source.files if name == "read" else source.shards
+            seconds = fixed * paid / len(files)
             seconds += per_document * stats.docs_in * source.scale
             entry = stages.setdefault(name, StageEstimate(name, 0, 0, 0.0))
             entry.pages_in += round(stats.docs_in * source.scale)
