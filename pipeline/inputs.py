@@ -14,6 +14,7 @@ import io
 import json
 import os
 import re
+import stat
 import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -208,10 +209,19 @@ def _glob_files(fs: AbstractFileSystem, pattern: str, key: str) -> dict[str, int
     except FileNotFoundError:  # a bucket that is not there
         return {}
     if isinstance(fs, LocalFileSystem):  # its listing calls a link "other": ask the disk
-        return {name: fs.size(name) for name in sorted(found) if fs.isfile(name)}
+        disk = {name: _stat(name) for name in sorted(found)}
+        return {name: st.st_size for name, st in disk.items() if st and stat.S_ISREG(st.st_mode)}
     return {
         name: found[name].get("size") for name in sorted(found) if found[name]["type"] == "file"
     }
+
+
+def _stat(path: str) -> os.stat_result | None:
+    """`path`'s status, its link's target's for a link; None for a link to nothing."""
+    try:
+        return os.stat(path)
+    except OSError:
+        return None
 
 
 T = TypeVar("T")

@@ -220,12 +220,14 @@ def read_files(
     """The documents of `files`, in order, in batches of `batch_size` across files: a shard
     of small files runs its stages on full batches, not one per file."""
     held: list[pa.Table] = []
+    rows = 0
     for file in files:
         for batch in read_documents(file, stats, batch_size):
             held.append(batch)
-            if sum(table.num_rows for table in held) >= batch_size:
+            rows += batch.num_rows
+            if rows >= batch_size:
                 yield pa.concat_tables(held)
-                held = []
+                held, rows = [], 0
     if held:
         yield pa.concat_tables(held)
 
