@@ -300,7 +300,8 @@ def test_ctrl_c_or_kill_ends_with_one_line_and_a_rerun_resumes(tmp_path, stop):
     write_crawl(tmp_path)
     config.write_text(
         f"name: interrupted\noutput: {tmp_path / 'out'}\n"
-        f"inputs: [{{source: web, format: warc, paths: ['{tmp_path}/*.warc.gz']}}]\n"
+        f"inputs: [{{source: web, format: warc, paths: ['{tmp_path}/*.warc.gz'], "
+        "shard_bytes: 0}]\n"  # a shard per file: 6, not the 1 its small files would share
         "stages: [extract]\nexecution: {workers: 1, batch_size: 8}\n"
     )
     run = subprocess.Popen(
