@@ -29,7 +29,7 @@ import ray
 
 from pipeline.config import ExecutionConfig
 from pipeline.schema import ConfigError
-from pipeline.termination import sigterm_as_ctrl_c
+from pipeline.termination import sigterm_handler_kept
 
 PACKAGES = ("pipeline", "filters", "dedup", "mixing", "tokenizer", "trainer")
 SOURCE = Path(__file__).resolve().parent.parent
@@ -62,7 +62,7 @@ def inside_ray_job() -> bool:
 @contextmanager
 def ray_session(execution: ExecutionConfig, address: str | None = None) -> Iterator[int]:
     """Ray for the duration of a run; yields the number of shard tasks to run at once.
-    SIGTERM stops the run as Ctrl-C does (Ray's driver died in its own handler)."""
+    SIGTERM is handled as before Ray started (Ray's own handler exits with status 15)."""
     address = cluster_address(address)
     with joined(address) if address or ray.is_initialized() else _local_ray(execution):
         yield execution.workers or int(ray.cluster_resources().get("CPU", 1))
@@ -71,7 +71,7 @@ def ray_session(execution: ExecutionConfig, address: str | None = None) -> Itera
 @contextmanager
 def _local_ray(execution: ExecutionConfig) -> Iterator[None]:
     _refuse_unfit_object_store(execution.object_store_mb)
-    with _without_api_server(), _without_token_auth_notice():
+    with _without_api_server(), _without_token_auth_notice(), sigterm_handler_kept():
         ray.init(
             address="local",
             num_cpus=execution.workers or os.cpu_count() or 1,
@@ -81,11 +81,11 @@ def _local_ray(execution: ExecutionConfig) -> Iterator[None]:
             log_to_driver=True,
         )
     try:
-        with sigterm_as_ctrl_c():  # again: ray.init set Ray's handler
-            yield
+        yield
     finally:
         _stop_autoscaler_monitor()
-        ray.shutdown()
+        with sigterm_handler_kept():
+            ray.shutdown()
 
 
 def _refuse_unfit_object_store(megabytes: int) -> None:
@@ -171,7 +171,8 @@ def join(address: str, tries: int = 2) -> None:
     runtime_env = job_runtime_env(address)
     for attempt in range(1, tries + 1):
         try:
-            ray.init(address=address, runtime_env=runtime_env, logging_level=logging.WARNING)
+            with sigterm_handler_kept():
+                ray.init(address=address, runtime_env=runtime_env, logging_level=logging.WARNING)
             return
         except (ConnectionError, TimeoutError, ray.exceptions.AuthenticationError) as err:
             if CLIENT_SERVER_FAILED in str(err) and attempt < tries:
@@ -182,18 +183,17 @@ def join(address: str, tries: int = 2) -> None:
 
 @contextmanager
 def joined(address: str | None) -> Iterator[None]:
-    """This process on the cluster at `address` until the block ends, SIGTERM stopping it as
-    Ctrl-C does. Within a block that started or joined Ray already, that Ray serves (and
-    `address` may be None)."""
+    """This process on the cluster at `address` until the block ends. Within a block that
+    started or joined Ray already, that Ray serves (and `address` may be None)."""
     if ray.is_initialized():
         yield
         return
     join(address)
     try:
-        with sigterm_as_ctrl_c():  # again: joining set Ray's handler
-            yield
+        yield
     finally:
-        ray.shutdown()
+        with sigterm_handler_kept():
+            ray.shutdown()
 
 
 def job_runtime_env(address: str) -> dict | None:

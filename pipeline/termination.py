@@ -5,8 +5,8 @@ command to resume`.
 By default SIGTERM ended the CLI alone: torchrun's ranks trained on, `lm train` left its
 corpus copy and ARPA file in a temporary folder, and a run on Ray (or its Ray Train ranks)
 died in Ray's own handler, which printed `*** SIGTERM received ...` and a stack address.
-The CLI sets this for every command; `ray.init` sets Ray's handler over it, so whatever
-joins or starts Ray sets it again.
+The CLI sets this for every command; starting and stopping Ray set other handlers over it,
+so whatever starts, joins or stops Ray keeps the handler it had.
 """
 
 from __future__ import annotations
@@ -35,6 +35,22 @@ def sigterm_as_ctrl_c() -> Iterator[None]:
         yield
         return
     previous = signal.signal(signal.SIGTERM, _as_ctrl_c)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+@contextlib.contextmanager
+def sigterm_handler_kept() -> Iterator[None]:
+    """After the block, SIGTERM is handled as before it. Around `ray.init`, which sets a
+    handler of its own, and `ray.shutdown`, whose native code sets the default one while
+    Python's record still names ours: a SIGTERM after a run's last shard (its report being
+    written) ended the CLI with status 15 or killed it, and it printed no `interrupted`."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.getsignal(signal.SIGTERM)
     try:
         yield
     finally:

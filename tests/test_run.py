@@ -252,6 +252,31 @@ def test_an_embedded_ray_starts_without_the_api_server_and_stops_without_its_mon
     assert float(stop_seconds) < 1.0
 
 
+@pytest.mark.ray
+def test_sigterm_after_ray_stopped_still_does_what_ctrl_c_does():
+    """`ray.init` sets a SIGTERM handler that exits with status 15, and it outlived the
+    embedded Ray: a `kill` after a run's last shard (its report being written) ended
+    `tokenmill run` with 15 and no `interrupted` line. In a fresh process, as the CLI runs."""
+    code = (
+        "import os, signal, time\n"
+        "from pipeline.cluster import ray_session\n"
+        "from pipeline.config import ExecutionConfig\n"
+        "from pipeline.termination import sigterm_as_ctrl_c\n"
+        "with sigterm_as_ctrl_c():\n"
+        "    with ray_session(ExecutionConfig(workers=1)):\n"
+        "        pass\n"
+        "    try:\n"
+        "        os.kill(os.getpid(), signal.SIGTERM)\n"
+        "        time.sleep(10)\n"
+        "    except KeyboardInterrupt:\n"
+        "        print('interrupted')\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert (done.returncode, done.stdout) == (0, "interrupted\n"), done.stderr[-2000:]
+
+
 WIKI = [{"source": "wiki", "format": "jsonl", "paths": [str(SAMPLE / "wiki.jsonl")]}]
 
 
