@@ -99,11 +99,12 @@ def run_command(args: argparse.Namespace) -> int:
     print_funnel(summary.report, console)
     shards = summary.output.list("documents", suffix=".parquet")
     console.print(
-        f"output: {summary.output.path('documents')} ({len(shards)} shards)", soft_wrap=True
+        f"output: {summary.output.path('documents')} ({plural(len(shards), 'shard')})",
+        soft_wrap=True,
     )
     if tokens := summary.report.get("tokens"):
         console.print(
-            f"tokens: {summary.output.path('tokens')} ({tokens['train']['shards']} shards, "
+            f"tokens: {summary.output.path('tokens')} ({plural(tokens['train']['shards'], 'shard')}, "
             f"{tokens['train']['tokens']:,} training and {tokens['val']['tokens']:,} validation tokens)",
             soft_wrap=True,
         )
