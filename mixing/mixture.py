@@ -80,10 +80,6 @@ class SourcePlan:
     def downsampled(self) -> int:
         return self.available_documents - self.kept_documents
 
-    @property
-    def copies_added(self) -> int:
-        return self.realised_documents - self.kept_documents
-
     def copies(self, buckets: np.ndarray) -> np.ndarray:
         """How many times each document (given its sampling bucket) goes into training."""
         return self.full_copies + (buckets < self.partial_buckets).astype(np.int64)

@@ -42,7 +42,7 @@ from trainer.checkpoint import load_model
 from trainer.config import LoraConfig, TrainConfigError, validate_train_config
 from trainer.errors import TrainingError
 from trainer.export import export_hf
-from trainer.generate import generate_ids, prompt_ids
+from trainer.generate import Sampling, prompt_ids, sample_ids
 from trainer.lora import add_adapters, merge, reset_adapters
 from trainer.model import Transformer
 from trainer.model_args import preset
@@ -663,7 +663,9 @@ def test_an_sft_model_exported_to_hf_answers_a_chat_as_generate_does(sft_run, to
         ids = hf_tokenizer.apply_chat_template(chat, add_generation_prompt=True, tokenize=True)
         ids = ids["input_ids"] if isinstance(ids, dict) or hasattr(ids, "keys") else ids
         assert list(ids) == prompt_ids(tokenizer, question, chat=True)
-        expected = generate_ids(ours, list(ids), 10, temperature=0, stop=(EOS_ID, END_ID))
+        (expected,) = sample_ids(
+            ours, [list(ids)], Sampling(10, temperature=0, stop=(EOS_ID, END_ID))
+        )
         out = hf_model.generate(
             torch.tensor([ids]),
             max_new_tokens=10,
@@ -682,8 +684,9 @@ def test_a_prompt_that_fills_the_context_is_refused_in_one_line(tokenizer):
 
     model = tiny_model(tokenizer, max_seq_len=16)
     with pytest.raises(PromptTooLong, match=r"^a prompt is 16 tokens; the model's context is 16$"):
-        generate_ids(model, [7] * 16, 4)
-    assert len(generate_ids(model, [7] * 15, 4, stop=())) == 1  # the room left, not 4
+        sample_ids(model, [[7] * 16], Sampling(4))
+    (room,) = sample_ids(model, [[7] * 15], Sampling(4, stop=()))
+    assert len(room) == 1  # the room left, not 4
 
 
 def test_a_hugging_face_folder_that_cannot_give_a_model_is_named(task, tokenizer, tmp_path):

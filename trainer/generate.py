@@ -136,19 +136,6 @@ def generate_batch(
     return Completions(tokens, logprobs, lengths, finished)
 
 
-def generate_ids(
-    model: Transformer,
-    ids: list[int],
-    max_new_tokens: int = 64,
-    temperature: float = 0.8,
-    top_p: float = 0.95,
-    seed: int = 0,
-    stop: tuple[int, ...] = (EOS_ID,),
-) -> list[int]:
-    """The ids that follow `ids`, up to (not including) a `stop` id."""
-    return sample_ids(model, [ids], Sampling(max_new_tokens, temperature, top_p, stop), seed)[0]
-
-
 def sample_ids(
     model: nn.Module, prompts: list[list[int]], sampling: Sampling, seed: int = 0
 ) -> list[list[int]]:
