@@ -1,17 +1,17 @@
 """`tokenmill estimate`: what a job would take, from runs of its config on samples.
 
 The config runs as it is (its stages, models and tokenizer), on one embedded Ray and in
-temporary folders, on the first documents of a few files of each input (`limit`): on a
-quarter of the pages while the workers start cold, then on a quarter and on all of them
-with the workers warm, so that each cost is fitted as a part paid once (per task, per
-phase) plus a part per document, rather than a small sample's fixed costs being
-multiplied by the pages. Each input's pages are extrapolated over its files' sizes at the
-pages per stored byte of the files sampled (counted whole, or in their first 16 MB; a
-Parquet file's rows come from its footer). Then:
-- a stage's work on an input: its part per task times the input's shards (a shard per file,
-  but for small files, several to a shard: `InputSpec.shard_bytes`; the samples read a file
-  a shard), reading's times its files, plus its part per document times the documents the
-  stage would get;
+temporary folders, on a few shards of each input as the run would read them (a large file,
+or the small files that share a shard: `InputSpec.shard_bytes`), the first documents of
+each file (`limit`): on a quarter of the pages while the workers start cold, then on a
+quarter and on all of them with the workers warm, so that each cost is fitted as a part
+paid once (per task, per phase) plus a part per document, rather than a small sample's
+fixed costs being multiplied by the pages. Each input's pages are extrapolated over its
+files' sizes at the pages per stored byte of the files sampled (counted whole, or in their
+first 16 MB; a Parquet file's rows come from its footer). Then:
+- a stage's work on an input: its part per task times the input's shards (what a shard of
+  many small files pays per file is in its part per task, as it is in the run's), plus its
+  part per document times the documents the stage would get;
 - start-up: what the cold sample's workers paid once (loading models), plus the least a
   warm task paid times the shards;
 - a global phase: its fixed part plus its part per page times all the pages (the
@@ -24,7 +24,6 @@ Parquet file's rows come from its footer). Then:
 
 from __future__ import annotations
 
-import glob
 import math
 import os
 import tempfile
@@ -35,6 +34,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path, PurePosixPath
+from typing import TypeVar
 
 import fsspec
 import pyarrow.parquet as pq
@@ -44,21 +44,21 @@ from mixing.mixture import requested_epochs
 from pipeline.cluster import ray_session
 from pipeline.config import JobConfig
 from pipeline.console import byte_size, plural
-from pipeline.inputs import InputFile, resolve_inputs
+from pipeline.inputs import InputFile, InputShard, input_shards, resolve_inputs
 from pipeline.peak_memory import PeakMemory, watched_memory
 from pipeline.plan import RunSummary, run_job
 from pipeline.readers import read_documents
-from pipeline.shard import ShardResult
 from pipeline.stats import StageStats
 
-FILES_PER_INPUT = 8
-"""Files of each input the samples read, spread over its list."""
+SHARDS_PER_INPUT = 8
+"""Shards of each input the samples read, spread over its list."""
 SIZED_FILES = 1000
 """Files of an input whose size is asked for; the others count at their mean."""
 PREFIX_BYTES = 16 << 20
 """The pages of a sampled file larger than this are counted in this much of its start."""
 KEPT_FOLDERS = ("documents/", "removed/")
 """What a run's shards leave in OUT (their segments in _work/ are removed at its end)."""
+Item = TypeVar("Item")
 
 
 @dataclass
@@ -128,7 +128,7 @@ class SampleFailed(Exception):
 
 @dataclass
 class Sample:
-    """One run of the config on the first documents of the chosen files."""
+    """One run of the config on the first documents of the files of the chosen shards."""
 
     summary: RunSummary
     memory: PeakMemory
@@ -142,11 +142,11 @@ class Sample:
     def pages(self) -> int:
         return sum(r.funnel.stages["read"].docs_in for r in self.summary.shards)
 
-    def stage_totals(self, paths: set[str]) -> dict[str, StageStats]:
-        """Stage → its counts over the shards of the files at `paths`."""
+    def stage_totals(self, shards: set[str]) -> dict[str, StageStats]:
+        """Stage → its counts over the named shards."""
         totals: dict[str, StageStats] = {}
         for result in self.summary.shards:
-            if _read(result) in paths:
+            if result.shard in shards:
                 for name, stats in result.funnel.stages.items():
                     totals.setdefault(name, StageStats()).merge(stats)
         return totals
@@ -157,8 +157,9 @@ def estimate(config: JobConfig, pages: int, console: Console) -> Estimate:
     its inputs."""
     files = resolve_inputs(config)
     by_input = [[f for f in files if f.spec is spec] for spec in config.inputs]
-    chosen = [_spread(input_files, FILES_PER_INPUT) for input_files in by_input]
-    per_file = math.ceil(pages / sum(map(len, chosen)))
+    budget = math.ceil(pages / len(by_input))
+    chosen = [_chosen(input_shards(input_files), budget) for input_files in by_input]
+    per_file = math.ceil(pages / sum(len(s.files) for shards in chosen for s in shards))
     quarter = math.ceil(per_file / 4)
     # The folder outlives the Ray, whose workers may still write to it when Ctrl-C stops a
     # sample; the later samples' workers are warm.
@@ -191,79 +192,76 @@ def embedded() -> Iterator[None]:
 
 def _sample(
     config: JobConfig,
-    chosen: list[list[InputFile]],
+    chosen: list[list[InputShard]],
     per_file: int,
     output: str,
     title: str,
     console: Console,
 ) -> Sample:
-    """A run of `config` on the first `per_file` documents of the `chosen` files."""
-    files = plural(sum(map(len, chosen)), "file")
+    """A run of `config` on the `chosen` shards, the first `per_file` documents of each of
+    their files."""
+    shards = [_limited(shard, per_file) for input_shards in chosen for shard in input_shards]
+    files = plural(sum(len(shard.files) for shard in shards), "file")
     console.print(f"sample {title}: at most {per_file:,} documents of each of {files}")
     with watched_memory() as memory:
-        summary = run_job(sample_config(config, chosen, per_file, output), console=console)
+        summary = run_job(sample_config(config, output), console=console, shards=shards)
     if summary.failed or summary.errored_stages:
         raise SampleFailed(next(iter({**summary.failed, **summary.errored_stages}.values())))
     return Sample(summary, memory)
 
 
-def sample_config(
-    config: JobConfig, chosen: list[list[InputFile]], per_file: int, output: str
-) -> JobConfig:
-    """`config` over the `chosen` files, the first `per_file` documents of each, into
-    `output`; a mixture writes every source once, so tokens are counted, not multiplied."""
-    inputs = [
-        spec.model_copy(
-            update={
-                "paths": [_literal(f.path) for f in files],
-                "limit": min(spec.limit or per_file, per_file),
-                "shard_bytes": 0,
-            }
-        )
-        for spec, files in zip(config.inputs, chosen, strict=True)
-    ]
+def _limited(shard: InputShard, per_file: int) -> InputShard:
+    """`shard`, reading the first `per_file` documents of each file (or its input's `limit`,
+    where fewer)."""
+    spec = shard.files[0].spec  # a shard's files are of one input
+    spec = spec.model_copy(update={"limit": min(spec.limit or per_file, per_file)})
+    return InputShard(shard.name, tuple(replace(f, spec=spec) for f in shard.files))
+
+
+def sample_config(config: JobConfig, output: str) -> JobConfig:
+    """`config` into `output`, its mixture writing every source once, so tokens are counted,
+    not multiplied."""
     mixture = config.mixture and config.mixture.model_copy(
         update={"weights": None, "epochs": None, "target_tokens": None, "chinchilla_params": None}
     )
-    return config.model_copy(update={"inputs": inputs, "output": output, "mixture": mixture})
+    return config.model_copy(update={"output": output, "mixture": mixture})
 
 
-def _read(result: ShardResult) -> str:
-    """The file a sample's shard read (a sample reads a file a shard)."""
-    (path,) = result.inputs
-    return path
+def _chosen(shards: list[InputShard], pages: int) -> list[InputShard]:
+    """Up to `SHARDS_PER_INPUT` of `shards`, spread over them, holding at most `pages` files
+    where more than one would (a sample reads a document of each file at least)."""
+    for count in range(min(SHARDS_PER_INPUT, len(shards)), 1, -1):
+        chosen = _spread(shards, count)
+        if sum(len(shard.files) for shard in chosen) <= pages:
+            return chosen
+    return shards[:1]
 
 
-def _literal(path: str) -> str:
-    """`path` as a pattern that matches it alone (`crawl[1].jsonl` would match `crawl1.jsonl`);
-    a URL is left as it is, as a glob that matches nothing names its file."""
-    return path if "://" in path else glob.escape(path)
-
-
-def _spread(files: list[InputFile], count: int) -> list[InputFile]:
-    """`count` of `files` evenly spaced, the first included (all of them if fewer)."""
-    if len(files) <= count:
-        return files
-    return [files[i * len(files) // count] for i in range(count)]
+def _spread(items: list[Item], count: int) -> list[Item]:
+    """`count` of `items` evenly spaced, the first included (all of them if fewer)."""
+    if len(items) <= count:
+        return items
+    return [items[i * len(items) // count] for i in range(count)]
 
 
 def _input_estimate(
     files: list[InputFile],
-    sampled: list[InputFile],
+    shards: list[InputShard],
     sample: Sample,
     per_file: int,
     console: Console,
 ) -> InputEstimate:
     spec = files[0].spec
-    results = {_read(result): result for result in sample.summary.shards}
-    reads = [results[f.path].funnel.stages["read"] for f in sampled]
+    results = {result.shard: result for result in sample.summary.shards}
+    reads = [results[shard.name].funnel.stages["read"] for shard in shards]
     limit = min(spec.limit or per_file, per_file)
+    sampled = [f for shard in shards for f in shard.files]
     sized = _spread(files, SIZED_FILES)
     console.print(f"{spec.source}: sizing {plural(len(sized), 'file')}")
     sizes = _sizes(list({f.path: None for f in [*sized, *sampled]}))
     whole = [
-        _pages_in(f, sizes[f.path], console) if read.kept >= limit else read.docs_in
-        for f, read in zip(sampled, reads, strict=True)
+        _shard_pages(shard, sizes, console) if read.kept >= limit else read.docs_in
+        for shard, read in zip(shards, reads, strict=True)
     ]
     stored = sum(sizes[f.path] for f in sized) * len(files) / len(sized)
     density = sum(whole) / max(sum(sizes[f.path] for f in sampled), 1)
@@ -285,7 +283,18 @@ def _input_estimate(
     )
 
 
-def _pages_in(file: InputFile, size: int, console: Console) -> float:
+def _shard_pages(shard: InputShard, sizes: dict[str, int], console: Console) -> float:
+    """The records a run reads of `shard`, whose sample a `limit` may have cut short: each
+    of its files counted whole (`_pages_in`)."""
+    first = shard.files[0]
+    what = first.path if len(shard.files) == 1 else f"the {len(shard.files)} files of {shard}"
+    if any(sizes[f.path] > PREFIX_BYTES for f in shard.files):
+        what = f"the first {byte_size(PREFIX_BYTES)} of {what}"
+    console.print(f"{first.source}: counting the pages of {what}", soft_wrap=True)
+    return sum(_pages_in(f, sizes[f.path]) for f in shard.files)
+
+
+def _pages_in(file: InputFile, size: int) -> float:
     """The records `file`'s reader counts when it reads all of it (no `limit`); for a file
     over `PREFIX_BYTES`, those in its first `PREFIX_BYTES`, in proportion to its size."""
     if file.spec.format == "parquet":
@@ -295,11 +304,7 @@ def _pages_in(file: InputFile, size: int, console: Console) -> float:
         return 1  # a document per file
     whole = replace(file, spec=file.spec.model_copy(update={"limit": None}))
     if size <= PREFIX_BYTES:
-        console.print(f"{file.source}: counting the pages of {file.path}")
         return _records(whole)
-    console.print(
-        f"{file.source}: counting the pages of the first {byte_size(PREFIX_BYTES)} of {file.path}"
-    )
     with tempfile.TemporaryDirectory(prefix="tokenmill-estimate-") as folder:
         prefix = Path(folder) / PurePosixPath(urllib.parse.urlparse(file.path).path).name
         with fsspec.open(file.path, "rb") as source:  # the name keeps its compression
@@ -340,7 +345,7 @@ def fitted(small: tuple[float, float], large: tuple[float, float]) -> tuple[floa
 def _extrapolated(
     config: JobConfig,
     inputs: list[InputEstimate],
-    chosen: list[list[InputFile]],
+    chosen: list[list[InputShard]],
     workers: int,
     cold: Sample,
     small: Sample,
@@ -348,25 +353,23 @@ def _extrapolated(
 ) -> Estimate:
     stages: dict[str, StageEstimate] = {}
     output_bytes = 0.0
-    for source, files in zip(inputs, chosen, strict=True):
-        paths = {f.path for f in files}
-        before = small.stage_totals(paths)
-        for name, stats in large.stage_totals(paths).items():
+    for source, shards in zip(inputs, chosen, strict=True):
+        names = {shard.name for shard in shards}
+        before = small.stage_totals(names)
+        for name, stats in large.stage_totals(names).items():
             earlier = before.get(name, StageStats())
             fixed, per_document = fitted(
                 (earlier.docs_in, earlier.elapsed_s), (stats.docs_in, stats.elapsed_s)
             )
-            # reading opens each file; the stages run per batch, in a shard of files
-            paid = source.files if name == "read" else source.shards
-            seconds = fixed * paid / len(files)
+            seconds = fixed * source.shards / len(shards)
             seconds += per_document * stats.docs_in * source.scale
             entry = stages.setdefault(name, StageEstimate(name, 0, 0, 0.0))
             entry.pages_in += round(stats.docs_in * source.scale)
             entry.kept += round(stats.kept * source.scale)
             entry.core_hours += seconds / 3600
-        fixed, per_document = fitted(_kept_bytes(small, paths), _kept_bytes(large, paths))
-        documents = sum(r.documents for r in large.summary.shards if _read(r) in paths)
-        output_bytes += fixed * source.shards / len(files)
+        fixed, per_document = fitted(_kept_bytes(small, names), _kept_bytes(large, names))
+        documents = sum(r.documents for r in large.summary.shards if r.shard in names)
+        output_bytes += fixed * source.shards / len(shards)
         output_bytes += per_document * documents * source.scale
     result = Estimate(
         pages=large.pages,
@@ -385,10 +388,9 @@ def _extrapolated(
     return result
 
 
-def _kept_bytes(sample: Sample, paths: set[str]) -> tuple[int, int]:
-    """The documents the shards of the files at `paths` kept, and the bytes of what they
-    left in OUT."""
-    shards = [r for r in sample.summary.shards if _read(r) in paths]
+def _kept_bytes(sample: Sample, names: set[str]) -> tuple[int, int]:
+    """The documents the named shards kept, and the bytes of what they left in OUT."""
+    shards = [r for r in sample.summary.shards if r.shard in names]
     written = sum(
         entry["size"]
         for result in shards
@@ -400,8 +402,9 @@ def _kept_bytes(sample: Sample, paths: set[str]) -> tuple[int, int]:
 
 def _startup_seconds(cold: Sample, warm: Sample, tasks: int) -> float:
     """Each stage's start-up: what the workers of the `cold` sample paid once (its excess
-    over the least any of its tasks paid), plus the least a task of the `warm` sample paid
-    for each of `tasks` tasks."""
+    over what its tasks would have paid warm), plus the least a task of the `warm` sample
+    paid for each of `tasks` tasks. (The least a cold task paid is no warm task's cost where
+    each cold task had a worker of its own.)"""
     seconds = 0.0
     for name in {name for r in cold.summary.shards for name in r.funnel.stages}:
         once, per_task = (
@@ -412,7 +415,8 @@ def _startup_seconds(cold: Sample, warm: Sample, tasks: int) -> float:
             ]
             for sample in (cold, warm)
         )
-        seconds += sum(once) - min(once) * len(once) + min(per_task, default=0.0) * tasks
+        least = min(per_task, default=0.0)
+        seconds += max(sum(once) - least * len(once), 0.0) + least * tasks
     return seconds
 
 

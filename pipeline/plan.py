@@ -99,11 +99,14 @@ def run_job(
     address: str | None = None,
     fresh: bool = False,
     console: Console | None = None,
+    shards: list[InputShard] | None = None,
 ) -> RunSummary:
+    """Run `config`, over `shards` where given (some of its inputs' shards: the estimate's
+    samples), else over all its inputs."""
     console = console or plain_console(stderr=True)
     started, clock = utc_now(), time.perf_counter()
     skip_pandas_probe()
-    shards = input_shards(resolve_inputs(config))
+    shards = input_shards(resolve_inputs(config)) if shards is None else shards
     output = RunOutput(config.output)
     check_output(output)
     plans = shard_plans(config)

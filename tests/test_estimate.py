@@ -21,15 +21,8 @@ from rich.console import Console
 
 from pipeline.cli.curation import print_estimate
 from pipeline.config import InputSpec
-from pipeline.estimate import (
-    Estimate,
-    InputEstimate,
-    StageEstimate,
-    _pages_in,
-    fitted,
-    sample_config,
-)
-from pipeline.inputs import InputFile, resolve_inputs
+from pipeline.estimate import Estimate, InputEstimate, StageEstimate, _pages_in, _sample, fitted
+from pipeline.inputs import InputFile, input_shards, resolve_inputs
 from support.warcs import html_page, page_record, write_warc
 from tests.conftest import CLI, ENV, ROOT, SAMPLE, job, run_cli
 
@@ -148,14 +141,26 @@ def test_ctrl_c_stops_an_estimate_and_leaves_no_sample_behind():
     assert set(samples.glob("tokenmill-estimate-*")) == before
 
 
-def test_a_sample_reads_the_files_chosen_even_where_their_names_look_like_globs(tmp_path):
-    for name in ("crawl[1].jsonl", "crawl1.jsonl", "crawl*.jsonl"):
-        shutil.copy(SAMPLE / "wiki.jsonl", tmp_path / name)
-    config = job(tmp_path / "out", [{"source": "s", "format": "jsonl", "paths": [f"{tmp_path}/*"]}])
-    for chosen in ([f] for f in resolve_inputs(config)):
-        sample = sample_config(config, [chosen], 5, str(tmp_path / "sample"))
-        assert [f.path for f in resolve_inputs(sample)] == [chosen[0].path]
-    assert sample.inputs[0].limit == 5 and sample.output == str(tmp_path / "sample")
+def test_a_sample_reads_its_shards_as_the_run_groups_their_files(local_ray, tmp_path):
+    """Small files share shards (`shard_bytes`). Samples that read a file a shard paid each
+    file's per-task costs: for 1,500 files of a few documents in 47 shards the estimate
+    said 27 core-seconds and the run spent 12. Every other shard is chosen, so that the
+    files of two chosen shards, listed together, would have shared one."""
+    for n in range(30):
+        lines = [json.dumps({"text": f"file {n}, document {d}"}) + "\n" for d in range(4)]
+        (tmp_path / f"f{n:02d}.jsonl").write_text("".join(lines))
+    spec = {"source": "s", "format": "jsonl", "paths": [f"{tmp_path}/*.jsonl"]}
+    config = job(tmp_path / "out", [{**spec, "shard_bytes": 500}])
+    chosen = input_shards(resolve_inputs(config))[::2]
+    console = Console(file=io.StringIO())
+    sample = _sample(config, [chosen], 3, str(tmp_path / "sample"), "1 of 1", console)
+    read = {
+        r.shard: (list(r.inputs), r.funnel.stages["read"].docs_in) for r in sample.summary.shards
+    }
+    assert read == {s.name: ([f.path for f in s.files], 3 * len(s.files)) for s in chosen}
+    assert min(len(shard.files) for shard in chosen) == 3
+    files = sum(len(shard.files) for shard in chosen)
+    assert f"at most 3 documents of each of {files} files" in console.file.getvalue()
 
 
 @pytest.mark.parametrize("name", ["pages.jsonl", "pages.jsonl.gz", "pages.warc.gz"])
@@ -174,11 +179,9 @@ def test_the_pages_of_a_large_file_are_counted_in_its_start(tmp_path, monkeypatc
     spec = InputSpec(source="s", format="warc" if "warc" in name else "jsonl", paths=[str(path)])
     file = InputFile(spec=spec, path=str(path), shard="s-00000")
     size = path.stat().st_size
-    console = Console(file=io.StringIO())
-    assert _pages_in(file, size, console) == 3_000
+    assert _pages_in(file, size) == 3_000
     monkeypatch.setattr("pipeline.estimate.PREFIX_BYTES", size // 8)
-    assert abs(_pages_in(file, size, console) - 3_000) < 0.05 * 3_000
-    assert "counting the pages of the first" in console.file.getvalue()
+    assert abs(_pages_in(file, size) - 3_000) < 0.05 * 3_000
 
 
 def test_fitted_costs_hold_a_fixed_part_and_a_part_per_unit():

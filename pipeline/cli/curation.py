@@ -43,8 +43,8 @@ def register(commands) -> None:
     estimate = commands.add_parser(
         "estimate",
         help="estimate a job's core-hours, memory and output size from a sample",
-        description="Run a pipeline job config on the first pages of a few files of each "
-        "input, three times (a quarter of --pages with the workers cold, a quarter and all "
+        description="Run a pipeline job config on the first pages of the files of a few "
+        "shards of each input, three times (a quarter of --pages with the workers cold, a quarter and all "
         "of them warm; on an embedded Ray, in a temporary folder), and extrapolate over the "
         "sizes of all its input files: pages read, core-hours by stage, peak memory, and "
         "the size of the documents and token shards.",
@@ -54,7 +54,7 @@ def register(commands) -> None:
         "--pages",
         type=whole_number_from(1),
         default=1000,
-        help="pages (records) the sample reads in all (default: 1000)",
+        help="pages (records) the sample reads in all, at least one a file (default: 1000)",
     )
     add_overrides(estimate, "stages.extract.engine=trafilatura (stages by name)")
     estimate.add_argument("--json", action="store_true", help="print the estimate as JSON")
