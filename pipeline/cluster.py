@@ -71,7 +71,7 @@ def ray_session(execution: ExecutionConfig, address: str | None = None) -> Itera
 @contextmanager
 def _local_ray(execution: ExecutionConfig) -> Iterator[None]:
     _refuse_unfit_object_store(execution.object_store_mb)
-    with _without_api_server(), _without_token_auth_notice(), sigterm_handler_kept():
+    with _without_api_server(), _without_token_auth_notice(), _sigterm_handler_kept_starting():
         ray.init(
             address="local",
             num_cpus=execution.workers or os.cpu_count() or 1,
@@ -138,6 +138,33 @@ def _without_token_auth_notice() -> Iterator[None]:
         logger.setLevel(level)
 
 
+@contextmanager
+def _sigterm_handler_kept_starting() -> Iterator[None]:
+    """Start or join Ray keeping the SIGTERM handler (the CLI's: Ctrl-C's). `ray.init` sets
+    one that exits with status 15 and prints nothing, a new local node one that kills its
+    processes and exits with 1, and the core worker's native code one that prints `***
+    SIGTERM received` and a stack address: a `kill` in the seconds Ray takes to start, at
+    the start of every run, ended it silently. Ray's private function that sets the first
+    two does nothing meanwhile (should a later Ray set them otherwise, they are set), and
+    the handler from before is set again after."""
+    from ray._private import utils
+
+    set_handler = getattr(utils, "set_sigterm_handler", None)
+    with sigterm_handler_kept():
+        if set_handler is None:
+            yield
+            return
+        utils.set_sigterm_handler = _no_handler
+        try:
+            yield
+        finally:
+            utils.set_sigterm_handler = set_handler
+
+
+def _no_handler(handler: object) -> None:
+    """What `set_sigterm_handler` does now: nothing."""
+
+
 def _no_api_server(*args, **kwargs) -> tuple[None, None]:
     """What `start_api_server` returns when it started nothing: no URL, no process."""
     return None, None
@@ -171,7 +198,7 @@ def join(address: str, tries: int = 2) -> None:
     runtime_env = job_runtime_env(address)
     for attempt in range(1, tries + 1):
         try:
-            with sigterm_handler_kept():
+            with _sigterm_handler_kept_starting():
                 ray.init(address=address, runtime_env=runtime_env, logging_level=logging.WARNING)
             return
         except (ConnectionError, TimeoutError, ray.exceptions.AuthenticationError) as err:

@@ -43,10 +43,10 @@ def sigterm_as_ctrl_c() -> Iterator[None]:
 
 @contextlib.contextmanager
 def sigterm_handler_kept() -> Iterator[None]:
-    """After the block, SIGTERM is handled as before it. Around `ray.init`, which sets a
-    handler of its own, and `ray.shutdown`, whose native code sets the default one while
-    Python's record still names ours: a SIGTERM after a run's last shard (its report being
-    written) ended the CLI with status 15 or killed it, and it printed no `interrupted`."""
+    """After the block, SIGTERM is handled as before it. Around starting Ray, and around
+    `ray.shutdown`, whose native code sets the default handler while Python's record still
+    names ours: a SIGTERM after a run's last shard (its report being written) killed the
+    CLI, which printed no `interrupted`."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return

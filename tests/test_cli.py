@@ -14,6 +14,7 @@ import sys
 import time
 from pathlib import Path
 
+import psutil
 import pytest
 import yaml
 from rich.console import Console
@@ -321,6 +322,31 @@ def test_ctrl_c_or_kill_ends_with_one_line_and_a_rerun_resumes(tmp_path, stop):
     assert "Traceback" not in stderr and "***" not in stderr
     rerun = subprocess.run([*TOKENMILL, "run", str(config)], capture_output=True, text=True)
     assert rerun.returncode == 0, rerun.stderr[-2000:]
+
+
+@pytest.mark.ray
+def test_kill_while_ray_starts_ends_with_one_line(tmp_path):
+    """`ray.init` set a SIGTERM handler that exits with status 15 before it started Ray's
+    processes: a `kill` in the seconds a run's Ray takes to start ended it silently. The
+    signal comes once Ray's GCS runs, while `ray.init` goes on."""
+    config = tmp_path / "job.yaml"
+    config.write_text(
+        f"name: starting\noutput: {tmp_path / 'out'}\n"
+        f"inputs: [{{source: wiki, format: jsonl, paths: ['{SAMPLE / 'wiki.jsonl'}']}}]\n"
+        "stages: []\nexecution: {workers: 1}\n"
+    )
+    run = subprocess.Popen(
+        [*TOKENMILL, "run", str(config)], stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    process = psutil.Process(run.pid)
+    while run.poll() is None and not any(
+        "gcs_server" in child.name() for child in process.children(recursive=True)
+    ):
+        time.sleep(0.01)
+    run.send_signal(signal.SIGTERM)
+    _, stderr = run.communicate(timeout=60)
+    assert run.returncode == 130, stderr[-2000:]
+    assert stderr.strip() == "interrupted: rerun the same command to resume"
 
 
 def test_progress_off_a_terminal_is_lines_with_the_rate_and_an_eta():
