@@ -182,12 +182,15 @@ def test_a_config_run_from_another_folder_says_where_its_relative_paths_are(
     tmp_path, monkeypatch, capsys
 ):
     """A checkout's config run from elsewhere named a missing file under the current folder,
-    and nothing said that relative paths are read from there."""
-    project, elsewhere = tmp_path / "project", tmp_path / "elsewhere"
+    and nothing said that relative paths are read from there; nor where a path climbs out of
+    the checkout (`../shared/corpora/...`, as the bundled configs name the corpora)."""
+    project, elsewhere = tmp_path / "project", tmp_path / "a" / "elsewhere"
     (project / "configs").mkdir(parents=True)
     (project / "data").mkdir()
-    elsewhere.mkdir()
+    (tmp_path / "shared").mkdir()
+    elsewhere.mkdir(parents=True)
     (project / "data" / "in.jsonl").write_text('{"text": "a"}\n')
+    (tmp_path / "shared" / "in.jsonl").write_text('{"text": "a"}\n')
     config = project / "configs" / "job.yaml"
     job = {"name": "j", "output": "runs/j", "inputs": [{"source": "s", "format": "jsonl"}]}
     job["inputs"][0]["paths"] = ["data/*.jsonl"]
@@ -202,6 +205,11 @@ def test_a_config_run_from_another_folder_says_where_its_relative_paths_are(
             f"from {project}, where data/*.jsonl is"
         )
     )
+    job["inputs"][0]["paths"] = ["../shared/in.jsonl"]
+    config.write_text(yaml.safe_dump(job))
+    assert main(["validate", str(config)]) == 2
+    said = capsys.readouterr().err.replace("\n", "")
+    assert said.endswith(f"run from {project}, where ../shared/in.jsonl is"), said
     job["inputs"][0]["paths"] = ["data/*.parquet"]  # nowhere: no folder to suggest
     config.write_text(yaml.safe_dump(job))
     assert main(["validate", str(config)]) == 2

@@ -5,6 +5,7 @@ elsewhere finds none of the checkout's files."""
 from __future__ import annotations
 
 import glob
+import os
 import re
 from pathlib import Path
 
@@ -20,9 +21,11 @@ def run_from_hint(message: str, config: str | Path) -> str:
     here = Path.cwd()
     folders = [Path(config).resolve().parent, Path(config).resolve().parent.parent]
     for named in PATH_LIKE.findall(message):
+        if glob.glob(named):  # there (the config's own path): not the one missing
+            continue
         relative = _relative_to(Path(named), here)
         for folder in folders:
-            if folder != here and relative and glob.glob(str(folder / relative)):
+            if folder != here and glob.glob(str(folder / relative)):
                 return (
                     f"relative paths are read from the current folder ({here}): run from "
                     f"{folder}, where {relative} is"
@@ -30,7 +33,7 @@ def run_from_hint(message: str, config: str | Path) -> str:
     return ""
 
 
-def _relative_to(path: Path, here: Path) -> Path | None:
-    if not path.is_absolute():
-        return path
-    return path.relative_to(here) if path.is_relative_to(here) else None
+def _relative_to(path: Path, here: Path) -> Path:
+    """`path` as the config named it: an absolute path in a message was made so from `here`
+    (`../shared/corpora/...` climbs out of it)."""
+    return Path(os.path.relpath(path, here)) if path.is_absolute() else path
