@@ -162,7 +162,7 @@ def test_only_the_hosts_last_asked_keep_their_parsed_rules(monkeypatch):
 
 def test_robots_files_that_cannot_be_read_are_named(tmp_path):
     missing = str(tmp_path / "none-*.warc.gz")
-    with pytest.raises(ValueError, match=r"no file matches .*none-"):
+    with pytest.raises(ValueError, match=r"none-.*matches no file"):
         read_robots_rules((missing,))
     broken = tmp_path / "broken.warc.gz"
     broken.write_bytes(b"\x1f\x8b\x08\x00" + bytes(range(256)) * 4)
@@ -272,7 +272,10 @@ def test_documents_without_pages_are_judged_by_their_url_alone(tmp_path):
         ({"consent": {"mode": "filter", "licenses": ["MIT"]}}, "MIT: not a Creative Commons"),
         ({"consent": {"agents": ["GPTBot: noai"]}}, "not a user agent name"),
         ({"consent": {"mode": "block"}}, "stages.consent.mode"),
-        ({"consent": {"robots": ["/nowhere/*.warc.gz"]}}, "stages.consent.robots: no file"),
+        (
+            {"consent": {"robots": ["/nowhere/*.warc.gz"]}},
+            "stages.consent.robots: .*matches no file",
+        ),
     ],
 )
 def test_bad_consent_params_name_their_key(tmp_path, stage, message):

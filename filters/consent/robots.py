@@ -65,7 +65,7 @@ def read_robots_rules(patterns: tuple[str, ...]) -> RobotsRules:
     for pattern in patterns:
         files = fsspec.open_files(pattern, "rb")
         if not files:
-            raise ValueError(f"no file matches {pattern}")
+            raise ValueError(f"{pattern!r} matches no file")
         for file in files:
             with file as handle:
                 _read_captures(handle, file.full_name, captures)
