@@ -330,12 +330,39 @@ def test_a_document_of_a_source_the_other_run_lacks_was_not_read_by_it(tmp_path)
         (tmp_path / name / "documents").mkdir(parents=True)
     rows = [{"id": f"{s}-1", "url": None, "source": s, "text": "t"} for s in ("web", "wiki")]
     pq.write_table(pa.Table.from_pylist(rows), tmp_path / "a" / "documents" / "x.parquet")
-    configs = (
-        {"inputs": [{"source": "web"}, {"source": "wiki"}]},
-        {"inputs": [{"source": "wiki"}]},
-    )
-    fates = changed_fates(RunOutput(str(tmp_path / "a")), RunOutput(str(tmp_path / "b")), configs)
+    manifests = [
+        {"config": {"inputs": [{"source": "web"}, {"source": "wiki"}]}},
+        {"config": {"inputs": [{"source": "wiki"}]}},
+    ]
+    fates = changed_fates(RunOutput(str(tmp_path / "a")), RunOutput(str(tmp_path / "b")), manifests)
     assert {sample["id"]: sample["b"] for sample in fates["kept_only_in_a"]["samples"]} == {
         "web-1": "not read (the run has no source 'web')",
         "wiki-1": "not kept (the run did not keep removed documents)",
     }
+
+
+def test_runs_of_the_same_files_at_other_paths_say_their_documents_are_not_matched(
+    local_ray, tmp_path
+):
+    """Ids hash each input's path: two checkouts' runs of the bundled sample shared none, and
+    the comparison said every document was kept only in A and `not read` by B."""
+    from pipeline.output import RunOutput
+    from pipeline.report.compare import compare_runs
+
+    for checkout in ("one", "two"):
+        (tmp_path / checkout).mkdir()
+        shutil.copy(SAMPLE / "wiki.jsonl", tmp_path / checkout / "wiki.jsonl")
+        inputs = [{"source": "wiki", "format": "jsonl", "paths": [f"{tmp_path / checkout}/*"]}]
+        run(job(tmp_path / f"out-{checkout}", inputs))
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "wiki.jsonl").write_text('{"text": "another article"}\n')
+    other = [{"source": "wiki", "format": "jsonl", "paths": [str(tmp_path / "other/wiki.jsonl")]}]
+    run(job(tmp_path / "out-other", other))
+    one, two, third = (RunOutput(str(tmp_path / f"out-{n}")) for n in ("one", "two", "other"))
+    assert compare_runs(one, two)["fates"] == {
+        "unmatched": "not matched: ids hash each input's path, and the runs read the same files "
+        f"at other paths ({tmp_path}/one/wiki.jsonl in A is {tmp_path}/two/wiki.jsonl in B); "
+        "run both on the same paths to see which documents changed fate"
+    }
+    assert compare_runs(one, one)["fates"]["kept_only_in_a"]["documents"] == 0
+    assert compare_runs(one, third)["fates"]["kept_only_in_a"]["documents"] == 40

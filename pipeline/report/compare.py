@@ -23,15 +23,15 @@ def compare_runs(a: RunOutput, b: RunOutput) -> dict[str, Any]:
     """Everything `--compare` shows: `runs`, `config` changes, changed `rows` (and how many
     did not change), and `fates`."""
     reports = [run.read_json("report", "report.json") for run in (a, b)]
-    configs = [run.read_json("manifest.json").get("config", {}) for run in (a, b)]
+    manifests = [run.read_json("manifest.json") for run in (a, b)]
     rows = compare_reports(*reports)
     changed = [row for row in rows if row["a"] != row["b"]]
     return {
         "runs": {"a": a.url, "b": b.url},
-        "config": config_changes(*configs),
+        "config": config_changes(*(manifest.get("config", {}) for manifest in manifests)),
         "rows": changed,
         "unchanged_rows": len(rows) - len(changed),
-        "fates": changed_fates(a, b, configs),
+        "fates": changed_fates(a, b, manifests),
     }
 
 
@@ -125,6 +125,9 @@ def print_comparison(comparison: dict[str, Any], console: Console) -> None:
 
 
 def _print_fates(fates: dict[str, Any], console: Console) -> None:
+    if "unmatched" in fates:
+        console.print(f"documents: {fates['unmatched']}", highlight=False, soft_wrap=True)
+        return
     for run in ("a", "b"):
         entry = fates[f"kept_only_in_{run}"]
         console.print(

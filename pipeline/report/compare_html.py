@@ -52,6 +52,8 @@ def _rows(comparison: dict[str, Any]) -> str:
 
 def _fates(fates: dict[str, Any]) -> str:
     parts = ["<h2>Documents whose fate changed</h2>"]
+    if "unmatched" in fates:
+        return "".join([*parts, f"<p>{escape(fates['unmatched'])}</p>"])
     for run, other in (("a", "b"), ("b", "a")):
         entry = fates[f"kept_only_in_{run}"]
         documents = "".join(

@@ -5,11 +5,13 @@ A document's id hashes its input's path and its position there, so runs that rea
 files at the same paths give the same document the same id. A document one run did not
 keep is `removed by stage: reason` where that run kept its removed documents
 (`keep_removed: true`), `not kept` where it did not, and `not read` where the run never had
-it (another input, or a source the run does not have).
+it (another input, or a source the run does not have). Runs that read the same files at
+other paths (two checkouts) share no id: that is said instead (`unmatched`).
 """
 
 from __future__ import annotations
 
+from pathlib import PurePosixPath
 from typing import Any
 
 import pyarrow as pa
@@ -24,11 +26,14 @@ SAMPLE_SIZE = 8
 
 
 def changed_fates(
-    a: RunOutput, b: RunOutput, configs: list[dict], limit: int = SAMPLE_SIZE
+    a: RunOutput, b: RunOutput, manifests: list[dict], limit: int = SAMPLE_SIZE
 ) -> dict[str, Any]:
     """How many documents each run kept that the other did not, and a sample of each
-    (the smallest ids, which are hashes: a uniform, repeatable draw); `configs` are the
-    runs' configs, as their manifests hold them."""
+    (the smallest ids, which are hashes: a uniform, repeatable draw); or, where no
+    document can be matched, why (`unmatched`). `manifests` are the runs'."""
+    if why := _unmatched(*(manifest.get("inputs") or [] for manifest in manifests)):
+        return {"unmatched": why}
+    configs = [manifest.get("config", {}) for manifest in manifests]
     kept = {"a": _ids(a, "documents"), "b": _ids(b, "documents")}
     fates = {"a": _removals(a), "b": _removals(b)}
     sources = {"a": _sources(configs[0]), "b": _sources(configs[1])}
@@ -44,6 +49,28 @@ def changed_fates(
                 sample[other] = f"not read (the run has no source {sample['source']!r})"
         result[f"kept_only_in_{mine}"] = {"documents": len(only), "samples": samples}
     return result
+
+
+def _unmatched(a: list[dict], b: list[dict]) -> str | None:
+    """Why no document of one run can be matched to the other's: they read no file at the
+    same path, yet files of the same name and size; None otherwise (runs of other files
+    share no document, and say so document by document)."""
+    if {file["path"] for file in a} & {file["path"] for file in b}:
+        return None
+    theirs = {_name_and_size(file): file["path"] for file in b}
+    pairs = [(f["path"], theirs[key]) for f in a if (key := _name_and_size(f)) in theirs]
+    if not pairs:
+        return None
+    mine, other = pairs[0]
+    return (
+        "not matched: ids hash each input's path, and the runs read the same files at other "
+        f"paths ({mine} in A is {other} in B); run both on the same paths to see which "
+        "documents changed fate"
+    )
+
+
+def _name_and_size(file: dict) -> tuple[str, int | None]:
+    return PurePosixPath(file["path"]).name, file.get("size")
 
 
 def _ids(output: RunOutput, folder: str) -> set[str]:
