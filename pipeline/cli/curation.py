@@ -44,10 +44,10 @@ def register(commands) -> None:
         "estimate",
         help="estimate a job's core-hours, memory and output size from a sample",
         description="Run a pipeline job config on the first pages of the files of a few "
-        "shards of each input, three times (a quarter of --pages with the workers cold, a quarter and all "
-        "of them warm; on an embedded Ray, in a temporary folder), and extrapolate over the "
-        "sizes of all its input files: pages read, core-hours by stage, peak memory, and "
-        "the size of the documents and token shards.",
+        "shards of each input, three times (a quarter of --pages with the workers cold, a "
+        "quarter and all of them warm; on an embedded Ray, in a temporary folder), and "
+        "extrapolate over the sizes of all its input files: pages read, core-hours by stage, "
+        "peak memory, and the size of the documents and token shards.",
     )
     estimate.add_argument("config", help="job config YAML")
     estimate.add_argument(
@@ -103,9 +103,10 @@ def run_command(args: argparse.Namespace) -> int:
         soft_wrap=True,
     )
     if tokens := summary.report.get("tokens"):
+        train, val = tokens["train"], tokens["val"]
         console.print(
-            f"tokens: {summary.output.path('tokens')} ({plural(tokens['train']['shards'], 'shard')}, "
-            f"{tokens['train']['tokens']:,} training and {tokens['val']['tokens']:,} validation tokens)",
+            f"tokens: {summary.output.path('tokens')} ({plural(train['shards'], 'shard')}, "
+            f"{train['tokens']:,} training and {val['tokens']:,} validation tokens)",
             soft_wrap=True,
         )
         print_mixture_misses(tokens, console)
