@@ -190,8 +190,9 @@ def _files_matching(
     """The files `pattern` names, with their sizes. A glob's listing says which matches are
     files, and their sizes (a look-up per match was thousands of requests on object
     storage, and one answered 503 left its file out of the run); a listing or look-up that
-    fails in a way that passes (a 503, a cut connection) is tried again. A glob that matches nothing names the file of that name,
-    if there is one (`crawl[2024].jsonl`), as a shell passes an unmatched pattern on."""
+    fails in a way that passes (a 503, a cut connection) is tried again. A glob that
+    matches nothing names the file of that name, if there is one (`crawl[2024].jsonl`), as
+    a shell passes an unmatched pattern on."""
     if fsspec.core.has_magic(pattern) and (found := _glob_files(fs, pattern, key)):
         return found
     try:
