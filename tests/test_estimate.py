@@ -21,8 +21,16 @@ from rich.console import Console
 
 from pipeline.cli.curation import print_estimate
 from pipeline.config import InputSpec
-from pipeline.estimate import Estimate, InputEstimate, StageEstimate, _pages_in, _sample, fitted
-from pipeline.inputs import InputFile, input_shards, resolve_inputs
+from pipeline.estimate import (
+    Estimate,
+    InputEstimate,
+    StageEstimate,
+    _pages_in,
+    _sample,
+    _shard_pages,
+    fitted,
+)
+from pipeline.inputs import InputFile, InputShard, input_shards, resolve_inputs
 from support.warcs import html_page, page_record, write_warc
 from tests.conftest import CLI, ENV, ROOT, SAMPLE, job, run_cli
 
@@ -163,6 +171,21 @@ def test_a_sample_reads_its_shards_as_the_run_groups_their_files(local_ray, tmp_
     assert f"at most 3 documents of each of {files} files" in console.file.getvalue()
 
 
+def test_a_sample_reads_the_files_chosen_even_where_their_names_look_like_globs(
+    local_ray, tmp_path
+):
+    for name in ("crawl[1].jsonl", "crawl1.jsonl", "crawl*.jsonl"):
+        shutil.copy(SAMPLE / "wiki.jsonl", tmp_path / name)
+    spec = {"source": "s", "format": "jsonl", "paths": [f"{tmp_path}/*"], "shard_bytes": 0}
+    config = job(tmp_path / "out", [spec])
+    for shard in input_shards(resolve_inputs(config)):
+        output = str(tmp_path / "sample" / shard.name)
+        sample = _sample(config, [[shard]], 5, output, "1 of 1", Console(file=io.StringIO()))
+        (read,) = sample.summary.shards
+        assert list(read.inputs) == [shard.files[0].path]
+        assert read.funnel.stages["read"].kept == 5 and sample.summary.output.url == output
+
+
 @pytest.mark.parametrize("name", ["pages.jsonl", "pages.jsonl.gz", "pages.warc.gz"])
 def test_the_pages_of_a_large_file_are_counted_in_its_start(tmp_path, monkeypatch, name):
     words = random.Random(0).choices([f"w{n}" for n in range(5_000)], k=300_000)
@@ -182,6 +205,10 @@ def test_the_pages_of_a_large_file_are_counted_in_its_start(tmp_path, monkeypatc
     assert _pages_in(file, size) == 3_000
     monkeypatch.setattr("pipeline.estimate.PREFIX_BYTES", size // 8)
     assert abs(_pages_in(file, size) - 3_000) < 0.05 * 3_000
+    console = Console(file=io.StringIO())
+    shard = InputShard("s-00000", (file,))
+    assert _shard_pages(shard, {file.path: size}, console) == _pages_in(file, size)
+    assert "counting the pages of the first" in console.file.getvalue()
 
 
 def test_fitted_costs_hold_a_fixed_part_and_a_part_per_unit():
