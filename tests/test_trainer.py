@@ -10,6 +10,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 import types
 from pathlib import Path
@@ -160,6 +161,29 @@ def test_loader_resumes_at_next_unseen_token(token_run):
         handle.close()
     stream = np.concatenate([b.reshape(-1, 16) for b in (x.numpy() for x in batches)])
     assert len(np.unique(stream, axis=0)) > 0.9 * len(stream)
+
+
+def test_a_loader_whose_reading_fails_closes_though_nothing_takes_the_error(token_run):
+    """The reading thread put its error in a full queue and waited for ever for a consumer
+    that was closing: `close` joined it for ever (a stopped training that never exited)."""
+    loader = Loader([(train_shards(token_run), 1.0)], 16, 6, 3, seed=7, prefetch=1)
+    batch = loader.next_batch
+    calls = []
+
+    def fails_from_the_third():
+        calls.append(1)
+        if len(calls) > 2:
+            raise OSError("a shard went away")
+        return batch()
+
+    loader.next_batch = fails_from_the_third
+    next(loader)  # the second batch fills the queue; the third call's error waits for room
+    while len(calls) < 3:
+        time.sleep(0.01)
+    closing = threading.Thread(target=loader.close, daemon=True)
+    closing.start()
+    closing.join(timeout=10)
+    assert not closing.is_alive()
 
 
 def test_weighted_runs_interleave_by_weight(token_run, tmp_path):
@@ -539,6 +563,51 @@ def test_a_rank_stops_on_a_ctrl_c_that_lands_in_a_finaliser(token_run, tmp_path)
     assert done.returncode == 130, done.stderr[-2000:]
     assert "Exception ignored" not in done.stderr and "Traceback" not in done.stderr
     assert max(losses(run)) == 3  # the next step did not start
+
+
+RANK_INTERRUPTED_IN_A_STEP = """
+import signal, sys
+from torch.optim.optimizer import register_optimizer_step_post_hook
+from trainer.train import main
+
+steps = []
+
+def interrupt_at_the_third_step(optimizer, args, kwargs):  # inside torch's optimizer step
+    steps.append(1)
+    if len(steps) == 3:
+        for _ in range(int(sys.argv[2])):
+            signal.raise_signal(signal.SIGINT)
+
+register_optimizer_step_post_hook(interrupt_at_the_third_step)
+sys.exit(main([sys.argv[1]]))
+"""
+
+
+@pytest.mark.parametrize(
+    ("steps", "signals", "last_logged"),
+    [(40, 1, 3), (40, 2, 2), (3, 1, 3)],
+    ids=["one-finishes-its-step", "a-second-stops-at-once", "one-in-the-last-step"],
+)
+def test_a_ctrl_c_within_a_step_stops_the_run_after_it(
+    token_run, tmp_path, steps, signals, last_logged
+):
+    """A KeyboardInterrupt raised inside a step leaves what the library was doing half
+    done (a queue's or a TensorBoard writer's lock taken): a one-process training, killed,
+    once hung for ever instead of exiting. A Ctrl-C now lets its step finish and is raised
+    before the next one (or at the end); a second one is raised at once."""
+    run = tmp_path / "run"
+    config = write_config(config_data(token_run, run, steps=steps), tmp_path / "train.yaml")
+    done = subprocess.run(
+        [sys.executable, "-c", RANK_INTERRUPTED_IN_A_STEP, str(config), str(signals)],
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    assert done.returncode == 130, done.stderr[-2000:]
+    assert "Traceback" not in done.stderr
+    assert max(losses(run)) == last_logged
 
 
 @pytest.mark.slow

@@ -289,15 +289,19 @@ class Loader:
     def _produce(self) -> None:
         try:
             while not self._stop.is_set():
-                batch = self.next_batch()
-                while not self._stop.is_set():
-                    try:
-                        self._queue.put(batch, timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
+                self._hand_over(self.next_batch())
         except BaseException as err:  # handed to the consumer, raised there
-            self._queue.put(err)
+            self._hand_over(err)
+
+    def _hand_over(self, item: Batch | BaseException) -> None:
+        """Queue `item` for the consumer, unless the loader is closed first: nothing takes
+        items then, and a full queue blocked this thread, and `close`, for ever."""
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
 
     def __iter__(self):
         return self

@@ -1,12 +1,16 @@
-"""A Ctrl-C that stops training wherever it lands.
+"""A Ctrl-C that stops training between two steps.
 
 Python raises SIGINT (a Ctrl-C, or the signal torchrun passes on to its ranks) as a
-KeyboardInterrupt at whatever line runs when it comes. When that line is in a finaliser (a
-weakref callback, a `__del__`), the exception cannot propagate: Python printed "Exception
-ignored in ..." with its traceback, dropped it, and the run trained on (a rank until torchrun
-killed it 30 s later; one process to `train.steps`). Within `interruptible()` the handler
-also records the request, and the training loop raises it again between steps
-(`raise_if_interrupted`).
+KeyboardInterrupt at whatever line runs when it comes. In a training step that line is mostly
+a library's, which the exception can leave half done (a queue's or a TensorBoard writer's
+lock taken: a one-process training, killed, once hung instead of exiting). When that line is
+in a finaliser (a weakref callback, a `__del__`), the exception cannot propagate: Python
+printed "Exception ignored in ..." with its traceback, dropped it, and the run trained on.
+
+So within `interruptible()` the first SIGINT is only recorded, and the training loop raises
+it where nothing is half done (`raise_if_interrupted`: before each step, and at the end of
+the block). A second SIGINT is raised at once, for a step that never ends; where it lands in
+a finaliser it is not printed, and the loop raises it.
 """
 
 from __future__ import annotations
@@ -22,16 +26,16 @@ _requested = threading.Event()
 
 
 def _interrupt(signum: int, frame: Any) -> None:
+    if _requested.is_set():
+        raise KeyboardInterrupt
     _requested.set()
-    raise KeyboardInterrupt
 
 
 @contextlib.contextmanager
 def interruptible() -> Iterator[None]:
-    """SIGINT is recorded as well as raised, and an interrupt a finaliser dropped is not
-    printed (the loop raises it). Signals reach the main thread only, so elsewhere (a Ray
-    Train worker's thread) and where SIGINT is ignored (a job started in the background)
-    nothing changes."""
+    """Within: SIGINT is recorded, for the loop to raise; a second one is raised at once.
+    Signals reach the main thread only, so elsewhere (a Ray Train worker's thread) and where
+    SIGINT is ignored (a job started in the background) nothing changes."""
     _requested.clear()
     if (
         threading.current_thread() is not threading.main_thread()
@@ -52,6 +56,7 @@ def interruptible() -> Iterator[None]:
     finally:
         sys.unraisablehook = printed
         signal.signal(signal.SIGINT, signal.default_int_handler)
+    raise_if_interrupted()  # one that came after the last step
 
 
 def interrupted() -> bool:
