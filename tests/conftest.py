@@ -94,6 +94,27 @@ def job(output: Path, inputs: list[dict], stages: list | None = None, **extra) -
     return validate_config({**data, **extra})
 
 
+def output_once_ended(process: subprocess.Popen, timeout: float) -> tuple[str, str]:
+    """`process.communicate(timeout=timeout)`. A process still running then is killed and
+    the test fails with where each of its threads stood (py-spy), so that a rare hang says
+    where it hangs: a test that only timed out left a guess."""
+    try:
+        return process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        pass
+    py_spy = Path(sys.executable).with_name("py-spy")
+    threads = subprocess.run(
+        [str(py_spy), "dump", "--pid", str(process.pid)], capture_output=True, text=True, timeout=60
+    )
+    process.kill()
+    _, stderr = process.communicate()
+    pytest.fail(
+        f"{process.args} still ran {timeout} s later; its threads then:\n{threads.stdout}"
+        f"{threads.stderr}\nits stderr:\n{(stderr or '')[-3000:]}",
+        pytrace=False,
+    )
+
+
 def training_after_two_steps(command: list[str], run: Path, **popen) -> subprocess.Popen:
     """A training `command` started with SIGINT acting as on a terminal (a suite started in
     the background ignores it), once RUN/metrics.jsonl has logged two steps."""

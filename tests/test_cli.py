@@ -24,7 +24,7 @@ from pipeline.console import labelled
 from pipeline.json_log import JsonLog
 from pipeline.tasks import ProgressLines
 from support.token_runs import write_token_run
-from tests.conftest import ROOT, SAMPLE, finished_shards, run_cli, write_crawl
+from tests.conftest import ROOT, SAMPLE, finished_shards, output_once_ended, run_cli, write_crawl
 
 TOKENMILL = [sys.executable, "-m", "pipeline.cli"]
 
@@ -324,7 +324,7 @@ def test_ctrl_c_or_kill_ends_with_one_line_and_a_rerun_resumes(tmp_path, stop):
     while not (state.is_dir() and finished_shards(state)) and run.poll() is None:
         time.sleep(0.05)
     run.send_signal(stop)
-    _, stderr = run.communicate(timeout=60)
+    _, stderr = output_once_ended(run, 60)
     assert run.returncode == 130, stderr[-2000:]
     assert stderr.rstrip().endswith("interrupted: rerun the same command to resume")
     assert "Traceback" not in stderr and "***" not in stderr
@@ -352,7 +352,7 @@ def test_kill_while_ray_starts_ends_with_one_line(tmp_path):
     ):
         time.sleep(0.01)
     run.send_signal(signal.SIGTERM)
-    _, stderr = run.communicate(timeout=60)
+    _, stderr = output_once_ended(run, 60)
     assert run.returncode == 130, stderr[-2000:]
     assert stderr.strip() == "interrupted: rerun the same command to resume"
 

@@ -21,7 +21,7 @@ import pytest
 import yaml
 
 from support.token_runs import write_token_run
-from tests.conftest import ROOT, SAMPLE, training_after_two_steps
+from tests.conftest import ROOT, SAMPLE, output_once_ended, training_after_two_steps
 from tests.ray_head import Head, can_hide_folders, ray_head, second_node
 from trainer.config import validate_train_config
 from trainer.train import train
@@ -190,7 +190,7 @@ def test_train_runs_its_ranks_on_ray_train(head, local_ray, tmp_path):
         stopped = training_after_two_steps(command, output, cwd=ROOT, env=head.env)
         metrics = output / "metrics.jsonl"
         stopped.send_signal(stop)
-        _, stderr = stopped.communicate(timeout=120)
+        _, stderr = output_once_ended(stopped, 120)
         assert stopped.returncode == 130, stderr[-3000:]
         assert stderr.rstrip().endswith("interrupted: rerun the same command to resume")
         assert "***" not in stderr
@@ -207,7 +207,7 @@ def test_train_runs_its_ranks_on_ray_train(head, local_ray, tmp_path):
     while told not in (line := waiting.stderr.readline()):
         assert line, "no warning"
     waiting.send_signal(signal.SIGTERM)
-    _, stderr = waiting.communicate(timeout=60)
+    _, stderr = output_once_ended(waiting, 60)
     assert waiting.returncode == 130, stderr[-3000:]
     assert stderr.rstrip().endswith("interrupted: rerun the same command to resume")
 
@@ -480,7 +480,7 @@ def assert_both_train_at_once_and_stop_together(config: Path, finished: Path, he
         ablating.kill()
         raise
     ablating.send_signal(signal.SIGTERM)
-    _, stderr = ablating.communicate(timeout=120)
+    _, stderr = output_once_ended(ablating, 120)
     assert ablating.returncode == 130, stderr[-3000:]
     assert stderr.rstrip().endswith("interrupted: rerun the same command to resume")
     logged = [m.read_text() for m in metrics]

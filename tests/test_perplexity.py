@@ -22,7 +22,7 @@ from filters.wikitext import paragraphs
 from pipeline.cli import main
 from pipeline.config import validate_config
 from pipeline.schema import ConfigError
-from tests.conftest import CLI, ENV, SAMPLE, funnel, job, read_documents, run
+from tests.conftest import CLI, ENV, SAMPLE, funnel, job, output_once_ended, read_documents, run
 
 WIKI = [{"source": "wiki", "format": "jsonl", "paths": [str(SAMPLE / "wiki.jsonl")]}]
 
@@ -132,7 +132,7 @@ def test_a_killed_lm_train_stops_lmplz_and_leaves_no_temporary_files(tmp_path):
         assert command.poll() is None, command.stderr.read()[-2000:]
         time.sleep(0.05)
     command.send_signal(signal.SIGTERM)
-    _, stderr = command.communicate(timeout=60)
+    _, stderr = output_once_ended(command, 60)
     assert command.returncode == 130, stderr[-2000:]
     assert stderr.rstrip().endswith("interrupted: rerun the same command to resume")
     assert list(temporary.iterdir()) == []

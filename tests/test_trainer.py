@@ -22,7 +22,15 @@ import yaml
 
 from pipeline.torchrun import PARENT_PID
 from support.token_runs import write_token_run
-from tests.conftest import CLI, ENV, SAMPLE, run_cli, small_disk, training_after_two_steps
+from tests.conftest import (
+    CLI,
+    ENV,
+    SAMPLE,
+    output_once_ended,
+    run_cli,
+    small_disk,
+    training_after_two_steps,
+)
 from trainer.checkpoint import CheckpointError, load_model
 from trainer.config import validate_train_config
 from trainer.data import Loader, train_shards, verify_checksums
@@ -507,7 +515,7 @@ def test_a_stopped_cli_stops_every_torchrun_rank_on_one_line(token_run, tmp_path
     the ranks trained on; each printed a KeyboardInterrupt traceback when it did get one."""
     run = _training(token_run, tmp_path / "run", tmp_path / "train.yaml")
     run.send_signal(stop)
-    _, stderr = run.communicate(timeout=60)
+    _, stderr = output_once_ended(run, 60)
     assert run.returncode == 130, stderr[-2000:]
     assert stderr.rstrip().endswith("interrupted: rerun the same command to resume")
     assert "Traceback" not in stderr
@@ -519,7 +527,7 @@ def test_kill_stops_a_one_process_training_as_ctrl_c_does(token_run, tmp_path):
     """SIGTERM of `tokenmill train` training in its own process: it died without a word."""
     run = _training(token_run, tmp_path / "run", tmp_path / "train.yaml", nproc=1)
     run.send_signal(signal.SIGTERM)
-    _, stderr = run.communicate(timeout=60)
+    _, stderr = output_once_ended(run, 60)
     assert run.returncode == 130, stderr[-2000:]
     assert stderr.rstrip().endswith("interrupted: rerun the same command to resume")
 
@@ -591,7 +599,7 @@ sys.exit(main([sys.argv[1]]))
 def test_a_ctrl_c_within_a_step_stops_the_run_after_it(
     token_run, tmp_path, steps, signals, last_logged
 ):
-    """A KeyboardInterrupt raised inside a step leaves what the library was doing half
+    """A KeyboardInterrupt raised inside a step can leave what a library was doing half
     done (a queue's or a TensorBoard writer's lock taken): a one-process training, killed,
     once hung for ever instead of exiting. A Ctrl-C now lets its step finish and is raised
     before the next one (or at the end); a second one is raised at once."""
@@ -616,7 +624,7 @@ def test_a_killed_cli_takes_torchrun_and_its_ranks_with_it(token_run, tmp_path):
     which it passes on to the ranks; they went on training."""
     run = _training(token_run, tmp_path / "run", tmp_path / "train.yaml")
     run.kill()
-    run.communicate(timeout=60)
+    output_once_ended(run, 60)
     assert _none_left(str(tmp_path / "run"), 30) == []
 
 
