@@ -615,6 +615,7 @@ def test_a_ctrl_c_within_a_step_stops_the_run_after_it(
     )
     assert done.returncode == 130, done.stderr[-2000:]
     assert "Traceback" not in done.stderr
+    assert done.stderr.count("stopping after this step") == 1
     assert max(losses(run)) == last_logged
 
 

@@ -7,15 +7,17 @@ lock taken: a one-process training, killed, once hung instead of exiting). When 
 in a finaliser (a weakref callback, a `__del__`), the exception cannot propagate: Python
 printed "Exception ignored in ..." with its traceback, dropped it, and the run trained on.
 
-So within `interruptible()` the first SIGINT is only recorded, and the training loop raises
-it where nothing is half done (`raise_if_interrupted`: before each step, and at the end of
-the block). A second SIGINT is raised at once, for a step that never ends; where it lands in
-a finaliser it is not printed, and the loop raises it.
+So within `interruptible()` the first SIGINT is only recorded and said (a post-training step
+that generates can take a while), and the training loop raises it where nothing is half done
+(`raise_if_interrupted`: before each step, and at the end of the block). A second SIGINT is
+raised at once, for a step that never ends; where it lands in a finaliser it is not printed,
+and the loop raises it.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import sys
 import threading
@@ -24,11 +26,16 @@ from typing import Any
 
 _requested = threading.Event()
 
+STOPPING = b"stopping after this step (interrupt again to stop at once)\n"
+
 
 def _interrupt(signum: int, frame: Any) -> None:
     if _requested.is_set():
         raise KeyboardInterrupt
     _requested.set()
+    if os.environ.get("RANK", "0") == "0":  # said once, by the first rank
+        with contextlib.suppress(OSError):  # a raw write: the handler may cut into a print
+            os.write(2, b"\n" + STOPPING if os.isatty(2) else STOPPING)  # below a tqdm bar
 
 
 @contextlib.contextmanager
