@@ -10,7 +10,7 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -98,10 +98,8 @@ def output_once_ended(process: subprocess.Popen, timeout: float) -> tuple[str, s
     """`process.communicate(timeout=timeout)`. A process still running then is killed and
     the test fails with where each of its threads stood (py-spy), so that a rare hang says
     where it hangs: a test that only timed out left a guess."""
-    try:
+    with suppress(subprocess.TimeoutExpired):
         return process.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        pass
     py_spy = Path(sys.executable).with_name("py-spy")
     threads = subprocess.run(
         [str(py_spy), "dump", "--pid", str(process.pid)], capture_output=True, text=True, timeout=60

@@ -58,10 +58,10 @@ def _unmatched(a: list[dict], b: list[dict]) -> str | None:
     if {file["path"] for file in a} & {file["path"] for file in b}:
         return None
     theirs = {_name_and_size(file): file["path"] for file in b}
-    pairs = [(f["path"], theirs[key]) for f in a if (key := _name_and_size(f)) in theirs]
-    if not pairs:
+    pair = next(((f["path"], theirs[key]) for f in a if (key := _name_and_size(f)) in theirs), None)
+    if pair is None:
         return None
-    mine, other = pairs[0]
+    mine, other = pair
     return (
         "not matched: ids hash each input's path, and the runs read the same files at other "
         f"paths ({mine} in A is {other} in B); run both on the same paths to see which "
